@@ -1,0 +1,1 @@
+"""The SQLite layer: one box database, one database per business."""

@@ -1,0 +1,368 @@
+"""The directory of one business: its row, plan limits, domains, users,
+aliases, usage counters and audit log, in the business's own file.
+
+Functions take a :class:`sqlite3.Connection` and run inside a transaction of
+:class:`storage.database.Database`; validation of names and addresses happens
+before they are called (``appliance.names``), so they only enforce what the
+schema and the plan say.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+from dataclasses import dataclass
+from typing import Iterable
+
+import sqlite_utils
+
+from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+
+MIGRATIONS = sqlite_utils.Migrations("directory")
+
+
+@MIGRATIONS(name="0001_directory")
+def _m0001(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE tenant (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            slug TEXT NOT NULL,
+            name TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'suspended')),
+            created TEXT NOT NULL,
+            max_users INTEGER NOT NULL,
+            mailbox_bytes INTEGER NOT NULL,
+            web_bytes INTEGER NOT NULL,
+            messages_per_day INTEGER NOT NULL
+        );
+        CREATE TABLE domains (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('free', 'own')),
+            created TEXT NOT NULL
+        );
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            address TEXT UNIQUE NOT NULL,
+            local TEXT NOT NULL,
+            domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE ON UPDATE CASCADE,
+            password_hash TEXT NOT NULL,
+            display_name TEXT,
+            quota_bytes INTEGER,
+            state TEXT NOT NULL DEFAULT 'active',
+            created TEXT NOT NULL
+        );
+        CREATE TABLE aliases (
+            id INTEGER PRIMARY KEY,
+            address TEXT NOT NULL,
+            local TEXT NOT NULL,
+            domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE ON UPDATE CASCADE,
+            target TEXT NOT NULL,
+            created TEXT NOT NULL,
+            UNIQUE (address, target)
+        );
+        CREATE INDEX aliases_by_address ON aliases(address);
+        CREATE TABLE usage (
+            counter TEXT NOT NULL,
+            period TEXT NOT NULL,
+            value INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (counter, period)
+        );
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        """
+    )
+
+
+def now() -> str:
+    """UTC timestamp in ISO 8601, second precision."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Limits of a plan, copied into the business's file so it is whole."""
+
+    name: str
+    max_users: int
+    mailbox_bytes: int
+    web_bytes: int
+    messages_per_day: int
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    slug: str
+    name: str
+    plan: Plan
+    state: str
+    created: str
+
+
+# -- the business itself ----------------------------------------------------
+
+
+def init_tenant(conn: sqlite3.Connection, slug: str, name: str, plan: Plan, free_domain: str) -> None:
+    """Write the business row and its free domain into a new file."""
+    conn.execute(
+        "INSERT INTO tenant (id, slug, name, plan, created, max_users, mailbox_bytes, web_bytes,"
+        " messages_per_day) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (slug, name, plan.name, now(), plan.max_users, plan.mailbox_bytes, plan.web_bytes, plan.messages_per_day),
+    )
+    conn.execute("INSERT INTO domains (name, kind, created) VALUES (?, 'free', ?)", (free_domain, now()))
+    audit(conn, "operator", "tenant.create", f"{slug} {plan.name}")
+
+
+def get_tenant(conn: sqlite3.Connection) -> TenantRow:
+    row = conn.execute("SELECT * FROM tenant WHERE id = 1").fetchone()
+    if row is None:
+        raise NotFound("this file holds no business")
+    plan = Plan(row["plan"], row["max_users"], row["mailbox_bytes"], row["web_bytes"], row["messages_per_day"])
+    return TenantRow(row["slug"], row["name"], plan, row["state"], row["created"])
+
+
+def set_state(conn: sqlite3.Connection, state: str) -> None:
+    conn.execute("UPDATE tenant SET state = ? WHERE id = 1", (state,))
+    audit(conn, "operator", f"tenant.{'suspend' if state == 'suspended' else 'resume'}")
+
+
+def set_plan(conn: sqlite3.Connection, plan: Plan) -> None:
+    conn.execute(
+        "UPDATE tenant SET plan = ?, max_users = ?, mailbox_bytes = ?, web_bytes = ?, messages_per_day = ?"
+        " WHERE id = 1",
+        (plan.name, plan.max_users, plan.mailbox_bytes, plan.web_bytes, plan.messages_per_day),
+    )
+    audit(conn, "operator", "tenant.plan", plan.name)
+
+
+# -- domains ---------------------------------------------------------------
+
+
+def list_domains(conn: sqlite3.Connection) -> list[dict]:
+    return [dict(r) for r in conn.execute("SELECT name, kind, created FROM domains ORDER BY kind, name")]
+
+
+def add_domain(conn: sqlite3.Connection, domain: str) -> None:
+    if conn.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone():
+        raise Conflict(f"domain {domain} already belongs to this business")
+    conn.execute("INSERT INTO domains (name, kind, created) VALUES (?, 'own', ?)", (domain, now()))
+    audit(conn, "operator", "domain.add", domain)
+
+
+def remove_domain(conn: sqlite3.Connection, domain: str) -> None:
+    row = conn.execute("SELECT kind FROM domains WHERE name = ?", (domain,)).fetchone()
+    if row is None:
+        raise NotFound(f"no domain {domain}")
+    if row["kind"] == "free":
+        raise InvalidInput(f"{domain} is the business's free domain and cannot be removed")
+    # Users and aliases of the domain go with it (ON DELETE CASCADE).
+    conn.execute("DELETE FROM domains WHERE name = ?", (domain,))
+    audit(conn, "operator", "domain.remove", domain)
+
+
+def has_domain(conn: sqlite3.Connection, domain: str) -> bool:
+    return conn.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone() is not None
+
+
+# -- users -----------------------------------------------------------------
+
+
+def add_user(conn: sqlite3.Connection, address: str, password_hash: str, display_name: str | None = None) -> int:
+    """Create a user; returns its id. Enforces the plan's user count."""
+    local, _, domain = address.partition("@")
+    if not has_domain(conn, domain):
+        raise NotFound(f"domain {domain} does not belong to this business")
+    if conn.execute("SELECT 1 FROM users WHERE address = ?", (address,)).fetchone():
+        raise Conflict(f"user {address} already exists")
+    if conn.execute("SELECT 1 FROM aliases WHERE address = ?", (address,)).fetchone():
+        raise Conflict(f"{address} is already an alias")
+    limit = conn.execute("SELECT max_users FROM tenant WHERE id = 1").fetchone()[0]
+    count = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+    if count >= limit:
+        raise LimitExceeded(f"the plan allows {limit} users")
+    cur = conn.execute(
+        "INSERT INTO users (address, local, domain, password_hash, display_name, created)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (address, local, domain, password_hash, display_name, now()),
+    )
+    audit(conn, "operator", "user.add", address)
+    return cur.lastrowid
+
+
+def get_user(conn: sqlite3.Connection, address: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM users WHERE address = ?", (address,)).fetchone()
+
+
+def set_password_hash(conn: sqlite3.Connection, address: str, password_hash: str, *, actor: str = "operator") -> None:
+    cur = conn.execute("UPDATE users SET password_hash = ? WHERE address = ?", (password_hash, address))
+    if cur.rowcount == 0:
+        raise NotFound(f"no user {address}")
+    audit(conn, actor, "user.passwd", address)
+
+
+def replace_hash_if_unchanged(conn: sqlite3.Connection, user_id: int, old_hash: str, new_hash: str) -> None:
+    """Upgrade a legacy hash, unless the password changed meanwhile."""
+    conn.execute(
+        "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", (new_hash, user_id, old_hash)
+    )
+
+
+def list_users(conn: sqlite3.Connection) -> list[dict]:
+    return [
+        dict(r)
+        for r in conn.execute(
+            "SELECT address, display_name, quota_bytes, state, created FROM users ORDER BY domain, local"
+        )
+    ]
+
+
+def remove_user(conn: sqlite3.Connection, address: str) -> None:
+    cur = conn.execute("DELETE FROM users WHERE address = ?", (address,))
+    if cur.rowcount == 0:
+        raise NotFound(f"no user {address}")
+    # Aliases that pointed only at this user would bounce; drop those targets.
+    conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
+    audit(conn, "operator", "user.remove", address)
+
+
+# -- aliases ---------------------------------------------------------------
+
+
+def add_alias(conn: sqlite3.Connection, address: str, targets: Iterable[str]) -> None:
+    """Add targets to an alias. ``address`` may be ``@domain`` (catch-all).
+
+    Every target must be a user or an alias of this business: an alias never
+    forwards mail outside the business.
+    """
+    local, _, domain = address.partition("@")
+    if not has_domain(conn, domain):
+        raise NotFound(f"domain {domain} does not belong to this business")
+    if conn.execute("SELECT 1 FROM users WHERE address = ?", (address,)).fetchone():
+        raise Conflict(f"{address} is already a user")
+    for target in targets:
+        if target == address:
+            raise InvalidInput(f"alias {address} cannot point at itself")
+        known = conn.execute(
+            "SELECT 1 FROM users WHERE address = ? UNION SELECT 1 FROM aliases WHERE address = ?", (target, target)
+        ).fetchone()
+        if not known:
+            raise InvalidInput(f"target {target} is not a user or alias of this business")
+        if conn.execute("SELECT 1 FROM aliases WHERE address = ? AND target = ?", (address, target)).fetchone():
+            raise Conflict(f"alias {address} already points at {target}")
+        conn.execute(
+            "INSERT INTO aliases (address, local, domain, target, created) VALUES (?, ?, ?, ?, ?)",
+            (address, local, domain, target, now()),
+        )
+    audit(conn, "operator", "alias.add", f"{address} -> {' '.join(targets)}")
+
+
+def list_aliases(conn: sqlite3.Connection) -> list[dict]:
+    rows = conn.execute("SELECT address, target FROM aliases ORDER BY domain, local, target")
+    grouped: dict[str, list[str]] = {}
+    for r in rows:
+        grouped.setdefault(r["address"], []).append(r["target"])
+    return [{"address": a, "targets": t} for a, t in grouped.items()]
+
+
+def remove_alias(conn: sqlite3.Connection, address: str, targets: Iterable[str] = ()) -> None:
+    targets = list(targets)
+    if targets:
+        removed = 0
+        for target in targets:
+            removed += conn.execute(
+                "DELETE FROM aliases WHERE address = ? AND target = ?", (address, target)
+            ).rowcount
+    else:
+        removed = conn.execute("DELETE FROM aliases WHERE address = ?", (address,)).rowcount
+    if removed == 0:
+        raise NotFound(f"no alias {address}" + (f" -> {' '.join(targets)}" if targets else ""))
+    audit(conn, "operator", "alias.remove", address)
+
+
+def resolve(conn: sqlite3.Connection, address: str, *, max_depth: int = 8) -> list[int]:
+    """User ids that mail to ``address`` reaches, in this business.
+
+    Order of lookup, as Postfix does it: exact user, exact alias, the address
+    without its ``+tag``, then the domain's catch-all (``@domain``). Alias
+    chains are followed to ``max_depth``; loops end there. Empty list: no such
+    recipient.
+    """
+    local, _, domain = address.partition("@")
+    candidates = [address]
+    if "+" in local:
+        candidates.append(f"{local.split('+', 1)[0]}@{domain}")
+    candidates.append(f"@{domain}")
+    for candidate in candidates:
+        found = _expand(conn, candidate, max_depth, set())
+        if found:
+            return sorted(found)
+    return []
+
+
+def _expand(conn: sqlite3.Connection, address: str, depth: int, seen: set[str]) -> set[int]:
+    if depth <= 0 or address in seen:
+        return set()
+    seen.add(address)
+    user = conn.execute("SELECT id FROM users WHERE address = ? AND state = 'active'", (address,)).fetchone()
+    if user:
+        return {user["id"]}
+    found: set[int] = set()
+    for row in conn.execute("SELECT target FROM aliases WHERE address = ?", (address,)).fetchall():
+        found |= _expand(conn, row["target"], depth - 1, seen)
+    return found
+
+
+def addresses_of(conn: sqlite3.Connection, user_id: int) -> list[str]:
+    """The user's own address and every alias that reaches it (for sender checks)."""
+    row = conn.execute("SELECT address FROM users WHERE id = ?", (user_id,)).fetchone()
+    if row is None:
+        return []
+    own = row["address"]
+    result = [own]
+    frontier = [own]
+    seen = {own}
+    while frontier:
+        target = frontier.pop()
+        for r in conn.execute("SELECT address FROM aliases WHERE target = ?", (target,)).fetchall():
+            if r["address"] not in seen and not r["address"].startswith("@"):
+                seen.add(r["address"])
+                result.append(r["address"])
+                frontier.append(r["address"])
+    return result
+
+
+# -- usage and audit -------------------------------------------------------
+
+
+def bump_usage(conn: sqlite3.Connection, counter: str, amount: int = 1, period: str | None = None) -> int:
+    """Add ``amount`` to a counter for a period (default: today, UTC); returns the new value."""
+    period = period or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    conn.execute(
+        "INSERT INTO usage (counter, period, value) VALUES (?, ?, ?)"
+        " ON CONFLICT (counter, period) DO UPDATE SET value = value + excluded.value",
+        (counter, period, amount),
+    )
+    return conn.execute("SELECT value FROM usage WHERE counter = ? AND period = ?", (counter, period)).fetchone()[0]
+
+
+def usage(conn: sqlite3.Connection) -> dict:
+    """Usage figures for billing: counts now, and counters by period."""
+    counts = {
+        "users": conn.execute("SELECT count(*) FROM users").fetchone()[0],
+        "aliases": conn.execute("SELECT count(DISTINCT address) FROM aliases").fetchone()[0],
+        "domains": conn.execute("SELECT count(*) FROM domains").fetchone()[0],
+    }
+    counters: dict[str, dict[str, int]] = {}
+    for r in conn.execute("SELECT counter, period, value FROM usage ORDER BY counter, period"):
+        counters.setdefault(r["counter"], {})[r["period"]] = r["value"]
+    return {"counts": counts, "counters": counters}
+
+
+def audit(conn: sqlite3.Connection, actor: str, action: str, detail: str = "") -> None:
+    conn.execute("INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)", (now(), actor, action, detail))

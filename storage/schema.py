@@ -1,0 +1,26 @@
+"""Which migration sets make up a business file, and what runs when a
+business, a domain or a user is created.
+
+Each data module (directory, mail, dns, dav, sites) owns its own
+``sqlite_utils.Migrations`` set and, where it needs one, a function that fills
+in defaults for a new business, domain or user. They are listed here once, in
+dependency order, so opening a file and provisioning go through one place.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+from . import box, directory
+
+BOX_MIGRATIONS = (box.MIGRATIONS,)
+
+TENANT_MIGRATIONS = (directory.MIGRATIONS,)
+
+#: fn(conn, slug) run in the transaction that creates a business.
+ON_TENANT_CREATED: tuple[Callable[[sqlite3.Connection, str], None], ...] = ()
+#: fn(conn, domain) run in the transaction that adds a domain (free or own).
+ON_DOMAIN_ADDED: tuple[Callable[[sqlite3.Connection, str], None], ...] = ()
+#: fn(conn, user_id) run in the transaction that creates a user.
+ON_USER_CREATED: tuple[Callable[[sqlite3.Connection, int], None], ...] = ()

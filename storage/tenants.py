@@ -1,0 +1,242 @@
+"""Business files: where they live, which are open, and copying them whole.
+
+:class:`TenantPool` opens ``<state>/tenants/<slug>.sqlite3`` on demand
+(applying migrations) and closes the least recently used idle files, so a box
+with thousands of businesses costs nothing for those that are quiet.
+:class:`TenantHandle` is what the rest of the code holds: it names one
+business and reopens its file transparently if it was closed meanwhile.
+
+:func:`export_file` and :func:`check_file` copy and vet a whole business with
+SQLite's online backup API.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Sequence, TypeVar
+
+import sqlite_utils
+
+from appliance.names import SLUG_RE
+
+from .database import Database, connect
+from .errors import DatabaseClosed, IntegrityFailed, TenantNotFound
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class TenantPool:
+    """Open business databases, at most ``max_open`` at once (LRU)."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        migrations: Sequence[sqlite_utils.Migrations],
+        *,
+        max_open: int = 256,
+        idle_seconds: float = 300,
+        readers: int = 2,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.migrations = list(migrations)
+        self.max_open = max_open
+        self.idle_seconds = idle_seconds
+        self.readers = readers
+        self._open: collections.OrderedDict[str, Database] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._opening: dict[str, threading.Lock] = {}
+
+    def path(self, slug: str) -> Path:
+        # Slugs are validated before they get here; the check keeps a path
+        # from ever being built out of anything else.
+        if not SLUG_RE.match(slug):
+            raise TenantNotFound(f"no business {slug!r}")
+        return self.directory / f"{slug}.sqlite3"
+
+    def exists(self, slug: str) -> bool:
+        return self.path(slug).exists()
+
+    def get(self, slug: str, *, create: bool = False) -> Database:
+        """The open database of ``slug``; opens (or with ``create`` makes) it."""
+        with self._lock:
+            db = self._open.get(slug)
+            if db is not None and not db.closed:
+                self._open.move_to_end(slug)
+                db.last_used = time.monotonic()
+                return db
+            opening = self._opening.setdefault(slug, threading.Lock())
+        # Opening runs migrations: do it outside the pool lock so other
+        # businesses are not held up, but only once per slug.
+        with opening:
+            with self._lock:
+                db = self._open.get(slug)
+                if db is not None and not db.closed:
+                    return db
+            path = self.path(slug)
+            if not path.exists() and not create:
+                raise TenantNotFound(f"no business {slug}")
+            db = Database(path, self.migrations, readers=self.readers, name=slug)
+            if db.applied:
+                log.info("%s: applied migrations %s", slug, ", ".join(db.applied))
+            with self._lock:
+                self._open[slug] = db
+                self._open.move_to_end(slug)
+                victims = self._victims_locked(keep=slug)
+        for victim in victims:
+            victim.close()
+        return db
+
+    def _victims_locked(self, keep: str | None = None) -> list[Database]:
+        victims = []
+        now = time.monotonic()
+        for slug, db in list(self._open.items()):
+            over = len(self._open) > self.max_open
+            idle = now - db.last_used > self.idle_seconds
+            if not (over or idle):
+                # The order is LRU: the rest were used more recently.
+                break
+            if db.busy or slug == keep:
+                continue
+            del self._open[slug]
+            victims.append(db)
+        return victims
+
+    def evict_idle(self) -> int:
+        """Close files unused for ``idle_seconds``; returns how many."""
+        with self._lock:
+            victims = self._victims_locked()
+        for db in victims:
+            db.close()
+        return len(victims)
+
+    def close(self, slug: str) -> None:
+        with self._lock:
+            db = self._open.pop(slug, None)
+        if db is not None:
+            db.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            dbs = list(self._open.values())
+            self._open.clear()
+        for db in dbs:
+            db.close()
+
+    @property
+    def open_count(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def handle(self, slug: str) -> "TenantHandle":
+        if not self.exists(slug):
+            raise TenantNotFound(f"no business {slug}")
+        return TenantHandle(self, slug)
+
+
+class TenantHandle:
+    """One business's data, as every protocol reaches it.
+
+    The handle does not pin the file open: each call gets the database from
+    the pool, and a call that races with idle eviction is simply retried on
+    the reopened file.
+    """
+
+    def __init__(self, pool: TenantPool, slug: str):
+        self.pool = pool
+        self.slug = slug
+
+    def _with_db(self, call: Callable[[Database], T]) -> T:
+        for attempt in range(3):
+            try:
+                return call(self.pool.get(self.slug))
+            except DatabaseClosed:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        for attempt in range(3):
+            try:
+                return await self.pool.get(self.slug).read(desc, fn)
+            except DatabaseClosed:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def write(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        for attempt in range(3):
+            try:
+                return await self.pool.get(self.slug).write(desc, fn)
+            except DatabaseClosed:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def read_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._with_db(lambda db: db.read_sync(desc, fn))
+
+    def write_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._with_db(lambda db: db.write_sync(desc, fn))
+
+    def __repr__(self) -> str:
+        return f"<TenantHandle {self.slug}>"
+
+
+def export_file(source: Database, target: str | Path) -> None:
+    """Copy a live database to ``target`` with the online backup API.
+
+    The copy is a consistent snapshot even while writes go on; it is written
+    next to the target and renamed into place, so a crash never leaves half a
+    file under the target's name.
+    """
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    src = connect(source.path, readonly=True)
+    try:
+        dst = sqlite3.connect(str(tmp))
+        try:
+            src.backup(dst)
+            # A copy must stand alone: no WAL beside it.
+            dst.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dst.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        src.close()
+
+
+def check_file(path: str | Path) -> None:
+    """Raise :class:`IntegrityFailed` unless ``path`` is a sound business file."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise IntegrityFailed(f"{path}: cannot open: {exc}") from None
+    try:
+        result = conn.execute("PRAGMA integrity_check").fetchall()
+        if [tuple(r) for r in result] != [("ok",)]:
+            raise IntegrityFailed(f"{path}: integrity check failed: {result[0][0]}")
+        if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+            raise IntegrityFailed(f"{path}: foreign key check failed")
+        has_tenant = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tenant'"
+        ).fetchone()
+        if not has_tenant or conn.execute("SELECT count(*) FROM tenant").fetchone()[0] != 1:
+            raise IntegrityFailed(f"{path}: not a business file")
+    except sqlite3.DatabaseError as exc:
+        raise IntegrityFailed(f"{path}: not an SQLite database ({exc})") from None
+    finally:
+        conn.close()

@@ -1,0 +1,145 @@
+"""The database contract: pragmas, group commit, per-write isolation,
+read snapshots, migrations applied once."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+
+import pytest
+import sqlite_utils
+
+from storage.database import Database, apply_migrations, connect
+
+KV = sqlite_utils.Migrations("kv")
+
+
+@KV(name="0001_kv")
+def _kv(db):
+    db.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)")
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(tmp_path / "t.sqlite3", [KV])
+    yield database
+    database.close()
+
+
+def test_connection_pragmas(tmp_path):
+    """Every connection is WAL, synchronous=FULL, foreign keys on, busy timeout set."""
+    conn = connect(tmp_path / "p.sqlite3")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    conn.close()
+
+
+def test_concurrent_writes_are_grouped_and_each_caller_gets_its_answer(db):
+    """500 concurrent writers: fewer transactions than writes, every result right, nothing lost."""
+
+    async def run():
+        async def put(i):
+            return await db.write("put", lambda c: c.execute("INSERT INTO kv VALUES (?, ?)", (f"k{i}", b"x" * 1000)).lastrowid)
+
+        return await asyncio.gather(*(put(i) for i in range(500)))
+
+    rowids = asyncio.run(run())
+    assert sorted(rowids) == list(range(1, 501))
+    assert db.stats.writes == 500
+    assert db.stats.transactions < 500
+    rows = db.read_sync("all", lambda c: dict(c.execute("SELECT k, rowid FROM kv").fetchall()))
+    assert {f"k{i}" for i in range(500)} == set(rows)
+
+
+def test_failing_write_rolls_back_only_itself(db):
+    """One caller's exception undoes its own changes; others in the same batch commit."""
+    barrier = threading.Event()
+
+    def slow(conn):
+        barrier.wait(5)
+        conn.execute("INSERT INTO kv VALUES ('first', x'00')")
+
+    def bad(conn):
+        conn.execute("INSERT INTO kv VALUES ('bad', x'00')")
+        raise ValueError("refused")
+
+    def good(conn):
+        conn.execute("INSERT INTO kv VALUES ('good', x'00')")
+        return "ok"
+
+    f0 = db.submit_write("slow", slow)
+    f1 = db.submit_write("bad", bad)
+    f2 = db.submit_write("good", good)
+    barrier.set()
+    f0.result(5)
+    with pytest.raises(ValueError, match="refused"):
+        f1.result(5)
+    assert f2.result(5) == "ok"
+    keys = db.read_sync("keys", lambda c: sorted(r[0] for r in c.execute("SELECT k FROM kv")))
+    assert keys == ["first", "good"]
+
+
+def test_write_result_arrives_only_after_commit(db, tmp_path):
+    """When write() returns, another connection already sees the row."""
+    db.write_sync("put", lambda c: c.execute("INSERT INTO kv VALUES ('seen', x'01')"))
+    other = sqlite3.connect(tmp_path / "t.sqlite3")
+    assert other.execute("SELECT count(*) FROM kv WHERE k = 'seen'").fetchone()[0] == 1
+    other.close()
+
+
+def test_reads_run_in_a_snapshot_and_cannot_write(db):
+    """A read function sees one snapshot and its connection is read-only."""
+    db.write_sync("put", lambda c: c.execute("INSERT INTO kv VALUES ('a', x'01')"))
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        db.read_sync("sneaky write", lambda c: c.execute("INSERT INTO kv VALUES ('b', x'01')"))
+    assert db.read_sync("count", lambda c: c.execute("SELECT count(*) FROM kv").fetchone()[0]) == 1
+
+
+def test_migrations_run_twice_are_a_no_op(tmp_path):
+    """Opening a current file applies nothing and changes nothing."""
+    path = tmp_path / "m.sqlite3"
+    first = Database(path, [KV])
+    assert first.applied == ["kv:0001_kv"]
+    first.write_sync("put", lambda c: c.execute("INSERT INTO kv VALUES ('a', x'01')"))
+    first.close()
+    second = Database(path, [KV])
+    assert second.applied == []
+    assert second.read_sync("n", lambda c: c.execute("SELECT count(*) FROM kv").fetchone()[0]) == 1
+    second.close()
+    conn = connect(path)
+    assert apply_migrations(conn, [KV]) == []
+    conn.close()
+
+
+def test_failed_migration_leaves_the_file_unchanged(tmp_path):
+    """A migration that raises is rolled back with everything before it in that open."""
+    broken = sqlite_utils.Migrations("broken")
+
+    @broken(name="0001_ok")
+    def _ok(db):
+        db.execute("CREATE TABLE t1 (x)")
+
+    @broken(name="0002_fails")
+    def _fails(db):
+        db.execute("CREATE TABLE t2 (x)")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        Database(tmp_path / "b.sqlite3", [broken])
+    conn = sqlite3.connect(tmp_path / "b.sqlite3")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "t1" not in tables and "t2" not in tables
+    conn.close()
+
+
+def test_closed_database_refuses_new_work(tmp_path):
+    """After close() a write raises DatabaseClosed instead of hanging."""
+    from storage.errors import DatabaseClosed
+
+    database = Database(tmp_path / "c.sqlite3", [KV])
+    database.close()
+    with pytest.raises(DatabaseClosed):
+        database.write_sync("late", lambda c: None)
