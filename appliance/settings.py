@@ -1,0 +1,336 @@
+"""The one settings schema: parsing, defaults, validation and documentation.
+
+Every key the appliance reads is declared here once, with its type, default
+and a line of documentation. :func:`load` reads a TOML file against the
+schema; an unknown section or key, or a bad value, is a :class:`ConfigError`
+naming the file, the section and the key. :func:`reference` renders the
+schema as the README's configuration reference (a test keeps them equal).
+
+Defaults are the demo's: loopback only, unprivileged ports. A production
+config (``images/appliance.toml``) sets the real ports and names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+MIB = 1024 * 1024
+
+_HOST_RE = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+
+
+def _hostname(value: Any) -> str:
+    if not isinstance(value, str) or not _HOST_RE.match(value.lower()):
+        raise ValueError("expected a fully qualified host name")
+    return value.lower()
+
+
+def _address_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list of IP addresses")
+    out = []
+    for item in value:
+        try:
+            out.append(str(ipaddress.ip_address(item)))
+        except (ValueError, TypeError):
+            raise ValueError(f"{item!r} is not an IP address") from None
+    return tuple(out)
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of strings")
+    return tuple(value)
+
+
+def _host_list(value: Any) -> tuple[str, ...]:
+    return tuple(_hostname(v) for v in _str_list(value))
+
+
+def _int(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ValueError(f"expected a whole number from {lo} to {hi}")
+        return value
+
+    check.__doc__ = f"integer {lo}..{hi}"
+    return check
+
+
+def _port(value: Any) -> int:
+    # 0 asks the kernel for a free port (tests); the bound port is written
+    # to <state>/run/listeners.json.
+    return _int(0, 65535)(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError("expected one of " + ", ".join(options))
+        return value
+
+    return check
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    kind: str  # shown in the reference
+    default: Any
+    doc: str
+    parse: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    doc: str
+    keys: tuple[Key, ...]
+
+
+def K(name: str, kind: str, default: Any, doc: str, parse: Callable[[Any], Any]) -> Key:
+    return Key(name, kind, default, doc, parse)
+
+
+SCHEMA: tuple[Section, ...] = (
+    Section(
+        "box",
+        "The box itself: its names and addresses.",
+        (
+            K("hostname", "host name", "box.appliance.test", "Host name of this box: MX, IMAP, SMTP and web clients use it.", _hostname),
+            K("domain", "host name", "appliance.test", "Box domain; every business gets `<slug>.<domain>` free.", _hostname),
+            K("admin_email", "string", "hostmaster@appliance.test", "Operator's address (SOA contact, ACME account).", _str),
+            K("ipv4", "list of addresses", ["127.0.0.1"], "Public IPv4 addresses of the box, published in DNS.", _address_list),
+            K("ipv6", "list of addresses", [], "Public IPv6 addresses of the box, published in DNS.", _address_list),
+            K("default_plan", "string", "standard", "Plan given to a new business when none is named.", _str),
+        ),
+    ),
+    Section(
+        "listen",
+        "Where each protocol listens. Port 0 picks a free port (tests); bound ports are written to `<state>/run/listeners.json`.",
+        (
+            K("addresses", "list of addresses", ["127.0.0.1"], "Addresses every listener binds.", _address_list),
+            K("smtp", "port", 2525, "SMTP for incoming mail (MX); production 25.", _port),
+            K("submission", "port", 2587, "Mail submission with STARTTLS; production 587.", _port),
+            K("submissions", "port", 2465, "Mail submission over TLS; production 465.", _port),
+            K("imap", "port", 2143, "IMAP with STARTTLS; production 143.", _port),
+            K("imaps", "port", 2993, "IMAP over TLS; production 993.", _port),
+            K("dns", "port", 5300, "Authoritative DNS, UDP and TCP; production 53.", _port),
+            K("http", "port", 8080, "HTTP: websites, autoconfig, ACME; production 80.", _port),
+            K("https", "port", 8443, "HTTPS: websites, DAV, autodiscover; production 443.", _port),
+            K("metrics", "port", 9180, "Prometheus metrics and health on 127.0.0.1 only; 0 picks a free port.", _port),
+            K("metrics_enabled", "boolean", True, "Serve the metrics endpoint at all.", _bool),
+        ),
+    ),
+    Section(
+        "storage",
+        "The SQLite files.",
+        (
+            K("readers", "integer", 2, "Read connections per open database.", _int(1, 16)),
+            K("max_open_tenants", "integer", 256, "Business files kept open at once; the least recently used idle one is closed first.", _int(4, 100_000)),
+            K("idle_seconds", "integer", 300, "A business file unused this long is closed.", _int(1, 86_400)),
+        ),
+    ),
+    Section(
+        "auth",
+        "Logins for every protocol.",
+        (
+            K("max_failures", "integer", 10, "Failed logins from one source or for one account within `failure_window` before further attempts are refused without checking.", _int(1, 10_000)),
+            K("failure_window", "integer", 900, "Seconds over which failed logins are counted.", _int(10, 86_400)),
+            K("hash_threads", "integer", 2, "Threads that hash and verify passwords.", _int(1, 64)),
+        ),
+    ),
+    Section(
+        "tls",
+        "Box certificate until ACME provides real ones.",
+        (
+            K("cert_file", "path", "", "PEM certificate chain; empty: a self-signed one is made in `<state>/tls/`.", _str),
+            K("key_file", "path", "", "PEM private key matching `cert_file`.", _str),
+        ),
+    ),
+    Section(
+        "log",
+        "Logging to standard error (journald under systemd).",
+        (K("level", "string", "INFO", "DEBUG, INFO, WARNING or ERROR.", _choice("DEBUG", "INFO", "WARNING", "ERROR")),),
+    ),
+)
+
+PLAN_KEYS: tuple[Key, ...] = (
+    K("max_users", "integer", 10, "Users (mailboxes) the business may have.", _int(1, 100_000)),
+    K("mailbox_mb", "integer", 2048, "Mailbox storage per user, MiB.", _int(1, 10_000_000)),
+    K("web_mb", "integer", 50, "Website space, MiB.", _int(1, 1_000_000)),
+    K("messages_per_day", "integer", 500, "Messages the business may send per day.", _int(1, 10_000_000)),
+)
+
+DEFAULT_PLANS: Mapping[str, Mapping[str, int]] = MappingProxyType(
+    {
+        "standard": {"max_users": 10, "mailbox_mb": 2048, "web_mb": 50, "messages_per_day": 500},
+        "small": {"max_users": 3, "mailbox_mb": 1024, "web_mb": 20, "messages_per_day": 200},
+    }
+)
+
+
+class SectionValues:
+    """Read-only attribute access to one section's values."""
+
+    def __init__(self, name: str, values: Mapping[str, Any]):
+        self._name = name
+        self._values = dict(values)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"[{self._name}] has no key {key}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    name: str
+    max_users: int
+    mailbox_bytes: int
+    web_bytes: int
+    messages_per_day: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings; ``source`` is the file they came from, or None."""
+
+    sections: Mapping[str, SectionValues]
+    plans: Mapping[str, PlanLimits]
+    source: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> SectionValues:
+        try:
+            return self.sections[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _plan(name: str, values: Mapping[str, int]) -> PlanLimits:
+    return PlanLimits(
+        name, values["max_users"], values["mailbox_mb"] * MIB, values["web_mb"] * MIB, values["messages_per_day"]
+    )
+
+
+def load(path: str | Path | None = None) -> Settings:
+    """Load ``path`` (or the demo defaults when None) against the schema."""
+    data: dict[str, Any] = {}
+    where = str(path) if path is not None else "<defaults>"
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    return from_mapping(data, where)
+
+
+def from_mapping(data: Mapping[str, Any], where: str = "<settings>") -> Settings:
+    """Validate a parsed TOML document; errors name file, section and key."""
+    known = {s.name: s for s in SCHEMA}
+    sections: dict[str, SectionValues] = {}
+    for name in data:
+        if name not in known and name != "plans":
+            raise ConfigError(f"{where}: [{name}]: unknown section")
+    for section in SCHEMA:
+        given = data.get(section.name, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"{where}: [{section.name}]: expected a table")
+        sections[section.name] = SectionValues(section.name, _validate(where, section.name, section.keys, given))
+    plans = {name: _plan(name, dict(values)) for name, values in DEFAULT_PLANS.items()}
+    given_plans = data.get("plans", {})
+    if not isinstance(given_plans, dict):
+        raise ConfigError(f"{where}: [plans]: expected tables [plans.NAME]")
+    for name, values in given_plans.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: [plans.{name}]: expected a table")
+        if not re.fullmatch(r"[a-z0-9-]{1,32}", name):
+            raise ConfigError(f"{where}: [plans.{name}]: plan names are 1-32 of a-z, 0-9, -")
+        base = DEFAULT_PLANS.get(name, DEFAULT_PLANS["standard"])
+        merged = {**base, **_validate(where, f"plans.{name}", PLAN_KEYS, values, defaults=False)}
+        plans[name] = _plan(name, merged)
+    default_plan = sections["box"].default_plan
+    if default_plan not in plans:
+        raise ConfigError(f"{where}: [box] default_plan: no plan named {default_plan!r}")
+    return Settings(MappingProxyType(sections), MappingProxyType(plans), None if where.startswith("<") else where, data)
+
+
+def _validate(
+    where: str, section: str, keys: tuple[Key, ...], given: Mapping[str, Any], *, defaults: bool = True
+) -> dict[str, Any]:
+    by_name = {k.name: k for k in keys}
+    for name in given:
+        if name not in by_name:
+            raise ConfigError(f"{where}: [{section}] {name}: unknown key")
+    values: dict[str, Any] = {}
+    for key in keys:
+        if key.name in given:
+            try:
+                values[key.name] = key.parse(given[key.name])
+            except ValueError as exc:
+                raise ConfigError(f"{where}: [{section}] {key.name}: {exc}") from None
+        elif defaults:
+            values[key.name] = key.parse(key.default)
+    return values
+
+
+def reference() -> str:
+    """The configuration reference as Markdown (what the README shows)."""
+    lines = [
+        "Every key, its type and default (the demo's). Unknown sections or keys are errors.",
+        "",
+    ]
+    for section in SCHEMA:
+        lines += [f"### `[{section.name}]`", "", section.doc, "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        for key in section.keys:
+            lines.append(f"| `{key.name}` | {key.kind} | `{_show(key.default)}` | {key.doc} |")
+        lines.append("")
+    lines += [
+        "### `[plans.NAME]`",
+        "",
+        "Plans and their limits. `standard` and `small` exist by default; a table here changes or adds one.",
+        "",
+        "| key | type | default (standard) | meaning |",
+        "|---|---|---|---|",
+    ]
+    for key in PLAN_KEYS:
+        lines.append(f"| `{key.name}` | {key.kind} | `{_show(key.default)}` | {key.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    return str(value)

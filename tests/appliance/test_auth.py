@@ -1,0 +1,95 @@
+"""Logins: right and wrong passwords, suspension, legacy hashes upgraded,
+throttling, and the fixed-format log line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from passlib.hash import bcrypt, sha512_crypt
+
+from appliance import settings
+from appliance.app import App
+from appliance.errors import AuthFailed, Suspended
+from storage import directory
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+FAIL2BAN_RE = re.compile(r"auth failed: protocol=\S+ user=\S+ source=(?P<host>\S+)\s*$")
+
+
+@pytest.fixture
+def app(tmp_path):
+    s = settings.from_mapping({"auth": {"max_failures": 3, "failure_window": 60}})
+    a = App(s, tmp_path / "state")
+    a.provisioning.create_tenant("shop", "Shop")
+    a.provisioning.add_user("ann@shop.appliance.test", "correct horse")
+    yield a
+    a.close()
+
+
+def login(app, address, password, peer="192.0.2.1"):
+    return asyncio.run(app.auth.login(address, password, protocol="imap", peer=peer))
+
+
+def test_right_password_gives_a_principal_bound_to_the_business(app):
+    """A good login yields the user's id and a handle on their business."""
+    p = login(app, "Ann@Shop.Appliance.Test", "correct horse")
+    assert (p.address, p.slug) == ("ann@shop.appliance.test", "shop")
+    assert p.tenant.read_sync("me", lambda c: directory.get_user(c, p.address)["id"]) == p.user_id
+
+
+@pytest.mark.parametrize("address, password", [
+    ("ann@shop.appliance.test", "wrong horse"),
+    ("nobody@shop.appliance.test", "correct horse"),
+    ("ann@elsewhere.example", "correct horse"),
+    ("not an address", "x"),
+    ("ann@shop.appliance.test", "x" * 5000),
+])
+def test_wrong_credentials_fail_the_same_way(app, address, password):
+    """Wrong password, unknown user, unhosted domain, garbage and oversized input all raise AuthFailed."""
+    with pytest.raises(AuthFailed):
+        login(app, address, password, peer="198.51.100.9")
+
+
+def test_suspended_business_cannot_log_in(app):
+    """A correct password for a suspended business raises Suspended."""
+    app.provisioning.set_state("shop", "suspended")
+    with pytest.raises(Suspended):
+        login(app, "ann@shop.appliance.test", "correct horse")
+
+
+@pytest.mark.parametrize("scheme", [bcrypt, sha512_crypt])
+def test_legacy_hash_is_verified_and_upgraded_to_argon2id(app, scheme):
+    """An imported bcrypt or sha512-crypt hash logs in once and is then stored as argon2id."""
+    handle = app.provisioning.handle("shop")
+    handle.write_sync("import", lambda c: directory.set_password_hash(c, "ann@shop.appliance.test", scheme.hash("old secret")))
+    login(app, "ann@shop.appliance.test", "old secret")
+    stored = handle.read_sync("hash", lambda c: directory.get_user(c, "ann@shop.appliance.test")["password_hash"])
+    assert stored.startswith("$argon2id$")
+    login(app, "ann@shop.appliance.test", "old secret")
+
+
+def test_repeated_failures_are_refused_without_checking(app):
+    """After max_failures from one source, even the right password is refused from there."""
+    for _ in range(3):
+        with pytest.raises(AuthFailed):
+            login(app, "ann@shop.appliance.test", "bad guess", peer="203.0.113.5")
+    with pytest.raises(AuthFailed):
+        login(app, "ann@shop.appliance.test", "correct horse", peer="203.0.113.5")
+    assert app.auth.failure_delay("ann@shop.appliance.test", "203.0.113.5") > 0
+
+
+def test_failure_log_line_matches_the_fail2ban_filter(app, caplog):
+    """Each failure logs one line the shipped fail2ban filter matches, with the source as host."""
+    caplog.set_level(logging.WARNING, logger="appliance.auth")
+    with pytest.raises(AuthFailed):
+        login(app, "ann@shop.appliance.test\r\nforged line", "bad", peer="192.0.2.44")
+    lines = [r.getMessage() for r in caplog.records if "auth failed" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    match = FAIL2BAN_RE.search(lines[0])
+    assert match and match.group("host") == "192.0.2.44"
+    shipped = (ROOT / "systemd/fail2ban/filter.d/appliance.conf").read_text()
+    assert r"auth failed: protocol=\S+ user=\S+ source=<HOST>\s*$" in shipped
