@@ -1,0 +1,173 @@
+"""The composition root: builds and owns settings, stores, auth, TLS and the
+protocol services. Everything else receives what it needs from here.
+
+The CLI builds an :class:`App` to reach the stores and never starts
+services; the daemon (``appliance.daemon``) starts them on its event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import logging
+import os
+import ssl
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable
+
+from storage import box as boxdb
+from storage import schema
+from storage.database import Database
+from storage.tenants import TenantPool
+
+from . import tls
+from .auth import Authenticator
+from .looplag import LoopLag
+from .passwords import Hasher
+from .provisioning import Provisioning
+from .services import SERVICES
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: How often the daemon looks for changes made by the CLI (another process).
+WATCH_SECONDS = 1.0
+#: How often idle business files are closed.
+EVICT_SECONDS = 30.0
+
+
+class App:
+    def __init__(self, settings: Settings, state_dir: str | Path):
+        self.settings = settings
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        self.box = Database(self.state_dir / "box.sqlite3", schema.BOX_MIGRATIONS, name="box")
+        self.tenants = TenantPool(
+            self.state_dir / "tenants",
+            schema.TENANT_MIGRATIONS,
+            max_open=settings.storage.max_open_tenants,
+            idle_seconds=settings.storage.idle_seconds,
+            readers=settings.storage.readers,
+        )
+        self.hasher = Hasher(settings.auth.hash_threads)
+        self.provisioning = Provisioning(settings, self.box, self.tenants, self.state_dir)
+        self.auth = Authenticator(
+            self.box,
+            self.tenants,
+            self.hasher,
+            max_failures=settings.auth.max_failures,
+            failure_window=settings.auth.failure_window,
+        )
+        self.loop_lag = LoopLag()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.services: dict[str, Any] = {}
+        self.listeners: dict[str, list[tuple[str, int]]] = {}
+        self._watchers: list[Callable[[], Awaitable[None] | None]] = []
+        self._tasks: list[asyncio.Task] = []
+        self._tls_context: ssl.SSLContext | None = None
+        self.generation = 0
+
+    # -- TLS ---------------------------------------------------------------
+
+    def certificate_files(self) -> tuple[Path, Path]:
+        """The box certificate and key (configured, or self-signed)."""
+        if self.settings.tls.cert_file:
+            return Path(self.settings.tls.cert_file), Path(self.settings.tls.key_file)
+        return tls.self_signed(self.state_dir / "tls", self.settings.box.hostname)
+
+    def tls_context(self) -> ssl.SSLContext:
+        if self._tls_context is None:
+            self._tls_context = tls.server_context(*self.certificate_files())
+        return self._tls_context
+
+    # -- services ----------------------------------------------------------
+
+    def add_listener(self, name: str, host: str, port: int) -> None:
+        """Record a bound listener (written to ``<state>/run/listeners.json``)."""
+        self.listeners.setdefault(name, []).append((host, port))
+
+    def on_change(self, callback: Callable[[], Awaitable[None] | None]) -> None:
+        """Call ``callback`` on the loop whenever the catalog or a directory changes."""
+        self._watchers.append(callback)
+
+    async def start(self, service_names: Iterable[str] = SERVICES) -> None:
+        """Bind every listener of every service; raises if any cannot bind."""
+        self.loop = asyncio.get_running_loop()
+        self.loop_lag.start()
+        self.generation = await self.box.read("generation", boxdb.generation)
+        try:
+            for name in service_names:
+                module = importlib.import_module(name)
+                service = module.start(self)
+                if inspect.isawaitable(service):
+                    service = await service
+                self.services[name] = service
+                log.info("%s started", name)
+        except BaseException:
+            await self.stop()
+            raise
+        self._write_listeners()
+        self._tasks.append(self.loop.create_task(self._watch(), name="watch-changes"))
+        self._tasks.append(self.loop.create_task(self._evict(), name="evict-idle"))
+
+    def _write_listeners(self) -> None:
+        run = self.state_dir / "run"
+        run.mkdir(exist_ok=True)
+        tmp = run / f"listeners.json.{os.getpid()}"
+        tmp.write_text(json.dumps({"pid": os.getpid(), "listeners": self.listeners}, indent=2))
+        os.replace(tmp, run / "listeners.json")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                current = await self.box.read("generation", boxdb.generation)
+            except Exception:  # noqa: BLE001 - keep watching
+                log.exception("cannot read the box generation")
+                continue
+            if current == self.generation:
+                continue
+            self.generation = current
+            for callback in list(self._watchers):
+                try:
+                    result = callback()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:  # noqa: BLE001 - one watcher must not stop the others
+                    log.exception("change watcher %r failed", callback)
+
+    async def _evict(self) -> None:
+        while True:
+            await asyncio.sleep(EVICT_SECONDS)
+            closed = await asyncio.to_thread(self.tenants.evict_idle)
+            if closed:
+                log.info("closed %d idle business files", closed)
+
+    async def stop(self) -> None:
+        """Stop services in reverse order, then close every database."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
+        for name, service in reversed(list(self.services.items())):
+            try:
+                result = service.stop()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # noqa: BLE001 - stop the rest regardless
+                log.exception("%s did not stop cleanly", name)
+        self.services.clear()
+        await self.loop_lag.stop()
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Close the stores (what the CLI calls when it is done)."""
+        self.tenants.close_all()
+        self.box.close()
+        self.hasher.close()

@@ -1,0 +1,56 @@
+"""The operator's command line: ``appliance COMMAND ...``.
+
+Every listing takes ``--json``. Every error is one line on stderr and a
+non-zero exit, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from typing import Sequence
+
+from appliance import logs
+from appliance.errors import ApplianceError, ConfigError
+
+from . import alias, domain, serve, tenant, user
+from .common import DEFAULT_CONFIG, DEFAULT_STATE, Context
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appliance", description="Self-hosted small-business appliance.")
+    parser.add_argument("--state", metavar="DIR", help=f"state directory (env APPLIANCE_STATE; default {DEFAULT_STATE})")
+    parser.add_argument("--config", metavar="FILE", help=f"config file (env APPLIANCE_CONFIG; default {DEFAULT_CONFIG} if present, else the demo defaults)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (serve, tenant, domain, user, alias):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ctx = Context(args)
+    try:
+        level = "DEBUG" if args.verbose else ("INFO" if args.command in ("serve", "demo") else "WARNING")
+        logs.setup(level)
+        return int(args.handler(ctx) or 0)
+    except ConfigError as exc:
+        print(f"appliance: config error: {exc}", file=sys.stderr)
+        return 78  # EX_CONFIG: systemd's RestartPreventExitStatus names it
+    except ApplianceError as exc:
+        print(f"appliance: error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"appliance: database error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        ctx.close()
+
+
+def main_exit() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""``appliance domain ...``: a business's own domains."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_json, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("domain", help="domains of businesses")
+    s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    a = s.add_parser("add", help="give a business one of its own domains")
+    a.add_argument("slug")
+    a.add_argument("domain")
+    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.add_domain(ctx.args.slug, ctx.args.domain))
+
+    a = s.add_parser("remove", help="take a domain (and its users and aliases) away")
+    a.add_argument("domain")
+    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.remove_domain(ctx.args.domain) and None)
+
+    a = s.add_parser("list", help="domains of one business")
+    a.add_argument("slug")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(
+        ctx.app.provisioning.show_tenant(ctx.args.slug)["domains"],
+        lambda rows: table(rows, ("name", "kind", "created")),
+    ))

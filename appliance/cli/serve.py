@@ -1,0 +1,93 @@
+"""``appliance serve``, ``appliance demo`` and ``appliance config-reference``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from appliance import settings as settings_mod
+from appliance.errors import NotFound
+
+DEMO_SLUG = "demo"
+DEMO_USERS = (("alice", "Alice Baker"), ("bob", "Bob Baker"))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    a = sub.add_parser("serve", help="run the daemon in the foreground")
+    a.add_argument("--config", dest="serve_config", metavar="FILE", help="config file (same as the global --config)")
+    a.set_defaults(handler=_serve)
+
+    a = sub.add_parser("demo", help="run the daemon with a demo business and print how to connect")
+    a.set_defaults(handler=_demo)
+
+    a = sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
+    a.set_defaults(handler=lambda ctx: sys.stdout.write(settings_mod.reference()))
+
+
+def _serve(ctx) -> int:
+    from appliance.daemon import serve
+
+    if ctx.args.serve_config:
+        ctx.args.config = ctx.args.serve_config
+    return serve(ctx.settings, ctx.state_dir)
+
+
+def _demo(ctx) -> int:
+    """Create (or refresh) the demo business, then serve and print how to connect."""
+    from appliance.daemon import serve
+
+    prov = ctx.app.provisioning
+    domain = prov.free_domain(DEMO_SLUG)
+    try:
+        prov.show_tenant(DEMO_SLUG)
+    except NotFound:
+        prov.create_tenant(DEMO_SLUG, "Demo Bakery")
+    existing = {u["address"] for u in prov.list_users(DEMO_SLUG)}
+    logins = []
+    for local, name in DEMO_USERS:
+        address = f"{local}@{domain}"
+        if address in existing:
+            password = prov.set_password(address)
+        else:
+            password = prov.add_user(address, None, name)
+        logins.append((address, password))
+    if not any(a["address"] == f"info@{domain}" for a in prov.list_aliases(DEMO_SLUG)):
+        prov.add_alias(f"info@{domain}", [address for address, _ in logins])
+    # The daemon builds its own App; release this one's files first.
+    ctx.close()
+    ctx._app = None
+    return serve(ctx.settings, ctx.state_dir, on_ready=lambda app: print(_banner(app, logins), flush=True))
+
+
+def _banner(app, logins) -> str:
+    s = app.settings
+    host = s.listen.addresses[0]
+
+    def port(name: str, fallback: int) -> int:
+        bound = app.listeners.get(name)
+        return bound[0][1] if bound else fallback
+
+    lines = [
+        "",
+        "The appliance is running with the demo business 'demo' (Ctrl-C stops it).",
+        "",
+        "Logins (full address and password; passwords are new on every start):",
+    ]
+    lines += [f"  {address}  {password}" for address, password in logins]
+    lines += [
+        f"  info@{app.provisioning.free_domain(DEMO_SLUG)} reaches both.",
+        "",
+        "How to connect (self-signed certificate; accept it in the client):",
+        f"  incoming mail (SMTP, MX)      {host}:{port('smtp', s.listen.smtp)}",
+        f"  sending (submission+STARTTLS) {host}:{port('submission', s.listen.submission)}",
+        f"  sending (submission over TLS) {host}:{port('submissions', s.listen.submissions)}",
+        f"  IMAP (STARTTLS) / IMAPS       {host}:{port('imap', s.listen.imap)} / {port('imaps', s.listen.imaps)}",
+        f"  DNS (UDP and TCP)             {host}:{port('dns', s.listen.dns)}",
+        f"  web, DAV (HTTP / HTTPS)       http://{host}:{port('http', s.listen.http)}/  https://{host}:{port('https', s.listen.https)}/",
+        f"  metrics                       http://127.0.0.1:{port('metrics', s.listen.metrics)}/metrics",
+        "",
+        "Running now: " + ", ".join(sorted(app.listeners)) + ".",
+        f"State directory: {app.state_dir}",
+        "",
+    ]
+    return "\n".join(lines)

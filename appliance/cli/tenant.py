@@ -1,0 +1,90 @@
+"""``appliance tenant ...``: businesses."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_json, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tenant", help="businesses")
+    s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    a = s.add_parser("add", help="create a business")
+    a.add_argument("slug")
+    a.add_argument("--name", help="display name (default: the slug)")
+    a.add_argument("--domain", help="its own domain, besides the free <slug>.<box domain>")
+    a.add_argument("--plan", help="plan name (default from [box] default_plan)")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(
+        ctx.app.provisioning.create_tenant(ctx.args.slug, ctx.args.name, ctx.args.domain, ctx.args.plan),
+        lambda t: f"created {t['slug']}: " + " ".join(d["name"] for d in t["domains"]),
+    ))
+
+    a = s.add_parser("list", help="list businesses")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(
+        ctx.app.provisioning.list_tenants(),
+        lambda rows: table(rows, ("slug", "name", "state", "created", "domains")),
+    ))
+
+    a = s.add_parser("show", help="one business")
+    a.add_argument("slug")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(ctx.app.provisioning.show_tenant(ctx.args.slug), _show))
+
+    for action, state in (("suspend", "suspended"), ("resume", "active")):
+        a = s.add_parser(action, help=f"{action} a business")
+        a.add_argument("slug")
+        a.set_defaults(handler=lambda ctx, state=state: ctx.app.provisioning.set_state(ctx.args.slug, state))
+
+    a = s.add_parser("plan", help="move a business to another plan")
+    a.add_argument("slug")
+    a.add_argument("plan")
+    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.set_plan(ctx.args.slug, ctx.args.plan))
+
+    a = s.add_parser("remove", help="unregister a business; its file goes to <state>/removed/")
+    a.add_argument("slug")
+    a.set_defaults(handler=lambda ctx: print(f"removed; file kept at {ctx.app.provisioning.remove_tenant(ctx.args.slug)}"))
+
+    a = s.add_parser("export", help="copy a business's whole state to one file")
+    a.add_argument("slug")
+    a.add_argument("file")
+    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.export_tenant(ctx.args.slug, ctx.args.file) and None)
+
+    a = s.add_parser("import", help="bring a business file onto this box")
+    a.add_argument("file")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(
+        ctx.app.provisioning.import_tenant(ctx.args.file), lambda t: f"imported {t['slug']}"
+    ))
+
+    a = s.add_parser("usage", help="usage figures for billing")
+    a.add_argument("slug")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(ctx.app.provisioning.usage(ctx.args.slug), _usage))
+
+
+def _show(t: dict) -> str:
+    plan = t["plan"]
+    lines = [
+        f"slug:     {t['slug']}",
+        f"name:     {t['name']}",
+        f"state:    {t['state']}",
+        f"created:  {t['created']}",
+        f"plan:     {plan['name']} (users {plan['max_users']}, mailbox {plan['mailbox_bytes'] // 2**20} MiB,"
+        f" web {plan['web_bytes'] // 2**20} MiB, {plan['messages_per_day']} messages/day)",
+        f"users:    {t['users']}",
+        "domains:  " + " ".join(f"{d['name']} ({d['kind']})" for d in t["domains"]),
+    ]
+    return "\n".join(lines)
+
+
+def _usage(u: dict) -> str:
+    lines = [f"{k}: {v}" for k, v in u["counts"].items()]
+    lines.append(f"file_bytes: {u['file_bytes']}")
+    for counter, periods in u["counters"].items():
+        for period, value in periods.items():
+            lines.append(f"{counter} {period}: {value}")
+    return "\n".join(lines)

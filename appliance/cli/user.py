@@ -1,0 +1,49 @@
+"""``appliance user ...``: people of a business."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_json, read_password_stdin, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("user", help="users (mailboxes and logins)")
+    s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    a = s.add_parser("add", help="create a user; prints a generated password unless --password-stdin")
+    a.add_argument("address")
+    a.add_argument("--name", help="display name")
+    a.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    a.set_defaults(handler=_add)
+
+    a = s.add_parser("passwd", help="set a user's password (generated unless --password-stdin)")
+    a.add_argument("address")
+    a.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    a.set_defaults(handler=_passwd)
+
+    a = s.add_parser("list", help="users of one business")
+    a.add_argument("slug")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(
+        ctx.app.provisioning.list_users(ctx.args.slug),
+        lambda rows: table(rows, ("address", "display_name", "state", "created")),
+    ))
+
+    a = s.add_parser("remove", help="remove a user and their mail")
+    a.add_argument("address")
+    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.remove_user(ctx.args.address))
+
+
+def _add(ctx) -> None:
+    password = read_password_stdin() if ctx.args.password_stdin else None
+    generated = ctx.app.provisioning.add_user(ctx.args.address, password, ctx.args.name)
+    if generated:
+        print(f"password for {ctx.args.address.strip().lower()}: {generated}")
+
+
+def _passwd(ctx) -> None:
+    password = read_password_stdin() if ctx.args.password_stdin else None
+    generated = ctx.app.provisioning.set_password(ctx.args.address, password)
+    if generated:
+        print(f"password for {ctx.args.address.strip().lower()}: {generated}")

@@ -1,0 +1,62 @@
+"""``appliance serve``: one process, one asyncio loop, every protocol.
+
+Startup order (DESIGN section 2): settings are already loaded and valid;
+install Twisted's reactor on a new loop; open and migrate the box database;
+bind every listener; then ``READY=1`` to systemd. SIGTERM (or SIGINT) stops
+accepting, lets in-flight work finish, closes the databases and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Callable
+
+from . import sdnotify
+from .app import App
+from .settings import Settings
+from .twisted_glue import install_reactor
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, state_dir: Path, *, on_ready: Callable[[App], None] | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT; returns the exit status."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    reactor = install_reactor(loop)
+    from twisted.internet.error import CannotListenError
+    stopping = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    app = App(settings, state_dir)
+    try:
+        try:
+            loop.run_until_complete(app.start())
+        except (OSError, CannotListenError) as exc:
+            # A port in use or a privileged port without the capability:
+            # say which, and exit non-zero so systemd does not claim success.
+            log.error("cannot bind a listener: %s", exc)
+            return 1
+        where = ", ".join(f"{name} {host}:{port}" for name, binds in app.listeners.items() for host, port in binds)
+        log.info("serving from %s: %s", state_dir, where or "no listeners")
+        sdnotify.notify("READY=1\nSTATUS=serving")
+        if on_ready is not None:
+            on_ready(app)
+        loop.run_until_complete(stopping.wait())
+        log.info("stopping")
+        sdnotify.notify("STOPPING=1")
+        loop.run_until_complete(app.stop())
+        return 0
+    finally:
+        if not app.box.closed:
+            app.close()
+        # The reactor runs its shutdown triggers and then stops the loop
+        # itself; the timer is a backstop so exit never hangs on it.
+        reactor.stop()
+        guard = loop.call_later(5, loop.stop)
+        loop.run_forever()
+        guard.cancel()
+        loop.close()

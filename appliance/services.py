@@ -1,0 +1,10 @@
+"""The registry of protocol packages the daemon starts, in order.
+
+Each module named here has ``start(app)`` which binds its listeners and
+returns (or resolves to) an object with ``stop()`` (plain or async). The
+daemon starts them in this order and stops them in reverse.
+"""
+
+SERVICES: tuple[str, ...] = (
+    "protocols.metrics",
+)

@@ -1,0 +1,1 @@
+"""The website builder (themes, pages, build)."""

@@ -1,0 +1,235 @@
+"""Every CLI command, with good and bad input, as the operator runs it.
+
+Bad input prints one line on stderr, exits non-zero and changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+
+def business(cli, slug="acme", domain="acme.example"):
+    cli("tenant", "add", slug, "--name", "Acme Ltd", "--domain", domain)
+
+
+def snapshot(cli):
+    """Everything the CLI can list, to prove a refused command changed nothing."""
+    tenants = cli.json("tenant", "list")
+    out = {"tenants": tenants}
+    for t in tenants:
+        out[t["slug"]] = (cli.json("user", "list", t["slug"]), cli.json("alias", "list", t["slug"]))
+    return out
+
+
+def assert_refused(cli, *args, message, input=None):
+    before = snapshot(cli)
+    proc = cli(*args, input=input, check=False)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert message in lines[0]
+    assert snapshot(cli) == before
+
+
+def test_tenant_add_list_show(cli):
+    """A new business has its free domain and its own; list and show agree, as text and JSON."""
+    business(cli)
+    [t] = cli.json("tenant", "list")
+    assert t["slug"] == "acme" and t["domains"] == ["acme.appliance.test", "acme.example"]
+    shown = cli.json("tenant", "show", "acme")
+    assert shown["name"] == "Acme Ltd" and shown["plan"]["name"] == "standard"
+    assert "acme.example (own)" in cli("tenant", "show", "acme").stdout
+    assert "acme" in cli("tenant", "list").stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("tenant", "add", "Bad_Slug"), "invalid business slug"),
+    (("tenant", "add", "x" * 64), "invalid business slug"),
+    (("tenant", "add", "acme"), "business acme already exists"),
+    (("tenant", "add", "other", "--domain", "acme.example"), "already belongs to another business"),
+    (("tenant", "add", "other", "--domain", "not_a_domain"), "invalid domain"),
+    (("tenant", "add", "other", "--plan", "platinum"), "no plan named 'platinum'"),
+    (("tenant", "add", "other", "--domain", "x.appliance.test"), "under the box domain"),
+    (("tenant", "show", "missing"), "no business missing"),
+    (("tenant", "suspend", "../acme"), "invalid business slug"),
+])
+def test_tenant_bad_input_is_refused(cli, args, message):
+    """Invalid slugs, taken names and domains, unknown plans: one line, nothing changed."""
+    business(cli)
+    assert_refused(cli, *args, message=message)
+
+
+def test_suspend_resume_and_plan(cli):
+    """suspend/resume flip the state; plan moves the business to another plan."""
+    business(cli)
+    cli("tenant", "suspend", "acme")
+    assert cli.json("tenant", "show", "acme")["state"] == "suspended"
+    assert cli.json("tenant", "list")[0]["state"] == "suspended"
+    cli("tenant", "resume", "acme")
+    assert cli.json("tenant", "show", "acme")["state"] == "active"
+    cli("tenant", "plan", "acme", "small")
+    assert cli.json("tenant", "show", "acme")["plan"]["max_users"] == 3
+
+
+def test_domain_add_remove(cli):
+    """A second own domain can be added and removed; the free domain cannot be removed."""
+    business(cli)
+    cli("domain", "add", "acme", "Acme-Shop.EXAMPLE.")
+    names = [d["name"] for d in cli.json("domain", "list", "acme")]
+    assert "acme-shop.example" in names
+    cli("user", "add", "sales@acme-shop.example")
+    cli("domain", "remove", "acme-shop.example")
+    assert "acme-shop.example" not in [d["name"] for d in cli.json("domain", "list", "acme")]
+    assert cli.json("user", "list", "acme") == []
+    assert_refused(cli, "domain", "remove", "acme.appliance.test", message="free domain")
+
+
+def test_domain_of_another_business_is_refused(cli):
+    """A domain owned by one business cannot be added to another."""
+    business(cli)
+    business(cli, "beta", "beta.example")
+    assert_refused(cli, "domain", "add", "beta", "acme.example", message="already belongs to another business")
+
+
+def test_user_add_generates_a_password_once(cli):
+    """Without --password-stdin a strong password is generated and printed once."""
+    business(cli)
+    out = cli("user", "add", "Ann@acme.example", "--name", "Ann").stdout
+    assert out.startswith("password for ann@acme.example: ")
+    assert len(out.split(": ")[1].strip()) >= 16
+    [u] = cli.json("user", "list", "acme")
+    assert u["address"] == "ann@acme.example" and u["display_name"] == "Ann"
+    assert "password" not in str(cli.json("user", "list", "acme"))
+
+
+def test_user_password_stdin_and_passwd(cli, state_dir):
+    """--password-stdin sets the given password; passwd replaces the hash."""
+    business(cli)
+    assert cli("user", "add", "bob@acme.example", "--password-stdin", input="first secret\n").stdout == ""
+
+    def stored():
+        conn = sqlite3.connect(state_dir / "tenants" / "acme.sqlite3")
+        value = conn.execute("SELECT password_hash FROM users").fetchone()[0]
+        conn.close()
+        return value
+
+    first = stored()
+    assert first.startswith("$argon2id$")
+    cli("user", "passwd", "bob@acme.example", "--password-stdin", input="second secret\n")
+    assert stored() != first
+
+
+@pytest.mark.parametrize("args, stdin, message", [
+    (("user", "add", "not-an-address"), None, "invalid address"),
+    (("user", "add", '"quoted"@acme.example'), None, "invalid address"),
+    (("user", "add", "x@unhosted.example"), None, "no business has domain unhosted.example"),
+    (("user", "add", "ann@acme.example"), None, "user ann@acme.example already exists"),
+    (("user", "add", "new@acme.example", "--password-stdin"), "x" * 2000 + "\n", "password longer than"),
+    (("user", "add", "new@acme.example", "--password-stdin"), "short\n", "password shorter than"),
+    (("user", "add", "new@acme.example", "--password-stdin"), "", "no password on standard input"),
+    (("user", "passwd", "ghost@acme.example"), None, "no user ghost@acme.example"),
+    (("user", "remove", "ghost@acme.example"), None, "no user ghost@acme.example"),
+    (("user", "list", "missing"), None, "no business missing"),
+])
+def test_user_bad_input_is_refused(cli, args, stdin, message):
+    """Bad addresses, duplicates, oversized passwords: one line, nothing changed."""
+    business(cli)
+    cli("user", "add", "ann@acme.example")
+    assert_refused(cli, *args, message=message, input=stdin)
+
+
+def test_plan_user_limit_is_enforced(cli):
+    """The small plan allows 3 users; the fourth is refused."""
+    cli("tenant", "add", "tiny", "--plan", "small")
+    for i in range(3):
+        cli("user", "add", f"u{i}@tiny.appliance.test")
+    assert_refused(cli, "user", "add", "u3@tiny.appliance.test", message="the plan allows 3 users")
+
+
+def test_user_remove(cli):
+    """A removed user is gone from the listing and from aliases that named it."""
+    business(cli)
+    cli("user", "add", "ann@acme.example")
+    cli("user", "add", "bob@acme.example")
+    cli("alias", "add", "team@acme.example", "ann@acme.example", "bob@acme.example")
+    cli("user", "remove", "ann@acme.example")
+    assert [u["address"] for u in cli.json("user", "list", "acme")] == ["bob@acme.example"]
+    assert cli.json("alias", "list", "acme") == [{"address": "team@acme.example", "targets": ["bob@acme.example"]}]
+
+
+def test_alias_add_list_remove(cli):
+    """Aliases with several targets and a catch-all; removing one target or the whole alias."""
+    business(cli)
+    cli("user", "add", "ann@acme.example")
+    cli("user", "add", "bob@acme.example")
+    cli("alias", "add", "info@acme.example", "ann@acme.example", "bob@acme.example")
+    cli("alias", "add", "@acme.example", "ann@acme.example")
+    assert cli.json("alias", "list", "acme") == [
+        {"address": "@acme.example", "targets": ["ann@acme.example"]},
+        {"address": "info@acme.example", "targets": ["ann@acme.example", "bob@acme.example"]},
+    ]
+    cli("alias", "remove", "info@acme.example", "bob@acme.example")
+    cli("alias", "remove", "@acme.example")
+    assert cli.json("alias", "list", "acme") == [{"address": "info@acme.example", "targets": ["ann@acme.example"]}]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("alias", "add", "x@acme.example", "someone@beta.example"), "outside this business"),
+    (("alias", "add", "x@acme.example", "nobody@acme.example"), "not a user or alias of this business"),
+    (("alias", "add", "ann@acme.example", "ann@acme.example"), "already a user"),
+    (("alias", "add", "x@acme.example", "bad address"), "invalid address"),
+    (("alias", "add", "x@acme.example", "x@acme.example"), "cannot point at itself"),
+    (("alias", "remove", "none@acme.example"), "no alias none@acme.example"),
+])
+def test_alias_bad_input_is_refused(cli, args, message):
+    """Aliases never point outside the business or at nothing."""
+    business(cli)
+    business(cli, "beta", "beta.example")
+    cli("user", "add", "ann@acme.example")
+    cli("user", "add", "someone@beta.example")
+    assert_refused(cli, *args, message=message)
+
+
+def test_export_remove_import_round_trip(cli, tmp_path):
+    """A business exported, removed and imported again has the same content."""
+    business(cli)
+    cli("user", "add", "ann@acme.example", "--name", "Ann")
+    cli("alias", "add", "info@acme.example", "ann@acme.example")
+    before = (cli.json("tenant", "show", "acme"), cli.json("user", "list", "acme"), cli.json("alias", "list", "acme"))
+    export = tmp_path / "acme.export"
+    cli("tenant", "export", "acme", str(export))
+    removed = cli("tenant", "remove", "acme").stdout
+    assert "removed" in removed and cli.json("tenant", "list") == []
+    cli("tenant", "import", str(export))
+    after = (cli.json("tenant", "show", "acme"), cli.json("user", "list", "acme"), cli.json("alias", "list", "acme"))
+    assert after == before
+
+
+def test_import_refuses_bad_files_and_taken_domains(cli, tmp_path):
+    """A corrupt file, a non-business file and a business whose domain is taken are refused."""
+    business(cli)
+    export = tmp_path / "acme.export"
+    cli("tenant", "export", "acme", str(export))
+    assert_refused(cli, "tenant", "import", str(export), message="business acme already exists")
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"\x00garbage" * 512)
+    assert_refused(cli, "tenant", "import", str(junk), message="not an SQLite database")
+    assert_refused(cli, "tenant", "import", str(tmp_path / "missing"), message="no file")
+    assert_refused(cli, "tenant", "export", "acme", str(export), message="already exists")
+
+
+def test_usage_reports_counts(cli):
+    """usage gives user, alias and domain counts and the file size."""
+    business(cli)
+    cli("user", "add", "ann@acme.example")
+    u = cli.json("tenant", "usage", "acme")
+    assert u["counts"] == {"users": 1, "aliases": 0, "domains": 2}
+    assert u["file_bytes"] > 0
+
+
+def test_unknown_command_and_missing_arguments_exit_2(cli):
+    """argparse errors exit 2 with usage on stderr."""
+    assert cli("tenant", "frobnicate", check=False).returncode == 2
+    assert cli("user", "add", check=False).returncode == 2
