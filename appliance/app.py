@@ -64,6 +64,10 @@ class App:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.services: dict[str, Any] = {}
         self.listeners: dict[str, list[tuple[str, int]]] = {}
+        #: (path prefix, twisted.web resource) pairs that services started
+        #: before the web service register; the web service serves them on
+        #: the box host name and every business domain (DAV, for one).
+        self.http_mounts: list[tuple[bytes, Any]] = []
         self._watchers: list[Callable[[], Awaitable[None] | None]] = []
         self._tasks: list[asyncio.Task] = []
         self._tls_context: ssl.SSLContext | None = None

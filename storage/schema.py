@@ -16,11 +16,17 @@ from . import box, directory
 
 BOX_MIGRATIONS = (box.MIGRATIONS,)
 
-TENANT_MIGRATIONS = (directory.MIGRATIONS,)
+# One entry per data module, in dependency order (directory first).
+TENANT_MIGRATIONS = (
+    directory.MIGRATIONS,
+)
 
 #: fn(conn, slug) run in the transaction that creates a business.
-ON_TENANT_CREATED: tuple[Callable[[sqlite3.Connection, str], None], ...] = ()
+ON_TENANT_CREATED: tuple[Callable[[sqlite3.Connection, str], None], ...] = (
+)
 #: fn(conn, domain) run in the transaction that adds a domain (free or own).
-ON_DOMAIN_ADDED: tuple[Callable[[sqlite3.Connection, str], None], ...] = ()
+ON_DOMAIN_ADDED: tuple[Callable[[sqlite3.Connection, str], None], ...] = (
+)
 #: fn(conn, user_id) run in the transaction that creates a user.
-ON_USER_CREATED: tuple[Callable[[sqlite3.Connection, int], None], ...] = ()
+ON_USER_CREATED: tuple[Callable[[sqlite3.Connection, int], None], ...] = (
+)
