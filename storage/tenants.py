@@ -90,6 +90,8 @@ class TenantPool:
             with self._lock:
                 self._open[slug] = db
                 self._open.move_to_end(slug)
+                # Later callers find it in _open; the lock is not needed again.
+                self._opening.pop(slug, None)
                 victims = self._victims_locked(keep=slug)
         for victim in victims:
             victim.close()

@@ -1,0 +1,57 @@
+"""``appliance demo``: the README's first command ends here."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from appliance import settings
+from appliance.app import App
+from tests.conftest import ROOT
+
+
+def read_banner(proc: subprocess.Popen, timeout: float = 90) -> str:
+    """Read the daemon's stdout up to the end of the how-to-connect block."""
+    lines = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("State directory:"):
+            return "".join(lines)
+    raise AssertionError("no banner:\n" + "".join(lines))
+
+
+def test_demo_creates_the_business_and_prints_working_logins(state_dir, config_file):
+    """The demo prints logins that authenticate, and the servers and ports to use; a second start keeps the business."""
+    cmd = [sys.executable, "-m", "appliance", "--state", str(state_dir), "--config", str(config_file), "demo"]
+    for _ in range(2):
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            banner = read_banner(proc)
+            logins = dict(re.findall(r"^  (\S+@demo\.appliance\.test)  (\S+)$", banner, re.M))
+            assert set(logins) == {"alice@demo.appliance.test", "bob@demo.appliance.test"}
+            assert "How to connect" in banner and "127.0.0.1:" in banner
+            app = App(settings.load(config_file), state_dir)
+            try:
+                for address, password in logins.items():
+                    principal = asyncio.run(app.auth.login(address, password, protocol="test", peer="127.0.0.1"))
+                    assert principal.slug == "demo"
+            finally:
+                app.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+    app = App(settings.load(config_file), state_dir)
+    try:
+        assert [t["slug"] for t in app.provisioning.list_tenants()] == ["demo"]
+        assert len(app.provisioning.list_users("demo")) == 2
+    finally:
+        app.close()
