@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import concurrent.futures.thread  # noqa: F401 - loaded before any privilege drop
 import logging
 import queue
 import sqlite3

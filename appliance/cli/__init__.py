@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         level = "DEBUG" if args.verbose else ("INFO" if args.command in ("serve", "demo") else "WARNING")
         logs.setup(level)
+        ctx.become_state_owner()
         return int(args.handler(ctx) or 0)
     except ConfigError as exc:
         print(f"appliance: config error: {exc}", file=sys.stderr)

@@ -28,6 +28,21 @@ class Context:
     def state_dir(self) -> Path:
         return Path(self.args.state or os.environ.get("APPLIANCE_STATE") or DEFAULT_STATE)
 
+    def become_state_owner(self) -> None:
+        """Run as the owner of the state directory when started as root.
+
+        Files the CLI creates (a new business's file, say) must belong to the
+        user the daemon runs as, or the daemon could not write them.
+        """
+        if os.geteuid() != 0 or not self.state_dir.exists():
+            return
+        st = self.state_dir.stat()
+        if st.st_uid == 0:
+            return
+        os.setgid(st.st_gid)
+        os.setgroups([st.st_gid])
+        os.setuid(st.st_uid)
+
     @property
     def settings(self) -> settings.Settings:
         if self._settings is None:

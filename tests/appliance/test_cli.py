@@ -233,3 +233,23 @@ def test_unknown_command_and_missing_arguments_exit_2(cli):
     """argparse errors exit 2 with usage on stderr."""
     assert cli("tenant", "frobnicate", check=False).returncode == 2
     assert cli("user", "add", check=False).returncode == 2
+
+
+def test_cli_run_as_root_acts_as_the_state_directory_owner(cli, state_dir):
+    """Started by root on a state dir owned by another user, new files belong to that user."""
+    import os
+    import pytest as _pytest
+
+    if os.geteuid() != 0:
+        _pytest.skip("needs root to switch users")
+    nobody_uid, nobody_gid = 65534, 65534
+    os.chown(state_dir, nobody_uid, nobody_gid)
+    os.chmod(state_dir.parent, 0o755)
+    for parent in state_dir.parents:
+        if str(parent) == "/":
+            break
+        os.chmod(parent, os.stat(parent).st_mode | 0o005)
+    cli("tenant", "add", "owned")
+    made = state_dir / "tenants" / "owned.sqlite3"
+    assert made.stat().st_uid == nobody_uid
+    assert (state_dir / "box.sqlite3").stat().st_uid == nobody_uid
