@@ -167,6 +167,7 @@ class App:
             except Exception:  # noqa: BLE001 - stop the rest regardless
                 log.exception("%s did not stop cleanly", name)
         self.services.clear()
+        (self.state_dir / "run" / "listeners.json").unlink(missing_ok=True)
         await self.loop_lag.stop()
         await asyncio.to_thread(self.close)
 

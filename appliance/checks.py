@@ -1,0 +1,197 @@
+"""``appliance check``: the box checks itself, and says what to fix.
+
+Each check returns :class:`Result` rows: ``ok``, ``warn`` (works, but look)
+or ``fail`` (something is broken). The CLI prints them and exits non-zero
+when any failed. Checks only read; :func:`rebuild_catalog` is the one repair,
+run by ``appliance box rebuild``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import socket
+import sqlite3
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+from cryptography import x509
+
+from storage import box as boxdb
+from storage.errors import IntegrityFailed
+from storage.tenants import check_file
+
+from .app import App
+from .errors import Conflict
+
+#: A certificate expiring sooner than this is a warning.
+CERT_WARN_DAYS = 14
+#: Less free disk than this fraction is a warning; a tenth of it, a failure.
+DISK_WARN = 0.10
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    status: str  # ok | warn | fail
+    detail: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_all(app: App) -> list[Result]:
+    results: list[Result] = []
+    for check in (check_state_dir, check_box_db, check_catalog, check_tenant_files, check_certificate, check_daemon):
+        try:
+            results.extend(check(app))
+        except Exception as exc:  # noqa: BLE001 - a broken check is itself a finding
+            results.append(Result(check.__name__.removeprefix("check_"), "fail", f"check crashed: {exc!r}"))
+    return results
+
+
+def check_state_dir(app: App) -> Iterator[Result]:
+    path = app.state_dir
+    if not os.access(path, os.W_OK):
+        yield Result("state", "fail", f"{path} is not writable by this user")
+    else:
+        yield Result("state", "ok", str(path))
+    usage = shutil.disk_usage(path)
+    free = usage.free / usage.total
+    status = "fail" if free < DISK_WARN / 10 else "warn" if free < DISK_WARN else "ok"
+    yield Result("disk", status, f"{usage.free // 2**20} MiB free ({free:.0%})")
+
+
+def check_box_db(app: App) -> Iterator[Result]:
+    ok = app.box.read_sync("quick_check", lambda c: c.execute("PRAGMA quick_check").fetchone()[0])
+    yield Result("box database", "ok" if ok == "ok" else "fail", ok if ok != "ok" else "quick_check ok")
+
+
+def _file_facts(path: Path) -> tuple[str, list[str]]:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        slug = conn.execute("SELECT slug FROM tenant WHERE id = 1").fetchone()[0]
+        domains = sorted(r[0] for r in conn.execute("SELECT name FROM domains"))
+        return slug, domains
+    finally:
+        conn.close()
+
+
+def check_catalog(app: App) -> Iterator[Result]:
+    """The catalog and the business files tell the same story."""
+    catalog = {t["slug"]: t["domains"] for t in app.provisioning.list_tenants()}
+    files = {p.stem: p for p in app.tenants.directory.glob("*.sqlite3")}
+    problems = 0
+    for slug in sorted(set(catalog) - set(files)):
+        problems += 1
+        yield Result("catalog", "fail", f"business {slug} is in the catalog but its file is missing")
+    for slug in sorted(set(files) - set(catalog)):
+        problems += 1
+        yield Result("catalog", "warn", f"file {files[slug].name} is not in the catalog (appliance box rebuild)")
+    for slug in sorted(set(files) & set(catalog)):
+        try:
+            inner_slug, domains = _file_facts(files[slug])
+        except sqlite3.Error as exc:
+            problems += 1
+            yield Result("catalog", "fail", f"{slug}: cannot read its file: {exc}")
+            continue
+        if inner_slug != slug or domains != sorted(catalog[slug]):
+            problems += 1
+            yield Result("catalog", "fail", f"{slug}: catalog and file disagree on slug or domains (appliance box rebuild)")
+    if not problems:
+        yield Result("catalog", "ok", f"{len(catalog)} businesses, files and catalog agree")
+
+
+def check_tenant_files(app: App) -> Iterator[Result]:
+    bad = 0
+    files = sorted(app.tenants.directory.glob("*.sqlite3"))
+    for path in files:
+        try:
+            check_file(path)
+        except IntegrityFailed as exc:
+            bad += 1
+            yield Result("business files", "fail", str(exc))
+    if not bad:
+        yield Result("business files", "ok", f"{len(files)} pass the integrity check")
+
+
+def check_certificate(app: App) -> Iterator[Result]:
+    cert_path, _ = app.certificate_files()
+    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    left = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
+    self_signed = cert.issuer == cert.subject
+    detail = f"{cert_path}: expires in {left.days} days" + (" (self-signed)" if self_signed else "")
+    if left.total_seconds() <= 0:
+        yield Result("certificate", "fail", detail)
+    elif left.days < CERT_WARN_DAYS or self_signed:
+        yield Result("certificate", "warn", detail)
+    else:
+        yield Result("certificate", "ok", detail)
+
+
+def check_daemon(app: App) -> Iterator[Result]:
+    """Is the daemon running, and does every TCP listener it bound answer?"""
+    run_file = app.state_dir / "run" / "listeners.json"
+    if not run_file.exists():
+        yield Result("daemon", "warn", "not running (no run/listeners.json)")
+        return
+    data = json.loads(run_file.read_text())
+    try:
+        os.kill(data["pid"], 0)
+    except ProcessLookupError:
+        yield Result("daemon", "warn", f"not running (pid {data['pid']} is gone)")
+        return
+    except PermissionError:
+        pass
+    for name, binds in sorted(data["listeners"].items()):
+        for host, port in binds:
+            if name == "dns-udp":
+                continue
+            try:
+                with socket.create_connection((host if host not in ("0.0.0.0", "::") else "127.0.0.1", port), timeout=3):
+                    pass
+            except OSError as exc:
+                yield Result("daemon", "fail", f"{name} {host}:{port} does not answer: {exc.strerror or exc}")
+                continue
+            yield Result("daemon", "ok", f"{name} {host}:{port} answers")
+
+
+def rebuild_catalog(app: App) -> int:
+    """Rebuild the box catalog from the business files; returns how many.
+
+    Refuses (changing nothing) when two files claim the same domain.
+    """
+    entries = []
+    owners: dict[str, str] = {}
+    for path in sorted(app.tenants.directory.glob("*.sqlite3")):
+        check_file(path)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT slug, name, state, created FROM tenant WHERE id = 1").fetchone()
+            domains = [r[0] for r in conn.execute("SELECT name FROM domains")]
+        finally:
+            conn.close()
+        if row[0] != path.stem:
+            raise IntegrityFailed(f"{path.name} holds business {row[0]}, not {path.stem}")
+        for domain in domains:
+            if domain in owners:
+                raise Conflict(f"domain {domain} is claimed by both {owners[domain]} and {row[0]}")
+            owners[domain] = row[0]
+        entries.append((row, domains))
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM domains")
+        conn.execute("DELETE FROM tenants")
+        for (slug, name, state, created), domains in entries:
+            conn.execute(
+                "INSERT INTO tenants (slug, name, state, created) VALUES (?, ?, ?, ?)", (slug, name, state, created)
+            )
+            for domain in domains:
+                conn.execute("INSERT INTO domains (name, slug) VALUES (?, ?)", (domain, slug))
+        boxdb.bump_generation(conn)
+
+    app.box.write_sync("catalog rebuild", write)
+    return len(entries)

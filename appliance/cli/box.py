@@ -1,0 +1,26 @@
+"""``appliance check`` and ``appliance box rebuild``: the box itself."""
+
+from __future__ import annotations
+
+import argparse
+
+from appliance import checks
+
+from .common import add_json, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    a = sub.add_parser("check", help="check the box: files, catalog, certificate, listeners")
+    add_json(a)
+    a.set_defaults(handler=_check)
+
+    p = sub.add_parser("box", help="the box catalog")
+    s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = s.add_parser("rebuild", help="rebuild the catalog (slugs, domains) from the business files")
+    a.set_defaults(handler=lambda ctx: print(f"catalog rebuilt from {checks.rebuild_catalog(ctx.app)} business files"))
+
+
+def _check(ctx) -> int:
+    results = checks.run_all(ctx.app)
+    ctx.emit([r.as_dict() for r in results], lambda rows: table(rows, ("status", "check", "detail")))
+    return 1 if any(r.status == "fail" for r in results) else 0
