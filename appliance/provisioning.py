@@ -88,8 +88,12 @@ class Provisioning:
 
         self.box.read_sync("tenant check", check)
         path = self.pool.path(slug)
-        if path.exists():
-            raise Conflict(f"a file for business {slug} already exists; import or remove it first")
+        try:
+            # Claim the file name atomically: of two concurrent creations of
+            # one slug, exactly one gets here, and the loser removes nothing.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
+        except FileExistsError:
+            raise Conflict(f"a file for business {slug} already exists; import or remove it first") from None
 
         def init(conn: sqlite3.Connection) -> str:
             directory.init_tenant(conn, slug, display, the_plan, free)

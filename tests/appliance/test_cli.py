@@ -253,3 +253,19 @@ def test_cli_run_as_root_acts_as_the_state_directory_owner(cli, state_dir):
     made = state_dir / "tenants" / "owned.sqlite3"
     assert made.stat().st_uid == nobody_uid
     assert (state_dir / "box.sqlite3").stat().st_uid == nobody_uid
+
+
+def test_concurrent_creation_of_one_slug_leaves_one_whole_business(cli):
+    """Four operators creating the same business at once: one wins, the others get one error line, the file is intact."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    cmd = [sys.executable, "-m", "appliance", "--state", str(cli.state), "--config", str(cli.config), "tenant", "add", "race"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [(p.wait(60), p.stderr.read()) for p in procs]
+    assert sorted(code for code, _ in results) == [0, 1, 1, 1]
+    assert all("already exists" in err for code, err in results if code)
+    assert cli.json("tenant", "show", "race")["slug"] == "race"
+    assert "ok" in cli("check").stdout
