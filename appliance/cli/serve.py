@@ -59,14 +59,22 @@ def _demo(ctx) -> int:
     return serve(ctx.settings, ctx.state_dir, on_ready=lambda app: print(_banner(app, logins), flush=True))
 
 
+#: (label, listener names, how to show them) for the how-to-connect block.
+_CONNECT = (
+    ("incoming mail (SMTP, MX)", ("smtp",), "{host}:{smtp}"),
+    ("sending (submission+STARTTLS)", ("submission",), "{host}:{submission}"),
+    ("sending (submission over TLS)", ("submissions",), "{host}:{submissions}"),
+    ("IMAP (STARTTLS) / IMAPS", ("imap", "imaps"), "{host}:{imap} / {host}:{imaps}"),
+    ("DNS (UDP and TCP)", ("dns",), "{host}:{dns}"),
+    ("web and DAV (HTTP / HTTPS)", ("http", "https"), "http://{host}:{http}/  https://{host}:{https}/"),
+    ("metrics", ("metrics",), "http://127.0.0.1:{metrics}/metrics"),
+)
+
+
 def _banner(app, logins) -> str:
-    s = app.settings
-    host = s.listen.addresses[0]
-
-    def port(name: str, fallback: int) -> int:
-        bound = app.listeners.get(name)
-        return bound[0][1] if bound else fallback
-
+    """How to connect, listing only what is really listening."""
+    host = app.settings.listen.addresses[0]
+    ports = {name: binds[0][1] for name, binds in app.listeners.items()}
     lines = [
         "",
         "The appliance is running with the demo business 'demo' (Ctrl-C stops it).",
@@ -78,16 +86,9 @@ def _banner(app, logins) -> str:
         f"  info@{app.provisioning.free_domain(DEMO_SLUG)} reaches both.",
         "",
         "How to connect (self-signed certificate; accept it in the client):",
-        f"  incoming mail (SMTP, MX)      {host}:{port('smtp', s.listen.smtp)}",
-        f"  sending (submission+STARTTLS) {host}:{port('submission', s.listen.submission)}",
-        f"  sending (submission over TLS) {host}:{port('submissions', s.listen.submissions)}",
-        f"  IMAP (STARTTLS) / IMAPS       {host}:{port('imap', s.listen.imap)} / {port('imaps', s.listen.imaps)}",
-        f"  DNS (UDP and TCP)             {host}:{port('dns', s.listen.dns)}",
-        f"  web, DAV (HTTP / HTTPS)       http://{host}:{port('http', s.listen.http)}/  https://{host}:{port('https', s.listen.https)}/",
-        f"  metrics                       http://127.0.0.1:{port('metrics', s.listen.metrics)}/metrics",
-        "",
-        "Running now: " + ", ".join(sorted(app.listeners)) + ".",
-        f"State directory: {app.state_dir}",
-        "",
     ]
+    for label, names, template in _CONNECT:
+        if all(name in ports for name in names):
+            lines.append(f"  {label:<30}{template.format(host=host, **ports)}")
+    lines += ["", f"State directory: {app.state_dir}", ""]
     return "\n".join(lines)
