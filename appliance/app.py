@@ -25,6 +25,7 @@ from storage.tenants import TenantPool
 from . import tls
 from .auth import Authenticator
 from .looplag import LoopLag
+from .mailevents import MailEvents
 from .passwords import Hasher
 from .provisioning import Provisioning
 from .services import SERVICES
@@ -61,6 +62,7 @@ class App:
             failure_window=settings.auth.failure_window,
         )
         self.loop_lag = LoopLag()
+        self.mail_events = MailEvents()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.services: dict[str, Any] = {}
         self.listeners: dict[str, list[tuple[str, int]]] = {}

@@ -12,13 +12,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable
 
-from . import box, directory
+from . import box, directory, mail
 
 BOX_MIGRATIONS = (box.MIGRATIONS,)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (
     directory.MIGRATIONS,
+    mail.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.
@@ -29,4 +30,5 @@ ON_DOMAIN_ADDED: tuple[Callable[[sqlite3.Connection, str], None], ...] = (
 )
 #: fn(conn, user_id) run in the transaction that creates a user.
 ON_USER_CREATED: tuple[Callable[[sqlite3.Connection, int], None], ...] = (
+    mail.provision_user,
 )

@@ -1,0 +1,101 @@
+"""The mail store: default mailboxes, bodies stored once, ascending UIDs
+never reused, quota kept by triggers, bodies dropped with their last message."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance import settings
+from appliance.app import App
+from appliance.errors import LimitExceeded, NotFound
+from storage import directory, mail
+
+MESSAGE = b"From: a@example.com\r\nTo: ann@shop.example\r\nSubject: Hello\r\nMessage-ID: <1@example.com>\r\n\r\nBody\r\n"
+
+
+@pytest.fixture
+def app(tmp_path):
+    a = App(settings.from_mapping({"plans": {"tiny": {"mailbox_mb": 1}}}), tmp_path / "state")
+    a.provisioning.create_tenant("shop", "Shop", "shop.example")
+    a.provisioning.add_user("ann@shop.example", "a long secret")
+    a.provisioning.add_user("bob@shop.example", "a long secret")
+    yield a
+    a.close()
+
+
+def uid_of(handle, address):
+    return handle.read_sync("id", lambda c: directory.get_user(c, address)["id"])
+
+
+def test_new_user_gets_the_special_use_mailboxes(app):
+    """INBOX plus Sent, Drafts, Trash, Junk, Archive with their SPECIAL-USE attributes."""
+    h = app.provisioning.handle("shop")
+    ann = uid_of(h, "ann@shop.example")
+    boxes = {b["name"]: b["special_use"] for b in h.read_sync("list", lambda c: mail.list_mailboxes(c, ann))}
+    assert boxes == {"INBOX": None, "Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Junk": "\\Junk", "Archive": "\\Archive"}
+
+
+def test_body_delivered_to_two_users_is_stored_once_and_dropped_with_its_last_message(app):
+    """One body row serves both recipients; expunging both removes it and the usage."""
+    h = app.provisioning.handle("shop")
+    ann, bob = uid_of(h, "ann@shop.example"), uid_of(h, "bob@shop.example")
+
+    def deliver(conn):
+        body = mail.store_body(conn, MESSAGE)
+        assert mail.store_body(conn, MESSAGE) == body
+        return mail.deliver(conn, ann, body), mail.deliver(conn, bob, body)
+
+    (abox, auid), (bbox, buid) = h.write_sync("deliver", deliver)
+    assert auid == buid == 1
+    assert h.read_sync("n", lambda c: c.execute("SELECT count(*), sum(refs) FROM bodies").fetchone()[:]) == (1, 2)
+    assert h.read_sync("q", lambda c: mail.quota_usage(c, ann))[0] == len(MESSAGE)
+    h.write_sync("x", lambda c: mail.expunge(c, abox, [1]))
+    h.write_sync("x", lambda c: mail.expunge(c, bbox, [1]))
+    assert h.read_sync("n", lambda c: c.execute("SELECT count(*) FROM bodies").fetchone()[0]) == 0
+    assert h.read_sync("q", lambda c: mail.quota_usage(c, ann))[0] == 0
+
+
+def test_uids_ascend_and_are_never_reused(app):
+    """After expunging the newest message the next delivery gets a higher UID."""
+    h = app.provisioning.handle("shop")
+    ann = uid_of(h, "ann@shop.example")
+
+    def put(conn, n):
+        return mail.deliver(conn, ann, mail.store_body(conn, MESSAGE + str(n).encode()))
+
+    box, first = h.write_sync("d", lambda c: put(c, 1))
+    _, second = h.write_sync("d", lambda c: put(c, 2))
+    h.write_sync("x", lambda c: mail.expunge(c, box, [second]))
+    _, third = h.write_sync("d", lambda c: put(c, 3))
+    assert first < second < third
+    assert [m["uid"] for m in h.read_sync("m", lambda c: mail.messages(c, box))] == [first, third]
+    assert h.read_sync("raw", lambda c: mail.fetch_raw(c, box, third)).endswith(b"Body\r\n3")
+
+
+def test_delivery_over_quota_is_refused_and_leaves_nothing(app):
+    """With a 1 MiB plan, a 2 MiB message raises LimitExceeded and stores no body."""
+    app.provisioning.set_plan("shop", "tiny")
+    h = app.provisioning.handle("shop")
+    ann = uid_of(h, "ann@shop.example")
+    big = MESSAGE + b"x" * (2 * 2**20)
+    with pytest.raises(LimitExceeded):
+        h.write_sync("d", lambda c: mail.deliver(c, ann, mail.store_body(c, big)))
+    assert h.read_sync("n", lambda c: c.execute("SELECT count(*) FROM bodies").fetchone()[0]) == 0
+
+
+def test_removing_a_user_removes_their_mail(app):
+    """Deleting a user cascades to mailboxes, messages, usage, and unshared bodies."""
+    h = app.provisioning.handle("shop")
+    ann = uid_of(h, "ann@shop.example")
+    h.write_sync("d", lambda c: mail.deliver(c, ann, mail.store_body(c, MESSAGE)))
+    app.provisioning.remove_user("ann@shop.example")
+    counts = h.read_sync("n", lambda c: [c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("mailboxes", "messages", "bodies", "mail_usage")])
+    assert counts == [6, 0, 0, 1]  # bob's six mailboxes and his usage row remain
+
+
+def test_unknown_mailbox_is_not_found(app):
+    """Delivering to a mailbox that does not exist raises NotFound (IMAP's TRYCREATE)."""
+    h = app.provisioning.handle("shop")
+    ann = uid_of(h, "ann@shop.example")
+    with pytest.raises(NotFound):
+        h.write_sync("d", lambda c: mail.deliver(c, ann, mail.store_body(c, MESSAGE), mailbox="Nope"))
