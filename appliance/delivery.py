@@ -1,0 +1,397 @@
+"""Where mail goes: recipients checked one by one, and delivery into the
+businesses' files.
+
+:class:`Router` answers the questions an SMTP transaction asks (DESIGN
+section 4, "Routing: SMTP by recipient domain"):
+
+* :meth:`Router.recipient` - may this address receive mail now? It returns
+  a :class:`Recipient` (the business and the user ids it reaches, through
+  aliases, plus-addressing and the catch-all) or raises the error that
+  becomes the RCPT reply: :class:`NotHosted` (a domain the box does not
+  serve: relaying denied), ``NotFound`` (no such user), ``Suspended`` (the
+  business is suspended), ``LimitExceeded`` (a mailbox is over quota).
+* :meth:`Router.deliver` - put one message into every recipient's INBOX:
+  one write transaction per business file, all of them committed before it
+  returns, so the caller may acknowledge only then.
+
+The domain -> business map is cached in memory and reloaded when the
+catalog changes (``app.on_change``); a domain missing from the cache is
+looked up in the box database before it is refused.
+
+For submitted mail the module also says who may send what: the envelope
+sender and the From: header must be the user's own addresses
+(:func:`check_sender`, :func:`header_senders`), within the plan's daily
+limit (:func:`check_sending_limits`), and :func:`submission_write` counts
+the message and queues its remote recipients in the sender's file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from storage import box as boxdb
+from storage import directory
+from storage import mail as maildb
+from storage import queue as queuedb
+from storage.database import Database
+from storage.errors import TenantNotFound
+from storage.tenants import TenantHandle, TenantPool
+
+from . import names
+from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
+
+log = logging.getLogger(__name__)
+
+
+class NotHosted(NotFound):
+    """The recipient's domain is not served by this box (relaying denied)."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A recipient accepted at RCPT time."""
+
+    address: str
+    slug: str
+    user_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One copy stored: what IMAP IDLE sessions are told about."""
+
+    slug: str
+    user_id: int
+    mailbox_id: int
+
+
+def normalise_recipient(address: str) -> str:
+    """A recipient address as the directory spells it, or InvalidInput.
+
+    Quoted local parts, several ``@`` and source routes are refused by
+    :func:`appliance.names.address`; ``%`` and ``!`` are refused here
+    because they are the classic relay forms (``user%other@hosted``,
+    ``other!user@hosted``): RFC 5321 section 3.6.1 lets a server refuse
+    them, and a business never needs them.
+    """
+    clean = names.address(address)
+    local = clean.rpartition("@")[0]
+    if "%" in local or "!" in local:
+        raise InvalidInput(f"invalid address {address!r}")
+    return clean
+
+
+def _deliver_in(conn: sqlite3.Connection, raw: bytes, user_ids: Iterable[int]) -> tuple[list[tuple[int, int]], list[int]]:
+    """Store ``raw`` once and file it in each user's INBOX (one transaction).
+
+    Returns ``([(user_id, mailbox_id)], [user ids over quota])``. A user
+    found over quota here (the quota was fine at RCPT and at the check
+    before commit, so only a race gets here) is skipped and logged rather
+    than failing the other recipients' copies.
+    """
+    body_id = maildb.store_body(conn, raw)
+    stored: list[tuple[int, int]] = []
+    over: list[int] = []
+    for user_id in sorted(set(user_ids)):
+        conn.execute("SAVEPOINT deliver_user")
+        try:
+            mailbox_id, _uid = maildb.deliver(conn, user_id, body_id)
+        except LimitExceeded:
+            conn.execute("ROLLBACK TO deliver_user")
+            conn.execute("RELEASE deliver_user")
+            over.append(user_id)
+            continue
+        conn.execute("RELEASE deliver_user")
+        stored.append((user_id, mailbox_id))
+    return stored, over
+
+
+def _recipient_check(conn: sqlite3.Connection, address: str, size: int) -> tuple[str, list[int], list[int]]:
+    tenant = directory.get_tenant(conn)
+    user_ids = directory.resolve(conn, address)
+    over = []
+    for user_id in user_ids:
+        used, limit = maildb.quota_usage(conn, user_id)
+        if limit and used + size > limit:
+            over.append(user_id)
+    return tenant.state, user_ids, over
+
+
+def _quota_check(conn: sqlite3.Connection, user_ids: Iterable[int], size: int) -> list[int]:
+    over = []
+    for user_id in set(user_ids):
+        used, limit = maildb.quota_usage(conn, user_id)
+        if limit and used + size > limit:
+            over.append(user_id)
+    return over
+
+
+class Router:
+    """Recipient checks and local delivery. See module doc."""
+
+    def __init__(self, box: Database, tenants: TenantPool, publish: Callable[[str, int, int], Any] | None = None):
+        self.box = box
+        self.tenants = tenants
+        self.publish = publish
+        self._domains: dict[str, str] = {}
+        self._handles: dict[str, TenantHandle] = {}
+
+    async def refresh(self) -> None:
+        """Reload the domain -> business map from the catalog."""
+        rows = await self.box.read(
+            "smtp domains", lambda c: [tuple(r) for r in c.execute("SELECT name, slug FROM domains")]
+        )
+        self._domains = dict(rows)
+        self._handles = {}
+
+    def handle(self, slug: str) -> TenantHandle:
+        """The business's handle, cached (a removed business's file is gone,
+        so a stale handle fails with TenantNotFound on its next use)."""
+        handle = self._handles.get(slug)
+        if handle is None:
+            handle = self._handles[slug] = self.tenants.handle(slug)
+        return handle
+
+    async def slug_for(self, domain: str) -> str | None:
+        slug = self._domains.get(domain)
+        if slug is None:
+            slug = await self.box.read("smtp domain", lambda c: boxdb.tenant_for_domain(c, domain))
+            if slug is not None:
+                self._domains[domain] = slug
+        return slug
+
+    async def is_hosted(self, domain: str) -> bool:
+        return await self.slug_for(domain.lower()) is not None
+
+    async def recipient(self, address: str, size: int = 0) -> Recipient:
+        """Check one recipient at RCPT time. See module doc for the errors."""
+        try:
+            clean = normalise_recipient(address)
+        except InvalidInput:
+            # Not an address any business of ours could have: if it claims a
+            # domain of ours it is unknown, anything else is relaying.
+            domain = address.rpartition("@")[2].lower()
+            if domain and await self.slug_for(domain):
+                raise NotFound("no such user") from None
+            raise NotHosted("relaying denied") from None
+        domain = clean.rpartition("@")[2]
+        slug = await self.slug_for(domain)
+        if slug is None:
+            raise NotHosted("relaying denied")
+        try:
+            handle = self.handle(slug)
+            state, user_ids, over = await handle.read("smtp rcpt", lambda c: _recipient_check(c, clean, size))
+        except TenantNotFound:
+            raise NotHosted("relaying denied") from None
+        if not user_ids:
+            raise NotFound("no such user")
+        if state == "suspended":
+            raise Suspended("mailbox temporarily unavailable")
+        if over:
+            raise LimitExceeded("mailbox full")
+        return Recipient(clean, slug, tuple(user_ids))
+
+    async def check_quota(self, recipients: Sequence[Recipient], size: int) -> None:
+        """Raise LimitExceeded if a copy of ``size`` bytes would overfill a mailbox.
+
+        Needed before a delivery into several files (so none is committed
+        when one is full); a delivery into one file checks inside its own
+        transaction (:meth:`deliver` with ``check_quota``).
+        """
+        for slug, user_ids in _by_tenant(recipients).items():
+            handle = self.handle(slug)
+            over = await handle.read("smtp quota", lambda c, u=user_ids: _quota_check(c, u, size))
+            if over:
+                raise LimitExceeded("mailbox full")
+
+    async def deliver(
+        self,
+        raw: bytes,
+        recipients: Sequence[Recipient],
+        *,
+        extra: tuple[str, Callable[[sqlite3.Connection], Any]] | None = None,
+        check_quota: bool = True,
+    ) -> list[Delivered]:
+        """File ``raw`` into every recipient's INBOX; returns after every commit.
+
+        The businesses' transactions run concurrently, one per file (each
+        one group-committed with whatever else that file's writer has
+        queued). With ``check_quota`` a copy that would overfill a mailbox
+        raises LimitExceeded before anything is written: checked inside the
+        transaction when there is one file, before all of them otherwise.
+        ``extra`` is ``(slug, fn)``: a write that must share the
+        transaction of that business (the sender's queue entry and usage
+        counters for submitted mail); its exception fails the delivery.
+        If any transaction fails, the exception propagates and the caller
+        must not acknowledge; copies already committed elsewhere stay (a
+        retry may duplicate them, nothing is lost).
+        """
+        groups = _by_tenant(recipients)
+        if extra is not None:
+            groups.setdefault(extra[0], [])
+        check_inside = check_quota and len(groups) == 1
+        if check_quota and len(groups) > 1:
+            await self.check_quota(recipients, len(raw))
+
+        async def one(slug: str, user_ids: list[int]) -> list[Delivered]:
+            extra_fn = extra[1] if extra is not None and extra[0] == slug else None
+
+            def write(conn: sqlite3.Connection) -> tuple[list[tuple[int, int]], list[int]]:
+                if check_inside and _quota_check(conn, user_ids, len(raw)):
+                    raise LimitExceeded("mailbox full")
+                if extra_fn is not None:
+                    extra_fn(conn)
+                if not user_ids:
+                    return [], []
+                return _deliver_in(conn, raw, user_ids)
+
+            stored, over = await self.handle(slug).write("smtp deliver", write)
+            for user_id in over:
+                log.warning("%s: user %d went over quota during delivery; copy not stored", slug, user_id)
+            return [Delivered(slug, user_id, mailbox_id) for user_id, mailbox_id in stored]
+
+        results = await asyncio.gather(*(one(slug, ids) for slug, ids in groups.items()))
+        delivered = [d for group in results for d in group]
+        if self.publish is not None:
+            for d in delivered:
+                try:
+                    self.publish(d.slug, d.user_id, d.mailbox_id)
+                except Exception:  # noqa: BLE001 - a listener must not undo a delivery
+                    log.exception("%s: new-mail event for user %d failed", d.slug, d.user_id)
+        return delivered
+
+
+def _by_tenant(recipients: Iterable[Recipient]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for rcpt in recipients:
+        for user_id in rcpt.user_ids:
+            if user_id not in groups[rcpt.slug]:
+                groups[rcpt.slug].append(user_id)
+    return dict(groups)
+
+
+# -- submission: who may send what --------------------------------------------
+
+
+class SendingLimit(LimitExceeded):
+    """The user or the business has sent its messages for today."""
+
+
+class SenderRefused(InvalidInput):
+    """The envelope sender or the From: header is not the user's own."""
+
+
+def sent_counters(user_id: int) -> tuple[str, str]:
+    """Usage counter names: the business's and one user's messages sent."""
+    return "messages_sent", f"messages_sent:user:{user_id}"
+
+
+def check_sending_limits(conn: sqlite3.Connection, user_id: int, user_limit: int, *, bump: bool) -> None:
+    """Raise SendingLimit if today's quota is used up; with ``bump``, count one.
+
+    The business's limit is its plan's ``messages_per_day``; ``user_limit``
+    (0: none beyond the plan's) caps one user. Run with ``bump`` inside the
+    write that queues the message, so the count and the queue entry commit
+    together.
+    """
+    business_limit = directory.get_tenant(conn).plan.messages_per_day
+    business, user = sent_counters(user_id)
+    if bump:
+        if directory.bump_usage(conn, business) > business_limit:
+            raise SendingLimit("the business's daily sending limit is reached")
+        if directory.bump_usage(conn, user) > (user_limit or business_limit):
+            raise SendingLimit("your daily sending limit is reached")
+        return
+    today = _today()
+    used = {
+        r["counter"]: r["value"]
+        for r in conn.execute(
+            "SELECT counter, value FROM usage WHERE period = ? AND counter IN (?, ?)", (today, business, user)
+        )
+    }
+    if used.get(business, 0) >= business_limit or used.get(user, 0) >= (user_limit or business_limit):
+        raise SendingLimit("daily sending limit reached")
+
+
+def _today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+async def senders_of(principal: Any) -> tuple[str, ...]:
+    """The addresses ``principal`` may send as: its own and its aliases'."""
+    return tuple(await principal.tenant.read("smtp senders", lambda c: directory.addresses_of(c, principal.user_id)))
+
+
+async def check_sending(principal: Any, user_limit: int) -> None:
+    """Raise SendingLimit if the user or the business has sent enough today."""
+    await principal.tenant.read(
+        "smtp limits", lambda c: check_sending_limits(c, principal.user_id, user_limit, bump=False)
+    )
+
+
+def submission_write(
+    user_id: int, user_limit: int, mail_from: str, remote: Sequence[str], message: bytes, *, lifetime: float, smtputf8: bool
+) -> Callable[[sqlite3.Connection], None]:
+    """The write that accounts for a submitted message in the sender's file:
+    count it against the sending limits and queue it for its remote
+    recipients, in the transaction that also delivers its local copies."""
+
+    def write(conn: sqlite3.Connection) -> None:
+        check_sending_limits(conn, user_id, user_limit, bump=True)
+        if remote:
+            queuedb.enqueue(conn, mail_from, remote, message, user_id=user_id, lifetime=lifetime, smtputf8=smtputf8)
+
+    return write
+
+
+def check_sender(address: str, allowed: Iterable[str]) -> str:
+    """The normalised envelope sender if it is one of ``allowed``, else SenderRefused."""
+    try:
+        clean = names.address(address)
+    except InvalidInput:
+        raise SenderRefused("sender address is not one of yours") from None
+    if clean not in set(allowed):
+        raise SenderRefused("sender address is not one of yours")
+    return clean
+
+
+def header_senders(raw: bytes) -> list[str]:
+    """The addresses of the From: (and Sender:) headers, parsed strictly.
+
+    ``email.utils.parseaddr`` on Python 3.11 can be made to return an
+    address other than the one a mail client shows (CVE-2023-27043), so
+    this uses the RFC 5322 parser of ``email.headerregistry`` and refuses
+    anything it reports a defect for: exactly one From: header, exactly one
+    mailbox in it, no groups, no defects. Raises SenderRefused.
+    """
+    from email import policy
+    from email.parser import BytesHeaderParser
+
+    end = raw.find(b"\r\n\r\n")
+    head = raw if end < 0 else raw[: end + 2]
+    try:
+        msg = BytesHeaderParser(policy=policy.SMTPUTF8).parsebytes(head)
+        froms = msg.get_all("From") or []
+        senders = msg.get_all("Sender") or []
+        if len(froms) != 1 or len(senders) > 1:
+            raise SenderRefused("a message needs exactly one From: header")
+        found = []
+        for header in (*froms, *senders):
+            if header.defects or len(header.groups) != 1 or header.groups[0].display_name is not None:
+                raise SenderRefused("the From: header cannot be parsed")
+            mailboxes = header.addresses
+            if len(mailboxes) != 1 or not mailboxes[0].username or not mailboxes[0].domain:
+                raise SenderRefused("the From: header must name exactly one address")
+            found.append(names.address(mailboxes[0].addr_spec))
+    except SenderRefused:
+        raise
+    except Exception:  # noqa: BLE001 - any parser failure is a refusal
+        raise SenderRefused("the From: header cannot be parsed") from None
+    return found
+

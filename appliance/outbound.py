@@ -1,0 +1,424 @@
+"""The outbound queue runner: delivers queued mail to other servers.
+
+Queued messages live in the sending business's file (``storage.queue``).
+The runner keeps, per business, when its next message is due; submission
+wakes it (:meth:`QueueRunner.wake`), the catalog watcher and a periodic
+rescan catch what another process (``appliance queue retry``) changed.
+
+One attempt of one message: its still-queued recipients are grouped by
+route - the static transport map (``[smtp] transport``), else the
+smarthost (``[smtp] smarthost``) for everything, else the MX hosts of the
+recipient's domain looked up through the configured resolver - and each
+group is sent in one SMTP session (:mod:`protocols.smtp.client`) with
+opportunistic STARTTLS. Every recipient gets its own result: ``2xx`` sent,
+``5xx`` bounced, anything else retried later on ``[smtp] retry_schedule``
+until ``[smtp] queue_lifetime`` has passed, when the rest bounce. Bounced
+recipients are reported to the sender by a delivery status notification
+(RFC 3464) filed in the sender's INBOX - never for a null sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import dns.exception
+import dns.resolver
+
+from storage import box as boxdb
+from storage import mail as maildb
+from storage import queue as queuedb
+from storage.errors import TenantNotFound
+
+from protocols.smtp import client as smtpclient
+
+from . import mailauth
+from .errors import ConfigError, LimitExceeded, NotFound
+
+log = logging.getLogger(__name__)
+
+#: A message with more Received: headers than this is looping.
+MAX_HOPS = 50
+#: Messages attempted at once, box-wide.
+CONCURRENCY = 16
+#: Every business's queue is looked at again this often regardless.
+RESCAN_SECONDS = 300.0
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_schedule(values: tuple[str, ...]) -> list[float]:
+    out = []
+    for value in values:
+        m = re.fullmatch(r"(\d+)([smhd])", value.strip())
+        if not m or int(m.group(1)) == 0:
+            raise ConfigError(f"[smtp] retry_schedule: {value!r} is not a duration like 30s, 5m, 2h")
+        out.append(float(int(m.group(1)) * _UNITS[m.group(2)]))
+    if not out:
+        raise ConfigError("[smtp] retry_schedule: at least one duration is needed")
+    return out
+
+
+def parse_transport(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
+    routes = {}
+    for value in values:
+        m = re.fullmatch(r"([a-z0-9.-]+)=\[?([0-9a-zA-Z.:-]+?)\]?:(\d{1,5})", value.strip().lower())
+        if not m:
+            raise ConfigError(f"[smtp] transport: {value!r} is not domain=host:port")
+        routes[m.group(1)] = (m.group(2), int(m.group(3)))
+    return routes
+
+
+def parse_hostport(value: str, default_port: int) -> tuple[str, int] | None:
+    value = value.strip()
+    if not value:
+        return None
+    m = re.fullmatch(r"\[?([0-9a-zA-Z.:-]+?)\]?(?::(\d{1,5}))?", value)
+    if not m:
+        raise ConfigError(f"[smtp] smarthost: {value!r} is not host:port")
+    return m.group(1), int(m.group(2) or default_port)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a group of recipients is sent."""
+
+    hosts: tuple[tuple[str, int], ...]
+    tls: str  # smtpclient TLS mode
+    auth: tuple[str, str] | None = None
+    #: Set when no host can exist (null MX, NXDOMAIN): bounce with it.
+    permanent_error: str | None = None
+
+
+class QueueRunner:
+    def __init__(self, app: Any, publish: Callable[[str, int, int], Any] | None = None):
+        s = app.settings.smtp
+        self.app = app
+        #: Told of every bounce filed (slug, user_id, mailbox_id), after commit.
+        self.publish = publish
+        self.hostname = app.settings.box.hostname
+        self.schedule = parse_schedule(s.retry_schedule)
+        self.transport = parse_transport(s.transport)
+        self.smarthost = parse_hostport(s.smarthost, 587 if s.smarthost_tls != "tls" else 465)
+        self.smarthost_tls = s.smarthost_tls
+        self.smarthost_auth = (s.smarthost_user, s.smarthost_password) if s.smarthost_user else None
+        self.mx_port = s.mx_port
+        self.timeout = float(s.dns_timeout)
+        spec = mailauth.parse_resolver(s.resolver)
+        self.resolver = mailauth.make_resolver(spec, self.timeout, asynchronous=True) if spec else None
+        self._next: dict[str, float] = {}
+        self._inflight: set[tuple[str, int]] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._event = asyncio.Event()
+        self._sem = asyncio.Semaphore(CONCURRENCY)
+        self._main: asyncio.Task | None = None
+        self._last_scan = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._main = asyncio.get_running_loop().create_task(self._run(), name="smtp-queue")
+
+    async def stop(self) -> None:
+        """Stop; attempts in flight are cancelled and stay queued."""
+        tasks = [t for t in (self._main, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+
+    def wake(self, slug: str | None = None) -> None:
+        """A message was queued (or made due) for ``slug``; None: rescan all."""
+        if slug is None:
+            self._last_scan = 0.0
+        else:
+            self._next[slug] = 0.0
+        self._event.set()
+
+    # -- the loop ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                now = time.time()
+                if now - self._last_scan > RESCAN_SECONDS:
+                    await self._scan()
+                    self._last_scan = now
+                for slug, when in list(self._next.items()):
+                    if when <= now:
+                        await self._start_due(slug, now)
+                wait = min([RESCAN_SECONDS, *(max(0.0, t - time.time()) for t in self._next.values())])
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the runner must keep running
+                log.exception("queue runner pass failed")
+                wait = 5.0
+            self._event.clear()
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout=max(wait, 0.05))
+            except asyncio.TimeoutError:
+                pass
+
+    async def _scan(self) -> None:
+        slugs = await self.app.box.read("queue scan", lambda c: [t["slug"] for t in boxdb.list_tenants(c)])
+        for slug in slugs:
+            try:
+                when = await self.app.tenants.handle(slug).read("queue next", queuedb.next_due)
+            except TenantNotFound:
+                continue
+            if when is None:
+                self._next.pop(slug, None)
+            else:
+                self._next[slug] = when
+
+    async def _start_due(self, slug: str, now: float) -> None:
+        try:
+            handle = self.app.tenants.handle(slug)
+            ids = await handle.read("queue due", lambda c: queuedb.due(c, now))
+            when = await handle.read("queue next", queuedb.next_due)
+        except TenantNotFound:
+            self._next.pop(slug, None)
+            return
+        started = False
+        for message_id in ids:
+            if (slug, message_id) in self._inflight:
+                continue
+            self._inflight.add((slug, message_id))
+            task = asyncio.get_running_loop().create_task(self._attempt_guarded(slug, message_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started = True
+        if when is None:
+            self._next.pop(slug, None)
+        elif started or when <= now:
+            # Re-read once these attempts have rescheduled their messages.
+            self._next[slug] = now + 1.0
+        else:
+            self._next[slug] = when
+
+    async def _attempt_guarded(self, slug: str, message_id: int) -> None:
+        try:
+            async with self._sem:
+                await self.attempt(slug, message_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - retried on the next pass
+            log.exception("%s: delivery attempt of queued message %d failed", slug, message_id)
+        finally:
+            self._inflight.discard((slug, message_id))
+            self._next[slug] = 0.0
+            self._event.set()
+
+    # -- one attempt -------------------------------------------------------------
+
+    async def attempt(self, slug: str, message_id: int) -> None:
+        handle = self.app.tenants.handle(slug)
+        try:
+            msg, rcpts = await handle.read("queue get", lambda c: queuedb.get(c, message_id))
+        except NotFound:
+            return
+        body = bytes(msg["body"])
+        queued = [r for r in rcpts if r["state"] == "queued"]
+        results: list[tuple[int, str, int, str]] = []
+        if _hops(body) > MAX_HOPS:
+            results = [(r["id"], "bounced", 554, "554 5.4.6 Too many hops (mail loop)") for r in queued]
+        else:
+            groups: dict[Route, list[sqlite3.Row]] = {}
+            for rcpt in queued:
+                route = await self.route(rcpt["domain"])
+                groups.setdefault(route, []).append(rcpt)
+            outcomes = await asyncio.gather(
+                *(self._send_group(route, msg, group, body) for route, group in groups.items())
+            )
+            results = [item for group in outcomes for item in group]
+        now = time.time()
+        attempts = msg["attempts"] + 1
+        delay = self.schedule[min(attempts - 1, len(self.schedule) - 1)]
+        expired = now + delay > msg["expires"]
+
+        def record(conn: sqlite3.Connection) -> tuple[int, int, tuple[int, int] | None]:
+            queuedb.record_results(conn, message_id, results)
+            _msg, rows = queuedb.get(conn, message_id)
+            left = [r for r in rows if r["state"] == "queued"]
+            if left and expired:
+                queuedb.record_results(
+                    conn, message_id,
+                    [(r["id"], "bounced", r["code"] or 0, r["reply"] or "could not be delivered within the queue lifetime") for r in left],
+                )
+                rows = queuedb.get(conn, message_id)[1]
+                left = []
+            if left:
+                errors = "; ".join(f"{r['address']}: {r['reply']}" for r in left)
+                queuedb.reschedule(conn, message_id, now + delay, errors)
+                return len(left), 0, None
+            bounced = [r for r in rows if r["state"] == "bounced"]
+            filed = None
+            if bounced and msg["mail_from"] and msg["user_id"] is not None:
+                filed = _file_dsn(conn, self.hostname, msg, bounced)
+            queuedb.remove(conn, message_id)
+            return 0, len(bounced), filed
+
+        left, bounced, filed = await handle.write("queue record", record)
+        if filed is not None and self.publish is not None:
+            try:
+                self.publish(slug, *filed)
+            except Exception:  # noqa: BLE001 - the bounce is filed regardless
+                log.exception("%s: new-mail event for a bounce failed", slug)
+        log.info(
+            "%s: queued message %d attempt %d: %d sent, %d bounced, %d deferred",
+            slug, message_id, attempts, sum(1 for r in results if r[1] == "sent"), bounced, left,
+        )
+
+    async def _send_group(self, route: Route, msg: sqlite3.Row, group: list[sqlite3.Row], body: bytes) -> list[tuple[int, str, int, str]]:
+        if route.permanent_error is not None:
+            return [(r["id"], "bounced", 550, route.permanent_error) for r in group]
+        if not route.hosts:
+            return [(r["id"], "queued", 451, "451 4.4.3 No route to the recipient's domain") for r in group]
+        addresses = [r["address"] for r in group]
+        last_error = "451 4.4.1 No answer from host"
+        for host, port in route.hosts:
+            tls = route.tls
+            replies = None
+            while replies is None:
+                try:
+                    replies = await smtpclient.send(
+                        host, port,
+                        helo=self.hostname, mail_from=msg["mail_from"], recipients=addresses, body=body,
+                        tls=tls, auth=route.auth, smtputf8=bool(msg["smtputf8"]), timeout=60.0,
+                    )
+                except smtpclient.TlsFailed as exc:
+                    last_error = f"451 4.4.1 {host}: {exc}"
+                    log.info("%s:%d: %s", host, port, exc)
+                    if tls != "opportunistic":
+                        break
+                    tls = "none"  # RFC 7435: opportunistic TLS falls back to clear text
+                except smtpclient.TryNextHost as exc:
+                    last_error = f"451 4.4.1 {host}: {exc}"
+                    log.info("%s:%d: %s", host, port, exc)
+                    break
+            if replies is None:
+                continue
+            out = []
+            for rcpt in group:
+                code, text = replies[rcpt["address"]]
+                state = "sent" if 200 <= code < 300 else "bounced" if 500 <= code < 600 else "queued"
+                out.append((rcpt["id"], state, code, text))
+            return out
+        return [(r["id"], "queued", 451, last_error) for r in group]
+
+    async def route(self, domain: str) -> Route:
+        """How mail for ``domain`` leaves: transport map, smarthost or MX."""
+        if domain in self.transport:
+            return Route((self.transport[domain],), "opportunistic")
+        if self.smarthost is not None:
+            mode = {"starttls": "starttls", "tls": "tls", "none": "none"}[self.smarthost_tls]
+            return Route((self.smarthost,), mode, self.smarthost_auth)
+        if self.resolver is None:
+            return Route((), "opportunistic")
+        return await self._mx_route(domain)
+
+    async def _mx_route(self, domain: str) -> Route:
+        try:
+            answer = await self.resolver.resolve(domain, "MX", search=False)
+            mxs = sorted((r.preference, r.exchange.to_text(omit_final_dot=True)) for r in answer)
+        except dns.resolver.NXDOMAIN:
+            return Route((), "opportunistic", permanent_error="550 5.1.2 Recipient domain does not exist")
+        except dns.resolver.NoAnswer:
+            mxs = [(0, domain)]  # RFC 5321 section 5.1: the implicit MX
+        except (dns.exception.Timeout, dns.resolver.NoNameservers):
+            return Route((), "opportunistic")
+        if len(mxs) == 1 and mxs[0][1] in ("", "."):
+            # RFC 7505: a null MX says the domain accepts no mail.
+            return Route((), "opportunistic", permanent_error="556 5.1.10 Recipient domain accepts no mail (null MX)")
+        hosts: list[tuple[str, int]] = []
+        for _pref, name in mxs:
+            for qtype in ("A", "AAAA"):
+                try:
+                    addrs = await self.resolver.resolve(name, qtype, search=False)
+                except (dns.exception.DNSException,):
+                    continue
+                hosts.extend((r.address, self.mx_port) for r in addrs)
+        return Route(tuple(hosts), "opportunistic")
+
+
+def _hops(body: bytes) -> int:
+    end = body.find(b"\r\n\r\n")
+    return len(re.findall(rb"^received:", body if end < 0 else body[:end], re.IGNORECASE | re.MULTILINE))
+
+
+def build_dsn(hostname: str, mail_from: str, original: bytes, bounced: list[Any], arrival: float) -> bytes:
+    """A delivery status notification (RFC 3464) for ``bounced`` recipients."""
+    boundary = f"dsn-{int(time.time() * 1000)}-{abs(hash(original)) % 10**8}"
+    end = original.find(b"\r\n\r\n")
+    headers = original if end < 0 else original[: end + 2]
+    lines = [
+        f"Reporting-MTA: dns; {hostname}",
+        f"Arrival-Date: {email.utils.formatdate(arrival)}",
+        "",
+    ]
+    human = ["This message could not be delivered to:", ""]
+    for r in bounced:
+        reply = (r["reply"] or "").replace("\r", " ").replace("\n", " ")
+        status = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b", reply)
+        lines += [
+            f"Final-Recipient: rfc822; {r['address']}",
+            "Action: failed",
+            f"Status: {status.group(1) if status else '5.0.0'}",
+            f"Diagnostic-Code: smtp; {reply}",
+            "",
+        ]
+        human.append(f"  <{r['address']}>: {reply}")
+    text = "\r\n".join(
+        [
+            f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
+            f"To: <{mail_from}>",
+            "Subject: Undelivered Mail Returned to Sender",
+            f"Date: {email.utils.formatdate()}",
+            f"Message-ID: {email.utils.make_msgid(domain=hostname)}",
+            "Auto-Submitted: auto-replied",
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
+            "",
+            f"--{boundary}",
+            "Content-Type: text/plain; charset=utf-8",
+            "",
+            *human,
+            "",
+            f"--{boundary}",
+            "Content-Type: message/delivery-status",
+            "",
+            *lines,
+            f"--{boundary}",
+            "Content-Type: text/rfc822-headers",
+            "",
+        ]
+    )
+    return text.encode("utf-8") + b"\r\n" + headers + f"\r\n--{boundary}--\r\n".encode()
+
+
+def _file_dsn(conn: sqlite3.Connection, hostname: str, msg: sqlite3.Row, bounced: list[Any]) -> tuple[int, int] | None:
+    """File the bounce in the sender's INBOX; returns (user_id, mailbox_id) or None."""
+    dsn = build_dsn(hostname, msg["mail_from"], bytes(msg["body"]), bounced, msg["created"])
+    # RFC 3464 section 2: a DSN is sent with a null reverse-path.
+    dsn = b"Return-Path: <>\r\n" + dsn
+    conn.execute("SAVEPOINT dsn")
+    try:
+        body_id = maildb.store_body(conn, dsn)
+        mailbox_id, _uid = maildb.deliver(conn, msg["user_id"], body_id)
+    except (LimitExceeded, NotFound) as exc:
+        conn.execute("ROLLBACK TO dsn")
+        conn.execute("RELEASE dsn")
+        log.warning("bounce for queued message %d not filed: %s", msg["id"], exc)
+        return None
+    conn.execute("RELEASE dsn")
+    return msg["user_id"], mailbox_id
+

@@ -1,0 +1,126 @@
+"""SMTP: the MX (``[listen] smtp``), submission with STARTTLS
+(``[listen] submission``) and submission over TLS (``[listen] submissions``),
+plus the outbound queue runner.
+
+:func:`start` binds every listener on the daemon's loop with
+``loop.create_server`` (never aiosmtpd's Controller, which runs its own
+thread and loop) and returns an :class:`SmtpService`. Its ``stop()`` stops
+accepting, lets transactions that are committing finish, answers ``421`` to
+the idle sessions and closes them, then stops the queue runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from appliance.delivery import Router
+from appliance.mailauth import Verifier
+from appliance.outbound import QueueRunner
+
+from . import replies
+from .handler import Handler
+from .server import Limits, Server
+
+log = logging.getLogger(__name__)
+
+#: How long a shutdown waits for transactions that are being committed.
+DRAIN_SECONDS = 10.0
+
+KINDS = ("smtp", "submission", "submissions")
+
+
+class SmtpService:
+    def __init__(self, servers: list[asyncio.base_events.Server], connections: set, runner: QueueRunner, verifier: Verifier):
+        self.servers = servers
+        self.connections = connections
+        self.runner = runner
+        self.verifier = verifier
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.close()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while any(c.busy for c in list(self.connections)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            conn.close(replies.SHUTTING_DOWN)
+        for server in self.servers:
+            try:
+                await asyncio.wait_for(server.wait_closed(), 2)
+            except asyncio.TimeoutError:
+                pass
+        await self.runner.stop()
+        self.verifier.close()
+
+
+class _QuietEngine(logging.Filter):
+    """Drop aiosmtpd's per-command INFO lines and two warnings about
+    choices made on purpose (see ``server`` module doc); keep the rest."""
+
+    NOISE = ("login_data is deprecated", "auth_required == True but auth_require_tls == False")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return False
+        message = record.getMessage()
+        return not any(n in message for n in self.NOISE)
+
+
+def _publisher(app: Any) -> Any:
+    def publish(slug: str, user_id: int, mailbox_id: int) -> None:
+        events = getattr(app, "mail_events", None)
+        if events is not None:
+            events.publish(slug, user_id, mailbox_id)
+
+    return publish
+
+
+async def start(app: Any) -> SmtpService:
+    settings = app.settings.smtp
+    engine_log = logging.getLogger("mail.log")
+    # aiosmtpd logs several INFO lines per command; not creating them at all
+    # is measurably cheaper under load than filtering them.
+    engine_log.setLevel(logging.WARNING)
+    if not any(isinstance(f, _QuietEngine) for f in engine_log.filters):
+        engine_log.addFilter(_QuietEngine())
+    limits = Limits.from_settings(settings)
+    hostname = app.settings.box.hostname
+    publish = _publisher(app)
+    router = Router(app.box, app.tenants, publish=publish)
+    await router.refresh()
+    app.on_change(router.refresh)
+    verifier = Verifier(hostname, settings.resolver, float(settings.dns_timeout), settings.dmarc_reject)
+    runner = QueueRunner(app, publish=publish)
+    # Another process (the CLI's ``queue retry``) changes queues: look again.
+    app.on_change(lambda: runner.wake(None))
+    loop = asyncio.get_running_loop()
+    tls = app.tls_context()
+    connections: set[Server] = set()
+    servers = []
+    try:
+        for kind in KINDS:
+            handler = Handler(app, kind, router, verifier, runner, limits)
+            port = getattr(app.settings.listen, kind)
+            for host in app.settings.listen.addresses:
+
+                def factory(kind: str = kind, handler: Handler = handler) -> Server:
+                    return Server(
+                        handler, kind=kind, limits=limits, hostname=hostname,
+                        tls_context=tls, connections=connections, loop=loop,
+                    )
+
+                server = await loop.create_server(
+                    factory, host, port, ssl=tls if kind == "submissions" else None, reuse_address=True
+                )
+                servers.append(server)
+                app.add_listener(kind, host, server.sockets[0].getsockname()[1])
+    except BaseException:
+        for server in servers:
+            server.close()
+        verifier.close()
+        raise
+    runner.start()
+    return SmtpService(servers, connections, runner, verifier)

@@ -1,0 +1,248 @@
+"""The aiosmtpd handler: one explicit class with the wire verbs' hooks.
+
+Business rules live in ``appliance.delivery`` (recipients, senders, limits,
+local delivery), ``appliance.mailauth`` (SPF/DKIM/DMARC, signing) and
+``appliance.outbound`` (the queue); this class only sequences them and turns
+their errors into replies (``replies.for_error``). Each recipient gets its
+own answer at RCPT time; the ``250`` after DATA is sent only after every
+business file's commit returned.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import time
+from typing import Any
+
+from aiosmtpd.smtp import Envelope, Session
+
+from appliance import delivery, mailauth, names
+from appliance.delivery import Recipient, Router
+from appliance.errors import ApplianceError, InvalidInput
+
+from . import replies
+from .server import Limits
+
+log = logging.getLogger(__name__)
+
+#: More Received: headers than this is a mail loop (RFC 5321 section 6.3).
+MAX_HOPS = 50
+
+_RECEIVED = re.compile(rb"^received:", re.IGNORECASE | re.MULTILINE)
+_SIZE = re.compile(r"^SIZE=(\d{1,12})$", re.IGNORECASE)
+
+
+def hop_count(raw: bytes) -> int:
+    end = raw.find(b"\r\n\r\n")
+    head = raw if end < 0 else raw[:end]
+    return len(_RECEIVED.findall(head))
+
+
+def header_block(raw: bytes) -> bytes:
+    end = raw.find(b"\r\n\r\n")
+    return raw if end < 0 else raw[: end + 2]
+
+
+def has_header(raw: bytes, name: bytes) -> bool:
+    return re.search(rb"^" + re.escape(name) + rb":", header_block(raw), re.IGNORECASE | re.MULTILINE) is not None
+
+
+class Handler:
+    """Hooks for one listener kind: ``smtp`` (MX), ``submission``, ``submissions``."""
+
+    def __init__(self, app: Any, kind: str, router: Router, verifier: Any, runner: Any, limits: Limits):
+        self.app = app
+        self.kind = kind
+        self.router = router
+        self.verifier = verifier
+        self.runner = runner
+        self.limits = limits
+        self.hostname = app.settings.box.hostname
+        self.user_limit = app.settings.smtp.user_messages_per_day
+
+    # -- AUTH (called by Server._login) ------------------------------------
+
+    async def login(self, address: str, password: str, peer: str) -> Any:
+        principal = await self.app.auth.login(address, password, protocol="smtp", peer=peer)
+        # Kept with the session: the sender checks of every message use it.
+        return _Login(principal, await delivery.senders_of(principal))
+
+    # -- EHLO ------------------------------------------------------------------
+
+    async def handle_EHLO(self, server: Any, session: Session, envelope: Envelope, hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        out = []
+        for line in responses[:-1]:
+            if line.startswith("250-AUTH") and (self.kind == "smtp" or not server.encrypted):
+                continue
+            out.append(line)
+        out += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250 HELP"]
+        return out
+
+    # -- MAIL ------------------------------------------------------------------
+
+    async def handle_MAIL(self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
+        envelope.declared_size = 0
+        for option in options:
+            m = _SIZE.match(option)
+            if m:
+                envelope.declared_size = int(m.group(1))
+        if self.kind != "smtp":
+            login: _Login = session.auth_data
+            if address in ("", "<>"):
+                return replies.NULL_SENDER
+            try:
+                delivery.check_sender(address, login.senders)
+                await delivery.check_sending(login.principal, self.user_limit)
+            except ApplianceError as exc:
+                log.info("%r: MAIL FROM <%s> refused: %s", session.peer, address, exc)
+                return replies.for_error(exc, stage="mail")
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        envelope.local = []
+        envelope.remote = []
+        return replies.OK_MAIL
+
+    # -- RCPT ------------------------------------------------------------------
+
+    async def handle_RCPT(self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= self.limits.max_recipients:
+            return replies.TOO_MANY_RCPTS
+        if not address.isascii() and not envelope.smtp_utf8:
+            return replies.UTF8_REQUIRED
+        try:
+            rcpt = await self.router.recipient(address, envelope.declared_size)
+        except delivery.NotHosted:
+            if self.kind == "smtp":
+                log.info("%r: relaying to <%s> denied", session.peer, address)
+                return replies.RELAY_DENIED
+            try:
+                remote = _remote_address(address)
+            except InvalidInput:
+                return replies.BAD_ADDRESS
+            envelope.remote.append(remote)
+            envelope.rcpt_tos.append(address)
+            return replies.OK_RCPT
+        except ApplianceError as exc:
+            log.info("%r: RCPT TO <%s> refused: %s", session.peer, address, exc)
+            return replies.for_error(exc, stage="rcpt")
+        envelope.local.append(rcpt)
+        envelope.rcpt_tos.append(address)
+        return replies.OK_RCPT
+
+    # -- DATA ------------------------------------------------------------------
+
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        raw: bytes = envelope.content
+        if hop_count(raw) > MAX_HOPS:
+            return replies.TOO_MANY_HOPS
+        try:
+            if self.kind == "smtp":
+                return await self._inbound(server, session, envelope, raw)
+            return await self._submission(server, session, envelope, raw)
+        except ApplianceError as exc:
+            log.info("%r: DATA refused: %s", session.peer, exc)
+            return replies.for_error(exc, stage="data")
+
+    async def _inbound(self, server: Any, session: Session, envelope: Envelope, raw: bytes) -> str:
+        local: list[Recipient] = envelope.local
+        peer_ip = session.peer[0] if session.peer else "0.0.0.0"
+        reverse_path = _reverse_path(envelope)
+        raw = mailauth.strip_forged_results(raw, self.hostname)
+        verdict = await self.verifier.verify(raw, peer_ip, session.host_name or "", reverse_path)
+        if verdict.reject:
+            log.info("%r: rejected by DMARC policy of %s", session.peer, verdict.from_domain)
+            return replies.DMARC_REJECT
+        trace = (
+            f"Return-Path: <{reverse_path}>\r\n"
+            + self._received(server, session, envelope, "ESMTP")
+            + verdict.header
+        )
+        started = time.monotonic()
+        stored = await self.router.deliver(trace.encode("utf-8", "surrogateescape") + raw, local)
+        log.info(
+            "%r: from <%s> stored %d copies for %d recipients in %.3fs",
+            session.peer, envelope.mail_from, len(stored), len(local), time.monotonic() - started,
+        )
+        return replies.OK_DATA
+
+    async def _submission(self, server: Any, session: Session, envelope: Envelope, raw: bytes) -> str:
+        login: _Login = session.auth_data
+        principal = login.principal
+        header_from = delivery.header_senders(raw)
+        for sender in header_from:
+            if sender not in login.senders:
+                raise delivery.SenderRefused("From: is not one of your addresses")
+        extra_headers = ""
+        if not has_header(raw, b"Date"):
+            # RFC 6409 section 8.2/8.3: a submission server may add these.
+            extra_headers += f"Date: {email.utils.formatdate(localtime=False)}\r\n"
+        if not has_header(raw, b"Message-ID"):
+            extra_headers += f"Message-ID: {email.utils.make_msgid(domain=self.hostname)}\r\n"
+        message = (self._received(server, session, envelope, "ESMTPSA") + extra_headers).encode() + raw
+        remote: list[str] = envelope.remote
+        if remote:
+            sender_domain = header_from[0].rpartition("@")[2]
+            message = await self.verifier.sign(principal.tenant, sender_domain, message)
+        mail_from = envelope.mail_from
+        local: list[Recipient] = envelope.local
+        account = delivery.submission_write(
+            principal.user_id, self.user_limit, mail_from, remote, message,
+            lifetime=self.app.settings.smtp.queue_lifetime, smtputf8=bool(envelope.smtp_utf8),
+        )
+        local_copy = f"Return-Path: <{mail_from}>\r\n".encode() + message
+        await self.router.deliver(local_copy, local, extra=(principal.slug, account))
+        if remote:
+            self.runner.wake(principal.slug)
+        log.info(
+            "%r: %s sent a message: %d local, %d remote recipients",
+            session.peer, principal.address, len(local), len(remote),
+        )
+        return replies.OK_QUEUED
+
+    def _received(self, server: Any, session: Session, envelope: Envelope, protocol: str) -> str:
+        # RFC 5321 section 4.4; "with" keywords per RFC 3848.
+        protocol = "ESMTP" + ("S" if server.encrypted else "") + ("A" if self.kind != "smtp" else "")
+        helo = _clean(session.host_name or "unknown")
+        peer_ip = session.peer[0] if session.peer else "unknown"
+        rcpt = ""
+        if len(envelope.rcpt_tos) == 1:
+            rcpt = f"\r\n\tfor <{_clean(envelope.rcpt_tos[0])}>"
+        return (
+            f"Received: from {helo} ([{peer_ip}])\r\n\tby {self.hostname} with {protocol}{rcpt};\r\n"
+            f"\t{email.utils.formatdate(localtime=False)}\r\n"
+        )
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error", exc_info=error)
+        return replies.INTERNAL
+
+
+class _Login:
+    """What a successful AUTH leaves on the session."""
+
+    def __init__(self, principal: Any, senders: tuple[str, ...]):
+        self.principal = principal
+        self.senders = senders
+        self.login = principal.address
+
+
+def _reverse_path(envelope: Envelope) -> str:
+    """The envelope sender, "" for the null reverse-path (aiosmtpd keeps "<>")."""
+    sender = envelope.mail_from or ""
+    return "" if sender == "<>" else sender
+
+
+def _clean(text: str) -> str:
+    # Wire text that goes into a header: printable, no line breaks.
+    return "".join(c if 32 < ord(c) < 127 or ord(c) > 159 else "?" for c in text)[:200]
+
+
+def _remote_address(address: str) -> str:
+    """A syntactically sane remote address (any local part, a real domain)."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local or len(address) > 254 or any(c in local for c in "\r\n\x00 "):
+        raise InvalidInput(f"invalid address {address!r}")
+    return f"{local}@{names.domain(domain)}"

@@ -1,0 +1,59 @@
+"""Every reply the SMTP adapter sends on its own account, and the one place
+where errors of the ``ApplianceError`` family become wire replies
+(DESIGN section 9). Enhanced status codes: RFC 3463.
+"""
+
+from __future__ import annotations
+
+from appliance.delivery import NotHosted, SendingLimit, SenderRefused
+from appliance.errors import AuthFailed, InvalidInput, LimitExceeded, NotFound, Suspended
+
+OK_MAIL = "250 2.1.0 OK"
+OK_RCPT = "250 2.1.5 OK"
+OK_DATA = "250 2.0.0 OK: stored"
+OK_QUEUED = "250 2.0.0 OK: accepted for delivery"
+
+RELAY_DENIED = "550 5.7.1 Relaying denied"
+UNKNOWN_USER = "550 5.1.1 No such user here"
+SUSPENDED = "450 4.2.1 Mailbox temporarily unavailable"
+MAILBOX_FULL = "452 4.2.2 Mailbox full"
+TOO_MANY_RCPTS = "452 4.5.3 Too many recipients"
+BAD_ADDRESS = "553 5.1.3 Invalid address"
+SENDER_NOT_OWNED = "553 5.7.1 Sender address is not one of yours"
+FROM_NOT_OWNED = "550 5.7.1 From: header is not one of your addresses"
+SENDING_LIMIT = "450 4.7.1 Daily sending limit reached"
+NULL_SENDER = "553 5.7.1 A null sender is not allowed here"
+TOO_MANY_HOPS = "554 5.4.6 Too many hops (mail loop?)"
+DMARC_REJECT = "550 5.7.1 Rejected by the sender domain's DMARC policy"
+NO_AUTH_HERE = "502 5.5.1 AUTH is not available on this port"
+AUTH_TEMPFAIL = "454 4.7.0 Temporary authentication failure"
+TOO_MANY_ERRORS = "421 4.7.0 Too many errors, closing connection"
+TOO_MANY_COMMANDS = "421 4.7.0 Too many commands, closing connection"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down"
+INTERNAL = "451 4.3.0 Internal error, try again later"
+UTF8_REQUIRED = "553 5.6.7 Non-ASCII address requires SMTPUTF8"
+
+
+def for_error(exc: BaseException, *, stage: str) -> str:
+    """The reply for an expected error at ``stage`` ("rcpt", "data", ...).
+
+    Anything not of the family is a bug: the caller logs it and answers
+    :data:`INTERNAL`.
+    """
+    if isinstance(exc, NotHosted):
+        return RELAY_DENIED
+    if isinstance(exc, NotFound):
+        return UNKNOWN_USER
+    if isinstance(exc, Suspended):
+        return SUSPENDED
+    if isinstance(exc, SendingLimit):
+        return SENDING_LIMIT
+    if isinstance(exc, SenderRefused):
+        return FROM_NOT_OWNED if stage == "data" else SENDER_NOT_OWNED
+    if isinstance(exc, LimitExceeded):
+        return MAILBOX_FULL
+    if isinstance(exc, InvalidInput):
+        return BAD_ADDRESS
+    if isinstance(exc, AuthFailed):
+        return "535 5.7.8 Authentication credentials invalid"
+    return INTERNAL
