@@ -1,0 +1,261 @@
+"""Benchmark: the DAV client sync pattern against ours and stock Radicale 3.9.
+
+Each of 10 concurrent clients repeats: PROPFIND depth 1 (etags), a
+calendar-multiget (or addressbook-multiget) of 100 hrefs, a sync-collection
+with its last token, and a PUT - alternating between a 2,000-event calendar
+and a 2,000-contact address book. Stock Radicale runs from the same venv
+(``python -m radicale``) with its file storage and htpasswd (plain) auth on a
+loopback port. Prints operations per second, p50/p95 latency and the ratio.
+
+    .venv/bin/python -m bench.dav.run [--seconds 20] [--clients 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from appliance.settings import loopback_listen
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+USER, PASSWORD = "alice@bakery.example", "correct horse battery"
+N_ITEMS = 2000
+
+CONFIG = f"""
+[box]
+hostname = "box.appliance.test"
+domain = "appliance.test"
+{loopback_listen()}
+[dav]
+threads = 16
+"""
+
+
+def event(n: int, tag: str = "") -> str:
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:ev-{n}\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:2025{1 + n % 12:02d}{1 + n % 28:02d}T080000Z\r\n"
+        f"DTEND:2025{1 + n % 12:02d}{1 + n % 28:02d}T090000Z\r\nSUMMARY:Event {n}{tag}\r\n"
+        "DESCRIPTION:Delivery of bread and pastries to the usual address\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+
+
+def card(n: int, tag: str = "") -> str:
+    return (
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-{n}\r\nFN:Customer {n}{tag}\r\nN:{n};Customer;;;\r\n"
+        f"ORG:Firm {n}\r\nEMAIL:c{n}@example.org\r\nTEL:+49 30 {n:07d}\r\nEND:VCARD\r\n"
+    )
+
+
+PROPFIND = '<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getetag/><getcontenttype/></prop></propfind>'
+TOKEN = '<?xml version="1.0"?><propfind xmlns="DAV:"><prop><sync-token/></prop></propfind>'
+
+
+def multiget(kind: str, hrefs: list[str]) -> str:
+    if kind == "cal":
+        head = '<C:calendar-multiget xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><prop><getetag/><C:calendar-data/></prop>'
+        tail = "</C:calendar-multiget>"
+    else:
+        head = '<CR:addressbook-multiget xmlns="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><prop><getetag/><CR:address-data/></prop>'
+        tail = "</CR:addressbook-multiget>"
+    return '<?xml version="1.0"?>' + head + "".join(f"<href>{h}</href>" for h in hrefs) + tail
+
+
+def sync_body(token: str) -> str:
+    return (f'<?xml version="1.0"?><sync-collection xmlns="DAV:"><sync-token>{token}</sync-token>'
+            "<sync-level>1</sync-level><prop><getetag/></prop></sync-collection>")
+
+
+class Target:
+    def __init__(self, name: str, base: str, cal: str, book: str):
+        self.name, self.base, self.cal, self.book = name, base, cal, book
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.request("OPTIONS", url, timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def start_ours(tmp: Path) -> tuple[subprocess.Popen, Target]:
+    state = tmp / "state"
+    state.mkdir()
+    config = tmp / "appliance.toml"
+    config.write_text(CONFIG)
+    sys.path.insert(0, str(ROOT))
+    from appliance import settings
+    from appliance.app import App
+
+    app = App(settings.load(config), state)
+    app.provisioning.create_tenant("bakery", "Bakery", "bakery.example")
+    app.provisioning.add_user(USER, PASSWORD)
+    app.close()
+    port_file = tmp / "port.json"
+    proc = subprocess.Popen([PYTHON, "-m", "tests.protocols.dav.server", str(state), str(config), str(port_file)], cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while not port_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    port = json.loads(port_file.read_text())["port"]
+    base = f"http://127.0.0.1:{port}"
+    return proc, Target("ours", base, f"/dav/{USER}/calendar/", f"/dav/{USER}/contacts/")
+
+
+def start_radicale(tmp: Path) -> tuple[subprocess.Popen, Target]:
+    port = free_port()
+    (tmp / "users").write_text(f"{USER}:{PASSWORD}\n")
+    (tmp / "config").write_text(
+        f"[server]\nhosts = 127.0.0.1:{port}\nmax_connections = 20\n"
+        f"[auth]\ntype = htpasswd\nhtpasswd_filename = {tmp}/users\nhtpasswd_encryption = plain\ndelay = 0\n"
+        f"[storage]\nfilesystem_folder = {tmp}/collections\n[logging]\nlevel = warning\n"
+    )
+    proc = subprocess.Popen([PYTHON, "-m", "radicale", "--config", str(tmp / "config")], cwd=tmp)
+    base = f"http://127.0.0.1:{port}"
+    wait_up(base + "/")
+    auth = (USER, PASSWORD)
+    requests.request("PROPFIND", f"{base}/{USER}/", auth=auth, timeout=10)
+    requests.request("MKCALENDAR", f"{base}/{USER}/calendar/", auth=auth, timeout=10).raise_for_status()
+    body = ('<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><set><prop>'
+            "<resourcetype><collection/><CR:addressbook/></resourcetype></prop></set></mkcol>")
+    requests.request("MKCOL", f"{base}/{USER}/contacts/", data=body, auth=auth, timeout=10).raise_for_status()
+    return proc, Target("radicale", base, f"/{USER}/calendar/", f"/{USER}/contacts/")
+
+
+def seed(target: Target) -> None:
+    auth = (USER, PASSWORD)
+    local = threading.local()
+
+    def put(job: tuple[str, int]) -> None:
+        session = getattr(local, "s", None) or requests.Session()
+        local.s = session
+        kind, n = job
+        if kind == "cal":
+            url, body, ctype = f"{target.base}{target.cal}ev-{n}.ics", event(n), "text/calendar"
+        else:
+            url, body, ctype = f"{target.base}{target.book}card-{n}.vcf", card(n), "text/vcard"
+        session.put(url, data=body.encode(), auth=auth, headers={"Content-Type": ctype}, timeout=60).raise_for_status()
+
+    jobs = [("cal", n) for n in range(N_ITEMS)] + [("book", n) for n in range(N_ITEMS)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, jobs))
+
+
+def client(target: Target, seconds: float, client_id: int, results: list) -> None:
+    session = requests.Session()
+    session.auth = (USER, PASSWORD)
+    rng = random.Random(client_id)
+    tokens: dict[str, str] = {}
+    deadline = time.monotonic() + seconds
+    round_no = 0
+    while time.monotonic() < deadline:
+        kind = "cal" if round_no % 2 == 0 else "book"
+        path = target.cal if kind == "cal" else target.book
+        url = target.base + path
+        ops = []
+
+        def timed(op: str, method: str, u: str, body: str, headers: dict) -> requests.Response:
+            started = time.perf_counter()
+            reply = session.request(method, u, data=body.encode(), headers=headers, timeout=120)
+            ops.append((f"{op}", time.perf_counter() - started, reply.status_code))
+            return reply
+
+        listing = timed("propfind", "PROPFIND", url, PROPFIND, {"Depth": "1", "Content-Type": "application/xml"})
+        hrefs = re.findall(r"<href>([^<]+)</href>", listing.text)[1:]
+        pick = rng.sample(hrefs, min(100, len(hrefs)))
+        timed("multiget", "REPORT", url, multiget(kind, pick), {"Depth": "1", "Content-Type": "application/xml"})
+        if kind not in tokens:
+            reply = session.request("PROPFIND", url, data=TOKEN, headers={"Depth": "0"}, timeout=60)
+            tokens[kind] = re.search(r"sync-token>([^<]+)<", reply.text).group(1)
+        reply = timed("sync", "REPORT", url, sync_body(tokens[kind]), {"Depth": "1", "Content-Type": "application/xml"})
+        found = re.search(r"sync-token>([^<]+)<", reply.text)
+        if found:
+            tokens[kind] = found.group(1)
+        n = rng.randrange(N_ITEMS)
+        if kind == "cal":
+            timed("put", "PUT", f"{url}ev-{n}.ics", event(n, f" c{client_id} r{round_no}"), {"Content-Type": "text/calendar"})
+        else:
+            timed("put", "PUT", f"{url}card-{n}.vcf", card(n, f" c{client_id} r{round_no}"), {"Content-Type": "text/vcard"})
+        results.extend(ops)
+        round_no += 1
+
+
+def measure(target: Target, clients: int, seconds: float) -> dict:
+    results: list = []
+    threads = [threading.Thread(target=client, args=(target, seconds, i, results)) for i in range(clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    latencies = sorted(r[1] for r in results)
+    errors = sum(1 for r in results if r[2] >= 400)
+    per_op = {}
+    for op in ("propfind", "multiget", "sync", "put"):
+        lat = sorted(r[1] for r in results if r[0] == op)
+        if lat:
+            per_op[op] = {"n": len(lat), "p50_ms": round(statistics.median(lat) * 1000, 1), "p95_ms": round(lat[int(0.95 * (len(lat) - 1))] * 1000, 1)}
+    return {
+        "target": target.name,
+        "ops": len(results),
+        "errors": errors,
+        "ops_per_second": round(len(results) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 1),
+        "per_op": per_op,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--only", choices=["ours", "radicale"])
+    args = parser.parse_args()
+    report = {}
+    for name, starter in (("ours", start_ours), ("radicale", start_radicale)):
+        if args.only and args.only != name:
+            continue
+        with tempfile.TemporaryDirectory(prefix=f"bench-dav-{name}-") as tmp:
+            proc, target = starter(Path(tmp))
+            try:
+                t0 = time.monotonic()
+                seed(target)
+                print(f"{name}: seeded {2 * N_ITEMS} items in {time.monotonic() - t0:.1f}s", flush=True)
+                report[name] = measure(target, args.clients, args.seconds)
+                print(json.dumps(report[name], indent=2), flush=True)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+    if "ours" in report and "radicale" in report:
+        ratio = report["ours"]["ops_per_second"] / max(report["radicale"]["ops_per_second"], 1e-9)
+        print(f"ratio (ours / radicale, operations per second): {ratio:.1f}x; "
+              f"p95 ours {report['ours']['p95_ms']} ms, radicale {report['radicale']['p95_ms']} ms")
+
+
+if __name__ == "__main__":
+    main()
