@@ -40,6 +40,32 @@ def _m0001(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_dns_serials")
+def _m0002(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE dns_serials (
+            zone TEXT PRIMARY KEY,
+            hash TEXT NOT NULL,
+            serial INTEGER NOT NULL
+        );
+        """
+    )
+
+
+def dns_serials(conn: sqlite3.Connection) -> dict[str, tuple[str, int]]:
+    """Each zone's content hash and SOA serial, as last published."""
+    return {r["zone"]: (r["hash"], r["serial"]) for r in conn.execute("SELECT zone, hash, serial FROM dns_serials")}
+
+
+def set_dns_serials(conn: sqlite3.Connection, serials: dict[str, tuple[str, int]]) -> None:
+    conn.execute("DELETE FROM dns_serials")
+    conn.executemany(
+        "INSERT INTO dns_serials (zone, hash, serial) VALUES (?, ?, ?)",
+        [(zone, digest, serial) for zone, (digest, serial) in serials.items()],
+    )
+
+
 def bump_generation(conn: sqlite3.Connection) -> None:
     """Record that the catalog or a business's directory changed.
 

@@ -1,0 +1,115 @@
+"""Reading a query before any DNS library sees it.
+
+A query is small and rigid: a header, one question, at most one OPT record
+(RFC 6891). :func:`parse_query` checks all of it with plain slicing - counts,
+label lengths (63), name length (255), no compression pointers in the
+question - so a hostile packet costs microseconds and never reaches a parser
+whose name decompression is recursive. Anything else is :class:`Malformed`
+(answered FORMERR) or :class:`Ignore` (dropped: responses, runts).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+MAX_UDP = 4096
+MAX_TCP = 65535
+
+OPCODE_QUERY = 0
+TYPE_OPT = 41
+
+
+class Ignore(Exception):
+    """Not worth an answer (a response, or too short to carry an ID)."""
+
+
+class Malformed(Exception):
+    """Answer FORMERR (or ``rcode``) with the query's ID."""
+
+    def __init__(self, qid: int, rcode: int = 1, message: str = ""):
+        super().__init__(message)
+        self.qid = qid
+        self.rcode = rcode
+
+
+@dataclass(frozen=True)
+class Query:
+    qid: int
+    flags: int
+    qname_wire: bytes  # as sent: its letter case is copied into the answer
+    qname: str  # lower-case, dotted, without the trailing dot ("" for the root)
+    qtype: int
+    qclass: int
+    edns: bool
+    edns_version: int
+    payload: int  # the client's UDP payload size (512 without EDNS)
+    do: bool
+
+    @property
+    def rd(self) -> bool:
+        return bool(self.flags & 0x0100)
+
+
+def parse_query(data: bytes, *, tcp: bool = False) -> Query:
+    if len(data) < 12:
+        raise Ignore("runt")
+    qid, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data)
+    if flags & 0x8000:
+        raise Ignore("a response")
+    if len(data) > (MAX_TCP if tcp else MAX_UDP):
+        raise Malformed(qid, message="oversized")
+    opcode = (flags >> 11) & 0xF
+    if opcode != OPCODE_QUERY:
+        raise Malformed(qid, rcode=4, message=f"opcode {opcode}")  # NOTIMP
+    if qd != 1 or an or ns or ar > 1:
+        raise Malformed(qid, message="counts")
+    pos = 12
+    labels = []
+    while True:
+        if pos >= len(data):
+            raise Malformed(qid, message="name runs past the end")
+        length = data[pos]
+        if length == 0:
+            pos += 1
+            break
+        if length & 0xC0:
+            raise Malformed(qid, message="compression or extended label in the question")
+        if length > 63:
+            raise Malformed(qid, message="label over 63 octets")
+        labels.append(data[pos + 1 : pos + 1 + length])
+        pos += 1 + length
+        if pos - 12 > 255:
+            raise Malformed(qid, message="name over 255 octets")
+    if pos + 4 > len(data):
+        raise Malformed(qid, message="question truncated")
+    qname_wire = data[12:pos]
+    qtype, qclass = struct.unpack_from("!HH", data, pos)
+    pos += 4
+    edns, version, payload, do = False, 0, 512, False
+    if ar:
+        # The OPT pseudo-record: root owner, type 41, class = payload size,
+        # TTL = extended RCODE, version, flags (RFC 6891 section 6.1.2).
+        if pos + 11 > len(data) or data[pos] != 0:
+            raise Malformed(qid, message="additional record is not OPT")
+        rtype, rclass, _ext, version, eflags, rdlen = struct.unpack_from("!HHBBHH", data, pos + 1)
+        if rtype != TYPE_OPT:
+            raise Malformed(qid, message="additional record is not OPT")
+        pos += 11 + rdlen
+        if pos > len(data):
+            raise Malformed(qid, message="OPT runs past the end")
+        edns, payload, do = True, max(512, rclass), bool(eflags & 0x8000)
+    if pos != len(data):
+        raise Malformed(qid, message="trailing bytes")
+    try:
+        qname = ".".join(label.decode("ascii").lower() for label in labels)
+    except UnicodeDecodeError:
+        # Binary labels are legal DNS but never one of our names.
+        qname = ".".join(label.decode("latin-1").lower() for label in labels)
+    return Query(qid, flags, qname_wire, qname, qtype, qclass, edns, version, payload, do)
+
+
+def error_response(qid: int, rcode: int, flags: int = 0) -> bytes:
+    """A header-only answer (QR set, RD copied) carrying ``rcode``."""
+    out_flags = 0x8000 | (flags & 0x0100) | (rcode & 0xF)
+    return struct.pack("!HHHHHH", qid, out_flags, 0, 0, 0, 0)
