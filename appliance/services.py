@@ -7,4 +7,7 @@ daemon starts them in this order and stops them in reverse.
 
 SERVICES: tuple[str, ...] = (
     "protocols.metrics",
+    "protocols.dns",
+    "protocols.smtp",
+    "protocols.dav",
 )

@@ -169,6 +169,44 @@ SCHEMA: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "smtp",
+        "Mail transport: limits of the SMTP listeners, checks on incoming mail, and how outgoing mail leaves the box.",
+        (
+            K("max_message_bytes", "integer", 25 * MIB, "Largest message accepted (advertised as SIZE and refused at MAIL FROM when declared larger).", _int(1024, 1024 * MIB)),
+            K("max_recipients", "integer", 100, "Recipients per message; more are answered `452 4.5.3`.", _int(1, 10_000)),
+            K("max_line_bytes", "integer", 2048, "Longest command or message line, CRLF included.", _int(1000, 1_000_000)),
+            K("max_header_bytes", "integer", 256 * 1024, "Largest header section of a message.", _int(1024, 64 * MIB)),
+            K("max_commands", "integer", 1000, "Commands per session before it is closed with `421`.", _int(10, 1_000_000)),
+            K("max_errors", "integer", 20, "Error replies per session before it is closed with `421`.", _int(1, 10_000)),
+            K("timeout", "integer", 300, "Seconds a session may wait for the client before it is closed.", _int(1, 3600)),
+            K("resolver", "string", "", "DNS resolver for SPF, DKIM, DMARC and MX lookups, `host` or `host:port`. Empty: no lookups (checks report `none`; outgoing mail needs `smarthost` or `transport`).", _str),
+            K("dns_timeout", "integer", 5, "Seconds one DNS lookup may take.", _int(1, 60)),
+            K("dmarc_reject", "boolean", True, "Refuse incoming mail that fails DMARC for a domain publishing `p=reject`.", _bool),
+            K("smarthost", "string", "", "Relay every outgoing message through `host:port` instead of looking up MX records.", _str),
+            K("smarthost_tls", "string", "starttls", "TLS to the smarthost: `starttls`, `tls` (implicit) or `none`.", _choice("starttls", "tls", "none")),
+            K("smarthost_user", "string", "", "Login at the smarthost; empty: no AUTH.", _str),
+            K("smarthost_password", "string", "", "Password at the smarthost.", _str),
+            K("transport", "list of strings", [], "Static routes `domain=host:port` that replace MX lookup for a domain (tests, special routes).", _str_list),
+            K("mx_port", "port", 25, "Port of the MX hosts outgoing mail is delivered to.", _port),
+            K("retry_schedule", "list of strings", ["1m", "5m", "15m", "30m", "1h", "2h", "4h"], "Waits between delivery attempts (`s`, `m`, `h`); the last repeats.", _str_list),
+            K("queue_lifetime", "integer", 5 * 86_400, "Seconds a message may stay queued before it is returned to its sender.", _int(60, 30 * 86_400)),
+            K("user_messages_per_day", "integer", 0, "Messages one user may send per day; 0: as many as the business's plan allows.", _int(0, 10_000_000)),
+        ),
+    ),
+    Section(
+        "dav",
+        "Calendars, task lists and address books (CalDAV/CardDAV under `/dav/`).",
+        (
+            K("threads", "integer", 8, "Threads that serve DAV requests; more requests wait in line.", _int(1, 256)),
+            K("max_request_bytes", "integer", 10 * MIB, "Largest request body; larger ones are answered 413.", _int(1024, 1024 * MIB)),
+            K("max_item_bytes", "integer", 1 * MIB, "Largest single event, task or contact.", _int(1024, 100 * MIB)),
+            K("max_items_per_collection", "integer", 20_000, "Items one calendar, task list or address book may hold.", _int(1, 10_000_000)),
+            K("max_collections", "integer", 50, "Collections one user (or the shared area of a business) may have.", _int(3, 10_000)),
+            K("business_mb", "integer", 1024, "Calendar, task and contact data one business may store, MiB; a PUT past it is answered 507.", _int(1, 10_000_000)),
+            K("login_cache_seconds", "integer", 300, "A successful DAV login is remembered this long, so polling clients do not pay a password hash each time.", _int(0, 86_400)),
+        ),
+    ),
+    Section(
         "log",
         "Logging to standard error (journald under systemd).",
         (K("level", "string", "INFO", "DEBUG, INFO, WARNING or ERROR.", _choice("DEBUG", "INFO", "WARNING", "ERROR")),),
@@ -300,6 +338,26 @@ def _validate(
         elif defaults:
             values[key.name] = key.parse(key.default)
     return values
+
+
+def loopback_listen(**ports: int | bool) -> str:
+    """A ``[listen]`` table binding every listener on 127.0.0.1, port 0.
+
+    For tests and benchmarks: the kernel picks free ports and the daemon
+    writes them to ``<state>/run/listeners.json``. Keyword arguments set
+    particular keys (``smtp=2525``, ``metrics_enabled=False``).
+    """
+    section = next(sec for sec in SCHEMA if sec.name == "listen")
+    lines = ["[listen]", 'addresses = ["127.0.0.1"]']
+    for key in section.keys:
+        if key.name == "addresses":
+            continue
+        value = ports.get(key.name, 0 if key.kind == "port" else key.default)
+        lines.append(f"{key.name} = {_show(value)}")
+    unknown = set(ports) - {k.name for k in section.keys}
+    if unknown:
+        raise ValueError(f"no [listen] keys {sorted(unknown)}")
+    return "\n".join(lines) + "\n"
 
 
 def reference() -> str:

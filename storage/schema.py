@@ -13,6 +13,8 @@ import sqlite3
 from typing import Callable
 
 from . import box, directory, mail
+from . import dkim, queue
+from . import dav
 
 BOX_MIGRATIONS = (box.MIGRATIONS,)
 
@@ -20,15 +22,21 @@ BOX_MIGRATIONS = (box.MIGRATIONS,)
 TENANT_MIGRATIONS = (
     directory.MIGRATIONS,
     mail.MIGRATIONS,
+    dkim.MIGRATIONS,
+    queue.MIGRATIONS,
+    dav.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.
 ON_TENANT_CREATED: tuple[Callable[[sqlite3.Connection, str], None], ...] = (
+    dav.on_tenant_created,
 )
 #: fn(conn, domain) run in the transaction that adds a domain (free or own).
 ON_DOMAIN_ADDED: tuple[Callable[[sqlite3.Connection, str], None], ...] = (
+    dkim.on_domain_added,
 )
 #: fn(conn, user_id) run in the transaction that creates a user.
 ON_USER_CREATED: tuple[Callable[[sqlite3.Connection, int], None], ...] = (
     mail.provision_user,
+    dav.on_user_created,
 )

@@ -18,27 +18,18 @@ from pathlib import Path
 
 import pytest
 
+from appliance.settings import loopback_listen
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 # Every listener on a free port chosen by the kernel, loopback only.
-TEST_CONFIG = """
+TEST_CONFIG = f"""
 [box]
 hostname = "box.appliance.test"
 domain = "appliance.test"
 
-[listen]
-addresses = ["127.0.0.1"]
-smtp = 0
-submission = 0
-submissions = 0
-imap = 0
-imaps = 0
-dns = 0
-http = 0
-https = 0
-metrics = 0
-
+{loopback_listen()}
 [auth]
 max_failures = 5
 failure_window = 60

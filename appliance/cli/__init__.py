@@ -14,7 +14,7 @@ from typing import Sequence
 from appliance import logs
 from appliance.errors import ApplianceError, ConfigError
 
-from . import alias, box, domain, serve, tenant, user
+from . import alias, box, domain, queue, serve, tenant, user
 from .common import DEFAULT_CONFIG, DEFAULT_STATE, Context
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help=f"config file (env APPLIANCE_CONFIG; default {DEFAULT_CONFIG} if present, else the demo defaults)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (serve, tenant, domain, user, alias, box):
+    for module in (serve, tenant, domain, user, alias, box, queue):
         module.register(sub)
     return parser
 
@@ -33,8 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ctx = Context(args)
     try:
-        level = "DEBUG" if args.verbose else ("INFO" if args.command in ("serve", "demo") else "WARNING")
-        logs.setup(level)
+        # Commands log warnings only; serve and demo switch to [log] level.
+        logs.setup("DEBUG" if args.verbose else "WARNING")
         ctx.become_state_owner()
         return int(args.handler(ctx) or 0)
     except ConfigError as exc:

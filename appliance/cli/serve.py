@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from appliance import logs
 from appliance import settings as settings_mod
 from appliance.errors import NotFound
 
@@ -24,11 +25,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(handler=lambda ctx: sys.stdout.write(settings_mod.reference()))
 
 
+def _log_level(ctx) -> None:
+    """The daemon logs at ``[log] level`` (``-v``: DEBUG)."""
+    logs.setup("DEBUG" if ctx.args.verbose else ctx.settings.log.level)
+
+
 def _serve(ctx) -> int:
     from appliance.daemon import serve
 
     if ctx.args.serve_config:
         ctx.args.config = ctx.args.serve_config
+        ctx._settings = None
+    _log_level(ctx)
     return serve(ctx.settings, ctx.state_dir)
 
 
@@ -36,6 +44,7 @@ def _demo(ctx) -> int:
     """Create (or refresh) the demo business, then serve and print how to connect."""
     from appliance.daemon import serve
 
+    _log_level(ctx)
     prov = ctx.app.provisioning
     domain = prov.free_domain(DEMO_SLUG)
     try:
