@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
+import socket
 import struct
 from typing import Any
 
-from appliance.zones import BoxDns, BusinessDns, assign_serials, build_zones
+from appliance import dnsdata
 from storage import box as boxdb
-from storage import dkim
-from storage.errors import TenantNotFound
 
 from .engine import Engine
 from .wire import Ignore, Malformed, error_response, parse_query
@@ -46,18 +44,51 @@ def _answer(engine: Engine, data: bytes, peer: str, *, tcp: bool) -> bytes | Non
         return error_response(query.qid, 2, query.flags)
 
 
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, engine: Engine):
+class _Udp:
+    """UDP straight on the socket: each wake-up drains up to a batch of
+    datagrams (asyncio's datagram transport costs more per packet than
+    answering does). A reply the kernel cannot take now is dropped, as a
+    lost datagram would be; the client retries."""
+
+    BATCH = 256
+
+    def __init__(self, engine: Engine, host: str, port: int):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # Room for a burst while the loop is busy elsewhere (the kernel
+            # caps it at net.core.rmem_max).
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            self.sock.bind((host, port))
+            self.sock.setblocking(False)
+        except BaseException:
+            self.sock.close()
+            raise
         self.engine = engine
-        self.transport: asyncio.DatagramTransport | None = None
+        self.loop = asyncio.get_running_loop()
+        self.loop.add_reader(self.sock.fileno(), self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def _readable(self) -> None:
+        recvfrom, sendto, engine = self.sock.recvfrom, self.sock.sendto, self.engine
+        for _ in range(self.BATCH):
+            try:
+                data, addr = recvfrom(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.info("udp receive: %s", exc)
+                return
+            reply = _answer(engine, data, addr[0], tcp=False)
+            if reply is not None:
+                try:
+                    sendto(reply, addr)
+                except OSError:
+                    pass
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        reply = _answer(self.engine, data, addr[0], tcp=False)
-        if reply is not None and self.transport is not None:
-            self.transport.sendto(reply, addr)
+    def close(self) -> None:
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
 
 
 class _Tcp(asyncio.Protocol):
@@ -112,30 +143,11 @@ class _Tcp(asyncio.Protocol):
                 return
 
 
-def box_dns(app: Any) -> BoxDns:
-    s = app.settings
-    nameservers = (f"ns1.{s.box.domain}", f"ns2.{s.box.domain}")
-    return BoxDns(s.box.hostname, s.box.domain, nameservers, s.box.ipv4, s.box.ipv6, s.box.admin_email)
-
-
-def _business(conn: sqlite3.Connection, slug: str) -> BusinessDns:
-    free, own, keys = "", [], {}
-    for row in conn.execute("SELECT name, kind FROM domains ORDER BY name"):
-        if row["kind"] == "free":
-            free = row["name"]
-        else:
-            own.append(row["name"])
-        record = dkim.txt_record(conn, row["name"])
-        if record is not None:
-            keys[row["name"]] = record
-    return BusinessDns(slug, free, tuple(own), keys)
-
-
 class DnsService:
     def __init__(self, app: Any):
         self.app = app
         self.engine = Engine()
-        self.transports: list[asyncio.BaseTransport] = []
+        self.udp: list[_Udp] = []
         self.servers: list[asyncio.base_events.Server] = []
         self.connections: set[_Tcp] = set()
         self.serials: dict[str, tuple[str, int]] = {}
@@ -144,20 +156,10 @@ class DnsService:
     async def reload(self) -> None:
         """Rebuild every zone from the files; swap them in at once."""
         async with self._reload_lock:
-            tenants = await self.app.box.read("dns tenants", boxdb.list_tenants)
-            businesses = []
-            for tenant in tenants:
-                try:
-                    handle = self.app.tenants.handle(tenant["slug"])
-                    businesses.append(await handle.read("dns records", lambda c, s=tenant["slug"]: _business(c, s)))
-                except TenantNotFound:
-                    log.warning("business %s is in the catalog without a file", tenant["slug"])
-            box = box_dns(self.app)
-            zones = build_zones(box, businesses)
-            previous = await self.app.box.read("dns serials", boxdb.dns_serials)
-            self.serials = assign_serials(zones, previous)
-            if self.serials != previous:
-                await self.app.box.write("dns serials", lambda c: boxdb.set_dns_serials(c, self.serials))
+            box, zones, serials = await dnsdata.zones(self.app)
+            if serials != self.serials:
+                await self.app.box.write("dns serials", lambda c: boxdb.set_dns_serials(c, serials))
+            self.serials = serials
             self.engine.load(zones, box)
 
     async def stop(self) -> None:
@@ -165,8 +167,8 @@ class DnsService:
             server.close()
         for conn in list(self.connections):
             conn.close()
-        for transport in self.transports:
-            transport.close()
+        for udp in self.udp:
+            udp.close()
         for server in self.servers:
             await server.wait_closed()
 
@@ -183,8 +185,7 @@ async def start(app: Any) -> DnsService:
             service.servers.append(server)
             bound = server.sockets[0].getsockname()[1]
             # UDP on the same port number as TCP (the kernel chose it when 0).
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(service.engine), local_addr=(host, bound))
-            service.transports.append(transport)
+            service.udp.append(_Udp(service.engine, host, bound))
             app.add_listener("dns", host, bound)
     except BaseException:
         await service.stop()

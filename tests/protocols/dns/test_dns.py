@@ -188,3 +188,21 @@ def test_a_business_record_change_never_reaches_another_zone(dns, cli):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert dns("+short", "acme.example", "MX") == mx
+
+
+def test_dns_show_matches_what_the_server_answers_and_is_a_valid_zone(dns, cli, tmp_path):
+    """Every record `appliance dns show` lists is what dig gets; named-checkzone accepts the zone file."""
+    shown = cli.json("dns", "show", "acme.example")
+    assert shown["zone"] == "acme.example"
+    by_rrset: dict[tuple[str, str], list[str]] = {}
+    for record in shown["records"]:
+        by_rrset.setdefault((record["name"], record["type"]), []).append(record["data"])
+    for (name, rtype), values in by_rrset.items():
+        answer = dns("+short", name, rtype).strip().splitlines()
+        normalise = (lambda v: " ".join(v.split()).lower())
+        assert sorted(map(normalise, answer)) == sorted(map(normalise, values)), (name, rtype)
+    zone_file = tmp_path / "acme.example.zone"
+    zone_file.write_text(cli("dns", "show", "acme.example").stdout)
+    check = subprocess.run(["named-checkzone", "acme.example", str(zone_file)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "OK" in check.stdout
