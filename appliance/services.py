@@ -10,4 +10,5 @@ SERVICES: tuple[str, ...] = (
     "protocols.dns",
     "protocols.smtp",
     "protocols.dav",
+    "protocols.web",
 )
