@@ -9,17 +9,16 @@ small thread pool of their own, never on the event loop. Without a
 resolver no lookups are made and the header says ``none``.
 
 DMARC (RFC 7489) is evaluated with relaxed or strict alignment as the
-record asks; the organisational domain is approximated by the last two
-labels (no public suffix list on the box), which errs toward looking up the
-policy of a registrable domain's parent for names under multi-label public
-suffixes (``example.co.uk``): those domains simply get no DMARC verdict
-unless they publish their own record.
+record asks; the organisational domain is the registrable domain by the
+Public Suffix List (section 3.2), from the list the ``publicsuffixlist``
+package ships (no lookup over the network).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import dns.asyncresolver
 import dns.exception
 import dns.resolver
 import spf
+from publicsuffixlist import PublicSuffixList
 
 from storage import dkim as dkimdb
 
@@ -262,9 +262,15 @@ def sign_message(message: bytes, key: dkimdb.DkimKey) -> bytes:
     return signature + message
 
 
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()
+
+
 def organisational_domain(domain: str) -> str:
-    labels = domain.lower().rstrip(".").split(".")
-    return ".".join(labels[-2:])
+    """The registrable domain (``shop.co.uk`` for ``mail.shop.co.uk``)."""
+    name = domain.lower().rstrip(".")
+    return _public_suffixes().privatesuffix(name) or name
 
 
 def _aligned(domain: str, from_domain: str, strict: bool) -> bool:

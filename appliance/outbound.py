@@ -92,6 +92,8 @@ class Route:
     hosts: tuple[tuple[str, int], ...]
     tls: str  # smtpclient TLS mode
     auth: tuple[str, str] | None = None
+    #: CA file that verifies the host's certificate (None: the system's).
+    cafile: str | None = None
     #: Set when no host can exist (null MX, NXDOMAIN): bounce with it.
     permanent_error: str | None = None
 
@@ -108,6 +110,7 @@ class QueueRunner:
         self.smarthost = parse_hostport(s.smarthost, 587 if s.smarthost_tls != "tls" else 465)
         self.smarthost_tls = s.smarthost_tls
         self.smarthost_auth = (s.smarthost_user, s.smarthost_password) if s.smarthost_user else None
+        self.smarthost_ca = s.smarthost_ca or None
         self.mx_port = s.mx_port
         self.timeout = float(s.dns_timeout)
         spec = mailauth.parse_resolver(s.resolver)
@@ -293,7 +296,7 @@ class QueueRunner:
                     replies = await smtpclient.send(
                         host, port,
                         helo=self.hostname, mail_from=msg["mail_from"], recipients=addresses, body=body,
-                        tls=tls, auth=route.auth, smtputf8=bool(msg["smtputf8"]), timeout=60.0,
+                        tls=tls, auth=route.auth, cafile=route.cafile, smtputf8=bool(msg["smtputf8"]), timeout=60.0,
                     )
                 except smtpclient.TlsFailed as exc:
                     last_error = f"451 4.4.1 {host}: {exc}"
@@ -321,7 +324,7 @@ class QueueRunner:
             return Route((self.transport[domain],), "opportunistic")
         if self.smarthost is not None:
             mode = {"starttls": "starttls", "tls": "tls", "none": "none"}[self.smarthost_tls]
-            return Route((self.smarthost,), mode, self.smarthost_auth)
+            return Route((self.smarthost,), mode, self.smarthost_auth, self.smarthost_ca)
         if self.resolver is None:
             return Route((), "opportunistic")
         return await self._mx_route(domain)

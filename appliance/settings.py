@@ -184,6 +184,7 @@ SCHEMA: tuple[Section, ...] = (
             K("dmarc_reject", "boolean", True, "Refuse incoming mail that fails DMARC for a domain publishing `p=reject`.", _bool),
             K("smarthost", "string", "", "Relay every outgoing message through `host:port` instead of looking up MX records.", _str),
             K("smarthost_tls", "string", "starttls", "TLS to the smarthost: `starttls`, `tls` (implicit) or `none`.", _choice("starttls", "tls", "none")),
+            K("smarthost_ca", "path", "", "PEM file of the CA that signed the smarthost's certificate; empty: the system's trusted CAs.", _str),
             K("smarthost_user", "string", "", "Login at the smarthost; empty: no AUTH.", _str),
             K("smarthost_password", "string", "", "Password at the smarthost.", _str),
             K("transport", "list of strings", [], "Static routes `domain=host:port` that replace MX lookup for a domain (tests, special routes).", _str_list),

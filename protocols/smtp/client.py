@@ -79,6 +79,7 @@ async def send(
     body: bytes,
     tls: str = "opportunistic",
     auth: tuple[str, str] | None = None,
+    cafile: str | None = None,
     smtputf8: bool = False,
     timeout: float = 60.0,
 ) -> dict[str, tuple[int, str]]:
@@ -90,7 +91,9 @@ async def send(
     """
     context = None
     if tls in ("starttls", "tls"):
-        context = ssl.create_default_context()
+        # Verified TLS: the smarthost's certificate must chain to ``cafile``
+        # (or the system's CAs) and name the host.
+        context = ssl.create_default_context(cafile=cafile)
     elif tls == "opportunistic":
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False

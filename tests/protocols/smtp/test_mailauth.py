@@ -108,3 +108,13 @@ def test_forged_authentication_results_of_ours_are_removed(mta):
     assert head.count(b"Authentication-Results: box.appliance.test;") == 1  # ours, added on arrival
     assert b"bank.test" not in head
     assert b"Authentication-Results: other.example; spf=none" in head
+
+
+def test_organisational_domain_follows_the_public_suffix_list():
+    """DMARC alignment uses registrable domains: mail.shop.co.uk aligns with shop.co.uk, not with other.co.uk."""
+    from appliance.mailauth import _aligned, organisational_domain
+
+    assert organisational_domain("mail.shop.co.uk") == "shop.co.uk"
+    assert organisational_domain("a.b.example.com") == "example.com"
+    assert _aligned("mail.shop.co.uk", "shop.co.uk", strict=False)
+    assert not _aligned("other.co.uk", "shop.co.uk", strict=False)
