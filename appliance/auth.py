@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -147,7 +146,7 @@ class Authenticator:
         handle = None
         if slug is not None and self.pool.exists(slug):
             handle = self.pool.handle(slug)
-            row = await handle.read("auth user", lambda c: _user_and_state(c, address))
+            row = await handle.read("auth user", lambda c: directory.login_row(c, address))
         if row is None:
             # Spend the same time as a real check so addresses can't be probed.
             await self.hasher.verify(password, _DUMMY_HASH)
@@ -164,14 +163,6 @@ class Authenticator:
             )
             log.info("%s: password hash upgraded to argon2id", address)
         return Principal(address, user_id, handle)
-
-
-def _user_and_state(conn: sqlite3.Connection, address: str) -> tuple | None:
-    row = conn.execute(
-        "SELECT u.id, u.password_hash, u.state, t.state AS tstate FROM users u, tenant t WHERE u.address = ?",
-        (address,),
-    ).fetchone()
-    return None if row is None else (row["id"], row["password_hash"], row["state"], row["tstate"])
 
 
 def _printable(value: str) -> str:

@@ -142,5 +142,10 @@ def list_tenants(conn: sqlite3.Connection) -> list[dict]:
     ]
 
 
+def all_domains(conn: sqlite3.Connection) -> list[str]:
+    """Every domain any business has."""
+    return [r["name"] for r in conn.execute("SELECT name FROM domains")]
+
+
 def domains_of(conn: sqlite3.Connection, slug: str) -> list[str]:
     return [r["name"] for r in conn.execute("SELECT name FROM domains WHERE slug = ? ORDER BY name", (slug,))]

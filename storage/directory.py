@@ -199,6 +199,15 @@ def get_user(conn: sqlite3.Connection, address: str) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM users WHERE address = ?", (address,)).fetchone()
 
 
+def login_row(conn: sqlite3.Connection, address: str) -> tuple[int, str, str, str] | None:
+    """(user id, password hash, user state, business state) for a login, or None."""
+    row = conn.execute(
+        "SELECT u.id, u.password_hash, u.state, t.state AS tstate FROM users u, tenant t WHERE u.address = ?",
+        (address,),
+    ).fetchone()
+    return None if row is None else (row["id"], row["password_hash"], row["state"], row["tstate"])
+
+
 def set_password_hash(conn: sqlite3.Connection, address: str, password_hash: str, *, actor: str = "operator") -> None:
     cur = conn.execute("UPDATE users SET password_hash = ? WHERE address = ?", (password_hash, address))
     if cur.rowcount == 0:

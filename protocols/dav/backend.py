@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -220,7 +219,7 @@ class DavBackend:
         handle = None
         if slug is not None and self.app.tenants.exists(slug):
             handle = self.app.tenants.handle(slug)
-            row = handle.read_sync("dav auth user", lambda c: _user_and_state(c, address))
+            row = handle.read_sync("dav auth user", lambda c: directory.login_row(c, address))
         if row is None:
             # Same cost as a real check, so addresses cannot be probed.
             self.app.hasher.verify_sync(password, self._dummy())
@@ -249,11 +248,3 @@ class DavBackend:
         if self._dummy_hash is None:
             self._dummy_hash = CONTEXT.hash(secrets.token_hex(16))
         return self._dummy_hash
-
-
-def _user_and_state(conn: sqlite3.Connection, address: str) -> tuple | None:
-    row = conn.execute(
-        "SELECT u.id, u.password_hash, u.state, t.state AS tstate FROM users u, tenant t WHERE u.address = ?",
-        (address,),
-    ).fetchone()
-    return None if row is None else (row["id"], row["password_hash"], row["state"], row["tstate"])

@@ -75,7 +75,7 @@ class Hosts(resource.Resource):
         self.not_found = NotFound()
 
     async def refresh(self) -> None:
-        rows = await self.app.box.read("web hosts", lambda c: [r[0] for r in c.execute("SELECT name FROM domains")])
+        rows = await self.app.box.read("web hosts", boxdb.all_domains)
         self.domains = frozenset(rows)
 
     def known(self, host: str) -> bool:
