@@ -295,6 +295,15 @@ class Provisioning:
         handle.write_sync("user passwd", lambda c: directory.set_password_hash(c, address, hashed))
         return generated
 
+    def set_quota(self, address: str, megabytes: int) -> None:
+        """A user's mailbox quota in MiB; 0 gives the plan's back."""
+        address = names.address(address)
+        if not 0 <= megabytes <= 10_000_000:
+            raise InvalidInput("quota must be between 0 and 10000000 MiB")
+        handle, _ = self._handle_for_address(address)
+        value = megabytes * 1024 * 1024 if megabytes else None
+        handle.write_sync("user quota", lambda c: directory.set_quota(c, address, value))
+
     def list_users(self, slug: str) -> list[dict]:
         return self.handle(slug).read_sync("user list", directory.list_users)
 

@@ -215,6 +215,14 @@ def set_password_hash(conn: sqlite3.Connection, address: str, password_hash: str
     audit(conn, actor, "user.passwd", address)
 
 
+def set_quota(conn: sqlite3.Connection, address: str, quota_bytes: int | None) -> None:
+    """A user's own mailbox quota; None: the plan's ``mailbox_bytes``."""
+    cur = conn.execute("UPDATE users SET quota_bytes = ? WHERE address = ?", (quota_bytes, address))
+    if cur.rowcount == 0:
+        raise NotFound(f"no user {address}")
+    audit(conn, "operator", "user.quota", f"{address} {quota_bytes}")
+
+
 def replace_hash_if_unchanged(conn: sqlite3.Connection, user_id: int, old_hash: str, new_hash: str) -> None:
     """Upgrade a legacy hash, unless the password changed meanwhile."""
     conn.execute(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import sqlite3
 import time
 from email.parser import BytesHeaderParser
@@ -28,7 +29,8 @@ from typing import Iterable
 
 import sqlite_utils
 
-from appliance.errors import LimitExceeded, NotFound
+from appliance import mime
+from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 MIGRATIONS = sqlite_utils.Migrations("mail")
 
@@ -108,6 +110,21 @@ def _m0001(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_structure")
+def _m0002(db: sqlite_utils.Database) -> None:
+    # The MIME structure (appliance.mime) parsed at delivery, so FETCH of
+    # ENVELOPE, BODYSTRUCTURE or one part never parses the message again;
+    # and an index for "what changed since MODSEQ n" (CONDSTORE, sessions
+    # catching up with each other).
+    db.executescript(
+        """
+        ALTER TABLE bodies ADD COLUMN structure TEXT;
+        ALTER TABLE bodies ADD COLUMN envelope BLOB;
+        CREATE INDEX messages_by_modseq ON messages(mailbox_id, modseq);
+        """
+    )
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
@@ -180,10 +197,13 @@ def store_body(conn: sqlite3.Connection, raw: bytes) -> int:
         return row["id"]
     conn.execute("DELETE FROM bodies WHERE refs = 0")
     h = _header_fields(raw)
+    tree = mime.parse(raw)
+    structure = json.dumps(tree, separators=(",", ":"))
     cur = conn.execute(
-        "INSERT INTO bodies (sha256, size, raw, subject, from_, to_, cc, date, message_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (digest, len(raw), raw, h["subject"], h["from"], h["to"], h["cc"], h["date"], h["message-id"]),
+        "INSERT INTO bodies (sha256, size, raw, subject, from_, to_, cc, date, message_id, structure, envelope)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (digest, len(raw), raw, h["subject"], h["from"], h["to"], h["cc"], h["date"], h["message-id"], structure,
+         mime.envelope_wire(tree["env"])),
     )
     return cur.lastrowid
 
@@ -265,3 +285,309 @@ def expunge(conn: sqlite3.Connection, mailbox: int, uids: Iterable[int]) -> list
     if gone:
         conn.execute("UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?", (mailbox,))
     return gone
+
+
+# --- what IMAP needs -------------------------------------------------------
+
+#: The system flags (RFC 3501 2.3.2), matched in any letter case.
+SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
+MAX_MAILBOXES = 1000
+MAX_FLAGS_TEXT = 2000
+HIERARCHY = "/"
+
+_BOX_COLUMNS = "id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed"
+
+
+def normal_flags(flags: Iterable[str]) -> set[str]:
+    """System flags in their canonical case; keywords as given."""
+    return {SYSTEM_FLAGS.get(f.lower(), f) for f in flags}
+
+
+def mailbox(conn: sqlite3.Connection, user_id: int, name: str) -> dict:
+    """A user's mailbox row by name; raises :class:`NotFound`."""
+    if name.upper() == "INBOX":
+        name = "INBOX"
+    row = conn.execute(
+        f"SELECT {_BOX_COLUMNS} FROM mailboxes WHERE user_id = ? AND name = ?", (user_id, name)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no mailbox {name}")
+    return dict(row)
+
+
+def mailbox_rows(conn: sqlite3.Connection, user_id: int) -> list[dict]:
+    rows = conn.execute(f"SELECT {_BOX_COLUMNS} FROM mailboxes WHERE user_id = ? ORDER BY name", (user_id,))
+    return [dict(r) for r in rows]
+
+
+def highest_modseq(conn: sqlite3.Connection, box: int) -> int:
+    row = conn.execute("SELECT highestmodseq FROM mailboxes WHERE id = ?", (box,)).fetchone()
+    return row[0] if row else 0
+
+
+def uid_list(conn: sqlite3.Connection, box: int) -> list[int]:
+    return [r[0] for r in conn.execute("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (box,))]
+
+
+def snapshot(conn: sqlite3.Connection, box: int) -> dict:
+    """What SELECT reports: UIDs in order, counters, keywords in use and
+    the UID of the first unseen message."""
+    head = conn.execute(f"SELECT {_BOX_COLUMNS} FROM mailboxes WHERE id = ?", (box,)).fetchone()
+    if head is None:
+        raise NotFound("the mailbox was deleted")
+    uids, keywords, first_unseen = [], set(), None
+    for uid, flags in conn.execute("SELECT uid, flags FROM messages WHERE mailbox_id = ? ORDER BY uid", (box,)):
+        uids.append(uid)
+        if flags:
+            names = flags.split(" ")
+            keywords.update(f for f in names if not f.startswith("\\"))
+            if first_unseen is None and "\\Seen" not in names:
+                first_unseen = uid
+        elif first_unseen is None:
+            first_unseen = uid
+    return {**dict(head), "uids": uids, "keywords": sorted(keywords), "first_unseen": first_unseen}
+
+
+def changes(conn: sqlite3.Connection, box: int, since: int) -> dict | None:
+    """What changed in a mailbox after MODSEQ ``since``, or None if nothing.
+
+    ``uids`` is every UID now present (so a session finds expunges and new
+    messages), ``changed`` the (uid, flags, modseq) of messages touched.
+    """
+    row = conn.execute("SELECT highestmodseq FROM mailboxes WHERE id = ?", (box,)).fetchone()
+    if row is None:
+        return {"deleted": True}
+    if row[0] <= since:
+        return None
+    changed = conn.execute(
+        "SELECT uid, flags, modseq FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid", (box, since)
+    ).fetchall()
+    return {"highestmodseq": row[0], "uids": uid_list(conn, box), "changed": [tuple(r) for r in changed]}
+
+
+def fetch_rows(conn: sqlite3.Connection, box: int, uids: list[int], *, raw: bool = False, header: bool = False) -> list[dict]:
+    """Messages by UID with their structure; ``raw`` adds the bytes,
+    ``header`` only the header block."""
+    extra = ", b.raw" if raw else ", substr(b.raw, 1, coalesce(json_extract(b.structure, '$.b'), 65536)) AS head" if header else ""
+    rows = conn.execute(
+        "SELECT m.uid, m.flags, m.internal_date, m.size, m.modseq, b.structure, b.envelope, b.id AS body_id" + extra +
+        " FROM messages m JOIN bodies b ON b.id = m.body_id"
+        " WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?)) ORDER BY m.uid",
+        (box, json.dumps(uids)),
+    )
+    return [dict(r) for r in rows]
+
+
+def body_slice(conn: sqlite3.Connection, body_id: int, start: int, length: int) -> bytes:
+    row = conn.execute("SELECT substr(raw, ?, ?) FROM bodies WHERE id = ?", (start + 1, length, body_id)).fetchone()
+    return bytes(row[0]) if row and row[0] is not None else b""
+
+
+def search_rows(conn: sqlite3.Connection, box: int) -> list[dict]:
+    """The indexed fields of every message of a mailbox, in UID order."""
+    rows = conn.execute(
+        "SELECT m.uid, m.flags, m.internal_date, m.size, m.modseq, m.body_id,"
+        " b.subject, b.from_, b.to_, b.cc, b.date"
+        " FROM messages m JOIN bodies b ON b.id = m.body_id WHERE m.mailbox_id = ? ORDER BY m.uid",
+        (box,),
+    )
+    return [dict(r) for r in rows]
+
+
+def body_raw(conn: sqlite3.Connection, body_id: int) -> bytes:
+    row = conn.execute("SELECT raw FROM bodies WHERE id = ?", (body_id,)).fetchone()
+    return bytes(row[0]) if row else b""
+
+
+def _bump(conn: sqlite3.Connection, box: int) -> int:
+    return conn.execute(
+        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING highestmodseq", (box,)
+    ).fetchone()[0]
+
+
+def store_flags(
+    conn: sqlite3.Connection, box: int, uids: list[int], mode: str, flags: Iterable[str],
+    unchanged_since: int | None = None,
+) -> tuple[list[tuple[int, str, int]], list[int]]:
+    """Add (``+``), remove (``-``) or replace (``""``) flags.
+
+    Returns the (uid, flags, modseq) of every message addressed, and the
+    UIDs refused by ``unchanged_since`` (RFC 7162 UNCHANGEDSINCE).
+    """
+    wanted = normal_flags(flags)
+    rows = conn.execute(
+        "SELECT uid, flags, modseq FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))"
+        " ORDER BY uid",
+        (box, json.dumps(uids)),
+    ).fetchall()
+    modseq = None
+    out, failed = [], []
+    for uid, text, old_modseq in rows:
+        if unchanged_since is not None and old_modseq > unchanged_since:
+            failed.append(uid)
+            continue
+        current = set(text.split(" ")) if text else set()
+        new = current | wanted if mode == "+" else current - wanted if mode == "-" else set(wanted)
+        if new == current:
+            out.append((uid, text, old_modseq))
+            continue
+        new_text = _flags_text(new)
+        if len(new_text) > MAX_FLAGS_TEXT:
+            raise LimitExceeded("too many keywords on one message")
+        if modseq is None:
+            modseq = _bump(conn, box)
+        conn.execute(
+            "UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?", (new_text, modseq, box, uid)
+        )
+        out.append((uid, new_text, modseq))
+    return out, failed
+
+
+def expunge_deleted(conn: sqlite3.Connection, box: int, uids: list[int] | None = None) -> list[int]:
+    """Remove the messages flagged \\Deleted (only among ``uids`` if given)."""
+    rows = conn.execute(
+        "SELECT uid FROM messages WHERE mailbox_id = ? AND (' ' || flags || ' ') LIKE '% \\Deleted %'"
+        + ("" if uids is None else " AND uid IN (SELECT value FROM json_each(?))") + " ORDER BY uid",
+        (box,) if uids is None else (box, json.dumps(uids)),
+    ).fetchall()
+    return expunge(conn, box, [r[0] for r in rows])
+
+
+def copy_messages(
+    conn: sqlite3.Connection, user_id: int, source: int, uids: list[int], target: int, *, move: bool = False
+) -> list[tuple[int, int]]:
+    """Copy (or move) messages into another mailbox of the same user;
+    returns (source UID, new UID) pairs in order. A copy counts against the
+    quota; a move does not change the usage."""
+    rows = conn.execute(
+        "SELECT uid, body_id, flags, internal_date, size FROM messages"
+        " WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
+        (source, json.dumps(uids)),
+    ).fetchall()
+    if not rows:
+        return []
+    if not move:
+        used, limit = quota_usage(conn, user_id)
+        if used + sum(r["size"] for r in rows) > limit:
+            raise LimitExceeded("mailbox is full")
+    first, modseq = conn.execute(
+        "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + 1 WHERE id = ?"
+        " RETURNING uidnext - ?, highestmodseq",
+        (len(rows), target, len(rows)),
+    ).fetchone()
+    pairs = []
+    for offset, row in enumerate(rows):
+        conn.execute(
+            "INSERT INTO messages (mailbox_id, uid, body_id, flags, internal_date, size, modseq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (target, first + offset, row["body_id"], row["flags"], row["internal_date"], row["size"], modseq),
+        )
+        pairs.append((row["uid"], first + offset))
+    if move:
+        expunge(conn, source, [p[0] for p in pairs])
+    return pairs
+
+
+def check_name(name: str) -> str:
+    """A mailbox name as stored, or :class:`InvalidInput`.
+
+    Names live in SQL, never on a file system, but are still kept to
+    printable text with non-empty components, no ``.``/``..`` components and
+    bounded length and depth, so no client sees confusing names.
+    """
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if not name or len(name) > 200 or name.startswith(HIERARCHY) or name.endswith(HIERARCHY):
+        raise InvalidInput("invalid mailbox name")
+    parts = name.split(HIERARCHY)
+    if len(parts) > 16 or any(p in ("", ".", "..") for p in parts):
+        raise InvalidInput("invalid mailbox name")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "*%\\" for c in name):
+        raise InvalidInput("invalid mailbox name")
+    if parts[0].upper() == "INBOX":
+        parts[0] = "INBOX"
+    return HIERARCHY.join(parts)
+
+
+def create(conn: sqlite3.Connection, user_id: int, name: str) -> int:
+    """Create a mailbox and any missing parent (RFC 3501 6.3.3)."""
+    name = check_name(name)
+    if conn.execute("SELECT 1 FROM mailboxes WHERE user_id = ? AND name = ?", (user_id, name)).fetchone():
+        raise Conflict("mailbox already exists")
+    parts = name.split(HIERARCHY)
+    missing = [
+        HIERARCHY.join(parts[:i]) for i in range(1, len(parts) + 1)
+        if not conn.execute(
+            "SELECT 1 FROM mailboxes WHERE user_id = ? AND name = ?", (user_id, HIERARCHY.join(parts[:i]))
+        ).fetchone()
+    ]
+    count = conn.execute("SELECT count(*) FROM mailboxes WHERE user_id = ?", (user_id,)).fetchone()[0]
+    if count + len(missing) > MAX_MAILBOXES:
+        raise LimitExceeded("too many mailboxes")
+    box = 0
+    for each in missing:
+        box = create_mailbox(conn, user_id, each)
+    return box
+
+
+def delete(conn: sqlite3.Connection, user_id: int, name: str) -> None:
+    box = mailbox(conn, user_id, name)
+    if box["name"] == "INBOX":
+        raise InvalidInput("INBOX cannot be deleted")
+    prefix = box["name"] + HIERARCHY
+    if conn.execute(
+        "SELECT 1 FROM mailboxes WHERE user_id = ? AND substr(name, 1, ?) = ?", (user_id, len(prefix), prefix)
+    ).fetchone():
+        raise Conflict("mailbox has children; delete them first")
+    conn.execute("DELETE FROM mailboxes WHERE id = ?", (box["id"],))
+
+
+def rename(conn: sqlite3.Connection, user_id: int, old: str, new: str) -> None:
+    """Rename a mailbox and everything under it; renaming INBOX moves its
+    messages into the new mailbox and leaves INBOX empty (RFC 3501 6.3.5)."""
+    box = mailbox(conn, user_id, old)
+    new = check_name(new)
+    if new == "INBOX" or conn.execute("SELECT 1 FROM mailboxes WHERE user_id = ? AND name = ?", (user_id, new)).fetchone():
+        raise Conflict("mailbox already exists")
+    if box["name"] == "INBOX":
+        target = create(conn, user_id, new)
+        copy_messages(conn, user_id, box["id"], uid_list(conn, box["id"]), target, move=True)
+        return
+    if new.startswith(box["name"] + HIERARCHY):
+        raise InvalidInput("a mailbox cannot move under itself")
+    prefix = box["name"] + HIERARCHY
+    children = conn.execute(
+        "SELECT id, name FROM mailboxes WHERE user_id = ? AND substr(name, 1, ?) = ?", (user_id, len(prefix), prefix)
+    ).fetchall()
+    conn.execute("UPDATE mailboxes SET name = ?, uidvalidity = ? WHERE id = ?", (new, _uidvalidity(conn), box["id"]))
+    for child in children:
+        child_name = check_name(new + HIERARCHY + child["name"][len(prefix):])
+        conn.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (child_name, child["id"]))
+
+
+def subscribe(conn: sqlite3.Connection, user_id: int, name: str, on: bool) -> None:
+    box = mailbox(conn, user_id, name)
+    conn.execute("UPDATE mailboxes SET subscribed = ? WHERE id = ?", (1 if on else 0, box["id"]))
+
+
+def status(conn: sqlite3.Connection, box: int) -> dict:
+    row = conn.execute(
+        "SELECT count(*) AS messages,"
+        " coalesce(sum((' ' || flags || ' ') NOT LIKE '% \\Seen %'), 0) AS unseen,"
+        " coalesce(sum(size), 0) AS size FROM messages WHERE mailbox_id = ?",
+        (box,),
+    ).fetchone()
+    head = conn.execute("SELECT uidnext, uidvalidity, highestmodseq FROM mailboxes WHERE id = ?", (box,)).fetchone()
+    return {**dict(row), **dict(head)}
+
+
+def append(
+    conn: sqlite3.Connection, user_id: int, name: str, raw: bytes, flags: Iterable[str], internal_date: str | None
+) -> tuple[int, int, int]:
+    """Store a message into a user's mailbox; returns (mailbox id,
+    UIDVALIDITY, UID). :class:`NotFound` when there is no such mailbox,
+    :class:`LimitExceeded` over quota."""
+    box = mailbox(conn, user_id, name)
+    body = store_body(conn, raw)
+    box_id, uid = deliver(conn, user_id, body, box["name"], normal_flags(flags), internal_date)
+    return box_id, box["uidvalidity"], uid

@@ -22,12 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     a.set_defaults(handler=_passwd)
 
+    a = s.add_parser("quota", help="set a user's mailbox quota in MiB (0: the plan's)")
+    a.add_argument("address")
+    a.add_argument("megabytes", type=int)
+    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.set_quota(ctx.args.address, ctx.args.megabytes))
+
     a = s.add_parser("list", help="users of one business")
     a.add_argument("slug")
     add_json(a)
     a.set_defaults(handler=lambda ctx: ctx.emit(
         ctx.app.provisioning.list_users(ctx.args.slug),
-        lambda rows: table(rows, ("address", "display_name", "state", "created")),
+        lambda rows: table(rows, ("address", "display_name", "quota_bytes", "state", "created")),
     ))
 
     a = s.add_parser("remove", help="remove a user and their mail")
