@@ -9,6 +9,7 @@ SERVICES: tuple[str, ...] = (
     "protocols.metrics",
     "protocols.dns",
     "protocols.smtp",
+    "protocols.imap",
     "protocols.dav",
     "protocols.web",
 )

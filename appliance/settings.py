@@ -195,6 +195,17 @@ SCHEMA: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "imap",
+        "Mailbox access (IMAP on `[listen] imap` with STARTTLS and `[listen] imaps`).",
+        (
+            K("append_limit", "integer", 50 * MIB, "Largest message a client may upload (APPEND, advertised as APPENDLIMIT).", _int(1024, 1024 * MIB)),
+            K("max_connections_per_user", "integer", 20, "Simultaneous logged-in sessions of one user; more logins are refused.", _int(1, 100_000)),
+            K("max_line_bytes", "integer", 65_536, "Longest command line (literals not counted); longer ones close the session.", _int(1024, 10 * MIB)),
+            K("login_timeout", "integer", 60, "Seconds a session may wait before logging in.", _int(5, 3600)),
+            K("idle_timeout", "integer", 1800, "Seconds a logged-in session may stay silent (RFC 3501 asks for at least 30 minutes).", _int(60, 86_400)),
+        ),
+    ),
+    Section(
         "dav",
         "Calendars, task lists and address books (CalDAV/CardDAV under `/dav/`).",
         (

@@ -15,11 +15,9 @@ import ipaddress
 import logging
 from typing import Any
 
-from OpenSSL.crypto import FILETYPE_PEM
-from twisted.internet import ssl
 from twisted.web import resource, server, util
 
-from appliance.twisted_glue import listen_tcp, stop_ports
+from appliance.twisted_glue import listen_tcp, stop_ports, tls_options
 from storage import box as boxdb
 
 log = logging.getLogger(__name__)
@@ -115,18 +113,6 @@ class Root(resource.Resource):
             request.setHeader(b"location", b"/dav/")
             return b""
         return NOT_FOUND_RESOURCE.render(request)
-
-
-def tls_options(app: Any) -> ssl.CertificateOptions:
-    """The HTTPS context: the box certificate, TLS 1.2 and newer."""
-    cert_file, key_file = app.certificate_files()
-    cert = ssl.Certificate.loadPEM(cert_file.read_bytes())
-    key = ssl.KeyPair.load(key_file.read_bytes(), format=FILETYPE_PEM)
-    return ssl.CertificateOptions(
-        privateKey=key.original,
-        certificate=cert.original,
-        raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
-    )
 
 
 class WebService:

@@ -1,0 +1,1066 @@
+"""One IMAP connection: :class:`ImapServer`, our subclass of Twisted's
+``IMAP4Server``.
+
+From Twisted we keep the line framing (``LineReceiver``), the idle timer
+(``TimeoutMixin``) and the transport's STARTTLS; the command reader, the
+argument parser (:mod:`.syntax`) and every command are ours, because the
+inherited ones have the defects listed below, each with a regression test
+in ``tests/protocols/imap``:
+
+* Commands pipelined after STARTTLS in the same packet ran inside the TLS
+  session (the CVE-2011-0411 class). The buffer is discarded when STARTTLS
+  is read, and nothing more is read until the handshake starts.
+* SELECT lacked UIDNEXT, PERMANENTFLAGS and UNSEEN; LIST printed message
+  flags as mailbox attributes; error paths mixed str and bytes, so APPEND
+  or COPY to a missing mailbox crashed instead of answering ``NO
+  [TRYCREATE]``.
+* A backend answering asynchronously broke pipelining. Here every command
+  is queued and one task runs them strictly in order, awaiting storage work
+  done in threads; a client that pipelines too far is paused.
+* Unbounded parsing and buffering: lines, literals (APPEND spooled to /tmp
+  outside any quota), nesting, sequence sets. Every one has a limit.
+
+Replies are mapped from exceptions in one place (:meth:`ImapServer._run`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import bisect
+import collections
+import datetime
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from twisted.mail import imap4
+
+from appliance.mime import string as wire_string
+from appliance.errors import AuthFailed, Conflict, InvalidInput, LimitExceeded, NotFound, Suspended
+from storage import mail as maildb
+
+from . import fetch as fetching
+from . import search as searching
+from .syntax import Bad, Literal, SequenceSet, atom, compress, encode_name, mailbox_name, number, text, tokens
+
+log = logging.getLogger(__name__)
+
+_LITERAL = re.compile(rb"\{(\d{1,10})(\+?)\}$")
+#: A tag: ASTRING-CHARs but "+" (RFC 3501 section 9).
+_TAG = re.compile(rb"^[!#$&'\-,./0-9:;<=>?@A-Z\[\]^_`a-z|}~]{1,64}$")
+_DATE_TIME = re.compile(r"^ ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$")
+#: Literal octets allowed in one command that is not APPEND.
+MAX_COMMAND_LITERALS = 64 * 1024
+#: Commands read ahead of the one running before reading is paused.
+MAX_PIPELINE = 64
+FETCH_BATCH = 200
+FETCH_BATCH_BYTES = 4 * 1024 * 1024
+
+_ANY = frozenset({"unauth", "auth", "selected"})
+_AUTHED = frozenset({"auth", "selected"})
+_SELECTED = frozenset({"selected"})
+_SYSTEM_FLAGS = {"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"}
+_PERMANENT = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+
+
+class No(Exception):
+    """A tagged ``NO`` with an optional response code (RFC 5530)."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Selected:
+    id: int
+    name: str
+    writable: bool
+    uidvalidity: int
+    uids: list[int]
+    modseq: int
+    dirty: bool = False
+
+
+@dataclass
+class _Drain:
+    """The transport's push producer: tells big FETCH replies when the
+    write buffer is full, so a slow reader never makes us hold a whole
+    mailbox in memory."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.event.set()
+
+    def pauseProducing(self) -> None:  # noqa: N802 - Twisted's interface
+        self.event.clear()
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self.event.set()
+
+    def stopProducing(self) -> None:  # noqa: N802
+        self.event.set()
+
+
+class ImapServer(imap4.IMAP4Server):
+    """See module doc. ``service`` is the :class:`protocols.imap.ImapService`."""
+
+    IDENT = b"IMAP4rev1 ready"
+
+    def __init__(self, service: Any, *, implicit_tls: bool):
+        super().__init__(chal={}, contextFactory=service.tls)
+        self.service = service
+        settings = service.settings
+        self.MAX_LENGTH = settings.max_line_bytes
+        self.timeOut = settings.login_timeout
+        self.append_limit = settings.append_limit
+        self.secure = implicit_tls
+        self.state = "unauth"
+        self.principal: Any = None
+        self.selected: Selected | None = None
+        self.condstore = False
+        self.peer = "?"
+        self._queue: collections.deque[list[bytes]] = collections.deque()
+        self._worker: asyncio.Task | None = None
+        self._parts: list[bytes] | None = None
+        self._literal: bytearray | None = None
+        self._literal_left = 0
+        self._literal_total = 0
+        self._discarding = False
+        self._waiter: asyncio.Future | None = None
+        self._paused = False
+        self._unsubscribe: Callable[[], None] | None = None
+        self._sync_lock = asyncio.Lock()
+        self._drain = _Drain()
+        self.closed = False
+
+    # --- connection ---------------------------------------------------------
+
+    def connectionMade(self) -> None:  # noqa: N802
+        self.peer = getattr(self.transport.getPeer(), "host", "?")
+        # Replies go out as several small writes (untagged lines, then the
+        # tagged one); with Nagle each would wait for the client's delayed ACK.
+        try:
+            self.transport.setTcpNoDelay(True)
+        except (AttributeError, OSError):
+            pass
+        self.service.connections.add(self)
+        try:
+            self.transport.registerProducer(self._drain, True)
+        except (AttributeError, RuntimeError):
+            pass
+        self.setTimeout(self.timeOut)
+        self._send(b"* OK [CAPABILITY " + self._capabilities() + b"] " + self.IDENT)
+
+    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+        self.closed = True
+        self.setTimeout(None)
+        self.service.connections.discard(self)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self.principal is not None:
+            self.service.logged_out(self.principal.address)
+            self.principal = None
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.cancel()
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
+        self._drain.event.set()
+
+    def timeoutConnection(self) -> None:  # noqa: N802
+        self._send(b"* BYE idle for too long")
+        self._close()
+
+    def shutdown(self) -> None:
+        if not self.closed:
+            self._send(b"* BYE [UNAVAILABLE] server shutting down")
+            self._close()
+
+    def _close(self) -> None:
+        # With a producer registered, Twisted's TLS layer postpones its
+        # shutdown until the producer goes; the session is over, so it goes.
+        try:
+            self.transport.unregisterProducer()
+        except (AttributeError, RuntimeError):
+            pass
+        self.transport.loseConnection()
+
+    def _send(self, line: bytes) -> None:
+        if not self.closed:
+            self.transport.write(line + b"\r\n")
+
+    def _write(self, data: bytes) -> None:
+        if not self.closed:
+            self.transport.write(data)
+
+    # --- reading commands ---------------------------------------------------
+
+    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+        self.resetTimeout()
+        if self._discarding:
+            return
+        if self._waiter is not None:
+            waiter, self._waiter = self._waiter, None
+            if not waiter.done():
+                waiter.set_result(line)
+            return
+        if self._parts is None:
+            self._parts = []
+            self._literal_total = 0
+        m = _LITERAL.search(line)
+        if m is None:
+            self._parts.append(line)
+            parts, self._parts = self._parts, None
+            self._enqueue(parts)
+            return
+        size, non_sync = int(m.group(1)), bool(m.group(2))
+        self._parts.append(line[: m.start()])
+        self._literal_total += size
+        first = self._parts[0].split(None, 3)
+        command = first[1].upper() if len(first) > 1 else b""
+        is_append = command == b"APPEND"
+        limit = self.append_limit if is_append else MAX_COMMAND_LITERALS
+        if self._literal_total > limit:
+            tag = first[0] if first else b"*"
+            self._parts = None
+            if non_sync:
+                # The client sends the octets anyway (LITERAL+); reading
+                # them just to throw away costs more than reconnecting.
+                self._send(b"* BYE [TOOBIG] literal too large")
+                self._close()
+            else:
+                self._send(tag + b" NO [TOOBIG] " + (b"message larger than APPENDLIMIT" if is_append else b"literal too large"))
+            return
+        self._literal = bytearray()
+        self._literal_left = size
+        if not non_sync:
+            self._send(b"+ OK")
+        if size == 0:
+            self._end_literal(b"")
+        else:
+            self.setRawMode()
+
+    def rawDataReceived(self, data: bytes) -> None:  # noqa: N802
+        self.resetTimeout()
+        assert self._literal is not None
+        take = data[: self._literal_left]
+        self._literal += take
+        self._literal_left -= len(take)
+        if self._literal_left == 0:
+            self._end_literal(data[len(take) :])
+
+    def _end_literal(self, rest: bytes) -> None:
+        assert self._parts is not None and self._literal is not None
+        self._parts.append(Literal(bytes(self._literal)))
+        self._literal = None
+        self.setLineMode(rest)
+
+    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
+        self._send(b"* BYE line too long")
+        self._close()
+
+    def _enqueue(self, parts: list[bytes]) -> None:
+        head = parts[0].split(None, 2)
+        if len(head) >= 2 and head[1].upper() == b"STARTTLS":
+            # Whatever follows STARTTLS in the same read was sent in the
+            # clear and must not run inside the TLS session.
+            self._discarding = True
+            self.clearLineBuffer()
+        self._queue.append(parts)
+        if len(self._queue) > MAX_PIPELINE and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.ensure_future(self._work())
+
+    async def _work(self) -> None:
+        while self._queue and not self.closed:
+            parts = self._queue.popleft()
+            if self._paused and len(self._queue) < MAX_PIPELINE // 2:
+                self._paused = False
+                self.transport.resumeProducing()
+            await self._run(parts)
+
+    async def _next_line(self) -> bytes:
+        """The next line the client sends (IDLE's DONE, a SASL response)."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        return await self._waiter
+
+    # --- running a command --------------------------------------------------
+
+    async def _run(self, parts: list[bytes]) -> None:
+        first = parts[0]
+        pieces = first.split(b" ", 2)
+        tag = pieces[0]
+        if not tag or not _TAG.match(tag):
+            self._send(b"* BAD invalid tag")
+            return
+        if len(pieces) < 2 or not pieces[1]:
+            self._send(tag + b" BAD missing command")
+            return
+        name = pieces[1].upper().decode("ascii", "replace")
+        rest = [pieces[2] if len(pieces) > 2 else b""] + parts[1:]
+        try:
+            args = tokens(rest)
+            uid = False
+            if name == "UID":
+                if not args or not isinstance(args[0], str):
+                    raise Bad("UID needs a command")
+                name, args, uid = args[0].upper(), args[1:], True
+                if name not in ("FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE"):
+                    raise Bad("unknown UID command")
+            handler = _COMMANDS.get(name)
+            if handler is None:
+                raise Bad("unknown command")
+            states, method = handler
+            if self.state not in states:
+                raise Bad(f"{name} is not valid now")
+            message = await method(self, tag, args, uid)
+            if self.selected is not None and self.selected.dirty and (uid or name not in ("FETCH", "STORE", "SEARCH")):
+                await self._sync()
+            if message is not None:
+                self._send(tag + b" OK " + message)
+        except Bad as e:
+            self._send(tag + b" BAD " + _ascii(str(e)))
+        except No as e:
+            self._send(tag + b" NO " + (b"[" + e.code.encode() + b"] " if e.code else b"") + _ascii(str(e)))
+        except AuthFailed:
+            self._send(tag + b" NO [AUTHENTICATIONFAILED] authentication failed")
+        except Suspended:
+            self._send(tag + b" NO [CONTACTADMIN] this business is suspended")
+        except LimitExceeded as e:
+            code = b"OVERQUOTA" if "full" in str(e) else b"LIMIT"
+            self._send(tag + b" NO [" + code + b"] " + _ascii(str(e)))
+        except NotFound as e:
+            self._send(tag + b" NO [NONEXISTENT] " + _ascii(str(e)))
+        except Conflict as e:
+            code = b"ALREADYEXISTS" if "exists" in str(e) else b"INUSE"
+            self._send(tag + b" NO [" + code + b"] " + _ascii(str(e)))
+        except InvalidInput as e:
+            self._send(tag + b" NO [CANNOT] " + _ascii(str(e)))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one broken command must not end the session
+            log.exception("imap %s: %s failed", self.principal.address if self.principal else self.peer, name)
+            self._send(tag + b" NO [SERVERBUG] internal error")
+
+    # --- helpers --------------------------------------------------------------
+
+    def _capabilities(self) -> bytes:
+        caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+        if self.state == "unauth":
+            if self.secure:
+                caps.append("AUTH=PLAIN")
+            else:
+                caps += ["STARTTLS", "LOGINDISABLED"]
+        else:
+            caps += ["NAMESPACE", "UIDPLUS", "MOVE", "SPECIAL-USE", "UNSELECT", "QUOTA", "CHILDREN",
+                     "CONDSTORE", f"APPENDLIMIT={self.append_limit}"]
+        return " ".join(caps).encode("ascii")
+
+    @property
+    def handle(self) -> Any:
+        return self.principal.tenant
+
+    async def _read(self, desc: str, fn: Callable[[Any], Any]) -> Any:
+        return await self.handle.read("imap " + desc, fn)
+
+    async def _write_db(self, desc: str, fn: Callable[[Any], Any]) -> Any:
+        return await self.handle.write("imap " + desc, fn)
+
+    async def _write_selected(self, desc: str, fn: Callable[[Any], Any]) -> Any:
+        """A write to the selected mailbox whose effects this session
+        reports itself (STORE, EXPUNGE): when nothing else changed the
+        mailbox since the session last caught up, its MODSEQ moves past the
+        write, so the change is not echoed back as if another client made it."""
+        sel = self.selected
+
+        def run(conn: Any) -> tuple[Any, int, int]:
+            before = maildb.highest_modseq(conn, sel.id)
+            result = fn(conn)
+            return result, before, maildb.highest_modseq(conn, sel.id)
+
+        result, before, after = await self._write_db(desc, run)
+        if before == sel.modseq and self.selected is sel:
+            sel.modseq = after
+        return result
+
+    def _publish(self, box: int) -> None:
+        self.service.publish(self.principal.slug, self.principal.user_id, box)
+
+    def _on_event(self, box: int) -> None:
+        sel = self.selected
+        if sel is not None and sel.id == box:
+            sel.dirty = True
+            if self._waiter is not None and self._idling:
+                asyncio.ensure_future(self._sync())
+
+    _idling = False
+
+    async def _sync(self) -> None:
+        """Tell the client what other sessions (or deliveries) changed:
+        EXPUNGE, EXISTS and FETCH FLAGS (RFC 3501 7.4.1, 7.3.1)."""
+        async with self._sync_lock:
+            sel = self.selected
+            if sel is None:
+                return
+            sel.dirty = False
+            changes = await self._read("changes", lambda c: maildb.changes(c, sel.id, sel.modseq))
+            if changes is None or self.selected is not sel:
+                return
+            if changes.get("deleted"):
+                self._send(b"* BYE the selected mailbox was deleted")
+                self._close()
+                return
+            present = changes["uids"]
+            now = set(present)
+            out: list[bytes] = []
+            kept = []
+            for uid in sel.uids:
+                if uid in now:
+                    kept.append(uid)
+                else:
+                    out.append(b"* %d EXPUNGE" % (len(kept) + 1))
+            last = kept[-1] if kept else 0
+            new = [u for u in present if u > last]
+            kept_set = set(kept)
+            sel.uids = kept + new
+            if new:
+                out.append(b"* %d EXISTS" % len(sel.uids))
+            if changes["changed"]:
+                seqs = {u: i + 1 for i, u in enumerate(sel.uids)}
+                for uid, flags, modseq in changes["changed"]:
+                    if uid in kept_set:
+                        extra = b" MODSEQ (%d)" % modseq if self.condstore else b""
+                        out.append(b"* %d FETCH (UID %d FLAGS %s%s)" % (seqs[uid], uid, fetching.flags_list(flags), extra))
+            sel.modseq = changes["highestmodseq"]
+            if out:
+                self._write(b"\r\n".join(out) + b"\r\n")
+
+    def _indexes(self, args: list, uid: bool) -> list[int]:
+        """0-based positions in the selected mailbox of a sequence set."""
+        if not args:
+            raise Bad("sequence set expected")
+        seqset = SequenceSet(atom(args[0], "sequence set"))
+        uids = self.selected.uids
+        if uid:
+            return seqset.uid_indexes(uids)
+        return [n - 1 for n in seqset.sequence_numbers(uids)]
+
+    def _expunged(self, gone: list[int]) -> None:
+        """Send EXPUNGE for UIDs this session removed, and forget them."""
+        sel = self.selected
+        gone_set = set(gone)
+        lines = []
+        kept = []
+        for uid in sel.uids:
+            if uid in gone_set:
+                lines.append(b"* %d EXPUNGE" % (len(kept) + 1))
+            else:
+                kept.append(uid)
+        sel.uids = kept
+        if lines:
+            self._write(b"\r\n".join(lines) + b"\r\n")
+
+    # --- any state --------------------------------------------------------------
+
+    async def cmd_capability(self, tag: bytes, args: list, uid: bool) -> bytes:
+        self._send(b"* CAPABILITY " + self._capabilities())
+        return b"CAPABILITY completed"
+
+    async def cmd_noop(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if self.selected is not None:
+            self.selected.dirty = True
+        return b"NOOP completed"
+
+    async def cmd_logout(self, tag: bytes, args: list, uid: bool) -> None:
+        self._send(b"* BYE logging out")
+        self._send(tag + b" OK LOGOUT completed")
+        self._close()
+        self._queue.clear()
+        return None
+
+    async def cmd_id(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if len(args) != 1 or not (args[0] == "NIL" or isinstance(args[0], list)) or (isinstance(args[0], list) and len(args[0]) > 60):
+            raise Bad("ID takes NIL or a list of up to 30 pairs")
+        self._send(b'* ID ("name" "appliance")')
+        return b"ID completed"
+
+    # --- not authenticated ---------------------------------------------------
+
+    async def cmd_starttls(self, tag: bytes, args: list, uid: bool) -> bytes | None:
+        if self.secure:
+            self._discarding = False
+            raise Bad("TLS is already active")
+        self._queue.clear()
+        self._send(tag + b" OK begin TLS negotiation now")
+        self.transport.startTLS(self.service.tls)
+        self.secure = True
+        self._discarding = False
+        return None
+
+    async def cmd_login(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if not self.secure:
+            raise No("LOGIN needs TLS first (STARTTLS)", "PRIVACYREQUIRED")
+        if len(args) != 2:
+            raise Bad("LOGIN needs a user name and a password")
+        return await self._login(text(args[0]), text(args[1]))
+
+    async def cmd_authenticate(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if not args or atom(args[0], "mechanism").upper() != "PLAIN":
+            raise No("only AUTHENTICATE PLAIN is offered", "CANNOT")
+        if not self.secure:
+            raise No("AUTHENTICATE needs TLS first (STARTTLS)", "PRIVACYREQUIRED")
+        if len(args) > 2:
+            raise Bad("too many arguments")
+        if len(args) == 2:
+            response = text(args[1])
+        else:
+            self._send(b"+ ")
+            response = (await self._next_line()).strip()
+        if response == b"*":
+            raise Bad("authentication cancelled")
+        if response == b"=":
+            response = b""
+        try:
+            authz, authc, password = base64.b64decode(response, validate=True).split(b"\0")
+        except (binascii.Error, ValueError):
+            raise Bad("malformed PLAIN response") from None
+        if authz and authz != authc:
+            raise No("logging in as another user is not allowed", "AUTHORIZATIONFAILED")
+        return await self._login(authc, password)
+
+    async def _login(self, user: bytes, password: bytes) -> bytes:
+        principal = await self.service.app.auth.login(
+            user.decode("utf-8", "replace"), password.decode("utf-8", "replace"), protocol="imap", peer=self.peer
+        )
+        if not self.service.logged_in(principal.address):
+            raise No("too many sessions for this user", "LIMIT")
+        if self.closed:
+            self.service.logged_out(principal.address)
+            return b"logged in"
+        self.principal = principal
+        self.state = "auth"
+        self.setTimeout(self.service.settings.idle_timeout)
+        self._unsubscribe = self.service.subscribe(principal.slug, principal.user_id, self._on_event)
+        return b"[CAPABILITY " + self._capabilities() + b"] logged in"
+
+    # --- authenticated ---------------------------------------------------------
+
+    async def cmd_enable(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if not args:
+            raise Bad("ENABLE needs a capability")
+        enabled = []
+        for arg in args:
+            if atom(arg, "capability").upper() == "CONDSTORE":
+                self.condstore = True
+                enabled.append(b"CONDSTORE")
+        self._send(b"* ENABLED" + b"".join(b" " + e for e in enabled))
+        return b"ENABLE completed"
+
+    async def cmd_namespace(self, tag: bytes, args: list, uid: bool) -> bytes:
+        self._send(b'* NAMESPACE (("" "/")) NIL NIL')
+        return b"NAMESPACE completed"
+
+    async def cmd_select(self, tag: bytes, args: list, uid: bool, writable: bool = True) -> bytes:
+        if not args:
+            raise Bad("mailbox name expected")
+        name = mailbox_name(args[0])
+        for option in args[1:]:
+            if isinstance(option, list) and [atom(o).upper() for o in option] == ["CONDSTORE"]:
+                self.condstore = True
+            else:
+                raise Bad("unknown SELECT parameter")
+        self.selected = None
+        self.state = "auth"
+        uid_ = self.principal.user_id
+
+        def load(conn: Any) -> dict:
+            box = maildb.mailbox(conn, uid_, name)
+            return {**maildb.snapshot(conn, box["id"]), "name": box["name"]}
+
+        snap = await self._read("select", load)
+        uids = snap["uids"]
+        keywords = " ".join(snap["keywords"])
+        flags = _PERMANENT + (" " + keywords if keywords else "")
+        lines = [
+            b"* FLAGS (" + flags.encode() + b")",
+            b"* OK [PERMANENTFLAGS (" + (flags.encode() + b" \\*" if writable else b"") + b")] flags permitted",
+            b"* %d EXISTS" % len(uids),
+            b"* 0 RECENT",
+        ]
+        if snap["first_unseen"] is not None:
+            lines.append(b"* OK [UNSEEN %d] first unseen" % (bisect.bisect_left(uids, snap["first_unseen"]) + 1))
+        lines += [
+            b"* OK [UIDVALIDITY %d] UIDs valid" % snap["uidvalidity"],
+            b"* OK [UIDNEXT %d] predicted next UID" % snap["uidnext"],
+            b"* OK [HIGHESTMODSEQ %d] highest" % snap["highestmodseq"],
+        ]
+        self._write(b"\r\n".join(lines) + b"\r\n")
+        self.selected = Selected(snap["id"], snap["name"], writable, snap["uidvalidity"], uids, snap["highestmodseq"])
+        self.state = "selected"
+        return b"[READ-WRITE] SELECT completed" if writable else b"[READ-ONLY] EXAMINE completed"
+
+    async def cmd_examine(self, tag: bytes, args: list, uid: bool) -> bytes:
+        return await self.cmd_select(tag, args, uid, writable=False)
+
+    async def cmd_create(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if len(args) != 1:
+            raise Bad("CREATE takes a mailbox name")
+        name = mailbox_name(args[0]).rstrip("/")
+        user = self.principal.user_id
+        await self._write_db("create", lambda c: maildb.create(c, user, name))
+        return b"CREATE completed"
+
+    async def cmd_delete(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if len(args) != 1:
+            raise Bad("DELETE takes a mailbox name")
+        name = mailbox_name(args[0])
+        user = self.principal.user_id
+
+        def delete(conn: Any) -> int:
+            box = maildb.mailbox(conn, user, name)
+            maildb.delete(conn, user, name)
+            return box["id"]
+
+        box = await self._write_db("delete", delete)
+        self._publish(box)
+        return b"DELETE completed"
+
+    async def cmd_rename(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if len(args) != 2:
+            raise Bad("RENAME takes two mailbox names")
+        old, new = mailbox_name(args[0]), mailbox_name(args[1]).rstrip("/")
+        user = self.principal.user_id
+        await self._write_db("rename", lambda c: maildb.rename(c, user, old, new))
+        return b"RENAME completed"
+
+    async def cmd_subscribe(self, tag: bytes, args: list, uid: bool, on: bool = True) -> bytes:
+        if len(args) != 1:
+            raise Bad("a mailbox name is expected")
+        name = mailbox_name(args[0])
+        user = self.principal.user_id
+        await self._write_db("subscribe", lambda c: maildb.subscribe(c, user, name, on))
+        return b"SUBSCRIBE completed" if on else b"UNSUBSCRIBE completed"
+
+    async def cmd_unsubscribe(self, tag: bytes, args: list, uid: bool) -> bytes:
+        return await self.cmd_subscribe(tag, args, uid, on=False)
+
+    async def cmd_list(self, tag: bytes, args: list, uid: bool, lsub: bool = False) -> bytes:
+        special_only = False
+        if args and isinstance(args[0], list):  # LIST (SPECIAL-USE) ... (RFC 6154, 5258)
+            options = {atom(o).upper() for o in args[0]}
+            special_only = "SPECIAL-USE" in options
+            lsub = lsub or "SUBSCRIBED" in options
+            args = args[1:]
+        if len(args) >= 4 and isinstance(args[2], str) and args[2].upper() == "RETURN":
+            args = args[:2]
+        if len(args) != 2:
+            raise Bad("LIST takes a reference and a pattern")
+        reference = mailbox_name(args[0])
+        patterns = args[1] if isinstance(args[1], list) else [args[1]]
+        if len(patterns) > 20:
+            raise Bad("too many patterns")
+        verb = b"LSUB" if lsub and not special_only else b"LIST"
+        if len(patterns) == 1 and text(patterns[0]) == b"":
+            self._send(b"* " + verb + b' (\\Noselect) "/" ""')
+            return verb + b" completed"
+        matchers = [_pattern(reference, mailbox_name(p)) for p in patterns]
+        user = self.principal.user_id
+        rows = await self._read("list", lambda c: maildb.mailbox_rows(c, user))
+        names = {r["name"] for r in rows}
+        lines = []
+        for row in sorted(rows, key=lambda r: (r["name"] != "INBOX", r["name"])):
+            name = row["name"]
+            if not any(m.match(name) for m in matchers):
+                continue
+            if lsub and not row["subscribed"]:
+                continue
+            if special_only and not row["special_use"]:
+                continue
+            attrs = []
+            if not lsub:
+                children = any(n.startswith(name + "/") for n in names)
+                attrs.append("\\HasChildren" if children else "\\HasNoChildren")
+            if row["special_use"]:
+                attrs.append(row["special_use"])
+            if lsub and verb == b"LIST":
+                attrs.append("\\Subscribed")
+            lines.append(b"* " + verb + b" (" + " ".join(attrs).encode() + b') "/" ' + _name(name))
+        if lines:
+            self._write(b"\r\n".join(lines) + b"\r\n")
+        return verb + b" completed"
+
+    async def cmd_lsub(self, tag: bytes, args: list, uid: bool) -> bytes:
+        return await self.cmd_list(tag, args, uid, lsub=True)
+
+    async def cmd_status(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if len(args) != 2 or not isinstance(args[1], list):
+            raise Bad("STATUS takes a mailbox name and a list of items")
+        name = mailbox_name(args[0])
+        items = [atom(i).upper() for i in args[1]]
+        known = {"MESSAGES": "messages", "UIDNEXT": "uidnext", "UIDVALIDITY": "uidvalidity", "UNSEEN": "unseen",
+                 "HIGHESTMODSEQ": "highestmodseq", "SIZE": "size", "RECENT": None}
+        if not items or any(i not in known for i in items):
+            raise Bad("unknown STATUS item")
+        user = self.principal.user_id
+        status = await self._read("status", lambda c: maildb.status(c, maildb.mailbox(c, user, name)["id"]))
+        values = b" ".join(b"%s %d" % (i.encode(), status[known[i]] if known[i] else 0) for i in items)
+        self._send(b"* STATUS " + _name(name) + b" (" + values + b")")
+        return b"STATUS completed"
+
+    async def cmd_append(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if len(args) < 2 or not isinstance(args[-1], bytes):
+            raise Bad("APPEND takes a mailbox, optional flags and date, and a literal")
+        name = mailbox_name(args[0])
+        message = args[-1]
+        flags: list[str] = []
+        date = None
+        for extra in args[1:-1]:
+            if isinstance(extra, list):
+                flags = _flags(extra)
+            elif isinstance(extra, bytes):
+                date = _append_date(extra)
+            else:
+                raise Bad("unexpected APPEND argument")
+        if not message:
+            raise No("an empty message cannot be stored", "CANNOT")
+        if len(message) > self.append_limit:
+            raise No("message larger than APPENDLIMIT", "TOOBIG")
+        user = self.principal.user_id
+        try:
+            box, validity, new_uid = await self._write_db(
+                "append", lambda c: maildb.append(c, user, name, message, flags, date)
+            )
+        except NotFound:
+            raise No("no such mailbox", "TRYCREATE") from None
+        self._publish(box)
+        return b"[APPENDUID %d %d] APPEND completed" % (validity, new_uid)
+
+    async def cmd_getquotaroot(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if len(args) != 1:
+            raise Bad("GETQUOTAROOT takes a mailbox name")
+        name = mailbox_name(args[0])
+        user = self.principal.user_id
+
+        def quota(conn: Any) -> tuple[int, int]:
+            maildb.mailbox(conn, user, name)
+            return maildb.quota_usage(conn, user)
+
+        used, limit = await self._read("quota", quota)
+        self._send(b"* QUOTAROOT " + _name(name) + b' ""')
+        self._send(b'* QUOTA "" (STORAGE %d %d)' % (used // 1024, limit // 1024))
+        return b"GETQUOTAROOT completed"
+
+    async def cmd_getquota(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if len(args) != 1 or text(args[0]) != b"":
+            raise No("no such quota root", "NONEXISTENT")
+        user = self.principal.user_id
+        used, limit = await self._read("quota", lambda c: maildb.quota_usage(c, user))
+        self._send(b'* QUOTA "" (STORAGE %d %d)' % (used // 1024, limit // 1024))
+        return b"GETQUOTA completed"
+
+    async def cmd_setquota(self, tag: bytes, args: list, uid: bool) -> bytes:
+        raise No("quotas are set by the business's plan", "NOPERM")
+
+    async def cmd_idle(self, tag: bytes, args: list, uid: bool) -> bytes:
+        if args:
+            raise Bad("IDLE takes no arguments")
+        self._send(b"+ idling")
+        if self.selected is not None:
+            self.selected.dirty = False
+            await self._sync_now()
+        self._idling = True
+        try:
+            while True:
+                line = await self._next_line()
+                if line.strip().upper() == b"DONE":
+                    break
+                raise Bad("expected DONE")
+        finally:
+            self._idling = False
+        return b"IDLE terminated"
+
+    async def _sync_now(self) -> None:
+        if self.selected is not None:
+            self.selected.dirty = True
+            await self._sync()
+
+    # --- selected ---------------------------------------------------------------
+
+    async def cmd_check(self, tag: bytes, args: list, uid: bool) -> bytes:
+        self.selected.dirty = True
+        return b"CHECK completed"
+
+    async def cmd_close(self, tag: bytes, args: list, uid: bool) -> bytes:
+        sel = self.selected
+        self.selected = None
+        self.state = "auth"
+        if sel.writable:
+            gone = await self._write_db("close", lambda c: maildb.expunge_deleted(c, sel.id))
+            if gone:
+                self._publish(sel.id)
+        return b"CLOSE completed"
+
+    async def cmd_unselect(self, tag: bytes, args: list, uid: bool) -> bytes:
+        self.selected = None
+        self.state = "auth"
+        return b"UNSELECT completed"
+
+    async def cmd_expunge(self, tag: bytes, args: list, uid: bool) -> bytes:
+        sel = self.selected
+        if not sel.writable:
+            raise No("the mailbox is read-only", "READ-ONLY")
+        only = None
+        if uid:
+            only = [sel.uids[i] for i in self._indexes(args, True)]
+        elif args:
+            raise Bad("EXPUNGE takes no arguments")
+        gone = await self._write_selected("expunge", lambda c: maildb.expunge_deleted(c, sel.id, only))
+        if gone:
+            self._expunged(gone)
+            self._publish(sel.id)
+        return b"EXPUNGE completed"
+
+    async def cmd_search(self, tag: bytes, args: list, uid: bool) -> bytes:
+        charset = "utf-8"
+        if len(args) >= 2 and isinstance(args[0], str) and args[0].upper() == "CHARSET":
+            name = text(args[1]).decode("ascii", "replace").lower()
+            if name not in ("utf-8", "us-ascii"):
+                raise No("unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
+            charset = "utf-8" if name == "utf-8" else "ascii"
+            args = args[2:]
+        compiler = searching.Compiler(charset)
+        pred = compiler.all(args)
+        sel = self.selected
+        uids = list(sel.uids)
+        found = await self._read("search", lambda c: searching.run(c, sel.id, uids, pred))
+        numbers = b" ".join(b"%d" % (r[1] if uid else r[0]) for r in found)
+        line = b"* SEARCH" + (b" " + numbers if numbers else b"")
+        if compiler.modseq and found:
+            line += b" (MODSEQ %d)" % max(r[2] for r in found)
+        self._send(line)
+        return b"SEARCH completed"
+
+    async def cmd_fetch(self, tag: bytes, args: list, uid: bool) -> bytes:
+        sel = self.selected
+        indexes = self._indexes(args, uid)
+        items = args[1:]
+        changed_since = None
+        if len(items) == 2 and isinstance(items[1], list):
+            modifier = items[1]
+            if len(modifier) != 2 or atom(modifier[0]).upper() != "CHANGEDSINCE":
+                raise Bad("unknown FETCH modifier")
+            changed_since = number(modifier[1], "modseq")
+            items = items[:1]
+            self.condstore = True
+        request = fetching.parse_items(items)
+        if request.wants_modseq:
+            self.condstore = True
+        uids = [sel.uids[i] for i in indexes]
+        if request.sets_seen and sel.writable:
+            await self._write_selected("fetch seen", lambda c: maildb.store_flags(c, sel.id, uids, "+", ["\\Seen"]))
+            self._publish(sel.id)
+            if "FLAGS" not in request.simple:
+                request.simple.append("FLAGS")
+        seqs = {u: i + 1 for i, u in enumerate(sel.uids)}
+        pos = 0
+        while pos < len(uids):
+            batch = uids[pos : pos + (FETCH_BATCH if not request.needs_raw else 20)]
+            pos += len(batch)
+            rows = await self._read(
+                "fetch",
+                lambda c, b=batch: maildb.fetch_rows(c, sel.id, b, raw=request.needs_raw, header=request.needs_header),
+            )
+            out = []
+            for row in rows:
+                if changed_since is not None and row["modseq"] <= changed_since:
+                    continue
+                seq = seqs.get(row["uid"])
+                if seq is not None:
+                    out.append(fetching.render(seq, row, request, uid=uid, modseq=changed_since is not None))
+            if out:
+                self._write(b"".join(out))
+            if not self._drain.event.is_set():
+                await self._drain.event.wait()
+            if self.closed:
+                break
+        return b"FETCH completed"
+
+    async def cmd_store(self, tag: bytes, args: list, uid: bool) -> bytes:
+        sel = self.selected
+        if not sel.writable:
+            raise No("the mailbox is read-only", "READ-ONLY")
+        indexes = self._indexes(args, uid)
+        rest = args[1:]
+        unchanged_since = None
+        if rest and isinstance(rest[0], list):
+            modifier = rest[0]
+            if len(modifier) != 2 or atom(modifier[0]).upper() != "UNCHANGEDSINCE":
+                raise Bad("unknown STORE modifier")
+            unchanged_since = number(modifier[1], "modseq")
+            self.condstore = True
+            rest = rest[1:]
+        if len(rest) < 2:
+            raise Bad("STORE takes an item and flags")
+        item = atom(rest[0], "store item").upper()
+        m = re.match(r"^([+-]?)FLAGS(\.SILENT)?$", item)
+        if not m:
+            raise Bad("unknown STORE item")
+        mode, silent = m.group(1), bool(m.group(2))
+        values = rest[1] if len(rest) == 2 and isinstance(rest[1], list) else rest[1:]
+        flags = _flags(values)
+        uids = [sel.uids[i] for i in indexes]
+        changed, failed = await self._write_selected(
+            "store", lambda c: maildb.store_flags(c, sel.id, uids, mode, flags, unchanged_since)
+        )
+        seqs = {u: i + 1 for i, u in enumerate(sel.uids)}
+        out = []
+        for row_uid, row_flags, modseq in changed:
+            if silent and unchanged_since is None:
+                continue
+            parts = [b"FLAGS " + fetching.flags_list(row_flags)]
+            if uid:
+                parts.insert(0, b"UID %d" % row_uid)
+            if self.condstore:
+                parts.append(b"MODSEQ (%d)" % modseq)
+            out.append(b"* %d FETCH (%s)" % (seqs[row_uid], b" ".join(parts)))
+        if out:
+            self._write(b"\r\n".join(out) + b"\r\n")
+        self._publish(sel.id)
+        if failed:
+            numbers = failed if uid else [seqs[u] for u in failed]
+            return b"[MODIFIED " + compress(numbers).encode() + b"] conditional STORE failed"
+        return b"STORE completed"
+
+    async def cmd_copy(self, tag: bytes, args: list, uid: bool, move: bool = False) -> bytes:
+        sel = self.selected
+        if len(args) != 2:
+            raise Bad("a sequence set and a mailbox name are expected")
+        if move and not sel.writable:
+            raise No("the mailbox is read-only", "READ-ONLY")
+        indexes = self._indexes(args, uid)
+        target_name = mailbox_name(args[1])
+        uids = [sel.uids[i] for i in indexes]
+        user = self.principal.user_id
+
+        def copy(conn: Any) -> tuple[int, int, list]:
+            try:
+                target = maildb.mailbox(conn, user, target_name)
+            except NotFound:
+                raise No("no such mailbox", "TRYCREATE") from None
+            pairs = maildb.copy_messages(conn, user, sel.id, uids, target["id"], move=move)
+            return target["id"], target["uidvalidity"], pairs
+
+        target, validity, pairs = await self._write_db("move" if move else "copy", copy)
+        self._publish(target)
+        code = b""
+        if pairs:
+            code = b"[COPYUID %d %s %s] " % (
+                validity, compress(p[0] for p in pairs).encode(), compress(p[1] for p in pairs).encode()
+            )
+        if not move:
+            return code + b"COPY completed"
+        if code:
+            self._send(b"* OK " + code.strip())
+        self._expunged([p[0] for p in pairs])
+        self._publish(sel.id)
+        return b"MOVE completed"
+
+    async def cmd_move(self, tag: bytes, args: list, uid: bool) -> bytes:
+        return await self.cmd_copy(tag, args, uid, move=True)
+
+
+def _name(name: str) -> bytes:
+    return wire_string(encode_name(name))
+
+
+def _pattern(reference: str, pattern: str) -> re.Pattern:
+    """A LIST pattern: ``*`` matches anything, ``%`` anything but ``/``;
+    INBOX in any letter case."""
+    full = pattern if pattern.startswith("/") or not reference else reference + pattern
+    if full[:5].upper() == "INBOX":
+        full = "INBOX" + full[5:]
+    regex = "".join(".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c) for c in full[:300])
+    return re.compile(regex + r"\Z")
+
+
+def _flags(values: list) -> list[str]:
+    out = []
+    if len(values) > 100:
+        raise Bad("too many flags")
+    for value in values:
+        flag = atom(value, "flag")
+        if flag.startswith("\\"):
+            if flag.lower() not in _SYSTEM_FLAGS:
+                raise Bad(f"{flag[:40]} cannot be set")
+        elif not re.match(r"^[!#$&'+\-./0-9:;<=>?@A-Z^_`a-z|~]{1,100}$", flag):
+            raise Bad("invalid keyword")
+        out.append(flag)
+    return out
+
+
+def _append_date(value: bytes) -> str:
+    """An APPEND date-time (``"25-Nov-2026 06:30:00 +0100"``) as ISO 8601."""
+    m = _DATE_TIME.match(value.decode("ascii", "replace"))
+    try:
+        if m is None:
+            raise ValueError(value)
+        day, month, year, hour, minute, second, sign, zh, zm = m.groups()
+        offset = datetime.timedelta(hours=int(zh), minutes=int(zm)) * (1 if sign == "+" else -1)
+        when = datetime.datetime(
+            int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second),
+            tzinfo=datetime.timezone(offset),
+        )
+    except (ValueError, KeyError):
+        raise Bad("invalid date-time") from None
+    return when.astimezone(datetime.timezone.utc).isoformat()
+
+
+def _ascii(message: str) -> bytes:
+    return message.encode("ascii", "replace").replace(b"\r", b" ").replace(b"\n", b" ")[:300]
+
+
+Handler = Callable[[ImapServer, bytes, list, bool], Awaitable[Any]]
+
+_COMMANDS: dict[str, tuple[frozenset, Handler]] = {
+    "CAPABILITY": (_ANY, ImapServer.cmd_capability),
+    "NOOP": (_ANY, ImapServer.cmd_noop),
+    "LOGOUT": (_ANY, ImapServer.cmd_logout),
+    "ID": (_ANY, ImapServer.cmd_id),
+    "STARTTLS": (frozenset({"unauth"}), ImapServer.cmd_starttls),
+    "LOGIN": (frozenset({"unauth"}), ImapServer.cmd_login),
+    "AUTHENTICATE": (frozenset({"unauth"}), ImapServer.cmd_authenticate),
+    "ENABLE": (_AUTHED, ImapServer.cmd_enable),
+    "NAMESPACE": (_AUTHED, ImapServer.cmd_namespace),
+    "SELECT": (_AUTHED, ImapServer.cmd_select),
+    "EXAMINE": (_AUTHED, ImapServer.cmd_examine),
+    "CREATE": (_AUTHED, ImapServer.cmd_create),
+    "DELETE": (_AUTHED, ImapServer.cmd_delete),
+    "RENAME": (_AUTHED, ImapServer.cmd_rename),
+    "SUBSCRIBE": (_AUTHED, ImapServer.cmd_subscribe),
+    "UNSUBSCRIBE": (_AUTHED, ImapServer.cmd_unsubscribe),
+    "LIST": (_AUTHED, ImapServer.cmd_list),
+    "LSUB": (_AUTHED, ImapServer.cmd_lsub),
+    "STATUS": (_AUTHED, ImapServer.cmd_status),
+    "APPEND": (_AUTHED, ImapServer.cmd_append),
+    "GETQUOTAROOT": (_AUTHED, ImapServer.cmd_getquotaroot),
+    "GETQUOTA": (_AUTHED, ImapServer.cmd_getquota),
+    "SETQUOTA": (_AUTHED, ImapServer.cmd_setquota),
+    "IDLE": (_AUTHED, ImapServer.cmd_idle),
+    "CHECK": (_SELECTED, ImapServer.cmd_check),
+    "CLOSE": (_SELECTED, ImapServer.cmd_close),
+    "UNSELECT": (_SELECTED, ImapServer.cmd_unselect),
+    "EXPUNGE": (_SELECTED, ImapServer.cmd_expunge),
+    "SEARCH": (_SELECTED, ImapServer.cmd_search),
+    "FETCH": (_SELECTED, ImapServer.cmd_fetch),
+    "STORE": (_SELECTED, ImapServer.cmd_store),
+    "COPY": (_SELECTED, ImapServer.cmd_copy),
+    "MOVE": (_SELECTED, ImapServer.cmd_move),
+}
