@@ -125,6 +125,29 @@ def _m0002(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0003_expunged")
+def _m0003(db: sqlite_utils.Database) -> None:
+    # Which UIDs left a mailbox at which MODSEQ, so a session catching up
+    # reads only what changed instead of every UID. Trimmed to the newest
+    # MAX_TOMBSTONES per mailbox; ``vanished_floor`` says how far back the
+    # record is complete.
+    db.executescript(
+        """
+        CREATE TABLE expunged (
+            mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+            uid INTEGER NOT NULL,
+            modseq INTEGER NOT NULL
+        );
+        CREATE INDEX expunged_by_modseq ON expunged(mailbox_id, modseq);
+        ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
+        UPDATE mailboxes SET vanished_floor = highestmodseq;
+        """
+    )
+
+
+MAX_TOMBSTONES = 10_000
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
@@ -283,8 +306,24 @@ def expunge(conn: sqlite3.Connection, mailbox: int, uids: Iterable[int]) -> list
         if conn.execute("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", (mailbox, uid)).rowcount:
             gone.append(uid)
     if gone:
-        conn.execute("UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?", (mailbox,))
+        modseq = conn.execute(
+            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING highestmodseq", (mailbox,)
+        ).fetchone()[0]
+        conn.executemany(
+            "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)", [(mailbox, uid, modseq) for uid in gone]
+        )
+        _trim_tombstones(conn, mailbox)
     return gone
+
+
+def _trim_tombstones(conn: sqlite3.Connection, mailbox: int) -> None:
+    cut = conn.execute(
+        "SELECT modseq FROM expunged WHERE mailbox_id = ? ORDER BY modseq DESC LIMIT 1 OFFSET ?",
+        (mailbox, MAX_TOMBSTONES),
+    ).fetchone()
+    if cut is not None:
+        conn.execute("DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?", (mailbox, cut[0]))
+        conn.execute("UPDATE mailboxes SET vanished_floor = max(vanished_floor, ?) WHERE id = ?", (cut[0], mailbox))
 
 
 # --- what IMAP needs -------------------------------------------------------
@@ -348,13 +387,15 @@ def snapshot(conn: sqlite3.Connection, box: int) -> dict:
     return {**dict(head), "uids": uids, "keywords": sorted(keywords), "first_unseen": first_unseen}
 
 
-def changes(conn: sqlite3.Connection, box: int, since: int) -> dict | None:
+def changes(conn: sqlite3.Connection, box: int, since: int, last_uid: int) -> dict | None:
     """What changed in a mailbox after MODSEQ ``since``, or None if nothing.
 
-    ``uids`` is every UID now present (so a session finds expunges and new
-    messages), ``changed`` the (uid, flags, modseq) of messages touched.
+    ``expunged`` lists UIDs removed since then (None when that record was
+    trimmed: ``uids`` then holds every UID present instead), ``new`` the
+    UIDs above ``last_uid``, ``changed`` the (uid, flags, modseq) of
+    messages touched. Costs what changed, not the size of the mailbox.
     """
-    row = conn.execute("SELECT highestmodseq FROM mailboxes WHERE id = ?", (box,)).fetchone()
+    row = conn.execute("SELECT highestmodseq, vanished_floor FROM mailboxes WHERE id = ?", (box,)).fetchone()
     if row is None:
         return {"deleted": True}
     if row[0] <= since:
@@ -362,7 +403,20 @@ def changes(conn: sqlite3.Connection, box: int, since: int) -> dict | None:
     changed = conn.execute(
         "SELECT uid, flags, modseq FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid", (box, since)
     ).fetchall()
-    return {"highestmodseq": row[0], "uids": uid_list(conn, box), "changed": [tuple(r) for r in changed]}
+    out = {"highestmodseq": row[0], "changed": [tuple(r) for r in changed], "expunged": None, "uids": None}
+    if since >= row[1]:
+        out["expunged"] = [
+            r[0] for r in conn.execute("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?", (box, since))
+        ]
+        out["new"] = [
+            r[0] for r in conn.execute(
+                "SELECT uid FROM messages WHERE mailbox_id = ? AND uid > ? ORDER BY uid", (box, last_uid)
+            )
+        ]
+    else:
+        out["uids"] = uid_list(conn, box)
+        out["new"] = [u for u in out["uids"] if u > last_uid]
+    return out
 
 
 def fetch_rows(conn: sqlite3.Connection, box: int, uids: list[int], *, raw: bool = False, header: bool = False) -> list[dict]:

@@ -411,34 +411,39 @@ class ImapServer(imap4.IMAP4Server):
             if sel is None:
                 return
             sel.dirty = False
-            changes = await self._read("changes", lambda c: maildb.changes(c, sel.id, sel.modseq))
+            last = sel.uids[-1] if sel.uids else 0
+            changes = await self._read("changes", lambda c: maildb.changes(c, sel.id, sel.modseq, last))
             if changes is None or self.selected is not sel:
                 return
             if changes.get("deleted"):
                 self._send(b"* BYE the selected mailbox was deleted")
                 self._close()
                 return
-            present = changes["uids"]
-            now = set(present)
+            if changes["expunged"] is not None:
+                gone = set(changes["expunged"])
+            else:
+                present = set(changes["uids"])
+                gone = {u for u in sel.uids if u not in present}
             out: list[bytes] = []
-            kept = []
-            for uid in sel.uids:
-                if uid in now:
-                    kept.append(uid)
-                else:
-                    out.append(b"* %d EXPUNGE" % (len(kept) + 1))
-            last = kept[-1] if kept else 0
-            new = [u for u in present if u > last]
-            kept_set = set(kept)
+            kept = sel.uids
+            if gone:
+                kept = []
+                for uid in sel.uids:
+                    if uid in gone:
+                        out.append(b"* %d EXPUNGE" % (len(kept) + 1))
+                    else:
+                        kept.append(uid)
+            new = changes["new"]
             sel.uids = kept + new
             if new:
                 out.append(b"* %d EXISTS" % len(sel.uids))
-            if changes["changed"]:
-                seqs = {u: i + 1 for i, u in enumerate(sel.uids)}
-                for uid, flags, modseq in changes["changed"]:
-                    if uid in kept_set:
-                        extra = b" MODSEQ (%d)" % modseq if self.condstore else b""
-                        out.append(b"* %d FETCH (UID %d FLAGS %s%s)" % (seqs[uid], uid, fetching.flags_list(flags), extra))
+            for uid, flags, modseq in changes["changed"]:
+                if uid > last:
+                    continue  # new: the client fetches it anyway
+                index = bisect.bisect_left(sel.uids, uid)
+                if index < len(sel.uids) and sel.uids[index] == uid:
+                    extra = b" MODSEQ (%d)" % modseq if self.condstore else b""
+                    out.append(b"* %d FETCH (UID %d FLAGS %s%s)" % (index + 1, uid, fetching.flags_list(flags), extra))
             sel.modseq = changes["highestmodseq"]
             if out:
                 self._write(b"\r\n".join(out) + b"\r\n")
@@ -869,7 +874,7 @@ class ImapServer(imap4.IMAP4Server):
             self._publish(sel.id)
             if "FLAGS" not in request.simple:
                 request.simple.append("FLAGS")
-        seqs = {u: i + 1 for i, u in enumerate(sel.uids)}
+        seqs = {sel.uids[i]: i + 1 for i in indexes}
         pos = 0
         while pos < len(uids):
             batch = uids[pos : pos + (FETCH_BATCH if not request.needs_raw else 20)]
@@ -920,7 +925,7 @@ class ImapServer(imap4.IMAP4Server):
         changed, failed = await self._write_selected(
             "store", lambda c: maildb.store_flags(c, sel.id, uids, mode, flags, unchanged_since)
         )
-        seqs = {u: i + 1 for i, u in enumerate(sel.uids)}
+        seqs = {sel.uids[i]: i + 1 for i in indexes}
         out = []
         for row_uid, row_flags, modseq in changed:
             if silent and unchanged_since is None:

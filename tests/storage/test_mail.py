@@ -7,7 +7,7 @@ import pytest
 
 from appliance import settings
 from appliance.app import App
-from appliance.errors import LimitExceeded, NotFound
+from appliance.errors import InvalidInput, LimitExceeded, NotFound
 from storage import directory, mail
 
 MESSAGE = b"From: a@example.com\r\nTo: ann@shop.example\r\nSubject: Hello\r\nMessage-ID: <1@example.com>\r\n\r\nBody\r\n"
@@ -99,3 +99,41 @@ def test_unknown_mailbox_is_not_found(app):
     ann = uid_of(h, "ann@shop.example")
     with pytest.raises(NotFound):
         h.write_sync("d", lambda c: mail.deliver(c, ann, mail.store_body(c, MESSAGE), mailbox="Nope"))
+
+
+def test_changes_since_a_modseq_cost_what_changed_and_survive_trimming(app, monkeypatch):
+    """A session catching up learns new UIDs, flag changes and expunges; once
+    the expunge record is trimmed past its MODSEQ it gets every UID instead."""
+    h = app.provisioning.handle("shop")
+    ann = uid_of(h, "ann@shop.example")
+
+    def add(n):
+        return h.write_sync("d", lambda c: [mail.deliver(c, ann, mail.store_body(c, MESSAGE + b"%d" % i))[1] for i in range(n)])
+
+    add(5)
+    box = h.read_sync("box", lambda c: mail.mailbox(c, ann, "INBOX"))["id"]
+    since = h.read_sync("m", lambda c: mail.highest_modseq(c, box))
+    assert h.read_sync("c", lambda c: mail.changes(c, box, since, 5)) is None
+    h.write_sync("f", lambda c: mail.store_flags(c, box, [2], "+", ["\\seen"]))
+    h.write_sync("x", lambda c: mail.expunge(c, box, [3]))
+    add(1)
+    ch = h.read_sync("c", lambda c: mail.changes(c, box, since, 5))
+    assert ch["expunged"] == [3] and ch["new"] == [6] and ch["uids"] is None
+    assert (2, "\\Seen", ch["changed"][0][2]) == ch["changed"][0]  # system flags in canonical case
+    monkeypatch.setattr(mail, "MAX_TOMBSTONES", 1)
+    h.write_sync("x", lambda c: mail.expunge(c, box, [4]))
+    h.write_sync("x", lambda c: mail.expunge(c, box, [5]))
+    ch = h.read_sync("c", lambda c: mail.changes(c, box, since, 5))
+    assert ch["expunged"] is None and ch["uids"] == [1, 2, 6] and ch["new"] == [6]
+
+
+def test_mailbox_names_are_checked_and_parents_created(app):
+    h = app.provisioning.handle("shop")
+    ann = uid_of(h, "ann@shop.example")
+    for bad in ("", "/x", "x/", "a//b", "a/../b", "..", ".", "a\x00b", "a\nb", "x" * 201, "/".join("a" * 17)):
+        with pytest.raises(InvalidInput):
+            h.write_sync("c", lambda c, n=bad: mail.create(c, ann, n))
+    h.write_sync("c", lambda c: mail.create(c, ann, "Clients/2026/Smith"))
+    names = {b["name"] for b in h.read_sync("l", lambda c: mail.mailbox_rows(c, ann))}
+    assert {"Clients", "Clients/2026", "Clients/2026/Smith"} <= names
+    assert h.write_sync("c", lambda c: mail.check_name("inbox/x")) == "INBOX/x"
