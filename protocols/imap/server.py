@@ -20,7 +20,8 @@ in ``tests/protocols/imap``:
 * Unbounded parsing and buffering: lines, literals (APPEND spooled to /tmp
   outside any quota), nesting, sequence sets. Every one has a limit.
 
-Replies are mapped from exceptions in one place (:meth:`ImapServer._run`).
+Failures become tagged replies in one place (:mod:`.replies`); the
+commands themselves live in :mod:`.mailboxes` and :mod:`.messages`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import base64
 import binascii
 import bisect
 import collections
-import datetime
 import logging
 import re
 from dataclasses import dataclass, field
@@ -38,52 +38,28 @@ from typing import Any, Awaitable, Callable
 
 from twisted.mail import imap4
 
-from appliance.mime import string as wire_string
-from appliance.errors import AuthFailed, Conflict, InvalidInput, LimitExceeded, NotFound, Suspended
 from storage import mail as maildb
 
 from . import fetch as fetching
-from . import search as searching
-from .syntax import Bad, Literal, SequenceSet, atom, compress, encode_name, mailbox_name, number, text, tokens
+from . import replies
+from .mailboxes import MailboxCommands, Selected
+from .messages import MessageCommands
+from .replies import No
+from .syntax import Bad, Literal, SequenceSet, atom, text, tokens
 
 log = logging.getLogger(__name__)
 
 _LITERAL = re.compile(rb"\{(\d{1,10})(\+?)\}$")
 #: A tag: ASTRING-CHARs but "+" (RFC 3501 section 9).
 _TAG = re.compile(rb"^[!#$&'\-,./0-9:;<=>?@A-Z\[\]^_`a-z|}~]{1,64}$")
-_DATE_TIME = re.compile(r"^ ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$")
 #: Literal octets allowed in one command that is not APPEND.
 MAX_COMMAND_LITERALS = 64 * 1024
 #: Commands read ahead of the one running before reading is paused.
 MAX_PIPELINE = 64
-FETCH_BATCH = 200
-FETCH_BATCH_BYTES = 4 * 1024 * 1024
 
 _ANY = frozenset({"unauth", "auth", "selected"})
 _AUTHED = frozenset({"auth", "selected"})
 _SELECTED = frozenset({"selected"})
-_SYSTEM_FLAGS = {"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"}
-_PERMANENT = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
-_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
-
-
-class No(Exception):
-    """A tagged ``NO`` with an optional response code (RFC 5530)."""
-
-    def __init__(self, message: str, code: str | None = None):
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass
-class Selected:
-    id: int
-    name: str
-    writable: bool
-    uidvalidity: int
-    uids: list[int]
-    modseq: int
-    dirty: bool = False
 
 
 @dataclass
@@ -107,7 +83,7 @@ class _Drain:
         self.event.set()
 
 
-class ImapServer(imap4.IMAP4Server):
+class ImapServer(MailboxCommands, MessageCommands, imap4.IMAP4Server):
     """See module doc. ``service`` is the :class:`protocols.imap.ImapService`."""
 
     IDENT = b"IMAP4rev1 ready"
@@ -134,6 +110,7 @@ class ImapServer(imap4.IMAP4Server):
         self._discarding = False
         self._waiter: asyncio.Future | None = None
         self._paused = False
+        self._idling = False
         self._unsubscribe: Callable[[], None] | None = None
         self._sync_lock = asyncio.Lock()
         self._drain = _Drain()
@@ -326,29 +303,14 @@ class ImapServer(imap4.IMAP4Server):
                 await self._sync()
             if message is not None:
                 self._send(tag + b" OK " + message)
-        except Bad as e:
-            self._send(tag + b" BAD " + _ascii(str(e)))
-        except No as e:
-            self._send(tag + b" NO " + (b"[" + e.code.encode() + b"] " if e.code else b"") + _ascii(str(e)))
-        except AuthFailed:
-            self._send(tag + b" NO [AUTHENTICATIONFAILED] authentication failed")
-        except Suspended:
-            self._send(tag + b" NO [CONTACTADMIN] this business is suspended")
-        except LimitExceeded as e:
-            code = b"OVERQUOTA" if "full" in str(e) else b"LIMIT"
-            self._send(tag + b" NO [" + code + b"] " + _ascii(str(e)))
-        except NotFound as e:
-            self._send(tag + b" NO [NONEXISTENT] " + _ascii(str(e)))
-        except Conflict as e:
-            code = b"ALREADYEXISTS" if "exists" in str(e) else b"INUSE"
-            self._send(tag + b" NO [" + code + b"] " + _ascii(str(e)))
-        except InvalidInput as e:
-            self._send(tag + b" NO [CANNOT] " + _ascii(str(e)))
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - one broken command must not end the session
-            log.exception("imap %s: %s failed", self.principal.address if self.principal else self.peer, name)
-            self._send(tag + b" NO [SERVERBUG] internal error")
+        except Exception as e:  # noqa: BLE001 - one broken command must not end the session
+            reply = replies.for_error(tag, e)
+            if reply is None:
+                log.exception("imap %s: %s failed", self.principal.address if self.principal else self.peer, name)
+                reply = tag + b" NO [SERVERBUG] internal error"
+            self._send(reply)
 
     # --- helpers --------------------------------------------------------------
 
@@ -398,10 +360,8 @@ class ImapServer(imap4.IMAP4Server):
         sel = self.selected
         if sel is not None and sel.id == box:
             sel.dirty = True
-            if self._waiter is not None and self._idling:
+            if self._idling:
                 asyncio.ensure_future(self._sync())
-
-    _idling = False
 
     async def _sync(self) -> None:
         """Tell the client what other sessions (or deliveries) changed:
@@ -573,463 +533,25 @@ class ImapServer(imap4.IMAP4Server):
         self._send(b'* NAMESPACE (("" "/")) NIL NIL')
         return b"NAMESPACE completed"
 
-    async def cmd_select(self, tag: bytes, args: list, uid: bool, writable: bool = True) -> bytes:
-        if not args:
-            raise Bad("mailbox name expected")
-        name = mailbox_name(args[0])
-        for option in args[1:]:
-            if isinstance(option, list) and [atom(o).upper() for o in option] == ["CONDSTORE"]:
-                self.condstore = True
-            else:
-                raise Bad("unknown SELECT parameter")
-        self.selected = None
-        self.state = "auth"
-        uid_ = self.principal.user_id
-
-        def load(conn: Any) -> dict:
-            box = maildb.mailbox(conn, uid_, name)
-            return {**maildb.snapshot(conn, box["id"]), "name": box["name"]}
-
-        snap = await self._read("select", load)
-        uids = snap["uids"]
-        keywords = " ".join(snap["keywords"])
-        flags = _PERMANENT + (" " + keywords if keywords else "")
-        lines = [
-            b"* FLAGS (" + flags.encode() + b")",
-            b"* OK [PERMANENTFLAGS (" + (flags.encode() + b" \\*" if writable else b"") + b")] flags permitted",
-            b"* %d EXISTS" % len(uids),
-            b"* 0 RECENT",
-        ]
-        if snap["first_unseen"] is not None:
-            lines.append(b"* OK [UNSEEN %d] first unseen" % (bisect.bisect_left(uids, snap["first_unseen"]) + 1))
-        lines += [
-            b"* OK [UIDVALIDITY %d] UIDs valid" % snap["uidvalidity"],
-            b"* OK [UIDNEXT %d] predicted next UID" % snap["uidnext"],
-            b"* OK [HIGHESTMODSEQ %d] highest" % snap["highestmodseq"],
-        ]
-        self._write(b"\r\n".join(lines) + b"\r\n")
-        self.selected = Selected(snap["id"], snap["name"], writable, snap["uidvalidity"], uids, snap["highestmodseq"])
-        self.state = "selected"
-        return b"[READ-WRITE] SELECT completed" if writable else b"[READ-ONLY] EXAMINE completed"
-
-    async def cmd_examine(self, tag: bytes, args: list, uid: bool) -> bytes:
-        return await self.cmd_select(tag, args, uid, writable=False)
-
-    async def cmd_create(self, tag: bytes, args: list, uid: bool) -> bytes:
-        if len(args) != 1:
-            raise Bad("CREATE takes a mailbox name")
-        name = mailbox_name(args[0]).rstrip("/")
-        user = self.principal.user_id
-        await self._write_db("create", lambda c: maildb.create(c, user, name))
-        return b"CREATE completed"
-
-    async def cmd_delete(self, tag: bytes, args: list, uid: bool) -> bytes:
-        if len(args) != 1:
-            raise Bad("DELETE takes a mailbox name")
-        name = mailbox_name(args[0])
-        user = self.principal.user_id
-
-        def delete(conn: Any) -> int:
-            box = maildb.mailbox(conn, user, name)
-            maildb.delete(conn, user, name)
-            return box["id"]
-
-        box = await self._write_db("delete", delete)
-        self._publish(box)
-        return b"DELETE completed"
-
-    async def cmd_rename(self, tag: bytes, args: list, uid: bool) -> bytes:
-        if len(args) != 2:
-            raise Bad("RENAME takes two mailbox names")
-        old, new = mailbox_name(args[0]), mailbox_name(args[1]).rstrip("/")
-        user = self.principal.user_id
-        await self._write_db("rename", lambda c: maildb.rename(c, user, old, new))
-        return b"RENAME completed"
-
-    async def cmd_subscribe(self, tag: bytes, args: list, uid: bool, on: bool = True) -> bytes:
-        if len(args) != 1:
-            raise Bad("a mailbox name is expected")
-        name = mailbox_name(args[0])
-        user = self.principal.user_id
-        await self._write_db("subscribe", lambda c: maildb.subscribe(c, user, name, on))
-        return b"SUBSCRIBE completed" if on else b"UNSUBSCRIBE completed"
-
-    async def cmd_unsubscribe(self, tag: bytes, args: list, uid: bool) -> bytes:
-        return await self.cmd_subscribe(tag, args, uid, on=False)
-
-    async def cmd_list(self, tag: bytes, args: list, uid: bool, lsub: bool = False) -> bytes:
-        special_only = False
-        if args and isinstance(args[0], list):  # LIST (SPECIAL-USE) ... (RFC 6154, 5258)
-            options = {atom(o).upper() for o in args[0]}
-            special_only = "SPECIAL-USE" in options
-            lsub = lsub or "SUBSCRIBED" in options
-            args = args[1:]
-        if len(args) >= 4 and isinstance(args[2], str) and args[2].upper() == "RETURN":
-            args = args[:2]
-        if len(args) != 2:
-            raise Bad("LIST takes a reference and a pattern")
-        reference = mailbox_name(args[0])
-        patterns = args[1] if isinstance(args[1], list) else [args[1]]
-        if len(patterns) > 20:
-            raise Bad("too many patterns")
-        verb = b"LSUB" if lsub and not special_only else b"LIST"
-        if len(patterns) == 1 and text(patterns[0]) == b"":
-            self._send(b"* " + verb + b' (\\Noselect) "/" ""')
-            return verb + b" completed"
-        matchers = [_pattern(reference, mailbox_name(p)) for p in patterns]
-        user = self.principal.user_id
-        rows = await self._read("list", lambda c: maildb.mailbox_rows(c, user))
-        names = {r["name"] for r in rows}
-        lines = []
-        for row in sorted(rows, key=lambda r: (r["name"] != "INBOX", r["name"])):
-            name = row["name"]
-            if not any(m.match(name) for m in matchers):
-                continue
-            if lsub and not row["subscribed"]:
-                continue
-            if special_only and not row["special_use"]:
-                continue
-            attrs = []
-            if not lsub:
-                children = any(n.startswith(name + "/") for n in names)
-                attrs.append("\\HasChildren" if children else "\\HasNoChildren")
-            if row["special_use"]:
-                attrs.append(row["special_use"])
-            if lsub and verb == b"LIST":
-                attrs.append("\\Subscribed")
-            lines.append(b"* " + verb + b" (" + " ".join(attrs).encode() + b') "/" ' + _name(name))
-        if lines:
-            self._write(b"\r\n".join(lines) + b"\r\n")
-        return verb + b" completed"
-
-    async def cmd_lsub(self, tag: bytes, args: list, uid: bool) -> bytes:
-        return await self.cmd_list(tag, args, uid, lsub=True)
-
-    async def cmd_status(self, tag: bytes, args: list, uid: bool) -> bytes:
-        if len(args) != 2 or not isinstance(args[1], list):
-            raise Bad("STATUS takes a mailbox name and a list of items")
-        name = mailbox_name(args[0])
-        items = [atom(i).upper() for i in args[1]]
-        known = {"MESSAGES": "messages", "UIDNEXT": "uidnext", "UIDVALIDITY": "uidvalidity", "UNSEEN": "unseen",
-                 "HIGHESTMODSEQ": "highestmodseq", "SIZE": "size", "RECENT": None}
-        if not items or any(i not in known for i in items):
-            raise Bad("unknown STATUS item")
-        user = self.principal.user_id
-        status = await self._read("status", lambda c: maildb.status(c, maildb.mailbox(c, user, name)["id"]))
-        values = b" ".join(b"%s %d" % (i.encode(), status[known[i]] if known[i] else 0) for i in items)
-        self._send(b"* STATUS " + _name(name) + b" (" + values + b")")
-        return b"STATUS completed"
-
-    async def cmd_append(self, tag: bytes, args: list, uid: bool) -> bytes:
-        if len(args) < 2 or not isinstance(args[-1], bytes):
-            raise Bad("APPEND takes a mailbox, optional flags and date, and a literal")
-        name = mailbox_name(args[0])
-        message = args[-1]
-        flags: list[str] = []
-        date = None
-        for extra in args[1:-1]:
-            if isinstance(extra, list):
-                flags = _flags(extra)
-            elif isinstance(extra, bytes):
-                date = _append_date(extra)
-            else:
-                raise Bad("unexpected APPEND argument")
-        if not message:
-            raise No("an empty message cannot be stored", "CANNOT")
-        if len(message) > self.append_limit:
-            raise No("message larger than APPENDLIMIT", "TOOBIG")
-        user = self.principal.user_id
-        try:
-            box, validity, new_uid = await self._write_db(
-                "append", lambda c: maildb.append(c, user, name, message, flags, date)
-            )
-        except NotFound:
-            raise No("no such mailbox", "TRYCREATE") from None
-        self._publish(box)
-        return b"[APPENDUID %d %d] APPEND completed" % (validity, new_uid)
-
-    async def cmd_getquotaroot(self, tag: bytes, args: list, uid: bool) -> bytes:
-        if len(args) != 1:
-            raise Bad("GETQUOTAROOT takes a mailbox name")
-        name = mailbox_name(args[0])
-        user = self.principal.user_id
-
-        def quota(conn: Any) -> tuple[int, int]:
-            maildb.mailbox(conn, user, name)
-            return maildb.quota_usage(conn, user)
-
-        used, limit = await self._read("quota", quota)
-        self._send(b"* QUOTAROOT " + _name(name) + b' ""')
-        self._send(b'* QUOTA "" (STORAGE %d %d)' % (used // 1024, limit // 1024))
-        return b"GETQUOTAROOT completed"
-
-    async def cmd_getquota(self, tag: bytes, args: list, uid: bool) -> bytes:
-        if len(args) != 1 or text(args[0]) != b"":
-            raise No("no such quota root", "NONEXISTENT")
-        user = self.principal.user_id
-        used, limit = await self._read("quota", lambda c: maildb.quota_usage(c, user))
-        self._send(b'* QUOTA "" (STORAGE %d %d)' % (used // 1024, limit // 1024))
-        return b"GETQUOTA completed"
-
-    async def cmd_setquota(self, tag: bytes, args: list, uid: bool) -> bytes:
-        raise No("quotas are set by the business's plan", "NOPERM")
-
     async def cmd_idle(self, tag: bytes, args: list, uid: bool) -> bytes:
+        """RFC 2177: changes are pushed as they happen until DONE."""
         if args:
             raise Bad("IDLE takes no arguments")
         self._send(b"+ idling")
-        if self.selected is not None:
-            self.selected.dirty = False
-            await self._sync_now()
         self._idling = True
         try:
-            while True:
-                line = await self._next_line()
-                if line.strip().upper() == b"DONE":
-                    break
-                raise Bad("expected DONE")
+            await self._sync_now()
+            line = await self._next_line()
         finally:
             self._idling = False
+        if line.strip().upper() != b"DONE":
+            raise Bad("expected DONE")
         return b"IDLE terminated"
 
     async def _sync_now(self) -> None:
         if self.selected is not None:
             self.selected.dirty = True
             await self._sync()
-
-    # --- selected ---------------------------------------------------------------
-
-    async def cmd_check(self, tag: bytes, args: list, uid: bool) -> bytes:
-        self.selected.dirty = True
-        return b"CHECK completed"
-
-    async def cmd_close(self, tag: bytes, args: list, uid: bool) -> bytes:
-        sel = self.selected
-        self.selected = None
-        self.state = "auth"
-        if sel.writable:
-            gone = await self._write_db("close", lambda c: maildb.expunge_deleted(c, sel.id))
-            if gone:
-                self._publish(sel.id)
-        return b"CLOSE completed"
-
-    async def cmd_unselect(self, tag: bytes, args: list, uid: bool) -> bytes:
-        self.selected = None
-        self.state = "auth"
-        return b"UNSELECT completed"
-
-    async def cmd_expunge(self, tag: bytes, args: list, uid: bool) -> bytes:
-        sel = self.selected
-        if not sel.writable:
-            raise No("the mailbox is read-only", "READ-ONLY")
-        only = None
-        if uid:
-            only = [sel.uids[i] for i in self._indexes(args, True)]
-        elif args:
-            raise Bad("EXPUNGE takes no arguments")
-        gone = await self._write_selected("expunge", lambda c: maildb.expunge_deleted(c, sel.id, only))
-        if gone:
-            self._expunged(gone)
-            self._publish(sel.id)
-        return b"EXPUNGE completed"
-
-    async def cmd_search(self, tag: bytes, args: list, uid: bool) -> bytes:
-        charset = "utf-8"
-        if len(args) >= 2 and isinstance(args[0], str) and args[0].upper() == "CHARSET":
-            name = text(args[1]).decode("ascii", "replace").lower()
-            if name not in ("utf-8", "us-ascii"):
-                raise No("unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
-            charset = "utf-8" if name == "utf-8" else "ascii"
-            args = args[2:]
-        compiler = searching.Compiler(charset)
-        pred = compiler.all(args)
-        sel = self.selected
-        uids = list(sel.uids)
-        found = await self._read("search", lambda c: searching.run(c, sel.id, uids, pred))
-        numbers = b" ".join(b"%d" % (r[1] if uid else r[0]) for r in found)
-        line = b"* SEARCH" + (b" " + numbers if numbers else b"")
-        if compiler.modseq and found:
-            line += b" (MODSEQ %d)" % max(r[2] for r in found)
-        self._send(line)
-        return b"SEARCH completed"
-
-    async def cmd_fetch(self, tag: bytes, args: list, uid: bool) -> bytes:
-        sel = self.selected
-        indexes = self._indexes(args, uid)
-        items = args[1:]
-        changed_since = None
-        if len(items) == 2 and isinstance(items[1], list):
-            modifier = items[1]
-            if len(modifier) != 2 or atom(modifier[0]).upper() != "CHANGEDSINCE":
-                raise Bad("unknown FETCH modifier")
-            changed_since = number(modifier[1], "modseq")
-            items = items[:1]
-            self.condstore = True
-        request = fetching.parse_items(items)
-        if request.wants_modseq:
-            self.condstore = True
-        uids = [sel.uids[i] for i in indexes]
-        if request.sets_seen and sel.writable:
-            await self._write_selected("fetch seen", lambda c: maildb.store_flags(c, sel.id, uids, "+", ["\\Seen"]))
-            self._publish(sel.id)
-            if "FLAGS" not in request.simple:
-                request.simple.append("FLAGS")
-        seqs = {sel.uids[i]: i + 1 for i in indexes}
-        pos = 0
-        while pos < len(uids):
-            batch = uids[pos : pos + (FETCH_BATCH if not request.needs_raw else 20)]
-            pos += len(batch)
-            rows = await self._read(
-                "fetch",
-                lambda c, b=batch: maildb.fetch_rows(c, sel.id, b, raw=request.needs_raw, header=request.needs_header),
-            )
-            out = []
-            for row in rows:
-                if changed_since is not None and row["modseq"] <= changed_since:
-                    continue
-                seq = seqs.get(row["uid"])
-                if seq is not None:
-                    out.append(fetching.render(seq, row, request, uid=uid, modseq=changed_since is not None))
-            if out:
-                self._write(b"".join(out))
-            if not self._drain.event.is_set():
-                await self._drain.event.wait()
-            if self.closed:
-                break
-        return b"FETCH completed"
-
-    async def cmd_store(self, tag: bytes, args: list, uid: bool) -> bytes:
-        sel = self.selected
-        if not sel.writable:
-            raise No("the mailbox is read-only", "READ-ONLY")
-        indexes = self._indexes(args, uid)
-        rest = args[1:]
-        unchanged_since = None
-        if rest and isinstance(rest[0], list):
-            modifier = rest[0]
-            if len(modifier) != 2 or atom(modifier[0]).upper() != "UNCHANGEDSINCE":
-                raise Bad("unknown STORE modifier")
-            unchanged_since = number(modifier[1], "modseq")
-            self.condstore = True
-            rest = rest[1:]
-        if len(rest) < 2:
-            raise Bad("STORE takes an item and flags")
-        item = atom(rest[0], "store item").upper()
-        m = re.match(r"^([+-]?)FLAGS(\.SILENT)?$", item)
-        if not m:
-            raise Bad("unknown STORE item")
-        mode, silent = m.group(1), bool(m.group(2))
-        values = rest[1] if len(rest) == 2 and isinstance(rest[1], list) else rest[1:]
-        flags = _flags(values)
-        uids = [sel.uids[i] for i in indexes]
-        changed, failed = await self._write_selected(
-            "store", lambda c: maildb.store_flags(c, sel.id, uids, mode, flags, unchanged_since)
-        )
-        seqs = {sel.uids[i]: i + 1 for i in indexes}
-        out = []
-        for row_uid, row_flags, modseq in changed:
-            if silent and unchanged_since is None:
-                continue
-            parts = [b"FLAGS " + fetching.flags_list(row_flags)]
-            if uid:
-                parts.insert(0, b"UID %d" % row_uid)
-            if self.condstore:
-                parts.append(b"MODSEQ (%d)" % modseq)
-            out.append(b"* %d FETCH (%s)" % (seqs[row_uid], b" ".join(parts)))
-        if out:
-            self._write(b"\r\n".join(out) + b"\r\n")
-        self._publish(sel.id)
-        if failed:
-            numbers = failed if uid else [seqs[u] for u in failed]
-            return b"[MODIFIED " + compress(numbers).encode() + b"] conditional STORE failed"
-        return b"STORE completed"
-
-    async def cmd_copy(self, tag: bytes, args: list, uid: bool, move: bool = False) -> bytes:
-        sel = self.selected
-        if len(args) != 2:
-            raise Bad("a sequence set and a mailbox name are expected")
-        if move and not sel.writable:
-            raise No("the mailbox is read-only", "READ-ONLY")
-        indexes = self._indexes(args, uid)
-        target_name = mailbox_name(args[1])
-        uids = [sel.uids[i] for i in indexes]
-        user = self.principal.user_id
-
-        def copy(conn: Any) -> tuple[int, int, list]:
-            try:
-                target = maildb.mailbox(conn, user, target_name)
-            except NotFound:
-                raise No("no such mailbox", "TRYCREATE") from None
-            pairs = maildb.copy_messages(conn, user, sel.id, uids, target["id"], move=move)
-            return target["id"], target["uidvalidity"], pairs
-
-        target, validity, pairs = await self._write_db("move" if move else "copy", copy)
-        self._publish(target)
-        code = b""
-        if pairs:
-            code = b"[COPYUID %d %s %s] " % (
-                validity, compress(p[0] for p in pairs).encode(), compress(p[1] for p in pairs).encode()
-            )
-        if not move:
-            return code + b"COPY completed"
-        if code:
-            self._send(b"* OK " + code.strip())
-        self._expunged([p[0] for p in pairs])
-        self._publish(sel.id)
-        return b"MOVE completed"
-
-    async def cmd_move(self, tag: bytes, args: list, uid: bool) -> bytes:
-        return await self.cmd_copy(tag, args, uid, move=True)
-
-
-def _name(name: str) -> bytes:
-    return wire_string(encode_name(name))
-
-
-def _pattern(reference: str, pattern: str) -> re.Pattern:
-    """A LIST pattern: ``*`` matches anything, ``%`` anything but ``/``;
-    INBOX in any letter case."""
-    full = pattern if pattern.startswith("/") or not reference else reference + pattern
-    if full[:5].upper() == "INBOX":
-        full = "INBOX" + full[5:]
-    regex = "".join(".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c) for c in full[:300])
-    return re.compile(regex + r"\Z")
-
-
-def _flags(values: list) -> list[str]:
-    out = []
-    if len(values) > 100:
-        raise Bad("too many flags")
-    for value in values:
-        flag = atom(value, "flag")
-        if flag.startswith("\\"):
-            if flag.lower() not in _SYSTEM_FLAGS:
-                raise Bad(f"{flag[:40]} cannot be set")
-        elif not re.match(r"^[!#$&'+\-./0-9:;<=>?@A-Z^_`a-z|~]{1,100}$", flag):
-            raise Bad("invalid keyword")
-        out.append(flag)
-    return out
-
-
-def _append_date(value: bytes) -> str:
-    """An APPEND date-time (``"25-Nov-2026 06:30:00 +0100"``) as ISO 8601."""
-    m = _DATE_TIME.match(value.decode("ascii", "replace"))
-    try:
-        if m is None:
-            raise ValueError(value)
-        day, month, year, hour, minute, second, sign, zh, zm = m.groups()
-        offset = datetime.timedelta(hours=int(zh), minutes=int(zm)) * (1 if sign == "+" else -1)
-        when = datetime.datetime(
-            int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second),
-            tzinfo=datetime.timezone(offset),
-        )
-    except (ValueError, KeyError):
-        raise Bad("invalid date-time") from None
-    return when.astimezone(datetime.timezone.utc).isoformat()
-
-
-def _ascii(message: str) -> bytes:
-    return message.encode("ascii", "replace").replace(b"\r", b" ").replace(b"\n", b" ")[:300]
 
 
 Handler = Callable[[ImapServer, bytes, list, bool], Awaitable[Any]]

@@ -26,6 +26,8 @@ MAX_TOKENS = 10_000
 MAX_RANGES = 5_000
 
 Token = Union[str, bytes, list]
+SYSTEM_FLAGS = frozenset({"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"})
+_KEYWORD = re.compile(r"^[!#$&'+\-./0-9:;<=>?@A-Z^_`a-z|~]{1,100}$")
 
 
 class Bad(Exception):
@@ -233,6 +235,22 @@ def _expand(spans: list[tuple[int, int]]) -> list[int]:
         if a < b:
             out.extend(range(a, b))
             end = b
+    return out
+
+
+def flag_list(values: list) -> list[str]:
+    """Flags to set: system flags but \\Recent, and keywords that are atoms."""
+    out = []
+    if len(values) > 100:
+        raise Bad("too many flags")
+    for value in values:
+        flag = atom(value, "flag")
+        if flag.startswith("\\"):
+            if flag.lower() not in SYSTEM_FLAGS:
+                raise Bad(f"{flag[:40]} cannot be set")
+        elif not _KEYWORD.match(flag):
+            raise Bad("invalid keyword")
+        out.append(flag)
     return out
 
 

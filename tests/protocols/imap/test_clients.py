@@ -201,3 +201,24 @@ def test_acknowledged_append_survives_sigkill(env):
     found = client.search(["SUBJECT", "must survive"])
     assert len(found) == 1
     client.logout()
+
+
+def test_shutdown_says_bye_and_everything_is_there_after_restart(env):
+    address = env.user()
+    client = imapclient(env, address)
+    client.create_folder("Projects/Alpha")
+    client.unsubscribe_folder("Projects")
+    client.append("Projects/Alpha", message("plan"), flags=[b"\\Flagged", b"$Important"])
+    client.select_folder("Projects/Alpha")
+    client.idle()
+    env.daemon.stop()  # SIGTERM
+    responses = client.idle_check(timeout=10)
+    assert any(b"BYE" in r for r in responses if isinstance(r, tuple)), responses
+    env.daemon.start()
+    client = imapclient(env, address)
+    names = {name for _f, _d, name in client.list_folders()}
+    assert {"Projects", "Projects/Alpha", "INBOX", "Sent", "Trash"} <= names
+    assert "Projects" not in {name for _f, _d, name in client.list_sub_folders()}
+    client.select_folder("Projects/Alpha")
+    assert set(client.get_flags([1])[1]) == {b"\\Flagged", b"$Important"}
+    client.logout()

@@ -1,0 +1,46 @@
+"""Tagged replies for failures, mapped from exceptions in one place.
+
+Commands raise :class:`syntax.Bad` (``BAD``), :class:`No` (``NO`` with an
+RFC 5530 response code) or the appliance's own errors; :func:`for_error`
+turns any of them into the line the client gets.
+"""
+
+from __future__ import annotations
+
+from appliance.errors import AuthFailed, Conflict, InvalidInput, LimitExceeded, NotFound, Suspended
+
+from .syntax import Bad
+
+
+class No(Exception):
+    """A tagged ``NO`` with an optional response code (RFC 5530)."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+def for_error(tag: bytes, error: Exception) -> bytes | None:
+    """The tagged reply for an expected failure; None for anything else."""
+    if isinstance(error, Bad):
+        return tag + b" BAD " + _ascii(str(error))
+    if isinstance(error, No):
+        code = b"[" + error.code.encode() + b"] " if error.code else b""
+        return tag + b" NO " + code + _ascii(str(error))
+    if isinstance(error, AuthFailed):
+        return tag + b" NO [AUTHENTICATIONFAILED] authentication failed"
+    if isinstance(error, Suspended):
+        return tag + b" NO [CONTACTADMIN] this business is suspended"
+    if isinstance(error, LimitExceeded):
+        return tag + (b" NO [OVERQUOTA] " if "full" in str(error) else b" NO [LIMIT] ") + _ascii(str(error))
+    if isinstance(error, NotFound):
+        return tag + b" NO [NONEXISTENT] " + _ascii(str(error))
+    if isinstance(error, Conflict):
+        return tag + (b" NO [ALREADYEXISTS] " if "exists" in str(error) else b" NO [INUSE] ") + _ascii(str(error))
+    if isinstance(error, InvalidInput):
+        return tag + b" NO [CANNOT] " + _ascii(str(error))
+    return None
+
+
+def _ascii(message: str) -> bytes:
+    return message.encode("ascii", "replace").replace(b"\r", b" ").replace(b"\n", b" ")[:300]
