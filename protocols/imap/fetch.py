@@ -50,6 +50,9 @@ class Request:
     needs_raw: bool = False
     needs_header: bool = False
     sets_seen: bool = False
+    #: The MIME structure is read (BODYSTRUCTURE, parts, header and text
+    #: boundaries); the whole message (``BODY[]``, ``RFC822``) needs none.
+    needs_structure: bool = False
 
     @property
     def wants_modseq(self) -> bool:
@@ -95,6 +98,10 @@ def parse_items(args: list[Token]) -> Request:
         request.sets_seen = True
     if "RFC822.HEADER" in simple:
         request.needs_header = True
+    request.needs_structure = bool(
+        {"BODYSTRUCTURE", "BODY", "RFC822.HEADER", "RFC822.TEXT"} & set(simple)
+        or any(s.path or s.what for s in sections)
+    )
     return request
 
 
@@ -204,7 +211,7 @@ def render(seq: int, row: dict[str, Any], request: Request, *, uid: bool, modseq
     def structure() -> dict[str, Any]:
         nonlocal tree
         if tree is None:
-            tree = json.loads(row["structure"]) if row["structure"] else mime.parse(raw)
+            tree = json.loads(row["structure"])
         return tree
 
     for name in request.simple:
@@ -217,8 +224,7 @@ def render(seq: int, row: dict[str, Any], request: Request, *, uid: bool, modseq
         elif name == "RFC822.SIZE":
             items.append(b"RFC822.SIZE %d" % row["size"])
         elif name == "ENVELOPE":
-            env = row.get("envelope")
-            items.append(b"ENVELOPE " + (bytes(env) if env else mime.envelope_wire(structure()["env"])))
+            items.append(b"ENVELOPE " + bytes(row["envelope"]))
         elif name == "BODYSTRUCTURE":
             items.append(b"BODYSTRUCTURE " + mime.bodystructure_wire(structure(), True))
         elif name == "BODY":
@@ -233,7 +239,7 @@ def render(seq: int, row: dict[str, Any], request: Request, *, uid: bool, modseq
             t = structure()
             items.append(b"RFC822.TEXT " + mime.literal(raw[t["b"] : t["e"]]))
     for section in request.sections:
-        data = _content(section, raw, structure())
+        data = raw if not (section.path or section.what) else _content(section, raw, structure())
         if section.start is not None:
             data = data[section.start :]
             if section.length is not None:

@@ -19,7 +19,7 @@ from . import search as searching
 from .replies import No
 from .syntax import Bad, atom, compress, flag_list, mailbox_name, number, text
 
-FETCH_BATCH = 200
+FETCH_BATCH = 500
 #: Messages per batch when their bytes are read (bounds memory per session).
 FETCH_RAW_BATCH = 20
 
@@ -67,11 +67,11 @@ class MessageCommands:
                 raise No("unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
             charset = "utf-8" if name == "utf-8" else "ascii"
             args = args[2:]
-        compiler = searching.Compiler(charset)
-        pred = compiler.all(args)
         sel = self.selected
         uids = list(sel.uids)
-        found = await self._read("search", lambda c: searching.run(c, sel.id, uids, pred))
+        compiler = searching.Compiler(uids, charset)
+        term = compiler.all(args)
+        found = await self._read("search", lambda c: searching.run(c, sel.id, uids, term))
         numbers = b" ".join(b"%d" % (r[1] if uid else r[0]) for r in found)
         line = b"* SEARCH" + (b" " + numbers if numbers else b"")
         if compiler.modseq and found:
@@ -107,7 +107,10 @@ class MessageCommands:
             pos += len(batch)
             rows = await self._read(
                 "fetch",
-                lambda c, b=batch: maildb.fetch_rows(c, sel.id, b, raw=request.needs_raw, header=request.needs_header),
+                lambda c, b=batch: maildb.fetch_rows(
+                    c, sel.id, b, raw=request.needs_raw, header=request.needs_header,
+                    structure=request.needs_structure, envelope="ENVELOPE" in request.simple,
+                ),
             )
             out = []
             for row in rows:

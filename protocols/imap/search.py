@@ -1,10 +1,12 @@
 """SEARCH (RFC 3501 6.4.4, plus MODSEQ from RFC 7162).
 
-:func:`compile` turns the argument tokens into a predicate once;
-:func:`run` evaluates it over the indexed fields of every message of the
-mailbox (one query), reading a message's bytes only for the keys that need
-them (BODY, TEXT, BCC, HEADER of a field that is not indexed). It runs in a
-reader thread, never on the event loop.
+:class:`Compiler` turns the argument tokens into a :class:`Term` once: an
+SQL clause (``storage.mailsearch``) for what SQLite can answer from indexed
+columns, and a Python predicate for the rest. :func:`run` lets SQLite
+filter the mailbox and evaluates the Python part only over the rows that
+remain, reading a message's bytes only for the keys that need them (BODY,
+TEXT, BCC, HEADER of a field that is not copied out). It runs in a reader
+thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ from __future__ import annotations
 import datetime
 import email.utils
 import sqlite3
-from email.header import decode_header, make_header
 from typing import Any, Callable
 
 from storage import mail as maildb
+from storage import mailsearch as sq
+from storage.mailsearch import Clause
 
 from .syntax import Bad, SequenceSet, Token, atom, number, text
 
 Pred = Callable[["Message"], bool]
 
 _MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
-_INDEXED = {"subject": "subject", "from": "from_", "to": "to_", "cc": "cc"}
+_FIELD_KEYS = {"SUBJECT": "subject", "FROM": "from", "TO": "to", "CC": "cc"}
 _FLAG_KEYS = {
     "ANSWERED": ("\\Answered", True), "UNANSWERED": ("\\Answered", False),
     "DELETED": ("\\Deleted", True), "UNDELETED": ("\\Deleted", False),
@@ -30,6 +33,25 @@ _FLAG_KEYS = {
     "FLAGGED": ("\\Flagged", True), "UNFLAGGED": ("\\Flagged", False),
     "SEEN": ("\\Seen", True), "UNSEEN": ("\\Seen", False),
 }
+
+
+class Term:
+    """One search key (or a combination): ``pred`` always decides alone;
+    ``sql``, when set, decides the same in SQLite. ``where`` and
+    ``residual`` split a conjunction: the SQL part and what Python must
+    still check (None: nothing)."""
+
+    __slots__ = ("pred", "sql", "where", "residual")
+
+    def __init__(self, pred: Pred, sql: Clause | None = None):
+        self.pred, self.sql = pred, sql
+        self.where: Clause = sql if sql is not None else sq.TRUE
+        self.residual: Pred | None = None if sql is not None else pred
+
+
+def _flag(flag: str, want: bool) -> Term:
+    clause = sq.has_flag(flag)
+    return Term(lambda m: (flag in m.flags) == want, clause if want else sq.negate(clause))
 
 
 class Message:
@@ -69,22 +91,6 @@ def search_date(token: Token) -> datetime.date:
         raise Bad(f"invalid date {value!r}") from None
 
 
-def _decoded(value: str) -> str:
-    if "=?" not in value:
-        return value
-    try:
-        return str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeError):
-        return value
-
-
-def _contains(haystack: str | None, needle: str) -> bool:
-    if not haystack:
-        return needle == ""
-    low = haystack.lower()
-    return needle in low or needle in _decoded(haystack).lower()
-
-
 def _header_values(msg: Message, field: str) -> list[str]:
     block = msg.header_block().decode("utf-8", "replace")
     values, current = [], None
@@ -102,7 +108,7 @@ def _header_values(msg: Message, field: str) -> list[str]:
 
 
 def _internal(msg: Message) -> datetime.date:
-    return datetime.datetime.fromisoformat(msg.row["internal_date"]).date()
+    return datetime.date.fromisoformat(msg.row["internal_date"][:10])
 
 
 def _sent(msg: Message) -> datetime.date | None:
@@ -116,9 +122,14 @@ def _sent(msg: Message) -> datetime.date | None:
 
 
 class Compiler:
-    """Turns search keys into a predicate; records what the result needs."""
+    """Turns search keys into a :class:`Term`; records what the result needs.
 
-    def __init__(self, charset: str = "utf-8"):
+    ``uids`` are the session's UIDs in order: sequence numbers and ``*``
+    mean what the client was told.
+    """
+
+    def __init__(self, uids: list[int], charset: str = "utf-8"):
+        self.uids = uids
         self.charset = charset
         self.modseq = False  # RFC 7162: the reply carries (MODSEQ n)
 
@@ -128,19 +139,25 @@ class Compiler:
         except UnicodeDecodeError:
             raise Bad("search string is not valid in its charset") from None
 
-    def all(self, args: list[Token]) -> Pred:
-        preds = []
+    def all(self, args: list[Token]) -> Term:
+        terms = []
         pos = 0
         while pos < len(args):
-            pred, pos = self.key(args, pos)
-            preds.append(pred)
-        if not preds:
+            term, pos = self.key(args, pos)
+            terms.append(term)
+        if not terms:
             raise Bad("missing search key")
-        if len(preds) == 1:
-            return preds[0]
-        return lambda m: all(p(m) for p in preds)
+        if len(terms) == 1:
+            return terms[0]
+        preds = [t.pred for t in terms]
+        pushed = [t.sql for t in terms if t.sql is not None]
+        term = Term(lambda m: all(p(m) for p in preds), sq.both(pushed) if len(pushed) == len(terms) else None)
+        rest = [t.pred for t in terms if t.sql is None]
+        term.where = sq.both(pushed)
+        term.residual = None if not rest else rest[0] if len(rest) == 1 else (lambda m: all(p(m) for p in rest))
+        return term
 
-    def key(self, args: list[Token], pos: int) -> tuple[Pred, int]:
+    def key(self, args: list[Token], pos: int) -> tuple[Term, int]:
         token = args[pos]
         if isinstance(token, list):
             return self.all(token), pos + 1
@@ -154,27 +171,25 @@ class Compiler:
             return args[pos + k]
 
         if name == "ALL":
-            return (lambda m: True), pos + 1
+            return Term(lambda m: True, sq.TRUE), pos + 1
         if name in _FLAG_KEYS:
-            flag, want = _FLAG_KEYS[name]
-            return (lambda m: (flag in m.flags) == want), pos + 1
+            return _flag(*_FLAG_KEYS[name]), pos + 1
         if name in ("NEW", "RECENT"):
-            return (lambda m: False), pos + 1  # no session sees \Recent messages
+            return Term(lambda m: False, sq.FALSE), pos + 1  # no session sees \Recent messages
         if name == "OLD":
-            return (lambda m: True), pos + 1
+            return Term(lambda m: True, sq.TRUE), pos + 1
         if name in ("KEYWORD", "UNKEYWORD"):
-            keyword = atom(arg(), "keyword")
-            want = name == "KEYWORD"
-            return (lambda m: (keyword in m.flags) == want), pos + 2
+            return _flag(atom(arg(), "keyword"), name == "KEYWORD"), pos + 2
         if name in ("LARGER", "SMALLER"):
             n = number(arg(), "size")
             if name == "LARGER":
-                return (lambda m: m.row["size"] > n), pos + 2
-            return (lambda m: m.row["size"] < n), pos + 2
+                return Term(lambda m: m.row["size"] > n, sq.size_above(n)), pos + 2
+            return Term(lambda m: m.row["size"] < n, sq.size_below(n)), pos + 2
         if name in ("BEFORE", "ON", "SINCE"):
             day = search_date(arg())
-            cmp = {"BEFORE": lambda d: d < day, "ON": lambda d: d == day, "SINCE": lambda d: d >= day}[name]
-            return (lambda m: cmp(_internal(m))), pos + 2
+            op = {"BEFORE": "<", "ON": "=", "SINCE": ">="}[name]
+            cmp = {"<": lambda d: d < day, "=": lambda d: d == day, ">=": lambda d: d >= day}[op]
+            return Term(lambda m: cmp(_internal(m)), sq.internal_date(op, day)), pos + 2
         if name in ("SENTBEFORE", "SENTON", "SENTSINCE"):
             day = search_date(arg())
             cmp = {"SENTBEFORE": lambda d: d < day, "SENTON": lambda d: d == day, "SENTSINCE": lambda d: d >= day}[name]
@@ -183,34 +198,30 @@ class Compiler:
                 d = _sent(m)
                 return d is not None and cmp(d)
 
-            return sent, pos + 2
-        if name.lower() in _INDEXED:
-            column = _INDEXED[name.lower()]
-            needle = self.string(arg())
-            return (lambda m: _contains(m.row[column], needle)), pos + 2
+            return Term(sent), pos + 2
+        if name in _FIELD_KEYS:
+            return self._field(_FIELD_KEYS[name], self.string(arg())), pos + 2
         if name == "BCC":
-            needle = self.string(arg())
-            return (lambda m: any(_contains(v, needle) for v in _header_values(m, "bcc"))), pos + 2
+            return self._field("bcc", self.string(arg())), pos + 2
         if name == "HEADER":
             field = text(arg(), "header name").decode("ascii", "replace").lower()
-            needle = self.string(arg(2))
-            return (lambda m: any(_contains(v, needle) for v in _header_values(m, field))), pos + 3
+            return self._field(field, self.string(arg(2))), pos + 3
         if name in ("BODY", "TEXT"):
             needle = self.string(arg()).encode("utf-8")
             if name == "TEXT":
-                return (lambda m: needle in m.raw.lower()), pos + 2
+                return Term(lambda m: needle in m.raw.lower()), pos + 2
 
             def body(m: Message) -> bool:
                 raw = m.raw
                 end = raw.find(b"\r\n\r\n")
                 return needle in (raw if end < 0 else raw[end + 4 :]).lower()
 
-            return body, pos + 2
+            return Term(body), pos + 2
         if name == "NOT":
-            inner, nxt = self.key(args, pos + 1) if pos + 1 < len(args) else (None, 0)
-            if inner is None:
+            if pos + 1 >= len(args):
                 raise Bad("NOT needs a key")
-            return (lambda m: not inner(m)), nxt
+            inner, nxt = self.key(args, pos + 1)
+            return Term(lambda m: not inner.pred(m), None if inner.sql is None else sq.negate(inner.sql)), nxt
         if name == "OR":
             if pos + 2 >= len(args):
                 raise Bad("OR needs two keys")
@@ -218,47 +229,64 @@ class Compiler:
             if nxt >= len(args):
                 raise Bad("OR needs two keys")
             right, nxt = self.key(args, nxt)
-            return (lambda m: left(m) or right(m)), nxt
+            sql = None if left.sql is None or right.sql is None else sq.either(left.sql, right.sql)
+            return Term(lambda m: left.pred(m) or right.pred(m), sql), nxt
         if name == "UID":
-            uids = SequenceSet(atom(arg(), "UID set"))
-            return (lambda m: uids.contains_uid(m.row["uid"], m.conn.star)), pos + 2  # type: ignore[attr-defined]
+            return self._uids(SequenceSet(atom(arg(), "UID set")), by_uid=True), pos + 2
         if name == "MODSEQ":
             k = 1
             if isinstance(arg(1), bytes) or (isinstance(arg(1), str) and not arg(1).isdigit()):
                 k = 3  # entry name and type (ignored: one modseq per message)
             n = number(arg(k), "modseq")
             self.modseq = True
-            return (lambda m: m.row["modseq"] >= n), pos + k + 1
+            return Term(lambda m: m.row["modseq"] >= n, sq.modseq_at_least(n)), pos + k + 1
         if name[:1].isdigit() or name[:1] == "*":
-            seqs = SequenceSet(name)
-            return (lambda m: seqs.contains_uid(m.seq, m.conn.count)), pos + 1  # type: ignore[attr-defined]
+            return self._uids(SequenceSet(name), by_uid=False), pos + 1
         raise Bad(f"unknown search key {name[:40]}")
 
+    def _field(self, field: str, needle: str) -> Term:
+        """A header field contains ``needle``: in SQL for the fields copied
+        out at delivery, else by reading the header block."""
+        sql = sq.header_contains(field, needle)
+        if sql is not None:
+            column = sq.HEADER_COLUMNS[field]
+            return Term(lambda m: sq.contains(m.row[column], needle), sql)
+        return Term(lambda m: any(sq.contains(v, needle) for v in _header_values(m, field)))
 
-class _Conn:
-    """A connection wrapper carrying what ``*`` means in this mailbox."""
+    def _uids(self, seqset: SequenceSet, *, by_uid: bool) -> Term:
+        """A UID set, or a sequence set turned into the UID ranges it names
+        in the session's view."""
+        uids = self.uids
+        if by_uid:
+            star = uids[-1] if uids else 0
+            ranges = seqset.spans(star)
+            pred: Pred = lambda m: seqset.contains_uid(m.row["uid"], star)  # noqa: E731
+        else:
+            count = len(uids)
+            ranges = [
+                (uids[max(a, 1) - 1], uids[min(b, count) - 1]) for a, b in seqset.spans(count) if count and a <= count and b >= 1
+            ]
+            pred = lambda m: seqset.contains_uid(m.seq, count)  # noqa: E731
+        return Term(pred, sq.uid_ranges(ranges))
 
-    def __init__(self, conn: sqlite3.Connection, star: int, count: int):
-        self._conn, self.star, self.count = conn, star, count
 
-    def execute(self, *args: Any) -> Any:
-        return self._conn.execute(*args)
-
-
-def run(conn: sqlite3.Connection, box: int, uids: list[int], pred: Pred) -> list[tuple[int, int, int]]:
+def run(conn: sqlite3.Connection, box: int, uids: list[int], term: Term) -> list[tuple[int, int, int]]:
     """(sequence number, UID, MODSEQ) of the session's messages that match.
 
     Only messages the session knows (``uids``) are searched, so sequence
     numbers agree with what the client was told.
     """
     known = {uid: i + 1 for i, uid in enumerate(uids)}
-    wrapped = _Conn(conn, uids[-1] if uids else 0, len(uids))
     out = []
-    for row in maildb.search_rows(conn, box):
+    residual = term.residual
+    if residual is None:
+        for uid, modseq in sq.matching(conn, box, term.where, rows=False):
+            seq = known.get(uid)
+            if seq is not None:
+                out.append((seq, uid, modseq))
+        return out
+    for row in sq.matching(conn, box, term.where, rows=True):
         seq = known.get(row["uid"])
-        if seq is None:
-            continue
-        if pred(Message(row, seq, wrapped)):  # type: ignore[arg-type]
+        if seq is not None and residual(Message(row, seq, conn)):
             out.append((seq, row["uid"], row["modseq"]))
     return out
-

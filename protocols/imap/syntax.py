@@ -181,6 +181,10 @@ class SequenceSet:
                 raise Bad("sequence set too long")
         self.spec = spec
 
+    def spans(self, star: int) -> list[tuple[int, int]]:
+        """Inclusive (low, high) of every range, ``*`` standing for ``star``."""
+        return [self._bounds(lo, hi, star) for lo, hi in self.ranges]
+
     @staticmethod
     def _bounds(lo: int | None, hi: int | None, star: int) -> tuple[int, int]:
         a = star if lo is None else lo

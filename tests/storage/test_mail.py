@@ -137,3 +137,23 @@ def test_mailbox_names_are_checked_and_parents_created(app):
     names = {b["name"] for b in h.read_sync("l", lambda c: mail.mailbox_rows(c, ann))}
     assert {"Clients", "Clients/2026", "Clients/2026/Smith"} <= names
     assert h.write_sync("c", lambda c: mail.check_name("inbox/x")) == "INBOX/x"
+
+
+def test_bodies_stored_before_0004_move_to_blobs_and_get_their_structure(tmp_path):
+    """Migration 0004 moves each body's bytes to body_blobs, drops the column,
+    and parses the structure and envelope of bodies stored without them."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(tmp_path / "old.sqlite3")
+    mail.MIGRATIONS.apply(db, stop_before="0004_body_blobs")
+    db.execute(
+        "INSERT INTO bodies (sha256, size, raw, subject) VALUES ('x', ?, ?, 'Hello')", (len(MESSAGE), MESSAGE)
+    )
+    db.conn.commit()
+    mail.MIGRATIONS.apply(db)
+    assert "raw" not in db["bodies"].columns_dict
+    body_id, structure, envelope = db.execute("SELECT id, structure, envelope FROM bodies").fetchone()
+    assert structure is not None and b"Hello" in envelope
+    assert mail.body_raw(db.conn, body_id) == MESSAGE
+    db.execute("DELETE FROM bodies WHERE id = ?", (body_id,))
+    assert db.execute("SELECT count(*) FROM body_blobs").fetchone()[0] == 0

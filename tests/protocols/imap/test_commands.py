@@ -264,6 +264,13 @@ def test_search_keys(env):
     assert search("(", "SEEN", "ANSWERED", ")") == [1]
     assert search("2:3") == [2, 3] and search("UID", "1,3") == [1, 3] and search("*") == [3]
     assert search("CHARSET", "UTF-8", "SUBJECT", "order") == [3]
+    # Keys SQLite answers mixed with keys read from the message bytes.
+    assert search("SEEN", "TEXT", "billing") == [1] and search("UNSEEN", "TEXT", "billing") == []
+    assert search("OR", "BODY", "agenda", "DELETED") == [2, 3] and search("NOT", "BODY", "agenda") == [1, 3]
+    assert search("OR", "SUBJECT", '" order"', "FLAGGED") == [2, 3]  # only in the decoded subject
+    assert search("HEADER", "Message-ID", '""') == [1, 2, 3] and search("HEADER", "Message-ID", "nowhere") == []
+    many = ",".join(f"{n}:{n}" for n in (1, 3) * 40)  # more ranges than one statement carries
+    assert search(many) == [1, 3] and search("UID", many) == [1, 3] and search("NOT", many, "ALL") == [2]
     typ, data = conn.uid("SEARCH", None, "FLAGGED")
     assert data == [b"2"]
     typ, data = conn.search("KOI8-R", "ALL")

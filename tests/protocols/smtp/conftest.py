@@ -224,7 +224,7 @@ def stored_messages(conn: sqlite3.Connection, address: str, mailbox: str = "INBO
     """Raw messages of one user's mailbox in UID order, read from the business file."""
     rows = conn.execute(
         "SELECT b.raw FROM users u JOIN mailboxes x ON x.user_id = u.id JOIN messages m ON m.mailbox_id = x.id"
-        " JOIN bodies b ON b.id = m.body_id WHERE u.address = ? AND x.name = ? ORDER BY m.uid",
+        " JOIN body_blobs b ON b.id = m.body_id WHERE u.address = ? AND x.name = ? ORDER BY m.uid",
         (address, mailbox),
     )
     return [bytes(r[0]) for r in rows]
