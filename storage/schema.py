@@ -15,8 +15,12 @@ from typing import Callable
 from . import box, directory, mail
 from . import dkim, queue
 from . import dav
+from . import sites
+from . import sitegen
+from . import dns
+from . import certs
 
-BOX_MIGRATIONS = (box.MIGRATIONS,)
+BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (
@@ -25,6 +29,10 @@ TENANT_MIGRATIONS = (
     dkim.MIGRATIONS,
     queue.MIGRATIONS,
     dav.MIGRATIONS,
+    dns.MIGRATIONS,
+    sites.MIGRATIONS,
+    sitegen.MIGRATIONS,
+    certs.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

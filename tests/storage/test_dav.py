@@ -10,25 +10,19 @@ import pytest
 from appliance.errors import Conflict, LimitExceeded
 from storage import dav, directory, schema
 from storage.database import Database
-
-PLAN = directory.Plan("standard", 10, 1 << 30, 1 << 20, 100)
-
+from tests.storage.bakery import PLAN, business_file
 
 @pytest.fixture
 def db(tmp_path):
-    database = Database(tmp_path / "t.sqlite3", schema.TENANT_MIGRATIONS)
-
-    def init(conn: sqlite3.Connection) -> None:
-        directory.init_tenant(conn, "bakery", "Bakery", PLAN, "bakery.appliance.test")
+    def provision(conn: sqlite3.Connection) -> None:
         for hook in schema.ON_TENANT_CREATED:
             hook(conn, "bakery")
         user_id = directory.add_user(conn, "alice@bakery.appliance.test", "x")
         for hook in schema.ON_USER_CREATED:
             hook(conn, user_id)
 
-    database.write_sync("init", init)
-    yield database
-    database.close()
+    with business_file(tmp_path, provision) as database:
+        yield database
 
 
 def item(href: str, start: int = 0, end: int = 10, text: str = "BEGIN:VCALENDAR", component: str = "VEVENT") -> dav.NewItem:
@@ -72,6 +66,23 @@ def test_put_returns_old_item_and_new_etag(db):
     assert old is None
     new2, old2 = db.write_sync("put", lambda c: dav.put_item(c, cal.id, item("a.ics", text="three")))
     assert old2.etag == new.etag and new2.etag != new.etag and new2.text == "three"
+
+
+def test_listing_matches_all_items_without_text(db):
+    """The listing gives, in the same order, what all_items gives of each
+    item except its text; another collection's items are not in it; asked
+    for some hrefs, it gives those that exist."""
+    cal = calendar(db)
+    other = calendar(db, "bakery/projects")
+    for href in ("b.ics", "a.ics", "c.ics"):
+        db.write_sync("put", lambda c, href=href: dav.put_item(c, cal.id, item(href, text=f"text of {href}")))
+    db.write_sync("put", lambda c: dav.put_item(c, other.id, item("elsewhere.ics")))
+    rows = db.read_sync("listing", lambda c: dav.listing(c, cal.id))
+    full = db.read_sync("all", lambda c: dav.all_items(c, cal.id))
+    assert rows == [dav.ListingRow(i.href, i.name, i.component, i.etag, i.size, i.modified) for i in full]
+    assert [r.href for r in rows] == ["a.ics", "b.ics", "c.ics"]
+    assert db.read_sync("some", lambda c: dav.listing(c, cal.id, ["c.ics", "gone.ics", "a.ics"])) == [rows[0], rows[2]]
+    assert db.read_sync("listing", lambda c: dav.listing(c, calendar(db, "bakery/customers").id)) == []
 
 
 def test_time_range_query_uses_stored_bounds(db):

@@ -1,0 +1,272 @@
+"""The site builder's sources in a business's file: theme, profile, pages, images.
+
+``site`` holds the one row of builder settings (theme and the profile as
+JSON), ``site_pages`` each page's source text and its place in the
+navigation, ``site_images`` the pictures pages and the logo use. What the
+sources mean is the builder's business (``sitegen``); this module stores
+them, enforces counts and sizes, and refuses to remove what is still in use.
+
+Functions take a connection and run inside a transaction of
+:class:`storage.database.Database`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+
+from .directory import audit, now
+
+MIGRATIONS = sqlite_utils.Migrations("sitegen")
+
+#: Pages one site may have.
+MAX_PAGES = 50
+#: Images one site may store.
+MAX_IMAGES = 200
+#: Bytes of page source, in total.
+MAX_SOURCE_BYTES = 2 * 1024 * 1024
+
+
+@MIGRATIONS(name="0001_sitegen")
+def _m0001(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sitegen_site (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            theme TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            built TEXT,
+            built_version INTEGER
+        );
+        CREATE TABLE sitegen_pages (
+            name TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            nav INTEGER,
+            updated TEXT NOT NULL
+        );
+        CREATE TABLE sitegen_images (
+            name TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            updated TEXT NOT NULL
+        );
+        """
+    )
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Everything a build reads, in one snapshot."""
+
+    theme: str
+    profile: dict
+    pages: dict[str, str]
+    nav: list[str]
+    images: dict[str, tuple[str, int, int, bytes]]
+
+
+def _site_row(conn: sqlite3.Connection) -> sqlite3.Row:
+    row = conn.execute("SELECT * FROM sitegen_site WHERE id = 1").fetchone()
+    if row is None:
+        raise NotFound("this business has no site yet; start one with 'appliance site init SLUG --theme NAME'")
+    return row
+
+
+def exists(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sitegen_site WHERE id = 1").fetchone() is not None
+
+
+def init_site(conn: sqlite3.Connection, theme: str, profile: dict, pages: dict[str, str]) -> None:
+    """Create the site with ``theme``, ``profile`` and starter ``pages`` (in nav order)."""
+    if exists(conn):
+        raise Conflict("this business already has a site; change its theme with 'appliance site theme'")
+    stamp = now()
+    conn.execute(
+        "INSERT INTO sitegen_site (id, theme, profile, created, updated) VALUES (1, ?, ?, ?, ?)",
+        (theme, json.dumps(profile, sort_keys=True), stamp, stamp),
+    )
+    for name, source in pages.items():
+        put_page(conn, name, source, create=True)
+    audit(conn, "operator", "site.init", theme)
+
+
+def get_theme(conn: sqlite3.Connection) -> str:
+    return _site_row(conn)["theme"]
+
+
+def set_theme(conn: sqlite3.Connection, theme: str) -> None:
+    _site_row(conn)
+    conn.execute("UPDATE sitegen_site SET theme = ?, updated = ? WHERE id = 1", (theme, now()))
+    audit(conn, "operator", "site.theme", theme)
+
+
+def get_profile(conn: sqlite3.Connection) -> dict:
+    return json.loads(_site_row(conn)["profile"])
+
+
+def set_profile(conn: sqlite3.Connection, profile: dict) -> None:
+    _site_row(conn)
+    logo = profile.get("logo") or ""
+    if logo and not _image_exists(conn, logo):
+        raise NotFound(f"no image {logo}; add it with 'appliance site image add'")
+    conn.execute(
+        "UPDATE sitegen_site SET profile = ?, updated = ? WHERE id = 1", (json.dumps(profile, sort_keys=True), now())
+    )
+    audit(conn, "operator", "site.profile")
+
+
+def mark_built(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute("UPDATE sitegen_site SET built = ?, built_version = ? WHERE id = 1", (now(), version))
+
+
+def status(conn: sqlite3.Connection) -> dict:
+    row = _site_row(conn)
+    return {"theme": row["theme"], "created": row["created"], "updated": row["updated"],
+            "built": row["built"], "built_version": row["built_version"]}
+
+
+# -- pages -------------------------------------------------------------------------
+
+
+def put_page(conn: sqlite3.Connection, name: str, source: str, *, create: bool) -> None:
+    """Add (``create``) or replace a page's source; a new page goes last in the navigation."""
+    _site_row(conn)
+    row = conn.execute("SELECT length(CAST(source AS BLOB)) AS n FROM sitegen_pages WHERE name = ?", (name,)).fetchone()
+    if create and row is not None:
+        raise Conflict(f"page {name} already exists; change it with 'appliance site page edit'")
+    if not create and row is None:
+        raise NotFound(f"no page {name}")
+    if create and conn.execute("SELECT count(*) FROM sitegen_pages").fetchone()[0] >= MAX_PAGES:
+        raise LimitExceeded(f"a site may have at most {MAX_PAGES} pages")
+    total = conn.execute("SELECT coalesce(sum(length(CAST(source AS BLOB))), 0) FROM sitegen_pages").fetchone()[0]
+    if total - (row["n"] if row else 0) + len(source.encode()) > MAX_SOURCE_BYTES:
+        raise LimitExceeded(f"the pages of a site may hold at most {MAX_SOURCE_BYTES // 1024} KiB of text")
+    stamp = now()
+    if create:
+        position = conn.execute("SELECT coalesce(max(nav), 0) + 1 FROM sitegen_pages").fetchone()[0]
+        conn.execute(
+            "INSERT INTO sitegen_pages (name, source, nav, updated) VALUES (?, ?, ?, ?)", (name, source, position, stamp)
+        )
+    else:
+        conn.execute("UPDATE sitegen_pages SET source = ?, updated = ? WHERE name = ?", (source, stamp, name))
+    conn.execute("UPDATE sitegen_site SET updated = ? WHERE id = 1", (stamp,))
+    audit(conn, "operator", "site.page.add" if create else "site.page.edit", name)
+
+
+def get_page(conn: sqlite3.Connection, name: str) -> str:
+    row = conn.execute("SELECT source FROM sitegen_pages WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise NotFound(f"no page {name}")
+    return row["source"]
+
+
+def remove_page(conn: sqlite3.Connection, name: str) -> None:
+    if conn.execute("DELETE FROM sitegen_pages WHERE name = ?", (name,)).rowcount == 0:
+        raise NotFound(f"no page {name}")
+    _renumber(conn, [r["name"] for r in conn.execute("SELECT name FROM sitegen_pages WHERE nav IS NOT NULL ORDER BY nav")])
+    conn.execute("UPDATE sitegen_site SET updated = ? WHERE id = 1", (now(),))
+    audit(conn, "operator", "site.page.remove", name)
+
+
+def list_pages(conn: sqlite3.Connection) -> list[dict]:
+    """Pages in navigation order (pages left out of the navigation last, by name)."""
+    return [
+        {"name": r["name"], "source": r["source"], "nav": r["nav"], "updated": r["updated"]}
+        for r in conn.execute("SELECT * FROM sitegen_pages ORDER BY nav IS NULL, nav, name")
+    ]
+
+
+def set_nav(conn: sqlite3.Connection, names: list[str]) -> None:
+    """Show exactly ``names`` in the navigation, in that order."""
+    _site_row(conn)
+    if len(set(names)) != len(names):
+        raise InvalidInput("a page is named twice in the navigation")
+    known = {r[0] for r in conn.execute("SELECT name FROM sitegen_pages")}
+    for name in names:
+        if name not in known:
+            raise NotFound(f"no page {name}")
+    conn.execute("UPDATE sitegen_pages SET nav = NULL")
+    _renumber(conn, names)
+    conn.execute("UPDATE sitegen_site SET updated = ? WHERE id = 1", (now(),))
+    audit(conn, "operator", "site.nav", " ".join(names))
+
+
+def _renumber(conn: sqlite3.Connection, names: list[str]) -> None:
+    for position, name in enumerate(names, start=1):
+        conn.execute("UPDATE sitegen_pages SET nav = ? WHERE name = ?", (position, name))
+
+
+# -- images ------------------------------------------------------------------------
+
+
+def _image_exists(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sitegen_images WHERE name = ?", (name,)).fetchone() is not None
+
+
+def put_image(conn: sqlite3.Connection, name: str, ctype: str, width: int, height: int, data: bytes,
+              *, limit_bytes: int) -> None:
+    """Store (or replace) an image; all images together stay within ``limit_bytes``."""
+    _site_row(conn)
+    replacing = _image_exists(conn, name)
+    if not replacing and conn.execute("SELECT count(*) FROM sitegen_images").fetchone()[0] >= MAX_IMAGES:
+        raise LimitExceeded(f"a site may store at most {MAX_IMAGES} images")
+    others = conn.execute(
+        "SELECT coalesce(sum(length(data)), 0) FROM sitegen_images WHERE name != ?", (name,)
+    ).fetchone()[0]
+    if others + len(data) > limit_bytes:
+        raise LimitExceeded(
+            f"images would take {others + len(data)} bytes; the plan's web space is {limit_bytes} bytes"
+        )
+    conn.execute(
+        "INSERT INTO sitegen_images (name, type, width, height, data, updated) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET type = excluded.type, width = excluded.width,"
+        " height = excluded.height, data = excluded.data, updated = excluded.updated",
+        (name, ctype, width, height, data, now()),
+    )
+    audit(conn, "operator", "site.image.replace" if replacing else "site.image.add", name)
+
+
+def list_images(conn: sqlite3.Connection) -> list[dict]:
+    return [
+        dict(r)
+        for r in conn.execute(
+            "SELECT name, type, width, height, length(data) AS bytes, updated FROM sitegen_images ORDER BY name"
+        )
+    ]
+
+
+def remove_image(conn: sqlite3.Connection, name: str, used_by: list[str]) -> None:
+    """Remove an image unless ``used_by`` (pages, or "the logo") still show it."""
+    if not _image_exists(conn, name):
+        raise NotFound(f"no image {name}")
+    if used_by:
+        raise Conflict(f"image {name} is still used by {', '.join(used_by)}")
+    conn.execute("DELETE FROM sitegen_images WHERE name = ?", (name,))
+    audit(conn, "operator", "site.image.remove", name)
+
+
+# -- everything, for a build -------------------------------------------------------
+
+
+def sources(conn: sqlite3.Connection) -> Sources:
+    row = _site_row(conn)
+    pages = list_pages(conn)
+    return Sources(
+        theme=row["theme"],
+        profile=json.loads(row["profile"]),
+        pages={p["name"]: p["source"] for p in pages},
+        nav=[p["name"] for p in pages if p["nav"] is not None],
+        images={
+            r["name"]: (r["type"], r["width"], r["height"], bytes(r["data"]))
+            for r in conn.execute("SELECT * FROM sitegen_images")
+        },
+    )
