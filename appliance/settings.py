@@ -12,6 +12,7 @@ config (``images/appliance.toml``) sets the real ports and names.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
 import tomllib
@@ -90,6 +91,41 @@ def _choice(*options: str) -> Callable[[Any], str]:
         return value
 
     return check
+
+
+_TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
+
+
+def _secondaries(value: Any) -> tuple[Mapping[str, Any], ...]:
+    """``[{address, port, tsig_name, tsig_algorithm, tsig_secret}, ...]`` (DNS secondaries)."""
+    if not isinstance(value, list) or len(value) > 16:
+        raise ValueError("expected a list of at most 16 tables {address, port, tsig_name, tsig_algorithm, tsig_secret}")
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) - {"address", "port", "tsig_name", "tsig_algorithm", "tsig_secret"}:
+            raise ValueError("each secondary is a table of address, port, tsig_name, tsig_algorithm, tsig_secret")
+        entry = {
+            "address": _address_list([item.get("address")])[0],
+            "port": _int(1, 65535)(item.get("port", 53)),
+            "tsig_name": _str(item.get("tsig_name", "")).lower().rstrip("."),
+            "tsig_algorithm": _choice(*_TSIG_ALGORITHMS)(item.get("tsig_algorithm", "hmac-sha256")),
+            "tsig_secret": _str(item.get("tsig_secret", "")),
+        }
+        if bool(entry["tsig_name"]) != bool(entry["tsig_secret"]):
+            raise ValueError("tsig_name and tsig_secret go together")
+        if entry["tsig_secret"]:
+            try:
+                base64.b64decode(entry["tsig_secret"], validate=True)
+            except ValueError:
+                raise ValueError("tsig_secret is not base64") from None
+        out.append(MappingProxyType(entry))
+    return tuple(out)
+
+
+def _fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 0.95:
+        raise ValueError("expected a number from 0.05 to 0.95")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -216,6 +252,53 @@ SCHEMA: tuple[Section, ...] = (
             K("max_collections", "integer", 50, "Collections one user (or the shared area of a business) may have.", _int(3, 10_000)),
             K("business_mb", "integer", 1024, "Calendar, task and contact data one business may store, MiB; a PUT past it is answered 507.", _int(1, 10_000_000)),
             K("login_cache_seconds", "integer", 300, "A successful DAV login is remembered this long, so polling clients do not pay a password hash each time.", _int(0, 86_400)),
+        ),
+    ),
+    Section(
+        "dns",
+        "Authoritative DNS (`[listen] dns`): records of businesses, zone transfer to secondaries, response rate limiting.",
+        (
+            K("max_records", "integer", 500, "Records one business may add with `appliance dns add`.", _int(1, 100_000)),
+            K("secondaries", "list of tables", [], "Secondary name servers: `{address = \"192.0.2.1\", port = 53, tsig_name = \"k\", tsig_algorithm = \"hmac-sha256\", tsig_secret = \"base64\"}`. Only they may transfer zones (AXFR/IXFR over TCP, TSIG-signed when a key is set); they get a NOTIFY when a zone changes.", _secondaries),
+            K("notify_retries", "integer", 5, "NOTIFY messages sent to a secondary that does not answer (2 s apart, doubling).", _int(0, 20)),
+            K("tcp_idle_seconds", "integer", 10, "A TCP connection silent this long is closed (RFC 7766).", _int(1, 600)),
+            K("rrl_rate", "integer", 200, "Response rate limit: UDP answers per second to one source prefix (/24 IPv4, /56 IPv6) per kind of answer; 0 turns it off.", _int(0, 1_000_000)),
+            K("rrl_slip", "integer", 2, "Every Nth answer over the limit is sent truncated (TC=1) so real clients retry over TCP; 0 drops them all, 1 truncates them all.", _int(0, 100)),
+            K("rrl_exempt_loopback", "boolean", True, "Never rate-limit answers to 127.0.0.0/8 and ::1 (benchmarks, local resolvers).", _bool),
+            K("rrl_max_prefixes", "integer", 100_000, "Source prefixes tracked at once; the oldest are forgotten first.", _int(100, 10_000_000)),
+        ),
+    ),
+    Section(
+        "web",
+        "Websites, client set-up (autoconfig, autodiscover, Apple profiles) and ACME challenges on `[listen] http` / `https`.",
+        (
+            K("https_redirect", "boolean", True, "Redirect plain HTTP to HTTPS, but only once a real certificate is configured (`[tls] cert_file`); ACME challenges are never redirected.", _bool),
+            K("hsts_seconds", "integer", 0, "`max-age` of the Strict-Transport-Security header sent over HTTPS; 0 sends none.", _int(0, 2 * 365 * 86_400)),
+            K("cache_mb", "integer", 64, "Memory for the most requested website files, MiB.", _int(0, 64 * 1024)),
+            K("cache_file_kb", "integer", 2048, "Largest file kept in that memory, KiB; larger ones are read from the business's file each time.", _int(1, 1024 * 1024)),
+            K("access_log", "boolean", False, "Log one line per HTTP request (combined log format) at INFO; off, the log holds events only.", _bool),
+            K("recheck_ms", "integer", 1000, "How long a site's published version is trusted before it is read again: how soon a new upload or build is seen.", _int(0, 60_000)),
+            K("advertise_imaps", "port", 0, "IMAP-over-TLS port that client set-up advertises; 0: the port `[listen] imaps` really bound (set it when a firewall maps ports).", _port),
+            K("advertise_submissions", "port", 0, "Submission-over-TLS port advertised; 0: the port `[listen] submissions` bound.", _port),
+            K("advertise_submission", "port", 0, "Submission-with-STARTTLS port advertised; 0: the port `[listen] submission` bound.", _port),
+            K("advertise_https", "port", 0, "HTTPS port advertised for CalDAV/CardDAV; 0: the port `[listen] https` bound.", _port),
+        ),
+    ),
+    Section(
+        "acme",
+        "Certificates from an ACME CA (RFC 8555) for the box host name and every business domain, renewed automatically. Off until `directory` is set.",
+        (
+            K("directory", "string", "", "Directory URL of the CA, e.g. Let's Encrypt's production or staging directory; empty: no ACME (the box certificate of `[tls]` is used for every name).", _str),
+            K("enabled", "boolean", True, "Run the ACME client at all (false keeps the stored certificates but requests and renews none).", _bool),
+            K("contact", "string", "", "Contact e-mail of the ACME account; empty: `[box] admin_email`.", _str),
+            K("ca_file", "path", "", "PEM file of the CA that signed the directory's HTTPS certificate (a private or test CA); empty: the system's trusted CAs.", _str),
+            K("resolver", "string", "", "DNS resolver, `host` or `host:port`, that checks a name resolves to this box before it is requested and which zones are delegated to it; empty: the system's resolver.", _str),
+            K("delegation_check", "boolean", True, "Validate a zone's names with DNS-01 only when the resolver shows the zone delegated to this box's name servers; other names use HTTP-01 and are requested only when they resolve to the box.", _bool),
+            K("wildcards", "boolean", True, "For zones validated with DNS-01, request `*.domain` beside the domain instead of its `www.`, `autoconfig.` and `autodiscover.` names.", _bool),
+            K("renew_fraction", "number", 0.6667, "Renew a certificate when this part of its lifetime has passed (or earlier when the CA's renewal information says so).", _fraction),
+            K("retry_min_seconds", "integer", 60, "Wait after the first failed attempt; it doubles with each further failure.", _int(1, 86_400)),
+            K("retry_max_seconds", "integer", 86_400, "Longest wait between failed attempts.", _int(1, 30 * 86_400)),
+            K("order_timeout", "integer", 120, "Seconds one order (validation and issuance) may take.", _int(10, 3600)),
         ),
     ),
     Section(

@@ -7,6 +7,9 @@
   MX, SPF, DKIM, DMARC, ``autoconfig``/``autodiscover``, SRV for RFC 6186
   (mail) and RFC 6764 (CalDAV/CardDAV) with the TXT path, CAA, and the apex
   and ``www`` addresses of the website.
+* The records each business added itself (:class:`CustomRecord`, checked by
+  :func:`check_value` and :func:`check_record` before they are stored) and the transient ACME
+  challenges, placed in the zone that holds their name.
 
 A zone is plain data: ``{(name, type): [rdata text, ...]}`` with one TTL per
 RRset, so the answer engine and tests can read it without a DNS library.
@@ -18,11 +21,19 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
+from typing import Mapping
+
+from .errors import Conflict, InvalidInput
 
 TTL = 3600
 NEGATIVE_TTL = 300
+#: ACME DNS-01 (RFC 8555 section 8.4): TXT at ``_acme-challenge.<name>``.
+CHALLENGE_LABEL = "_acme-challenge"
+CHALLENGE_TTL = 60
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,23 @@ class BusinessDns:
     free_domain: str
     own_domains: tuple[str, ...]
     dkim: dict[str, tuple[str, str]] = field(default_factory=dict)  # domain -> (name, txt)
+    records: tuple[CustomRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class CustomRecord:
+    """A record a business added (``appliance dns add``): absolute owner
+    name, type, canonical value text (:func:`check_value`), TTL."""
+
+    domain: str
+    name: str
+    type: str
+    value: str
+    ttl: int = TTL
+
+    @property
+    def rdata(self) -> str:
+        return _quote(self.value) if self.type == "TXT" else self.value
 
 
 @dataclass
@@ -54,14 +82,24 @@ class Zone:
     origin: str
     records: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     serial: int = 0
+    #: TTL of each RRset that does not use :data:`TTL`.
+    ttls: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: RRsets that hold records a business added (the rest are generated).
+    custom: set[tuple[str, str]] = field(default_factory=set)
 
-    def add(self, name: str, rtype: str, rdata: str) -> None:
-        values = self.records.setdefault((name.lower().rstrip("."), rtype), [])
+    def add(self, name: str, rtype: str, rdata: str, ttl: int = TTL) -> None:
+        key = (name.lower().rstrip("."), rtype)
+        values = self.records.setdefault(key, [])
         if rdata not in values:
             values.append(rdata)
+        if ttl != TTL:
+            self.ttls[key] = ttl
+
+    def ttl(self, name: str, rtype: str) -> int:
+        return self.ttls.get((name, rtype), TTL)
 
     def content_hash(self) -> str:
-        body = {f"{n}|{t}": sorted(v) for (n, t), v in self.records.items() if t != "SOA"}
+        body = {f"{n}|{t}|{self.ttl(n, t)}": sorted(v) for (n, t), v in self.records.items() if t != "SOA"}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
     def soa(self, box: BoxDns) -> str:
@@ -70,6 +108,10 @@ class Zone:
 
     def names(self) -> set[str]:
         return {name for name, _ in self.records}
+
+    def cuts(self) -> set[str]:
+        """Names below the origin with NS records: delegations."""
+        return {name for name, rtype in self.records if rtype == "NS" and name != self.origin}
 
 
 def _quote(text: str) -> str:
@@ -120,8 +162,14 @@ def _apex(zone: Zone, box: BoxDns) -> None:
     zone.add(zone.origin, "CAA", '0 issue "letsencrypt.org"')
 
 
-def build_zones(box: BoxDns, businesses: list[BusinessDns]) -> dict[str, Zone]:
-    """All zones, keyed by origin (serials not yet assigned)."""
+def build_zones(
+    box: BoxDns, businesses: list[BusinessDns], challenges: Mapping[str, tuple[str, ...]] | None = None
+) -> dict[str, Zone]:
+    """All zones, keyed by origin (serials not yet assigned).
+
+    ``challenges`` maps a name to the ACME DNS-01 values published as TXT at
+    ``_acme-challenge.<name>`` (names outside every zone are skipped).
+    """
     zones: dict[str, Zone] = {}
     boxzone = Zone(box.domain)
     _apex(boxzone, box)
@@ -137,7 +185,29 @@ def build_zones(box: BoxDns, businesses: list[BusinessDns]) -> dict[str, Zone]:
             _apex(zone, box)
             _mail_domain(zone, domain, box, business.dkim.get(domain))
             zones[domain] = zone
+    for business in businesses:
+        for record in business.records:
+            zone = zone_for(zones, record.name)
+            if zone is None:
+                continue
+            zone.add(record.name, record.type, record.rdata, record.ttl)
+            zone.custom.add((record.name, record.type))
+    for name, values in (challenges or {}).items():
+        zone = zone_for(zones, name)
+        if zone is not None:
+            for value in values:
+                zone.add(f"{CHALLENGE_LABEL}.{name}", "TXT", _quote(value), CHALLENGE_TTL)
     return zones
+
+
+def zone_for(zones: Mapping[str, Zone], name: str) -> Zone | None:
+    """The zone with the longest origin at or above ``name``."""
+    candidate = name
+    while candidate:
+        if candidate in zones:
+            return zones[candidate]
+        candidate = candidate.partition(".")[2]
+    return None
 
 
 def assign_serials(zones: dict[str, Zone], previous: dict[str, tuple[str, int]], today: datetime.date | None = None) -> dict[str, tuple[str, int]]:
@@ -159,3 +229,167 @@ def assign_serials(zones: dict[str, Zone], previous: dict[str, tuple[str, int]],
         zone.serial = serial
         out[origin] = (digest, serial)
     return out
+
+
+# -- the records a business adds ----------------------------------------------
+
+#: What ``appliance dns add`` accepts.
+RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS")
+MIN_TTL, MAX_TTL = 60, 604_800
+MAX_TXT = 4000
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_CAA_TAG = re.compile(r"^[a-z0-9]{1,15}$")
+#: Names published for mail and client set-up: no record may be added there.
+_MACHINERY = ("_dmarc", "autoconfig", "autodiscover")
+
+
+def _host(value: str, what: str, origin: str) -> str:
+    """A target host name, lower-case, absolute (trailing dot).
+
+    One label without a dot is relative to ``origin`` (``www`` in
+    ``example.com``); anything else is taken as a full name.
+    """
+    name = value.strip().lower()
+    if name and "." not in name:
+        name = f"{name}.{origin}"
+    name = name.rstrip(".")
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise InvalidInput(f"invalid {what} {value!r}: expected a host name")
+    return name + "."
+
+
+def _number(text: str, what: str, hi: int) -> int:
+    if not text.isdigit() or int(text) > hi:
+        raise InvalidInput(f"invalid {what} {text!r}: expected 0-{hi}")
+    return int(text)
+
+
+def check_value(rtype: str, value: str, origin: str) -> str:
+    """The canonical text of ``value`` for ``rtype``; InvalidInput when it is not valid.
+
+    Host names in it are made absolute (see :func:`_host`)."""
+    value = value.strip()
+    if rtype == "A":
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            raise InvalidInput(f"invalid A value {value!r}: expected an IPv4 address") from None
+    if rtype == "AAAA":
+        try:
+            return str(ipaddress.IPv6Address(value))
+        except ValueError:
+            raise InvalidInput(f"invalid AAAA value {value!r}: expected an IPv6 address") from None
+    if rtype in ("CNAME", "NS"):
+        return _host(value, f"{rtype} target", origin)
+    if rtype == "MX":
+        parts = value.split()
+        if len(parts) != 2:
+            raise InvalidInput(f"invalid MX value {value!r}: expected 'PREFERENCE HOST'")
+        # RFC 7505: "0 ." is the null MX.
+        host = "." if parts[1] == "." else _host(parts[1], "MX host", origin)
+        return f"{_number(parts[0], 'MX preference', 65535)} {host}"
+    if rtype == "SRV":
+        parts = value.split()
+        if len(parts) != 4:
+            raise InvalidInput(f"invalid SRV value {value!r}: expected 'PRIORITY WEIGHT PORT TARGET'")
+        numbers = [_number(p, "SRV field", 65535) for p in parts[:3]]
+        target = "." if parts[3] == "." else _host(parts[3], "SRV target", origin)
+        return " ".join(map(str, numbers)) + " " + target
+    if rtype == "CAA":
+        match = re.fullmatch(r'(\d{1,3})\s+(\S+)\s+"?([\x21-\x7e ]*?)"?', value)
+        if not match or int(match.group(1)) > 255 or not _CAA_TAG.match(match.group(2).lower()):
+            raise InvalidInput(f"invalid CAA value {value!r}: expected 'FLAGS TAG \"VALUE\"' (RFC 8659)")
+        if '"' in match.group(3) or "\\" in match.group(3):
+            raise InvalidInput(f"invalid CAA value {value!r}: quotes and backslashes are not allowed inside the value")
+        return f'{int(match.group(1))} {match.group(2).lower()} "{match.group(3)}"'
+    if rtype == "TXT":
+        if len(value) > MAX_TXT or any(not 32 <= ord(c) < 127 for c in value):
+            raise InvalidInput(f"invalid TXT value: 0-{MAX_TXT} printable ASCII characters")
+        return value
+    raise InvalidInput(f"unsupported record type {rtype!r}: use one of {', '.join(RECORD_TYPES)}")
+
+
+def owner_name(domain: str, name: str) -> str:
+    """``name`` as given on the command line, made absolute under ``domain``.
+
+    ``@`` is the domain itself; a name ending in a dot, or ending in the
+    domain, is taken as written; anything else is relative to the domain.
+    ``*`` may only be the leftmost label (a wildcard, RFC 4592).
+    """
+    raw = name.strip().lower()
+    if raw in ("@", ""):
+        full = domain
+    elif raw.endswith(".") or raw == domain or raw.endswith("." + domain):
+        full = raw.rstrip(".")
+    else:
+        full = f"{raw}.{domain}"
+    labels = full.split(".")
+    body = labels[1:] if labels[0] == "*" else labels
+    if len(full) > 253 or not all(_HOST_LABEL.match(label) for label in body):
+        raise InvalidInput(f"invalid name {name!r}")
+    if full != domain and not full.endswith("." + domain):
+        raise InvalidInput(f"{full} is not inside {domain}")
+    return full
+
+
+def _under(name: str, ancestor: str) -> bool:
+    return name == ancestor or name.endswith("." + ancestor)
+
+
+def check_record(zone: Zone, record: CustomRecord) -> None:
+    """Refuse ``record`` if it would break ``zone`` (which does not hold it yet).
+
+    No record may replace or sit among the generated mail and client records
+    (MX, SPF, DKIM, DMARC, ``autoconfig``/``autodiscover``, SRV, ACME
+    challenges), a CNAME shares its name with nothing and is never at a
+    domain's apex (RFC 1034 section 3.6.2), and a delegation (NS below the
+    apex) hides everything under it except the address records of its name
+    servers (glue).
+    """
+    name, rtype, domain = record.name, record.type, record.domain
+    key = (name, rtype)
+    generated = {k for k in zone.records if k not in zone.custom}
+    generated_names = {n for n, _ in generated}
+    at = f"{rtype} at {name}"
+    labels = name.split(".")
+    if CHALLENGE_LABEL in labels:
+        raise Conflict(f"{at}: {CHALLENGE_LABEL} names are managed by the box (ACME)")
+    if name in generated_names and name not in (domain, f"www.{domain}"):
+        raise Conflict(f"{at}: {name} is published by the box for mail and client set-up")
+    if any(name == f"{label}.{domain}" for label in _MACHINERY):
+        raise Conflict(f"{at}: {name} is published by the box for mail and client set-up")
+    if rtype == "TXT" and name == domain and record.value.lower().startswith("v=spf1"):
+        raise Conflict(f"{at}: the SPF record is generated by the box")
+    if key in generated and not (rtype in ("TXT", "CAA") and name == domain):
+        raise Conflict(f"{at} is generated by the box and cannot be replaced")
+    if labels[0] == "*" and rtype == "NS":
+        raise InvalidInput(f"{at}: a wildcard cannot be delegated (RFC 4592 section 4.2)")
+    if record.value.rstrip(".") == name and rtype == "CNAME":
+        raise InvalidInput(f"{at}: a CNAME cannot point at itself")
+    others = {t for (n, t) in zone.records if n == name}
+    if rtype == "CNAME":
+        if name == domain:
+            raise InvalidInput(f"{at}: a CNAME cannot be at the apex of {domain} (RFC 1034 section 3.6.2)")
+        if others - {"CNAME"}:
+            raise Conflict(f"{at}: the name already has {', '.join(sorted(others))} records; a CNAME shares its name with nothing")
+        if "CNAME" in others:
+            raise Conflict(f"{at}: the name already has a CNAME (only one is allowed)")
+    elif "CNAME" in others:
+        raise Conflict(f"{at}: the name has a CNAME, which shares its name with nothing")
+    cuts = zone.cuts()
+    if rtype == "NS":
+        if name == domain:
+            raise Conflict(f"{at}: the name servers of {domain} are the box's")
+        if any(_under(n, name) for n in generated_names):
+            raise Conflict(f"{at}: the delegation would hide records the box publishes under {name}")
+        if others - {"NS"}:
+            raise Conflict(f"{at}: a delegated name holds only NS records (it has {', '.join(sorted(others))})")
+        below = {t for (n, t) in zone.records if n != name and _under(n, name)}
+        if below - {"A", "AAAA"}:
+            raise Conflict(f"{at}: names under {name} have records other than glue addresses")
+    for cut in cuts:
+        if cut == name and rtype != "NS":
+            raise Conflict(f"{at}: {name} is delegated; it holds only NS records")
+        if cut != name and _under(name, cut) and rtype not in ("A", "AAAA"):
+            raise Conflict(f"{at}: {name} is inside the delegation {cut}; only glue addresses may be added there")

@@ -1,4 +1,5 @@
-"""``appliance dns show DOMAIN``: the zone the box serves for a domain."""
+"""``appliance dns show|add|remove``: the zones the box serves, and the
+records a business adds to its own domains."""
 
 from __future__ import annotations
 
@@ -6,18 +7,51 @@ import argparse
 
 from appliance import dnsdata, names
 from appliance.errors import NotFound
-from appliance.zones import TTL
 
-from .common import add_json
+from .common import add_json, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dns", help="DNS zones")
+    p = sub.add_parser("dns", help="DNS zones and records")
     s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    a = s.add_parser("show", help="every record of the zone that holds DOMAIN, in zone-file form")
+    a = s.add_parser("show", help="every record of the zone that holds DOMAIN, in zone-file form (the business's own marked '; added')")
     a.add_argument("domain")
     add_json(a)
     a.set_defaults(handler=_show)
+
+    a = s.add_parser("add", help="add a record to a business's domain (A, AAAA, CNAME, MX, TXT, SRV, CAA, NS)")
+    a.add_argument("domain", help="the business's domain")
+    a.add_argument("name", help="@ for the domain itself, a name relative to it, or a full name ending in a dot; *.NAME is a wildcard")
+    a.add_argument("type", metavar="TYPE")
+    a.add_argument("value", help='e.g. 192.0.2.1 | "10 mx.example.net." | "0 5 5060 sip.example.net." | \'0 issue "ca.example"\' | text')
+    a.add_argument("--ttl", type=int, default=3600, help="seconds (60-604800; default 3600)")
+    add_json(a)
+    a.set_defaults(handler=_add)
+
+    a = s.add_parser("remove", help="remove a record (or with no VALUE every record of that name and type)")
+    a.add_argument("domain")
+    a.add_argument("name")
+    a.add_argument("type", metavar="TYPE")
+    a.add_argument("value", nargs="?")
+    a.set_defaults(handler=_remove)
+
+    a = s.add_parser("records", help="the records the business added to DOMAIN")
+    a.add_argument("domain")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(
+        dnsdata.list_records(ctx.app, ctx.args.domain), lambda rows: table(rows, ("name", "type", "ttl", "value"))
+    ))
+
+
+def _add(ctx) -> None:
+    a = ctx.args
+    record = dnsdata.add_record(ctx.app, a.domain, a.name, a.type, a.value, a.ttl)
+    ctx.emit(record)
+
+
+def _remove(ctx) -> None:
+    a = ctx.args
+    dnsdata.remove_record(ctx.app, a.domain, a.name, a.type, a.value)
 
 
 def _show(ctx) -> None:
@@ -29,11 +63,15 @@ def _show(ctx) -> None:
     if not origin:
         raise NotFound(f"the box serves no zone for {domain}")
     zone = zones[origin]
-    records = [{"name": zone.origin, "type": "SOA", "ttl": TTL, "data": zone.soa(box)}]
+    records = [{"name": zone.origin, "type": "SOA", "ttl": zone.ttl(zone.origin, "SOA"), "data": zone.soa(box), "added": False}]
     for (name, rtype), values in sorted(zone.records.items()):
-        records += [{"name": name, "type": rtype, "ttl": TTL, "data": value} for value in values]
+        added = (name, rtype) in zone.custom
+        records += [{"name": name, "type": rtype, "ttl": zone.ttl(name, rtype), "data": v, "added": added} for v in values]
     ctx.emit(
         {"zone": zone.origin, "serial": zone.serial, "records": records},
         lambda z: f"; zone {z['zone']}, serial {z['serial']}\n"
-        + "\n".join(f"{r['name']}.\t{r['ttl']}\tIN\t{r['type']}\t{r['data']}" for r in z["records"]),
+        + "\n".join(
+            f"{r['name']}.\t{r['ttl']}\tIN\t{r['type']}\t{r['data']}" + ("\t; added" if r["added"] else "")
+            for r in z["records"]
+        ),
     )

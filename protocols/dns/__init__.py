@@ -4,32 +4,40 @@ Our own asyncio transport (dnslib's bundled server is a thread per
 request): :mod:`.wire` vets each query, :mod:`.engine` answers from
 precomputed zones. Zones are rebuilt from the catalog and the business files
 at start and whenever the CLI changes something (``app.on_change``); the SOA
-serial of a zone changes only when its content does.
+serial of a zone changes only when its content does, and then the
+secondaries get a NOTIFY (:mod:`.notify`) and may transfer the zone
+(:mod:`.transfer`). UDP answers pass the response rate limiter (:mod:`.rrl`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import struct
 from typing import Any
 
-from appliance import dnsdata
+from appliance import dnsdata, names
+from appliance.errors import InvalidInput, NotFound
 from storage import box as boxdb
 
 from .engine import Engine
-from .wire import Ignore, Malformed, error_response, parse_query
+from .notify import Notifier
+from .rrl import DROP, RateLimiter, truncated
+from .transfer import Transfers, secondaries
+from .wire import Ignore, Malformed, Special, error_response, parse_query, question_end
 
 log = logging.getLogger(__name__)
 
-#: A TCP connection idle this long is closed (RFC 7766 section 6.2.3).
-TCP_IDLE_SECONDS = 10.0
 #: Queries answered on one TCP connection before it is closed.
 TCP_MAX_QUERIES = 1000
+#: ACME DNS-01 values per name, and their shape (base64url of a SHA-256).
+MAX_CHALLENGE_VALUES = 8
+_CHALLENGE_VALUE = re.compile(r"^[A-Za-z0-9_=-]{1,255}$")
 
 
-def _answer(engine: Engine, data: bytes, peer: str, *, tcp: bool) -> bytes | None:
+def _answer(service: "DnsService", data: bytes, peer: str, *, tcp: bool) -> bytes | list[bytes] | None:
     try:
         query = parse_query(data, tcp=tcp)
     except Ignore:
@@ -37,22 +45,32 @@ def _answer(engine: Engine, data: bytes, peer: str, *, tcp: bool) -> bytes | Non
     except Malformed as exc:
         log.info("%s: malformed query: %s", peer, exc)
         return error_response(exc.qid, exc.rcode, struct.unpack_from("!H", data, 2)[0])
+    except Special as special:
+        try:
+            return service.transfers.answer(data, special, peer, tcp=tcp)
+        except Exception:  # noqa: BLE001 - a bug answers SERVFAIL, never kills the server
+            log.exception("%s: cannot answer a transfer or signed query", peer)
+            return error_response(special.qid, 2, struct.unpack_from("!H", data, 2)[0])
     try:
-        return engine.answer(query, tcp=tcp)
+        reply = service.engine.answer(query, tcp=tcp)
     except Exception:  # noqa: BLE001 - a bug answers SERVFAIL, never kills the server
         log.exception("%s: cannot answer %s/%d", peer, query.qname, query.qtype)
         return error_response(query.qid, 2, query.flags)
+    if not tcp:
+        service.engine.remember(data, reply)
+    return reply
 
 
 class _Udp:
     """UDP straight on the socket: each wake-up drains up to a batch of
     datagrams (asyncio's datagram transport costs more per packet than
     answering does). A reply the kernel cannot take now is dropped, as a
-    lost datagram would be; the client retries."""
+    lost datagram would be; the client retries. Answers pass the response
+    rate limiter (:mod:`.rrl`) when it is on."""
 
     BATCH = 256
 
-    def __init__(self, engine: Engine, host: str, port: int):
+    def __init__(self, service: "DnsService", host: str, port: int):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
@@ -65,12 +83,16 @@ class _Udp:
         except BaseException:
             self.sock.close()
             raise
-        self.engine = engine
+        self.service = service
         self.loop = asyncio.get_running_loop()
         self.loop.add_reader(self.sock.fileno(), self._readable)
 
     def _readable(self) -> None:
-        recvfrom, sendto, engine = self.sock.recvfrom, self.sock.sendto, self.engine
+        recvfrom, sendto, service = self.sock.recvfrom, self.sock.sendto, self.service
+        rrl = service.rrl
+        # Zones reloaded by another callback replace this dict, never
+        # change it under us: one batch answers from one version.
+        packets = service.engine.packets
         for _ in range(self.BATCH):
             try:
                 data, addr = recvfrom(4096)
@@ -79,12 +101,26 @@ class _Udp:
             except OSError as exc:
                 log.info("udp receive: %s", exc)
                 return
-            reply = _answer(engine, data, addr[0], tcp=False)
-            if reply is not None:
-                try:
-                    sendto(reply, addr)
-                except OSError:
-                    pass
+            # The hot path: a query seen before, answered by one lookup.
+            known = packets.get(data[2:])
+            if known is not None:
+                reply = data[:2] + known
+            else:
+                reply = _answer(service, data, addr[0], tcp=False)
+                if reply is None:
+                    continue
+                if type(reply) is list:
+                    reply = reply[0]
+            if rrl is not None:
+                decision = rrl.check(addr[0], reply)
+                if decision:
+                    if decision == DROP:
+                        continue
+                    reply = truncated(reply, question_end(reply))
+            try:
+                sendto(reply, addr)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self.loop.remove_reader(self.sock.fileno())
@@ -92,11 +128,11 @@ class _Udp:
 
 
 class _Tcp(asyncio.Protocol):
-    """Two-octet length framing, several queries per connection (RFC 7766)."""
+    """Two-octet length framing, several queries per connection, an idle
+    timeout (RFC 7766 sections 6.2.1 and 6.2.3)."""
 
-    def __init__(self, engine: Engine, connections: set):
-        self.engine = engine
-        self.connections = connections
+    def __init__(self, service: "DnsService"):
+        self.service = service
         self.buffer = bytearray()
         self.count = 0
         self.transport: asyncio.Transport | None = None
@@ -105,13 +141,13 @@ class _Tcp(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername", ("?",))[0]
-        self.connections.add(self)
+        self.service.connections.add(self)
         self._arm()
 
     def _arm(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = asyncio.get_running_loop().call_later(TCP_IDLE_SECONDS, self.close)
+        self.timer = asyncio.get_running_loop().call_later(self.service.tcp_idle, self.close)
 
     def close(self) -> None:
         if self.transport is not None:
@@ -120,7 +156,7 @@ class _Tcp(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        self.connections.discard(self)
+        self.service.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -131,12 +167,13 @@ class _Tcp(asyncio.Protocol):
                 return
             message = bytes(self.buffer[2 : 2 + length])
             del self.buffer[: 2 + length]
-            reply = _answer(self.engine, message, self.peer, tcp=True)
+            reply = _answer(self.service, message, self.peer, tcp=True)
             if reply is None:
                 self.close()
                 return
             assert self.transport is not None
-            self.transport.write(struct.pack("!H", len(reply)) + reply)
+            for part in reply if isinstance(reply, list) else (reply,):
+                self.transport.write(struct.pack("!H", len(part)) + part)
             self.count += 1
             if self.count >= TCP_MAX_QUERIES:
                 self.close()
@@ -144,25 +181,78 @@ class _Tcp(asyncio.Protocol):
 
 
 class DnsService:
+    """The DNS service of one daemon: zones, listeners, transfers, NOTIFY,
+    and the ACME challenges (:meth:`set_acme_challenge`)."""
+
     def __init__(self, app: Any):
         self.app = app
+        settings = app.settings.dns
         self.engine = Engine()
         self.udp: list[_Udp] = []
         self.servers: list[asyncio.base_events.Server] = []
         self.connections: set[_Tcp] = set()
         self.serials: dict[str, tuple[str, int]] = {}
+        self.tcp_idle = float(settings.tcp_idle_seconds)
+        self.rrl = (
+            RateLimiter(settings.rrl_rate, settings.rrl_slip, settings.rrl_max_prefixes, settings.rrl_exempt_loopback)
+            if settings.rrl_rate
+            else None
+        )
+        servers = secondaries(app.settings)
+        self.transfers = Transfers(self.engine, servers)
+        self.notifier = Notifier(servers, settings.notify_retries)
+        self.challenges: dict[str, tuple[str, ...]] = {}
+        self._businesses: list = []
         self._reload_lock = asyncio.Lock()
 
     async def reload(self) -> None:
         """Rebuild every zone from the files; swap them in at once."""
         async with self._reload_lock:
-            box, zones, serials = await dnsdata.zones(self.app)
-            if serials != self.serials:
-                await self.app.box.write("dns serials", lambda c: boxdb.set_dns_serials(c, serials))
-            self.serials = serials
-            self.engine.load(zones, box)
+            self._businesses = await dnsdata.businesses(self.app)
+            await self._publish()
+
+    async def _publish(self) -> None:
+        box, zones, serials = await dnsdata.zones(self.app, self._businesses, self.challenges)
+        changed = [origin for origin, (_, serial) in serials.items() if self.serials.get(origin, ("", -1))[1] != serial]
+        if serials != self.serials:
+            await self.app.box.write("dns serials", lambda c: boxdb.set_dns_serials(c, serials))
+        self.serials = serials
+        self.engine.load(zones, box)
+        if changed:
+            self.notifier.changed(changed)
+
+    async def set_acme_challenge(self, name: str, values: list[str]) -> None:
+        """Publish ``values`` as TXT at ``_acme-challenge.<name>`` now.
+
+        For the ACME client (RFC 8555 section 8.4): the answer changes at
+        once and the zone's serial moves (secondaries are notified). Held in
+        memory only: a restart forgets it, as the challenge would be stale.
+        Raises InvalidInput for a bad value or a delegated name and NotFound
+        for a name outside our zones.
+        """
+        name = names.domain(name)
+        values = list(values)
+        if not values or len(values) > MAX_CHALLENGE_VALUES or not all(_CHALLENGE_VALUE.match(v) for v in values):
+            raise InvalidInput(f"ACME challenge values: 1-{MAX_CHALLENGE_VALUES} base64url strings")
+        zone = self.engine.zone_for(name)
+        if zone is None:
+            raise NotFound(f"the box serves no zone for {name}")
+        if any(name == cut or name.endswith("." + cut) for cut in zone.cuts):
+            # The TXT would sit below a delegation, where we answer only a referral.
+            raise InvalidInput(f"{name} is delegated to other name servers; its challenge must be published there")
+        async with self._reload_lock:
+            self.challenges[name] = tuple(values)
+            await self._publish()
+
+    async def clear_acme_challenge(self, name: str) -> None:
+        """Withdraw the challenge of ``name`` (nothing if there is none)."""
+        name = names.domain(name)
+        async with self._reload_lock:
+            if self.challenges.pop(name, None) is not None:
+                await self._publish()
 
     async def stop(self) -> None:
+        await self.notifier.stop()
         for server in self.servers:
             server.close()
         for conn in list(self.connections):
@@ -181,11 +271,11 @@ async def start(app: Any) -> DnsService:
     port = app.settings.listen.dns
     try:
         for host in app.settings.listen.addresses:
-            server = await loop.create_server(lambda: _Tcp(service.engine, service.connections), host, port, reuse_address=True)
+            server = await loop.create_server(lambda: _Tcp(service), host, port, reuse_address=True)
             service.servers.append(server)
             bound = server.sockets[0].getsockname()[1]
             # UDP on the same port number as TCP (the kernel chose it when 0).
-            service.udp.append(_Udp(service.engine, host, bound))
+            service.udp.append(_Udp(service, host, bound))
             app.add_listener("dns", host, bound)
     except BaseException:
         await service.stop()

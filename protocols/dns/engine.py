@@ -4,8 +4,12 @@
 wire bytes, keyed by what changes an answer (name, type, class, EDNS, the
 size limit). A cached answer is patched with the query's ID, its RD bit and
 the letter case of its name (the question sits uncompressed at offset 12, so
-the bytes line up). Loading new zones swaps the whole state at once and
-drops the cache.
+the bytes line up). In front of it, :attr:`Engine.packets` maps the bytes of
+a UDP query after its ID to the bytes of its answer after the ID: a query
+seen before (same flags, name in the same case, same OPT) is answered with
+one lookup, before any parsing (its bytes passed the checks of
+:mod:`.wire` the first time, and identical bytes pass them identically).
+Loading new zones swaps the whole state at once and drops both caches.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ MAX_UDP_PAYLOAD = 1232
 #: Cached answers; past this the cache is cleared (a query flood of random
 #: names must not grow memory without bound).
 CACHE_LIMIT = 50_000
+#: The query-bytes cache (:attr:`Engine.packets`): fewer entries, and only
+#: queries up to this size (a question and a plain OPT), so its memory stays
+#: bounded (about 20 MB at worst) whatever EDNS options clients send.
+PACKET_LIMIT = 10_000
+PACKET_QUERY_MAX = 512
 MAX_CNAME_CHAIN = 8
+TYPE_AXFR = 252
+TYPE_IXFR = 251
 TYPE_ANY = 255
 CLASS_IN = 1
 BADVERS = 16
@@ -39,6 +50,10 @@ class _LoadedZone:
     names: set[str]
     soa: RR
     soa_negative: RR
+    cuts: set[str]
+    source: Zone
+    serial: int
+    soa_text: str
 
 
 def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
@@ -47,11 +62,14 @@ def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
     records[(zone.origin, "SOA")] = [zone.soa(box)]
     for (name, rtype), values in records.items():
         rrs = []
+        ttl = zone.ttl(name, rtype)
         for value in values:
-            rrs.extend(RR.fromZone(f"{name}. {TTL} IN {rtype} {value}"))
+            rrs.extend(RR.fromZone(f"{name}. {ttl} IN {rtype} {value}"))
         rrsets[(name, getattr(QTYPE, rtype))] = rrs
     soa = rrsets[(zone.origin, QTYPE.SOA)][0]
-    negative = RR(soa.rname, QTYPE.SOA, ttl=NEGATIVE_TTL, rdata=soa.rdata)
+    # RFC 2308 section 3: the SOA in a negative answer carries the minimum
+    # of its TTL and its MINIMUM field.
+    negative = RR(soa.rname, QTYPE.SOA, ttl=min(NEGATIVE_TTL, soa.ttl), rdata=soa.rdata)
     names = set(zone.names()) | {zone.origin}
     # Every ancestor of a name, up to the origin, exists (an empty
     # non-terminal answers NODATA, not NXDOMAIN: RFC 8020).
@@ -61,21 +79,30 @@ def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
             parent = ".".join(parts[i:])
             if parent == zone.origin or parent.endswith("." + zone.origin):
                 names.add(parent)
-    return _LoadedZone(zone.origin, rrsets, names, soa, negative)
+    return _LoadedZone(zone.origin, rrsets, names, soa, negative, zone.cuts(), zone, zone.serial, zone.soa(box))
 
 
 class Engine:
     def __init__(self) -> None:
         self._zones: dict[str, _LoadedZone] = {}
         self._cache: dict[tuple, bytes] = {}
+        #: UDP query bytes after the ID -> answer bytes after the ID.
+        self.packets: dict[bytes, bytes] = {}
         self.hits = 0
         self.misses = 0
 
     def load(self, zones: dict[str, Zone], box: BoxDns) -> None:
         """Replace every zone at once and drop the answer cache."""
         loaded = {origin: _load(zone, box) for origin, zone in zones.items()}
-        self._zones, self._cache = loaded, {}
+        self._zones, self._cache, self.packets = loaded, {}, {}
         log.info("loaded %d zones", len(loaded))
+
+    def zone(self, origin: str) -> _LoadedZone | None:
+        """The loaded zone whose origin is exactly ``origin``."""
+        return self._zones.get(origin)
+
+    def origins(self) -> list[str]:
+        return list(self._zones)
 
     def zone_for(self, name: str) -> _LoadedZone | None:
         """The zone with the longest origin that contains ``name``."""
@@ -102,6 +129,16 @@ class Engine:
             self.hits += 1
         return _patch(wire, query)
 
+    def remember(self, data: bytes, reply: bytes) -> None:
+        """Keep ``reply`` as the answer to the plain UDP query ``data``
+        (which :meth:`answer` just answered); see :attr:`packets`."""
+        if len(data) > PACKET_QUERY_MAX:
+            return
+        packets = self.packets
+        if len(packets) >= PACKET_LIMIT:
+            packets.clear()
+        packets[data[2:]] = reply[2:]
+
     def _build(self, query: Query, limit: int) -> bytes:
         header = DNSHeader(id=0, qr=1, aa=0, ra=0)
         response = DNSRecord(header, q=DNSQuestion(query.qname + ".", query.qtype, query.qclass))
@@ -124,42 +161,95 @@ class Engine:
             # Too big for UDP: the question (and OPT) with TC set, so the
             # client retries over TCP (RFC 7766). dnslib's truncate() would
             # drop the question too.
-            truncated = DNSRecord(DNSHeader(id=0, qr=1, aa=1, ra=0, tc=1), q=response.q)
+            truncated = DNSRecord(DNSHeader(id=0, qr=1, aa=header.aa, ra=0, tc=1), q=response.q)
             if query.edns:
                 truncated.add_ar(EDNS0(udp_len=MAX_UDP_PAYLOAD))
             wire = truncated.pack()
         return wire
 
     def _resolve(self, response: DNSRecord, zone: _LoadedZone, name: str, qtype: int) -> None:
+        seen: set[str] = set()
         for _ in range(MAX_CNAME_CHAIN):
-            if name not in zone.names:
-                response.header.rcode = RCODE.NXDOMAIN
-                response.add_auth(zone.soa_negative)
+            seen.add(name)
+            cut = _cut_above(zone, name, qtype)
+            if cut is not None:
+                _referral(response, zone, cut)
                 return
+            rrsets_name = name
+            if name not in zone.names:
+                # RFC 4592 section 3.3.1: the closest encloser's wildcard
+                # answers for a name that does not exist; an existing name
+                # (empty non-terminals too) blocks it.
+                encloser = name.partition(".")[2]
+                while encloser not in zone.names:
+                    encloser = encloser.partition(".")[2]
+                wildcard = "*." + encloser
+                if wildcard not in zone.names:
+                    response.header.rcode = RCODE.NXDOMAIN
+                    response.add_auth(zone.soa_negative)
+                    return
+                rrsets_name = wildcard
             if qtype == TYPE_ANY:
-                # RFC 8482: answer ANY with one RRset rather than all.
-                for (owner, _type), rrs in sorted(zone.rrsets.items(), key=lambda kv: kv[0][1]):
-                    if owner == name:
-                        for rr in rrs:
-                            response.add_answer(rr)
+                # RFC 8482 section 4.2: answer ANY with one RRset rather than all.
+                for (rr_owner, _type), rrs in sorted(zone.rrsets.items(), key=lambda kv: kv[0][1]):
+                    if rr_owner == rrsets_name:
+                        _add_answers(response, rrs, name if rrsets_name != name else None)
                         return
                 response.add_auth(zone.soa_negative)
                 return
-            rrs = zone.rrsets.get((name, qtype))
+            rrs = zone.rrsets.get((rrsets_name, qtype))
             if rrs:
-                for rr in rrs:
-                    response.add_answer(rr)
+                _add_answers(response, rrs, name if rrsets_name != name else None)
                 return
-            cname = zone.rrsets.get((name, QTYPE.CNAME))
-            if not cname:
+            cname = zone.rrsets.get((rrsets_name, QTYPE.CNAME))
+            if not cname or qtype == QTYPE.CNAME:
                 response.add_auth(zone.soa_negative)  # NODATA
                 return
-            response.add_answer(cname[0])
+            _add_answers(response, cname, name if rrsets_name != name else None)
             target = str(cname[0].rdata.label).rstrip(".").lower()
             inner = self.zone_for(target)
-            if inner is None:
+            # RFC 1034 section 4.3.2 step 3a: follow the chain while it stays
+            # in our zones; a loop ends where it would repeat.
+            if inner is None or target in seen:
                 return
             zone, name = inner, target
+
+
+def _add_answers(response: DNSRecord, rrs: list[RR], synthesized_owner: str | None) -> None:
+    for rr in rrs:
+        if synthesized_owner is not None:
+            # RFC 4592 section 2.1: a wildcard's records answer with the
+            # query name as their owner.
+            rr = RR(synthesized_owner + ".", rr.rtype, rr.rclass, rr.ttl, rr.rdata)
+        response.add_answer(rr)
+
+
+def _cut_above(zone: _LoadedZone, name: str, qtype: int) -> str | None:
+    """The delegation at or above ``name``, if any (the parent side answers
+    DS at the cut itself: RFC 4035 section 3.1.4.1)."""
+    if not zone.cuts:
+        return None
+    candidate = name
+    while candidate != zone.origin and candidate:
+        if candidate in zone.cuts and not (candidate == name and qtype == QTYPE.DS):
+            return candidate
+        candidate = candidate.partition(".")[2]
+    return None
+
+
+def _referral(response: DNSRecord, zone: _LoadedZone, cut: str) -> None:
+    """RFC 1034 section 4.3.2 step 3b: NS of the cut in authority, the
+    addresses of name servers inside our zone as glue, AA clear."""
+    response.header.aa = 0
+    ns = zone.rrsets[(cut, QTYPE.NS)]
+    for rr in ns:
+        response.add_auth(rr)
+    for rr in ns:
+        host = str(rr.rdata.label).rstrip(".").lower()
+        if host == zone.origin or host.endswith("." + zone.origin):
+            for rtype in (QTYPE.A, QTYPE.AAAA):
+                for glue in zone.rrsets.get((host, rtype), ()):
+                    response.add_ar(glue)
 
 
 def _patch(wire: bytes, query: Query) -> bytes:

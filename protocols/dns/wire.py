@@ -18,10 +18,24 @@ MAX_TCP = 65535
 
 OPCODE_QUERY = 0
 TYPE_OPT = 41
+TYPE_IXFR = 251
+TYPE_AXFR = 252
 
 
 class Ignore(Exception):
     """Not worth an answer (a response, or too short to carry an ID)."""
+
+
+class Special(Exception):
+    """Not a plain query: a zone transfer (AXFR/IXFR) or a query carrying
+    records beyond one OPT (a TSIG signature, IXFR's SOA). Only the
+    secondaries in the config get these parsed (:mod:`.transfer`)."""
+
+    def __init__(self, qid: int, qtype: int, qend: int):
+        super().__init__("special")
+        self.qid = qid
+        self.qtype = qtype
+        self.qend = qend
 
 
 class Malformed(Exception):
@@ -62,7 +76,7 @@ def parse_query(data: bytes, *, tcp: bool = False) -> Query:
     opcode = (flags >> 11) & 0xF
     if opcode != OPCODE_QUERY:
         raise Malformed(qid, rcode=4, message=f"opcode {opcode}")  # NOTIMP
-    if qd != 1 or an or ns or ar > 1:
+    if qd != 1 or an or ns > 1 or ar > 2:
         raise Malformed(qid, message="counts")
     pos = 12
     labels = []
@@ -86,6 +100,8 @@ def parse_query(data: bytes, *, tcp: bool = False) -> Query:
     qname_wire = data[12:pos]
     qtype, qclass = struct.unpack_from("!HH", data, pos)
     pos += 4
+    if qtype in (TYPE_AXFR, TYPE_IXFR) or ns or ar == 2 or (ar == 1 and not _opt_at(data, pos)):
+        raise Special(qid, qtype, pos)
     edns, version, payload, do = False, 0, 512, False
     if ar:
         # The OPT pseudo-record: root owner, type 41, class = payload size,
@@ -107,6 +123,21 @@ def parse_query(data: bytes, *, tcp: bool = False) -> Query:
         # Binary labels are legal DNS but never one of our names.
         qname = ".".join(label.decode("latin-1").lower() for label in labels)
     return Query(qid, flags, qname_wire, qname, qtype, qclass, edns, version, payload, do)
+
+
+def _opt_at(data: bytes, pos: int) -> bool:
+    """Whether an OPT record (root owner, type 41) starts at ``pos``."""
+    return len(data) >= pos + 3 and data[pos] == 0 and data[pos + 1 : pos + 3] == b"\x00\x29"
+
+
+def question_end(wire: bytes) -> int:
+    """Offset just past the (uncompressed) question of a message of ours."""
+    if len(wire) < 12 or wire[4:6] == b"\x00\x00":
+        return min(len(wire), 12)
+    pos = 12
+    while pos < len(wire) and wire[pos]:
+        pos += 1 + wire[pos]
+    return min(len(wire), pos + 5)
 
 
 def error_response(qid: int, rcode: int, flags: int = 0) -> bytes:

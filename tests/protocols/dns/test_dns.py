@@ -9,27 +9,32 @@ import subprocess
 import time
 
 import pytest
+from dnslib import DNSRecord
+
+from tests.conftest import TEST_CONFIG, Cli, Daemon
+from tests.protocols.dns.digging import dig_runner, wait_for_zone
 
 
-@pytest.fixture
-def dns(cli, daemon):
-    """A daemon serving one business with its own domain; returns a dig runner."""
+@pytest.fixture(scope="module")
+def dns(tmp_path_factory):
+    """One daemon for the module serving business acme with its own domain;
+    returns a dig runner (``.cli`` runs the CLI on the same state)."""
+    tmp = tmp_path_factory.mktemp("dns")
+    state = tmp / "state"
+    state.mkdir()
+    config = tmp / "appliance.toml"
+    config.write_text(TEST_CONFIG)
+    cli = Cli(state, config)
     cli("tenant", "add", "acme", "--domain", "acme.example")
+    daemon = Daemon(state, config, tmp / "daemon.log").start()
     port = daemon.port("dns")
-
-    def dig(*args: str, tool: str = "dig") -> str:
-        limits = ["+tries=1", "+time=5"] if tool == "dig" else ["+retry=0", "+timeout=5"]
-        cmd = [tool, "@127.0.0.1", "-p", str(port), *limits, *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True).stdout
-
-    # The daemon notices the CLI's change within a second or two.
-    deadline = time.monotonic() + 15
-    while "NOERROR" not in dig("acme.example", "SOA"):
-        assert time.monotonic() < deadline, "zone did not appear"
-        time.sleep(0.2)
+    dig = dig_runner(port)
+    wait_for_zone(dig, "acme.example")
     dig.port = port  # type: ignore[attr-defined]
-    dig.state = daemon.state  # type: ignore[attr-defined]
-    return dig
+    dig.state = state  # type: ignore[attr-defined]
+    dig.cli = cli  # type: ignore[attr-defined]
+    yield dig
+    daemon.stop()
 
 
 def status(out: str) -> str:
@@ -83,6 +88,28 @@ def test_letter_case_of_the_question_is_preserved(dns):
     assert "AcMe.ExAmPlE.\t\t3600\tIN\tMX" in out
 
 
+def udp_query(port: int, name: str, qtype: str, qid: int) -> DNSRecord:
+    """One query with fixed bytes apart from ``qid`` (no EDNS cookie, unlike dig)."""
+    query = DNSRecord.question(name, qtype)
+    query.header.id = qid
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(query.pack(), ("127.0.0.1", port))
+        return DNSRecord.parse(sock.recv(4096))
+
+
+def test_a_repeated_query_gets_its_own_id_and_letter_case(dns):
+    """The same query bytes sent again (answered from the cache of finished answers) carry the new ID;
+    the same name in other letter case is answered in that case."""
+    first = udp_query(dns.port, "WwW.AcMe.ExAmPlE", "A", 0x1111)
+    again = udp_query(dns.port, "WwW.AcMe.ExAmPlE", "A", 0x2222)
+    lower = udp_query(dns.port, "www.acme.example", "A", 0x3333)
+    assert (first.header.id, again.header.id, lower.header.id) == (0x1111, 0x2222, 0x3333)
+    assert str(again.q.qname) == str(again.rr[0].rname) == "WwW.AcMe.ExAmPlE."
+    assert str(lower.q.qname) == "www.acme.example."
+    assert again.pack()[2:] == first.pack()[2:] and str(again.rr[0].rdata) == "127.0.0.1"
+
+
 def test_edns_is_echoed_and_newer_versions_get_badvers(dns):
     """EDNS(0) is answered with a 1232 payload; version 1 gets BADVERS."""
     assert "udp: 1232" in dns("acme.example", "MX")
@@ -98,8 +125,6 @@ def test_tcp_and_kdig_give_the_same_answer(dns):
 
 def test_several_queries_on_one_tcp_connection(dns):
     """Three length-framed queries on one TCP connection each get an answer (RFC 7766)."""
-    from dnslib import DNSRecord
-
     with socket.create_connection(("127.0.0.1", dns.port), timeout=5) as sock:
         for i, name in enumerate(("acme.example", "www.acme.example", "nope.acme.example")):
             q = DNSRecord.question(name, "A")
@@ -151,8 +176,10 @@ def test_hostile_packets_get_formerr_or_nothing_and_the_server_keeps_answering(d
     assert "10 box.appliance.test." in dns("+short", "acme.example", "MX")
 
 
-def test_serial_changes_only_when_the_zone_changes(dns, cli):
+def test_serial_changes_only_when_the_zone_changes(dns):
     """A user added changes no zone; a new business's zone leaves others' serials; a new free domain bumps the box zone."""
+    cli = dns.cli
+
     def serial(name):
         return int(dns("+short", name, "SOA").split()[2])
 
@@ -174,24 +201,28 @@ def test_serial_changes_only_when_the_zone_changes(dns, cli):
         time.sleep(0.2)
 
 
-def test_a_business_record_change_never_reaches_another_zone(dns, cli):
+def test_a_business_record_change_never_reaches_another_zone(dns):
     """Removing one business's domain removes its zone and leaves the other's answers unchanged."""
-    cli("tenant", "add", "beta", "--domain", "beta.example")
+    cli = dns.cli
+    cli("tenant", "add", "delta", "--domain", "delta.example")
     deadline = time.monotonic() + 15
-    while "NOERROR" not in dns("beta.example", "SOA"):
+    while "NOERROR" not in dns("delta.example", "SOA"):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     mx = dns("+short", "acme.example", "MX")
-    cli("domain", "remove", "beta.example")
+    serial = dns("+short", "acme.example", "SOA")
+    cli("domain", "remove", "delta.example")
     deadline = time.monotonic() + 15
-    while "REFUSED" not in dns("beta.example", "SOA"):
+    while "REFUSED" not in dns("delta.example", "SOA"):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert dns("+short", "acme.example", "MX") == mx
+    assert dns("+short", "acme.example", "SOA") == serial
 
 
-def test_dns_show_matches_what_the_server_answers_and_is_a_valid_zone(dns, cli, tmp_path):
+def test_dns_show_matches_what_the_server_answers_and_is_a_valid_zone(dns, tmp_path):
     """Every record `appliance dns show` lists is what dig gets; named-checkzone accepts the zone file."""
+    cli = dns.cli
     shown = cli.json("dns", "show", "acme.example")
     assert shown["zone"] == "acme.example"
     by_rrset: dict[tuple[str, str], list[str]] = {}
