@@ -1,0 +1,340 @@
+"""Zero-touch client set-up: what mail, calendar and contacts clients fetch
+to configure themselves from an address alone.
+
+* Thunderbird's autoconfig (``config-v1.1.xml``), on ``autoconfig.<domain>``
+  and ``<domain>/.well-known/autoconfig/``: the same for every address of the
+  domain, so it is answered without looking anyone up.
+* Outlook's autodiscover (plain-old-XML, a POST naming ``EMailAddress``), on
+  ``autodiscover.<domain>`` and ``<domain>/autodiscover/``: answered only for
+  a user of that business; anything else gets one fixed error that says
+  nothing about why.
+* An Apple configuration profile (``.mobileconfig``, mail + CalDAV +
+  CardDAV) for a user of the business, else the neutral 404.
+
+Host names and ports are the box's public ones: ``[box] hostname`` and the
+``[web] advertise_*`` ports, which default to the ports really bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import plistlib
+import uuid
+import xml.etree.ElementTree as ET
+from typing import Any, Awaitable, Callable
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_fromstring
+from twisted.web import resource, server
+
+from appliance import names
+from appliance.errors import InvalidInput
+from storage import directory
+
+from . import pages
+
+log = logging.getLogger(__name__)
+
+#: Largest autodiscover request read; Outlook's are under 1 KiB.
+MAX_AUTODISCOVER_BYTES = 16 * 1024
+#: Largest profile query string considered.
+MAX_QUERY_BYTES = 1024
+XML = b"text/xml; charset=utf-8"
+MOBILECONFIG = b"application/x-apple-aspen-config"
+_REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
+_RESPONSE_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+_OUTLOOK_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+#: The one answer to every autodiscover request we will not answer.
+AUTODISCOVER_ERROR = (
+    b'<?xml version="1.0" encoding="utf-8"?>\n'
+    b'<Autodiscover xmlns="' + _RESPONSE_NS.encode() + b'"><Response><Error>'
+    b"<ErrorCode>600</ErrorCode><Message>Invalid Request</Message><DebugData />"
+    b"</Error></Response></Autodiscover>\n"
+)
+_PROFILE_NAMESPACE = uuid.UUID("5b0e8d2c-6f43-4f0a-9a57-3c1d2f1e7a10")
+
+
+def public_ports(app: Any) -> dict[str, int]:
+    """The ports clients are told to use: ``[web] advertise_*``, else bound."""
+    web = app.settings.web
+    out = {}
+    for name in ("imaps", "submissions", "submission", "https"):
+        configured = getattr(web, f"advertise_{name}")
+        bound = app.listeners.get(name)
+        out[name] = configured or (bound[0][1] if bound else getattr(app.settings.listen, name))
+    return out
+
+
+def _https_base(app: Any) -> str:
+    port = public_ports(app)["https"]
+    host = app.settings.box.hostname
+    return f"https://{host}/" if port == 443 else f"https://{host}:{port}/"
+
+
+def autoconfig_xml(app: Any, domain: str, display: str) -> bytes:
+    """Thunderbird's ``clientConfig`` for ``domain`` (version 1.1)."""
+    host = app.settings.box.hostname
+    ports = public_ports(app)
+    root = ET.Element("clientConfig", version="1.1")
+    provider = ET.SubElement(root, "emailProvider", id=domain)
+    ET.SubElement(provider, "domain").text = domain
+    ET.SubElement(provider, "displayName").text = display
+    ET.SubElement(provider, "displayShortName").text = display
+
+    def server_(tag: str, kind: str, port: int, socket_type: str) -> None:
+        node = ET.SubElement(provider, tag, type=kind)
+        ET.SubElement(node, "hostname").text = host
+        ET.SubElement(node, "port").text = str(port)
+        ET.SubElement(node, "socketType").text = socket_type
+        ET.SubElement(node, "authentication").text = "password-cleartext"
+        ET.SubElement(node, "username").text = "%EMAILADDRESS%"
+
+    server_("incomingServer", "imap", ports["imaps"], "SSL")
+    server_("outgoingServer", "smtp", ports["submissions"], "SSL")
+    server_("outgoingServer", "smtp", ports["submission"], "STARTTLS")
+    dav = _https_base(app) + "dav/"
+    for tag, kind in (("addressBook", "carddav"), ("calendar", "caldav")):
+        node = ET.SubElement(root, tag, type=kind)
+        ET.SubElement(node, "username").text = "%EMAILADDRESS%"
+        ET.SubElement(node, "authentication").text = "http-basic"
+        ET.SubElement(node, "serverURL").text = dav
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+
+
+def autodiscover_xml(app: Any, address: str, display: str) -> bytes:
+    """Outlook's POX answer: IMAP over TLS and SMTP over TLS for ``address``."""
+    host = app.settings.box.hostname
+    ports = public_ports(app)
+    ET.register_namespace("", _RESPONSE_NS)
+    root = ET.Element(f"{{{_RESPONSE_NS}}}Autodiscover")
+    response = ET.SubElement(root, f"{{{_OUTLOOK_NS}}}Response")
+    user = ET.SubElement(response, f"{{{_OUTLOOK_NS}}}User")
+    ET.SubElement(user, f"{{{_OUTLOOK_NS}}}DisplayName").text = display
+    account = ET.SubElement(response, f"{{{_OUTLOOK_NS}}}Account")
+    ET.SubElement(account, f"{{{_OUTLOOK_NS}}}AccountType").text = "email"
+    ET.SubElement(account, f"{{{_OUTLOOK_NS}}}Action").text = "settings"
+    for kind, port in (("IMAP", ports["imaps"]), ("SMTP", ports["submissions"])):
+        proto = ET.SubElement(account, f"{{{_OUTLOOK_NS}}}Protocol")
+        for tag, value in (
+            ("Type", kind), ("Server", host), ("Port", str(port)), ("LoginName", address),
+            ("DomainRequired", "off"), ("SPA", "off"), ("SSL", "on"), ("AuthRequired", "on"),
+        ):
+            ET.SubElement(proto, f"{{{_OUTLOOK_NS}}}{tag}").text = value
+        if kind == "SMTP":
+            ET.SubElement(proto, f"{{{_OUTLOOK_NS}}}UsePOPAuth").text = "off"
+            ET.SubElement(proto, f"{{{_OUTLOOK_NS}}}SMTPLast").text = "off"
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+
+
+def autodiscover_address(body: bytes) -> str:
+    """The EMailAddress of an Outlook request, validated; InvalidInput if none.
+
+    defusedxml refuses DTDs, entities and external references, so a hostile
+    body cannot expand or reach anything.
+    """
+    try:
+        root = safe_fromstring(body, forbid_dtd=True)
+    except (ET.ParseError, DefusedXmlException, ValueError):
+        raise InvalidInput("malformed autodiscover request") from None
+    found = root.find(f"{{{_REQUEST_NS}}}Request/{{{_REQUEST_NS}}}EMailAddress")
+    if found is None or not found.text:
+        raise InvalidInput("no EMailAddress in the autodiscover request")
+    return names.address(found.text.strip())
+
+
+def mobileconfig(app: Any, address: str, display: str) -> bytes:
+    """An unsigned Apple profile with the mail, CalDAV and CardDAV accounts."""
+    host = app.settings.box.hostname
+    ports = public_ports(app)
+    ident = host.split(".")[::-1]
+    base = ".".join(ident)
+    principal = f"/dav/{address}/"
+
+    def payload(kind: str, suffix: str, extra: dict) -> dict:
+        return {
+            "PayloadType": kind,
+            "PayloadVersion": 1,
+            "PayloadIdentifier": f"{base}.{suffix}.{address}",
+            "PayloadUUID": str(uuid.uuid5(_PROFILE_NAMESPACE, f"{suffix}:{address}")).upper(),
+            "PayloadDisplayName": f"{display} ({suffix})",
+            **extra,
+        }
+
+    content = [
+        payload("com.apple.mail.managed", "mail", {
+            "EmailAccountType": "EmailTypeIMAP",
+            "EmailAccountDescription": address,
+            "EmailAddress": address,
+            "IncomingMailServerHostName": host,
+            "IncomingMailServerPortNumber": ports["imaps"],
+            "IncomingMailServerUseSSL": True,
+            "IncomingMailServerUsername": address,
+            "IncomingMailServerAuthentication": "EmailAuthPassword",
+            "OutgoingMailServerHostName": host,
+            "OutgoingMailServerPortNumber": ports["submissions"],
+            "OutgoingMailServerUseSSL": True,
+            "OutgoingMailServerUsername": address,
+            "OutgoingMailServerAuthentication": "EmailAuthPassword",
+            "OutgoingPasswordSameAsIncomingPassword": True,
+        }),
+        payload("com.apple.caldav.account", "caldav", {
+            "CalDAVAccountDescription": f"{display} calendars",
+            "CalDAVHostName": host,
+            "CalDAVPort": ports["https"],
+            "CalDAVUseSSL": True,
+            "CalDAVUsername": address,
+            "CalDAVPrincipalURL": principal,
+        }),
+        payload("com.apple.carddav.account", "carddav", {
+            "CardDAVAccountDescription": f"{display} contacts",
+            "CardDAVHostName": host,
+            "CardDAVPort": ports["https"],
+            "CardDAVUseSSL": True,
+            "CardDAVUsername": address,
+            "CardDAVPrincipalURL": principal,
+        }),
+    ]
+    profile = {
+        "PayloadType": "Configuration",
+        "PayloadVersion": 1,
+        "PayloadIdentifier": f"{base}.profile.{address}",
+        "PayloadUUID": str(uuid.uuid5(_PROFILE_NAMESPACE, f"profile:{address}")).upper(),
+        "PayloadDisplayName": f"{display}: mail, calendars and contacts",
+        "PayloadDescription": f"Sets up {address} on this device.",
+        "PayloadRemovalDisallowed": False,
+        "PayloadContent": content,
+    }
+    return plistlib.dumps(profile, fmt=plistlib.FMT_XML)
+
+
+# -- resources ---------------------------------------------------------------
+
+
+def respond_later(request: server.Request, work: Awaitable[tuple[int, bytes, bytes, dict]]) -> Any:
+    """Run ``work`` on the loop and write the (code, content type, body,
+    extra headers) it returns; NOT_DONE_YET for twisted.web."""
+    gone: list[bool] = []
+    request.notifyFinish().addErrback(lambda _: gone.append(True))
+    future = asyncio.ensure_future(work)
+
+    def done(fut: asyncio.Future) -> None:
+        if gone:
+            return
+        try:
+            code, ctype, body, extra = fut.result()
+        except Exception:  # noqa: BLE001 - answered 500, logged, the server goes on
+            log.exception("client set-up answer failed")
+            code, ctype, body, extra = 500, pages.HTML, b"", {}
+        for name, value in extra.items():
+            request.setHeader(name, value)
+        body = pages.fixed(request, code, body, ctype)
+        if request.method != b"HEAD":
+            request.setHeader(b"content-length", b"%d" % len(body))
+            if body:
+                request.write(body)
+        request.finish()
+
+    future.add_done_callback(done)
+    return server.NOT_DONE_YET
+
+
+class Autoconfig(resource.Resource):
+    """``config-v1.1.xml`` for one domain (GET/HEAD)."""
+
+    isLeaf = True
+
+    def __init__(self, app: Any, domain: str, display: str):
+        super().__init__()
+        self.app, self.domain, self.display = app, domain, display
+
+    def render(self, request: server.Request) -> bytes:
+        if request.method not in (b"GET", b"HEAD"):
+            request.setHeader(b"allow", b"GET, HEAD")
+            return pages.fixed(request, 405, b"")
+        return pages.fixed(request, 200, autoconfig_xml(self.app, self.domain, self.display), XML)
+
+
+class Autodiscover(resource.Resource):
+    """Outlook's POX autodiscover for the business ``slug`` (POST only)."""
+
+    isLeaf = True
+
+    def __init__(self, app: Any, slug: str | None, lookup: Callable[[str], tuple[str, str] | None]):
+        super().__init__()
+        self.app, self.slug, self.lookup = app, slug, lookup
+
+    def render(self, request: server.Request) -> Any:
+        if request.method != b"POST":
+            request.setHeader(b"allow", b"POST")
+            return pages.fixed(request, 405, b"")
+        content = request.content
+        content.seek(0, 2)
+        size = content.tell()
+        if size > MAX_AUTODISCOVER_BYTES:
+            return pages.fixed(request, 413, b"")
+        content.seek(0)
+        body = content.read(MAX_AUTODISCOVER_BYTES)
+        return respond_later(request, self._answer(request, body))
+
+    async def _answer(self, request: server.Request, body: bytes) -> tuple[int, bytes, bytes, dict]:
+        peer = request.getClientAddress()
+        try:
+            address = autodiscover_address(body)
+        except InvalidInput as exc:
+            log.info("%s: autodiscover refused: %s", peer, exc)
+            return 200, XML, AUTODISCOVER_ERROR, {}
+        user = await user_of(self.app, address, self.slug, self.lookup)
+        if user is None:
+            log.info("%s: autodiscover for an address not hosted here", peer)
+            return 200, XML, AUTODISCOVER_ERROR, {}
+        return 200, XML, autodiscover_xml(self.app, address, user), {}
+
+
+class MobileConfig(resource.Resource):
+    """``apple.mobileconfig?email=ADDRESS`` for a user of ``slug``."""
+
+    isLeaf = True
+
+    def __init__(self, app: Any, slug: str, lookup: Callable[[str], tuple[str, str] | None]):
+        super().__init__()
+        self.app, self.slug, self.lookup = app, slug, lookup
+
+    def render(self, request: server.Request) -> Any:
+        if request.method not in (b"GET", b"HEAD"):
+            request.setHeader(b"allow", b"GET, HEAD")
+            return pages.fixed(request, 405, b"")
+        values = request.args.get(b"email") or []
+        query = request.uri.partition(b"?")[2]
+        if len(values) != 1 or len(query) > MAX_QUERY_BYTES:
+            return pages.fixed(request, 404, pages.NOT_FOUND)
+        try:
+            address = names.address(values[0].decode("utf-8"))
+        except (InvalidInput, UnicodeDecodeError):
+            return pages.fixed(request, 404, pages.NOT_FOUND)
+        return respond_later(request, self._answer(address))
+
+    async def _answer(self, address: str) -> tuple[int, bytes, bytes, dict]:
+        user = await user_of(self.app, address, self.slug, self.lookup)
+        if user is None:
+            return 404, pages.HTML, pages.NOT_FOUND, {}
+        disposition = f'attachment; filename="{address.partition("@")[2]}.mobileconfig"'.encode("ascii")
+        return 200, MOBILECONFIG, mobileconfig(self.app, address, user), {b"content-disposition": disposition}
+
+
+async def user_of(app: Any, address: str, slug: str | None,
+                  lookup: Callable[[str], tuple[str, str] | None]) -> str | None:
+    """The display name (or the address) of an active user ``address`` of the
+    business that owns its domain, or None. With ``slug`` (the business whose
+    host name was asked) the address must belong to that business too."""
+    owner = lookup(address.partition("@")[2])
+    if owner is None or (slug is not None and owner[0] != slug):
+        return None
+
+    def read(conn: Any) -> str | None:
+        row = directory.get_user(conn, address)
+        if row is None or row["state"] != "active":
+            return None
+        return row["display_name"] or address
+
+    return await app.tenants.handle(owner[0]).read("client set-up", read)

@@ -1,0 +1,453 @@
+"""What a site is made of: the business profile and pages of blocks.
+
+A page is a small text file an owner can write in any editor::
+
+    ---
+    title: Our prices
+    menu: Prices
+    description: What a cut, a colour or a blow-dry costs.
+    ---
+    Plain Markdown here is a text block.
+
+    ::: services
+    - Haircut | 25 EUR | Wash, cut and blow-dry
+    - Colour | from 60 EUR
+    :::
+
+The front matter (between ``---`` lines) is optional. Outside fences the text
+is Markdown; a fence ``::: TYPE`` ... ``:::`` holds one block of another type
+(:data:`BLOCK_TYPES`). Everything is checked here, with the line number of the
+mistake; what passes is safe to render (text is sanitised in ``markup``,
+everything else is escaped by the templates).
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import dataclass, field, fields, replace
+from typing import Mapping, Union
+
+from appliance import names
+from appliance.errors import InvalidInput, LimitExceeded
+
+from . import images, markup, palette
+
+#: Largest page source, in bytes.
+MAX_PAGE_BYTES = 64 * 1024
+MAX_BLOCKS = 60
+MAX_GALLERY = 48
+MAX_SERVICES = 100
+MAX_TITLE = 120
+MAX_MENU = 30
+MAX_DESCRIPTION = 300
+MAX_LINE = 300
+MAX_HOURS = 14
+
+PAGE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+#: Names that would collide with files every build writes.
+RESERVED_PAGES = frozenset({"images", "assets", "404", "style", "sitemap", "robots", "favicon"})
+HOME = "home"
+
+BLOCK_TYPES = ("heading", "text", "image", "gallery", "services", "contact")
+
+_FENCE_OPEN = re.compile(r"^:::\s*([A-Za-z-]+)\s*$")
+_FENCE_CLOSE = re.compile(r"^:::\s*$")
+_PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().\-/]{2,30}$")
+_LANG_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+
+
+def page_name(value: str) -> str:
+    """A page's name (its address on the site): ``home`` or ``a-z 0-9 -``."""
+    value = value.strip().lower()
+    if not PAGE_RE.match(value):
+        raise InvalidInput(f"invalid page name {value!r}: use 1-40 of a-z, 0-9 and -, e.g. 'prices'")
+    if value in RESERVED_PAGES:
+        raise InvalidInput(f"page name {value!r} is reserved; choose another")
+    return value
+
+
+def page_path(name: str) -> str:
+    """The URL path of a page: ``/`` for home, else ``/name/``."""
+    return "/" if name == HOME else f"/{name}/"
+
+
+def _plain(value: str, what: str, limit: int, *, required: bool = False) -> str:
+    value = " ".join(value.split())
+    if required and not value:
+        raise InvalidInput(f"{what} must not be empty")
+    if len(value) > limit:
+        raise InvalidInput(f"{what} is {len(value)} characters; at most {limit}")
+    return value
+
+
+def https_url(value: str, what: str) -> str:
+    """An absolute ``https://`` (or ``http://``) link with a host, as typed."""
+    value = value.strip()
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname or len(value) > 500 or any(
+        c.isspace() or ord(c) < 32 for c in value
+    ):
+        raise InvalidInput(f"{what} must be a web address starting with https://")
+    return value
+
+
+# -- the business profile ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The business as its site shows it. Empty strings mean "not given"."""
+
+    name: str
+    tagline: str = ""
+    logo: str = ""
+    colour: str = ""
+    accent: str = ""
+    address: str = ""
+    phone: str = ""
+    email: str = ""
+    hours: str = ""
+    map: str = ""
+    language: str = "en"
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, str]) -> "Profile":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def address_lines(self) -> list[str]:
+        return [line.strip() for line in self.address.split(";") if line.strip()]
+
+    @property
+    def hours_lines(self) -> list[str]:
+        return [line.strip() for line in self.hours.split(";") if line.strip()]
+
+    @property
+    def tel(self) -> str:
+        """The phone number as a ``tel:`` URI (RFC 3966 global number digits)."""
+        return "tel:" + re.sub(r"[^0-9+]", "", self.phone) if self.phone else ""
+
+
+#: Profile keys an owner may set with ``--set key=value``.
+PROFILE_KEYS = tuple(f.name for f in fields(Profile))
+
+
+def set_profile(profile: Profile, changes: Mapping[str, str]) -> Profile:
+    """``profile`` with ``changes`` applied, each value checked; "" clears a key."""
+    values: dict[str, str] = {}
+    for key, raw in changes.items():
+        if key not in PROFILE_KEYS:
+            raise InvalidInput(f"unknown profile key {key!r} (known: {', '.join(PROFILE_KEYS)})")
+        values[key] = check_profile_value(key, raw)
+    return replace(profile, **values)
+
+
+def check_profile_value(key: str, raw: str) -> str:
+    """One profile value, normalised, or :class:`InvalidInput` naming the key."""
+    raw = raw.strip()
+    if key == "name":
+        return _plain(raw, "name", 100, required=True)
+    if not raw:
+        return "en" if key == "language" else ""
+    if key == "tagline":
+        return _plain(raw, "tagline", 200)
+    if key == "logo":
+        return images.name(raw)
+    if key in ("colour", "accent"):
+        return palette.parse(raw)
+    if key == "address":
+        value = _plain(raw, "address", 300)
+        if len([p for p in value.split(";") if p.strip()]) > 6:
+            raise InvalidInput("address has more than 6 lines (lines are separated by ';')")
+        return value
+    if key == "phone":
+        if not _PHONE_RE.match(raw):
+            raise InvalidInput(f"invalid phone number {raw!r}: digits, spaces and + ( ) - . / only")
+        return raw
+    if key == "email":
+        return names.address(raw)
+    if key == "hours":
+        value = _plain(raw, "hours", 600)
+        lines = [p for p in value.split(";") if p.strip()]
+        if len(lines) > MAX_HOURS or any(len(p.strip()) > 80 for p in lines):
+            raise InvalidInput(f"hours: at most {MAX_HOURS} lines of 80 characters, separated by ';'")
+        return value
+    if key == "map":
+        return https_url(raw, "map")
+    if key == "language":
+        if not _LANG_RE.match(raw):
+            raise InvalidInput(f"invalid language {raw!r}: a language tag such as en, de or fr-CA")
+        return raw
+    raise InvalidInput(f"unknown profile key {key!r}")
+
+
+# -- blocks ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heading:
+    title: str
+    lead: str = ""
+    kind: str = "heading"
+
+
+@dataclass(frozen=True)
+class Text:
+    markdown: str
+    kind: str = "text"
+
+    @property
+    def html(self):
+        return markup.render(self.markdown)
+
+
+@dataclass(frozen=True)
+class Image:
+    file: str
+    alt: str
+    caption: str = ""
+    kind: str = "image"
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    file: str
+    alt: str
+
+
+@dataclass(frozen=True)
+class Gallery:
+    items: tuple[GalleryItem, ...]
+    kind: str = "gallery"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    price: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Services:
+    items: tuple[Service, ...]
+    kind: str = "services"
+
+
+@dataclass(frozen=True)
+class Contact:
+    markdown: str = ""
+    kind: str = "contact"
+
+    @property
+    def html(self):
+        return markup.render(self.markdown)
+
+
+Block = Union[Heading, Text, Image, Gallery, Services, Contact]
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    title: str
+    menu: str
+    description: str
+    blocks: tuple[Block, ...] = field(default=())
+
+    @property
+    def path(self) -> str:
+        return page_path(self.name)
+
+    def images(self) -> set[str]:
+        """Names of the stored images this page shows."""
+        used: set[str] = set()
+        for block in self.blocks:
+            if isinstance(block, Image):
+                used.add(block.file)
+            elif isinstance(block, Gallery):
+                used.update(item.file for item in block.items)
+        return used
+
+
+# -- parsing ------------------------------------------------------------------------
+
+
+def parse_page(name: str, source: str) -> Page:
+    """Parse a page's source (see module doc); :class:`InvalidInput` says where it is wrong."""
+    name = page_name(name)
+    if len(source.encode()) > MAX_PAGE_BYTES:
+        raise LimitExceeded(f"page {name} is {len(source.encode())} bytes; at most {MAX_PAGE_BYTES // 1024} KiB")
+    if "\x00" in source:
+        raise InvalidInput(f"page {name}: the text contains a NUL character")
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    meta, start = _front_matter(name, lines)
+    default_title = "Home" if name == HOME else name.replace("-", " ").capitalize()
+    title = _plain(meta.get("title", default_title), f"page {name}: title", MAX_TITLE, required=True)
+    menu = _plain(meta.get("menu", title), f"page {name}: menu", MAX_MENU, required=True)
+    description = _plain(meta.get("description", ""), f"page {name}: description", MAX_DESCRIPTION)
+
+    blocks: list[Block] = []
+    loose: list[str] = []
+    open_kind: str | None = None
+    open_line = 0
+    body: list[str] = []
+    for number, line in enumerate(lines[start:], start=start + 1):
+        if open_kind is None:
+            match = _FENCE_OPEN.match(line)
+            if match:
+                _flush_text(loose, blocks)
+                loose = []
+                open_kind, open_line, body = match.group(1).lower(), number, []
+                if open_kind not in BLOCK_TYPES:
+                    raise InvalidInput(
+                        f"page {name}, line {number}: unknown block type {open_kind!r} (known: {', '.join(BLOCK_TYPES)})"
+                    )
+            elif _FENCE_CLOSE.match(line):
+                raise InvalidInput(f"page {name}, line {number}: ':::' closes no block")
+            else:
+                loose.append(line)
+        elif _FENCE_CLOSE.match(line):
+            blocks.append(_block(name, open_kind, open_line, body))
+            open_kind = None
+        elif _FENCE_OPEN.match(line):
+            raise InvalidInput(
+                f"page {name}, line {number}: block {open_kind!r} opened on line {open_line} is not closed with ':::'"
+            )
+        else:
+            body.append(line)
+    if open_kind is not None:
+        raise InvalidInput(f"page {name}, line {open_line}: block {open_kind!r} is never closed with ':::'")
+    _flush_text(loose, blocks)
+    if len(blocks) > MAX_BLOCKS:
+        raise LimitExceeded(f"page {name} has {len(blocks)} blocks; at most {MAX_BLOCKS}")
+    return Page(name, title, menu, description, tuple(blocks))
+
+
+def _front_matter(name: str, lines: list[str]) -> tuple[dict[str, str], int]:
+    if not lines or lines[0].strip() != "---":
+        return {}, 0
+    meta: dict[str, str] = {}
+    for index in range(1, min(len(lines), 20)):
+        line = lines[index]
+        if line.strip() == "---":
+            return meta, index + 1
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        key = key.strip().lower()
+        if not sep or key not in ("title", "menu", "description"):
+            raise InvalidInput(
+                f"page {name}, line {index + 1}: expected 'title:', 'menu:' or 'description:' in the part between '---' lines"
+            )
+        meta[key] = value.strip()
+    raise InvalidInput(f"page {name}, line 1: the '---' part at the top is not closed with another '---' line")
+
+
+def _flush_text(lines: list[str], blocks: list[Block]) -> None:
+    text = "\n".join(lines).strip("\n")
+    if text.strip():
+        if len(text) > markup.MAX_TEXT:
+            raise LimitExceeded(f"a text block is {len(text)} characters; at most {markup.MAX_TEXT}")
+        blocks.append(Text(text))
+
+
+def _items(body: list[str]) -> list[tuple[int, list[str]]]:
+    """Non-empty lines of a list block, without a leading '-' or '*', split at '|'."""
+    out = []
+    for offset, line in enumerate(body, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        if text[:2] in ("- ", "* "):
+            text = text[2:]
+        out.append((offset, [part.strip() for part in text.split("|")]))
+    return out
+
+
+def _image_name(value: str, where: str) -> str:
+    try:
+        return images.name(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{where}: {exc}") from None
+
+
+def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
+    where = f"page {page}, {kind} block on line {line}"
+    if kind == "text":
+        text = "\n".join(body).strip("\n")
+        if not text.strip():
+            raise InvalidInput(f"{where}: the block is empty")
+        if len(text) > markup.MAX_TEXT:
+            raise LimitExceeded(f"{where}: {len(text)} characters; at most {markup.MAX_TEXT}")
+        return Text(text)
+    if kind == "contact":
+        text = "\n".join(body).strip("\n")
+        if len(text) > markup.MAX_TEXT:
+            raise LimitExceeded(f"{where}: {len(text)} characters; at most {markup.MAX_TEXT}")
+        return Contact(text)
+    if kind == "heading":
+        parts = [ln.strip() for ln in body if ln.strip()]
+        if not parts:
+            raise InvalidInput(f"{where}: write the heading on the first line")
+        title = _plain(parts[0].lstrip("#"), f"{where}: heading", MAX_TITLE, required=True)
+        lead = _plain(" ".join(parts[1:]), f"{where}: text under the heading", 600)
+        return Heading(title, lead)
+    if kind == "image":
+        values: dict[str, str] = {}
+        for offset, text in enumerate(body, start=1):
+            if not text.strip():
+                continue
+            key, sep, value = text.partition(":")
+            key = key.strip().lower()
+            if not sep or key not in ("file", "alt", "caption"):
+                raise InvalidInput(f"{where}: line {line + offset}: expected 'file:', 'alt:' or 'caption:'")
+            values[key] = value.strip()
+        if not values.get("file"):
+            raise InvalidInput(f"{where}: say which picture with 'file: NAME'")
+        if not values.get("alt"):
+            raise InvalidInput(
+                f"{where}: describe the picture with 'alt: ...' for people who cannot see it"
+            )
+        return Image(
+            _image_name(values["file"], where),
+            _plain(values["alt"], f"{where}: alt", MAX_LINE, required=True),
+            _plain(values.get("caption", ""), f"{where}: caption", MAX_LINE),
+        )
+    if kind == "gallery":
+        items = []
+        for offset, parts in _items(body):
+            if len(parts) != 2 or not parts[1]:
+                raise InvalidInput(
+                    f"{where}: line {line + offset}: write '- picture.jpg | what it shows' (the description is required)"
+                )
+            items.append(GalleryItem(_image_name(parts[0], where), _plain(parts[1], f"{where}: description", MAX_LINE)))
+        if not items:
+            raise InvalidInput(f"{where}: list the pictures, one '- picture.jpg | what it shows' per line")
+        if len(items) > MAX_GALLERY:
+            raise LimitExceeded(f"{where}: {len(items)} pictures; at most {MAX_GALLERY}")
+        return Gallery(tuple(items))
+    if kind == "services":
+        services = []
+        for offset, parts in _items(body):
+            if len(parts) > 3 or not parts[0]:
+                raise InvalidInput(f"{where}: line {line + offset}: write '- name | price | description'")
+            parts += [""] * (3 - len(parts))
+            services.append(
+                Service(
+                    _plain(parts[0], f"{where}: name", MAX_LINE, required=True),
+                    _plain(parts[1], f"{where}: price", 40),
+                    _plain(parts[2], f"{where}: description", MAX_LINE),
+                )
+            )
+        if not services:
+            raise InvalidInput(f"{where}: list the services, one '- name | price | description' per line")
+        if len(services) > MAX_SERVICES:
+            raise LimitExceeded(f"{where}: {len(services)} services; at most {MAX_SERVICES}")
+        return Services(tuple(services))
+    raise InvalidInput(f"{where}: unknown block type")

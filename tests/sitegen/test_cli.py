@@ -1,0 +1,158 @@
+"""``appliance site ...`` builder commands end to end, with the real command
+on a state directory."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import zipfile
+
+import pytest
+
+from storage import sitegen as store
+from tests.conftest import TEST_CONFIG, Cli
+
+from . import sample
+
+
+@pytest.fixture
+def business(cli, tmp_path):
+    """A business with a warm-themed site (its starter home page) and the sample pictures as files."""
+    cli("tenant", "add", "bakery", "--name", "Bakery GmbH", "--domain", "bakery.example")
+    cli("site", "init", "bakery", "--theme", "warm", "--name", "Müller's Bakery")
+    for name, data in sample.IMAGES.items():
+        (tmp_path / name).write_bytes(data)
+    return tmp_path
+
+
+def _sources(state) -> store.Sources:
+    """Everything the builder stores for the bakery, read from its file."""
+    conn = sqlite3.connect(f"{(state / 'tenants' / 'bakery.sqlite3').as_uri()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return store.sources(conn)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One business for the refusals (which change nothing): a site with a gallery page showing cake.png."""
+    work = tmp_path_factory.mktemp("site-cli")
+    (work / "state").mkdir()
+    config = work / "appliance.toml"
+    config.write_text(TEST_CONFIG)
+    cli = Cli(work / "state", config)
+    cli("tenant", "add", "bakery", "--name", "Bakery GmbH")
+    cli("site", "init", "bakery", "--theme", "warm")
+    (work / "cake.png").write_bytes(sample.IMAGES["cake.png"])
+    cli("site", "image", "add", "bakery", str(work / "cake.png"))
+    cli("site", "page", "add", "bakery", "gallery", input="::: gallery\n- cake.png | A cake\n:::\n")
+    return cli
+
+
+def test_owner_builds_and_publishes_a_site_from_pages_and_profile(cli, business):
+    """init, image add, profile, page add (file and stdin), page edit, nav and build
+    publish a site whose pages carry the profile and follow the menu order."""
+    for name in sample.IMAGES:
+        if name != "logo.png":
+            cli("site", "image", "add", "bakery", str(business / name))
+    (business / "prices.md").write_text(sample.PRICES)
+    (business / "home.md").write_text(sample.HOME)
+    cli("site", "profile", "bakery", "--logo", str(business / "logo.png"),
+        "--set", "tagline=Sourdough since 1987", "--set", "phone=+49 30 1234 5678",
+        "--set", "hours=Tue-Fri 7-18; Sat 7-14", "--set", "colour=#7a3b10",
+        "--set", "address=Market Street 12; Springfield", "--set", "map=https://maps.example/?q=bakery")
+    cli("site", "page", "add", "bakery", "prices", str(business / "prices.md"))
+    cli("site", "page", "add", "bakery", "contact", input=sample.CONTACT)
+    cli("site", "page", "edit", "bakery", "home", str(business / "home.md"))
+    assert cli("site", "nav", "bakery", "home", "contact", "prices").stdout.splitlines() == [
+        "1. Home (/)", "2. Contact (/contact/)", "3. Prices (/prices/)",
+    ]
+    pages = cli.json("site", "page", "list", "bakery")
+    assert [(p["name"], p["title"], p["nav"]) for p in pages] == [("home", "Home", 1), ("contact", "Visit us", 2), ("prices", "Prices", 3)]
+    assert cli("site", "page", "show", "bakery", "prices").stdout == sample.PRICES
+
+    result = cli.json("site", "build", "bakery")
+    assert result["version"] >= 1 and result["url"] == "https://bakery.example/"
+    profile = cli.json("site", "profile", "bakery")
+    assert profile["logo"] == "logo.png" and profile["colour"] == "#7a3b10"
+
+    target = business / "site.zip"
+    cli("site", "download", "bakery", str(target))
+    with zipfile.ZipFile(target) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    assert {"index.html", "contact/index.html", "prices/index.html", "404.html", "sitemap.xml", "images/logo.png"} <= set(files)
+    home = files["index.html"].decode()
+    assert "Müller&#39;s Bakery" in home and 'href="tel:+493012345678"' in home and "Sat 7-14" in home
+    assert home.index('href="/contact/"') < home.index('href="/prices/"')
+    assert "--brand:#7a3b10" in files["style.css"].decode()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("site", "init", "bakery", "--theme", "neon"), "unknown theme 'neon'"),
+        (("site", "theme", "bakery", "neon"), "unknown theme 'neon'"),
+        (("site", "profile", "bakery", "--set", "colour=reddish"), "invalid colour 'reddish'"),
+        (("site", "profile", "bakery", "--set", "phone=call us"), "invalid phone number"),
+        (("site", "profile", "bakery", "--set", "colour"), "write KEY=VALUE"),
+        (("site", "page", "edit", "bakery", "nowhere", "-"), "no page nowhere"),
+        (("site", "page", "remove", "bakery", "nowhere"), "no page nowhere"),
+        (("site", "page", "add", "bakery", "../x", "-"), "invalid page name"),
+        (("site", "nav", "bakery", "home", "nowhere"), "no page nowhere"),
+        (("site", "image", "remove", "bakery", "cake.png"), "still used by page gallery"),
+        (("site", "build", "nobody"), "no business"),
+    ],
+)
+def test_bad_input_is_one_line_and_changes_nothing(shared, args, message):
+    """Each mistake exits non-zero with one line naming it, and the site's sources stay as they were."""
+    before = _sources(shared.state)
+    proc = shared(*args, input="hello\n", check=False)
+    assert proc.returncode == 1
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert _sources(shared.state) == before
+
+
+def test_pages_with_mistakes_or_unknown_pictures_are_refused(cli, business):
+    """A page with a syntax error or showing a picture that is not stored is not saved."""
+    proc = cli("site", "page", "add", "bakery", "menu", input="::: servces\n- Tea | 2\n:::\n", check=False)
+    assert proc.returncode == 1 and "line 1: unknown block type 'servces'" in proc.stderr
+    proc = cli("site", "page", "add", "bakery", "photos", input="::: image\nfile: nope.jpg\nalt: x\n:::\n", check=False)
+    assert proc.returncode == 1 and "shows image nope.jpg, which is not stored" in proc.stderr
+    assert [p["name"] for p in cli.json("site", "page", "list", "bakery")] == ["home"]
+
+
+def test_images_are_checked_for_type_size_and_web_space(cli, business):
+    """Not-an-image, an image over 2 MiB, a wrong extension and images past the plan's web space are refused."""
+    cli("site", "image", "add", "bakery", str(business / "cake.png"))
+    (business / "fake.png").write_bytes(b"<svg onload='alert(1)'/>")
+    (business / "huge.png").write_bytes(sample.png(10, 10, (0, 0, 0), (1, 1, 1)) + b"\x00" * (2 * 1024 * 1024))
+    (business / "photo.jpg").write_bytes(sample.IMAGES["cake.png"])
+    for path, message in (("fake.png", "is not a PNG, JPEG, GIF or WebP image"), ("huge.png", "larger than 2048 KiB"),
+                          ("photo.jpg", "is a image/png image; name it .png")):
+        proc = cli("site", "image", "add", "bakery", str(business / path), check=False)
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    with open(cli.config, "a") as fh:
+        fh.write("\n[plans.tiny]\nweb_mb = 1\n")
+    cli("tenant", "plan", "bakery", "tiny")
+    (business / "big.png").write_bytes(sample.png(10, 10, (0, 0, 0), (1, 1, 1)) + b"\x00" * (1024 * 1024))
+    proc = cli("site", "image", "add", "bakery", str(business / "big.png"), check=False)
+    assert proc.returncode == 1 and "web space" in proc.stderr
+    names = [i["name"] for i in cli.json("site", "image", "list", "bakery")]
+    assert names == ["cake.png"]
+
+
+def test_themes_are_listed_and_switching_theme_rebuilds_with_it(cli, business):
+    """site themes --json lists at least three; after site theme the build uses the new stylesheet."""
+    themes = cli.json("site", "themes")
+    assert {"clean", "warm", "bold"} <= {t["name"] for t in themes}
+    cli("site", "theme", "bakery", "bold")
+    cli("site", "build", "bakery")
+    target = business / "bold.zip"
+    cli("site", "download", "bakery", str(target))
+    with zipfile.ZipFile(io.BytesIO(target.read_bytes())) as archive:
+        assert b"theme-bold" in archive.read("index.html")
+        assert b"Bold:" in archive.read("style.css")
+    assert json.loads(cli("site", "show", "bakery", "--json").stdout)["source"] == "builder"
