@@ -72,7 +72,7 @@ class App:
         self.http_mounts: list[tuple[bytes, Any]] = []
         self._watchers: list[Callable[[], Awaitable[None] | None]] = []
         self._tasks: list[asyncio.Task] = []
-        self._tls_context: ssl.SSLContext | None = None
+        self._certificates: Any = None
         self.generation = 0
 
     # -- TLS ---------------------------------------------------------------
@@ -83,10 +83,24 @@ class App:
             return Path(self.settings.tls.cert_file), Path(self.settings.tls.key_file)
         return tls.self_signed(self.state_dir / "tls", self.settings.box.hostname)
 
+    def certificates(self) -> Any:
+        """The :class:`appliance.certs.sni.Selector` every TLS listener
+        serves from: the certificates ACME issued, chosen by server name,
+        and the box certificate (:meth:`certificate_files`) for the rest."""
+        if self._certificates is None:
+            from .certs.sni import Selector
+
+            def fallback() -> tuple[bytes, bytes]:
+                cert_file, key_file = self.certificate_files()
+                return cert_file.read_bytes(), key_file.read_bytes()
+
+            self._certificates = Selector(fallback, self.settings.box.hostname)
+        return self._certificates
+
     def tls_context(self) -> ssl.SSLContext:
-        if self._tls_context is None:
-            self._tls_context = tls.server_context(*self.certificate_files())
-        return self._tls_context
+        """The stdlib server context for every listener (SMTPS, STARTTLS):
+        TLS 1.2+, the certificate for the name the client asks (SNI)."""
+        return self.certificates().stdlib_context()
 
     # -- services ----------------------------------------------------------
 

@@ -12,4 +12,6 @@ SERVICES: tuple[str, ...] = (
     "protocols.imap",
     "protocols.dav",
     "protocols.web",
+    # After DNS and web: it publishes ACME challenges through them.
+    "appliance.certs",
 )

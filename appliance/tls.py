@@ -1,8 +1,11 @@
-"""The box's TLS certificate and the server contexts built from it.
+"""The box's fallback certificate and the server contexts built from
+certificates.
 
-Until ACME provides real certificates, the box uses the certificate named in
-``[tls]`` or, when none is, a self-signed one made once in ``<state>/tls/``.
-Contexts allow TLS 1.2 and 1.3 only.
+The box certificate of ``[tls]`` or, when none is named, a self-signed one
+made once in ``<state>/tls/`` is what every listener serves until ACME has
+issued a certificate for the name asked (:mod:`appliance.certs`), and for
+clients that send no server name. Contexts allow TLS 1.2 and 1.3 only, with
+forward-secret AEAD suites (:data:`CIPHERS`; TLS 1.3 suites are all AEAD).
 """
 
 from __future__ import annotations
@@ -61,12 +64,76 @@ def self_signed(directory: Path, hostname: str, *, days: int = 825) -> tuple[Pat
     return cert_path, key_path
 
 
+#: TLS 1.2 suites: forward secrecy (ECDHE) and AEAD only. No DH parameters
+#: are loaded, so DHE suites could not be chosen anyway.
+CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
 def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
-    """A server context: TLS 1.2+, the library's modern cipher defaults."""
+    """A server context: TLS 1.2+, :data:`CIPHERS`."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
-    # TLS 1.2 suites: forward secrecy and AEAD only.
-    ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20")
+    ctx.set_ciphers(CIPHERS)
     ctx.load_cert_chain(str(cert_file), str(key_file))
     return ctx
+
+
+def context_from_pem(chain_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
+    """:func:`server_context` for a chain and key held in memory.
+
+    The stdlib loads certificates from files only: the PEM goes through an
+    anonymous memory file (``memfd``), so a key from the database never
+    touches the disk.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.set_ciphers(CIPHERS)
+    load_pem(ctx, chain_pem, key_pem)
+    return ctx
+
+
+def load_pem(ctx: ssl.SSLContext, chain_pem: bytes, key_pem: bytes) -> None:
+    """``ctx.load_cert_chain`` from memory (see :func:`context_from_pem`);
+    handshakes started later present the new certificate."""
+    fd = os.memfd_create("tls", os.MFD_CLOEXEC)
+    try:
+        os.write(fd, chain_pem.rstrip(b"\n") + b"\n" + key_pem)
+        path = f"/proc/self/fd/{fd}"
+        ctx.load_cert_chain(path, path)
+    finally:
+        os.close(fd)
+
+
+def openssl_context(chain_pem: bytes, key_pem: bytes) -> object:
+    """A pyOpenSSL server context (for Twisted's listeners) with the same
+    protocol floor and suites as :func:`server_context`."""
+    from OpenSSL.crypto import FILETYPE_PEM
+    from twisted.internet import ssl as tssl
+
+    certs = split_pem(chain_pem)
+    if not certs:
+        raise ValueError("no certificate in the chain")
+    leaf = tssl.Certificate.loadPEM(certs[0])
+    extra = [tssl.Certificate.loadPEM(c).original for c in certs[1:]]
+    key = tssl.KeyPair.load(key_pem, format=FILETYPE_PEM)
+    options = tssl.CertificateOptions(
+        privateKey=key.original,
+        certificate=leaf.original,
+        extraCertChain=extra or None,
+        raiseMinimumTo=tssl.TLSVersion.TLSv1_2,
+        acceptableCiphers=tssl.AcceptableCiphers.fromOpenSSLCipherString(CIPHERS),
+    )
+    return options.getContext()
+
+
+def split_pem(chain_pem: bytes) -> list[bytes]:
+    """The certificates of a PEM chain, leaf first."""
+    marker = b"-----END CERTIFICATE-----"
+    parts = []
+    for chunk in chain_pem.split(marker)[:-1]:
+        start = chunk.find(b"-----BEGIN CERTIFICATE-----")
+        if start >= 0:
+            parts.append(chunk[start:] + marker + b"\n")
+    return parts

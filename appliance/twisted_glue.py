@@ -69,16 +69,7 @@ async def stop_ports(ports: Iterable[Any]) -> None:
 
 
 def tls_options(app: Any) -> Any:
-    """Twisted TLS options for implicit TLS and STARTTLS: the box
-    certificate, TLS 1.2 and newer."""
-    from OpenSSL.crypto import FILETYPE_PEM
-    from twisted.internet import ssl
-
-    cert_file, key_file = app.certificate_files()
-    cert = ssl.Certificate.loadPEM(cert_file.read_bytes())
-    key = ssl.KeyPair.load(key_file.read_bytes(), format=FILETYPE_PEM)
-    return ssl.CertificateOptions(
-        privateKey=key.original,
-        certificate=cert.original,
-        raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
-    )
+    """Twisted TLS options for implicit TLS and STARTTLS: TLS 1.2 and newer,
+    the certificate for the server name the client asks (SNI), the box
+    certificate otherwise (:mod:`appliance.certs.sni`)."""
+    return app.certificates().twisted_factory()

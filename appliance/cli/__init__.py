@@ -14,7 +14,7 @@ from typing import Sequence
 from appliance import logs
 from appliance.errors import ApplianceError, ConfigError
 
-from . import alias, box, dns, domain, queue, serve, site, tenant, user
+from . import alias, box, cert, dns, domain, queue, serve, site, tenant, user
 from .common import DEFAULT_CONFIG, DEFAULT_STATE, Context
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help=f"config file (env APPLIANCE_CONFIG; default {DEFAULT_CONFIG} if present, else the demo defaults)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (serve, tenant, domain, user, alias, box, queue, dns, site):
+    for module in (serve, tenant, domain, user, alias, box, queue, dns, site, cert):
         module.register(sub)
     return parser
 

@@ -1,0 +1,47 @@
+"""Certificates for every name the box serves: ACME (RFC 8555) with
+DNS-01 through our own DNS server and HTTP-01 through our own web server,
+renewal, storage beside the data they belong to, and selection by server
+name on every TLS listener.
+
+* :mod:`.names` - which certificates, for which names, validated how;
+* :mod:`.account` - the ACME account and client session;
+* :mod:`.order` - one order, from key and CSR to the issued chain;
+* :mod:`.renew` - when to request and renew, with backoff;
+* :mod:`.sni` - the certificate for the server name a client asks.
+
+Storage is :mod:`storage.certs`. This package is a service of the daemon
+(``appliance.services``): it starts after the DNS and web services, whose
+challenge hooks it uses. With ``[acme] directory`` empty it only serves the
+certificates already stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .renew import Renewer
+
+log = logging.getLogger(__name__)
+
+
+class CertificateService:
+    """The running certificate task (see :class:`.renew.Renewer`)."""
+
+    def __init__(self, renewer: Renewer):
+        self.renewer = renewer
+
+    async def stop(self) -> None:
+        await self.renewer.stop()
+
+
+async def start(app: Any) -> CertificateService:
+    renewer = Renewer(app, app.certificates())
+    # Serve what is stored before anything else happens (a restart keeps
+    # every certificate without asking the CA).
+    await renewer.load()
+    app.on_change(renewer.changed)
+    renewer.start()
+    if renewer.active:
+        log.info("ACME: certificates from %s", app.settings.acme.directory)
+    return CertificateService(renewer)
