@@ -28,7 +28,7 @@ import datetime
 import sqlite3
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from appliance.cli.common import add_json, table
 from appliance.errors import InvalidInput, LimitExceeded, NotFound
@@ -187,12 +187,17 @@ def _themes(ctx) -> None:
 
 
 def _init(ctx) -> None:
-    theme = render.theme(ctx.args.theme)
-    handle = ctx.app.provisioning.handle(ctx.args.slug)
+    start_site(ctx.app.provisioning.handle(ctx.args.slug), ctx.args.theme, ctx.args.name)
+
+
+def start_site(handle: Any, theme_name: str, name: str | None = None) -> None:
+    """Start the site of the business behind ``handle``: ``theme_name``, a
+    profile named ``name`` (default: the business's name) and a starter home
+    page. Conflict when it already has a site."""
+    theme = render.theme(theme_name)
 
     def init(conn: sqlite3.Connection) -> None:
-        name = ctx.args.name if ctx.args.name is not None else directory.get_tenant(conn).name
-        profile = model.set_profile(model.Profile(name="-"), {"name": name})
+        profile = model.set_profile(model.Profile(name="-"), {"name": name if name is not None else directory.get_tenant(conn).name})
         lead = "Tell visitors in one or two sentences what you do and for whom."
         store.init_site(conn, theme.name, profile.to_dict(), {model.HOME: STARTER_HOME.format(lead=lead)})
 
@@ -321,7 +326,13 @@ def _site_address(domains: list[dict]) -> str:
 
 
 def _build(ctx) -> None:
-    handle = ctx.app.provisioning.handle(ctx.args.slug)
+    result = build_site(ctx.app.provisioning.handle(ctx.args.slug))
+    ctx.emit(result, lambda r: f"published version {r['version']}: {r['files']} files, {r['bytes']} bytes, {r['url']}")
+
+
+def build_site(handle: Any) -> dict:
+    """Render the site of the business behind ``handle`` and publish it
+    atomically within its plan's web space; returns version, files, bytes, url."""
     src, tenant, domains = handle.read_sync(
         "site sources", lambda c: (store.sources(c), directory.get_tenant(c), directory.list_domains(c))
     )
@@ -334,5 +345,4 @@ def _build(ctx) -> None:
         return version
 
     version = handle.write_sync("site build", publish)
-    result = {"version": version, "files": len(files), "bytes": sum(len(b) for b in files.values()), "url": base_url + "/"}
-    ctx.emit(result, lambda r: f"published version {r['version']}: {r['files']} files, {r['bytes']} bytes, {r['url']}")
+    return {"version": version, "files": len(files), "bytes": sum(len(b) for b in files.values()), "url": base_url + "/"}

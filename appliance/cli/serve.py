@@ -7,7 +7,7 @@ import sys
 
 from appliance import logs
 from appliance import settings as settings_mod
-from appliance.errors import NotFound
+from appliance.errors import Conflict, NotFound
 
 DEMO_SLUG = "demo"
 DEMO_USERS = (("alice", "Alice Baker"), ("bob", "Bob Baker"))
@@ -62,10 +62,23 @@ def _demo(ctx) -> int:
         logins.append((address, password))
     if not any(a["address"] == f"info@{domain}" for a in prov.list_aliases(DEMO_SLUG)):
         prov.add_alias(f"info@{domain}", [address for address, _ in logins])
+    _demo_site(prov.handle(DEMO_SLUG))
     # The daemon builds its own App; release this one's files first.
     ctx.close()
     ctx._app = None
     return serve(ctx.settings, ctx.state_dir, on_ready=lambda app: print(_banner(app, logins), flush=True))
+
+
+def _demo_site(handle) -> None:
+    """A website built with the site builder, so the demo shows one: started
+    with the ``warm`` theme the first time, rebuilt on every start."""
+    from sitegen.commands import build_site, start_site
+
+    try:
+        start_site(handle, "warm")
+    except Conflict:
+        pass
+    build_site(handle)
 
 
 #: (label, listener names, how to show them) for the how-to-connect block.
@@ -99,5 +112,8 @@ def _banner(app, logins) -> str:
     for label, names, template in _CONNECT:
         if all(name in ports for name in names):
             lines.append(f"  {label:<30}{template.format(host=host, **ports)}")
+    if "http" in ports:
+        site = app.provisioning.free_domain(DEMO_SLUG)
+        lines.append(f"  {'website (site builder, warm)':<30}curl -H 'Host: {site}' http://{host}:{ports['http']}/")
     lines += ["", f"State directory: {app.state_dir}", ""]
     return "\n".join(lines)

@@ -30,7 +30,7 @@ def read_banner(proc: subprocess.Popen, timeout: float = 90) -> str:
 
 
 def test_demo_creates_the_business_and_prints_working_logins(state_dir, config_file):
-    """The demo prints logins that authenticate, and the servers and ports to use; a second start keeps the business."""
+    """The demo prints logins that authenticate, the servers and ports to use, and a website that curl gets; a second start keeps the business."""
     cmd = [sys.executable, "-m", "appliance", "--state", str(state_dir), "--config", str(config_file), "demo"]
     for _ in range(2):
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -39,6 +39,10 @@ def test_demo_creates_the_business_and_prints_working_logins(state_dir, config_f
             logins = dict(re.findall(r"^  (\S+@demo\.appliance\.test)  (\S+)$", banner, re.M))
             assert set(logins) == {"alice@demo.appliance.test", "bob@demo.appliance.test"}
             assert "How to connect" in banner and "127.0.0.1:" in banner
+            site = re.search(r"curl -H 'Host: (\S+)' (http://\S+)$", banner, re.M)
+            page = subprocess.run(["curl", "-sS", "--max-time", "10", "-H", f"Host: {site[1]}", site[2]],
+                                  capture_output=True, text=True, check=True).stdout
+            assert "<title>Demo Bakery</title>" in page and 'class="theme-warm' in page
             app = App(settings.load(config_file), state_dir)
             try:
                 for address, password in logins.items():
