@@ -272,7 +272,7 @@ SCHEMA: tuple[Section, ...] = (
         "web",
         "Websites, client set-up (autoconfig, autodiscover, Apple profiles) and ACME challenges on `[listen] http` / `https`.",
         (
-            K("https_redirect", "boolean", True, "Redirect plain HTTP to HTTPS, but only once a real certificate is configured (`[tls] cert_file`); ACME challenges are never redirected.", _bool),
+            K("https_redirect", "boolean", True, "Redirect plain HTTP to HTTPS, but only for names a real certificate covers (`[tls] cert_file`, or one ACME issued); ACME challenges are never redirected.", _bool),
             K("hsts_seconds", "integer", 0, "`max-age` of the Strict-Transport-Security header sent over HTTPS; 0 sends none.", _int(0, 2 * 365 * 86_400)),
             K("cache_mb", "integer", 64, "Memory for the most requested website files, MiB.", _int(0, 64 * 1024)),
             K("cache_file_kb", "integer", 2048, "Largest file kept in that memory, KiB; larger ones are read from the business's file each time.", _int(1, 1024 * 1024)),

@@ -115,15 +115,21 @@ class Selector:
 
     def lookup(self, server_name: str | None) -> _Contexts:
         """The contexts for ``server_name`` (exact, wildcard, then default)."""
-        if server_name:
-            name = server_name.lower().rstrip(".")
-            by_name = self._by_name
-            found = by_name.get(name)
-            if found is None and "." in name:
-                found = by_name.get("*." + name.split(".", 1)[1])
-            if found is not None:
-                return found
-        return self.default()
+        found = self._issued_for(server_name) if server_name else None
+        return found if found is not None else self.default()
+
+    def issued(self, server_name: str) -> bool:
+        """Whether a certificate the CA issued covers ``server_name`` (so
+        plain HTTP may be redirected to HTTPS for it)."""
+        return self._issued_for(server_name) is not None
+
+    def _issued_for(self, server_name: str) -> _Contexts | None:
+        name = server_name.lower().rstrip(".")
+        by_name = self._by_name
+        found = by_name.get(name)
+        if found is None and "." in name:
+            found = by_name.get("*." + name.split(".", 1)[1])
+        return found
 
     def names(self) -> dict[str, str]:
         """``{name: certificate key}`` as served now (for diagnostics)."""

@@ -17,7 +17,8 @@ Requests are routed by ``Host`` (:class:`Hosts`):
 
 Any other host name gets the same neutral 404 as a missing page, so nobody
 learns who is hosted here. Plain HTTP is redirected to HTTPS once a real
-certificate is configured (``[tls] cert_file``, ``[web] https_redirect``);
+certificate exists for the name (``[tls] cert_file``, or one ACME issued;
+``[web] https_redirect``);
 ``[web] hsts_seconds`` adds Strict-Transport-Security over HTTPS.
 """
 
@@ -123,7 +124,10 @@ class Hosts(resource.Resource):
         self.unavailable = pages.Fixed(503, pages.UNAVAILABLE)
         web = app.settings.web
         self.hsts = b"max-age=%d" % web.hsts_seconds if web.hsts_seconds else None
-        self.to_https = web.https_redirect and bool(app.settings.tls.cert_file)
+        # With a configured certificate every name is redirected; otherwise
+        # a name is once ACME has issued a certificate that covers it.
+        self.https_redirect = web.https_redirect
+        self.all_to_https = web.https_redirect and bool(app.settings.tls.cert_file)
 
     async def refresh(self) -> None:
         tenants = await self.app.box.read("web hosts", boxdb.list_tenants)
@@ -169,11 +173,11 @@ class Hosts(resource.Resource):
         if route is None:
             if not self.is_box(host):
                 return NOT_FOUND_RESOURCE
-            if self.to_https and not secure:
+            if not secure and self._to_https_for(host):
                 return self._to_https(request, host)
             child = self.served.children.get(segment)
             return child if child is not None else NOT_FOUND_RESOURCE
-        if self.to_https and not secure:
+        if not secure and self._to_https_for(host):
             return self._to_https(request, host)
         if not route.active:
             return self.unavailable
@@ -210,6 +214,9 @@ class Hosts(resource.Resource):
         if leaf is None:
             leaf = self.leaves[route.slug] = SiteLeaf(self.sites, route.slug)
         return leaf
+
+    def _to_https_for(self, host: str) -> bool:
+        return self.all_to_https or (self.https_redirect and self.app.certificates().issued(host))
 
     def _to_https(self, request: server.Request, host: str) -> resource.IResource:
         if not request.uri.startswith(b"/"):

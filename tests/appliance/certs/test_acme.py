@@ -106,6 +106,26 @@ def test_dangling_domain_not_requested(acme: AcmeBox) -> None:
     assert proc.stderr.strip() == "appliance: error: gone.test is not requested: resolves to 192.0.2.20"
 
 
+def test_plain_http_goes_to_https_only_for_names_with_an_issued_certificate(acme: AcmeBox) -> None:
+    """curl over plain HTTP: a name a certificate covers (exactly or by
+    wildcard) is redirected to HTTPS; a name without one is served as it is;
+    ACME challenges are never redirected."""
+    port = acme.daemon.port("http")
+
+    def head(host: str, path: str = "/") -> tuple[str, str]:
+        out = subprocess.run(["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                              "-H", f"Host: {host}", f"http://127.0.0.1:{port}{path}"],
+                             capture_output=True, text=True, check=True).stdout
+        code, _, location = out.partition(" ")
+        return code, location
+
+    https = acme.daemon.port("https")
+    assert head("bakery.test", "/prices/?x=1") == ("301", f"https://bakery.test:{https}/prices/?x=1")
+    assert head("www.bakery.test") == ("301", f"https://www.bakery.test:{https}/")
+    assert head("gone.test")[0] == "200"
+    assert head("bakery.test", "/.well-known/acme-challenge/unknown-token")[0] == "404"
+
+
 def test_dangling_subdomain_refused_by_name(acme: AcmeBox) -> None:
     """Renewing a name that does not resolve to the box says why, in one line."""
     proc = acme.cli("cert", "renew", "autodiscover.elsewhere.test", check=False)
