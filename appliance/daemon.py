@@ -17,7 +17,7 @@ from typing import Callable
 from . import sdnotify
 from .app import App
 from .settings import Settings
-from .twisted_glue import install_reactor
+from .twisted_glue import install_reactor, shutdown_reactor
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,4 @@ def serve(settings: Settings, state_dir: Path, *, on_ready: Callable[[App], None
     finally:
         if not app.box.closed:
             app.close()
-        # The reactor runs its shutdown triggers and then stops the loop
-        # itself; the timer is a backstop so exit never hangs on it.
-        reactor.stop()
-        guard = loop.call_later(5, loop.stop)
-        loop.run_forever()
-        guard.cancel()
-        loop.close()
+        shutdown_reactor(reactor, loop)

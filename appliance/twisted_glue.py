@@ -37,6 +37,17 @@ def install_reactor(loop: asyncio.AbstractEventLoop) -> Any:
     return reactor
 
 
+def shutdown_reactor(reactor: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """Stop the reactor and close ``loop``: the reactor runs its shutdown
+    triggers and then stops the loop itself; a 5 s timer is a backstop so
+    exit never hangs on it."""
+    reactor.stop()
+    guard = loop.call_later(5, loop.stop)
+    loop.run_forever()
+    guard.cancel()
+    loop.close()
+
+
 def listen_tcp(app: Any, name: str, factory: Any, port: int, addresses: Iterable[str], *, tls: Any = None) -> list:
     """Bind ``factory`` on each address; records bound ports with ``app``.
 

@@ -21,7 +21,7 @@ from pathlib import Path
 def main(state: str, config: str, port_file: str) -> int:
     from appliance import settings
     from appliance.app import App
-    from appliance.twisted_glue import install_reactor
+    from appliance.twisted_glue import install_reactor, shutdown_reactor
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     loop = asyncio.new_event_loop()
@@ -46,11 +46,7 @@ def main(state: str, config: str, port_file: str) -> int:
     loop.run_until_complete(stopping.wait())
     loop.run_until_complete(asyncio.ensure_future(port.stopListening().asFuture(loop)))
     loop.run_until_complete(app.stop())
-    reactor.stop()
-    guard = loop.call_later(5, loop.stop)
-    loop.run_forever()
-    guard.cancel()
-    loop.close()
+    shutdown_reactor(reactor, loop)
     return 0
 
 

@@ -24,7 +24,7 @@ import sys
 def main(state: str, config: str) -> int:
     from appliance import settings
     from appliance.app import App
-    from appliance.twisted_glue import install_reactor
+    from appliance.twisted_glue import install_reactor, shutdown_reactor
 
     logging.basicConfig(level=logging.WARNING)
     loop = asyncio.new_event_loop()
@@ -52,11 +52,7 @@ def main(state: str, config: str) -> int:
     loop.add_reader(sys.stdin.fileno(), command)
     loop.run_until_complete(done.wait())
     loop.run_until_complete(app.stop())
-    reactor.stop()
-    guard = loop.call_later(5, loop.stop)
-    loop.run_forever()
-    guard.cancel()
-    loop.close()
+    shutdown_reactor(reactor, loop)
     return 0
 
 
