@@ -28,7 +28,7 @@ import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import sqlite_utils
 
@@ -159,6 +159,18 @@ class ItemRow:
     size: int
     modified: float
     text: str
+
+
+class ListingRow(NamedTuple):
+    """What a collection listing shows of one item: everything but its text.
+    A tuple, not a dataclass, because a listing builds thousands of them."""
+
+    href: str
+    name: str
+    component: str
+    etag: str
+    size: int
+    modified: float
 
 
 @dataclass(frozen=True)
@@ -383,6 +395,21 @@ def get_items(conn: sqlite3.Connection, collection_id: int, hrefs: Sequence[str]
 def all_items(conn: sqlite3.Connection, collection_id: int) -> list[ItemRow]:
     rows = conn.execute(f"SELECT {_ITEM_COLUMNS} FROM dav_items WHERE collection_id = ? ORDER BY href", (collection_id,))
     return [_item(r) for r in rows]
+
+
+def listing(conn: sqlite3.Connection, collection_id: int, hrefs: Sequence[str] | None = None) -> list[ListingRow]:
+    """Every item of the collection (or those of ``hrefs`` that exist)
+    without its text, ordered by href (the order :func:`all_items` gives)."""
+    sql = "SELECT href, name, component, etag, size, modified FROM dav_items WHERE collection_id = ?"
+    if hrefs is None:
+        return [ListingRow(*r) for r in conn.execute(sql + " ORDER BY href", (collection_id,))]
+    rows: list[ListingRow] = []
+    hrefs = list(dict.fromkeys(hrefs))
+    for i in range(0, len(hrefs), 500):
+        chunk = hrefs[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows += (ListingRow(*r) for r in conn.execute(f"{sql} AND href IN ({marks})", (collection_id, *chunk)))
+    return sorted(rows)
 
 
 def count_items(conn: sqlite3.Connection, collection_id: int) -> int:

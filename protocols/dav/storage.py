@@ -202,29 +202,47 @@ class Collection(BaseCollection):
         """See BaseCollection.sync. Raises ValueError for a token that is not
         this collection's or is older than what the change log still holds."""
         row_id, path = self._row.id, self._row.path
-        since = None
-        if old_token:
-            nonce, _, seq_text = old_token.removeprefix(TOKEN_PREFIX).partition(":")
-            if not old_token.startswith(TOKEN_PREFIX) or not seq_text.isdigit() or len(seq_text) > 18:
-                raise ValueError("malformed sync token")
-            since = (nonce, int(seq_text))
+        since = parse_sync_token(old_token)
 
         def read(conn: Any) -> tuple[dav.CollectionRow | None, list[str]]:
             row = dav.get_collection(conn, path)
             if row is None or row.id != row_id:
                 return None, []
-            if since is None:
-                return row, [i.href for i in dav.all_items(conn, row.id)]
-            nonce, seq = since
-            if nonce != row.nonce or seq > row.seq or seq < row.horizon:
-                raise ValueError("sync token is not valid any more")
-            return row, dav.changes_since(conn, row.id, seq)
+            return row, changed_hrefs(conn, row, since)
 
         row, hrefs = self._read("dav sync", read)
         if row is None:
             raise ValueError("collection was replaced")
         self._row = row
-        return f"{TOKEN_PREFIX}{row.nonce}:{row.seq}", hrefs
+        return sync_token(row), hrefs
+
+
+def parse_sync_token(token: str) -> tuple[str, int] | None:
+    """(nonce, seq) of a sync token, None for no token; ValueError when it
+    is not one of ours."""
+    if not token:
+        return None
+    nonce, _, seq_text = token.removeprefix(TOKEN_PREFIX).partition(":")
+    if not token.startswith(TOKEN_PREFIX) or not seq_text.isdigit() or len(seq_text) > 18:
+        raise ValueError("malformed sync token")
+    return nonce, int(seq_text)
+
+
+def sync_token(row: dav.CollectionRow) -> str:
+    """The collection's current sync token."""
+    return f"{TOKEN_PREFIX}{row.nonce}:{row.seq}"
+
+
+def changed_hrefs(conn: Any, row: dav.CollectionRow, since: tuple[str, int] | None) -> list[str]:
+    """The hrefs changed (deletions included) since ``since``, or every
+    item's when None; ValueError when ``since`` is not this collection's or
+    is older than what its change log still holds."""
+    if since is None:
+        return [i.href for i in dav.listing(conn, row.id)]
+    nonce, seq = since
+    if nonce != row.nonce or seq > row.seq or seq < row.horizon:
+        raise ValueError("sync token is not valid any more")
+    return dav.changes_since(conn, row.id, seq)
 
 
 class Storage(BaseStorage):

@@ -4,6 +4,9 @@
   hrefs start with ``/dav`` however the web service mounted us.
 * Refuses bodies larger than ``[dav] max_request_bytes`` with 413 before
   anything reads them.
+* Answers the listing PROPFIND and the multiget and sync-collection REPORTs
+  clients sync with without Radicale's per-item work (``listing``,
+  ``multiget``, ``sync``), Radicale still deciding who may see what.
 * Serves the read-only ICS feeds, ``/dav/_feed/<slug>/<token>.ics``: for
   clients that can only subscribe to a URL (new Outlook, phones). The token
   is random per calendar (``storage.dav``); anything else is a plain 404.
@@ -20,6 +23,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from appliance.names import SLUG_RE
 from storage import dav
 
+from . import listing, multiget, sync
 from .app import SCRIPT_NAME
 from .backend import DavBackend
 from .storage import Collection
@@ -46,6 +50,7 @@ class DavWsgi:
         self.radicale = radicale_app
         self.backend = backend
         self.max_request_bytes = max_request_bytes
+        self.listings = listing.Listings()
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         raw = environ.get("REQUEST_URI") or (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
@@ -74,6 +79,35 @@ class DavWsgi:
             upper = body.upper()
             if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
                 return _plain(start_response, "400 Bad Request", "document type declarations are not accepted\n")
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self.xml_request(environ, start_response, body)
+        return self.radicale(environ, start_response)
+
+    def xml_request(self, environ: dict, start_response: StartResponse, body: bytes) -> Iterable[bytes]:
+        """The requests clients repeat most take a fast path that answers
+        what Radicale would; everything else goes to Radicale."""
+        method = environ["REQUEST_METHOD"]
+        try:
+            if method == "PROPFIND" and environ.get("HTTP_DEPTH") == "1":
+                props = listing.wanted_props(body)
+                if props is not None:
+                    return listing.respond(
+                        self.radicale, self.backend, self.listings, environ, start_response, body, props
+                    )
+            elif method == "REPORT":
+                request = multiget.parse_request(body)
+                if request is not None:
+                    return multiget.respond(self.radicale, self.backend, environ, start_response, request)
+                changes = sync.parse_request(body)
+                if changes is not None:
+                    return sync.respond(self.radicale, self.backend, environ, start_response, changes)
+        except Exception:
+            # The fast paths answer only at their end, so Radicale can still
+            # answer (or fail) as it would have.
+            log.exception(
+                "%s: %s %r failed on the fast path, Radicale answers",
+                environ.get("REMOTE_ADDR", "-"), method, environ.get("PATH_INFO"),
+            )
             environ["wsgi.input"] = io.BytesIO(body)
         return self.radicale(environ, start_response)
 
