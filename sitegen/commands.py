@@ -225,12 +225,17 @@ def _profile(ctx) -> None:
     handle = ctx.app.provisioning.handle(ctx.args.slug)
 
     def change(conn: sqlite3.Connection) -> dict:
+        old_logo = store.get_profile(conn).get("logo") or ""
         profile = model.set_profile(model.Profile.from_dict(store.get_profile(conn)), changes)
         if logo is not None:
             name, info, data = logo
             limit = directory.get_tenant(conn).plan.web_bytes
             store.put_image(conn, name, info.type, info.width, info.height, data, limit_bytes=limit)
         store.set_profile(conn, profile.to_dict())
+        # A logo of another type has another name: the one it replaces goes,
+        # unless a page shows it too (it was added under that name).
+        if logo is not None and old_logo.startswith("logo.") and old_logo != logo[0] and not _used_by(conn, old_logo):
+            store.remove_image(conn, old_logo, [])
         return profile.to_dict()
 
     if changes:
@@ -303,19 +308,24 @@ def _image_remove(ctx) -> None:
     name = images.name(ctx.args.name)
 
     def remove(conn: sqlite3.Connection) -> None:
-        used_by = []
-        if store.get_profile(conn).get("logo") == name:
-            used_by.append("the logo")
-        for row in store.list_pages(conn):
-            try:
-                if name in model.parse_page(row["name"], row["source"]).images():
-                    used_by.append(f"page {row['name']}")
-            except InvalidInput:
-                if name in row["source"]:
-                    used_by.append(f"page {row['name']}")
-        store.remove_image(conn, name, used_by)
+        store.remove_image(conn, name, _used_by(conn, name))
 
     ctx.app.provisioning.handle(ctx.args.slug).write_sync("site image remove", remove)
+
+
+def _used_by(conn: sqlite3.Connection, name: str) -> list[str]:
+    """What shows image ``name``: "the logo" and "page X" for each page."""
+    used_by = []
+    if store.get_profile(conn).get("logo") == name:
+        used_by.append("the logo")
+    for row in store.list_pages(conn):
+        try:
+            if name in model.parse_page(row["name"], row["source"]).images():
+                used_by.append(f"page {row['name']}")
+        except InvalidInput:
+            if name in row["source"]:
+                used_by.append(f"page {row['name']}")
+    return used_by
 
 
 def _site_address(domains: list[dict]) -> str:

@@ -144,6 +144,23 @@ def test_images_are_checked_for_type_size_and_web_space(cli, business):
     assert names == ["cake.png"]
 
 
+def test_a_new_logo_of_another_type_replaces_the_old_one(cli, business):
+    """A GIF logo after a PNG one leaves only the GIF stored; the old logo
+    stays only when a page shows it too."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(buffer, "GIF")
+    (business / "logo.gif").write_bytes(buffer.getvalue())
+    cli("site", "profile", "bakery", "--logo", str(business / "logo.png"))
+    cli("site", "profile", "bakery", "--logo", str(business / "logo.gif"))
+    assert [i["name"] for i in cli.json("site", "image", "list", "bakery")] == ["logo.gif"]
+    assert cli.json("site", "profile", "bakery")["logo"] == "logo.gif"
+    cli("site", "page", "add", "bakery", "about", input="::: image\nfile: logo.gif\nalt: Our logo\n:::\n")
+    cli("site", "profile", "bakery", "--logo", str(business / "logo.png"))
+    assert sorted(i["name"] for i in cli.json("site", "image", "list", "bakery")) == ["logo.gif", "logo.png"]
+
+
 def test_themes_are_listed_and_switching_theme_rebuilds_with_it(cli, business):
     """site themes --json lists at least three; after site theme the build uses the new stylesheet."""
     themes = cli.json("site", "themes")
