@@ -14,6 +14,7 @@ import sqlite3
 from typing import Any, Mapping
 
 from storage import box as boxdb
+from storage import directory
 from storage import dkim
 from storage import dns as dnsdb
 from storage.errors import TenantNotFound
@@ -41,7 +42,7 @@ def _absolute(domain: str, name: str) -> str:
 def business_dns(conn: sqlite3.Connection, slug: str) -> BusinessDns:
     """One business's part of the zones, read from its file."""
     free, own, keys = "", [], {}
-    for row in conn.execute("SELECT name, kind FROM domains ORDER BY name"):
+    for row in directory.list_domains(conn):
         if row["kind"] == "free":
             free = row["name"]
         else:
