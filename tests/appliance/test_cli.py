@@ -9,9 +9,28 @@ import sqlite3
 
 import pytest
 
+from tests.conftest import TEST_CONFIG, Cli
+
 
 def business(cli, slug="acme", domain="acme.example"):
     cli("tenant", "add", slug, "--name", "Acme Ltd", "--domain", domain)
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory):
+    """One state for the refusal tests, which change nothing (each checks
+    so): businesses acme and beta, users ann@acme.example and
+    someone@beta.example."""
+    work = tmp_path_factory.mktemp("refusals")
+    (work / "state").mkdir()
+    config = work / "appliance.toml"
+    config.write_text(TEST_CONFIG)
+    cli = Cli(work / "state", config)
+    business(cli)
+    business(cli, "beta", "beta.example")
+    cli("user", "add", "ann@acme.example")
+    cli("user", "add", "someone@beta.example")
+    return cli
 
 
 def snapshot(cli):
@@ -133,11 +152,9 @@ def test_user_password_stdin_and_passwd(cli, state_dir):
     (("user", "remove", "ghost@acme.example"), None, "no user ghost@acme.example"),
     (("user", "list", "missing"), None, "no business missing"),
 ])
-def test_user_bad_input_is_refused(cli, args, stdin, message):
+def test_user_bad_input_is_refused(refusing, args, stdin, message):
     """Bad addresses, duplicates, oversized passwords: one line, nothing changed."""
-    business(cli)
-    cli("user", "add", "ann@acme.example")
-    assert_refused(cli, *args, message=message, input=stdin)
+    assert_refused(refusing, *args, message=message, input=stdin)
 
 
 def test_plan_user_limit_is_enforced(cli):
@@ -183,13 +200,9 @@ def test_alias_add_list_remove(cli):
     (("alias", "add", "x@acme.example", "x@acme.example"), "cannot point at itself"),
     (("alias", "remove", "none@acme.example"), "no alias none@acme.example"),
 ])
-def test_alias_bad_input_is_refused(cli, args, message):
+def test_alias_bad_input_is_refused(refusing, args, message):
     """Aliases never point outside the business or at nothing."""
-    business(cli)
-    business(cli, "beta", "beta.example")
-    cli("user", "add", "ann@acme.example")
-    cli("user", "add", "someone@beta.example")
-    assert_refused(cli, *args, message=message)
+    assert_refused(refusing, *args, message=message)
 
 
 def test_export_remove_import_round_trip(cli, tmp_path):
