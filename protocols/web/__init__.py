@@ -90,9 +90,9 @@ class BoxRoot(resource.Resource):
             request.setResponseCode(301)
             request.setHeader(b"location", b"/dav/")
             return b""
-        if request.method not in (b"GET", b"HEAD"):
-            request.setHeader(b"allow", b"GET, HEAD")
-            return pages.fixed(request, 405, b"")
+        refused = pages.refuse_method(request)
+        if refused is not None:
+            return refused
         return pages.fixed(request, 200, self.page)
 
 

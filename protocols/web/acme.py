@@ -50,9 +50,9 @@ class AcmeChallenge(resource.Resource):
         self.challenges = challenges
 
     def render(self, request: server.Request) -> bytes:
-        if request.method not in (b"GET", b"HEAD"):
-            request.setHeader(b"allow", b"GET, HEAD")
-            return pages.fixed(request, 405, b"")
+        refused = pages.refuse_method(request)
+        if refused is not None:
+            return refused
         # request.postpath is what follows acme-challenge/: exactly one token.
         rest = request.postpath
         token = rest[0].decode("ascii", "replace") if len(rest) == 1 else ""

@@ -249,9 +249,9 @@ class Autoconfig(resource.Resource):
         self.app, self.domain, self.display = app, domain, display
 
     def render(self, request: server.Request) -> bytes:
-        if request.method not in (b"GET", b"HEAD"):
-            request.setHeader(b"allow", b"GET, HEAD")
-            return pages.fixed(request, 405, b"")
+        refused = pages.refuse_method(request)
+        if refused is not None:
+            return refused
         return pages.fixed(request, 200, autoconfig_xml(self.app, self.domain, self.display), XML)
 
 
@@ -265,9 +265,9 @@ class Autodiscover(resource.Resource):
         self.app, self.slug, self.lookup = app, slug, lookup
 
     def render(self, request: server.Request) -> Any:
-        if request.method != b"POST":
-            request.setHeader(b"allow", b"POST")
-            return pages.fixed(request, 405, b"")
+        refused = pages.refuse_method(request, (b"POST",))
+        if refused is not None:
+            return refused
         content = request.content
         content.seek(0, 2)
         size = content.tell()
@@ -301,9 +301,9 @@ class MobileConfig(resource.Resource):
         self.app, self.slug, self.lookup = app, slug, lookup
 
     def render(self, request: server.Request) -> Any:
-        if request.method not in (b"GET", b"HEAD"):
-            request.setHeader(b"allow", b"GET, HEAD")
-            return pages.fixed(request, 405, b"")
+        refused = pages.refuse_method(request)
+        if refused is not None:
+            return refused
         values = request.args.get(b"email") or []
         query = request.uri.partition(b"?")[2]
         if len(values) != 1 or len(query) > MAX_QUERY_BYTES:

@@ -37,6 +37,19 @@ def fixed(request: server.Request, code: int, body: bytes, ctype: bytes = HTML) 
     return body
 
 
+#: The methods a read-only resource answers.
+READ = (b"GET", b"HEAD")
+
+
+def refuse_method(request: server.Request, allowed: tuple[bytes, ...] = READ) -> bytes | None:
+    """405 with ``Allow`` when ``request`` uses a method not in ``allowed``;
+    None when the method is fine."""
+    if request.method in allowed:
+        return None
+    request.setHeader(b"allow", b", ".join(allowed))
+    return fixed(request, 405, b"")
+
+
 class Fixed(resource.Resource):
     """A leaf that always answers the same status and body."""
 

@@ -157,9 +157,9 @@ class SiteServer:
 
     def render(self, request: server.Request, slug: str) -> bytes | int:
         """Answer ``request`` for business ``slug``; bytes or NOT_DONE_YET."""
-        if request.method not in (b"GET", b"HEAD"):
-            request.setHeader(b"allow", b"GET, HEAD")
-            return pages.fixed(request, 405, b"")
+        refused = pages.refuse_method(request)
+        if refused is not None:
+            return refused
         raw = request.path
         path = self._paths.get(raw)
         if path is None:
