@@ -299,6 +299,7 @@ SCHEMA: tuple[Section, ...] = (
             K("retry_min_seconds", "integer", 60, "Wait after the first failed attempt; it doubles with each further failure.", _int(1, 86_400)),
             K("retry_max_seconds", "integer", 86_400, "Longest wait between failed attempts.", _int(1, 30 * 86_400)),
             K("order_timeout", "integer", 120, "Seconds one order (validation and issuance) may take.", _int(10, 3600)),
+            K("caa", "list of strings", [], "CA domains published in every zone's CAA `issue` records (RFC 8659), e.g. `[\"letsencrypt.org\"]`; empty: the CA that `directory` names when it is a well-known one (Let's Encrypt, ZeroSSL, Buypass, Google, SSL.com), else no CAA record.", _host_list),
         ),
     ),
     Section(
