@@ -20,7 +20,7 @@ from storage import dkim
 from storage import dns as dnsdb
 from storage.errors import TenantNotFound
 
-from . import names
+from storage import names
 from .errors import InvalidInput, NotFound
 from .zones import (
     RECORD_TYPES, MAX_TTL, MIN_TTL, TTL, BoxDns, BusinessDns, CustomRecord, Zone,

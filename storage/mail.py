@@ -30,7 +30,7 @@ from typing import Iterable
 import sqlite_utils
 
 from appliance import mime
-from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from .errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 MIGRATIONS = sqlite_utils.Migrations("mail")
 
