@@ -9,14 +9,15 @@ id, so no name, however encoded, reaches another user's mailboxes.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import datetime
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from appliance import mime
 from appliance.errors import NotFound
-from appliance.mime import string as wire_string
 from storage import mail as maildb
 
 from .replies import No
@@ -215,9 +216,12 @@ class MailboxCommands:
         if len(message) > self.append_limit:
             raise No("message larger than APPENDLIMIT", "TOOBIG")
         user = self.principal.user_id
+        # Parsed here, in a worker thread: not on the loop (a 50 MB message
+        # takes a while) and not on the business's single writer thread.
+        parsed = await asyncio.to_thread(mime.for_storage, message)
         try:
             box, validity, new_uid = await self._write_db(
-                "append", lambda c: maildb.append(c, user, name, message, flags, date)
+                "append", lambda c: maildb.append(c, user, name, message, parsed, flags, date)
             )
         except NotFound:
             raise No("no such mailbox", "TRYCREATE") from None
@@ -252,7 +256,7 @@ class MailboxCommands:
 
 
 def _name(name: str) -> bytes:
-    return wire_string(encode_name(name))
+    return mime.string(encode_name(name))
 
 
 #: Longest LIST pattern (reference included) that is matched; names are at

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from appliance import mime
 from appliance.errors import NotFound
 from storage import mail as maildb
 
@@ -24,6 +25,16 @@ FETCH_BATCH = 500
 FETCH_RAW_BATCH = 20
 #: Messages per batch when only their header blocks are read.
 FETCH_HEADER_BATCH = 100
+
+
+def _parse_old_body(conn: Any, row: dict) -> None:
+    """Fill in the structure and envelope of a body stored before they were
+    parsed at delivery (storage keeps them NULL and never parses mail)."""
+    raw = maildb.body_raw(conn, row["body_id"])
+    parsed = mime.for_storage(raw)
+    row["structure"], row["envelope"] = parsed.structure, parsed.envelope
+    if row.get("head") is not None:
+        row["head"] = raw  # sections are cut by the offsets just parsed
 
 
 class MessageCommands:
@@ -104,18 +115,21 @@ class MessageCommands:
                 request.simple.append("FLAGS")
         seqs = {sel.uids[i]: i + 1 for i in indexes}
         with_modseq = changed_since is not None
+        wants_envelope = "ENVELOPE" in request.simple
 
         def batch_reply(conn: Any, batch: list[int]) -> bytes:
             # Read and rendered in the read thread: cutting sections out of
             # hundreds of messages is CPU work that must not hold the loop.
             rows = maildb.fetch_rows(
                 conn, sel.id, batch, raw=request.needs_raw, header=request.needs_header,
-                structure=request.needs_structure, envelope="ENVELOPE" in request.simple,
+                structure=request.needs_structure, envelope=wants_envelope,
             )
             out = []
             for row in rows:
                 if changed_since is not None and row["modseq"] <= changed_since:
                     continue
+                if (request.needs_structure and row["structure"] is None) or (wants_envelope and row["envelope"] is None):
+                    _parse_old_body(conn, row)
                 seq = seqs.get(row["uid"])
                 if seq is not None:
                     out.append(fetching.render(seq, row, request, uid=uid, modseq=with_modseq))
