@@ -43,7 +43,7 @@ from storage.database import Database
 from storage.errors import TenantNotFound
 from storage.tenants import TenantHandle, TenantPool
 
-from . import names
+from . import mime, names
 from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,9 @@ def normalise_recipient(address: str) -> str:
     return clean
 
 
-def _deliver_in(conn: sqlite3.Connection, raw: bytes, user_ids: Iterable[int]) -> tuple[list[tuple[int, int]], list[int]]:
+def _deliver_in(
+    conn: sqlite3.Connection, raw: bytes, parsed: maildb.Parsed, user_ids: Iterable[int]
+) -> tuple[list[tuple[int, int]], list[int]]:
     """Store ``raw`` once and file it in each user's INBOX (one transaction).
 
     Returns ``([(user_id, mailbox_id)], [user ids over quota])``. A user
@@ -95,7 +97,7 @@ def _deliver_in(conn: sqlite3.Connection, raw: bytes, user_ids: Iterable[int]) -
     before commit, so only a race gets here) is skipped and logged rather
     than failing the other recipients' copies.
     """
-    body_id = maildb.store_body(conn, raw)
+    body_id = maildb.store_body(conn, raw, parsed)
     stored: list[tuple[int, int]] = []
     over: list[int] = []
     for user_id in sorted(set(user_ids)):
@@ -233,6 +235,9 @@ class Router:
         retry may duplicate them, nothing is lost).
         """
         groups = _by_tenant(recipients)
+        # Parsed once for every business, in a worker thread: not on the
+        # loop, and not on the businesses' single writer threads.
+        parsed = await asyncio.to_thread(mime.for_storage, raw)
         if extra is not None:
             groups.setdefault(extra[0], [])
         check_inside = check_quota and len(groups) == 1
@@ -249,7 +254,7 @@ class Router:
                     extra_fn(conn)
                 if not user_ids:
                     return [], []
-                return _deliver_in(conn, raw, user_ids)
+                return _deliver_in(conn, raw, parsed, user_ids)
 
             stored, over = await self.handle(slug).write("smtp deliver", write)
             for user_id in over:

@@ -1,10 +1,16 @@
-"""A message's MIME structure, parsed once when it is stored.
+"""A message's MIME structure, parsed once before it is stored.
 
 IMAP clients ask for ENVELOPE, BODYSTRUCTURE and single parts
 (``BODY[1.2]<0.1024>``) all the time. :func:`parse` walks the raw bytes once
 and records, for every part, where its header and body start and end, plus
 what BODYSTRUCTURE reports about it; the result is JSON kept next to the
 body, so a FETCH slices bytes instead of parsing the message again.
+
+:func:`for_storage` is what every writer of mail calls (delivery, IMAP
+APPEND, bounces) before its write transaction, in a worker thread when it
+runs on the event loop: it gives :mod:`storage.mail` the
+:class:`storage.mail.Parsed` it stores as given, so no message is parsed on
+a business's single writer thread.
 
 The tree is bounded (:data:`MAX_PARTS`, :data:`MAX_DEPTH`): deeper or wider
 structures are reported as a single opaque part rather than refused, so a
@@ -25,10 +31,13 @@ a line break) go out as literals, which carry any octets.
 from __future__ import annotations
 
 import email.utils
+import json
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, Iterable
+
+from storage.mail import INDEXED_HEADERS, MAX_INDEXED_HEADER, Parsed
 
 MAX_PARTS = 500
 MAX_DEPTH = 20
@@ -65,6 +74,29 @@ def _value(headers: Message, name: str) -> str | None:
 class _Budget:
     def __init__(self) -> None:
         self.parts = 0
+
+
+def for_storage(raw: bytes) -> Parsed:
+    """Everything :func:`storage.mail.store_body` keeps beside the bytes:
+    the structure tree as JSON, the ENVELOPE wire form and the indexed
+    header fields. CPU work proportional to the message: call it before
+    the write, off the event loop for anything but tiny messages."""
+    tree = parse(raw)
+    return Parsed(json.dumps(tree, separators=(",", ":")), envelope_wire(tree["env"]), indexed_headers(raw))
+
+
+def indexed_headers(raw: bytes) -> dict[str, str | None]:
+    """The values of :data:`storage.mail.INDEXED_HEADERS` (None when absent)."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    head = raw if end < 0 else raw[: end + 2]
+    parsed = _HEADER_PARSER.parsebytes(head)
+    out: dict[str, str | None] = {}
+    for name in INDEXED_HEADERS:
+        value = parsed.get(name)
+        out[name] = None if value is None else str(value)[:MAX_INDEXED_HEADER]
+    return out
 
 
 def parse(raw: bytes) -> dict[str, Any]:

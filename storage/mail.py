@@ -11,6 +11,10 @@
 * Quota: the bytes of a user's messages, kept by triggers in ``mail_usage``
   so a check is one row read; the limit is the user's ``quota_bytes`` or the
   plan's ``mailbox_bytes``.
+* What a message says about itself (MIME structure, ENVELOPE, the header
+  fields listings and SEARCH read) is parsed by the caller before the write,
+  off the business's single writer thread, and handed in as a
+  :class:`Parsed`; this module stores it as given and never parses a message.
 
 Functions take a :class:`sqlite3.Connection` inside a transaction of
 :class:`storage.database.Database`.
@@ -23,13 +27,11 @@ import hashlib
 import json
 import sqlite3
 import time
-from email.parser import BytesHeaderParser
-from email.policy import compat32
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 import sqlite_utils
 
-from appliance import mime
 from .errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 MIGRATIONS = sqlite_utils.Migrations("mail")
@@ -47,6 +49,23 @@ DEFAULT_MAILBOXES = (
 #: Header fields copied out at delivery for listing and search.
 INDEXED_HEADERS = ("subject", "from", "to", "cc", "date", "message-id")
 MAX_INDEXED_HEADER = 998
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What the caller parsed out of a message, stored beside its bytes.
+
+    ``structure`` is the JSON text of the part tree (offsets into the raw
+    bytes; ``$.b`` is where the top-level body starts, which
+    :func:`fetch_rows` uses to read only the header block), ``envelope`` the
+    IMAP ENVELOPE as it goes on the wire, ``headers`` the values of
+    :data:`INDEXED_HEADERS` (None when absent), each at most
+    :data:`MAX_INDEXED_HEADER` characters.
+    """
+
+    structure: str
+    envelope: bytes
+    headers: Mapping[str, str | None]
 
 
 @MIGRATIONS(name="0001_mail")
@@ -112,7 +131,7 @@ def _m0001(db: sqlite_utils.Database) -> None:
 
 @MIGRATIONS(name="0002_structure")
 def _m0002(db: sqlite_utils.Database) -> None:
-    # The MIME structure (appliance.mime) parsed at delivery, so FETCH of
+    # The MIME structure, parsed at delivery by the caller, so FETCH of
     # ENVELOPE, BODYSTRUCTURE or one part never parses the message again;
     # and an index for "what changed since MODSEQ n" (CONDSTORE, sessions
     # catching up with each other).
@@ -152,14 +171,9 @@ def _m0004(db: sqlite_utils.Database) -> None:
     # subject, envelope or structure walked the body's overflow pages: SEARCH
     # and FETCH ENVELOPE over 2,000 messages cost 15 ms of page reads. Kept
     # apart, the listing columns of a mailbox sit on a few dense pages.
-    # Bodies stored before the structure was parsed at delivery get it now,
-    # so FETCH can rely on it.
-    for body_id, raw in db.execute("SELECT id, raw FROM bodies WHERE structure IS NULL OR envelope IS NULL").fetchall():
-        tree = mime.parse(bytes(raw))
-        db.execute(
-            "UPDATE bodies SET structure = ?, envelope = ? WHERE id = ?",
-            (json.dumps(tree, separators=(",", ":")), mime.envelope_wire(tree["env"]), body_id),
-        )
+    # Bodies stored before the structure was parsed at delivery keep a NULL
+    # structure and envelope: storage does not parse messages, so readers
+    # parse those few themselves (protocols.imap.fetch).
     db.executescript(
         """
         CREATE TABLE body_blobs (id INTEGER PRIMARY KEY, raw BLOB NOT NULL);
@@ -222,21 +236,9 @@ def list_mailboxes(conn: sqlite3.Connection, user_id: int) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def _header_fields(raw: bytes) -> dict[str, str | None]:
-    end = raw.find(b"\r\n\r\n")
-    if end < 0:
-        end = raw.find(b"\n\n")
-    head = raw if end < 0 else raw[: end + 2]
-    parsed = BytesHeaderParser(policy=compat32).parsebytes(head)
-    out: dict[str, str | None] = {}
-    for name in INDEXED_HEADERS:
-        value = parsed.get(name)
-        out[name] = None if value is None else str(value)[:MAX_INDEXED_HEADER]
-    return out
-
-
-def store_body(conn: sqlite3.Connection, raw: bytes) -> int:
-    """Store a message once per business; returns its body id.
+def store_body(conn: sqlite3.Connection, raw: bytes, parsed: Parsed) -> int:
+    """Store a message once per business with what the caller parsed out
+    of it (:class:`Parsed`); returns its body id.
 
     The same bytes stored again return the same id. A body that no message
     refers to (every delivery of it was refused) is dropped by the next call.
@@ -246,14 +248,12 @@ def store_body(conn: sqlite3.Connection, raw: bytes) -> int:
     if row is not None:
         return row["id"]
     conn.execute("DELETE FROM bodies WHERE refs = 0")
-    h = _header_fields(raw)
-    tree = mime.parse(raw)
-    structure = json.dumps(tree, separators=(",", ":"))
+    h = {name: parsed.headers.get(name) for name in INDEXED_HEADERS}
     cur = conn.execute(
         "INSERT INTO bodies (sha256, size, subject, from_, to_, cc, date, message_id, structure, envelope)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (digest, len(raw), h["subject"], h["from"], h["to"], h["cc"], h["date"], h["message-id"], structure,
-         mime.envelope_wire(tree["env"])),
+        (digest, len(raw), h["subject"], h["from"], h["to"], h["cc"], h["date"], h["message-id"], parsed.structure,
+         parsed.envelope),
     )
     conn.execute("INSERT INTO body_blobs (id, raw) VALUES (?, ?)", (cur.lastrowid, raw))
     return cur.lastrowid
@@ -683,12 +683,14 @@ def status(conn: sqlite3.Connection, box: int) -> dict:
 
 
 def append(
-    conn: sqlite3.Connection, user_id: int, name: str, raw: bytes, flags: Iterable[str], internal_date: str | None
+    conn: sqlite3.Connection, user_id: int, name: str, raw: bytes, parsed: Parsed, flags: Iterable[str],
+    internal_date: str | None,
 ) -> tuple[int, int, int]:
-    """Store a message into a user's mailbox; returns (mailbox id,
+    """Store a message (and what was parsed out of it, see
+    :func:`store_body`) into a user's mailbox; returns (mailbox id,
     UIDVALIDITY, UID). :class:`NotFound` when there is no such mailbox,
     :class:`LimitExceeded` over quota."""
     box = mailbox(conn, user_id, name)
-    body = store_body(conn, raw)
+    body = store_body(conn, raw, parsed)
     box_id, uid = deliver(conn, user_id, body, box["name"], normal_flags(flags), internal_date)
     return box_id, box["uidvalidity"], uid

@@ -29,6 +29,14 @@ _SIMPLE = {"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUC
 _SECTION = re.compile(r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK)\[([^\]]*)\](?:<(\d{1,10})(?:\.(\d{1,10}))?>)?$", re.I)
 _PART = re.compile(r"^(\d{1,4}(?:\.\d{1,4}){0,19})(?:\.(HEADER|HEADER\.FIELDS|HEADER\.FIELDS\.NOT|TEXT|MIME))?$", re.I)
 _TEXTUAL = re.compile(r"^(HEADER|HEADER\.FIELDS|HEADER\.FIELDS\.NOT|TEXT)$", re.I)
+#: Header field names in one HEADER.FIELDS list. Clients ask for a few
+#: dozen; 5,000 names over every message held the loop for seconds (#24).
+MAX_HEADER_FIELDS = 200
+#: Longest header field name asked for (RFC 5322 lines are 998 octets).
+MAX_FIELD_NAME = 100
+#: Data items in one FETCH command (each section is cut from every message).
+MAX_FETCH_ITEMS = 100
+_FIELD_NAME = re.compile(rb"^[!-9;-~]{1,%d}$" % MAX_FIELD_NAME)
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
 
@@ -70,6 +78,8 @@ def parse_items(args: list[Token]) -> Request:
         items = [args[0]]
     else:
         raise Bad("FETCH data items must be one item or a list")
+    if len(items) > MAX_FETCH_ITEMS:
+        raise Bad(f"too many fetch items (at most {MAX_FETCH_ITEMS})")
     simple: list[str] = []
     sections: list[Section] = []
     for item in items:
@@ -113,9 +123,14 @@ def _section(m: re.Match) -> Section:
     if rest:
         if not (rest.startswith("(") and rest.endswith(")")):
             raise Bad("invalid header field list")
-        fields = [f.strip('"').encode("ascii", "replace") for f in rest[1:-1].split()]
+        names = rest[1:-1].split()
+        if len(names) > MAX_HEADER_FIELDS:
+            raise Bad(f"too many header fields (at most {MAX_HEADER_FIELDS})")
+        fields = [f.strip('"').encode("ascii", "replace") for f in names]
         if not fields:
             raise Bad("empty header field list")
+        if not all(_FIELD_NAME.match(f) for f in fields):
+            raise Bad("invalid header field name")
     upper = head.upper()
     if not upper or _TEXTUAL.match(upper):
         what = upper

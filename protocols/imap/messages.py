@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from appliance import mime
 from appliance.errors import NotFound
 from storage import mail as maildb
 
@@ -22,6 +23,18 @@ from .syntax import Bad, atom, compress, flag_list, mailbox_name, number, text
 FETCH_BATCH = 500
 #: Messages per batch when their bytes are read (bounds memory per session).
 FETCH_RAW_BATCH = 20
+#: Messages per batch when only their header blocks are read.
+FETCH_HEADER_BATCH = 100
+
+
+def _parse_old_body(conn: Any, row: dict) -> None:
+    """Fill in the structure and envelope of a body stored before they were
+    parsed at delivery (storage keeps them NULL and never parses mail)."""
+    raw = maildb.body_raw(conn, row["body_id"])
+    parsed = mime.for_storage(raw)
+    row["structure"], row["envelope"] = parsed.structure, parsed.envelope
+    if row.get("head") is not None:
+        row["head"] = raw  # sections are cut by the offsets just parsed
 
 
 class MessageCommands:
@@ -101,26 +114,35 @@ class MessageCommands:
             if "FLAGS" not in request.simple:
                 request.simple.append("FLAGS")
         seqs = {sel.uids[i]: i + 1 for i in indexes}
-        pos = 0
-        while pos < len(uids):
-            batch = uids[pos : pos + (FETCH_BATCH if not request.needs_raw else FETCH_RAW_BATCH)]
-            pos += len(batch)
-            rows = await self._read(
-                "fetch",
-                lambda c, b=batch: maildb.fetch_rows(
-                    c, sel.id, b, raw=request.needs_raw, header=request.needs_header,
-                    structure=request.needs_structure, envelope="ENVELOPE" in request.simple,
-                ),
+        with_modseq = changed_since is not None
+        wants_envelope = "ENVELOPE" in request.simple
+
+        def batch_reply(conn: Any, batch: list[int]) -> bytes:
+            # Read and rendered in the read thread: cutting sections out of
+            # hundreds of messages is CPU work that must not hold the loop.
+            rows = maildb.fetch_rows(
+                conn, sel.id, batch, raw=request.needs_raw, header=request.needs_header,
+                structure=request.needs_structure, envelope=wants_envelope,
             )
             out = []
             for row in rows:
                 if changed_since is not None and row["modseq"] <= changed_since:
                     continue
+                if (request.needs_structure and row["structure"] is None) or (wants_envelope and row["envelope"] is None):
+                    _parse_old_body(conn, row)
                 seq = seqs.get(row["uid"])
                 if seq is not None:
-                    out.append(fetching.render(seq, row, request, uid=uid, modseq=changed_since is not None))
-            if out:
-                self._write(b"".join(out))
+                    out.append(fetching.render(seq, row, request, uid=uid, modseq=with_modseq))
+            return b"".join(out)
+
+        size = FETCH_RAW_BATCH if request.needs_raw else FETCH_HEADER_BATCH if request.needs_header else FETCH_BATCH
+        pos = 0
+        while pos < len(uids):
+            batch = uids[pos : pos + size]
+            pos += len(batch)
+            data = await self._read("fetch", lambda c, b=batch: batch_reply(c, b))
+            if data:
+                self._write(data)
             if not self._drain.event.is_set():
                 await self._drain.event.wait()
             if self.closed:

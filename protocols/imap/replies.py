@@ -7,9 +7,15 @@ turns any of them into the line the client gets.
 
 from __future__ import annotations
 
+import errno
+import logging
+import sqlite3
+
 from appliance.errors import AuthFailed, Conflict, InvalidInput, LimitExceeded, NotFound, Suspended
 
 from .syntax import Bad
+
+log = logging.getLogger(__name__)
 
 
 class No(Exception):
@@ -20,8 +26,25 @@ class No(Exception):
         self.code = code
 
 
-def for_error(tag: bytes, error: Exception) -> bytes | None:
-    """The tagged reply for an expected failure; None for anything else."""
+def disk_full(error: BaseException) -> bool:
+    """SQLite's SQLITE_FULL ("database or disk is full") or ENOSPC: the
+    state filesystem has no room, nothing was stored."""
+    if isinstance(error, sqlite3.Error):
+        return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error)
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def for_error(tag: bytes, error: Exception, *, who: str = "?", command: str = "") -> bytes | None:
+    """The tagged reply for an expected failure; None for anything else.
+
+    ``who`` (the user or the peer) and ``command`` name the session in the
+    one log line written for a full disk.
+    """
+    if disk_full(error):
+        # RFC 5530: LIMIT, the operation "exceeds some limit on the server"
+        # (not OVERQUOTA: the user's own quota is not what ran out).
+        log.warning("imap %s: %s refused: the state filesystem is full (%s)", who, command, error)
+        return tag + b" NO [LIMIT] the server is out of storage space, try again later"
     if isinstance(error, Bad):
         return tag + b" BAD " + _ascii(str(error))
     if isinstance(error, No):

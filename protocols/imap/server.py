@@ -306,9 +306,10 @@ class ImapServer(MailboxCommands, MessageCommands, imap4.IMAP4Server):
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - one broken command must not end the session
-            reply = replies.for_error(tag, e)
+            who = self.principal.address if self.principal else self.peer
+            reply = replies.for_error(tag, e, who=who, command=name)
             if reply is None:
-                log.exception("imap %s: %s failed", self.principal.address if self.principal else self.peer, name)
+                log.exception("imap %s: %s failed", who, name)
                 reply = tag + b" NO [SERVERBUG] internal error"
             self._send(reply)
 

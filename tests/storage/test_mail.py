@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance import settings
+from appliance import mime, settings
 from appliance.app import App
 from appliance.errors import InvalidInput, LimitExceeded, NotFound
 from storage import directory, mail
@@ -21,6 +21,11 @@ def app(tmp_path):
     a.provisioning.add_user("bob@shop.example", "a long secret")
     yield a
     a.close()
+
+
+def store(conn, raw: bytes) -> int:
+    """A body stored as delivery stores it: parsed by the caller first."""
+    return mail.store_body(conn, raw, mime.for_storage(raw))
 
 
 def uid_of(handle, address):
@@ -41,8 +46,8 @@ def test_body_delivered_to_two_users_is_stored_once_and_dropped_with_its_last_me
     ann, bob = uid_of(h, "ann@shop.example"), uid_of(h, "bob@shop.example")
 
     def deliver(conn):
-        body = mail.store_body(conn, MESSAGE)
-        assert mail.store_body(conn, MESSAGE) == body
+        body = store(conn, MESSAGE)
+        assert store(conn, MESSAGE) == body
         return mail.deliver(conn, ann, body), mail.deliver(conn, bob, body)
 
     (abox, auid), (bbox, buid) = h.write_sync("deliver", deliver)
@@ -61,7 +66,7 @@ def test_uids_ascend_and_are_never_reused(app):
     ann = uid_of(h, "ann@shop.example")
 
     def put(conn, n):
-        return mail.deliver(conn, ann, mail.store_body(conn, MESSAGE + str(n).encode()))
+        return mail.deliver(conn, ann, store(conn, MESSAGE + str(n).encode()))
 
     box, first = h.write_sync("d", lambda c: put(c, 1))
     _, second = h.write_sync("d", lambda c: put(c, 2))
@@ -79,7 +84,7 @@ def test_delivery_over_quota_is_refused_and_leaves_nothing(app):
     ann = uid_of(h, "ann@shop.example")
     big = MESSAGE + b"x" * (2 * 2**20)
     with pytest.raises(LimitExceeded):
-        h.write_sync("d", lambda c: mail.deliver(c, ann, mail.store_body(c, big)))
+        h.write_sync("d", lambda c: mail.deliver(c, ann, store(c, big)))
     assert h.read_sync("n", lambda c: c.execute("SELECT count(*) FROM bodies").fetchone()[0]) == 0
 
 
@@ -87,7 +92,7 @@ def test_removing_a_user_removes_their_mail(app):
     """Deleting a user cascades to mailboxes, messages, usage, and unshared bodies."""
     h = app.provisioning.handle("shop")
     ann = uid_of(h, "ann@shop.example")
-    h.write_sync("d", lambda c: mail.deliver(c, ann, mail.store_body(c, MESSAGE)))
+    h.write_sync("d", lambda c: mail.deliver(c, ann, store(c, MESSAGE)))
     app.provisioning.remove_user("ann@shop.example")
     counts = h.read_sync("n", lambda c: [c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("mailboxes", "messages", "bodies", "mail_usage")])
     assert counts == [6, 0, 0, 1]  # bob's six mailboxes and his usage row remain
@@ -98,7 +103,7 @@ def test_unknown_mailbox_is_not_found(app):
     h = app.provisioning.handle("shop")
     ann = uid_of(h, "ann@shop.example")
     with pytest.raises(NotFound):
-        h.write_sync("d", lambda c: mail.deliver(c, ann, mail.store_body(c, MESSAGE), mailbox="Nope"))
+        h.write_sync("d", lambda c: mail.deliver(c, ann, store(c, MESSAGE), mailbox="Nope"))
 
 
 def test_changes_since_a_modseq_cost_what_changed_and_survive_trimming(app, monkeypatch):
@@ -108,7 +113,7 @@ def test_changes_since_a_modseq_cost_what_changed_and_survive_trimming(app, monk
     ann = uid_of(h, "ann@shop.example")
 
     def add(n):
-        return h.write_sync("d", lambda c: [mail.deliver(c, ann, mail.store_body(c, MESSAGE + b"%d" % i))[1] for i in range(n)])
+        return h.write_sync("d", lambda c: [mail.deliver(c, ann, store(c, MESSAGE + b"%d" % i))[1] for i in range(n)])
 
     add(5)
     box = h.read_sync("box", lambda c: mail.mailbox(c, ann, "INBOX"))["id"]
@@ -139,9 +144,10 @@ def test_mailbox_names_are_checked_and_parents_created(app):
     assert h.write_sync("c", lambda c: mail.check_name("inbox/x")) == "INBOX/x"
 
 
-def test_bodies_stored_before_0004_move_to_blobs_and_get_their_structure(tmp_path):
-    """Migration 0004 moves each body's bytes to body_blobs, drops the column,
-    and parses the structure and envelope of bodies stored without them."""
+def test_bodies_stored_before_0004_move_to_blobs_unparsed(tmp_path):
+    """Migration 0004 moves each body's bytes to body_blobs and drops the
+    column; a body stored without structure and envelope keeps them NULL
+    (storage never parses mail; IMAP parses such a body when it reads it)."""
     import sqlite_utils
 
     db = sqlite_utils.Database(tmp_path / "old.sqlite3")
@@ -153,7 +159,38 @@ def test_bodies_stored_before_0004_move_to_blobs_and_get_their_structure(tmp_pat
     mail.MIGRATIONS.apply(db)
     assert "raw" not in db["bodies"].columns_dict
     body_id, structure, envelope = db.execute("SELECT id, structure, envelope FROM bodies").fetchone()
-    assert structure is not None and b"Hello" in envelope
+    assert structure is None and envelope is None
     assert mail.body_raw(db.conn, body_id) == MESSAGE
     db.execute("DELETE FROM bodies WHERE id = ?", (body_id,))
     assert db.execute("SELECT count(*) FROM body_blobs").fetchone()[0] == 0
+
+
+def test_storage_stores_what_it_is_given_and_parses_nothing(app):
+    """store_body keeps the structure, envelope and header fields the
+    caller parsed, byte for byte, even where they disagree with the message:
+    the parsing is the caller's, done before the write."""
+    h = app.provisioning.handle("shop")
+    ann = uid_of(h, "ann@shop.example")
+    given = mail.Parsed('{"h":0,"b":3,"e":9}', b'("given envelope")', {"subject": "Given", "from": None})
+
+    def deliver(conn):
+        return mail.deliver(conn, ann, mail.store_body(conn, MESSAGE, given))
+
+    box, uid = h.write_sync("d", deliver)
+    row = h.read_sync("r", lambda c: mail.fetch_rows(c, box, [uid], structure=True, envelope=True, header=True)[0])
+    assert (row["structure"], bytes(row["envelope"]), bytes(row["head"])) == (given.structure, given.envelope, MESSAGE[:3])
+    subject, sender = h.read_sync("s", lambda c: c.execute("SELECT subject, from_ FROM bodies").fetchone())
+    assert (subject, sender) == ("Given", None)
+
+
+def test_the_mail_store_imports_no_parser_and_nothing_above_it():
+    """storage/mail.py imports nothing from protocols/ and, from appliance/,
+    only the shared errors: no MIME parser runs on the writer thread."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(mail.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    ours = {m for m in imported if m.split(".")[0] in ("appliance", "protocols", "sitegen")}
+    assert ours <= {"appliance.errors"}, ours
