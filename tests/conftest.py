@@ -1,27 +1,22 @@
 """Fixtures shared by every test: a state directory, a config whose ports
 are all 0 (the kernel picks free ones), the CLI as a subprocess, and the
-daemon as a subprocess with the ports it really bound.
+daemon as a subprocess with the ports it really bound (both from
+:mod:`appliance.testing`, which the benchmarks use too).
 
 Protocol tests use :func:`daemon` and read ``daemon.port("smtp")`` etc.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from appliance.settings import loopback_listen
-
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+from appliance.testing import PYTHON, ROOT, Cli, Daemon, free_port  # noqa: F401 - the tests' names for them
 
 # Every listener on a free port chosen by the kernel, loopback only.
 TEST_CONFIG = f"""
@@ -50,83 +45,9 @@ def config_file(tmp_path: Path) -> Path:
     return path
 
 
-class Cli:
-    """Runs ``appliance`` as the operator would, against one state dir."""
-
-    def __init__(self, state: Path, config: Path):
-        self.state = state
-        self.config = config
-
-    def __call__(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = [PYTHON, "-m", "appliance", "--state", str(self.state), "--config", str(self.config), *args]
-        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, cwd=ROOT, timeout=120)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
-        return proc
-
-    def json(self, *args: str) -> object:
-        return json.loads(self(*args, "--json").stdout)
-
-
 @pytest.fixture
 def cli(state_dir: Path, config_file: Path) -> Cli:
     return Cli(state_dir, config_file)
-
-
-class Daemon:
-    """``appliance serve`` in a subprocess; knows the ports it bound."""
-
-    def __init__(self, state: Path, config: Path, log_path: Path):
-        self.state = state
-        self.config = config
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-        self.listeners: dict[str, list[list]] = {}
-
-    def start(self, timeout: float = 60) -> "Daemon":
-        run_file = self.state / "run" / "listeners.json"
-        run_file.unlink(missing_ok=True)
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "appliance", "--state", str(self.state), "--config", str(self.config), "serve"],
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.log()}")
-            if run_file.exists():
-                data = json.loads(run_file.read_text())
-                if data.get("pid") == self.proc.pid:
-                    self.listeners = data["listeners"]
-                    return self
-            time.sleep(0.05)
-        raise AssertionError(f"daemon did not bind within {timeout}s:\n{self.log()}")
-
-    def port(self, name: str) -> int:
-        return self.listeners[name][0][1]
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"daemon ignored signal {sig}:\n{self.log()}")
-        self._log.close()
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        """SIGKILL: what a crash or the OOM killer does."""
-        self.stop(signal.SIGKILL)
 
 
 @pytest.fixture
@@ -137,12 +58,6 @@ def daemon(state_dir: Path, config_file: Path, tmp_path: Path):
     yield d
     if d.proc is not None and d.proc.poll() is None:
         d.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop_process(proc: subprocess.Popen, grace: float = 10) -> None:

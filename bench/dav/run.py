@@ -3,35 +3,39 @@
 Each of 10 concurrent clients repeats: PROPFIND depth 1 (etags), a
 calendar-multiget (or addressbook-multiget) of 100 hrefs, a sync-collection
 with its last token, and a PUT - alternating between a 2,000-event calendar
-and a 2,000-contact address book. Stock Radicale runs from the same venv
-(``python -m radicale``) with its file storage and htpasswd (plain) auth on a
-loopback port. Prints operations per second, p50/p95 latency and the ratio.
+and a 2,000-contact address book. Ours is ``appliance serve`` (started by
+:mod:`appliance.testing`), reached over HTTPS under its ``/dav/`` mount as a
+client reaches it; stock Radicale runs from the same venv (``python -m
+radicale``) with its file storage, htpasswd (plain) auth and TLS with the
+same kind of certificate, on a loopback port. After seeding, each server
+gets a warm-up run of the same load that is not counted. Prints operations
+per second, p50/p95 latency and the ratio.
 
-    .venv/bin/python -m bench.dav.run [--seconds 20] [--clients 10]
+    .venv/bin/python -m bench.dav.run [--seconds 20] [--warmup 5] [--clients 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import random
 import re
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import requests
 
+from appliance import settings, tls
+from appliance.app import App
 from appliance.settings import loopback_listen
-
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
+from appliance.testing import PYTHON, Daemon, free_port
 USER, PASSWORD = "alice@bakery.example", "correct horse battery"
 N_ITEMS = 2000
 
@@ -81,83 +85,90 @@ def sync_body(token: str) -> str:
 
 
 class Target:
-    def __init__(self, name: str, base: str, cal: str, book: str):
-        self.name, self.base, self.cal, self.book = name, base, cal, book
+    """One server under test: its origin, its two collections, and what
+    its HTTPS certificate is verified against."""
+
+    def __init__(self, name: str, base: str, cal: str, book: str, verify: str):
+        self.name, self.base, self.cal, self.book, self.verify = name, base, cal, book, verify
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.auth = (USER, PASSWORD)
+        session.verify = self.verify
+        # Else REQUESTS_CA_BUNDLE (and any proxy) from the environment would
+        # override ``verify`` (requests' merge_environment_settings).
+        session.trust_env = False
+        return session
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(url: str) -> None:
+def wait_up(url: str, verify: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.request("OPTIONS", url, timeout=2)
+            requests.request("OPTIONS", url, timeout=2, verify=verify)  # a per-request verify wins over the environment
             return
         except requests.ConnectionError:
             time.sleep(0.1)
     raise SystemExit(f"{url} did not come up")
 
 
-def start_ours(tmp: Path) -> tuple[subprocess.Popen, Target]:
+@contextlib.contextmanager
+def ours(tmp: Path) -> Iterator[Target]:
+    """``appliance serve``: DAV under /dav/ on its HTTPS listener."""
     state = tmp / "state"
     state.mkdir()
     config = tmp / "appliance.toml"
     config.write_text(CONFIG)
-    sys.path.insert(0, str(ROOT))
-    from appliance import settings
-    from appliance.app import App
-
     app = App(settings.load(config), state)
     app.provisioning.create_tenant("bakery", "Bakery", "bakery.example")
     app.provisioning.add_user(USER, PASSWORD)
     app.close()
-    port_file = tmp / "port.json"
-    proc = subprocess.Popen([PYTHON, "-m", "tests.protocols.dav.server", str(state), str(config), str(port_file)], cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while not port_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    port = json.loads(port_file.read_text())["port"]
-    base = f"http://127.0.0.1:{port}"
-    return proc, Target("ours", base, f"/dav/{USER}/calendar/", f"/dav/{USER}/contacts/")
+    with Daemon(state, config, tmp / "daemon.log") as daemon:
+        yield Target("ours", daemon.origin("https"), f"/dav/{USER}/calendar/", f"/dav/{USER}/contacts/",
+                     str(daemon.ca_file))
 
 
-def start_radicale(tmp: Path) -> tuple[subprocess.Popen, Target]:
+@contextlib.contextmanager
+def radicale(tmp: Path) -> Iterator[Target]:
+    """Stock Radicale over HTTPS, with a certificate made as the daemon makes its own."""
     port = free_port()
+    cert, key = tls.self_signed(tmp / "tls", "box.appliance.test")
     (tmp / "users").write_text(f"{USER}:{PASSWORD}\n")
     (tmp / "config").write_text(
         f"[server]\nhosts = 127.0.0.1:{port}\nmax_connections = 20\n"
+        f"ssl = True\ncertificate = {cert}\nkey = {key}\n"
         f"[auth]\ntype = htpasswd\nhtpasswd_filename = {tmp}/users\nhtpasswd_encryption = plain\ndelay = 0\n"
         f"[storage]\nfilesystem_folder = {tmp}/collections\n[logging]\nlevel = warning\n"
     )
     proc = subprocess.Popen([PYTHON, "-m", "radicale", "--config", str(tmp / "config")], cwd=tmp)
-    base = f"http://127.0.0.1:{port}"
-    wait_up(base + "/")
-    auth = (USER, PASSWORD)
-    requests.request("PROPFIND", f"{base}/{USER}/", auth=auth, timeout=10)
-    requests.request("MKCALENDAR", f"{base}/{USER}/calendar/", auth=auth, timeout=10).raise_for_status()
-    body = ('<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><set><prop>'
-            "<resourcetype><collection/><CR:addressbook/></resourcetype></prop></set></mkcol>")
-    requests.request("MKCOL", f"{base}/{USER}/contacts/", data=body, auth=auth, timeout=10).raise_for_status()
-    return proc, Target("radicale", base, f"/{USER}/calendar/", f"/{USER}/contacts/")
+    try:
+        base = f"https://127.0.0.1:{port}"
+        wait_up(base + "/", str(cert))
+        target = Target("radicale", base, f"/{USER}/calendar/", f"/{USER}/contacts/", str(cert))
+        session = target.session()
+        session.request("PROPFIND", f"{base}/{USER}/", timeout=10)
+        session.request("MKCALENDAR", f"{base}/{USER}/calendar/", timeout=10).raise_for_status()
+        body = ('<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><set><prop>'
+                "<resourcetype><collection/><CR:addressbook/></resourcetype></prop></set></mkcol>")
+        session.request("MKCOL", f"{base}/{USER}/contacts/", data=body, timeout=10).raise_for_status()
+        yield target
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def seed(target: Target) -> None:
-    auth = (USER, PASSWORD)
     local = threading.local()
 
     def put(job: tuple[str, int]) -> None:
-        session = getattr(local, "s", None) or requests.Session()
+        session = getattr(local, "s", None) or target.session()
         local.s = session
         kind, n = job
         if kind == "cal":
             url, body, ctype = f"{target.base}{target.cal}ev-{n}.ics", event(n), "text/calendar"
         else:
             url, body, ctype = f"{target.base}{target.book}card-{n}.vcf", card(n), "text/vcard"
-        session.put(url, data=body.encode(), auth=auth, headers={"Content-Type": ctype}, timeout=60).raise_for_status()
+        session.put(url, data=body.encode(), headers={"Content-Type": ctype}, timeout=60).raise_for_status()
 
     jobs = [("cal", n) for n in range(N_ITEMS)] + [("book", n) for n in range(N_ITEMS)]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -165,8 +176,7 @@ def seed(target: Target) -> None:
 
 
 def client(target: Target, seconds: float, client_id: int, results: list) -> None:
-    session = requests.Session()
-    session.auth = (USER, PASSWORD)
+    session = target.session()
     rng = random.Random(client_id)
     tokens: dict[str, str] = {}
     deadline = time.monotonic() + seconds
@@ -231,26 +241,26 @@ def measure(target: Target, clients: int, seconds: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=20)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20, help="measured run per server")
+    parser.add_argument("--warmup", type=float, default=5,
+                        help="a run of the same load before the measured one, not counted (0: none)")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--only", choices=["ours", "radicale"])
     args = parser.parse_args()
     report = {}
-    for name, starter in (("ours", start_ours), ("radicale", start_radicale)):
+    for name, server in (("ours", ours), ("radicale", radicale)):
         if args.only and args.only != name:
             continue
-        with tempfile.TemporaryDirectory(prefix=f"bench-dav-{name}-") as tmp:
-            proc, target = starter(Path(tmp))
-            try:
-                t0 = time.monotonic()
-                seed(target)
-                print(f"{name}: seeded {2 * N_ITEMS} items in {time.monotonic() - t0:.1f}s", flush=True)
-                report[name] = measure(target, args.clients, args.seconds)
-                print(json.dumps(report[name], indent=2), flush=True)
-            finally:
-                proc.terminate()
-                proc.wait(30)
+        with tempfile.TemporaryDirectory(prefix=f"bench-dav-{name}-") as tmp, server(Path(tmp)) as target:
+            t0 = time.monotonic()
+            seed(target)
+            print(f"{name}: seeded {2 * N_ITEMS} items in {time.monotonic() - t0:.1f}s", flush=True)
+            if args.warmup > 0:
+                warm = measure(target, args.clients, args.warmup)
+                print(f"{name}: warm-up {args.warmup:g}s, {warm['ops_per_second']} ops/s (not counted)", flush=True)
+            report[name] = measure(target, args.clients, args.seconds)
+            print(json.dumps(report[name], indent=2), flush=True)
     if "ours" in report and "radicale" in report:
         ratio = report["ours"]["ops_per_second"] / max(report["radicale"]["ops_per_second"], 1e-9)
         print(f"ratio (ours / radicale, operations per second): {ratio:.1f}x; "

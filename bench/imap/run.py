@@ -57,7 +57,6 @@ import contextlib
 import datetime
 import email.utils
 import hashlib
-import json
 import os
 import pwd
 import random
@@ -76,9 +75,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from appliance.settings import loopback_listen  # noqa: E402
+from appliance.testing import Cli, Daemon, free_port  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-PYTHON = sys.executable
 PASSWORD = "bench password 1"
 TIMEOUT = 120.0  # seconds for any one command or connection step
 BODY_FETCHES = 5
@@ -500,12 +498,6 @@ def stop_tree(proc: subprocess.Popen, pids: list[int]) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -536,26 +528,22 @@ max_connections_per_user = {max(20, args.idle // args.users + 1)}
 level = "WARNING"
 """
     )
-    base = [PYTHON, "-m", "appliance", "--state", str(state), "--config", str(config)]
-    subprocess.run(base + ["tenant", "add", "bench", "--domain", "bench.test"], check=True, cwd=ROOT, capture_output=True)
+    cli = Cli(state, config)
+    cli("tenant", "add", "bench", "--domain", "bench.test")
     for user in range(1, args.users + 1):
-        subprocess.run(base + ["user", "add", f"user{user}@bench.test", "--password-stdin"], input=PASSWORD + "\n",
-                       text=True, check=True, cwd=ROOT, capture_output=True)
-    log = open(work / "daemon.log", "wb")
-    daemon = subprocess.Popen(base + ["serve"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        cli("user", "add", f"user{user}@bench.test", "--password-stdin", input=PASSWORD + "\n")
+    daemon = Daemon(state, config, work / "daemon.log")
+    try:
+        daemon.start()
+    except AssertionError as e:
+        raise SystemExit(f"our daemon did not start: {e}")
     pids = [daemon.pid]
     try:
-        run_file = state / "run" / "listeners.json"
-        deadline = time.monotonic() + 60
-        while not (run_file.exists() and json.loads(run_file.read_text()).get("pid") == daemon.pid):
-            if time.monotonic() > deadline or daemon.poll() is not None:
-                raise SystemExit("our daemon did not start; see " + str(work / "daemon.log"))
-            time.sleep(0.05)
         yield port, daemon.pid
         pids = process_tree(daemon.pid)
     finally:
-        stop_tree(daemon, pids)
-        log.close()
+        stop_tree(daemon.proc, pids)
+        daemon.stop()  # reaped already: closes its log
         lines = (work / "daemon.log").read_text(errors="replace").splitlines()
         if lines:
             print(f"our daemon logged {len(lines)} lines, the first: {lines[0]}")

@@ -16,11 +16,9 @@ reference server); its system service is never started or touched.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,15 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from appliance.settings import loopback_listen  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-PYTHON = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from appliance.testing import Cli, Daemon, free_port  # noqa: E402
+from storage import database, directory, mail  # noqa: E402
 
 
 def smtp_source(port: int, messages: int, sessions: int, size: int, rcpt: str) -> float:
@@ -54,45 +45,27 @@ def ours(work: Path, args: argparse.Namespace) -> tuple[float, int]:
     state = work / "state"
     work.mkdir(parents=True)
     config = work / "appliance.toml"
-    port = free_port()
     config.write_text(
         f"""
-{loopback_listen(smtp=port, metrics_enabled=False)}
+{loopback_listen(metrics_enabled=False)}
 [log]
 level = "WARNING"
 """
     )
-    base = [PYTHON, "-m", "appliance", "--state", str(state), "--config", str(config)]
-    subprocess.run(base + ["tenant", "add", "bench", "--domain", "bench.test"], check=True, cwd=ROOT, capture_output=True)
-    subprocess.run(base + ["user", "add", "user@bench.test", "--password-stdin"], input="bench password 1\n",
-                   text=True, check=True, cwd=ROOT, capture_output=True)
-    log = open(work / "daemon.log", "wb")
-    daemon = subprocess.Popen(base + ["serve"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        run_file = state / "run" / "listeners.json"
-        deadline = time.monotonic() + 60
-        while not (run_file.exists() and json.loads(run_file.read_text()).get("pid") == daemon.pid):
-            if time.monotonic() > deadline or daemon.poll() is not None:
-                raise SystemExit("our daemon did not start; see " + str(work / "daemon.log"))
-            time.sleep(0.05)
-        elapsed = smtp_source(port, args.messages, args.sessions, args.size, "user@bench.test")
-    finally:
-        daemon.terminate()
-        daemon.wait(30)
-        log.close()
+    cli = Cli(state, config)
+    cli("tenant", "add", "bench", "--domain", "bench.test")
+    cli("user", "add", "user@bench.test", "--password-stdin", input="bench password 1\n")
+    with Daemon(state, config, work / "daemon.log") as daemon:
+        elapsed = smtp_source(daemon.port("smtp"), args.messages, args.sessions, args.size, "user@bench.test")
     return elapsed, count_ours(state)
 
 
 def count_ours(state: Path) -> int:
-    """Messages stored for the benchmark user (read from the business file)."""
-    import sqlite3
-
-    sys.path.insert(0, str(ROOT))
-    from tests.protocols.smtp.conftest import stored_messages
-
-    conn = sqlite3.connect(f"file:{state / 'tenants' / 'bench.sqlite3'}?mode=ro", uri=True)
+    """Messages stored in the benchmark user's INBOX (read from the business file)."""
+    conn = database.connect(state / "tenants" / "bench.sqlite3", readonly=True)
     try:
-        return len(stored_messages(conn, "user@bench.test"))
+        user = directory.get_user(conn, "user@bench.test")
+        return len(mail.messages(conn, mail.mailbox_id(conn, user["id"], "INBOX")))
     finally:
         conn.close()
 

@@ -26,18 +26,14 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from appliance.settings import loopback_listen
-
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
+from appliance.testing import Cli, Daemon, free_port
 HOSTS = ("a.example", "b.example", "c.example")
 FILES = ("/", "/style.css", "/img/photo.jpg")
 CONFIG = f"""
@@ -109,12 +105,6 @@ def write_tree(root: Path, files: dict[str, bytes]) -> None:
         target.write_bytes(body)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_up(port: int, host: str, expected: bytes, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -129,41 +119,28 @@ def wait_up(port: int, host: str, expected: bytes, timeout: float = 30) -> None:
     raise SystemExit(f"nothing serving {host} on port {port} after {timeout}s")
 
 
-def cli(state: Path, config: Path, *args: str) -> None:
-    subprocess.run([PYTHON, "-m", "appliance", "--state", str(state), "--config", str(config), *args],
-                   cwd=ROOT, check=True, capture_output=True, timeout=120)
-
-
-def start_ours(tmp: Path, site: Path, files: dict[str, bytes], profile: str | None) -> tuple[subprocess.Popen, int]:
+def start_ours(tmp: Path, site: Path, files: dict[str, bytes], profile: str | None) -> tuple[Daemon, int]:
     state, config = tmp / "state", tmp / "appliance.toml"
     state.mkdir()
     config.write_text(CONFIG)
+    cli = Cli(state, config)
     for host in HOSTS:
         slug = host.split(".")[0]
-        cli(state, config, "tenant", "add", slug, "--domain", host)
-        cli(state, config, "site", "upload", slug, str(site))
-    prefix = [PYTHON, "-m", "cProfile", "-o", profile, "-m", "appliance"] if profile else [PYTHON, "-m", "appliance"]
-    proc = subprocess.Popen([*prefix, "--state", str(state), "--config", str(config), "serve"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=open(tmp / "daemon.log", "wb"))
-    run_file = state / "run" / "listeners.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the daemon exited {proc.returncode}: {(tmp / 'daemon.log').read_text()[-2000:]}")
-        if run_file.exists():
-            data = json.loads(run_file.read_text())
-            if data.get("pid") == proc.pid:
-                port = data["listeners"]["http"][0][1]
-                try:
-                    for host in HOSTS:
-                        wait_up(port, host, files["index.html"])
-                except BaseException:
-                    stop(proc)
-                    raise
-                return proc, port
-        time.sleep(0.05)
-    stop(proc)
-    raise SystemExit("the daemon did not start within 60 s")
+        cli("tenant", "add", slug, "--domain", host)
+        cli("site", "upload", slug, str(site))
+    daemon = Daemon(state, config, tmp / "daemon.log", prefix=["-m", "cProfile", "-o", profile] if profile else ())
+    try:
+        daemon.start()
+    except AssertionError as e:
+        raise SystemExit(f"our daemon did not start: {str(e)[-2000:]}")
+    port = daemon.port("http")
+    try:
+        for host in HOSTS:
+            wait_up(port, host, files["index.html"])
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon, port
 
 
 def start_nginx(tmp: Path, site: Path, files: dict[str, bytes]) -> tuple[subprocess.Popen, int]:
@@ -252,7 +229,7 @@ def main() -> None:
                         report.setdefault(scenario, {})[server] = result
                         print(f"{server:5} {scenario:14} {json.dumps(result)}", flush=True)
             finally:
-                stop(ours)
+                ours.stop()
         finally:
             stop(nginx, signal.SIGQUIT)  # nginx's graceful shutdown
     print()

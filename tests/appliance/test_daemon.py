@@ -9,11 +9,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import ROOT, Daemon
+from appliance.testing import ROOT, command
 
 
 def fetch(url: str) -> tuple[int, str]:
@@ -29,7 +28,7 @@ def test_daemon_binds_says_ready_and_stops_on_sigterm(state_dir, config_file, tm
     sock.settimeout(60)
     env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "--state", str(state_dir), "--config", str(config_file), "serve"],
+        command(state_dir, config_file, "serve"),
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -72,7 +71,7 @@ def test_config_error_exits_78_and_names_the_key(state_dir, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[listen]\nimaps = 99999\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "appliance", "--state", str(state_dir), "--config", str(bad), "serve"],
+        command(state_dir, bad, "serve"),
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 78
@@ -89,7 +88,7 @@ def test_port_in_use_exits_non_zero(state_dir, tmp_path):
     config.write_text(f"[listen]\nmetrics = {port}\n")
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "appliance", "--state", str(state_dir), "--config", str(config), "serve"],
+            command(state_dir, config, "serve"),
             cwd=ROOT, capture_output=True, text=True, timeout=60,
         )
     finally:

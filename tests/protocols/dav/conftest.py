@@ -1,23 +1,22 @@
-"""A DAV server over real sockets with two businesses in it.
+"""The daemon (``appliance serve``) with two businesses in it, for the DAV tests.
 
 ``bakery`` (bakery.example) has alice and bob; ``garage`` (garage.example)
-has carol. Until the web service serves ``app.http_mounts`` in the daemon,
-the server is ``tests.protocols.dav.server`` in a subprocess: the same App
-and DAV service, behind a twisted.web Site on 127.0.0.1, port 0.
+has carol. Clients reach DAV as they would on a real box: over HTTPS on the
+daemon's web listener, under its ``/dav/`` mount, at 127.0.0.1 (a box
+address, so Host routing, the request size limit and the headers of the web
+service all apply), and verify the box's self-signed certificate
+(``dav.ca_file``, valid for 127.0.0.1).
 """
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, ROOT, TEST_CONFIG
+from appliance.testing import Daemon
+from tests.conftest import TEST_CONFIG
 
 PASSWORD = "correct horse battery"
 USERS = {
@@ -41,48 +40,13 @@ def provision(state: Path, config: Path) -> None:
         app.close()
 
 
-class DavServer:
-    def __init__(self, state: Path, config: Path, log_path: Path):
-        self.state = state
-        self.config = config
-        self.log_path = log_path
-        self.port_file = state.parent / "dav-port.json"
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
+class DavServer(Daemon):
+    """The daemon, seen by a DAV client: :attr:`url` is the ``/dav/`` root
+    over HTTPS and :attr:`ca_file` the certificate to verify it with."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/dav/"
-
-    def start(self, timeout: float = 30) -> "DavServer":
-        self.port_file.unlink(missing_ok=True)
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "tests.protocols.dav.server", str(self.state), str(self.config), str(self.port_file)],
-            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"DAV server exited {self.proc.returncode}:\n{self.log()}")
-            if self.port_file.exists():
-                data = json.loads(self.port_file.read_text())
-                if data["pid"] == self.proc.pid:
-                    self.port = data["port"]
-                    return self
-            time.sleep(0.05)
-        raise AssertionError(f"DAV server did not start:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(30)
-        self._log.close()
-        return self.proc.returncode
+        return self.origin("https") + "/dav/"
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +62,7 @@ def dav_state(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def dav(dav_state):
-    """A running DAV server shared by the tests of one module."""
+    """A running daemon shared by the tests of one module."""
     state, config = dav_state
     server = DavServer(state, config, state.parent / "dav.log").start()
     yield server

@@ -26,7 +26,8 @@ END:VCALENDAR
 
 
 def client(dav, account, url=None) -> caldav.DAVClient:
-    return caldav.DAVClient(url=url or dav.url, username=account.address, password=account.password)
+    return caldav.DAVClient(url=url or dav.url, username=account.address, password=account.password,
+                            ssl_verify_cert=str(dav.ca_file))
 
 
 def calendar_named(principal, name: str):

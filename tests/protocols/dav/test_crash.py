@@ -23,12 +23,12 @@ def test_put_acknowledged_201_survives_sigkill(dav_state, alice):
                 f"UID:kill-{n}\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:20250101T100000Z\r\nSUMMARY:k{n}\r\n"
                 "END:VEVENT\r\nEND:VCALENDAR\r\n"
             )
-            reply = requests.put(f"{base}kill-{n}.ics", data=body, auth=alice.auth, timeout=10,
+            reply = requests.put(f"{base}kill-{n}.ics", data=body, auth=alice.auth, timeout=10, verify=server.ca_file,
                                  headers={"Content-Type": "text/calendar"})
             assert reply.status_code == 201
             etags[n] = reply.headers["etag"]
         token_reply = requests.request(
-            "PROPFIND", base, auth=alice.auth, headers={"Depth": "0"}, timeout=10,
+            "PROPFIND", base, auth=alice.auth, headers={"Depth": "0"}, timeout=10, verify=server.ca_file,
             data='<?xml version="1.0"?><propfind xmlns="DAV:"><prop><sync-token/></prop></propfind>',
         )
         token = token_reply.text.split("sync-token>")[1].split("<")[0]
@@ -38,10 +38,10 @@ def test_put_acknowledged_201_survives_sigkill(dav_state, alice):
     try:
         base = f"{server.url}alice@bakery.example/calendar/"
         for n, etag in etags.items():
-            reply = requests.get(f"{base}kill-{n}.ics", auth=alice.auth, timeout=10)
+            reply = requests.get(f"{base}kill-{n}.ics", auth=alice.auth, timeout=10, verify=server.ca_file)
             assert reply.status_code == 200 and reply.headers["etag"] == etag
         report = requests.request(
-            "REPORT", base, auth=alice.auth, timeout=10,
+            "REPORT", base, auth=alice.auth, timeout=10, verify=server.ca_file,
             data=f'<?xml version="1.0"?><sync-collection xmlns="DAV:"><sync-token>{token}</sync-token>'
                  '<sync-level>1</sync-level><prop><getetag/></prop></sync-collection>',
         )

@@ -59,14 +59,14 @@ def multiget_body(report: str, hrefs: list[str], props: str) -> str:
 
 def propfind(dav, account, path: str, body: str, headers: dict | None = None, **kwargs) -> requests.Response:
     return requests.request(
-        "PROPFIND", dav.url + path, data=body.encode(), auth=account.auth, timeout=30,
+        "PROPFIND", dav.url + path, data=body.encode(), auth=account.auth, timeout=30, verify=dav.ca_file,
         headers={"Depth": "1", "Content-Type": "application/xml", **PLAIN, **(headers or {})}, **kwargs,
     )
 
 
 def report(dav, account, path: str, body: str, headers: dict | None = None, **kwargs) -> requests.Response:
     return requests.request(
-        "REPORT", dav.url + path, data=body.encode(), auth=account.auth, timeout=30,
+        "REPORT", dav.url + path, data=body.encode(), auth=account.auth, timeout=30, verify=dav.ca_file,
         headers={"Depth": "1", "Content-Type": "application/xml", **PLAIN, **(headers or {})}, **kwargs,
     )
 
@@ -99,7 +99,7 @@ def filled(dav):
     session = requests.Session()
 
     def put(path: str, text: str, kind: str) -> None:
-        reply = session.put(dav.url + path, data=text.encode(), auth=auth, timeout=30, headers={"Content-Type": kind})
+        reply = session.put(dav.url + path, data=text.encode(), auth=auth, timeout=30, verify=dav.ca_file, headers={"Content-Type": kind})
         assert reply.status_code in (201, 204), (path, reply.status_code, reply.text)
 
     for n in range(30):
@@ -149,7 +149,7 @@ def test_listing_quotes_hrefs_and_counts_bytes_as_radicale(filled, alice):
     got = responses(propfind(filled, alice, CAL, FAST_PROPFIND).text)
     href = "/dav/" + quote(CAL + AWKWARD)
     assert href in got
-    text = requests.get(filled.url + CAL + quote(AWKWARD), auth=alice.auth, timeout=30).content
+    text = requests.get(filled.url + CAL + quote(AWKWARD), auth=alice.auth, timeout=30, verify=filled.ca_file).content
     assert got[href][D + "getcontentlength"][1] == str(len(text))
     assert got[href][D + "getcontenttype"][1] == "text/calendar;charset=utf-8;component=VEVENT"
 
@@ -158,7 +158,7 @@ def test_listing_shows_a_write_at_once(filled, alice):
     """After a PUT the listing gives the item's new etag."""
     reply = requests.put(
         filled.url + CAL + "ev-3.ics", data=EVENT.format(n=3, day=9).replace("Delivery", "Moved").encode(),
-        auth=alice.auth, timeout=30, headers={"Content-Type": "text/calendar"},
+        auth=alice.auth, timeout=30, verify=filled.ca_file, headers={"Content-Type": "text/calendar"},
     )
     assert reply.status_code == 204
     got = responses(propfind(filled, alice, CAL, FAST_PROPFIND).text)
@@ -174,7 +174,7 @@ def test_listing_follows_writes_deletes_and_moves(filled, alice):
     def put(name: str, n: int, summary: str = "Delivery") -> None:
         reply = requests.put(
             filled.url + shared + name, data=EVENT.format(n=n, day=1 + n % 28).replace("Delivery", summary).encode(),
-            auth=alice.auth, timeout=30, headers={"Content-Type": "text/calendar"},
+            auth=alice.auth, timeout=30, verify=filled.ca_file, headers={"Content-Type": "text/calendar"},
         )
         assert reply.status_code in (201, 204)
 
@@ -193,10 +193,10 @@ def test_listing_follows_writes_deletes_and_moves(filled, alice):
     put("s-1.ics", 201, "Changed")
     put("a-first.ics", 300)
     put("z-last.ics", 301)
-    assert requests.delete(filled.url + shared + "s-3.ics", auth=alice.auth, timeout=30).status_code in (200, 204)
+    assert requests.delete(filled.url + shared + "s-3.ics", auth=alice.auth, timeout=30, verify=filled.ca_file).status_code in (200, 204)
     same()
     moved = requests.request(
-        "MOVE", filled.url + shared + "s-2.ics", auth=alice.auth, timeout=30,
+        "MOVE", filled.url + shared + "s-2.ics", auth=alice.auth, timeout=30, verify=filled.ca_file,
         headers={"Destination": filled.url + shared + "m-moved.ics"},
     )
     assert moved.status_code in (201, 204)
@@ -204,7 +204,7 @@ def test_listing_follows_writes_deletes_and_moves(filled, alice):
         '<?xml version="1.0"?><propertyupdate xmlns="DAV:"><set><prop>'
         "<displayname>Renamed</displayname></prop></set></propertyupdate>"
     )
-    assert requests.request("PROPPATCH", filled.url + shared, data=proppatch, auth=alice.auth, timeout=30).status_code == 207
+    assert requests.request("PROPPATCH", filled.url + shared, data=proppatch, auth=alice.auth, timeout=30, verify=filled.ca_file).status_code == 207
     same()
     same()
 
@@ -246,7 +246,7 @@ def test_listing_refuses_as_radicale(filled, alice, bob, carol, who, path, encod
 def test_listing_with_a_wrong_password_asks_to_log_in(filled, alice):
     """A wrong password gets Radicale's 401 with its challenge."""
     fast = requests.request(
-        "PROPFIND", filled.url + CAL, data=FAST_PROPFIND, auth=(alice.address, "wrong"), timeout=30,
+        "PROPFIND", filled.url + CAL, data=FAST_PROPFIND, auth=(alice.address, "wrong"), timeout=30, verify=filled.ca_file,
         headers={"Depth": "1", **PLAIN},
     )
     assert fast.status_code == UNAUTHORIZED
@@ -313,7 +313,7 @@ def test_multiget_text_comes_back_unchanged(filled, alice):
     """Item text with markup, umlauts and CRLF comes back as stored."""
     href = "/dav/" + quote(CAL + AWKWARD)
     reply = report(filled, alice, CAL, multiget_body("calendar-multiget", [href], "<getetag/><C:calendar-data/>"))
-    stored = requests.get(filled.url + CAL + quote(AWKWARD), auth=alice.auth, timeout=30).content.decode()
+    stored = requests.get(filled.url + CAL + quote(AWKWARD), auth=alice.auth, timeout=30, verify=filled.ca_file).content.decode()
     element = ET.fromstring(reply.content).find(f"{D}response/{D}propstat/{D}prop/{{{CALDAV}}}calendar-data")
     # XML parsers turn CRLF into LF (XML 1.0 section 2.11).
     assert element.text == stored.replace("\r\n", "\n")
@@ -348,7 +348,7 @@ def test_multiget_without_login_asks_to_log_in(filled):
     """No credentials: Radicale's 401 with its challenge, as for the slow path."""
     hrefs = ["/dav/" + quote(CAL) + "ev-1.ics"]
     replies = [
-        requests.request("REPORT", filled.url + CAL, data=multiget_body("calendar-multiget", hrefs, props), timeout=30, headers=PLAIN)
+        requests.request("REPORT", filled.url + CAL, data=multiget_body("calendar-multiget", hrefs, props), timeout=30, verify=filled.ca_file, headers=PLAIN)
         for props in ("<getetag/><C:calendar-data/>", "<getetag/><C:calendar-data/><displayname/>")
     ]
     assert [r.status_code for r in replies] == [UNAUTHORIZED, UNAUTHORIZED]
@@ -396,8 +396,8 @@ def test_sync_equals_radicales_after_changes(filled, alice, path):
     suffix, kind = (".ics", "text/calendar") if path == CAL else (".vcf", "text/vcard")
     for n in (40, 41, 42):
         body = EVENT.format(n=n, day=n % 28) if path == CAL else CARD.format(n=n)
-        requests.put(filled.url + path + f"new-{n}{suffix}", data=body.encode(), auth=alice.auth, timeout=30, headers={"Content-Type": kind})
-    requests.delete(filled.url + path + f"new-41{suffix}", auth=alice.auth, timeout=30)
+        requests.put(filled.url + path + f"new-{n}{suffix}", data=body.encode(), auth=alice.auth, timeout=30, verify=filled.ca_file, headers={"Content-Type": kind})
+    requests.delete(filled.url + path + f"new-41{suffix}", auth=alice.auth, timeout=30, verify=filled.ca_file)
     for old in (token, ""):
         fast = report(filled, alice, path, sync_body(old, "<getetag/><getcontenttype/>"))
         slow = report(filled, alice, path, sync_body(old, "<getetag/><getcontenttype/><displayname/>"))

@@ -21,7 +21,7 @@ def url(dav, path: str) -> str:
 
 def count_items(dav, account, collection: str) -> int:
     reply = requests.request(
-        "PROPFIND", url(dav, collection), auth=account.auth, headers={"Depth": "1"}, timeout=10,
+        "PROPFIND", url(dav, collection), auth=account.auth, headers={"Depth": "1"}, timeout=10, verify=dav.ca_file,
         data='<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getetag/></prop></propfind>',
     )
     assert reply.status_code == 207
@@ -33,8 +33,8 @@ def test_customer_card_keeps_crm_and_x_properties(dav, alice):
     (what Outlook and Thunderbird write) comes back with every one intact."""
     card = (FIXTURES / "outlook_customer_with_x_properties.vcf").read_text()
     target = url(dav, "bakery/customers/customer-0042.vcf")
-    assert requests.put(target, data=card.encode(), headers=VCF, auth=alice.auth, timeout=10).status_code == 201
-    back = vobject.readOne(requests.get(target, auth=alice.auth, timeout=10).text)
+    assert requests.put(target, data=card.encode(), headers=VCF, auth=alice.auth, timeout=10, verify=dav.ca_file).status_code == 201
+    back = vobject.readOne(requests.get(target, auth=alice.auth, timeout=10, verify=dav.ca_file).text)
     sent = vobject.readOne(card)
     for prop in ("org", "title", "note", "categories", "related", "x-ms-ol-design", "x-mozilla-html", "x-crm-stage", "tel", "email"):
         assert [(p.value, p.params) for p in back.contents[prop]] == [(p.value, p.params) for p in sent.contents[prop]], prop
@@ -50,7 +50,7 @@ def test_malformed_icalendar_is_refused(dav, alice):
         b"\xff\xfe\x00garbage",
     ]
     for n, body in enumerate(bodies):
-        reply = requests.put(url(dav, f"alice@bakery.example/calendar/bad-{n}.ics"), data=body, headers=ICS, auth=alice.auth, timeout=10)
+        reply = requests.put(url(dav, f"alice@bakery.example/calendar/bad-{n}.ics"), data=body, headers=ICS, auth=alice.auth, timeout=10, verify=dav.ca_file)
         assert reply.status_code == 400, (n, reply.status_code)
     assert count_items(dav, alice, "alice@bakery.example/calendar/") == before
 
@@ -58,7 +58,7 @@ def test_malformed_icalendar_is_refused(dav, alice):
 def test_malformed_vcard_is_refused(dav, alice):
     """A vCard missing its END and a calendar sent to an address book get 400."""
     for n, body in enumerate([b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:x\r\n", (FIXTURES / "task_with_due_and_alarm.ics").read_bytes()]):
-        reply = requests.put(url(dav, f"alice@bakery.example/contacts/bad-{n}.vcf"), data=body, headers=VCF, auth=alice.auth, timeout=10)
+        reply = requests.put(url(dav, f"alice@bakery.example/contacts/bad-{n}.vcf"), data=body, headers=VCF, auth=alice.auth, timeout=10, verify=dav.ca_file)
         assert reply.status_code in (400, 403, 409, 415), (n, reply.status_code)
     assert count_items(dav, alice, "alice@bakery.example/contacts/") == 0
 
@@ -66,7 +66,7 @@ def test_malformed_vcard_is_refused(dav, alice):
 def test_oversized_request_is_refused_before_reading(dav, alice):
     """A body over [dav] max_request_bytes is answered 413."""
     big = b"X" * (3 * 1024 * 1024)
-    reply = requests.put(url(dav, "alice@bakery.example/calendar/big.ics"), data=big, headers=ICS, auth=alice.auth, timeout=30)
+    reply = requests.put(url(dav, "alice@bakery.example/calendar/big.ics"), data=big, headers=ICS, auth=alice.auth, timeout=30, verify=dav.ca_file)
     assert reply.status_code == 413
 
 
@@ -78,14 +78,14 @@ def test_oversized_item_is_refused(dav, alice):
         f"DTSTART:20250101T100000Z\r\nSUMMARY:huge\r\nDESCRIPTION:{description}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     )
     target = url(dav, "alice@bakery.example/calendar/huge.ics")
-    reply = requests.put(target, data=body.encode(), headers=ICS, auth=alice.auth, timeout=30)
+    reply = requests.put(target, data=body.encode(), headers=ICS, auth=alice.auth, timeout=30, verify=dav.ca_file)
     assert reply.status_code in (412, 413, 507)
-    assert requests.get(target, auth=alice.auth, timeout=10).status_code == 404
+    assert requests.get(target, auth=alice.auth, timeout=10, verify=dav.ca_file).status_code == 404
 
 
 def _curl(dav, account, method: str, path: str, body: str) -> tuple[int, str]:
     proc = subprocess.run(
-        ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "-u", f"{account.address}:{account.password}",
+        ["curl", "-s", "--cacert", str(dav.ca_file), "-o", "-", "-w", "\n%{http_code}", "-X", method, "-u", f"{account.address}:{account.password}",
          "-H", "Depth: 1", "-H", "Content-Type: application/xml", "--data-binary", body, url(dav, path)],
         capture_output=True, text=True, timeout=30,
     )
@@ -119,7 +119,7 @@ def test_external_entity_is_refused(dav, alice):
 def test_wrong_password_is_refused_at_once(dav, bob):
     """A wrong password gets 401 without the request thread sleeping."""
     started = time.monotonic()
-    reply = requests.request("PROPFIND", url(dav, "bob@bakery.example/"), auth=(bob.address, "wrong password!"), timeout=10)
+    reply = requests.request("PROPFIND", url(dav, "bob@bakery.example/"), auth=(bob.address, "wrong password!"), timeout=10, verify=dav.ca_file)
     assert reply.status_code == 401
     assert time.monotonic() - started < 1.5
 
@@ -128,18 +128,18 @@ def test_ics_feed_serves_calendar_by_secret_url_only(dav, alice):
     """The feed URL from PROPFIND serves the calendar without a login; a
     wrong token is a 404."""
     requests.put(
-        url(dav, "bakery/calendar/feed-1.ics"), headers=ICS, auth=alice.auth, timeout=10,
+        url(dav, "bakery/calendar/feed-1.ics"), headers=ICS, auth=alice.auth, timeout=10, verify=dav.ca_file,
         data=(FIXTURES / "weekly_standup_with_moved_exception.ics").read_bytes().replace(b"standup-4711", b"feed-1"),
     )
     reply = requests.request(
-        "PROPFIND", url(dav, "bakery/calendar/"), auth=alice.auth, headers={"Depth": "0"}, timeout=10,
+        "PROPFIND", url(dav, "bakery/calendar/"), auth=alice.auth, headers={"Depth": "0"}, timeout=10, verify=dav.ca_file,
         data='<?xml version="1.0"?><propfind xmlns="DAV:"><prop><F:feed-url xmlns:F="urn:x-appliance:dav"/></prop></propfind>',
     )
     feed_path = reply.text.split("feed-url>")[1].split("<")[0]
     assert feed_path.startswith("/dav/_feed/bakery/")
-    feed = requests.get(f"http://127.0.0.1:{dav.port}{feed_path}", timeout=10)
+    feed = requests.get(f"{dav.origin()}{feed_path}", timeout=10, verify=dav.ca_file)
     assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
     assert "UID:feed-1" in feed.text and "BEGIN:VTIMEZONE" in feed.text
-    wrong = requests.get(f"http://127.0.0.1:{dav.port}/dav/_feed/bakery/{'A' * 32}.ics", timeout=10)
+    wrong = requests.get(f"{dav.origin()}/dav/_feed/bakery/{'A' * 32}.ics", timeout=10, verify=dav.ca_file)
     assert wrong.status_code == 404
-    assert requests.put(f"http://127.0.0.1:{dav.port}{feed_path}", data=b"x", timeout=10).status_code == 405
+    assert requests.put(f"{dav.origin()}{feed_path}", data=b"x", timeout=10, verify=dav.ca_file).status_code == 405

@@ -34,7 +34,7 @@ VERBS = [
 
 def _send(dav, account, verb, path, body, headers):
     return requests.request(
-        verb, dav.url + path, data=body, headers=headers, auth=account.auth, timeout=10, allow_redirects=False
+        verb, dav.url + path, data=body, headers=headers, auth=account.auth, timeout=10, verify=dav.ca_file, allow_redirects=False
     )
 
 
@@ -68,13 +68,13 @@ def test_refusal_does_not_reveal_existence(dav, carol):
 def test_cannot_move_an_item_into_another_business(dav, alice):
     """A MOVE whose destination is in another business is refused and the item stays."""
     url = dav.url + "alice@bakery.example/calendar/move-me.ics"
-    put = requests.put(url, data=EVENT.replace("x-1", "move-me"), auth=alice.auth, headers={"Content-Type": "text/calendar"}, timeout=10)
+    put = requests.put(url, data=EVENT.replace("x-1", "move-me"), auth=alice.auth, headers={"Content-Type": "text/calendar"}, timeout=10, verify=dav.ca_file)
     assert put.status_code == 201
     reply = requests.request(
-        "MOVE", url, headers={"Destination": dav.url + "carol@garage.example/calendar/move-me.ics"}, auth=alice.auth, timeout=10
+        "MOVE", url, headers={"Destination": dav.url + "carol@garage.example/calendar/move-me.ics"}, auth=alice.auth, timeout=10, verify=dav.ca_file
     )
     assert reply.status_code in DENIED
-    assert requests.get(url, auth=alice.auth, timeout=10).status_code == 200
+    assert requests.get(url, auth=alice.auth, timeout=10, verify=dav.ca_file).status_code == 200
 
 
 def test_root_listing_shows_no_other_principal(dav, carol):

@@ -40,7 +40,7 @@ def config(tmp: Path, dav, account) -> Path:
             f'conflict_resolution = "a wins"\n'
             f'\n[storage {name}_local]\ntype = "filesystem"\npath = "{tmp}/{name}/"\nfileext = "{ext}"\n'
             f'\n[storage {name}_remote]\ntype = "{kind}"\nurl = "{dav.url}{account.address}/{coll}/"\n'
-            f'username = "{account.address}"\npassword = "{account.password}"\n'
+            f'username = "{account.address}"\npassword = "{account.password}"\nverify = "{dav.ca_file}"\n'
         )
     path = tmp / "config"
     path.write_text(text)
@@ -57,7 +57,7 @@ def sync(cfg: Path) -> str:
 
 def uids(dav, account, collection: str, prop: str) -> list[str]:
     reply = requests.request(
-        "PROPFIND", f"{dav.url}{account.address}/{collection}/", auth=account.auth, headers={"Depth": "1"}, timeout=30,
+        "PROPFIND", f"{dav.url}{account.address}/{collection}/", auth=account.auth, headers={"Depth": "1"}, timeout=30, verify=dav.ca_file,
         data='<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getetag/></prop></propfind>',
     )
     return sorted(re.findall(r"<href>[^<]*/([^/<]+)</href>", reply.text))
@@ -82,15 +82,15 @@ def test_two_way_sync_of_500_events_and_500_contacts(dav, bob, tmp_path):
 
     # One change on each side.
     server_href = f"{dav.url}{bob.address}/calendar/vds-event-7.ics"
-    etag = requests.get(server_href, auth=bob.auth, timeout=10).headers["etag"]
+    etag = requests.get(server_href, auth=bob.auth, timeout=10, verify=dav.ca_file).headers["etag"]
     changed = requests.put(server_href, data=event(7, "Moved delivery"), auth=bob.auth,
-                           headers={"If-Match": etag, "Content-Type": "text/calendar"}, timeout=10)
+                           headers={"If-Match": etag, "Content-Type": "text/calendar"}, timeout=10, verify=dav.ca_file)
     assert changed.status_code == 204
     (tmp_path / "book" / "vds-card-9.vcf").write_text(card(9).replace("lead", "won"), newline="")
     second = sync(cfg)
     assert len(ACTIONS.findall(second)) == 2, second
     assert "Moved delivery 7" in (tmp_path / "cal" / "vds-event-7.ics").read_text()
-    assert "X-CRM-STAGE:won" in requests.get(f"{dav.url}{bob.address}/contacts/vds-card-9.vcf", auth=bob.auth, timeout=10).text
+    assert "X-CRM-STAGE:won" in requests.get(f"{dav.url}{bob.address}/contacts/vds-card-9.vcf", auth=bob.auth, timeout=10, verify=dav.ca_file).text
 
     third = sync(cfg)
     assert ACTIONS.findall(third) == [], third
