@@ -178,7 +178,8 @@ def test_storage_stores_what_it_is_given_and_parses_nothing(app):
 
     box, uid = h.write_sync("d", deliver)
     row = h.read_sync("r", lambda c: mail.fetch_rows(c, box, [uid], structure=True, envelope=True, header=True)[0])
-    assert (row["structure"], bytes(row["envelope"]), bytes(row["head"])) == (given.structure, given.envelope, MESSAGE[:3])
+    stored = (row["structure"], bytes(row["envelope"]), bytes(row["head"]))
+    assert stored == (given.structure, given.envelope, MESSAGE[:3])
     subject, sender = h.read_sync("s", lambda c: c.execute("SELECT subject, from_ FROM bodies").fetchone())
     assert (subject, sender) == ("Given", None)
 
