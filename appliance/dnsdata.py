@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import urllib.parse
 from typing import Any, Mapping
 
 from storage import box as boxdb
@@ -19,7 +20,7 @@ from storage import dkim
 from storage import dns as dnsdb
 from storage.errors import TenantNotFound
 
-from . import names
+from storage import names
 from .errors import InvalidInput, NotFound
 from .zones import (
     RECORD_TYPES, MAX_TTL, MIN_TTL, TTL, BoxDns, BusinessDns, CustomRecord, Zone,
@@ -29,10 +30,38 @@ from .zones import (
 log = logging.getLogger(__name__)
 
 
+#: The CAA issuer domain of the well-known ACME CAs, by the host name of
+#: their directory URL (each CA's documented CAA identifier).
+KNOWN_CAS = {
+    "acme-v02.api.letsencrypt.org": "letsencrypt.org",
+    "acme-staging-v02.api.letsencrypt.org": "letsencrypt.org",
+    "acme.zerossl.com": "sectigo.com",
+    "api.buypass.com": "buypass.com",
+    "api.test4.buypass.no": "buypass.com",
+    "dv.acme-v02.api.pki.goog": "pki.goog",
+    "dv.acme-v02.test-api.pki.goog": "pki.goog",
+    "acme.ssl.com": "ssl.com",
+}
+
+
+def caa_issuers(acme: Any) -> tuple[str, ...]:
+    """The CAs every zone allows to issue (RFC 8659 ``issue``): ``[acme] caa``
+    when set, else the CA of ``[acme] directory`` when it is a well-known
+    one. Empty (no CAA record) otherwise: a private CA, or a certificate the
+    operator brings from any CA, must not be refused by our own records."""
+    if acme.caa:
+        return tuple(acme.caa)
+    host = (urllib.parse.urlsplit(acme.directory).hostname or "").lower() if acme.directory else ""
+    issuer = KNOWN_CAS.get(host)
+    return (issuer,) if issuer else ()
+
+
 def box_dns(settings: Any) -> BoxDns:
     box = settings.box
     nameservers = (f"ns1.{box.domain}", f"ns2.{box.domain}")
-    return BoxDns(box.hostname, box.domain, nameservers, box.ipv4, box.ipv6, box.admin_email)
+    return BoxDns(
+        box.hostname, box.domain, nameservers, box.ipv4, box.ipv6, box.admin_email, caa=caa_issuers(settings.acme)
+    )
 
 
 def _absolute(domain: str, name: str) -> str:

@@ -1,17 +1,19 @@
-"""The error family.
+"""The error family as the services and front ends see it.
 
-Every expected failure is an :class:`ApplianceError`. Its ``str()`` is safe to
-show a client or an operator: one line, no internals. Protocol adapters map
-these classes to wire replies in one place each (``550 5.1.1``, ``NO``, 404,
-REFUSED); anything that is not an ``ApplianceError`` is a bug, logged with a
-traceback and answered generically.
+The family itself (:class:`ApplianceError`, :class:`InvalidInput`,
+:class:`NotFound`, :class:`Conflict`, :class:`LimitExceeded`) lives in
+:mod:`storage.errors`, the bottom layer, so storage can raise it without
+importing upward; it is re-exported here beside the errors only the services
+raise. See :mod:`storage.errors` for the contract every adapter follows.
 """
 
 from __future__ import annotations
 
+from storage.errors import ApplianceError, Conflict, InvalidInput, LimitExceeded, NotFound
 
-class ApplianceError(Exception):
-    """Base class: an expected failure with a message fit for the user."""
+__all__ = [
+    "ApplianceError", "AuthFailed", "ConfigError", "Conflict", "InvalidInput", "LimitExceeded", "NotFound", "Suspended",
+]
 
 
 class ConfigError(ApplianceError):
@@ -19,22 +21,6 @@ class ConfigError(ApplianceError):
 
     The message names the file, the section and the key.
     """
-
-
-class InvalidInput(ApplianceError):
-    """A request or command argument is malformed or out of bounds."""
-
-
-class NotFound(ApplianceError):
-    """The thing named does not exist (or must look as if it did not)."""
-
-
-class Conflict(ApplianceError):
-    """The request clashes with existing state (a name already taken)."""
-
-
-class LimitExceeded(ApplianceError):
-    """A plan limit or a size/count bound would be exceeded."""
 
 
 class AuthFailed(ApplianceError):

@@ -33,7 +33,6 @@ from publicsuffixlist import PublicSuffixList
 
 from storage import dkim as dkimdb
 
-from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +41,6 @@ SIGNED_HEADERS = [
     b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"reply-to",
     b"in-reply-to", b"references", b"mime-version", b"content-type", b"content-transfer-encoding",
 ]
-
-
-def parse_resolver(spec: str) -> tuple[str, int] | None:
-    """``host``, ``host:port`` or ``[v6]:port`` -> (host, port); "" -> None."""
-    spec = spec.strip()
-    if not spec:
-        return None
-    m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([0-9.]+)(?::(\d+))?|([0-9a-fA-F:]+)", spec)
-    if not m:
-        raise ConfigError(f"[smtp] resolver: expected an IP address with an optional :port, got {spec!r}")
-    host = m.group(1) or m.group(3) or m.group(5)
-    port = int(m.group(2) or m.group(4) or 53)
-    return host, port
 
 
 def make_resolver(spec: tuple[str, int], timeout: float, *, asynchronous: bool = False) -> Any:
@@ -115,9 +101,12 @@ class _SpfQuery(spf.query):
 class Verifier:
     """SPF, DKIM and DMARC for incoming mail; DKIM signing for outgoing."""
 
-    def __init__(self, hostname: str, resolver: str, timeout: float, dmarc_reject: bool, *, threads: int = 8):
+    def __init__(
+        self, hostname: str, resolver: tuple[str, int] | None, timeout: float, dmarc_reject: bool, *, threads: int = 8
+    ):
         self.hostname = hostname
-        self.spec = parse_resolver(resolver)
+        #: (address, port) of the resolver, or None for no lookups.
+        self.spec = resolver
         self.timeout = timeout
         self.dmarc_reject = dmarc_reject
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mailauth")

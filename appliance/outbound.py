@@ -39,7 +39,7 @@ from storage.errors import TenantNotFound
 from protocols.smtp import client as smtpclient
 
 from . import mailauth, mime
-from .errors import ConfigError, LimitExceeded, NotFound
+from .errors import LimitExceeded, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -49,41 +49,6 @@ MAX_HOPS = 50
 CONCURRENCY = 16
 #: Every business's queue is looked at again this often regardless.
 RESCAN_SECONDS = 300.0
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_schedule(values: tuple[str, ...]) -> list[float]:
-    out = []
-    for value in values:
-        m = re.fullmatch(r"(\d+)([smhd])", value.strip())
-        if not m or int(m.group(1)) == 0:
-            raise ConfigError(f"[smtp] retry_schedule: {value!r} is not a duration like 30s, 5m, 2h")
-        out.append(float(int(m.group(1)) * _UNITS[m.group(2)]))
-    if not out:
-        raise ConfigError("[smtp] retry_schedule: at least one duration is needed")
-    return out
-
-
-def parse_transport(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
-    routes = {}
-    for value in values:
-        m = re.fullmatch(r"([a-z0-9.-]+)=\[?([0-9a-zA-Z.:-]+?)\]?:(\d{1,5})", value.strip().lower())
-        if not m:
-            raise ConfigError(f"[smtp] transport: {value!r} is not domain=host:port")
-        routes[m.group(1)] = (m.group(2), int(m.group(3)))
-    return routes
-
-
-def parse_hostport(value: str, default_port: int) -> tuple[str, int] | None:
-    value = value.strip()
-    if not value:
-        return None
-    m = re.fullmatch(r"\[?([0-9a-zA-Z.:-]+?)\]?(?::(\d{1,5}))?", value)
-    if not m:
-        raise ConfigError(f"[smtp] smarthost: {value!r} is not host:port")
-    return m.group(1), int(m.group(2) or default_port)
-
 
 @dataclass(frozen=True)
 class Route:
@@ -105,16 +70,19 @@ class QueueRunner:
         #: Told of every bounce filed (slug, user_id, mailbox_id), after commit.
         self.publish = publish
         self.hostname = app.settings.box.hostname
-        self.schedule = parse_schedule(s.retry_schedule)
-        self.transport = parse_transport(s.transport)
-        self.smarthost = parse_hostport(s.smarthost, 587 if s.smarthost_tls != "tls" else 465)
+        # Parsed and checked when the settings were loaded.
+        self.schedule = list(s.retry_schedule)
+        self.transport = dict(s.transport)
+        self.smarthost = None
+        if s.smarthost is not None:
+            host, port = s.smarthost
+            self.smarthost = (host, port or (465 if s.smarthost_tls == "tls" else 587))
         self.smarthost_tls = s.smarthost_tls
         self.smarthost_auth = (s.smarthost_user, s.smarthost_password) if s.smarthost_user else None
         self.smarthost_ca = s.smarthost_ca or None
         self.mx_port = s.mx_port
         self.timeout = float(s.dns_timeout)
-        spec = mailauth.parse_resolver(s.resolver)
-        self.resolver = mailauth.make_resolver(spec, self.timeout, asynchronous=True) if spec else None
+        self.resolver = mailauth.make_resolver(s.resolver, self.timeout, asynchronous=True) if s.resolver else None
         self._next: dict[str, float] = {}
         self._inflight: set[tuple[str, int]] = set()
         self._tasks: set[asyncio.Task] = set()

@@ -122,6 +122,85 @@ def _secondaries(value: Any) -> tuple[Mapping[str, Any], ...]:
     return tuple(out)
 
 
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_HOSTPORT_RE = re.compile(r"\[(?P<v6>[0-9a-fA-F:.]+)\](?::(?P<p1>\d{1,5}))?|(?P<host>[0-9A-Za-z.-]+)(?::(?P<p2>\d{1,5}))?|(?P<bare6>[0-9a-fA-F:]*:[0-9a-fA-F:]*)")
+
+
+def _durations(value: Any) -> tuple[float, ...]:
+    """``["30s", "5m", "2h", "1d"]`` -> seconds; at least one, none zero."""
+    out = []
+    for item in _str_list(value):
+        m = re.fullmatch(r"(\d{1,7})([smhd])", item.strip())
+        if not m or int(m.group(1)) == 0:
+            raise ValueError(f"{item!r} is not a duration like 30s, 5m, 2h, 1d")
+        out.append(float(int(m.group(1)) * _DURATION_UNITS[m.group(2)]))
+    if not out:
+        raise ValueError("at least one duration is needed")
+    return tuple(out)
+
+
+def parse_hostport(value: str, default_port: int = 0) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address ->
+    (host, port), the port ``default_port`` when none is given; ValueError
+    otherwise. Host names are lower-cased."""
+    m = _HOSTPORT_RE.fullmatch(value.strip())
+    if not m:
+        raise ValueError(f"{value!r} is not host or host:port")
+    host = m.group("v6") or m.group("host") or m.group("bare6")
+    if m.group("v6") or m.group("bare6"):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{value!r}: {host!r} is not an IPv6 address") from None
+    elif not _HOST_RE.match(host.lower()) and not _is_ipv4(host):
+        raise ValueError(f"{value!r}: {host!r} is neither a host name nor an IP address")
+    port = int(m.group("p1") or m.group("p2") or default_port)
+    if not 0 <= port <= 65535 or (port == 0 and (m.group("p1") or m.group("p2"))):
+        raise ValueError(f"{value!r}: port out of range")
+    return host.lower(), port
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _optional_hostport(value: Any) -> tuple[str, int] | None:
+    """"" -> None; else :func:`parse_hostport` with port 0 meaning "the default"."""
+    text = _str(value)
+    return parse_hostport(text) if text.strip() else None
+
+
+def _resolver(value: Any) -> tuple[str, int] | None:
+    """A DNS resolver: "" -> None, else an IP address with an optional port (53)."""
+    text = _str(value)
+    if not text.strip():
+        return None
+    host, port = parse_hostport(text, 53)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{text!r}: a resolver is an IP address (a name would need a resolver itself)") from None
+    return host, port
+
+
+def _routes(value: Any) -> Mapping[str, tuple[str, int]]:
+    """``["domain=host:port", ...]`` -> {domain: (host, port)}."""
+    routes = {}
+    for item in _str_list(value):
+        domain, sep, target = item.strip().lower().partition("=")
+        if not sep or not _HOST_RE.match(domain):
+            raise ValueError(f"{item!r} is not domain=host:port")
+        host, port = parse_hostport(target)
+        if port == 0:
+            raise ValueError(f"{item!r}: the route needs a port (domain=host:port)")
+        routes[domain] = (host, port)
+    return MappingProxyType(routes)
+
+
 def _fraction(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 0.95:
         raise ValueError("expected a number from 0.05 to 0.95")
@@ -215,17 +294,17 @@ SCHEMA: tuple[Section, ...] = (
             K("max_commands", "integer", 1000, "Commands per session before it is closed with `421`.", _int(10, 1_000_000)),
             K("max_errors", "integer", 20, "Error replies per session before it is closed with `421`.", _int(1, 10_000)),
             K("timeout", "integer", 300, "Seconds a session may wait for the client before it is closed.", _int(1, 3600)),
-            K("resolver", "string", "", "DNS resolver for SPF, DKIM, DMARC and MX lookups, `host` or `host:port`. Empty: no lookups (checks report `none`; outgoing mail needs `smarthost` or `transport`).", _str),
+            K("resolver", "string", "", "DNS resolver for SPF, DKIM, DMARC and MX lookups, an IP address with an optional `:port` (`[v6]:port`). Empty: no lookups (checks report `none`; outgoing mail needs `smarthost` or `transport`).", _resolver),
             K("dns_timeout", "integer", 5, "Seconds one DNS lookup may take.", _int(1, 60)),
             K("dmarc_reject", "boolean", True, "Refuse incoming mail that fails DMARC for a domain publishing `p=reject`.", _bool),
-            K("smarthost", "string", "", "Relay every outgoing message through `host:port` instead of looking up MX records.", _str),
+            K("smarthost", "string", "", "Relay every outgoing message through `host:port` instead of looking up MX records (without a port: 587, or 465 with `smarthost_tls = \"tls\"`).", _optional_hostport),
             K("smarthost_tls", "string", "starttls", "TLS to the smarthost: `starttls`, `tls` (implicit) or `none`.", _choice("starttls", "tls", "none")),
             K("smarthost_ca", "path", "", "PEM file of the CA that signed the smarthost's certificate; empty: the system's trusted CAs.", _str),
             K("smarthost_user", "string", "", "Login at the smarthost; empty: no AUTH.", _str),
             K("smarthost_password", "string", "", "Password at the smarthost.", _str),
-            K("transport", "list of strings", [], "Static routes `domain=host:port` that replace MX lookup for a domain (tests, special routes).", _str_list),
+            K("transport", "list of strings", [], "Static routes `domain=host:port` that replace MX lookup for a domain (tests, special routes).", _routes),
             K("mx_port", "port", 25, "Port of the MX hosts outgoing mail is delivered to.", _port),
-            K("retry_schedule", "list of strings", ["1m", "5m", "15m", "30m", "1h", "2h", "4h"], "Waits between delivery attempts (`s`, `m`, `h`); the last repeats.", _str_list),
+            K("retry_schedule", "list of strings", ["1m", "5m", "15m", "30m", "1h", "2h", "4h"], "Waits between delivery attempts (`s`, `m`, `h`, `d`); the last repeats.", _durations),
             K("queue_lifetime", "integer", 5 * 86_400, "Seconds a message may stay queued before it is returned to its sender.", _int(60, 30 * 86_400)),
             K("user_messages_per_day", "integer", 0, "Messages one user may send per day; 0: as many as the business's plan allows.", _int(0, 10_000_000)),
         ),
@@ -292,13 +371,14 @@ SCHEMA: tuple[Section, ...] = (
             K("enabled", "boolean", True, "Run the ACME client at all (false keeps the stored certificates but requests and renews none).", _bool),
             K("contact", "string", "", "Contact e-mail of the ACME account; empty: `[box] admin_email`.", _str),
             K("ca_file", "path", "", "PEM file of the CA that signed the directory's HTTPS certificate (a private or test CA); empty: the system's trusted CAs.", _str),
-            K("resolver", "string", "", "DNS resolver, `host` or `host:port`, that checks a name resolves to this box before it is requested and which zones are delegated to it; empty: the system's resolver.", _str),
+            K("resolver", "string", "", "DNS resolver, an IP address with an optional `:port`, that checks a name resolves to this box before it is requested and which zones are delegated to it; empty: the system's resolver.", _resolver),
             K("delegation_check", "boolean", True, "Validate a zone's names with DNS-01 only when the resolver shows the zone delegated to this box's name servers; other names use HTTP-01 and are requested only when they resolve to the box.", _bool),
             K("wildcards", "boolean", True, "For zones validated with DNS-01, request `*.domain` beside the domain instead of its `www.`, `autoconfig.` and `autodiscover.` names.", _bool),
             K("renew_fraction", "number", 0.6667, "Renew a certificate when this part of its lifetime has passed (or earlier when the CA's renewal information says so).", _fraction),
             K("retry_min_seconds", "integer", 60, "Wait after the first failed attempt; it doubles with each further failure.", _int(1, 86_400)),
             K("retry_max_seconds", "integer", 86_400, "Longest wait between failed attempts.", _int(1, 30 * 86_400)),
             K("order_timeout", "integer", 120, "Seconds one order (validation and issuance) may take.", _int(10, 3600)),
+            K("caa", "list of strings", [], "CA domains published in every zone's CAA `issue` records (RFC 8659), e.g. `[\"letsencrypt.org\"]`; empty: the CA that `directory` names when it is a well-known one (Let's Encrypt, ZeroSSL, Buypass, Google, SSL.com), else no CAA record.", _host_list),
         ),
     ),
     Section(

@@ -44,6 +44,8 @@ class BoxDns:
     ipv4: tuple[str, ...]
     ipv6: tuple[str, ...]
     admin_email: str
+    #: CA domains allowed to issue for every zone (CAA ``issue``); empty: no CAA.
+    caa: tuple[str, ...] = ()
     # Ports published in SRV records: the production ones by default.
     submission: int = 587
     submissions: int = 465
@@ -159,7 +161,8 @@ def _mail_domain(zone: Zone, domain: str, box: BoxDns, dkim: tuple[str, str] | N
 def _apex(zone: Zone, box: BoxDns) -> None:
     for ns in box.nameservers:
         zone.add(zone.origin, "NS", ns + ".")
-    zone.add(zone.origin, "CAA", '0 issue "letsencrypt.org"')
+    for issuer in box.caa:
+        zone.add(zone.origin, "CAA", f'0 issue "{issuer}"')
 
 
 def build_zones(

@@ -24,7 +24,7 @@ import logging
 import re
 from typing import Mapping
 
-from appliance.errors import InvalidInput, NotFound
+from storage.errors import InvalidInput, NotFound
 
 from . import model, palette, render
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from appliance.cli.common import add_json, table
-from appliance.errors import InvalidInput, LimitExceeded, NotFound
+from storage.errors import InvalidInput, LimitExceeded, NotFound
 from storage import directory, sites
 from storage import sitegen as store
 

@@ -13,7 +13,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from appliance.errors import InvalidInput, LimitExceeded
+from storage.errors import InvalidInput, LimitExceeded
 
 #: Largest single image, in bytes.
 MAX_IMAGE_BYTES = 2 * 1024 * 1024

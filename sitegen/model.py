@@ -28,8 +28,8 @@ import urllib.parse
 from dataclasses import dataclass, field, fields, replace
 from typing import Mapping, Union
 
-from appliance import names
-from appliance.errors import InvalidInput, LimitExceeded
+from storage import names
+from storage.errors import InvalidInput, LimitExceeded
 
 from . import images, markup, palette
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from appliance.errors import InvalidInput
+from storage.errors import InvalidInput
 
 #: WCAG 2.2 SC 1.4.3 minimum contrast for normal-size text.
 AA_TEXT = 4.5

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jinja2
 
-from appliance.errors import InvalidInput
+from storage.errors import InvalidInput
 
 from . import palette
 

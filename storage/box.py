@@ -11,7 +11,7 @@ import sqlite3
 
 import sqlite_utils
 
-from appliance.errors import Conflict, NotFound
+from .errors import Conflict, NotFound
 
 MIGRATIONS = sqlite_utils.Migrations("box")
 

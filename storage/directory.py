@@ -3,7 +3,7 @@ aliases, usage counters and audit log, in the business's own file.
 
 Functions take a :class:`sqlite3.Connection` and run inside a transaction of
 :class:`storage.database.Database`; validation of names and addresses happens
-before they are called (``appliance.names``), so they only enforce what the
+before they are called (``storage.names``), so they only enforce what the
 schema and the plan say.
 """
 
@@ -16,7 +16,7 @@ from typing import Iterable
 
 import sqlite_utils
 
-from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from .errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 MIGRATIONS = sqlite_utils.Migrations("directory")
 

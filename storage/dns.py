@@ -16,7 +16,7 @@ import sqlite3
 
 import sqlite_utils
 
-from appliance.errors import Conflict, LimitExceeded, NotFound
+from .errors import Conflict, LimitExceeded, NotFound
 
 MIGRATIONS = sqlite_utils.Migrations("dns")
 

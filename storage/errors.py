@@ -1,10 +1,35 @@
-"""Errors raised by the storage layer.
+"""The error family, at the bottom of the layers so every layer can raise it.
 
-They subclass :class:`appliance.errors.ApplianceError` so protocol adapters map
-them to wire replies in one place.
+Every expected failure is an :class:`ApplianceError`. Its ``str()`` is safe to
+show a client or an operator: one line, no internals. Protocol adapters and
+front ends map these classes to wire replies in one place each (``550
+5.1.1``, ``NO``, 404, REFUSED, a message beside a form field); anything that
+is not an ``ApplianceError`` is a bug, logged with a traceback and answered
+generically. The services' own errors (configuration, logins) are in
+:mod:`appliance.errors`, which re-exports these.
 """
 
-from appliance.errors import ApplianceError, NotFound
+from __future__ import annotations
+
+
+class ApplianceError(Exception):
+    """Base class: an expected failure with a message fit for the user."""
+
+
+class InvalidInput(ApplianceError):
+    """A request or command argument is malformed or out of bounds."""
+
+
+class NotFound(ApplianceError):
+    """The thing named does not exist (or must look as if it did not)."""
+
+
+class Conflict(ApplianceError):
+    """The request clashes with existing state (a name already taken)."""
+
+
+class LimitExceeded(ApplianceError):
+    """A plan limit or a size/count bound would be exceeded."""
 
 
 class StorageError(ApplianceError):

@@ -32,7 +32,7 @@ from typing import Iterable, Mapping
 
 import sqlite_utils
 
-from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from .errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 MIGRATIONS = sqlite_utils.Migrations("mail")
 

@@ -17,7 +17,7 @@ from typing import Iterable
 
 import sqlite_utils
 
-from appliance.errors import NotFound
+from .errors import NotFound
 
 MIGRATIONS = sqlite_utils.Migrations("queue")
 

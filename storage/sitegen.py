@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from .errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 from .directory import audit, now
 

@@ -26,7 +26,7 @@ from typing import Mapping
 
 import sqlite_utils
 
-from appliance.errors import InvalidInput, LimitExceeded
+from .errors import InvalidInput, LimitExceeded
 
 from .directory import audit
 

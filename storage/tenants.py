@@ -23,7 +23,7 @@ from typing import Callable, Sequence, TypeVar
 
 import sqlite_utils
 
-from appliance.names import SLUG_RE
+from .names import SLUG_RE
 
 from .database import Database, connect
 from .errors import DatabaseClosed, IntegrityFailed, TenantNotFound

@@ -63,12 +63,12 @@ class Skipped:
 class Resolver:
     """Blocking DNS questions to ``[acme] resolver`` (run them in a thread)."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: tuple[str, int] | None):
+        """``address``: (IP, port) as ``[acme] resolver`` gives it; None: the system's."""
         if address:
-            host, _, port = address.rpartition(":") if address.count(":") == 1 else (address, "", "")
             self.resolver = dns.resolver.Resolver(configure=False)
-            self.resolver.nameservers = [host or address]
-            self.resolver.port = int(port) if port else 53
+            self.resolver.nameservers = [address[0]]
+            self.resolver.port = address[1]
         else:
             self.resolver = dns.resolver.Resolver()
         self.resolver.lifetime = LOOKUP_SECONDS

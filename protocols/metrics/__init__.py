@@ -7,6 +7,7 @@ for the operator's own scraper, never for the Internet.
 
 from __future__ import annotations
 
+import shutil
 import time
 from typing import Any
 
@@ -40,6 +41,8 @@ def render(app: Any, started: float) -> str:
     """The metrics as Prometheus text."""
     lag = app.loop_lag
     box_stats = app.box.stats
+    # statvfs is one system call: cheap enough for the loop at scrape time.
+    disk = shutil.disk_usage(app.state_dir)
     rows = [
         ("appliance_uptime_seconds", "gauge", "Seconds since the daemon started.", time.time() - started),
         ("appliance_loop_lag_seconds", "gauge", "Last measured event loop lag.", lag.last),
@@ -48,6 +51,8 @@ def render(app: Any, started: float) -> str:
         ("appliance_tenant_files_open", "gauge", "Business databases open now.", app.tenants.open_count),
         ("appliance_box_transactions_total", "counter", "Write transactions on the box database.", box_stats.transactions),
         ("appliance_box_writes_total", "counter", "Writes grouped into those transactions.", box_stats.writes),
+        ("appliance_state_disk_free_bytes", "gauge", "Free bytes on the file system of the state directory.", disk.free),
+        ("appliance_state_disk_size_bytes", "gauge", "Size of the file system of the state directory.", disk.total),
     ]
     out = []
     for name, kind, doc, value in rows:

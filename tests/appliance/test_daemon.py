@@ -5,6 +5,7 @@ exits non-zero."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,6 +55,16 @@ def test_metrics_expose_loop_lag_and_open_files(daemon):
     lag = float(next(line.split()[1] for line in body.splitlines() if line.startswith("appliance_loop_lag_max_seconds ")))
     assert 0 <= lag < 5
     assert fetch(f"http://127.0.0.1:{daemon.port('metrics')}/healthz") == (200, "ok\n")
+
+
+def test_metrics_show_the_state_disk(daemon):
+    """The free and total bytes of the state directory's file system are
+    exported, so a scraper can alert before the disk fills."""
+    _, body = fetch(f"http://127.0.0.1:{daemon.port('metrics')}/metrics")
+    values = dict(line.split() for line in body.splitlines() if line.startswith("appliance_state_disk_"))
+    usage = shutil.disk_usage(daemon.state)
+    assert float(values["appliance_state_disk_size_bytes"]) == usage.total
+    assert 0 < float(values["appliance_state_disk_free_bytes"]) <= usage.total
 
 
 def test_config_error_exits_78_and_names_the_key(state_dir, tmp_path):

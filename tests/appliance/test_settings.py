@@ -39,6 +39,14 @@ def test_no_file_gives_the_demo_defaults():
         ("[plans.gold]\nmax_users = -1\n", "[plans.gold] max_users: expected a whole number"),
         ("[plans.gold]\ncolour = 'red'\n", "[plans.gold] colour: unknown key"),
         ("[listen\n", "not valid TOML"),
+        ("[smtp]\nretry_schedule = ['5 minutes']\n", "[smtp] retry_schedule: '5 minutes' is not a duration"),
+        ("[smtp]\nretry_schedule = []\n", "[smtp] retry_schedule: at least one duration is needed"),
+        ("[smtp]\ntransport = ['example.com:25']\n", "[smtp] transport: 'example.com:25' is not domain=host:port"),
+        ("[smtp]\ntransport = ['example.com=relay.example']\n", "[smtp] transport: 'example.com=relay.example': the route needs a port"),
+        ("[smtp]\nsmarthost = 'relay.example:99999'\n", "[smtp] smarthost: 'relay.example:99999': port out of range"),
+        ("[smtp]\nsmarthost = 'relay example'\n", "[smtp] smarthost: 'relay example' is not host or host:port"),
+        ("[smtp]\nresolver = 'dns.example'\n", "[smtp] resolver: 'dns.example': a resolver is an IP address"),
+        ("[acme]\nresolver = '[::1'\n", "[acme] resolver: '[::1' is not host or host:port"),
     ],
 )
 def test_bad_config_names_file_section_and_key(tmp_path, text, message):
@@ -48,6 +56,37 @@ def test_bad_config_names_file_section_and_key(tmp_path, text, message):
         settings.load(path)
     assert str(info.value).startswith(str(path))
     assert message in str(info.value)
+
+
+def test_addresses_durations_and_routes_are_parsed_at_load(tmp_path):
+    """Durations, host:port values, routes and resolvers come out of the
+    loader already parsed, so services never parse (or fail) later."""
+    s = settings.load(write(tmp_path, """
+[smtp]
+retry_schedule = ["30s", "5m", "2h", "1d"]
+transport = ["example.com=[2001:db8::25]:2525", "Other.Example=relay.example:25"]
+smarthost = "relay.example"
+resolver = "[2001:db8::53]:5353"
+[acme]
+resolver = "192.0.2.53"
+"""))
+    assert s.smtp.retry_schedule == (30.0, 300.0, 7200.0, 86400.0)
+    assert dict(s.smtp.transport) == {"example.com": ("2001:db8::25", 2525), "other.example": ("relay.example", 25)}
+    assert s.smtp.smarthost == ("relay.example", 0)
+    assert s.smtp.resolver == ("2001:db8::53", 5353)
+    assert s.acme.resolver == ("192.0.2.53", 53)
+    assert settings.load(None).smtp.resolver is None and settings.load(None).smtp.smarthost is None
+
+
+def test_check_reports_a_bad_setting_with_file_and_key(cli, config_file):
+    """`appliance check` with a bad value in the config fails in one line that
+    names the file, the section and the key (exit 78, as the daemon)."""
+    config_file.write_text(config_file.read_text() + "\n[smtp]\nretry_schedule = ['soon']\n")
+    proc = cli("check", check=False)
+    assert proc.returncode == 78
+    assert proc.stderr.strip().splitlines() == [
+        f"appliance: config error: {config_file}: [smtp] retry_schedule: 'soon' is not a duration like 30s, 5m, 2h, 1d"
+    ]
 
 
 def test_plans_can_be_changed_and_added(tmp_path):

@@ -32,7 +32,7 @@ def env(tmp_path_factory):
     state = tmp / "state"
     state.mkdir()
     config = tmp / "appliance.toml"
-    config.write_text(TEST_CONFIG + f"\n[dns]\ntcp_idle_seconds = {TCP_IDLE}\n")
+    config.write_text(TEST_CONFIG + f'\n[dns]\ntcp_idle_seconds = {TCP_IDLE}\n[acme]\ncaa = ["letsencrypt.org"]\n')
     cli = Cli(state, config)
     cli("tenant", "add", "acme", "--domain", "acme.example")
     cli("tenant", "add", "beta", "--domain", "beta.example")
@@ -84,7 +84,8 @@ def answers(out: str) -> list[str]:
 
 
 def test_every_added_record_kind_is_served(env):
-    """A, AAAA, CNAME, MX, TXT, SRV, CAA added by the business come back from dig."""
+    """A, AAAA, CNAME, MX, TXT, SRV, CAA added by the business come back from
+    dig, beside the generated CAA of the configured CA."""
     assert env("+short", "www2.acme.example", "A").strip() == "192.0.2.10"
     assert env("+short", "v6.acme.example", "AAAA").strip() == "2001:db8::1"
     assert env("+short", "alias.acme.example", "CNAME").strip() == "www2.acme.example."
