@@ -271,7 +271,7 @@ class Pattern:
     Matched as a set of states, one bit per pattern position (shift-and),
     so a name costs one step per character however many wildcards the
     pattern holds. A regular expression made of ``.*`` and ``[^/]*`` backtracks:
-    ``*%*%*%*%x`` against a 34-character name took half a second (#24).
+    ``*%*%*%*%x`` against one 34-character name held the loop 1.4 s (#24).
     """
 
     def __init__(self, pattern: str):

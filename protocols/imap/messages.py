@@ -128,7 +128,8 @@ class MessageCommands:
             for row in rows:
                 if changed_since is not None and row["modseq"] <= changed_since:
                     continue
-                if (request.needs_structure and row["structure"] is None) or (wants_envelope and row["envelope"] is None):
+                unparsed = request.needs_structure and row["structure"] is None
+                if unparsed or (wants_envelope and row["envelope"] is None):
                     _parse_old_body(conn, row)
                 seq = seqs.get(row["uid"])
                 if seq is not None:

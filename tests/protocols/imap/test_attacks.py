@@ -96,7 +96,9 @@ def test_matcher_agrees_with_a_regular_expression():
     for length in range(0, 6):
         for chars in itertools.product(alphabet, repeat=length):
             pattern = "".join(chars)
-            regex = re.compile("".join(".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c) for c in pattern) + r"\Z")
+            regex = re.compile(
+                "".join(".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c) for c in pattern) + r"\Z"
+            )
             for name in names:
                 assert match_pattern(pattern, name) == bool(regex.match(name)), (pattern, name)
 
