@@ -22,7 +22,7 @@ from appliance.mailauth import Verifier
 from appliance.outbound import QueueRunner
 from appliance.zones import build_zones
 
-from . import replies
+from . import client, replies
 from .handler import Handler
 from .server import Limits, Server
 
@@ -103,7 +103,7 @@ async def start(app: Any) -> SmtpService:
 
     await own_zones()
     app.on_change(own_zones)
-    runner = QueueRunner(app, publish=publish)
+    runner = QueueRunner(app, client.send, publish=publish)
     # Another process (the CLI's ``queue retry``) changes queues: look again.
     app.on_change(lambda: runner.wake(None))
     loop = asyncio.get_running_loop()
