@@ -11,6 +11,7 @@ business file's commit returned.
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import logging
 import re
 import time
@@ -260,7 +261,16 @@ class _Login:
 
 
 def _peer_ip(session: Session) -> str:
-    return session.peer[0] if session.peer else "0.0.0.0"
+    """The client's address; an IPv4-mapped IPv6 one as plain IPv4, so SPF
+    compares it with ``ip4:`` and A records."""
+    ip = session.peer[0] if session.peer else "0.0.0.0"
+    try:
+        mapped = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
+        return str(mapped.ipv4_mapped)
+    return ip
 
 
 def _reverse_path(envelope: Envelope) -> str:
