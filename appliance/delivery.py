@@ -54,6 +54,10 @@ from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
 log = logging.getLogger(__name__)
 
 
+#: Unknown domains remembered between catalog refreshes.
+MAX_ABSENT = 10_000
+
+
 class NotHosted(NotFound):
     """The recipient's domain is not served by this box (relaying denied)."""
 
@@ -154,6 +158,9 @@ class Router:
         self.tenants = tenants
         self.publish = publish
         self._domains: dict[str, str] = {}
+        #: Domains looked up and not found since the last refresh (bounded):
+        #: the sender checks ask about every outside domain.
+        self._absent: set[str] = set()
         self._handles: dict[str, TenantHandle] = {}
 
     async def refresh(self) -> None:
@@ -162,6 +169,7 @@ class Router:
             "smtp domains", lambda c: [tuple(r) for r in c.execute("SELECT name, slug FROM domains")]
         )
         self._domains = dict(rows)
+        self._absent = set()
         self._handles = {}
 
     def handle(self, slug: str) -> TenantHandle:
@@ -172,16 +180,23 @@ class Router:
             handle = self._handles[slug] = self.tenants.handle(slug)
         return handle
 
-    async def slug_for(self, domain: str) -> str | None:
+    async def slug_for(self, domain: str, *, remember_absent: bool = False) -> str | None:
+        """The business of ``domain`` or None. With ``remember_absent`` a
+        domain not found is not looked up again until the next refresh
+        (for the sender checks, which ask about every outside domain;
+        recipients are always looked up, so a domain just added is served)."""
         slug = self._domains.get(domain)
-        if slug is None:
+        if slug is None and not (remember_absent and domain in self._absent):
             slug = await self.box.read("smtp domain", lambda c: boxdb.tenant_for_domain(c, domain))
             if slug is not None:
                 self._domains[domain] = slug
+            elif remember_absent and len(self._absent) < MAX_ABSENT:
+                self._absent.add(domain)
         return slug
 
     async def is_hosted(self, domain: str) -> bool:
-        return await self.slug_for(domain.lower()) is not None
+        """Whether ``domain`` is one of the box's (for the sender checks)."""
+        return await self.slug_for(domain.lower(), remember_absent=True) is not None
 
     async def recipient(self, address: str, size: int = 0) -> Recipient:
         """Check one recipient at RCPT time. See module doc for the errors."""
