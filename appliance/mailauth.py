@@ -256,18 +256,20 @@ class Verifier:
 
     # -- verification ----------------------------------------------------------
 
-    async def verify(self, raw: bytes, ip: str, helo: str, mail_from: str) -> Verdict:
-        if self.spec is None and not self._involves_ours(raw, mail_from):
-            return Verdict(f"Authentication-Results: {self.hostname}; none\r\n", False, "")
+    async def verify(
+        self, raw: bytes, ip: str, helo: str, mail_from: str, claimed: set[str] | None = None
+    ) -> Verdict:
+        """The checks of one message, off the loop. ``claimed`` is
+        :func:`from_domains` of ``raw`` if the caller has it already.
+        Without a resolver only mail that involves our own zones is checked."""
+        if self.spec is None:
+            resolver = ZoneResolver(self._zones, self._box)
+            domains = {mail_from.rpartition("@")[2]} if mail_from else set()
+            domains |= from_domains(raw) if claimed is None else claimed
+            if not any(resolver.ours(d) for d in domains):
+                return Verdict(f"Authentication-Results: {self.hostname}; none\r\n", False, "")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.verify_sync, raw, ip, helo, mail_from)
-
-    def _involves_ours(self, raw: bytes, mail_from: str) -> bool:
-        resolver = ZoneResolver(self._zones, self._box)
-        from_domain = header_from_domain(raw)
-        return bool(
-            (mail_from and resolver.ours(mail_from.rpartition("@")[2])) or (from_domain and resolver.ours(from_domain))
-        )
 
     def verify_sync(self, raw: bytes, ip: str, helo: str, mail_from: str) -> Verdict:
         resolver = self._resolver()

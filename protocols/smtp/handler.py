@@ -178,8 +178,9 @@ class Handler:
         peer_ip = _peer_ip(session)
         reverse_path = _reverse_path(envelope)
         raw = mailauth.strip_forged_results(raw, self.hostname)
-        verdict = await self.verifier.verify(raw, peer_ip, session.host_name or "", reverse_path)
-        hosted = {d for d in mailauth.from_domains(raw) if await self.router.is_hosted(d)}
+        claimed = mailauth.from_domains(raw)
+        verdict = await self.verifier.verify(raw, peer_ip, session.host_name or "", reverse_path, claimed)
+        hosted = {d for d in claimed if await self.router.is_hosted(d)}
         if hosted:
             await self.verifier.check_header_from(raw, peer_ip, session.host_name or "", verdict, hosted)
         if verdict.reject:
