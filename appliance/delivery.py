@@ -10,9 +10,13 @@ section 4, "Routing: SMTP by recipient domain"):
   becomes the RCPT reply: :class:`NotHosted` (a domain the box does not
   serve: relaying denied), ``NotFound`` (no such user), ``Suspended`` (the
   business is suspended), ``LimitExceeded`` (a mailbox is over quota).
-* :meth:`Router.deliver` - put one message into every recipient's INBOX:
-  one write transaction per business file, all of them committed before it
-  returns, so the caller may acknowledge only then.
+* :meth:`Router.deliver` - put one message into every recipient's INBOX
+  (or Junk): one write transaction per business file, all of them committed
+  before it returns, so the caller may acknowledge only then.
+
+``postmaster@`` every hosted domain is accepted (RFC 5321 section 4.5.1)
+and reaches the business's owner unless a user or alias of that name
+exists.
 
 The domain -> business map is cached in memory and reloaded when the
 catalog changes (``app.on_change``); a domain missing from the cache is
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import re
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
@@ -47,6 +52,10 @@ from . import mime, names
 from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
 
 log = logging.getLogger(__name__)
+
+
+#: Unknown domains remembered between catalog refreshes.
+MAX_ABSENT = 10_000
 
 
 class NotHosted(NotFound):
@@ -88,9 +97,10 @@ def normalise_recipient(address: str) -> str:
 
 
 def _deliver_in(
-    conn: sqlite3.Connection, raw: bytes, parsed: maildb.Parsed, user_ids: Iterable[int]
+    conn: sqlite3.Connection, raw: bytes, parsed: maildb.Parsed, user_ids: Iterable[int], mailbox: str = "INBOX"
 ) -> tuple[list[tuple[int, int]], list[int]]:
-    """Store ``raw`` once and file it in each user's INBOX (one transaction).
+    """Store ``raw`` once and file it in each user's ``mailbox`` (one
+    transaction); a user who removed that mailbox gets it in INBOX.
 
     Returns ``([(user_id, mailbox_id)], [user ids over quota])``. A user
     found over quota here (the quota was fine at RCPT and at the check
@@ -103,7 +113,10 @@ def _deliver_in(
     for user_id in sorted(set(user_ids)):
         conn.execute("SAVEPOINT deliver_user")
         try:
-            mailbox_id, _uid = maildb.deliver(conn, user_id, body_id)
+            try:
+                mailbox_id, _uid = maildb.deliver(conn, user_id, body_id, mailbox)
+            except NotFound:
+                mailbox_id, _uid = maildb.deliver(conn, user_id, body_id)
         except LimitExceeded:
             conn.execute("ROLLBACK TO deliver_user")
             conn.execute("RELEASE deliver_user")
@@ -117,6 +130,9 @@ def _deliver_in(
 def _recipient_check(conn: sqlite3.Connection, address: str, size: int) -> tuple[str, list[int], list[int]]:
     tenant = directory.get_tenant(conn)
     user_ids = directory.resolve(conn, address)
+    if not user_ids and address.partition("@")[0] == "postmaster":
+        # RFC 5321 section 4.5.1: every domain must accept postmaster.
+        user_ids = directory.owner_ids(conn)
     over = []
     for user_id in user_ids:
         used, limit = maildb.quota_usage(conn, user_id)
@@ -142,6 +158,9 @@ class Router:
         self.tenants = tenants
         self.publish = publish
         self._domains: dict[str, str] = {}
+        #: Domains looked up and not found since the last refresh (bounded):
+        #: the sender checks ask about every outside domain.
+        self._absent: set[str] = set()
         self._handles: dict[str, TenantHandle] = {}
 
     async def refresh(self) -> None:
@@ -150,6 +169,7 @@ class Router:
             "smtp domains", lambda c: [tuple(r) for r in c.execute("SELECT name, slug FROM domains")]
         )
         self._domains = dict(rows)
+        self._absent = set()
         self._handles = {}
 
     def handle(self, slug: str) -> TenantHandle:
@@ -160,16 +180,23 @@ class Router:
             handle = self._handles[slug] = self.tenants.handle(slug)
         return handle
 
-    async def slug_for(self, domain: str) -> str | None:
+    async def slug_for(self, domain: str, *, remember_absent: bool = False) -> str | None:
+        """The business of ``domain`` or None. With ``remember_absent`` a
+        domain not found is not looked up again until the next refresh
+        (for the sender checks, which ask about every outside domain;
+        recipients are always looked up, so a domain just added is served)."""
         slug = self._domains.get(domain)
-        if slug is None:
+        if slug is None and not (remember_absent and domain in self._absent):
             slug = await self.box.read("smtp domain", lambda c: boxdb.tenant_for_domain(c, domain))
             if slug is not None:
                 self._domains[domain] = slug
+            elif remember_absent and len(self._absent) < MAX_ABSENT:
+                self._absent.add(domain)
         return slug
 
     async def is_hosted(self, domain: str) -> bool:
-        return await self.slug_for(domain.lower()) is not None
+        """Whether ``domain`` is one of the box's (for the sender checks)."""
+        return await self.slug_for(domain.lower(), remember_absent=True) is not None
 
     async def recipient(self, address: str, size: int = 0) -> Recipient:
         """Check one recipient at RCPT time. See module doc for the errors."""
@@ -219,8 +246,10 @@ class Router:
         *,
         extra: tuple[str, Callable[[sqlite3.Connection], Any]] | None = None,
         check_quota: bool = True,
+        mailbox: str = "INBOX",
     ) -> list[Delivered]:
-        """File ``raw`` into every recipient's INBOX; returns after every commit.
+        """File ``raw`` into every recipient's ``mailbox`` (INBOX, or Junk
+        for mail a DMARC policy quarantines); returns after every commit.
 
         The businesses' transactions run concurrently, one per file (each
         one group-committed with whatever else that file's writer has
@@ -254,7 +283,7 @@ class Router:
                     extra_fn(conn)
                 if not user_ids:
                     return [], []
-                return _deliver_in(conn, raw, parsed, user_ids)
+                return _deliver_in(conn, raw, parsed, user_ids, mailbox)
 
             stored, over = await self.handle(slug).write("smtp deliver", write)
             for user_id in over:
@@ -366,37 +395,69 @@ def check_sender(address: str, allowed: Iterable[str]) -> str:
     return clean
 
 
+#: The fields that name who a message is from, as mail clients show them.
+SENDER_FIELDS = ("from", "sender", "resent-from", "resent-sender")
+#: At most this many sender fields in one submitted message.
+MAX_SENDER_FIELDS = 10
+#: A header field line: field-name (printable ASCII but ":", no space) ":".
+_FIELD = re.compile(rb"^[!-9;-~]+:")
+
+
 def header_senders(raw: bytes) -> list[str]:
-    """The addresses of the From: (and Sender:) headers, parsed strictly.
+    """The addresses of the From:, Sender:, Resent-From: and Resent-Sender:
+    fields, From: first, parsed strictly; raises SenderRefused.
+
+    The header block must be unambiguous, because mail clients and the
+    parser here would read an ambiguous one differently: every line before
+    the first empty line is a field (``name:``, no space before the colon,
+    so no obsolete ``From :``) or the continuation of one - a line that is
+    neither would end the header for one reader and not for another, and a
+    ``From:`` after it would be shown by some. Exactly one From:, at most
+    one Sender:, each naming exactly one mailbox.
 
     ``email.utils.parseaddr`` on Python 3.11 can be made to return an
     address other than the one a mail client shows (CVE-2023-27043), so
-    this uses the RFC 5322 parser of ``email.headerregistry`` and refuses
-    anything it reports a defect for: exactly one From: header, exactly one
-    mailbox in it, no groups, no defects. Raises SenderRefused.
+    each value goes through the RFC 5322 parser of ``email.headerregistry``
+    and anything it reports a defect for is refused: no groups, no defects.
     """
     from email import policy
     from email.parser import BytesHeaderParser
 
     end = raw.find(b"\r\n\r\n")
     head = raw if end < 0 else raw[: end + 2]
+    lines = head.split(b"\r\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    names_seen: list[str] = []
+    for index, line in enumerate(lines):
+        if line[:1] in (b" ", b"\t") and index > 0:
+            continue
+        m = _FIELD.match(line)
+        if m is None:
+            raise SenderRefused("the header has a line that is not a header field (ambiguous sender)")
+        names_seen.append(m.group(0)[:-1].decode("ascii").lower())
+    counts = {name: names_seen.count(name) for name in SENDER_FIELDS}
+    if counts["from"] != 1 or counts["sender"] > 1:
+        raise SenderRefused("a message needs exactly one From: header")
+    if sum(counts.values()) > MAX_SENDER_FIELDS:
+        raise SenderRefused("too many sender header fields")
     try:
         msg = BytesHeaderParser(policy=policy.SMTPUTF8).parsebytes(head)
-        froms = msg.get_all("From") or []
-        senders = msg.get_all("Sender") or []
-        if len(froms) != 1 or len(senders) > 1:
-            raise SenderRefused("a message needs exactly one From: header")
         found = []
-        for header in (*froms, *senders):
-            if header.defects or len(header.groups) != 1 or header.groups[0].display_name is not None:
-                raise SenderRefused("the From: header cannot be parsed")
-            mailboxes = header.addresses
-            if len(mailboxes) != 1 or not mailboxes[0].username or not mailboxes[0].domain:
-                raise SenderRefused("the From: header must name exactly one address")
-            found.append(names.address(mailboxes[0].addr_spec))
+        for field in ("From", "Sender", "Resent-From", "Resent-Sender"):
+            for header in msg.get_all(field) or []:
+                if header.defects or len(header.groups) != 1 or header.groups[0].display_name is not None:
+                    raise SenderRefused(f"the {field}: header cannot be parsed")
+                mailboxes = header.addresses
+                if len(mailboxes) != 1 or not mailboxes[0].username or not mailboxes[0].domain:
+                    raise SenderRefused(f"the {field}: header must name exactly one address")
+                found.append(names.address(mailboxes[0].addr_spec))
     except SenderRefused:
         raise
     except Exception:  # noqa: BLE001 - any parser failure is a refusal
         raise SenderRefused("the From: header cannot be parsed") from None
+    if len(found) != sum(counts.values()):
+        # The parser saw other fields than the line scan: never guess.
+        raise SenderRefused("the sender header fields are ambiguous")
     return found
 

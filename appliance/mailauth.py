@@ -11,7 +11,16 @@ resolver no lookups are made and the header says ``none``.
 DMARC (RFC 7489) is evaluated with relaxed or strict alignment as the
 record asks; the organisational domain is the registrable domain by the
 Public Suffix List (section 3.2), from the list the ``publicsuffixlist``
-package ships (no lookup over the network).
+package ships (no lookup over the network). A name with several
+``v=DMARC1`` records has no policy (section 6.6.3). A failure under
+``p=quarantine`` (or ``p=reject`` when rejecting is disabled) is marked
+for the Junk folder (:attr:`Verdict.quarantine`).
+
+Names inside the zones this box serves are never looked up: the checks read
+the box's own zone data (:class:`ZoneResolver`, set with
+:meth:`Verifier.set_zones`), so mail claiming a domain hosted here is judged
+by the records we publish, with no DNS traffic and no resolver needed
+(:meth:`Verifier.own_spf`).
 """
 
 from __future__ import annotations
@@ -22,17 +31,23 @@ import functools
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import dkim
 import dns.asyncresolver
 import dns.exception
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
 import dns.resolver
 import spf
 from publicsuffixlist import PublicSuffixList
 
 from storage import dkim as dkimdb
 
+from . import names
+from .errors import ApplianceError, InvalidInput
+from .zones import BoxDns, Zone, zone_for
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +68,11 @@ def make_resolver(spec: tuple[str, int], timeout: float, *, asynchronous: bool =
     return resolver
 
 
+class Spoofed(ApplianceError):
+    """Mail claims a domain hosted here from a client our records do not
+    allow (and that did not authenticate): refused, never delivered."""
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of the checks on one incoming message."""
@@ -60,6 +80,68 @@ class Verdict:
     header: str  # the Authentication-Results header, CRLF-terminated
     reject: bool  # DMARC failed under p=reject and rejecting is enabled
     from_domain: str
+    #: DMARC failed under p=quarantine (or an unenforced p=reject): Junk.
+    quarantine: bool = False
+    #: Domains of the DKIM signatures that verified.
+    dkim_pass: tuple[str, ...] = ()
+
+
+#: CNAMEs followed inside our own zones before giving up.
+MAX_CNAME_CHAIN = 8
+
+
+class ZoneResolver:
+    """A resolver (the part of dnspython's API the checks use) that answers
+    names inside our own zones from their data, and asks ``fallback`` for
+    the rest (``None``: the rest has no answer).
+
+    Names below a delegation are not ours to answer and go to ``fallback``.
+    The box's host name always resolves to its configured addresses, as
+    the MX records name it even when it lies outside every zone.
+    """
+
+    def __init__(self, zones: Mapping[str, Zone], box: BoxDns | None, fallback: Any = None):
+        self.zones = zones
+        self.box = box
+        self.fallback = fallback
+
+    def ours(self, name: str) -> bool:
+        """True if ``name`` is answered from our own data."""
+        name = name.lower().rstrip(".")
+        if self.box is not None and name == self.box.hostname:
+            return True
+        zone = zone_for(self.zones, name)
+        return zone is not None and not any(
+            name == cut or name.endswith("." + cut) for cut in zone.cuts()
+        )
+
+    def resolve(self, name: Any, qtype: str, search: bool = False) -> list:
+        qname = str(name).lower().rstrip(".")
+        if not self.ours(qname):
+            if self.fallback is None:
+                raise dns.resolver.NoNameservers()
+            return self.fallback.resolve(qname, qtype, search=False)
+        if self.box is not None and qname == self.box.hostname and qtype in ("A", "AAAA"):
+            addresses = self.box.ipv4 if qtype == "A" else self.box.ipv6
+            if addresses:
+                return [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(qtype), a) for a in addresses]
+        for _ in range(MAX_CNAME_CHAIN):
+            zone = zone_for(self.zones, qname)
+            if zone is None:
+                break
+            values = zone.records.get((qname, qtype))
+            if values:
+                rdtype = dns.rdatatype.from_text(qtype)
+                return [dns.rdata.from_text(dns.rdataclass.IN, rdtype, v, origin=None) for v in values]
+            target = zone.records.get((qname, "CNAME"))
+            if not target:
+                if qname in zone.names():
+                    raise dns.resolver.NoAnswer()
+                raise dns.resolver.NXDOMAIN()
+            qname = target[0].lower().rstrip(".")
+            if not self.ours(qname):
+                return self.resolve(qname, qtype) if self.fallback is not None else []
+        raise dns.resolver.NoAnswer()
 
 
 class _SpfQuery(spf.query):
@@ -110,20 +192,77 @@ class Verifier:
         self.timeout = timeout
         self.dmarc_reject = dmarc_reject
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mailauth")
+        self._zones: Mapping[str, Zone] = {}
+        self._box: BoxDns | None = None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def set_zones(self, zones: Mapping[str, Zone], box: BoxDns) -> None:
+        """The zones this box serves now (replaced whole, never mutated)."""
+        self._zones, self._box = zones, box
+
+    def _resolver(self) -> ZoneResolver:
+        fallback = make_resolver(self.spec, self.timeout) if self.spec is not None else None
+        return ZoneResolver(self._zones, self._box, fallback)
+
+    # -- our own domains -------------------------------------------------------
+
+    async def own_spf(self, ip: str, helo: str, sender: str) -> str:
+        """The SPF result for ``sender`` (an address of a domain hosted here)
+        sent from ``ip``, from our own zone data alone (no DNS lookup).
+
+        Anything but ``"pass"`` means the client is not one our records
+        allow; a hosted domain without a record in our zones is ``"none"``.
+        """
+        resolver = ZoneResolver(self._zones, self._box, None)
+        loop = asyncio.get_running_loop()
+        result, _domain = await loop.run_in_executor(self._pool, self._spf, resolver, ip, helo, sender)
+        return result
+
+    async def check_sender(self, ip: str, helo: str, sender: str, hosted: bool) -> None:
+        """Raise :class:`Spoofed` if ``sender`` (the envelope sender of an
+        unauthenticated session) is of a domain hosted here (``hosted``)
+        and our own SPF record for it does not allow ``ip``."""
+        if not hosted or not sender:
+            return
+        result = await self.own_spf(ip, helo, sender)
+        if result != "pass":
+            raise Spoofed(f"envelope sender {sender} is hosted here; SPF {result} for {ip}")
+
+    async def check_header_from(self, raw: bytes, ip: str, helo: str, verdict: Verdict, hosted: set[str]) -> None:
+        """Raise :class:`Spoofed` if a From: field of an unauthenticated
+        message names a domain in ``hosted`` (those of :func:`from_domains`
+        that are hosted here) and neither our SPF record for that domain
+        allows ``ip`` nor a DKIM signature of that domain verified (one we
+        made, checked against the key in our zone: a message relayed
+        unchanged by a mailing list keeps it)."""
+        for domain in sorted(hosted):
+            if domain in verdict.dkim_pass:
+                continue
+            result = await self.own_spf(ip, helo, f"postmaster@{domain}")
+            if result != "pass":
+                raise Spoofed(f"From: domain {domain} is hosted here; SPF {result} for {ip}, no valid signature")
+
     # -- verification ----------------------------------------------------------
 
-    async def verify(self, raw: bytes, ip: str, helo: str, mail_from: str) -> Verdict:
+    async def verify(
+        self, raw: bytes, ip: str, helo: str, mail_from: str, claimed: set[str] | None = None
+    ) -> Verdict:
+        """The checks of one message, off the loop. ``claimed`` is
+        :func:`from_domains` of ``raw`` if the caller has it already.
+        Without a resolver only mail that involves our own zones is checked."""
         if self.spec is None:
-            return Verdict(f"Authentication-Results: {self.hostname}; none\r\n", False, "")
+            resolver = ZoneResolver(self._zones, self._box)
+            domains = {mail_from.rpartition("@")[2]} if mail_from else set()
+            domains |= from_domains(raw) if claimed is None else claimed
+            if not any(resolver.ours(d) for d in domains):
+                return Verdict(f"Authentication-Results: {self.hostname}; none\r\n", False, "")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.verify_sync, raw, ip, helo, mail_from)
 
     def verify_sync(self, raw: bytes, ip: str, helo: str, mail_from: str) -> Verdict:
-        resolver = make_resolver(self.spec, self.timeout)
+        resolver = self._resolver()
         spf_result, spf_domain = self._spf(resolver, ip, helo, mail_from)
         dkim_results = self._dkim(resolver, raw)
         from_domain = header_from_domain(raw)
@@ -140,8 +279,13 @@ class Verifier:
             + (f" header.from={_safe(from_domain)}" if from_domain else "")
         )
         header = f"Authentication-Results: {self.hostname};\r\n\t" + ";\r\n\t".join(parts) + "\r\n"
-        reject = self.dmarc_reject and dmarc_result == "fail" and policy == "reject"
-        return Verdict(header, reject, from_domain or "")
+        failed = dmarc_result == "fail"
+        reject = self.dmarc_reject and failed and policy == "reject"
+        # RFC 7489 section 6.3: "quarantine" means suspicious, not refused;
+        # an unenforced "reject" is treated the same (section 6.7).
+        quarantine = failed and not reject and policy in ("quarantine", "reject")
+        passed = tuple(d for d, r in dkim_results if r == "pass")
+        return Verdict(header, reject, from_domain or "", quarantine, passed)
 
     def _spf(self, resolver: Any, ip: str, helo: str, mail_from: str) -> tuple[str, str]:
         domain = mail_from.rpartition("@")[2].lower() if mail_from else helo.lower()
@@ -219,10 +363,17 @@ class Verifier:
                 continue
             except (dns.exception.Timeout, dns.resolver.NoNameservers):
                 return None, False
-            for rdata in answers:
-                text = b"".join(rdata.strings).decode("ascii", "replace")
-                if text.lower().startswith("v=dmarc1"):
-                    return text, subdomain
+            records = [
+                text
+                for text in (b"".join(rdata.strings).decode("ascii", "replace") for rdata in answers)
+                if re.match(r"v\s*=\s*dmarc1\s*(;|$)", text, re.IGNORECASE)
+            ]
+            if len(records) > 1:
+                # RFC 7489 section 6.6.3: several records - no policy at all.
+                log.info("DMARC: %d records at _dmarc.%s, applying none", len(records), name)
+                return None, False
+            if records:
+                return records[0], subdomain
         return None, False
 
     # -- signing -----------------------------------------------------------------
@@ -284,6 +435,45 @@ def header_from_domain(raw: bytes) -> str | None:
         return domain or None
     except Exception:  # noqa: BLE001 - unparseable: no DMARC verdict
         return None
+
+
+_QUOTED = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_ENCODED_WORD = re.compile(rb"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_COMMENT = re.compile(rb"\([^()]*\)")
+_AT_DOMAIN = re.compile(rb"@\s*([^\s<>,;:()\"\[\]@]{1,253})")
+
+
+def from_domains(raw: bytes) -> set[str]:
+    """Every domain an address in any From: field names, read leniently:
+    several From: fields, ``From :`` (obsolete syntax), fields after a line
+    that is not one, several addresses, unparseable values - whatever a mail
+    client might show. Display names (quoted, encoded or in comments) are
+    not addresses and are skipped."""
+    values: list[list[bytes]] = []
+    current = None
+    for line in _head(raw).split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                current.append(line)
+            continue
+        name, colon, value = line.partition(b":")
+        current = [value] if colon and name.strip().lower() == b"from" else None
+        if current is not None:
+            values.append(current)
+    domains: set[str] = set()
+    for parts in values:
+        text = b" ".join(parts)
+        text = _QUOTED.sub(b" ", text)
+        text = _ENCODED_WORD.sub(b" ", text)
+        for _ in range(3):  # nested comments, a few levels
+            text = _COMMENT.sub(b" ", text)
+        for m in _AT_DOMAIN.finditer(text):
+            try:
+                # A U-label (SMTPUTF8) names the same domain as its A-label.
+                domains.add(names.domain(m.group(1).decode("utf-8", "replace")))
+            except InvalidInput:
+                continue
+    return domains
 
 
 def _head(raw: bytes) -> bytes:

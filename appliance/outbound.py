@@ -9,8 +9,10 @@ One attempt of one message: its still-queued recipients are grouped by
 route - the static transport map (``[smtp] transport``), else the
 smarthost (``[smtp] smarthost``) for everything, else the MX hosts of the
 recipient's domain looked up through the configured resolver - and each
-group is sent in one SMTP session (:mod:`protocols.smtp.client`) with
-opportunistic STARTTLS. Every recipient gets its own result: ``2xx`` sent,
+group is sent in one SMTP session with opportunistic STARTTLS, by the
+``send`` callable the SMTP service hands the runner (:data:`Send`; the
+service passes its client, ``protocols.smtp.client.send``: this module
+never imports a protocol). Every recipient gets its own result: ``2xx`` sent,
 ``5xx`` bounced, anything else retried later on ``[smtp] retry_schedule``
 until ``[smtp] queue_lifetime`` has passed, when the rest bounce. Bounced
 recipients are reported to the sender by a delivery status notification
@@ -20,13 +22,18 @@ recipients are reported to the sender by a delivery status notification
 from __future__ import annotations
 
 import asyncio
+import email
+import email.generator
+import email.message
+import email.policy
 import email.utils
+import io
 import logging
 import re
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 import dns.exception
 import dns.resolver
@@ -35,8 +42,6 @@ from storage import box as boxdb
 from storage import mail as maildb
 from storage import queue as queuedb
 from storage.errors import TenantNotFound
-
-from protocols.smtp import client as smtpclient
 
 from . import mailauth, mime
 from .errors import LimitExceeded, NotFound
@@ -49,6 +54,32 @@ MAX_HOPS = 50
 CONCURRENCY = 16
 #: Every business's queue is looked at again this often regardless.
 RESCAN_SECONDS = 300.0
+
+class TryNextHost(Exception):
+    """Raised by :data:`Send`: the host could not be talked to at all
+    (connect, greeting, TLS); the next host of the route is tried."""
+
+
+class TlsFailed(TryNextHost):
+    """Raised by :data:`Send`: the STARTTLS handshake failed; in
+    ``opportunistic`` mode the same host is tried again without TLS (as
+    Postfix's ``may`` level)."""
+
+
+class Send(Protocol):
+    """One SMTP session that sends one message to ``host:port``.
+
+    Returns ``{recipient: (code, reply text)}`` with an entry for every
+    recipient once a session was established; raises :class:`TryNextHost`
+    (or :class:`TlsFailed`) when the server could not be used at all.
+    ``tls`` is ``opportunistic``, ``starttls``, ``tls`` or ``none``.
+    """
+
+    def __call__(
+        self, host: str, port: int, *, helo: str, mail_from: str, recipients: list[str], body: bytes,
+        tls: str, auth: tuple[str, str] | None, cafile: str | None, smtputf8: bool, timeout: float,
+    ) -> Awaitable[dict[str, tuple[int, str]]]: ...
+
 
 @dataclass(frozen=True)
 class Route:
@@ -64,9 +95,10 @@ class Route:
 
 
 class QueueRunner:
-    def __init__(self, app: Any, publish: Callable[[str, int, int], Any] | None = None):
+    def __init__(self, app: Any, send: Send, publish: Callable[[str, int, int], Any] | None = None):
         s = app.settings.smtp
         self.app = app
+        self.send = send
         #: Told of every bounce filed (slug, user_id, mailbox_id), after commit.
         self.publish = publish
         self.hostname = app.settings.box.hostname
@@ -261,18 +293,18 @@ class QueueRunner:
             replies = None
             while replies is None:
                 try:
-                    replies = await smtpclient.send(
+                    replies = await self.send(
                         host, port,
                         helo=self.hostname, mail_from=msg["mail_from"], recipients=addresses, body=body,
                         tls=tls, auth=route.auth, cafile=route.cafile, smtputf8=bool(msg["smtputf8"]), timeout=60.0,
                     )
-                except smtpclient.TlsFailed as exc:
+                except TlsFailed as exc:
                     last_error = f"451 4.4.1 {host}: {exc}"
                     log.info("%s:%d: %s", host, port, exc)
                     if tls != "opportunistic":
                         break
                     tls = "none"  # RFC 7435: opportunistic TLS falls back to clear text
-                except smtpclient.TryNextHost as exc:
+                except TryNextHost as exc:
                     last_error = f"451 4.4.1 {host}: {exc}"
                     log.info("%s:%d: %s", host, port, exc)
                     break
@@ -326,59 +358,100 @@ def _hops(body: bytes) -> int:
     return len(re.findall(rb"^received:", body if end < 0 else body[:end], re.IGNORECASE | re.MULTILINE))
 
 
-def build_dsn(hostname: str, mail_from: str, original: bytes, bounced: list[Any], arrival: float) -> bytes:
-    """A delivery status notification (RFC 3464) for ``bounced`` recipients."""
-    boundary = f"dsn-{int(time.time() * 1000)}-{abs(hash(original)) % 10**8}"
+def build_dsn(
+    hostname: str, mail_from: str, original: bytes, bounced: list[Any], arrival: float, *, smtputf8: bool = False
+) -> bytes:
+    """A delivery status notification (RFC 3464) for ``bounced`` recipients,
+    built with the stdlib ``email`` package (CRLF line ends).
+
+    The human-readable part declares its charset and transfer encoding. For
+    a message sent with SMTPUTF8 the report is the RFC 6533 form:
+    ``message/global-delivery-status`` with ``utf-8;`` address types and
+    the original's header in ``message/global-headers``.
+    """
+    out_policy = email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP
+    address_type = "utf-8" if smtputf8 else "rfc822"
     end = original.find(b"\r\n\r\n")
     headers = original if end < 0 else original[: end + 2]
-    lines = [
-        f"Reporting-MTA: dns; {hostname}",
-        f"Arrival-Date: {email.utils.formatdate(arrival)}",
-        "",
-    ]
+
+    report = email.message.EmailMessage(policy=out_policy)
+    report["From"] = f"Mail Delivery System <MAILER-DAEMON@{hostname}>"
+    report["To"] = f"<{mail_from}>"
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report["Date"] = email.utils.formatdate()
+    report["Message-ID"] = email.utils.make_msgid(domain=hostname)
+    report["Auto-Submitted"] = "auto-replied"
+    report["MIME-Version"] = "1.0"
+    report.set_type("multipart/report")
+    # RFC 6522 section 3: report-type names the subtype of the second part.
+    report.set_param("report-type", "global-delivery-status" if smtputf8 else "delivery-status")
+
     human = ["This message could not be delivered to:", ""]
+    blocks = [f"Reporting-MTA: dns; {hostname}\r\nArrival-Date: {email.utils.formatdate(arrival)}\r\n"]
     for r in bounced:
-        reply = (r["reply"] or "").replace("\r", " ").replace("\n", " ")
+        reply = _one_line(r["reply"] or "")
         status = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b", reply)
-        lines += [
-            f"Final-Recipient: rfc822; {r['address']}",
-            "Action: failed",
-            f"Status: {status.group(1) if status else '5.0.0'}",
-            f"Diagnostic-Code: smtp; {reply}",
-            "",
-        ]
+        blocks.append(
+            f"Final-Recipient: {address_type}; {_one_line(r['address'])}\r\n"
+            "Action: failed\r\n"
+            f"Status: {status.group(1) if status else '5.0.0'}\r\n"
+            f"Diagnostic-Code: smtp; {reply}\r\n"
+        )
         human.append(f"  <{r['address']}>: {reply}")
-    text = "\r\n".join(
-        [
-            f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
-            f"To: <{mail_from}>",
-            "Subject: Undelivered Mail Returned to Sender",
-            f"Date: {email.utils.formatdate()}",
-            f"Message-ID: {email.utils.make_msgid(domain=hostname)}",
-            "Auto-Submitted: auto-replied",
-            "MIME-Version: 1.0",
-            f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
-            "",
-            f"--{boundary}",
-            "Content-Type: text/plain; charset=utf-8",
-            "",
-            *human,
-            "",
-            f"--{boundary}",
-            "Content-Type: message/delivery-status",
-            "",
-            *lines,
-            f"--{boundary}",
-            "Content-Type: text/rfc822-headers",
-            "",
-        ]
-    )
-    return text.encode("utf-8") + b"\r\n" + headers + f"\r\n--{boundary}--\r\n".encode()
+    text = "\r\n".join(human) + "\r\n"
+    notice = email.message.EmailMessage(policy=out_policy)
+    notice.set_content(text, subtype="plain", charset="utf-8", cte="7bit" if text.isascii() else "quoted-printable")
+    del notice["MIME-Version"]
+
+    status_part = email.message.Message(policy=out_policy)
+    headers_part = email.message.Message(policy=out_policy)
+    if smtputf8:
+        # RFC 6533 section 3: the UTF-8 forms hold raw UTF-8, sent as 8bit.
+        status_part["Content-Type"] = "message/global-delivery-status"
+        status_part["Content-Transfer-Encoding"] = "8bit"
+        status_part.set_payload(_raw("\r\n".join(blocks)))
+        headers_part["Content-Type"] = "message/global-headers"
+        headers_part["Content-Transfer-Encoding"] = "8bit"
+    else:
+        # The generator writes message/delivery-status from one header
+        # block per Message (RFC 3464 section 2.1).
+        status_part["Content-Type"] = "message/delivery-status"
+        status_part.set_payload(
+            [email.message_from_string(b, policy=email.policy.compat32) for b in blocks]
+        )
+        headers_part["Content-Type"] = "text/rfc822-headers"
+    headers_part.set_payload(headers.decode("ascii", "surrogateescape"))
+    for part in (notice, status_part, headers_part):
+        report.attach(part)
+    out = io.BytesIO()
+    _DsnGenerator(out, policy=out_policy.clone(linesep="\r\n")).flatten(report)
+    return out.getvalue()
+
+
+class _DsnGenerator(email.generator.BytesGenerator):
+    """The stdlib generator, taught the RFC 6533 types: their 8bit UTF-8
+    bodies are written byte for byte (it would encode them as ASCII)."""
+
+    def _handle_message_global_delivery_status(self, msg: email.message.Message) -> None:
+        self.write(msg._payload)  # get_payload() would decode the surrogates
+
+    _handle_message_global_headers = _handle_message_global_delivery_status
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def _raw(text: str) -> str:
+    """``text`` as the generator writes it byte for byte (UTF-8 kept)."""
+    return text.encode("utf-8").decode("ascii", "surrogateescape")
 
 
 def _file_dsn(conn: sqlite3.Connection, hostname: str, msg: sqlite3.Row, bounced: list[Any]) -> tuple[int, int] | None:
     """File the bounce in the sender's INBOX; returns (user_id, mailbox_id) or None."""
-    dsn = build_dsn(hostname, msg["mail_from"], bytes(msg["body"]), bounced, msg["created"])
+    dsn = build_dsn(
+        hostname, msg["mail_from"], bytes(msg["body"]), bounced, msg["created"], smtputf8=bool(msg["smtputf8"])
+    )
     # RFC 3464 section 2: a DSN is sent with a null reverse-path.
     dsn = b"Return-Path: <>\r\n" + dsn
     conn.execute("SAVEPOINT dsn")

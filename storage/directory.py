@@ -335,6 +335,16 @@ def _expand(conn: sqlite3.Connection, address: str, depth: int, seen: set[str]) 
     return found
 
 
+def owner_ids(conn: sqlite3.Connection) -> list[int]:
+    """The business's owner: its first active user (DESIGN section 10,
+    "owner ... the first user of a business"); empty if it has none.
+
+    There is no owner role stored yet; when there is, its holders go here.
+    """
+    row = conn.execute("SELECT id FROM users WHERE state = 'active' ORDER BY id LIMIT 1").fetchone()
+    return [row["id"]] if row else []
+
+
 def addresses_of(conn: sqlite3.Connection, user_id: int) -> list[str]:
     """The user's own address and every alias that reaches it (for sender checks)."""
     row = conn.execute("SELECT address FROM users WHERE id = ?", (user_id,)).fetchone()

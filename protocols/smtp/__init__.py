@@ -16,11 +16,13 @@ import logging
 import time
 from typing import Any
 
+from appliance import dnsdata
 from appliance.delivery import Router
 from appliance.mailauth import Verifier
 from appliance.outbound import QueueRunner
+from appliance.zones import build_zones
 
-from . import replies
+from . import client, replies
 from .handler import Handler
 from .server import Limits, Server
 
@@ -93,7 +95,15 @@ async def start(app: Any) -> SmtpService:
     await router.refresh()
     app.on_change(router.refresh)
     verifier = Verifier(hostname, settings.resolver, float(settings.dns_timeout), settings.dmarc_reject)
-    runner = QueueRunner(app, publish=publish)
+
+    async def own_zones() -> None:
+        # Mail claiming a hosted domain is judged by the records we publish.
+        box = dnsdata.box_dns(app.settings)
+        verifier.set_zones(build_zones(box, await dnsdata.businesses(app)), box)
+
+    await own_zones()
+    app.on_change(own_zones)
+    runner = QueueRunner(app, client.send, publish=publish)
     # Another process (the CLI's ``queue retry``) changes queues: look again.
     app.on_change(lambda: runner.wake(None))
     loop = asyncio.get_running_loop()

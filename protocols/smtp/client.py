@@ -19,18 +19,14 @@ import logging
 import re
 import ssl
 
+# The queue's contract (appliance.outbound.Send) owns these errors.
+from appliance.outbound import TlsFailed, TryNextHost
+
 log = logging.getLogger(__name__)
 
 MAX_REPLY_LINES = 100
 
-
-class TryNextHost(Exception):
-    """The host could not be talked to at all (connect, greeting, TLS)."""
-
-
-class TlsFailed(TryNextHost):
-    """The STARTTLS handshake failed; in ``opportunistic`` mode the caller
-    may try the same host again without TLS (as Postfix's ``may`` level)."""
+__all__ = ["TlsFailed", "TryNextHost", "send", "wire_body"]
 
 
 def wire_body(body: bytes) -> bytes:
@@ -85,7 +81,8 @@ async def send(
 ) -> dict[str, tuple[int, str]]:
     """Send one message; returns ``{recipient: (code, reply text)}``.
 
-    Raises :class:`TryNextHost` when the server could not be used at all;
+    See ``appliance.outbound.Send``. Raises :class:`TryNextHost` when the
+    server could not be used at all;
     once a session is established every recipient gets a reply (a session
     that breaks later gives every undecided recipient a 4xx).
     """

@@ -11,6 +11,7 @@ business file's commit returned.
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import logging
 import re
 import time
@@ -103,6 +104,8 @@ class Handler:
         envelope.mail_options.extend(options)
         envelope.local = []
         envelope.remote = []
+        #: The envelope sender's check on the MX: None until the first RCPT.
+        envelope.sender_refused = None
         return replies.OK_MAIL
 
     # -- RCPT ------------------------------------------------------------------
@@ -113,6 +116,8 @@ class Handler:
         if not address.isascii() and not envelope.smtp_utf8:
             return replies.UTF8_REQUIRED
         try:
+            if self.kind == "smtp":
+                await self._check_envelope_sender(session, envelope)
             rcpt = await self.router.recipient(address, envelope.declared_size)
         except delivery.NotHosted:
             if self.kind == "smtp":
@@ -132,6 +137,22 @@ class Handler:
         envelope.rcpt_tos.append(address)
         return replies.OK_RCPT
 
+    async def _check_envelope_sender(self, session: Session, envelope: Envelope) -> None:
+        """Refuse (mailauth.Spoofed) an unauthenticated envelope sender of a
+        domain hosted here that our SPF record does not allow: checked at
+        the first RCPT, the answer kept for the rest of the transaction."""
+        if envelope.sender_refused is None:
+            sender = _reverse_path(envelope)
+            hosted = bool(sender) and await self.router.is_hosted(sender.rpartition("@")[2])
+            try:
+                await self.verifier.check_sender(_peer_ip(session), session.host_name or "", sender, hosted)
+                envelope.sender_refused = False
+            except mailauth.Spoofed as exc:
+                envelope.sender_refused = exc
+                log.info("%r: MAIL FROM <%s> refused: %s", session.peer, sender, exc)
+        if envelope.sender_refused:
+            raise mailauth.Spoofed(str(envelope.sender_refused))
+
     # -- DATA ------------------------------------------------------------------
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
@@ -145,26 +166,37 @@ class Handler:
         except ApplianceError as exc:
             log.info("%r: DATA refused: %s", session.peer, exc)
             return replies.for_error(exc, stage="data")
+        except Exception as exc:
+            if not replies.storage_full(exc):
+                raise
+            # Nothing was committed; the sender keeps the message and retries.
+            log.warning("%r: state filesystem full, message from <%s> refused with 452 4.3.1", session.peer, envelope.mail_from)
+            return replies.STORAGE_FULL
 
     async def _inbound(self, server: Any, session: Session, envelope: Envelope, raw: bytes) -> str:
         local: list[Recipient] = envelope.local
-        peer_ip = session.peer[0] if session.peer else "0.0.0.0"
+        peer_ip = _peer_ip(session)
         reverse_path = _reverse_path(envelope)
         raw = mailauth.strip_forged_results(raw, self.hostname)
-        verdict = await self.verifier.verify(raw, peer_ip, session.host_name or "", reverse_path)
+        claimed = mailauth.from_domains(raw)
+        verdict = await self.verifier.verify(raw, peer_ip, session.host_name or "", reverse_path, claimed)
+        hosted = {d for d in claimed if await self.router.is_hosted(d)}
+        if hosted:
+            await self.verifier.check_header_from(raw, peer_ip, session.host_name or "", verdict, hosted)
         if verdict.reject:
             log.info("%r: rejected by DMARC policy of %s", session.peer, verdict.from_domain)
             return replies.DMARC_REJECT
+        mailbox = "Junk" if verdict.quarantine else "INBOX"
         trace = (
             f"Return-Path: <{reverse_path}>\r\n"
             + self._received(server, session, envelope, "ESMTP")
             + verdict.header
         )
         started = time.monotonic()
-        stored = await self.router.deliver(trace.encode("utf-8", "surrogateescape") + raw, local)
+        stored = await self.router.deliver(trace.encode("utf-8", "surrogateescape") + raw, local, mailbox=mailbox)
         log.info(
-            "%r: from <%s> stored %d copies for %d recipients in %.3fs",
-            session.peer, envelope.mail_from, len(stored), len(local), time.monotonic() - started,
+            "%r: from <%s> stored %d copies for %d recipients in %s in %.3fs",
+            session.peer, envelope.mail_from, len(stored), len(local), mailbox, time.monotonic() - started,
         )
         return replies.OK_DATA
 
@@ -227,6 +259,19 @@ class _Login:
         self.principal = principal
         self.senders = senders
         self.login = principal.address
+
+
+def _peer_ip(session: Session) -> str:
+    """The client's address; an IPv4-mapped IPv6 one as plain IPv4, so SPF
+    compares it with ``ip4:`` and A records."""
+    ip = session.peer[0] if session.peer else "0.0.0.0"
+    try:
+        mapped = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
+        return str(mapped.ipv4_mapped)
+    return ip
 
 
 def _reverse_path(envelope: Envelope) -> str:

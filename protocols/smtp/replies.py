@@ -5,8 +5,12 @@ where errors of the ``ApplianceError`` family become wire replies
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+
 from appliance.delivery import NotHosted, SendingLimit, SenderRefused
 from appliance.errors import AuthFailed, InvalidInput, LimitExceeded, NotFound, Suspended
+from appliance.mailauth import Spoofed
 
 OK_MAIL = "250 2.1.0 OK"
 OK_RCPT = "250 2.1.5 OK"
@@ -25,6 +29,9 @@ SENDING_LIMIT = "450 4.7.1 Daily sending limit reached"
 NULL_SENDER = "553 5.7.1 A null sender is not allowed here"
 TOO_MANY_HOPS = "554 5.4.6 Too many hops (mail loop?)"
 DMARC_REJECT = "550 5.7.1 Rejected by the sender domain's DMARC policy"
+SPOOFED = "550 5.7.1 Sender domain is hosted here and this client may not send for it"
+#: RFC 3463: 4.3.1 "Mail system full" - the state filesystem is.
+STORAGE_FULL = "452 4.3.1 Insufficient system storage, try again later"
 NO_AUTH_HERE = "502 5.5.1 AUTH is not available on this port"
 AUTH_TEMPFAIL = "454 4.7.0 Temporary authentication failure"
 TOO_MANY_ERRORS = "421 4.7.0 Too many errors, closing connection"
@@ -42,6 +49,8 @@ def for_error(exc: BaseException, *, stage: str) -> str:
     """
     if isinstance(exc, NotHosted):
         return RELAY_DENIED
+    if isinstance(exc, Spoofed):
+        return SPOOFED
     if isinstance(exc, NotFound):
         return UNKNOWN_USER
     if isinstance(exc, Suspended):
@@ -57,3 +66,20 @@ def for_error(exc: BaseException, *, stage: str) -> str:
     if isinstance(exc, AuthFailed):
         return "535 5.7.8 Authentication credentials invalid"
     return INTERNAL
+
+
+def storage_full(exc: BaseException) -> bool:
+    """True if ``exc`` (or what caused it) says the state filesystem is
+    full: SQLite's SQLITE_FULL, or ENOSPC/EDQUOT from the OS."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, sqlite3.Error) and getattr(current, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+        if isinstance(current, sqlite3.Error) and "database or disk is full" in str(current):
+            return True
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False

@@ -4,6 +4,8 @@ on the way out, and ``appliance queue``."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import smtplib
 import uuid
@@ -116,11 +118,47 @@ def test_permanent_failure_files_a_dsn_in_the_senders_inbox(mta):
     send(mta, ["reject-me@remote.test", "fine@remote.test"], message(tag, "reject-me@remote.test"))
     wait_for(lambda: received(mta, tag))
     dsn = wait_for(lambda: [m for m in mta.inbox("alice@acme.test") if b"reject-me@remote.test" in m and b"delivery-status" in m])[0]
-    assert b"Content-Type: multipart/report; report-type=delivery-status" in dsn
+    assert b'Content-Type: multipart/report; report-type="delivery-status"' in dsn
     assert b"Final-Recipient: rfc822; reject-me@remote.test\r\nAction: failed\r\nStatus: 5.1.1" in dsn
     assert b"Return-Path: <>" in dsn
     assert tag.encode() in dsn  # the original's headers are attached
     assert b"fine@remote.test" not in dsn.split(b"message/delivery-status")[1].split(b"text/rfc822-headers")[0]
+
+
+def test_dsn_is_well_formed_mime(mta):
+    """The bounce parses as multipart/report with a text part that declares
+    its charset and Content-Transfer-Encoding, a message/delivery-status
+    part and the original's header as text/rfc822-headers."""
+    tag = uuid.uuid4().hex
+    send(mta, ["reject-mime@remote.test"], message(tag, "reject-mime@remote.test"))
+    raw = wait_for(lambda: [m for m in mta.inbox("alice@acme.test") if b"reject-mime@remote.test" in m and b"delivery-status" in m])[0]
+    dsn = email.message_from_bytes(raw, policy=email.policy.SMTP)
+    assert (dsn.get_content_type(), dsn.get_param("report-type")) == ("multipart/report", "delivery-status")
+    text, status, headers = dsn.get_payload()
+    assert (text.get_content_type(), text.get_content_charset(), text["Content-Transfer-Encoding"]) == ("text/plain", "utf-8", "7bit")
+    assert "reject-mime@remote.test" in text.get_content()
+    assert status.get_content_type() == "message/delivery-status"
+    assert [b["Final-Recipient"] for b in status.get_payload()[1:]] == ["rfc822; reject-mime@remote.test"]
+    assert headers.get_content_type() == "text/rfc822-headers" and tag in headers.get_payload()
+
+
+def test_smtputf8_bounce_uses_utf8_address_types(mta):
+    """A message sent with SMTPUTF8 to a UTF-8 address that bounces (550 at
+    the far end) gets an RFC 6533 report: message/global-delivery-status
+    with "utf-8;" address types and the header as message/global-headers."""
+    tag = uuid.uuid4().hex
+    rcpt = f"reject-jürgen-{tag[:6]}@remote.test"
+    with smtplib.SMTP_SSL("127.0.0.1", mta.port("submissions"), timeout=10, context=tls_client_context()) as client:
+        client.login("alice@acme.test", PASSWORD)
+        client.sendmail("alice@acme.test", [rcpt], message(tag, rcpt), mail_options=["SMTPUTF8"])
+    raw = wait_for(lambda: [m for m in mta.inbox("alice@acme.test") if rcpt.encode() in m and b"global-delivery-status" in m], timeout=20)[0]
+    dsn = email.message_from_bytes(raw, policy=email.policy.SMTPUTF8)
+    assert dsn.get_param("report-type") == "global-delivery-status"
+    text, status, headers = dsn.get_payload()
+    assert text["Content-Transfer-Encoding"] == "quoted-printable" and rcpt in text.get_content()
+    assert status.get_content_type() == "message/global-delivery-status"
+    assert f"Final-Recipient: utf-8; {rcpt}\r\nAction: failed\r\nStatus: 5.1.1".encode() in raw
+    assert headers.get_content_type() == "message/global-headers"
 
 
 def test_null_mx_bounces(mta):
@@ -173,3 +211,18 @@ def test_opportunistic_starttls_to_a_server_that_offers_it(mta):
     send(mta, ["secure@tls.test"], message(tag, "secure@tls.test"))
     got = wait_for(lambda: [m for m in mta.tls_remote.messages if tag.encode() in m.data])[0]
     assert got.tls
+
+
+def test_the_mail_services_never_import_a_protocol():
+    """appliance.outbound, .delivery and .mailauth import nothing from
+    protocols/ (the queue is handed the SMTP client as ``send``)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3] / "appliance"
+    for name in ("outbound.py", "delivery.py", "mailauth.py"):
+        tree = ast.parse((root / name).read_text())
+        imported = [
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        ] + [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+        assert not [m for m in imported if m == "protocols" or m.startswith("protocols.")], name
