@@ -14,9 +14,9 @@ section 4, "Routing: SMTP by recipient domain"):
   one write transaction per business file, all of them committed before it
   returns, so the caller may acknowledge only then.
 
-The domain -> business map is cached in memory and reloaded when the
-catalog changes (``app.on_change``); a domain missing from the cache is
-looked up in the box database before it is refused.
+Which business a domain belongs to comes from the App's one catalog
+(:mod:`appliance.catalog`), which reloads when the box changes and looks
+again before a domain is refused.
 
 For submitted mail the module also says who may send what: the envelope
 sender and the From: header must be the user's own addresses
@@ -35,15 +35,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-from storage import box as boxdb
 from storage import directory
 from storage import mail as maildb
 from storage import queue as queuedb
-from storage.database import Database
 from storage.errors import TenantNotFound
 from storage.tenants import TenantHandle, TenantPool
 
 from . import names
+from .catalog import Catalog
 from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
 
 log = logging.getLogger(__name__)
@@ -135,19 +134,14 @@ def _quota_check(conn: sqlite3.Connection, user_ids: Iterable[int], size: int) -
 class Router:
     """Recipient checks and local delivery. See module doc."""
 
-    def __init__(self, box: Database, tenants: TenantPool, publish: Callable[[str, int, int], Any] | None = None):
-        self.box = box
+    def __init__(self, catalog: Catalog, tenants: TenantPool, publish: Callable[[str, int, int], Any] | None = None):
+        self.catalog = catalog
         self.tenants = tenants
         self.publish = publish
-        self._domains: dict[str, str] = {}
         self._handles: dict[str, TenantHandle] = {}
 
     async def refresh(self) -> None:
-        """Reload the domain -> business map from the catalog."""
-        rows = await self.box.read(
-            "smtp domains", lambda c: [tuple(r) for r in c.execute("SELECT name, slug FROM domains")]
-        )
-        self._domains = dict(rows)
+        """The catalog changed: forget the cached handles."""
         self._handles = {}
 
     def handle(self, slug: str) -> TenantHandle:
@@ -159,12 +153,8 @@ class Router:
         return handle
 
     async def slug_for(self, domain: str) -> str | None:
-        slug = self._domains.get(domain)
-        if slug is None:
-            slug = await self.box.read("smtp domain", lambda c: boxdb.tenant_for_domain(c, domain))
-            if slug is not None:
-                self._domains[domain] = slug
-        return slug
+        business = await self.catalog.find(domain)
+        return business.slug if business is not None else None
 
     async def is_hosted(self, domain: str) -> bool:
         return await self.slug_for(domain.lower()) is not None
