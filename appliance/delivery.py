@@ -42,8 +42,8 @@ from storage.errors import TenantNotFound
 from storage.tenants import TenantHandle, TenantPool
 
 from . import names
-from .catalog import Catalog
 from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
+from .catalog import Catalog
 
 log = logging.getLogger(__name__)
 
