@@ -24,6 +24,7 @@ from storage.tenants import TenantPool
 
 from . import tls
 from .auth import Authenticator
+from .catalog import Catalog
 from .looplag import LoopLag
 from .mailevents import MailEvents
 from .passwords import Hasher
@@ -53,14 +54,10 @@ class App:
             readers=settings.storage.readers,
         )
         self.hasher = Hasher(settings.auth.hash_threads)
-        self.provisioning = Provisioning(settings, self.box, self.tenants, self.state_dir)
-        self.auth = Authenticator(
-            self.box,
-            self.tenants,
-            self.hasher,
-            max_failures=settings.auth.max_failures,
-            failure_window=settings.auth.failure_window,
-        )
+        #: domain -> business, one cache for every service (appliance.catalog).
+        self.catalog = Catalog(self.box)
+        self.provisioning = Provisioning(settings, self.box, self.tenants, self.state_dir, self.catalog)
+        self.auth = Authenticator.from_settings(settings, self.catalog, self.tenants, self.hasher)
         self.loop_lag = LoopLag()
         self.mail_events = MailEvents()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -117,6 +114,7 @@ class App:
         self.loop = asyncio.get_running_loop()
         self.loop_lag.start()
         self.generation = await self.box.read("generation", boxdb.generation)
+        await self.catalog.refresh()
         try:
             for name in service_names:
                 module = importlib.import_module(name)
@@ -150,6 +148,11 @@ class App:
             if current == self.generation:
                 continue
             self.generation = current
+            try:
+                # First, so every watcher below sees the new catalog.
+                await self.catalog.refresh()
+            except Exception:  # noqa: BLE001 - the next change retries
+                log.exception("cannot reload the catalog")
             for callback in list(self._watchers):
                 try:
                     result = callback()

@@ -1,41 +1,76 @@
-"""Logins, for every protocol: address + password -> :class:`Principal`.
+"""Logins, for every protocol and front end: address + password ->
+:class:`Principal`. This is the one login checker: IMAP, SMTP AUTH, DAV
+(through :meth:`Authenticator.login_sync`, from its WSGI threads) and the
+coming panel all call it, so suspension, throttling, the hash upgrade, the
+fail2ban line (and later app passwords and 2FA) exist once.
 
 A principal is authenticated once per connection and carries the handle on
 its business's file; every later access goes through that handle, so no
 protocol code takes a business or a path from the wire.
 
-Failed logins are counted per source address and per account. Past
-``[auth] max_failures`` within ``failure_window`` seconds, further attempts
-are refused without verifying the password (no CPU spent on a brute force),
-and every failure is answered only after a growing delay that is awaited on
-the event loop, so nothing else waits. Each failure logs one line of fixed
-format that the fail2ban filter in ``systemd/`` matches::
+Throttling (:mod:`appliance.throttle`), per source address (IPv6 per /64)
+and per account, counting attempts still in flight as well as failures
+within ``[auth] failure_window``:
+
+* a source with ``max_failures`` failures or attempts in flight is refused
+  without a password check;
+* an account with as many is refused the same way, except from a source
+  that signed in to it within ``known_source_days``: strangers guessing at
+  an account cannot lock its real user out;
+* at most ``hash_threads`` verifications run at once, at most
+  ``verify_per_account`` for one account; the rest wait in line (known
+  sources first), and past ``max_waiting`` strangers are turned away;
+* every failure is answered after a growing delay awaited on the event
+  loop, so nothing else waits (threads skip it: the throttle above already
+  refuses their next attempts without hashing).
+
+Each failure logs one line of fixed format that the fail2ban filter in
+``systemd/`` matches::
 
     auth failed: protocol=imap user=alice@example.com source=192.0.2.7
+
+A correct password for a suspended business raises :class:`Suspended`
+on every protocol (only after the password was right, so nobody learns
+that a business is suspended without its password).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
+import hashlib
+import hmac
 import logging
+import secrets
+import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from storage import box as boxdb
 from storage import directory
-from storage.database import Database
 from storage.tenants import TenantHandle, TenantPool
 
 from . import names
+from .catalog import Catalog
 from .errors import AuthFailed, InvalidInput, Suspended
 from .passwords import MAX_PASSWORD_LENGTH, Hasher
+from .throttle import Busy, FailureCounter, KnownSources, VerifyQueue, source_key
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: Delay before a failure is answered: base * 2**(failures-1), capped.
 DELAY_BASE = 0.25
 DELAY_CAP = 5.0
+#: How long a thread waits for a login on the loop before giving up.
+SYNC_TIMEOUT = 30.0
+#: Successful logins remembered at most by :class:`LoginCache`.
+LOGIN_CACHE_SIZE = 10_000
+
+__all__ = ["Authenticator", "Busy", "LoginCache", "Principal"]
 
 
 @dataclass(frozen=True)
@@ -51,108 +86,240 @@ class Principal:
         return self.tenant.slug
 
 
-class FailureCounter:
-    """Failures per key within a sliding window (in memory, bounded)."""
+class LoginCache:
+    """address + password digest -> the stored hash it verified against.
 
-    def __init__(self, window: float, max_keys: int = 100_000):
-        self.window = window
-        self.max_keys = max_keys
-        self._events: collections.OrderedDict[str, collections.deque[float]] = collections.OrderedDict()
+    For clients that log in on every request (DAV): a hit skips the hash.
+    A hit counts only while the stored hash is unchanged, so a new password
+    (or a removed user) ends it at once; entries expire after ``ttl``.
+    The password itself is never kept: only an HMAC under a key that lives
+    as long as the process. Consulted only after the throttle admitted the
+    attempt, so it is never a free oracle for guesses.
+    """
 
-    def count(self, key: str, now: float | None = None) -> int:
-        now = time.monotonic() if now is None else now
-        events = self._events.get(key)
-        if not events:
-            return 0
-        while events and now - events[0] > self.window:
-            events.popleft()
-        if not events:
-            del self._events[key]
-            return 0
-        return len(events)
+    def __init__(self, ttl: float, size: int = LOGIN_CACHE_SIZE):
+        self.ttl = ttl
+        self.size = size
+        self._key = secrets.token_bytes(32)
+        self._entries: collections.OrderedDict[tuple[str, bytes], tuple[str, float]] = collections.OrderedDict()
+        self._lock = threading.Lock()
 
-    def add(self, key: str, now: float | None = None) -> int:
-        now = time.monotonic() if now is None else now
-        events = self._events.setdefault(key, collections.deque(maxlen=1000))
-        self._events.move_to_end(key)
-        events.append(now)
-        while len(self._events) > self.max_keys:
-            self._events.popitem(last=False)
-        return self.count(key, now)
+    def _digest(self, password: str) -> bytes:
+        return hmac.new(self._key, password.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
 
-    def clear(self, key: str) -> None:
-        self._events.pop(key, None)
+    def hit(self, address: str, password: str, stored_hash: str) -> bool:
+        if self.ttl <= 0:
+            return False
+        key = (address, self._digest(password))
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return False
+            cached_hash, expires = entry
+            if expires < time.monotonic() or not hmac.compare_digest(cached_hash, stored_hash):
+                del self._entries[key]
+                return False
+            return True
+
+    def remember(self, address: str, password: str, stored_hash: str) -> None:
+        if self.ttl <= 0:
+            return
+        key = (address, self._digest(password))
+        with self._lock:
+            self._entries[key] = (stored_hash, time.monotonic() + self.ttl)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
 
 
 class Authenticator:
+    """The one login checker. See module doc."""
+
     def __init__(
         self,
-        box: Database,
+        catalog: Catalog,
         pool: TenantPool,
         hasher: Hasher,
         *,
         max_failures: int = 10,
         failure_window: float = 900,
+        hash_slots: int = 2,
+        verify_per_account: int = 1,
+        max_waiting: int = 64,
+        known_source_seconds: float = 30 * 86_400,
+        cache_seconds: float = 0,
     ):
-        self.box = box
+        self.catalog = catalog
         self.pool = pool
         self.hasher = hasher
         self.max_failures = max_failures
         self.failures = FailureCounter(failure_window)
+        self.known = KnownSources(known_source_seconds)
+        self.queue = VerifyQueue(hash_slots, verify_per_account, max_waiting)
+        self.cache = LoginCache(cache_seconds)
+        self._in_flight: collections.Counter[str] = collections.Counter()
 
-    def throttled(self, address: str, peer: str) -> bool:
-        """True when this source or account has failed too often lately."""
-        return (
-            self.failures.count("ip:" + peer) >= self.max_failures
-            or self.failures.count("user:" + address) >= self.max_failures
+    @classmethod
+    def from_settings(cls, settings: "Settings", catalog: Catalog, pool: TenantPool, hasher: Hasher) -> "Authenticator":
+        auth = settings.auth
+        return cls(
+            catalog,
+            pool,
+            hasher,
+            max_failures=auth.max_failures,
+            failure_window=auth.failure_window,
+            hash_slots=auth.hash_threads,
+            verify_per_account=auth.verify_per_account,
+            max_waiting=auth.max_waiting,
+            known_source_seconds=auth.known_source_days * 86_400,
+            cache_seconds=settings.dav.login_cache_seconds,
         )
 
+    # -- the throttle ------------------------------------------------------
+
+    def _pressure(self, key: str) -> int:
+        return self.failures.count(key) + self._in_flight[key]
+
+    def throttled(self, address: str, peer: str) -> bool:
+        """True when this source, or this account for this source, is over
+        the limit (failures and attempts in flight)."""
+        source = source_key(peer)
+        if self._pressure("ip:" + source) >= self.max_failures:
+            return True
+        if (address, source) in self.known:
+            return False
+        return self._pressure("user:" + address) >= self.max_failures
+
     def failure_delay(self, address: str, peer: str) -> float:
-        n = max(self.failures.count("ip:" + peer), self.failures.count("user:" + address))
+        source = source_key(peer)
+        n = max(self.failures.count("ip:" + source), self.failures.count("user:" + address))
         return 0.0 if n == 0 else min(DELAY_CAP, DELAY_BASE * 2 ** (n - 1))
 
     def record_failure(self, protocol: str, address: str, peer: str) -> None:
-        self.failures.add("ip:" + peer)
+        self.failures.add("ip:" + source_key(peer))
         self.failures.add("user:" + address)
         # Fixed format, matched by systemd/fail2ban/appliance.conf.
         log.warning("auth failed: protocol=%s user=%s source=%s", protocol, _printable(address), peer)
 
-    async def login(self, address: str, password: str, *, protocol: str, peer: str) -> Principal:
-        """Authenticate; raises :class:`AuthFailed` or :class:`Suspended`.
+    # -- logging in --------------------------------------------------------
 
-        Every failure is delayed (asynchronously) and logged in the fixed
-        format. An unknown address costs the same hash as a wrong password.
+    async def login(
+        self, address: str, password: str, *, protocol: str, peer: str, delay: bool = True, cached: bool = False
+    ) -> Principal:
+        """Authenticate; raises :class:`AuthFailed` (:class:`Busy` when the
+        queue is full) or :class:`Suspended`.
+
+        Every failure is logged in the fixed format and, with ``delay``,
+        answered after the throttle's delay (awaited, on the loop). An
+        unknown address costs the same hash as a wrong password. With
+        ``cached``, a login repeated within ``[dav] login_cache_seconds``
+        skips the hash (see :class:`LoginCache`).
         """
+        clean = address.strip().lower()[:254]
         try:
-            principal = await self._check(address, password, protocol, peer)
-        except AuthFailed:
-            clean = address.strip().lower()[:254]
-            self.record_failure(protocol, clean, peer)
-            await asyncio.sleep(self.failure_delay(clean, peer))
+            return await self._attempt(address, password, source_key(peer), cached)
+        except Busy:
+            log.info("%s: login for %s refused: too many logins waiting", peer, _printable(clean))
             raise
-        self.failures.clear("user:" + principal.address)
-        return principal
+        except AuthFailed:
+            # No await between the attempt leaving "in flight" and this:
+            # a parallel attempt sees one or the other, never neither.
+            self.record_failure(protocol, clean, peer)
+            if delay:
+                await asyncio.sleep(self.failure_delay(clean, peer))
+            raise
 
-    async def _check(self, address: str, password: str, protocol: str, peer: str) -> Principal:
+    def login_sync(
+        self,
+        loop: asyncio.AbstractEventLoop | None,
+        address: str,
+        password: str,
+        *,
+        protocol: str,
+        peer: str,
+        cached: bool = False,
+        timeout: float = SYNC_TIMEOUT,
+    ) -> Principal:
+        """:meth:`login` for a thread that is not the loop's (DAV's WSGI
+        threads): the same coroutine, run on ``loop``, waited for here.
+
+        A failure is answered without the delay (a pool thread must not
+        sleep); the throttle refuses the source's next attempts without
+        hashing instead. A login still waiting after ``timeout`` seconds is
+        cancelled and raises :class:`Busy`.
+        """
+        coro = self.login(address, password, protocol=protocol, peer=peer, delay=False, cached=cached)
+        if loop is None or not loop.is_running():
+            return asyncio.run(coro)  # no daemon loop (a script, the CLI)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise RuntimeError("login_sync called on the event loop; await login() there")
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise Busy("login took too long; try again later") from None
+
+    async def _attempt(self, address: str, password: str, source: str, cached: bool) -> Principal:
         try:
             address = names.address(address)
         except InvalidInput:
             raise AuthFailed("authentication failed") from None
-        if len(password) > MAX_PASSWORD_LENGTH or self.throttled(address, peer):
+        if len(password) > MAX_PASSWORD_LENGTH:
             raise AuthFailed("authentication failed")
-        domain = address.rpartition("@")[2]
-        slug = await self.box.read("auth domain", lambda c: boxdb.tenant_for_domain(c, domain))
+        known = (address, source) in self.known
+        source_key_, account_key = "ip:" + source, "user:" + address
+        if self._pressure(source_key_) >= self.max_failures:
+            raise AuthFailed("authentication failed")
+        if not known and self._pressure(account_key) >= self.max_failures:
+            raise AuthFailed("authentication failed")
+        self._in_flight[source_key_] += 1
+        self._in_flight[account_key] += 1
+        try:
+            principal = await self._check(address, password, known, cached)
+        finally:
+            for key in (source_key_, account_key):
+                self._in_flight[key] -= 1
+                if self._in_flight[key] <= 0:
+                    del self._in_flight[key]
+        self.known.add(address, source)
+        return principal
+
+    async def _verify(self, address: str, password: str, stored: str, known: bool) -> tuple[bool, str | None]:
+        """One hash, through the queue. If the caller goes away meanwhile,
+        the slot is held until the thread has really finished."""
+        await self.queue.acquire(address, urgent=known)
+        task = asyncio.ensure_future(self.hasher.verify(password, stored))
+
+        def done(t: asyncio.Future) -> None:
+            self.queue.release(address)
+            if not t.cancelled():
+                t.exception()  # retrieved, even when nobody awaits it any more
+
+        task.add_done_callback(done)
+        return await asyncio.shield(task)
+
+    async def _check(self, address: str, password: str, known: bool, cached: bool) -> Principal:
+        business = await self.catalog.find(address.rpartition("@")[2])
         row = None
         handle = None
-        if slug is not None and self.pool.exists(slug):
-            handle = self.pool.handle(slug)
+        if business is not None and self.pool.exists(business.slug):
+            handle = self.pool.handle(business.slug)
             row = await handle.read("auth user", lambda c: directory.login_row(c, address))
         if row is None:
             # Spend the same time as a real check so addresses can't be probed.
-            await self.hasher.verify(password, _DUMMY_HASH)
+            await self._verify(address, password, _DUMMY_HASH, known)
             raise AuthFailed("authentication failed")
         user_id, stored, user_state, tenant_state = row
-        ok, new_hash = await self.hasher.verify(password, stored)
+        if cached and self.cache.hit(address, password, stored):
+            ok, new_hash = True, None
+        else:
+            ok, new_hash = await self._verify(address, password, stored, known)
         if not ok or user_state != "active":
             raise AuthFailed("authentication failed")
         if tenant_state == "suspended":
@@ -162,6 +329,9 @@ class Authenticator:
                 "auth upgrade hash", lambda c: directory.replace_hash_if_unchanged(c, user_id, stored, new_hash)
             )
             log.info("%s: password hash upgraded to argon2id", address)
+            stored = new_hash
+        if cached:
+            self.cache.remember(address, password, stored)
         return Principal(address, user_id, handle)
 
 

@@ -18,9 +18,9 @@ section 4, "Routing: SMTP by recipient domain"):
 and reaches the business's owner unless a user or alias of that name
 exists.
 
-The domain -> business map is cached in memory and reloaded when the
-catalog changes (``app.on_change``); a domain missing from the cache is
-looked up in the box database before it is refused.
+Which business a domain belongs to comes from the App's one catalog
+(:mod:`appliance.catalog`), which reloads when the box changes and looks
+again before a domain is refused.
 
 For submitted mail the module also says who may send what: the envelope
 sender and the From: header must be the user's own addresses
@@ -40,22 +40,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-from storage import box as boxdb
 from storage import directory
 from storage import mail as maildb
 from storage import queue as queuedb
-from storage.database import Database
 from storage.errors import TenantNotFound
 from storage.tenants import TenantHandle, TenantPool
 
 from . import mime, names
 from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
+from .catalog import Catalog
 
 log = logging.getLogger(__name__)
-
-
-#: Unknown domains remembered between catalog refreshes.
-MAX_ABSENT = 10_000
 
 
 class NotHosted(NotFound):
@@ -153,23 +148,14 @@ def _quota_check(conn: sqlite3.Connection, user_ids: Iterable[int], size: int) -
 class Router:
     """Recipient checks and local delivery. See module doc."""
 
-    def __init__(self, box: Database, tenants: TenantPool, publish: Callable[[str, int, int], Any] | None = None):
-        self.box = box
+    def __init__(self, catalog: Catalog, tenants: TenantPool, publish: Callable[[str, int, int], Any] | None = None):
+        self.catalog = catalog
         self.tenants = tenants
         self.publish = publish
-        self._domains: dict[str, str] = {}
-        #: Domains looked up and not found since the last refresh (bounded):
-        #: the sender checks ask about every outside domain.
-        self._absent: set[str] = set()
         self._handles: dict[str, TenantHandle] = {}
 
     async def refresh(self) -> None:
-        """Reload the domain -> business map from the catalog."""
-        rows = await self.box.read(
-            "smtp domains", lambda c: [tuple(r) for r in c.execute("SELECT name, slug FROM domains")]
-        )
-        self._domains = dict(rows)
-        self._absent = set()
+        """The catalog changed: forget the cached handles."""
         self._handles = {}
 
     def handle(self, slug: str) -> TenantHandle:
@@ -180,23 +166,20 @@ class Router:
             handle = self._handles[slug] = self.tenants.handle(slug)
         return handle
 
-    async def slug_for(self, domain: str, *, remember_absent: bool = False) -> str | None:
-        """The business of ``domain`` or None. With ``remember_absent`` a
-        domain not found is not looked up again until the next refresh
-        (for the sender checks, which ask about every outside domain;
-        recipients are always looked up, so a domain just added is served)."""
-        slug = self._domains.get(domain)
-        if slug is None and not (remember_absent and domain in self._absent):
-            slug = await self.box.read("smtp domain", lambda c: boxdb.tenant_for_domain(c, domain))
-            if slug is not None:
-                self._domains[domain] = slug
-            elif remember_absent and len(self._absent) < MAX_ABSENT:
-                self._absent.add(domain)
-        return slug
+    async def slug_for(self, domain: str) -> str | None:
+        business = await self.catalog.find(domain)
+        return business.slug if business is not None else None
 
     async def is_hosted(self, domain: str) -> bool:
-        """Whether ``domain`` is one of the box's (for the sender checks)."""
-        return await self.slug_for(domain.lower(), remember_absent=True) is not None
+        """Whether ``domain`` is one of the box's (for the sender checks).
+
+        From memory once the catalog is loaded: the sender checks ask about
+        every outside domain, and a domain added within the last second
+        (before the generation watcher reloads) is not worth a box read per
+        message. Recipients always go through :meth:`slug_for`."""
+        if not self.catalog.stale:
+            return self.catalog.get(domain) is not None
+        return await self.slug_for(domain.lower()) is not None
 
     async def recipient(self, address: str, size: int = 0) -> Recipient:
         """Check one recipient at RCPT time. See module doc for the errors."""

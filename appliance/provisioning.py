@@ -19,6 +19,7 @@ import os
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from storage import box as boxdb
 from storage import directory, schema
@@ -27,18 +28,31 @@ from storage.errors import TenantNotFound
 from storage.tenants import TenantHandle, TenantPool, check_file, export_file
 
 from . import names, passwords
+from .catalog import Catalog
 from .errors import Conflict, InvalidInput, NotFound
 from .settings import PlanLimits, Settings
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class Provisioning:
-    def __init__(self, settings: Settings, box: Database, pool: TenantPool, state_dir: Path):
+    def __init__(self, settings: Settings, box: Database, pool: TenantPool, state_dir: Path, catalog: Catalog | None = None):
         self.settings = settings
         self.box = box
         self.pool = pool
         self.state_dir = state_dir
+        #: Where domains and slugs are looked up (the App's, shared).
+        self.catalog = catalog if catalog is not None else Catalog(box)
+
+    def _write_box(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Write to the box database, then let the catalog reload on its
+        next lookup (it would only learn of the change at the next poll)."""
+        try:
+            return self.box.write_sync(desc, fn)
+        finally:
+            self.catalog.invalidate()
 
     # -- lookups -----------------------------------------------------------
 
@@ -46,14 +60,15 @@ class Provisioning:
         return f"{slug}.{self.settings.box.domain}"
 
     def slug_for_domain(self, domain: str) -> str:
-        slug = self.box.read_sync("domain owner", lambda c: boxdb.tenant_for_domain(c, domain))
-        if slug is None:
+        business = self.catalog.find_sync(domain)
+        if business is None:
             raise NotFound(f"no business has domain {domain}")
-        return slug
+        return business.slug
 
     def handle(self, slug: str) -> TenantHandle:
         slug = names.slug(slug)
-        self.box.read_sync("tenant", lambda c: boxdb.get_tenant(c, slug))
+        if self.catalog.find_business_sync(slug) is None:
+            raise NotFound(f"no business {slug}")
         return self.pool.handle(slug)
 
     def _handle_for_address(self, address: str) -> tuple[TenantHandle, str]:
@@ -110,7 +125,7 @@ class Provisioning:
         db = self.pool.get(slug, create=True)
         try:
             created = db.write_sync("tenant create", init)
-            self.box.write_sync("tenant register", lambda c: boxdb.add_tenant(c, slug, display, created, wanted))
+            self._write_box("tenant register", lambda c: boxdb.add_tenant(c, slug, display, created, wanted))
         except BaseException:
             self.pool.close(slug)
             _remove_db_files(path)
@@ -147,12 +162,12 @@ class Provisioning:
     def set_state(self, slug: str, state: str) -> None:
         handle = self.handle(slug)
         handle.write_sync("tenant state", lambda c: directory.set_state(c, state))
-        self.box.write_sync("tenant state", lambda c: boxdb.set_state(c, handle.slug, state))
+        self._write_box("tenant state", lambda c: boxdb.set_state(c, handle.slug, state))
 
     def set_plan(self, slug: str, plan: str) -> None:
         the_plan = self._plan(plan)
         self.handle(slug).write_sync("tenant plan", lambda c: directory.set_plan(c, the_plan))
-        self.box.write_sync("tenant plan", boxdb.bump_generation)
+        self._write_box("tenant plan", boxdb.bump_generation)
 
     def remove_tenant(self, slug: str) -> Path:
         """Unregister a business and move its file to ``<state>/removed/``.
@@ -160,7 +175,7 @@ class Provisioning:
         Returns where the file went; the operator deletes it when sure.
         """
         handle = self.handle(slug)
-        self.box.write_sync("tenant remove", lambda c: boxdb.remove_tenant(c, handle.slug))
+        self._write_box("tenant remove", lambda c: boxdb.remove_tenant(c, handle.slug))
         db = self.pool.get(handle.slug)
         db.checkpoint()
         self.pool.close(handle.slug)
@@ -217,7 +232,7 @@ class Provisioning:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 conn.close()
-            self.box.write_sync("tenant import", lambda c: boxdb.add_tenant(c, slug, display, created, domains))
+            self._write_box("tenant import", lambda c: boxdb.add_tenant(c, slug, display, created, domains))
             os.replace(staging, self.pool.path(slug))
             _remove_db_files(staging)
         except BaseException:
@@ -242,7 +257,7 @@ class Provisioning:
         domain = names.domain(domain)
         if domain == self.settings.box.domain or domain.endswith("." + self.settings.box.domain):
             raise InvalidInput(f"domain {domain} is under the box domain")
-        self.box.write_sync("domain claim", lambda c: boxdb.claim_domain(c, handle.slug, domain))
+        self._write_box("domain claim", lambda c: boxdb.claim_domain(c, handle.slug, domain))
 
         def add(conn: sqlite3.Connection) -> None:
             directory.add_domain(conn, domain)
@@ -252,7 +267,7 @@ class Provisioning:
         try:
             handle.write_sync("domain add", add)
         except BaseException:
-            self.box.write_sync("domain release", lambda c: boxdb.release_domain(c, domain))
+            self._write_box("domain release", lambda c: boxdb.release_domain(c, domain))
             raise
 
     def remove_domain(self, domain: str) -> str:
@@ -260,7 +275,7 @@ class Provisioning:
         slug = self.slug_for_domain(domain)
         handle = self.pool.handle(slug)
         handle.write_sync("domain remove", lambda c: directory.remove_domain(c, domain))
-        self.box.write_sync("domain release", lambda c: boxdb.release_domain(c, domain))
+        self._write_box("domain release", lambda c: boxdb.release_domain(c, domain))
         return slug
 
     # -- users -------------------------------------------------------------
@@ -282,7 +297,7 @@ class Provisioning:
             return user_id
 
         handle.write_sync("user add", add)
-        self.box.write_sync("user add", boxdb.bump_generation)
+        self._write_box("user add", boxdb.bump_generation)
         return generated
 
     def set_password(self, address: str, password: str | None = None) -> str | None:
@@ -311,7 +326,7 @@ class Provisioning:
         address = names.address(address)
         handle, _ = self._handle_for_address(address)
         handle.write_sync("user remove", lambda c: directory.remove_user(c, address))
-        self.box.write_sync("user remove", boxdb.bump_generation)
+        self._write_box("user remove", boxdb.bump_generation)
 
     # -- aliases -----------------------------------------------------------
 
@@ -325,11 +340,11 @@ class Provisioning:
         handle, domain = self._handle_for_address(address)
         for target in clean:
             target_domain = target.rpartition("@")[2]
-            owner = self.box.read_sync("domain owner", lambda c, d=target_domain: boxdb.tenant_for_domain(c, d))
-            if owner != handle.slug:
+            owner = self.catalog.find_sync(target_domain)
+            if owner is None or owner.slug != handle.slug:
                 raise InvalidInput(f"target {target} is outside this business")
         handle.write_sync("alias add", lambda c: directory.add_alias(c, address, clean))
-        self.box.write_sync("alias add", boxdb.bump_generation)
+        self._write_box("alias add", boxdb.bump_generation)
 
     def list_aliases(self, slug: str) -> list[dict]:
         return self.handle(slug).read_sync("alias list", directory.list_aliases)
@@ -339,7 +354,7 @@ class Provisioning:
         clean = [names.address(t) for t in targets or []]
         handle, _ = self._handle_for_address(address)
         handle.write_sync("alias remove", lambda c: directory.remove_alias(c, address, clean))
-        self.box.write_sync("alias remove", boxdb.bump_generation)
+        self._write_box("alias remove", boxdb.bump_generation)
 
 
 def _rename_domain(conn: sqlite3.Connection, old: str, new: str) -> None:

@@ -270,9 +270,12 @@ SCHEMA: tuple[Section, ...] = (
         "auth",
         "Logins for every protocol.",
         (
-            K("max_failures", "integer", 10, "Failed logins from one source or for one account within `failure_window` before further attempts are refused without checking.", _int(1, 10_000)),
+            K("max_failures", "integer", 10, "Failed logins (attempts still being checked count too) from one source, or for one account, within `failure_window` before further attempts are refused without checking; for an account, sources that signed in to it lately (`known_source_days`) are still checked.", _int(1, 10_000)),
             K("failure_window", "integer", 900, "Seconds over which failed logins are counted.", _int(10, 86_400)),
-            K("hash_threads", "integer", 2, "Threads that hash and verify passwords.", _int(1, 64)),
+            K("hash_threads", "integer", 2, "Threads that hash and verify passwords: at most this many verifications run at once, the others wait in line.", _int(1, 64)),
+            K("verify_per_account", "integer", 1, "Password verifications for one account that run at once; more wait in line, so parallel guessing at one account costs one thread.", _int(1, 64)),
+            K("max_waiting", "integer", 64, "Logins that may wait for a verification; past it, logins from sources that never signed in to the account are refused at once.", _int(1, 100_000)),
+            K("known_source_days", "integer", 30, "A source that signed in to an account is remembered this many days: it still gets in while the account is refused to others after `max_failures`.", _int(1, 3650)),
         ),
     ),
     Section(

@@ -149,3 +149,9 @@ def all_domains(conn: sqlite3.Connection) -> list[str]:
 
 def domains_of(conn: sqlite3.Connection, slug: str) -> list[str]:
     return [r["name"] for r in conn.execute("SELECT name FROM domains WHERE slug = ? ORDER BY name", (slug,))]
+
+
+def catalog(conn: sqlite3.Connection) -> tuple[int, list[dict]]:
+    """The generation and every business (as :func:`list_tenants`), read in
+    the caller's one snapshot, so the list is at least as new as the number."""
+    return generation(conn), list_tenants(conn)

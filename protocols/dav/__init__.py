@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from .app import build
+from .auth import LoginGate
 from .backend import DavBackend
 from .wsgi import DavWsgi
 
@@ -31,7 +32,7 @@ class DavService:
     async def stop(self) -> None:
         self.app.http_mounts[:] = [m for m in self.app.http_mounts if m[1] is not self.resource]
         # ThreadPool.stop joins the workers; a worker may be waiting on the
-        # loop (login throttle), so join from a thread, not from the loop.
+        # loop (a login), so join from a thread, not from the loop.
         await asyncio.to_thread(self.pool.stop)
 
 
@@ -42,7 +43,7 @@ def make_resource(app: Any) -> tuple[Any, Any]:
     from twisted.web.wsgi import WSGIResource
 
     backend = DavBackend(app)
-    wsgi = DavWsgi(build(backend), backend, app.settings.dav.max_request_bytes)
+    wsgi = LoginGate(DavWsgi(build(backend), backend, app.settings.dav.max_request_bytes), backend)
     pool = ThreadPool(minthreads=1, maxthreads=app.settings.dav.threads, name="dav")
     return WSGIResource(reactor, pool, wsgi), pool
 

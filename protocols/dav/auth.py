@@ -1,16 +1,75 @@
-"""Radicale's auth plugin: our users, login by full address.
+"""Logins for DAV: our users, login by full address, through the App's one
+login checker (``DavBackend.check_login``).
 
-See ``radicale.auth.BaseAuth``. Verification, the login cache and the
-throttle live in :class:`DavBackend.check_login`.
+:class:`LoginGate` runs first in every request: credentials are checked
+once, and a right password of a suspended business is answered
+``403 Forbidden`` with a plain-text reason, as IMAP and SMTP say
+"suspended" rather than "wrong password". 403, not 401: a 401 makes a
+client ask its user for the password again although it was right (RFC
+9110 section 15.5.4: with 403 the credentials were understood and are not
+enough, and a client should not repeat them unchanged); not 503 either,
+which clients retry in a loop while a suspension lasts days.
+:class:`Auth` is Radicale's plugin (see ``radicale.auth.BaseAuth``); it
+reads the gate's verdict for the same request instead of checking again.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+import logging
+from typing import Any, Callable, Iterable
 
 from radicale.auth import AuthContext, BaseAuth
 
+from appliance.errors import Suspended
+
 from .backend import DavBackend
+
+log = logging.getLogger(__name__)
+
+SUSPENDED_BODY = b"this business is suspended; ask your provider\n"
+
+
+def basic_credentials(environ: dict) -> tuple[str, str] | None:
+    """(login, password) of an ``Authorization: Basic`` header, as Radicale
+    decodes it, or None."""
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    if not header.startswith("Basic"):
+        return None
+    try:
+        decoded = base64.b64decode(header[len("Basic"):].strip().encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    login, sep, password = decoded.partition(":")
+    return (login, password) if sep and login else None
+
+
+class LoginGate:
+    """WSGI middleware in front of the DAV application (see module doc)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], backend: DavBackend):
+        self.app = app
+        self.backend = backend
+
+    def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        credentials = basic_credentials(environ)
+        if credentials is None:
+            return self.app(environ, start_response)
+        peer = environ.get("REMOTE_ADDR") or "-"
+        try:
+            self.backend.begin_request(credentials[0], credentials[1], peer)
+        except Suspended:
+            log.info("%s: DAV login of a suspended business refused", peer)
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(SUSPENDED_BODY)))],
+            )
+            return [SUSPENDED_BODY]
+        try:
+            return self.app(environ, start_response)
+        finally:
+            self.backend.end_request()
 
 
 class Auth(BaseAuth):
@@ -19,7 +78,11 @@ class Auth(BaseAuth):
         self.backend = backend
 
     def _login_ext(self, login: str, password: str, context: AuthContext) -> str:
-        return self.backend.check_login(login, password, context.remote_addr or "-")
+        try:
+            return self.backend.check_login(login, password, context.remote_addr or "-")
+        except Suspended:
+            # Only without the gate in front (it answers 403 first).
+            return ""
 
     def _sleep_for_constant_exec_time(self, time_ns_begin: int) -> None:
         # Radicale pads failed logins with time.sleep in the request thread,

@@ -91,7 +91,7 @@ async def start(app: Any) -> SmtpService:
     limits = Limits.from_settings(settings)
     hostname = app.settings.box.hostname
     publish = _publisher(app)
-    router = Router(app.box, app.tenants, publish=publish)
+    router = Router(app.catalog, app.tenants, publish=publish)
     await router.refresh()
     app.on_change(router.refresh)
     verifier = Verifier(hostname, settings.resolver, float(settings.dns_timeout), settings.dmarc_reject)

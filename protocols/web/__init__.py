@@ -32,7 +32,6 @@ from typing import Any
 from twisted.web import resource, server
 
 from appliance.twisted_glue import listen_tcp, stop_ports, tls_options
-from storage import box as boxdb
 
 from . import clients, pages
 from .acme import AcmeChallenge, Challenges
@@ -105,8 +104,7 @@ class Hosts(resource.Resource):
         self.sites = SiteServer(app)
         self.challenges = Challenges()
         self.acme = AcmeChallenge(self.challenges)
-        self.routes: dict[str, Route] = {}
-        self.owners: dict[str, tuple[str, str]] = {}
+        self.catalog = app.catalog
         self.leaves: dict[str, SiteLeaf] = {}
         self.served = resource.Resource()
         self.served.putChild(b"", BoxRoot(app.settings.box.hostname))
@@ -130,23 +128,30 @@ class Hosts(resource.Resource):
         self.all_to_https = web.https_redirect and bool(app.settings.tls.cert_file)
 
     async def refresh(self) -> None:
-        tenants = await self.app.box.read("web hosts", boxdb.list_tenants)
-        routes: dict[str, Route] = {}
-        owners: dict[str, tuple[str, str]] = {}
-        for t in tenants:
-            active = t["state"] == "active"
-            for domain in t["domains"]:
-                owners[domain] = (t["slug"], t["name"])
-                site = Route("site", t["slug"], domain, t["name"], active)
-                routes[domain] = routes[f"www.{domain}"] = site
-                routes[f"autoconfig.{domain}"] = Route("autoconfig", t["slug"], domain, t["name"], active)
-                routes[f"autodiscover.{domain}"] = Route("autodiscover", t["slug"], domain, t["name"], active)
-        self.routes, self.owners = routes, owners
-        self.leaves = {t["slug"]: self.leaves.get(t["slug"]) or SiteLeaf(self.sites, t["slug"]) for t in tenants}
+        """The catalog changed (App reloads it first): keep the site
+        resources of the businesses that are still here."""
+        self.leaves = {b.slug: self.leaves.get(b.slug) or SiteLeaf(self.sites, b.slug) for b in self.catalog.businesses()}
+
+    def route(self, host: str) -> Route | None:
+        """What ``host`` is, from the App's catalog: a business's domain or
+        its ``www.`` (its site), or its ``autoconfig.``/``autodiscover.``."""
+        kind, domain = "site", host
+        business = self.catalog.get(host)
+        if business is None:
+            for prefix in PREFIXES:
+                if host.startswith(prefix):
+                    domain = host[len(prefix):]
+                    business = self.catalog.get(domain)
+                    kind = "site" if prefix == "www." else prefix[:-1]
+                    break
+        if business is None:
+            return None
+        return Route(kind, business.slug, domain, business.name, business.active)
 
     def owner(self, domain: str) -> tuple[str, str] | None:
         """(slug, business name) of the business that has ``domain``."""
-        return self.owners.get(domain)
+        business = self.catalog.get(domain)
+        return (business.slug, business.name) if business is not None else None
 
     def is_box(self, host: str) -> bool:
         if host == self.app.settings.box.hostname:
@@ -169,7 +174,7 @@ class Hosts(resource.Resource):
             request.prepath.append(postpath.pop(0))
             return self.acme
         host = request.getRequestHostname().decode("ascii", "replace").lower().rstrip(".")
-        route = self.routes.get(host)
+        route = self.route(host)
         if route is None:
             if not self.is_box(host):
                 return NOT_FOUND_RESOURCE

@@ -93,3 +93,62 @@ def test_failure_log_line_matches_the_fail2ban_filter(app, caplog):
     assert match and match.group("host") == "192.0.2.44"
     shipped = (ROOT / "systemd/fail2ban/filter.d/appliance.conf").read_text()
     assert r"auth failed: protocol=\S+ user=\S+ source=<HOST>\s*$" in shipped
+
+
+async def _guess_in_parallel(app, n, address="ann@shop.appliance.test", password="bad guess"):
+    results = await asyncio.gather(
+        *(app.auth.login(address, password, protocol="imap", peer=f"198.51.100.{10 + i}", delay=False) for i in range(n)),
+        return_exceptions=True,
+    )
+    return results
+
+
+def test_attempts_in_flight_count_against_the_limit(app):
+    """20 parallel wrong logins from 20 sources: only max_failures of them
+    are verified (the others are refused while those are in flight), and
+    they run one at a time for the account."""
+    results = asyncio.run(_guess_in_parallel(app, 20))
+    assert all(isinstance(r, AuthFailed) for r in results)
+    assert app.auth.queue.started == 3
+    assert app.auth.queue.running == 0 and app.auth.queue.waiting == 0
+
+
+def test_a_known_source_gets_in_while_strangers_are_refused(app):
+    """After strangers pass the account's limit, the right password works
+    from a source that signed in before and not from a new one."""
+    login(app, "ann@shop.appliance.test", "correct horse", peer="192.0.2.1")
+    asyncio.run(_guess_in_parallel(app, 10))
+    assert login(app, "ann@shop.appliance.test", "correct horse", peer="192.0.2.1").slug == "shop"
+    with pytest.raises(AuthFailed):
+        login(app, "ann@shop.appliance.test", "correct horse", peer="192.0.2.200")
+
+
+def test_ipv6_sources_are_counted_per_64(app):
+    """Addresses of one IPv6 /64 share one source counter."""
+    for n in range(3):
+        with pytest.raises(AuthFailed):
+            login(app, f"x{n}@shop.appliance.test", "bad guess", peer=f"2001:db8:1:2::{n + 1}")
+    assert app.auth.throttled("other@shop.appliance.test", "2001:db8:1:2::ffff")
+    assert not app.auth.throttled("other@shop.appliance.test", "2001:db8:1:3::1")
+
+
+def test_full_queue_turns_strangers_away_without_counting(app):
+    """With max_waiting logins already waiting, a stranger's login is
+    refused at once (Busy), not verified and not counted as a failure."""
+    from appliance.throttle import Busy
+
+    app.auth.queue.max_waiting = 1
+
+    async def run():
+        return await asyncio.gather(
+            *(app.auth.login(f"u{i}@shop.appliance.test", "bad guess", protocol="imap", peer=f"198.51.100.{i}", delay=False)
+              for i in range(6)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(run())
+    busy = [i for i, r in enumerate(results) if isinstance(r, Busy)]
+    assert all(isinstance(r, AuthFailed) for r in results)
+    # Two verifications run (hash_threads), one waits, the rest are turned away.
+    assert len(busy) == 3 and app.auth.queue.started == 3
+    assert all(app.auth.failures.count(f"user:u{i}@shop.appliance.test") == 0 for i in busy)
