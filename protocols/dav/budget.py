@@ -34,6 +34,8 @@ TOO_MANY_MATCHES = "{DAV:}number-of-matches-within-limits"
 
 #: Instances between two checks of the clock and of the cancel flags.
 CHECK_EVERY = 512
+#: Instances after which a request counts as heavy and waits its turn.
+HEAVY_AFTER = 10_000
 
 
 class Refusal(BaseException):
@@ -57,12 +59,18 @@ class Budget:
     """The recurrence instances and seconds one request may spend.
 
     ``gone`` is set when the client disconnects, ``stopping`` when the
-    service stops; either ends the work at the next check.
+    service stops; either ends the work at the next check. Past
+    :data:`HEAVY_AFTER` instances a request takes ``heavy`` (a semaphore
+    shared by the service's requests) until :meth:`release`: pure-Python
+    loops hold the GIL, and the event loop serving every other protocol
+    gets it back within a switch interval only while few threads compete.
+    Waiting counts against the request's seconds.
     """
 
     def __init__(
         self, instances: int, seconds: float, *,
         gone: threading.Event | None = None, stopping: threading.Event | None = None,
+        heavy: threading.Semaphore | None = None,
     ):
         self.instances = instances
         self.left = instances
@@ -70,6 +78,8 @@ class Budget:
         self.seconds = seconds
         self.gone = gone
         self.stopping = stopping
+        self.heavy = heavy
+        self._holding = False
         self._until_check = CHECK_EVERY
 
     def tick(self) -> None:
@@ -81,6 +91,19 @@ class Budget:
         if self._until_check <= 0:
             self._until_check = CHECK_EVERY
             self.check()
+            if not self._holding and self.heavy is not None and self.instances - self.left > HEAVY_AFTER:
+                self._wait_turn()
+
+    def _wait_turn(self) -> None:
+        while not self.heavy.acquire(timeout=0.05):
+            self.check()
+        self._holding = True
+
+    def release(self) -> None:
+        """Give back the heavy turn, if taken (at the end of the request)."""
+        if self._holding:
+            self._holding = False
+            self.heavy.release()
 
     def check(self) -> None:
         if self.gone is not None and self.gone.is_set():

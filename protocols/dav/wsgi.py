@@ -74,11 +74,13 @@ class DavWsgi:
         self.report_seconds = settings.report_seconds
         #: Set when the service stops: every request's recurrence work ends.
         self.stopping = threading.Event()
+        #: One heavy recurrence walk at a time (see ``budget.Budget``).
+        self.heavy = threading.Semaphore(1)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         instances = self.store_instances if environ.get("REQUEST_METHOD") in STORE_METHODS else self.report_instances
         budget = Budget(
-            instances, self.report_seconds, gone=environ.get(CLIENT_GONE), stopping=self.stopping,
+            instances, self.report_seconds, gone=environ.get(CLIENT_GONE), stopping=self.stopping, heavy=self.heavy,
         )
         try:
             with bounded(budget):
@@ -91,6 +93,8 @@ class DavWsgi:
                 environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), exc,
             )
             return _plain(start_response, "503 Service Unavailable", "request abandoned\n")
+        finally:
+            budget.release()
 
     def refuse(self, environ: dict, start_response: StartResponse, refusal: Refusal) -> list[bytes]:
         """The one answer to a :class:`Refusal`: its status and a DAV:error
