@@ -6,10 +6,11 @@ Together they bound what a query can cost: every stored object has at most
 reaches past it, so matching one object walks at most that many. What a
 request spends overall is bounded by its :class:`~protocols.dav.budget.Budget`.
 
-* PUT: a ``DTSTART`` outside [:data:`MIN_DATE_TIME`, :data:`MAX_DATE_TIME`]
-  is refused ``403`` with ``CALDAV:min-date-time`` / ``max-date-time``; a
-  recurrence with more than ``max_instances`` instances before
-  :data:`MAX_DATE_TIME` (``FREQ=SECONDLY`` for ever, 86,400 a day...) is
+* PUT (before Radicale parses it): a ``DTSTART`` outside
+  [:data:`MIN_DATE_TIME`, :data:`MAX_DATE_TIME`] is refused ``403`` with
+  ``CALDAV:min-date-time`` / ``max-date-time``; a recurrence with more than
+  ``max_instances`` instances before :data:`MAX_DATE_TIME` (``FREQ=SECONDLY``
+  for ever, 86,400 a day, ``COUNT=1000000000``...) or with none at all is
   refused ``403`` with ``CALDAV:max-instances`` - the way Apple's server
   refuses recurrences beyond its limit (Radicale stores anything).
 * REPORT: an ``expand``, ``limit-recurrence-set``, ``limit-freebusy-set``
@@ -24,6 +25,10 @@ import datetime
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import vobject
+from dateutil import rrule
+
+from . import budget
 from .budget import MAX_DATE_TIME as MAX_ELEMENT
 from .budget import MAX_INSTANCES as INSTANCES_ELEMENT
 from .budget import MIN_DATE_TIME as MIN_ELEMENT
@@ -62,14 +67,28 @@ def _utc(value: Any) -> datetime.datetime:
     return value.astimezone(UTC)
 
 
-def _aware(value: Any) -> bool:
-    return isinstance(value, datetime.datetime) and value.tzinfo is not None
+def check_body(body: bytes, max_instances: int) -> None:
+    """:func:`check_item` for every calendar in a PUT body; a body that does
+    not parse is left to Radicale, which answers it 400."""
+    try:
+        calendars = list(vobject.readComponents(body.decode("utf-8")))
+    except Exception:  # noqa: BLE001 - vobject raises anything on bad input
+        return
+    for calendar in calendars:
+        check_item(calendar, max_instances)
 
 
 def check_item(vobject_item: Any, max_instances: int) -> None:
     """Raise :class:`Refusal` (403) when a calendar object is outside the
-    bounds; its recurrences are walked up to :data:`MAX_DATE_TIME`, at most
-    ``max_instances`` + 1 of them."""
+    bounds: a start outside them, a ``COUNT`` over ``max_instances``, more
+    than ``max_instances`` instances before :data:`MAX_DATE_TIME`, or a rule
+    with no instance before it.
+
+    Each rule is walked with its search capped at :data:`MAX_DATE_TIME`
+    (:func:`budget.capped`): a rule that matches nothing
+    (``BYMONTH=2;BYMONTHDAY=30``) makes dateutil search to the year 9999
+    without yielding - ten seconds of CPU at every query - so it is refused.
+    """
     for component in vobject_item.getChildren():
         if component.name not in CHECKED or "dtstart" not in component.contents:
             continue
@@ -78,22 +97,41 @@ def check_item(vobject_item: Any, max_instances: int) -> None:
             raise Refusal(403, MIN_ELEMENT, f"DTSTART {start:%Y-%m-%d} before {MIN_DATE_TIME:%Y-%m-%d}")
         if start > MAX_DATE_TIME:
             raise Refusal(403, MAX_ELEMENT, f"DTSTART {start:%Y-%m-%d} after {MAX_DATE_TIME:%Y-%m-%d}")
-        if "rrule" not in component.contents and "rdate" not in component.contents:
-            continue
-        instances = 0
-        limit = None
-        for instance in component.getrruleset(addRDate=True) or ():
-            if limit is None:
-                # Compared as the instances come (floating ones naive), not
-                # converted one by one: this loop may run 100,000 times.
-                limit = MAX_DATE_TIME if _aware(instance) else MAX_DATE_TIME.replace(tzinfo=None)
-                if not isinstance(instance, datetime.datetime):
-                    limit = limit.date()
-            if instance > limit:
-                break
-            instances += 1
-            if instances > max_instances:
+        total = len(component.contents.get("rdate", ()))
+        for line in component.contents.get("rrule", ()):
+            total += _instances(line.value, start, max_instances - total)
+            if total > max_instances:
                 raise Refusal(403, INSTANCES_ELEMENT, f"more than {max_instances} instances before {MAX_DATE_TIME:%Y}")
+
+
+def _instances(text: str, start: datetime.datetime, most: int) -> int:
+    """Instances of the rule ``text`` from ``start`` before the cap, counted
+    up to ``most`` + 1; refuses a rule with none or a COUNT over ``most``."""
+    naive_start = start.replace(tzinfo=None)
+    cap = MAX_DATE_TIME.replace(tzinfo=None)
+    try:
+        rule = rrule.rrulestr(text, dtstart=naive_start, ignoretz=True)
+    except (ValueError, TypeError, OverflowError):
+        return 0  # Radicale refuses it as invalid
+    if not isinstance(rule, rrule.rrule):
+        return 0
+    count = rule._count  # noqa: SLF001 - dateutil keeps COUNT only here
+    if count is not None and count > most:
+        raise Refusal(403, INSTANCES_ELEMENT, f"COUNT={count} is more than {most} instances")
+    until = rule._until  # noqa: SLF001 - as COUNT
+    capped = rule.replace(count=None, until=cap if until is None or until > cap else until)
+    found = 0
+    with budget.capped(cap.year):
+        try:
+            for _ in capped:
+                found += 1
+                if found > most or (count is not None and found >= count):
+                    break
+        except budget.PastCap:
+            pass
+    if found == 0 and (until is None or until > naive_start):
+        raise Refusal(403, INSTANCES_ELEMENT, f"RRULE:{text[:80]} has no instance before {MAX_DATE_TIME:%Y}")
+    return found
 
 
 def _when(text: str | None) -> datetime.datetime | None:

@@ -8,7 +8,8 @@ time or count, or stops it when the client goes or the daemon stops.
 
 Every instance of every rule is produced by ``dateutil.rrule.rrule._iter``
 (vobject builds its recurrence sets from dateutil), so :func:`install`
-counts them there, once per process, against the :class:`Budget` of the
+counts them there - and every month or year it searches, for rules that
+match nothing - once per process, against the :class:`Budget` of the
 request that the current thread is serving (none outside a request: the
 CLI and the ICS feed are unaffected). A budget ends the work by raising
 :class:`Refusal`, a ``BaseException``: Radicale answers every ``Exception``
@@ -55,6 +56,10 @@ class Cancelled(BaseException):
     answer any more."""
 
 
+class PastCap(Exception):
+    """A walk under :func:`capped` reached the year it was capped at."""
+
+
 class Budget:
     """The recurrence instances and seconds one request may spend.
 
@@ -79,8 +84,11 @@ class Budget:
         self.gone = gone
         self.stopping = stopping
         self.heavy = heavy
+        #: See :func:`capped`.
+        self.until_year: int | None = None
         self._holding = False
         self._until_check = CHECK_EVERY
+        self._periods = 0
 
     def tick(self) -> None:
         """Count one instance; raise when the request has spent its budget."""
@@ -93,6 +101,16 @@ class Budget:
             self.check()
             if not self._holding and self.heavy is not None and self.instances - self.left > HEAVY_AFTER:
                 self._wait_turn()
+
+    def period(self, year: int) -> None:
+        """Count one period (month or year) dateutil searched, whether or
+        not it held an instance: a rule that matches nothing searches to
+        the year 9999 without yielding one."""
+        if self.until_year is not None and year > self.until_year:
+            raise PastCap(year)
+        self._periods += 1
+        if self._periods % 64 == 0:
+            self.check()
 
     def _wait_turn(self) -> None:
         while not self.heavy.acquire(timeout=0.05):
@@ -130,6 +148,24 @@ def bounded(budget: Budget) -> Iterator[Budget]:
         yield budget
     finally:
         _local.budget = previous
+
+
+@contextlib.contextmanager
+def capped(year: int) -> Iterator[None]:
+    """Meanwhile dateutil raises :class:`PastCap` when its search passes
+    ``year``, found anything or not (its own ``until`` is only compared
+    with the instances it finds)."""
+    budget = current()
+    own = budget is None
+    if budget is None:
+        budget = _local.budget = Budget(1 << 62, 3600)
+    previous, budget.until_year = budget.until_year, year
+    try:
+        yield
+    finally:
+        budget.until_year = previous
+        if own:
+            _local.budget = None
 
 
 def _counted(budget: Budget, instances: Iterator[Any]) -> Iterator[Any]:
@@ -180,5 +216,15 @@ def install() -> None:
                         raise Refusal(507, TOO_MANY_MATCHES, f"{count} or more instances in one expansion")
             return found
 
+        original_rebuild = rrule._iterinfo.rebuild
+
+        def rebuild(self: Any, year: int, month: int) -> Any:
+            # Called by rrule._iter at each new month (or year) it searches.
+            budget = current()
+            if budget is not None:
+                budget.period(year)
+            return original_rebuild(self, year, month)
+
         rrule.rrule._iter = _iter
         rrule.rrulebase.between = between
+        rrule._iterinfo.rebuild = rebuild

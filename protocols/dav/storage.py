@@ -268,8 +268,6 @@ class Storage(BaseStorage):
     def new_item(self, href: str, item: radicale_item.Item) -> dav.NewItem:
         if not pathutils.is_safe_path_component(href) or len(href) > MAX_HREF:
             raise ValueError(f"unsafe item name {href!r}")
-        if item.component_name in bounds.CHECKED:
-            bounds.check_item(item.vobject_item, self.backend.max_instances)
         item.prepare()
         text = item.serialize()
         if len(text.encode()) > self.backend.max_item_bytes:

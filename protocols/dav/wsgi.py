@@ -140,6 +140,12 @@ class DavWsgi:
             return _plain(start_response, "413 Request Entity Too Large", "request body too large\n")
         if environ["PATH_INFO"].startswith("/_feed/"):
             return self.feed(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "PUT" and length:
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            if body.lstrip()[:15].upper() == b"BEGIN:VCALENDAR":
+                bounds.check_body(body, self.backend.max_instances)
+            return self.radicale(environ, start_response)
         if environ.get("REQUEST_METHOD") in XML_METHODS and length:
             body = environ["wsgi.input"].read(length)
             # Document type declarations have no use in WebDAV and are how
