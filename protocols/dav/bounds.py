@@ -97,7 +97,10 @@ def check_item(vobject_item: Any, max_instances: int) -> None:
             raise Refusal(403, MIN_ELEMENT, f"DTSTART {start:%Y-%m-%d} before {MIN_DATE_TIME:%Y-%m-%d}")
         if start > MAX_DATE_TIME:
             raise Refusal(403, MAX_ELEMENT, f"DTSTART {start:%Y-%m-%d} after {MAX_DATE_TIME:%Y-%m-%d}")
-        total = len(component.contents.get("rdate", ()))
+        # One RDATE line may hold many dates.
+        total = sum(
+            len(line.value) if isinstance(line.value, list) else 1 for line in component.contents.get("rdate", ())
+        )
         for line in component.contents.get("rrule", ()):
             total += _instances(line.value, start, max_instances - total)
             if total > max_instances:
