@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import sqlite_utils
 
-from .errors import DatabaseClosed
+from .errors import DatabaseClosed, StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -212,14 +212,19 @@ class Database:
                         raise
                     conn.execute(f"ROLLBACK TO {savepoint}")
                     conn.execute(f"RELEASE {savepoint}")
-                    outcomes.append((False, exc))
+                    outcomes.append((False, _for_caller(exc)))
                 else:
                     conn.execute(f"RELEASE {savepoint}")
                     outcomes.append((True, result))
             conn.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - every caller learns of it
             self.stats.failed_commits += 1
-            log.exception("%s: transaction of %d writes failed", self.name, len(batch))
+            if _disk_full(exc):
+                # Expected, and the operator's to fix: one line, no traceback.
+                log.warning("%s: disk full, transaction of %d writes rolled back", self.name, len(batch))
+            else:
+                log.exception("%s: transaction of %d writes failed", self.name, len(batch))
+            exc = _for_caller(exc)
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
@@ -318,3 +323,18 @@ class Database:
 
     def __repr__(self) -> str:
         return f"<Database {self.name} {'closed' if self._closed else 'open'}>"
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def _for_caller(exc: BaseException) -> BaseException:
+    """What a writer's caller gets for ``exc``: a full disk becomes
+    :class:`StorageFull`, which every protocol maps (452, NO [LIMIT], 507);
+    anything else as it was raised."""
+    if _disk_full(exc):
+        full = StorageFull()
+        full.__cause__ = exc
+        return full
+    return exc

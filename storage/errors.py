@@ -40,6 +40,16 @@ class DatabaseClosed(StorageError):
     """The database was closed (idle eviction or shutdown); open it again."""
 
 
+class StorageFull(StorageError):
+    """The file system holding the data is full (SQLITE_FULL): the write
+    was rolled back, nothing changed; it may succeed once space is freed."""
+
+    message = "the disk holding the data is full"
+
+    def __init__(self, message: str = message):
+        super().__init__(message)
+
+
 class IntegrityFailed(StorageError):
     """A file failed ``PRAGMA integrity_check`` or is not one of ours."""
 

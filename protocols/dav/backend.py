@@ -52,6 +52,7 @@ class DavBackend:
         self.app = app
         settings = app.settings.dav
         self.max_item_bytes = settings.max_item_bytes
+        self.max_instances = settings.max_instances
         self.limits_template = Limits(
             max_items_per_collection=settings.max_items_per_collection,
             max_collections_per_owner=settings.max_collections,

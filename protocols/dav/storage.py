@@ -10,8 +10,9 @@ What differs from Radicale's file storage:
 * a write returns only after its transaction committed (the WSGI thread
   blocks on ``write_sync``), so 201/204 means durable.
 
-Plan limits and the business's quota are refused as ``ENOSPC``, which
-Radicale answers ``507 Insufficient Storage`` (RFC 4918 section 11.5).
+Plan limits, the business's quota and a full disk are refused as
+``ENOSPC``, which Radicale answers ``507 Insufficient Storage`` (RFC 4918
+section 11.5).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from radicale.storage import BaseCollection, BaseStorage
 
 from appliance.errors import ApplianceError, LimitExceeded
 from storage import dav
+from storage.errors import StorageFull
 
+from . import bounds
 from .backend import DavBackend, Owner
 
 log = logging.getLogger(__name__)
@@ -48,8 +51,10 @@ def http_date(timestamp: float) -> str:
 
 
 def _refuse(exc: ApplianceError) -> ValueError:
-    # Radicale maps "[Errno 28]" in an upload error to 507.
-    if isinstance(exc, LimitExceeded):
+    # Radicale maps "[Errno 28]" in an upload error to 507: a plan limit,
+    # and a full disk (RFC 4918 section 11.5: the server "is unable to
+    # store the representation"); the writer has logged the disk.
+    if isinstance(exc, (LimitExceeded, StorageFull)):
         return ValueError(f"[Errno {errno.ENOSPC}] {exc}")
     return ValueError(str(exc))
 
@@ -126,6 +131,8 @@ class Collection(BaseCollection):
 
     def get_meta(self, key: Optional[str] = None) -> Any:
         props = dict(self._row.props)
+        if self._row.tag == "VCALENDAR":
+            props.update(bounds.advertised(self._storage.backend.max_instances))
         if self._row.feed_token:
             props[FEED_PROP] = (
                 f"{self._storage.script_name}/_feed/{self._owner.handle.slug}/{self._row.feed_token}.ics"
@@ -133,7 +140,9 @@ class Collection(BaseCollection):
         return props if key is None else props.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
-        clean = {k: v for k, v in props.items() if k != FEED_PROP}
+        # Computed properties are not stored (a PROPPATCH cannot change them).
+        computed = {FEED_PROP, *bounds.advertised(0)}
+        clean = {k: v for k, v in props.items() if k not in computed}
         if self._row.tag:
             clean["tag"] = self._row.tag
         self._write("dav proppatch", lambda c: dav.set_props(c, self._row.id, clean))

@@ -10,6 +10,11 @@
 * Serves the read-only ICS feeds, ``/dav/_feed/<slug>/<token>.ics``: for
   clients that can only subscribe to a URL (new Outlook, phones). The token
   is random per calendar (``storage.dav``); anything else is a plain 404.
+* Bounds what one request may cost: the shape of its XML (``xmlshape``),
+  the dates it asks for (``bounds``) and the recurrence work it does
+  (``budget``), which ends when the client goes or the service stops. The
+  refusals are answered here, in one place: 400 for a body past the XML
+  bounds, 403 or 507 with the CalDAV precondition for recurrences.
 """
 
 from __future__ import annotations
@@ -17,14 +22,17 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
+import xml.etree.ElementTree as ET
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from appliance.names import SLUG_RE
 from storage import dav
 
-from . import listing, multiget, sync
+from . import bounds, listing, multiget, sync, xmlshape
 from .app import SCRIPT_NAME
+from .budget import MAX_INSTANCES, TOO_MANY_MATCHES, Budget, Cancelled, Refusal, bounded
 from .backend import DavBackend
 from .storage import Collection
 
@@ -35,6 +43,13 @@ FEED_RE = re.compile(r"^/_feed/([a-z0-9-]{1,63})/([A-Za-z0-9_-]{16,64})\.ics$")
 StartResponse = Callable[..., Any]
 #: Methods whose bodies are XML.
 XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR", "MKCOL", "LOCK"})
+#: Methods that store calendar objects: recurrence work past the budget
+#: there means the object has too many instances (RFC 4791 5.3.2.1).
+STORE_METHODS = frozenset({"PUT", "MOVE", "COPY", "MKCALENDAR", "MKCOL"})
+#: The environ key of the event set when the client disconnects (set by
+#: ``protocols.dav.DavResource``).
+CLIENT_GONE = "appliance.client_gone"
+NAMESPACES = {"DAV:": "D", "urn:ietf:params:xml:ns:caldav": "C"}
 
 
 def _plain(start_response: StartResponse, status: str, text: str, extra: list | None = None) -> list[bytes]:
@@ -51,8 +66,62 @@ class DavWsgi:
         self.backend = backend
         self.max_request_bytes = max_request_bytes
         self.listings = listing.Listings()
+        settings = backend.app.settings.dav
+        self.report_instances = settings.report_instances
+        # A PUT walks an object's instances a few times (its time range,
+        # our max-instances check): an allowed object must fit.
+        self.store_instances = settings.report_instances + 3 * settings.max_instances
+        self.report_seconds = settings.report_seconds
+        #: Set when the service stops: every request's recurrence work ends.
+        self.stopping = threading.Event()
+        #: One heavy recurrence walk at a time (see ``budget.Budget``).
+        self.heavy = threading.Semaphore(1)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        instances = self.store_instances if environ.get("REQUEST_METHOD") in STORE_METHODS else self.report_instances
+        budget = Budget(
+            instances, self.report_seconds, gone=environ.get(CLIENT_GONE), stopping=self.stopping, heavy=self.heavy,
+        )
+        try:
+            with bounded(budget):
+                return self.serve(environ, start_response)
+        except Refusal as refusal:
+            return self.refuse(environ, start_response, refusal)
+        except Cancelled as exc:
+            log.info(
+                "%s: %s %r abandoned: %s", environ.get("REMOTE_ADDR", "-"),
+                environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), exc,
+            )
+            return _plain(start_response, "503 Service Unavailable", "request abandoned\n")
+        finally:
+            budget.release()
+
+    def refuse(self, environ: dict, start_response: StartResponse, refusal: Refusal) -> list[bytes]:
+        """The one answer to a :class:`Refusal`: its status and a DAV:error
+        body naming the precondition (RFC 4918 section 16), logged at INFO."""
+        method = environ.get("REQUEST_METHOD", "")
+        status, precondition = refusal.status, refusal.precondition
+        if method in STORE_METHODS and precondition == TOO_MANY_MATCHES:
+            status, precondition = 403, MAX_INSTANCES
+        log.info(
+            "%s: %s %r refused %d (%s): %s", environ.get("REMOTE_ADDR", "-"), method,
+            environ.get("PATH_INFO"), status, precondition, refusal.reason,
+        )
+        namespace, _, name = precondition[1:].partition("}")
+        prefix = NAMESPACES[namespace]
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?>\n'
+            '<D:error xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:A="urn:x-appliance:dav">'
+            f"<{prefix}:{name}/><A:message>{_escape(refusal.reason)}</A:message></D:error>\n"
+        ).encode()
+        reason = "Forbidden" if status == 403 else "Insufficient Storage"
+        start_response(
+            f"{status} {reason}",
+            [("Content-Type", "application/xml; charset=utf-8"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    def serve(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         raw = environ.get("REQUEST_URI") or (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
         # PEP 3333: PATH_INFO is the URL-decoded path, as latin-1 text.
         path = unquote_to_bytes(urlsplit(raw).path).decode("latin-1")
@@ -71,6 +140,12 @@ class DavWsgi:
             return _plain(start_response, "413 Request Entity Too Large", "request body too large\n")
         if environ["PATH_INFO"].startswith("/_feed/"):
             return self.feed(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "PUT" and length:
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            if body.lstrip()[:15].upper() == b"BEGIN:VCALENDAR":
+                bounds.check_body(body, self.backend.max_instances)
+            return self.radicale(environ, start_response)
         if environ.get("REQUEST_METHOD") in XML_METHODS and length:
             body = environ["wsgi.input"].read(length)
             # Document type declarations have no use in WebDAV and are how
@@ -79,6 +154,15 @@ class DavWsgi:
             upper = body.upper()
             if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
                 return _plain(start_response, "400 Bad Request", "document type declarations are not accepted\n")
+            problem = xmlshape.problem(body)
+            if problem is not None:
+                log.info(
+                    "%s: %s %r refused 400: %s", environ.get("REMOTE_ADDR", "-"),
+                    environ["REQUEST_METHOD"], environ["PATH_INFO"], problem,
+                )
+                return _plain(start_response, "400 Bad Request", problem + "\n")
+            if environ["REQUEST_METHOD"] == "REPORT":
+                _check_dates(body)
             environ["wsgi.input"] = io.BytesIO(body)
             return self.xml_request(environ, start_response, body)
         return self.radicale(environ, start_response)
@@ -140,3 +224,17 @@ class DavWsgi:
             ],
         )
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+
+def _check_dates(body: bytes) -> None:
+    """Raise :class:`Refusal` for a REPORT asking times out of bounds; a
+    body that does not parse is left to Radicale (400)."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return
+    bounds.check_report(root)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
