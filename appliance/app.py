@@ -1,8 +1,8 @@
 """The composition root: builds and owns settings, stores, auth, TLS and the
 protocol services. Everything else receives what it needs from here.
 
-The CLI builds an :class:`App` to reach the stores and never starts
-services; the daemon (``appliance.daemon``) starts them on its event loop.
+The CLI builds an :class:`App` to reach the services (``app.core``) and
+never starts the protocol services; the daemon (``appliance.daemon``) starts them on its event loop.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from .looplag import LoopLag
 from .mailevents import MailEvents
 from .passwords import Hasher
 from .provisioning import Provisioning
-from .services import SERVICES
+from .services import Services
+from .startup import SERVICES
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,10 @@ class App:
         self.hasher = Hasher(settings.auth.hash_threads)
         #: domain -> business, one cache for every service (appliance.catalog).
         self.catalog = Catalog(self.box)
-        self.provisioning = Provisioning(settings, self.box, self.tenants, self.state_dir, self.catalog)
+        #: The services every front end calls (``appliance.services``).
+        self.core = Services(settings, self.box, self.tenants, self.state_dir, self.catalog, self.certificate_files)
+        #: The same, as the operator's verbs of old (``appliance.provisioning``).
+        self.provisioning = Provisioning(self.core)
         self.auth = Authenticator.from_settings(settings, self.catalog, self.tenants, self.hasher)
         self.loop_lag = LoopLag()
         self.mail_events = MailEvents()

@@ -2,8 +2,8 @@
 
 Each check returns :class:`Result` rows: ``ok``, ``warn`` (works, but look)
 or ``fail`` (something is broken). The CLI prints them and exits non-zero
-when any failed. Checks only read; :func:`rebuild_catalog` is the one repair,
-run by ``appliance box rebuild``.
+when any failed. Checks only read; the one repair, rebuilding the catalog,
+is ``app.core.businesses.rebuild_catalog`` (``appliance box rebuild``).
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from typing import Iterator
 
 from cryptography import x509
 
-from storage import box as boxdb
 from storage.errors import IntegrityFailed
-from storage.tenants import check_file
+from storage.tenants import check_file, file_facts
 
 from .app import App
-from .errors import Conflict
 
 #: A certificate expiring sooner than this is a warning.
 CERT_WARN_DAYS = 14
@@ -66,23 +64,13 @@ def check_state_dir(app: App) -> Iterator[Result]:
 
 
 def check_box_db(app: App) -> Iterator[Result]:
-    ok = app.box.read_sync("quick_check", lambda c: c.execute("PRAGMA quick_check").fetchone()[0])
+    ok = app.core.businesses.box_database_check()
     yield Result("box database", "ok" if ok == "ok" else "fail", ok if ok != "ok" else "quick_check ok")
-
-
-def _file_facts(path: Path) -> tuple[str, list[str]]:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        slug = conn.execute("SELECT slug FROM tenant WHERE id = 1").fetchone()[0]
-        domains = sorted(r[0] for r in conn.execute("SELECT name FROM domains"))
-        return slug, domains
-    finally:
-        conn.close()
 
 
 def check_catalog(app: App) -> Iterator[Result]:
     """The catalog and the business files tell the same story."""
-    catalog = {t["slug"]: t["domains"] for t in app.provisioning.list_tenants()}
+    catalog = {t.slug: t.domains for t in app.core.businesses.list()}
     files = {p.stem: p for p in app.tenants.directory.glob("*.sqlite3")}
     problems = 0
     for slug in sorted(set(catalog) - set(files)):
@@ -93,12 +81,12 @@ def check_catalog(app: App) -> Iterator[Result]:
         yield Result("catalog", "warn", f"file {files[slug].name} is not in the catalog (appliance box rebuild)")
     for slug in sorted(set(files) & set(catalog)):
         try:
-            inner_slug, domains = _file_facts(files[slug])
-        except sqlite3.Error as exc:
+            facts = file_facts(files[slug])
+        except (sqlite3.Error, IntegrityFailed) as exc:
             problems += 1
             yield Result("catalog", "fail", f"{slug}: cannot read its file: {exc}")
             continue
-        if inner_slug != slug or domains != sorted(catalog[slug]):
+        if facts.slug != slug or facts.domains != sorted(catalog[slug]):
             problems += 1
             yield Result("catalog", "fail", f"{slug}: catalog and file disagree on slug or domains (appliance box rebuild)")
     if not problems:
@@ -157,41 +145,3 @@ def check_daemon(app: App) -> Iterator[Result]:
                 yield Result("daemon", "fail", f"{name} {host}:{port} does not answer: {exc.strerror or exc}")
                 continue
             yield Result("daemon", "ok", f"{name} {host}:{port} answers")
-
-
-def rebuild_catalog(app: App) -> int:
-    """Rebuild the box catalog from the business files; returns how many.
-
-    Refuses (changing nothing) when two files claim the same domain.
-    """
-    entries = []
-    owners: dict[str, str] = {}
-    for path in sorted(app.tenants.directory.glob("*.sqlite3")):
-        check_file(path)
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            row = conn.execute("SELECT slug, name, state, created FROM tenant WHERE id = 1").fetchone()
-            domains = [r[0] for r in conn.execute("SELECT name FROM domains")]
-        finally:
-            conn.close()
-        if row[0] != path.stem:
-            raise IntegrityFailed(f"{path.name} holds business {row[0]}, not {path.stem}")
-        for domain in domains:
-            if domain in owners:
-                raise Conflict(f"domain {domain} is claimed by both {owners[domain]} and {row[0]}")
-            owners[domain] = row[0]
-        entries.append((row, domains))
-
-    def write(conn: sqlite3.Connection) -> None:
-        conn.execute("DELETE FROM domains")
-        conn.execute("DELETE FROM tenants")
-        for (slug, name, state, created), domains in entries:
-            conn.execute(
-                "INSERT INTO tenants (slug, name, state, created) VALUES (?, ?, ?, ?)", (slug, name, state, created)
-            )
-            for domain in domains:
-                conn.execute("INSERT INTO domains (name, slug) VALUES (?, ?)", (domain, slug))
-        boxdb.bump_generation(conn)
-
-    app.box.write_sync("catalog rebuild", write)
-    return len(entries)

@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterable, Sequence
 from storage import directory
 from storage import mail as maildb
 from storage import queue as queuedb
+from storage.database import savepoint
 from storage.errors import TenantNotFound
 from storage.tenants import TenantHandle, TenantPool
 
@@ -106,18 +107,15 @@ def _deliver_in(
     stored: list[tuple[int, int]] = []
     over: list[int] = []
     for user_id in sorted(set(user_ids)):
-        conn.execute("SAVEPOINT deliver_user")
         try:
-            try:
-                mailbox_id, _uid = maildb.deliver(conn, user_id, body_id, mailbox)
-            except NotFound:
-                mailbox_id, _uid = maildb.deliver(conn, user_id, body_id)
+            with savepoint(conn, "deliver_user"):
+                try:
+                    mailbox_id, _uid = maildb.deliver(conn, user_id, body_id, mailbox)
+                except NotFound:
+                    mailbox_id, _uid = maildb.deliver(conn, user_id, body_id)
         except LimitExceeded:
-            conn.execute("ROLLBACK TO deliver_user")
-            conn.execute("RELEASE deliver_user")
             over.append(user_id)
             continue
-        conn.execute("RELEASE deliver_user")
         stored.append((user_id, mailbox_id))
     return stored, over
 
@@ -325,13 +323,7 @@ def check_sending_limits(conn: sqlite3.Connection, user_id: int, user_limit: int
         if directory.bump_usage(conn, user) > (user_limit or business_limit):
             raise SendingLimit("your daily sending limit is reached")
         return
-    today = _today()
-    used = {
-        r["counter"]: r["value"]
-        for r in conn.execute(
-            "SELECT counter, value FROM usage WHERE period = ? AND counter IN (?, ?)", (today, business, user)
-        )
-    }
+    used = directory.usage_on(conn, _today(), (business, user))
     if used.get(business, 0) >= business_limit or used.get(user, 0) >= (user_limit or business_limit):
         raise SendingLimit("daily sending limit reached")
 

@@ -1,10 +1,7 @@
 """What the DNS zones are built from: the box's settings, the catalog, and
-each business's domains, DKIM keys and own records. Shared by the DNS
-service (async, on the loop) and ``appliance dns`` (blocking, in the CLI).
-
-Adding a record (:func:`add_record`) checks it against the zone it would
-join as the daemon serves it now, stores it in the business's file and
-bumps the box generation, so the daemon rebuilds its zones within a second.
+each business's domains, DKIM keys and own records. Used by the DNS
+protocol and the certificates (async, on the loop) and by the DNS records
+service (``appliance.services.dns``, blocking).
 """
 
 from __future__ import annotations
@@ -20,12 +17,7 @@ from storage import dkim
 from storage import dns as dnsdb
 from storage.errors import TenantNotFound
 
-from storage import names
-from .errors import InvalidInput, NotFound
-from .zones import (
-    RECORD_TYPES, MAX_TTL, MIN_TTL, TTL, BoxDns, BusinessDns, CustomRecord, Zone,
-    assign_serials, build_zones, check_record, check_value, owner_name, zone_for,
-)
+from .zones import TTL, BoxDns, BusinessDns, CustomRecord, Zone, assign_serials, build_zones
 
 log = logging.getLogger(__name__)
 
@@ -110,93 +102,24 @@ async def zones(
 
 
 def zones_sync(app: Any) -> tuple[BoxDns, dict[str, Zone]]:
-    """The zones as the daemon serves them (serials as last published)."""
-    data = []
-    for tenant in app.provisioning.list_tenants():
-        handle = app.tenants.handle(tenant["slug"])
-        data.append(handle.read_sync("dns records", lambda c, s=tenant["slug"]: business_dns(c, s)))
-    box = box_dns(app.settings)
-    built = build_zones(box, data)
-    assign_serials(built, app.box.read_sync("dns serials", boxdb.dns_serials))
-    return box, built
+    """The zones as the daemon serves them. See ``app.core.dns.zones``."""
+    return app.core.dns.zones()
 
 
-# -- the records a business adds (CLI) -----------------------------------------
-
-
-def _owning_domain(app: Any, name: str) -> str | None:
-    """The catalog domain with the longest match for ``name``."""
-    domains = set(app.box.read_sync("dns domains", boxdb.all_domains))
-    candidate = name[2:] if name.startswith("*.") else name
-    while candidate:
-        if candidate in domains:
-            return candidate
-        candidate = candidate.partition(".")[2]
-    return None
-
-
-def parse_record(app: Any, domain: str, name: str, rtype: str, value: str, ttl: int = TTL) -> tuple[str, CustomRecord]:
-    """Validate command-line arguments into ``(slug, record)``.
-
-    The name must lie in ``domain`` and in no other domain of the catalog
-    (another business's, or another of this business's own, which hold
-    their names themselves); the box zone's own names are never anyone's.
-    """
-    domain = names.domain(domain)
-    rtype = rtype.strip().upper()
-    if rtype not in RECORD_TYPES:
-        raise InvalidInput(f"unsupported record type {rtype!r}: use one of {', '.join(RECORD_TYPES)}")
-    if not MIN_TTL <= ttl <= MAX_TTL:
-        raise InvalidInput(f"invalid TTL {ttl}: expected {MIN_TTL}-{MAX_TTL} seconds")
-    slug = app.provisioning.slug_for_domain(domain)
-    full = owner_name(domain, name)
-    owner = _owning_domain(app, full)
-    if owner != domain:
-        raise InvalidInput(f"{full} belongs to the domain {owner}, not {domain}")
-    return slug, CustomRecord(domain, full, rtype, check_value(rtype, value, domain), ttl)
+# -- the records a business adds: ``appliance.services.dns`` -------------------
+# Kept for the callers written before the services (tests, scripts).
 
 
 def add_record(app: Any, domain: str, name: str, rtype: str, value: str, ttl: int = TTL) -> dict:
-    """Check and store one record; returns it as shown by :func:`list_records`."""
-    slug, record = parse_record(app, domain, name, rtype, value, ttl)
-    _box, built = zones_sync(app)
-    zone = zone_for(built, record.name)
-    if zone is None:  # the catalog and the zones disagree: never write blind
-        raise NotFound(f"the box serves no zone for {record.name}")
-    check_record(zone, record)
-    relative = "@" if record.name == record.domain else record.name[: -len(record.domain) - 1]
-    limit = app.settings.dns.max_records
-    app.tenants.handle(slug).write_sync(
-        "dns record add",
-        lambda c: dnsdb.add_record(c, record.domain, relative, record.type, record.value, record.ttl, limit),
-    )
-    app.box.write_sync("dns record add", boxdb.bump_generation)
-    return {"domain": record.domain, "name": record.name, "type": record.type, "value": record.value, "ttl": record.ttl}
+    """See :meth:`appliance.services.dns.DnsRecords.add`."""
+    return app.core.dns.add(domain, name, rtype, value, ttl, actor="operator").as_dict()
 
 
 def remove_record(app: Any, domain: str, name: str, rtype: str, value: str | None = None) -> int:
-    """Remove the RRset, or one record of it; returns how many went."""
-    domain = names.domain(domain)
-    rtype = rtype.strip().upper()
-    if rtype not in RECORD_TYPES:
-        raise InvalidInput(f"unsupported record type {rtype!r}: use one of {', '.join(RECORD_TYPES)}")
-    slug = app.provisioning.slug_for_domain(domain)
-    full = owner_name(domain, name)
-    relative = "@" if full == domain else full[: -len(domain) - 1]
-    canonical = None if value is None else check_value(rtype, value, domain)
-    removed = app.tenants.handle(slug).write_sync(
-        "dns record remove", lambda c: dnsdb.remove_records(c, domain, relative, rtype, canonical)
-    )
-    app.box.write_sync("dns record remove", boxdb.bump_generation)
-    return removed
+    """See :meth:`appliance.services.dns.DnsRecords.remove`."""
+    return app.core.dns.remove(domain, name, rtype, value, actor="operator")
 
 
 def list_records(app: Any, domain: str) -> list[dict]:
-    """The records the business of ``domain`` added there (absolute names)."""
-    domain = names.domain(domain)
-    slug = app.provisioning.slug_for_domain(domain)
-    rows = app.tenants.handle(slug).read_sync("dns records", lambda c: dnsdb.list_records(c, domain))
-    return [
-        {"domain": r["domain"], "name": _absolute(r["domain"], r["name"]), "type": r["type"], "value": r["value"], "ttl": r["ttl"]}
-        for r in rows
-    ]
+    """See :meth:`appliance.services.dns.DnsRecords.list`."""
+    return [r.as_dict() for r in app.core.dns.list(domain)]

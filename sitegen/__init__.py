@@ -5,8 +5,11 @@ with a theme into the static files of a site.
 block format), ``markup`` turns their Markdown into sanitised HTML,
 ``images`` identifies pictures from their bytes, ``palette`` makes the chosen
 colours readable (WCAG AA), ``render`` loads themes from ``themes/`` into a
-Jinja2 environment, ``build`` turns the stored sources into ``{path: bytes}``
-and ``commands`` is ``appliance site init|profile|page|nav|image|build``.
-The sources live in the business's own file (``storage.sitegen``); the built
-files are published with ``storage.sites.publish``.
+Jinja2 environment, and ``build`` turns the stored sources into
+``{path: bytes}``. The sources live in the business's own file
+(``storage.sitegen``), kept by the site builder service
+(``appliance.services.sitebuilder``), which publishes the built files with
+``storage.sites.publish``; ``appliance site init|profile|page|nav|image|build``
+is its command line (``appliance.cli.sitebuilder``). Nothing here imports
+the appliance's services or front ends.
 """

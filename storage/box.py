@@ -79,6 +79,22 @@ def generation(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
 
+def has_tenant(conn: sqlite3.Connection, slug: str) -> bool:
+    return conn.execute("SELECT 1 FROM tenants WHERE slug = ?", (slug,)).fetchone() is not None
+
+
+def replace_catalog(conn: sqlite3.Connection, entries: list[tuple[str, str, str, str, list[str]]]) -> None:
+    """Replace the whole catalog with ``(slug, name, state, created, domains)``
+    entries (read from the business files, which are the truth)."""
+    conn.execute("DELETE FROM domains")
+    conn.execute("DELETE FROM tenants")
+    for slug, name, state, created, domains in entries:
+        conn.execute("INSERT INTO tenants (slug, name, state, created) VALUES (?, ?, ?, ?)", (slug, name, state, created))
+        for domain in domains:
+            conn.execute("INSERT INTO domains (name, slug) VALUES (?, ?)", (domain, slug))
+    bump_generation(conn)
+
+
 def add_tenant(conn: sqlite3.Connection, slug: str, name: str, created: str, domains: list[str]) -> None:
     if conn.execute("SELECT 1 FROM tenants WHERE slug = ?", (slug,)).fetchone():
         raise Conflict(f"business {slug} already exists")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import concurrent.futures.thread  # noqa: F401 - loaded before any privilege drop
 import logging
 import queue
@@ -33,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import sqlite_utils
 
@@ -96,6 +97,25 @@ def apply_migrations(conn: sqlite3.Connection, sets: Iterable[sqlite_utils.Migra
             conn.execute("ROLLBACK")
         raise
     return applied
+
+
+def quick_check(conn: sqlite3.Connection) -> str:
+    """SQLite's ``PRAGMA quick_check``: ``"ok"``, or the first problem found."""
+    return conn.execute("PRAGMA quick_check").fetchone()[0]
+
+
+@contextlib.contextmanager
+def savepoint(conn: sqlite3.Connection, name: str) -> Iterator[None]:
+    """Run the block inside ``SAVEPOINT name``: an exception rolls back only
+    what the block wrote (and propagates); the enclosing transaction goes on."""
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")
 
 
 @dataclass

@@ -116,7 +116,6 @@ def init_tenant(conn: sqlite3.Connection, slug: str, name: str, plan: Plan, free
         (slug, name, plan.name, now(), plan.max_users, plan.mailbox_bytes, plan.web_bytes, plan.messages_per_day),
     )
     conn.execute("INSERT INTO domains (name, kind, created) VALUES (?, 'free', ?)", (free_domain, now()))
-    audit(conn, "operator", "tenant.create", f"{slug} {plan.name}")
 
 
 def get_tenant(conn: sqlite3.Connection) -> TenantRow:
@@ -129,7 +128,6 @@ def get_tenant(conn: sqlite3.Connection) -> TenantRow:
 
 def set_state(conn: sqlite3.Connection, state: str) -> None:
     conn.execute("UPDATE tenant SET state = ? WHERE id = 1", (state,))
-    audit(conn, "operator", f"tenant.{'suspend' if state == 'suspended' else 'resume'}")
 
 
 def set_plan(conn: sqlite3.Connection, plan: Plan) -> None:
@@ -138,7 +136,6 @@ def set_plan(conn: sqlite3.Connection, plan: Plan) -> None:
         " WHERE id = 1",
         (plan.name, plan.max_users, plan.mailbox_bytes, plan.web_bytes, plan.messages_per_day),
     )
-    audit(conn, "operator", "tenant.plan", plan.name)
 
 
 # -- domains ---------------------------------------------------------------
@@ -152,7 +149,6 @@ def add_domain(conn: sqlite3.Connection, domain: str) -> None:
     if conn.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone():
         raise Conflict(f"domain {domain} already belongs to this business")
     conn.execute("INSERT INTO domains (name, kind, created) VALUES (?, 'own', ?)", (domain, now()))
-    audit(conn, "operator", "domain.add", domain)
 
 
 def remove_domain(conn: sqlite3.Connection, domain: str) -> None:
@@ -163,7 +159,34 @@ def remove_domain(conn: sqlite3.Connection, domain: str) -> None:
         raise InvalidInput(f"{domain} is the business's free domain and cannot be removed")
     # Users and aliases of the domain go with it (ON DELETE CASCADE).
     conn.execute("DELETE FROM domains WHERE name = ?", (domain,))
-    audit(conn, "operator", "domain.remove", domain)
+
+
+def rename_free_domain(conn: sqlite3.Connection, new: str) -> str | None:
+    """Move the business's free domain (and its addresses) to ``new``.
+
+    For a file that comes from a box with another box domain. Returns the
+    old name, or None when it already was ``new`` (nothing changed).
+    """
+    row = conn.execute("SELECT name FROM domains WHERE kind = 'free'").fetchone()
+    if row is None or row["name"] == new:
+        return None
+    old = row["name"]
+    conn.execute("UPDATE domains SET name = ? WHERE name = ?", (new, old))
+    for table in ("users", "aliases"):
+        conn.execute(
+            f"UPDATE {table} SET address = local || '@' || domain WHERE domain = ? AND address != ''", (new,)
+        )
+    conn.execute("UPDATE aliases SET address = '@' || domain WHERE domain = ? AND local = ''", (new,))
+    conn.execute(
+        "UPDATE aliases SET target = substr(target, 1, instr(target, '@')) || ? WHERE target LIKE ?",
+        (new, f"%@{old}"),
+    )
+    return old
+
+
+def domain_names(conn: sqlite3.Connection) -> list[str]:
+    """The business's domain names: the free one first, then its own, sorted."""
+    return [r["name"] for r in conn.execute("SELECT name FROM domains ORDER BY kind, name")]
 
 
 def has_domain(conn: sqlite3.Connection, domain: str) -> bool:
@@ -191,7 +214,6 @@ def add_user(conn: sqlite3.Connection, address: str, password_hash: str, display
         " VALUES (?, ?, ?, ?, ?, ?)",
         (address, local, domain, password_hash, display_name, now()),
     )
-    audit(conn, "operator", "user.add", address)
     return cur.lastrowid
 
 
@@ -208,11 +230,10 @@ def login_row(conn: sqlite3.Connection, address: str) -> tuple[int, str, str, st
     return None if row is None else (row["id"], row["password_hash"], row["state"], row["tstate"])
 
 
-def set_password_hash(conn: sqlite3.Connection, address: str, password_hash: str, *, actor: str = "operator") -> None:
+def set_password_hash(conn: sqlite3.Connection, address: str, password_hash: str) -> None:
     cur = conn.execute("UPDATE users SET password_hash = ? WHERE address = ?", (password_hash, address))
     if cur.rowcount == 0:
         raise NotFound(f"no user {address}")
-    audit(conn, actor, "user.passwd", address)
 
 
 def set_quota(conn: sqlite3.Connection, address: str, quota_bytes: int | None) -> None:
@@ -220,7 +241,6 @@ def set_quota(conn: sqlite3.Connection, address: str, quota_bytes: int | None) -
     cur = conn.execute("UPDATE users SET quota_bytes = ? WHERE address = ?", (quota_bytes, address))
     if cur.rowcount == 0:
         raise NotFound(f"no user {address}")
-    audit(conn, "operator", "user.quota", f"{address} {quota_bytes}")
 
 
 def replace_hash_if_unchanged(conn: sqlite3.Connection, user_id: int, old_hash: str, new_hash: str) -> None:
@@ -228,6 +248,10 @@ def replace_hash_if_unchanged(conn: sqlite3.Connection, user_id: int, old_hash: 
     conn.execute(
         "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", (new_hash, user_id, old_hash)
     )
+
+
+def count_users(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM users").fetchone()[0]
 
 
 def list_users(conn: sqlite3.Connection) -> list[dict]:
@@ -245,7 +269,6 @@ def remove_user(conn: sqlite3.Connection, address: str) -> None:
         raise NotFound(f"no user {address}")
     # Aliases that pointed only at this user would bounce; drop those targets.
     conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
-    audit(conn, "operator", "user.remove", address)
 
 
 # -- aliases ---------------------------------------------------------------
@@ -276,7 +299,6 @@ def add_alias(conn: sqlite3.Connection, address: str, targets: Iterable[str]) ->
             "INSERT INTO aliases (address, local, domain, target, created) VALUES (?, ?, ?, ?, ?)",
             (address, local, domain, target, now()),
         )
-    audit(conn, "operator", "alias.add", f"{address} -> {' '.join(targets)}")
 
 
 def list_aliases(conn: sqlite3.Connection) -> list[dict]:
@@ -299,7 +321,6 @@ def remove_alias(conn: sqlite3.Connection, address: str, targets: Iterable[str] 
         removed = conn.execute("DELETE FROM aliases WHERE address = ?", (address,)).rowcount
     if removed == 0:
         raise NotFound(f"no alias {address}" + (f" -> {' '.join(targets)}" if targets else ""))
-    audit(conn, "operator", "alias.remove", address)
 
 
 def resolve(conn: sqlite3.Connection, address: str, *, max_depth: int = 8) -> list[int]:
@@ -376,6 +397,16 @@ def bump_usage(conn: sqlite3.Connection, counter: str, amount: int = 1, period: 
         (counter, period, amount),
     )
     return conn.execute("SELECT value FROM usage WHERE counter = ? AND period = ?", (counter, period)).fetchone()[0]
+
+
+def usage_on(conn: sqlite3.Connection, period: str, counters: Iterable[str]) -> dict[str, int]:
+    """The values of ``counters`` for ``period`` (a counter never bumped is absent)."""
+    names = list(counters)
+    marks = ", ".join("?" * len(names))
+    rows = conn.execute(
+        f"SELECT counter, value FROM usage WHERE period = ? AND counter IN ({marks})", (period, *names)
+    )
+    return {r["counter"]: r["value"] for r in rows}
 
 
 def usage(conn: sqlite3.Connection) -> dict:

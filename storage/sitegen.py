@@ -20,7 +20,7 @@ import sqlite_utils
 
 from .errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
-from .directory import audit, now
+from .directory import now
 
 MIGRATIONS = sqlite_utils.Migrations("sitegen")
 
@@ -96,7 +96,6 @@ def init_site(conn: sqlite3.Connection, theme: str, profile: dict, pages: dict[s
     )
     for name, source in pages.items():
         put_page(conn, name, source, create=True)
-    audit(conn, "operator", "site.init", theme)
 
 
 def get_theme(conn: sqlite3.Connection) -> str:
@@ -106,7 +105,6 @@ def get_theme(conn: sqlite3.Connection) -> str:
 def set_theme(conn: sqlite3.Connection, theme: str) -> None:
     _site_row(conn)
     conn.execute("UPDATE sitegen_site SET theme = ?, updated = ? WHERE id = 1", (theme, now()))
-    audit(conn, "operator", "site.theme", theme)
 
 
 def get_profile(conn: sqlite3.Connection) -> dict:
@@ -121,7 +119,6 @@ def set_profile(conn: sqlite3.Connection, profile: dict) -> None:
     conn.execute(
         "UPDATE sitegen_site SET profile = ?, updated = ? WHERE id = 1", (json.dumps(profile, sort_keys=True), now())
     )
-    audit(conn, "operator", "site.profile")
 
 
 def mark_built(conn: sqlite3.Connection, version: int) -> None:
@@ -159,7 +156,6 @@ def put_page(conn: sqlite3.Connection, name: str, source: str, *, create: bool) 
     else:
         conn.execute("UPDATE sitegen_pages SET source = ?, updated = ? WHERE name = ?", (source, stamp, name))
     conn.execute("UPDATE sitegen_site SET updated = ? WHERE id = 1", (stamp,))
-    audit(conn, "operator", "site.page.add" if create else "site.page.edit", name)
 
 
 def get_page(conn: sqlite3.Connection, name: str) -> str:
@@ -174,7 +170,6 @@ def remove_page(conn: sqlite3.Connection, name: str) -> None:
         raise NotFound(f"no page {name}")
     _renumber(conn, [r["name"] for r in conn.execute("SELECT name FROM sitegen_pages WHERE nav IS NOT NULL ORDER BY nav")])
     conn.execute("UPDATE sitegen_site SET updated = ? WHERE id = 1", (now(),))
-    audit(conn, "operator", "site.page.remove", name)
 
 
 def list_pages(conn: sqlite3.Connection) -> list[dict]:
@@ -197,7 +192,6 @@ def set_nav(conn: sqlite3.Connection, names: list[str]) -> None:
     conn.execute("UPDATE sitegen_pages SET nav = NULL")
     _renumber(conn, names)
     conn.execute("UPDATE sitegen_site SET updated = ? WHERE id = 1", (now(),))
-    audit(conn, "operator", "site.nav", " ".join(names))
 
 
 def _renumber(conn: sqlite3.Connection, names: list[str]) -> None:
@@ -213,8 +207,10 @@ def _image_exists(conn: sqlite3.Connection, name: str) -> bool:
 
 
 def put_image(conn: sqlite3.Connection, name: str, ctype: str, width: int, height: int, data: bytes,
-              *, limit_bytes: int) -> None:
-    """Store (or replace) an image; all images together stay within ``limit_bytes``."""
+              *, limit_bytes: int) -> bool:
+    """Store (or replace) an image; all images together stay within ``limit_bytes``.
+
+    Returns True when an image of that name was replaced."""
     _site_row(conn)
     replacing = _image_exists(conn, name)
     if not replacing and conn.execute("SELECT count(*) FROM sitegen_images").fetchone()[0] >= MAX_IMAGES:
@@ -232,7 +228,7 @@ def put_image(conn: sqlite3.Connection, name: str, ctype: str, width: int, heigh
         " height = excluded.height, data = excluded.data, updated = excluded.updated",
         (name, ctype, width, height, data, now()),
     )
-    audit(conn, "operator", "site.image.replace" if replacing else "site.image.add", name)
+    return replacing
 
 
 def list_images(conn: sqlite3.Connection) -> list[dict]:
@@ -251,7 +247,6 @@ def remove_image(conn: sqlite3.Connection, name: str, used_by: list[str]) -> Non
     if used_by:
         raise Conflict(f"image {name} is still used by {', '.join(used_by)}")
     conn.execute("DELETE FROM sitegen_images WHERE name = ?", (name,))
-    audit(conn, "operator", "site.image.remove", name)
 
 
 # -- everything, for a build -------------------------------------------------------

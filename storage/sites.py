@@ -28,7 +28,6 @@ import sqlite_utils
 
 from .errors import InvalidInput, LimitExceeded
 
-from .directory import audit
 
 MIGRATIONS = sqlite_utils.Migrations("sites")
 
@@ -298,7 +297,6 @@ def publish(conn: sqlite3.Connection, files: Mapping[str, bytes], *, limit_bytes
     )
     conn.execute("DELETE FROM site_versions WHERE version != ?", (version,))
     conn.execute("DELETE FROM site_blobs WHERE hash NOT IN (SELECT hash FROM site_files)")
-    audit(conn, source, "site.publish", f"version {version}: {len(files)} files, {total} bytes")
     return version
 
 

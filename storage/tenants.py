@@ -18,6 +18,7 @@ import os
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
@@ -25,12 +26,16 @@ import sqlite_utils
 
 from .names import SLUG_RE
 
-from .database import Database, connect
+from . import directory
+from .database import Database, apply_migrations, connect
 from .errors import DatabaseClosed, IntegrityFailed, TenantNotFound
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: The mode of every business file we write (a copy holds password hashes).
+PRIVATE_MODE = 0o640
 
 
 class TenantPool:
@@ -204,6 +209,10 @@ def export_file(source: Database, target: str | Path) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     src = connect(source.path, readonly=True)
     try:
+        # A business's whole state (password hashes, mail): readable by the
+        # owner and its group only, whatever the umask would have allowed.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE))
+        os.chmod(tmp, PRIVATE_MODE)
         dst = sqlite3.connect(str(tmp))
         try:
             src.backup(dst)
@@ -219,6 +228,71 @@ def export_file(source: Database, target: str | Path) -> None:
         raise
     finally:
         src.close()
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What a business file says about itself (the catalog's truth)."""
+
+    slug: str
+    name: str
+    state: str
+    created: str
+    domains: list[str]
+
+
+def copy_private(source: str | Path, target: str | Path) -> None:
+    """Copy the file ``source`` to the new file ``target`` with mode
+    :data:`PRIVATE_MODE` (never wider, whatever the umask)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+        with open(source, "rb") as src, os.fdopen(fd, "wb", closefd=False) as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_facts(path: str | Path) -> FileFacts:
+    """The business row and domain names of the file ``path``, read-only."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT slug, name, state, created FROM tenant WHERE id = 1").fetchone()
+        if row is None:
+            raise IntegrityFailed(f"{path}: not a business file")
+        domains = sorted(r[0] for r in conn.execute("SELECT name FROM domains"))
+        return FileFacts(row[0], row[1], row[2], row[3], domains)
+    finally:
+        conn.close()
+
+
+def adopt_file(path: str | Path, migrations: Sequence[sqlite_utils.Migrations], free_domain: Callable[[str], str]) -> FileFacts:
+    """Make the (checked, copied) business file ``path`` fit this box.
+
+    Applies pending migrations, gives the business this box's free domain
+    (``free_domain(slug)``) when it came with another one, and checkpoints so
+    the file stands alone. Raises IntegrityFailed for a slug that is not one.
+    """
+    conn = connect(path)
+    try:
+        apply_migrations(conn, migrations)
+        row = conn.execute("SELECT slug FROM tenant WHERE id = 1").fetchone()
+        if row is None or not SLUG_RE.match(row["slug"]):
+            raise IntegrityFailed(f"{path}: the business has no valid slug")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            directory.rename_free_domain(conn, free_domain(row["slug"]))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return file_facts(path)
 
 
 def check_file(path: str | Path) -> None:

@@ -10,7 +10,7 @@ name on every TLS listener.
 * :mod:`.sni` - the certificate for the server name a client asks.
 
 Storage is :mod:`storage.certs`. This package is a service of the daemon
-(``appliance.services``): it starts after the DNS and web services, whose
+(``appliance.startup``): it starts after the DNS and web services, whose
 challenge hooks it uses. With ``[acme] directory`` empty it only serves the
 certificates already stored.
 """

@@ -1,7 +1,10 @@
 """The operator's command line: ``appliance COMMAND ...``.
 
-Every listing takes ``--json``. Every error is one line on stderr and a
-non-zero exit, and changes nothing.
+A thin front end: each command parses its arguments, calls one method of
+the services (``appliance.services``, through ``ctx.core``) and prints the
+result. Every listing takes ``--json``. Every error is one line on stderr
+and a non-zero exit, and changes nothing; :func:`main` is the one place
+errors become that line and an exit status.
 """
 
 from __future__ import annotations

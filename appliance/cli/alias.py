@@ -1,4 +1,5 @@
-"""``appliance alias ...``: addresses that forward inside a business."""
+"""``appliance alias ...``: addresses that forward inside a business
+(``appliance.services.addresses``)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = s.add_parser("add", help="ADDRESS (or @domain for a catch-all) delivers to TARGET...")
     a.add_argument("address")
     a.add_argument("targets", nargs="+", metavar="TARGET")
-    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.add_alias(ctx.args.address, ctx.args.targets))
+    a.set_defaults(handler=lambda ctx: ctx.core.addresses.add(ctx.args.address, ctx.args.targets, actor=ctx.actor))
 
     a = s.add_parser("list", help="aliases of one business")
     a.add_argument("slug")
     add_json(a)
     a.set_defaults(handler=lambda ctx: ctx.emit(
-        ctx.app.provisioning.list_aliases(ctx.args.slug), lambda rows: table(rows, ("address", "targets"))
+        ctx.core.addresses.list(ctx.args.slug), lambda rows: table(rows, ("address", "targets"))
     ))
 
     a = s.add_parser("remove", help="remove an alias, or only some of its targets")
     a.add_argument("address")
     a.add_argument("targets", nargs="*", metavar="TARGET")
-    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.remove_alias(ctx.args.address, ctx.args.targets))
+    a.set_defaults(handler=lambda ctx: ctx.core.addresses.remove(ctx.args.address, ctx.args.targets, actor=ctx.actor))

@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("box", help="the box catalog")
     s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     a = s.add_parser("rebuild", help="rebuild the catalog (slugs, domains) from the business files")
-    a.set_defaults(handler=lambda ctx: print(f"catalog rebuilt from {checks.rebuild_catalog(ctx.app)} business files"))
+    a.set_defaults(handler=lambda ctx: print(
+        f"catalog rebuilt from {ctx.core.businesses.rebuild_catalog(actor=ctx.actor)} business files"
+    ))
 
 
 def _check(ctx) -> int:

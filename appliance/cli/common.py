@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -12,9 +13,12 @@ from typing import Any, Callable, Sequence
 from appliance import settings
 from appliance.app import App
 from appliance.errors import ApplianceError
+from appliance.services import Services
 
 DEFAULT_STATE = "/var/lib/appliance"
 DEFAULT_CONFIG = "/etc/appliance/appliance.toml"
+#: Who the audit log says made a change through the CLI.
+ACTOR = "cli"
 
 class Context:
     """What a command handler gets: parsed arguments, settings, and the app."""
@@ -58,18 +62,43 @@ class Context:
             self._app = App(self.settings, self.state_dir)
         return self._app
 
+    @property
+    def core(self) -> Services:
+        """The services (``appliance.services``) a command calls."""
+        return self.app.core
+
+    @property
+    def actor(self) -> str:
+        return ACTOR
+
     def close(self) -> None:
         if self._app is not None:
             self._app.close()
 
     def emit(self, data: Any, plain: Callable[[Any], str] | None = None) -> None:
-        """Print ``data`` as JSON with ``--json``, else as ``plain(data)``."""
+        """Print ``data`` as JSON with ``--json``, else as ``plain(data)``.
+
+        ``data`` may be a service's result: dataclasses (and lists of them)
+        are turned into dicts first (their ``as_dict()`` when they have one).
+        """
+        data = plain_data(data)
         if getattr(self.args, "json", False):
             print(json.dumps(data, indent=2, sort_keys=True))
         elif plain is not None:
             text = plain(data)
             if text:
                 print(text)
+
+
+def plain_data(value: Any) -> Any:
+    """Service results as JSON-ready values: dataclasses become dicts."""
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, list):
+        return [plain_data(v) for v in value]
+    return value
 
 
 def table(rows: list[dict], columns: Sequence[str]) -> str:

@@ -1,12 +1,9 @@
 """``appliance dns show|add|remove``: the zones the box serves, and the
-records a business adds to its own domains."""
+records a business adds to its own domains (``appliance.services.dns``)."""
 
 from __future__ import annotations
 
 import argparse
-
-from appliance import dnsdata, names
-from appliance.errors import NotFound
 
 from .common import add_json, table
 
@@ -39,36 +36,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("domain")
     add_json(a)
     a.set_defaults(handler=lambda ctx: ctx.emit(
-        dnsdata.list_records(ctx.app, ctx.args.domain), lambda rows: table(rows, ("name", "type", "ttl", "value"))
+        ctx.core.dns.list(ctx.args.domain), lambda rows: table(rows, ("name", "type", "ttl", "value"))
     ))
 
 
 def _add(ctx) -> None:
     a = ctx.args
-    record = dnsdata.add_record(ctx.app, a.domain, a.name, a.type, a.value, a.ttl)
-    ctx.emit(record)
+    ctx.emit(ctx.core.dns.add(a.domain, a.name, a.type, a.value, a.ttl, actor=ctx.actor))
 
 
 def _remove(ctx) -> None:
     a = ctx.args
-    dnsdata.remove_record(ctx.app, a.domain, a.name, a.type, a.value)
+    ctx.core.dns.remove(a.domain, a.name, a.type, a.value, actor=ctx.actor)
 
 
 def _show(ctx) -> None:
-    domain = names.domain(ctx.args.domain)
-    box, zones = dnsdata.zones_sync(ctx.app)
-    origin = domain
-    while origin and origin not in zones:
-        origin = origin.partition(".")[2]
-    if not origin:
-        raise NotFound(f"the box serves no zone for {domain}")
-    zone = zones[origin]
-    records = [{"name": zone.origin, "type": "SOA", "ttl": zone.ttl(zone.origin, "SOA"), "data": zone.soa(box), "added": False}]
-    for (name, rtype), values in sorted(zone.records.items()):
-        added = (name, rtype) in zone.custom
-        records += [{"name": name, "type": rtype, "ttl": zone.ttl(name, rtype), "data": v, "added": added} for v in values]
     ctx.emit(
-        {"zone": zone.origin, "serial": zone.serial, "records": records},
+        ctx.core.dns.zone(ctx.args.domain),
         lambda z: f"; zone {z['zone']}, serial {z['serial']}\n"
         + "\n".join(
             f"{r['name']}.\t{r['ttl']}\tIN\t{r['type']}\t{r['data']}" + ("\t; added" if r["added"] else "")

@@ -1,4 +1,4 @@
-"""``appliance domain ...``: a business's own domains."""
+"""``appliance domain ...``: a business's own domains (``appliance.services.domains``)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = s.add_parser("add", help="give a business one of its own domains")
     a.add_argument("slug")
     a.add_argument("domain")
-    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.add_domain(ctx.args.slug, ctx.args.domain))
+    a.set_defaults(handler=lambda ctx: ctx.core.domains.add(ctx.args.slug, ctx.args.domain, actor=ctx.actor))
 
     a = s.add_parser("remove", help="take a domain (and its users and aliases) away")
     a.add_argument("domain")
-    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.remove_domain(ctx.args.domain) and None)
+    a.set_defaults(handler=lambda ctx: ctx.core.domains.remove(ctx.args.domain, actor=ctx.actor) and None)
 
     a = s.add_parser("list", help="domains of one business")
     a.add_argument("slug")
     add_json(a)
     a.set_defaults(handler=lambda ctx: ctx.emit(
-        ctx.app.provisioning.show_tenant(ctx.args.slug)["domains"],
-        lambda rows: table(rows, ("name", "kind", "created")),
+        ctx.core.domains.list(ctx.args.slug), lambda rows: table(rows, ("name", "kind", "created"))
     ))

@@ -45,40 +45,38 @@ def _demo(ctx) -> int:
     from appliance.daemon import serve
 
     _log_level(ctx)
-    prov = ctx.app.provisioning
-    domain = prov.free_domain(DEMO_SLUG)
+    core, actor = ctx.core, ctx.actor
+    domain = core.stores.free_domain(DEMO_SLUG)
     try:
-        prov.show_tenant(DEMO_SLUG)
+        core.businesses.show(DEMO_SLUG)
     except NotFound:
-        prov.create_tenant(DEMO_SLUG, "Demo Bakery")
-    existing = {u["address"] for u in prov.list_users(DEMO_SLUG)}
+        core.businesses.create(DEMO_SLUG, "Demo Bakery", actor=actor)
+    existing = {p.address for p in core.people.list(DEMO_SLUG)}
     logins = []
     for local, name in DEMO_USERS:
         address = f"{local}@{domain}"
         if address in existing:
-            password = prov.set_password(address)
+            password = core.people.set_password(address, actor=actor)
         else:
-            password = prov.add_user(address, None, name)
+            password = core.people.add(address, None, name, actor=actor)
         logins.append((address, password))
-    if not any(a["address"] == f"info@{domain}" for a in prov.list_aliases(DEMO_SLUG)):
-        prov.add_alias(f"info@{domain}", [address for address, _ in logins])
-    _demo_site(prov.handle(DEMO_SLUG))
+    if not any(a.address == f"info@{domain}" for a in core.addresses.list(DEMO_SLUG)):
+        core.addresses.add(f"info@{domain}", [address for address, _ in logins], actor=actor)
+    _demo_site(core, actor)
     # The daemon builds its own App; release this one's files first.
     ctx.close()
     ctx._app = None
     return serve(ctx.settings, ctx.state_dir, on_ready=lambda app: print(_banner(app, logins), flush=True))
 
 
-def _demo_site(handle) -> None:
+def _demo_site(core, actor: str) -> None:
     """A website built with the site builder, so the demo shows one: started
     with the ``warm`` theme the first time, rebuilt on every start."""
-    from sitegen.commands import build_site, start_site
-
     try:
-        start_site(handle, "warm")
+        core.site_builder.start(DEMO_SLUG, "warm", actor=actor)
     except Conflict:
         pass
-    build_site(handle)
+    core.site_builder.build(DEMO_SLUG, actor=actor)
 
 
 #: (label, listener names, how to show them) for the how-to-connect block.
@@ -105,7 +103,7 @@ def _banner(app, logins) -> str:
     ]
     lines += [f"  {address}  {password}" for address, password in logins]
     lines += [
-        f"  info@{app.provisioning.free_domain(DEMO_SLUG)} reaches both.",
+        f"  info@{app.core.stores.free_domain(DEMO_SLUG)} reaches both.",
         "",
         "How to connect (self-signed certificate; accept it in the client):",
     ]
@@ -113,7 +111,7 @@ def _banner(app, logins) -> str:
         if all(name in ports for name in names):
             lines.append(f"  {label:<30}{template.format(host=host, **ports)}")
     if "http" in ports:
-        site = app.provisioning.free_domain(DEMO_SLUG)
+        site = app.core.stores.free_domain(DEMO_SLUG)
         lines.append(f"  {'website (site builder, warm)':<30}curl -H 'Host: {site}' http://{host}:{ports['http']}/")
     lines += ["", f"State directory: {app.state_dir}", ""]
     return "\n".join(lines)

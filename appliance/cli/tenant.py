@@ -1,8 +1,9 @@
-"""``appliance tenant ...``: businesses."""
+"""``appliance tenant ...``: businesses (``appliance.services.businesses``)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .common import add_json, table
 
@@ -18,52 +19,59 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--plan", help="plan name (default from [box] default_plan)")
     add_json(a)
     a.set_defaults(handler=lambda ctx: ctx.emit(
-        ctx.app.provisioning.create_tenant(ctx.args.slug, ctx.args.name, ctx.args.domain, ctx.args.plan),
+        ctx.core.businesses.create(ctx.args.slug, ctx.args.name, ctx.args.domain, ctx.args.plan, actor=ctx.actor),
         lambda t: f"created {t['slug']}: " + " ".join(d["name"] for d in t["domains"]),
     ))
 
     a = s.add_parser("list", help="list businesses")
     add_json(a)
     a.set_defaults(handler=lambda ctx: ctx.emit(
-        ctx.app.provisioning.list_tenants(),
+        ctx.core.businesses.list(),
         lambda rows: table(rows, ("slug", "name", "state", "created", "domains")),
     ))
 
     a = s.add_parser("show", help="one business")
     a.add_argument("slug")
     add_json(a)
-    a.set_defaults(handler=lambda ctx: ctx.emit(ctx.app.provisioning.show_tenant(ctx.args.slug), _show))
+    a.set_defaults(handler=lambda ctx: ctx.emit(ctx.core.businesses.show(ctx.args.slug), _show))
 
     for action, state in (("suspend", "suspended"), ("resume", "active")):
         a = s.add_parser(action, help=f"{action} a business")
         a.add_argument("slug")
-        a.set_defaults(handler=lambda ctx, state=state: ctx.app.provisioning.set_state(ctx.args.slug, state))
+        a.set_defaults(handler=lambda ctx, state=state: ctx.core.businesses.set_state(ctx.args.slug, state, actor=ctx.actor))
 
     a = s.add_parser("plan", help="move a business to another plan")
     a.add_argument("slug")
     a.add_argument("plan")
-    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.set_plan(ctx.args.slug, ctx.args.plan))
+    a.set_defaults(handler=lambda ctx: ctx.core.businesses.set_plan(ctx.args.slug, ctx.args.plan, actor=ctx.actor))
 
     a = s.add_parser("remove", help="unregister a business; its file goes to <state>/removed/")
     a.add_argument("slug")
-    a.set_defaults(handler=lambda ctx: print(f"removed; file kept at {ctx.app.provisioning.remove_tenant(ctx.args.slug)}"))
+    a.set_defaults(handler=lambda ctx: print(f"removed; file kept at {ctx.core.businesses.remove(ctx.args.slug, actor=ctx.actor)}"))
 
-    a = s.add_parser("export", help="copy a business's whole state to one file")
+    a = s.add_parser("export", help="copy a business's whole state to one file ('-': standard output)")
     a.add_argument("slug")
     a.add_argument("file")
-    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.export_tenant(ctx.args.slug, ctx.args.file) and None)
+    a.set_defaults(handler=_export)
 
     a = s.add_parser("import", help="bring a business file onto this box")
     a.add_argument("file")
     add_json(a)
     a.set_defaults(handler=lambda ctx: ctx.emit(
-        ctx.app.provisioning.import_tenant(ctx.args.file), lambda t: f"imported {t['slug']}"
+        ctx.core.businesses.import_file(ctx.args.file, actor=ctx.actor), lambda t: f"imported {t['slug']}"
     ))
 
     a = s.add_parser("usage", help="usage figures for billing")
     a.add_argument("slug")
     add_json(a)
-    a.set_defaults(handler=lambda ctx: ctx.emit(ctx.app.provisioning.usage(ctx.args.slug), _usage))
+    a.set_defaults(handler=lambda ctx: ctx.emit(ctx.core.businesses.usage(ctx.args.slug), _usage))
+
+
+def _export(ctx) -> None:
+    if ctx.args.file == "-":
+        ctx.core.businesses.export_to(ctx.args.slug, sys.stdout.buffer, actor=ctx.actor)
+    else:
+        ctx.core.businesses.export(ctx.args.slug, ctx.args.file, actor=ctx.actor)
 
 
 def _show(t: dict) -> str:

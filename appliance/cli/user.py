@@ -1,4 +1,4 @@
-"""``appliance user ...``: people of a business."""
+"""``appliance user ...``: people of a business (``appliance.services.people``)."""
 
 from __future__ import annotations
 
@@ -25,30 +25,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = s.add_parser("quota", help="set a user's mailbox quota in MiB (0: the plan's)")
     a.add_argument("address")
     a.add_argument("megabytes", type=int)
-    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.set_quota(ctx.args.address, ctx.args.megabytes))
+    a.set_defaults(handler=lambda ctx: ctx.core.people.set_quota(ctx.args.address, ctx.args.megabytes, actor=ctx.actor))
 
     a = s.add_parser("list", help="users of one business")
     a.add_argument("slug")
     add_json(a)
     a.set_defaults(handler=lambda ctx: ctx.emit(
-        ctx.app.provisioning.list_users(ctx.args.slug),
+        ctx.core.people.list(ctx.args.slug),
         lambda rows: table(rows, ("address", "display_name", "quota_bytes", "state", "created")),
     ))
 
     a = s.add_parser("remove", help="remove a user and their mail")
     a.add_argument("address")
-    a.set_defaults(handler=lambda ctx: ctx.app.provisioning.remove_user(ctx.args.address))
+    a.set_defaults(handler=lambda ctx: ctx.core.people.remove(ctx.args.address, actor=ctx.actor))
 
 
 def _add(ctx) -> None:
     password = read_password_stdin() if ctx.args.password_stdin else None
-    generated = ctx.app.provisioning.add_user(ctx.args.address, password, ctx.args.name)
+    generated = ctx.core.people.add(ctx.args.address, password, ctx.args.name, actor=ctx.actor)
     if generated:
         print(f"password for {ctx.args.address.strip().lower()}: {generated}")
 
 
 def _passwd(ctx) -> None:
     password = read_password_stdin() if ctx.args.password_stdin else None
-    generated = ctx.app.provisioning.set_password(ctx.args.address, password)
+    generated = ctx.core.people.set_password(ctx.args.address, password, actor=ctx.actor)
     if generated:
         print(f"password for {ctx.args.address.strip().lower()}: {generated}")

@@ -282,3 +282,67 @@ def test_concurrent_creation_of_one_slug_leaves_one_whole_business(cli):
     assert all("already exists" in err for code, err in results if code)
     assert cli.json("tenant", "show", "race")["slug"] == "race"
     assert "ok" in cli("check").stdout
+
+
+def _run_binary(cli, *args, umask=None):
+    """The CLI as a subprocess with binary standard output (and a umask)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    cmd = [sys.executable, "-m", "appliance", "--state", str(cli.state), "--config", str(cli.config), *args]
+    return subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, timeout=120,
+        preexec_fn=None if umask is None else (lambda: os.umask(umask)),
+    )
+
+
+def test_export_to_dash_writes_the_business_to_standard_output(cli, tmp_path):
+    """``tenant export SLUG -`` writes the whole business file to standard
+    output (nothing else on it, no file named '-', no temporary file left),
+    and that stream imports on another box."""
+    from tests.conftest import ROOT
+    from storage.tenants import check_file
+
+    business(cli)
+    cli("user", "add", "ann@acme.example", "--name", "Ann")
+    before = (cli.json("tenant", "show", "acme"), cli.json("user", "list", "acme"))
+    proc = _run_binary(cli, "tenant", "export", "acme", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == b""
+    assert proc.stdout.startswith(b"SQLite format 3\x00") and len(proc.stdout) > 4096
+    assert not (ROOT / "-").exists()
+    assert list((cli.state / "run").glob(".export-*")) == []
+    export = tmp_path / "streamed.sqlite3"
+    export.write_bytes(proc.stdout)
+    check_file(export)
+    (tmp_path / "other").mkdir()
+    other = Cli(tmp_path / "other", cli.config)
+    other("tenant", "import", str(export))
+    assert (other.json("tenant", "show", "acme"), other.json("user", "list", "acme")) == before
+
+
+def test_exported_and_imported_business_files_are_0640_or_stricter(cli, tmp_path):
+    """Even with a umask of 000, an export and the file an import puts in
+    place (and its WAL and shared-memory files) are at most rw-r----- : a
+    business file holds password hashes and mail."""
+    import os
+    import stat
+
+    business(cli)
+    cli("user", "add", "ann@acme.example")
+    export = tmp_path / "acme.export"
+    proc = _run_binary(cli, "tenant", "export", "acme", str(export), umask=0)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE(export.stat().st_mode) & ~0o640 == 0, oct(export.stat().st_mode)
+    cli("tenant", "remove", "acme")
+    os.chmod(export, 0o644)  # as a copy from elsewhere may arrive
+    proc = _run_binary(cli, "tenant", "import", str(export), umask=0)
+    assert proc.returncode == 0, proc.stderr
+    assert cli.json("user", "list", "acme")[0]["address"] == "ann@acme.example"
+    placed = sorted((cli.state / "tenants").glob("acme.sqlite3*"))
+    assert placed
+    for path in placed:
+        assert stat.S_IMODE(path.stat().st_mode) & ~0o640 == 0, (path.name, oct(path.stat().st_mode))

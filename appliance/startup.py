@@ -1,4 +1,4 @@
-"""The registry of protocol packages the daemon starts, in order.
+"""The start order of the protocol packages the daemon runs.
 
 Each module named here has ``start(app)`` which binds its listeners and
 returns (or resolves to) an object with ``stop()`` (plain or async). The

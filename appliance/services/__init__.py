@@ -1,0 +1,69 @@
+"""The services every front end calls: the CLI today, the control panel,
+the provisioning API and webmail next.
+
+Each service is an object with typed methods that validate their input,
+change storage and write the business's audit log (``actor``: who asked,
+e.g. ``"cli"`` or a user's address). Plain values go in, small dataclasses
+come out (``as_dict()`` gives what ``--json`` prints). Expected failures are
+:class:`appliance.errors.ApplianceError` subclasses with one line fit for
+the user, and change nothing. Each method's docstring says what it checks,
+what it changes and what it raises.
+
+The methods block (SQLite, password hashing): a front end on the event loop
+runs them in a thread.
+
+=================  ===========================================================
+``businesses``     provisioning: create, show, suspend/resume, plan, remove,
+                   export, import, usage, rebuild the catalog
+``people``         users: add, password, quota, list, remove
+``addresses``      aliases and catch-alls: add, list, remove
+``domains``        a business's own domains: add, list, remove
+``dns``            zones as served, and the records a business adds
+``sites``          the published website: upload, download, what is live
+``site_builder``   the builder's sources: theme, profile, pages, pictures,
+                   menu, build
+``certificates``   listing, and asking the daemon to renew
+``queue``          outbound mail: list, retry, delete
+=================  ===========================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from storage.database import Database
+from storage.tenants import TenantPool
+
+from ..catalog import Catalog
+from ..settings import Settings
+from .addresses import Addresses
+from .base import Stores
+from .businesses import Businesses
+from .certificates import Certificates
+from .dns import DnsRecords
+from .domains import Domains
+from .people import People
+from .queue import Queue
+from .sitebuilder import SiteBuilder
+from .sites import Sites
+
+
+class Services:
+    """Every service, built on one set of stores (see module doc)."""
+
+    def __init__(self, settings: Settings, box: Database, tenants: TenantPool, state_dir: Path,
+                 catalog: Catalog, box_certificate: Callable[[], tuple[Path, Path]]):
+        self.stores = Stores(settings, box, tenants, Path(state_dir), catalog)
+        self.businesses = Businesses(self.stores)
+        self.people = People(self.stores)
+        self.addresses = Addresses(self.stores)
+        self.domains = Domains(self.stores)
+        self.dns = DnsRecords(self.stores)
+        self.sites = Sites(self.stores)
+        self.site_builder = SiteBuilder(self.stores)
+        self.certificates = Certificates(self.stores, box_certificate)
+        self.queue = Queue(self.stores)
+
+
+__all__ = ["Services", "Stores"]

@@ -1,0 +1,75 @@
+"""Addresses: aliases and catch-alls (``@domain``) that deliver inside a
+business."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import asdict, dataclass
+
+from storage import directory
+
+from .. import names
+from ..errors import InvalidInput
+from .base import Stores
+
+#: At most this many targets per alias.
+MAX_TARGETS = 100
+
+
+@dataclass(frozen=True)
+class Alias:
+    address: str  # local@domain, or @domain for the catch-all
+    targets: list[str]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Addresses:
+    def __init__(self, stores: Stores):
+        self.stores = stores
+
+    def list(self, slug: str) -> list[Alias]:
+        """The aliases of business ``slug``. Raises InvalidInput, NotFound."""
+        rows = self.stores.handle(slug).read_sync("alias list", directory.list_aliases)
+        return [Alias(r["address"], r["targets"]) for r in rows]
+
+    def add(self, address: str, targets: list[str], *, actor: str) -> None:
+        """Make ``address`` (or ``@domain``) deliver to ``targets`` too.
+
+        Checks: 1 to :data:`MAX_TARGETS` valid targets, each a user or alias
+        of the same business (an alias never forwards outside it); the
+        address is not a user; no target is the alias itself or already
+        there. Changes: the business file, the catalog generation. Raises
+        InvalidInput, NotFound, Conflict.
+        """
+        address = names.alias_address(address)
+        if not targets:
+            raise InvalidInput("an alias needs at least one target")
+        if len(targets) > MAX_TARGETS:
+            raise InvalidInput(f"at most {MAX_TARGETS} targets per alias")
+        clean = [names.address(t) for t in targets]
+        handle = self.stores.handle_for_address(address)
+        for target in clean:
+            if self.stores.owner_of(target.rpartition("@")[2]) != handle.slug:
+                raise InvalidInput(f"target {target} is outside this business")
+
+        def add(conn: sqlite3.Connection) -> None:
+            directory.add_alias(conn, address, clean)
+            directory.audit(conn, actor, "alias.add", f"{address} -> {' '.join(clean)}")
+
+        handle.write_sync("alias add", add)
+        self.stores.changed("alias add")
+
+    def remove(self, address: str, targets: list[str] | None = None, *, actor: str) -> None:
+        """Remove an alias, or only the ``targets`` named. Raises
+        InvalidInput, NotFound."""
+        address = names.alias_address(address)
+        clean = [names.address(t) for t in targets or []]
+
+        def remove(conn: sqlite3.Connection) -> None:
+            directory.remove_alias(conn, address, clean)
+            directory.audit(conn, actor, "alias.remove", address)
+
+        self.stores.handle_for_address(address).write_sync("alias remove", remove)
+        self.stores.changed("alias remove")

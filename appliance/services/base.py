@@ -1,0 +1,98 @@
+"""What every service shares: the stores, the settings, and the lookups
+from a name the operator (or a user) typed to the business that owns it.
+
+:class:`Stores` is the one place the services resolve a slug, a domain or an
+address to a business's handle; it is where a catalog cache plugs in, so no
+service reads the box database for a lookup on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from storage import box as boxdb
+from storage import directory
+from storage.database import Database
+from storage.tenants import TenantHandle, TenantPool
+
+from .. import names
+from ..catalog import Catalog
+from ..errors import InvalidInput, NotFound
+from ..settings import PlanLimits, Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Stores:
+    """The box database, the business files and the settings, with lookups."""
+
+    settings: Settings
+    box: Database
+    tenants: TenantPool
+    state_dir: Path
+    #: The App's one domain -> business cache (:mod:`appliance.catalog`).
+    catalog: Catalog
+
+    @property
+    def box_domain(self) -> str:
+        return self.settings.box.domain
+
+    def free_domain(self, slug: str) -> str:
+        """The free domain every business gets: ``<slug>.<box domain>``."""
+        return f"{slug}.{self.box_domain}"
+
+    def under_box_domain(self, domain: str) -> bool:
+        return domain == self.box_domain or domain.endswith("." + self.box_domain)
+
+    def slug_for_domain(self, domain: str) -> str:
+        """The business that has ``domain``; NotFound when none has."""
+        slug = self.owner_of(domain)
+        if slug is None:
+            raise NotFound(f"no business has domain {domain}")
+        return slug
+
+    def owner_of(self, domain: str) -> str | None:
+        """The business that has ``domain``, or None (from the catalog)."""
+        business = self.catalog.find_sync(domain)
+        return business.slug if business is not None else None
+
+    def handle(self, slug: str) -> TenantHandle:
+        """The handle of business ``slug`` (validated); NotFound if the catalog
+        does not name it."""
+        slug = names.slug(slug)
+        if self.catalog.find_business_sync(slug) is None:
+            raise NotFound(f"no business {slug}")
+        return self.tenants.handle(slug)
+
+    def write_box(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Write to the box database, then let the catalog reload at its next
+        lookup (the generation watcher would only see it within a second)."""
+        try:
+            return self.box.write_sync(desc, fn)
+        finally:
+            self.catalog.invalidate()
+
+    def handle_for_address(self, address: str) -> TenantHandle:
+        """The handle of the business whose domain ``address`` (or
+        ``@domain``) is in; NotFound when no business has that domain."""
+        return self.tenants.handle(self.slug_for_domain(address.rpartition("@")[2]))
+
+    def plan(self, name: str | None) -> directory.Plan:
+        """The limits of plan ``name`` (default: ``[box] default_plan``)."""
+        name = name or self.settings.box.default_plan
+        limits: PlanLimits | None = self.settings.plans.get(name)
+        if limits is None:
+            raise InvalidInput(f"no plan named {name!r} (have: {', '.join(sorted(self.settings.plans))})")
+        return directory.Plan(limits.name, limits.max_users, limits.mailbox_bytes, limits.web_bytes, limits.messages_per_day)
+
+    def changed(self, desc: str) -> None:
+        """Tell a running daemon that a directory changed (it polls the box
+        generation and reloads routes, zones and queues within a second)."""
+        self.write_box(desc, boxdb.bump_generation)

@@ -1,0 +1,359 @@
+"""Provisioning: creating, suspending, moving and removing businesses.
+
+Writes that touch both the box catalog and a business file are ordered so a
+crash between them leaves nothing reachable that is half made: a new
+business file is complete before the catalog names it; an imported file is
+registered before it is moved into place. Box-wide actions (remove, export,
+import, rebuild) are logged; changes inside a business are in its audit log.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import sqlite3
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from storage import box as boxdb
+from storage import directory, schema
+from storage.database import quick_check
+from storage.errors import IntegrityFailed
+from storage.tenants import adopt_file, check_file, copy_private, export_file, file_facts
+
+from .. import names
+from ..errors import Conflict, InvalidInput, NotFound
+from .base import Stores
+
+log = logging.getLogger(__name__)
+
+#: States a business can be in (``storage.directory`` enforces the same).
+STATES = ("active", "suspended")
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    name: str
+    kind: str  # free | own
+    created: str
+
+
+@dataclass(frozen=True)
+class Business:
+    """One business as the operator sees it."""
+
+    slug: str
+    name: str
+    state: str
+    created: str
+    plan: directory.Plan
+    domains: list[DomainInfo]
+    users: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BusinessEntry:
+    """One line of the catalog."""
+
+    slug: str
+    name: str
+    state: str
+    created: str
+    domains: list[str]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Figures for billing: counts now, counters by period, file size."""
+
+    slug: str
+    counts: dict[str, int]
+    counters: dict[str, dict[str, int]]
+    file_bytes: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _remove_db_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+class Businesses:
+    """The businesses of the box. Every method raises only ApplianceError
+    subclasses for expected failures, and a failure changes nothing."""
+
+    def __init__(self, stores: Stores):
+        self.stores = stores
+
+    # -- reading -------------------------------------------------------------
+
+    def list(self) -> list[BusinessEntry]:
+        """Every business in the catalog, by slug. Checks nothing, changes nothing."""
+        rows = self.stores.box.read_sync("tenant list", boxdb.list_tenants)
+        return [BusinessEntry(r["slug"], r["name"], r["state"], r["created"], r["domains"]) for r in rows]
+
+    def show(self, slug: str) -> Business:
+        """One business, read from its file.
+
+        Raises InvalidInput (bad slug), NotFound (no such business).
+        """
+        handle = self.stores.handle(slug)
+
+        def read(conn: sqlite3.Connection) -> Business:
+            row = directory.get_tenant(conn)
+            domains = [DomainInfo(d["name"], d["kind"], d["created"]) for d in directory.list_domains(conn)]
+            return Business(row.slug, row.name, row.state, row.created, row.plan, domains, directory.count_users(conn))
+
+        return handle.read_sync("tenant show", read)
+
+    def usage(self, slug: str) -> Usage:
+        """Usage figures of one business. Raises InvalidInput, NotFound."""
+        handle = self.stores.handle(slug)
+        figures = handle.read_sync("usage", directory.usage)
+        pool = self.stores.tenants
+        size = sum(p.stat().st_size for p in pool.directory.glob(f"{handle.slug}.sqlite3*") if p.is_file())
+        return Usage(handle.slug, figures["counts"], figures["counters"], size)
+
+    # -- changing ------------------------------------------------------------
+
+    def create(self, slug: str, name: str | None = None, domain: str | None = None, plan: str | None = None,
+               *, actor: str) -> Business:
+        """Create a business with its free domain ``<slug>.<box domain>`` and,
+        if given, its own ``domain``.
+
+        Checks: the slug, name and domain are valid; the plan exists; the own
+        domain is not under the box domain; neither the slug nor a domain is
+        taken. Changes: a new business file (complete first), then the
+        catalog. Raises InvalidInput, Conflict.
+        """
+        stores = self.stores
+        slug = names.slug(slug)
+        display = names.display_name(name) if name is not None else slug
+        own = names.domain(domain) if domain else None
+        the_plan = stores.plan(plan)
+        free = stores.free_domain(slug)
+        if own is not None and stores.under_box_domain(own):
+            raise InvalidInput(f"domain {own} is under the box domain; businesses get {free} already")
+        wanted = [free] + ([own] if own else [])
+
+        def check(conn: sqlite3.Connection) -> None:
+            if boxdb.has_tenant(conn, slug):
+                raise Conflict(f"business {slug} already exists")
+            for d in wanted:
+                if boxdb.tenant_for_domain(conn, d):
+                    raise Conflict(f"domain {d} already belongs to another business")
+
+        stores.box.read_sync("tenant check", check)
+        pool = stores.tenants
+        path = pool.path(slug)
+        try:
+            # Claim the file name atomically: of two concurrent creations of
+            # one slug, exactly one gets here, and the loser removes nothing.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
+        except FileExistsError:
+            raise Conflict(f"a file for business {slug} already exists; import or remove it first") from None
+
+        def init(conn: sqlite3.Connection) -> str:
+            directory.init_tenant(conn, slug, display, the_plan, free)
+            directory.audit(conn, actor, "tenant.create", f"{slug} {the_plan.name}")
+            for hook in schema.ON_DOMAIN_ADDED:
+                hook(conn, free)
+            if own:
+                directory.add_domain(conn, own)
+                directory.audit(conn, actor, "domain.add", own)
+                for hook in schema.ON_DOMAIN_ADDED:
+                    hook(conn, own)
+            for hook in schema.ON_TENANT_CREATED:
+                hook(conn, slug)
+            return directory.get_tenant(conn).created
+
+        db = pool.get(slug, create=True)
+        try:
+            created = db.write_sync("tenant create", init)
+            stores.write_box("tenant register", lambda c: boxdb.add_tenant(c, slug, display, created, wanted))
+        except BaseException:
+            pool.close(slug)
+            _remove_db_files(path)
+            raise
+        log.info("business %s created by %s (plan %s, domains %s)", slug, actor, the_plan.name, " ".join(wanted))
+        return self.show(slug)
+
+    def set_state(self, slug: str, state: str, *, actor: str) -> None:
+        """Suspend (``suspended``) or resume (``active``) a business.
+
+        Checks: the state is one of :data:`STATES`. Changes: the business
+        file, then the catalog (logins and mail see it within a second).
+        Raises InvalidInput, NotFound.
+        """
+        if state not in STATES:
+            raise InvalidInput(f"invalid state {state!r}: use {' or '.join(STATES)}")
+        handle = self.stores.handle(slug)
+
+        def change(conn: sqlite3.Connection) -> None:
+            directory.set_state(conn, state)
+            directory.audit(conn, actor, f"tenant.{'suspend' if state == 'suspended' else 'resume'}")
+
+        handle.write_sync("tenant state", change)
+        self.stores.write_box("tenant state", lambda c: boxdb.set_state(c, handle.slug, state))
+
+    def suspend(self, slug: str, *, actor: str) -> None:
+        """See :meth:`set_state`."""
+        self.set_state(slug, "suspended", actor=actor)
+
+    def resume(self, slug: str, *, actor: str) -> None:
+        """See :meth:`set_state`."""
+        self.set_state(slug, "active", actor=actor)
+
+    def set_plan(self, slug: str, plan: str, *, actor: str) -> None:
+        """Move a business to another plan: its limits are copied into its
+        file. Raises InvalidInput (no such plan), NotFound."""
+        the_plan = self.stores.plan(plan)
+
+        def change(conn: sqlite3.Connection) -> None:
+            directory.set_plan(conn, the_plan)
+            directory.audit(conn, actor, "tenant.plan", the_plan.name)
+
+        self.stores.handle(slug).write_sync("tenant plan", change)
+        self.stores.changed("tenant plan")
+
+    def remove(self, slug: str, *, actor: str) -> Path:
+        """Unregister a business and move its file to ``<state>/removed/``.
+
+        Changes: the catalog first (nothing reaches the business after), then
+        the file moves. Returns where the file went; the operator deletes it
+        when sure. Raises InvalidInput, NotFound.
+        """
+        stores = self.stores
+        handle = stores.handle(slug)
+        stores.write_box("tenant remove", lambda c: boxdb.remove_tenant(c, handle.slug))
+        pool = stores.tenants
+        pool.get(handle.slug).checkpoint()
+        pool.close(handle.slug)
+        removed = stores.state_dir / "removed"
+        removed.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        target = removed / f"{handle.slug}-{stamp}.sqlite3"
+        path = pool.path(handle.slug)
+        os.replace(path, target)
+        _remove_db_files(path)
+        log.info("business %s removed by %s; its file is %s", handle.slug, actor, target)
+        return target
+
+    def export(self, slug: str, target: str | Path, *, actor: str) -> Path:
+        """Copy the business's whole state to the new file ``target`` (mode
+        0640), a consistent snapshot even while the daemon writes.
+
+        Checks: ``target`` does not exist and its directory does. Changes
+        nothing of the box; the business file is copied as it is (no audit
+        row, so an export is the business exactly). Raises Conflict,
+        NotFound, InvalidInput.
+        """
+        handle = self.stores.handle(slug)
+        target = Path(target)
+        if target.exists():
+            raise Conflict(f"{target} already exists")
+        if not target.parent.is_dir():
+            raise NotFound(f"directory {target.parent} does not exist")
+        export_file(self.stores.tenants.get(handle.slug), target)
+        log.info("business %s exported by %s to %s", handle.slug, actor, target)
+        return target
+
+    def export_to(self, slug: str, out: BinaryIO, *, actor: str) -> int:
+        """Write the export of :meth:`export` to the stream ``out`` (standard
+        output, an HTTP download); returns the bytes written.
+
+        The snapshot is made in a private file of the state directory first,
+        which is removed afterwards. Raises InvalidInput, NotFound.
+        """
+        handle = self.stores.handle(slug)
+        work = self.stores.state_dir / "run"
+        work.mkdir(exist_ok=True)
+        tmp = work / f".export-{handle.slug}-{os.getpid()}.sqlite3"
+        tmp.unlink(missing_ok=True)
+        try:
+            export_file(self.stores.tenants.get(handle.slug), tmp)
+            written = 0
+            with open(tmp, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    out.write(chunk)
+                    written += len(chunk)
+            out.flush()
+        finally:
+            tmp.unlink(missing_ok=True)
+        log.info("business %s exported by %s to a stream (%d bytes)", handle.slug, actor, written)
+        return written
+
+    def import_file(self, source: str | Path, *, actor: str) -> Business:
+        """Bring a business file (an export) onto this box.
+
+        Checks: the file is sound (integrity, foreign keys, one business
+        row); the slug is free here; its domains belong to no other business.
+        Changes: a private copy (mode 0640) is migrated and, when it came
+        from a box with another box domain, given this box's free domain;
+        then it is registered in the catalog and moved into place. Raises
+        NotFound, IntegrityFailed, InvalidInput, Conflict.
+        """
+        stores = self.stores
+        pool = stores.tenants
+        source = Path(source)
+        if not source.is_file():
+            raise NotFound(f"no file {source}")
+        check_file(source)
+        staging = pool.directory / f".import-{os.getpid()}.sqlite3"
+        _remove_db_files(staging)
+        try:
+            copy_private(source, staging)
+            facts = adopt_file(staging, pool.migrations, stores.free_domain)
+            slug = names.slug(facts.slug)
+            if pool.path(slug).exists():
+                raise Conflict(f"business {slug} already exists here")
+            stores.write_box(
+                "tenant import", lambda c: boxdb.add_tenant(c, slug, facts.name, facts.created, facts.domains)
+            )
+            os.replace(staging, pool.path(slug))
+            _remove_db_files(staging)
+        except BaseException:
+            _remove_db_files(staging)
+            raise
+        log.info("business %s imported by %s from %s", slug, actor, source)
+        return self.show(slug)
+
+    def rebuild_catalog(self, *, actor: str) -> int:
+        """Rebuild the box catalog from the business files; returns how many.
+
+        Checks: every file is sound and holds the business its name says;
+        no domain is claimed by two files. Changes: the whole catalog, in
+        one transaction. Raises IntegrityFailed, Conflict (changing nothing).
+        """
+        entries = []
+        owners: dict[str, str] = {}
+        for path in sorted(self.stores.tenants.directory.glob("*.sqlite3")):
+            check_file(path)
+            facts = file_facts(path)
+            if facts.slug != path.stem:
+                raise IntegrityFailed(f"{path.name} holds business {facts.slug}, not {path.stem}")
+            for domain in facts.domains:
+                if domain in owners:
+                    raise Conflict(f"domain {domain} is claimed by both {owners[domain]} and {facts.slug}")
+                owners[domain] = facts.slug
+            entries.append((facts.slug, facts.name, facts.state, facts.created, facts.domains))
+        self.stores.write_box("catalog rebuild", lambda c: boxdb.replace_catalog(c, entries))
+        log.info("catalog rebuilt by %s from %d business files", actor, len(entries))
+        return len(entries)
+
+    def box_database_check(self) -> str:
+        """SQLite's quick check of the box database: "ok" or the problem."""
+        return self.stores.box.read_sync("quick_check", quick_check)
+
+
+__all__ = ["Business", "BusinessEntry", "Businesses", "DomainInfo", "Usage", "STATES"]

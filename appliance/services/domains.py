@@ -1,0 +1,69 @@
+"""Domains: a business's own domains, beside its free one."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from storage import box as boxdb
+from storage import directory, schema
+
+from .. import names
+from ..errors import InvalidInput
+from .base import Stores
+from .businesses import DomainInfo
+
+
+class Domains:
+    def __init__(self, stores: Stores):
+        self.stores = stores
+
+    def list(self, slug: str) -> list[DomainInfo]:
+        """The domains of business ``slug``, the free one first. Raises
+        InvalidInput, NotFound."""
+        rows = self.stores.handle(slug).read_sync("domain list", directory.list_domains)
+        return [DomainInfo(r["name"], r["kind"], r["created"]) for r in rows]
+
+    def add(self, slug: str, domain: str, *, actor: str) -> None:
+        """Give business ``slug`` its own ``domain``.
+
+        Checks: the domain is valid, not under the box domain, and no
+        business has it. Changes: the catalog claims it first (which makes
+        it unique across businesses), then the business file gets it (and
+        its DKIM key); the claim is released if that fails. Raises
+        InvalidInput, NotFound, Conflict.
+        """
+        handle = self.stores.handle(slug)
+        domain = names.domain(domain)
+        if self.stores.under_box_domain(domain):
+            raise InvalidInput(f"domain {domain} is under the box domain")
+        self.stores.write_box("domain claim", lambda c: boxdb.claim_domain(c, handle.slug, domain))
+
+        def add(conn: sqlite3.Connection) -> None:
+            directory.add_domain(conn, domain)
+            directory.audit(conn, actor, "domain.add", domain)
+            for hook in schema.ON_DOMAIN_ADDED:
+                hook(conn, domain)
+
+        try:
+            handle.write_sync("domain add", add)
+        except BaseException:
+            self.stores.write_box("domain release", lambda c: boxdb.release_domain(c, domain))
+            raise
+
+    def remove(self, domain: str, *, actor: str) -> str:
+        """Take ``domain`` (and its users and aliases) from its business;
+        returns that business's slug.
+
+        Checks: some business has it, and it is not the free domain. Changes:
+        the business file, then the catalog. Raises InvalidInput, NotFound.
+        """
+        domain = names.domain(domain)
+        slug = self.stores.slug_for_domain(domain)
+
+        def remove(conn: sqlite3.Connection) -> None:
+            directory.remove_domain(conn, domain)
+            directory.audit(conn, actor, "domain.remove", domain)
+
+        self.stores.tenants.handle(slug).write_sync("domain remove", remove)
+        self.stores.write_box("domain release", lambda c: boxdb.release_domain(c, domain))
+        return slug

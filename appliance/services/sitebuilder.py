@@ -1,0 +1,322 @@
+"""The site builder's sources: theme, business profile, pages of blocks,
+pictures and menu, and building them into the published website.
+
+The builder itself (themes, page model, rendering) is :mod:`sitegen`; this
+service checks what the owner gives it with that model, keeps the sources
+in the business's file (``storage.sitegen``) and publishes builds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+from dataclasses import asdict, dataclass
+from typing import Mapping
+
+from sitegen import build as builder
+from sitegen import images, model, render
+from storage import directory, sites
+from storage import sitegen as store
+
+from ..errors import InvalidInput, LimitExceeded, NotFound
+from .base import Stores
+
+#: The starter home page ``start`` writes; the owner replaces it.
+STARTER_HOME = """---
+title: Home
+---
+::: heading
+Welcome
+{lead}
+:::
+
+Write here what your business does, for whom, and why people like it.
+A blank line starts a new paragraph; **two stars** make text bold, and
+lines that start with "- " make a list.
+
+::: contact
+:::
+"""
+STARTER_LEAD = "Tell visitors in one or two sentences what you do and for whom."
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    name: str
+    title: str
+    menu: str
+    nav: int | None  # place in the menu (None: not in it)
+    path: str
+    bytes: int
+    updated: str
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    name: str
+    menu: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Built:
+    """A build just published."""
+
+    version: int
+    files: int
+    bytes: int
+    url: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _used_by(conn: sqlite3.Connection, name: str) -> list[str]:
+    """What shows image ``name``: "the logo" and "page X" for each page."""
+    used_by = []
+    if store.get_profile(conn).get("logo") == name:
+        used_by.append("the logo")
+    for row in store.list_pages(conn):
+        try:
+            if name in model.parse_page(row["name"], row["source"]).images():
+                used_by.append(f"page {row['name']}")
+        except InvalidInput:
+            if name in row["source"]:
+                used_by.append(f"page {row['name']}")
+    return used_by
+
+
+def _page_rows(conn: sqlite3.Connection) -> list[PageInfo]:
+    rows = []
+    for row in store.list_pages(conn):
+        try:
+            page = model.parse_page(row["name"], row["source"])
+            title, menu = page.title, page.menu
+        except InvalidInput:
+            title = menu = "(needs fixing)"
+        rows.append(PageInfo(row["name"], title, menu, row["nav"], model.page_path(row["name"]),
+                             len(row["source"].encode()), row["updated"]))
+    return rows
+
+
+def _check_images(conn: sqlite3.Connection, page: model.Page) -> None:
+    stored = {r["name"] for r in store.list_images(conn)}
+    for file in sorted(page.images() - stored):
+        raise NotFound(f"page {page.name} shows image {file}, which is not stored; add it with 'appliance site image add'")
+
+
+def _image(data: bytes, label: str) -> images.ImageInfo:
+    if len(data) > images.MAX_IMAGE_BYTES:
+        raise LimitExceeded(f"image {label} is larger than {images.MAX_IMAGE_BYTES // 1024} KiB")
+    return images.inspect(data, label)
+
+
+def site_address(domains: list[dict]) -> str:
+    """The site's canonical address: its own domain if it has one, else the free one."""
+    own = [d["name"] for d in domains if d["kind"] == "own"]
+    free = [d["name"] for d in domains if d["kind"] == "free"]
+    return f"https://{(own or free)[0]}"
+
+
+class SiteBuilder:
+    """Every method raises InvalidInput (bad slug or value) and NotFound (no
+    such business, or no site yet where one is needed) besides what it
+    names; a failure changes nothing."""
+
+    def __init__(self, stores: Stores):
+        self.stores = stores
+
+    def themes(self) -> list[Theme]:
+        """The themes a site can use."""
+        return [Theme(t.name, t.title, t.description) for t in render.themes().values()]
+
+    def start(self, slug: str, theme: str, name: str | None = None, *, actor: str) -> None:
+        """Start the business's site: ``theme``, a profile named ``name``
+        (default: the business's display name) and a starter home page.
+        Raises Conflict when it already has a site."""
+        the_theme = render.theme(theme)
+
+        def init(conn: sqlite3.Connection) -> None:
+            shown = name if name is not None else directory.get_tenant(conn).name
+            profile = model.set_profile(model.Profile(name="-"), {"name": shown})
+            store.init_site(conn, the_theme.name, profile.to_dict(), {model.HOME: STARTER_HOME.format(lead=STARTER_LEAD)})
+            directory.audit(conn, actor, "site.init", the_theme.name)
+
+        self.stores.handle(slug).write_sync("site init", init)
+
+    def set_theme(self, slug: str, theme: str, *, actor: str) -> None:
+        """Switch the site to ``theme`` (the next build shows it)."""
+        the_theme = render.theme(theme)
+
+        def change(conn: sqlite3.Connection) -> None:
+            store.set_theme(conn, the_theme.name)
+            directory.audit(conn, actor, "site.theme", the_theme.name)
+
+        self.stores.handle(slug).write_sync("site theme", change)
+
+    def profile(self, slug: str) -> dict:
+        """The business profile the site shows (keys: ``sitegen.model.PROFILE_KEYS``)."""
+        return self.stores.handle(slug).read_sync("site profile", store.get_profile)
+
+    def change_profile(self, slug: str, changes: Mapping[str, str], logo: bytes | None = None,
+                       logo_label: str = "logo", *, actor: str) -> dict:
+        """Change profile keys (an empty value clears one) and, with
+        ``logo``, store that picture as the logo; returns the profile.
+
+        Checks: every key and value (``sitegen.model``); the logo is a PNG,
+        JPEG, GIF or WebP of at most 2 MiB and the pictures fit the plan's
+        web space. A logo of another type replaces the old logo picture
+        unless a page shows that one too. Raises LimitExceeded too.
+        """
+        changes = {k.strip().lower(): v for k, v in changes.items()}
+        new_logo = None
+        if logo is not None:
+            info = _image(logo, logo_label)
+            new_logo = (f"logo.{images.EXTENSIONS[info.type][0]}", info)
+            changes["logo"] = new_logo[0]
+        handle = self.stores.handle(slug)
+        if not changes:
+            return self.profile(slug)
+
+        def change(conn: sqlite3.Connection) -> dict:
+            old_logo = store.get_profile(conn).get("logo") or ""
+            profile = model.set_profile(model.Profile.from_dict(store.get_profile(conn)), changes)
+            if new_logo is not None:
+                name, info = new_logo
+                limit = directory.get_tenant(conn).plan.web_bytes
+                store.put_image(conn, name, info.type, info.width, info.height, logo, limit_bytes=limit)
+            store.set_profile(conn, profile.to_dict())
+            # A logo of another type has another name: the one it replaces goes,
+            # unless a page shows it too (it was added under that name).
+            if new_logo is not None and old_logo.startswith("logo.") and old_logo != new_logo[0] and not _used_by(conn, old_logo):
+                store.remove_image(conn, old_logo, [])
+            directory.audit(conn, actor, "site.profile", " ".join(sorted(changes)))
+            return profile.to_dict()
+
+        return handle.write_sync("site profile", change)
+
+    # -- pages -------------------------------------------------------------------------
+
+    def put_page(self, slug: str, page: str, source: str, *, create: bool, actor: str) -> None:
+        """Add (``create``) or replace a page's text.
+
+        Checks: the page name; the text parses (``sitegen.model``, at most
+        64 KiB); every picture it shows is stored. Raises Conflict (add: it
+        exists), NotFound (edit: it does not), LimitExceeded.
+        """
+        name = model.page_name(page)
+        if len(source.encode()) > model.MAX_PAGE_BYTES:
+            raise LimitExceeded(f"page {name} is larger than {model.MAX_PAGE_BYTES // 1024} KiB")
+        parsed = model.parse_page(name, source)
+
+        def put(conn: sqlite3.Connection) -> None:
+            _check_images(conn, parsed)
+            store.put_page(conn, name, source, create=create)
+            directory.audit(conn, actor, "site.page.add" if create else "site.page.edit", name)
+
+        self.stores.handle(slug).write_sync("site page", put)
+
+    def page(self, slug: str, page: str) -> str:
+        """A page's text, as stored."""
+        name = model.page_name(page)
+        return self.stores.handle(slug).read_sync("site page", lambda c: store.get_page(c, name))
+
+    def remove_page(self, slug: str, page: str, *, actor: str) -> None:
+        """Remove a page (and its place in the menu)."""
+        name = model.page_name(page)
+
+        def remove(conn: sqlite3.Connection) -> None:
+            store.remove_page(conn, name)
+            directory.audit(conn, actor, "site.page.remove", name)
+
+        self.stores.handle(slug).write_sync("site page remove", remove)
+
+    def pages(self, slug: str) -> list[PageInfo]:
+        """Every page, in menu order (pages with mistakes say "(needs fixing)")."""
+        return self.stores.handle(slug).read_sync("site pages", _page_rows)
+
+    def menu(self, slug: str) -> list[MenuItem]:
+        """The pages the menu lists, in order."""
+        return [MenuItem(p.name, p.menu, p.path) for p in self.pages(slug) if p.nav is not None]
+
+    def set_menu(self, slug: str, pages: list[str], *, actor: str) -> list[MenuItem]:
+        """The menu lists ``pages`` in that order; returns it. Raises NotFound
+        for a page that does not exist."""
+        wanted = [model.page_name(p) for p in pages]
+
+        def change(conn: sqlite3.Connection) -> None:
+            store.set_nav(conn, wanted)
+            directory.audit(conn, actor, "site.nav", " ".join(wanted))
+
+        self.stores.handle(slug).write_sync("site nav", change)
+        return self.menu(slug)
+
+    # -- pictures ----------------------------------------------------------------------
+
+    def add_image(self, slug: str, data: bytes, filename: str, name: str | None = None, *, actor: str) -> str:
+        """Store a picture under ``name`` (default: ``filename`` lower-cased),
+        replacing one of that name; returns the name.
+
+        Checks: the name; a PNG, JPEG, GIF or WebP of at most 2 MiB whose
+        extension matches its type; the pictures fit the plan's web space.
+        Raises LimitExceeded too.
+        """
+        image_name = images.name(name or filename.rpartition("/")[2])
+        info = _image(data, filename)
+        if not images.matches_name(info, image_name):
+            raise InvalidInput(f"{filename} is a {info.type} image; name it .{images.EXTENSIONS[info.type][0]}")
+
+        def add(conn: sqlite3.Connection) -> None:
+            limit = directory.get_tenant(conn).plan.web_bytes
+            replaced = store.put_image(conn, image_name, info.type, info.width, info.height, data, limit_bytes=limit)
+            directory.audit(conn, actor, "site.image.replace" if replaced else "site.image.add", image_name)
+
+        self.stores.handle(slug).write_sync("site image", add)
+        return image_name
+
+    def images(self, slug: str) -> list[dict]:
+        """Stored pictures: name, type, width, height, bytes, updated."""
+        return self.stores.handle(slug).read_sync("site images", store.list_images)
+
+    def remove_image(self, slug: str, name: str, *, actor: str) -> None:
+        """Remove a picture. Raises Conflict while the logo or a page shows it."""
+        image_name = images.name(name)
+
+        def remove(conn: sqlite3.Connection) -> None:
+            store.remove_image(conn, image_name, _used_by(conn, image_name))
+            directory.audit(conn, actor, "site.image.remove", image_name)
+
+        self.stores.handle(slug).write_sync("site image remove", remove)
+
+    # -- building ----------------------------------------------------------------------
+
+    def build(self, slug: str, *, actor: str) -> Built:
+        """Render every page and publish the result atomically.
+
+        Checks: every page parses; the result fits the plan's web space.
+        Changes: a new live version (source ``builder``). Raises
+        LimitExceeded too.
+        """
+        handle = self.stores.handle(slug)
+        src, tenant, domains = handle.read_sync(
+            "site sources", lambda c: (store.sources(c), directory.get_tenant(c), directory.list_domains(c))
+        )
+        base_url = site_address(domains)
+        files = builder.build(src, base_url=base_url, year=datetime.date.today().year)
+        total = sum(len(b) for b in files.values())
+
+        def publish(conn: sqlite3.Connection) -> int:
+            version = sites.publish(conn, files, limit_bytes=tenant.plan.web_bytes, source="builder")
+            store.mark_built(conn, version)
+            directory.audit(conn, actor, "site.publish", f"version {version}: {len(files)} files, {total} bytes")
+            return version
+
+        version = handle.write_sync("site build", publish)
+        return Built(version, len(files), total, base_url + "/")
