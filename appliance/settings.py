@@ -261,7 +261,7 @@ SCHEMA: tuple[Section, ...] = (
             K("max_records", "integer", 500, "Records one business may add with `appliance dns add`.", _int(1, 100_000)),
             K("secondaries", "list of tables", [], "Secondary name servers: `{address = \"192.0.2.1\", port = 53, tsig_name = \"k\", tsig_algorithm = \"hmac-sha256\", tsig_secret = \"base64\"}`. Only they may transfer zones (AXFR/IXFR over TCP, TSIG-signed when a key is set); they get a NOTIFY when a zone changes.", _secondaries),
             K("notify_retries", "integer", 5, "NOTIFY messages sent to a secondary that does not answer (2 s apart, doubling).", _int(0, 20)),
-            K("tcp_idle_seconds", "integer", 10, "A TCP connection silent this long is closed (RFC 7766).", _int(1, 600)),
+            K("tcp_idle_seconds", "integer", 10, "A TCP connection that completes no query for this long is closed (RFC 7766), however many bytes it trickles.", _int(1, 600)),
             K("rrl_rate", "integer", 200, "Response rate limit: UDP answers per second to one source prefix (/24 IPv4, /56 IPv6) per kind of answer; 0 turns it off.", _int(0, 1_000_000)),
             K("rrl_slip", "integer", 2, "Every Nth answer over the limit is sent truncated (TC=1) so real clients retry over TCP; 0 drops them all, 1 truncates them all.", _int(0, 100)),
             K("rrl_exempt_loopback", "boolean", True, "Never rate-limit answers to 127.0.0.0/8 and ::1 (benchmarks, local resolvers).", _bool),
