@@ -202,6 +202,7 @@ SCHEMA: tuple[Section, ...] = (
         (
             K("cert_file", "path", "", "PEM certificate chain; empty: a self-signed one is made in `<state>/tls/`.", _str),
             K("key_file", "path", "", "PEM private key matching `cert_file`.", _str),
+            K("handshake_seconds", "integer", 10, "Seconds a client may take to finish a TLS handshake (implicit TLS or STARTTLS, every protocol) before the connection is cut.", _int(1, 300)),
         ),
     ),
     Section(
@@ -215,6 +216,7 @@ SCHEMA: tuple[Section, ...] = (
             K("max_commands", "integer", 1000, "Commands per session before it is closed with `421`.", _int(10, 1_000_000)),
             K("max_errors", "integer", 20, "Error replies per session before it is closed with `421`.", _int(1, 10_000)),
             K("timeout", "integer", 300, "Seconds a session may wait for the client before it is closed.", _int(1, 3600)),
+            K("max_connections_per_source", "integer", 50, "Open connections from one IP address to the SMTP listeners together (handshakes included); more are answered `421 4.7.0` and closed.", _int(1, 100_000)),
             K("resolver", "string", "", "DNS resolver for SPF, DKIM, DMARC and MX lookups, `host` or `host:port`. Empty: no lookups (checks report `none`; outgoing mail needs `smarthost` or `transport`).", _str),
             K("dns_timeout", "integer", 5, "Seconds one DNS lookup may take.", _int(1, 60)),
             K("dmarc_reject", "boolean", True, "Refuse incoming mail that fails DMARC for a domain publishing `p=reject`.", _bool),
@@ -236,6 +238,7 @@ SCHEMA: tuple[Section, ...] = (
         (
             K("append_limit", "integer", 50 * MIB, "Largest message a client may upload (APPEND, advertised as APPENDLIMIT).", _int(1024, 1024 * MIB)),
             K("max_connections_per_user", "integer", 20, "Simultaneous logged-in sessions of one user; more logins are refused.", _int(1, 100_000)),
+            K("max_connections_per_source", "integer", 100, "Open connections from one IP address to the IMAP listeners together (handshakes included); more get `* BYE` and are closed.", _int(1, 100_000)),
             K("max_line_bytes", "integer", 65_536, "Longest command line (literals not counted); longer ones close the session.", _int(1024, 10 * MIB)),
             K("login_timeout", "integer", 60, "Seconds a session may wait before logging in.", _int(5, 3600)),
             K("idle_timeout", "integer", 1800, "Seconds a logged-in session may stay silent (RFC 3501 asks for at least 30 minutes).", _int(60, 86_400)),
@@ -276,6 +279,11 @@ SCHEMA: tuple[Section, ...] = (
             K("hsts_seconds", "integer", 0, "`max-age` of the Strict-Transport-Security header sent over HTTPS; 0 sends none.", _int(0, 2 * 365 * 86_400)),
             K("cache_mb", "integer", 64, "Memory for the most requested website files, MiB.", _int(0, 64 * 1024)),
             K("cache_file_kb", "integer", 2048, "Largest file kept in that memory, KiB; larger ones are read from the business's file each time.", _int(1, 1024 * 1024)),
+            K("max_request_bytes", "integer", 1 * MIB, "Largest request body outside `/dav/` (which has `[dav] max_request_bytes`); larger ones, chunked too, are answered 413.", _int(1024, 1024 * MIB)),
+            K("header_seconds", "integer", 10, "Seconds a request line and its headers may take to arrive (from the accept, or the TLS handshake, for the first request of a connection); late ones are answered 408.", _int(1, 600)),
+            K("body_seconds", "integer", 20, "Seconds a request body may take to arrive, plus one per `body_min_rate` bytes received; late ones are answered 408.", _int(1, 3600)),
+            K("body_min_rate", "integer", 500, "Bytes per second a slow upload must keep up to earn more time (see `body_seconds`).", _int(1, 1_000_000_000)),
+            K("max_connections_per_source", "integer", 100, "Open connections from one IP address to the HTTP and HTTPS listeners together (handshakes included); more are answered 503 and closed.", _int(1, 100_000)),
             K("access_log", "boolean", False, "Log one line per HTTP request (combined log format) at INFO; off, the log holds events only.", _bool),
             K("recheck_ms", "integer", 1000, "How long a site's published version is trusted before it is read again: how soon a new upload or build is seen.", _int(0, 60_000)),
             K("advertise_imaps", "port", 0, "IMAP-over-TLS port that client set-up advertises; 0: the port `[listen] imaps` really bound (set it when a firewall maps ports).", _port),
