@@ -523,6 +523,8 @@ def ours(work: Path, args: argparse.Namespace):
 {listen}
 [imap]
 max_connections_per_user = {max(20, args.idle // args.users + 1)}
+# Every bench connection comes from 127.0.0.1.
+max_connections_per_source = {args.idle + 100}
 
 [log]
 level = "WARNING"

@@ -41,6 +41,9 @@ CONFIG = f"""
 hostname = "box.appliance.test"
 domain = "appliance.test"
 {loopback_listen()}
+[web]
+# Every wrk connection comes from 127.0.0.1.
+max_connections_per_source = 100000
 """
 
 NGINX_CONF = """

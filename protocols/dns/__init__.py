@@ -129,7 +129,10 @@ class _Udp:
 
 class _Tcp(asyncio.Protocol):
     """Two-octet length framing, several queries per connection, an idle
-    timeout (RFC 7766 sections 6.2.1 and 6.2.3)."""
+    timeout (RFC 7766 sections 6.2.1 and 6.2.3).
+
+    The idle clock restarts only when a whole query has arrived: a client
+    trickling a byte at a time does not keep the connection open."""
 
     def __init__(self, service: "DnsService"):
         self.service = service
@@ -160,13 +163,13 @@ class _Tcp(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        self._arm()
         while len(self.buffer) >= 2:
             length = struct.unpack_from("!H", self.buffer)[0]
             if len(self.buffer) < 2 + length:
                 return
             message = bytes(self.buffer[2 : 2 + length])
             del self.buffer[: 2 + length]
+            self._arm()
             reply = _answer(self.service, message, self.peer, tcp=True)
             if reply is None:
                 self.close()

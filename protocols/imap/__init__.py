@@ -5,6 +5,11 @@
 options, the per-user session count and the mail events that tell a
 session about deliveries and about changes made by the user's other
 sessions. ``stop()`` stops accepting and says BYE to every session.
+
+Both listeners share one count of connections per source address
+(``[imap] max_connections_per_source``) and bound the TLS handshake, implicit
+or after STARTTLS (``[tls] handshake_seconds``): see
+:class:`appliance.twisted_glue.Guard`.
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ from typing import Any, Callable
 
 from twisted.internet import protocol
 
-from appliance.twisted_glue import listen_tcp, stop_ports, tls_options
+from appliance.connlimit import SourceLimit
+from appliance.twisted_glue import Guard, listen_tcp, stop_ports, tls_options
 
 from .server import ImapServer
+
+#: Sent, and the connection closed, to a source over its connection limit.
+TOO_MANY = b"* BYE [UNAVAILABLE] too many connections from your address\r\n"
 
 
 class ImapService:
@@ -27,6 +36,8 @@ class ImapService:
         self.connections: set[ImapServer] = set()
         self.sessions: collections.Counter[str] = collections.Counter()
         self.ports: list = []
+        self.guard = Guard(SourceLimit("imap", self.settings.max_connections_per_source),
+                           float(app.settings.tls.handshake_seconds), refusal=TOO_MANY)
 
     def factory(self, implicit_tls: bool) -> protocol.Factory:
         service = self
@@ -66,10 +77,10 @@ class ImapService:
 async def start(app: Any) -> ImapService:
     service = ImapService(app)
     addresses = app.settings.listen.addresses
-    service.ports = listen_tcp(app, "imap", service.factory(False), app.settings.listen.imap, addresses)
+    service.ports = listen_tcp(app, "imap", service.factory(False), app.settings.listen.imap, addresses, guard=service.guard)
     try:
         service.ports += listen_tcp(
-            app, "imaps", service.factory(True), app.settings.listen.imaps, addresses, tls=service.tls
+            app, "imaps", service.factory(True), app.settings.listen.imaps, addresses, tls=service.tls, guard=service.guard
         )
     except Exception:
         await stop_ports(service.ports)

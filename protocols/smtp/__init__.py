@@ -7,6 +7,10 @@ plus the outbound queue runner.
 thread and loop) and returns an :class:`SmtpService`. Its ``stop()`` stops
 accepting, lets transactions that are committing finish, answers ``421`` to
 the idle sessions and closes them, then stops the queue runner.
+
+The three listeners share one count of connections per source address
+(``[smtp] max_connections_per_source``) and bound every TLS handshake
+(``[tls] handshake_seconds``): :mod:`.guard`.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import time
 from typing import Any
 
 from appliance import dnsdata
+from appliance.connlimit import SourceLimit
 from appliance.delivery import Router
 from appliance.mailauth import Verifier
 from appliance.outbound import QueueRunner
 from appliance.zones import build_zones
 
 from . import client, replies
+from .guard import GuardedServer
 from .handler import Handler
 from .server import Limits, Server
 
@@ -109,6 +115,8 @@ async def start(app: Any) -> SmtpService:
     loop = asyncio.get_running_loop()
     tls = app.tls_context()
     connections: set[Server] = set()
+    sources = SourceLimit("smtp", settings.max_connections_per_source)
+    handshake_seconds = float(app.settings.tls.handshake_seconds)
     servers = []
     try:
         for kind in KINDS:
@@ -117,14 +125,15 @@ async def start(app: Any) -> SmtpService:
             for host in app.settings.listen.addresses:
 
                 def factory(kind: str = kind, handler: Handler = handler) -> Server:
-                    return Server(
+                    return GuardedServer(
                         handler, kind=kind, limits=limits, hostname=hostname,
                         tls_context=tls, connections=connections, loop=loop,
+                        sources=sources, handshake_seconds=handshake_seconds,
+                        implicit_tls=tls if kind == "submissions" else None,
                     )
 
-                server = await loop.create_server(
-                    factory, host, port, ssl=tls if kind == "submissions" else None, reuse_address=True
-                )
+                # Plain TCP on 465 too: the guard starts TLS on each connection.
+                server = await loop.create_server(factory, host, port, reuse_address=True)
                 servers.append(server)
                 app.add_listener(kind, host, server.sockets[0].getsockname()[1])
     except BaseException:

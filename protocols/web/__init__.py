@@ -20,6 +20,12 @@ learns who is hosted here. Plain HTTP is redirected to HTTPS once a real
 certificate exists for the name (``[tls] cert_file``, or one ACME issued;
 ``[web] https_redirect``);
 ``[web] hsts_seconds`` adds Strict-Transport-Security over HTTPS.
+
+Framing, request size and time limits are the connection's
+(:mod:`.channel`); connections per source address (``[web]
+max_connections_per_source``, HTTP and HTTPS together) and the TLS handshake
+time (``[tls] handshake_seconds``) are bounded by the listeners' guard
+(:class:`appliance.twisted_glue.Guard`).
 """
 
 from __future__ import annotations
@@ -31,10 +37,12 @@ from typing import Any
 
 from twisted.web import resource, server
 
-from appliance.twisted_glue import listen_tcp, stop_ports, tls_options
+from appliance.connlimit import SourceLimit
+from appliance.twisted_glue import Guard, listen_tcp, stop_ports, tls_options
 
 from . import clients, pages
 from .acme import AcmeChallenge, Challenges
+from .channel import Channel, Limits
 from .pages import NOT_FOUND, NOT_FOUND_RESOURCE, NotFound, Redirect  # noqa: F401 - public names
 from .site import SiteServer
 
@@ -42,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: Host name prefixes that belong to a business's domain.
 PREFIXES = ("www.", "autoconfig.", "autodiscover.")
+#: Sent, and the connection closed, to a source over ``[web] max_connections_per_source``.
+TOO_MANY = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 10\r\n\r\n"
 STATUS_PAGE = (
     "<!DOCTYPE html><html lang=\"en\"><meta charset=\"utf-8\"><title>{host}</title>"
     "<h1>{host}</h1><p>This server provides mail, calendars, contacts and websites.</p></html>\n"
@@ -273,80 +283,57 @@ class WebService:
         await stop_ports(self.ports)
 
 
-#: Sent, and the connection closed, when a request body passes the limit.
-TOO_LARGE = b"HTTP/1.1 413 Content Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
-
-
-class BoundedRequest(server.Request):
-    """A request whose body may not pass ``site.max_body`` bytes.
-
-    twisted.web would otherwise spool a body of any size to a temporary file
-    before any resource sees it. A larger declared Content-Length, or a
-    chunked body that grows past the limit, is answered 413 at once and the
-    connection closed; the request is never processed.
-    """
-
-    refused = False
-    received = 0
-
-    def gotLength(self, length: int | None) -> None:
-        if length is not None and length > self.channel.site.max_body:
-            self._refuse()
-            length = 0
-        super().gotLength(length)
-
-    def handleContentChunk(self, data: bytes) -> None:
-        if self.refused:
-            return
-        self.received += len(data)
-        if self.received > self.channel.site.max_body:
-            self._refuse()
-            return
-        super().handleContentChunk(data)
-
-    def process(self) -> None:
-        if not self.refused:
-            super().process()
-
-    def _refuse(self) -> None:
-        if self.refused:
-            return
-        self.refused = True
-        log.info("%s: request body over %d bytes refused", self.getClientAddress(), self.channel.site.max_body)
-        self.channel.transport.write(TOO_LARGE)
-        self.channel.transport.loseConnection()
-
-
 class Site(server.Site):
-    """twisted.web's Site with bounded request bodies (:class:`BoundedRequest`)
-    and the access log made optional: by default Twisted formats a line for
-    every request into the daemon's log, which costs a fifth of the time a
-    cached file takes to serve."""
+    """twisted.web's Site on our :class:`.channel.Channel` (strict framing,
+    body and time limits: ``limits``) and the access log made optional: by
+    default Twisted formats a line for every request into the daemon's log,
+    which costs a fifth of the time a cached file takes to serve."""
 
-    requestFactory = BoundedRequest
+    protocol = Channel
 
-    def __init__(self, root: resource.Resource, access_log: bool, max_body: int):
+    def __init__(self, root: resource.Resource, access_log: bool, limits: Limits):
         super().__init__(root)
         self.access_log = access_log
-        self.max_body = max_body
+        self.limits = limits
         self.displayTracebacks = False
 
     def log(self, request: server.Request) -> None:
         if self.access_log:
             super().log(request)
 
+    def acceptableProtocols(self) -> list[bytes]:  # noqa: N802 - Twisted's ALPN interface
+        # HTTP/1.1 only: the channel is HTTP/1.1's, whatever else is installed.
+        return [b"http/1.1"]
+
+
+def limits_of(app: Any) -> Limits:
+    """The :class:`.channel.Limits` of the settings: ``[dav]
+    max_request_bytes`` under each mount of ``app.http_mounts`` (``/dav/``),
+    ``[web]`` for the rest."""
+    web = app.settings.web
+    dav_bytes = app.settings.dav.max_request_bytes
+    mounts = tuple((b"/" + prefix.strip(b"/"), dav_bytes) for prefix, _ in app.http_mounts)
+    return Limits(
+        header_seconds=float(web.header_seconds),
+        body_seconds=float(web.body_seconds),
+        body_min_rate=web.body_min_rate,
+        max_body=web.max_request_bytes,
+        mounts=mounts,
+    )
+
 
 async def start(app: Any) -> WebService:
     hosts = Hosts(app)
     await hosts.refresh()
     app.on_change(hosts.refresh)
-    # The largest body any route takes is a DAV request's.
-    max_body = max(app.settings.dav.max_request_bytes, clients.MAX_AUTODISCOVER_BYTES)
-    site = Site(hosts, app.settings.web.access_log, max_body)
+    site = Site(hosts, app.settings.web.access_log, limits_of(app))
+    # One count per source for HTTP and HTTPS together.
+    guard = Guard(SourceLimit("web", app.settings.web.max_connections_per_source),
+                  float(app.settings.tls.handshake_seconds), refusal=TOO_MANY)
     addresses = app.settings.listen.addresses
-    ports = listen_tcp(app, "http", site, app.settings.listen.http, addresses)
+    ports = listen_tcp(app, "http", site, app.settings.listen.http, addresses, guard=guard)
     try:
-        ports += listen_tcp(app, "https", site, app.settings.listen.https, addresses, tls=tls_options(app))
+        ports += listen_tcp(app, "https", site, app.settings.listen.https, addresses, tls=tls_options(app), guard=guard)
     except Exception:
         await stop_ports(ports)
         raise

@@ -16,9 +16,12 @@ from tests.conftest import TEST_CONFIG, Cli, Daemon, wait_for
 
 PASSWORD = "a long secret"
 #: Short, so tests see a publish quickly; the default is 1 s.
-WEB_CONFIG = TEST_CONFIG + "\n[web]\nrecheck_ms = 100\n\n[dav]\nmax_request_bytes = 1048576\n"
-#: The largest request body the daemon above reads ([dav] max_request_bytes).
+WEB_CONFIG = (TEST_CONFIG + "\n[web]\nrecheck_ms = 100\nmax_request_bytes = 262144\n"
+              "\n[dav]\nmax_request_bytes = 1048576\n")
+#: The largest request body the daemon above reads under /dav/ ([dav] max_request_bytes).
 MAX_BODY = 1048576
+#: The largest request body it reads anywhere else ([web] max_request_bytes).
+MAX_OTHER_BODY = 262144
 
 
 @dataclass

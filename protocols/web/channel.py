@@ -1,0 +1,268 @@
+"""The HTTP/1.1 connection of the web listeners: strict framing, time limits
+and body limits, enforced before any resource runs.
+
+:class:`Channel` is twisted.web's ``HTTPChannel`` with these rules:
+
+* **Framing** (RFC 9112; a proxy in front must not read a request
+  differently from us): a request with two ``Host`` fields, an HTTP/1.1
+  request with none (section 3.2), a header line folded onto the previous
+  one (obs-fold, section 5.2), two ``Content-Length`` fields, both
+  ``Content-Length`` and ``Transfer-Encoding`` (section 6.3), a transfer
+  coding other than ``chunked``, ``Transfer-Encoding`` in an HTTP/1.0
+  request (section 6.1), or a chunk line that is not ``chunk-size
+  *chunk-ext`` to the letter (section 7.1.1: an unclosed quoted string
+  there is how a second request is smuggled in) is answered ``400``.
+* **Body size**: a body to ``/dav/`` may reach ``[dav] max_request_bytes``,
+  any other ``[web] max_request_bytes``. A larger ``Content-Length`` is
+  answered ``413`` before the body is read; a chunked body is counted as it
+  arrives and answered ``413`` when it passes the limit.
+* **Time**: the request line and headers must arrive within
+  ``[web] header_seconds`` (counted from the accept or the end of the TLS
+  handshake for a connection's first request, from its first byte for a
+  later one); a body must arrive within ``[web] body_seconds`` plus one
+  second per ``[web] body_min_rate`` bytes. Late ones are answered ``408``.
+  The idle timeout between requests stays twisted.web's.
+
+Every refusal closes the connection: reading stops at once, the reply is
+flushed, and the connection is cut if the client does not let it close
+(:func:`appliance.twisted_glue.close_after_reply`). Each is one INFO line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.interfaces import IHandshakeListener
+from twisted.web import http
+from zope.interface import implementer
+
+from appliance.twisted_glue import close_after_reply
+
+log = logging.getLogger(__name__)
+
+
+def _reply(status: bytes) -> bytes:
+    return b"HTTP/1.1 " + status + b"\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+
+
+REPLIES = {
+    400: _reply(b"400 Bad Request"),
+    408: _reply(b"408 Request Timeout"),
+    413: _reply(b"413 Content Too Large"),
+}
+
+# RFC 9112 section 7.1.1 and RFC 9110 section 5.6:
+#   chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+#   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+#   chunk-ext-val = token / quoted-string
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_CHUNK_LINE = re.compile(
+    rb"[0-9A-Fa-f]+(?:[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*"
+)
+
+
+class _StrictChunkedDecoder(http._ChunkedTransferDecoder):
+    """Twisted's chunked decoder, refusing any chunk line that does not
+    match the grammar exactly (Twisted accepts any printable characters in
+    an extension, an unclosed quote included)."""
+
+    def _dataReceived_CHUNK_LENGTH(self) -> bool:  # noqa: N802 - Twisted's dispatch by name
+        end = self._buffer.find(b"\r\n", self._start)
+        if end != -1 and end < http.maxChunkSizeLineLength and not _CHUNK_LINE.fullmatch(self._buffer, 0, end):
+            raise http._MalformedChunkedDataError("malformed chunk line")
+        return super()._dataReceived_CHUNK_LENGTH()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of :class:`Channel` (see module doc)."""
+
+    header_seconds: float
+    body_seconds: float
+    body_min_rate: int
+    max_body: int
+    #: Path prefixes (``b"/dav"``) and the body limit of each.
+    mounts: tuple[tuple[bytes, int], ...] = ()
+
+    def max_body_for(self, path: bytes) -> int:
+        """The largest body a request for ``path`` may send."""
+        for prefix, limit in self.mounts:
+            if path == prefix or path.startswith(prefix + b"/") or path.startswith(prefix + b"?"):
+                return limit
+        return self.max_body
+
+
+@implementer(IHandshakeListener)
+class Channel(http.HTTPChannel):
+    """See module doc. ``site.limits`` is its :class:`Limits`."""
+
+    #: After the idle timeout, how long a clean close may take.
+    abortTimeout = 2
+
+    _refused = False
+    #: "request" (waiting for a request line), "headers", "body" or
+    #: "handling" (the request is being answered).
+    _stage = "request"
+    _timer: Any = None
+    _hosts = 0
+    _framing: bytes | None = None
+    _received = 0
+    _body_limit = 0
+    _body_started = 0.0
+
+    # --- connection -----------------------------------------------------
+
+    def connectionMade(self) -> None:  # noqa: N802 - Twisted's interface
+        super().connectionMade()
+        self._start_header_clock()
+
+    def handshakeCompleted(self) -> None:  # noqa: N802 - IHandshakeListener
+        # The handshake had its own bound; the headers get a full window.
+        if self._stage == "request":
+            self._start_header_clock()
+
+    def connectionLost(self, reason: Any) -> None:  # noqa: N802
+        self._stop_clock()
+        super().connectionLost(reason)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        if self._refused:
+            return
+        if self._stage == "request" and self._timer is None:
+            self._start_header_clock()
+        super().dataReceived(data)
+
+    # --- request line and headers ------------------------------------------
+
+    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+        if self._refused:
+            return
+        if self._stage == "request":
+            if line:
+                self._stage, self._hosts, self._framing = "headers", 0, None
+                if self._timer is None:  # a pipelined request, replayed from the buffer
+                    self._start_header_clock()
+        elif self._stage == "headers" and line[:1] in (b" ", b"\t"):
+            # RFC 9112 section 5.2: obs-fold (and whitespace before the first field).
+            return self.refuse(400, "folded header line")
+        super().lineReceived(line)
+
+    def headerReceived(self, line: bytes) -> bool:  # noqa: N802
+        if self._refused:
+            return False
+        name, _, value = line.partition(b":")
+        name = name.lower()
+        if name == b"host":
+            self._hosts += 1
+            if self._hosts > 1:
+                self.refuse(400, "two Host fields")
+                return False
+        elif name in (b"content-length", b"transfer-encoding"):
+            if self._framing is not None:
+                self.refuse(400, f"{self._framing.decode()} and {name.decode()}")
+                return False
+            self._framing = name
+            if name == b"transfer-encoding" and value.strip(b" \t").lower() != b"chunked":
+                self.refuse(400, "transfer coding other than chunked")
+                return False
+        ok = super().headerReceived(line)
+        if ok and name == b"transfer-encoding" and type(self._transferDecoder) is http._ChunkedTransferDecoder:
+            self._transferDecoder = _StrictChunkedDecoder(self._body_chunk, self._finishRequestBody)
+        elif ok and name == b"content-length" and self._transferDecoder is not None:
+            self._transferDecoder.dataCallback = self._body_chunk
+        return ok
+
+    def allHeadersReceived(self) -> None:  # noqa: N802
+        if self._refused:
+            return
+        self._stop_clock()
+        if self._hosts == 0 and self._version == b"HTTP/1.1":
+            return self.refuse(400, "HTTP/1.1 request without Host")
+        if self._framing == b"transfer-encoding" and self._version != b"HTTP/1.1":
+            return self.refuse(400, "Transfer-Encoding in an HTTP/1.0 request")
+        self._body_limit = self.site.limits.max_body_for(self._path)
+        if self.length is not None and self.length > self._body_limit:
+            return self.refuse(413, f"declared body of {self.length} bytes over {self._body_limit}")
+        super().allHeadersReceived()
+        self._stage = "body"
+        self._received = 0
+        if self.length != 0:
+            self._body_started = time.monotonic()
+            self._arm(self.site.limits.body_seconds, self._body_late)
+
+    # --- body ---------------------------------------------------------------
+
+    def _body_chunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self._body_limit:
+            return self.refuse(413, f"body over {self._body_limit} bytes")
+        self.requests[-1].handleContentChunk(data)
+
+    def rawDataReceived(self, data: bytes) -> None:  # noqa: N802
+        if not self._refused:
+            super().rawDataReceived(data)
+
+    def allContentReceived(self) -> None:  # noqa: N802
+        if self._refused:
+            return
+        self._stop_clock()
+        self._stage = "handling"
+        super().allContentReceived()
+
+    def requestDone(self, request: Any) -> None:  # noqa: N802
+        self._stage = "request"
+        super().requestDone(request)
+        # Pipelined bytes already here start the next request's clock.
+        if self._stage == "request" and self._timer is None and self._buffer and not self._refused:
+            self._start_header_clock()
+
+    # --- refusals -----------------------------------------------------------
+
+    def refuse(self, status: int, why: str) -> None:
+        """Answer ``status`` (400, 408 or 413), stop reading, close."""
+        if self._refused:
+            return
+        self._refused = True
+        self._stop_clock()
+        log.info("%s: HTTP %d: %s", getattr(self.transport.getPeer(), "host", "?"), status, why)
+        close_after_reply(self.transport, REPLIES[status])
+
+    def _respondToBadRequestAndDisconnect(self) -> None:  # noqa: N802 - Twisted's own 400 path
+        self.refuse(400, "malformed request")
+
+    # --- clocks -------------------------------------------------------------
+
+    def _start_header_clock(self) -> None:
+        self._arm(self.site.limits.header_seconds, self._headers_late)
+
+    def _arm(self, seconds: float, then: Any) -> None:
+        self._stop_clock()
+        self._timer = self.callLater(seconds, then)
+
+    def _stop_clock(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _headers_late(self) -> None:
+        self._timer = None
+        self.refuse(408, f"headers not complete within {self.site.limits.header_seconds:g}s")
+
+    def _body_late(self) -> None:
+        # The allowance grows with what has arrived (a minimum rate), so a
+        # large upload on a slow line goes through and a trickle does not.
+        limits = self.site.limits
+        deadline = self._body_started + limits.body_seconds + self._received / limits.body_min_rate
+        now = time.monotonic()
+        if now < deadline:
+            self._timer = self.callLater(deadline - now, self._body_late)
+            return
+        self._timer = None
+        self.refuse(408, f"body slower than {limits.body_min_rate} bytes/s ({self._received} bytes received)")
