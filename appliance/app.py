@@ -8,14 +8,13 @@ never starts the protocol services; the daemon (``appliance.daemon``) starts the
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import json
 import logging
 import os
 import ssl
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
 
 from storage import box as boxdb
 from storage import schema
@@ -30,8 +29,13 @@ from .mailevents import MailEvents
 from .passwords import Hasher
 from .provisioning import Provisioning
 from .services import Services
-from .startup import SERVICES
+from .startup import STEPS, Running, start_step
 from .settings import Settings
+
+if TYPE_CHECKING:
+    # Imported when first needed: it loads the TLS libraries, which the CLI
+    # mostly does without.
+    from .certs.sni import Selector
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +69,12 @@ class App:
         self.loop_lag = LoopLag()
         self.mail_events = MailEvents()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.services: dict[str, Any] = {}
+        #: The protocol services started (:mod:`appliance.startup`).
+        self.running = Running()
         self.listeners: dict[str, list[tuple[str, int]]] = {}
-        #: (path prefix, twisted.web resource) pairs that services started
-        #: before the web service register; the web service serves them on
-        #: the box host name and every business domain (DAV, for one).
-        self.http_mounts: list[tuple[bytes, Any]] = []
         self._watchers: list[Callable[[], Awaitable[None] | None]] = []
         self._tasks: list[asyncio.Task] = []
-        self._certificates: Any = None
+        self._certificates: Selector | None = None
         self.generation = 0
 
     # -- TLS ---------------------------------------------------------------
@@ -84,7 +85,7 @@ class App:
             return Path(self.settings.tls.cert_file), Path(self.settings.tls.key_file)
         return tls.self_signed(self.state_dir / "tls", self.settings.box.hostname)
 
-    def certificates(self) -> Any:
+    def certificates(self) -> Selector:
         """The :class:`appliance.certs.sni.Selector` every TLS listener
         serves from: the certificates ACME issued, chosen by server name,
         and the box certificate (:meth:`certificate_files`) for the rest."""
@@ -113,19 +114,17 @@ class App:
         """Call ``callback`` on the loop whenever the catalog or a directory changes."""
         self._watchers.append(callback)
 
-    async def start(self, service_names: Iterable[str] = SERVICES) -> None:
-        """Bind every listener of every service; raises if any cannot bind."""
+    async def start(self, service_names: Iterable[str] = STEPS) -> None:
+        """Start the services named (all of them by default, in the order of
+        :mod:`appliance.startup`); raises if any cannot bind, after stopping
+        those already started."""
         self.loop = asyncio.get_running_loop()
         self.loop_lag.start()
         self.generation = await self.box.read("generation", boxdb.generation)
         await self.catalog.refresh()
         try:
             for name in service_names:
-                module = importlib.import_module(name)
-                service = module.start(self)
-                if inspect.isawaitable(service):
-                    service = await service
-                self.services[name] = service
+                await start_step(self, self.running, name)
                 log.info("%s started", name)
         except BaseException:
             await self.stop()
@@ -182,14 +181,14 @@ class App:
             except asyncio.CancelledError:
                 pass
         self._tasks.clear()
-        for name, service in reversed(list(self.services.items())):
+        for name, service in reversed(self.running.started()):
             try:
                 result = service.stop()
                 if inspect.isawaitable(result):
                     await result
             except Exception:  # noqa: BLE001 - stop the rest regardless
                 log.exception("%s did not stop cleanly", name)
-        self.services.clear()
+        self.running.clear()
         (self.state_dir / "run" / "listeners.json").unlink(missing_ok=True)
         await self.loop_lag.stop()
         await asyncio.to_thread(self.close)

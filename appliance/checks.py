@@ -16,14 +16,15 @@ import socket
 import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from cryptography import x509
 
 from storage.errors import IntegrityFailed
 from storage.tenants import check_file, file_facts
 
-from .app import App
+if TYPE_CHECKING:
+    from .app import App
 
 #: A certificate expiring sooner than this is a warning.
 CERT_WARN_DAYS = 14

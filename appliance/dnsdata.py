@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import urllib.parse
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from storage import box as boxdb
 from storage import directory
@@ -18,6 +18,9 @@ from storage import dns as dnsdb
 from storage.errors import TenantNotFound
 
 from .zones import TTL, BoxDns, BusinessDns, CustomRecord, Zone, assign_serials, build_zones
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ def business_dns(conn: sqlite3.Connection, slug: str) -> BusinessDns:
     return BusinessDns(slug, free, tuple(own), keys, records)
 
 
-async def businesses(app: Any) -> list[BusinessDns]:
+async def businesses(app: App) -> list[BusinessDns]:
     """Every business's DNS data, read from the files (on the loop)."""
     tenants = await app.box.read("dns tenants", boxdb.list_tenants)
     out = []
@@ -92,7 +95,7 @@ async def businesses(app: Any) -> list[BusinessDns]:
 
 
 async def zones(
-    app: Any, data: list[BusinessDns], challenges: Mapping[str, tuple[str, ...]] | None = None
+    app: App, data: list[BusinessDns], challenges: Mapping[str, tuple[str, ...]] | None = None
 ) -> tuple[BoxDns, dict[str, Zone], dict[str, tuple[str, int]]]:
     """Every zone with its serial; the serials to store are returned too."""
     box = box_dns(app.settings)
@@ -101,7 +104,7 @@ async def zones(
     return box, built, assign_serials(built, previous)
 
 
-def zones_sync(app: Any) -> tuple[BoxDns, dict[str, Zone]]:
+def zones_sync(app: App) -> tuple[BoxDns, dict[str, Zone]]:
     """The zones as the daemon serves them. See ``app.core.dns.zones``."""
     return app.core.dns.zones()
 
@@ -110,16 +113,16 @@ def zones_sync(app: Any) -> tuple[BoxDns, dict[str, Zone]]:
 # Kept for the callers written before the services (tests, scripts).
 
 
-def add_record(app: Any, domain: str, name: str, rtype: str, value: str, ttl: int = TTL) -> dict:
+def add_record(app: App, domain: str, name: str, rtype: str, value: str, ttl: int = TTL) -> dict:
     """See :meth:`appliance.services.dns.DnsRecords.add`."""
     return app.core.dns.add(domain, name, rtype, value, ttl, actor="operator").as_dict()
 
 
-def remove_record(app: Any, domain: str, name: str, rtype: str, value: str | None = None) -> int:
+def remove_record(app: App, domain: str, name: str, rtype: str, value: str | None = None) -> int:
     """See :meth:`appliance.services.dns.DnsRecords.remove`."""
     return app.core.dns.remove(domain, name, rtype, value, actor="operator")
 
 
-def list_records(app: Any, domain: str) -> list[dict]:
+def list_records(app: App, domain: str) -> list[dict]:
     """See :meth:`appliance.services.dns.DnsRecords.list`."""
     return [r.as_dict() for r in app.core.dns.list(domain)]

@@ -33,7 +33,7 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 import dns.exception
 import dns.resolver
@@ -45,6 +45,9 @@ from storage.errors import TenantNotFound
 
 from . import mailauth, mime
 from .errors import LimitExceeded, NotFound
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ class Route:
 
 
 class QueueRunner:
-    def __init__(self, app: Any, send: Send, publish: Callable[[str, int, int], Any] | None = None):
+    def __init__(self, app: App, send: Send, publish: Callable[[str, int, int], Any] | None = None):
         s = app.settings.smtp
         self.app = app
         self.send = send

@@ -1,17 +1,106 @@
-"""The start order of the protocol packages the daemon runs.
+"""The daemon's start order, written down once, with what each service is
+handed.
 
-Each module named here has ``start(app)`` which binds its listeners and
-returns (or resolves to) an object with ``stop()`` (plain or async). The
-daemon starts them in this order and stops them in reverse.
+This is the composition root's other half (:mod:`appliance.app` builds the
+stores and services; this module starts the listeners): the one place that
+names the protocol packages. Each package has ``start(app, ...)`` which
+binds its listeners and returns an object with ``stop()`` (plain or async);
+what one service needs of another is passed to it here, as an argument,
+never looked up by name:
+
+=========  ==================================================================
+metrics    Prometheus text and health on loopback
+dns        authoritative DNS; the certificates publish DNS-01 answers through it
+smtp       MX, submission, the outbound queue
+imap       mailbox access
+dav        CalDAV/CardDAV; hands the web service its ``/dav/`` mount
+web        HTTP(S): sites, client set-up, the mounts it is given, HTTP-01
+certs      ACME certificates, after dns and web (it uses both)
+=========  ==================================================================
+
+The daemon starts them in this order and stops them in reverse. Protocol
+packages are imported only when started, so the CLI, which builds an App
+but starts nothing, never loads them.
 """
 
-SERVICES: tuple[str, ...] = (
-    "protocols.metrics",
-    "protocols.dns",
-    "protocols.smtp",
-    "protocols.imap",
-    "protocols.dav",
-    "protocols.web",
-    # After DNS and web: it publishes ACME challenges through them.
-    "appliance.certs",
-)
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from protocols.dav import DavService
+    from protocols.dns import DnsService
+    from protocols.imap import ImapService
+    from protocols.metrics import MetricsService
+    from protocols.smtp import SmtpService
+    from protocols.web import WebService
+
+    from .app import App
+    from .certs import CertificateService
+
+#: Every service, in start order.
+STEPS: tuple[str, ...] = ("metrics", "dns", "smtp", "imap", "dav", "web", "certs")
+
+
+@dataclass
+class Running:
+    """The services started so far (None: not started)."""
+
+    metrics: MetricsService | None = None
+    dns: DnsService | None = None
+    smtp: SmtpService | None = None
+    imap: ImapService | None = None
+    dav: DavService | None = None
+    web: WebService | None = None
+    certs: CertificateService | None = None
+
+    def started(self) -> list[tuple[str, Any]]:
+        """(name, service) of every started service, in start order."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None]
+
+    def clear(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, None)
+
+
+async def start_step(app: App, running: Running, name: str) -> Any:
+    """Start service ``name`` (one of :data:`STEPS`) with what it needs from
+    the services ``running`` already holds; record it there and return it.
+    Raises ValueError for an unknown name, and whatever binding raises."""
+    if name == "metrics":
+        from protocols import metrics
+
+        service: Any = metrics.start(app)
+    elif name == "dns":
+        from protocols import dns
+
+        service = dns.start(app)
+    elif name == "smtp":
+        from protocols import smtp
+
+        service = smtp.start(app)
+    elif name == "imap":
+        from protocols import imap
+
+        service = imap.start(app)
+    elif name == "dav":
+        from protocols import dav
+
+        service = dav.start(app)
+    elif name == "web":
+        from protocols import web
+
+        mounts = [running.dav.mount] if running.dav is not None else []
+        service = web.start(app, mounts)
+    elif name == "certs":
+        from . import certs
+
+        service = certs.start(app, dns=running.dns, web=running.web)
+    else:
+        raise ValueError(f"no service named {name!r} (have: {', '.join(STEPS)})")
+    if inspect.isawaitable(service):
+        service = await service
+    setattr(running, name, service)
+    return service

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from twisted.internet import protocol
 from twisted.internet.interfaces import IHandshakeListener, IProtocolNegotiationFactory
@@ -18,6 +18,9 @@ from twisted.protocols import policies
 from zope.interface import alsoProvides, implementer
 
 from .connlimit import SourceLimit, source_of
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +202,7 @@ class GuardedFactory(policies.WrappingFactory):
 
 
 def listen_tcp(
-    app: Any, name: str, factory: Any, port: int, addresses: Iterable[str], *, tls: Any = None, guard: Guard | None = None
+    app: App, name: str, factory: Any, port: int, addresses: Iterable[str], *, tls: Any = None, guard: Guard | None = None
 ) -> list:
     """Bind ``factory`` on each address; records bound ports with ``app``.
 
@@ -235,7 +238,7 @@ async def stop_ports(ports: Iterable[Any]) -> None:
             await result.asFuture(asyncio.get_running_loop())
 
 
-def tls_options(app: Any) -> Any:
+def tls_options(app: App) -> Any:
     """Twisted TLS options for implicit TLS and STARTTLS: TLS 1.2 and newer,
     the certificate for the server name the client asks (SNI), the box
     certificate otherwise (:mod:`appliance.certs.sni`)."""

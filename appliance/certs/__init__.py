@@ -18,9 +18,13 @@ certificates already stored.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
+from .order import DnsChallenges, HttpChallenges, Publishers
 from .renew import Renewer
+
+if TYPE_CHECKING:
+    from ..app import App
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +39,11 @@ class CertificateService:
         await self.renewer.stop()
 
 
-async def start(app: Any) -> CertificateService:
-    renewer = Renewer(app, app.certificates())
+async def start(app: App, *, dns: DnsChallenges | None = None, web: HttpChallenges | None = None) -> CertificateService:
+    """Serve the stored certificates and start renewing; DNS-01 answers go
+    through ``dns`` and HTTP-01 answers through ``web`` (the running DNS and
+    web services; None: that challenge cannot be used)."""
+    renewer = Renewer(app, app.certificates(), Publishers(dns, web))
     # Serve what is stored before anything else happens (a restart keeps
     # every certificate without asking the CA).
     await renewer.load()

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import josepy as jose
 from acme import client as acme_client
@@ -26,6 +26,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from storage import certs as certdb
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +96,7 @@ def connect(directory_url: str, ca_file: str, key_pem: str, contact: str) -> Ses
     return Session(client, key, uri)
 
 
-async def open_session(app: Any) -> Session:
+async def open_session(app: App) -> Session:
     """A session for ``[acme] directory`` with the box's account key
     (made and stored on first use). Network work runs in a thread."""
     acme = app.settings.acme

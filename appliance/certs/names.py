@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dns.exception
 import dns.resolver
@@ -31,6 +31,9 @@ import dns.resolver
 from appliance import dnsdata
 from appliance.zones import Zone, build_zones, zone_for
 from storage import box as boxdb
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,7 @@ def _in_zone_to_box(zone: Zone, name: str, ours: set[str]) -> bool:
 class Planner:
     """Works out the :class:`Wanted` certificates (see module doc)."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: App):
         self.app = app
         acme = app.settings.acme
         self.resolver = Resolver(acme.resolver)

@@ -22,7 +22,7 @@ import datetime
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from acme import challenges
@@ -122,8 +122,33 @@ def _pick(authzr: messages.AuthorizationResource, kind: str) -> messages.Challen
     raise OrderFailed(f"the CA offers no {kind} challenge for {authzr.body.identifier.value}")
 
 
-async def issue(app: Any, session: Session, wanted: Wanted, timeout: float) -> Issued:
-    """Run one order for ``wanted`` and return the issued certificate.
+class DnsChallenges(Protocol):
+    """Where DNS-01 answers are published (the DNS service)."""
+
+    async def set_acme_challenge(self, name: str, values: list[str]) -> None: ...
+
+    async def clear_acme_challenge(self, name: str) -> None: ...
+
+
+class HttpChallenges(Protocol):
+    """Where HTTP-01 answers are published (the web service)."""
+
+    def set_challenge(self, token: str, key_authorization: str) -> None: ...
+
+    def clear_challenge(self, token: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Publishers:
+    """The services that publish challenge answers; None: not running."""
+
+    dns: DnsChallenges | None = None
+    web: HttpChallenges | None = None
+
+
+async def issue(session: Session, wanted: Wanted, timeout: float, publishers: Publishers) -> Issued:
+    """Run one order for ``wanted`` and return the issued certificate,
+    publishing its challenge answers through ``publishers``.
 
     Raises OrderFailed (or the acme/requests error) when it does not work
     out; see :func:`describe`.
@@ -149,8 +174,7 @@ async def issue(app: Any, session: Session, wanted: Wanted, timeout: float) -> I
             tokens[challb.chall.encode("token")] = validation
         answers.append((challb, response))
         pending.append(authzr)
-    dns = app.services.get("protocols.dns")
-    web = app.services.get("protocols.web")
+    dns, web = publishers.dns, publishers.web
     published: list[str] = []
     try:
         for token, key_authorization in tokens.items():

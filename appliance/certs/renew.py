@@ -24,7 +24,7 @@ import asyncio
 import datetime
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage import box as boxdb
 from storage import certs as certdb
@@ -32,8 +32,11 @@ from storage.errors import TenantNotFound
 
 from .account import Session, open_session
 from .names import Planner, Skipped, Wanted
-from .order import describe, issue
+from .order import Publishers, describe, issue
 from .sni import Held, Selector
+
+if TYPE_CHECKING:
+    from ..app import App
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +85,11 @@ def status(row: dict, fraction: float, now: float | None = None) -> str:
 class Renewer:
     """The certificate task of one daemon. See module doc."""
 
-    def __init__(self, app: Any, selector: Selector):
+    def __init__(self, app: App, selector: Selector, publishers: Publishers | None = None):
         self.app = app
         self.selector = selector
+        #: Where challenge answers go (the running DNS and web services).
+        self.publishers = publishers or Publishers()
         acme = app.settings.acme
         self.active = bool(acme.directory) and acme.enabled
         self.fraction = acme.renew_fraction
@@ -257,7 +262,7 @@ class Renewer:
         try:
             if self.session is None:
                 self.session = await open_session(self.app)
-            issued = await asyncio.wait_for(issue(self.app, self.session, wanted, self.timeout), self.timeout + 30)
+            issued = await asyncio.wait_for(issue(self.session, wanted, self.timeout, self.publishers), self.timeout + 30)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried later

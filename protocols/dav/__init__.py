@@ -2,9 +2,10 @@
 ``/dav/``, with our auth, rights and storage plugins (see ``backend`` for the
 path scheme), on a bounded thread pool.
 
-``start(app)`` registers ``(b"/dav/", resource)`` in ``app.http_mounts``; the
-web service serves it on the box host name and on every business domain and
-redirects ``/.well-known/caldav|carddav`` (RFC 6764) there.
+``start(app)`` returns the service, whose :attr:`DavService.mount`
+(``(b"/dav/", resource)``) the start order (``appliance.startup``) hands to
+the web service, which serves it on the box host name and on every business
+domain and redirects ``/.well-known/caldav|carddav`` (RFC 6764) there.
 
 Stopping never waits on a request for long: the service's ``stopping``
 flag ends every request's recurrence work (``budget``), the pool is given
@@ -18,13 +19,16 @@ import asyncio
 import functools
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import budget
 from .app import build
 from .auth import LoginGate
 from .backend import DavBackend
 from .wsgi import CLIENT_GONE, DavWsgi
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +38,16 @@ STOP_SECONDS = 10
 
 
 class DavService:
-    def __init__(self, app: Any, pool: Any, resource: Any):
-        self.app = app
+    def __init__(self, pool: Any, resource: Any):
         self.pool = pool
         self.resource = resource
 
+    @property
+    def mount(self) -> tuple[bytes, Any]:
+        """(path prefix, twisted.web resource) for the web service."""
+        return MOUNT, self.resource
+
     async def stop(self) -> None:
-        self.app.http_mounts[:] = [m for m in self.app.http_mounts if m[1] is not self.resource]
         self.resource.wsgi.stopping.set()
         # ThreadPool.stop joins the workers; a worker may be waiting on the
         # loop (login throttle), so join from a thread, not from the loop -
@@ -86,7 +93,7 @@ def _resource_class() -> type:
     return DavResource
 
 
-def make_resource(app: Any) -> tuple[Any, Any]:
+def make_resource(app: App) -> tuple[Any, Any]:
     """The twisted.web resource for ``/dav/`` and its (not yet started) pool."""
     from twisted.internet import reactor
     from twisted.python.threadpool import ThreadPool
@@ -101,9 +108,8 @@ def make_resource(app: Any) -> tuple[Any, Any]:
     return _resource_class()(reactor, pool, LoginGate(wsgi, backend), wsgi), pool
 
 
-def start(app: Any) -> DavService:
+def start(app: App) -> DavService:
     resource, pool = make_resource(app)
     pool.start()
-    app.http_mounts.append((MOUNT, resource))
-    log.info("DAV mounted at %s with %d threads", MOUNT.decode(), app.settings.dav.threads)
-    return DavService(app, pool, resource)
+    log.info("DAV at %s with %d threads", MOUNT.decode(), app.settings.dav.threads)
+    return DavService(pool, resource)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from appliance.errors import AuthFailed
 from appliance.names import SLUG_RE
@@ -32,6 +32,9 @@ from storage.dav import Limits
 from storage.tenants import TenantHandle
 
 from .locks import RWLock
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ class Owner:
 class DavBackend:
     """Per-App state of the DAV service, used from the WSGI threads."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: App):
         self.app = app
         settings = app.settings.dav
         self.max_item_bytes = settings.max_item_bytes

@@ -18,13 +18,16 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import quote as _quote
 from xml.etree import ElementTree as ET
 
 from radicale import pathutils, xmlutils
 
 from .app import SCRIPT_NAME
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 StartResponse = Callable[..., Any]
 
@@ -83,7 +86,7 @@ def collection_href(path: str) -> str:
     return quote(f"{SCRIPT_NAME}/{path}/")
 
 
-def call(app: Any, environ: dict, body: bytes, **changes: str) -> Reply:
+def call(app: App, environ: dict, body: bytes, **changes: str) -> Reply:
     """Run ``app`` on a copy of ``environ`` with ``body`` and ``changes``.
 
     The copy never asks for gzip, so the answer can be read and extended;
@@ -102,7 +105,7 @@ def call(app: Any, environ: dict, body: bytes, **changes: str) -> Reply:
     return Reply(captured["status"], captured["headers"], chunks)
 
 
-def check_collection(app: Any, environ: dict, path: str) -> tuple[Reply, str | None]:
+def check_collection(app: App, environ: dict, path: str) -> tuple[Reply, str | None]:
     """Radicale's answer to a PROPFIND ``Depth: 0`` on the collection at
     ``path`` for this request's user, and the collection's kind
     (:data:`CALENDAR` or :data:`ADDRESSBOOK`) when that answer is a ``207``

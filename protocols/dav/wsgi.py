@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 import xml.etree.ElementTree as ET
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from appliance.names import SLUG_RE
@@ -35,6 +35,9 @@ from .app import SCRIPT_NAME
 from .budget import MAX_INSTANCES, TOO_MANY_MATCHES, Budget, Cancelled, Refusal, bounded
 from .backend import DavBackend
 from .storage import Collection
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ def _plain(start_response: StartResponse, status: str, text: str, extra: list | 
 class DavWsgi:
     """The WSGI application mounted at ``/dav/``."""
 
-    def __init__(self, radicale_app: Any, backend: DavBackend, max_request_bytes: int):
+    def __init__(self, radicale_app: App, backend: DavBackend, max_request_bytes: int):
         self.radicale = radicale_app
         self.backend = backend
         self.max_request_bytes = max_request_bytes

@@ -16,7 +16,7 @@ import logging
 import re
 import socket
 import struct
-from typing import Any
+from typing import TYPE_CHECKING
 
 from appliance import dnsdata, names
 from appliance.errors import InvalidInput, NotFound
@@ -27,6 +27,9 @@ from .notify import Notifier
 from .rrl import DROP, RateLimiter, truncated
 from .transfer import Transfers, secondaries
 from .wire import Ignore, Malformed, Special, error_response, parse_query, question_end
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +190,7 @@ class DnsService:
     """The DNS service of one daemon: zones, listeners, transfers, NOTIFY,
     and the ACME challenges (:meth:`set_acme_challenge`)."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: App):
         self.app = app
         settings = app.settings.dns
         self.engine = Engine()
@@ -266,7 +269,7 @@ class DnsService:
             await server.wait_closed()
 
 
-async def start(app: Any) -> DnsService:
+async def start(app: App) -> DnsService:
     service = DnsService(app)
     await service.reload()
     app.on_change(service.reload)

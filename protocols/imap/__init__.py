@@ -15,7 +15,7 @@ or after STARTTLS (``[tls] handshake_seconds``): see
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet import protocol
 
@@ -24,12 +24,15 @@ from appliance.twisted_glue import Guard, listen_tcp, stop_ports, tls_options
 
 from .server import ImapServer
 
+if TYPE_CHECKING:
+    from appliance.app import App
+
 #: Sent, and the connection closed, to a source over its connection limit.
 TOO_MANY = b"* BYE [UNAVAILABLE] too many connections from your address\r\n"
 
 
 class ImapService:
-    def __init__(self, app: Any):
+    def __init__(self, app: App):
         self.app = app
         self.settings = app.settings.imap
         self.tls = tls_options(app)
@@ -74,7 +77,7 @@ class ImapService:
             conn.shutdown()
 
 
-async def start(app: Any) -> ImapService:
+async def start(app: App) -> ImapService:
     service = ImapService(app)
     addresses = app.settings.listen.addresses
     service.ports = listen_tcp(app, "imap", service.factory(False), app.settings.listen.imap, addresses, guard=service.guard)

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import shutil
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from twisted.web import resource, server
 
 from appliance.twisted_glue import listen_tcp, stop_ports
 
+if TYPE_CHECKING:
+    from appliance.app import App
+
 
 class Metrics(resource.Resource):
     isLeaf = True
 
-    def __init__(self, app: Any):
+    def __init__(self, app: App):
         super().__init__()
         self.app = app
         self.started = time.time()
@@ -37,7 +40,7 @@ class Health(resource.Resource):
         return b"ok\n"
 
 
-def render(app: Any, started: float) -> str:
+def render(app: App, started: float) -> str:
     """The metrics as Prometheus text."""
     lag = app.loop_lag
     box_stats = app.box.stats
@@ -68,7 +71,7 @@ class MetricsService:
         await stop_ports(self.ports)
 
 
-def start(app: Any) -> MetricsService:
+def start(app: App) -> MetricsService:
     if not app.settings.listen.metrics_enabled:
         return MetricsService([])
     root = resource.Resource()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance import dnsdata
 from appliance.connlimit import SourceLimit
@@ -31,6 +31,9 @@ from . import client, replies
 from .guard import GuardedServer
 from .handler import Handler
 from .server import Limits, Server
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ class _QuietEngine(logging.Filter):
         return not any(n in message for n in self.NOISE)
 
 
-def _publisher(app: Any) -> Any:
+def _publisher(app: App) -> Any:
     def publish(slug: str, user_id: int, mailbox_id: int) -> None:
         events = getattr(app, "mail_events", None)
         if events is not None:
@@ -86,7 +89,7 @@ def _publisher(app: Any) -> Any:
     return publish
 
 
-async def start(app: Any) -> SmtpService:
+async def start(app: App) -> SmtpService:
     settings = app.settings.smtp
     engine_log = logging.getLogger("mail.log")
     # aiosmtpd logs several INFO lines per command; not creating them at all

@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import Envelope, Session
 
@@ -25,6 +25,9 @@ from appliance.errors import ApplianceError, InvalidInput
 
 from . import replies
 from .server import Limits
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def has_header(raw: bytes, name: bytes) -> bool:
 class Handler:
     """Hooks for one listener kind: ``smtp`` (MX), ``submission``, ``submissions``."""
 
-    def __init__(self, app: Any, kind: str, router: Router, verifier: Any, runner: Any, limits: Limits):
+    def __init__(self, app: App, kind: str, router: Router, verifier: Any, runner: Any, limits: Limits):
         self.app = app
         self.kind = kind
         self.router = router

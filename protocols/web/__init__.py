@@ -6,7 +6,7 @@ Requests are routed by ``Host`` (:class:`Hosts`):
   registered with :meth:`WebService.set_challenge` (never a website, never
   redirected);
 * the box host name and the box's IP addresses: a plain status page at
-  ``/``, the mounts of ``app.http_mounts`` (CalDAV/CardDAV under ``/dav/``)
+  ``/``, the mounts it is started with (CalDAV/CardDAV under ``/dav/``)
   and the RFC 6764 redirects ``/.well-known/caldav|carddav``;
 * a business's domains and their ``www.``: its website (:mod:`.site`), with
   the same DAV mount and redirects, Thunderbird's
@@ -33,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from twisted.web import resource, server
 
@@ -46,7 +46,13 @@ from .channel import Channel, Limits
 from .pages import NOT_FOUND, NOT_FOUND_RESOURCE, NotFound, Redirect  # noqa: F401 - public names
 from .site import SiteServer
 
+if TYPE_CHECKING:
+    from appliance.app import App
+
 log = logging.getLogger(__name__)
+
+#: (path prefix, twisted.web resource) a service hands the web service.
+Mount = tuple[bytes, resource.IResource]
 
 #: Host name prefixes that belong to a business's domain.
 PREFIXES = ("www.", "autoconfig.", "autodiscover.")
@@ -108,7 +114,7 @@ class BoxRoot(resource.Resource):
 class Hosts(resource.Resource):
     """Routes each request by its Host header (see module doc)."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: App, mounts: Sequence[Mount] = ()):
         super().__init__()
         self.app = app
         self.sites = SiteServer(app)
@@ -125,7 +131,7 @@ class Hosts(resource.Resource):
         }
         self.served.putChild(b".well-known", _Children(self.well_known))
         self.mounts: dict[bytes, Any] = {}
-        for prefix, child in app.http_mounts:
+        for prefix, child in mounts:
             self.served.putChild(prefix.strip(b"/"), child)
             self.mounts[prefix.strip(b"/")] = child
         self.dav_root = Redirect(b"/dav/")
@@ -306,27 +312,29 @@ class Site(server.Site):
         return [b"http/1.1"]
 
 
-def limits_of(app: Any) -> Limits:
+def limits_of(app: App, mounts: Sequence[Mount]) -> Limits:
     """The :class:`.channel.Limits` of the settings: ``[dav]
-    max_request_bytes`` under each mount of ``app.http_mounts`` (``/dav/``),
-    ``[web]`` for the rest."""
+    max_request_bytes`` under each of ``mounts`` (``/dav/``), ``[web]`` for
+    the rest."""
     web = app.settings.web
     dav_bytes = app.settings.dav.max_request_bytes
-    mounts = tuple((b"/" + prefix.strip(b"/"), dav_bytes) for prefix, _ in app.http_mounts)
+    limited = tuple((b"/" + prefix.strip(b"/"), dav_bytes) for prefix, _ in mounts)
     return Limits(
         header_seconds=float(web.header_seconds),
         body_seconds=float(web.body_seconds),
         body_min_rate=web.body_min_rate,
         max_body=web.max_request_bytes,
-        mounts=mounts,
+        mounts=limited,
     )
 
 
-async def start(app: Any) -> WebService:
-    hosts = Hosts(app)
+async def start(app: App, mounts: Sequence[Mount] = ()) -> WebService:
+    """Bind HTTP and HTTPS; serve ``mounts`` ((path prefix, resource) pairs,
+    DAV's ``/dav/``) beside the sites and the box's pages."""
+    hosts = Hosts(app, mounts)
     await hosts.refresh()
     app.on_change(hosts.refresh)
-    site = Site(hosts, app.settings.web.access_log, limits_of(app))
+    site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts))
     # One count per source for HTTP and HTTPS together.
     guard = Guard(SourceLimit("web", app.settings.web.max_connections_per_source),
                   float(app.settings.tls.handshake_seconds), refusal=TOO_MANY)

@@ -22,7 +22,7 @@ import logging
 import plistlib
 import uuid
 import xml.etree.ElementTree as ET
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
@@ -33,6 +33,9 @@ from appliance.errors import InvalidInput
 from storage import directory
 
 from . import pages
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ AUTODISCOVER_ERROR = (
 _PROFILE_NAMESPACE = uuid.UUID("5b0e8d2c-6f43-4f0a-9a57-3c1d2f1e7a10")
 
 
-def public_ports(app: Any) -> dict[str, int]:
+def public_ports(app: App) -> dict[str, int]:
     """The ports clients are told to use: ``[web] advertise_*``, else bound."""
     web = app.settings.web
     out = {}
@@ -66,13 +69,13 @@ def public_ports(app: Any) -> dict[str, int]:
     return out
 
 
-def _https_base(app: Any) -> str:
+def _https_base(app: App) -> str:
     port = public_ports(app)["https"]
     host = app.settings.box.hostname
     return f"https://{host}/" if port == 443 else f"https://{host}:{port}/"
 
 
-def autoconfig_xml(app: Any, domain: str, display: str) -> bytes:
+def autoconfig_xml(app: App, domain: str, display: str) -> bytes:
     """Thunderbird's ``clientConfig`` for ``domain`` (version 1.1)."""
     host = app.settings.box.hostname
     ports = public_ports(app)
@@ -102,7 +105,7 @@ def autoconfig_xml(app: Any, domain: str, display: str) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
 
 
-def autodiscover_xml(app: Any, address: str, display: str) -> bytes:
+def autodiscover_xml(app: App, address: str, display: str) -> bytes:
     """Outlook's POX answer: IMAP over TLS and SMTP over TLS for ``address``."""
     host = app.settings.box.hostname
     ports = public_ports(app)
@@ -143,7 +146,7 @@ def autodiscover_address(body: bytes) -> str:
     return names.address(found.text.strip())
 
 
-def mobileconfig(app: Any, address: str, display: str) -> bytes:
+def mobileconfig(app: App, address: str, display: str) -> bytes:
     """An unsigned Apple profile with the mail, CalDAV and CardDAV accounts."""
     host = app.settings.box.hostname
     ports = public_ports(app)
@@ -244,7 +247,7 @@ class Autoconfig(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, app: Any, domain: str, display: str):
+    def __init__(self, app: App, domain: str, display: str):
         super().__init__()
         self.app, self.domain, self.display = app, domain, display
 
@@ -260,7 +263,7 @@ class Autodiscover(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, app: Any, slug: str | None, lookup: Callable[[str], tuple[str, str] | None]):
+    def __init__(self, app: App, slug: str | None, lookup: Callable[[str], tuple[str, str] | None]):
         super().__init__()
         self.app, self.slug, self.lookup = app, slug, lookup
 
@@ -296,7 +299,7 @@ class MobileConfig(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, app: Any, slug: str, lookup: Callable[[str], tuple[str, str] | None]):
+    def __init__(self, app: App, slug: str, lookup: Callable[[str], tuple[str, str] | None]):
         super().__init__()
         self.app, self.slug, self.lookup = app, slug, lookup
 
@@ -322,7 +325,7 @@ class MobileConfig(resource.Resource):
         return 200, MOBILECONFIG, mobileconfig(self.app, address, user), {b"content-disposition": disposition}
 
 
-async def user_of(app: Any, address: str, slug: str | None,
+async def user_of(app: App, address: str, slug: str | None,
                   lookup: Callable[[str], tuple[str, str] | None]) -> str | None:
     """The display name (or the address) of an active user ``address`` of the
     business that owns its domain, or None. With ``slug`` (the business whose

@@ -25,7 +25,7 @@ import collections
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.web import server
 
@@ -34,6 +34,9 @@ from storage.sites import Resolution, SiteFile
 
 from . import pages
 from .paths import BadPath, Unsatisfiable, accepts_gzip, byte_range, etag_matches, http_date, parse_http_date, site_path
+
+if TYPE_CHECKING:
+    from appliance.app import App
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +142,7 @@ def _lookup(path: str):
 class SiteServer:
     """Serves every business's site (see module doc). One per web service."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: App):
         self.app = app
         web = app.settings.web
         self.cache = FileCache(web.cache_mb * 1024 * 1024, web.cache_file_kb * 1024)

@@ -37,9 +37,9 @@ async def dig(port: int, *args: str) -> str:
 
 def run(app: App, scenario) -> None:
     async def main() -> None:
-        await app.start(("protocols.dns",))
+        await app.start(("dns",))
         try:
-            await scenario(app.services["protocols.dns"], app.listeners["dns"][0][1])
+            await scenario(app.running.dns, app.listeners["dns"][0][1])
         finally:
             await app.stop()
 

@@ -31,8 +31,8 @@ def main(state: str, config: str) -> int:
     asyncio.set_event_loop(loop)
     reactor = install_reactor(loop)
     app = App(settings.load(config), state)
-    loop.run_until_complete(app.start(["protocols.web"]))
-    web = app.services["protocols.web"]
+    loop.run_until_complete(app.start(["web"]))
+    web = app.running.web
     print(json.dumps(app.listeners), flush=True)
     done = asyncio.Event()
 
