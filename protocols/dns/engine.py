@@ -21,6 +21,7 @@ from dnslib import EDNS0, QTYPE, RCODE, RR, DNSHeader, DNSQuestion, DNSRecord
 
 from appliance.zones import NEGATIVE_TTL, TTL, BoxDns, Zone
 
+from .negative import Template
 from .wire import Query
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class _LoadedZone:
     source: Zone
     serial: int
     soa_text: str
+    #: (rcode, EDNS) -> the zone's negative answer template (:mod:`.negative`).
+    negatives: dict[tuple[int, bool], Template]
 
 
 def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
@@ -79,7 +82,17 @@ def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
             parent = ".".join(parts[i:])
             if parent == zone.origin or parent.endswith("." + zone.origin):
                 names.add(parent)
-    return _LoadedZone(zone.origin, rrsets, names, soa, negative, zone.cuts(), zone, zone.serial, zone.soa(box))
+    templates = {
+        (rcode, edns): Template(zone.origin, rcode, negative, edns, MAX_UDP_PAYLOAD)
+        for rcode in (RCODE.NOERROR, RCODE.NXDOMAIN)
+        for edns in (False, True)
+    }
+    return _LoadedZone(zone.origin, rrsets, names, soa, negative, zone.cuts(), zone, zone.serial, zone.soa(box),
+                       templates)
+
+
+#: REFUSED for a name outside our zones, without and with EDNS.
+_REFUSED = {edns: Template("", RCODE.REFUSED, None, edns, MAX_UDP_PAYLOAD) for edns in (False, True)}
 
 
 class Engine:
@@ -90,6 +103,8 @@ class Engine:
         self.packets: dict[bytes, bytes] = {}
         self.hits = 0
         self.misses = 0
+        #: Answers sent from a negative template (never cached: see :meth:`answer`).
+        self.negatives = 0
 
     def load(self, zones: dict[str, Zone], box: BoxDns) -> None:
         """Replace every zone at once and drop the answer cache."""
@@ -120,6 +135,13 @@ class Engine:
         key = (query.qname, query.qtype, query.qclass, query.edns and query.edns_version == 0, query.edns, limit)
         wire = self._cache.get(key)
         if wire is None:
+            # A name never asked is most likely a negative answer: from its
+            # zone's template, so a flood of random names neither packs an
+            # answer per name nor churns the cache.
+            fast = self._negative(query, limit)
+            if fast is not None:
+                self.negatives += 1
+                return fast
             self.misses += 1
             wire = self._build(query, limit)
             if len(self._cache) >= CACHE_LIMIT:
@@ -138,6 +160,27 @@ class Engine:
         if len(packets) >= PACKET_LIMIT:
             packets.clear()
         packets[data[2:]] = reply[2:]
+
+    def _negative(self, query: Query, limit: int) -> bytes | None:
+        """The answer from a template of :mod:`.negative` when it is a plain
+        REFUSED, NXDOMAIN or NODATA; None when :meth:`_build` must pack it
+        (anything else, BADVERS, a query the template would compress
+        differently, an answer over ``limit``). Same bytes as ``_build``."""
+        if query.edns and query.edns_version:
+            return None
+        zone = self.zone_for(query.qname)
+        if zone is None or query.qclass != CLASS_IN:
+            template = _REFUSED[query.edns]
+        else:
+            rcode = _plain_negative(zone, query.qname, query.qtype)
+            if rcode is None:
+                return None
+            template = zone.negatives[(rcode, query.edns)]
+            if template.blocked and not template.usable(query.qname):
+                return None
+        question = query.qname_wire + query.qtype.to_bytes(2, "big") + query.qclass.to_bytes(2, "big")
+        reply = template.reply(query.qid.to_bytes(2, "big"), query.rd, question)
+        return reply if len(reply) <= limit else None
 
     def _build(self, query: Query, limit: int) -> bytes:
         header = DNSHeader(id=0, qr=1, aa=0, ra=0)
@@ -213,6 +256,26 @@ class Engine:
             if inner is None or target in seen:
                 return
             zone, name = inner, target
+
+
+def _plain_negative(zone: _LoadedZone, name: str, qtype: int) -> int | None:
+    """NXDOMAIN or NOERROR when :meth:`Engine._resolve` would answer ``name``
+    with the zone's SOA alone (no delegation, no wildcard or CNAME record
+    to give, not ANY); None otherwise. Its first step, without packing."""
+    if qtype == TYPE_ANY or (zone.cuts and _cut_above(zone, name, qtype) is not None):
+        return None
+    owner = name
+    if name not in zone.names:
+        encloser = name.partition(".")[2]
+        while encloser not in zone.names:
+            encloser = encloser.partition(".")[2]
+        owner = "*." + encloser
+        if owner not in zone.names:
+            return RCODE.NXDOMAIN
+    rrsets = zone.rrsets
+    if rrsets.get((owner, qtype)) or (qtype != QTYPE.CNAME and rrsets.get((owner, QTYPE.CNAME))):
+        return None
+    return RCODE.NOERROR
 
 
 def _add_answers(response: DNSRecord, rrs: list[RR], synthesized_owner: str | None) -> None:
