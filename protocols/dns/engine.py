@@ -57,6 +57,8 @@ class _LoadedZone:
     soa_text: str
     #: (rcode, EDNS) -> the zone's negative answer template (:mod:`.negative`).
     negatives: dict[tuple[int, bool], Template]
+    #: name -> the first labels (ASCII bytes) of the names directly below it.
+    children: dict[str, set[bytes]]
 
 
 def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
@@ -87,8 +89,27 @@ def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
         for rcode in (RCODE.NOERROR, RCODE.NXDOMAIN)
         for edns in (False, True)
     }
+    children: dict[str, set[bytes]] = {}
+    for name in names:
+        if name != zone.origin:
+            label, _, parent = name.partition(".")
+            children.setdefault(parent, set()).add(label.encode("latin-1"))
     return _LoadedZone(zone.origin, rrsets, names, soa, negative, zone.cuts(), zone, zone.serial, zone.soa(box),
-                       templates)
+                       templates, children)
+
+
+@dataclass(frozen=True)
+class _Shortcut:
+    """Negative answers for every query like one seen, but for its first
+    label (see :meth:`Engine.quick_negative`)."""
+
+    template: Template
+    rd: bool
+    #: First labels (lower case) that must take the full path.
+    excluded: frozenset[bytes]
+    #: Octets of the query name after its first label; the answer's limit.
+    rest_name: int
+    limit: int
 
 
 #: REFUSED for a name outside our zones, without and with EDNS.
@@ -98,9 +119,13 @@ _REFUSED = {edns: Template("", RCODE.REFUSED, None, edns, MAX_UDP_PAYLOAD) for e
 class Engine:
     def __init__(self) -> None:
         self._zones: dict[str, _LoadedZone] = {}
+        #: name -> the first labels of the zone origins directly below it.
+        self._origins_below: dict[str, set[bytes]] = {}
         self._cache: dict[tuple, bytes] = {}
         #: UDP query bytes after the ID -> answer bytes after the ID.
         self.packets: dict[bytes, bytes] = {}
+        #: UDP query bytes 2-12 and after the first label -> :class:`_Shortcut`.
+        self.shortcuts: dict[bytes, _Shortcut] = {}
         self.hits = 0
         self.misses = 0
         #: Answers sent from a negative template (never cached: see :meth:`answer`).
@@ -109,7 +134,12 @@ class Engine:
     def load(self, zones: dict[str, Zone], box: BoxDns) -> None:
         """Replace every zone at once and drop the answer cache."""
         loaded = {origin: _load(zone, box) for origin, zone in zones.items()}
-        self._zones, self._cache, self.packets = loaded, {}, {}
+        below: dict[str, set[bytes]] = {}
+        for origin in loaded:
+            label, _, parent = origin.partition(".")
+            below.setdefault(parent, set()).add(label.encode("latin-1"))
+        self._zones, self._origins_below = loaded, below
+        self._cache, self.packets, self.shortcuts = {}, {}, {}
         log.info("loaded %d zones", len(loaded))
 
     def zone(self, origin: str) -> _LoadedZone | None:
@@ -160,6 +190,67 @@ class Engine:
         if len(packets) >= PACKET_LIMIT:
             packets.clear()
         packets[data[2:]] = reply[2:]
+
+    def quick_negative(self, data: bytes) -> bytes | None:
+        """The answer to the UDP query ``data`` if it differs from a query
+        :meth:`learn` took only by its ID and first label and that label
+        names nothing (the random-subdomain pattern): the same negative
+        answer, from the template, without parsing. None otherwise.
+
+        The bytes after the first label, the flags and the counts are the
+        learnt query's, which passed :func:`.wire.parse_query`; a first
+        label of 1-63 octets without a dot, in a name of at most 255, keeps
+        it valid, and one that is not below the parent (nor an origin, nor a
+        name the SOA compresses against) gets the same answer."""
+        if len(data) < 14:
+            return None
+        first = data[12]
+        if not 0 < first < 64:
+            return None
+        rest = 13 + first
+        shortcut = self.shortcuts.get(data[2:12] + data[rest:])
+        if shortcut is None or first + shortcut.rest_name > 254:
+            return None
+        label = data[13:rest].lower()
+        if label in shortcut.excluded or b"." in label:
+            return None
+        reply = shortcut.template.reply(data[:2], shortcut.rd, data[12 : rest + shortcut.rest_name + 4])
+        return reply if len(reply) <= shortcut.limit else None
+
+    def learn(self, data: bytes, query: Query) -> None:
+        """After :meth:`answer` answered the UDP query ``data``: if that was
+        an NXDOMAIN or REFUSED from a template, let :meth:`quick_negative`
+        answer its siblings (bounded like :attr:`packets`)."""
+        qname = query.qname
+        if "." not in qname or len(data) > PACKET_QUERY_MAX or (query.edns and query.edns_version):
+            return
+        first = data[12]
+        key = data[2:12] + data[13 + first :]
+        if key in self.shortcuts or b"." in data[13 : 13 + first]:
+            return
+        parent = qname.partition(".")[2]
+        zone = self.zone_for(qname)
+        if query.qclass != CLASS_IN:
+            template, excluded = _REFUSED[query.edns], set()
+        elif zone is None:
+            # Zones whose origin is a sibling answer for themselves.
+            template, excluded = _REFUSED[query.edns], set(self._origins_below.get(parent, ()))
+        else:
+            if _plain_negative(zone, qname, query.qtype) != RCODE.NXDOMAIN:
+                return
+            template = zone.negatives[(RCODE.NXDOMAIN, query.edns)]
+            if not template.usable(qname):
+                return
+            excluded = set(self._origins_below.get(parent, ())) | zone.children.get(parent, set())
+            for child in template.blocked:
+                if child.partition(".")[2] == parent:
+                    excluded.add(child.partition(".")[0].encode("latin-1"))
+                elif parent == child or parent.endswith("." + child):
+                    return
+        limit = min(query.payload, MAX_UDP_PAYLOAD) if query.edns else 512
+        if len(self.shortcuts) >= PACKET_LIMIT:
+            self.shortcuts.clear()
+        self.shortcuts[key] = _Shortcut(template, query.rd, frozenset(excluded), len(query.qname_wire) - 1 - first, limit)
 
     def _negative(self, query: Query, limit: int) -> bytes | None:
         """The answer from a template of :mod:`.negative` when it is a plain
