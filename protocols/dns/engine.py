@@ -9,7 +9,15 @@ a UDP query after its ID to the bytes of its answer after the ID: a query
 seen before (same flags, name in the same case, same OPT) is answered with
 one lookup, before any parsing (its bytes passed the checks of
 :mod:`.wire` the first time, and identical bytes pass them identically).
-Loading new zones swaps the whole state at once and drops both caches.
+
+Names never asked before (a flood of random subdomains) miss both caches.
+A plain negative answer (NXDOMAIN or NODATA with the SOA, REFUSED outside
+our zones) is then not packed but taken from its zone's template
+(:mod:`.negative`) and never cached. And once a UDP query got NXDOMAIN or
+REFUSED, :meth:`Engine.quick_negative` answers any query that differs from
+it only by ID and first label - a label naming nothing below the same
+parent - straight from the template, before any parsing.
+Loading new zones swaps the whole state at once and drops every cache.
 """
 
 from __future__ import annotations
