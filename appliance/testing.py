@@ -76,6 +76,8 @@ class Daemon:
         self.config = Path(config)
         self.log_path = log_path
         self.prefix = tuple(prefix)
+        #: The source tree it runs from (a benchmark may set another checkout).
+        self.root = ROOT
         self.proc: subprocess.Popen | None = None
         #: listener name -> [[host, port], ...], as in listeners.json.
         self.listeners: dict[str, list[list]] = {}
@@ -106,7 +108,7 @@ class Daemon:
         self._log = open(self.log_path, "ab") if self.log_path is not None else None
         out = self._log if self._log is not None else subprocess.DEVNULL
         self.proc = subprocess.Popen(command(self.state, self.config, "serve", prefix=self.prefix),
-                                     cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                                     cwd=self.root, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

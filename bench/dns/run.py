@@ -3,8 +3,22 @@
 Serves the same zones from our daemon and from NSD (Debian ``nsd``; the
 script runs its own instance from a temporary directory on a loopback port,
 never the system service) and drives both with dnsperf (Debian ``dnsperf``)
-using one query file: names that exist, NODATA and NXDOMAIN, mixed. Prints
-queries per second and mean latency for both, and the ratio.
+with two loads:
+
+- ``zone``: names that exist, NODATA and NXDOMAIN, mixed (20,000 queries
+  looped: most answers come from our answer caches);
+- ``cold``: ``--cold-names`` distinct random labels under the business
+  zones, each asked once (the random-subdomain pattern: every query is a
+  name never seen before, NXDOMAIN).
+
+Servers are run back to back, round after round (``--rounds``), so a change
+in the machine's load hits them alike. Every run is printed with the load
+average taken just before it; a run started while the 1-minute load was
+above ``--max-load`` (something else held a core) is marked unreliable and
+left out of the summary when reliable runs exist. The summary gives each
+server's median, its spread (min-max) and the ratio of medians to NSD.
+``--compare DIR`` also benches the daemon of another checkout of this
+project (say, the code before a change), alternating with ours.
 
 Needs: ``apt-get install nsd dnsperf`` (nsd's system service need not run).
 """
@@ -12,10 +26,12 @@ Needs: ``apt-get install nsd dnsperf`` (nsd's system service need not run).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +43,7 @@ from appliance.settings import loopback_listen  # noqa: E402
 from appliance.testing import Cli, Daemon, free_port  # noqa: E402
 
 
-def queries(businesses: int, count: int) -> list[str]:
+def zone_queries(businesses: int, count: int) -> list[str]:
     rng = random.Random(7)
     out = []
     for _ in range(count):
@@ -43,70 +59,140 @@ def queries(businesses: int, count: int) -> list[str]:
     return out
 
 
-def dnsperf(port: int, query_file: Path, seconds: int, clients: int) -> tuple[float, float]:
-    out = subprocess.run(
-        ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(query_file), "-l", str(seconds), "-c", str(clients), "-q", "200"],
-        capture_output=True, text=True, check=True,
-    ).stdout
+def cold_queries(businesses: int, count: int) -> list[str]:
+    """``count`` distinct names, random 8-20 character labels, never repeated."""
+    rng = random.Random(11)
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    seen: set[str] = set()
+    out = []
+    while len(out) < count:
+        label = "".join(rng.choices(alphabet, k=rng.randint(8, 20)))
+        name = f"{label}.shop{rng.randrange(businesses)}.example"
+        if name not in seen:
+            seen.add(name)
+            out.append(f"{name} {rng.choice(('A', 'AAAA', 'MX'))}")
+    return out
+
+
+def dnsperf(port: int, query_file: Path, seconds: int, clients: int, once: bool) -> tuple[float, float, int]:
+    """Queries per second, mean latency (ms) and queries lost. ``once``: each
+    query of the file is sent once (at most ``seconds`` long)."""
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(query_file), "-l", str(seconds),
+           "-c", str(clients), "-q", "200"]
+    if once:
+        cmd += ["-n", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))
     latency = float(re.search(r"Average Latency \(s\):\s+([\d.]+)", out).group(1))
-    lost = re.search(r"Queries lost:\s+(\d+)", out).group(1)
-    if int(lost):
-        print(f"  ({lost} queries lost)")
-    return qps, latency * 1000
+    lost = int(re.search(r"Queries lost:\s+(\d+)", out).group(1))
+    return qps, latency * 1000, lost
+
+
+def nsd_config(work: Path, port: int, zones: list[str]) -> list[str]:
+    conf = [
+        "server:", f"  ip-address: 127.0.0.1@{port}", f"  port: {port}", f"  zonesdir: {work / 'zones'}",
+        f"  pidfile: {work}/nsd.pid", '  database: ""', '  username: ""', f"  xfrdfile: {work}/xfrd.state",
+        f"  zonelistfile: {work}/zone.list", '  chroot: ""', "  server-count: 1", "  hide-version: yes",
+        # Response rate limiting off, as for ours: loopback is one source.
+        "  rrl-ratelimit: 0",
+        "remote-control:", "  control-enable: no",
+    ]
+    for zone in zones:
+        conf += ["zone:", f"  name: {zone}", f"  zonefile: {zone}.zone"]
+    return conf
+
+
+def summary(name: str, runs: list[tuple[float, float, float, int]], max_load: float) -> tuple[float, str]:
+    """Median q/s over the reliable runs (all runs if none is) and a line."""
+    reliable = [r for r in runs if r[0] <= max_load]
+    used = reliable or runs
+    rates = [r[1] for r in used]
+    median = statistics.median(rates)
+    spread = (max(rates) - min(rates)) / median * 100 if median else 0.0
+    note = "" if reliable else "  (every run under load: unreliable)"
+    line = (f"  {name:<10} median {median:>9.0f} q/s  min {min(rates):>9.0f}  max {max(rates):>9.0f}  "
+            f"spread {spread:4.1f} %  ({len(used)} of {len(runs)} runs){note}")
+    return median, line
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--businesses", type=int, default=50)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="length of a zone run; the cap of a cold run")
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--cold-names", type=int, default=1_000_000)
+    parser.add_argument("--loads", default="zone,cold")
+    parser.add_argument("--max-load", type=float, default=1.5, help="1-minute load above which a run is unreliable")
+    parser.add_argument("--compare", type=Path, help="another checkout of this project to bench as 'other'")
     args = parser.parse_args()
     for tool in ("nsd", "dnsperf"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing: apt-get install nsd dnsperf")
+    loads = args.loads.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        our_port, nsd_port = free_port(), free_port()
-        (work / "appliance.toml").write_text(
+        nsd_port = free_port()
+        config = work / "appliance.toml"
+        config.write_text(
             f'[box]\nhostname = "box.appliance.test"\ndomain = "appliance.test"\n'
-            + loopback_listen(dns=our_port, metrics_enabled=False)
+            + loopback_listen(metrics_enabled=False)
             + '[log]\nlevel = "WARNING"\n'
         )
-        appliance = Cli(work / "state", work / "appliance.toml")
+        appliance = Cli(work / "state", config)
         for i in range(args.businesses):
             appliance("tenant", "add", f"shop{i}", "--domain", f"shop{i}.example")
         zones = [f"shop{i}.example" for i in range(args.businesses)] + ["appliance.test"]
-        zonedir = work / "zones"
-        zonedir.mkdir()
-        conf = [
-            "server:", f"  ip-address: 127.0.0.1@{nsd_port}", "  port: %d" % nsd_port, f"  zonesdir: {zonedir}",
-            f"  pidfile: {work}/nsd.pid", f"  database: \"\"", "  username: \"\"", f"  xfrdfile: {work}/xfrd.state",
-            f"  zonelistfile: {work}/zone.list", "  chroot: \"\"", "  server-count: 1", "  hide-version: yes",
-            # Response rate limiting off, as for ours: loopback is one source.
-            "  rrl-ratelimit: 0",
-            "remote-control:", "  control-enable: no",
-        ]
+        (work / "zones").mkdir()
         for zone in zones:
-            (zonedir / f"{zone}.zone").write_text(appliance("dns", "show", zone).stdout)
-            conf += ["zone:", f"  name: {zone}", f"  zonefile: {zone}.zone"]
-        (work / "nsd.conf").write_text("\n".join(conf) + "\n")
-        qfile = work / "queries.txt"
-        qfile.write_text("\n".join(queries(args.businesses, 20_000)) + "\n")
+            (work / "zones" / f"{zone}.zone").write_text(appliance("dns", "show", zone).stdout)
+        (work / "nsd.conf").write_text("\n".join(nsd_config(work, nsd_port, zones)) + "\n")
+        files = {"zone": work / "zone.txt", "cold": work / "cold.txt"}
+        files["zone"].write_text("\n".join(zone_queries(args.businesses, 20_000)) + "\n")
+        files["cold"].write_text("\n".join(cold_queries(args.businesses, args.cold_names)) + "\n")
 
-        daemon = Daemon(work / "state", work / "appliance.toml").start()
+        daemons = {"ours": Daemon(work / "state", config)}
+        if args.compare is not None:
+            shutil.copytree(work / "state", work / "state-other")
+            other = Daemon(work / "state-other", config)
+            other.root = args.compare.resolve()
+            daemons["other"] = other
+        for daemon in daemons.values():
+            daemon.start()
         nsd = subprocess.Popen(["nsd", "-d", "-c", str(work / "nsd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ports = {"NSD": nsd_port, **{name: d.port("dns") for name, d in daemons.items()}}
         try:
-            time.sleep(1.0)  # NSD says nothing when it is ready
-            print(f"{args.businesses} business zones + the box zone; {args.clients} dnsperf clients, {args.seconds} s each")
-            ours = dnsperf(our_port, qfile, args.seconds, args.clients)
-            theirs = dnsperf(nsd_port, qfile, args.seconds, args.clients)
-            print(f"{'server':<10} {'queries/s':>10} {'mean latency ms':>16}")
-            print(f"{'ours':<10} {ours[0]:>10.0f} {ours[1]:>16.2f}")
-            print(f"{'NSD':<10} {theirs[0]:>10.0f} {theirs[1]:>16.2f}")
-            print(f"ratio ours/NSD: {ours[0] / theirs[0]:.2f}")
+            time.sleep(2.0)  # NSD says nothing when it is ready; our zones load after the listeners
+            print(f"NSD {subprocess.run(['nsd', '-v'], capture_output=True, text=True).stderr.splitlines()[0]}: "
+                  "server-count 1, rrl-ratelimit 0, zones from `appliance dns show`")
+            print(f"{args.businesses} business zones + the box zone; dnsperf -c {args.clients} -q 200; "
+                  f"zone load {args.seconds} s per run, cold load {args.cold_names} distinct names once per run; "
+                  f"{os.cpu_count()} CPUs; runs above load {args.max_load} are unreliable")
+            if args.compare is not None:
+                print(f"other = the daemon of {args.compare}")
+            results: dict[tuple[str, str], list[tuple[float, float, float, int]]] = {}
+            print(f"{'load':<5} {'round':>5} {'server':<6} {'loadavg':>7} {'queries/s':>10} {'latency ms':>10} {'lost':>6}")
+            for round_ in range(1, args.rounds + 1):
+                for load in loads:
+                    for server, port in ports.items():
+                        before = os.getloadavg()[0]
+                        qps, latency, lost = dnsperf(port, files[load], args.seconds, args.clients, load == "cold")
+                        results.setdefault((load, server), []).append((before, qps, latency, lost))
+                        mark = "  UNRELIABLE (load)" if before > args.max_load else ""
+                        print(f"{load:<5} {round_:>5} {server:<6} {before:>7.2f} {qps:>10.0f} {latency:>10.2f} {lost:>6}{mark}",
+                              flush=True)
+            for load in loads:
+                print(f"{load} load:")
+                medians = {}
+                for server in ports:
+                    medians[server], line = summary(server, results[(load, server)], args.max_load)
+                    print(line)
+                for server in ports:
+                    if server != "NSD":
+                        print(f"  ratio {server}/NSD: {medians[server] / medians['NSD']:.2f}")
         finally:
-            daemon.stop()
+            for daemon in daemons.values():
+                daemon.stop()
             nsd.send_signal(signal.SIGTERM)
             nsd.wait(30)
 

@@ -61,6 +61,7 @@ def _answer(service: "DnsService", data: bytes, peer: str, *, tcp: bool) -> byte
         return error_response(query.qid, 2, query.flags)
     if not tcp:
         service.engine.remember(data, reply)
+        service.engine.learn(data, query)
     return reply
 
 
@@ -95,7 +96,7 @@ class _Udp:
         rrl = service.rrl
         # Zones reloaded by another callback replace this dict, never
         # change it under us: one batch answers from one version.
-        packets = service.engine.packets
+        packets, quick_negative = service.engine.packets, service.engine.quick_negative
         for _ in range(self.BATCH):
             try:
                 data, addr = recvfrom(4096)
@@ -108,7 +109,7 @@ class _Udp:
             known = packets.get(data[2:])
             if known is not None:
                 reply = data[:2] + known
-            else:
+            elif (reply := quick_negative(data)) is None:  # a never-asked name
                 reply = _answer(service, data, addr[0], tcp=False)
                 if reply is None:
                     continue

@@ -9,7 +9,15 @@ a UDP query after its ID to the bytes of its answer after the ID: a query
 seen before (same flags, name in the same case, same OPT) is answered with
 one lookup, before any parsing (its bytes passed the checks of
 :mod:`.wire` the first time, and identical bytes pass them identically).
-Loading new zones swaps the whole state at once and drops both caches.
+
+Names never asked before (a flood of random subdomains) miss both caches.
+A plain negative answer (NXDOMAIN or NODATA with the SOA, REFUSED outside
+our zones) is then not packed but taken from its zone's template
+(:mod:`.negative`) and never cached. And once a UDP query got NXDOMAIN or
+REFUSED, :meth:`Engine.quick_negative` answers any query that differs from
+it only by ID and first label - a label naming nothing below the same
+parent - straight from the template, before any parsing.
+Loading new zones swaps the whole state at once and drops every cache.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from dnslib import EDNS0, QTYPE, RCODE, RR, DNSHeader, DNSQuestion, DNSRecord
 
 from appliance.zones import NEGATIVE_TTL, TTL, BoxDns, Zone
 
+from .negative import Template
 from .wire import Query
 
 log = logging.getLogger(__name__)
@@ -54,6 +63,10 @@ class _LoadedZone:
     source: Zone
     serial: int
     soa_text: str
+    #: (rcode, EDNS) -> the zone's negative answer template (:mod:`.negative`).
+    negatives: dict[tuple[int, bool], Template]
+    #: name -> the first labels (ASCII bytes) of the names directly below it.
+    children: dict[str, set[bytes]]
 
 
 def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
@@ -79,22 +92,62 @@ def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
             parent = ".".join(parts[i:])
             if parent == zone.origin or parent.endswith("." + zone.origin):
                 names.add(parent)
-    return _LoadedZone(zone.origin, rrsets, names, soa, negative, zone.cuts(), zone, zone.serial, zone.soa(box))
+    templates = {
+        (rcode, edns): Template(zone.origin, rcode, negative, edns, MAX_UDP_PAYLOAD)
+        for rcode in (RCODE.NOERROR, RCODE.NXDOMAIN)
+        for edns in (False, True)
+    }
+    children: dict[str, set[bytes]] = {}
+    for name in names:
+        if name != zone.origin:
+            label, _, parent = name.partition(".")
+            children.setdefault(parent, set()).add(label.encode("latin-1"))
+    return _LoadedZone(zone.origin, rrsets, names, soa, negative, zone.cuts(), zone, zone.serial, zone.soa(box),
+                       templates, children)
+
+
+@dataclass(frozen=True)
+class _Shortcut:
+    """Negative answers for every query like one seen, but for its first
+    label (see :meth:`Engine.quick_negative`)."""
+
+    template: Template
+    rd: bool
+    #: First labels (lower case) that must take the full path.
+    excluded: frozenset[bytes]
+    #: Octets of the query name after its first label; the answer's limit.
+    rest_name: int
+    limit: int
+
+
+#: REFUSED for a name outside our zones, without and with EDNS.
+_REFUSED = {edns: Template("", RCODE.REFUSED, None, edns, MAX_UDP_PAYLOAD) for edns in (False, True)}
 
 
 class Engine:
     def __init__(self) -> None:
         self._zones: dict[str, _LoadedZone] = {}
+        #: name -> the first labels of the zone origins directly below it.
+        self._origins_below: dict[str, set[bytes]] = {}
         self._cache: dict[tuple, bytes] = {}
         #: UDP query bytes after the ID -> answer bytes after the ID.
         self.packets: dict[bytes, bytes] = {}
+        #: UDP query bytes 2-12 and after the first label -> :class:`_Shortcut`.
+        self.shortcuts: dict[bytes, _Shortcut] = {}
         self.hits = 0
         self.misses = 0
+        #: Answers sent from a negative template (never cached: see :meth:`answer`).
+        self.negatives = 0
 
     def load(self, zones: dict[str, Zone], box: BoxDns) -> None:
         """Replace every zone at once and drop the answer cache."""
         loaded = {origin: _load(zone, box) for origin, zone in zones.items()}
-        self._zones, self._cache, self.packets = loaded, {}, {}
+        below: dict[str, set[bytes]] = {}
+        for origin in loaded:
+            label, _, parent = origin.partition(".")
+            below.setdefault(parent, set()).add(label.encode("latin-1"))
+        self._zones, self._origins_below = loaded, below
+        self._cache, self.packets, self.shortcuts = {}, {}, {}
         log.info("loaded %d zones", len(loaded))
 
     def zone(self, origin: str) -> _LoadedZone | None:
@@ -120,6 +173,13 @@ class Engine:
         key = (query.qname, query.qtype, query.qclass, query.edns and query.edns_version == 0, query.edns, limit)
         wire = self._cache.get(key)
         if wire is None:
+            # A name never asked is most likely a negative answer: from its
+            # zone's template, so a flood of random names neither packs an
+            # answer per name nor churns the cache.
+            fast = self._negative(query, limit)
+            if fast is not None:
+                self.negatives += 1
+                return fast
             self.misses += 1
             wire = self._build(query, limit)
             if len(self._cache) >= CACHE_LIMIT:
@@ -138,6 +198,88 @@ class Engine:
         if len(packets) >= PACKET_LIMIT:
             packets.clear()
         packets[data[2:]] = reply[2:]
+
+    def quick_negative(self, data: bytes) -> bytes | None:
+        """The answer to the UDP query ``data`` if it differs from a query
+        :meth:`learn` took only by its ID and first label and that label
+        names nothing (the random-subdomain pattern): the same negative
+        answer, from the template, without parsing. None otherwise.
+
+        The bytes after the first label, the flags and the counts are the
+        learnt query's, which passed :func:`.wire.parse_query`; a first
+        label of 1-63 octets without a dot, in a name of at most 255, keeps
+        it valid, and one that is not below the parent (nor an origin, nor a
+        name the SOA compresses against) gets the same answer."""
+        if len(data) < 14:
+            return None
+        first = data[12]
+        if not 0 < first < 64:
+            return None
+        rest = 13 + first
+        shortcut = self.shortcuts.get(data[2:12] + data[rest:])
+        if shortcut is None or first + shortcut.rest_name > 254:
+            return None
+        label = data[13:rest].lower()
+        if label in shortcut.excluded or b"." in label:
+            return None
+        reply = shortcut.template.reply(data[:2], shortcut.rd, data[12 : rest + shortcut.rest_name + 4])
+        return reply if len(reply) <= shortcut.limit else None
+
+    def learn(self, data: bytes, query: Query) -> None:
+        """After :meth:`answer` answered the UDP query ``data``: if that was
+        an NXDOMAIN or REFUSED from a template, let :meth:`quick_negative`
+        answer its siblings (bounded like :attr:`packets`)."""
+        qname = query.qname
+        if "." not in qname or len(data) > PACKET_QUERY_MAX or (query.edns and query.edns_version):
+            return
+        first = data[12]
+        key = data[2:12] + data[13 + first :]
+        if key in self.shortcuts or b"." in data[13 : 13 + first]:
+            return
+        parent = qname.partition(".")[2]
+        zone = self.zone_for(qname)
+        if query.qclass != CLASS_IN:
+            template, excluded = _REFUSED[query.edns], set()
+        elif zone is None:
+            # Zones whose origin is a sibling answer for themselves.
+            template, excluded = _REFUSED[query.edns], set(self._origins_below.get(parent, ()))
+        else:
+            if _plain_negative(zone, qname, query.qtype) != RCODE.NXDOMAIN:
+                return
+            template = zone.negatives[(RCODE.NXDOMAIN, query.edns)]
+            if not template.usable(qname):
+                return
+            excluded = set(self._origins_below.get(parent, ())) | zone.children.get(parent, set())
+            for child in template.blocked:
+                if child.partition(".")[2] == parent:
+                    excluded.add(child.partition(".")[0].encode("latin-1"))
+                elif parent == child or parent.endswith("." + child):
+                    return
+        limit = min(query.payload, MAX_UDP_PAYLOAD) if query.edns else 512
+        if len(self.shortcuts) >= PACKET_LIMIT:
+            self.shortcuts.clear()
+        self.shortcuts[key] = _Shortcut(template, query.rd, frozenset(excluded), len(query.qname_wire) - 1 - first, limit)
+
+    def _negative(self, query: Query, limit: int) -> bytes | None:
+        """The answer from a template of :mod:`.negative` when it is a plain
+        REFUSED, NXDOMAIN or NODATA; None when :meth:`_build` must pack it
+        (anything else, BADVERS, a query the template would compress
+        differently, an answer over ``limit``). Same bytes as ``_build``."""
+        if query.edns and query.edns_version:
+            return None
+        zone = self.zone_for(query.qname)
+        if zone is None or query.qclass != CLASS_IN:
+            template = _REFUSED[query.edns]
+        else:
+            rcode = _plain_negative(zone, query.qname, query.qtype)
+            if rcode is None:
+                return None
+            template = zone.negatives[(rcode, query.edns)]
+            if template.blocked and not template.usable(query.qname):
+                return None
+        question = query.qname_wire + query.qtype.to_bytes(2, "big") + query.qclass.to_bytes(2, "big")
+        reply = template.reply(query.qid.to_bytes(2, "big"), query.rd, question)
+        return reply if len(reply) <= limit else None
 
     def _build(self, query: Query, limit: int) -> bytes:
         header = DNSHeader(id=0, qr=1, aa=0, ra=0)
@@ -213,6 +355,26 @@ class Engine:
             if inner is None or target in seen:
                 return
             zone, name = inner, target
+
+
+def _plain_negative(zone: _LoadedZone, name: str, qtype: int) -> int | None:
+    """NXDOMAIN or NOERROR when :meth:`Engine._resolve` would answer ``name``
+    with the zone's SOA alone (no delegation, no wildcard or CNAME record
+    to give, not ANY); None otherwise. Its first step, without packing."""
+    if qtype == TYPE_ANY or (zone.cuts and _cut_above(zone, name, qtype) is not None):
+        return None
+    owner = name
+    if name not in zone.names:
+        encloser = name.partition(".")[2]
+        while encloser not in zone.names:
+            encloser = encloser.partition(".")[2]
+        owner = "*." + encloser
+        if owner not in zone.names:
+            return RCODE.NXDOMAIN
+    rrsets = zone.rrsets
+    if rrsets.get((owner, qtype)) or (qtype != QTYPE.CNAME and rrsets.get((owner, QTYPE.CNAME))):
+        return None
+    return RCODE.NOERROR
 
 
 def _add_answers(response: DNSRecord, rrs: list[RR], synthesized_owner: str | None) -> None:

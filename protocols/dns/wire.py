@@ -11,7 +11,7 @@ whose name decompression is recursive. Anything else is :class:`Malformed`
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_UDP = 4096
 MAX_TCP = 65535
@@ -47,8 +47,9 @@ class Malformed(Exception):
         self.rcode = rcode
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(NamedTuple):
+    """One vetted query (a tuple: cheap to build once per datagram)."""
+
     qid: int
     flags: int
     qname_wire: bytes  # as sent: its letter case is copied into the answer
@@ -117,11 +118,12 @@ def parse_query(data: bytes, *, tcp: bool = False) -> Query:
         edns, payload, do = True, max(512, rclass), bool(eflags & 0x8000)
     if pos != len(data):
         raise Malformed(qid, message="trailing bytes")
+    dotted = b".".join(labels)
     try:
-        qname = ".".join(label.decode("ascii").lower() for label in labels)
+        qname = dotted.decode("ascii").lower()
     except UnicodeDecodeError:
         # Binary labels are legal DNS but never one of our names.
-        qname = ".".join(label.decode("latin-1").lower() for label in labels)
+        qname = dotted.decode("latin-1").lower()
     return Query(qid, flags, qname_wire, qname, qtype, qclass, edns, version, payload, do)
 
 
