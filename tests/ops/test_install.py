@@ -186,3 +186,15 @@ def test_requirements_cover_every_setup_cfg_pin_with_hashes():
         assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), entry.splitlines()[0]
     for tool in ("pip", "setuptools", "wheel"):  # the build runs offline of unpinned build dependencies
         assert tool in pinned, tool
+
+
+def test_cloud_init_runs_the_installer_with_the_fqdn():
+    """images/cloud-init.yaml is cloud-config YAML whose runcmd runs images/install --yes with the fqdn it sets."""
+    yaml = pytest.importorskip("yaml")
+    path = ROOT / "images" / "cloud-init.yaml"
+    assert path.read_text().startswith("#cloud-config\n")
+    data = yaml.safe_load(path.read_text())
+    install_cmd = next(cmd for cmd in data["runcmd"] if cmd[0].endswith("images/install"))
+    assert "--yes" in install_cmd
+    assert install_cmd[install_cmd.index("--hostname") + 1] == data["fqdn"]
+    assert "git" in data["packages"]
