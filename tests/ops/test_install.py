@@ -198,3 +198,23 @@ def test_cloud_init_runs_the_installer_with_the_fqdn():
     assert "--yes" in install_cmd
     assert install_cmd[install_cmd.index("--hostname") + 1] == data["fqdn"]
     assert "git" in data["packages"]
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--hostname", 'box.example.test"\n[x]', "is not a host name"),
+        ("--domain", "exa mple.test", "is not a domain name"),
+        ("--admin-email", 'ops"@example.test', "is not an address"),
+        ("--acme-directory", "ftp://ca.example.test", "is not an ACME directory URL"),
+        ("--ipv4", '192.0.2.1"]', "is not an IP address"),
+    ],
+)
+def test_values_that_would_break_the_config_are_refused(tmp_path, flag, value, message):
+    """A value that is not a name, address or URL is refused before anything is written."""
+    args = dict(zip(NAMES[::2], NAMES[1::2]), **{"--ipv4": "192.0.2.10"})
+    args[flag] = value
+    proc = config_only(tmp_path, *[x for kv in args.items() for x in kv], check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert list(tmp_path.iterdir()) == []
