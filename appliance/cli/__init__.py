@@ -10,6 +10,7 @@ errors become that line and an exit status.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sqlite3
 import sys
 from typing import Sequence
@@ -25,10 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state", metavar="DIR", help=f"state directory (env APPLIANCE_STATE; default {DEFAULT_STATE})")
     parser.add_argument("--config", metavar="FILE", help=f"config file (env APPLIANCE_CONFIG; default {DEFAULT_CONFIG} if present, else the demo defaults)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (serve, tenant, domain, user, alias, box, queue, dns, site, cert):
         module.register(sub)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("appliance")
+    except importlib.metadata.PackageNotFoundError:  # a checkout run without installing
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
