@@ -12,6 +12,7 @@ import logging
 import sqlite3
 
 from appliance.errors import AuthFailed, Conflict, InvalidInput, LimitExceeded, NotFound, Suspended
+from storage.errors import StorageFull
 
 from .syntax import Bad
 
@@ -28,7 +29,11 @@ class No(Exception):
 
 def disk_full(error: BaseException) -> bool:
     """SQLite's SQLITE_FULL ("database or disk is full") or ENOSPC: the
-    state filesystem has no room, nothing was stored."""
+    state filesystem has no room, nothing was stored. Storage's writer
+    raises :class:`storage.errors.StorageFull` for it; the raw errors come
+    from reads and from code that writes outside the writer."""
+    if isinstance(error, StorageFull):
+        return True
     if isinstance(error, sqlite3.Error):
         return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error)
     return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)

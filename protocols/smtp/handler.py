@@ -166,11 +166,11 @@ class Handler:
             if self.kind == "smtp":
                 return await self._inbound(server, session, envelope, raw)
             return await self._submission(server, session, envelope, raw)
-        except ApplianceError as exc:
-            log.info("%r: DATA refused: %s", session.peer, exc)
-            return replies.for_error(exc, stage="data")
         except Exception as exc:
             if not replies.storage_full(exc):
+                if isinstance(exc, ApplianceError):
+                    log.info("%r: DATA refused: %s", session.peer, exc)
+                    return replies.for_error(exc, stage="data")
                 raise
             # Nothing was committed; the sender keeps the message and retries.
             log.warning("%r: state filesystem full, message from <%s> refused with 452 4.3.1", session.peer, envelope.mail_from)

@@ -11,6 +11,7 @@ import sqlite3
 from appliance.delivery import NotHosted, SendingLimit, SenderRefused
 from appliance.errors import AuthFailed, InvalidInput, LimitExceeded, NotFound, Suspended
 from appliance.mailauth import Spoofed
+from storage.errors import StorageFull
 
 OK_MAIL = "250 2.1.0 OK"
 OK_RCPT = "250 2.1.5 OK"
@@ -47,6 +48,8 @@ def for_error(exc: BaseException, *, stage: str) -> str:
     Anything not of the family is a bug: the caller logs it and answers
     :data:`INTERNAL`.
     """
+    if isinstance(exc, StorageFull):
+        return STORAGE_FULL
     if isinstance(exc, NotHosted):
         return RELAY_DENIED
     if isinstance(exc, Spoofed):
@@ -74,6 +77,8 @@ def storage_full(exc: BaseException) -> bool:
     seen = 0
     current: BaseException | None = exc
     while current is not None and seen < 10:
+        if isinstance(current, StorageFull):
+            return True
         if isinstance(current, sqlite3.Error) and getattr(current, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
             return True
         if isinstance(current, sqlite3.Error) and "database or disk is full" in str(current):
