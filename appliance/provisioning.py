@@ -304,6 +304,14 @@ class Provisioning:
         value = megabytes * 1024 * 1024 if megabytes else None
         handle.write_sync("user quota", lambda c: directory.set_quota(c, address, value))
 
+    def set_role(self, address: str, role: str) -> None:
+        """Make a user ``owner`` or ``member`` of its business (the control
+        panel's rights); the only owner cannot be made a member."""
+        address = names.address(address)
+        handle, _ = self._handle_for_address(address)
+        handle.write_sync("user role", lambda c: directory.set_role(c, address, role))
+        self.box.write_sync("user role", boxdb.bump_generation)
+
     def list_users(self, slug: str) -> list[dict]:
         return self.handle(slug).read_sync("user list", directory.list_users)
 
