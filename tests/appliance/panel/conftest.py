@@ -10,8 +10,11 @@ addresses as on its host name.
 
 from __future__ import annotations
 
+import imaplib
 import re
+import smtplib
 import sqlite3
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +94,32 @@ class Env:
         client.get("/home")
         return client
 
+    def imap_login(self, address: str, password: str) -> bool:
+        """Whether IMAP (over TLS) accepts ``address``/``password``."""
+        with imaplib.IMAP4_SSL("127.0.0.1", self.daemon.port("imaps"), ssl_context=_no_verify(), timeout=30) as conn:
+            try:
+                conn.login(address, password)
+            except imaplib.IMAP4.error:
+                return False
+            conn.logout()
+            return True
+
+    def smtp_login(self, address: str, password: str) -> bool:
+        """Whether SMTP submission (587-style, STARTTLS) accepts the login."""
+        with smtplib.SMTP("127.0.0.1", self.daemon.port("submission"), timeout=30) as conn:
+            conn.starttls(context=_no_verify())
+            try:
+                conn.login(address, password)
+            except smtplib.SMTPAuthenticationError:
+                return False
+            return True
+
+    def dav_status(self, address: str, password: str) -> int:
+        """The status of a CalDAV PROPFIND on the user's calendars with this login."""
+        reply = requests.request("PROPFIND", f"{self.base}/dav/{address}/", auth=(address, password),
+                                 headers={"Depth": "0"}, verify=False, timeout=30)
+        return reply.status_code
+
     def users(self, slug: str = "acme") -> list[str]:
         return sorted(u["address"] for u in self.cli.json("user", "list", slug))
 
@@ -103,6 +132,14 @@ class Env:
                 return conn.execute(sql, args).fetchall()
         finally:
             conn.close()
+
+
+def _no_verify() -> ssl.SSLContext:
+    # The box's certificate is self-signed; the TLS tests check it.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 @pytest.fixture(scope="package")
