@@ -42,8 +42,9 @@ async def signin(ctx: Context) -> Response:
     return ctx.redirect("/home")
 
 
-async def stylesheet(ctx: Context) -> Response:
-    return Response(200, ctx.panel.stylesheet, "text/css; charset=utf-8")
+async def static_file(ctx: Context) -> Response:
+    body, content_type = ctx.panel.static[ctx.request.path.rsplit("/", 1)[1]]
+    return Response(200, body, content_type)
 
 
 async def language(ctx: Context) -> Response:

@@ -10,7 +10,7 @@ renders a template.
 
 Every answer carries ``Content-Security-Policy: default-src 'self';
 frame-ancestors 'none'`` and ``Cache-Control: no-store``; the only things
-a page loads are the panel's own stylesheet.
+a page loads are the panel's own stylesheet and icon.
 """
 
 from __future__ import annotations
@@ -172,7 +172,11 @@ class Panel:
             env.install_gettext_translations(i18n.CATALOGS[lang], newstyle=True)
             env.globals["field_attrs"] = field_attrs
             self.templates[lang] = env
-        self.stylesheet = (HERE / "static" / "panel.css").read_bytes()
+        #: The files under /static/: name -> (bytes, content type).
+        self.static = {
+            "panel.css": ((HERE / "static" / "panel.css").read_bytes(), "text/css; charset=utf-8"),
+            "favicon.svg": ((HERE / "static" / "favicon.svg").read_bytes(), "image/svg+xml"),
+        }
         self.handlers: dict[str, Handler] = {}
         for route in rights.ROUTES:
             module, _, name = route.handler.partition(".")

@@ -52,7 +52,8 @@ ROUTES: tuple[Route, ...] = (
     # Signed out it is the sign-in page; signed in it sends you home.
     Route("/", "GET", "account.signin_page", EVERYONE),
     Route("/", "POST", "account.signin", EVERYONE),
-    Route("/static/panel.css", "GET", "account.stylesheet", EVERYONE),
+    Route("/static/panel.css", "GET", "account.static_file", EVERYONE),
+    Route("/static/favicon.svg", "GET", "account.static_file", EVERYONE),
     Route("/language", "POST", "account.language", EVERYONE),
     Route("/home", "GET", "account.home", SIGNED_IN),
     Route("/password", "GET", "account.password_page", SIGNED_IN),

@@ -26,6 +26,7 @@ SPEC = {
     ("/", "GET"): ALL,
     ("/", "POST"): ALL,
     ("/static/panel.css", "GET"): ALL,
+    ("/static/favicon.svg", "GET"): ALL,
     ("/language", "POST"): ALL,
     ("/home", "GET"): IN,
     ("/password", "GET"): IN,
@@ -49,7 +50,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 17
+    assert len(table) == 18
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
