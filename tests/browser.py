@@ -25,6 +25,9 @@ import websocket
 from tests.conftest import stop_process
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: axe-core, installed from the npm registry by ``./bootstrap test`` as
+#: locked in tests/js/package-lock.json.
+AXE = Path(__file__).with_name("js") / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @dataclass
@@ -182,6 +185,19 @@ class Browser:
         for kind in ("keyDown", "keyUp"):
             self.call("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
                                                  "windowsVirtualKeyCode": codes[key]}, session=True)
+
+    def accessibility(self) -> list[str]:
+        """What axe-core finds against WCAG 2.0/2.1 A and AA on the page now
+        (contrast, labels, names, landmarks...): one line per violation and
+        element; empty when there is none."""
+        if not self.evaluate("typeof axe !== 'undefined'"):
+            self.evaluate(AXE.read_text())
+        result = self.call("Runtime.evaluate", {
+            "expression": "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+                          ".then(r => JSON.stringify(r.violations.map(v => [v.id, v.nodes.map(n => n.target.join(' '))])))",
+            "awaitPromise": True, "returnByValue": True,
+        }, session=True)
+        return [f"{rule}: {node}" for rule, nodes in json.loads(result["result"]["value"]) for node in nodes]
 
     def clear_cookies(self) -> None:
         self.call("Network.clearBrowserCookies", session=True)

@@ -13,7 +13,8 @@ from storage import directory, mail
 from appliance import passwords
 
 from . import forms
-from .core import LANG_MAX_AGE, Context, Response
+from .core import LANG_COOKIE, LANG_MAX_AGE, PLAIN_LANG_COOKIE, Context, Response
+from .sessions import COOKIE, PLAIN_COOKIE
 
 
 async def signin_page(ctx: Context) -> Response:
@@ -35,7 +36,7 @@ async def signin(ctx: Context) -> Response:
     except AuthFailed:
         form.password.errors.append(ctx._("Wrong address or password."))
         return ctx.render("signin.html", 401, form=form)
-    old = request.cookies.get("__Host-session" if request.secure else "session")
+    old = request.cookies.get(ctx.cookie_name(COOKIE, PLAIN_COOKIE))
     session = await ctx.sessions.start(principal.slug, principal.user_id, peer=request.peer,
                                        agent=request.headers.get("user-agent", ""), replaces=old)
     ctx.start_session(session)
@@ -57,7 +58,7 @@ async def language(ctx: Context) -> Response:
     if session is not None:
         await ctx.app.tenants.handle(session.slug).write(
             "panel language", lambda c: directory.set_language(c, session.user_id, chosen))
-    ctx.set_cookie(ctx.cookie_name("__Host-lang", "lang"), chosen, max_age=LANG_MAX_AGE)
+    ctx.set_cookie(ctx.cookie_name(LANG_COOKIE, PLAIN_LANG_COOKIE), chosen, max_age=LANG_MAX_AGE)
     back = ctx.request.form.get("next", ["/"])[0]
     # Only a path of our own: never an open redirect.
     return ctx.redirect(back if back.startswith("/") and not back.startswith("//") and "\\" not in back else "/")

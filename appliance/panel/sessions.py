@@ -101,6 +101,9 @@ class SessionStore:
         id_hash = digest(token)
 
         def write(conn) -> None:
+            # Expired rows go at each sign-in: the table never outgrows the
+            # sessions alive within the timeouts.
+            rows.purge(conn, now - self.idle, now - self.max_age)
             if replaces:
                 rows.delete(conn, digest(replaces))
             rows.create(conn, id_hash, ref, slug, user_id, user["address"], user["role"], csrf, now, peer, agent)
@@ -164,10 +167,6 @@ class SessionStore:
             "panel sessions", lambda c: rows.list_for_user(c, session.slug, session.user_id)
         )
 
-    async def purge(self) -> int:
-        """Remove expired rows (run now and then)."""
-        now = time.time()
-        return await self.app.box.write("panel sessions purge", lambda c: rows.purge(c, now - self.idle, now - self.max_age))
 
     async def end_for_address(self, slug: str, address: str) -> int:
         """End every session of the user ``address`` (reset or removed by an owner)."""

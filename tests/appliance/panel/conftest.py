@@ -28,7 +28,11 @@ from tests.conftest import TEST_CONFIG, Cli, Daemon
 PASSWORD = "a long secret"
 #: Many failed logins happen on purpose here, all from 127.0.0.1: the
 #: throttle must not end the other tests.
-PANEL_CONFIG = TEST_CONFIG.replace("max_failures = 5", "max_failures = 1000")
+PANEL_CONFIG = TEST_CONFIG.replace("max_failures = 5", "max_failures = 1000") + """
+# The tests add many people to acme.
+[plans.roomy]
+max_users = 1000
+"""
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -150,7 +154,7 @@ def env(tmp_path_factory) -> Env:
     config = work / "appliance.toml"
     config.write_text(PANEL_CONFIG)
     cli = Cli(state, config)
-    cli("tenant", "add", "acme", "--name", "Acme Bakery", "--domain", "acme.example")
+    cli("tenant", "add", "acme", "--name", "Acme Bakery", "--domain", "acme.example", "--plan", "roomy")
     cli("tenant", "add", "other", "--name", "Other Shop", "--domain", "other.example")
     for address in ("ann@acme.example", "bob@acme.example", "olga@other.example"):
         cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")

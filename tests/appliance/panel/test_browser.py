@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import CHROMIUM, Browser
+from tests.browser import AXE, CHROMIUM, Browser
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed"),
+    pytest.mark.skipif(not AXE.is_file(), reason="axe-core is not installed (npm ci --prefix tests/js)"),
+]
 
 PHONE = (390, 844)
 
@@ -24,15 +27,18 @@ def browser(env, tmp_path_factory):
     chromium.close()
 
 
-def _clean(visit, heading: str) -> None:
+def _clean(visit, heading: str, browser=None) -> None:
     """The page shows ``heading``, logged no console error (CSP violations
-    included) and does not scroll sideways. The one error a 404 page logs
+    included), does not scroll sideways and, given the ``browser``, has no
+    WCAG 2.1 AA violation axe-core can find. The one error a 404 page logs
     is its own status."""
     assert visit.h1 == heading, (visit.url, visit.h1)
     errors = [e for e in visit.errors if not (heading in ("Page not found", "Page introuvable")
                                               and e.endswith(f"status of 404 (Not Found) {visit.url}"))]
     assert errors == [], (visit.url, visit.errors)
     assert visit.scroll_width <= visit.inner_width, f"{visit.url} overflows sideways"
+    if browser is not None:
+        assert browser.accessibility() == [], visit.url
 
 
 def test_an_owner_adds_a_colleague_who_then_uses_mail_and_the_panel(env, browser):
@@ -54,7 +60,7 @@ def test_an_owner_adds_a_colleague_who_then_uses_mail_and_the_panel(env, browser
     browser.fill("Full name", "Kim Keller")
     browser.fill("Address (before the @)", "kim")
     browser.fill("Domain", "@acme.example")
-    _clean(browser.press("Add this person"), "kim@acme.example is added")
+    _clean(browser.press("Add this person"), "kim@acme.example is added", browser)
     password = browser.evaluate("document.getElementById('new-password').textContent.trim()")
     assert len(password) >= 16
     assert env.imap_login("kim@acme.example", password)
@@ -86,18 +92,28 @@ def test_every_page_is_clean_in_english_and_french(env, browser, width):
                "/people": "Personnes", "/people/add": "Ajouter une personne",
                "/people/bob@acme.example": "bob@acme.example", "/no/such/page": "Page introuvable"},
     }
-    _clean(browser.visit(base + "/"), "Sign in")
+    _clean(browser.visit(base + "/"), "Sign in", browser)
     browser.fill("E-mail address", "ann@acme.example")
     browser.fill("Password", "a long secret")
     _clean(browser.press("Sign in"), "Overview")
     for path, heading in headings["en"].items():
-        _clean(browser.visit(base + path), heading)
+        _clean(browser.visit(base + path), heading, browser)
     browser.visit(base + "/home")
     browser.fill("Language", "Français")
     _clean(browser.press("Change language"), "Vue d’ensemble")
     for path, heading in headings["fr"].items():
-        _clean(browser.visit(base + path), heading)
+        _clean(browser.visit(base + path), heading, browser)
     # The choice stays with ann, not only with this browser.
     browser.fill("Langue", "English")
     _clean(browser.press("Changer de langue"), "Overview")
     _clean(browser.press("Sign out"), "Sign in")
+
+
+def test_the_accessibility_check_can_fail(browser):
+    """axe-core reports an unlabelled field and text too pale to read (so the
+    checks above can fail)."""
+    browser.visit("data:text/html,<!DOCTYPE html><html lang=en><title>x</title><main><h1>x</h1>"
+                  "<input id=q><p style='color:%23ccc;background:%23fff'>faint</p></main></html>")
+    found = browser.accessibility()
+    assert any(v.startswith("label:") for v in found), found
+    assert any(v.startswith("color-contrast:") for v in found), found

@@ -169,6 +169,9 @@ def test_every_page_passes_the_nu_html_checker_in_english_and_french(env, tmp_pa
         out = env.client(lang)
         owner = env.signed_in("ann@acme.example", language=lang)
         staff = env.signed_in("bob@acme.example", language=lang)
+        # Their own choice wins over the browser's: make it this language.
+        for client in (owner, staff):
+            assert client.post("/language", {"language": lang, "next": "/home"}).status_code == 303
         replies = {
             "signin": out.get("/"),
             "signin-errors": out.post("/", {"address": "", "password": ""}),

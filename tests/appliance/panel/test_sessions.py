@@ -117,3 +117,14 @@ def test_a_failed_panel_sign_in_goes_through_the_login_checker(env):
     assert reply.status_code == 401 and "Wrong address or password." in reply.text
     assert client.session_cookie() is None
     assert "auth failed: protocol=panel user=ann@acme.example source=127.0.0.1" in env.daemon.log()
+
+
+def test_expired_sessions_are_removed_from_the_box_database(env):
+    """A session past its idle timeout is gone from box.sqlite3 after the next
+    sign-in of anyone, without its browser coming back."""
+    _add(env, "uma@acme.example")
+    client = env.signed_in("uma@acme.example")
+    digest = hashlib.sha256(client.session_cookie().encode()).hexdigest()
+    env.box_sql("UPDATE panel_sessions SET seen = ? WHERE id_hash = ?", (time.time() - 1801, digest))
+    env.signed_in("ann@acme.example")
+    assert env.box_sql("SELECT count(*) FROM panel_sessions WHERE id_hash = ?", (digest,)) == [(0,)]
