@@ -80,6 +80,9 @@ class Provisioning:
     def set_quota(self, address: str, megabytes: int) -> None:
         self.core.people.set_quota(address, megabytes, actor=ACTOR)
 
+    def set_role(self, address: str, role: str) -> None:
+        self.core.people.set_role(address, role, actor=ACTOR)
+
     def list_users(self, slug: str) -> list[dict]:
         return [p.as_dict() for p in self.core.people.list(slug)]
 

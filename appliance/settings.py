@@ -378,6 +378,15 @@ SCHEMA: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "panel",
+        "The control panel: HTTPS on `[box] hostname`, where owners and staff sign in with their address and password.",
+        (
+            K("idle_seconds", "integer", 1800, "A session unused this long is ended; the next request signs in again.", _int(60, 7 * 86_400)),
+            K("max_age_seconds", "integer", 43_200, "A session older than this is ended however busy it is.", _int(300, 30 * 86_400)),
+            K("plain_http_loopback", "boolean", False, "Serve the panel over plain HTTP to clients on 127.0.0.0/8 and ::1 instead of redirecting them to HTTPS (the demo turns this on and the pages say so); every other client is always redirected.", _bool),
+        ),
+    ),
+    Section(
         "acme",
         "Certificates from an ACME CA (RFC 8555) for the box host name and every business domain, renewed automatically. Off until `directory` is set.",
         (

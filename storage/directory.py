@@ -80,6 +80,24 @@ def _m0001(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_roles")
+def _m0002(db: sqlite_utils.Database) -> None:
+    # A user is the business's owner or a member; the first user of a
+    # business is its owner. The language is the one the user chose for the
+    # control panel ('' : the browser's).
+    db.executescript(
+        """
+        ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('owner', 'member'));
+        ALTER TABLE users ADD COLUMN language TEXT NOT NULL DEFAULT '';
+        UPDATE users SET role = 'owner' WHERE id = (SELECT min(id) FROM users);
+        """
+    )
+
+
+#: The roles a user may have.
+ROLES = ("owner", "member")
+
+
 def now() -> str:
     """UTC timestamp in ISO 8601, second precision."""
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
@@ -197,7 +215,8 @@ def has_domain(conn: sqlite3.Connection, domain: str) -> bool:
 
 
 def add_user(conn: sqlite3.Connection, address: str, password_hash: str, display_name: str | None = None) -> int:
-    """Create a user; returns its id. Enforces the plan's user count."""
+    """Create a user; returns its id. Enforces the plan's user count. The
+    first user of a business is its owner, every later one a member."""
     local, _, domain = address.partition("@")
     if not has_domain(conn, domain):
         raise NotFound(f"domain {domain} does not belong to this business")
@@ -209,10 +228,11 @@ def add_user(conn: sqlite3.Connection, address: str, password_hash: str, display
     count = conn.execute("SELECT count(*) FROM users").fetchone()[0]
     if count >= limit:
         raise LimitExceeded(f"the plan allows {limit} users")
+    role = "owner" if count == 0 else "member"
     cur = conn.execute(
-        "INSERT INTO users (address, local, domain, password_hash, display_name, created)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (address, local, domain, password_hash, display_name, now()),
+        "INSERT INTO users (address, local, domain, password_hash, display_name, created, role)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (address, local, domain, password_hash, display_name, now(), role),
     )
     return cur.lastrowid
 
@@ -243,6 +263,33 @@ def set_quota(conn: sqlite3.Connection, address: str, quota_bytes: int | None) -
         raise NotFound(f"no user {address}")
 
 
+def set_role(conn: sqlite3.Connection, address: str, role: str) -> None:
+    """Make a user ``owner`` or ``member``; a business keeps at least one owner."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    row = get_user(conn, address)
+    if row is None:
+        raise NotFound(f"no user {address}")
+    if row["role"] == "owner" and role != "owner":
+        owners = conn.execute("SELECT count(*) FROM users WHERE role = 'owner'").fetchone()[0]
+        if owners <= 1:
+            raise Conflict(f"{address} is the business's only owner")
+    conn.execute("UPDATE users SET role = ? WHERE address = ?", (role, address))
+
+
+def user_by_id(conn: sqlite3.Connection, user_id: int) -> dict | None:
+    """Address, display name, role, language and state of a user, or None."""
+    row = conn.execute(
+        "SELECT id, address, display_name, role, language, state FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
+    return dict(row) if row else None
+
+
+def set_language(conn: sqlite3.Connection, user_id: int, language: str) -> None:
+    """The language the user chose for the control panel."""
+    conn.execute("UPDATE users SET language = ? WHERE id = ?", (language, user_id))
+
+
 def replace_hash_if_unchanged(conn: sqlite3.Connection, user_id: int, old_hash: str, new_hash: str) -> None:
     """Upgrade a legacy hash, unless the password changed meanwhile."""
     conn.execute(
@@ -258,15 +305,19 @@ def list_users(conn: sqlite3.Connection) -> list[dict]:
     return [
         dict(r)
         for r in conn.execute(
-            "SELECT address, display_name, quota_bytes, state, created FROM users ORDER BY domain, local"
+            "SELECT address, display_name, quota_bytes, state, created, role FROM users ORDER BY domain, local"
         )
     ]
 
 
 def remove_user(conn: sqlite3.Connection, address: str) -> None:
+    """Remove a user. When that was the only owner, the longest-standing
+    remaining user becomes the owner: a business with people has one."""
     cur = conn.execute("DELETE FROM users WHERE address = ?", (address,))
     if cur.rowcount == 0:
         raise NotFound(f"no user {address}")
+    if not conn.execute("SELECT 1 FROM users WHERE role = 'owner'").fetchone():
+        conn.execute("UPDATE users SET role = 'owner' WHERE id = (SELECT min(id) FROM users)")
     # Aliases that pointed only at this user would bounce; drop those targets.
     conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
 

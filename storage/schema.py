@@ -19,8 +19,9 @@ from . import sites
 from . import sitegen
 from . import dns
 from . import certs
+from . import sessions
 
-BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS)
+BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (

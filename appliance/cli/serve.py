@@ -66,7 +66,17 @@ def _demo(ctx) -> int:
     # The daemon builds its own App; release this one's files first.
     ctx.close()
     ctx._app = None
-    return serve(ctx.settings, ctx.state_dir, on_ready=lambda app: print(_banner(app, logins), flush=True))
+    return serve(_demo_settings(ctx.settings), ctx.state_dir,
+                 on_ready=lambda app: print(_banner(app, logins), flush=True))
+
+
+def _demo_settings(settings):
+    """The demo's settings: the control panel also over plain HTTP from
+    this computer (the browser would otherwise stop at the self-signed
+    certificate); every other client is still sent to HTTPS."""
+    raw = dict(settings.raw)
+    raw["panel"] = {**raw.get("panel", {}), "plain_http_loopback": True}
+    return settings_mod.from_mapping(raw, settings.source or "<demo>")
 
 
 def _demo_site(core, actor: str) -> None:
@@ -104,7 +114,18 @@ def _banner(app, logins) -> str:
     lines += [f"  {address}  {password}" for address, password in logins]
     lines += [
         f"  info@{app.core.stores.free_domain(DEMO_SLUG)} reaches both.",
+        f"  {logins[0][0]} is the business's owner; the others are staff.",
         "",
+    ]
+    if "https" in ports:
+        lines += [
+            "Control panel (sign in with a login above):",
+            f"  https://{host}:{ports['https']}/   (HTTPS, self-signed certificate)",
+        ]
+        if "http" in ports:
+            lines.append(f"  http://{host}:{ports['http']}/    (plain HTTP: the demo allows it on this computer only)")
+        lines.append("")
+    lines += [
         "How to connect (self-signed certificate; accept it in the client):",
     ]
     for label, names, template in _CONNECT:

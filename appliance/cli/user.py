@@ -27,12 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("megabytes", type=int)
     a.set_defaults(handler=lambda ctx: ctx.core.people.set_quota(ctx.args.address, ctx.args.megabytes, actor=ctx.actor))
 
+    a = s.add_parser("role", help="make a user an owner of the business (control panel rights) or a member")
+    a.add_argument("address")
+    a.add_argument("role", choices=("owner", "member"))
+    a.set_defaults(handler=lambda ctx: ctx.core.people.set_role(ctx.args.address, ctx.args.role, actor=ctx.actor))
+
     a = s.add_parser("list", help="users of one business")
     a.add_argument("slug")
     add_json(a)
     a.set_defaults(handler=lambda ctx: ctx.emit(
         ctx.core.people.list(ctx.args.slug),
-        lambda rows: table(rows, ("address", "display_name", "quota_bytes", "state", "created")),
+        lambda rows: table(rows, ("address", "display_name", "role", "quota_bytes", "state", "created")),
     ))
 
     a = s.add_parser("remove", help="remove a user and their mail")

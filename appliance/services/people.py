@@ -22,6 +22,8 @@ class Person:
     quota_bytes: int | None  # None: the plan's mailbox_bytes
     state: str
     created: str
+    #: ``owner`` or ``member``: the control panel's rights.
+    role: str = "member"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +101,20 @@ class People:
             directory.audit(conn, actor, "user.quota", f"{address} {value}")
 
         self.stores.handle_for_address(address).write_sync("user quota", change)
+
+    def set_role(self, address: str, role: str, *, actor: str) -> None:
+        """Make a user ``owner`` or ``member`` of its business (the control
+        panel's rights). Checks: the role is one of those; the only owner
+        cannot be made a member. Raises InvalidInput, NotFound, Conflict."""
+        address = names.address(address)
+
+        def change(conn: sqlite3.Connection) -> None:
+            directory.set_role(conn, address, role)
+            directory.audit(conn, actor, "user.role", f"{address} {role}")
+
+        self.stores.handle_for_address(address).write_sync("user role", change)
+        # Signed-in panel sessions notice the new role at their next request.
+        self.stores.changed("user role")
 
     def remove(self, address: str, *, actor: str) -> None:
         """Remove a user with their mail; alias targets naming them go too.

@@ -5,11 +5,12 @@ Requests are routed by ``Host`` (:class:`Hosts`):
 * ``/.well-known/acme-challenge/`` on any host: the ACME challenges
   registered with :meth:`WebService.set_challenge` (never a website, never
   redirected);
-* the box host name and the box's IP addresses: a plain status page at
-  ``/``, the mounts it is started with (CalDAV/CardDAV under ``/dav/``)
-  and the RFC 6764 redirects ``/.well-known/caldav|carddav``;
+* the box host name and the box's IP addresses: the mounts it is
+  started with (CalDAV/CardDAV under ``/dav/``), the RFC 6764
+  redirects ``/.well-known/caldav|carddav``, and the control panel
+  (:mod:`.panel`) on every other path, ``/`` its sign-in page;
 * a business's domains and their ``www.``: its website (:mod:`.site`), with
-  the same DAV mount and redirects, Thunderbird's
+  the same DAV mount and redirects, ``/admin`` (to the panel), Thunderbird's
   ``/.well-known/autoconfig/``, Outlook's ``/autodiscover/autodiscover.xml``
   and the Apple profile ``/.well-known/appliance/apple.mobileconfig``;
 * ``autoconfig.<domain>`` and ``autodiscover.<domain>``: client set-up only
@@ -44,6 +45,7 @@ from . import clients, pages
 from .acme import AcmeChallenge, Challenges
 from .channel import Channel, Limits
 from .pages import NOT_FOUND, NOT_FOUND_RESOURCE, NotFound, Redirect  # noqa: F401 - public names
+from .panel import AdminRedirect, PanelResource
 from .site import SiteServer
 
 if TYPE_CHECKING:
@@ -58,10 +60,6 @@ Mount = tuple[bytes, resource.IResource]
 PREFIXES = ("www.", "autoconfig.", "autodiscover.")
 #: Sent, and the connection closed, to a source over ``[web] max_connections_per_source``.
 TOO_MANY = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 10\r\n\r\n"
-STATUS_PAGE = (
-    "<!DOCTYPE html><html lang=\"en\"><meta charset=\"utf-8\"><title>{host}</title>"
-    "<h1>{host}</h1><p>This server provides mail, calendars, contacts and websites.</p></html>\n"
-)
 
 
 @dataclass(frozen=True)
@@ -89,28 +87,6 @@ class SiteLeaf(resource.Resource):
         return self.sites.render(request, self.slug)
 
 
-class BoxRoot(resource.Resource):
-    """``/`` of the box host name: DAV clients that start at the bare host
-    (PROPFIND or OPTIONS on ``/``) are sent to the DAV root; browsers get a
-    plain status page (the control panel comes later)."""
-
-    isLeaf = True
-
-    def __init__(self, hostname: str):
-        super().__init__()
-        self.page = STATUS_PAGE.format(host=hostname).encode("utf-8")
-
-    def render(self, request: server.Request) -> bytes:
-        if request.method in (b"PROPFIND", b"OPTIONS", b"REPORT"):
-            request.setResponseCode(301)
-            request.setHeader(b"location", b"/dav/")
-            return b""
-        refused = pages.refuse_method(request)
-        if refused is not None:
-            return refused
-        return pages.fixed(request, 200, self.page)
-
-
 class Hosts(resource.Resource):
     """Routes each request by its Host header (see module doc)."""
 
@@ -123,7 +99,7 @@ class Hosts(resource.Resource):
         self.catalog = app.catalog
         self.leaves: dict[str, SiteLeaf] = {}
         self.served = resource.Resource()
-        self.served.putChild(b"", BoxRoot(app.settings.box.hostname))
+        self.panel, self.admin = PanelResource(app), AdminRedirect(app)
         self.well_known = {
             # RFC 6764 section 5: clients start at /.well-known/caldav|carddav.
             b"caldav": Redirect(b"/dav/"),
@@ -197,7 +173,7 @@ class Hosts(resource.Resource):
             if not secure and self._to_https_for(host):
                 return self._to_https(request, host)
             child = self.served.children.get(segment)
-            return child if child is not None else NOT_FOUND_RESOURCE
+            return child if child is not None else self.panel
         if not secure and self._to_https_for(host):
             return self._to_https(request, host)
         if not route.active:
@@ -229,6 +205,8 @@ class Hosts(resource.Resource):
                 return clients.MobileConfig(self.app, route.slug, self.owner)
         elif _is_autodiscover(segment, postpath):
             return clients.Autodiscover(self.app, route.slug, self.owner)
+        elif segment == b"admin" and postpath in ([], [b""]):
+            return self.admin
         elif segment == b"" and not postpath and request.method in (b"PROPFIND", b"OPTIONS", b"REPORT"):
             return self.dav_root
         leaf = self.leaves.get(route.slug)

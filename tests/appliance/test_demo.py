@@ -29,8 +29,28 @@ def read_banner(proc: subprocess.Popen, timeout: float = 90) -> str:
     raise AssertionError("no banner:\n" + "".join(lines))
 
 
+def _sign_in_to_the_panel(banner: str, address: str, password: str) -> None:
+    """The banner's control panel addresses: HTTPS shows the sign-in page;
+    plain HTTP from this computer does too, says it is the demo, and the
+    owner signs in with the printed login."""
+    import requests
+
+    https = re.search(r"^  (https://127\.0\.0\.1:\d+/) ", banner, re.M)[1]
+    http = re.search(r"^  (http://127\.0\.0\.1:\d+/) +\(plain HTTP", banner, re.M)[1]
+    assert "Sign in" in requests.get(https, verify=False, timeout=30).text
+    browser = requests.Session()
+    page = browser.get(http, timeout=30).text
+    assert "<h1>Sign in</h1>" in page and "plain HTTP" in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+    reply = browser.post(http, data={"csrf": csrf, "address": address, "password": password},
+                         headers={"Origin": http.rstrip("/")}, allow_redirects=False, timeout=30)
+    assert (reply.status_code, reply.headers["location"]) == (303, "/home")
+    assert "You are an owner of the business." in browser.get(http + "home", timeout=30).text
+
+
 def test_demo_creates_the_business_and_prints_working_logins(state_dir, config_file):
-    """The demo prints logins that authenticate, the servers and ports to use, and a website that curl gets; a second start keeps the business."""
+    """The demo prints logins that authenticate, the servers and ports to use, a website that curl gets,
+    and the control panel, where the owner signs in; a second start keeps the business."""
     cmd = [sys.executable, "-m", "appliance", "--state", str(state_dir), "--config", str(config_file), "demo"]
     for _ in range(2):
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -43,6 +63,7 @@ def test_demo_creates_the_business_and_prints_working_logins(state_dir, config_f
             page = subprocess.run(["curl", "-sS", "--max-time", "10", "-H", f"Host: {site[1]}", site[2]],
                                   capture_output=True, text=True, check=True).stdout
             assert "<title>Demo Bakery</title>" in page and 'class="theme-warm' in page
+            _sign_in_to_the_panel(banner, "alice@demo.appliance.test", logins["alice@demo.appliance.test"])
             app = App(settings.load(config_file), state_dir)
             try:
                 for address, password in logins.items():

@@ -1,31 +1,14 @@
-"""Headless Chromium driven over the DevTools protocol, and a static file
-server for it to load pages from.
-
-One browser serves a whole test module: each viewport is set with
-``Emulation.setDeviceMetricsOverride`` (``mobile`` on for phones, so the
-page's viewport meta applies), each page is loaded with ``Page.navigate``,
-and console errors, uncaught exceptions and failed loads are collected from
-``Runtime`` and ``Log`` events.
-"""
+"""The browser for the theme tests (:mod:`tests.browser`), and a static
+file server for it to load pages from."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import http.server
-import json
-import shutil
-import subprocess
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import websocket
-
-from tests.conftest import stop_process
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.browser import CHROMIUM, Browser, Visit  # noqa: F401 - used by the theme tests
 
 
 class StaticServer:
@@ -52,141 +35,3 @@ class StaticServer:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         pass
-
-
-@dataclass
-class Visit:
-    """What loading one page showed."""
-
-    url: str
-    screenshot: bytes
-    scroll_width: int
-    inner_width: int
-    h1: str
-    broken_images: list[str]
-    errors: list[str] = field(default_factory=list)
-
-
-class Browser:
-    """One headless Chromium process and one tab, driven synchronously."""
-
-    def __init__(self, profile_dir: Path, timeout: float = 20):
-        self.timeout = timeout
-        port_file = profile_dir / "DevToolsActivePort"
-        # A file left by an earlier run would name a dead port.
-        port_file.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
-                "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--mute-audio",
-                f"--user-data-dir={profile_dir}", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
-                "--window-size=1366,900", "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.ws = None
-        self._next = 0
-        self.events: list[dict] = []
-        try:
-            self._connect(port_file)
-        except BaseException:
-            # Never leave a browser behind when it could not be driven.
-            self.close()
-            raise
-
-    def _connect(self, port_file: Path) -> None:
-        deadline = time.monotonic() + self.timeout
-        while not port_file.exists() or len(port_file.read_text().splitlines()) < 2:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("chromium did not start its DevTools endpoint")
-            time.sleep(0.05)
-        port, path = port_file.read_text().splitlines()[:2]
-        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}{path}", timeout=self.timeout, suppress_origin=True)
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
-            self.call(f"{domain}.enable", session=True)
-
-    def call(self, method: str, params: dict | None = None, *, session: bool = False) -> dict:
-        """Send one command and return its result; events seen meanwhile are kept."""
-        self._next += 1
-        message = {"id": self._next, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = self.session
-        self.ws.send(json.dumps(message))
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            reply = json.loads(self.ws.recv())
-            if reply.get("id") == self._next:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
-            if "method" in reply:
-                self.events.append(reply)
-        raise TimeoutError(method)
-
-    def _wait_event(self, name: str) -> None:
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if any(e["method"] == name for e in self.events):
-                return
-            message = json.loads(self.ws.recv())
-            if "method" in message:
-                self.events.append(message)
-        raise TimeoutError(name)
-
-    def viewport(self, width: int, height: int, *, mobile: bool) -> None:
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
-            session=True,
-        )
-
-    def visit(self, url: str, *, full_page: bool = False) -> Visit:
-        """Load ``url``, wait for its load event, measure it and take a screenshot
-        (of the viewport, or with ``full_page`` of the whole page)."""
-        self.events = []
-        result = self.call("Page.navigate", {"url": url}, session=True)
-        if result.get("errorText"):
-            raise RuntimeError(f"{url}: {result['errorText']}")
-        self._wait_event("Page.loadEventFired")
-        measured = self.evaluate(
-            "JSON.stringify({sw: document.documentElement.scrollWidth, iw: window.innerWidth,"
-            " h1: (document.querySelector('h1') || {textContent: ''}).textContent.trim(),"
-            " broken: [...document.images].filter(i => i.loading !== 'lazy' && !(i.complete && i.naturalWidth > 0))"
-            ".map(i => i.src)})"
-        )
-        data = json.loads(measured)
-        params: dict = {"format": "png"}
-        if full_page:
-            size = self.call("Page.getLayoutMetrics", session=True)["cssContentSize"]
-            params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
-        shot = base64.b64decode(self.call("Page.captureScreenshot", params, session=True)["data"])
-        return Visit(url, shot, data["sw"], data["iw"], data["h1"], data["broken"], self._errors())
-
-    def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=True)
-        return result["result"].get("value")
-
-    def _errors(self) -> list[str]:
-        errors = []
-        for event in self.events:
-            params = event.get("params", {})
-            if event["method"] == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                errors.append("console: " + " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
-            elif event["method"] == "Runtime.exceptionThrown":
-                errors.append("exception: " + params.get("exceptionDetails", {}).get("text", ""))
-            elif event["method"] == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
-                entry = params["entry"]
-                errors.append(f"log: {entry.get('text')} {entry.get('url', '')}".strip())
-        return errors
-
-    def close(self) -> None:
-        try:
-            if self.ws is not None:
-                self.ws.close()
-        finally:
-            stop_process(self.proc)

@@ -1,0 +1,107 @@
+"""The panel's forms (WTForms): fields and their limits, declared once.
+
+Each form is built for one request by a function that takes the request's
+``gettext`` (``_``), so labels and error messages come from the panel's own
+catalogs in the user's language. Validation here is about the shape of the
+input; the rules of the business (who may exist, plans, password strength)
+are the services', whose errors the views put beside the field they concern.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from wtforms import Form, PasswordField, SelectField, StringField
+from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp
+
+from appliance import passwords
+from appliance.names import LOCAL_RE, MAX_ADDRESS, MAX_LOCAL, MAX_NAME
+
+from . import i18n
+
+Gettext = Callable[..., str]
+
+
+class FormData:
+    """What WTForms reads a submitted form from (``getlist``), over the
+    parsed ``application/x-www-form-urlencoded`` body."""
+
+    def __init__(self, fields: dict[str, list[str]]):
+        self.fields = fields
+
+    def __iter__(self):
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.fields
+
+    def getlist(self, name: str) -> list[str]:
+        return self.fields.get(name, [])
+
+    def get(self, name: str, default: str = "") -> str:
+        values = self.fields.get(name)
+        return values[0] if values else default
+
+
+def _password_rules(_: Gettext) -> list:
+    return [
+        InputRequired(_("Enter a password.")),
+        Length(min=passwords.MIN_PASSWORD_LENGTH, max=passwords.MAX_PASSWORD_LENGTH,
+               message=_("Use %(min)d to %(max)d characters.", min=passwords.MIN_PASSWORD_LENGTH,
+                         max=passwords.MAX_PASSWORD_LENGTH)),
+    ]
+
+
+def signin(_: Gettext, data: FormData | None = None) -> Form:
+    class SignIn(Form):
+        address = StringField(_("E-mail address"), [
+            InputRequired(_("Enter your e-mail address.")),
+            Length(max=MAX_ADDRESS, message=_("An address has at most %(max)d characters.", max=MAX_ADDRESS)),
+        ], render_kw={"autocomplete": "username", "inputmode": "email", "spellcheck": "false"})
+        password = PasswordField(_("Password"), [
+            InputRequired(_("Enter your password.")),
+            Length(max=passwords.MAX_PASSWORD_LENGTH, message=_("This password is too long.")),
+        ], render_kw={"autocomplete": "current-password"})
+
+    return SignIn(data)
+
+
+def change_password(_: Gettext, data: FormData | None = None) -> Form:
+    class ChangePassword(Form):
+        current = PasswordField(_("Current password"), [InputRequired(_("Enter your current password."))],
+                                render_kw={"autocomplete": "current-password"})
+        new = PasswordField(_("New password"), _password_rules(_), render_kw={"autocomplete": "new-password"})
+        confirm = PasswordField(_("New password again"), [
+            InputRequired(_("Enter the new password again.")),
+            EqualTo("new", message=_("The two new passwords differ.")),
+        ], render_kw={"autocomplete": "new-password"})
+
+    return ChangePassword(data)
+
+
+def add_person(_: Gettext, domains: list[str], data: FormData | None = None) -> Form:
+    class AddPerson(Form):
+        name = StringField(_("Full name"), [
+            Optional(), Length(max=MAX_NAME, message=_("A name has at most %(max)d characters.", max=MAX_NAME)),
+        ], render_kw={"autocomplete": "off"})
+        local = StringField(_("Address (before the @)"), [
+            InputRequired(_("Enter the part of the address before the @.")),
+            Length(max=MAX_LOCAL, message=_("This part has at most %(max)d characters.", max=MAX_LOCAL)),
+            Regexp(LOCAL_RE.pattern, message=_("Use letters, digits, dots, hyphens or underscores.")),
+        ], filters=[lambda v: v.strip().lower() if isinstance(v, str) else v],
+            render_kw={"autocomplete": "off", "spellcheck": "false"})
+        domain = SelectField(_("Domain"), choices=[(d, "@" + d) for d in domains],
+                             invalid_choice_message=_("Choose one of your domains."))
+
+    return AddPerson(data)
+
+
+def language(_: Gettext, current: str, data: FormData | None = None) -> Form:
+    class Language(Form):
+        language = SelectField(_("Language"), choices=[(code, i18n.NAMES[code]) for code in i18n.LANGUAGES],
+                               default=current, invalid_choice_message=_("Choose one of the languages."))
+
+    return Language(data)

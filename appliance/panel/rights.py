@@ -1,0 +1,81 @@
+"""The rights matrix: every panel route and method, and who may use it.
+
+Who is one of :data:`SIGNED_OUT`, :data:`STAFF` (any user of a business)
+and :data:`OWNER` (a user with the owner role; an owner is staff too).
+What each may do is this table and nothing else; :mod:`.core` looks every
+request up here before any handler runs:
+
+* signed out, on a route that needs a user: ``303`` to the sign-in page;
+* staff on an owner's route: ``403``;
+* a route's ``{address}`` that is not a user of the viewer's own business
+  (another business's, or nobody's): the panel's ``404``, the same bytes as
+  a path that does not exist, so nobody learns who is hosted here;
+* a method a route does not have: ``405`` with ``Allow``.
+
+Every state-changing method (POST) also needs the session's CSRF token and
+a same-origin ``Origin`` header (:mod:`.core`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+SIGNED_OUT = "signed-out"
+STAFF = "staff"
+OWNER = "owner"
+EVERYONE = frozenset({SIGNED_OUT, STAFF, OWNER})
+SIGNED_IN = frozenset({STAFF, OWNER})
+OWNERS = frozenset({OWNER})
+
+#: What a path parameter may be (anything else is the 404).
+PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}"}
+
+
+@dataclass(frozen=True)
+class Route:
+    """``pattern`` (``{name}`` for a parameter), one method, the handler
+    (``module.function`` under :mod:`appliance.panel`), who may."""
+
+    pattern: str
+    method: str
+    handler: str
+    who: frozenset
+    regex: re.Pattern = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        source = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>{PARAMS[m.group(1)]})", self.pattern)
+        object.__setattr__(self, "regex", re.compile(source + r"\Z"))
+
+
+ROUTES: tuple[Route, ...] = (
+    # Signed out it is the sign-in page; signed in it sends you home.
+    Route("/", "GET", "account.signin_page", EVERYONE),
+    Route("/", "POST", "account.signin", EVERYONE),
+    Route("/static/panel.css", "GET", "account.static_file", EVERYONE),
+    Route("/static/favicon.svg", "GET", "account.static_file", EVERYONE),
+    Route("/language", "POST", "account.language", EVERYONE),
+    Route("/home", "GET", "account.home", SIGNED_IN),
+    Route("/password", "GET", "account.password_page", SIGNED_IN),
+    Route("/password", "POST", "account.password", SIGNED_IN),
+    Route("/sessions", "GET", "account.sessions_page", SIGNED_IN),
+    Route("/sessions/end", "POST", "account.end_session", SIGNED_IN),
+    Route("/signout", "POST", "account.signout", SIGNED_IN),
+    Route("/signout/everywhere", "POST", "account.signout_everywhere", SIGNED_IN),
+    Route("/people", "GET", "people.list_page", OWNERS),
+    Route("/people/add", "GET", "people.add_page", OWNERS),
+    Route("/people/add", "POST", "people.add", OWNERS),
+    Route("/people/{address}", "GET", "people.person_page", OWNERS),
+    Route("/people/{address}/password", "POST", "people.reset_password", OWNERS),
+    Route("/people/{address}/remove", "POST", "people.remove", OWNERS),
+)
+
+
+def match(path: str) -> list[tuple[Route, dict[str, str]]]:
+    """Every route whose pattern matches ``path`` (one per method), with its parameters."""
+    found = []
+    for route in ROUTES:
+        m = route.regex.match(path)
+        if m:
+            found.append((route, m.groupdict()))
+    return found
