@@ -340,6 +340,7 @@ SCHEMA: tuple[Section, ...] = (
             K("report_instances", "integer", 100_000, "Recurrence instances one request may walk through (matching a time range, expanding, free-busy); past it the request is answered 507.", _int(1_000, 100_000_000)),
             K("report_seconds", "integer", 5, "Seconds of recurrence work one request may spend; past them it is answered 507.", _int(1, 600)),
             K("login_cache_seconds", "integer", 300, "A successful DAV login is remembered this long, so polling clients do not pay a password hash each time.", _int(0, 86_400)),
+            K("plain_http_logins", "string", "loopback", "Credentials over plain HTTP: `loopback` accepts them only from 127.0.0.0/8 and ::1 (a TLS proxy on the box), `never` refuses them from everyone; other clients get 403 and must use HTTPS, as IMAP and submission refuse logins before TLS.", _choice("loopback", "never")),
         ),
     ),
     Section(

@@ -105,7 +105,7 @@ def make_resource(app: App) -> tuple[Any, Any]:
     # Daemon threads: a request stuck past STOP_SECONDS does not keep the
     # process from exiting.
     pool.threadFactory = functools.partial(threading.Thread, daemon=True)
-    return _resource_class()(reactor, pool, LoginGate(wsgi, backend), wsgi), pool
+    return _resource_class()(reactor, pool, LoginGate(wsgi, backend, app.settings.dav.plain_http_logins), wsgi), pool
 
 
 def start(app: App) -> DavService:

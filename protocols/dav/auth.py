@@ -1,8 +1,11 @@
 """Logins for DAV: our users, login by full address, through the App's one
 login checker (``DavBackend.check_login``).
 
-:class:`LoginGate` runs first in every request: credentials are checked
-once, and a right password of a suspended business is answered
+:class:`LoginGate` runs first in every request. Over plain HTTP it refuses
+every request (403, before Radicale could answer 401 and invite a password
+in clear) unless ``[dav] plain_http_logins`` allows the client (by default
+one on loopback: a TLS proxy on the box), as IMAP and submission accept no
+login before TLS. Credentials are then checked once, and a right password of a suspended business is answered
 ``403 Forbidden`` with a plain-text reason, as IMAP and SMTP say
 "suspended" rather than "wrong password". 403, not 401: a 401 makes a
 client ask its user for the password again although it was right (RFC
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import logging
 from typing import Any, Callable, Iterable
 
@@ -29,6 +33,21 @@ from .backend import DavBackend
 log = logging.getLogger(__name__)
 
 SUSPENDED_BODY = b"this business is suspended; ask your provider\n"
+PLAIN_HTTP_BODY = b"sign in over HTTPS: passwords are not accepted over plain HTTP\n"
+
+
+def _loopback(peer: str) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def _fixed(start_response: Callable[..., Any], status: str, body: bytes) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def basic_credentials(environ: dict) -> tuple[str, str] | None:
@@ -48,24 +67,32 @@ def basic_credentials(environ: dict) -> tuple[str, str] | None:
 class LoginGate:
     """WSGI middleware in front of the DAV application (see module doc)."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], backend: DavBackend):
+    def __init__(self, app: Callable[..., Iterable[bytes]], backend: DavBackend, plain_http_logins: str = "loopback"):
         self.app = app
         self.backend = backend
+        #: ``[dav] plain_http_logins``: who may send credentials without TLS.
+        self.plain_http_logins = plain_http_logins
+
+    def _plain_http_refused(self, environ: dict, peer: str) -> bool:
+        if environ.get("wsgi.url_scheme") == "https":
+            return False
+        return self.plain_http_logins == "never" or not _loopback(peer)
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        peer = environ.get("REMOTE_ADDR") or "-"
+        if self._plain_http_refused(environ, peer):
+            # Before Radicale can answer 401 and invite a password in clear;
+            # credentials already sent are not checked (nor counted).
+            log.info("%s: DAV over plain HTTP refused: credentials only over HTTPS", peer)
+            return _fixed(start_response, "403 Forbidden", PLAIN_HTTP_BODY)
         credentials = basic_credentials(environ)
         if credentials is None:
             return self.app(environ, start_response)
-        peer = environ.get("REMOTE_ADDR") or "-"
         try:
             self.backend.begin_request(credentials[0], credentials[1], peer)
         except Suspended:
             log.info("%s: DAV login of a suspended business refused", peer)
-            start_response(
-                "403 Forbidden",
-                [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(SUSPENDED_BODY)))],
-            )
-            return [SUSPENDED_BODY]
+            return _fixed(start_response, "403 Forbidden", SUSPENDED_BODY)
         try:
             return self.app(environ, start_response)
         finally:
