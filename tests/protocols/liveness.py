@@ -20,12 +20,12 @@ PROBE_SOURCE = "127.0.0.77"
 BOUND = 0.1
 
 
-def dns_seconds(port: int, name: str = "appliance.test") -> float:
+def dns_seconds(port: int, name: str = "appliance.test", timeout: float = 5) -> float:
     """Seconds until the daemon answers a UDP SOA query for ``name``."""
     query = DNSRecord.question(name, "SOA").pack()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((PROBE_SOURCE, 0))
-        sock.settimeout(5)
+        sock.settimeout(timeout)
         start = time.monotonic()
         sock.sendto(query, ("127.0.0.1", port))
         reply = sock.recv(4096)
@@ -34,11 +34,11 @@ def dns_seconds(port: int, name: str = "appliance.test") -> float:
     return elapsed
 
 
-def smtp_banner_seconds(port: int) -> float:
+def smtp_banner_seconds(port: int, timeout: float = 5) -> float:
     """Seconds from connect until the whole ``220`` greeting line arrived."""
     with socket.socket() as sock:
         sock.bind((PROBE_SOURCE, 0))
-        sock.settimeout(5)
+        sock.settimeout(timeout)
         start = time.monotonic()
         sock.connect(("127.0.0.1", port))
         data = b""

@@ -11,16 +11,15 @@ this box": every attack below comes from there.
 from __future__ import annotations
 
 import smtplib
-import socket
 import statistics
 import threading
 import time
 import uuid
 
 import pytest
-from dnslib import DNSRecord
 
 from tests.conftest import wait_for
+from tests.protocols import liveness
 
 from .conftest import PASSWORD, stored_messages, tls_client_context
 
@@ -214,23 +213,6 @@ def test_postmaster_of_a_free_domain_is_accepted(mta):
 # -- the box keeps answering while the attack runs --------------------------------
 
 
-def _dns_probe(port: int) -> float:
-    query = DNSRecord.question("acme.test", "TXT").pack()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(2)
-        started = time.monotonic()
-        sock.sendto(query, ("127.0.0.1", port))
-        sock.recvfrom(4096)
-        return time.monotonic() - started
-
-
-def _banner_probe(port: int) -> float:
-    started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-        assert sock.makefile("rb").readline().startswith(b"220")
-    return time.monotonic() - started
-
-
 def test_dns_and_smtp_banner_answer_while_spoofing_runs(mta):
     """While four clients send spoofed hosted-domain mail as fast as they
     can, a DNS query and an SMTP banner on other connections each answer
@@ -253,8 +235,8 @@ def test_dns_and_smtp_banner_answer_while_spoofing_runs(mta):
         t.start()
     try:
         time.sleep(0.5)
-        dns = [_dns_probe(mta.port("dns")) for _ in range(7)]
-        banner = [_banner_probe(mta.port("smtp")) for _ in range(7)]
+        dns = [liveness.dns_seconds(mta.port("dns"), "acme.test") for _ in range(7)]
+        banner = [liveness.smtp_banner_seconds(mta.port("smtp")) for _ in range(7)]
     finally:
         stop.set()
         for t in threads:
