@@ -1,0 +1,91 @@
+"""Screenshots of the control panel for the README, taken as a person sees
+it: a real daemon, headless Chromium, sign-in by the form.
+
+Run by hand (not collected by pytest)::
+
+    .venv/bin/python -m tests.screenshots docs/screenshots
+
+It writes ``signin-en-desktop.png``, ``people-en-desktop.png``,
+``added-fr-phone.png`` and ``overview-fr-phone.png``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from appliance.settings import loopback_listen
+from appliance.testing import Cli, Daemon
+from tests.browser import Browser
+
+PASSWORD = "a long secret for the demo"
+CONFIG = f"""
+[box]
+hostname = "box.appliance.test"
+domain = "appliance.test"
+
+{loopback_listen()}
+"""
+DESKTOP = (1280, 800, False)
+PHONE = (390, 844, True)
+
+
+def _shoot(browser: Browser, out: Path, name: str, url: str | None = None, press: str | None = None) -> None:
+    visit = browser.visit(url) if url else browser.press(press)
+    (out / f"{name}.png").write_bytes(visit.screenshot)
+    print(out / f"{name}.png", "-", visit.h1)
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "state").mkdir()
+        config = work / "appliance.toml"
+        config.write_text(CONFIG)
+        cli = Cli(work / "state", config)
+        cli("tenant", "add", "bakery", "--name", "Boulangerie Martin", "--domain", "boulangerie-martin.example")
+        for address in ("claire@boulangerie-martin.example", "paul@boulangerie-martin.example"):
+            cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
+        daemon = Daemon(work / "state", config, work / "daemon.log").start()
+        browser = Browser(work / "chromium", args=(
+            "--ignore-certificate-errors", "--host-resolver-rules=MAP box.appliance.test 127.0.0.1",
+        ))
+        try:
+            time.sleep(2)  # the web routes learn of the new domain
+            base = f"https://box.appliance.test:{daemon.port('https')}"
+            for language, (width, height, mobile), shots in (
+                ("en", DESKTOP, ("signin", "people")),
+                ("fr", PHONE, ("overview", "added")),
+            ):
+                browser.clear_cookies()
+                browser.viewport(width, height, mobile=mobile)
+                browser.call("Emulation.setLocaleOverride", {"locale": language}, session=True)
+                browser.call("Network.setExtraHTTPHeaders", {"headers": {"Accept-Language": language}}, session=True)
+                suffix = f"{language}-{'phone' if mobile else 'desktop'}"
+                if "signin" in shots:
+                    _shoot(browser, out, f"signin-{suffix}", url=base + "/")
+                else:
+                    browser.visit(base + "/")
+                browser.fill("E-mail address" if language == "en" else "Adresse e-mail", "claire@boulangerie-martin.example")
+                browser.fill("Password" if language == "en" else "Mot de passe", PASSWORD)
+                visit = browser.press("Sign in" if language == "en" else "Se connecter")
+                if "overview" in shots:
+                    (out / f"overview-{suffix}.png").write_bytes(visit.screenshot)
+                if "people" in shots:
+                    _shoot(browser, out, f"people-{suffix}", url=base + "/people")
+                if "added" in shots:
+                    browser.visit(base + "/people/add")
+                    browser.fill("Nom complet", "Sophie Durand")
+                    browser.fill("Adresse (avant le @)", "sophie")
+                    browser.fill("Domaine", "@boulangerie-martin.example")
+                    _shoot(browser, out, f"added-{suffix}", press="Ajouter cette personne")
+        finally:
+            browser.close()
+            daemon.stop()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"))
