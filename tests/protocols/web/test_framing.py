@@ -49,8 +49,10 @@ def test_an_http11_request_without_host_is_refused(env):
 
 
 def test_an_http10_request_without_host_is_still_answered(env):
-    """HTTP/1.0 has no Host requirement: it is routed to the box as before."""
-    assert exchange(env, b"GET / HTTP/1.0\r\n\r\n") == [b"200 OK"]
+    """HTTP/1.0 has no Host requirement: it is routed to the box, whose
+    ``/`` over plain HTTP is the control panel's redirect to HTTPS (not
+    the 400 an HTTP/1.1 request without Host gets)."""
+    assert exchange(env, b"GET / HTTP/1.0\r\n\r\n") == [b"301 Moved Permanently"]
 
 
 def test_a_folded_header_line_is_refused(env):
