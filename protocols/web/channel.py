@@ -97,6 +97,9 @@ class Limits:
         return self.max_body
 
 
+_line_received = http.HTTPChannel.lineReceived
+
+
 @implementer(IHandshakeListener)
 class Channel(http.HTTPChannel):
     """See module doc. ``site.limits`` is its :class:`Limits`."""
@@ -108,7 +111,12 @@ class Channel(http.HTTPChannel):
     #: "request" (waiting for a request line), "headers", "body" or
     #: "handling" (the request is being answered).
     _stage = "request"
+    #: The one timer of the connection; it may fire early (then it looks at
+    #: :attr:`_deadline` and sleeps again), so a request costs no timer.
     _timer: Any = None
+    #: (monotonic deadline, what to call then) of the running clock, or None.
+    _deadline: tuple[float, Any] | None = None
+    _timer_due = 0.0
     _hosts = 0
     _framing: bytes | None = None
     _received = 0
@@ -128,24 +136,31 @@ class Channel(http.HTTPChannel):
 
     def connectionLost(self, reason: Any) -> None:  # noqa: N802
         self._stop_clock()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
         super().connectionLost(reason)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         if self._refused:
             return
-        if self._stage == "request" and self._timer is None:
+        if self._stage == "request" and self._deadline is None:
             self._start_header_clock()
         super().dataReceived(data)
 
     # --- request line and headers ------------------------------------------
 
     def lineReceived(self, line: bytes) -> None:  # noqa: N802
+        # Called for every line of every request: the common case (a field
+        # line that does not start with white space) goes straight on.
+        if self._stage == "headers" and line and line[0] not in (32, 9) and not self._refused:
+            return _line_received(self, line)
         if self._refused:
             return
         if self._stage == "request":
             if line:
                 self._stage, self._hosts, self._framing = "headers", 0, None
-                if self._timer is None:  # a pipelined request, replayed from the buffer
+                if self._deadline is None:  # a pipelined request, replayed from the buffer
                     self._start_header_clock()
         elif self._stage == "headers" and line[:1] in (b" ", b"\t"):
             # RFC 9112 section 5.2: obs-fold (and whitespace before the first field).
@@ -185,9 +200,11 @@ class Channel(http.HTTPChannel):
             return self.refuse(400, "HTTP/1.1 request without Host")
         if self._framing == b"transfer-encoding" and self._version != b"HTTP/1.1":
             return self.refuse(400, "Transfer-Encoding in an HTTP/1.0 request")
-        self._body_limit = self.site.limits.max_body_for(self._path)
-        if self.length is not None and self.length > self._body_limit:
-            return self.refuse(413, f"declared body of {self.length} bytes over {self._body_limit}")
+        if self.length != 0:
+            # Only requests with a body pay for finding their limit.
+            self._body_limit = self.site.limits.max_body_for(self._path)
+            if self.length is not None and self.length > self._body_limit:
+                return self.refuse(413, f"declared body of {self.length} bytes over {self._body_limit}")
         super().allHeadersReceived()
         self._stage = "body"
         self._received = 0
@@ -220,7 +237,7 @@ class Channel(http.HTTPChannel):
         self._stage = "request"
         super().requestDone(request)
         # Pipelined bytes already here start the next request's clock.
-        if self._stage == "request" and self._timer is None and self._buffer and not self._refused:
+        if self._stage == "request" and self._deadline is None and self._buffer and not self._refused:
             self._start_header_clock()
 
     # --- refusals -----------------------------------------------------------
@@ -243,16 +260,40 @@ class Channel(http.HTTPChannel):
         self._arm(self.site.limits.header_seconds, self._headers_late)
 
     def _arm(self, seconds: float, then: Any) -> None:
-        self._stop_clock()
-        self._timer = self.callLater(seconds, then)
+        """Call ``then`` unless :meth:`_stop_clock` comes within ``seconds``.
+
+        Keep-alive connections start and stop a clock for every request;
+        arming the reactor for each would cost a timer and a heap operation
+        per request, so the one timer stays armed and, when it fires early,
+        sleeps again until the current deadline."""
+        deadline = time.monotonic() + seconds
+        self._deadline = (deadline, then)
+        if self._timer is None or not self._timer.active():
+            self._timer = self.callLater(seconds, self._clock_fired)
+            self._timer_due = deadline
+        elif self._timer_due > deadline + 0.5:
+            # A shorter clock than the one the timer sleeps for (headers
+            # after a body): wake up in time for it.
+            self._timer.reset(seconds)
+            self._timer_due = deadline
 
     def _stop_clock(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
+        self._deadline = None
+
+    def _clock_fired(self) -> None:
         self._timer = None
+        if self._deadline is None or self._refused:
+            return
+        deadline, then = self._deadline
+        left = deadline - time.monotonic()
+        if left > 0:
+            self._timer = self.callLater(left, self._clock_fired)
+            self._timer_due = deadline
+            return
+        self._deadline = None
+        then()
 
     def _headers_late(self) -> None:
-        self._timer = None
         self.refuse(408, f"headers not complete within {self.site.limits.header_seconds:g}s")
 
     def _body_late(self) -> None:
@@ -262,7 +303,6 @@ class Channel(http.HTTPChannel):
         deadline = self._body_started + limits.body_seconds + self._received / limits.body_min_rate
         now = time.monotonic()
         if now < deadline:
-            self._timer = self.callLater(deadline - now, self._body_late)
+            self._arm(deadline - now, self._body_late)
             return
-        self._timer = None
         self.refuse(408, f"body slower than {limits.body_min_rate} bytes/s ({self._received} bytes received)")
