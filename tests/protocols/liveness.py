@@ -10,6 +10,7 @@ machine is noise, a blocked event loop makes every probe slow.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 from dnslib import DNSRecord
@@ -59,4 +60,30 @@ def assert_responsive(daemon, tries: int = 5) -> tuple[float, float]:
     smtp = min(smtp_banner_seconds(daemon.port("smtp")) for _ in range(tries))
     assert dns < BOUND, f"DNS answered in {dns * 1000:.0f} ms at best during the attack"
     assert smtp < BOUND, f"SMTP greeted in {smtp * 1000:.0f} ms at best during the attack"
+    return dns, smtp
+
+
+def probes_during(attack, dns_port: int, smtp_port: int, *, threads: int = 4, probes: int = 7,
+                  dns_name: str = "appliance.test", join: float = 30) -> tuple[list[float], list[float]]:
+    """Run ``attack`` over and over in ``threads`` threads and, once they
+    are under way, time ``probes`` DNS queries and SMTP banners; returns the
+    two lists of seconds. The attackers stop (and are joined) before this
+    returns, whatever the probes did."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            attack()
+
+    workers = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(0.5)
+        dns = [dns_seconds(dns_port, dns_name) for _ in range(probes)]
+        smtp = [smtp_banner_seconds(smtp_port) for _ in range(probes)]
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(join)
     return dns, smtp
