@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 from storage import directory
 from storage.tenants import TenantHandle, TenantPool
 
-from . import names
+from storage import names
 from .catalog import Catalog
 from .errors import AuthFailed, InvalidInput, Suspended
 from .passwords import MAX_PASSWORD_LENGTH, Hasher

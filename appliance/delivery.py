@@ -47,7 +47,9 @@ from storage.database import savepoint
 from storage.errors import TenantNotFound
 from storage.tenants import TenantHandle, TenantPool
 
-from . import mime, names
+from storage import names
+
+from . import mime
 from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
 from .catalog import Catalog
 
@@ -80,7 +82,7 @@ def normalise_recipient(address: str) -> str:
     """A recipient address as the directory spells it, or InvalidInput.
 
     Quoted local parts, several ``@`` and source routes are refused by
-    :func:`appliance.names.address`; ``%`` and ``!`` are refused here
+    :func:`storage.names.address`; ``%`` and ``!`` are refused here
     because they are the classic relay forms (``user%other@hosted``,
     ``other!user@hosted``): RFC 5321 section 3.6.1 lets a server refuse
     them, and a business never needs them.

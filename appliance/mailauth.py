@@ -45,7 +45,7 @@ from publicsuffixlist import PublicSuffixList
 
 from storage import dkim as dkimdb
 
-from . import names
+from storage import names
 from .errors import ApplianceError, InvalidInput
 from .zones import BoxDns, Zone, zone_for
 

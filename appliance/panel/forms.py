@@ -15,7 +15,7 @@ from wtforms import Form, PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp
 
 from appliance import passwords
-from appliance.names import LOCAL_RE, MAX_ADDRESS, MAX_LOCAL, MAX_NAME
+from storage.names import LOCAL_RE, MAX_ADDRESS, MAX_LOCAL, MAX_NAME
 
 from . import i18n
 

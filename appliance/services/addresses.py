@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from storage import directory
 
-from .. import names
+from storage import names
 from ..errors import InvalidInput
 from .base import Stores
 

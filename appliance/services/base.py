@@ -19,7 +19,7 @@ from storage import directory
 from storage.database import Database
 from storage.tenants import TenantHandle, TenantPool
 
-from .. import names
+from storage import names
 from ..catalog import Catalog
 from ..errors import InvalidInput, NotFound
 from ..settings import PlanLimits, Settings

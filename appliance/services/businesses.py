@@ -23,7 +23,7 @@ from storage.database import quick_check
 from storage.errors import IntegrityFailed
 from storage.tenants import adopt_file, check_file, copy_private, export_file, file_facts
 
-from .. import names
+from storage import names
 from ..errors import Conflict, InvalidInput, NotFound
 from .base import Stores
 

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from storage import box as boxdb
 from storage import certs as certdb
 
-from .. import names
+from storage import names
 from ..errors import ApplianceError, NotFound
 from .base import Stores
 

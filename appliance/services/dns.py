@@ -15,7 +15,7 @@ from storage import box as boxdb
 from storage import directory
 from storage import dns as dnsdb
 
-from .. import names
+from storage import names
 from ..dnsdata import box_dns, business_dns
 from ..errors import InvalidInput, NotFound
 from ..zones import (

@@ -7,7 +7,7 @@ import sqlite3
 from storage import box as boxdb
 from storage import directory, schema
 
-from .. import names
+from storage import names
 from ..errors import InvalidInput
 from .base import Stores
 from .businesses import DomainInfo

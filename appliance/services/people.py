@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass
 
 from storage import directory, schema
 
-from .. import names, passwords
+from storage import names
+
+from .. import passwords
 from ..errors import InvalidInput
 from .base import Stores
 

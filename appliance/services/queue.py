@@ -15,7 +15,7 @@ from storage import box as boxdb
 from storage import directory
 from storage import queue as queuedb
 
-from .. import names
+from storage import names
 from ..errors import InvalidInput
 from .base import Stores
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from appliance.errors import AuthFailed
-from appliance.names import SLUG_RE
+from storage.names import SLUG_RE
 from storage.dav import Limits
 from storage.tenants import TenantHandle
 

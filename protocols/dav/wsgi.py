@@ -27,7 +27,7 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from appliance.names import SLUG_RE
+from storage.names import SLUG_RE
 from storage import dav
 
 from . import bounds, listing, multiget, sync, xmlshape

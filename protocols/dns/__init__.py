@@ -18,7 +18,8 @@ import socket
 import struct
 from typing import TYPE_CHECKING
 
-from appliance import dnsdata, names
+from appliance import dnsdata
+from storage import names
 from appliance.errors import InvalidInput, NotFound
 from storage import box as boxdb
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import Envelope, Session
 
-from appliance import delivery, mailauth, names
+from appliance import delivery, mailauth
+from storage import names
 from appliance.delivery import Recipient, Router
 from appliance.errors import ApplianceError, InvalidInput
 

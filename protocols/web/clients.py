@@ -28,7 +28,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 from twisted.web import resource, server
 
-from appliance import names
+from storage import names
 from appliance.errors import InvalidInput
 from storage import directory
 
