@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from dnslib import EDNS0, QTYPE, RCODE, RR, DNSHeader, DNSQuestion, DNSRecord
 
-from appliance.zones import NEGATIVE_TTL, TTL, BoxDns, Zone
+from appliance.zones import NEGATIVE_TTL, BoxDns, Zone
 
 from .negative import Template
 from .wire import Query
@@ -317,20 +317,11 @@ class Engine:
             if cut is not None:
                 _referral(response, zone, cut)
                 return
-            rrsets_name = name
-            if name not in zone.names:
-                # RFC 4592 section 3.3.1: the closest encloser's wildcard
-                # answers for a name that does not exist; an existing name
-                # (empty non-terminals too) blocks it.
-                encloser = name.partition(".")[2]
-                while encloser not in zone.names:
-                    encloser = encloser.partition(".")[2]
-                wildcard = "*." + encloser
-                if wildcard not in zone.names:
-                    response.header.rcode = RCODE.NXDOMAIN
-                    response.add_auth(zone.soa_negative)
-                    return
-                rrsets_name = wildcard
+            rrsets_name = _owner(zone, name)
+            if rrsets_name is None:
+                response.header.rcode = RCODE.NXDOMAIN
+                response.add_auth(zone.soa_negative)
+                return
             if qtype == TYPE_ANY:
                 # RFC 8482 section 4.2: answer ANY with one RRset rather than all.
                 for (rr_owner, _type), rrs in sorted(zone.rrsets.items(), key=lambda kv: kv[0][1]):
@@ -363,14 +354,9 @@ def _plain_negative(zone: _LoadedZone, name: str, qtype: int) -> int | None:
     to give, not ANY); None otherwise. Its first step, without packing."""
     if qtype == TYPE_ANY or (zone.cuts and _cut_above(zone, name, qtype) is not None):
         return None
-    owner = name
-    if name not in zone.names:
-        encloser = name.partition(".")[2]
-        while encloser not in zone.names:
-            encloser = encloser.partition(".")[2]
-        owner = "*." + encloser
-        if owner not in zone.names:
-            return RCODE.NXDOMAIN
+    owner = _owner(zone, name)
+    if owner is None:
+        return RCODE.NXDOMAIN
     rrsets = zone.rrsets
     if rrsets.get((owner, qtype)) or (qtype != QTYPE.CNAME and rrsets.get((owner, QTYPE.CNAME))):
         return None
@@ -384,6 +370,20 @@ def _add_answers(response: DNSRecord, rrs: list[RR], synthesized_owner: str | No
             # query name as their owner.
             rr = RR(synthesized_owner + ".", rr.rtype, rr.rclass, rr.ttl, rr.rdata)
         response.add_answer(rr)
+
+
+def _owner(zone: _LoadedZone, name: str) -> str | None:
+    """Whose records answer for ``name``: the name itself when it exists
+    (empty non-terminals too), else the closest encloser's wildcard (RFC
+    4592 section 3.3.1), else None (NXDOMAIN). ``name`` is inside ``zone``,
+    so the walk ends at the origin at the latest."""
+    if name in zone.names:
+        return name
+    encloser = name.partition(".")[2]
+    while encloser not in zone.names:
+        encloser = encloser.partition(".")[2]
+    wildcard = "*." + encloser
+    return wildcard if wildcard in zone.names else None
 
 
 def _cut_above(zone: _LoadedZone, name: str, qtype: int) -> str | None:
