@@ -255,7 +255,9 @@ def sign(body: bytes, signer: Signer) -> bytes:
     builder = pkcs7.PKCS7SignatureBuilder().set_data(body).add_signer(signer.cert, signer.key, hashes.SHA256())
     for cert in signer.chain:
         builder = builder.add_certificate(cert)
-    return builder.sign(serialization.Encoding.DER, [])
+    # Binary: sign the bytes as they are (without it the plist's line ends
+    # would become CRLF, S/MIME's canonical text form).
+    return builder.sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
 
 
 def mobileconfig(ends: Endpoints, address: str, display: str) -> bytes:
