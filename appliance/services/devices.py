@@ -246,6 +246,10 @@ class Devices:
         if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
             log.warning("profiles go out unsigned: the box key is neither RSA nor EC")
             return None
+        if key.public_key().public_numbers() != certs[0].public_key().public_numbers():
+            # A signature no phone could verify is worse than none.
+            log.warning("profiles go out unsigned: the box key is not the certificate's")
+            return None
         return Signer(certs[0], key, certs[1:])
 
 

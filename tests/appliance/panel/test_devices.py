@@ -17,10 +17,14 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from appliance import twofactor
 from appliance.services import devices
+from tests.browser import AXE, CHROMIUM, Browser
 
 from .conftest import PASSWORD
+from .test_browser import PHONE, _clean
 
 PAGES = ("/devices", "/devices/thunderbird", "/devices/outlook", "/devices/new-outlook",
          "/devices/iphone", "/devices/android")
@@ -150,3 +154,52 @@ def test_the_index_shows_the_mailbox_use_and_every_address_of_the_user(env):
     used = re.search(r"<p>([^<]* used of [^<]*)</p>", carl.get("/home").text).group(1)
     assert f"<p>{used}</p>" in page
     assert "bob@acme.example" not in page
+
+
+#: Each devices page: the link to it on the index, its heading in English and in French.
+TOUR = (
+    ("Thunderbird", "Set up Thunderbird", "Configurer Thunderbird"),
+    ("Outlook for Windows", "Set up Outlook for Windows", "Configurer Outlook pour Windows"),
+    ("The new Outlook and Outlook for Mac", "Set up the new Outlook or Outlook for Mac",
+     "Configurer le nouvel Outlook ou Outlook pour Mac"),
+    ("iPhone and iPad", "Set up your iPhone or iPad", "Configurer votre iPhone ou iPad"),
+    ("Android", "Set up Android", "Configurer Android"),
+)
+FRENCH_LINKS = {"Outlook for Windows": "Outlook pour Windows", "iPhone and iPad": "iPhone et iPad",
+                "The new Outlook and Outlook for Mac": "Le nouvel Outlook et Outlook pour Mac"}
+
+
+@pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason="chromium or axe-core is not installed")
+def test_staff_tour_their_devices_pages_on_a_phone_in_english_and_french(env, tmp_path):
+    """At phone width, bob (staff) opens "Your devices" from the menu, then
+    each app's page from there and back: every page has its heading, no
+    console error, no sideways scrolling and no accessibility violation;
+    the iPhone page shows a QR code of the profile link. He switches to
+    French and takes the same tour."""
+    browser = Browser(tmp_path / "chromium", args=(
+        "--ignore-certificate-errors", "--host-resolver-rules=MAP box.appliance.test 127.0.0.1", "--accept-lang=en"))
+    try:
+        browser.viewport(*PHONE, mobile=True)
+        base = f"https://box.appliance.test:{env.daemon.port('https')}"
+        browser.visit(base + "/")
+        browser.fill("E-mail address", "bob@acme.example")
+        browser.fill("Password", PASSWORD)
+        _clean(browser.press("Sign in"), "Overview")
+        for lang, index, back in (("en", "Your devices", "Back to your devices"),
+                                  ("fr", "Vos appareils", "Retour à vos appareils")):
+            _clean(browser.press(index), index, browser)
+            for link, english, french in TOUR:
+                link = FRENCH_LINKS.get(link, link) if lang == "fr" else link
+                _clean(browser.press(link), english if lang == "en" else french, browser)
+                if link.startswith("iPhone"):
+                    shown = browser.evaluate("document.getElementById('profile-url').textContent")
+                    assert shown.endswith("apple.mobileconfig?email=bob%40acme.example")
+                    assert browser.evaluate("document.querySelector('figure svg.qr').getBoundingClientRect().width") > 150
+                _clean(browser.press(back), index)
+            if lang == "en":
+                browser.fill("Language", "Français")
+                _clean(browser.press("Change language"), "Vos appareils")
+        browser.fill("Langue", "English")
+        _clean(browser.press("Changer de langue"), "Your devices")
+    finally:
+        browser.close()
