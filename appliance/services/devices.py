@@ -222,11 +222,7 @@ class Devices:
         is valid, else the files of ``[tls]`` (or the self-signed ones);
         None when neither can be read."""
         hostname = self.stores.settings.box.hostname
-        try:
-            row = self.stores.box.read_sync("profile signer", lambda c: certdb.get_certificate(c, hostname))
-        except sqlite3.Error:
-            # The ACME tables are made when the daemon first runs ACME.
-            row = None
+        row = self.stores.box.read_sync("profile signer", lambda c: certdb.get_certificate(c, hostname))
         pems: tuple[bytes, bytes] | None = None
         if row and row["cert_pem"] and row["key_pem"] and (row["not_after"] or 0) > time.time():
             pems = row["cert_pem"].encode(), row["key_pem"].encode()

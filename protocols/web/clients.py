@@ -218,14 +218,13 @@ class Autodiscover(resource.Resource):
 
 
 class MobileConfig(resource.Resource):
-    """``apple.mobileconfig?email=ADDRESS`` for a user of ``slug`` (``lookup``
-    is unused: the service checks the address's business itself)."""
+    """``apple.mobileconfig?email=ADDRESS`` for a user of ``slug``."""
 
     isLeaf = True
 
-    def __init__(self, app: App, slug: str, lookup: Callable[[str], tuple[str, str] | None]):
+    def __init__(self, app: App, slug: str):
         super().__init__()
-        self.app, self.slug, self.lookup = app, slug, lookup
+        self.app, self.slug = app, slug
 
     def render(self, request: server.Request) -> Any:
         refused = pages.refuse_method(request)
