@@ -113,19 +113,20 @@ class UserSetup:
     #: ``unsigned``: what a phone will say of the profile.
     profile_signature: str
 
-    @property
-    def principal_url(self) -> str:
-        return f"{self.endpoints.dav_url}{self.address}/"
-
 
 @dataclass(frozen=True)
 class Profile:
+    """The bytes to serve (``application/x-apple-aspen-config``)."""
+
     body: bytes
     signed: bool
 
 
 @dataclass(frozen=True)
 class Signer:
+    """The box's certificate, its key, and the certificates that chain it
+    to an authority (sent along so the phone can build the chain)."""
+
     cert: x509.Certificate
     key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
     chain: list[x509.Certificate]
@@ -223,7 +224,6 @@ class Devices:
         None when neither can be read."""
         hostname = self.stores.settings.box.hostname
         row = self.stores.box.read_sync("profile signer", lambda c: certdb.get_certificate(c, hostname))
-        pems: tuple[bytes, bytes] | None = None
         if row and row["cert_pem"] and row["key_pem"] and (row["not_after"] or 0) > time.time():
             pems = row["cert_pem"].encode(), row["key_pem"].encode()
         else:
