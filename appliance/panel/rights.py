@@ -68,6 +68,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/people/{address}", "GET", "people.person_page", OWNERS),
     Route("/people/{address}/password", "POST", "people.reset_password", OWNERS),
     Route("/people/{address}/remove", "POST", "people.remove", OWNERS),
+    # Your devices: how to set up mail, calendars and contacts on each client.
+    Route("/devices", "GET", "devices.index", SIGNED_IN),
+    Route("/devices/thunderbird", "GET", "devices.thunderbird", SIGNED_IN),
+    Route("/devices/outlook", "GET", "devices.outlook", SIGNED_IN),
+    Route("/devices/new-outlook", "GET", "devices.new_outlook", SIGNED_IN),
+    Route("/devices/iphone", "GET", "devices.iphone", SIGNED_IN),
+    Route("/devices/android", "GET", "devices.android", SIGNED_IN),
 )
 
 

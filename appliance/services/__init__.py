@@ -24,6 +24,8 @@ runs them in a thread.
                    menu, build
 ``certificates``   listing, and asking the daemon to renew
 ``queue``          outbound mail: list, retry, delete
+``devices``        what mail, calendar and contacts clients are told: host,
+                   ports, addresses, the signed Apple profile
 =================  ===========================================================
 """
 
@@ -41,6 +43,7 @@ from .addresses import Addresses
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
+from .devices import Devices, Listeners
 from .dns import DnsRecords
 from .domains import Domains
 from .people import People
@@ -53,7 +56,10 @@ class Services:
     """Every service, built on one set of stores (see module doc)."""
 
     def __init__(self, settings: Settings, box: Database, tenants: TenantPool, state_dir: Path,
-                 catalog: Catalog, box_certificate: Callable[[], tuple[Path, Path]]):
+                 catalog: Catalog, box_certificate: Callable[[], tuple[Path, Path]],
+                 listeners: Listeners | None = None):
+        """``listeners``: the daemon's record of the ports it bound (none
+        for the CLI, which then tells the configured ones)."""
         self.stores = Stores(settings, box, tenants, Path(state_dir), catalog)
         self.businesses = Businesses(self.stores)
         self.people = People(self.stores)
@@ -64,6 +70,7 @@ class Services:
         self.site_builder = SiteBuilder(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
+        self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
 
 
 __all__ = ["Services", "Stores"]

@@ -41,6 +41,13 @@ SPEC = {
     ("/people/{address}", "GET"): OWNERS,
     ("/people/{address}/password", "POST"): OWNERS,
     ("/people/{address}/remove", "POST"): OWNERS,
+    # Your devices
+    ("/devices", "GET"): IN,
+    ("/devices/thunderbird", "GET"): IN,
+    ("/devices/outlook", "GET"): IN,
+    ("/devices/new-outlook", "GET"): IN,
+    ("/devices/iphone", "GET"): IN,
+    ("/devices/android", "GET"): IN,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
 _victims = itertools.count(1)
@@ -50,7 +57,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 18
+    assert len(table) == 24
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
