@@ -24,6 +24,7 @@ runs them in a thread.
                    menu, build
 ``certificates``   listing, and asking the daemon to renew
 ``queue``          outbound mail: list, retry, delete
+``security``       a user's two-step sign-in and app passwords
 =================  ===========================================================
 """
 
@@ -45,6 +46,7 @@ from .dns import DnsRecords
 from .domains import Domains
 from .people import People
 from .queue import Queue
+from .security import Security
 from .sitebuilder import SiteBuilder
 from .sites import Sites
 
@@ -64,6 +66,7 @@ class Services:
         self.site_builder = SiteBuilder(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
+        self.security = Security(self.stores)
 
 
 __all__ = ["Services", "Stores"]
