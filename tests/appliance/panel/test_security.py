@@ -223,6 +223,20 @@ def test_turning_off_takes_the_password_and_a_code(env):
     assert env.client().sign_in(address).headers["location"] == "/home"
 
 
+def test_the_operator_turns_off_two_step_sign_in_for_someone_locked_out(env):
+    """sec-lea lost her phone and her recovery codes: ``appliance user
+    two-step-off`` turns it off, and her password opens IMAP and the panel
+    alone again; a second time the command fails with one clear line."""
+    address = "sec-lea@acme.example"
+    _add(env, address)
+    _turn_on(env.signed_in(address))
+    env.cli("user", "two-step-off", address)
+    assert env.imap_login(address, PASSWORD)
+    assert env.client().sign_in(address).headers["location"] == "/home"
+    again = env.cli("user", "two-step-off", address, check=False)
+    assert again.returncode != 0 and "two-step sign-in is not on" in again.stderr
+
+
 def test_new_recovery_codes_replace_the_old_ones(env):
     """sec-hal makes new recovery codes (with a code from his phone): an old
     one no longer signs in, a new one does, once."""
