@@ -14,7 +14,7 @@ from typing import Callable
 from wtforms import Form, PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp
 
-from appliance import passwords
+from appliance import apppasswords, passwords, twofactor
 from storage.names import LOCAL_RE, MAX_ADDRESS, MAX_LOCAL, MAX_NAME
 
 from . import i18n
@@ -105,3 +105,52 @@ def language(_: Gettext, current: str, data: FormData | None = None) -> Form:
                                default=current, invalid_choice_message=_("Choose one of the languages."))
 
     return Language(data)
+
+
+def _code_field(_: Gettext, label: str, numeric: bool):
+    # A TOTP code is six digits; a recovery code has letters too.
+    kw = {"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "none"}
+    if numeric:
+        kw["inputmode"] = "numeric"
+    return StringField(label, [
+        InputRequired(_("Enter the code.")),
+        Length(max=twofactor.MAX_CODE_LENGTH, message=_("A code has at most %(max)d characters.",
+                                                        max=twofactor.MAX_CODE_LENGTH)),
+    ], render_kw=kw)
+
+
+def signin_code(_: Gettext, data: FormData | None = None) -> Form:
+    class SignInCode(Form):
+        code = _code_field(_, _("Code from your app, or a recovery code"), numeric=False)
+
+    return SignInCode(data)
+
+
+def app_code(_: Gettext, data: FormData | None = None, prefix: str = "") -> Form:
+    class AppCode(Form):
+        code = _code_field(_, _("Code from your app"), numeric=True)
+
+    return AppCode(data, prefix=prefix)
+
+
+def turn_off_two_step(_: Gettext, data: FormData | None = None) -> Form:
+    class TurnOff(Form):
+        password = PasswordField(_("Your password"), [
+            InputRequired(_("Enter your password.")),
+            Length(max=passwords.MAX_PASSWORD_LENGTH, message=_("This password is too long.")),
+        ], render_kw={"autocomplete": "current-password"})
+        code = _code_field(_, _("Code from your app, or a recovery code"), numeric=False)
+
+    # Beside another code form on the same page: its own field names.
+    return TurnOff(data, prefix="off")
+
+
+def app_password(_: Gettext, data: FormData | None = None) -> Form:
+    class AppPasswordForm(Form):
+        name = StringField(_("Name of the app or device"), [
+            InputRequired(_("Enter a name, such as “Phone mail”.")),
+            Length(max=apppasswords.MAX_NAME, message=_("A name has at most %(max)d characters.",
+                                                        max=apppasswords.MAX_NAME)),
+        ], render_kw={"autocomplete": "off"})
+
+    return AppPasswordForm(data)

@@ -29,7 +29,7 @@ SIGNED_IN = frozenset({STAFF, OWNER})
 OWNERS = frozenset({OWNER})
 
 #: What a path parameter may be (anything else is the 404).
-PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}"}
+PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "app": r"[0-9a-f]{16}"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,18 @@ ROUTES: tuple[Route, ...] = (
     Route("/devices/new-outlook", "GET", "devices.new_outlook", SIGNED_IN),
     Route("/devices/iphone", "GET", "devices.iphone", SIGNED_IN),
     Route("/devices/android", "GET", "devices.android", SIGNED_IN),
+    # Security: the second step of signing in, two-step sign-in, app
+    # passwords. An ``{app}`` that is not the user's own is the 404.
+    Route("/signin/code", "GET", "security.code_page", EVERYONE),
+    Route("/signin/code", "POST", "security.code", EVERYONE),
+    Route("/security", "GET", "security.two_step_page", SIGNED_IN),
+    Route("/security/setup", "POST", "security.setup", SIGNED_IN),
+    Route("/security/on", "POST", "security.turn_on", SIGNED_IN),
+    Route("/security/off", "POST", "security.turn_off", SIGNED_IN),
+    Route("/security/recovery", "POST", "security.recovery_codes", SIGNED_IN),
+    Route("/security/apps", "GET", "security.apps_page", SIGNED_IN),
+    Route("/security/apps", "POST", "security.add_app", SIGNED_IN),
+    Route("/security/apps/{app}/revoke", "POST", "security.revoke_app", SIGNED_IN),
 )
 
 

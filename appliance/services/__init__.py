@@ -26,6 +26,7 @@ runs them in a thread.
 ``queue``          outbound mail: list, retry, delete
 ``devices``        what mail, calendar and contacts clients are told: host,
                    ports, addresses, the signed Apple profile
+``security``       a user's two-step sign-in and app passwords
 =================  ===========================================================
 """
 
@@ -48,6 +49,7 @@ from .dns import DnsRecords
 from .domains import Domains
 from .people import People
 from .queue import Queue
+from .security import Security
 from .sitebuilder import SiteBuilder
 from .sites import Sites
 
@@ -71,6 +73,7 @@ class Services:
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
         self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
+        self.security = Security(self.stores)
 
 
 __all__ = ["Services", "Stores"]

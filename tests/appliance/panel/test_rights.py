@@ -8,6 +8,7 @@ does nothing here."""
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 
@@ -48,6 +49,17 @@ SPEC = {
     ("/devices/new-outlook", "GET"): IN,
     ("/devices/iphone", "GET"): IN,
     ("/devices/android", "GET"): IN,
+    # Security: the second step of signing in, two-step sign-in, app passwords.
+    ("/signin/code", "GET"): ALL,
+    ("/signin/code", "POST"): ALL,
+    ("/security", "GET"): IN,
+    ("/security/setup", "POST"): IN,
+    ("/security/on", "POST"): IN,
+    ("/security/off", "POST"): IN,
+    ("/security/recovery", "POST"): IN,
+    ("/security/apps", "GET"): IN,
+    ("/security/apps", "POST"): IN,
+    ("/security/apps/{app}/revoke", "POST"): IN,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
 _victims = itertools.count(1)
@@ -57,7 +69,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 24
+    assert len(table) == 34
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -68,12 +80,20 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         address = f"victim{next(_victims)}@acme.example"
         env.cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
     path = pattern.replace("{address}", address)
+    if "{app}" in pattern:
+        # Signed in, one's own app password; another business aims at bob's.
+        path = pattern.replace("{app}", _app_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
         "/password": {},
         "/sessions/end": {"ref": "0000"},
         "/people/add": {"local": f"walk-{viewer}-{next(_victims)}", "domain": "acme.example"},
+        "/signin/code": {"code": "000000"},
+        "/security/on": {"code": "000000"},
+        "/security/off": {"off-password": "", "off-code": ""},
+        "/security/recovery": {"renew-code": ""},
+        "/security/apps": {"name": f"walk {viewer}"},
     }.get(pattern, {})
     return path, form
 
@@ -95,20 +115,35 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
         reply = client.get(path) if method == "GET" else client.post(path, form)
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
         role = {"other-owner": "owner"}.get(viewer, viewer)
-        if viewer == "other-owner" and "{address}" in pattern:
+        if viewer == "other-owner" and ("{address}" in pattern or "{app}" in pattern):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
             assert reply.status_code not in (403, 404), cell
             assert not (reply.status_code == 303 and reply.headers["location"] == "/" and "signout" not in path
-                        and path != "/sessions/end"), cell
+                        and path not in ("/sessions/end", "/signin/code")), cell
         elif role == OUT:
             assert (reply.status_code, reply.headers.get("location")) == (303, "/"), cell
         else:
             assert reply.status_code == 403, cell
+    if "{app}" in pattern:  # olga's try left bob's app password in place
+        assert path.split("/")[3] in _app_refs(env, "bob@acme.example")
     after = env.users()
     assert "bob@acme.example" in after
     assert not [a for a in set(after) - set(before) if not a.startswith(("walk-owner", "victim"))], after
+
+
+def _app_refs(env, address: str) -> list[str]:
+    """The ids of the app passwords of ``address``, from its page."""
+    page = env.signed_in(address).get("/security/apps").text
+    return re.findall(r'action="/security/apps/([0-9a-f]{16})/revoke"', page)
+
+
+def _app_ref(env, address: str) -> str:
+    """The id of an app password of ``address``, made for the purpose."""
+    before = set(_app_refs(env, address))
+    assert env.signed_in(address).post("/security/apps", {"name": f"walk {next(_victims)}"}).status_code == 200
+    return (set(_app_refs(env, address)) - before).pop()
 
 
 def test_a_post_without_the_csrf_token_or_from_another_origin_changes_nothing(env):
