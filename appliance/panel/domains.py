@@ -144,7 +144,7 @@ def _place(ctx: Context, form, message: str, domain: str) -> None:
     elif " CNAME " in f" {message} ":
         form.name.errors.append(ctx._("A CNAME cannot be at the domain itself, nor point at its own name. Choose another name."))
     else:
-        form.value.errors.append(ctx._("This is not a valid value for a %(type)s record. For example: %(example)s",
+        form.value.errors.append(ctx._("This value does not fit the type %(type)s. For example: %(example)s",
                                        type=form.type.data, example=EXAMPLES.get(form.type.data, "")))
 
 
@@ -156,7 +156,9 @@ async def remove_record(ctx: Context) -> Response:
         await asyncio.to_thread(ctx.app.core.dns.remove, _domain(ctx), form.name.data, form.type.data, form.value.data,
                                 actor=ctx.session.address, slug=ctx.session.slug)
     except NotFound:
-        return ctx.not_found()
+        # Gone already (a second press), or not the business's domain: the
+        # records page tells the two apart (the latter is the 404).
+        return await _records_page(ctx)
     except InvalidInput:
         return await _records_page(ctx, 400)
     return ctx.redirect(f"/domains/{_domain(ctx)}/dns")

@@ -56,6 +56,9 @@ class Domains:
         except BaseException:
             self.stores.write_box("domain release", lambda c: boxdb.release_domain(c, domain))
             raise
+        # The claim moved the generation before the file held the domain: a
+        # daemon that rebuilt its zones in between must rebuild them again.
+        self.stores.changed("domain add")
 
     def remove(self, domain: str, *, actor: str, slug: str | None = None) -> str:
         """Take ``domain`` (and its users and aliases) from its business;

@@ -19,6 +19,9 @@ import re
 import subprocess
 import time
 
+import dns.message
+import dns.query
+import dns.rcode
 import pytest
 
 from .conftest import Env
@@ -33,6 +36,19 @@ def _attach(env: Env, domain: str):
     reply = ann.post("/domains/add", {"domain": domain})
     assert (reply.status_code, reply.headers.get("location")) == (303, f"/domains/{domain}"), reply.text[:300]
     return ann
+
+
+def _served(env: Env, domain: str) -> None:
+    """Wait until the daemon's DNS answers for ``domain`` (it rebuilds its
+    zones within a second of a change)."""
+    query = dns.message.make_query(domain, "SOA")
+    deadline = time.monotonic() + 10
+    while True:
+        reply = dns.query.udp(query, "127.0.0.1", timeout=2, port=env.daemon.port("dns"))
+        if reply.rcode() == dns.rcode.NOERROR and reply.answer:
+            return
+        assert time.monotonic() < deadline, f"the daemon does not serve {domain}"
+        time.sleep(0.1)
 
 
 def _lines(page: str) -> list[tuple[str, str]]:
@@ -96,6 +112,7 @@ def test_a_record_served_elsewhere_with_another_value_is_reported_wrong(env):
     service) says the MX is wrong, found the other host, expected the box,
     and exits 2; every other line is OK."""
     _attach(env, "shop-three.example")
+    _served(env, "shop-three.example")
     env.public_dns.delegate("shop-three.example")
     env.public_dns.publish("shop-three.example", "MX", ["10 mx.elsewhere.example."])
     result = env.cli("domain", "check", "shop-three.example", "--json", check=False)
