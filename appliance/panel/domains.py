@@ -68,7 +68,7 @@ async def domain_page(ctx: Context) -> Response:
 
 async def check(ctx: Context) -> Response:
     try:
-        report = await asyncio.to_thread(ctx.app.core.domain_checks.check, _domain(ctx), slug=ctx.session.slug)
+        report = await ctx.app.core.domain_checks.check_async(_domain(ctx), slug=ctx.session.slug)
     except (NotFound, InvalidInput):
         return ctx.not_found()
     return await _domain_page(ctx, report=report)
@@ -135,13 +135,14 @@ EXAMPLES = {
 def _place(ctx: Context, form, message: str, domain: str) -> None:
     """Put the service's refusal beside the field it is about (the service
     names the part of the record it refused first in its message)."""
-    if message.startswith(("invalid name", "invalid domain")) or " is not inside " in message or " belongs to " in message:
+    if (message.startswith(("invalid name", "invalid domain")) or " is not inside " in message
+            or " belongs to " in message or "a wildcard cannot be delegated" in message):
         form.name.errors.append(ctx._("Use @ for %(domain)s itself, or a name inside it such as www or shop: letters, digits and hyphens.", domain=domain))
     elif message.startswith("invalid TTL"):
         form.ttl.errors.append(ctx._("Use %(min)d to %(max)d seconds.", min=forms.MIN_TTL, max=forms.MAX_TTL))
     elif message.startswith("unsupported record type"):
         form.type.errors.append(ctx._("Choose one of the types."))
-    elif " CNAME " in f" {message} ":
+    elif "a CNAME cannot" in message:
         form.name.errors.append(ctx._("A CNAME cannot be at the domain itself, nor point at its own name. Choose another name."))
     else:
         form.value.errors.append(ctx._("This value does not fit the type %(type)s. For example: %(example)s",

@@ -8,9 +8,10 @@ website's addresses. Nothing here keeps a second copy of them.
 
 The live check asks a resolver (``[panel] check_resolver``, else the
 system's) what the world sees, one lookup per RRset, with a timeout per
-lookup (``[panel] check_seconds``), at most :data:`MAX_LOOKUPS` of them and
-:data:`PARALLEL` at once. Its result is kept per domain for
-``[panel] check_cache_seconds`` so pressing "check" again sends nothing.
+lookup (``[panel] check_seconds``), at most :data:`MAX_LOOKUPS` of them,
+:data:`LOOKUPS_AT_ONCE` in flight across every check. Its result is kept
+per domain for ``[panel] check_cache_seconds`` so pressing "check" again
+sends nothing.
 
 Delegation is judged as a resolver sees it, which is what mail senders and
 browsers see: the domain's NS set must be exactly the box's name servers
@@ -21,13 +22,16 @@ ones answering for it. The free domain (``<slug>.<box domain>``) lives in
 the box's own zone, delegated by the operator: only its records are checked.
 
 The methods block (SQLite reads, DNS lookups): a front end on the event loop
-runs them in a thread.
+runs them in a thread, and a check with :meth:`DomainChecks.check_async`,
+on the service's own threads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import concurrent.futures
+import functools
 import datetime
 import logging
 import threading
@@ -53,8 +57,10 @@ log = logging.getLogger(__name__)
 
 #: Lookups one check may send (one per RRset); the rest are "not checked".
 MAX_LOOKUPS = 40
-#: Lookups in flight at once during one check.
-PARALLEL = 8
+#: Checks running at once (more wait their turn), and lookups in flight at
+#: once across them: a slow resolver holds these threads, never the loop's.
+CHECKS_AT_ONCE = 4
+LOOKUPS_AT_ONCE = 16
 #: Domains whose last result is kept (the oldest are forgotten first).
 MAX_KEPT = 2000
 
@@ -201,10 +207,13 @@ class DomainChecks:
         self.dns = dns_records
         self.certificates = certificates
         self._lock = threading.Lock()
-        #: domain -> (monotonic time, report): the last report of each domain.
-        self._kept: collections.OrderedDict[str, tuple[float, Report]] = collections.OrderedDict()
-        #: domain -> the lock one check of it holds, so two presses do one check.
-        self._running: dict[str, threading.Lock] = {}
+        #: (business, domain) -> (monotonic time, report): the last report of
+        #: each domain (a domain that moves to another business starts afresh).
+        self._kept: collections.OrderedDict[tuple[str, str], tuple[float, Report]] = collections.OrderedDict()
+        #: (business, domain) -> the lock one check of it holds, so two presses do one check.
+        self._running: dict[tuple[str, str], threading.Lock] = {}
+        self._checks = concurrent.futures.ThreadPoolExecutor(CHECKS_AT_ONCE, thread_name_prefix="domain-check")
+        self._lookups = concurrent.futures.ThreadPoolExecutor(LOOKUPS_AT_ONCE, thread_name_prefix="domain-lookup")
 
     # -- what the owner sees --------------------------------------------------
 
@@ -224,7 +233,7 @@ class DomainChecks:
         rows = self.stores.handle(slug).read_sync("domain list", directory.list_domains)
         certificates = self.certificates.for_business(slug)
         return [
-            DomainStatus(r["name"], r["kind"], r["created"], self._certificate(certificates, r["name"]), self.last(r["name"]))
+            DomainStatus(r["name"], r["kind"], r["created"], self._certificate(certificates, r["name"]), self.last(slug, r["name"]))
             for r in rows
         ]
 
@@ -237,7 +246,7 @@ class DomainChecks:
         its certificate and its last check. Raises InvalidInput, NotFound
         (the business has no such domain). Changes nothing."""
         domain, kind = self._domain_of(slug, domain)
-        listing = self.dns.zone(domain)
+        listing = self.dns.zone(domain, slug)
         generated = [r for r in listing.records if _under(r.name, domain) and not r.added]
         nameservers = [r.data.rstrip(".") for r in listing.records if r.name == listing.zone and r.type == "NS"]
         glue = [
@@ -247,23 +256,29 @@ class DomainChecks:
         records = [r for r in generated if r.type not in ("SOA", "NS")]
         records.sort(key=lambda r: (KINDS.index(kind_of(domain, r.name, r.type)), r.name, r.type))
         certificate = self._certificate(self.certificates.for_business(slug), domain)
-        return Setup(domain, kind, nameservers, glue, records, certificate, self.last(domain))
+        return Setup(domain, kind, nameservers, glue, records, certificate, self.last(slug, domain))
 
     def records(self, slug: str, domain: str) -> Records:
         """The records business ``slug`` added to ``domain`` and those the box
         generates there. Raises InvalidInput, NotFound. Changes nothing."""
         domain, kind = self._domain_of(slug, domain)
-        listing = self.dns.zone(domain)
+        listing = self.dns.zone(domain, slug)
         generated = [r for r in listing.records if _under(r.name, domain) and not r.added]
         return Records(domain, kind, self.dns.list(domain), generated)
 
     # -- the live check -------------------------------------------------------
 
-    def last(self, domain: str) -> Report | None:
-        """The last report of ``domain``, however old, or None. Changes nothing."""
+    def last(self, slug: str, domain: str) -> Report | None:
+        """The last report of business ``slug``'s ``domain``, however old, or
+        None. Changes nothing."""
         with self._lock:
-            kept = self._kept.get(domain)
+            kept = self._kept.get((slug, domain))
         return kept[1] if kept else None
+
+    async def check_async(self, domain: str, *, slug: str | None = None) -> Report:
+        """:meth:`check` for a front end on the event loop, run on the
+        service's own threads (at most :data:`CHECKS_AT_ONCE` at a time)."""
+        return await asyncio.wrap_future(self._checks.submit(functools.partial(self.check, domain, slug=slug)))
 
     def check(self, domain: str, *, slug: str | None = None) -> Report:
         """Look ``domain`` up as the world sees it and compare with what the
@@ -280,26 +295,30 @@ class DomainChecks:
             domain = names.domain(domain)
             slug = self.stores.slug_for_domain(domain)
             domain, kind = self._domain_of(slug, domain)
+        key = (slug, domain)
         with self._lock:
-            running = self._running.setdefault(domain, threading.Lock())
+            running = self._running.setdefault(key, threading.Lock())
         with running:
-            fresh = self._fresh(domain)
+            fresh = self._fresh(key)
             if fresh is not None:
                 return fresh
-            report = self._check(domain, kind)
+            try:
+                report = self._check(slug, domain, kind)
+            finally:
+                with self._lock:
+                    self._running.pop(key, None)
             with self._lock:
-                self._kept[domain] = (time.monotonic(), report)
-                self._kept.move_to_end(domain)
+                self._kept[key] = (time.monotonic(), report)
+                self._kept.move_to_end(key)
                 while len(self._kept) > MAX_KEPT:
                     self._kept.popitem(last=False)
-                self._running.pop(domain, None)
         log.info("domain %s checked through %s: %d problems", domain, report.resolver, report.problems)
         return report
 
-    def _fresh(self, domain: str) -> Report | None:
+    def _fresh(self, key: tuple[str, str]) -> Report | None:
         ttl = self.stores.settings.panel.check_cache_seconds
         with self._lock:
-            kept = self._kept.get(domain)
+            kept = self._kept.get(key)
         if kept and time.monotonic() - kept[0] < ttl:
             return kept[1]
         return None
@@ -317,8 +336,8 @@ class DomainChecks:
         where = f"{configured[0]}:{configured[1] or 53}" if configured else "system"
         return resolver, where
 
-    def _check(self, domain: str, kind: str) -> Report:
-        listing = self.dns.zone(domain)
+    def _check(self, slug: str, domain: str, kind: str) -> Report:
+        listing = self.dns.zone(domain, slug)
         expected: dict[tuple[str, str], list[str]] = {}
         for r in listing.records:
             if _under(r.name, domain) and not r.added and r.type not in NOT_LOOKED_UP:
@@ -333,10 +352,8 @@ class DomainChecks:
             wanted.append((kind_of(domain, name, rtype), name, rtype, values))
         wanted.sort(key=lambda w: (KINDS.index(w[0]), w[1], w[2]))
         resolver, where = self._resolver()
-        lines: list[CheckLine] = []
-        with concurrent.futures.ThreadPoolExecutor(PARALLEL, thread_name_prefix="domain-check") as pool:
-            futures = [pool.submit(self._line, resolver, *w) for w in wanted[:MAX_LOOKUPS]]
-            lines = [f.result() for f in futures]
+        futures = [self._lookups.submit(self._line, resolver, *w) for w in wanted[:MAX_LOOKUPS]]
+        lines = [f.result() for f in futures]
         for w in wanted[MAX_LOOKUPS:]:
             lines.append(CheckLine(w[0], w[1], w[2], UNKNOWN, sorted({_canonical(w[2], v) for v in w[3]}), []))
         return Report(domain, _when(), where, lines)

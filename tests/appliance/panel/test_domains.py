@@ -164,7 +164,10 @@ def test_a_record_added_in_the_panel_is_answered_by_dig(env):
     ({"name": "_dmarc", "type": "TXT", "value": "v=DMARC1; p=none", "ttl": "3600"}, "name"),
     ({"name": "mail", "type": "MX", "value": "ten mail.example.net", "ttl": "3600"}, "value"),
     ({"name": "x.other.example.", "type": "A", "value": "192.0.2.1", "ttl": "3600"}, "name"),
-], ids=["bad-address", "bad-name", "short-ttl", "no-such-type", "generated-name", "bad-mx", "another-domain"])
+    ({"name": "@", "type": "CNAME", "value": "shop.example.net", "ttl": "3600"}, "name"),
+    ({"name": "alias", "type": "CNAME", "value": "not a host!", "ttl": "3600"}, "value"),
+], ids=["bad-address", "bad-name", "short-ttl", "no-such-type", "generated-name", "bad-mx", "another-domain",
+        "cname-at-apex", "bad-cname-target"])
 def test_an_invalid_record_is_refused_beside_its_field_and_nothing_changes(env, record, field):
     """A record the service refuses (or the form does) comes back 400 with
     the error beside the field it concerns, and acme.example's records are
