@@ -58,8 +58,9 @@ async def _domain_page(ctx: Context, status: int = 200, report=None, remove_form
         setup = await asyncio.to_thread(ctx.app.core.domain_checks.setup, ctx.session.slug, _domain(ctx))
     except (NotFound, InvalidInput):
         return ctx.not_found()
-    return ctx.render("domain.html", status, setup=setup, report=report or setup.last,
-                      remove_form=remove_form or forms.remove_domain(ctx._, setup.domain))
+    # The page's own path (not the POST's) for the menu and the language switch.
+    return ctx.render("domain.html", status, path=f"/domains/{setup.domain}", setup=setup,
+                      report=report or setup.last, remove_form=remove_form or forms.remove_domain(ctx._, setup.domain))
 
 
 async def domain_page(ctx: Context) -> Response:
@@ -96,7 +97,8 @@ async def _records_page(ctx: Context, status: int = 200, form=None) -> Response:
         records = await asyncio.to_thread(ctx.app.core.domain_checks.records, ctx.session.slug, _domain(ctx))
     except (NotFound, InvalidInput):
         return ctx.not_found()
-    return ctx.render("dns.html", status, records=records, form=form or forms.dns_record(ctx._))
+    return ctx.render("dns.html", status, path=f"/domains/{records.domain}/dns", records=records,
+                      form=form or forms.dns_record(ctx._))
 
 
 async def records_page(ctx: Context) -> Response:

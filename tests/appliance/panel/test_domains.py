@@ -211,3 +211,18 @@ def test_removing_a_domain_needs_its_name_typed(env):
     forged = ann.post("/domains/acme.appliance.test/remove", {"confirm": "acme.appliance.test"})
     assert forged.status_code == 400
     assert "acme.appliance.test" in [d["name"] for d in env.cli.json("domain", "list", "acme")]
+
+
+def test_the_language_switch_on_a_page_shown_after_a_form_goes_back_to_that_page(env):
+    """The page "Check now" shows (a POST's answer) offers the language
+    switch back to the domain's own page, which answers a GET; after she
+    switches, ann sees that page in French."""
+    ann = env.signed_in("ann@acme.example")
+    ann.get("/domains/acme.example")
+    checked = ann.post("/domains/acme.example/check")
+    back = re.search(r'name="next" value="([^"]*)"', checked.text).group(1)
+    assert back == "/domains/acme.example"
+    reply = ann.post("/language", {"language": "fr", "next": back})
+    assert (reply.status_code, reply.headers.get("location")) == (303, back)
+    assert "Vérifier maintenant" in ann.get(back).text
+    ann.post("/language", {"language": "en", "next": back})
