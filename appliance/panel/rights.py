@@ -30,6 +30,8 @@ OWNERS = frozenset({OWNER})
 
 #: What a path parameter may be (anything else is the 404).
 PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "app": r"[0-9a-f]{16}"}
+#: A domain of the viewer's business (at least two labels, so never "add").
+PARAMS["domain"] = r"(?:[a-z0-9-]{1,63}\.){1,126}[a-z0-9-]{1,63}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,16 @@ ROUTES: tuple[Route, ...] = (
     Route("/security/apps", "GET", "security.apps_page", SIGNED_IN),
     Route("/security/apps", "POST", "security.add_app", SIGNED_IN),
     Route("/security/apps/{app}/revoke", "POST", "security.revoke_app", SIGNED_IN),
+    # Domains: attaching one, its live check, its DNS records.
+    Route("/domains", "GET", "domains.list_page", OWNERS),
+    Route("/domains/add", "GET", "domains.add_page", OWNERS),
+    Route("/domains/add", "POST", "domains.add", OWNERS),
+    Route("/domains/{domain}", "GET", "domains.domain_page", OWNERS),
+    Route("/domains/{domain}/check", "POST", "domains.check", OWNERS),
+    Route("/domains/{domain}/remove", "POST", "domains.remove", OWNERS),
+    Route("/domains/{domain}/dns", "GET", "domains.records_page", OWNERS),
+    Route("/domains/{domain}/dns/add", "POST", "domains.add_record", OWNERS),
+    Route("/domains/{domain}/dns/remove", "POST", "domains.remove_record", OWNERS),
 )
 
 

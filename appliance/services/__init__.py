@@ -19,6 +19,7 @@ runs them in a thread.
 ``addresses``      aliases and catch-alls: add, list, remove
 ``domains``        a business's own domains: add, list, remove
 ``dns``            zones as served, and the records a business adds
+``domain_checks``  a domain's set-up at the registrar, and its live check
 ``sites``          the published website: upload, download, what is live
 ``site_builder``   the builder's sources: theme, profile, pages, pictures,
                    menu, build
@@ -46,6 +47,7 @@ from .businesses import Businesses
 from .certificates import Certificates
 from .devices import Devices, Listeners
 from .dns import DnsRecords
+from .domaincheck import DomainChecks
 from .domains import Domains
 from .people import People
 from .queue import Queue
@@ -74,6 +76,7 @@ class Services:
         self.queue = Queue(self.stores)
         self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
         self.security = Security(self.stores)
+        self.domain_checks = DomainChecks(self.stores, self.dns, self.certificates)
 
 
 __all__ = ["Services", "Stores"]

@@ -1,7 +1,8 @@
 """The rights matrix, walked over real HTTPS against the daemon: every panel
 route and method, as someone signed out, as staff (bob), as the owner
 (ann), and as the owner of another business (olga). Another business gets
-the same 404 as a page that does not exist; a POST without the CSRF token
+the same 404 as a page that does not exist (for a person or a domain of
+acme's alike); a POST without the CSRF token
 or from another origin changes nothing; another business's session cookie
 does nothing here."""
 
@@ -60,6 +61,15 @@ SPEC = {
     ("/security/apps", "GET"): IN,
     ("/security/apps", "POST"): IN,
     ("/security/apps/{app}/revoke", "POST"): IN,
+    ("/domains", "GET"): OWNERS,
+    ("/domains/add", "GET"): OWNERS,
+    ("/domains/add", "POST"): OWNERS,
+    ("/domains/{domain}", "GET"): OWNERS,
+    ("/domains/{domain}/check", "POST"): OWNERS,
+    ("/domains/{domain}/remove", "POST"): OWNERS,
+    ("/domains/{domain}/dns", "GET"): OWNERS,
+    ("/domains/{domain}/dns/add", "POST"): OWNERS,
+    ("/domains/{domain}/dns/remove", "POST"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
 _victims = itertools.count(1)
@@ -69,7 +79,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 34
+    assert len(table) == 43
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -79,10 +89,14 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     if viewer == "owner" and "{address}" in pattern:
         address = f"victim{next(_victims)}@acme.example"
         env.cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
-    path = pattern.replace("{address}", address)
+    domain = "acme.example"
+    if viewer == "owner" and pattern == "/domains/{domain}/remove":
+        domain = f"victim{next(_victims)}.example"
+        env.cli("domain", "add", "acme", domain)
+    path = pattern.replace("{address}", address).replace("{domain}", domain)
     if "{app}" in pattern:
         # Signed in, one's own app password; another business aims at bob's.
-        path = pattern.replace("{app}", _app_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
+        path = path.replace("{app}", _app_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
@@ -94,6 +108,10 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/security/off": {"off-password": "", "off-code": ""},
         "/security/recovery": {"renew-code": ""},
         "/security/apps": {"name": f"walk {viewer}"},
+        "/domains/add": {"domain": f"walk-{viewer}-{next(_victims)}.example"},
+        "/domains/{domain}/remove": {"confirm": domain},
+        "/domains/{domain}/dns/add": {"name": f"walk-{viewer}-{next(_victims)}", "type": "TXT", "value": "walk", "ttl": "3600"},
+        "/domains/{domain}/dns/remove": {"name": "walk-nothing", "type": "TXT", "value": "walk"},
     }.get(pattern, {})
     return path, form
 
@@ -107,6 +125,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
     pattern, method = route
     allowed = SPEC[route]
     before = env.users()
+    domains_before = _domains(env)
     for viewer, address in VIEWERS.items():
         client = env.client() if address is None else env.signed_in(address)
         missing = client.get("/no/such/page")
@@ -115,7 +134,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
         reply = client.get(path) if method == "GET" else client.post(path, form)
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
         role = {"other-owner": "owner"}.get(viewer, viewer)
-        if viewer == "other-owner" and ("{address}" in pattern or "{app}" in pattern):
+        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
@@ -131,6 +150,15 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
     after = env.users()
     assert "bob@acme.example" in after
     assert not [a for a in set(after) - set(before) if not a.startswith(("walk-owner", "victim"))], after
+    domains_after = _domains(env)
+    assert "acme.example" in domains_after
+    assert not [d for d in set(domains_after) - set(domains_before) if not d.startswith("walk-owner")], domains_after
+    records = [r["name"] for r in env.cli.json("dns", "records", "acme.example")]
+    assert not [r for r in records if r.startswith("walk-") and not r.startswith("walk-owner")], records
+
+
+def _domains(env) -> list[str]:
+    return [d["name"] for d in env.cli.json("domain", "list", "acme")]
 
 
 def _app_refs(env, address: str) -> list[str]:
