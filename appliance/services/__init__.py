@@ -24,6 +24,8 @@ runs them in a thread.
                    menu, build
 ``certificates``   listing, and asking the daemon to renew
 ``queue``          outbound mail: list, retry, delete
+``audit``          a business's audit log, a page at a time
+``plan_usage``     a business's use against each limit of its plan
 =================  ===========================================================
 """
 
@@ -38,12 +40,14 @@ from storage.tenants import TenantPool
 from ..catalog import Catalog
 from ..settings import Settings
 from .addresses import Addresses
+from .audit import AuditLog
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
 from .dns import DnsRecords
 from .domains import Domains
 from .people import People
+from .planuse import PlanUsage
 from .queue import Queue
 from .sitebuilder import SiteBuilder
 from .sites import Sites
@@ -64,6 +68,8 @@ class Services:
         self.site_builder = SiteBuilder(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
+        self.audit = AuditLog(self.stores)
+        self.plan_usage = PlanUsage(self.stores)
 
 
 __all__ = ["Services", "Stores"]
