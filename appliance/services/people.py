@@ -150,6 +150,10 @@ class People:
         the password's length. ``source`` (where the invitee is) goes to
         the audit log. Raises InvalidInput, InvitationUnusable."""
         handle, address = self._invitation_handle(address, token)
+        # A link that cannot be used costs no password hash.
+        state = handle.read_sync("invitation", lambda c: directory.invitation_state(c, address, _token_hash(token)))
+        if state != "valid":
+            raise InvitationUnusable(state or "unknown")
         hashed = passwords.hash_password(password)
 
         def accept(conn: sqlite3.Connection) -> str:

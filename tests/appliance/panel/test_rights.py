@@ -41,6 +41,21 @@ SPEC = {
     ("/people/{address}", "GET"): OWNERS,
     ("/people/{address}/password", "POST"): OWNERS,
     ("/people/{address}/remove", "POST"): OWNERS,
+    # The owner's pages.
+    ("/people/{address}/role", "POST"): OWNERS,
+    ("/people/{address}/quota", "POST"): OWNERS,
+    ("/people/{address}/suspend", "POST"): OWNERS,
+    ("/people/{address}/resume", "POST"): OWNERS,
+    ("/people/{address}/invitation", "POST"): OWNERS,
+    ("/invitation/{invitee}/{token}", "GET"): ALL,
+    ("/invitation/{invitee}/{token}", "POST"): ALL,
+    ("/addresses", "GET"): OWNERS,
+    ("/addresses/add", "GET"): OWNERS,
+    ("/addresses/add", "POST"): OWNERS,
+    ("/addresses/remove", "POST"): OWNERS,
+    ("/plan", "GET"): OWNERS,
+    ("/audit", "GET"): OWNERS,
+    ("/audit/page/{number}", "GET"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
 _victims = itertools.count(1)
@@ -50,7 +65,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 18
+    assert len(table) == 32
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -61,12 +76,20 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         address = f"victim{next(_victims)}@acme.example"
         env.cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
     path = pattern.replace("{address}", address)
+    # An invitation link nobody was given: its page says it cannot be used.
+    path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
         "/password": {},
         "/sessions/end": {"ref": "0000"},
         "/people/add": {"local": f"walk-{viewer}-{next(_victims)}", "domain": "acme.example"},
+        "/people/{address}/role": {"role": "owner"},
+        "/people/{address}/quota": {"megabytes": "10"},
+        "/invitation/{invitee}/{token}": {"new": "a walking secret", "confirm": "a walking secret"},
+        "/addresses/add": {"local": f"walk-{viewer}-{next(_victims)}", "domain": "acme.example",
+                           "targets": "ann@acme.example"},
+        "/addresses/remove": {"address": "nothing@acme.example"},
     }.get(pattern, {})
     return path, form
 
