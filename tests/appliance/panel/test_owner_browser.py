@@ -43,7 +43,8 @@ def test_an_owner_adds_addresses_and_invites_a_colleague_who_chooses_a_password(
     """At phone width ann adds hello@ for herself and a shared contact@ for
     her and bob, sees both listed, looks at her plan and the audit log, and
     invites Lea Lind; signed out, the invitation link lets Lea choose her
-    password, with which she logs in over IMAP."""
+    password, with which she logs in over IMAP. ann then reads the same
+    pages in French."""
     browser.viewport(*PHONE, mobile=True)
     browser.clear_cookies()
     base = f"https://box.appliance.test:{env.daemon.port('https')}"
@@ -91,3 +92,16 @@ def test_an_owner_adds_addresses_and_invites_a_colleague_who_chooses_a_password(
     assert used.h1 == "This link cannot be used" and used.errors == [
         f"log: Failed to load resource: the server responded with a status of 410 (Gone) {used.url}"]
     assert used.scroll_width <= used.inner_width and browser.accessibility() == []
+    _clean(browser.visit(base + "/"), "Sign in")
+    browser.fill("E-mail address", "ann@acme.example")
+    browser.fill("Password", "a long secret")
+    _clean(browser.press("Sign in"), "Overview")
+    browser.fill("Language", "Français")
+    _clean(browser.press("Change language"), "Vue d’ensemble")
+    french = {"/addresses": "Adresses", "/addresses/add": "Ajouter une adresse", "/plan": "Offre",
+              "/audit": "Journal d’audit", "/people/owner-lea@acme.example": "Lea Lind"}
+    for path, heading in french.items():
+        _clean(browser.visit(base + path), heading, browser)
+    browser.fill("Langue", "English")
+    _clean(browser.press("Changer de langue"), "Lea Lind")
+    _clean(browser.press("Sign out"), "Sign in")
