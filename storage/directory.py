@@ -94,8 +94,53 @@ def _m0002(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0004_people_state")
+def _m0004(db: sqlite_utils.Database) -> None:
+    # A person can be suspended (no login anywhere; mail still accepted) or
+    # invited (no login until they choose a password through a one-time
+    # link). A link is kept only as its SHA-256, one per person at most.
+    # The audit log says where a change came from when the front end knew.
+    db.executescript(
+        """
+        CREATE TABLE invitations (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            token_hash TEXT UNIQUE NOT NULL,
+            created TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            used TEXT
+        );
+        ALTER TABLE audit ADD COLUMN source TEXT NOT NULL DEFAULT '';
+        """
+    )
+
+
 #: The roles a user may have.
 ROLES = ("owner", "member")
+#: The states a user may be in: only ``active`` users log in; mail to
+#: every one of them is accepted.
+USER_STATES = ("active", "suspended", "invited")
+
+
+class Actor(str):
+    """Who asks for a change (an address, ``cli``...), as the audit log
+    names them, and, when the front end knows it, where from (``source``,
+    e.g. the browser's IP address). A plain ``str`` actor has no source."""
+
+    source: str
+
+    def __new__(cls, name: str, source: str = "") -> "Actor":
+        actor = super().__new__(cls, name)
+        actor.source = source
+        return actor
+
+
+class AddressTaken(Conflict):
+    """The address asked for an alias is a person's."""
+
+
+class BadTarget(InvalidInput):
+    """An alias target that may not be used: malformed, unknown, outside
+    the business, or the alias itself."""
 
 
 def now() -> str:
@@ -214,9 +259,12 @@ def has_domain(conn: sqlite3.Connection, domain: str) -> bool:
 # -- users -----------------------------------------------------------------
 
 
-def add_user(conn: sqlite3.Connection, address: str, password_hash: str, display_name: str | None = None) -> int:
+def add_user(conn: sqlite3.Connection, address: str, password_hash: str, display_name: str | None = None,
+             state: str = "active") -> int:
     """Create a user; returns its id. Enforces the plan's user count. The
     first user of a business is its owner, every later one a member."""
+    if state not in USER_STATES:
+        raise InvalidInput(f"state must be one of {', '.join(USER_STATES)}")
     local, _, domain = address.partition("@")
     if not has_domain(conn, domain):
         raise NotFound(f"domain {domain} does not belong to this business")
@@ -230,9 +278,9 @@ def add_user(conn: sqlite3.Connection, address: str, password_hash: str, display
         raise LimitExceeded(f"the plan allows {limit} users")
     role = "owner" if count == 0 else "member"
     cur = conn.execute(
-        "INSERT INTO users (address, local, domain, password_hash, display_name, created, role)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (address, local, domain, password_hash, display_name, now(), role),
+        "INSERT INTO users (address, local, domain, password_hash, display_name, created, role, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (address, local, domain, password_hash, display_name, now(), role, state),
     )
     return cur.lastrowid
 
@@ -275,6 +323,64 @@ def set_role(conn: sqlite3.Connection, address: str, role: str) -> None:
         if owners <= 1:
             raise Conflict(f"{address} is the business's only owner")
     conn.execute("UPDATE users SET role = ? WHERE address = ?", (role, address))
+
+
+def set_user_state(conn: sqlite3.Connection, address: str, state: str) -> None:
+    """Suspend (``suspended``) or resume (``active``) a user.
+
+    Only an active user can be suspended and only a suspended one resumed
+    (an invited person becomes active by accepting the invitation); the
+    business keeps at least one active owner.
+    """
+    if state not in ("active", "suspended"):
+        raise InvalidInput("state must be active or suspended")
+    row = get_user(conn, address)
+    if row is None:
+        raise NotFound(f"no user {address}")
+    wanted_from = "active" if state == "suspended" else "suspended"
+    if row["state"] != wanted_from:
+        raise Conflict(f"{address} is {row['state']}, not {wanted_from}")
+    if state == "suspended" and row["role"] == "owner":
+        owners = conn.execute("SELECT count(*) FROM users WHERE role = 'owner' AND state = 'active'").fetchone()[0]
+        if owners <= 1:
+            raise Conflict(f"{address} is the business's only active owner")
+    conn.execute("UPDATE users SET state = ? WHERE address = ?", (state, address))
+
+
+def set_invitation(conn: sqlite3.Connection, user_id: int, token_hash: str, expires: str) -> None:
+    """The invitation link of an invited user (replacing any earlier one)."""
+    conn.execute(
+        "INSERT INTO invitations (user_id, token_hash, created, expires) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, created = excluded.created,"
+        " expires = excluded.expires, used = NULL",
+        (user_id, token_hash, now(), expires),
+    )
+
+
+def invitation_state(conn: sqlite3.Connection, address: str, token_hash: str) -> str | None:
+    """``valid``, ``used`` or ``expired`` for the invitation of ``address``
+    with this token hash; None when there is no such invitation."""
+    row = conn.execute(
+        "SELECT i.expires, i.used, u.state FROM invitations i JOIN users u ON u.id = i.user_id"
+        " WHERE u.address = ? AND i.token_hash = ?",
+        (address, token_hash),
+    ).fetchone()
+    if row is None:
+        return None
+    if row["used"] or row["state"] != "invited":
+        return "used"
+    return "expired" if row["expires"] <= now() else "valid"
+
+
+def accept_invitation(conn: sqlite3.Connection, address: str, token_hash: str, password_hash: str) -> str:
+    """Use a valid invitation: the user gets ``password_hash`` and becomes
+    active, and the link is spent. Returns the state the invitation was in
+    (:func:`invitation_state`); nothing changes unless it was ``valid``."""
+    state = invitation_state(conn, address, token_hash)
+    if state == "valid":
+        conn.execute("UPDATE users SET password_hash = ?, state = 'active' WHERE address = ?", (password_hash, address))
+        conn.execute("UPDATE invitations SET used = ? WHERE token_hash = ?", (now(), token_hash))
+    return state or "unknown"
 
 
 def user_by_id(conn: sqlite3.Connection, user_id: int) -> dict | None:
@@ -335,15 +441,15 @@ def add_alias(conn: sqlite3.Connection, address: str, targets: Iterable[str]) ->
     if not has_domain(conn, domain):
         raise NotFound(f"domain {domain} does not belong to this business")
     if conn.execute("SELECT 1 FROM users WHERE address = ?", (address,)).fetchone():
-        raise Conflict(f"{address} is already a user")
+        raise AddressTaken(f"{address} is already a user")
     for target in targets:
         if target == address:
-            raise InvalidInput(f"alias {address} cannot point at itself")
+            raise BadTarget(f"alias {address} cannot point at itself")
         known = conn.execute(
             "SELECT 1 FROM users WHERE address = ? UNION SELECT 1 FROM aliases WHERE address = ?", (target, target)
         ).fetchone()
         if not known:
-            raise InvalidInput(f"target {target} is not a user or alias of this business")
+            raise BadTarget(f"target {target} is not a user or alias of this business")
         if conn.execute("SELECT 1 FROM aliases WHERE address = ? AND target = ?", (address, target)).fetchone():
             raise Conflict(f"alias {address} already points at {target}")
         conn.execute(
@@ -398,7 +504,9 @@ def _expand(conn: sqlite3.Connection, address: str, depth: int, seen: set[str]) 
     if depth <= 0 or address in seen:
         return set()
     seen.add(address)
-    user = conn.execute("SELECT id FROM users WHERE address = ? AND state = 'active'", (address,)).fetchone()
+    # Whatever the person's state: mail to a suspended or invited person is
+    # still accepted and waits in their mailbox.
+    user = conn.execute("SELECT id FROM users WHERE address = ?", (address,)).fetchone()
     if user:
         return {user["id"]}
     found: set[int] = set()
@@ -474,4 +582,29 @@ def usage(conn: sqlite3.Connection) -> dict:
 
 
 def audit(conn: sqlite3.Connection, actor: str, action: str, detail: str = "") -> None:
-    conn.execute("INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)", (now(), actor, action, detail))
+    """One line of the audit log; an :class:`Actor` also gives its source."""
+    conn.execute(
+        "INSERT INTO audit (at, actor, action, detail, source) VALUES (?, ?, ?, ?, ?)",
+        (now(), str(actor), action, detail, getattr(actor, "source", "")),
+    )
+
+
+def count_audit(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM audit").fetchone()[0]
+
+
+def list_audit(conn: sqlite3.Connection, limit: int, offset: int = 0) -> list[dict]:
+    """Audit lines, newest first: ``limit`` of them after the ``offset`` newest."""
+    rows = conn.execute(
+        "SELECT id, at, actor, action, detail, source FROM audit ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
+    )
+    return [dict(r) for r in rows]
+
+
+def count_aliases(conn: sqlite3.Connection) -> int:
+    """How many alias addresses (catch-alls included) the business has."""
+    return conn.execute("SELECT count(DISTINCT address) FROM aliases").fetchone()[0]
+
+
+def has_alias(conn: sqlite3.Connection, address: str) -> bool:
+    return conn.execute("SELECT 1 FROM aliases WHERE address = ?", (address,)).fetchone() is not None

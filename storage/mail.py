@@ -694,3 +694,12 @@ def append(
     body = store_body(conn, raw, parsed)
     box_id, uid = deliver(conn, user_id, body, box["name"], normal_flags(flags), internal_date)
     return box_id, box["uidvalidity"], uid
+
+
+def business_usage(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(bytes in every mailbox of the business, the sum of their quotas)."""
+    row = conn.execute(
+        "SELECT coalesce(sum(coalesce((SELECT bytes FROM mail_usage WHERE user_id = u.id), 0)), 0) AS used,"
+        " coalesce(sum(coalesce(u.quota_bytes, t.mailbox_bytes)), 0) AS allotted FROM users u, tenant t"
+    ).fetchone()
+    return row["used"], row["allotted"]

@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("address")
     a.set_defaults(handler=lambda ctx: ctx.core.security.turn_off_two_step(ctx.args.address, actor=ctx.actor))
 
+    for action, state, text in (("suspend", "suspended", "no login anywhere; mail to them is still accepted"),
+                                ("resume", "active", "let a suspended user log in again")):
+        a = s.add_parser(action, help=text)
+        a.add_argument("address")
+        a.set_defaults(handler=lambda ctx, state=state: ctx.core.people.set_state(ctx.args.address, state, actor=ctx.actor))
+
     a = s.add_parser("list", help="users of one business")
     a.add_argument("slug")
     add_json(a)

@@ -12,7 +12,7 @@ from storage import directory, mail
 
 from appliance import passwords
 
-from . import forms, rights, security
+from . import forms, plan, rights, security
 from .core import LANG_COOKIE, LANG_MAX_AGE, PLAIN_LANG_COOKIE, Context, Response
 from .sessions import COOKIE, PLAIN_COOKIE
 
@@ -72,8 +72,9 @@ async def home(ctx: Context) -> Response:
         "panel quota", lambda c: mail.quota_usage(c, session.user_id))
     business = (await asyncio.to_thread(ctx.app.core.businesses.show, session.slug)).name
     percent = min(100, round(100 * used / quota)) if quota else 0
+    plan_warnings = await plan.warnings(ctx) if session.is_owner else []
     return ctx.render("home.html", business=business, used=_size(ctx, used), quota=_size(ctx, quota),
-                      percent=percent)
+                      percent=percent, plan_warnings=plan_warnings)
 
 
 async def password_page(ctx: Context) -> Response:

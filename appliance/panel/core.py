@@ -25,6 +25,8 @@ from typing import Any, Awaitable, Callable
 
 import jinja2
 
+from storage.directory import Actor
+
 from . import forms, i18n, rights
 from .sessions import COOKIE, PLAIN_COOKIE, Session, SessionStore
 
@@ -87,6 +89,11 @@ class Context:
     @property
     def sessions(self) -> SessionStore:
         return self.panel.sessions
+
+    @property
+    def actor(self) -> Actor:
+        """The signed-in user as the audit log names them, with where from."""
+        return Actor(self.session.address, self.request.peer)
 
     def _(self, message: str, **values: Any) -> str:
         text = i18n.CATALOGS[self.lang].gettext(message)

@@ -13,6 +13,8 @@ from typing import Callable
 
 from wtforms import Form, PasswordField, SelectField, StringField
 from wtforms.validators import AnyOf, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms import Form, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp
 
 from appliance import apppasswords, passwords, twofactor
 from appliance.zones import MAX_TTL, MAX_TXT, MIN_TTL, RECORD_TYPES, TTL
@@ -96,6 +98,10 @@ def add_person(_: Gettext, domains: list[str], data: FormData | None = None) -> 
             render_kw={"autocomplete": "off", "spellcheck": "false"})
         domain = SelectField(_("Domain"), choices=[(d, "@" + d) for d in domains],
                              invalid_choice_message=_("Choose one of your domains."))
+        first = RadioField(_("Their first password"), choices=[
+            ("password", _("I give them a password that the panel makes")),
+            ("invite", _("They choose it through a link that I send them")),
+        ], default="password", invalid_choice_message=_("Choose how they get their password."))
 
     return AddPerson(data)
 
@@ -231,3 +237,63 @@ def remove_record(_: Gettext, data: FormData | None = None) -> Form:
         value = StringField(_("Value"), [InputRequired(), Length(max=MAX_TXT)])
 
     return RemoveRecord(data)
+# -- the owner's pages -------------------------------------------------------
+
+#: The most a "deliver to" box may hold: every target, separated.
+MAX_TARGETS_TEXT = 100 * (MAX_ADDRESS + 2)
+
+
+def role(_: Gettext, data: FormData | None = None) -> Form:
+    class Role(Form):
+        role = SelectField(_("Role"), choices=[("owner", _("Owner")), ("member", _("Member"))],
+                           invalid_choice_message=_("Choose owner or member."))
+
+    return Role(data)
+
+
+def quota(_: Gettext, data: FormData | None = None) -> Form:
+    class Quota(Form):
+        # Text, not a number field: its error is ours, in the user's language.
+        megabytes = StringField(_("Mailbox size in MB"), [
+            InputRequired(_("Enter a size in MB, or 0 for the plan's size.")),
+            Regexp(r"^[0-9]{1,8}\Z", message=_("Enter a whole number of MB, 0 or more.")),
+        ], filters=[lambda v: v.strip() if isinstance(v, str) else v],
+            render_kw={"inputmode": "numeric", "autocomplete": "off"})
+
+    return Quota(data)
+
+
+def add_address(_: Gettext, domains: list[str], data: FormData | None = None) -> Form:
+    class AddAddress(Form):
+        local = StringField(_("Address (before the @)"), [
+            Optional(),
+            Length(max=MAX_LOCAL, message=_("This part has at most %(max)d characters.", max=MAX_LOCAL)),
+            Regexp(LOCAL_RE.pattern, message=_("Use letters, digits, dots, hyphens or underscores.")),
+        ], filters=[lambda v: v.strip().lower() if isinstance(v, str) else v],
+            render_kw={"autocomplete": "off", "spellcheck": "false"})
+        domain = SelectField(_("Domain"), choices=[(d, "@" + d) for d in domains],
+                             invalid_choice_message=_("Choose one of your domains."))
+        targets = TextAreaField(_("Deliver to"), [
+            InputRequired(_("Enter at least one address of your business.")),
+            Length(max=MAX_TARGETS_TEXT, message=_("This list is too long.")),
+        ], render_kw={"autocomplete": "off", "spellcheck": "false", "rows": "3"})
+
+    return AddAddress(data)
+
+
+def remove_address(_: Gettext, data: FormData | None = None) -> Form:
+    class RemoveAddress(Form):
+        address = StringField(_("Address"), [InputRequired(), Length(max=MAX_ADDRESS)])
+
+    return RemoveAddress(data)
+
+
+def choose_password(_: Gettext, data: FormData | None = None) -> Form:
+    class ChoosePassword(Form):
+        new = PasswordField(_("Your password"), _password_rules(_), render_kw={"autocomplete": "new-password"})
+        confirm = PasswordField(_("Your password again"), [
+            InputRequired(_("Enter the password again.")),
+            EqualTo("new", message=_("The two passwords differ.")),
+        ], render_kw={"autocomplete": "new-password"})
+
+    return ChoosePassword(data)

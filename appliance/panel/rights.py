@@ -32,6 +32,8 @@ OWNERS = frozenset({OWNER})
 PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "app": r"[0-9a-f]{16}"}
 #: A domain of the viewer's business (at least two labels, so never "add").
 PARAMS["domain"] = r"(?:[a-z0-9-]{1,63}\.){1,126}[a-z0-9-]{1,63}"
+# The owner's pages: an invited person's address, their link's token, a page of the audit log.
+PARAMS.update(invitee=PARAMS["address"], token=r"[A-Za-z0-9_-]{43}", number=r"[1-9][0-9]{0,3}")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,22 @@ ROUTES: tuple[Route, ...] = (
     Route("/domains/{domain}/dns", "GET", "domains.records_page", OWNERS),
     Route("/domains/{domain}/dns/add", "POST", "domains.add_record", OWNERS),
     Route("/domains/{domain}/dns/remove", "POST", "domains.remove_record", OWNERS),
+    # The owner's pages: roles, quotas, suspension and invitations of people;
+    # addresses; the plan; the audit log. An invitation link is for whoever holds it.
+    Route("/people/{address}/role", "POST", "people.set_role", OWNERS),
+    Route("/people/{address}/quota", "POST", "people.set_quota", OWNERS),
+    Route("/people/{address}/suspend", "POST", "people.suspend", OWNERS),
+    Route("/people/{address}/resume", "POST", "people.resume", OWNERS),
+    Route("/people/{address}/invitation", "POST", "people.reinvite", OWNERS),
+    Route("/invitation/{invitee}/{token}", "GET", "invitation.page", EVERYONE),
+    Route("/invitation/{invitee}/{token}", "POST", "invitation.accept", EVERYONE),
+    Route("/addresses", "GET", "addresses.list_page", OWNERS),
+    Route("/addresses/add", "GET", "addresses.add_page", OWNERS),
+    Route("/addresses/add", "POST", "addresses.add", OWNERS),
+    Route("/addresses/remove", "POST", "addresses.remove", OWNERS),
+    Route("/plan", "GET", "plan.page", OWNERS),
+    Route("/audit", "GET", "audit.page", OWNERS),
+    Route("/audit/page/{number}", "GET", "audit.page", OWNERS),
 )
 
 

@@ -28,6 +28,8 @@ runs them in a thread.
 ``devices``        what mail, calendar and contacts clients are told: host,
                    ports, addresses, the signed Apple profile
 ``security``       a user's two-step sign-in and app passwords
+``audit``          a business's audit log, a page at a time
+``plan_usage``     a business's use against each limit of its plan
 =================  ===========================================================
 """
 
@@ -42,6 +44,7 @@ from storage.tenants import TenantPool
 from ..catalog import Catalog
 from ..settings import Settings
 from .addresses import Addresses
+from .audit import AuditLog
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
@@ -50,6 +53,7 @@ from .dns import DnsRecords
 from .domaincheck import DomainChecks
 from .domains import Domains
 from .people import People
+from .planuse import PlanUsage
 from .queue import Queue
 from .security import Security
 from .sitebuilder import SiteBuilder
@@ -77,6 +81,8 @@ class Services:
         self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
         self.security = Security(self.stores)
         self.domain_checks = DomainChecks(self.stores, self.dns, self.certificates)
+        self.audit = AuditLog(self.stores)
+        self.plan_usage = PlanUsage(self.stores)
 
 
 __all__ = ["Services", "Stores"]

@@ -9,11 +9,14 @@ from dataclasses import asdict, dataclass
 from storage import directory
 
 from storage import names
-from ..errors import InvalidInput
+from storage.directory import BadTarget
+from ..errors import InvalidInput, LimitExceeded
 from .base import Stores
 
 #: At most this many targets per alias.
 MAX_TARGETS = 100
+#: At most this many alias addresses (catch-alls included) per business.
+MAX_ALIASES = 1000
 
 
 @dataclass(frozen=True)
@@ -40,21 +43,28 @@ class Addresses:
         Checks: 1 to :data:`MAX_TARGETS` valid targets, each a user or alias
         of the same business (an alias never forwards outside it); the
         address is not a user; no target is the alias itself or already
-        there. Changes: the business file, the catalog generation. Raises
-        InvalidInput, NotFound, Conflict.
+        there; a new address stays within :data:`MAX_ALIASES`. Changes: the
+        business file, the catalog generation. Raises InvalidInput (a bad
+        target: ``storage.directory.BadTarget``), NotFound, Conflict (the
+        address is a person's: ``AddressTaken``), LimitExceeded.
         """
         address = names.alias_address(address)
         if not targets:
-            raise InvalidInput("an alias needs at least one target")
+            raise BadTarget("an alias needs at least one target")
         if len(targets) > MAX_TARGETS:
-            raise InvalidInput(f"at most {MAX_TARGETS} targets per alias")
-        clean = [names.address(t) for t in targets]
+            raise BadTarget(f"at most {MAX_TARGETS} targets per alias")
+        try:
+            clean = [names.address(t) for t in targets]
+        except InvalidInput as exc:
+            raise BadTarget(str(exc)) from None
         handle = self.stores.handle_for_address(address)
         for target in clean:
             if self.stores.owner_of(target.rpartition("@")[2]) != handle.slug:
-                raise InvalidInput(f"target {target} is outside this business")
+                raise BadTarget(f"target {target} is outside this business")
 
         def add(conn: sqlite3.Connection) -> None:
+            if not directory.has_alias(conn, address) and directory.count_aliases(conn) >= MAX_ALIASES:
+                raise LimitExceeded(f"a business has at most {MAX_ALIASES} aliases")
             directory.add_alias(conn, address, clean)
             directory.audit(conn, actor, "alias.add", f"{address} -> {' '.join(clean)}")
 

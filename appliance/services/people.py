@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import secrets
 import sqlite3
 from dataclasses import asdict, dataclass
 
@@ -10,11 +13,29 @@ from storage import directory, schema
 from storage import names
 
 from .. import passwords
-from ..errors import InvalidInput
+from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
 
 #: The largest quota a user can be given (MiB).
 MAX_QUOTA_MIB = 10_000_000
+#: How long an invitation link can be used.
+INVITATION_DAYS = 7
+#: The length an invitation token has (``secrets.token_urlsafe(32)``).
+TOKEN_LENGTH = 43
+MIB = 1024 * 1024
+
+
+class InvitationUnusable(NotFound):
+    """The invitation link cannot be used; ``reason`` is ``unknown``,
+    ``used`` or ``expired``."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"this invitation link is {reason}")
+        self.reason = reason
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,110 @@ class People:
         self.stores.changed("user add")
         return generated
 
+    def invite(self, address: str, name: str | None = None, *, actor: str) -> str:
+        """Create a user who chooses their own password through a one-time
+        link; returns the link's token (valid :data:`INVITATION_DAYS` days,
+        kept only hashed). Until then the user cannot log in anywhere, but
+        mail to them is accepted. Checks and raises as :meth:`add`."""
+        address = names.address(address)
+        display = names.display_name(name) if name else None
+        # Nobody knows this password: the account is locked until the link is used.
+        hashed = passwords.hash_password(secrets.token_urlsafe(32))
+        token = secrets.token_urlsafe(32)
+        expires = _expiry()
+        handle = self.stores.handle_for_address(address)
+
+        def add(conn: sqlite3.Connection) -> None:
+            user_id = directory.add_user(conn, address, hashed, display, state="invited")
+            directory.set_invitation(conn, user_id, _token_hash(token), expires)
+            directory.audit(conn, actor, "user.invite", address)
+            for hook in schema.ON_USER_CREATED:
+                hook(conn, user_id)
+
+        handle.write_sync("user invite", add)
+        self.stores.changed("user invite")
+        return token
+
+    def reinvite(self, address: str, *, actor: str) -> str:
+        """A new invitation link for a user who has not used theirs (the
+        old link stops working). Raises InvalidInput, NotFound, Conflict
+        (the user is not invited)."""
+        address = names.address(address)
+        token = secrets.token_urlsafe(32)
+        expires = _expiry()
+
+        def change(conn: sqlite3.Connection) -> None:
+            row = directory.get_user(conn, address)
+            if row is None:
+                raise NotFound(f"no user {address}")
+            if row["state"] != "invited":
+                raise Conflict(f"{address} has already chosen a password")
+            directory.set_invitation(conn, row["id"], _token_hash(token), expires)
+            directory.audit(conn, actor, "user.reinvite", address)
+
+        self.stores.handle_for_address(address).write_sync("user reinvite", change)
+        return token
+
+    def invitation(self, address: str, token: str) -> None:
+        """Check an invitation link without using it. Raises
+        InvitationUnusable (unknown, used or expired)."""
+        handle, address = self._invitation_handle(address, token)
+        state = handle.read_sync("invitation", lambda c: directory.invitation_state(c, address, _token_hash(token)))
+        if state != "valid":
+            raise InvitationUnusable(state or "unknown")
+
+    def accept_invitation(self, address: str, token: str, password: str, *, source: str = "") -> None:
+        """The invited user chooses their password: from now on they log in
+        like everyone, and the link is spent. Checks: the link is valid;
+        the password's length. ``source`` (where the invitee is) goes to
+        the audit log. Raises InvalidInput, InvitationUnusable."""
+        handle, address = self._invitation_handle(address, token)
+        # A link that cannot be used costs no password hash.
+        state = handle.read_sync("invitation", lambda c: directory.invitation_state(c, address, _token_hash(token)))
+        if state != "valid":
+            raise InvitationUnusable(state or "unknown")
+        hashed = passwords.hash_password(password)
+
+        def accept(conn: sqlite3.Connection) -> str:
+            state = directory.accept_invitation(conn, address, _token_hash(token), hashed)
+            if state == "valid":
+                directory.audit(conn, directory.Actor(address, source), "user.accept", address)
+            return state
+
+        state = handle.write_sync("invitation accept", accept)
+        if state != "valid":
+            raise InvitationUnusable(state)
+
+    def _invitation_handle(self, address: str, token: str):
+        try:
+            address = names.address(address)
+            handle = self.stores.handle_for_address(address)
+        except (InvalidInput, NotFound):
+            raise InvitationUnusable("unknown") from None
+        if len(token) != TOKEN_LENGTH:
+            raise InvitationUnusable("unknown")
+        return handle, address
+
+    def set_state(self, address: str, state: str, *, actor: str) -> None:
+        """Suspend (``suspended``) or resume (``active``) one person. A
+        suspended person cannot log in on any protocol or the panel; mail
+        to them is still accepted.
+
+        Checks: only an active person is suspended, a suspended one resumed;
+        nobody suspends themselves; the business keeps an active owner.
+        Raises InvalidInput, NotFound, Conflict.
+        """
+        address = names.address(address)
+        if state == "suspended" and str(actor) == address:
+            raise InvalidInput("you cannot suspend yourself")
+
+        def change(conn: sqlite3.Connection) -> None:
+            directory.set_user_state(conn, address, state)
+            directory.audit(conn, actor, "user.suspend" if state == "suspended" else "user.resume", address)
+
+        self.stores.handle_for_address(address).write_sync("user state", change)
+        self.stores.changed("user state")
+
     def set_password(self, address: str, password: str | None = None, *, actor: str) -> str | None:
         """Set a user's password; returns the generated one when none was
         given. Raises InvalidInput, NotFound."""
@@ -90,15 +215,18 @@ class People:
     def set_quota(self, address: str, megabytes: int, *, actor: str) -> None:
         """A user's mailbox quota in MiB; 0 gives the plan's back.
 
-        Checks: 0 <= megabytes <= :data:`MAX_QUOTA_MIB`. Raises InvalidInput,
-        NotFound.
+        Checks: 0 <= megabytes <= :data:`MAX_QUOTA_MIB`; no more than the
+        plan's mailbox size. Raises InvalidInput, NotFound, LimitExceeded.
         """
         address = names.address(address)
         if not 0 <= megabytes <= MAX_QUOTA_MIB:
             raise InvalidInput(f"quota must be between 0 and {MAX_QUOTA_MIB} MiB")
-        value = megabytes * 1024 * 1024 if megabytes else None
+        value = megabytes * MIB if megabytes else None
 
         def change(conn: sqlite3.Connection) -> None:
+            plan = directory.get_tenant(conn).plan
+            if value is not None and value > plan.mailbox_bytes:
+                raise LimitExceeded(f"the plan allows mailboxes of at most {plan.mailbox_bytes // MIB} MiB")
             directory.set_quota(conn, address, value)
             directory.audit(conn, actor, "user.quota", f"{address} {value}")
 
@@ -129,3 +257,8 @@ class People:
 
         self.stores.handle_for_address(address).write_sync("user remove", remove)
         self.stores.changed("user remove")
+
+
+def _expiry() -> str:
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=INVITATION_DAYS)
+    return when.replace(microsecond=0).isoformat()

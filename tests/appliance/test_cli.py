@@ -346,3 +346,19 @@ def test_exported_and_imported_business_files_are_0640_or_stricter(cli, tmp_path
     assert placed
     for path in placed:
         assert stat.S_IMODE(path.stat().st_mode) & ~0o640 == 0, (path.name, oct(path.stat().st_mode))
+
+
+def test_user_suspend_and_resume(cli):
+    """A suspended user is listed so and resumed to active; the business's
+    only owner cannot be suspended, and a quota beyond the plan's mailbox
+    size is refused (the control panel's rules, from the same service)."""
+    business(cli)
+    cli("user", "add", "ann@acme.example")
+    cli("user", "add", "bob@acme.example")
+    cli("user", "suspend", "bob@acme.example")
+    states = {u["address"]: u["state"] for u in cli.json("user", "list", "acme")}
+    assert states == {"ann@acme.example": "active", "bob@acme.example": "suspended"}
+    assert_refused(cli, "user", "suspend", "ann@acme.example", message="only active owner")
+    assert_refused(cli, "user", "quota", "bob@acme.example", "2049", message="the plan allows mailboxes of at most 2048 MiB")
+    cli("user", "resume", "bob@acme.example")
+    assert {u["state"] for u in cli.json("user", "list", "acme")} == {"active"}

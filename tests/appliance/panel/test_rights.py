@@ -70,6 +70,21 @@ SPEC = {
     ("/domains/{domain}/dns", "GET"): OWNERS,
     ("/domains/{domain}/dns/add", "POST"): OWNERS,
     ("/domains/{domain}/dns/remove", "POST"): OWNERS,
+    # The owner's pages.
+    ("/people/{address}/role", "POST"): OWNERS,
+    ("/people/{address}/quota", "POST"): OWNERS,
+    ("/people/{address}/suspend", "POST"): OWNERS,
+    ("/people/{address}/resume", "POST"): OWNERS,
+    ("/people/{address}/invitation", "POST"): OWNERS,
+    ("/invitation/{invitee}/{token}", "GET"): ALL,
+    ("/invitation/{invitee}/{token}", "POST"): ALL,
+    ("/addresses", "GET"): OWNERS,
+    ("/addresses/add", "GET"): OWNERS,
+    ("/addresses/add", "POST"): OWNERS,
+    ("/addresses/remove", "POST"): OWNERS,
+    ("/plan", "GET"): OWNERS,
+    ("/audit", "GET"): OWNERS,
+    ("/audit/page/{number}", "GET"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
 _victims = itertools.count(1)
@@ -79,7 +94,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 43
+    assert len(table) == 57
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -97,6 +112,8 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     if "{app}" in pattern:
         # Signed in, one's own app password; another business aims at bob's.
         path = path.replace("{app}", _app_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
+    # An invitation link nobody was given: its page says it cannot be used.
+    path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
@@ -112,6 +129,12 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/domains/{domain}/remove": {"confirm": domain},
         "/domains/{domain}/dns/add": {"name": f"walk-{viewer}-{next(_victims)}", "type": "TXT", "value": "walk", "ttl": "3600"},
         "/domains/{domain}/dns/remove": {"name": "walk-nothing", "type": "TXT", "value": "walk"},
+        "/people/{address}/role": {"role": "owner"},
+        "/people/{address}/quota": {"megabytes": "10"},
+        "/invitation/{invitee}/{token}": {"new": "a walking secret", "confirm": "a walking secret"},
+        "/addresses/add": {"local": f"walk-{viewer}-{next(_victims)}", "domain": "acme.example",
+                           "targets": "ann@acme.example"},
+        "/addresses/remove": {"address": "nothing@acme.example"},
     }.get(pattern, {})
     return path, form
 
