@@ -43,6 +43,13 @@ def _m0001(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0003_support_sessions")
+def _m0003(db: sqlite_utils.Database) -> None:
+    # A support session: an operator acting in a business's panel. Its row
+    # names the operator's own session, with which it ends.
+    db.executescript("ALTER TABLE panel_sessions ADD COLUMN operator_session TEXT;")
+
+
 def create(
     conn: sqlite3.Connection, id_hash: str, ref: str, slug: str, user_id: int, address: str, role: str, csrf: str,
     now: float, peer: str, agent: str,
@@ -120,3 +127,21 @@ def purge(conn: sqlite3.Connection, idle_before: float, created_before: float) -
 def delete_for_address(conn: sqlite3.Connection, slug: str, address: str) -> int:
     """End every session of the user ``address`` of business ``slug``."""
     return conn.execute("DELETE FROM panel_sessions WHERE slug = ? AND address = ?", (slug, address)).rowcount
+
+
+def create_support(conn: sqlite3.Connection, id_hash: str, ref: str, slug: str, actor: str, csrf: str, now: float,
+                   peer: str, agent: str, operator_session: str) -> None:
+    """Store a support session: user 0, role owner, ``actor`` as its
+    address, tied to the operator's session ``operator_session``. An
+    operator holds one support session per business at a time."""
+    conn.execute("DELETE FROM panel_sessions WHERE slug = ? AND address = ?", (slug, actor))
+    conn.execute(
+        "INSERT INTO panel_sessions (id_hash, ref, slug, user_id, address, role, csrf, created, seen, peer, agent,"
+        " operator_session) VALUES (?, ?, ?, 0, ?, 'owner', ?, ?, ?, ?, ?, ?)",
+        (id_hash, ref, slug, actor, csrf, now, now, peer[:64], agent[:200], operator_session),
+    )
+
+
+def delete_support_of(conn: sqlite3.Connection, operator_session: str) -> int:
+    """End every support session opened from the operator's session ``operator_session``."""
+    return conn.execute("DELETE FROM panel_sessions WHERE operator_session = ?", (operator_session,)).rowcount

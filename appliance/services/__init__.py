@@ -24,6 +24,8 @@ runs them in a thread.
                    menu, build
 ``certificates``   listing, and asking the daemon to renew
 ``queue``          outbound mail: list, retry, delete
+``operators``      the box's operators: accounts, second factor, what they
+                   see of every business
 =================  ===========================================================
 """
 
@@ -43,6 +45,7 @@ from .businesses import Businesses
 from .certificates import Certificates
 from .dns import DnsRecords
 from .domains import Domains
+from .operators import Operators
 from .people import People
 from .queue import Queue
 from .sitebuilder import SiteBuilder
@@ -64,6 +67,7 @@ class Services:
         self.site_builder = SiteBuilder(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
+        self.operators = Operators(self.stores, self.businesses, self.people)
 
 
 __all__ = ["Services", "Stores"]
