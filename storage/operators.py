@@ -144,14 +144,16 @@ def signed_in(conn: sqlite3.Connection, name: str, at: str) -> None:
 
 def create_session(conn: sqlite3.Connection, id_hash: str, name: str, stage: str, csrf: str, now: float,
                    peer: str) -> None:
-    """Store a new session; the operator's oldest past :data:`MAX_SESSIONS_PER_OPERATOR` end."""
+    """Store a new session; past :data:`MAX_SESSIONS_PER_OPERATOR`, the
+    operator's oldest end, those still owing a second factor first (so
+    someone who knows only the password cannot push a full session out)."""
     conn.execute(
         "INSERT INTO operator_sessions (id_hash, name, stage, csrf, created, seen, peer) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (id_hash, name, stage, csrf, now, now, peer[:64]),
     )
     conn.execute(
         "DELETE FROM operator_sessions WHERE name = ? AND id_hash NOT IN"
-        " (SELECT id_hash FROM operator_sessions WHERE name = ? ORDER BY created DESC LIMIT ?)",
+        " (SELECT id_hash FROM operator_sessions WHERE name = ? ORDER BY stage = 'full' DESC, created DESC LIMIT ?)",
         (name, name, MAX_SESSIONS_PER_OPERATOR),
     )
 

@@ -245,6 +245,7 @@ class Panel:
             if who not in route.who:
                 if who in (rights.SIGNED_OUT, rights.OPERATOR_CODE, rights.OPERATOR_SETUP):
                     return ctx.redirect(rights.OPERATOR_AREA), ctx
+                ctx.operator = None  # the one 404, whoever asks
                 return ctx.not_found(), ctx
             ctx.session = None
         if who not in route.who:
