@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import pyotp
 
@@ -27,6 +28,8 @@ class Operator:
     password: str
     secret: str
     last_step: int = -1
+    #: The recovery codes shown when the TOTP was set up.
+    recovery: list[str] = field(default_factory=list)
 
     def code(self, step: int) -> str:
         return pyotp.TOTP(self.secret).at(step * STEP)
@@ -71,6 +74,7 @@ def sign_in(env: Env, operator: Operator) -> PanelClient:
     reply = client.post(page, {"code": operator.next_code()})
     if page == "/operator/setup":
         assert reply.status_code == 200 and "recovery-codes" in reply.text, reply.text[:500]
+        operator.recovery = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", reply.text)
     else:
         assert (reply.status_code, reply.headers.get("location")) == (303, "/operator/businesses"), reply.text[:500]
     client.get("/operator/businesses")
