@@ -75,6 +75,26 @@ def test_a_new_operator_must_set_up_the_second_factor_first(env):
     assert client.get("/operator/businesses").status_code == 200
 
 
+def test_resetting_the_second_factor_or_removing_an_operator_ends_their_sessions(env):
+    """``operator reset-2fa`` signs the operator out and the next sign-in
+    must set up the new secret (the old one's codes no longer count);
+    ``operator remove`` signs them out for good."""
+    operator = add_operator(env, "fickle")
+    client = sign_in(env, operator)
+    shown = json.loads(env.cli("operator", "reset-2fa", "fickle", "--json").stdout)
+    assert shown["totp_secret"] != operator.secret and shown["password"] is None
+    assert client.get("/operator/businesses").headers.get("location") == "/operator"
+    again = password_step(env, operator)
+    assert again.last.headers["location"] == "/operator/setup"
+    again.get("/operator/setup")
+    assert again.post("/operator/setup", {"code": operator.next_code()}).status_code == 401
+    operator.secret, operator.last_step = shown["totp_secret"], -1
+    assert again.post("/operator/setup", {"code": operator.next_code()}).status_code == 200
+    env.cli("operator", "remove", "fickle")
+    assert again.get("/operator/businesses").headers.get("location") == "/operator"
+    assert "fickle" not in {o["name"] for o in env.cli.json("operator", "list")}
+
+
 def test_a_wrong_code_is_refused_and_five_end_the_sign_in(env, opal):
     """Four wrong codes are each refused beside the field; the fifth ends
     the half-done sign-in, so even the right code is then refused; each
