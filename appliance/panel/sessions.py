@@ -11,6 +11,10 @@ is older than ``[panel] max_age_seconds``, at sign-out, when the user signs
 out everywhere, changes their password or is removed, and when the
 business is suspended. Every check reads the user's row again, so a role
 or a removal made elsewhere (the CLI) counts from the next request on.
+
+A support session (an operator in a business's panel, :mod:`.operator_sessions`)
+has no user: it lives while its operator's session does, within its own
+shorter timeout.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage import directory
+from storage import operators as operator_rows
 from storage import sessions as rows
 from storage.errors import NotFound
 
@@ -144,8 +149,6 @@ class SessionStore:
     async def _support(self, row: dict, now: float) -> Session | None:
         """The support session ``row`` while it and its operator's session
         live and its business exists (see :mod:`.operator_sessions`)."""
-        from storage import operators as operator_rows
-
         from .operator_sessions import support_alive  # it imports this module
 
         operator = await self.app.box.read(
