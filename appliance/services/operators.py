@@ -26,7 +26,7 @@ from storage import names
 from storage import operators as rows
 
 from .. import passwords, twofactor
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import ApplianceError, Conflict, InvalidInput, NotFound
 from .base import Stores
 from .businesses import Business, Businesses, Usage
 from .people import People, Person
@@ -287,8 +287,9 @@ class Operators:
         its owner, with a generated password (:meth:`People.add`).
 
         Checks, before anything is made: the owner's address is valid and at
-        the business's free domain or its own ``domain``. Raises what those
-        two raise (InvalidInput, Conflict, LimitExceeded).
+        the business's free domain or its own ``domain``. When the owner
+        cannot be added, the new business is removed again. Raises what
+        those two raise (InvalidInput, Conflict, LimitExceeded).
         """
         slug = names.slug(slug)
         owner = names.address(owner)
@@ -298,7 +299,13 @@ class Operators:
             raise InvalidInput(f"the owner's address must be at {self.stores.free_domain(slug)}"
                                + (f" or {own}" if own else ""))
         business = self.businesses.create(slug, name, own, plan, actor=actor)
-        password = self.people.add(owner, None, None, actor=actor)
+        try:
+            password = self.people.add(owner, None, None, actor=actor)
+        except ApplianceError:
+            # A business without its owner is not what was asked for (a plan
+            # that allows no user, say): it goes, and the caller may retry.
+            self.businesses.remove(business.slug, actor=actor)
+            raise
         return Created(business, owner, password or "")
 
     def open_support(self, name: str, slug: str) -> Business:

@@ -7,6 +7,7 @@ the operator's name."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 
@@ -189,6 +190,38 @@ def test_a_support_session_ends_with_the_operators_session(env):
     operator.get("/operator/businesses")
     operator.post("/operator/signout")
     assert (support.get("/people").status_code, support.last.headers.get("location")) == (303, "/")
+
+
+def test_bad_input_for_a_new_business_is_refused_beside_the_field(env, opal_signed_in):
+    """An owner at another business's domain, a short name already taken,
+    an unknown plan: each is a 400 with the error beside its field, and no
+    business is created or changed."""
+    operator = opal_signed_in
+    before = env.cli.json("tenant", "list")
+    cases = [
+        ({"slug": "strayco", "owner": "boss@acme.example"}, "owner", "the address must be at"),
+        ({"slug": "acme", "owner": "boss@acme.appliance.test"}, "slug", "taken already"),
+        ({"slug": "planless", "owner": "boss@planless.appliance.test", "plan": "gold"}, "plan", "Choose one of the plans."),
+    ]
+    for fields, field, message in cases:
+        operator.get("/operator/businesses/new")
+        reply = operator.post("/operator/businesses/new", {"name": "Stray", "plan": "standard", "domain": "", **fields})
+        assert reply.status_code == 400, fields
+        errors = re.search(rf'<ul class="errors" id="{field}-error">(.*?)</ul>', reply.text, re.S)
+        assert errors and message in errors.group(1), (fields, reply.text[:2000])
+    operator.get("/operator/businesses/acme")
+    assert operator.post("/operator/businesses/acme/plan", {"plan": "gold"}).status_code == 400
+    assert env.cli.json("tenant", "list") == before
+    assert env.cli.json("tenant", "show", "acme")["plan"]["name"] == "roomy"
+
+
+def test_an_operator_session_ends_when_idle_too_long(env):
+    """An operator's session unused for longer than ``[panel] idle_seconds``
+    is over: the next page is the operators' sign-in."""
+    client = sign_in(env, add_operator(env, "idler"))
+    env.box_sql("UPDATE operator_sessions SET seen = seen - 1801 WHERE name = 'idler'")
+    assert client.get("/operator/businesses").headers.get("location") == "/operator"
+    assert env.box_sql("SELECT count(*) FROM operator_sessions WHERE name = 'idler'") == [(0,)]
 
 
 def test_a_support_session_lasts_an_hour_at_most(env, opal_signed_in):
