@@ -21,8 +21,9 @@ from . import dns
 from . import certs
 from . import sessions
 from . import credentials
+from . import operators
 
-BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS)
+BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (

@@ -65,6 +65,11 @@ def _m0002(db: sqlite_utils.Database) -> None:
         CREATE INDEX signin_challenges_by_user ON signin_challenges(slug, user_id);
         """
     )
+@MIGRATIONS(name="0003_support_sessions")
+def _m0003(db: sqlite_utils.Database) -> None:
+    # A support session: an operator acting in a business's panel. Its row
+    # names the operator's own session, with which it ends.
+    db.executescript("ALTER TABLE panel_sessions ADD COLUMN operator_session TEXT;")
 
 
 def create(
@@ -180,3 +185,19 @@ def challenge_failed(conn: sqlite3.Connection, id_hash: str, max_failures: int) 
 
 def delete_challenge(conn: sqlite3.Connection, id_hash: str) -> bool:
     return conn.execute("DELETE FROM signin_challenges WHERE id_hash = ?", (id_hash,)).rowcount == 1
+def create_support(conn: sqlite3.Connection, id_hash: str, ref: str, slug: str, actor: str, csrf: str, now: float,
+                   peer: str, agent: str, operator_session: str) -> None:
+    """Store a support session: user 0, role owner, ``actor`` as its
+    address, tied to the operator's session ``operator_session``. An
+    operator holds one support session per business at a time."""
+    conn.execute("DELETE FROM panel_sessions WHERE slug = ? AND address = ?", (slug, actor))
+    conn.execute(
+        "INSERT INTO panel_sessions (id_hash, ref, slug, user_id, address, role, csrf, created, seen, peer, agent,"
+        " operator_session) VALUES (?, ?, ?, 0, ?, 'owner', ?, ?, ?, ?, ?, ?)",
+        (id_hash, ref, slug, actor, csrf, now, now, peer[:64], agent[:200], operator_session),
+    )
+
+
+def delete_support_of(conn: sqlite3.Connection, operator_session: str) -> int:
+    """End every support session opened from the operator's session ``operator_session``."""
+    return conn.execute("DELETE FROM panel_sessions WHERE operator_session = ?", (operator_session,)).rowcount

@@ -19,7 +19,8 @@ from .sessions import COOKIE, PLAIN_COOKIE
 
 async def signin_page(ctx: Context) -> Response:
     if ctx.session is not None:
-        return ctx.redirect("/home")
+        # A support session has no overview of its own: it starts at the people.
+        return ctx.redirect("/people" if ctx.session.operator else "/home")
     return ctx.render("signin.html", form=forms.signin(ctx._))
 
 

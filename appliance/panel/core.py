@@ -28,6 +28,10 @@ import jinja2
 from storage.directory import Actor
 
 from . import forms, i18n, rights
+from .operator_login import OperatorLogin
+from .operator_sessions import COOKIE as OPERATOR_COOKIE
+from .operator_sessions import PLAIN_COOKIE as PLAIN_OPERATOR_COOKIE
+from .operator_sessions import OperatorSession, OperatorSessionStore
 from .sessions import COOKIE, PLAIN_COOKIE, Session, SessionStore
 
 log = logging.getLogger(__name__)
@@ -59,6 +63,8 @@ class Request:
     secure: bool
     #: The Host header as sent (name and port): what ``Origin`` must name.
     host: str
+    #: The query string's fields (a search).
+    query: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +87,8 @@ class Context:
     params: dict[str, str]
     csrf: str
     cookies: list[str] = field(default_factory=list)
+    #: On the operators' pages: the operator's own session (None signed out).
+    operator: OperatorSession | None = None
 
     @property
     def app(self) -> Any:
@@ -109,7 +117,7 @@ class Context:
         body = page.render(
             ctx=self, session=self.session, lang=self.lang, csrf=self.csrf,
             path=self.request.path if path is None else path,
-            plain_http=not self.request.secure, languages=i18n.NAMES,
+            operator=self.operator, plain_http=not self.request.secure, languages=i18n.NAMES,
             language_form=forms.language(self._, self.lang), **values,
         )
         return Response(status, body.encode("utf-8"))
@@ -171,6 +179,8 @@ class Panel:
     def __init__(self, app: Any):
         self.app = app
         self.sessions = SessionStore(app)
+        self.operator_sessions = OperatorSessionStore(app)
+        self.operator_login = OperatorLogin(app)
         loader = jinja2.FileSystemLoader(HERE / "templates")
         self.templates: dict[str, jinja2.Environment] = {}
         for lang in i18n.LANGUAGES:
@@ -230,12 +240,26 @@ class Panel:
             response = Response(405, b"", headers=[("allow", ", ".join(allowed))])
             return response, ctx
         ctx.params = params
-        who = rights.SIGNED_OUT if session is None else (rights.OWNER if session.is_owner else rights.STAFF)
+        who = rights.viewer(session)
+        csrf = ctx.csrf
+        if rights.is_operator_route(route):
+            # The operator's own session decides; a business's menu is not
+            # shown on these pages.
+            ctx.operator = await self.operator_sessions.load(
+                cookies.get(OPERATOR_COOKIE if request.secure else PLAIN_OPERATOR_COOKIE, ""))
+            who = rights.operator_viewer(ctx.operator, who)
+            csrf = ctx.operator.csrf if ctx.operator else ctx.csrf
+            if who not in route.who:
+                if who in (rights.SIGNED_OUT, rights.OPERATOR_CODE, rights.OPERATOR_SETUP):
+                    return ctx.redirect(rights.OPERATOR_AREA), ctx
+                ctx.operator = None  # the one 404, whoever asks
+                return ctx.not_found(), ctx
+            ctx.session = None
         if who not in route.who:
             if who == rights.SIGNED_OUT:
                 return ctx.redirect("/"), ctx
             return ctx.forbidden(ctx._("Only the business's owners can do this.")), ctx
-        if method == "POST" and not self._same_origin(request, ctx.csrf):
+        if method == "POST" and not self._same_origin(request, csrf):
             log.info("%s: panel %s refused: no same-origin CSRF token", request.peer, request.path)
             return ctx.forbidden(ctx._("This form is out of date. Go back, reload the page and try again.")), ctx
         return await self.handlers[route.handler](ctx), ctx

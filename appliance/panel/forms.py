@@ -297,3 +297,80 @@ def choose_password(_: Gettext, data: FormData | None = None) -> Form:
         ], render_kw={"autocomplete": "new-password"})
 
     return ChoosePassword(data)
+# -- operators -----------------------------------------------------------------
+
+#: An operator's name as typed (the service checks its shape).
+MAX_OPERATOR_NAME = 64
+#: A TOTP code is 6 digits; a recovery code 11 characters.
+MAX_CODE = 32
+MAX_SLUG = 63
+MAX_DOMAIN = 253
+MAX_SEARCH = 100
+
+
+def operator_signin(_: Gettext, data: FormData | None = None) -> Form:
+    class OperatorSignIn(Form):
+        name = StringField(_("Operator name"), [
+            InputRequired(_("Enter your operator name.")),
+            Length(max=MAX_OPERATOR_NAME, message=_("A name has at most %(max)d characters.", max=MAX_OPERATOR_NAME)),
+        ], render_kw={"autocomplete": "username", "spellcheck": "false"})
+        password = PasswordField(_("Password"), [
+            InputRequired(_("Enter your password.")),
+            Length(max=passwords.MAX_PASSWORD_LENGTH, message=_("This password is too long.")),
+        ], render_kw={"autocomplete": "current-password"})
+
+    return OperatorSignIn(data)
+
+
+def operator_code(_: Gettext, data: FormData | None = None) -> Form:
+    class OperatorCode(Form):
+        code = StringField(_("Code"), [
+            InputRequired(_("Enter the code.")),
+            Length(max=MAX_CODE, message=_("A code has at most %(max)d characters.", max=MAX_CODE)),
+        ], render_kw={"autocomplete": "one-time-code", "spellcheck": "false"})
+
+    return OperatorCode(data)
+
+
+def business_search(_: Gettext, data: FormData | None = None) -> Form:
+    class BusinessSearch(Form):
+        q = StringField(_("Search"), [
+            Optional(), Length(max=MAX_SEARCH, message=_("Search for at most %(max)d characters.", max=MAX_SEARCH)),
+        ], render_kw={"type": "search", "spellcheck": "false"})
+
+    return BusinessSearch(data)
+
+
+def new_business(_: Gettext, plans: list[str], default_plan: str, data: FormData | None = None) -> Form:
+    lower = [lambda v: v.strip().lower() if isinstance(v, str) else v]
+
+    class NewBusiness(Form):
+        slug = StringField(_("Short name"), [
+            InputRequired(_("Enter a short name.")),
+            Length(max=MAX_SLUG, message=_("A short name has at most %(max)d characters.", max=MAX_SLUG)),
+            Regexp(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
+                   message=_("Use lower-case letters, digits and hyphens, not at either end.")),
+        ], filters=lower, render_kw={"autocomplete": "off", "spellcheck": "false"})
+        name = StringField(_("Business name"), [
+            InputRequired(_("Enter the business's name.")),
+            Length(max=MAX_NAME, message=_("A name has at most %(max)d characters.", max=MAX_NAME)),
+        ], render_kw={"autocomplete": "off"})
+        domain = StringField(_("Its own domain (optional)"), [
+            Optional(), Length(max=MAX_DOMAIN, message=_("A domain has at most %(max)d characters.", max=MAX_DOMAIN)),
+        ], filters=lower, render_kw={"autocomplete": "off", "spellcheck": "false"})
+        plan = SelectField(_("Plan"), choices=[(p, p) for p in plans], default=default_plan,
+                           invalid_choice_message=_("Choose one of the plans."))
+        owner = StringField(_("Owner's e-mail address"), [
+            InputRequired(_("Enter the owner's address.")),
+            Length(max=MAX_ADDRESS, message=_("An address has at most %(max)d characters.", max=MAX_ADDRESS)),
+        ], filters=lower, render_kw={"autocomplete": "off", "inputmode": "email", "spellcheck": "false"})
+
+    return NewBusiness(data)
+
+
+def change_plan(_: Gettext, plans: list[str], current: str, data: FormData | None = None) -> Form:
+    class ChangePlan(Form):
+        plan = SelectField(_("Plan"), choices=[(p, p) for p in plans], default=current,
+                           invalid_choice_message=_("Choose one of the plans."))
+
+    return ChangePlan(data)

@@ -1,7 +1,12 @@
 """The rights matrix: every panel route and method, and who may use it.
 
 Who is one of :data:`SIGNED_OUT`, :data:`STAFF` (any user of a business)
-and :data:`OWNER` (a user with the owner role; an owner is staff too).
+and :data:`OWNER` (a user with the owner role; an owner is staff too),
+:data:`SUPPORT` (an operator acting in a business's panel with an owner's
+rights on the owner's pages, but not on a user's own pages), and on the
+operators' pages (under :data:`OPERATOR_AREA`) the operator's own session:
+:data:`OPERATOR`, or one still owing its second factor
+(:data:`OPERATOR_CODE`, :data:`OPERATOR_SETUP`).
 What each may do is this table and nothing else; :mod:`.core` looks every
 request up here before any handler runs:
 
@@ -10,7 +15,10 @@ request up here before any handler runs:
 * a route's ``{address}`` that is not a user of the viewer's own business
   (another business's, or nobody's): the panel's ``404``, the same bytes as
   a path that does not exist, so nobody learns who is hosted here;
-* a method a route does not have: ``405`` with ``Allow``.
+* a method a route does not have: ``405`` with ``Allow``;
+* an operators' page: signed out (or owing the second factor), ``303`` to
+  the operators' sign-in page; a business's user (or support session)
+  without an operator's session, the panel's ``404``.
 
 Every state-changing method (POST) also needs the session's CSRF token and
 a same-origin ``Origin`` header (:mod:`.core`).
@@ -24,9 +32,14 @@ from dataclasses import dataclass, field
 SIGNED_OUT = "signed-out"
 STAFF = "staff"
 OWNER = "owner"
-EVERYONE = frozenset({SIGNED_OUT, STAFF, OWNER})
+SUPPORT = "support"
+OPERATOR, OPERATOR_CODE, OPERATOR_SETUP = "operator", "operator-code", "operator-setup"
+EVERYONE = frozenset({SIGNED_OUT, STAFF, OWNER, SUPPORT})
 SIGNED_IN = frozenset({STAFF, OWNER})
-OWNERS = frozenset({OWNER})
+OWNERS = frozenset({OWNER, SUPPORT})
+OPERATORS = frozenset({OPERATOR})
+#: Routes under this path are the operators' (their own session decides).
+OPERATOR_AREA = "/operator"
 
 #: What a path parameter may be (anything else is the 404).
 PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "app": r"[0-9a-f]{16}"}
@@ -34,6 +47,8 @@ PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "app": r"[0-9a-f]{16}"}
 PARAMS["domain"] = r"(?:[a-z0-9-]{1,63}\.){1,126}[a-z0-9-]{1,63}"
 # The owner's pages: an invited person's address, their link's token, a page of the audit log.
 PARAMS.update(invitee=PARAMS["address"], token=r"[A-Za-z0-9_-]{43}", number=r"[1-9][0-9]{0,3}")
+# An operator's view of one business.
+PARAMS["slug"] = r"[a-z0-9-]{1,63}"
 
 
 @dataclass(frozen=True)
@@ -117,7 +132,46 @@ ROUTES: tuple[Route, ...] = (
     Route("/plan", "GET", "plan.page", OWNERS),
     Route("/audit", "GET", "audit.page", OWNERS),
     Route("/audit/page/{number}", "GET", "audit.page", OWNERS),
+    # Operators: their sign-in with a second factor, the businesses, and
+    # support sessions in a business's panel.
+    Route("/operator", "GET", "operators.signin_page", frozenset({SIGNED_OUT, OPERATOR_CODE, OPERATOR_SETUP, OPERATOR})),
+    Route("/operator", "POST", "operators.signin", frozenset({SIGNED_OUT, OPERATOR_CODE, OPERATOR_SETUP, OPERATOR})),
+    Route("/operator/code", "GET", "operators.code_page", frozenset({OPERATOR_CODE})),
+    Route("/operator/code", "POST", "operators.code", frozenset({OPERATOR_CODE})),
+    Route("/operator/setup", "GET", "operators.setup_page", frozenset({OPERATOR_SETUP})),
+    Route("/operator/setup", "POST", "operators.setup", frozenset({OPERATOR_SETUP})),
+    Route("/operator/signout", "POST", "operators.signout", frozenset({OPERATOR_CODE, OPERATOR_SETUP, OPERATOR})),
+    Route("/operator/businesses", "GET", "operator_pages.list_page", OPERATORS),
+    Route("/operator/businesses/new", "GET", "operator_pages.new_page", OPERATORS),
+    Route("/operator/businesses/new", "POST", "operator_pages.create", OPERATORS),
+    Route("/operator/businesses/{slug}", "GET", "operator_pages.business_page", OPERATORS),
+    Route("/operator/businesses/{slug}/suspend", "POST", "operator_pages.suspend", OPERATORS),
+    Route("/operator/businesses/{slug}/resume", "POST", "operator_pages.resume", OPERATORS),
+    Route("/operator/businesses/{slug}/plan", "POST", "operator_pages.change_plan", OPERATORS),
+    Route("/operator/businesses/{slug}/support", "POST", "operator_pages.open_support", OPERATORS),
+    Route("/support/leave", "POST", "operator_pages.leave_support", frozenset({SUPPORT})),
 )
+
+
+def viewer(session) -> str:
+    """Who a business's panel session (or None) is in this table."""
+    if session is None:
+        return SIGNED_OUT
+    if session.operator:
+        return SUPPORT
+    return OWNER if session.is_owner else STAFF
+
+
+def operator_viewer(operator, business_viewer: str) -> str:
+    """Who is asking for an operators' page: the operator's own session
+    decides; without one, whoever the business's session is."""
+    if operator is None:
+        return business_viewer
+    return {"full": OPERATOR, "code": OPERATOR_CODE, "setup": OPERATOR_SETUP}[operator.stage]
+
+
+def is_operator_route(route: Route) -> bool:
+    return route.pattern == OPERATOR_AREA or route.pattern.startswith(OPERATOR_AREA + "/")
 
 
 def match(path: str) -> list[tuple[Route, dict[str, str]]]:

@@ -17,6 +17,9 @@ challenge: the browser gets its id in the ``__Host-signin`` cookie, valid
 for :data:`CHALLENGE_SECONDS` and :data:`CHALLENGE_TRIES` wrong codes, and
 no session exists until a code is accepted (then a new session id is
 issued as for any sign-in).
+A support session (an operator in a business's panel, :mod:`.operator_sessions`)
+has no user: it lives while its operator's session does, within its own
+shorter timeout.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage import directory
+from storage import operators as operator_rows
 from storage import sessions as rows
 from storage.errors import NotFound
 
@@ -71,6 +75,9 @@ class Session:
     created: float
     #: Set when this request issued a new id: the cookie to send.
     new_token: str | None = None
+    #: A support session: the operator acting with owner rights (the
+    #: address is then ``operator:NAME``, what the audit log records).
+    operator: str | None = None
 
     @property
     def is_owner(self) -> bool:
@@ -134,6 +141,8 @@ class SessionStore:
         if row is None:
             return None
         now = time.time()
+        if row.get("operator_session"):
+            return await self._support(row, now)
         expired = now - row["seen"] > self.idle or now - row["created"] > self.max_age
         user = None if expired else await self._user(row["slug"], row["user_id"])
         if user is None or user["address"] != row["address"]:
@@ -146,6 +155,21 @@ class SessionStore:
         elif now - row["seen"] > TOUCH_EVERY:
             await self.app.box.write("panel session seen", lambda c: rows.touch(c, id_hash, now))
         return session
+
+    async def _support(self, row: dict, now: float) -> Session | None:
+        """The support session ``row`` while it and its operator's session
+        live and its business exists (see :mod:`.operator_sessions`)."""
+        from .operator_sessions import support_alive  # it imports this module
+
+        operator = await self.app.box.read(
+            "operator session", lambda c: operator_rows.get_session(c, row["operator_session"]))
+        if not support_alive(row, operator, now, self.idle, self.max_age) or not self.app.tenants.exists(row["slug"]):
+            await self.app.box.write("panel session end", lambda c: rows.delete(c, row["id_hash"]))
+            return None
+        if now - row["seen"] > TOUCH_EVERY:
+            await self.app.box.write("panel session seen", lambda c: rows.touch(c, row["id_hash"], now))
+        return Session(row["id_hash"], row["ref"], row["slug"], 0, row["address"], None, "owner", "", row["csrf"],
+                       row["created"], operator=operator["name"])
 
     async def rotate(self, session: Session) -> None:
         """Give ``session`` a new id and CSRF token (the old id ends)."""

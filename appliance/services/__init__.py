@@ -30,6 +30,8 @@ runs them in a thread.
 ``security``       a user's two-step sign-in and app passwords
 ``audit``          a business's audit log, a page at a time
 ``plan_usage``     a business's use against each limit of its plan
+``operators``      the box's operators: accounts, second factor, what they
+                   see of every business
 =================  ===========================================================
 """
 
@@ -52,6 +54,7 @@ from .devices import Devices, Listeners
 from .dns import DnsRecords
 from .domaincheck import DomainChecks
 from .domains import Domains
+from .operators import Operators
 from .people import People
 from .planuse import PlanUsage
 from .queue import Queue
@@ -83,6 +86,7 @@ class Services:
         self.domain_checks = DomainChecks(self.stores, self.dns, self.certificates)
         self.audit = AuditLog(self.stores)
         self.plan_usage = PlanUsage(self.stores)
+        self.operators = Operators(self.stores, self.businesses, self.people)
 
 
 __all__ = ["Services", "Stores"]

@@ -106,6 +106,8 @@ class PanelResource(resource.Resource):
             path = urllib.parse.unquote(request.path.decode("ascii"), errors="strict")
             headers = {k.decode("latin-1").lower(): v[0].decode("latin-1") for k, v in request.requestHeaders.getAllRawHeaders()}
             cookies = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.received_cookies.items()}
+            query = urllib.parse.parse_qs(request.uri.partition(b"?")[2].decode("utf-8"), keep_blank_values=True,
+                                          max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
             form: dict[str, list[str]] = {}
             if request.method == b"POST" and headers.get("content-type", "").split(";")[0].strip() == FORM_TYPE:
                 body = request.content.read(MAX_FORM_BYTES + 1)
@@ -116,7 +118,7 @@ class PanelResource(resource.Resource):
         except (UnicodeDecodeError, ValueError):
             return None
         return Request(request.method.decode("ascii", "replace"), path, headers, cookies, form, peer,
-                       request.isSecure(), headers.get("host", ""))
+                       request.isSecure(), headers.get("host", ""), query)
 
 
 class AdminRedirect(resource.Resource):

@@ -5,6 +5,12 @@ the same 404 as a page that does not exist (for a person or a domain of
 acme's alike); a POST without the CSRF token
 or from another origin changes nothing; another business's session cookie
 does nothing here."""
+(ann), as the owner of another business (olga), as an operator's support
+session in acme (its cookie alone), as an operator, and as an operator who
+has given the password but not the code yet. Another business gets the
+same 404 as a page that does not exist, and so does a business's user on
+an operators' page; a POST without the CSRF token or from another origin
+changes nothing; another business's session cookie does nothing here."""
 
 from __future__ import annotations
 
@@ -16,11 +22,15 @@ import pytest
 from appliance.panel import rights
 
 from .conftest import PASSWORD
+from .operator_client import add_operator, operator_cookie, password_step, sign_in, support_cookie
 
-OUT, STAFF, OWNER = "signed-out", "staff", "owner"
-ALL = {OUT, STAFF, OWNER}
+OUT, STAFF, OWNER, SUPPORT = "signed-out", "staff", "owner", "support"
+OPERATOR, OPERATOR_CODE, OPERATOR_SETUP = "operator", "operator-code", "operator-setup"
+ALL = {OUT, STAFF, OWNER, SUPPORT}
 IN = {STAFF, OWNER}
-OWNERS = {OWNER}
+OWNERS = {OWNER, SUPPORT}
+OPERATORS = {OPERATOR}
+SIGNING_IN = {OUT, OPERATOR_CODE, OPERATOR_SETUP, OPERATOR}
 
 #: The specification: who may use each route. The panel's table must be
 #: exactly this (a route added or loosened fails here first).
@@ -85,8 +95,27 @@ SPEC = {
     ("/plan", "GET"): OWNERS,
     ("/audit", "GET"): OWNERS,
     ("/audit/page/{number}", "GET"): OWNERS,
+    ("/operator", "GET"): SIGNING_IN,
+    ("/operator", "POST"): SIGNING_IN,
+    ("/operator/code", "GET"): {OPERATOR_CODE},
+    ("/operator/code", "POST"): {OPERATOR_CODE},
+    ("/operator/setup", "GET"): {OPERATOR_SETUP},
+    ("/operator/setup", "POST"): {OPERATOR_SETUP},
+    ("/operator/signout", "POST"): {OPERATOR_CODE, OPERATOR_SETUP, OPERATOR},
+    ("/operator/businesses", "GET"): OPERATORS,
+    ("/operator/businesses/new", "GET"): OPERATORS,
+    ("/operator/businesses/new", "POST"): OPERATORS,
+    ("/operator/businesses/{slug}", "GET"): OPERATORS,
+    ("/operator/businesses/{slug}/suspend", "POST"): OPERATORS,
+    ("/operator/businesses/{slug}/resume", "POST"): OPERATORS,
+    ("/operator/businesses/{slug}/plan", "POST"): OPERATORS,
+    ("/operator/businesses/{slug}/support", "POST"): OPERATORS,
+    ("/support/leave", "POST"): {SUPPORT},
 }
-VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
+VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example",
+           "support": None, "operator": None, "operator-code": None}
+#: The business the operators' routes act on in the walk (suspended, re-planned...).
+WALK_SLUG = "walkco"
 _victims = itertools.count(1)
 
 
@@ -94,18 +123,45 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 57
+    assert len(table) == 73
+
+
+@pytest.fixture(scope="module")
+def operators(env):
+    """Two operators for the walk: one stays signed in throughout, the
+    other is there to be signed out; and the business they act on."""
+    env.cli("tenant", "add", WALK_SLUG, "--name", "Walk Co")
+    staying, leaving = add_operator(env, "walker"), add_operator(env, "walker2")
+    return {"staying": staying, "client": sign_in(env, staying), "leaving": leaving}
+
+
+def _client_for(env, operators, viewer: str, pattern: str):
+    """A browser as ``viewer``: a user signed in, a support session's
+    cookie alone, an operator's cookie alone, or an operator owing the code."""
+    client = env.client()
+    if viewer == "support":
+        client.http.cookies.set("__Host-session", support_cookie(operators["client"], "acme"), domain="127.0.0.1", path="/")
+    elif viewer == "operator" and pattern == "/operator/signout":
+        return sign_in(env, operators["leaving"])
+    elif viewer == "operator":
+        client.http.cookies.set("__Host-operator", operator_cookie(operators["client"]), domain="127.0.0.1", path="/")
+    elif viewer == "operator-code":
+        return password_step(env, operators["staying"])
+    elif VIEWERS[viewer] is not None:
+        return env.signed_in(VIEWERS[viewer])
+    return client
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
-    """The path and form of one cell of the walk. The owner acts on a user
-    made for the purpose; everyone else aims at bob, who must survive."""
+    """The path and form of one cell of the walk. The owner (and an
+    operator's support session) acts on a user made for the purpose;
+    everyone else aims at bob, who must survive."""
     address = "bob@acme.example"
-    if viewer == "owner" and "{address}" in pattern:
+    if viewer in ("owner", "support") and "{address}" in pattern:
         address = f"victim{next(_victims)}@acme.example"
         env.cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
     domain = "acme.example"
-    if viewer == "owner" and pattern == "/domains/{domain}/remove":
+    if viewer in ("owner", "support") and pattern == "/domains/{domain}/remove":
         domain = f"victim{next(_victims)}.example"
         env.cli("domain", "add", "acme", domain)
     path = pattern.replace("{address}", address).replace("{domain}", domain)
@@ -114,6 +170,7 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         path = path.replace("{app}", _app_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
     # An invitation link nobody was given: its page says it cannot be used.
     path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
+    path = path.replace("{slug}", WALK_SLUG)
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
@@ -135,49 +192,77 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/addresses/add": {"local": f"walk-{viewer}-{next(_victims)}", "domain": "acme.example",
                            "targets": "ann@acme.example"},
         "/addresses/remove": {"address": "nothing@acme.example"},
+        "/operator": {"name": "", "password": ""},
+        "/operator/businesses/{slug}/plan": {"plan": "standard"},
     }.get(pattern, {})
     return path, form
 
 
+def _kind(viewer: str, pattern: str) -> str:
+    """Who the panel takes ``viewer`` for on ``pattern``: an operator's
+    cookie counts only on the operators' pages."""
+    kind = {"other-owner": OWNER}.get(viewer, viewer)
+    if kind in (OPERATOR, OPERATOR_CODE) and not rights.is_operator_route(_route(pattern)):
+        return OUT
+    return kind
+
+
+def _route(pattern: str):
+    return next(r for r in rights.ROUTES if r.pattern == pattern)
+
+
 @pytest.mark.parametrize("route", sorted(SPEC), ids=lambda r: f"{r[1]} {r[0]}")
-def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
+def test_every_route_answers_each_viewer_as_the_matrix_says(env, operators, route):
     """Allowed: an answer that is neither 403 nor 404 nor the sign-in
-    redirect. Signed out where a user is needed: 303 to /. Staff on an
-    owner's route: 403. Another business's owner on a route naming one of
-    acme's people: the 404 of a page that does not exist, and nothing done."""
+    redirect. Signed out where a user is needed: 303 to /. Staff (or a
+    support session) on an owner's own route: 403. Another business's owner
+    on a route naming one of acme's people, domains or app passwords: the
+    404 of a page that does not exist, and nothing done. On the operators'
+    pages: signed out or owing the code, 303 to /operator; a business's user
+    or a support session's cookie, the 404, and nothing done."""
     pattern, method = route
     allowed = SPEC[route]
-    before = env.users()
+    operator_route = rights.is_operator_route(_route(pattern))
+    before, businesses = env.users(), env.cli.json("tenant", "list")
     domains_before = _domains(env)
-    for viewer, address in VIEWERS.items():
-        client = env.client() if address is None else env.signed_in(address)
+    for viewer in VIEWERS:
+        client = _client_for(env, operators, viewer, pattern)
         missing = client.get("/no/such/page")
         assert missing.status_code == 404
         path, form = _request_for(env, pattern, method, viewer)
+        if operator_route and viewer in (OPERATOR, OPERATOR_CODE):
+            # Its forms carry the operator session's own CSRF token.
+            client.get("/operator/businesses" if viewer == OPERATOR else "/operator/code")
         reply = client.get(path) if method == "GET" else client.post(path, form)
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
-        role = {"other-owner": "owner"}.get(viewer, viewer)
+        role = _kind(viewer, pattern)
+        sign_in_page = "/operator" if operator_route else "/"
         if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
             assert reply.status_code not in (403, 404), cell
-            assert not (reply.status_code == 303 and reply.headers["location"] == "/" and "signout" not in path
-                        and path not in ("/sessions/end", "/signin/code")), cell
-        elif role == OUT:
-            assert (reply.status_code, reply.headers.get("location")) == (303, "/"), cell
+            assert not (reply.status_code == 303 and reply.headers["location"] == sign_in_page
+                        and "signout" not in path and path not in ("/sessions/end", "/signin/code")), cell
+        elif role in (OUT, OPERATOR_CODE):
+            assert (reply.status_code, reply.headers.get("location")) == (303, sign_in_page), cell
+        elif operator_route:
+            assert reply.status_code == 404, cell
+            assert reply.content == missing.content, cell
         else:
             assert reply.status_code == 403, cell
     if "{app}" in pattern:  # olga's try left bob's app password in place
         assert path.split("/")[3] in _app_refs(env, "bob@acme.example")
     after = env.users()
     assert "bob@acme.example" in after
-    assert not [a for a in set(after) - set(before) if not a.startswith(("walk-owner", "victim"))], after
+    assert not [a for a in set(after) - set(before) if not a.startswith(("walk-owner", "walk-support", "victim"))], after
+    assert [b["slug"] for b in env.cli.json("tenant", "list")] == [b["slug"] for b in businesses]
     domains_after = _domains(env)
     assert "acme.example" in domains_after
-    assert not [d for d in set(domains_after) - set(domains_before) if not d.startswith("walk-owner")], domains_after
+    assert not [d for d in set(domains_after) - set(domains_before)
+                if not d.startswith(("walk-owner", "walk-support"))], domains_after
     records = [r["name"] for r in env.cli.json("dns", "records", "acme.example")]
-    assert not [r for r in records if r.startswith("walk-") and not r.startswith("walk-owner")], records
+    assert not [r for r in records if r.startswith("walk-") and not r.startswith(("walk-owner", "walk-support"))], records
 
 
 def _domains(env) -> list[str]:
