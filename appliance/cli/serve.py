@@ -11,6 +11,8 @@ from appliance.errors import Conflict, NotFound
 
 DEMO_SLUG = "demo"
 DEMO_USERS = (("alice", "Alice Baker"), ("bob", "Bob Baker"))
+#: The demo's operator account (the reseller's side of the panel).
+DEMO_OPERATOR = "demo"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,19 +65,37 @@ def _demo(ctx) -> int:
     if not any(a.address == f"info@{domain}" for a in core.addresses.list(DEMO_SLUG)):
         core.addresses.add(f"info@{domain}", [address for address, _ in logins], actor=actor)
     _demo_site(core, actor)
+    operator = _demo_operator(core, actor)
     # The daemon builds its own App; release this one's files first.
     ctx.close()
     ctx._app = None
     return serve(_demo_settings(ctx.settings), ctx.state_dir,
-                 on_ready=lambda app: print(_banner(app, logins), flush=True))
+                 on_ready=lambda app: print(_banner(app, logins, operator), flush=True))
+
+
+def _demo_operator(core, actor: str):
+    """The operator ``demo``, with a new password and a new TOTP secret on
+    every start (set up from its QR code at the first sign-in)."""
+    if any(o.name == DEMO_OPERATOR for o in core.operators.list()):
+        password = core.operators.set_password(DEMO_OPERATOR, actor=actor)
+        credentials = core.operators.reset_2fa(DEMO_OPERATOR, actor=actor)
+        return credentials, password
+    credentials = core.operators.add(DEMO_OPERATOR, actor=actor)
+    return credentials, credentials.password
 
 
 def _demo_settings(settings):
     """The demo's settings: the control panel also over plain HTTP from
     this computer (the browser would otherwise stop at the self-signed
-    certificate); every other client is still sent to HTTPS."""
+    certificate); every other client is still sent to HTTPS. A domain's
+    live check asks the box's own DNS server unless a resolver is set: a
+    demo has no registrar, so the box is the world's DNS for its domains."""
     raw = dict(settings.raw)
-    raw["panel"] = {**raw.get("panel", {}), "plain_http_loopback": True}
+    panel = {**raw.get("panel", {}), "plain_http_loopback": True}
+    dns_port = settings.listen.dns
+    if not settings.panel.check_resolver and dns_port:
+        panel["check_resolver"] = f"{settings.listen.addresses[0]}:{dns_port}"
+    raw["panel"] = panel
     return settings_mod.from_mapping(raw, settings.source or "<demo>")
 
 
@@ -101,7 +121,7 @@ _CONNECT = (
 )
 
 
-def _banner(app, logins) -> str:
+def _banner(app, logins, operator) -> str:
     """How to connect, listing only what is really listening."""
     host = app.settings.listen.addresses[0]
     ports = {name: binds[0][1] for name, binds in app.listeners.items()}
@@ -124,6 +144,16 @@ def _banner(app, logins) -> str:
         ]
         if "http" in ports:
             lines.append(f"  http://{host}:{ports['http']}/    (plain HTTP: the demo allows it on this computer only)")
+        credentials, password = operator
+        lines += [
+            "",
+            "Operator pages (every business; two-step sign-in set up from a QR code at the first sign-in):",
+            f"  https://{host}:{ports['https']}/operator   name {credentials.name}  password {password}",
+            f"  TOTP secret {credentials.secret} (new on every start)",
+        ]
+        resolver = app.settings.panel.check_resolver
+        if resolver:
+            lines.append(f"  A domain's live check asks {resolver[0]}:{resolver[1]}, the box's own DNS server.")
         lines.append("")
     lines += [
         "How to connect (self-signed certificate; accept it in the client):",

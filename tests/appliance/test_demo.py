@@ -48,9 +48,33 @@ def _sign_in_to_the_panel(banner: str, address: str, password: str) -> None:
     assert "You are an owner of the business." in browser.get(http + "home", timeout=30).text
 
 
+def _operator_signs_in(banner: str) -> None:
+    """The banner's operator login: the right name and password lead to
+    setting up the printed TOTP secret, where its code is accepted."""
+    import pyotp
+    import requests
+
+    found = re.search(r"^  (https://127\.0\.0\.1:\d+)/operator +name (\S+) +password (\S+)$", banner, re.M)
+    secret = re.search(r"^  TOTP secret (\S+) ", banner, re.M)[1]
+    base, name, password = found[1], found[2], found[3]
+    browser = requests.Session()
+    browser.verify = False
+    page = browser.get(base + "/operator", timeout=30).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+    reply = browser.post(base + "/operator", data={"csrf": csrf, "name": name, "password": password},
+                         headers={"Origin": base}, allow_redirects=False, timeout=30)
+    assert (reply.status_code, reply.headers["location"]) == (303, "/operator/setup")
+    page = browser.get(base + "/operator/setup", timeout=30).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+    reply = browser.post(base + "/operator/setup", data={"csrf": csrf, "code": pyotp.TOTP(secret).now()},
+                         headers={"Origin": base}, allow_redirects=False, timeout=30)
+    assert reply.status_code == 200 and "recovery-codes" in reply.text, reply.text[:300]
+
+
 def test_demo_creates_the_business_and_prints_working_logins(state_dir, config_file):
     """The demo prints logins that authenticate, the servers and ports to use, a website that curl gets,
-    and the control panel, where the owner signs in; a second start keeps the business."""
+    and the control panel, where the owner signs in, and the operator's login, which works with its
+    TOTP secret; a second start keeps the business and gives the operator a new secret."""
     cmd = [sys.executable, "-m", "appliance", "--state", str(state_dir), "--config", str(config_file), "demo"]
     for _ in range(2):
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -64,6 +88,7 @@ def test_demo_creates_the_business_and_prints_working_logins(state_dir, config_f
                                   capture_output=True, text=True, check=True).stdout
             assert "<title>Demo Bakery</title>" in page and 'class="theme-warm' in page
             _sign_in_to_the_panel(banner, "alice@demo.appliance.test", logins["alice@demo.appliance.test"])
+            _operator_signs_in(banner)
             app = App(settings.load(config_file), state_dir)
             try:
                 for address, password in logins.items():
