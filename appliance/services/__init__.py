@@ -24,6 +24,8 @@ runs them in a thread.
                    menu, build
 ``certificates``   listing, and asking the daemon to renew
 ``queue``          outbound mail: list, retry, delete
+``sieve``          each user's mail rules (Sieve scripts): list, show,
+                   check, put, activate, rename, delete
 =================  ===========================================================
 """
 
@@ -45,6 +47,7 @@ from .dns import DnsRecords
 from .domains import Domains
 from .people import People
 from .queue import Queue
+from .sieve import Scripts
 from .sitebuilder import SiteBuilder
 from .sites import Sites
 
@@ -64,6 +67,7 @@ class Services:
         self.site_builder = SiteBuilder(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
+        self.sieve = Scripts(self.stores)
 
 
 __all__ = ["Services", "Stores"]
