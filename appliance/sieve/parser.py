@@ -170,7 +170,7 @@ class _Parser:
 
     def command(self, depth: int) -> Command:
         _kind, name, line = self.take("ident")
-        args, tests = self.arguments(depth)
+        args, tests = self.arguments(0)
         kind = self.peek()[0]
         if kind == ";":
             self.pos += 1
@@ -186,6 +186,8 @@ class _Parser:
         raise SieveError(tok[2], f"expected ';' or a block after {name}, found {_show(tok[0], tok[1])}")
 
     def arguments(self, depth: int) -> tuple[list[Argument], list[Test]]:
+        """Arguments, then a test or test list; ``depth`` is how deep in
+        tests we are (blocks and tests are bounded separately)."""
         args: list[Argument] = []
         while True:
             kind, value, _line = self.peek()
