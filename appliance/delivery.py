@@ -310,7 +310,7 @@ class Router:
                 assert sieve is not None
 
                 def carry(conn: sqlite3.Connection, plan: Any, body_id: int) -> Any:
-                    return sieve.carry_out(conn, slug, plan, body_id, raw, mail_from or "")
+                    return sieve.carry_out(conn, slug, plan, body_id, mail_from or "")
 
             def write(conn: sqlite3.Connection) -> tuple[list[tuple[int, int]], list[int], int]:
                 if check_inside and _quota_check(conn, user_ids, len(raw)):

@@ -36,12 +36,14 @@ from email.parser import BytesHeaderParser
 from typing import Any
 
 from storage import directory
+from storage import dkim as dkimdb
 from storage import mail as maildb
 from storage import queue as queuedb
 from storage import sieve as sievedb
 from storage.database import savepoint
 from storage.errors import ApplianceError, LimitExceeded, NotFound
 
+from ..mailauth import sign_message
 from .evaluate import Context, Envelope, Outcome, SieveRuntimeError, evaluate
 from .parser import Command, SieveError
 from .validate import compile_script
@@ -68,6 +70,14 @@ class Plan:
     outcome: Outcome
     own: tuple[str, ...]
     script: str
+    #: The vacation reply, built and DKIM-signed before the write; None
+    #: when there is none to send (no vacation, or RFC 3834 says no).
+    reply: bytes | None = None
+    #: The copy redirects send (``Delivered-To`` added), or None when a
+    #: loop is detected (the message already has the user's Delivered-To).
+    redirected: bytes | None = None
+    #: The refusal for a reject that could not be an SMTP reply, if any.
+    refusal: bytes | None = None
 
 
 @dataclass
@@ -121,13 +131,19 @@ class Filter:
     # -- before the write ------------------------------------------------------
 
     @staticmethod
-    def read_scripts(conn: sqlite3.Connection, user_ids: list[int]) -> dict[int, tuple[str, str, list[str], frozenset[str]]]:
-        """``{user_id: (script name, text, own addresses, mailbox names)}``
-        for the users with an active script (a read of the business file)."""
+    def read_scripts(conn: sqlite3.Connection, user_ids: list[int]) -> dict[int, tuple]:
+        """``{user_id: (script name, text, own addresses, mailbox names,
+        DKIM keys by domain)}`` for the users with an active script (a read
+        of the business file)."""
         out = {}
         for user_id, (name, text) in sievedb.active_scripts(conn, user_ids).items():
             boxes = frozenset(b["name"] for b in maildb.list_mailboxes(conn, user_id))
-            out[user_id] = (name, text, directory.addresses_of(conn, user_id), boxes)
+            own = directory.addresses_of(conn, user_id)
+            keys = {}
+            if "vacation" in text:
+                for domain in {a.rpartition("@")[2] for a in own}:
+                    keys[domain] = dkimdb.key_for(conn, domain)
+            out[user_id] = (name, text, own, boxes, keys)
         return out
 
     def evaluate_all(self, slug: str, raw: bytes, scripts: dict, rcpt_of: dict[int, str], mail_from: str) -> dict[int, Plan]:
@@ -136,7 +152,7 @@ class Filter:
         gets the message in INBOX."""
         message = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
         plans = {}
-        for user_id, (name, text, own, boxes) in scripts.items():
+        for user_id, (name, text, own, boxes, keys) in scripts.items():
             rcpt = rcpt_of.get(user_id) or own[0]
             try:
                 commands = self.compiled(text)
@@ -149,28 +165,62 @@ class Filter:
             except Exception:  # noqa: BLE001 - a script must never lose mail
                 log.exception("%s: user %d: sieve script %r crashed, message kept in INBOX", slug, user_id, name)
                 continue
-            plans[user_id] = Plan(user_id, rcpt, outcome, tuple(own), name)
+            plan = Plan(user_id, rcpt, outcome, tuple(own), name)
+            # Everything that needs the message parsed or built is done
+            # here, so the business's writer thread only stores and queues.
+            if outcome.vacation is not None:
+                plan.reply = self._vacation_reply(slug, plan, message, mail_from, keys)
+            if outcome.redirects:
+                delivered_to = {email.utils.parseaddr(v)[1].lower() for v in message.get_all("Delivered-To") or []}
+                if not delivered_to & {a.lower() for a in own}:
+                    plan.redirected = f"Delivered-To: {rcpt}\r\n".encode() + _without_return_path(raw)
+            if outcome.reject is not None and mail_from and not _auto_submitted(message):
+                plan.refusal = build_refusal(message, rcpt, mail_from, outcome.reject, self.hostname)
+            plans[user_id] = plan
         return plans
+
+    def _vacation_reply(self, slug: str, plan: Plan, headers: Message, mail_from: str, keys: dict) -> bytes | None:
+        """The reply to send if RFC 3834 / RFC 5230 allow one, DKIM-signed
+        with the key of the sending address's domain; None otherwise."""
+        vac = plan.outcome.vacation
+        assert vac is not None
+        own = {a.lower() for a in plan.own} | {a.lower() for a in vac.addresses}
+        why = no_reply_reason(headers, mail_from, own)
+        if why:
+            log.info("%s: user %d: no vacation reply to <%s>: %s", slug, plan.user_id, mail_from, why)
+            return None
+        sender = plan.address
+        if vac.from_:
+            wanted = email.utils.parseaddr(vac.from_)[1].lower()
+            # Only an address of the user's own: a script cannot send as anyone.
+            if wanted in {a.lower() for a in plan.own}:
+                sender = vac.from_
+        reply = build_vacation(headers, sender, mail_from, vac.reason, vac.subject, vac.mime, self.hostname)
+        key = keys.get(email.utils.parseaddr(sender)[1].rpartition("@")[2].lower())
+        if key is not None:
+            # Signed like submitted mail, so receivers checking DMARC accept it.
+            reply = sign_message(reply, key)
+        return reply
 
     # -- inside the write ------------------------------------------------------
 
-    def carry_out(self, conn: sqlite3.Connection, slug: str, plan: Plan, body_id: int, raw: bytes,
-                  mail_from: str) -> Carried:
+    def carry_out(self, conn: sqlite3.Connection, slug: str, plan: Plan, body_id: int, mail_from: str) -> Carried:
         """Do what ``plan`` says for its user in this transaction (see
         module doc); a part that cannot be done falls back to INBOX.
         LimitExceeded (quota) propagates like a plain delivery's."""
         done = Carried()
         out = plan.outcome
         keep_inbox = False
-        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
         for address in out.redirects:
-            if not self._redirect(conn, slug, plan, raw, headers, address, mail_from):
-                keep_inbox = True
-            else:
+            if self._redirect(conn, slug, plan, address, mail_from):
                 done.queued += 1
-        if out.vacation is not None and self._vacation(conn, slug, plan, headers, mail_from):
+            else:
+                keep_inbox = True
+        if plan.reply is not None and self._vacation(conn, slug, plan, mail_from):
             done.queued += 1
-        if out.reject is not None and self._refusal(conn, plan, headers, mail_from, out.reject):
+        if plan.refusal is not None:
+            queuedb.enqueue(conn, "", [mail_from], plan.refusal, user_id=None, lifetime=self.limits.queue_lifetime,
+                            smtputf8=not plan.refusal.isascii())
             done.queued += 1
         copies = list(out.copies)
         if keep_inbox and not any(box == "INBOX" for box, _f, _c in copies):
@@ -200,59 +250,38 @@ class Filter:
             mailbox_id, _uid = maildb.deliver(conn, user_id, body_id, "INBOX", flags)
             return user_id, mailbox_id
 
-    def _redirect(self, conn: sqlite3.Connection, slug: str, plan: Plan, raw: bytes, headers: Message,
-                  target: str, mail_from: str) -> bool:
-        own = {a.lower() for a in plan.own}
-        delivered_to = {email.utils.parseaddr(v)[1].lower() for v in headers.get_all("Delivered-To") or []}
-        if target.lower() in own or own & delivered_to:
+    def _redirect(self, conn: sqlite3.Connection, slug: str, plan: Plan, target: str, mail_from: str) -> bool:
+        if plan.redirected is None or target.lower() in {a.lower() for a in plan.own}:
             # Loop protection: this user already had the message once.
             log.info("%s: user %d: redirect to <%s> skipped (mail loop)", slug, plan.user_id, target)
             return False
         try:
             with savepoint(conn, "sieve_redirect"):
                 sievedb.count_redirect(conn, plan.user_id, self.limits.redirects_per_day)
-                body = f"Delivered-To: {plan.address}\r\n".encode() + _without_return_path(raw)
-                queuedb.enqueue(conn, mail_from, [target], body, user_id=None,
-                                lifetime=self.limits.queue_lifetime, smtputf8=not body.isascii())
+                # The original envelope sender stays (RFC 5228 section 4.2).
+                queuedb.enqueue(conn, mail_from, [target], plan.redirected, user_id=None,
+                                lifetime=self.limits.queue_lifetime, smtputf8=not plan.redirected.isascii())
         except LimitExceeded:
             log.warning("%s: user %d: daily redirect limit reached; kept in INBOX", slug, plan.user_id)
             return False
         log.info("%s: user %d: redirected to <%s>", slug, plan.user_id, target)
         return True
 
-    def _vacation(self, conn: sqlite3.Connection, slug: str, plan: Plan, headers: Message, mail_from: str) -> bool:
+    def _vacation(self, conn: sqlite3.Connection, slug: str, plan: Plan, mail_from: str) -> bool:
         vac = plan.outcome.vacation
-        assert vac is not None
-        own = {a.lower() for a in plan.own} | {a.lower() for a in vac.addresses}
-        why = no_reply_reason(headers, mail_from, own)
-        if why:
-            log.info("%s: user %d: no vacation reply to <%s>: %s", slug, plan.user_id, mail_from, why)
-            return False
+        assert vac is not None and plan.reply is not None
         days = min(max(vac.days, 1), self.limits.vacation_max_days)
         handle = hashlib.sha256(vac.handle.encode("utf-8", "surrogatepass")).hexdigest()
+        # The :days memory is read and written in the delivery's transaction,
+        # so two messages committed together cannot both get a reply.
         if not sievedb.vacation_due(conn, plan.user_id, mail_from.lower(), handle, days * 86_400):
             log.info("%s: user %d: vacation reply to <%s> already sent within %d days", slug, plan.user_id, mail_from, days)
             return False
-        sender = plan.address
-        if vac.from_:
-            wanted = email.utils.parseaddr(vac.from_)[1].lower()
-            # Only an address of the user's own: a script cannot send as anyone.
-            if wanted in {a.lower() for a in plan.own}:
-                sender = vac.from_
-        reply = build_vacation(headers, sender, mail_from, vac.reason, vac.subject, vac.mime, self.hostname)
         # RFC 3834 section 3.3 / RFC 5230 section 4.3: null envelope sender,
         # so a reply to the reply cannot come back.
-        queuedb.enqueue(conn, "", [mail_from], reply, user_id=None, lifetime=self.limits.queue_lifetime,
-                        smtputf8=not reply.isascii())
+        queuedb.enqueue(conn, "", [mail_from], plan.reply, user_id=None, lifetime=self.limits.queue_lifetime,
+                        smtputf8=not plan.reply.isascii())
         log.info("%s: user %d: vacation reply queued for <%s>", slug, plan.user_id, mail_from)
-        return True
-
-    def _refusal(self, conn: sqlite3.Connection, plan: Plan, headers: Message, mail_from: str, reason: str) -> bool:
-        if not mail_from or _auto_submitted(headers):
-            return False
-        text = build_refusal(headers, plan.address, mail_from, reason, self.hostname)
-        queuedb.enqueue(conn, "", [mail_from], text, user_id=None, lifetime=self.limits.queue_lifetime,
-                        smtputf8=not text.isascii())
         return True
 
 

@@ -25,6 +25,9 @@ from .parser import Command, Test
 
 #: Longest value a variable holds (RFC 5229 section 6 lets us truncate).
 MAX_VARIABLE = 4096
+#: Steps all :matches tests of one run may take together; past it the
+#: script fails (and the message is kept).
+MATCH_BUDGET = 200_000
 #: Match variables ${0}..${9} (RFC 5229 section 3.2 asks for at least 9).
 MAX_MATCH_VARS = 10
 
@@ -82,25 +85,71 @@ def _casemap(text: str) -> str:
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
-def _glob(pattern: str, casefold: bool) -> re.Pattern:
-    """A :matches pattern as a regex; each * and ? is a group (match variables)."""
-    out = []
+def _glob_tokens(pattern: str) -> list[str]:
+    """A :matches pattern as tokens: each character to match, and the
+    wildcards as :data:`_STAR` and :data:`_ONE` (two characters, so no
+    escaped "*" or "?" can be mistaken for one); backslash escapes undone
+    (RFC 5228 section 2.7.1)."""
+    out: list[str] = []
     i = 0
     while i < len(pattern):
         c = pattern[i]
         if c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
+            out.append(pattern[i + 1])
             i += 2
             continue
-        if c == "*":
-            out.append("(.*?)")
-        elif c == "?":
-            out.append("(.)")
-        else:
-            out.append(re.escape(c))
+        out.append(_STAR if c == "*" else _ONE if c == "?" else c)
         i += 1
-    flags = re.DOTALL | (re.IGNORECASE | re.ASCII if casefold else 0)
-    return re.compile("".join(out) + r"\Z", flags)
+    return out
+
+
+_STAR = "\0*"
+_ONE = "\0?"
+
+
+def glob(pattern: str, text: str, casefold: bool, budget: list[int]) -> list[str] | None:
+    """Match ``text`` against a :matches pattern; the strings each wildcard
+    took (RFC 5229 section 3.2: every "*" as short as a match allows), or
+    None. Linear in the usual case and O(len(text) x len(pattern)) at
+    worst - never exponential like a backtracking regex - and every step
+    is taken from ``budget[0]``; SieveRuntimeError when it runs out."""
+    tokens = _glob_tokens(pattern)
+    fold = _casemap if casefold else (lambda x: x)
+    folded = fold(text)
+    p = t = 0
+    star_p = -1
+    star_t = 0
+    spans: dict[int, tuple[int, int]] = {}
+    while t < len(text):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SieveRuntimeError("matching takes too long")
+        tok = tokens[p] if p < len(tokens) else None
+        if tok == _STAR:
+            star_p, star_t = p, t
+            spans[p] = (t, t)
+            p += 1
+        elif tok is not None and (tok == _ONE or fold(tok) == folded[t]):
+            if tok == _ONE:
+                spans[p] = (t, t + 1)
+            p += 1
+            t += 1
+        elif star_p >= 0:
+            # The last "*" takes one more character and the rest is tried again.
+            star_t += 1
+            spans[star_p] = (spans[star_p][0], star_t)
+            for later in [k for k in spans if k > star_p]:
+                del spans[later]
+            t = star_t
+            p = star_p + 1
+        else:
+            return None
+    while p < len(tokens) and tokens[p] == _STAR:
+        spans[p] = (t, t)
+        p += 1
+    if p != len(tokens):
+        return None
+    return [text[a:b] for _k, (a, b) in sorted(spans.items())]
 
 
 class _Run:
@@ -116,6 +165,8 @@ class _Run:
         self.max_actions = max_actions
         self.max_redirects = max_redirects
         self.stopped = False
+        #: Characters :matches may look at for this message (see :func:`glob`).
+        self.budget = [MATCH_BUDGET]
 
     # -- strings -------------------------------------------------------------
 
@@ -148,10 +199,10 @@ class _Run:
         for value in values:
             for key in keys:
                 if tags.get("matches"):
-                    m = _glob(key, casefold).match(value)
-                    if m is not None:
+                    groups = glob(key, value, casefold, self.budget)
+                    if groups is not None:
                         if self.variables_on:
-                            self.match_vars = [value, *m.groups()][:MAX_MATCH_VARS]
+                            self.match_vars = [value, *groups][:MAX_MATCH_VARS]
                         return True
                 elif tags.get("contains"):
                     if (_casemap(key) in _casemap(value)) if casefold else (key in value):

@@ -67,7 +67,6 @@ class Session:
         self.source = source
         self.tls = False
         self.account: Account | None = None
-        settings = service.settings
         self.max_literal = self.app.settings.sieve.max_script_bytes + LITERAL_SLACK
 
     # -- wire ------------------------------------------------------------------

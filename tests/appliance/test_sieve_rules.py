@@ -145,3 +145,19 @@ def test_script_refused_with_line_and_reason(script, line, reason):
     with pytest.raises(SieveError) as info:
         compile_script(script)
     assert (info.value.line, info.value.reason) == (line, reason)
+
+
+def test_match_variables_are_not_greedy():
+    """RFC 5229 section 3.2: each "*" takes as little as the match allows; ${1}.. hold what each wildcard took."""
+    out = run('require ["fileinto", "variables"]; if header :matches "Subject" "*o* *" { fileinto "${1}|${2}|${3}"; }',
+              "invoice-from-customer.eml")
+    assert out.copies == [("Inv|ice|2041 for March", (), False)]
+
+
+def test_a_pathological_matches_pattern_fails_instead_of_running_away():
+    """A :matches pattern that would take too long stops the script (the message is then kept), never a thread."""
+    raw = b"Subject: " + b"a" * 10000 + b"\r\n\r\nbody\r\n"
+    ctx = Context(message_from_bytes(raw, policy=policy.compat32), Envelope("", "alice@acme.test"), len(raw))
+    script = compile_script('if header :matches "subject" "*' + "a" * 30 + 'c" { discard; }')
+    with pytest.raises(SieveRuntimeError, match="matching takes too long"):
+        evaluate(script, ctx)

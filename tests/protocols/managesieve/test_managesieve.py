@@ -184,3 +184,17 @@ def test_commands_need_a_login(raw):
     """LISTSCRIPTS before AUTHENTICATE is answered NO."""
     raw.starttls()
     assert raw.command(b"LISTSCRIPTS") == [b'NO "log in first (AUTHENTICATE)"']
+
+
+def test_one_source_cannot_take_every_connection(mta):
+    """Past [managesieve] max_connections_per_source (20 by default) a source gets BYE (TRYLATER) and is closed."""
+    held = [Raw(mta) for _ in range(20)]
+    try:
+        extra = socket.create_connection(("127.0.0.1", mta.port("managesieve")), timeout=10)
+        try:
+            assert extra.makefile("rb").readline() == b'BYE (TRYLATER) "too many connections from your address"\r\n'
+        finally:
+            extra.close()
+    finally:
+        for conn in held:
+            conn.close()

@@ -130,6 +130,7 @@ def test_vacation_reply_arrives_with_null_sender_and_references(mta):
     assert reply["Auto-Submitted"] == "auto-replied (vacation)"
     assert reply["In-Reply-To"] == f"<{tag}.invoice-2041@remote.test>"
     assert "I am away until Monday." in reply.get_payload(decode=True).decode()
+    assert got.data.startswith(b"DKIM-Signature:") and b"d=acme.test" in got.data.split(b"\r\n\r\n")[0]
     assert len(imap_folder(mta, "alice@acme.test", "INBOX", tag)) == 1
 
 
@@ -179,6 +180,17 @@ def test_reject_of_a_single_recipient_message_is_refused_in_the_smtp_dialogue(mt
         deliver(mta, "invoice-from-customer.eml", tag=tag)
     assert (info.value.smtp_code, info.value.smtp_error) == (550, b"5.7.1 Joe, use the shop form.")
     assert imap_folder(mta, "alice@acme.test", "INBOX", tag) == []
+
+
+def test_reject_with_several_recipients_sends_a_refusal_and_delivers_the_others(mta):
+    """With two recipients, alice's reject cannot be an SMTP reply: bob gets the message, alice does not, and the sender gets a refusal from the null sender."""
+    put_script(mta, "alice@acme.test", 'require "reject"; reject "Not accepted here.";')
+    tag = uuid.uuid4().hex
+    deliver(mta, "invoice-from-customer.eml", tag=tag, sender="both@remote.test", rcpts=("alice@acme.test", "bob@acme.test"))
+    refusal = wait_for(lambda: replies_to(mta, "both@remote.test", tag))[0]
+    assert refusal.mail_from == "<>" and b"Not accepted here." in refusal.data
+    assert imap_folder(mta, "alice@acme.test", "INBOX", tag) == []
+    assert len(imap_folder(mta, "bob@acme.test", "INBOX", tag)) == 1
 
 
 def test_a_failing_script_never_loses_the_message(mta):
