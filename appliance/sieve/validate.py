@@ -11,6 +11,8 @@ been named in a ``require`` at the top of the script (RFC 5228 section
 
 from __future__ import annotations
 
+import email.utils
+import re
 from dataclasses import dataclass
 
 from .parser import Command, SieveError, StringList, Tag, Test, parse
@@ -79,7 +81,12 @@ TESTS = {
 }
 
 COMPARATORS = ("i;ascii-casemap", "i;octet")
-_EXCLUSIVE = (("is", "contains", "matches"), ("all", "localpart", "domain"), ("over", "under"))
+_EXCLUSIVE = (
+    ("is", "contains", "matches"), ("all", "localpart", "domain"), ("over", "under"),
+    # RFC 5229 section 4.1: one modifier of each precedence.
+    ("lower", "upper"), ("lowerfirst", "upperfirst"),
+)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def compile_script(text: str, max_depth: int = 16) -> list[Command]:
@@ -180,6 +187,7 @@ def _check(node: Command | Test, spec: Spec, required: set[str], what: str) -> N
     if spec.tests == "list" and (not node.tests or node.args):
         raise SieveError(node.line, f"{node.name} needs a list of tests in parentheses")
     node.spec = {"tags": tags, "pos": values}
+    _check_values(node)
     for test in node.tests:
         tspec = TESTS.get(test.name)
         if tspec is None:
@@ -200,3 +208,19 @@ def _value(node: Command | Test, arg: object, kind: str, where: str) -> object:
         return arg.items[0]
     return arg.items
 
+
+
+def _check_values(node: Command | Test) -> None:
+    """What can be checked of the values before the script runs (strings
+    holding variables are checked when they are expanded)."""
+    pos = node.spec["pos"]
+    if node.name == "set" and not _IDENTIFIER.match(pos[0]):
+        # RFC 5229 section 4: the name is an identifier.
+        raise SieveError(node.line, f"invalid variable name {pos[0]!r}")
+    if node.name == "redirect" and "${" not in pos[0]:
+        # RFC 5228 section 4.2: a syntax error, found at compile time.
+        _name, address = email.utils.parseaddr(pos[0])
+        if not address or "@" not in address:
+            raise SieveError(node.line, f"redirect to an invalid address {pos[0]!r}")
+    if node.name == "vacation" and "days" in node.spec["tags"] and node.spec["tags"]["days"] < 0:
+        raise SieveError(node.line, "vacation :days must not be negative")

@@ -138,6 +138,9 @@ def test_too_many_redirects_is_a_runtime_error():
     ('vacation "x";', 1, 'vacation needs require "vacation"'),
     ('require "copy"; redirect :copy ["a@b.test", "c@d.test"];', 1, "redirect argument 1: expected one string, not a list"),
     ('/* never closed', 1, "unterminated comment"),
+    ('require "variables";\r\nset "my-name" "x";', 2, "invalid variable name 'my-name'"),
+    ('require "variables"; set :lower :upper "a" "b";', 1, "set: only one of :lower, :upper"),
+    ('redirect "not an address";', 1, "redirect to an invalid address 'not an address'"),
     ("if true " + "{ if true " * 20 + "{ keep; }" + " }" * 21, 1, "blocks nested deeper than 16"),
 ])
 def test_script_refused_with_line_and_reason(script, line, reason):

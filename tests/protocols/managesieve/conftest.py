@@ -8,11 +8,14 @@ import pytest
 
 from tests.protocols.smtp.conftest import Mta, StubDNS, provision
 
+#: [managesieve] login_timeout of the test daemon (the smallest allowed).
+LOGIN_TIMEOUT = 5
+
 
 @pytest.fixture(scope="module")
 def mta(tmp_path_factory):
     dns = StubDNS()
-    m = Mta(tmp_path_factory.mktemp("managesieve"), dns)
+    m = Mta(tmp_path_factory.mktemp("managesieve"), dns, extra=f"[managesieve]\nlogin_timeout = {LOGIN_TIMEOUT}\n")
     provision(m)
     m.remote.start()
     m.daemon.start()

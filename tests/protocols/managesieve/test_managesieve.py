@@ -10,12 +10,15 @@ import socket
 import smtplib
 import ssl
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.protocols.smtp.conftest import PASSWORD, stored_messages, tls_client_context
+
+from .conftest import LOGIN_TIMEOUT
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sieve"
 
@@ -198,3 +201,12 @@ def test_one_source_cannot_take_every_connection(mta):
     finally:
         for conn in held:
             conn.close()
+
+
+def test_a_silent_client_is_disconnected_before_login(raw):
+    """A client that sends nothing for [managesieve] login_timeout gets BYE and the connection is closed."""
+    raw.sock.settimeout(LOGIN_TIMEOUT + 10)
+    started = time.monotonic()
+    assert raw.file.readline() == b'BYE "idle too long"\r\n'
+    assert LOGIN_TIMEOUT - 1 <= time.monotonic() - started
+    assert raw.file.readline() == b""

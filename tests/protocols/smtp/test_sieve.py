@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import imaplib
 import smtplib
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -200,6 +201,24 @@ def test_a_failing_script_never_loses_the_message(mta):
     deliver(mta, "invoice-from-customer.eml", tag=tag)
     assert len(imap_folder(mta, "alice@acme.test", "INBOX", tag)) == 1
     assert "sieve script 'rules' failed, message kept in INBOX: more than 4 redirects" in mta.daemon.log()
+
+
+def test_a_stored_script_that_does_not_parse_never_loses_mail(mta):
+    """A script in the business file that no longer parses (written there by an older version) leaves mail in INBOX, logged once per message."""
+    mta.cli("sieve", "activate", "alice@acme.test", "")
+    conn = sqlite3.connect(mta.state / "tenants" / "acme.sqlite3", timeout=10)
+    try:
+        with conn:
+            conn.execute(
+                "INSERT INTO sieve_scripts (user_id, name, content, active, updated)"
+                " SELECT id, 'legacy', 'fileinto \"Old\";', 1, '2020-01-01' FROM users WHERE address = 'alice@acme.test'"
+            )
+    finally:
+        conn.close()
+    tag = uuid.uuid4().hex
+    deliver(mta, "invoice-from-customer.eml", tag=tag)
+    assert len(imap_folder(mta, "alice@acme.test", "INBOX", tag)) == 1
+    assert mta.daemon.log().count("sieve script 'legacy' failed, message kept in INBOX: line 1: fileinto needs require") == 1
 
 
 def test_a_script_that_does_not_parse_is_refused_and_the_old_one_stays(mta):
