@@ -210,3 +210,39 @@ def test_a_silent_client_is_disconnected_before_login(raw):
     assert raw.file.readline() == b'BYE "idle too long"\r\n'
     assert LOGIN_TIMEOUT - 1 <= time.monotonic() - started
     assert raw.file.readline() == b""
+
+
+def test_havespace_answers_by_the_limits(raw):
+    """HAVESPACE says OK for a script within [sieve] max_script_bytes and NO (QUOTA) past it."""
+    logged_in(raw, "bob@acme.test")
+    assert raw.command(b'HAVESPACE "next" 1000') == [b'OK "Putscript would succeed"']
+    assert raw.command(b'HAVESPACE "next" 1000000')[0].startswith(b"NO (QUOTA)")
+
+
+def test_checkscript_checks_without_storing(raw):
+    """CHECKSCRIPT answers OK or NO with line and reason, and stores nothing."""
+    logged_in(raw, "bob@acme.test")
+    before = raw.command(b"LISTSCRIPTS")
+    good, bad = b'require "vacation"; vacation "away";', b'\r\nvacation "away";'
+    assert raw.command(b"CHECKSCRIPT {%d+}\r\n" % len(good) + good) == [b'OK "Script is valid"']
+    assert raw.command(b"CHECKSCRIPT {%d+}\r\n" % len(bad) + bad) == [b'NO "line 2: vacation needs require \\"vacation\\""']
+    assert raw.command(b"LISTSCRIPTS") == before
+
+
+def test_renamescript_keeps_the_active_flag(raw):
+    """RENAMESCRIPT of the active script keeps it active under the new name; a taken name is NO (ALREADYEXISTS)."""
+    logged_in(raw, "carol@globex.test")
+    script = b"keep;"
+    for name in (b"old", b"taken"):
+        assert raw.command(b'PUTSCRIPT "%s" {%d+}\r\n' % (name, len(script)) + script)[-1].startswith(OK)
+    assert raw.command(b'SETACTIVE "old"')[-1].startswith(OK)
+    assert raw.command(b'RENAMESCRIPT "old" "taken"')[0].startswith(b"NO (ALREADYEXISTS)")
+    assert raw.command(b'RENAMESCRIPT "old" "new"') == [b'OK "Renamescript completed"']
+    assert b'"new" ACTIVE' in raw.command(b"LISTSCRIPTS")
+
+
+def test_unauthenticate_ends_the_login(raw):
+    """After UNAUTHENTICATE the session needs AUTHENTICATE again."""
+    logged_in(raw, "bob@acme.test")
+    assert raw.command(b"UNAUTHENTICATE") == [b'OK "Unauthenticate completed"']
+    assert raw.command(b"LISTSCRIPTS") == [b'NO "log in first (AUTHENTICATE)"']

@@ -135,6 +135,15 @@ def test_vacation_reply_arrives_with_null_sender_and_references(mta):
     assert len(imap_folder(mta, "alice@acme.test", "INBOX", tag)) == 1
 
 
+def test_vacation_from_another_persons_address_is_sent_from_the_users_own(mta):
+    """:from naming an address that is not the user's is ignored: the reply comes from alice, never from someone else."""
+    put_script(mta, "alice@acme.test", 'require "vacation"; vacation :from "bob@acme.test" :subject "Away" "Back soon.";')
+    tag = uuid.uuid4().hex
+    deliver(mta, "invoice-from-customer.eml", tag=tag, sender="spoofcheck@remote.test")
+    got = wait_for(lambda: replies_to(mta, "spoofcheck@remote.test", tag))[0]
+    assert (email.message_from_bytes(got.data)["From"], email.message_from_bytes(got.data)["Subject"]) == ("alice@acme.test", "Away")
+
+
 def test_vacation_is_sent_once_per_sender_within_days(mta):
     """A second message from the same sender within :days gets no second reply."""
     put_script(mta, "alice@acme.test", VACATION)
