@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import imaplib
+import json
 import smtplib
 import sqlite3
 import uuid
@@ -250,3 +251,14 @@ def test_mail_from_a_colleague_runs_the_recipients_rules(mta):
         client.login("bob@acme.test", PASSWORD)
         client.sendmail("bob@acme.test", ["alice@acme.test"], message.encode())
     assert len(imap_folder(mta, "alice@acme.test", "From Bob", tag)) == 1
+
+
+def test_cli_lists_and_shows_a_users_scripts(mta):
+    """appliance sieve list --json shows bob's scripts with the active one marked; sieve show prints one back."""
+    script = 'require "fileinto";\nfileinto "Archive";\n'
+    mta.cli("sieve", "put", "bob@acme.test", "archive-all", "-", input=script)
+    mta.cli("sieve", "put", "bob@acme.test", "plain", "-", "--activate", input="keep;\n")
+    listing = json.loads(mta.cli("sieve", "list", "bob@acme.test", "--json").stdout)
+    assert [(s["name"], s["active"], s["size"]) for s in listing] == [("archive-all", False, len(script)), ("plain", True, len("keep;\n"))]
+    assert mta.cli("sieve", "show", "bob@acme.test", "archive-all").stdout == script
+    mta.cli("sieve", "activate", "bob@acme.test", "")
