@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterable, Sequence
 from storage import directory
 from storage import mail as maildb
 from storage import queue as queuedb
+from storage import sieve as sievedb
 from storage.database import savepoint
 from storage.errors import TenantNotFound
 from storage.tenants import TenantHandle, TenantPool
@@ -68,6 +69,9 @@ class Recipient:
     address: str
     slug: str
     user_ids: tuple[int, ...]
+    #: Those of ``user_ids`` that had an active Sieve script at RCPT time:
+    #: mail for the others is delivered without reading any script.
+    rules: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def _deliver_in(
     return stored, over, queued
 
 
-def _recipient_check(conn: sqlite3.Connection, address: str, size: int) -> tuple[str, list[int], list[int]]:
+def _recipient_check(conn: sqlite3.Connection, address: str, size: int) -> tuple[str, list[int], list[int], list[int]]:
     tenant = directory.get_tenant(conn)
     user_ids = directory.resolve(conn, address)
     if not user_ids and address.partition("@")[0] == "postmaster":
@@ -149,7 +153,7 @@ def _recipient_check(conn: sqlite3.Connection, address: str, size: int) -> tuple
         used, limit = maildb.quota_usage(conn, user_id)
         if limit and used + size > limit:
             over.append(user_id)
-    return tenant.state, user_ids, over
+    return tenant.state, user_ids, over, list(sievedb.active_scripts(conn, user_ids))
 
 
 def _quota_check(conn: sqlite3.Connection, user_ids: Iterable[int], size: int) -> list[int]:
@@ -224,7 +228,7 @@ class Router:
             raise NotHosted("relaying denied")
         try:
             handle = self.handle(slug)
-            state, user_ids, over = await handle.read("smtp rcpt", lambda c: _recipient_check(c, clean, size))
+            state, user_ids, over, rules = await handle.read("smtp rcpt", lambda c: _recipient_check(c, clean, size))
         except TenantNotFound:
             raise NotHosted("relaying denied") from None
         if not user_ids:
@@ -233,7 +237,7 @@ class Router:
             raise Suspended("mailbox temporarily unavailable")
         if over:
             raise LimitExceeded("mailbox full")
-        return Recipient(clean, slug, tuple(user_ids))
+        return Recipient(clean, slug, tuple(user_ids), tuple(rules))
 
     async def check_quota(self, recipients: Sequence[Recipient], size: int) -> None:
         """Raise LimitExceeded if a copy of ``size`` bytes would overfill a mailbox.
@@ -350,6 +354,9 @@ class Router:
             if rcpt.slug == slug:
                 for user_id in rcpt.user_ids:
                     rcpt_of.setdefault(user_id, rcpt.address)
+        if not any(rcpt.rules for rcpt in recipients if rcpt.slug == slug):
+            # Nobody had an active script at RCPT time: no read for rules.
+            return {}
         try:
             scripts = await self.handle(slug).read("sieve scripts", lambda c: sieve.read_scripts(c, user_ids))
             if not scripts:
