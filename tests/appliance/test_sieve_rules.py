@@ -1,6 +1,7 @@
 """Sieve scripts against real messages: what each script decides (folder,
 flags, redirects, replies, refusals), including the examples of RFC 5228,
-5229, 5230 and 5232, and scripts refused with their line and reason.
+5229, 5230 and 5232, scripts refused with their line and reason, and who
+never gets a vacation reply (RFC 3834).
 
 The decisions are checked here, without a daemon, because they are a pure
 function of script and message; that they are carried out at delivery is
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from appliance.sieve import SieveError, SieveRuntimeError, compile_script
+from appliance.sieve.actions import build_vacation, no_reply_reason
 from appliance.sieve.evaluate import Context, Envelope, evaluate
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sieve"
@@ -164,3 +166,40 @@ def test_a_pathological_matches_pattern_fails_instead_of_running_away():
     script = compile_script('if header :matches "subject" "*' + "a" * 30 + 'c" { discard; }')
     with pytest.raises(SieveRuntimeError, match="matching takes too long"):
         evaluate(script, ctx)
+
+
+def headers_of(fixture: str):
+    return message_from_bytes((FIXTURES / fixture).read_bytes(), policy=policy.compat32)
+
+
+@pytest.mark.parametrize("fixture, sender, why", [
+    ("invoice-from-customer.eml", "joe@remote.test", None),
+    ("invoice-from-customer.eml", "", "null sender"),
+    ("invoice-from-customer.eml", "MAILER-DAEMON@remote.test", "automated sender"),
+    ("invoice-from-customer.eml", "owner-bakers@remote.test", "automated sender"),
+    ("invoice-from-customer.eml", "bakers-request@remote.test", "automated sender"),
+    ("invoice-from-customer.eml", "alice@acme.test", "own address"),
+    ("list-newsletter.eml", "news@lists.remote.test", "mailing list"),
+    ("auto-submitted-notification.eml", "tickets@remote.test", "Auto-Submitted"),
+    ("not-addressed-to-alice.eml", "joe@remote.test", "not addressed to the user"),
+])
+def test_when_a_vacation_reply_is_not_sent(fixture, sender, why):
+    """RFC 3834 section 2 and RFC 5230 section 4.5-4.6: who never gets an automatic reply."""
+    assert no_reply_reason(headers_of(fixture), sender, {"alice@acme.test"}) == why
+
+
+def test_bulk_precedence_gets_no_reply():
+    """Precedence: bulk (or junk, list) means no reply."""
+    headers = headers_of("invoice-from-customer.eml")
+    headers["Precedence"] = "bulk"
+    assert no_reply_reason(headers, "joe@remote.test", {"alice@acme.test"}) == "Precedence"
+
+
+def test_vacation_with_mime_uses_the_reason_as_the_body_part():
+    """RFC 5230 section 5.8: with :mime the reason's own Content-Type is the reply's."""
+    reason = 'Content-Type: text/html; charset="utf-8"\r\n\r\n<p>Away until <b>Monday</b>.</p>\r\n'
+    reply = message_from_bytes(build_vacation(headers_of("invoice-from-customer.eml"), "alice@acme.test",
+                                              "joe@remote.test", reason, None, True, "box.appliance.test"))
+    assert reply.get_content_type() == "text/html"
+    assert "<b>Monday</b>" in reply.get_payload()
+    assert reply["References"] == "<invoice-2041@remote.test>"
