@@ -227,12 +227,17 @@ class Filter:
         copies = list(out.copies)
         if keep_inbox and not any(box == "INBOX" for box, _f, _c in copies):
             copies.append(("INBOX", (), False))
+        inbox_planned = any(box == "INBOX" for box, _f, _c in copies)
         for box, flags, create in copies:
-            done.stored.append(self._file(conn, slug, plan.user_id, body_id, box, flags, create))
+            stored = self._file(conn, slug, plan.user_id, body_id, box, flags, create, inbox_planned)
+            if stored is not None:
+                done.stored.append(stored)
         return done
 
     def _file(self, conn: sqlite3.Connection, slug: str, user_id: int, body_id: int, box: str,
-              flags: tuple[str, ...], create: bool) -> tuple[int, int]:
+              flags: tuple[str, ...], create: bool, inbox_planned: bool) -> tuple[int, int] | None:
+        """File one copy; a folder that cannot be used sends it to INBOX
+        instead, unless INBOX gets a copy anyway (then None)."""
         flags = tuple(f for f in flags if _FLAG.match(f))
         try:
             with savepoint(conn, "sieve_file"):
@@ -249,6 +254,8 @@ class Filter:
             raise
         except ApplianceError as exc:
             log.info("%s: user %d: cannot file into %r (%s); kept in INBOX", slug, user_id, box, exc)
+            if inbox_planned:
+                return None
             mailbox_id, _uid = maildb.deliver(conn, user_id, body_id, "INBOX", flags)
             return user_id, mailbox_id
 

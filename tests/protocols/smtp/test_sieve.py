@@ -84,6 +84,14 @@ def test_fileinto_a_missing_folder_without_create_falls_back_to_inbox(mta):
     assert len(imap_folder(mta, "alice@acme.test", "INBOX", tag)) == 1
 
 
+def test_fileinto_a_missing_folder_with_keep_makes_one_inbox_copy(mta):
+    """keep plus fileinto a folder that does not exist leaves exactly one copy in INBOX, not two."""
+    put_script(mta, "alice@acme.test", 'require "fileinto"; keep; fileinto "Nowhere";')
+    tag = uuid.uuid4().hex
+    deliver(mta, "invoice-from-customer.eml", tag=tag)
+    assert len(imap_folder(mta, "alice@acme.test", "INBOX", tag)) == 1
+
+
 def test_discard_stores_nothing(mta):
     """discard drops the message: the 250 came, and no folder of alice holds it."""
     put_script(mta, "alice@acme.test", 'if header :contains "subject" "Invoice" { discard; }')
