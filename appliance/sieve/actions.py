@@ -186,7 +186,9 @@ class Filter:
         with the key of the sending address's domain; None otherwise."""
         vac = plan.outcome.vacation
         assert vac is not None
-        own = {a.lower() for a in plan.own} | {a.lower() for a in vac.addresses}
+        # RFC 5230 section 4.5: the user's addresses, those of :addresses,
+        # and the envelope recipient (a plus address, say).
+        own = {a.lower() for a in plan.own} | {a.lower() for a in vac.addresses} | {plan.address.lower()}
         why = no_reply_reason(headers, mail_from, own)
         if why:
             log.info("%s: user %d: no vacation reply to <%s>: %s", slug, plan.user_id, mail_from, why)
