@@ -61,8 +61,11 @@ class App:
         self.hasher = Hasher(settings.auth.hash_threads)
         #: domain -> business, one cache for every service (appliance.catalog).
         self.catalog = Catalog(self.box)
+        #: Listener name -> [(address, port)] bound; client set-up tells these.
+        self.listeners: dict[str, list[tuple[str, int]]] = {}
         #: The services every front end calls (``appliance.services``).
-        self.core = Services(settings, self.box, self.tenants, self.state_dir, self.catalog, self.certificate_files)
+        self.core = Services(settings, self.box, self.tenants, self.state_dir, self.catalog, self.certificate_files,
+                             self.listeners)
         #: The same, as the operator's verbs of old (``appliance.provisioning``).
         self.provisioning = Provisioning(self.core)
         self.auth = Authenticator.from_settings(settings, self.catalog, self.tenants, self.hasher)
@@ -71,7 +74,6 @@ class App:
         self.loop: asyncio.AbstractEventLoop | None = None
         #: The protocol services started (:mod:`appliance.startup`).
         self.running = Running()
-        self.listeners: dict[str, list[tuple[str, int]]] = {}
         self._watchers: list[Callable[[], Awaitable[None] | None]] = []
         self._tasks: list[asyncio.Task] = []
         self._certificates: Selector | None = None

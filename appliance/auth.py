@@ -1,8 +1,21 @@
 """Logins, for every protocol and front end: address + password ->
 :class:`Principal`. This is the one login checker: IMAP, SMTP AUTH, DAV
 (through :meth:`Authenticator.login_sync`, from its WSGI threads) and the
-coming panel all call it, so suspension, throttling, the hash upgrade, the
-fail2ban line (and later app passwords and 2FA) exist once.
+panel all call it, so suspension, throttling, the hash upgrade, the
+fail2ban line, app passwords and two-step sign-in exist once.
+
+Which secret opens what:
+
+* the panel (``protocol="panel"``) takes the user's own password only,
+  never an app password; for a user with two-step sign-in on, the
+  principal it returns has ``two_step`` set and the panel must have a code
+  accepted by :meth:`Authenticator.second_factor` before it starts a
+  session;
+* every other protocol (IMAP, SMTP AUTH, DAV) takes the user's app
+  passwords (:mod:`appliance.apppasswords`) always, and their own password
+  only while two-step sign-in is off: a password alone must not open the
+  mail of someone who asked for two steps. Refusing it is the same failure
+  as a wrong password (same line, same delay, the same hash spent).
 
 A principal is authenticated once per connection and carries the handle on
 its business's file; every later access goes through that handle, so no
@@ -48,10 +61,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from storage import directory
+from storage import credentials, directory
 from storage.tenants import TenantHandle, TenantPool
 
 from storage import names
+from . import apppasswords, twofactor
 from .catalog import Catalog
 from .errors import AuthFailed, InvalidInput, Suspended
 from .passwords import MAX_PASSWORD_LENGTH, Hasher
@@ -69,6 +83,10 @@ DELAY_CAP = 5.0
 SYNC_TIMEOUT = 30.0
 #: Successful logins remembered at most by :class:`LoginCache`.
 LOGIN_CACHE_SIZE = 10_000
+#: The one front end that takes the user's own password only.
+PANEL = "panel"
+#: An app password's "last used" is written at most this often (seconds).
+APP_USED_EVERY = 60.0
 
 __all__ = ["Authenticator", "Busy", "LoginCache", "Principal"]
 
@@ -80,6 +98,8 @@ class Principal:
     address: str
     user_id: int
     tenant: TenantHandle
+    #: Two-step sign-in is on: a panel sign-in is only half done.
+    two_step: bool = False
 
     @property
     def slug(self) -> str:
@@ -217,7 +237,7 @@ class Authenticator:
         """
         clean = address.strip().lower()[:254]
         try:
-            return await self._attempt(address, password, source_key(peer), cached)
+            return await self._attempt(address, password, source_key(peer), cached, protocol)
         except Busy:
             log.info("%s: login for %s refused: too many logins waiting", peer, _printable(clean))
             raise
@@ -265,7 +285,7 @@ class Authenticator:
             future.cancel()
             raise Busy("login took too long; try again later") from None
 
-    async def _attempt(self, address: str, password: str, source: str, cached: bool) -> Principal:
+    async def _attempt(self, address: str, password: str, source: str, cached: bool, protocol: str) -> Principal:
         try:
             address = names.address(address)
         except InvalidInput:
@@ -281,7 +301,7 @@ class Authenticator:
         self._in_flight[source_key_] += 1
         self._in_flight[account_key] += 1
         try:
-            principal = await self._check(address, password, known, cached)
+            principal = await self._check(address, password, known, cached, protocol)
         finally:
             for key in (source_key_, account_key):
                 self._in_flight[key] -= 1
@@ -304,20 +324,40 @@ class Authenticator:
         task.add_done_callback(done)
         return await asyncio.shield(task)
 
-    async def _check(self, address: str, password: str, known: bool, cached: bool) -> Principal:
+    async def _check(self, address: str, password: str, known: bool, cached: bool, protocol: str) -> Principal:
         business = await self.catalog.find(address.rpartition("@")[2])
         row = None
         handle = None
+        # The panel never takes an app password: don't even look one up.
+        app_digest = None if protocol == PANEL else apppasswords.digest(password)
+
+        def read(conn) -> tuple | None:
+            found = directory.login_row(conn, address)
+            if found is None:
+                return None
+            app = credentials.find_app_password(conn, found[0], app_digest) if app_digest else None
+            return (*found, credentials.is_on(conn, found[0]), app)
+
         if business is not None and self.pool.exists(business.slug):
             handle = self.pool.handle(business.slug)
-            row = await handle.read("auth user", lambda c: directory.login_row(c, address))
+            row = await handle.read("auth user", read)
         if row is None:
             # Spend the same time as a real check so addresses can't be probed.
             await self._verify(address, password, _DUMMY_HASH, known)
             raise AuthFailed("authentication failed")
-        user_id, stored, user_state, tenant_state = row
-        if cached and self.cache.hit(address, password, stored):
-            ok, new_hash = True, None
+        user_id, stored, user_state, tenant_state, two_step, app = row
+        new_hash = None
+        if app is not None:
+            # Looked up by digest on every login, never cached: a revoked
+            # app password fails from the next request on.
+            ok = True
+        elif two_step and protocol != PANEL:
+            # The own password is refused here whatever it is; the hash is
+            # spent all the same, so this answer says nothing about it.
+            await self._verify(address, password, _DUMMY_HASH, known)
+            ok = False
+        elif cached and self.cache.hit(address, password, stored):
+            ok = True
         else:
             ok, new_hash = await self._verify(address, password, stored, known)
         if not ok or user_state != "active":
@@ -330,9 +370,55 @@ class Authenticator:
             )
             log.info("%s: password hash upgraded to argon2id", address)
             stored = new_hash
-        if cached:
+        if app is not None:
+            await self._app_used(handle, app)
+        elif cached:
             self.cache.remember(address, password, stored)
-        return Principal(address, user_id, handle)
+        return Principal(address, user_id, handle, two_step=two_step)
+
+    async def _app_used(self, handle: TenantHandle, app: tuple[str, float | None]) -> None:
+        ref, last_used = app
+        now = time.time()
+        if last_used is None or now - last_used >= APP_USED_EVERY:
+            await handle.write("app password used", lambda c: credentials.app_password_used(c, ref, now))
+
+    # -- the second factor -------------------------------------------------
+
+    async def second_factor(self, slug: str, user_id: int, address: str, code: str, *, peer: str,
+                            protocol: str = PANEL) -> None:
+        """Accept one code of the user ``user_id`` of business ``slug``,
+        whose password was right: a current TOTP code never used before, or
+        an unused recovery code, which is then spent. Raises
+        :class:`AuthFailed` otherwise, counted by the throttle like a wrong
+        password (fixed log line, delay); a source or account over the limit
+        is refused without a check."""
+        code = code[: twofactor.MAX_CODE_LENGTH]
+
+        def spend(conn) -> bool:
+            state = credentials.two_step(conn, user_id)
+            if state is None or not state["enabled"]:
+                return False
+            step = twofactor.verify(state["secret"], code, state["last_step"])
+            if step is not None:
+                return credentials.use_step(conn, user_id, step)
+            return credentials.use_recovery_code(conn, user_id, twofactor.recovery_hash(code))
+
+        if (not self.throttled(address, peer) and self.pool.exists(slug)
+                and await self.pool.handle(slug).write("auth second factor", spend)):
+            return
+        self.record_failure(protocol, address, peer)
+        await asyncio.sleep(self.failure_delay(address, peer))
+        raise AuthFailed("authentication failed")
+
+    async def confirm(self, address: str, password: str, code: str | None, *, peer: str) -> Principal:
+        """A signed-in user proves it is them again before a sensitive
+        change: their own password (as the panel's sign-in takes it) and,
+        when two-step sign-in is on, a code (:meth:`second_factor`).
+        Raises :class:`AuthFailed` (or :class:`Suspended`)."""
+        principal = await self.login(address, password, protocol=PANEL, peer=peer)
+        if principal.two_step:
+            await self.second_factor(principal.slug, principal.user_id, principal.address, code or "", peer=peer)
+        return principal
 
 
 def _printable(value: str) -> str:

@@ -20,6 +20,7 @@ from . import sitegen
 from . import dns
 from . import certs
 from . import sessions
+from . import credentials
 from . import sieve
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS)
@@ -35,6 +36,7 @@ TENANT_MIGRATIONS = (
     sites.MIGRATIONS,
     sitegen.MIGRATIONS,
     certs.MIGRATIONS,
+    credentials.MIGRATIONS,
     sieve.MIGRATIONS,
 )
 

@@ -1,4 +1,5 @@
-"""``appliance domain ...``: a business's own domains (``appliance.services.domains``)."""
+"""``appliance domain ...``: a business's own domains (``appliance.services.domains``)
+and their live check (``appliance.services.domaincheck``)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(handler=lambda ctx: ctx.emit(
         ctx.core.domains.list(ctx.args.slug), lambda rows: table(rows, ("name", "kind", "created"))
     ))
+
+    a = s.add_parser("check", help="look a domain up as the world sees it (delegation, mail and client records); exit 2 when something is not right")
+    a.add_argument("domain")
+    add_json(a)
+    a.set_defaults(handler=_check)
+
+
+def _check(ctx) -> int:
+    report = ctx.core.domain_checks.check(ctx.args.domain)
+    ctx.emit(report, lambda r: f"; {r['domain']} checked {r['checked']} through {r['resolver']}\n" + "\n".join(
+        f"{line['status']:8} {line['kind']:12} {line['name']} {line['type']}"
+        + ("" if line["status"] == "ok" else f"  found: {', '.join(line['found']) or '-'}  expected: {', '.join(line['expected'])}")
+        for line in r["lines"]
+    ))
+    return 0 if report.ok else 2

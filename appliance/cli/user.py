@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("role", choices=("owner", "member"))
     a.set_defaults(handler=lambda ctx: ctx.core.people.set_role(ctx.args.address, ctx.args.role, actor=ctx.actor))
 
+    a = s.add_parser("two-step-off", help="turn off a user's two-step sign-in (a lost phone and recovery codes)")
+    a.add_argument("address")
+    a.set_defaults(handler=lambda ctx: ctx.core.security.turn_off_two_step(ctx.args.address, actor=ctx.actor))
+
     a = s.add_parser("list", help="users of one business")
     a.add_argument("slug")
     add_json(a)

@@ -12,7 +12,7 @@ from storage import directory, mail
 
 from appliance import passwords
 
-from . import forms, rights
+from . import forms, rights, security
 from .core import LANG_COOKIE, LANG_MAX_AGE, PLAIN_LANG_COOKIE, Context, Response
 from .sessions import COOKIE, PLAIN_COOKIE
 
@@ -36,6 +36,8 @@ async def signin(ctx: Context) -> Response:
     except AuthFailed:
         form.password.errors.append(ctx._("Wrong address or password."))
         return ctx.render("signin.html", 401, form=form)
+    if principal.two_step:
+        return await security.begin_second_step(ctx, principal.slug, principal.user_id, principal.address)
     old = request.cookies.get(ctx.cookie_name(COOKIE, PLAIN_COOKIE))
     session = await ctx.sessions.start(principal.slug, principal.user_id, peer=request.peer,
                                        agent=request.headers.get("user-agent", ""), replaces=old)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Callable
 
 from wtforms import Form, PasswordField, SelectField, StringField
-from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp
+from wtforms.validators import AnyOf, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
-from appliance import passwords
+from appliance import apppasswords, passwords, twofactor
+from appliance.zones import MAX_TTL, MAX_TXT, MIN_TTL, RECORD_TYPES, TTL
 from storage.names import LOCAL_RE, MAX_ADDRESS, MAX_LOCAL, MAX_NAME
 
 from . import i18n
@@ -105,3 +106,128 @@ def language(_: Gettext, current: str, data: FormData | None = None) -> Form:
                                default=current, invalid_choice_message=_("Choose one of the languages."))
 
     return Language(data)
+
+
+def _code_field(_: Gettext, label: str, numeric: bool):
+    # A TOTP code is six digits; a recovery code has letters too.
+    kw = {"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "none"}
+    if numeric:
+        kw["inputmode"] = "numeric"
+    return StringField(label, [
+        InputRequired(_("Enter the code.")),
+        Length(max=twofactor.MAX_CODE_LENGTH, message=_("A code has at most %(max)d characters.",
+                                                        max=twofactor.MAX_CODE_LENGTH)),
+    ], render_kw=kw)
+
+
+def signin_code(_: Gettext, data: FormData | None = None) -> Form:
+    class SignInCode(Form):
+        code = _code_field(_, _("Code from your app, or a recovery code"), numeric=False)
+
+    return SignInCode(data)
+
+
+def app_code(_: Gettext, data: FormData | None = None, prefix: str = "") -> Form:
+    class AppCode(Form):
+        code = _code_field(_, _("Code from your app"), numeric=True)
+
+    return AppCode(data, prefix=prefix)
+
+
+def turn_off_two_step(_: Gettext, data: FormData | None = None) -> Form:
+    class TurnOff(Form):
+        password = PasswordField(_("Your password"), [
+            InputRequired(_("Enter your password.")),
+            Length(max=passwords.MAX_PASSWORD_LENGTH, message=_("This password is too long.")),
+        ], render_kw={"autocomplete": "current-password"})
+        code = _code_field(_, _("Code from your app, or a recovery code"), numeric=False)
+
+    # Beside another code form on the same page: its own field names.
+    return TurnOff(data, prefix="off")
+
+
+def app_password(_: Gettext, data: FormData | None = None) -> Form:
+    class AppPasswordForm(Form):
+        name = StringField(_("Name of the app or device"), [
+            InputRequired(_("Enter a name, such as “Phone mail”.")),
+            Length(max=apppasswords.MAX_NAME, message=_("A name has at most %(max)d characters.",
+                                                        max=apppasswords.MAX_NAME)),
+        ], render_kw={"autocomplete": "off"})
+
+    return AppPasswordForm(data)
+# -- domains and their DNS records -----------------------------------------------
+
+#: The longest domain name (RFC 1035 section 2.3.4, in text form).
+MAX_DOMAIN = 253
+
+
+def _lower(value):
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def attach_domain(_: Gettext, data: FormData | None = None) -> Form:
+    class AttachDomain(Form):
+        domain = StringField(_("Your domain"), [
+            InputRequired(_("Enter your domain, for example bakery-smith.com.")),
+            Length(max=MAX_DOMAIN, message=_("A domain has at most %(max)d characters.", max=MAX_DOMAIN)),
+        ], filters=[_lower], render_kw={"autocomplete": "off", "spellcheck": "false", "inputmode": "url"})
+
+    return AttachDomain(data)
+
+
+def remove_domain(_: Gettext, domain: str, data: FormData | None = None) -> Form:
+    class RemoveDomain(Form):
+        confirm = StringField(_("Type the domain to confirm"), [
+            InputRequired(_("Type %(domain)s to confirm.", domain=domain)),
+            Length(max=MAX_DOMAIN, message=_("Type %(domain)s to confirm.", domain=domain)),
+            AnyOf([domain], message=_("Type %(domain)s to confirm.", domain=domain)),
+        ], filters=[_lower], render_kw={"autocomplete": "off", "spellcheck": "false"})
+
+    return RemoveDomain(data)
+
+
+def _seconds(message: str):
+    """A whole number of seconds from MIN_TTL to MAX_TTL (kept as text: the
+    handler converts it once it is valid)."""
+
+    def check(form: Form, field) -> None:
+        text = field.data or ""
+        if not (text.isdigit() and len(text) <= 7 and MIN_TTL <= int(text) <= MAX_TTL):
+            raise ValidationError(message)
+
+    return check
+
+
+def dns_record(_: Gettext, data: FormData | None = None) -> Form:
+    seconds = _("Use %(min)d to %(max)d seconds.", min=MIN_TTL, max=MAX_TTL)
+
+    class DnsRecord(Form):
+        name = StringField(_("Name"), [
+            InputRequired(_("Enter a name: @ for the domain itself.")),
+            Length(max=MAX_DOMAIN, message=_("A name has at most %(max)d characters.", max=MAX_DOMAIN)),
+        ], default="@", filters=[_lower], render_kw={"autocomplete": "off", "spellcheck": "false"})
+        type = SelectField(_("Type"), choices=[(t, t) for t in RECORD_TYPES],
+                           invalid_choice_message=_("Choose one of the types."))
+        value = StringField(_("Value"), [
+            InputRequired(_("Enter the record's value.")),
+            Length(max=MAX_TXT, message=_("A value has at most %(max)d characters.", max=MAX_TXT)),
+        ], filters=[_strip], render_kw={"autocomplete": "off", "spellcheck": "false"})
+        ttl = StringField(_("Time to live (seconds)"), [
+            InputRequired(_("Enter a number of seconds.")), _seconds(seconds),
+        ], default=str(TTL), filters=[_strip], render_kw={"inputmode": "numeric", "autocomplete": "off"})
+
+    return DnsRecord(data)
+
+
+def remove_record(_: Gettext, data: FormData | None = None) -> Form:
+    """The record a remove button names (hidden fields of the records page)."""
+    class RemoveRecord(Form):
+        name = StringField(_("Name"), [InputRequired(), Length(max=MAX_DOMAIN)])
+        type = SelectField(_("Type"), choices=[(t, t) for t in RECORD_TYPES])
+        value = StringField(_("Value"), [InputRequired(), Length(max=MAX_TXT)])
+
+    return RemoveRecord(data)

@@ -29,7 +29,9 @@ SIGNED_IN = frozenset({STAFF, OWNER})
 OWNERS = frozenset({OWNER})
 
 #: What a path parameter may be (anything else is the 404).
-PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}"}
+PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "app": r"[0-9a-f]{16}"}
+#: A domain of the viewer's business (at least two labels, so never "add").
+PARAMS["domain"] = r"(?:[a-z0-9-]{1,63}\.){1,126}[a-z0-9-]{1,63}"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,35 @@ ROUTES: tuple[Route, ...] = (
     Route("/people/{address}", "GET", "people.person_page", OWNERS),
     Route("/people/{address}/password", "POST", "people.reset_password", OWNERS),
     Route("/people/{address}/remove", "POST", "people.remove", OWNERS),
+    # Your devices: how to set up mail, calendars and contacts on each client.
+    Route("/devices", "GET", "devices.index", SIGNED_IN),
+    Route("/devices/thunderbird", "GET", "devices.thunderbird", SIGNED_IN),
+    Route("/devices/outlook", "GET", "devices.outlook", SIGNED_IN),
+    Route("/devices/new-outlook", "GET", "devices.new_outlook", SIGNED_IN),
+    Route("/devices/iphone", "GET", "devices.iphone", SIGNED_IN),
+    Route("/devices/android", "GET", "devices.android", SIGNED_IN),
+    # Security: the second step of signing in, two-step sign-in, app
+    # passwords. An ``{app}`` that is not the user's own is the 404.
+    Route("/signin/code", "GET", "security.code_page", EVERYONE),
+    Route("/signin/code", "POST", "security.code", EVERYONE),
+    Route("/security", "GET", "security.two_step_page", SIGNED_IN),
+    Route("/security/setup", "POST", "security.setup", SIGNED_IN),
+    Route("/security/on", "POST", "security.turn_on", SIGNED_IN),
+    Route("/security/off", "POST", "security.turn_off", SIGNED_IN),
+    Route("/security/recovery", "POST", "security.recovery_codes", SIGNED_IN),
+    Route("/security/apps", "GET", "security.apps_page", SIGNED_IN),
+    Route("/security/apps", "POST", "security.add_app", SIGNED_IN),
+    Route("/security/apps/{app}/revoke", "POST", "security.revoke_app", SIGNED_IN),
+    # Domains: attaching one, its live check, its DNS records.
+    Route("/domains", "GET", "domains.list_page", OWNERS),
+    Route("/domains/add", "GET", "domains.add_page", OWNERS),
+    Route("/domains/add", "POST", "domains.add", OWNERS),
+    Route("/domains/{domain}", "GET", "domains.domain_page", OWNERS),
+    Route("/domains/{domain}/check", "POST", "domains.check", OWNERS),
+    Route("/domains/{domain}/remove", "POST", "domains.remove", OWNERS),
+    Route("/domains/{domain}/dns", "GET", "domains.records_page", OWNERS),
+    Route("/domains/{domain}/dns/add", "POST", "domains.add_record", OWNERS),
+    Route("/domains/{domain}/dns/remove", "POST", "domains.remove_record", OWNERS),
 )
 
 

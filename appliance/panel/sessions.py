@@ -11,6 +11,12 @@ is older than ``[panel] max_age_seconds``, at sign-out, when the user signs
 out everywhere, changes their password or is removed, and when the
 business is suspended. Every check reads the user's row again, so a role
 or a removal made elsewhere (the CLI) counts from the next request on.
+
+For a user with two-step sign-in on, a right password only opens a sign-in
+challenge: the browser gets its id in the ``__Host-signin`` cookie, valid
+for :data:`CHALLENGE_SECONDS` and :data:`CHALLENGE_TRIES` wrong codes, and
+no session exists until a code is accepted (then a new session id is
+issued as for any sign-in).
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ COOKIE = "__Host-session"
 PLAIN_COOKIE = "session"
 #: ``seen`` is written at most this often per session (seconds).
 TOUCH_EVERY = 60.0
+#: The cookie of a sign-in waiting for its code (see module doc).
+CHALLENGE_COOKIE, PLAIN_CHALLENGE_COOKIE = "__Host-signin", "signin"
+#: How long a sign-in may wait for its code, and how many wrong codes end it.
+CHALLENGE_SECONDS = 300
+CHALLENGE_TRIES = 5
 
 
 def digest(token: str) -> str:
@@ -167,6 +178,39 @@ class SessionStore:
             "panel sessions", lambda c: rows.list_for_user(c, session.slug, session.user_id)
         )
 
+
+    # -- sign-in challenges ------------------------------------------------
+
+    async def begin_challenge(self, slug: str, user_id: int, address: str) -> str:
+        """Open a sign-in challenge for a user whose password was right;
+        returns the token for the browser's cookie."""
+        token, now = new_token(), time.time()
+        await self.app.box.write("panel challenge start", lambda c: rows.create_challenge(
+            c, digest(token), slug, user_id, address, now, now - CHALLENGE_SECONDS))
+        return token
+
+    async def challenge(self, token: str) -> dict | None:
+        """The open challenge of ``token`` (``id_hash``, ``slug``,
+        ``user_id``, ``address``), or None: unknown, or older than
+        :data:`CHALLENGE_SECONDS` (then it ends)."""
+        if not token or len(token) > 100:
+            return None
+        id_hash = digest(token)
+        row = await self.app.box.read("panel challenge", lambda c: rows.get_challenge(c, id_hash))
+        if row is not None and time.time() - row["created"] > CHALLENGE_SECONDS:
+            await self.app.box.write("panel challenge end", lambda c: rows.delete_challenge(c, id_hash))
+            return None
+        return row
+
+    async def challenge_failed(self, challenge: dict) -> bool:
+        """Count a wrong code; False when that ended the challenge."""
+        return await self.app.box.write("panel challenge failed", lambda c: rows.challenge_failed(
+            c, challenge["id_hash"], CHALLENGE_TRIES))
+
+    async def end_challenge(self, challenge: dict) -> bool:
+        """End it; False when it was already gone (used by a parallel request)."""
+        return await self.app.box.write("panel challenge end", lambda c: rows.delete_challenge(
+            c, challenge["id_hash"]))
 
     async def end_for_address(self, slug: str, address: str) -> int:
         """End every session of the user ``address`` (reset or removed by an owner)."""

@@ -19,11 +19,15 @@ runs them in a thread.
 ``addresses``      aliases and catch-alls: add, list, remove
 ``domains``        a business's own domains: add, list, remove
 ``dns``            zones as served, and the records a business adds
+``domain_checks``  a domain's set-up at the registrar, and its live check
 ``sites``          the published website: upload, download, what is live
 ``site_builder``   the builder's sources: theme, profile, pages, pictures,
                    menu, build
 ``certificates``   listing, and asking the daemon to renew
 ``queue``          outbound mail: list, retry, delete
+``devices``        what mail, calendar and contacts clients are told: host,
+                   ports, addresses, the signed Apple profile
+``security``       a user's two-step sign-in and app passwords
 ``sieve``          each user's mail rules (Sieve scripts): list, show,
                    check, put, activate, rename, delete
 =================  ===========================================================
@@ -43,10 +47,13 @@ from .addresses import Addresses
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
+from .devices import Devices, Listeners
 from .dns import DnsRecords
+from .domaincheck import DomainChecks
 from .domains import Domains
 from .people import People
 from .queue import Queue
+from .security import Security
 from .sieve import Scripts
 from .sitebuilder import SiteBuilder
 from .sites import Sites
@@ -56,7 +63,10 @@ class Services:
     """Every service, built on one set of stores (see module doc)."""
 
     def __init__(self, settings: Settings, box: Database, tenants: TenantPool, state_dir: Path,
-                 catalog: Catalog, box_certificate: Callable[[], tuple[Path, Path]]):
+                 catalog: Catalog, box_certificate: Callable[[], tuple[Path, Path]],
+                 listeners: Listeners | None = None):
+        """``listeners``: the daemon's record of the ports it bound (none
+        for the CLI, which then tells the configured ones)."""
         self.stores = Stores(settings, box, tenants, Path(state_dir), catalog)
         self.businesses = Businesses(self.stores)
         self.people = People(self.stores)
@@ -67,6 +77,9 @@ class Services:
         self.site_builder = SiteBuilder(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
+        self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
+        self.security = Security(self.stores)
+        self.domain_checks = DomainChecks(self.stores, self.dns, self.certificates)
         self.sieve = Scripts(self.stores)
 
 

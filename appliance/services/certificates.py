@@ -74,6 +74,25 @@ def daemon_pid(state_dir: Path) -> int | None:
     return pid
 
 
+def _certificate(slug: str | None, row: dict, fraction: float) -> Certificate:
+    # The ACME client (and its HTTP stack) loads only when certificates
+    # are listed, not for every other command of the CLI.
+    from ..certs.renew import status
+
+    return Certificate(
+        name=row["name"],
+        names=row["names"],
+        business=slug,
+        issuer=row["issuer"],
+        not_after=_when(row["not_after"]),
+        status=status(row, fraction),
+        challenge=row["challenge"] or None,
+        last_error=row["last_error"],
+        next_attempt=_when(row["next_attempt"]) if row["last_error"] else None,
+        source="acme",
+    )
+
+
 class Certificates:
     def __init__(self, stores: Stores, box_certificate: Callable[[], tuple[Path, Path]]):
         """``box_certificate`` returns the box certificate and key files
@@ -114,30 +133,20 @@ class Certificates:
         for tenant in stores.box.read_sync("certificate owners", boxdb.list_tenants):
             handle = stores.handle(tenant["slug"])
             found += [(tenant["slug"], r) for r in handle.read_sync("certificates", certdb.list_certificates)]
-        # The ACME client (and its HTTP stack) loads only when certificates
-        # are listed, not for every other command of the CLI.
-        from ..certs.renew import status
-
-        rows = [
-            Certificate(
-                name=r["name"],
-                names=r["names"],
-                business=slug,
-                issuer=r["issuer"],
-                not_after=_when(r["not_after"]),
-                status=status(r, fraction),
-                challenge=r["challenge"] or None,
-                last_error=r["last_error"],
-                next_attempt=_when(r["next_attempt"]) if r["last_error"] else None,
-                source="acme",
-            )
-            for slug, r in found
-        ]
+        rows = [_certificate(slug, r, fraction) for slug, r in found]
         hostname = stores.settings.box.hostname
         box_row = next((r for r in rows if r.business is None and r.name == hostname), None)
         if box_row is None or box_row.status == "pending" or (box_row.status == "failed" and box_row.issuer is None):
             rows.insert(0, self._box_default())
         return rows
+
+    def for_business(self, slug: str) -> list[Certificate]:
+        """The certificates ACME keeps for business ``slug`` (none until the
+        daemon has asked for one). Raises InvalidInput, NotFound. Changes
+        nothing."""
+        fraction = self.stores.settings.acme.renew_fraction
+        rows = self.stores.handle(slug).read_sync("certificates", certdb.list_certificates)
+        return [_certificate(slug, r, fraction) for r in rows]
 
     def check_name(self, name: str) -> str:
         """``name`` normalised ("" stays "": every certificate).

@@ -75,30 +75,46 @@ def _rtype(rtype: str) -> str:
     return rtype
 
 
+def _same_business(owner: str, slug: str | None, domain: str) -> None:
+    """NotFound unless ``slug`` is None or the business ``owner`` of ``domain``
+    (another business's domain looks like no one's)."""
+    if slug is not None and slug != owner:
+        raise NotFound(f"business {slug} has no domain {domain}")
+
+
 class DnsRecords:
     def __init__(self, stores: Stores):
         self.stores = stores
 
     # -- zones -----------------------------------------------------------------
 
-    def zones(self) -> tuple[BoxDns, dict[str, Zone]]:
+    def zones(self, slug: str | None = None) -> tuple[BoxDns, dict[str, Zone]]:
         """Every zone as the daemon serves it (serials as last published).
-        Changes nothing."""
+
+        With ``slug``, built from that business's data alone (one file read,
+        not every one): its own domains' zones are then whole, as served,
+        and the box zone holds only its part. Changes nothing."""
         stores = self.stores
         data = []
-        for tenant in stores.box.read_sync("dns tenants", boxdb.list_tenants):
-            handle = stores.tenants.handle(tenant["slug"])
-            data.append(handle.read_sync("dns records", lambda c, s=tenant["slug"]: business_dns(c, s)))
+        if slug is None:
+            slugs = [t["slug"] for t in stores.box.read_sync("dns tenants", boxdb.list_tenants)]
+        else:
+            slugs = [names.slug(slug)]
+        for each in slugs:
+            handle = stores.tenants.handle(each)
+            data.append(handle.read_sync("dns records", lambda c, s=each: business_dns(c, s)))
         box = box_dns(stores.settings)
         built = build_zones(box, data)
         assign_serials(built, stores.box.read_sync("dns serials", boxdb.dns_serials))
         return box, built
 
-    def zone(self, domain: str) -> ZoneListing:
-        """The zone that holds ``domain`` (the longest match), SOA first.
-        Raises InvalidInput, NotFound (the box serves no zone for it)."""
+    def zone(self, domain: str, slug: str | None = None) -> ZoneListing:
+        """The zone that holds ``domain`` (the longest match), SOA first;
+        with ``slug`` (the business that has ``domain``), built from its
+        data alone (see :meth:`zones`). Raises InvalidInput, NotFound (the
+        box serves no zone for it)."""
         domain = names.domain(domain)
-        box, zones = self.zones()
+        box, zones = self.zones(slug)
         origin = domain
         while origin and origin not in zones:
             origin = origin.partition(".")[2]
@@ -142,16 +158,19 @@ class DnsRecords:
             raise InvalidInput(f"{full} belongs to the domain {owner}, not {domain}")
         return slug, CustomRecord(domain, full, rtype, check_value(rtype, value, domain), ttl)
 
-    def add(self, domain: str, name: str, rtype: str, value: str, ttl: int = TTL, *, actor: str) -> Record:
+    def add(self, domain: str, name: str, rtype: str, value: str, ttl: int = TTL, *, actor: str,
+            slug: str | None = None) -> Record:
         """Add one record to a business's ``domain``.
 
-        Checks: see :meth:`parse`; then the record against its zone as served
-        now (no CNAME beside other data, no clash with the box's records...)
-        and the ``[dns] max_records`` limit. Changes: the business file, the
-        catalog generation. Raises InvalidInput, NotFound, Conflict,
-        LimitExceeded.
+        Checks: see :meth:`parse`; that business ``slug`` (when given) has
+        ``domain``; then the record against its zone as served now (no CNAME
+        beside other data, no clash with the box's records...) and the
+        ``[dns] max_records`` limit. Changes: the business file, the catalog
+        generation. Raises InvalidInput, NotFound, Conflict, LimitExceeded.
         """
-        slug, record = self.parse(domain, name, rtype, value, ttl)
+        owner, record = self.parse(domain, name, rtype, value, ttl)
+        _same_business(owner, slug, record.domain)
+        slug = owner
         _box, built = self.zones()
         zone = zone_for(built, record.name)
         if zone is None:  # the catalog and the zones disagree: never write blind
@@ -168,12 +187,16 @@ class DnsRecords:
         self.stores.changed("dns record add")
         return Record(record.domain, record.name, record.type, record.value, record.ttl)
 
-    def remove(self, domain: str, name: str, rtype: str, value: str | None = None, *, actor: str) -> int:
+    def remove(self, domain: str, name: str, rtype: str, value: str | None = None, *, actor: str,
+               slug: str | None = None) -> int:
         """Remove the RRset, or its one record ``value``; returns how many
-        went. Raises InvalidInput, NotFound."""
+        went. Checks that business ``slug`` (when given) has ``domain``.
+        Raises InvalidInput, NotFound."""
         domain = names.domain(domain)
         rtype = _rtype(rtype)
-        slug = self.stores.slug_for_domain(domain)
+        owner = self.stores.slug_for_domain(domain)
+        _same_business(owner, slug, domain)
+        slug = owner
         full = owner_name(domain, name)
         relative = _relative(domain, full)
         canonical = None if value is None else check_value(rtype, value, domain)

@@ -8,9 +8,13 @@ from storage import box as boxdb
 from storage import directory, schema
 
 from storage import names
-from ..errors import InvalidInput
+from ..errors import InvalidInput, LimitExceeded, NotFound
 from .base import Stores
 from .businesses import DomainInfo
+
+
+#: Domains one business may have, its free one included.
+MAX_DOMAINS = 50
 
 
 class Domains:
@@ -26,11 +30,12 @@ class Domains:
     def add(self, slug: str, domain: str, *, actor: str) -> None:
         """Give business ``slug`` its own ``domain``.
 
-        Checks: the domain is valid, not under the box domain, and no
-        business has it. Changes: the catalog claims it first (which makes
-        it unique across businesses), then the business file gets it (and
-        its DKIM key); the claim is released if that fails. Raises
-        InvalidInput, NotFound, Conflict.
+        Checks: the domain is valid, not under the box domain, no business
+        has it, and the business has fewer than :data:`MAX_DOMAINS`.
+        Changes: the catalog claims it first (which makes it unique across
+        businesses), then the business file gets it (and its DKIM key); the
+        claim is released if that fails. Raises InvalidInput, NotFound,
+        Conflict, LimitExceeded.
         """
         handle = self.stores.handle(slug)
         domain = names.domain(domain)
@@ -39,6 +44,8 @@ class Domains:
         self.stores.write_box("domain claim", lambda c: boxdb.claim_domain(c, handle.slug, domain))
 
         def add(conn: sqlite3.Connection) -> None:
+            if len(directory.list_domains(conn)) >= MAX_DOMAINS:
+                raise LimitExceeded(f"business {handle.slug} already has {MAX_DOMAINS} domains")
             directory.add_domain(conn, domain)
             directory.audit(conn, actor, "domain.add", domain)
             for hook in schema.ON_DOMAIN_ADDED:
@@ -49,16 +56,23 @@ class Domains:
         except BaseException:
             self.stores.write_box("domain release", lambda c: boxdb.release_domain(c, domain))
             raise
+        # The claim moved the generation before the file held the domain: a
+        # daemon that rebuilt its zones in between must rebuild them again.
+        self.stores.changed("domain add")
 
-    def remove(self, domain: str, *, actor: str) -> str:
+    def remove(self, domain: str, *, actor: str, slug: str | None = None) -> str:
         """Take ``domain`` (and its users and aliases) from its business;
         returns that business's slug.
 
-        Checks: some business has it, and it is not the free domain. Changes:
-        the business file, then the catalog. Raises InvalidInput, NotFound.
+        Checks: some business (``slug``, when given) has it, and it is not the
+        free domain. Changes: the business file, then the catalog. Raises
+        InvalidInput, NotFound.
         """
         domain = names.domain(domain)
-        slug = self.stores.slug_for_domain(domain)
+        owner = self.stores.slug_for_domain(domain)
+        if slug is not None and slug != owner:
+            raise NotFound(f"business {slug} has no domain {domain}")
+        slug = owner
 
         def remove(conn: sqlite3.Connection) -> None:
             directory.remove_domain(conn, domain)

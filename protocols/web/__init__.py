@@ -202,7 +202,7 @@ class Hosts(resource.Resource):
             if postpath == [b"autoconfig", b"mail", b"config-v1.1.xml"]:
                 return clients.Autoconfig(self.app, route.domain, route.display)
             if postpath == [b"appliance", b"apple.mobileconfig"]:
-                return clients.MobileConfig(self.app, route.slug, self.owner)
+                return clients.MobileConfig(self.app, route.slug)
         elif _is_autodiscover(segment, postpath):
             return clients.Autodiscover(self.app, route.slug, self.owner)
         elif segment == b"admin" and postpath in ([], [b""]):

@@ -9,18 +9,19 @@ to configure themselves from an address alone.
   a user of that business; anything else gets one fixed error that says
   nothing about why.
 * An Apple configuration profile (``.mobileconfig``, mail + CalDAV +
-  CardDAV) for a user of the business, else the neutral 404.
+  CardDAV, signed with the box's certificate) for a user of the business,
+  else the neutral 404.
 
-Host names and ports are the box's public ones: ``[box] hostname`` and the
-``[web] advertise_*`` ports, which default to the ports really bound.
+Host names, ports and the profile come from ``app.core.devices``
+(:mod:`appliance.services.devices`), which the control panel's "Your
+devices" pages read too: ``[box] hostname`` and the ``[web] advertise_*``
+ports, which default to the ports really bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import plistlib
-import uuid
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
@@ -29,7 +30,7 @@ from defusedxml.ElementTree import fromstring as safe_fromstring
 from twisted.web import resource, server
 
 from storage import names
-from appliance.errors import InvalidInput
+from appliance.errors import InvalidInput, NotFound
 from storage import directory
 
 from . import pages
@@ -55,30 +56,17 @@ AUTODISCOVER_ERROR = (
     b"<ErrorCode>600</ErrorCode><Message>Invalid Request</Message><DebugData />"
     b"</Error></Response></Autodiscover>\n"
 )
-_PROFILE_NAMESPACE = uuid.UUID("5b0e8d2c-6f43-4f0a-9a57-3c1d2f1e7a10")
 
 
 def public_ports(app: App) -> dict[str, int]:
-    """The ports clients are told to use: ``[web] advertise_*``, else bound."""
-    web = app.settings.web
-    out = {}
-    for name in ("imaps", "submissions", "submission", "https"):
-        configured = getattr(web, f"advertise_{name}")
-        bound = app.listeners.get(name)
-        out[name] = configured or (bound[0][1] if bound else getattr(app.settings.listen, name))
-    return out
-
-
-def _https_base(app: App) -> str:
-    port = public_ports(app)["https"]
-    host = app.settings.box.hostname
-    return f"https://{host}/" if port == 443 else f"https://{host}:{port}/"
+    """The ports clients are told to use (``app.core.devices``, the one rule)."""
+    return app.core.devices.endpoints().ports()
 
 
 def autoconfig_xml(app: App, domain: str, display: str) -> bytes:
     """Thunderbird's ``clientConfig`` for ``domain`` (version 1.1)."""
-    host = app.settings.box.hostname
-    ports = public_ports(app)
+    ends = app.core.devices.endpoints()
+    host, ports = ends.host, ends.ports()
     root = ET.Element("clientConfig", version="1.1")
     provider = ET.SubElement(root, "emailProvider", id=domain)
     ET.SubElement(provider, "domain").text = domain
@@ -96,7 +84,7 @@ def autoconfig_xml(app: App, domain: str, display: str) -> bytes:
     server_("incomingServer", "imap", ports["imaps"], "SSL")
     server_("outgoingServer", "smtp", ports["submissions"], "SSL")
     server_("outgoingServer", "smtp", ports["submission"], "STARTTLS")
-    dav = _https_base(app) + "dav/"
+    dav = ends.dav_url
     for tag, kind in (("addressBook", "carddav"), ("calendar", "caldav")):
         node = ET.SubElement(root, tag, type=kind)
         ET.SubElement(node, "username").text = "%EMAILADDRESS%"
@@ -107,8 +95,8 @@ def autoconfig_xml(app: App, domain: str, display: str) -> bytes:
 
 def autodiscover_xml(app: App, address: str, display: str) -> bytes:
     """Outlook's POX answer: IMAP over TLS and SMTP over TLS for ``address``."""
-    host = app.settings.box.hostname
-    ports = public_ports(app)
+    ends = app.core.devices.endpoints()
+    host, ports = ends.host, ends.ports()
     ET.register_namespace("", _RESPONSE_NS)
     root = ET.Element(f"{{{_RESPONSE_NS}}}Autodiscover")
     response = ET.SubElement(root, f"{{{_OUTLOOK_NS}}}Response")
@@ -144,71 +132,6 @@ def autodiscover_address(body: bytes) -> str:
     if found is None or not found.text:
         raise InvalidInput("no EMailAddress in the autodiscover request")
     return names.address(found.text.strip())
-
-
-def mobileconfig(app: App, address: str, display: str) -> bytes:
-    """An unsigned Apple profile with the mail, CalDAV and CardDAV accounts."""
-    host = app.settings.box.hostname
-    ports = public_ports(app)
-    ident = host.split(".")[::-1]
-    base = ".".join(ident)
-    principal = f"/dav/{address}/"
-
-    def payload(kind: str, suffix: str, extra: dict) -> dict:
-        return {
-            "PayloadType": kind,
-            "PayloadVersion": 1,
-            "PayloadIdentifier": f"{base}.{suffix}.{address}",
-            "PayloadUUID": str(uuid.uuid5(_PROFILE_NAMESPACE, f"{suffix}:{address}")).upper(),
-            "PayloadDisplayName": f"{display} ({suffix})",
-            **extra,
-        }
-
-    content = [
-        payload("com.apple.mail.managed", "mail", {
-            "EmailAccountType": "EmailTypeIMAP",
-            "EmailAccountDescription": address,
-            "EmailAddress": address,
-            "IncomingMailServerHostName": host,
-            "IncomingMailServerPortNumber": ports["imaps"],
-            "IncomingMailServerUseSSL": True,
-            "IncomingMailServerUsername": address,
-            "IncomingMailServerAuthentication": "EmailAuthPassword",
-            "OutgoingMailServerHostName": host,
-            "OutgoingMailServerPortNumber": ports["submissions"],
-            "OutgoingMailServerUseSSL": True,
-            "OutgoingMailServerUsername": address,
-            "OutgoingMailServerAuthentication": "EmailAuthPassword",
-            "OutgoingPasswordSameAsIncomingPassword": True,
-        }),
-        payload("com.apple.caldav.account", "caldav", {
-            "CalDAVAccountDescription": f"{display} calendars",
-            "CalDAVHostName": host,
-            "CalDAVPort": ports["https"],
-            "CalDAVUseSSL": True,
-            "CalDAVUsername": address,
-            "CalDAVPrincipalURL": principal,
-        }),
-        payload("com.apple.carddav.account", "carddav", {
-            "CardDAVAccountDescription": f"{display} contacts",
-            "CardDAVHostName": host,
-            "CardDAVPort": ports["https"],
-            "CardDAVUseSSL": True,
-            "CardDAVUsername": address,
-            "CardDAVPrincipalURL": principal,
-        }),
-    ]
-    profile = {
-        "PayloadType": "Configuration",
-        "PayloadVersion": 1,
-        "PayloadIdentifier": f"{base}.profile.{address}",
-        "PayloadUUID": str(uuid.uuid5(_PROFILE_NAMESPACE, f"profile:{address}")).upper(),
-        "PayloadDisplayName": f"{display}: mail, calendars and contacts",
-        "PayloadDescription": f"Sets up {address} on this device.",
-        "PayloadRemovalDisallowed": False,
-        "PayloadContent": content,
-    }
-    return plistlib.dumps(profile, fmt=plistlib.FMT_XML)
 
 
 # -- resources ---------------------------------------------------------------
@@ -299,9 +222,9 @@ class MobileConfig(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, app: App, slug: str, lookup: Callable[[str], tuple[str, str] | None]):
+    def __init__(self, app: App, slug: str):
         super().__init__()
-        self.app, self.slug, self.lookup = app, slug, lookup
+        self.app, self.slug = app, slug
 
     def render(self, request: server.Request) -> Any:
         refused = pages.refuse_method(request)
@@ -318,11 +241,13 @@ class MobileConfig(resource.Resource):
         return respond_later(request, self._answer(address))
 
     async def _answer(self, address: str) -> tuple[int, bytes, bytes, dict]:
-        user = await user_of(self.app, address, self.slug, self.lookup)
-        if user is None:
+        try:
+            # Reads the business file and signs: off the loop.
+            profile = await asyncio.to_thread(self.app.core.devices.profile, address, self.slug)
+        except (NotFound, InvalidInput):
             return 404, pages.HTML, pages.NOT_FOUND, {}
         disposition = f'attachment; filename="{address.partition("@")[2]}.mobileconfig"'.encode("ascii")
-        return 200, MOBILECONFIG, mobileconfig(self.app, address, user), {b"content-disposition": disposition}
+        return 200, MOBILECONFIG, profile.body, {b"content-disposition": disposition}
 
 
 async def user_of(app: App, address: str, slug: str | None,

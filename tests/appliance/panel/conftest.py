@@ -24,6 +24,7 @@ import requests
 import urllib3
 
 from tests.conftest import TEST_CONFIG, Cli, Daemon
+from tests.publicdns import PublicDns
 
 PASSWORD = "a long secret"
 #: Many failed logins happen on purpose here, all from 127.0.0.1: the
@@ -83,6 +84,8 @@ class Env:
     cli: Cli
     daemon: Daemon
     state: Path
+    #: The world's DNS that the panel's domain checks ask (tests.publicdns).
+    public_dns: PublicDns | None = None
 
     @property
     def base(self) -> str:
@@ -152,7 +155,8 @@ def env(tmp_path_factory) -> Env:
     state = work / "state"
     state.mkdir()
     config = work / "appliance.toml"
-    config.write_text(PANEL_CONFIG)
+    public_dns = PublicDns()
+    config.write_text(PANEL_CONFIG + public_dns.config())
     cli = Cli(state, config)
     cli("tenant", "add", "acme", "--name", "Acme Bakery", "--domain", "acme.example", "--plan", "roomy")
     cli("tenant", "add", "other", "--name", "Other Shop", "--domain", "other.example")
@@ -160,9 +164,11 @@ def env(tmp_path_factory) -> Env:
         cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
     daemon = Daemon(state, config, work / "daemon.log")
     daemon.start()
+    public_dns.upstream = ("127.0.0.1", daemon.port("dns"))
     try:
         # The web routes learn of the new domains within a second or two.
         time.sleep(2.5)
-        yield Env(cli, daemon, state)
+        yield Env(cli, daemon, state, public_dns)
     finally:
         daemon.stop()
+        public_dns.close()

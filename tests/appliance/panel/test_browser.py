@@ -4,6 +4,8 @@ resolved to 127.0.0.1, controls found by their labels."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.browser import AXE, CHROMIUM, Browser
@@ -72,7 +74,7 @@ def test_an_owner_adds_a_colleague_who_then_uses_mail_and_the_panel(env, browser
     browser.fill("Password", password)
     _clean(browser.press("Sign in"), "Overview")
     menu = browser.evaluate("[...document.querySelectorAll('nav a')].map(a => a.textContent.trim())")
-    assert menu == ["Overview", "Password", "Sessions"]
+    assert menu == ["Overview", "Your devices", "Password", "Sessions", "Security"]
     _clean(browser.press("Sign out"), "Sign in")
 
 
@@ -117,3 +119,48 @@ def test_the_accessibility_check_can_fail(browser):
     found = browser.accessibility()
     assert any(v.startswith("label:") for v in found), found
     assert any(v.startswith("color-contrast:") for v in found), found
+
+
+def test_an_owner_attaches_a_domain_reads_what_to_set_and_checks_it(env, browser):
+    """At phone width, ann opens Domains, attaches shop-phone.example and
+    lands on its page: our name servers and the records to copy, long DKIM
+    key wrapped on screen. "Check now" lists every line missing; once the
+    registrar delegates the domain, the same button says everything is in
+    place. Its DNS records page shows the generated records; the French
+    pages are as clean."""
+    browser.viewport(*PHONE, mobile=True)
+    browser.clear_cookies()
+    base = f"https://box.appliance.test:{env.daemon.port('https')}"
+    _clean(browser.visit(base + "/"), "Sign in")
+    browser.fill("E-mail address", "ann@acme.example")
+    browser.fill("Password", "a long secret")
+    _clean(browser.press("Sign in"), "Overview")
+    _clean(browser.press("Domains"), "Domains", browser)
+    _clean(browser.press("Attach a domain"), "Attach a domain", browser)
+    browser.fill("Your domain", "Shop-Phone.example")
+    _clean(browser.press("Attach this domain"), "shop-phone.example", browser)
+    text = browser.evaluate("document.querySelector('main').textContent")
+    assert "ns1.appliance.test" in text and "._domainkey.shop-phone.example." in text
+    checked = browser.press("Check now")
+    _clean(checked, "shop-phone.example", browser)
+    statuses = browser.evaluate("[...document.querySelectorAll('.check .status')].map(s => s.textContent.trim())")
+    assert statuses and set(statuses) == {"Missing"}, statuses
+    env.public_dns.delegate("shop-phone.example")
+    time.sleep(2.2)  # the test config's check_cache_seconds, and a little
+    _clean(browser.press("Check now"), "shop-phone.example")
+    statuses = browser.evaluate("[...document.querySelectorAll('.check .status')].map(s => s.textContent.trim())")
+    assert statuses and set(statuses) == {"OK"}, statuses
+    _clean(browser.press("DNS records of shop-phone.example"), "DNS records of shop-phone.example", browser)
+    browser.fill("Name", "www")
+    browser.fill("Type", "TXT")
+    browser.fill("Value", "v=verify " + "x" * 200)
+    _clean(browser.press("Add this record"), "DNS records of shop-phone.example", browser)
+    assert "www.shop-phone.example. 3600 IN TXT v=verify" in browser.evaluate("document.querySelector('main').textContent")
+    browser.fill("Language", "Français")
+    _clean(browser.press("Change language"), "Enregistrements DNS de shop-phone.example", browser)
+    _clean(browser.visit(base + "/domains/shop-phone.example"), "shop-phone.example", browser)
+    _clean(browser.visit(base + "/domains"), "Domaines", browser)
+    _clean(browser.visit(base + "/domains/add"), "Rattacher un domaine", browser)
+    browser.fill("Langue", "English")
+    _clean(browser.press("Changer de langue"), "Attach a domain")
+    _clean(browser.press("Sign out"), "Sign in")

@@ -1,13 +1,15 @@
 """The rights matrix, walked over real HTTPS against the daemon: every panel
 route and method, as someone signed out, as staff (bob), as the owner
 (ann), and as the owner of another business (olga). Another business gets
-the same 404 as a page that does not exist; a POST without the CSRF token
+the same 404 as a page that does not exist (for a person or a domain of
+acme's alike); a POST without the CSRF token
 or from another origin changes nothing; another business's session cookie
 does nothing here."""
 
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 
@@ -41,6 +43,33 @@ SPEC = {
     ("/people/{address}", "GET"): OWNERS,
     ("/people/{address}/password", "POST"): OWNERS,
     ("/people/{address}/remove", "POST"): OWNERS,
+    # Your devices
+    ("/devices", "GET"): IN,
+    ("/devices/thunderbird", "GET"): IN,
+    ("/devices/outlook", "GET"): IN,
+    ("/devices/new-outlook", "GET"): IN,
+    ("/devices/iphone", "GET"): IN,
+    ("/devices/android", "GET"): IN,
+    # Security: the second step of signing in, two-step sign-in, app passwords.
+    ("/signin/code", "GET"): ALL,
+    ("/signin/code", "POST"): ALL,
+    ("/security", "GET"): IN,
+    ("/security/setup", "POST"): IN,
+    ("/security/on", "POST"): IN,
+    ("/security/off", "POST"): IN,
+    ("/security/recovery", "POST"): IN,
+    ("/security/apps", "GET"): IN,
+    ("/security/apps", "POST"): IN,
+    ("/security/apps/{app}/revoke", "POST"): IN,
+    ("/domains", "GET"): OWNERS,
+    ("/domains/add", "GET"): OWNERS,
+    ("/domains/add", "POST"): OWNERS,
+    ("/domains/{domain}", "GET"): OWNERS,
+    ("/domains/{domain}/check", "POST"): OWNERS,
+    ("/domains/{domain}/remove", "POST"): OWNERS,
+    ("/domains/{domain}/dns", "GET"): OWNERS,
+    ("/domains/{domain}/dns/add", "POST"): OWNERS,
+    ("/domains/{domain}/dns/remove", "POST"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
 _victims = itertools.count(1)
@@ -50,7 +79,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 18
+    assert len(table) == 43
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -60,13 +89,29 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     if viewer == "owner" and "{address}" in pattern:
         address = f"victim{next(_victims)}@acme.example"
         env.cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
-    path = pattern.replace("{address}", address)
+    domain = "acme.example"
+    if viewer == "owner" and pattern == "/domains/{domain}/remove":
+        domain = f"victim{next(_victims)}.example"
+        env.cli("domain", "add", "acme", domain)
+    path = pattern.replace("{address}", address).replace("{domain}", domain)
+    if "{app}" in pattern:
+        # Signed in, one's own app password; another business aims at bob's.
+        path = path.replace("{app}", _app_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
         "/password": {},
         "/sessions/end": {"ref": "0000"},
         "/people/add": {"local": f"walk-{viewer}-{next(_victims)}", "domain": "acme.example"},
+        "/signin/code": {"code": "000000"},
+        "/security/on": {"code": "000000"},
+        "/security/off": {"off-password": "", "off-code": ""},
+        "/security/recovery": {"renew-code": ""},
+        "/security/apps": {"name": f"walk {viewer}"},
+        "/domains/add": {"domain": f"walk-{viewer}-{next(_victims)}.example"},
+        "/domains/{domain}/remove": {"confirm": domain},
+        "/domains/{domain}/dns/add": {"name": f"walk-{viewer}-{next(_victims)}", "type": "TXT", "value": "walk", "ttl": "3600"},
+        "/domains/{domain}/dns/remove": {"name": "walk-nothing", "type": "TXT", "value": "walk"},
     }.get(pattern, {})
     return path, form
 
@@ -80,6 +125,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
     pattern, method = route
     allowed = SPEC[route]
     before = env.users()
+    domains_before = _domains(env)
     for viewer, address in VIEWERS.items():
         client = env.client() if address is None else env.signed_in(address)
         missing = client.get("/no/such/page")
@@ -88,20 +134,44 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
         reply = client.get(path) if method == "GET" else client.post(path, form)
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
         role = {"other-owner": "owner"}.get(viewer, viewer)
-        if viewer == "other-owner" and "{address}" in pattern:
+        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
             assert reply.status_code not in (403, 404), cell
             assert not (reply.status_code == 303 and reply.headers["location"] == "/" and "signout" not in path
-                        and path != "/sessions/end"), cell
+                        and path not in ("/sessions/end", "/signin/code")), cell
         elif role == OUT:
             assert (reply.status_code, reply.headers.get("location")) == (303, "/"), cell
         else:
             assert reply.status_code == 403, cell
+    if "{app}" in pattern:  # olga's try left bob's app password in place
+        assert path.split("/")[3] in _app_refs(env, "bob@acme.example")
     after = env.users()
     assert "bob@acme.example" in after
     assert not [a for a in set(after) - set(before) if not a.startswith(("walk-owner", "victim"))], after
+    domains_after = _domains(env)
+    assert "acme.example" in domains_after
+    assert not [d for d in set(domains_after) - set(domains_before) if not d.startswith("walk-owner")], domains_after
+    records = [r["name"] for r in env.cli.json("dns", "records", "acme.example")]
+    assert not [r for r in records if r.startswith("walk-") and not r.startswith("walk-owner")], records
+
+
+def _domains(env) -> list[str]:
+    return [d["name"] for d in env.cli.json("domain", "list", "acme")]
+
+
+def _app_refs(env, address: str) -> list[str]:
+    """The ids of the app passwords of ``address``, from its page."""
+    page = env.signed_in(address).get("/security/apps").text
+    return re.findall(r'action="/security/apps/([0-9a-f]{16})/revoke"', page)
+
+
+def _app_ref(env, address: str) -> str:
+    """The id of an app password of ``address``, made for the purpose."""
+    before = set(_app_refs(env, address))
+    assert env.signed_in(address).post("/security/apps", {"name": f"walk {next(_victims)}"}).status_code == 200
+    return (set(_app_refs(env, address)) - before).pop()
 
 
 def test_a_post_without_the_csrf_token_or_from_another_origin_changes_nothing(env):

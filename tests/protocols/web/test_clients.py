@@ -6,6 +6,7 @@ profile."""
 from __future__ import annotations
 
 import plistlib
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -114,10 +115,14 @@ def test_autodiscover_refuses_a_large_body_and_get(env):
 
 
 def test_mobileconfig_for_a_hosted_address(env):
-    """The Apple profile holds IMAP, CalDAV and CardDAV accounts for ann on the box's real ports."""
+    """The Apple profile, signed by the box (openssl checks the signature),
+    holds IMAP, CalDAV and CardDAV accounts for ann on the box's real ports."""
     reply = env.curl("acme.example", "/.well-known/appliance/apple.mobileconfig?email=ann%40acme.example")
     assert reply.status == 200 and reply.headers["content-type"] == "application/x-apple-aspen-config"
-    profile = plistlib.loads(reply.body)
+    verified = subprocess.run(["openssl", "cms", "-verify", "-noverify", "-inform", "DER"], input=reply.body,
+                              capture_output=True, timeout=30)
+    assert verified.returncode == 0, verified.stderr
+    profile = plistlib.loads(verified.stdout)
     by_type = {p["PayloadType"]: p for p in profile["PayloadContent"]}
     mail = by_type["com.apple.mail.managed"]
     assert (mail["IncomingMailServerHostName"], mail["IncomingMailServerPortNumber"], mail["IncomingMailServerUsername"]) == (
