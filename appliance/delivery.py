@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterable, Sequence
 from storage import directory
 from storage import mail as maildb
 from storage import queue as queuedb
+from storage import sieve as sievedb
 from storage.database import savepoint
 from storage.errors import TenantNotFound
 from storage.tenants import TenantHandle, TenantPool
@@ -52,6 +53,7 @@ from storage import names
 from . import mime
 from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
 from .catalog import Catalog
+from .sieve.actions import Filter, Rejected, reply_reason
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,9 @@ class Recipient:
     address: str
     slug: str
     user_ids: tuple[int, ...]
+    #: Those of ``user_ids`` that had an active Sieve script at RCPT time:
+    #: mail for the others is delivered without reading any script.
+    rules: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,22 +100,37 @@ def normalise_recipient(address: str) -> str:
 
 
 def _deliver_in(
-    conn: sqlite3.Connection, raw: bytes, parsed: maildb.Parsed, user_ids: Iterable[int], mailbox: str = "INBOX"
-) -> tuple[list[tuple[int, int]], list[int]]:
+    conn: sqlite3.Connection,
+    raw: bytes,
+    parsed: maildb.Parsed,
+    user_ids: Iterable[int],
+    mailbox: str = "INBOX",
+    plans: dict[int, Any] | None = None,
+    carry: Callable[[sqlite3.Connection, Any, int], Any] | None = None,
+) -> tuple[list[tuple[int, int]], list[int], int]:
     """Store ``raw`` once and file it in each user's ``mailbox`` (one
-    transaction); a user who removed that mailbox gets it in INBOX.
+    transaction); a user who removed that mailbox gets it in INBOX. A user
+    with a plan from their Sieve script gets what ``carry(conn, plan,
+    body_id)`` does instead (see :mod:`appliance.sieve.actions`).
 
-    Returns ``([(user_id, mailbox_id)], [user ids over quota])``. A user
-    found over quota here (the quota was fine at RCPT and at the check
-    before commit, so only a race gets here) is skipped and logged rather
-    than failing the other recipients' copies.
+    Returns ``([(user_id, mailbox_id)], [user ids over quota], messages
+    queued)``. A user found over quota here (the quota was fine at RCPT and
+    at the check before commit, so only a race gets here) is skipped and
+    logged rather than failing the other recipients' copies.
     """
     body_id = maildb.store_body(conn, raw, parsed)
     stored: list[tuple[int, int]] = []
     over: list[int] = []
+    queued = 0
     for user_id in sorted(set(user_ids)):
         try:
             with savepoint(conn, "deliver_user"):
+                plan = plans.get(user_id) if plans else None
+                if plan is not None and carry is not None:
+                    done = carry(conn, plan, body_id)
+                    stored.extend(done.stored)
+                    queued += done.queued
+                    continue
                 try:
                     mailbox_id, _uid = maildb.deliver(conn, user_id, body_id, mailbox)
                 except NotFound:
@@ -119,10 +139,10 @@ def _deliver_in(
             over.append(user_id)
             continue
         stored.append((user_id, mailbox_id))
-    return stored, over
+    return stored, over, queued
 
 
-def _recipient_check(conn: sqlite3.Connection, address: str, size: int) -> tuple[str, list[int], list[int]]:
+def _recipient_check(conn: sqlite3.Connection, address: str, size: int) -> tuple[str, list[int], list[int], list[int]]:
     tenant = directory.get_tenant(conn)
     user_ids = directory.resolve(conn, address)
     if not user_ids and address.partition("@")[0] == "postmaster":
@@ -133,7 +153,7 @@ def _recipient_check(conn: sqlite3.Connection, address: str, size: int) -> tuple
         used, limit = maildb.quota_usage(conn, user_id)
         if limit and used + size > limit:
             over.append(user_id)
-    return tenant.state, user_ids, over
+    return tenant.state, user_ids, over, list(sievedb.active_scripts(conn, user_ids))
 
 
 def _quota_check(conn: sqlite3.Connection, user_ids: Iterable[int], size: int) -> list[int]:
@@ -148,10 +168,20 @@ def _quota_check(conn: sqlite3.Connection, user_ids: Iterable[int], size: int) -
 class Router:
     """Recipient checks and local delivery. See module doc."""
 
-    def __init__(self, catalog: Catalog, tenants: TenantPool, publish: Callable[[str, int, int], Any] | None = None):
+    def __init__(
+        self,
+        catalog: Catalog,
+        tenants: TenantPool,
+        publish: Callable[[str, int, int], Any] | None = None,
+        sieve: Filter | None = None,
+    ):
         self.catalog = catalog
         self.tenants = tenants
         self.publish = publish
+        #: Runs the recipients' mail rules (None: no rules run).
+        self.sieve = sieve
+        #: Told the business whose outbound queue got a message (redirects, replies).
+        self.wake: Callable[[str], Any] | None = None
         self._handles: dict[str, TenantHandle] = {}
 
     async def refresh(self) -> None:
@@ -198,7 +228,7 @@ class Router:
             raise NotHosted("relaying denied")
         try:
             handle = self.handle(slug)
-            state, user_ids, over = await handle.read("smtp rcpt", lambda c: _recipient_check(c, clean, size))
+            state, user_ids, over, rules = await handle.read("smtp rcpt", lambda c: _recipient_check(c, clean, size))
         except TenantNotFound:
             raise NotHosted("relaying denied") from None
         if not user_ids:
@@ -207,7 +237,7 @@ class Router:
             raise Suspended("mailbox temporarily unavailable")
         if over:
             raise LimitExceeded("mailbox full")
-        return Recipient(clean, slug, tuple(user_ids))
+        return Recipient(clean, slug, tuple(user_ids), tuple(rules))
 
     async def check_quota(self, recipients: Sequence[Recipient], size: int) -> None:
         """Raise LimitExceeded if a copy of ``size`` bytes would overfill a mailbox.
@@ -230,6 +260,8 @@ class Router:
         extra: tuple[str, Callable[[sqlite3.Connection], Any]] | None = None,
         check_quota: bool = True,
         mailbox: str = "INBOX",
+        mail_from: str | None = None,
+        reject_single: bool = False,
     ) -> list[Delivered]:
         """File ``raw`` into every recipient's ``mailbox`` (INBOX, or Junk
         for mail a DMARC policy quarantines); returns after every commit.
@@ -245,6 +277,13 @@ class Router:
         If any transaction fails, the exception propagates and the caller
         must not acknowledge; copies already committed elsewhere stay (a
         retry may duplicate them, nothing is lost).
+
+        With ``mail_from`` (the envelope sender, "" for the null one) the
+        recipients' active Sieve scripts run on mail for INBOX (not on mail
+        a DMARC policy sends to Junk). With ``reject_single``, a script that
+        rejects the message when it has a single recipient raises
+        :class:`appliance.sieve.actions.Rejected` before anything is
+        written, so the SMTP dialogue can refuse it (RFC 5429 section 2.1).
         """
         groups = _by_tenant(recipients)
         # Parsed once for every business, in a worker thread: not on the
@@ -256,19 +295,39 @@ class Router:
         if check_quota and len(groups) > 1:
             await self.check_quota(recipients, len(raw))
 
+        run_rules = self.sieve is not None and mail_from is not None and mailbox == "INBOX"
+        single = reject_single and sum(len(ids) for ids in groups.values()) == 1
+
         async def one(slug: str, user_ids: list[int]) -> list[Delivered]:
             extra_fn = extra[1] if extra is not None and extra[0] == slug else None
+            plans: dict[int, Any] = {}
+            if run_rules and user_ids:
+                plans = await self._plans(slug, raw, recipients, user_ids, mail_from or "")
+            if single and plans:
+                plan = next(iter(plans.values()))
+                if plan.outcome.reject is not None:
+                    log.info("%s: user %d: message refused by their rules", slug, plan.user_id)
+                    raise Rejected(reply_reason(plan.outcome.reject))
+            carry = None
+            if plans:
+                sieve = self.sieve
+                assert sieve is not None
 
-            def write(conn: sqlite3.Connection) -> tuple[list[tuple[int, int]], list[int]]:
+                def carry(conn: sqlite3.Connection, plan: Any, body_id: int) -> Any:
+                    return sieve.carry_out(conn, slug, plan, body_id, mail_from or "")
+
+            def write(conn: sqlite3.Connection) -> tuple[list[tuple[int, int]], list[int], int]:
                 if check_inside and _quota_check(conn, user_ids, len(raw)):
                     raise LimitExceeded("mailbox full")
                 if extra_fn is not None:
                     extra_fn(conn)
                 if not user_ids:
-                    return [], []
-                return _deliver_in(conn, raw, parsed, user_ids, mailbox)
+                    return [], [], 0
+                return _deliver_in(conn, raw, parsed, user_ids, mailbox, plans, carry)
 
-            stored, over = await self.handle(slug).write("smtp deliver", write)
+            stored, over, queued = await self.handle(slug).write("smtp deliver", write)
+            if queued and self.wake is not None:
+                self.wake(slug)
             for user_id in over:
                 log.warning("%s: user %d went over quota during delivery; copy not stored", slug, user_id)
             return [Delivered(slug, user_id, mailbox_id) for user_id, mailbox_id in stored]
@@ -282,6 +341,30 @@ class Router:
                 except Exception:  # noqa: BLE001 - a listener must not undo a delivery
                     log.exception("%s: new-mail event for user %d failed", d.slug, d.user_id)
         return delivered
+
+
+    async def _plans(self, slug: str, raw: bytes, recipients: Sequence[Recipient], user_ids: list[int],
+                     mail_from: str) -> dict[int, Any]:
+        """What the active scripts of ``user_ids`` say (read, then run in a
+        worker thread); a failure here keeps the message in INBOX."""
+        sieve = self.sieve
+        assert sieve is not None
+        rcpt_of: dict[int, str] = {}
+        for rcpt in recipients:
+            if rcpt.slug == slug:
+                for user_id in rcpt.user_ids:
+                    rcpt_of.setdefault(user_id, rcpt.address)
+        if not any(rcpt.rules for rcpt in recipients if rcpt.slug == slug):
+            # Nobody had an active script at RCPT time: no read for rules.
+            return {}
+        try:
+            scripts = await self.handle(slug).read("sieve scripts", lambda c: sieve.read_scripts(c, user_ids))
+            if not scripts:
+                return {}
+            return await asyncio.to_thread(sieve.evaluate_all, slug, raw, scripts, rcpt_of, mail_from)
+        except Exception:  # noqa: BLE001 - mail rules must never lose mail
+            log.exception("%s: mail rules could not run; message kept in INBOX", slug)
+            return {}
 
 
 def _by_tenant(recipients: Iterable[Recipient]) -> dict[str, list[int]]:

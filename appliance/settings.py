@@ -250,6 +250,7 @@ SCHEMA: tuple[Section, ...] = (
             K("submissions", "port", 2465, "Mail submission over TLS; production 465.", _port),
             K("imap", "port", 2143, "IMAP with STARTTLS; production 143.", _port),
             K("imaps", "port", 2993, "IMAP over TLS; production 993.", _port),
+            K("managesieve", "port", 4190, "ManageSieve (mail rules) with STARTTLS; production 4190.", _port),
             K("dns", "port", 5300, "Authoritative DNS, UDP and TCP; production 53.", _port),
             K("http", "port", 8080, "HTTP: websites, autoconfig, ACME; production 80.", _port),
             K("https", "port", 8443, "HTTPS: websites, DAV, autodiscover; production 443.", _port),
@@ -324,6 +325,30 @@ SCHEMA: tuple[Section, ...] = (
             K("max_line_bytes", "integer", 65_536, "Longest command line (literals not counted); longer ones close the session.", _int(1024, 10 * MIB)),
             K("login_timeout", "integer", 60, "Seconds a session may wait before logging in.", _int(5, 3600)),
             K("idle_timeout", "integer", 1800, "Seconds a logged-in session may stay silent (RFC 3501 asks for at least 30 minutes).", _int(60, 86_400)),
+        ),
+    ),
+    Section(
+        "sieve",
+        "Mail rules: each user's Sieve scripts, run at delivery (RFC 5228 with fileinto, envelope, variables, vacation, imap4flags, mailbox, copy, reject).",
+        (
+            K("max_script_bytes", "integer", 64 * 1024, "Largest script a user may store.", _int(256, 1 * MIB)),
+            K("max_scripts", "integer", 16, "Scripts one user may store.", _int(1, 1000)),
+            K("max_total_bytes", "integer", 256 * 1024, "Bytes all of one user's scripts may take together.", _int(256, 64 * MIB)),
+            K("max_depth", "integer", 16, "Deepest nesting of blocks and tests in a script.", _int(2, 64)),
+            K("max_actions", "integer", 32, "Actions one script may take for one message; past it the message is kept in INBOX.", _int(1, 1000)),
+            K("max_redirects", "integer", 4, "Addresses one message may be redirected to.", _int(0, 100)),
+            K("redirects_per_day", "integer", 200, "Messages one user's rules may redirect per day; past it they are kept in INBOX.", _int(0, 1_000_000)),
+            K("vacation_max_days", "integer", 30, "Longest `:days` a vacation reply may ask for (RFC 5230 section 4.1; the shortest is 1).", _int(1, 365)),
+        ),
+    ),
+    Section(
+        "managesieve",
+        "Managing mail rules from mail clients (ManageSieve, RFC 5804, on `[listen] managesieve`).",
+        (
+            K("max_connections_per_source", "integer", 20, "Open ManageSieve connections from one IP address; more are answered `BYE` and closed.", _int(1, 100_000)),
+            K("max_line_bytes", "integer", 8192, "Longest command line (literals not counted); longer ones close the session.", _int(1024, 1 * MIB)),
+            K("login_timeout", "integer", 60, "Seconds a session may wait before logging in.", _int(5, 3600)),
+            K("idle_timeout", "integer", 600, "Seconds a logged-in session may stay silent.", _int(30, 86_400)),
         ),
     ),
     Section(

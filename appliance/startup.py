@@ -8,15 +8,16 @@ binds its listeners and returns an object with ``stop()`` (plain or async);
 what one service needs of another is passed to it here, as an argument,
 never looked up by name:
 
-=========  ==================================================================
-metrics    Prometheus text and health on loopback
-dns        authoritative DNS; the certificates publish DNS-01 answers through it
-smtp       MX, submission, the outbound queue
-imap       mailbox access
-dav        CalDAV/CardDAV; hands the web service its ``/dav/`` mount
-web        HTTP(S): sites, client set-up, the mounts it is given, HTTP-01
-certs      ACME certificates, after dns and web (it uses both)
-=========  ==================================================================
+===========  ================================================================
+metrics      Prometheus text and health on loopback
+dns          authoritative DNS; the certificates publish DNS-01 answers through it
+smtp         MX, submission, the outbound queue
+imap         mailbox access
+managesieve  mail rules from mail clients (RFC 5804)
+dav          CalDAV/CardDAV; hands the web service its ``/dav/`` mount
+web          HTTP(S): sites, client set-up, the mounts it is given, HTTP-01
+certs        ACME certificates, after dns and web (it uses both)
+===========  ================================================================
 
 The daemon starts them in this order and stops them in reverse. Protocol
 packages are imported only when started, so the CLI, which builds an App
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from protocols.dav import DavService
     from protocols.dns import DnsService
     from protocols.imap import ImapService
+    from protocols.managesieve import ManageSieveService
     from protocols.metrics import MetricsService
     from protocols.smtp import SmtpService
     from protocols.web import WebService
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from .certs import CertificateService
 
 #: Every service, in start order.
-STEPS: tuple[str, ...] = ("metrics", "dns", "smtp", "imap", "dav", "web", "certs")
+STEPS: tuple[str, ...] = ("metrics", "dns", "smtp", "imap", "managesieve", "dav", "web", "certs")
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Running:
     dns: DnsService | None = None
     smtp: SmtpService | None = None
     imap: ImapService | None = None
+    managesieve: ManageSieveService | None = None
     dav: DavService | None = None
     web: WebService | None = None
     certs: CertificateService | None = None
@@ -85,6 +88,10 @@ async def start_step(app: App, running: Running, name: str) -> Any:
         from protocols import imap
 
         service = imap.start(app)
+    elif name == "managesieve":
+        from protocols import managesieve
+
+        service = managesieve.start(app)
     elif name == "dav":
         from protocols import dav
 

@@ -22,6 +22,7 @@ from . import certs
 from . import sessions
 from . import credentials
 from . import operators
+from . import sieve
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS)
 
@@ -37,6 +38,7 @@ TENANT_MIGRATIONS = (
     sitegen.MIGRATIONS,
     certs.MIGRATIONS,
     credentials.MIGRATIONS,
+    sieve.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

@@ -115,6 +115,7 @@ _CONNECT = (
     ("sending (submission+STARTTLS)", ("submission",), "{host}:{submission}"),
     ("sending (submission over TLS)", ("submissions",), "{host}:{submissions}"),
     ("IMAP (STARTTLS) / IMAPS", ("imap", "imaps"), "{host}:{imap} / {host}:{imaps}"),
+    ("mail rules (ManageSieve+STARTTLS)", ("managesieve",), "{host}:{managesieve}"),
     ("DNS (UDP and TCP)", ("dns",), "{host}:{dns}"),
     ("web and DAV (HTTP / HTTPS)", ("http", "https"), "http://{host}:{http}/  https://{host}:{https}/"),
     ("metrics", ("metrics",), "http://127.0.0.1:{metrics}/metrics"),

@@ -32,6 +32,8 @@ runs them in a thread.
 ``plan_usage``     a business's use against each limit of its plan
 ``operators``      the box's operators: accounts, second factor, what they
                    see of every business
+``sieve``          each user's mail rules (Sieve scripts): list, show,
+                   check, put, activate, rename, delete
 =================  ===========================================================
 """
 
@@ -59,6 +61,7 @@ from .people import People
 from .planuse import PlanUsage
 from .queue import Queue
 from .security import Security
+from .sieve import Scripts
 from .sitebuilder import SiteBuilder
 from .sites import Sites
 
@@ -87,6 +90,7 @@ class Services:
         self.audit = AuditLog(self.stores)
         self.plan_usage = PlanUsage(self.stores)
         self.operators = Operators(self.stores, self.businesses, self.people)
+        self.sieve = Scripts(self.stores)
 
 
 __all__ = ["Services", "Stores"]

@@ -25,6 +25,7 @@ from appliance.connlimit import SourceLimit
 from appliance.delivery import Router
 from appliance.mailauth import Verifier
 from appliance.outbound import QueueRunner
+from appliance.sieve.actions import Filter, Limits as RuleLimits
 from appliance.zones import build_zones
 
 from . import client, replies
@@ -100,7 +101,8 @@ async def start(app: App) -> SmtpService:
     limits = Limits.from_settings(settings)
     hostname = app.settings.box.hostname
     publish = _publisher(app)
-    router = Router(app.catalog, app.tenants, publish=publish)
+    rules = Filter(RuleLimits.from_settings(app.settings), hostname)
+    router = Router(app.catalog, app.tenants, publish=publish, sieve=rules)
     await router.refresh()
     app.on_change(router.refresh)
     verifier = Verifier(hostname, settings.resolver, float(settings.dns_timeout), settings.dmarc_reject)
@@ -113,6 +115,8 @@ async def start(app: App) -> SmtpService:
     await own_zones()
     app.on_change(own_zones)
     runner = QueueRunner(app, client.send, publish=publish)
+    # Redirects and vacation replies are queued during delivery.
+    router.wake = runner.wake
     # Another process (the CLI's ``queue retry``) changes queues: look again.
     app.on_change(lambda: runner.wake(None))
     loop = asyncio.get_running_loop()

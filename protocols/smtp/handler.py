@@ -197,7 +197,10 @@ class Handler:
             + verdict.header
         )
         started = time.monotonic()
-        stored = await self.router.deliver(trace.encode("utf-8", "surrogateescape") + raw, local, mailbox=mailbox)
+        stored = await self.router.deliver(
+            trace.encode("utf-8", "surrogateescape") + raw, local, mailbox=mailbox, mail_from=reverse_path,
+            reject_single=True,
+        )
         log.info(
             "%r: from <%s> stored %d copies for %d recipients in %s in %.3fs",
             session.peer, envelope.mail_from, len(stored), len(local), mailbox, time.monotonic() - started,
@@ -229,7 +232,7 @@ class Handler:
             lifetime=self.app.settings.smtp.queue_lifetime, smtputf8=bool(envelope.smtp_utf8),
         )
         local_copy = f"Return-Path: <{mail_from}>\r\n".encode() + message
-        await self.router.deliver(local_copy, local, extra=(principal.slug, account))
+        await self.router.deliver(local_copy, local, extra=(principal.slug, account), mail_from=mail_from)
         if remote:
             self.runner.wake(principal.slug)
         log.info(

@@ -11,6 +11,7 @@ import sqlite3
 from appliance.delivery import NotHosted, SendingLimit, SenderRefused
 from appliance.errors import AuthFailed, InvalidInput, LimitExceeded, NotFound, Suspended
 from appliance.mailauth import Spoofed
+from appliance.sieve.actions import Rejected
 from storage.errors import StorageFull
 
 OK_MAIL = "250 2.1.0 OK"
@@ -30,6 +31,8 @@ SENDING_LIMIT = "450 4.7.1 Daily sending limit reached"
 NULL_SENDER = "553 5.7.1 A null sender is not allowed here"
 TOO_MANY_HOPS = "554 5.4.6 Too many hops (mail loop?)"
 DMARC_REJECT = "550 5.7.1 Rejected by the sender domain's DMARC policy"
+#: Followed by the reason a recipient's Sieve script gave (RFC 5429).
+REJECTED_BY_RULES = "550 5.7.1"
 SPOOFED = "550 5.7.1 Sender domain is hosted here and this client may not send for it"
 #: RFC 3463: 4.3.1 "Mail system full" - the state filesystem is.
 STORAGE_FULL = "452 4.3.1 Insufficient system storage, try again later"
@@ -50,6 +53,9 @@ def for_error(exc: BaseException, *, stage: str) -> str:
     """
     if isinstance(exc, StorageFull):
         return STORAGE_FULL
+    if isinstance(exc, Rejected):
+        # RFC 5429 section 2.1: the script's reason goes on the reply line.
+        return f"{REJECTED_BY_RULES} {exc}"
     if isinstance(exc, NotHosted):
         return RELAY_DENIED
     if isinstance(exc, Spoofed):
