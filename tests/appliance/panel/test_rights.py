@@ -1,16 +1,12 @@
 """The rights matrix, walked over real HTTPS against the daemon: every panel
 route and method, as someone signed out, as staff (bob), as the owner
-(ann), and as the owner of another business (olga). Another business gets
-the same 404 as a page that does not exist (for a person or a domain of
-acme's alike); a POST without the CSRF token
-or from another origin changes nothing; another business's session cookie
-does nothing here."""
 (ann), as the owner of another business (olga), as an operator's support
 session in acme (its cookie alone), as an operator, and as an operator who
 has given the password but not the code yet. Another business gets the
-same 404 as a page that does not exist, and so does a business's user on
-an operators' page; a POST without the CSRF token or from another origin
-changes nothing; another business's session cookie does nothing here."""
+same 404 as a page that does not exist (for a person, a domain or an app
+password of acme's alike), and so does a business's user on an operators'
+page; a POST without the CSRF token or from another origin changes
+nothing; another business's session cookie does nothing here."""
 
 from __future__ import annotations
 
