@@ -6,7 +6,8 @@
 * One zone per business domain, with the records mail and clients need:
   MX, SPF, DKIM, DMARC, ``autoconfig``/``autodiscover``, SRV for RFC 6186
   (mail) and RFC 6764 (CalDAV/CardDAV) with the TXT path, CAA, and the apex
-  and ``www`` addresses of the website.
+  and ``www`` addresses of the website; MTA-STS and TLS-RPT
+  (:func:`_mail_policies`, values from :mod:`appliance.mailpolicy`).
 * The records each business added itself (:class:`CustomRecord`, checked by
   :func:`check_value` and :func:`check_record` before they are stored) and the transient ACME
   challenges, placed in the zone that holds their name.
@@ -27,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from . import mailpolicy
 from .errors import Conflict, InvalidInput
 
 TTL = 3600
@@ -52,6 +54,12 @@ class BoxDns:
     imap: int = 143
     imaps: int = 993
     https: int = 443
+    #: The MTA-STS policy of every mail domain (None: none published).
+    mta_sts: mailpolicy.MtaSts | None = None
+    #: Local part, at each mail domain, of the address reports go to; TLS
+    #: reports always (when set), DMARC aggregate reports when ``dmarc_reports``.
+    reports_local_part: str = ""
+    dmarc_reports: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,8 @@ def _mail_domain(zone: Zone, domain: str, box: BoxDns, dkim: tuple[str, str] | N
     host = box.hostname + "."
     zone.add(domain, "MX", f"10 {host}")
     zone.add(domain, "TXT", _quote("v=spf1 mx -all"))
-    zone.add(f"_dmarc.{domain}", "TXT", _quote("v=DMARC1; p=quarantine; adkim=s; aspf=s"))
+    reports = f"{box.reports_local_part}@{domain}" if box.reports_local_part and box.dmarc_reports else None
+    zone.add(f"_dmarc.{domain}", "TXT", _quote(mailpolicy.dmarc(reports)))
     if dkim is not None:
         name, txt = dkim
         zone.add(name, "TXT", _quote(txt))
@@ -156,6 +165,17 @@ def _mail_domain(zone: Zone, domain: str, box: BoxDns, dkim: tuple[str, str] | N
     # RFC 6186 section 3.4: plain-text POP3 is not offered.
     zone.add(f"_pop3._tcp.{domain}", "SRV", "0 0 0 .")
     zone.add(f"_pop3s._tcp.{domain}", "SRV", "0 0 0 .")
+    _mail_policies(zone, domain, box)
+
+
+def _mail_policies(zone: Zone, domain: str, box: BoxDns) -> None:
+    """MTA-STS (RFC 8461 section 3.1: the TXT record, and the address of
+    the host that serves the policy) and TLS-RPT (RFC 8460 section 3)."""
+    if box.mta_sts is not None:
+        zone.add(f"_mta-sts.{domain}", "TXT", _quote(box.mta_sts.txt()))
+        _addresses(zone, f"{mailpolicy.POLICY_LABEL}.{domain}", box)
+    if box.reports_local_part:
+        zone.add(f"_smtp._tls.{domain}", "TXT", _quote(mailpolicy.tlsrpt(f"{box.reports_local_part}@{domain}")))
 
 
 def _apex(zone: Zone, box: BoxDns) -> None:
@@ -243,7 +263,7 @@ MAX_TXT = 4000
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _CAA_TAG = re.compile(r"^[a-z0-9]{1,15}$")
 #: Names published for mail and client set-up: no record may be added there.
-_MACHINERY = ("_dmarc", "autoconfig", "autodiscover")
+_MACHINERY = ("_dmarc", "autoconfig", "autodiscover", "_mta-sts", mailpolicy.POLICY_LABEL, "_smtp._tls")
 
 
 def _host(value: str, what: str, origin: str) -> str:
