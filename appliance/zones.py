@@ -4,9 +4,10 @@
   the box host name, and the mail records of every business's free domain
   (``<slug>.<box domain>``) - those names live inside the box zone.
 * One zone per business domain, with the records mail and clients need:
-  MX, SPF, DKIM, DMARC, ``autoconfig``/``autodiscover``, SRV for RFC 6186
-  (mail) and RFC 6764 (CalDAV/CardDAV) with the TXT path, CAA, and the apex
-  and ``www`` addresses of the website; MTA-STS and TLS-RPT
+  MX, SPF, DKIM, DMARC, ``autoconfig``/``autodiscover`` (and Outlook's
+  ``_autodiscover._tcp`` SRV), SRV for RFC 6186 (mail) and RFC 6764
+  (CalDAV/CardDAV) with the TXT path, CAA, and the apex and ``www``
+  addresses of the website; MTA-STS and TLS-RPT
   (:func:`_mail_policies`, values from :mod:`appliance.mailpolicy`).
 * The records each business added itself (:class:`CustomRecord`, checked by
   :func:`check_value` and :func:`check_record` before they are stored) and the transient ACME
@@ -166,6 +167,14 @@ def _mail_domain(zone: Zone, domain: str, box: BoxDns, dkim: tuple[str, str] | N
     zone.add(f"_pop3._tcp.{domain}", "SRV", "0 0 0 .")
     zone.add(f"_pop3s._tcp.{domain}", "SRV", "0 0 0 .")
     _mail_policies(zone, domain, box)
+    _autodiscover_srv(zone, domain, box)
+
+
+def _autodiscover_srv(zone: Zone, domain: str, box: BoxDns) -> None:
+    """Outlook's last resort when ``autodiscover.<domain>`` does not answer
+    ([MS-OXDSCLI] section 3.1.5.2): the host that serves autodiscover, on
+    the public HTTPS port."""
+    zone.add(f"_autodiscover._tcp.{domain}", "SRV", f"0 0 {box.https} autodiscover.{domain}.")
 
 
 def _mail_policies(zone: Zone, domain: str, box: BoxDns) -> None:
@@ -263,7 +272,7 @@ MAX_TXT = 4000
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _CAA_TAG = re.compile(r"^[a-z0-9]{1,15}$")
 #: Names published for mail and client set-up: no record may be added there.
-_MACHINERY = ("_dmarc", "autoconfig", "autodiscover", "_mta-sts", mailpolicy.POLICY_LABEL, "_smtp._tls")
+_MACHINERY = ("_dmarc", "autoconfig", "autodiscover", "_autodiscover._tcp", "_mta-sts", mailpolicy.POLICY_LABEL, "_smtp._tls")
 
 
 def _host(value: str, what: str, origin: str) -> str:

@@ -12,6 +12,7 @@ Requests are routed by ``Host`` (:class:`Hosts`):
 * a business's domains and their ``www.``: its website (:mod:`.site`), with
   the same DAV mount and redirects, ``/admin`` (to the panel), Thunderbird's
   ``/.well-known/autoconfig/``, Outlook's ``/autodiscover/autodiscover.xml``
+  (and the JSON ``/autodiscover/autodiscover.json``, :mod:`.outlookjson`)
   and the Apple profile ``/.well-known/appliance/apple.mobileconfig``;
 * ``autoconfig.<domain>`` and ``autodiscover.<domain>``: client set-up only
   (:mod:`.clients`);
@@ -45,7 +46,7 @@ from appliance.twisted_glue import Guard, listen_tcp, stop_ports, tls_options
 from appliance import dnsdata
 from appliance.mailpolicy import POLICY_LABEL, POLICY_PATH
 
-from . import clients, mtasts, pages
+from . import clients, mtasts, outlookjson, pages
 from .acme import AcmeChallenge, Challenges
 from .channel import Channel, Limits
 from .pages import NOT_FOUND, NOT_FOUND_RESOURCE, NotFound, Redirect  # noqa: F401 - public names
@@ -198,6 +199,8 @@ class Hosts(resource.Resource):
         # autodiscover.<domain>
         if _is_autodiscover(segment, postpath):
             return clients.Autodiscover(self.app, route.slug, self.owner)
+        if outlookjson.is_json_path(segment, postpath):
+            return outlookjson.AutodiscoverJson(self.app, route.slug, self.owner)
         return NOT_FOUND_RESOURCE
 
     def _site(self, segment: bytes, request: server.Request, route: Route) -> resource.IResource:
@@ -215,6 +218,8 @@ class Hosts(resource.Resource):
                 return clients.MobileConfig(self.app, route.slug)
         elif _is_autodiscover(segment, postpath):
             return clients.Autodiscover(self.app, route.slug, self.owner)
+        elif outlookjson.is_json_path(segment, postpath):
+            return outlookjson.AutodiscoverJson(self.app, route.slug, self.owner)
         elif segment == b"admin" and postpath in ([], [b""]):
             return self.admin
         elif segment == b"" and not postpath and request.method in (b"PROPFIND", b"OPTIONS", b"REPORT"):
