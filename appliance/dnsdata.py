@@ -59,7 +59,7 @@ def box_dns(settings: Any) -> BoxDns:
     return BoxDns(
         box.hostname, box.domain, nameservers, box.ipv4, box.ipv6, box.admin_email, caa=caa_issuers(settings.acme),
         mta_sts=mailpolicy.MtaSts(dns.mta_sts_mode, (box.hostname,), dns.mta_sts_max_age),
-        reports_local_part=dns.reports_local_part, dmarc_reports=dns.dmarc_reports,
+        reports_local_part=dns.reports_local_part, dmarc_reports=dns.dmarc_reports, catalog=dns.catalog,
     )
 
 

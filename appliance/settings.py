@@ -34,6 +34,12 @@ def _hostname(value: Any) -> str:
     return value.lower()
 
 
+def _optional_hostname(value: Any) -> str:
+    """"" or a host name (trailing dot allowed, dropped)."""
+    text = _str(value).rstrip(".")
+    return _hostname(text) if text else ""
+
+
 def _address_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ValueError("expected a list of IP addresses")
@@ -366,6 +372,7 @@ SCHEMA: tuple[Section, ...] = (
             K("mta_sts_mode", "string", "testing", "MTA-STS policy (RFC 8461) of every mail domain, served at `https://mta-sts.<domain>/.well-known/mta-sts.txt` and announced by `_mta-sts.<domain>` TXT: `testing` (senders report TLS failures and deliver anyway), `enforce` (senders deliver only over TLS to our MX host with a valid certificate: set it once ACME certificates are in place), `none` (withdraws the policy).", _choice("testing", "enforce", "none")),
             K("mta_sts_max_age", "integer", 604_800, "Seconds senders may keep the MTA-STS policy (its `max_age`).", _int(86_400, 31_557_600)),
             K("reports_local_part", "string", "postmaster", "Local part of the address, at each mail domain, that receives TLS reports (`_smtp._tls.<domain>` TXT, RFC 8460) and, with `dmarc_reports`, DMARC aggregate reports; `postmaster@` reaches the business's owner. Empty: no TLS-RPT record.", _local_part),
+            K("catalog", "string", "", "Name of this box's catalog zone (RFC 9432, version 2), e.g. `catalog.box.example.net` or `box1.catalog.invalid`: it lists every zone the box serves and goes to `secondaries` like the others, so secondaries that read catalogs (Knot 3.1 and later, BIND 9.18, PowerDNS 4.7) add and drop the box's zones by themselves. Empty: no catalog zone.", _optional_hostname),
             K("dmarc_reports", "boolean", False, "Ask for DMARC aggregate reports (`rua=`) at `reports_local_part@<domain>` in every DMARC record.", _bool),
         ),
     ),
@@ -529,6 +536,8 @@ def from_mapping(data: Mapping[str, Any], where: str = "<settings>") -> Settings
         base = DEFAULT_PLANS.get(name, DEFAULT_PLANS["standard"])
         merged = {**base, **_validate(where, f"plans.{name}", PLAN_KEYS, values, defaults=False)}
         plans[name] = _plan(name, merged)
+    if sections["dns"].catalog == sections["box"].domain:
+        raise ConfigError(f"{where}: [dns] catalog: the catalog zone needs a name of its own, not [box] domain")
     default_plan = sections["box"].default_plan
     if default_plan not in plans:
         raise ConfigError(f"{where}: [box] default_plan: no plan named {default_plan!r}")

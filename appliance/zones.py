@@ -61,6 +61,8 @@ class BoxDns:
     #: reports always (when set), DMARC aggregate reports when ``dmarc_reports``.
     reports_local_part: str = ""
     dmarc_reports: bool = False
+    #: Name of the catalog zone listing every zone (RFC 9432); "": none.
+    catalog: str = ""
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,40 @@ def build_zones(
         if zone is not None:
             for value in values:
                 zone.add(f"{CHALLENGE_LABEL}.{name}", "TXT", _quote(value), CHALLENGE_TTL)
+    if box.catalog and box.catalog not in zones:  # a business's zone of that name is never replaced
+        zones[box.catalog] = catalog_zone(box.catalog, list(zones))
     return zones
+
+
+# -- the catalog zone (RFC 9432) -------------------------------------------------
+
+#: RFC 9432 section 4.2.1: the schema version this catalog follows.
+CATALOG_VERSION = "2"
+
+
+def member_id(origin: str) -> str:
+    """The unique-id label of a member zone (RFC 9432 section 4.3.1): the
+    SHA-1 of its name in lower-case wire format, in hex, as other catalog
+    producers (PowerDNS) derive it. Stable for as long as the zone exists,
+    so a secondary never sees a zone leave and come back under a new id
+    (which would make it drop and transfer the zone again, section 5.3)."""
+    wire = b"".join(bytes([len(label)]) + label.encode("ascii") for label in origin.lower().split(".")) + b"\x00"
+    return hashlib.sha1(wire).hexdigest()  # noqa: S324 - a name, not a secret
+
+
+def catalog_zone(name: str, members: list[str]) -> Zone:
+    """The catalog zone ``name`` listing ``members`` (RFC 9432 section 4):
+    ``version`` TXT "2", one ``<id>.zones`` PTR per member zone, and the
+    NS ``invalid.`` the RFC asks for (section 4.1: a catalog is not meant
+    to be resolved). Its content, hence its serial, changes only when a
+    zone comes or goes."""
+    zone = Zone(name)
+    zone.add(name, "NS", "invalid.")
+    zone.add(f"version.{name}", "TXT", _quote(CATALOG_VERSION))
+    for origin in sorted(members):
+        if origin != name:
+            zone.add(f"{member_id(origin)}.zones.{name}", "PTR", origin + ".")
+    return zone
 
 
 def zone_for(zones: Mapping[str, Zone], name: str) -> Zone | None:
