@@ -34,6 +34,12 @@ def _hostname(value: Any) -> str:
     return value.lower()
 
 
+def _optional_hostname(value: Any) -> str:
+    """"" or a host name (trailing dot allowed, dropped)."""
+    text = _str(value).rstrip(".")
+    return _hostname(text) if text else ""
+
+
 def _address_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ValueError("expected a list of IP addresses")
@@ -82,6 +88,14 @@ def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("expected a string")
     return value
+
+
+def _local_part(value: Any) -> str:
+    """"" or a plain local part of an address (letters, digits, ``._+-``)."""
+    text = _str(value).lower()
+    if text and not re.fullmatch(r"[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?", text):
+        raise ValueError("expected a local part such as postmaster (letters, digits, . _ + -)")
+    return text
 
 
 def _choice(*options: str) -> Callable[[Any], str]:
@@ -380,6 +394,11 @@ SCHEMA: tuple[Section, ...] = (
             K("rrl_slip", "integer", 2, "Every Nth answer over the limit is sent truncated (TC=1) so real clients retry over TCP; 0 drops them all, 1 truncates them all.", _int(0, 100)),
             K("rrl_exempt_loopback", "boolean", True, "Never rate-limit answers to 127.0.0.0/8 and ::1 (benchmarks, local resolvers).", _bool),
             K("rrl_max_prefixes", "integer", 100_000, "Source prefixes tracked at once; the oldest are forgotten first.", _int(100, 10_000_000)),
+            K("mta_sts_mode", "string", "testing", "MTA-STS policy (RFC 8461) of every mail domain, served at `https://mta-sts.<domain>/.well-known/mta-sts.txt` and announced by `_mta-sts.<domain>` TXT: `testing` (senders report TLS failures and deliver anyway), `enforce` (senders deliver only over TLS to our MX host with a valid certificate: set it once ACME certificates are in place), `none` (withdraws the policy).", _choice("testing", "enforce", "none")),
+            K("mta_sts_max_age", "integer", 604_800, "Seconds senders may keep the MTA-STS policy (its `max_age`).", _int(86_400, 31_557_600)),
+            K("reports_local_part", "string", "postmaster", "Local part of the address, at each mail domain, that receives TLS reports (`_smtp._tls.<domain>` TXT, RFC 8460) and, with `dmarc_reports`, DMARC aggregate reports; `postmaster@` reaches the business's owner. Empty: no TLS-RPT record.", _local_part),
+            K("catalog", "string", "", "Name of this box's catalog zone (RFC 9432, version 2), e.g. `catalog.box.example.net` or `box1.catalog.invalid`: it lists every zone the box serves and goes to `secondaries` like the others, so secondaries that read catalogs (Knot 3.1 and later, BIND 9.18, PowerDNS 4.7) add and drop the box's zones by themselves. Empty: no catalog zone.", _optional_hostname),
+            K("dmarc_reports", "boolean", False, "Ask for DMARC aggregate reports (`rua=`) at `reports_local_part@<domain>` in every DMARC record.", _bool),
         ),
     ),
     Section(
@@ -425,7 +444,7 @@ SCHEMA: tuple[Section, ...] = (
             K("ca_file", "path", "", "PEM file of the CA that signed the directory's HTTPS certificate (a private or test CA); empty: the system's trusted CAs.", _str),
             K("resolver", "string", "", "DNS resolver, an IP address with an optional `:port`, that checks a name resolves to this box before it is requested and which zones are delegated to it; empty: the system's resolver.", _resolver),
             K("delegation_check", "boolean", True, "Validate a zone's names with DNS-01 only when the resolver shows the zone delegated to this box's name servers; other names use HTTP-01 and are requested only when they resolve to the box.", _bool),
-            K("wildcards", "boolean", True, "For zones validated with DNS-01, request `*.domain` beside the domain instead of its `www.`, `autoconfig.` and `autodiscover.` names.", _bool),
+            K("wildcards", "boolean", True, "For zones validated with DNS-01, request `*.domain` beside the domain instead of its `www.`, `autoconfig.`, `autodiscover.` and `mta-sts.` names.", _bool),
             K("renew_fraction", "number", 0.6667, "Renew a certificate when this part of its lifetime has passed (or earlier when the CA's renewal information says so).", _fraction),
             K("retry_min_seconds", "integer", 60, "Wait after the first failed attempt; it doubles with each further failure.", _int(1, 86_400)),
             K("retry_max_seconds", "integer", 86_400, "Longest wait between failed attempts.", _int(1, 30 * 86_400)),
@@ -542,6 +561,8 @@ def from_mapping(data: Mapping[str, Any], where: str = "<settings>") -> Settings
         base = DEFAULT_PLANS.get(name, DEFAULT_PLANS["standard"])
         merged = {**base, **_validate(where, f"plans.{name}", PLAN_KEYS, values, defaults=False)}
         plans[name] = _plan(name, merged)
+    if sections["dns"].catalog == sections["box"].domain:
+        raise ConfigError(f"{where}: [dns] catalog: the catalog zone needs a name of its own, not [box] domain")
     default_plan = sections["box"].default_plan
     if default_plan not in plans:
         raise ConfigError(f"{where}: [box] default_plan: no plan named {default_plan!r}")

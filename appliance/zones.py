@@ -4,9 +4,11 @@
   the box host name, and the mail records of every business's free domain
   (``<slug>.<box domain>``) - those names live inside the box zone.
 * One zone per business domain, with the records mail and clients need:
-  MX, SPF, DKIM, DMARC, ``autoconfig``/``autodiscover``, SRV for RFC 6186
-  (mail) and RFC 6764 (CalDAV/CardDAV) with the TXT path, CAA, and the apex
-  and ``www`` addresses of the website.
+  MX, SPF, DKIM, DMARC, ``autoconfig``/``autodiscover`` (and Outlook's
+  ``_autodiscover._tcp`` SRV), SRV for RFC 6186 (mail) and RFC 6764
+  (CalDAV/CardDAV) with the TXT path, CAA, and the apex and ``www``
+  addresses of the website; MTA-STS and TLS-RPT
+  (:func:`_mail_policies`, values from :mod:`appliance.mailpolicy`).
 * The records each business added itself (:class:`CustomRecord`, checked by
   :func:`check_value` and :func:`check_record` before they are stored) and the transient ACME
   challenges, placed in the zone that holds their name.
@@ -27,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from . import mailpolicy
 from .errors import Conflict, InvalidInput
 
 TTL = 3600
@@ -52,6 +55,14 @@ class BoxDns:
     imap: int = 143
     imaps: int = 993
     https: int = 443
+    #: The MTA-STS policy of every mail domain (None: none published).
+    mta_sts: mailpolicy.MtaSts | None = None
+    #: Local part, at each mail domain, of the address reports go to; TLS
+    #: reports always (when set), DMARC aggregate reports when ``dmarc_reports``.
+    reports_local_part: str = ""
+    dmarc_reports: bool = False
+    #: Name of the catalog zone listing every zone (RFC 9432); "": none.
+    catalog: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,7 +145,8 @@ def _mail_domain(zone: Zone, domain: str, box: BoxDns, dkim: tuple[str, str] | N
     host = box.hostname + "."
     zone.add(domain, "MX", f"10 {host}")
     zone.add(domain, "TXT", _quote("v=spf1 mx -all"))
-    zone.add(f"_dmarc.{domain}", "TXT", _quote("v=DMARC1; p=quarantine; adkim=s; aspf=s"))
+    reports = f"{box.reports_local_part}@{domain}" if box.reports_local_part and box.dmarc_reports else None
+    zone.add(f"_dmarc.{domain}", "TXT", _quote(mailpolicy.dmarc(reports)))
     if dkim is not None:
         name, txt = dkim
         zone.add(name, "TXT", _quote(txt))
@@ -156,6 +168,25 @@ def _mail_domain(zone: Zone, domain: str, box: BoxDns, dkim: tuple[str, str] | N
     # RFC 6186 section 3.4: plain-text POP3 is not offered.
     zone.add(f"_pop3._tcp.{domain}", "SRV", "0 0 0 .")
     zone.add(f"_pop3s._tcp.{domain}", "SRV", "0 0 0 .")
+    _mail_policies(zone, domain, box)
+    _autodiscover_srv(zone, domain, box)
+
+
+def _autodiscover_srv(zone: Zone, domain: str, box: BoxDns) -> None:
+    """Outlook's last resort when ``autodiscover.<domain>`` does not answer
+    ([MS-OXDSCLI] section 3.1.5.2): the host that serves autodiscover, on
+    the public HTTPS port."""
+    zone.add(f"_autodiscover._tcp.{domain}", "SRV", f"0 0 {box.https} autodiscover.{domain}.")
+
+
+def _mail_policies(zone: Zone, domain: str, box: BoxDns) -> None:
+    """MTA-STS (RFC 8461 section 3.1: the TXT record, and the address of
+    the host that serves the policy) and TLS-RPT (RFC 8460 section 3)."""
+    if box.mta_sts is not None:
+        zone.add(f"_mta-sts.{domain}", "TXT", _quote(box.mta_sts.txt()))
+        _addresses(zone, f"{mailpolicy.POLICY_LABEL}.{domain}", box)
+    if box.reports_local_part:
+        zone.add(f"_smtp._tls.{domain}", "TXT", _quote(mailpolicy.tlsrpt(f"{box.reports_local_part}@{domain}")))
 
 
 def _apex(zone: Zone, box: BoxDns) -> None:
@@ -200,7 +231,40 @@ def build_zones(
         if zone is not None:
             for value in values:
                 zone.add(f"{CHALLENGE_LABEL}.{name}", "TXT", _quote(value), CHALLENGE_TTL)
+    if box.catalog and box.catalog not in zones:  # a business's zone of that name is never replaced
+        zones[box.catalog] = catalog_zone(box.catalog, list(zones))
     return zones
+
+
+# -- the catalog zone (RFC 9432) -------------------------------------------------
+
+#: RFC 9432 section 4.2.1: the schema version this catalog follows.
+CATALOG_VERSION = "2"
+
+
+def member_id(origin: str) -> str:
+    """The unique-id label of a member zone (RFC 9432 section 4.3.1): the
+    SHA-1 of its name in lower-case wire format, in hex, as other catalog
+    producers (PowerDNS) derive it. Stable for as long as the zone exists,
+    so a secondary never sees a zone leave and come back under a new id
+    (which would make it drop and transfer the zone again, section 5.3)."""
+    wire = b"".join(bytes([len(label)]) + label.encode("ascii") for label in origin.lower().split(".")) + b"\x00"
+    return hashlib.sha1(wire).hexdigest()  # noqa: S324 - a name, not a secret
+
+
+def catalog_zone(name: str, members: list[str]) -> Zone:
+    """The catalog zone ``name`` listing ``members`` (RFC 9432 section 4):
+    ``version`` TXT "2", one ``<id>.zones`` PTR per member zone, and the
+    NS ``invalid.`` the RFC asks for (section 4.1: a catalog is not meant
+    to be resolved). Its content, hence its serial, changes only when a
+    zone comes or goes."""
+    zone = Zone(name)
+    zone.add(name, "NS", "invalid.")
+    zone.add(f"version.{name}", "TXT", _quote(CATALOG_VERSION))
+    for origin in sorted(members):
+        if origin != name:
+            zone.add(f"{member_id(origin)}.zones.{name}", "PTR", origin + ".")
+    return zone
 
 
 def zone_for(zones: Mapping[str, Zone], name: str) -> Zone | None:
@@ -243,7 +307,7 @@ MAX_TXT = 4000
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _CAA_TAG = re.compile(r"^[a-z0-9]{1,15}$")
 #: Names published for mail and client set-up: no record may be added there.
-_MACHINERY = ("_dmarc", "autoconfig", "autodiscover")
+_MACHINERY = ("_dmarc", "autoconfig", "autodiscover", "_autodiscover._tcp", "_mta-sts", mailpolicy.POLICY_LABEL, "_smtp._tls")
 
 
 def _host(value: str, what: str, origin: str) -> str:

@@ -4,7 +4,8 @@
   set-up all point at it), unless ``[tls] cert_file`` names a certificate
   for it; stored in the box database.
 * Each domain of each business (its free ``<slug>.<box domain>`` and its
-  own): the domain with ``www.``, ``autoconfig.`` and ``autodiscover.``, or
+  own): the domain with ``www.``, ``autoconfig.``, ``autodiscover.`` and
+  ``mta-sts.`` (whose policy senders fetch over HTTPS only, RFC 8461), or
   the domain and ``*.domain`` (``[acme] wildcards``); stored in the
   business's file.
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Names of a business domain besides the domain itself.
-PREFIXES = ("www.", "autoconfig.", "autodiscover.")
+PREFIXES = ("www.", "autoconfig.", "autodiscover.", "mta-sts.")
 DNS01, HTTP01 = "dns-01", "http-01"
 #: Seconds one resolver question may take.
 LOOKUP_SECONDS = 5.0

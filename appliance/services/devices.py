@@ -196,23 +196,19 @@ class Devices:
         """The Apple profile of ``address`` (mail, CalDAV, CardDAV), signed
         when the box has a usable certificate and key.
 
-        Checks: the address is an active user of the business that has its
-        domain, and (given ``slug``) that business is ``slug``. Changes
-        nothing. Raises InvalidInput, NotFound.
+        Served to anyone who asks (a phone is not signed in), so it is the
+        same for every address of a domain a business has, whether a user
+        holds it or not, and names no one: it tells nothing a stranger
+        could not guess, and the accounts in it need the password.
+        Checks: the address's domain belongs to a business and (given
+        ``slug``) that business is ``slug``. Reads no business file;
+        changes nothing. Raises InvalidInput, NotFound.
         """
         address = names.address(address)
         owner = self.stores.owner_of(address.rpartition("@")[2])
         if owner is None or (slug is not None and owner != slug):
-            raise NotFound("no such user")
-
-        def read(conn: sqlite3.Connection) -> str:
-            user = directory.get_user(conn, address)
-            if user is None or user["state"] != "active":
-                raise NotFound("no such user")
-            return user["display_name"] or address
-
-        display = self.stores.tenants.handle(owner).read_sync("apple profile", read)
-        body = mobileconfig(self.endpoints(), address, display)
+            raise NotFound("no such domain")
+        body = mobileconfig(self.endpoints(), address)
         signer = self._signer()
         if signer is None:
             return Profile(body, False)
@@ -260,10 +256,12 @@ def sign(body: bytes, signer: Signer) -> bytes:
     return builder.sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
 
 
-def mobileconfig(ends: Endpoints, address: str, display: str) -> bytes:
+def mobileconfig(ends: Endpoints, address: str, display: str | None = None) -> bytes:
     """An Apple profile (plist XML) with the mail, CalDAV and CardDAV accounts
-    of ``address``; the same bytes for the same inputs (UUIDs derive from
-    the address, so installing it again replaces the old one)."""
+    of ``address``, labelled ``display`` (the address by default); the same
+    bytes for the same inputs (UUIDs derive from the address, so installing
+    it again replaces the old one)."""
+    display = display or address
     host = ends.host
     base = ".".join(host.split(".")[::-1])
     principal = f"/dav/{address}/"

@@ -65,9 +65,11 @@ LOOKUPS_AT_ONCE = 16
 MAX_KEPT = 2000
 
 #: The order of the lines of a report, and of the records to set.
-KINDS = ("nameservers", "answers", "mx", "spf", "dkim", "dmarc", "website", "autoconfig", "autodiscover", "srv", "dav")
+KINDS = ("nameservers", "answers", "mx", "spf", "dkim", "dmarc", "mta-sts", "tls-rpt", "website", "autoconfig",
+         "autodiscover", "srv", "dav")
 #: For TXT records: the prefix that tells ours from the other TXT records of a name.
-TXT_PREFIX = {"spf": "v=spf1", "dkim": "v=dkim1", "dmarc": "v=dmarc1", "dav": "path="}
+TXT_PREFIX = {"spf": "v=spf1", "dkim": "v=dkim1", "dmarc": "v=dmarc1", "mta-sts": "v=stsv1", "tls-rpt": "v=tlsrptv1",
+              "dav": "path="}
 #: Record types the generated zone holds that a check does not look at (CAA
 #: is advice to CAs, not something mail or clients need; SOA and NS are the
 #: delegation lines).
@@ -173,6 +175,10 @@ def kind_of(domain: str, name: str, rtype: str) -> str:
         return "dkim"
     if first == "_dmarc":
         return "dmarc"
+    if first in ("_mta-sts", "mta-sts"):
+        return "mta-sts"
+    if first == "_smtp":
+        return "tls-rpt"
     if rtype == "TXT" and name == domain:
         return "spf"
     if rtype == "TXT":

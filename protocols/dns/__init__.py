@@ -6,7 +6,11 @@ precomputed zones. Zones are rebuilt from the catalog and the business files
 at start and whenever the CLI changes something (``app.on_change``); the SOA
 serial of a zone changes only when its content does, and then the
 secondaries get a NOTIFY (:mod:`.notify`) and may transfer the zone
-(:mod:`.transfer`). UDP answers pass the response rate limiter (:mod:`.rrl`).
+(:mod:`.transfer`). With ``[dns] catalog`` set, the catalog zone (RFC 9432,
+built by :mod:`appliance.zones` with the others) lists every zone and
+travels the same way, so secondaries that read catalogs follow businesses
+as they come and go. UDP answers pass the response rate limiter
+(:mod:`.rrl`).
 """
 
 from __future__ import annotations

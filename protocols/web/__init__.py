@@ -12,9 +12,11 @@ Requests are routed by ``Host`` (:class:`Hosts`):
 * a business's domains and their ``www.``: its website (:mod:`.site`), with
   the same DAV mount and redirects, ``/admin`` (to the panel), Thunderbird's
   ``/.well-known/autoconfig/``, Outlook's ``/autodiscover/autodiscover.xml``
+  (and the JSON ``/autodiscover/autodiscover.json``, :mod:`.outlookjson`)
   and the Apple profile ``/.well-known/appliance/apple.mobileconfig``;
 * ``autoconfig.<domain>`` and ``autodiscover.<domain>``: client set-up only
-  (:mod:`.clients`).
+  (:mod:`.clients`);
+* ``mta-sts.<domain>``: the MTA-STS policy only (:mod:`.mtasts`).
 
 Any other host name gets the same neutral 404 as a missing page, so nobody
 learns who is hosted here. Plain HTTP is redirected to HTTPS once a real
@@ -41,7 +43,10 @@ from twisted.web import resource, server
 from appliance.connlimit import SourceLimit
 from appliance.twisted_glue import Guard, listen_tcp, stop_ports, tls_options
 
-from . import clients, pages
+from appliance import dnsdata
+from appliance.mailpolicy import POLICY_LABEL, POLICY_PATH
+
+from . import clients, mtasts, outlookjson, pages
 from .acme import AcmeChallenge, Challenges
 from .channel import Channel, Limits
 from .pages import NOT_FOUND, NOT_FOUND_RESOURCE, NotFound, Redirect  # noqa: F401 - public names
@@ -57,15 +62,15 @@ log = logging.getLogger(__name__)
 Mount = tuple[bytes, resource.IResource]
 
 #: Host name prefixes that belong to a business's domain.
-PREFIXES = ("www.", "autoconfig.", "autodiscover.")
+PREFIXES = ("www.", "autoconfig.", "autodiscover.", POLICY_LABEL + ".")
 #: Sent, and the connection closed, to a source over ``[web] max_connections_per_source``.
 TOO_MANY = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 10\r\n\r\n"
 
 
 @dataclass(frozen=True)
 class Route:
-    """What a host name is: ``kind`` is ``site``, ``autoconfig`` or
-    ``autodiscover``; the rest names the business and domain."""
+    """What a host name is: ``kind`` is ``site``, ``autoconfig``,
+    ``autodiscover`` or ``mta-sts``; the rest names the business and domain."""
 
     kind: str
     slug: str
@@ -112,6 +117,8 @@ class Hosts(resource.Resource):
             self.mounts[prefix.strip(b"/")] = child
         self.dav_root = Redirect(b"/dav/")
         self.unavailable = pages.Fixed(503, pages.UNAVAILABLE)
+        policy = dnsdata.box_dns(app.settings).mta_sts
+        self.mta_sts = mtasts.Policy(policy) if policy is not None else None
         web = app.settings.web
         self.hsts = b"max-age=%d" % web.hsts_seconds if web.hsts_seconds else None
         # With a configured certificate every name is redirected; otherwise
@@ -185,9 +192,15 @@ class Hosts(resource.Resource):
             if rest == [b"mail", b"config-v1.1.xml"] or rest == [b".well-known", b"autoconfig", b"mail", b"config-v1.1.xml"]:
                 return clients.Autoconfig(self.app, route.domain, route.display)
             return NOT_FOUND_RESOURCE
+        if route.kind == POLICY_LABEL:
+            if self.mta_sts is not None and [segment, *postpath] == POLICY_PATH.encode().split(b"/")[1:]:
+                return self.mta_sts
+            return NOT_FOUND_RESOURCE
         # autodiscover.<domain>
         if _is_autodiscover(segment, postpath):
             return clients.Autodiscover(self.app, route.slug, self.owner)
+        if outlookjson.is_json_path(segment, postpath):
+            return outlookjson.AutodiscoverJson(self.app, route.slug, self.owner)
         return NOT_FOUND_RESOURCE
 
     def _site(self, segment: bytes, request: server.Request, route: Route) -> resource.IResource:
@@ -205,6 +218,8 @@ class Hosts(resource.Resource):
                 return clients.MobileConfig(self.app, route.slug)
         elif _is_autodiscover(segment, postpath):
             return clients.Autodiscover(self.app, route.slug, self.owner)
+        elif outlookjson.is_json_path(segment, postpath):
+            return outlookjson.AutodiscoverJson(self.app, route.slug, self.owner)
         elif segment == b"admin" and postpath in ([], [b""]):
             return self.admin
         elif segment == b"" and not postpath and request.method in (b"PROPFIND", b"OPTIONS", b"REPORT"):

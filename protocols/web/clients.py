@@ -5,12 +5,18 @@ to configure themselves from an address alone.
   and ``<domain>/.well-known/autoconfig/``: the same for every address of the
   domain, so it is answered without looking anyone up.
 * Outlook's autodiscover (plain-old-XML, a POST naming ``EMailAddress``), on
-  ``autodiscover.<domain>`` and ``<domain>/autodiscover/``: answered only for
-  a user of that business; anything else gets one fixed error that says
-  nothing about why.
+  ``autodiscover.<domain>`` and ``<domain>/autodiscover/``: answered for any
+  address of a domain of that business; anything else gets one fixed error
+  that says nothing about why. The new Outlook first asks the JSON
+  ``autodiscover.json`` (:mod:`.outlookjson`), which points it here.
 * An Apple configuration profile (``.mobileconfig``, mail + CalDAV +
-  CardDAV, signed with the box's certificate) for a user of the business,
-  else the neutral 404.
+  CardDAV, signed with the box's certificate) for any address of a domain
+  of the business, else the neutral 404.
+
+None of these answers tells someone who is not signed in whether an
+address exists or whose it is: every address of a hosted domain gets the
+same answer apart from the address itself, and no one's name is in it.
+The settings are useless without the account's password.
 
 Host names, ports and the profile come from ``app.core.devices``
 (:mod:`appliance.services.devices`), which the control panel's "Your
@@ -31,7 +37,6 @@ from twisted.web import resource, server
 
 from storage import names
 from appliance.errors import InvalidInput, NotFound
-from storage import directory
 
 from . import pages
 
@@ -93,15 +98,15 @@ def autoconfig_xml(app: App, domain: str, display: str) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
 
 
-def autodiscover_xml(app: App, address: str, display: str) -> bytes:
-    """Outlook's POX answer: IMAP over TLS and SMTP over TLS for ``address``."""
+def autodiscover_xml(app: App, address: str) -> bytes:
+    """Outlook's POX answer: IMAP over TLS and SMTP over TLS for ``address``.
+    No ``User`` element (it is optional): a display name would tell who
+    holds the address."""
     ends = app.core.devices.endpoints()
     host, ports = ends.host, ends.ports()
     ET.register_namespace("", _RESPONSE_NS)
     root = ET.Element(f"{{{_RESPONSE_NS}}}Autodiscover")
     response = ET.SubElement(root, f"{{{_OUTLOOK_NS}}}Response")
-    user = ET.SubElement(response, f"{{{_OUTLOOK_NS}}}User")
-    ET.SubElement(user, f"{{{_OUTLOOK_NS}}}DisplayName").text = display
     account = ET.SubElement(response, f"{{{_OUTLOOK_NS}}}Account")
     ET.SubElement(account, f"{{{_OUTLOOK_NS}}}AccountType").text = "email"
     ET.SubElement(account, f"{{{_OUTLOOK_NS}}}Action").text = "settings"
@@ -182,7 +187,8 @@ class Autoconfig(resource.Resource):
 
 
 class Autodiscover(resource.Resource):
-    """Outlook's POX autodiscover for the business ``slug`` (POST only)."""
+    """Outlook's POX autodiscover for the business ``slug`` (POST only).
+    ``lookup`` gives the (slug, name) of the business that has a domain."""
 
     isLeaf = True
 
@@ -210,15 +216,14 @@ class Autodiscover(resource.Resource):
         except InvalidInput as exc:
             log.info("%s: autodiscover refused: %s", peer, exc)
             return 200, XML, AUTODISCOVER_ERROR, {}
-        user = await user_of(self.app, address, self.slug, self.lookup)
-        if user is None:
+        if not hosted_by(address, self.slug, self.lookup):
             log.info("%s: autodiscover for an address not hosted here", peer)
             return 200, XML, AUTODISCOVER_ERROR, {}
-        return 200, XML, autodiscover_xml(self.app, address, user), {}
+        return 200, XML, autodiscover_xml(self.app, address), {}
 
 
 class MobileConfig(resource.Resource):
-    """``apple.mobileconfig?email=ADDRESS`` for a user of ``slug``."""
+    """``apple.mobileconfig?email=ADDRESS`` for an address of a domain of ``slug``."""
 
     isLeaf = True
 
@@ -250,19 +255,10 @@ class MobileConfig(resource.Resource):
         return 200, MOBILECONFIG, profile.body, {b"content-disposition": disposition}
 
 
-async def user_of(app: App, address: str, slug: str | None,
-                  lookup: Callable[[str], tuple[str, str] | None]) -> str | None:
-    """The display name (or the address) of an active user ``address`` of the
-    business that owns its domain, or None. With ``slug`` (the business whose
-    host name was asked) the address must belong to that business too."""
+def hosted_by(address: str, slug: str | None, lookup: Callable[[str], tuple[str, str] | None]) -> bool:
+    """Whether the domain of ``address`` belongs to a business, and with
+    ``slug`` (the business whose host name was asked) to that one. Reads
+    the catalog in memory only: whether the address itself exists is
+    nobody's business here."""
     owner = lookup(address.partition("@")[2])
-    if owner is None or (slug is not None and owner[0] != slug):
-        return None
-
-    def read(conn: Any) -> str | None:
-        row = directory.get_user(conn, address)
-        if row is None or row["state"] != "active":
-            return None
-        return row["display_name"] or address
-
-    return await app.tenants.handle(owner[0]).read("client set-up", read)
+    return owner is not None and (slug is None or owner[0] == slug)

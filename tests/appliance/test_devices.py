@@ -70,13 +70,16 @@ def test_a_key_that_is_not_the_certificates_leaves_the_profile_unsigned(app, tmp
     assert not profile.signed and profile.body.startswith(b"<?xml")
 
 
-def test_a_profile_only_for_an_active_user_of_the_business_asked(app):
-    """Another business's host, an unknown address: NotFound, nothing built."""
+def test_a_profile_only_for_an_address_of_the_business_asked(app):
+    """Another business's host, a domain no one has: NotFound, nothing built;
+    an address no user holds at the business's domain gets a profile like
+    anyone's (the answer must not tell who exists)."""
     app.core.businesses.create("other", "Other", "other.example", actor="cli")
     with pytest.raises(NotFound):
         app.core.devices.profile("ann@shop.example", "other")
     with pytest.raises(NotFound):
-        app.core.devices.profile("nobody@shop.example", "shop")
+        app.core.devices.profile("ann@nowhere.example", None)
+    assert app.core.devices.profile("nobody@shop.example", "shop").signed
     with pytest.raises(NotFound):
         app.core.devices.for_user("other", "ann@shop.example")
 

@@ -47,6 +47,10 @@ def test_no_file_gives_the_demo_defaults():
         ("[smtp]\nsmarthost = 'relay example'\n", "[smtp] smarthost: 'relay example' is not host or host:port"),
         ("[smtp]\nresolver = 'dns.example'\n", "[smtp] resolver: 'dns.example': a resolver is an IP address"),
         ("[acme]\nresolver = '[::1'\n", "[acme] resolver: '[::1' is not host or host:port"),
+        ("[dns]\nmta_sts_mode = 'strict'\n", "[dns] mta_sts_mode: expected one of testing, enforce, none"),
+        ("[dns]\nreports_local_part = 'post master'\n", "[dns] reports_local_part: expected a local part"),
+        ("[dns]\ncatalog = 'not a zone'\n", "[dns] catalog: expected a fully qualified host name"),
+        ("[dns]\ncatalog = 'appliance.test'\n", "[dns] catalog: the catalog zone needs a name of its own"),
     ],
 )
 def test_bad_config_names_file_section_and_key(tmp_path, text, message):

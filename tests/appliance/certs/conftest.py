@@ -21,7 +21,7 @@ ELSEWHERE_NS = "ns1.other-dns.test"
 def outside_world(dns_port: int) -> Internet:
     """``elsewhere.test``: delegated to someone else's name servers, but
     the domain and ``www`` point at the box (HTTP-01); its ``autoconfig``
-    points elsewhere and ``autodiscover`` does not exist (both dangling).
+    points elsewhere and ``autodiscover`` and ``mta-sts`` do not exist (all dangling).
     ``gone.test``: delegated elsewhere and pointing elsewhere entirely."""
     return Internet(
         dns_port,
@@ -31,11 +31,13 @@ def outside_world(dns_port: int) -> Internet:
             ("www.elsewhere.test", "A"): ["127.0.0.1"],
             ("autoconfig.elsewhere.test", "A"): ["192.0.2.10"],
             ("autodiscover.elsewhere.test", "A"): [],
+            ("mta-sts.elsewhere.test", "A"): [],
             ("gone.test", "NS"): [ELSEWHERE_NS],
             ("gone.test", "A"): ["192.0.2.20"],
             ("www.gone.test", "A"): ["192.0.2.20"],
             ("autoconfig.gone.test", "A"): ["192.0.2.20"],
             ("autodiscover.gone.test", "A"): ["192.0.2.20"],
+            ("mta-sts.gone.test", "A"): ["192.0.2.20"],
         },
     )
 

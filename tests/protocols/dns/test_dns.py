@@ -57,6 +57,12 @@ def test_mail_records_are_published(dns):
     assert dns("+short", "autoconfig.acme.example", "A").strip() == "127.0.0.1"
 
 
+def test_outlook_finds_autodiscover_through_srv(dns):
+    """_autodiscover._tcp names the domain's autodiscover host on the HTTPS port, and that host points at the box."""
+    assert dns("+short", "_autodiscover._tcp.acme.example", "SRV").split() == ["0", "0", "443", "autodiscover.acme.example."]
+    assert dns("+short", "autodiscover.acme.example", "A").strip() == "127.0.0.1"
+
+
 def test_free_domain_lives_in_the_box_zone(dns):
     """<slug>.<box domain> answers from the box zone, which has NS and glue."""
     assert dns("+short", "acme.appliance.test", "MX").split() == ["10", "box.appliance.test."]
