@@ -6,11 +6,14 @@ Run by hand (not collected by pytest)::
     .venv/bin/python -m tests.screenshots docs/screenshots
 
 It writes ``signin-en-desktop.png``, ``people-en-desktop.png``,
-``added-fr-phone.png`` and ``overview-fr-phone.png``.
+``devices-iphone-en-desktop.png``, ``domain-check-en-desktop.png``,
+``added-fr-phone.png``, ``overview-fr-phone.png`` and ``plan-fr-phone.png``.
+The domain check asks the daemon's own DNS server, as the demo's does.
 """
 
 from __future__ import annotations
 
+import socket
 import sys
 import tempfile
 import time
@@ -21,12 +24,24 @@ from appliance.testing import Cli, Daemon
 from tests.browser import Browser
 
 PASSWORD = "a long secret for the demo"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+DNS_PORT = _free_port()
 CONFIG = f"""
 [box]
 hostname = "box.appliance.test"
 domain = "appliance.test"
 
-{loopback_listen()}
+[panel]
+check_resolver = "127.0.0.1:{DNS_PORT}"
+
+{loopback_listen(dns=DNS_PORT)}
 """
 DESKTOP = (1280, 800, False)
 PHONE = (390, 844, True)
@@ -57,8 +72,8 @@ def main(out: Path) -> None:
             time.sleep(2)  # the web routes learn of the new domain
             base = f"https://box.appliance.test:{daemon.port('https')}"
             for language, (width, height, mobile), shots in (
-                ("en", DESKTOP, ("signin", "people")),
-                ("fr", PHONE, ("overview", "added")),
+                ("en", DESKTOP, ("signin", "people", "devices", "domain")),
+                ("fr", PHONE, ("overview", "added", "plan")),
             ):
                 browser.clear_cookies()
                 browser.viewport(width, height, mobile=mobile)
@@ -76,6 +91,13 @@ def main(out: Path) -> None:
                     (out / f"overview-{suffix}.png").write_bytes(visit.screenshot)
                 if "people" in shots:
                     _shoot(browser, out, f"people-{suffix}", url=base + "/people")
+                if "devices" in shots:
+                    _shoot(browser, out, f"devices-iphone-{suffix}", url=base + "/devices/iphone")
+                if "domain" in shots:
+                    browser.visit(base + "/domains/boulangerie-martin.example")
+                    _shoot(browser, out, f"domain-check-{suffix}", press="Check now")
+                if "plan" in shots:
+                    _shoot(browser, out, f"plan-{suffix}", url=base + "/plan")
                 if "added" in shots:
                     browser.visit(base + "/people/add")
                     browser.fill("Nom complet", "Sophie Durand")
