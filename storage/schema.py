@@ -20,6 +20,7 @@ from . import sitegen
 from . import dns
 from . import certs
 from . import sessions
+from . import crm
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS)
 
@@ -34,6 +35,7 @@ TENANT_MIGRATIONS = (
     sites.MIGRATIONS,
     sitegen.MIGRATIONS,
     certs.MIGRATIONS,
+    crm.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

@@ -26,6 +26,8 @@ runs them in a thread.
 ``queue``          outbound mail: list, retry, delete
 ``devices``        what mail, calendar and contacts clients are told: host,
                    ports, addresses, the signed Apple profile
+``contacts``       the shared address book as people and companies, with
+                   the mini-CRM: stages, timeline, "do not contact"
 =================  ===========================================================
 """
 
@@ -43,6 +45,7 @@ from .addresses import Addresses
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
+from .contacts import Contacts
 from .devices import Devices, Listeners
 from .dns import DnsRecords
 from .domains import Domains
@@ -71,6 +74,7 @@ class Services:
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
         self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
+        self.contacts = Contacts(self.stores)
 
 
 __all__ = ["Services", "Stores"]
