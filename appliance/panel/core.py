@@ -42,6 +42,8 @@ LANG_MAX_AGE = 365 * 86400
 #: The largest form body the panel reads.
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 32
+#: The longest query string the panel reads (longer ones are ignored).
+MAX_QUERY_BYTES = 2048
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Request:
     secure: bool
     #: The Host header as sent (name and port): what ``Origin`` must name.
     host: str
+    #: The query string's fields (a search form sent with GET).
+    query: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,6 +98,9 @@ class Context:
 
     def form_data(self) -> forms.FormData:
         return forms.FormData(self.request.form)
+
+    def query_data(self) -> forms.FormData:
+        return forms.FormData(self.request.query)
 
     def render(self, template: str, status: int = 200, *, path: str | None = None, **values: Any) -> Response:
         """``template`` with ``values``; ``path`` is the page's own path as

@@ -8,8 +8,9 @@ request up here before any handler runs:
 * signed out, on a route that needs a user: ``303`` to the sign-in page;
 * staff on an owner's route: ``403``;
 * a route's ``{address}`` that is not a user of the viewer's own business
-  (another business's, or nobody's): the panel's ``404``, the same bytes as
-  a path that does not exist, so nobody learns who is hosted here;
+  (another business's, or nobody's), or ``{uid}`` that is not a contact of
+  it: the panel's ``404``, the same bytes as a path that does not exist,
+  so nobody learns who is hosted here;
 * a method a route does not have: ``405`` with ``Allow``.
 
 Every state-changing method (POST) also needs the session's CSRF token and
@@ -29,7 +30,7 @@ SIGNED_IN = frozenset({STAFF, OWNER})
 OWNERS = frozenset({OWNER})
 
 #: What a path parameter may be (anything else is the 404).
-PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}"}
+PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "uid": r"[^/\s]{1,255}"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,19 @@ ROUTES: tuple[Route, ...] = (
     Route("/devices/new-outlook", "GET", "devices.new_outlook", SIGNED_IN),
     Route("/devices/iphone", "GET", "devices.iphone", SIGNED_IN),
     Route("/devices/android", "GET", "devices.android", SIGNED_IN),
+    # Contacts and the mini-CRM: the shared address book, which every user
+    # of the business edits; only owners delete. "/contacts/add" comes
+    # before "/contacts/{uid}", which it also matches.
+    Route("/contacts", "GET", "contacts.list_page", SIGNED_IN),
+    Route("/contacts/add", "GET", "contacts.add_page", SIGNED_IN),
+    Route("/contacts/add", "POST", "contacts.add", SIGNED_IN),
+    Route("/contacts/{uid}", "GET", "contacts.contact_page", SIGNED_IN),
+    Route("/contacts/{uid}/edit", "GET", "contacts.edit_page", SIGNED_IN),
+    Route("/contacts/{uid}/edit", "POST", "contacts.edit", SIGNED_IN),
+    Route("/contacts/{uid}/stage", "POST", "contacts.set_stage", SIGNED_IN),
+    Route("/contacts/{uid}/activity", "POST", "contacts.add_activity", SIGNED_IN),
+    Route("/contacts/{uid}/do-not-contact", "POST", "contacts.do_not_contact", SIGNED_IN),
+    Route("/contacts/{uid}/delete", "POST", "contacts.delete", OWNERS),
 )
 
 

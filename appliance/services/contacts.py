@@ -55,8 +55,8 @@ MAX_ADDRESS = 254
 #: Businesses whose parsed address book is kept in memory.
 CACHED_BOOKS = 32
 
-_EMAIL_RE = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
-_PHONE_RE = re.compile(r"[0-9+()./# -]*[0-9][0-9+()./# -]*(?:(?:ext|x)\.? ?[0-9]+)?", re.IGNORECASE)
+EMAIL_RE = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
+PHONE_RE = re.compile(r"[0-9+()./# -]*[0-9][0-9+()./# -]*(?:(?:ext|x)\.? ?[0-9]+)?", re.IGNORECASE)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -454,13 +454,13 @@ def check(fields: vcard.Fields) -> vcard.Fields:
     if len(f.emails) > MAX_EMAILS:
         raise InvalidInput(f"at most {MAX_EMAILS} e-mail addresses")
     for email in f.emails:
-        if len(email) > MAX_ADDRESS or not _EMAIL_RE.fullmatch(email):
+        if len(email) > MAX_ADDRESS or not EMAIL_RE.fullmatch(email):
             raise InvalidInput(f"not an e-mail address: {email}")
     f.phones = list(dict.fromkeys(" ".join(p.split()) for p in fields.phones if p.strip()))
     if len(f.phones) > MAX_PHONES:
         raise InvalidInput(f"at most {MAX_PHONES} phone numbers")
     for phone in f.phones:
-        if len(phone) > MAX_PHONE or not _PHONE_RE.fullmatch(phone):
+        if len(phone) > MAX_PHONE or not PHONE_RE.fullmatch(phone):
             raise InvalidInput(f"not a phone number: {phone}")
     tags: dict[str, str] = {}
     for tag in fields.tags:

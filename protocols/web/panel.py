@@ -3,7 +3,8 @@
 
 :class:`PanelResource` answers every path of the box host name that no
 other service claims (``/dav/`` and ``/.well-known/`` keep theirs): it
-reads the request (a form body of at most 64 KiB), hands it to the panel
+reads the request (a form body of at most 64 KiB, a query string of at
+most 2 KiB), hands it to the panel
 on the event loop and writes the answer. Plain HTTP is redirected to HTTPS,
 always, except from loopback when ``[panel] plain_http_loopback`` is on
 (the demo; the pages then say so). DAV clients that start at ``/`` of the
@@ -23,7 +24,7 @@ from typing import Any
 
 from twisted.web import resource, server
 
-from appliance.panel.core import MAX_FORM_BYTES, MAX_FORM_FIELDS, Panel, Request
+from appliance.panel.core import MAX_FORM_BYTES, MAX_FORM_FIELDS, MAX_QUERY_BYTES, Panel, Request
 
 from . import clients, pages
 
@@ -113,10 +114,15 @@ class PanelResource(resource.Resource):
                     return None
                 form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True,
                                              max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
+            query: dict[str, list[str]] = {}
+            raw_query = request.uri.partition(b"?")[2]
+            if request.method in (b"GET", b"HEAD") and 0 < len(raw_query) <= MAX_QUERY_BYTES:
+                query = urllib.parse.parse_qs(raw_query.decode("ascii"), keep_blank_values=True,
+                                              max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
         except (UnicodeDecodeError, ValueError):
             return None
         return Request(request.method.decode("ascii", "replace"), path, headers, cookies, form, peer,
-                       request.isSecure(), headers.get("host", ""))
+                       request.isSecure(), headers.get("host", ""), query)
 
 
 class AdminRedirect(resource.Resource):

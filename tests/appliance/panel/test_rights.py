@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+import requests
 
 from appliance.panel import rights
 
@@ -48,6 +49,17 @@ SPEC = {
     ("/devices/new-outlook", "GET"): IN,
     ("/devices/iphone", "GET"): IN,
     ("/devices/android", "GET"): IN,
+    # Contacts and the mini-CRM
+    ("/contacts", "GET"): IN,
+    ("/contacts/add", "GET"): IN,
+    ("/contacts/add", "POST"): IN,
+    ("/contacts/{uid}", "GET"): IN,
+    ("/contacts/{uid}/edit", "GET"): IN,
+    ("/contacts/{uid}/edit", "POST"): IN,
+    ("/contacts/{uid}/stage", "POST"): IN,
+    ("/contacts/{uid}/activity", "POST"): IN,
+    ("/contacts/{uid}/do-not-contact", "POST"): IN,
+    ("/contacts/{uid}/delete", "POST"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
 _victims = itertools.count(1)
@@ -57,7 +69,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 24
+    assert len(table) == 34
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -68,14 +80,32 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         address = f"victim{next(_victims)}@acme.example"
         env.cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
     path = pattern.replace("{address}", address)
+    if "{uid}" in pattern:
+        # A contact of acme's, made for this cell (the owner may delete it).
+        path = pattern.replace("{uid}", _acme_contact(env))
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
         "/password": {},
         "/sessions/end": {"ref": "0000"},
         "/people/add": {"local": f"walk-{viewer}-{next(_victims)}", "domain": "acme.example"},
+        "/contacts/add": {"kind": "person", "given": "Walk", "family": viewer},
+        "/contacts/{uid}/edit": {"given": "Walk", "family": viewer},
+        "/contacts/{uid}/stage": {"stage": "lead"},
+        "/contacts/{uid}/activity": {"kind": "note", "text": f"walked by {viewer}"},
+        "/contacts/{uid}/do-not-contact": {"do_not_contact": "on"},
     }.get(pattern, {})
     return path, form
+
+
+def _acme_contact(env) -> str:
+    """The UID of a new card in acme's shared address book (PUT over CardDAV)."""
+    uid = f"walk-{next(_victims)}"
+    card = f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:Walk Card\r\nN:Card;Walk;;;\r\nEND:VCARD\r\n"
+    reply = requests.put(f"{env.base}/dav/acme/customers/{uid}.vcf", data=card.encode(), auth=("ann@acme.example", PASSWORD),
+                         headers={"Content-Type": "text/vcard"}, verify=False, timeout=30)
+    assert reply.status_code == 201, reply.text
+    return uid
 
 
 @pytest.mark.parametrize("route", sorted(SPEC), ids=lambda r: f"{r[1]} {r[0]}")
@@ -95,7 +125,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
         reply = client.get(path) if method == "GET" else client.post(path, form)
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
         role = {"other-owner": "owner"}.get(viewer, viewer)
-        if viewer == "other-owner" and "{address}" in pattern:
+        if viewer == "other-owner" and ("{address}" in pattern or "{uid}" in pattern):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:

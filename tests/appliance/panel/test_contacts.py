@@ -1,0 +1,338 @@
+"""Contacts and the mini-CRM over real HTTPS against the daemon: the panel's
+pages, and a CardDAV client (plain sync-collection, multiget, GET, PUT and
+DELETE on the shared ``customers`` address book) on the same cards.
+
+The cards a client wrote come from ``tests/fixtures/contacts/``: a vCard
+3.0 as Outlook's CalDav Synchronizer writes it (X-MS lines, a folded
+PHOTO) and a vCard 4.0 as Thunderbird writes it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import pytest
+import requests
+
+from .conftest import PASSWORD
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "contacts"
+OUTLOOK = FIXTURES / "outlook_caldav_synchronizer_person_with_photo_and_x_lines.vcf"
+THUNDERBIRD = FIXTURES / "thunderbird_vcard4_person_with_custom_fields.vcf"
+BOOK = "/dav/acme/customers/"
+NS = {"d": "DAV:", "c": "urn:ietf:params:xml:ns:carddav"}
+SYNC = ('<?xml version="1.0" encoding="utf-8"?><d:sync-collection xmlns:d="DAV:"><d:sync-token>{token}</d:sync-token>'
+        '<d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>')
+MULTIGET = ('<?xml version="1.0" encoding="utf-8"?><c:addressbook-multiget xmlns:d="DAV:" '
+            'xmlns:c="urn:ietf:params:xml:ns:carddav"><d:prop><d:getetag/><c:address-data/></d:prop>{hrefs}'
+            '</c:addressbook-multiget>')
+#: Lines the panel owns (with an optional group): everything else must stay.
+OWNED_RE = re.compile(r"^(?:[A-Za-z0-9-]+\.)?(FN|N|EMAIL|TEL|ORG|TITLE|CATEGORIES|NOTE|KIND)[;:]", re.IGNORECASE)
+LOCATION_RE = re.compile(r"^/contacts/([^/?]+)")
+
+
+class CardDav:
+    """A CardDAV client of acme's shared address book, as ann."""
+
+    def __init__(self, env, address: str = "ann@acme.example"):
+        self.base = env.base
+        self.auth = (address, PASSWORD)
+
+    def request(self, method: str, path: str, body: str | bytes | None = None, **headers) -> requests.Response:
+        return requests.request(method, self.base + path, data=body, headers=headers, auth=self.auth,
+                                verify=False, timeout=30)
+
+    def put(self, name: str, text: str) -> requests.Response:
+        reply = self.request("PUT", BOOK + name, text.encode(), **{"Content-Type": "text/vcard; charset=utf-8"})
+        assert reply.status_code in (201, 204), reply.text
+        return reply
+
+    def get(self, name: str) -> requests.Response:
+        return self.request("GET", BOOK + name)
+
+    def sync(self, token: str = "") -> tuple[str, dict[str, str | None]]:
+        """The new sync token and, per changed href, its etag (None: gone)."""
+        reply = self.request("REPORT", BOOK, SYNC.format(token=token), Depth="1",
+                             **{"Content-Type": "application/xml; charset=utf-8"})
+        assert reply.status_code == 207, reply.text
+        root = ET.fromstring(reply.content)
+        changed = {}
+        for response in root.findall("d:response", NS):
+            href = unquote(response.findtext("d:href", namespaces=NS))
+            etag = response.findtext(".//d:getetag", namespaces=NS)
+            status = response.findtext("d:status", namespaces=NS) or ""
+            changed[href] = None if "404" in status else etag
+        return root.findtext("d:sync-token", namespaces=NS), changed
+
+    def multiget(self, hrefs: list[str]) -> dict[str, str]:
+        body = MULTIGET.format(hrefs="".join(f"<d:href>{h}</d:href>" for h in hrefs))
+        reply = self.request("REPORT", BOOK, body, Depth="1", **{"Content-Type": "application/xml; charset=utf-8"})
+        assert reply.status_code == 207, reply.text
+        root = ET.fromstring(reply.content)
+        return {unquote(r.findtext("d:href", namespaces=NS)): r.findtext(".//c:address-data", namespaces=NS)
+                for r in root.findall("d:response", NS)}
+
+
+def _fixture(path: Path) -> tuple[str, str]:
+    """The fixture's text with a fresh UID (each test its own card), and that UID."""
+    text = path.read_text()
+    old = re.search(r"^UID:(.*)\r?$", text, re.MULTILINE).group(1)
+    uid = str(uuid.uuid4())
+    return text.replace(old, uid), uid
+
+
+def _unfolded(text: str) -> list[str]:
+    return re.sub(r"\r?\n[ \t]", "", text).splitlines()
+
+
+def _not_owned(text: str) -> list[str]:
+    return [line for line in _unfolded(text) if not OWNED_RE.match(line)]
+
+
+def _raw_not_owned(text: str) -> str:
+    """Every physical line of the lines the panel does not own, folds and
+    line breaks as they are."""
+    out, keep = [], False
+    for line in re.split(r"(?<=\n)", text):
+        if not line.startswith((" ", "\t")):
+            keep = not OWNED_RE.match(line)
+        if keep:
+            out.append(line)
+    return "".join(out)
+
+
+def _add(client, kind: str = "person", **fields) -> str:
+    """Add a contact through the panel's form; its UID."""
+    reply = client.post("/contacts/add", {"kind": kind, **fields})
+    assert reply.status_code == 303, reply.text[:2000]
+    return unquote(LOCATION_RE.match(reply.headers["location"]).group(1))
+
+
+def _edit_form(client, uid: str) -> dict:
+    """The edit form of contact ``uid`` as the page fills it."""
+    page = client.get(f"/contacts/{quote(uid)}/edit")
+    assert page.status_code == 200
+    fields = {}
+    for name in ("given", "family", "org", "title", "tags", "name", "etag"):
+        m = re.search(rf'name="{name}"[^>]*value="([^"]*)"', page.text) or re.search(
+            rf'value="([^"]*)"[^>]*name="{name}"', page.text)
+        if m:
+            fields[name] = _html(m.group(1))
+    for name in ("emails", "phones", "note"):
+        m = re.search(rf'<textarea[^>]*name="{name}"[^>]*>\r?\n?(.*?)</textarea>', page.text, re.DOTALL)
+        fields[name] = _html(m.group(1)) if m else ""
+    return fields
+
+
+def _html(text: str) -> str:
+    import html
+    return html.unescape(text)
+
+
+@pytest.fixture(scope="module")
+def ann(env):
+    return env.signed_in("ann@acme.example")
+
+
+@pytest.fixture(scope="module")
+def dav(env):
+    return CardDav(env)
+
+
+def test_a_company_and_a_person_added_in_the_panel_reach_a_carddav_client_as_vcard_3(env, ann, dav):
+    """ann adds Lindenhof GmbH and Petra Lang (tagged, in that company); a
+    client that synced before gets exactly those two hrefs at its next
+    sync-collection, and a multiget gives vCard 3.0 cards: the company with
+    KIND:org, the person with N, FN, ORG, TITLE, EMAIL, TEL, CATEGORIES and
+    NOTE; the etags are those of a GET."""
+    token, _ = dav.sync()
+    company = _add(ann, "company", name="Lindenhof GmbH")
+    person = _add(ann, given="Petra", family="Lang", org="Lindenhof GmbH", title="Buyer",
+                  emails="petra@lindenhof.example", phones="+49 89 555 0101", tags="hotel, wholesale",
+                  note="Delivery before 6:30;\nback door.")
+    _, changed = dav.sync(token)
+    assert set(changed) == {f"{BOOK}{company}.vcf", f"{BOOK}{person}.vcf"}
+    cards = dav.multiget(sorted(changed))
+    org = _unfolded(cards[f"{BOOK}{company}.vcf"])
+    assert org[:2] == ["BEGIN:VCARD", "VERSION:3.0"] and "KIND:org" in org and "FN:Lindenhof GmbH" in org
+    lines = _unfolded(cards[f"{BOOK}{person}.vcf"])
+    assert lines[:2] == ["BEGIN:VCARD", "VERSION:3.0"] and f"UID:{person}" in lines
+    for expected in ("FN:Petra Lang", "N:Lang;Petra;;;", "ORG:Lindenhof GmbH", "TITLE:Buyer",
+                     "EMAIL;TYPE=INTERNET:petra@lindenhof.example", "TEL:+49 89 555 0101",
+                     "CATEGORIES:hotel,wholesale", "NOTE:Delivery before 6:30\\;\\nback door."):
+        assert expected in lines, (expected, lines)
+    assert dav.get(f"{person}.vcf").headers["etag"] == changed[f"{BOOK}{person}.vcf"]
+
+
+def test_the_panel_shows_the_person_with_a_link_to_their_company_and_the_company_its_people(env, ann):
+    """A person's page links to the card of the company named in ORG; the
+    company's page lists that person."""
+    company = _add(ann, "company", name="Bäckerei Sonne AG")
+    person = _add(ann, given="Ida", family="Roth", org="Bäckerei Sonne AG")
+    page = ann.get(f"/contacts/{person}")
+    assert page.status_code == 200 and f'href="/contacts/{company}">Bäckerei Sonne AG</a>' in page.text
+    assert f'href="/contacts/{person}">Ida Roth</a>' in ann.get(f"/contacts/{company}").text
+
+
+def test_an_outlook_card_keeps_every_line_the_panel_does_not_own_when_tags_and_note_change(env, ann, dav):
+    """A vCard 3.0 from Outlook's CalDav Synchronizer (X-MS lines, a folded
+    PHOTO, ADR, BDAY, a structured N with a prefix, an ORG with a unit):
+    after ann changes its tags and note in the panel, a GET gives every line
+    the panel does not own byte for byte (folds included), N and ORG keep
+    their other components, both e-mails and phones stay, and the etag changed."""
+    text, uid = _fixture(OUTLOOK)
+    dav.put(f"{uid}.vcf", text)
+    before = dav.get(f"{uid}.vcf")
+    form = _edit_form(ann, uid)
+    assert form["given"] == "Hanna" and form["family"] == "Becker" and form["org"] == "Hotel Lindenhof GmbH"
+    form.update(tags="Hotel, Montag", note="Bestellt jeden Montag 80 Brötchen.")
+    reply = ann.post(f"/contacts/{uid}/edit", form)
+    assert reply.status_code == 303, reply.text[:2000]
+    after = dav.get(f"{uid}.vcf")
+    assert after.headers["etag"] != before.headers["etag"]
+    assert _raw_not_owned(after.text) == _raw_not_owned(before.text)
+    lines = _unfolded(after.text)
+    assert "CATEGORIES:Hotel,Montag" in lines and "NOTE:Bestellt jeden Montag 80 Brötchen." in lines
+    owned_before = [ln for ln in _unfolded(before.text) if OWNED_RE.match(ln) and not ln.startswith(("CATEGORIES", "NOTE"))]
+    assert [ln for ln in lines if OWNED_RE.match(ln) and not ln.startswith(("CATEGORIES", "NOTE"))] == owned_before
+
+
+def test_a_thunderbird_vcard_4_keeps_its_lines_when_the_panel_adds_a_phone_and_a_stage(env, ann, dav):
+    """A vCard 4.0 from Thunderbird (PHOTO as a data URI, GENDER, LANG,
+    ANNIVERSARY, X-CUSTOM1): setting its stage changes nothing in the card
+    (same etag); adding a phone adds one vCard 4.0 TEL line and leaves every
+    other line as it was."""
+    text, uid = _fixture(THUNDERBIRD)
+    dav.put(f"{uid}.vcf", text)
+    before = dav.get(f"{uid}.vcf")
+    assert ann.post(f"/contacts/{uid}/stage", {"stage": "customer"}).status_code == 303
+    assert dav.get(f"{uid}.vcf").headers["etag"] == before.headers["etag"]
+    form = _edit_form(ann, uid)
+    form["phones"] += "\n+41 79 555 00 11"
+    assert ann.post(f"/contacts/{uid}/edit", form).status_code == 303
+    after = dav.get(f"{uid}.vcf").text
+    added = [ln for ln in _unfolded(after) if ln not in _unfolded(before.text)]
+    assert added == ["TEL;VALUE=TEXT:+41 79 555 00 11"]
+    assert [ln for ln in _unfolded(before.text)] == [ln for ln in _unfolded(after) if ln not in added]
+    assert _raw_not_owned(after) == _raw_not_owned(before.text)
+
+
+def test_a_card_a_client_deletes_is_gone_from_the_panel(env, ann, dav):
+    """A card PUT by a client shows in the panel's list; once the client
+    DELETEs it, the list no longer has it and its page is the 404."""
+    text, uid = _fixture(OUTLOOK)
+    text = text.replace("Hanna Maria Becker", "Hanna Gone").replace("Becker;Hanna", "Gone;Hanna")
+    dav.put(f"{uid}.vcf", text)
+    assert "Hanna Gone" in ann.get("/contacts?q=gone").text
+    assert dav.request("DELETE", f"{BOOK}{uid}.vcf").status_code in (200, 204)
+    assert "Hanna Gone" not in ann.get("/contacts?q=gone").text
+    missing = ann.get("/no/such/page")
+    assert ann.get(f"/contacts/{uid}").content == missing.content
+
+
+def test_search_finds_by_name_company_email_phone_and_tag_and_filters_by_stage(env, ann):
+    """One search box finds a contact by any of name, company, e-mail,
+    phone (whatever its spacing) and tag; the stage and tag filters narrow
+    the list; what does not match is not shown."""
+    uid = _add(ann, given="Quentin", family="Zanetti", org="Zanetti Feinkost", emails="qz@zanetti.example",
+               phones="+39 02 555 7788", tags="Italien")
+    other = _add(ann, given="Quirin", family="Zahn", tags="Italien")
+    assert ann.post(f"/contacts/{uid}/stage", {"stage": "prospect"}).status_code == 303
+    for query in ("zanetti", "Feinkost", "qz@zanetti", "025557788", "italien"):
+        found = ann.get(f"/contacts?q={quote(query)}")
+        assert found.status_code == 200 and f"/contacts/{uid}" in found.text, query
+    narrowed = ann.get("/contacts?tag=Italien&stage=prospect")
+    assert narrowed.status_code == 200
+    assert f"/contacts/{uid}" in narrowed.text and f"/contacts/{other}" not in narrowed.text
+    nothing = ann.get("/contacts?q=nobody-like-this")
+    assert nothing.status_code == 200 and f"/contacts/{uid}" not in nothing.text
+
+
+def test_the_list_is_paged(env, ann, dav):
+    """More contacts than a page holds: the first page shows 50 and a link
+    to the next; the next page shows the rest of the search."""
+    for i in range(53):
+        dav.put(f"pager-{i}.vcf", f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:pager-{i}\r\nFN:Pager {i:02d}\r\n"
+                                  f"N:Pager;{i:02d};;;\r\nCATEGORIES:pager\r\nEND:VCARD\r\n")
+    first = ann.get("/contacts?tag=pager").text
+    assert first.count('class="contact-name"') == 50 and "page=2" in first
+    second = ann.get("/contacts?tag=pager&page=2").text
+    assert second.count('class="contact-name"') == 3 and "Pager 52" in second
+
+
+def test_bad_input_is_shown_beside_its_field_and_changes_nothing(env, ann, dav):
+    """An e-mail that is not one, a person without a name: 400, the message
+    beside the field, and no card in the address book."""
+    token, _ = dav.sync()
+    reply = ann.post("/contacts/add", {"kind": "person", "given": "Bad", "emails": "not-an-address"})
+    assert reply.status_code == 400 and 'id="emails-error"' in reply.text
+    assert "This is not an e-mail address: not-an-address" in reply.text
+    reply = ann.post("/contacts/add", {"kind": "person", "emails": "ok@example.com"})
+    assert reply.status_code == 400 and 'id="family-error"' in reply.text
+    assert dav.sync(token)[1] == {}
+
+
+def test_stage_changes_and_activities_make_the_timeline(env, ann):
+    """Setting a stage records it in the timeline; a call added by hand
+    shows with its text, newest first; "do not contact" shows on the page
+    and can be cleared; an empty activity is refused beside its field."""
+    uid = _add(ann, given="Tara", family="Brandt")
+    assert ann.post(f"/contacts/{uid}/stage", {"stage": "lead"}).status_code == 303
+    assert ann.post(f"/contacts/{uid}/activity", {"kind": "call", "text": "Asked for a quote."}).status_code == 303
+    page = ann.get(f"/contacts/{uid}").text
+    timeline = page[page.index('class="timeline"'):]
+    assert timeline.index("Asked for a quote.") < timeline.index("Stage set to Lead.")
+    assert "Call · ann@acme.example" in timeline
+    assert ann.post(f"/contacts/{uid}/activity", {"kind": "call", "text": ""}).status_code == 400
+    assert ann.post(f"/contacts/{uid}/do-not-contact", {"do_not_contact": "on"}).status_code == 303
+    assert "Do not contact this person or company." in ann.get(f"/contacts/{uid}").text
+    assert ann.post(f"/contacts/{uid}/do-not-contact", {"do_not_contact": "off"}).status_code == 303
+    assert "Do not contact this person or company." not in ann.get(f"/contacts/{uid}").text
+
+
+def test_staff_edit_contacts_and_only_owners_delete_them(env, ann, dav):
+    """bob (staff) edits a contact's title; his delete is refused (403) and
+    the card stays; ann's delete removes it for CardDAV clients too."""
+    uid = _add(ann, given="Uwe", family="Stark")
+    bob = env.signed_in("bob@acme.example")
+    form = _edit_form(bob, uid)
+    form["title"] = "Chef"
+    assert bob.post(f"/contacts/{uid}/edit", form).status_code == 303
+    assert "TITLE:Chef" in _unfolded(dav.get(f"{uid}.vcf").text)
+    assert bob.post(f"/contacts/{uid}/delete").status_code == 403
+    assert dav.get(f"{uid}.vcf").status_code == 200
+    assert ann.post(f"/contacts/{uid}/delete").status_code == 303
+    assert dav.get(f"{uid}.vcf").status_code == 404
+
+
+def test_an_edit_over_a_client_change_made_meanwhile_is_refused(env, ann, dav):
+    """ann opens the edit form; a client changes the card; ann's save is
+    refused with a message and the client's change stays."""
+    uid = _add(ann, given="Vera", family="Kunz")
+    form = _edit_form(ann, uid)
+    card = dav.get(f"{uid}.vcf").text.replace("END:VCARD", "X-CLIENT:changed\r\nEND:VCARD")
+    dav.put(f"{uid}.vcf", card)
+    form["title"] = "Late"
+    reply = ann.post(f"/contacts/{uid}/edit", form)
+    assert reply.status_code == 400 and "Someone changed this contact meanwhile." in reply.text
+    assert "TITLE:Late" not in dav.get(f"{uid}.vcf").text
+
+
+def test_another_business_gets_the_404_for_every_contact_route(env, ann):
+    """olga (owner of other) gets the panel's one 404 for an acme contact on
+    every route, GET and POST, and the card is unchanged."""
+    uid = _add(ann, given="Wim", family="Secret")
+    olga = env.signed_in("olga@other.example")
+    missing = olga.get("/no/such/page").content
+    for path in ("", "/edit"):
+        assert olga.get(f"/contacts/{uid}{path}").content == missing
+    for path, form in (("/edit", {"given": "Pwned"}), ("/stage", {"stage": "lead"}), ("/activity", {"kind": "note", "text": "x"}),
+                       ("/do-not-contact", {"do_not_contact": "on"}), ("/delete", {})):
+        reply = olga.post(f"/contacts/{uid}{path}", form)
+        assert reply.status_code == 404 and reply.content == missing, path
+    assert "Wim Secret" not in olga.get("/contacts?q=wim").text
+    page = ann.get(f"/contacts/{uid}").text
+    assert "Wim Secret" in page and "Nothing yet." in page
