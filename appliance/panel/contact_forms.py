@@ -8,10 +8,11 @@ from __future__ import annotations
 from wtforms import Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from appliance import vcard
+from appliance import contactfiles, vcard
 from appliance.services import contacts as service
 from storage import crm
 
+from .core import MAX_FORM_BYTES
 from .forms import FormData, Gettext
 
 
@@ -164,3 +165,24 @@ def activity(_: Gettext, data: FormData | None = None) -> Form:
         ], render_kw={"rows": 3})
 
     return AddActivity(data)
+
+
+def import_text(_: Gettext, data: FormData | None = None) -> Form:
+    class ImportText(Form):
+        text = TextAreaField(_("Contacts to import"), [
+            InputRequired(_("Paste the contents of a .vcf or .csv file.")),
+            Length(max=MAX_FORM_BYTES, message=_("This is too much at once: import it in parts.")),
+        ], render_kw={"rows": 10, "spellcheck": "false"})
+        confirm = HiddenField()
+
+    return ImportText(data)
+
+
+def skip_labels(_: Gettext) -> dict[str, str]:
+    return {
+        contactfiles.MALFORMED: _("cannot be read"),
+        contactfiles.NO_NAME: _("has no name"),
+        contactfiles.DUPLICATE: _("is already in the address book (same e-mail address), or twice in the file"),
+        contactfiles.INVALID: _("has a value that is not valid or is too long, such as an e-mail address or a phone number"),
+        contactfiles.TOO_MANY: _("and what follows: one import takes at most %(max)d contacts", max=service.MAX_IMPORT),
+    }

@@ -19,6 +19,11 @@ from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from . import contact_forms as forms
 from .core import Context, Response
 
+VCARD_TYPE = "text/vcard; charset=utf-8"
+CSV_TYPE = "text/csv; charset=utf-8"
+#: Names of an import's preview shown (the count says how many in all).
+PREVIEW_NAMES = 100
+
 
 def _service(ctx: Context):
     return ctx.app.core.contacts
@@ -191,3 +196,38 @@ async def do_not_contact(ctx: Context) -> Response:
     except NotFound:
         return ctx.not_found()
     return ctx.redirect(_href(contact.uid) + "?saved=1")
+
+
+async def import_page(ctx: Context) -> Response:
+    return ctx.render("contacts_import.html", form=forms.import_text(ctx._), plan=None, reasons=forms.skip_labels(ctx._))
+
+
+async def import_contacts(ctx: Context) -> Response:
+    """Without ``confirm``: the preview (what would be added and skipped).
+    With it: the import, then its report."""
+    form = forms.import_text(ctx._, ctx.form_data())
+    if not form.validate():
+        return ctx.render("contacts_import.html", 400, form=form, plan=None, reasons=forms.skip_labels(ctx._))
+    confirmed = form.confirm.data == "1"
+    method = _service(ctx).import_contacts if confirmed else _service(ctx).plan_import
+    kwargs = {"actor": ctx.session.address} if confirmed else {}
+    try:
+        plan = await asyncio.to_thread(method, ctx.session.slug, form.text.data, **kwargs)
+    except LimitExceeded:
+        form.text.errors.append(ctx._("Your address book is full. Remove contacts first, or ask your provider for more room."))
+        return ctx.render("contacts_import.html", 400, form=form, plan=None, reasons=forms.skip_labels(ctx._))
+    return ctx.render("contacts_import.html", form=form, plan=plan, done=confirmed, names=plan.new[:PREVIEW_NAMES],
+                      reasons=forms.skip_labels(ctx._))
+
+
+def _download(body: str, content_type: str, filename: str) -> Response:
+    return Response(200, body.encode("utf-8"), content_type, headers=[
+        ("content-disposition", f'attachment; filename="{filename}"'), ("cache-control", "no-store")])
+
+
+async def export_vcf(ctx: Context) -> Response:
+    return _download(await asyncio.to_thread(_service(ctx).export_vcards, ctx.session.slug), VCARD_TYPE, "contacts.vcf")
+
+
+async def export_csv(ctx: Context) -> Response:
+    return _download(await asyncio.to_thread(_service(ctx).export_csv, ctx.session.slug), CSV_TYPE, "contacts.csv")

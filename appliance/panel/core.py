@@ -199,10 +199,13 @@ class Panel:
         return self._finish(response, ctx.cookies)
 
     def _finish(self, response: Response, cookies: list[str]) -> Response:
+        # A handler that sends a file of the business's (an export) sets
+        # its own Cache-Control; only the static files may be kept.
+        if not any(name == "cache-control" for name, _ in response.headers):
+            response.headers.append(("cache-control", "no-store" if response.content_type == HTML else "max-age=3600"))
         response.headers += [
             ("content-security-policy", CSP),
             ("x-frame-options", "DENY"),
-            ("cache-control", "no-store" if response.content_type == HTML else "max-age=3600"),
         ]
         response.headers += [("set-cookie", c) for c in cookies]
         return response

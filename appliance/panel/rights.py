@@ -77,11 +77,15 @@ ROUTES: tuple[Route, ...] = (
     Route("/devices/iphone", "GET", "devices.iphone", SIGNED_IN),
     Route("/devices/android", "GET", "devices.android", SIGNED_IN),
     # Contacts and the mini-CRM: the shared address book, which every user
-    # of the business edits; only owners delete. "/contacts/add" comes
-    # before "/contacts/{uid}", which it also matches.
+    # of the business edits; only owners delete. The fixed paths come
+    # before "/contacts/{uid}", which also matches them.
     Route("/contacts", "GET", "contacts.list_page", SIGNED_IN),
     Route("/contacts/add", "GET", "contacts.add_page", SIGNED_IN),
     Route("/contacts/add", "POST", "contacts.add", SIGNED_IN),
+    Route("/contacts/import", "GET", "contacts.import_page", SIGNED_IN),
+    Route("/contacts/import", "POST", "contacts.import_contacts", SIGNED_IN),
+    Route("/contacts/export.vcf", "GET", "contacts.export_vcf", SIGNED_IN),
+    Route("/contacts/export.csv", "GET", "contacts.export_csv", SIGNED_IN),
     Route("/contacts/{uid}", "GET", "contacts.contact_page", SIGNED_IN),
     Route("/contacts/{uid}/edit", "GET", "contacts.edit_page", SIGNED_IN),
     Route("/contacts/{uid}/edit", "POST", "contacts.edit", SIGNED_IN),

@@ -30,7 +30,7 @@ from radicale import item as radicale_item
 
 from storage import crm, dav, directory
 
-from .. import vcard
+from .. import contactfiles, vcard
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
 
@@ -54,6 +54,9 @@ MAX_TAG = 50
 MAX_ADDRESS = 254
 #: Businesses whose parsed address book is kept in memory.
 CACHED_BOOKS = 32
+#: Most contacts, and largest text, one import reads.
+MAX_IMPORT = 10_000
+MAX_IMPORT_BYTES = 4 * 1024 * 1024
 
 EMAIL_RE = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
 PHONE_RE = re.compile(r"[0-9+()./# -]*[0-9][0-9+()./# -]*(?:(?:ext|x)\.? ?[0-9]+)?", re.IGNORECASE)
@@ -120,6 +123,16 @@ class Page:
     pages: int
     #: Every tag in the book, for the filter.
     tags: list[str]
+
+
+@dataclass
+class ImportPlan:
+    """What an import adds (in file order) and what it skips, with the line
+    each skipped card or row starts on."""
+
+    new: list[vcard.Fields]
+    skipped: list[contactfiles.Skip]
+    items: list[dav.NewItem] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -318,6 +331,102 @@ class Contacts:
 
         self.stores.handle(slug).write_sync("contact flag", write)
 
+    # -- import and export ---------------------------------------------------------
+
+    def plan_import(self, slug: str, text: str) -> ImportPlan:
+        """What importing ``text`` (vCards, or Outlook's or Google's CSV)
+        would add and skip, changing nothing. A card or row is skipped when
+        it cannot be read, has no name, breaks a limit, or has an e-mail
+        address already in the address book or earlier in the file (or a
+        UID already there). Raises LimitExceeded (more than
+        :data:`MAX_IMPORT_BYTES`), NotFound."""
+        if len(text.encode()) > MAX_IMPORT_BYTES:
+            raise LimitExceeded(f"at most {MAX_IMPORT_BYTES} bytes a file")
+        book, _ = self._book(slug)
+        seen = {e.casefold() for card in book.cards.values() for e in card.emails}
+        uids = {card.uid for card in book.cards.values()}
+        read = contactfiles.read(text, MAX_IMPORT)
+        plan = ImportPlan([], list(read.skipped))
+        for incoming in read.cards:
+            skip = self._plan_one(slug, incoming, seen, uids, plan)
+            if skip:
+                plan.skipped.append(contactfiles.Skip(incoming.line, skip))
+        plan.skipped.sort(key=lambda s: s.line)
+        return plan
+
+    def _plan_one(self, slug: str, incoming: contactfiles.Incoming, seen: set[str], uids: set[str],
+                  plan: ImportPlan) -> str | None:
+        """Add ``incoming`` to ``plan``, or say why it is skipped."""
+        f = incoming.fields
+        if not (f.name or f.given or f.family or (f.kind == "org" and f.org)):
+            return contactfiles.NO_NAME
+        if incoming.text is None:
+            try:
+                f = check(f)
+            except InvalidInput:
+                return contactfiles.INVALID
+        emails = {e.casefold() for e in f.emails}
+        if emails & seen or (incoming.uid and incoming.uid in uids):
+            return contactfiles.DUPLICATE
+        uid = incoming.uid or str(uuid.uuid4())
+        text = incoming.text if incoming.text is not None else vcard.new_card(uid, f)
+        if not incoming.uid:
+            text = _with_uid(text, uid)
+        try:
+            item = self._new_item(slug, f"{uuid.uuid4()}.vcf", text)
+        except LimitExceeded:
+            return contactfiles.INVALID
+        except Exception:  # noqa: BLE001 - vobject's errors are many; the card is unreadable
+            return contactfiles.MALFORMED
+        seen |= emails
+        uids.add(item.uid)
+        plan.new.append(f)
+        plan.items.append(item)
+        return None
+
+    def import_contacts(self, slug: str, text: str, *, actor: str) -> ImportPlan:
+        """Add what :meth:`plan_import` plans for ``text``, in one
+        transaction (all or nothing); returns the plan carried out.
+        Changes: the cards, the change log, the audit log. Raises
+        LimitExceeded (the address book or the storage would overflow),
+        NotFound."""
+        plan = self.plan_import(slug, text)
+        limits = self._limits()
+
+        def write(conn: sqlite3.Connection) -> None:
+            row = _collection(conn, f"{slug}/{BOOK}")
+            for item in plan.items:
+                dav.put_item(conn, row.id, item, limits=limits)
+            directory.audit(conn, actor, "contact.import", f"{len(plan.items)} added, {len(plan.skipped)} skipped")
+
+        if plan.items:
+            self.stores.handle(slug).write_sync("contact import", write)
+        log.info("%s: %s imported %d contacts, skipped %d", slug, actor, len(plan.items), len(plan.skipped))
+        return plan
+
+    def export_vcards(self, slug: str) -> str:
+        """Every card of the address book, as its clients hold it, in one text."""
+        def read(conn: sqlite3.Connection) -> list[dav.ItemRow]:
+            return dav.all_items(conn, _collection(conn, f"{slug}/{BOOK}").id)
+
+        texts = [item.text if item.text.endswith("\n") else item.text + "\r\n"
+                 for item in self.stores.handle(slug).read_sync("contact export", read)]
+        return "".join(texts)
+
+    def export_csv(self, slug: str) -> str:
+        """Every contact as CSV (:data:`contactfiles.EXPORT_COLUMNS`), with its stage."""
+        def read(conn: sqlite3.Connection):
+            row = _collection(conn, f"{slug}/{BOOK}")
+            return dav.all_items(conn, row.id), crm.states(conn)
+
+        items, states = self.stores.handle(slug).read_sync("contact export", read)
+        rows = []
+        for item in items:
+            f = _fields(item.text, item.uid)
+            rows.append((f, (states.get(item.uid) or crm.CrmState(None, False)).stage or ""))
+        rows.sort(key=lambda r: r[0].name.casefold())
+        return contactfiles.write_csv(rows)
+
     # -- helpers ---------------------------------------------------------------
 
     @staticmethod
@@ -391,6 +500,14 @@ def _fields(text: str, uid: str) -> vcard.Fields:
         # A card a client wrote that this reader cannot follow still shows
         # (and can be deleted); it cannot be edited here.
         return vcard.Fields(name=uid)
+
+
+def _with_uid(text: str, uid: str) -> str:
+    """A card without UID gets one, after its VERSION line (RFC 6350
+    section 6.7.6: a card a server keeps needs one)."""
+    at = text.upper().find("\nVERSION:")
+    at = text.find("\n", at + 1) + 1 if at >= 0 else text.find("\n") + 1
+    return f"{text[:at]}UID:{uid}\r\n{text[at:]}"
 
 
 def _summary(item: dav.ItemRow) -> Summary:

@@ -397,8 +397,8 @@ def test_an_owner_files_a_company_and_a_customer_from_her_phone_and_outlook_sees
 def test_every_contacts_page_passes_the_nu_html_checker_in_english_and_french(env, dav, tmp_path):
     """The list (plain, searched, empty search), both add forms with and
     without errors, a person's and a company's page (timeline included),
-    the edit form, and staff's view of a contact are valid HTML in both
-    languages."""
+    the edit form, staff's view of a contact, and the import's form,
+    preview and report are valid HTML in both languages."""
     pages = []
     # English last: ann and bob keep the language chosen here, and the
     # other tests read English.
@@ -412,6 +412,7 @@ def test_every_contacts_page_passes_the_nu_html_checker_in_english_and_french(en
                       phones="+33 1 23 45 67 89", tags="nu", note="Two\nlines")
         owner.post(f"/contacts/{person}/stage", {"stage": "lead"})
         owner.post(f"/contacts/{person}/activity", {"kind": "meeting", "text": "Met <b>them</b>."})
+        csv = f"First Name,Last Name,E-mail Address\r\nNu,Import,nu-{lang}@import.example\r\n,,\r\n,,x,y\r\n"
         replies = {
             "list": owner.get("/contacts"),
             "searched": owner.get("/contacts?q=nu&tag=nu&stage=lead"),
@@ -424,6 +425,10 @@ def test_every_contacts_page_passes_the_nu_html_checker_in_english_and_french(en
             "company": owner.get(f"/contacts/{company}"),
             "edit": owner.get(f"/contacts/{person}/edit"),
             "staff-person": staff.get(f"/contacts/{person}"),
+            "import": owner.get("/contacts/import"),
+            "import-errors": owner.post("/contacts/import", {"text": ""}),
+            "import-preview": owner.post("/contacts/import", {"text": csv}),
+            "import-done": owner.post("/contacts/import", {"text": csv, "confirm": "1"}),
         }
         for name, reply in replies.items():
             assert reply.status_code in (200, 400), name
@@ -433,3 +438,84 @@ def test_every_contacts_page_passes_the_nu_html_checker_in_english_and_french(en
             pages.append(path)
     messages = nu.errors(pages)
     assert messages == [], json.dumps(messages, indent=1)[:3000]
+
+
+def _hidden(page: str, name: str) -> str:
+    return _html(re.search(rf'<input type="hidden" name="{name}" value="([^"]*)"', page).group(1))
+
+
+def test_an_outlook_csv_is_previewed_then_imported_with_its_bad_rows_reported_by_line(env, ann, dav):
+    """ann pastes an Outlook CSV export: the preview says 3 contacts will be
+    added and names the skipped rows by line (no name, a bad address, an
+    address already met, a row with extra cells) while nothing is added;
+    confirming adds exactly those 3 as cards a CardDAV client gets (with
+    company, title, both addresses, categories as tags, the two-line note);
+    importing the same file again adds nobody."""
+    text = (FIXTURES / "outlook_export_with_bad_rows.csv").read_text()
+    token, _ = dav.sync()
+    preview = ann.post("/contacts/import", {"text": text})
+    assert preview.status_code == 200 and "3 contacts will be added." in preview.text
+    for line, reason in ((6, "has no name"), (7, "has a value that is not valid"), (8, "is already in the address book"),
+                         (9, "cannot be read")):
+        assert f"Line {line}: {reason}" in preview.text, line
+    assert dav.sync(token)[1] == {}
+    done = ann.post("/contacts/import", {"text": _hidden(preview.text, "text"), "confirm": _hidden(preview.text, "confirm")})
+    assert done.status_code == 200 and "3 contacts added." in done.text
+    token2, changed = dav.sync(token)
+    cards = {c.split("FN:")[1].split("\n")[0].strip(): _unfolded(c) for c in dav.multiget(sorted(changed)).values()}
+    assert sorted(cards) == ["Anton Huber", "Berta Nowak", "Frida Lang"]
+    assert {"ORG:Huber Catering", "TITLE:Chef", "CATEGORIES:Catering,VIP", "TEL:+43 316 555 100",
+            "TEL:+43 664 555 200"} <= set(cards["Anton Huber"])
+    assert {"EMAIL;TYPE=INTERNET:frida@lang-soehne.example", "EMAIL;TYPE=INTERNET:frida.lang@private.example",
+            "ORG:Lang & Söhne"} <= set(cards["Frida Lang"])
+    assert "NOTE:Two lines:\\nfirst order in May." in cards["Berta Nowak"]
+    again = ann.post("/contacts/import", {"text": text, "confirm": "1"})
+    assert "0 contacts added." in again.text and dav.sync(token2)[1] == {}
+
+
+def test_google_csv_and_a_phones_vcf_file_are_imported(env, ann, dav):
+    """A Google Contacts CSV (labels, ":::"-joined addresses) adds its two
+    people with their tags but not Google's own groups; a .vcf file of four
+    cards from a phone adds the three readable ones, keeping their own lines
+    (a card without UID gets one), and reports the broken one by line."""
+    google = ann.post("/contacts/import", {"text": (FIXTURES / "google_contacts_export.csv").read_text(), "confirm": "1"})
+    assert "2 contacts added." in google.text
+    greta = ann.get("/contacts?q=greta").text
+    assert "Schulz Backwaren" in greta and "Bakery" in greta and "myContacts" not in greta
+    assert "hugo.meier@work.example" in ann.get(f"/contacts/{_uid_in(ann.get('/contacts?q=hugo').text)}").text
+    token, _ = dav.sync()
+    phone = ann.post("/contacts/import", {"text": (FIXTURES / "phone_export_three_cards_one_broken.vcf").read_text(),
+                                          "confirm": "1"})
+    assert "3 contacts added." in phone.text and "Line 15: cannot be read" in phone.text
+    cards = dav.multiget(sorted(dav.sync(token)[1]))
+    ines = next(c for c in cards.values() if "Ines Roth" in c)
+    assert "X-PHONE-APP:kept" in ines and "UID:phone-export-1" in ines
+    jan = _unfolded(next(c for c in cards.values() if "Jan Vogt" in c))
+    assert any(line.startswith("UID:") and len(line) > 10 for line in jan)
+
+
+def _uid_in(page: str) -> str:
+    return unquote(re.search(r'class="contact-name"><a href="/contacts/([^"]+)"', page).group(1))
+
+
+def test_the_address_book_exports_as_the_cards_clients_hold_and_as_csv(env, ann, dav):
+    """The vCard export holds a client's card byte for byte; the CSV export
+    has Outlook's column names, each contact's stage, and a value that a
+    spreadsheet would run as a formula written as text. Both are downloads
+    never kept in a cache."""
+    text, uid = _fixture(OUTLOOK)
+    dav.put(f"{uid}.vcf", text)
+    card = dav.get(f"{uid}.vcf").text
+    assert ann.post(f"/contacts/{uid}/stage", {"stage": "former"}).status_code == 303
+    formula = _add(ann, given="=HYPERLINK(1)", family="Sheet")
+    vcf = ann.get("/contacts/export.vcf")
+    assert vcf.headers["content-type"] == "text/vcard; charset=utf-8"
+    assert vcf.headers["cache-control"] == "no-store" and "attachment" in vcf.headers["content-disposition"]
+    assert card in vcf.text
+    exported = ann.get("/contacts/export.csv")
+    assert exported.headers["cache-control"] == "no-store"
+    rows = exported.text.splitlines()
+    assert rows[0].startswith("First Name,Last Name,Name,Company,Job Title,E-mail Address")
+    assert any(r.startswith("Hanna,Becker,Dr. Hanna Maria Becker,Hotel Lindenhof GmbH,") and r.endswith(",person,former")
+               for r in rows)
+    assert any(r.startswith("'=HYPERLINK(1),Sheet,") for r in rows), formula

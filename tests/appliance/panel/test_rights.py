@@ -53,6 +53,10 @@ SPEC = {
     ("/contacts", "GET"): IN,
     ("/contacts/add", "GET"): IN,
     ("/contacts/add", "POST"): IN,
+    ("/contacts/import", "GET"): IN,
+    ("/contacts/import", "POST"): IN,
+    ("/contacts/export.vcf", "GET"): IN,
+    ("/contacts/export.csv", "GET"): IN,
     ("/contacts/{uid}", "GET"): IN,
     ("/contacts/{uid}/edit", "GET"): IN,
     ("/contacts/{uid}/edit", "POST"): IN,
@@ -69,7 +73,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 34
+    assert len(table) == 38
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -90,6 +94,7 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/sessions/end": {"ref": "0000"},
         "/people/add": {"local": f"walk-{viewer}-{next(_victims)}", "domain": "acme.example"},
         "/contacts/add": {"kind": "person", "given": "Walk", "family": viewer},
+        "/contacts/import": {"text": "First Name,E-mail Address\r\nWalk,walk@import.example\r\n"},
         "/contacts/{uid}/edit": {"given": "Walk", "family": viewer},
         "/contacts/{uid}/stage": {"stage": "lead"},
         "/contacts/{uid}/activity": {"kind": "note", "text": f"walked by {viewer}"},
