@@ -9,7 +9,11 @@ or rewrites a card keeps its stage and timeline:
     "do not contact" flag;
 ``crm_activities``
     the timeline: notes, calls, meetings and stage changes, with who and
-    when.
+    when;
+``crm_followups``
+    which task of the shared follow-ups list is about which contact (by
+    the task's UID: clients may rebuild a task keeping only its UID, so
+    the link never lives only in the task).
 
 Functions take a connection and run inside a transaction of
 :class:`storage.database.Database`; they know nothing of vCards or HTTP.
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from .errors import InvalidInput
+from .errors import InvalidInput, LimitExceeded
 
 MIGRATIONS = sqlite_utils.Migrations("crm")
 
@@ -33,6 +37,8 @@ ACTIVITIES = ("note", "call", "meeting", "stage")
 #: Longest text of one timeline entry, and entries kept per contact.
 MAX_ACTIVITY_CHARS = 4000
 MAX_ACTIVITIES = 2000
+#: Follow-up tasks linked to one contact.
+MAX_FOLLOWUPS = 500
 
 
 @MIGRATIONS(name="0001_crm")
@@ -55,6 +61,21 @@ def _m0001(db: sqlite_utils.Database) -> None:
             text TEXT NOT NULL
         );
         CREATE INDEX crm_activities_uid ON crm_activities(uid, at);
+        """
+    )
+
+
+@MIGRATIONS(name="0002_crm_followups")
+def _m0002(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE crm_followups (
+            todo_uid TEXT PRIMARY KEY,
+            contact_uid TEXT NOT NULL,
+            created REAL NOT NULL,
+            actor TEXT NOT NULL
+        );
+        CREATE INDEX crm_followups_contact ON crm_followups(contact_uid, created);
         """
     )
 
@@ -128,9 +149,26 @@ def timeline(conn: sqlite3.Connection, uid: str, limit: int = 200) -> list[Activ
 
 
 def forget(conn: sqlite3.Connection, uid: str) -> None:
-    """Drop what the CRM holds of a contact (its card was deleted)."""
+    """Drop what the CRM holds of a contact (its card was deleted); its
+    follow-up tasks stay in the task list, unlinked."""
     conn.execute("DELETE FROM crm_contacts WHERE uid = ?", (uid,))
     conn.execute("DELETE FROM crm_activities WHERE uid = ?", (uid,))
+    conn.execute("DELETE FROM crm_followups WHERE contact_uid = ?", (uid,))
+
+
+def link_followup(conn: sqlite3.Connection, todo_uid: str, contact_uid: str, actor: str) -> None:
+    count = conn.execute("SELECT count(*) FROM crm_followups WHERE contact_uid = ?", (contact_uid,)).fetchone()[0]
+    if count >= MAX_FOLLOWUPS:
+        raise LimitExceeded(f"at most {MAX_FOLLOWUPS} follow-ups a contact")
+    conn.execute("INSERT INTO crm_followups (todo_uid, contact_uid, created, actor) VALUES (?, ?, ?, ?)",
+                 (todo_uid, contact_uid, time.time(), actor))
+
+
+def followups(conn: sqlite3.Connection, contact_uid: str) -> list[str]:
+    """The task UIDs linked to a contact, newest first."""
+    rows = conn.execute("SELECT todo_uid FROM crm_followups WHERE contact_uid = ? ORDER BY created DESC, todo_uid",
+                        (contact_uid,))
+    return [r[0] for r in rows]
 
 
 def href_of_uid(conn: sqlite3.Connection, collection_id: int, uid: str) -> str | None:

@@ -5,7 +5,7 @@ again with the rest of its rules."""
 
 from __future__ import annotations
 
-from wtforms import Form, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import DateField, Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from appliance import contactfiles, vcard
@@ -186,3 +186,39 @@ def skip_labels(_: Gettext) -> dict[str, str]:
         contactfiles.INVALID: _("has a value that is not valid or is too long, such as an e-mail address or a phone number"),
         contactfiles.TOO_MANY: _("and what follows: one import takes at most %(max)d contacts", max=service.MAX_IMPORT),
     }
+
+
+class _Date(DateField):
+    """A date field whose "cannot read this date" message is ours (in the
+    user's language), not WTForms' own."""
+
+    def __init__(self, *args, unreadable: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unreadable = unreadable
+
+    def process_formdata(self, valuelist) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(self.unreadable) from None
+
+    def _value(self) -> str:
+        # A date input holds a valid date or nothing (HTML's rule): what
+        # could not be read is not sent back; the error says why.
+        return self.data.strftime("%Y-%m-%d") if self.data else ""
+
+
+def followup(_: Gettext, data: FormData | None = None) -> Form:
+    class FollowUp(Form):
+        summary = StringField(_("What to do"), [
+            InputRequired(_("Say what is to be done.")),
+            Length(max=service.MAX_SUMMARY, message=_("At most %(max)d characters.", max=service.MAX_SUMMARY)),
+        ], render_kw={"autocomplete": "off"})
+        due = _Date(_("Due on (optional)"), [Optional()], format="%Y-%m-%d", render_kw={"type": "date"},
+                    unreadable=_("Enter a date such as 2026-03-31."))
+
+        def validate_due(self, f) -> None:
+            if f.data is not None and not 1900 <= f.data.year <= 2999:
+                raise ValidationError(_("Enter a date such as 2026-03-31."))
+
+    return FollowUp(data)

@@ -98,12 +98,13 @@ async def contact_page(ctx: Context) -> Response:
     return _show(ctx, contact)
 
 
-def _show(ctx: Context, contact, status: int = 200, stage_form=None, activity_form=None) -> Response:
+def _show(ctx: Context, contact, status: int = 200, stage_form=None, activity_form=None, followup_form=None) -> Response:
     return ctx.render(
         "contact.html", status, contact=contact, href=_href(contact.uid), href_of=_href,
         stages=forms.stage_labels(ctx._), activities=forms.activity_labels(ctx._),
         stage_form=stage_form or forms.stage(ctx._, contact.stage),
         activity_form=activity_form or forms.activity(ctx._),
+        followup_form=followup_form or forms.followup(ctx._),
         saved=ctx.query_data().get("saved") == "1",
     )
 
@@ -231,3 +232,38 @@ async def export_vcf(ctx: Context) -> Response:
 
 async def export_csv(ctx: Context) -> Response:
     return _download(await asyncio.to_thread(_service(ctx).export_csv, ctx.session.slug), CSV_TYPE, "contacts.csv")
+
+
+async def add_followup(ctx: Context) -> Response:
+    contact = await _contact(ctx)
+    if contact is None:
+        return ctx.not_found()
+    form = forms.followup(ctx._, ctx.form_data())
+    if form.validate():
+        try:
+            await asyncio.to_thread(_service(ctx).add_followup, ctx.session.slug, contact.uid, form.summary.data,
+                                    form.due.data, actor=ctx.session.address, list_name=ctx._("Follow-ups"))
+        except NotFound:
+            return ctx.not_found()
+        except LimitExceeded:
+            form.summary.errors.append(ctx._("This contact has too many follow-ups, or your storage is full."))
+        except InvalidInput:
+            form.summary.errors.append(ctx._("Use printable characters only."))
+        else:
+            return ctx.redirect(_href(contact.uid) + "?saved=1")
+    return _show(ctx, contact, 400, followup_form=form)
+
+
+async def complete_followup(ctx: Context) -> Response:
+    contact = await _contact(ctx)
+    if contact is None:
+        return ctx.not_found()
+    todo = ctx.form_data().get("todo")
+    if todo not in {f.uid for f in contact.followups}:
+        return _show(ctx, contact, 400)
+    try:
+        await asyncio.to_thread(_service(ctx).complete_followup, ctx.session.slug, contact.uid, todo,
+                                actor=ctx.session.address)
+    except NotFound:
+        return _show(ctx, contact, 400)
+    return ctx.redirect(_href(contact.uid) + "?saved=1")

@@ -92,6 +92,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/contacts/{uid}/stage", "POST", "contacts.set_stage", SIGNED_IN),
     Route("/contacts/{uid}/activity", "POST", "contacts.add_activity", SIGNED_IN),
     Route("/contacts/{uid}/do-not-contact", "POST", "contacts.do_not_contact", SIGNED_IN),
+    Route("/contacts/{uid}/followups", "POST", "contacts.add_followup", SIGNED_IN),
+    Route("/contacts/{uid}/followups/done", "POST", "contacts.complete_followup", SIGNED_IN),
     Route("/contacts/{uid}/delete", "POST", "contacts.delete", OWNERS),
 )
 

@@ -17,6 +17,7 @@ reads only the cards changed since.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import sqlite3
@@ -30,7 +31,7 @@ from radicale import item as radicale_item
 
 from storage import crm, dav, directory
 
-from .. import contactfiles, vcard
+from .. import contactfiles, vcard, vtodo
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
 
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 #: The shared address book (:data:`storage.dav.SHARED`).
 BOOK = "customers"
+#: The shared task list of follow-ups, made at the first one.
+FOLLOWUPS = "followups"
+MAX_SUMMARY = 200
 STAGES = crm.STAGES
 #: Activities a person adds by hand (stage changes are recorded by set_stage).
 ACTIVITY_KINDS = ("note", "call", "meeting")
@@ -91,6 +95,16 @@ class Activity:
     text: str
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """A task of the follow-ups list linked to a contact, as a client left it."""
+
+    uid: str
+    summary: str
+    due: str  # YYYY-MM-DD or ""
+    done: bool
+
+
 @dataclass
 class Contact:
     """One card with everything the CRM knows of it."""
@@ -105,6 +119,8 @@ class Contact:
     company: Summary | None = None
     #: A company's people (cards whose organisation is its name).
     people: list[Summary] = field(default_factory=list)
+    #: Its follow-up tasks, newest first (those a client deleted are gone).
+    followups: list[FollowUp] = field(default_factory=list)
 
     @property
     def is_company(self) -> bool:
@@ -195,12 +211,12 @@ class Contacts:
             if href is None:
                 raise NotFound("no such contact")
             item = dav.get_items(conn, row.id, [href])[href]
-            return item, crm.state(conn, uid), crm.timeline(conn, uid)
+            return item, crm.state(conn, uid), crm.timeline(conn, uid), _followups(conn, slug, uid)
 
-        item, state, entries = self.stores.handle(slug).read_sync("contact get", read)
+        item, state, entries, todos = self.stores.handle(slug).read_sync("contact get", read)
         fields = _fields(item.text, item.uid)
         contact = Contact(uid, item.etag, fields, state.stage, state.do_not_contact,
-                          [Activity(_when(a.at), a.actor, a.kind, a.text) for a in entries])
+                          [Activity(_when(a.at), a.actor, a.kind, a.text) for a in entries], followups=todos)
         book, _ = self._book(slug)
         if fields.kind == "org":
             name = fields.name.casefold()
@@ -331,6 +347,63 @@ class Contacts:
 
         self.stores.handle(slug).write_sync("contact flag", write)
 
+    # -- follow-ups ----------------------------------------------------------------
+
+    def add_followup(self, slug: str, uid: str, summary: str, due: dt.date | None, *, actor: str,
+                     list_name: str = "Follow-ups") -> str:
+        """A task "``summary``" (due on ``due``) in the business's shared
+        follow-ups list, linked to contact ``uid`` in the CRM tables;
+        returns the task's UID. The list is made at the first follow-up,
+        named ``list_name``. Checks: 1 to :data:`MAX_SUMMARY` printable
+        characters; the limits of a DAV PUT. Raises InvalidInput,
+        NotFound, LimitExceeded."""
+        summary = " ".join(summary.split())
+        if not summary or len(summary) > MAX_SUMMARY or _LINE_CONTROL_RE.search(summary):
+            raise InvalidInput(f"write 1 to {MAX_SUMMARY} characters")
+        if due is not None and not 1900 <= due.year <= 2999:
+            raise InvalidInput("no such due date")
+        todo_uid = str(uuid.uuid4())
+        limits = self._limits()
+
+        def write(conn: sqlite3.Connection) -> None:
+            book = _collection(conn, f"{slug}/{BOOK}")
+            href = crm.href_of_uid(conn, book.id, uid)
+            if href is None:
+                raise NotFound("no such contact")
+            name = _fields(dav.get_items(conn, book.id, [href])[href].text, uid).name
+            tasks = dav.get_collection(conn, f"{slug}/{FOLLOWUPS}") or dav.create_collection(
+                conn, f"{slug}/{FOLLOWUPS}", "VCALENDAR",
+                {"D:displayname": list_name, "C:supported-calendar-component-set": "VTODO"}, limits=limits)
+            text = vtodo.new_todo(todo_uid, summary, due, name, dt.datetime.now(dt.timezone.utc))
+            dav.put_item(conn, tasks.id, self._new_item(slug, f"{todo_uid}.ics", text, FOLLOWUPS), limits=limits)
+            crm.link_followup(conn, todo_uid, uid, actor)
+            directory.audit(conn, actor, "contact.followup", f"{uid} {todo_uid}")
+
+        self.stores.handle(slug).write_sync("contact follow-up", write)
+        return todo_uid
+
+    def complete_followup(self, slug: str, uid: str, todo_uid: str, *, actor: str) -> None:
+        """Mark follow-up ``todo_uid`` of contact ``uid`` done: the task's
+        status lines change, its other lines stay as the client left them.
+        Raises NotFound (not a follow-up of this contact, or deleted)."""
+        limits = self._limits()
+
+        def write(conn: sqlite3.Connection) -> None:
+            tasks = dav.get_collection(conn, f"{slug}/{FOLLOWUPS}")
+            if tasks is None or todo_uid not in crm.followups(conn, uid):
+                raise NotFound("no such follow-up")
+            href = crm.href_of_uid(conn, tasks.id, todo_uid)
+            if href is None:
+                raise NotFound("no such follow-up")
+            old = dav.get_items(conn, tasks.id, [href])[href]
+            if vtodo.read(old.text).done:
+                return
+            text = vtodo.complete(old.text, dt.datetime.now(dt.timezone.utc))
+            dav.put_item(conn, tasks.id, self._new_item(slug, href, text, FOLLOWUPS), limits=limits)
+            directory.audit(conn, actor, "contact.followup-done", f"{uid} {todo_uid}")
+
+        self.stores.handle(slug).write_sync("contact follow-up done", write)
+
     # -- import and export ---------------------------------------------------------
 
     def plan_import(self, slug: str, text: str) -> ImportPlan:
@@ -441,12 +514,13 @@ class Contacts:
                           max_collections_per_owner=settings.max_collections,
                           max_bytes=settings.business_mb * 1024 * 1024)
 
-    def _new_item(self, slug: str, href: str, text: str) -> dav.NewItem:
-        """What storage keeps of a card, computed by Radicale's own item
-        code, so the etag, uid and name are those a DAV PUT would store."""
+    def _new_item(self, slug: str, href: str, text: str, collection: str = BOOK) -> dav.NewItem:
+        """What storage keeps of a card (or task), computed by Radicale's
+        own item code, so the etag, uid and name are those a DAV PUT would
+        store."""
         if len(text.encode()) > self.stores.settings.dav.max_item_bytes:
             raise LimitExceeded("this contact is too large")
-        item = radicale_item.Item(collection_path=f"{slug}/{BOOK}", text=text)
+        item = radicale_item.Item(collection_path=f"{slug}/{collection}", text=text)
         item.prepare()
         start, end = item.time_range
         return dav.NewItem(href, item.uid, item.name, item.component_name, item.etag, start, end, text)
@@ -491,6 +565,19 @@ def _collection(conn: sqlite3.Connection, path: str) -> dav.CollectionRow:
     if row is None:
         raise NotFound("the business has no shared address book")
     return row
+
+
+def _followups(conn: sqlite3.Connection, slug: str, uid: str) -> list[FollowUp]:
+    tasks = dav.get_collection(conn, f"{slug}/{FOLLOWUPS}")
+    if tasks is None:
+        return []
+    found = []
+    for todo_uid in crm.followups(conn, uid):
+        href = crm.href_of_uid(conn, tasks.id, todo_uid)
+        if href is not None:
+            todo = vtodo.read(dav.get_items(conn, tasks.id, [href])[href].text)
+            found.append(FollowUp(todo_uid, todo.summary, todo.due, todo.done))
+    return found
 
 
 def _fields(text: str, uid: str) -> vcard.Fields:

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+import caldav
 import pytest
 import requests
 
@@ -412,6 +413,7 @@ def test_every_contacts_page_passes_the_nu_html_checker_in_english_and_french(en
                       phones="+33 1 23 45 67 89", tags="nu", note="Two\nlines")
         owner.post(f"/contacts/{person}/stage", {"stage": "lead"})
         owner.post(f"/contacts/{person}/activity", {"kind": "meeting", "text": "Met <b>them</b>."})
+        owner.post(f"/contacts/{person}/followups", {"summary": "Open one", "due": "2026-12-24"})
         csv = f"First Name,Last Name,E-mail Address\r\nNu,Import,nu-{lang}@import.example\r\n,,\r\n,,x,y\r\n"
         replies = {
             "list": owner.get("/contacts"),
@@ -424,6 +426,7 @@ def test_every_contacts_page_passes_the_nu_html_checker_in_english_and_french(en
             "person": owner.get(f"/contacts/{person}"),
             "company": owner.get(f"/contacts/{company}"),
             "edit": owner.get(f"/contacts/{person}/edit"),
+            "followup-errors": owner.post(f"/contacts/{person}/followups", {"summary": "", "due": "soon"}),
             "staff-person": staff.get(f"/contacts/{person}"),
             "import": owner.get("/contacts/import"),
             "import-errors": owner.post("/contacts/import", {"text": ""}),
@@ -519,3 +522,60 @@ def test_the_address_book_exports_as_the_cards_clients_hold_and_as_csv(env, ann,
     assert any(r.startswith("Hanna,Becker,Dr. Hanna Maria Becker,Hotel Lindenhof GmbH,") and r.endswith(",person,former")
                for r in rows)
     assert any(r.startswith("'=HYPERLINK(1),Sheet,") for r in rows), formula
+
+
+def _text(reply) -> str:
+    """A page's text without its tags."""
+    return _html(re.sub(r"<[^>]+>", "", reply.text))
+
+
+def _followups_list(env):
+    """acme's follow-ups task list as the caldav library finds it from ann's home."""
+    client = caldav.DAVClient(url=env.base + "/dav/", username="ann@acme.example", password=PASSWORD,
+                              ssl_verify_cert=False)
+    return next(c for c in client.principal().calendars() if str(c.url).rstrip("/").endswith("/acme/followups"))
+
+
+def test_a_follow_up_is_a_shared_task_and_completing_it_in_a_client_completes_it_in_the_panel(env, ann):
+    """ann adds a follow-up "Send the price list" due on 15 December to a
+    contact: a CalDAV client (the caldav library, from ann's home) finds a
+    Follow-ups (or Suivis) task list with that open task and its due date; once the
+    client marks it complete, the contact's page shows it done."""
+    uid = _add(ann, given="Xaver", family="Pohl")
+    reply = ann.post(f"/contacts/{uid}/followups", {"summary": "Send the price list", "due": "2026-12-15"})
+    assert reply.status_code == 303
+    tasks = _followups_list(env)
+    # Named in the language of whoever made the business's first follow-up.
+    assert tasks.get_display_name() in ("Follow-ups", "Suivis")
+    todo = next(t for t in tasks.todos() if t.icalendar_component["summary"] == "Send the price list")
+    assert str(todo.icalendar_component["due"].dt) == "2026-12-15"
+    assert "To do · Send the price list · due 2026-12-15" in _text(ann.get(f"/contacts/{uid}"))
+    todo.complete()
+    assert "Done · Send the price list" in _text(ann.get(f"/contacts/{uid}"))
+
+
+def test_a_task_outlook_rebuilt_stays_linked_and_done_in_the_panel_keeps_outlooks_lines(env, ann):
+    """Outlook's CalDav Synchronizer rewrites the follow-up keeping only its
+    UID (new summary, its own X- lines, no description): the contact still
+    lists it, with the new summary. ann marks it done in the panel: a GET
+    has STATUS:COMPLETED, COMPLETED and PERCENT-COMPLETE:100, and every
+    other line Outlook wrote as it was."""
+    uid = _add(ann, given="Yvonne", family="Graf")
+    assert ann.post(f"/contacts/{uid}/followups", {"summary": "Ring about the cake"}).status_code == 303
+    dav = CardDav(env)
+    todo_uid = next(str(t.icalendar_component["uid"]) for t in _followups_list(env).todos()
+                    if t.icalendar_component["summary"] == "Ring about the cake")
+    rebuilt = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//CalDavSynchronizer//Outlook 16.0//EN\r\nBEGIN:VTODO\r\n"
+               f"UID:{todo_uid}\r\nDTSTAMP:20261207T090000Z\r\nSUMMARY:Ring Yvonne about the wedding cake\r\n"
+               "PRIORITY:5\r\nSTATUS:NEEDS-ACTION\r\nX-MS-OLK-TASKSTATUS:0\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+    href = f"/dav/acme/followups/{todo_uid}.ics"
+    assert dav.request("PUT", href, rebuilt.encode(), **{"Content-Type": "text/calendar"}).status_code == 204
+    before = dav.request("GET", href).text
+    assert "To do · Ring Yvonne about the wedding cake" in _text(ann.get(f"/contacts/{uid}"))
+    assert ann.post(f"/contacts/{uid}/followups/done", {"todo": todo_uid}).status_code == 303
+    after = dav.request("GET", href).text
+    changed = {"STATUS", "COMPLETED", "PERCENT-COMPLETE"}
+    kept = [ln for ln in _unfolded(before) if re.split("[;:]", ln)[0] not in changed]
+    assert [ln for ln in _unfolded(after) if re.split("[;:]", ln)[0] not in changed] == kept
+    assert "STATUS:COMPLETED" in _unfolded(after) and "PERCENT-COMPLETE:100" in _unfolded(after)
+    assert "Done · Ring Yvonne about the wedding cake" in _text(ann.get(f"/contacts/{uid}"))

@@ -63,6 +63,8 @@ SPEC = {
     ("/contacts/{uid}/stage", "POST"): IN,
     ("/contacts/{uid}/activity", "POST"): IN,
     ("/contacts/{uid}/do-not-contact", "POST"): IN,
+    ("/contacts/{uid}/followups", "POST"): IN,
+    ("/contacts/{uid}/followups/done", "POST"): IN,
     ("/contacts/{uid}/delete", "POST"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
@@ -73,7 +75,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 38
+    assert len(table) == 40
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -99,6 +101,8 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/contacts/{uid}/stage": {"stage": "lead"},
         "/contacts/{uid}/activity": {"kind": "note", "text": f"walked by {viewer}"},
         "/contacts/{uid}/do-not-contact": {"do_not_contact": "on"},
+        "/contacts/{uid}/followups": {"summary": f"Call back ({viewer})", "due": "2026-12-31"},
+        "/contacts/{uid}/followups/done": {"todo": "no-such-task"},
     }.get(pattern, {})
     return path, form
 
