@@ -73,6 +73,15 @@ class CardDav:
             changed[href] = None if "404" in status else etag
         return root.findtext("d:sync-token", namespaces=NS), changed
 
+    def etags(self) -> dict[str, str]:
+        """Every card's etag, from a PROPFIND listing of the address book."""
+        body = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>'
+        reply = self.request("PROPFIND", BOOK, body, Depth="1", **{"Content-Type": "application/xml"})
+        assert reply.status_code == 207, reply.text
+        root = ET.fromstring(reply.content)
+        return {unquote(r.findtext("d:href", namespaces=NS)): r.findtext(".//d:getetag", namespaces=NS)
+                for r in root.findall("d:response", NS) if r.findtext(".//d:getetag", namespaces=NS)}
+
     def multiget(self, hrefs: list[str]) -> dict[str, str]:
         body = MULTIGET.format(hrefs="".join(f"<d:href>{h}</d:href>" for h in hrefs))
         reply = self.request("REPORT", BOOK, body, Depth="1", **{"Content-Type": "application/xml; charset=utf-8"})
@@ -188,10 +197,12 @@ def test_an_outlook_card_keeps_every_line_the_panel_does_not_own_when_tags_and_n
     PHOTO, ADR, BDAY, a structured N with a prefix, an ORG with a unit):
     after ann changes its tags and note in the panel, a GET gives every line
     the panel does not own byte for byte (folds included), N and ORG keep
-    their other components, both e-mails and phones stay, and the etag changed."""
+    their other components, both e-mails and phones stay, and the etag changed
+    in a GET and in the address book's listing alike."""
     text, uid = _fixture(OUTLOOK)
     dav.put(f"{uid}.vcf", text)
     before = dav.get(f"{uid}.vcf")
+    assert dav.etags()[f"{BOOK}{uid}.vcf"] == before.headers["etag"]
     form = _edit_form(ann, uid)
     assert form["given"] == "Hanna" and form["family"] == "Becker" and form["org"] == "Hotel Lindenhof GmbH"
     form.update(tags="Hotel, Montag", note="Bestellt jeden Montag 80 Brötchen.")
@@ -199,6 +210,8 @@ def test_an_outlook_card_keeps_every_line_the_panel_does_not_own_when_tags_and_n
     assert reply.status_code == 303, reply.text[:2000]
     after = dav.get(f"{uid}.vcf")
     assert after.headers["etag"] != before.headers["etag"]
+    # The listing a client asked for before the change is not served stale.
+    assert dav.etags()[f"{BOOK}{uid}.vcf"] == after.headers["etag"]
     assert _raw_not_owned(after.text) == _raw_not_owned(before.text)
     lines = _unfolded(after.text)
     assert "CATEGORIES:Hotel,Montag" in lines and "NOTE:Bestellt jeden Montag 80 Brötchen." in lines
