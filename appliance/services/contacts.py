@@ -55,6 +55,8 @@ MAX_PHONES = 10
 MAX_PHONE = 40
 MAX_TAGS = 20
 MAX_TAG = 50
+#: Tags the list's filter offers (the first, in order).
+MAX_TAG_CHOICES = 200
 MAX_ADDRESS = 254
 #: Businesses whose parsed address book is kept in memory.
 CACHED_BOOKS = 32
@@ -137,7 +139,7 @@ class Page:
     total: int
     page: int
     pages: int
-    #: Every tag in the book, for the filter.
+    #: The tags of the book, for the filter (at most MAX_TAG_CHOICES).
     tags: list[str]
 
 
@@ -198,7 +200,7 @@ class Contacts:
         page = min(max(1, page), pages)
         shown = found[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         return Page(shown, {c.uid: (states.get(c.uid) or crm.CrmState(None, False)).stage for c in shown},
-                    len(found), page, pages, sorted(all_tags.values(), key=str.casefold))
+                    len(found), page, pages, sorted(all_tags.values(), key=str.casefold)[:MAX_TAG_CHOICES])
 
     def get(self, slug: str, uid: str) -> Contact:
         """The contact ``uid`` of ``slug`` with its stage, flag and timeline,
