@@ -5,14 +5,14 @@ again with the rest of its rules."""
 
 from __future__ import annotations
 
-from wtforms import DateField, Form, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import DateField, FileField, Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from appliance import contactfiles, vcard
 from appliance.services import contacts as service
 from storage import crm
 
-from .core import MAX_FORM_BYTES
+from .core import MAX_UPLOAD_BYTES
 from .forms import FormData, Gettext
 
 
@@ -169,11 +169,27 @@ def activity(_: Gettext, data: FormData | None = None) -> Form:
 
 def import_text(_: Gettext, data: FormData | None = None) -> Form:
     class ImportText(Form):
-        text = TextAreaField(_("Contacts to import"), [
-            InputRequired(_("Paste the contents of a .vcf or .csv file.")),
-            Length(max=MAX_FORM_BYTES, message=_("This is too much at once: import it in parts.")),
-        ], render_kw={"rows": 10, "spellcheck": "false"})
+        upload = FileField(_("A .vcf or .csv file"))
+        text = TextAreaField(_("Or paste its contents"), [
+            Optional(),
+            Length(max=MAX_UPLOAD_BYTES, message=_("This is too much at once: import it in parts.")),
+        ], render_kw={"rows": 8, "spellcheck": "false"})
         confirm = HiddenField()
+
+        def validate(self, extra_validators=None) -> bool:
+            valid = super().validate(extra_validators)
+            if len(self.upload.data or "") > MAX_UPLOAD_BYTES:
+                self.upload.errors = [*self.upload.errors, _("This is too much at once: import it in parts.")]
+                valid = False
+            if not (self.content().strip() or self.errors):
+                self.upload.errors = [*self.upload.errors, _("Choose a .vcf or .csv file, or paste its contents.")]
+                valid = False
+            return valid
+
+        def content(self) -> str:
+            """The file's text, else what was pasted."""
+            upload = self.upload.data if isinstance(self.upload.data, str) else ""
+            return upload or self.text.data or ""
 
     return ImportText(data)
 

@@ -212,13 +212,14 @@ async def import_contacts(ctx: Context) -> Response:
     confirmed = form.confirm.data == "1"
     method = _service(ctx).import_contacts if confirmed else _service(ctx).plan_import
     kwargs = {"actor": ctx.session.address} if confirmed else {}
+    content = form.content()
     try:
-        plan = await asyncio.to_thread(method, ctx.session.slug, form.text.data, **kwargs)
+        plan = await asyncio.to_thread(method, ctx.session.slug, content, **kwargs)
     except LimitExceeded:
-        form.text.errors.append(ctx._("Your address book is full. Remove contacts first, or ask your provider for more room."))
+        form.upload.errors.append(ctx._("Your address book is full. Remove contacts first, or ask your provider for more room."))
         return ctx.render("contacts_import.html", 400, form=form, plan=None, reasons=forms.skip_labels(ctx._))
     return ctx.render("contacts_import.html", form=form, plan=plan, done=confirmed, names=plan.new[:PREVIEW_NAMES],
-                      reasons=forms.skip_labels(ctx._))
+                      content=content, reasons=forms.skip_labels(ctx._))
 
 
 def _download(body: str, content_type: str, filename: str) -> Response:

@@ -44,6 +44,15 @@ MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 32
 #: The longest query string the panel reads (longer ones are ignored).
 MAX_QUERY_BYTES = 2048
+#: The largest body of a route that takes a file (``rights.UPLOADS``):
+#: ``multipart/form-data``, read into text fields (``[web]
+#: max_request_bytes`` may bound it lower).
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+def max_body(path: str) -> int:
+    """The largest request body the panel reads for ``path``."""
+    return MAX_UPLOAD_BYTES if path in rights.UPLOADS else MAX_FORM_BYTES
 
 
 @dataclass

@@ -98,6 +98,11 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+#: Paths whose POST may send a file (``multipart/form-data``, see
+#: :func:`.core.max_body`).
+UPLOADS = frozenset({"/contacts/import"})
+
+
 def match(path: str) -> list[tuple[Route, dict[str, str]]]:
     """Every route whose pattern matches ``path`` (one per method), with its parameters."""
     found = []

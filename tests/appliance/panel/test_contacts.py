@@ -592,3 +592,39 @@ def test_a_task_outlook_rebuilt_stays_linked_and_done_in_the_panel_keeps_outlook
     assert [ln for ln in _unfolded(after) if re.split("[;:]", ln)[0] not in changed] == kept
     assert "STATUS:COMPLETED" in _unfolded(after) and "PERCENT-COMPLETE:100" in _unfolded(after)
     assert "Done · Ring Yvonne about the wedding cake" in _text(ann.get(f"/contacts/{uid}"))
+
+
+def _upload(client, fields: dict, filename: str, content: bytes) -> requests.Response:
+    """A multipart form with one file, as a browser sends the import form."""
+    fields = {"csrf": client.csrf(), **fields}
+    return client.http.post(client.base + "/contacts/import", data=fields, files={"upload": (filename, content, "text/csv")},
+                            headers={"Origin": client.base}, allow_redirects=False, timeout=120, verify=False)
+
+
+def test_a_large_outlook_csv_file_in_windows_1252_is_uploaded_previewed_and_imported(env, ann, dav):
+    """An Outlook CSV export of 2,000 people (Windows-1252, as Outlook writes
+    it: "Müller" is one byte per letter) sent as a file: the preview counts
+    2,000 and nothing is added; its confirmation (a multipart form too, far
+    over the 64 KiB of an ordinary form) adds the 2,000, umlauts intact."""
+    header = (FIXTURES / "outlook_export_with_bad_rows.csv").read_text().splitlines()[0]
+    rows = [f'"Jörg","","Müller {i:04d}","","","Bäckerei Süd","","","","","","","","","","Großkunde",'
+            f'"joerg{i}@sued.example","SMTP","","",""' for i in range(2000)]
+    content = "\r\n".join([header, *rows, ""]).encode("cp1252")
+    token, _ = dav.sync()
+    preview = _upload(ann, {}, "outlook.csv", content)
+    assert preview.status_code == 200 and "2000 contacts will be added." in preview.text
+    assert dav.sync(token)[1] == {}
+    done = _upload(ann, {"text": _hidden(preview.text, "text"), "confirm": "1"}, "", b"")
+    assert done.status_code == 200 and "2000 contacts added." in done.text, done.text[:3000]
+    assert len(dav.sync(token)[1]) == 2000
+    found = ann.get("/contacts?q=" + quote("Müller 1999")).text
+    assert "Jörg Müller 1999" in found and "Großkunde" in found
+
+
+def test_an_upload_over_the_limit_is_refused_and_changes_nothing(env, ann, dav):
+    """A file of more than 2 MiB to the import: 413 before anything is read,
+    and no card added."""
+    token, _ = dav.sync()
+    reply = _upload(ann, {"confirm": "1"}, "big.vcf", b"BEGIN:VCARD\r\n" + b"X" * (2 * 1024 * 1024) + b"\r\nEND:VCARD\r\n")
+    assert reply.status_code == 413
+    assert dav.sync(token)[1] == {}
