@@ -60,7 +60,8 @@ async def list_page(ctx: Context) -> Response:
                       query=query, searched=bool(q or stage or tag))
 
 
-def _kind(ctx: Context, value: str) -> str:
+def _kind(value: str) -> str:
+    """The card kind a form's ``kind`` (or the query's) asks for."""
     return "org" if value == "company" else "individual"
 
 
@@ -70,13 +71,13 @@ def _card_form(ctx: Context, kind: str, data=None, fields=None, etag: str = ""):
 
 
 async def add_page(ctx: Context) -> Response:
-    kind = _kind(ctx, ctx.query_data().get("kind"))
+    kind = _kind(ctx.query_data().get("kind"))
     return ctx.render("contact_form.html", form=_card_form(ctx, kind), kind=kind, contact=None)
 
 
 async def add(ctx: Context) -> Response:
     data = ctx.form_data()
-    kind = _kind(ctx, data.get("kind"))
+    kind = _kind(data.get("kind"))
     form = _card_form(ctx, kind, data)
     if form.validate():
         try:

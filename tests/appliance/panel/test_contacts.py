@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -314,17 +315,29 @@ def test_stage_changes_and_activities_make_the_timeline(env, ann):
 
 def test_staff_edit_contacts_and_only_owners_delete_them(env, ann, dav):
     """bob (staff) edits a contact's title; his delete is refused (403) and
-    the card stays; ann's delete removes it for CardDAV clients too."""
+    the card stays; ann's delete removes it for CardDAV clients too. The
+    business's audit log names who did each."""
     uid = _add(ann, given="Uwe", family="Stark")
     bob = env.signed_in("bob@acme.example")
     form = _edit_form(bob, uid)
     form["title"] = "Chef"
     assert bob.post(f"/contacts/{uid}/edit", form).status_code == 303
     assert "TITLE:Chef" in _unfolded(dav.get(f"{uid}.vcf").text)
+    assert ("bob@acme.example", "contact.edit") in _audit(env, uid)
     assert bob.post(f"/contacts/{uid}/delete").status_code == 403
     assert dav.get(f"{uid}.vcf").status_code == 200
     assert ann.post(f"/contacts/{uid}/delete").status_code == 303
     assert dav.get(f"{uid}.vcf").status_code == 404
+    assert _audit(env, uid)[-1] == ("ann@acme.example", "contact.delete")
+
+
+def _audit(env, detail: str) -> list[tuple[str, str]]:
+    """(actor, action) of acme's audit entries about ``detail``, oldest first."""
+    conn = sqlite3.connect(env.state / "tenants" / "acme.sqlite3", timeout=10)
+    try:
+        return conn.execute("SELECT actor, action FROM audit WHERE detail = ? ORDER BY id", (detail,)).fetchall()
+    finally:
+        conn.close()
 
 
 def test_an_edit_over_a_client_change_made_meanwhile_is_refused(env, ann, dav):
