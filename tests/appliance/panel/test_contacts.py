@@ -375,9 +375,10 @@ def test_an_owner_files_a_company_and_a_customer_from_her_phone_and_outlook_sees
     """At phone width, ann opens Contacts, adds the company Sonnenhof KG,
     then Lena Vogel who works there with two tags, makes her a customer and
     notes what she likes; Lena's page links to her company, whose page
-    lists her. Every page is clean (no console error, no sideways scroll,
-    no axe-core violation). A CardDAV client then gets Lena's card with her
-    ORG and CATEGORIES."""
+    lists her; the import page, a search and Lena's page in French too.
+    Every page is clean (no console error, no sideways scroll, no axe-core
+    violation). A CardDAV client then gets Lena's card with her ORG and
+    CATEGORIES."""
     browser = Browser(tmp_path_factory.mktemp("chromium-contacts"), args=(
         "--ignore-certificate-errors", "--host-resolver-rules=MAP box.appliance.test 127.0.0.1", "--accept-lang=en"))
     try:
@@ -410,6 +411,16 @@ def test_an_owner_files_a_company_and_a_customer_from_her_phone_and_outlook_sees
         _clean(browser.press("Sonnenhof KG"), "Sonnenhof KG")
         people = browser.evaluate("document.querySelector('#people-heading').parentElement.textContent")
         assert "Lena Vogel" in people
+        _clean(browser.visit(base + "/contacts/import"), "Import contacts", browser)
+        # The same pages in French, then back to English (ann keeps her choice).
+        browser.fill("Language", "Français")
+        _clean(browser.press("Change language"), "Importer des contacts", browser)
+        _clean(browser.press("Retour aux contacts"), "Contacts", browser)
+        browser.fill("Rechercher", "vogel")
+        _clean(browser.press("Rechercher"), "Contacts", browser)
+        _clean(browser.press("Lena Vogel"), "Lena Vogel", browser)
+        browser.fill("Langue", "English")
+        _clean(browser.press("Changer de langue"), "Lena Vogel")
         _clean(browser.press("Sign out"), "Sign in")
     finally:
         browser.close()
