@@ -23,6 +23,7 @@ from . import sessions
 from . import credentials
 from . import operators
 from . import sieve
+from . import crm
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS)
 
@@ -39,6 +40,7 @@ TENANT_MIGRATIONS = (
     certs.MIGRATIONS,
     credentials.MIGRATIONS,
     sieve.MIGRATIONS,
+    crm.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

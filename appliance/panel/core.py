@@ -48,6 +48,17 @@ LANG_MAX_AGE = 365 * 86400
 #: The largest form body the panel reads.
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 32
+#: The longest query string the panel reads (longer ones are ignored).
+MAX_QUERY_BYTES = 2048
+#: The largest body of a route that takes a file (``rights.UPLOADS``):
+#: ``multipart/form-data``, read into text fields (``[web]
+#: max_request_bytes`` may bound it lower).
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+def max_body(path: str) -> int:
+    """The largest request body the panel reads for ``path``."""
+    return MAX_UPLOAD_BYTES if path in rights.UPLOADS else MAX_FORM_BYTES
 
 
 @dataclass
@@ -63,7 +74,7 @@ class Request:
     secure: bool
     #: The Host header as sent (name and port): what ``Origin`` must name.
     host: str
-    #: The query string's fields (a search).
+    #: The query string's fields (a search form sent with GET).
     query: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -109,6 +120,9 @@ class Context:
 
     def form_data(self) -> forms.FormData:
         return forms.FormData(self.request.form)
+
+    def query_data(self) -> forms.FormData:
+        return forms.FormData(self.request.query)
 
     def render(self, template: str, status: int = 200, *, path: str | None = None, **values: Any) -> Response:
         """``template`` with ``values``; ``path`` is the page's own path as
@@ -209,10 +223,13 @@ class Panel:
         return self._finish(response, ctx.cookies)
 
     def _finish(self, response: Response, cookies: list[str]) -> Response:
+        # A handler that sends a file of the business's (an export) sets
+        # its own Cache-Control; only the static files may be kept.
+        if not any(name == "cache-control" for name, _ in response.headers):
+            response.headers.append(("cache-control", "no-store" if response.content_type == HTML else "max-age=3600"))
         response.headers += [
             ("content-security-policy", CSP),
             ("x-frame-options", "DENY"),
-            ("cache-control", "no-store" if response.content_type == HTML else "max-age=3600"),
         ]
         response.headers += [("set-cookie", c) for c in cookies]
         return response

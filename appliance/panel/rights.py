@@ -19,6 +19,10 @@ request up here before any handler runs:
 * an operators' page: signed out (or owing the second factor), ``303`` to
   the operators' sign-in page; a business's user (or support session)
   without an operator's session, the panel's ``404``.
+  (another business's, or nobody's), or ``{uid}`` that is not a contact of
+  it: the panel's ``404``, the same bytes as a path that does not exist,
+  so nobody learns who is hosted here;
+* a method a route does not have: ``405`` with ``Allow``.
 
 Every state-changing method (POST) also needs the session's CSRF token and
 a same-origin ``Origin`` header (:mod:`.core`).
@@ -49,6 +53,8 @@ PARAMS["domain"] = r"(?:[a-z0-9-]{1,63}\.){1,126}[a-z0-9-]{1,63}"
 PARAMS.update(invitee=PARAMS["address"], token=r"[A-Za-z0-9_-]{43}", number=r"[1-9][0-9]{0,3}")
 # An operator's view of one business.
 PARAMS["slug"] = r"[a-z0-9-]{1,63}"
+# A contact's vCard UID.
+PARAMS["uid"] = r"[^/\s]{1,255}"
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,25 @@ ROUTES: tuple[Route, ...] = (
     Route("/operator/businesses/{slug}/plan", "POST", "operator_pages.change_plan", OPERATORS),
     Route("/operator/businesses/{slug}/support", "POST", "operator_pages.open_support", OPERATORS),
     Route("/support/leave", "POST", "operator_pages.leave_support", frozenset({SUPPORT})),
+    # Contacts and the mini-CRM: the shared address book, which every user
+    # of the business edits; only owners delete. The fixed paths come
+    # before "/contacts/{uid}", which also matches them.
+    Route("/contacts", "GET", "contacts.list_page", SIGNED_IN),
+    Route("/contacts/add", "GET", "contacts.add_page", SIGNED_IN),
+    Route("/contacts/add", "POST", "contacts.add", SIGNED_IN),
+    Route("/contacts/import", "GET", "contacts.import_page", SIGNED_IN),
+    Route("/contacts/import", "POST", "contacts.import_contacts", SIGNED_IN),
+    Route("/contacts/export.vcf", "GET", "contacts.export_vcf", SIGNED_IN),
+    Route("/contacts/export.csv", "GET", "contacts.export_csv", SIGNED_IN),
+    Route("/contacts/{uid}", "GET", "contacts.contact_page", SIGNED_IN),
+    Route("/contacts/{uid}/edit", "GET", "contacts.edit_page", SIGNED_IN),
+    Route("/contacts/{uid}/edit", "POST", "contacts.edit", SIGNED_IN),
+    Route("/contacts/{uid}/stage", "POST", "contacts.set_stage", SIGNED_IN),
+    Route("/contacts/{uid}/activity", "POST", "contacts.add_activity", SIGNED_IN),
+    Route("/contacts/{uid}/do-not-contact", "POST", "contacts.do_not_contact", SIGNED_IN),
+    Route("/contacts/{uid}/followups", "POST", "contacts.add_followup", SIGNED_IN),
+    Route("/contacts/{uid}/followups/done", "POST", "contacts.complete_followup", SIGNED_IN),
+    Route("/contacts/{uid}/delete", "POST", "contacts.delete", OWNERS),
 )
 
 
@@ -172,6 +197,11 @@ def operator_viewer(operator, business_viewer: str) -> str:
 
 def is_operator_route(route: Route) -> bool:
     return route.pattern == OPERATOR_AREA or route.pattern.startswith(OPERATOR_AREA + "/")
+
+
+#: Paths whose POST may send a file (``multipart/form-data``, see
+#: :func:`.core.max_body`).
+UPLOADS = frozenset({"/contacts/import"})
 
 
 def match(path: str) -> list[tuple[Route, dict[str, str]]]:

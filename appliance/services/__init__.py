@@ -34,6 +34,8 @@ runs them in a thread.
                    see of every business
 ``sieve``          each user's mail rules (Sieve scripts): list, show,
                    check, put, activate, rename, delete
+``contacts``       the shared address book as people and companies, with
+                   the mini-CRM: stages, timeline, "do not contact"
 =================  ===========================================================
 """
 
@@ -52,6 +54,7 @@ from .audit import AuditLog
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
+from .contacts import Contacts
 from .devices import Devices, Listeners
 from .dns import DnsRecords
 from .domaincheck import DomainChecks
@@ -91,6 +94,7 @@ class Services:
         self.plan_usage = PlanUsage(self.stores)
         self.operators = Operators(self.stores, self.businesses, self.people)
         self.sieve = Scripts(self.stores)
+        self.contacts = Contacts(self.stores)
 
 
 __all__ = ["Services", "Stores"]

@@ -3,7 +3,8 @@
 
 :class:`PanelResource` answers every path of the box host name that no
 other service claims (``/dav/`` and ``/.well-known/`` keep theirs): it
-reads the request (a form body of at most 64 KiB), hands it to the panel
+reads the request (a form body of at most 64 KiB, or a multipart one of at
+most 2 MiB where a route takes a file; a query string of at most 2 KiB), hands it to the panel
 on the event loop and writes the answer. Plain HTTP is redirected to HTTPS,
 always, except from loopback when ``[panel] plain_http_loopback`` is on
 (the demo; the pages then say so). DAV clients that start at ``/`` of the
@@ -16,6 +17,8 @@ the panel on the box host name.
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import ipaddress
 import logging
 import urllib.parse
@@ -23,7 +26,7 @@ from typing import Any
 
 from twisted.web import resource, server
 
-from appliance.panel.core import MAX_FORM_BYTES, MAX_FORM_FIELDS, Panel, Request
+from appliance.panel.core import MAX_FORM_BYTES, MAX_FORM_FIELDS, MAX_QUERY_BYTES, Panel, Request, max_body
 
 from . import clients, pages
 
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 
 DAV_METHODS = (b"PROPFIND", b"OPTIONS", b"REPORT")
 FORM_TYPE = "application/x-www-form-urlencoded"
+MULTIPART_TYPE = "multipart/form-data"
 
 
 def panel_url(app: Any) -> str:
@@ -67,7 +71,8 @@ class PanelResource(resource.Resource):
         if not request.isSecure() and not (self.plain_loopback and _loopback(peer)):
             return self._to_https(request)
         length = request.getHeader(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+        limit = max_body(request.path.decode("latin-1"))
+        if length is not None and (not length.isdigit() or int(length) > limit):
             return pages.fixed(request, 413, b"")
         parsed = self._parse(request, peer)
         if parsed is None:
@@ -106,19 +111,52 @@ class PanelResource(resource.Resource):
             path = urllib.parse.unquote(request.path.decode("ascii"), errors="strict")
             headers = {k.decode("latin-1").lower(): v[0].decode("latin-1") for k, v in request.requestHeaders.getAllRawHeaders()}
             cookies = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.received_cookies.items()}
-            query = urllib.parse.parse_qs(request.uri.partition(b"?")[2].decode("utf-8"), keep_blank_values=True,
-                                          max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
             form: dict[str, list[str]] = {}
-            if request.method == b"POST" and headers.get("content-type", "").split(";")[0].strip() == FORM_TYPE:
-                body = request.content.read(MAX_FORM_BYTES + 1)
-                if len(body) > MAX_FORM_BYTES:
+            content_type = headers.get("content-type", "")
+            kind = content_type.split(";")[0].strip().lower()
+            limit = max_body(path)
+            if request.method == b"POST" and kind in (FORM_TYPE, MULTIPART_TYPE):
+                body = request.content.read(limit + 1)
+                if len(body) > limit:
                     return None
-                form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True,
-                                             max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
+                if kind == FORM_TYPE:
+                    form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True,
+                                                 max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
+                elif limit > MAX_FORM_BYTES:
+                    form = _multipart(content_type, body)
+            query: dict[str, list[str]] = {}
+            raw_query = request.uri.partition(b"?")[2]
+            if request.method in (b"GET", b"HEAD") and 0 < len(raw_query) <= MAX_QUERY_BYTES:
+                query = urllib.parse.parse_qs(raw_query.decode("ascii"), keep_blank_values=True,
+                                              max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
         except (UnicodeDecodeError, ValueError):
             return None
         return Request(request.method.decode("ascii", "replace"), path, headers, cookies, form, peer,
                        request.isSecure(), headers.get("host", ""), query)
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
+    """The fields of a ``multipart/form-data`` body (RFC 7578), a file's
+    content as text: UTF-8 (a byte order mark dropped), else Windows-1252,
+    which Outlook writes its CSV exports in. ValueError when malformed."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise ValueError("not multipart")
+    form: dict[str, list[str]] = {}
+    for count, part in enumerate(message.iter_parts()):
+        if count >= MAX_FORM_FIELDS:
+            raise ValueError("too many fields")
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        data = part.get_payload(decode=True) or b""
+        try:
+            text = data.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252", errors="replace")
+        form.setdefault(str(name), []).append(text)
+    return form
 
 
 class AdminRedirect(resource.Resource):

@@ -14,6 +14,7 @@ import itertools
 import re
 
 import pytest
+import requests
 
 from appliance.panel import rights
 
@@ -107,6 +108,23 @@ SPEC = {
     ("/operator/businesses/{slug}/plan", "POST"): OPERATORS,
     ("/operator/businesses/{slug}/support", "POST"): OPERATORS,
     ("/support/leave", "POST"): {SUPPORT},
+    # Contacts and the mini-CRM
+    ("/contacts", "GET"): IN,
+    ("/contacts/add", "GET"): IN,
+    ("/contacts/add", "POST"): IN,
+    ("/contacts/import", "GET"): IN,
+    ("/contacts/import", "POST"): IN,
+    ("/contacts/export.vcf", "GET"): IN,
+    ("/contacts/export.csv", "GET"): IN,
+    ("/contacts/{uid}", "GET"): IN,
+    ("/contacts/{uid}/edit", "GET"): IN,
+    ("/contacts/{uid}/edit", "POST"): IN,
+    ("/contacts/{uid}/stage", "POST"): IN,
+    ("/contacts/{uid}/activity", "POST"): IN,
+    ("/contacts/{uid}/do-not-contact", "POST"): IN,
+    ("/contacts/{uid}/followups", "POST"): IN,
+    ("/contacts/{uid}/followups/done", "POST"): IN,
+    ("/contacts/{uid}/delete", "POST"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example",
            "support": None, "operator": None, "operator-code": None}
@@ -119,7 +137,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 73
+    assert len(table) == 89
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +185,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     # An invitation link nobody was given: its page says it cannot be used.
     path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
     path = path.replace("{slug}", WALK_SLUG)
+    if "{uid}" in pattern:
+        # A contact of acme's, made for this cell (the owner may delete it).
+        path = path.replace("{uid}", _acme_contact(env))
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
@@ -190,6 +211,14 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/addresses/remove": {"address": "nothing@acme.example"},
         "/operator": {"name": "", "password": ""},
         "/operator/businesses/{slug}/plan": {"plan": "standard"},
+        "/contacts/add": {"kind": "person", "given": "Walk", "family": viewer},
+        "/contacts/import": {"text": "First Name,E-mail Address\r\nWalk,walk@import.example\r\n"},
+        "/contacts/{uid}/edit": {"given": "Walk", "family": viewer},
+        "/contacts/{uid}/stage": {"stage": "lead"},
+        "/contacts/{uid}/activity": {"kind": "note", "text": f"walked by {viewer}"},
+        "/contacts/{uid}/do-not-contact": {"do_not_contact": "on"},
+        "/contacts/{uid}/followups": {"summary": f"Call back ({viewer})", "due": "2026-12-31"},
+        "/contacts/{uid}/followups/done": {"todo": "no-such-task"},
     }.get(pattern, {})
     return path, form
 
@@ -207,12 +236,22 @@ def _route(pattern: str):
     return next(r for r in rights.ROUTES if r.pattern == pattern)
 
 
+def _acme_contact(env) -> str:
+    """The UID of a new card in acme's shared address book (PUT over CardDAV)."""
+    uid = f"walk-{next(_victims)}"
+    card = f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:Walk Card\r\nN:Card;Walk;;;\r\nEND:VCARD\r\n"
+    reply = requests.put(f"{env.base}/dav/acme/customers/{uid}.vcf", data=card.encode(), auth=("ann@acme.example", PASSWORD),
+                         headers={"Content-Type": "text/vcard"}, verify=False, timeout=30)
+    assert reply.status_code == 201, reply.text
+    return uid
+
+
 @pytest.mark.parametrize("route", sorted(SPEC), ids=lambda r: f"{r[1]} {r[0]}")
 def test_every_route_answers_each_viewer_as_the_matrix_says(env, operators, route):
     """Allowed: an answer that is neither 403 nor 404 nor the sign-in
     redirect. Signed out where a user is needed: 303 to /. Staff (or a
     support session) on an owner's own route: 403. Another business's owner
-    on a route naming one of acme's people, domains or app passwords: the
+    on a route naming one of acme's people, domains, app passwords or contacts: the
     404 of a page that does not exist, and nothing done. On the operators'
     pages: signed out or owing the code, 303 to /operator; a business's user
     or a support session's cookie, the 404, and nothing done."""
@@ -233,7 +272,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, operators, rout
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
         role = _kind(viewer, pattern)
         sign_in_page = "/operator" if operator_route else "/"
-        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}")):
+        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{uid}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
