@@ -278,15 +278,19 @@ class Page:
 # -- parsing ------------------------------------------------------------------------
 
 
-def parse_page(name: str, source: str) -> Page:
-    """Parse a page's source (see module doc); :class:`InvalidInput` says where it is wrong."""
+def parse_page(name: str, source: str, *, front_matter: bool = True) -> Page:
+    """Parse a page's source (see module doc); :class:`InvalidInput` says where it is wrong.
+
+    Without ``front_matter`` the source is only the blocks (a page's body,
+    as an editor shows it), so line numbers in errors count from its top.
+    """
     name = page_name(name)
     if len(source.encode()) > MAX_PAGE_BYTES:
         raise LimitExceeded(f"page {name} is {len(source.encode())} bytes; at most {MAX_PAGE_BYTES // 1024} KiB")
     if "\x00" in source:
         raise InvalidInput(f"page {name}: the text contains a NUL character")
     lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    meta, start = _front_matter(name, lines)
+    meta, start = _front_matter(name, lines) if front_matter else ({}, 0)
     default_title = "Home" if name == HOME else name.replace("-", " ").capitalize()
     title = _plain(meta.get("title", default_title), f"page {name}: title", MAX_TITLE, required=True)
     menu = _plain(meta.get("menu", title), f"page {name}: menu", MAX_MENU, required=True)
@@ -327,6 +331,26 @@ def parse_page(name: str, source: str) -> Page:
     if len(blocks) > MAX_BLOCKS:
         raise LimitExceeded(f"page {name} has {len(blocks)} blocks; at most {MAX_BLOCKS}")
     return Page(name, title, menu, description, tuple(blocks))
+
+
+def page_body(name: str, source: str) -> str:
+    """The part of a page's source after its front matter (the blocks), as written."""
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    _, start = _front_matter(name, lines)
+    return "\n".join(lines[start:]).strip("\n")
+
+
+def compose(title: str, menu: str, description: str, body: str) -> str:
+    """A page's source from its title, menu label, description and body.
+
+    The values go into the front matter on one line each (whitespace,
+    newlines included, is folded as :func:`parse_page` folds it); an empty
+    menu label means "the title". The result is not checked: parse it.
+    """
+    meta = [("title", title), ("menu", menu), ("description", description)]
+    head = "".join(f"{key}: {' '.join(value.split())}\n" for key, value in meta if value.strip())
+    body = body.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    return f"---\n{head}---\n{body}\n" if body else f"---\n{head}---\n"
 
 
 def _front_matter(name: str, lines: list[str]) -> tuple[dict[str, str], int]:

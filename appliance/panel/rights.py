@@ -8,7 +8,8 @@ request up here before any handler runs:
 * signed out, on a route that needs a user: ``303`` to the sign-in page;
 * staff on an owner's route: ``403``;
 * a route's ``{address}`` that is not a user of the viewer's own business
-  (another business's, or nobody's): the panel's ``404``, the same bytes as
+  (another business's, or nobody's), or ``{page}`` that is not a page of
+  its own site: the panel's ``404``, the same bytes as
   a path that does not exist, so nobody learns who is hosted here;
 * a method a route does not have: ``405`` with ``Allow``.
 
@@ -29,7 +30,7 @@ SIGNED_IN = frozenset({STAFF, OWNER})
 OWNERS = frozenset({OWNER})
 
 #: What a path parameter may be (anything else is the 404).
-PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}"}
+PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "page": r"[a-z0-9-]{1,40}"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,21 @@ ROUTES: tuple[Route, ...] = (
     Route("/devices/new-outlook", "GET", "devices.new_outlook", SIGNED_IN),
     Route("/devices/iphone", "GET", "devices.iphone", SIGNED_IN),
     Route("/devices/android", "GET", "devices.android", SIGNED_IN),
+    # The website editor: theme, business profile, pages, publishing.
+    Route("/website", "GET", "website.overview", OWNERS),
+    Route("/website/start", "POST", "website.start", OWNERS),
+    Route("/website/theme", "POST", "website.theme", OWNERS),
+    Route("/website/publish", "POST", "website.publish", OWNERS),
+    Route("/website/profile", "GET", "website.profile_page", OWNERS),
+    Route("/website/profile", "POST", "website.profile", OWNERS),
+    Route("/website/new-page", "GET", "website.new_page_form", OWNERS),
+    Route("/website/new-page", "POST", "website.new_page", OWNERS),
+    Route("/website/pages/{page}", "GET", "website.page_form", OWNERS),
+    Route("/website/pages/{page}", "POST", "website.edit_page", OWNERS),
+    Route("/website/pages/{page}/move", "POST", "website.move_page", OWNERS),
+    Route("/website/pages/{page}/menu", "POST", "website.page_menu", OWNERS),
+    Route("/website/pages/{page}/remove", "GET", "website.remove_page_form", OWNERS),
+    Route("/website/pages/{page}/remove", "POST", "website.remove_page", OWNERS),
 )
 
 

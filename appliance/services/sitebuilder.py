@@ -18,7 +18,7 @@ from sitegen import images, model, render
 from storage import directory, sites
 from storage import sitegen as store
 
-from ..errors import InvalidInput, LimitExceeded, NotFound
+from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
 
 #: The starter home page ``start`` writes; the owner replaces it.
@@ -56,6 +56,35 @@ class PageInfo:
     path: str
     bytes: int
     updated: str
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The site at a glance, for its editor: whether it is started, its
+    theme, its pages (in menu order), what is published and the web space."""
+
+    started: bool
+    theme: str | None
+    pages: list[PageInfo]
+    published_version: int  # 0: nothing published
+    published: str | None
+    published_bytes: int
+    image_bytes: int
+    limit_bytes: int
+    address: str  # where the site is served, e.g. https://bakery.example
+
+
+@dataclass(frozen=True)
+class PageText:
+    """One page as its editor shows it: name, title, menu label,
+    description and the body (the blocks, in the page format)."""
+
+    name: str
+    title: str
+    menu: str
+    description: str
+    body: str
+    in_menu: bool
 
 
 @dataclass(frozen=True)
@@ -229,14 +258,107 @@ class SiteBuilder:
         return self.stores.handle(slug).read_sync("site page", lambda c: store.get_page(c, name))
 
     def remove_page(self, slug: str, page: str, *, actor: str) -> None:
-        """Remove a page (and its place in the menu)."""
+        """Remove a page (and its place in the menu). Raises Conflict for
+        the home page, which every site needs."""
         name = model.page_name(page)
+        if name == model.HOME:
+            raise Conflict("the home page cannot be removed; every site has one")
 
         def remove(conn: sqlite3.Connection) -> None:
             store.remove_page(conn, name)
             directory.audit(conn, actor, "site.page.remove", name)
 
         self.stores.handle(slug).write_sync("site page remove", remove)
+
+    def overview(self, slug: str) -> Overview:
+        """The site at a glance (see :class:`Overview`); ``started`` is
+        False, with no pages, before :meth:`start`."""
+
+        def read(conn: sqlite3.Connection) -> Overview:
+            limit = directory.get_tenant(conn).plan.web_bytes
+            live = sites.summary(conn)
+            started = store.exists(conn)
+            return Overview(
+                started, store.get_theme(conn) if started else None, _page_rows(conn) if started else [],
+                live["version"], live["published"], live["bytes"],
+                sum(i["bytes"] for i in store.list_images(conn)) if started else 0, limit,
+                site_address(directory.list_domains(conn)),
+            )
+
+        return self.stores.handle(slug).read_sync("site overview", read)
+
+    def page_text(self, slug: str, page: str) -> PageText:
+        """A page split for its editor (see :class:`PageText`). Raises
+        NotFound, and InvalidInput when its front matter does not parse
+        (it was written elsewhere with a mistake)."""
+        name = model.page_name(page)
+
+        def read(conn: sqlite3.Connection) -> PageText:
+            source = store.get_page(conn, name)
+            nav = next(r["nav"] for r in store.list_pages(conn) if r["name"] == name)
+            parsed = model.parse_page(name, source)
+            return PageText(name, parsed.title, parsed.menu, parsed.description, model.page_body(name, source),
+                            nav is not None)
+
+        return self.stores.handle(slug).read_sync("site page text", read)
+
+    def add_page(self, slug: str, page: str, title: str, *, actor: str) -> None:
+        """Add an empty page ``page`` titled ``title``, last in the menu.
+
+        Checks: as :meth:`put_page`. Raises Conflict (a page of that name
+        exists), LimitExceeded.
+        """
+        self.put_page(slug, page, model.compose(title, "", "", ""), create=True, actor=actor)
+
+    def edit_page(self, slug: str, page: str, title: str, menu: str, description: str, body: str,
+                  *, actor: str) -> None:
+        """Replace a page's title, menu label (empty: the title),
+        description and body (blocks in the page format).
+
+        Checks: as :meth:`put_page`; a mistake in the body names its line
+        counted from the top of the body. Raises NotFound, LimitExceeded.
+        """
+        model.parse_page(model.page_name(page), body, front_matter=False)
+        self.put_page(slug, page, model.compose(title, menu, description, body), create=False, actor=actor)
+
+    def move_page(self, slug: str, page: str, up: bool, *, actor: str) -> None:
+        """Move a page one place up (or down) in the menu; at the top (or
+        the bottom) it stays. Raises NotFound, and InvalidInput for a page
+        that is not in the menu."""
+        name = model.page_name(page)
+
+        def change(conn: sqlite3.Connection) -> None:
+            rows = store.list_pages(conn)
+            if name not in {r["name"] for r in rows}:
+                raise NotFound(f"no page {name}")
+            order = [r["name"] for r in rows if r["nav"] is not None]
+            if name not in order:
+                raise InvalidInput(f"page {name} is not in the menu")
+            at = order.index(name)
+            to = at - 1 if up else at + 1
+            if 0 <= to < len(order):
+                order[at], order[to] = order[to], order[at]
+                store.set_nav(conn, order)
+                directory.audit(conn, actor, "site.nav", " ".join(order))
+
+        self.stores.handle(slug).write_sync("site nav move", change)
+
+    def show_in_menu(self, slug: str, page: str, shown: bool, *, actor: str) -> None:
+        """Put a page at the end of the menu (``shown``) or take it out of
+        the menu (it stays on the site). Raises NotFound."""
+        name = model.page_name(page)
+
+        def change(conn: sqlite3.Connection) -> None:
+            rows = store.list_pages(conn)
+            if name not in {r["name"] for r in rows}:
+                raise NotFound(f"no page {name}")
+            order = [r["name"] for r in rows if r["nav"] is not None and r["name"] != name]
+            if shown:
+                order.append(name)
+            store.set_nav(conn, order)
+            directory.audit(conn, actor, "site.nav", " ".join(order))
+
+        self.stores.handle(slug).write_sync("site nav show", change)
 
     def pages(self, slug: str) -> list[PageInfo]:
         """Every page, in menu order (pages with mistakes say "(needs fixing)")."""

