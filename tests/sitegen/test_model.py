@@ -112,3 +112,25 @@ def test_image_types_and_sizes_come_from_the_bytes():
             images.inspect(junk)
     with pytest.raises(LimitExceeded, match="at most"):
         images.inspect(b"\x89PNG" + b"\x00" * images.MAX_IMAGE_BYTES)
+
+
+def test_a_page_composed_from_its_parts_parses_back_to_them():
+    """compose() writes title, menu label and description as front matter
+    (whitespace folded, an empty menu label left out) before the body;
+    parse_page reads them back and page_body returns the body as written."""
+    body = "Fair prices.\n\n::: services\n- Loaf | 4 EUR\n:::"
+    source = model.compose("Our  prices", "", "What\nit costs", body)
+    assert source == "---\ntitle: Our prices\ndescription: What it costs\n---\n" + body + "\n"
+    page = model.parse_page("prices", source)
+    assert (page.title, page.menu, page.description) == ("Our prices", "Our prices", "What it costs")
+    assert [b.kind for b in page.blocks] == ["text", "services"]
+    assert model.page_body("prices", source) == body
+
+
+def test_a_body_parsed_alone_names_lines_from_its_own_top():
+    """Without front matter, the line of a mistake counts from the body's
+    first line (what an editor's text box shows), not the stored source's."""
+    with pytest.raises(InvalidInput, match="line 3: block 'services' is never closed"):
+        model.parse_page("prices", "Hello\n\n::: services\n- Tea | 2\n", front_matter=False)
+    with pytest.raises(InvalidInput, match="line 6: block 'services' is never closed"):
+        model.parse_page("prices", model.compose("Prices", "", "", "Hello\n\n::: services\n- Tea | 2"))

@@ -19,8 +19,10 @@ import pytest
 
 from appliance.panel.website_forms import MAX_BODY
 from tests import nu
+from tests.browser import AXE, CHROMIUM, Browser
 
 from .conftest import PASSWORD
+from .test_browser import PHONE, _clean
 from .test_devices import _curl
 
 
@@ -231,3 +233,79 @@ def test_every_editor_page_passes_the_nu_html_checker_in_english_and_french(env,
             pages.append(path)
     messages = nu.errors(pages)
     assert messages == [], json.dumps(messages, indent=1)[:3000]
+
+
+MENU_TEXT = """We cook what the market brings.
+
+::: services
+- Lunch menu | 18 EUR | Starter and main course
+- Dinner menu | 32 EUR
+:::
+"""
+FIND_US_TEXT = """Take the tram to **Green Square**; we are on the corner.
+
+::: contact
+Book a table by phone.
+:::
+"""
+
+
+@pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason="chromium or axe-core is not installed")
+def test_an_owner_builds_and_publishes_a_site_from_nothing_on_a_phone(env, tmp_path):
+    """At phone width, pat, owner of a new bistro with no site, opens
+    Website from the menu, starts the site with the Warm theme, fills the
+    profile, adds two pages (one with a text and a services block, one with
+    text and the contact block), moves the second above the first and
+    publishes. Every panel page is clean (heading, no console error, no
+    sideways scrolling, no accessibility violation). bistro.example then
+    serves the new site: the name, the menu in the new order, the prices."""
+    _business(env, "bistro", "pat@bistro.example")
+    https = env.daemon.port("https")
+    browser = Browser(tmp_path / "chromium", args=(
+        "--ignore-certificate-errors", "--accept-lang=en",
+        "--host-resolver-rules=MAP box.appliance.test 127.0.0.1, MAP bistro.example 127.0.0.1"))
+    try:
+        browser.viewport(*PHONE, mobile=True)
+        browser.visit(f"https://box.appliance.test:{https}/")
+        browser.fill("E-mail address", "pat@bistro.example")
+        browser.fill("Password", PASSWORD)
+        _clean(browser.press("Sign in"), "Overview")
+        _clean(browser.press("Website"), "Your website", browser)
+        browser.fill("Theme", "Warm")
+        _clean(browser.press("Start my website"), "Your website", browser)
+        _clean(browser.press("Edit the business profile"), "Business profile", browser)
+        browser.fill("Business name", "Bistro Verde")
+        browser.fill("Tagline", "Market cooking, every day")
+        browser.fill("Brand colour", "#2e7d32")
+        browser.fill("Phone", "+33 1 23 45 67 89")
+        browser.fill("Opening hours", "Tue-Sat 12:00-22:00\nSun 12:00-15:00")
+        _clean(browser.press("Save the profile"), "Business profile", browser)
+        assert browser.evaluate("document.querySelector('[role=status]').textContent").startswith("Saved.")
+        for title, name, menu, text in (("Our menu", "menu", "Menu", MENU_TEXT),
+                                        ("Find us", "find-us", "", FIND_US_TEXT)):
+            _clean(browser.press("Back to your website"), "Your website")
+            _clean(browser.press("Add a page"), "Add a page", browser)
+            browser.fill("Title", title)
+            browser.fill("Address of the page", name)
+            _clean(browser.press("Add this page"), title, browser)
+            browser.fill("Name in the menu", menu)
+            browser.fill("Content", text)
+            _clean(browser.press("Save the page"), title, browser)
+        _clean(browser.press("Back to your website"), "Your website")
+        _clean(browser.press("Up Find us"), "Your website", browser)
+        listed = browser.evaluate("[...document.querySelectorAll('.site-pages li > p > a')].map(a => a.textContent)")
+        assert listed == ["Home", "Find us", "Our menu"]
+        _clean(browser.press("Publish"), "Your website", browser)
+        assert browser.evaluate("document.querySelector('[role=status]').textContent").startswith("Published: version")
+
+        home = browser.visit(f"https://bistro.example:{https}/")
+        assert home.h1 == "Bistro Verde" and home.errors == [] and home.scroll_width <= home.inner_width
+        menu = browser.evaluate("[...document.querySelectorAll('.site-nav a')].map(a => a.textContent.trim())")
+        assert menu == ["Home", "Find us", "Menu"]
+        prices = browser.visit(f"https://bistro.example:{https}/menu/")
+        assert prices.h1 == "Our menu" and prices.errors == []
+        shown = browser.evaluate("document.querySelector('main').innerText")
+        assert "Lunch menu" in shown and "18 EUR" in shown and "Dinner menu" in shown
+        assert browser.accessibility() == []
+    finally:
+        browser.close()
