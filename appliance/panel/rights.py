@@ -30,7 +30,8 @@ SIGNED_IN = frozenset({STAFF, OWNER})
 OWNERS = frozenset({OWNER})
 
 #: What a path parameter may be (anything else is the 404).
-PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "page": r"[a-z0-9-]{1,40}"}
+PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "page": r"[a-z0-9-]{1,40}",
+          "file": r"[a-z0-9][a-z0-9_./-]{0,200}"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/website/pages/{page}/menu", "POST", "website.page_menu", OWNERS),
     Route("/website/pages/{page}/remove", "GET", "website.remove_page_form", OWNERS),
     Route("/website/pages/{page}/remove", "POST", "website.remove_page", OWNERS),
+    Route("/website/preview/", "GET", "website.preview", OWNERS),
+    Route("/website/preview/{file}", "GET", "website.preview", OWNERS),
+    Route("/website/roll-back", "POST", "website.roll_back", OWNERS),
 )
 
 

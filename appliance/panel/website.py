@@ -14,15 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+
+from storage import sites
 
 from . import website_forms as forms
 from .account import _size
 from .core import Context, Response
 
 log = logging.getLogger(__name__)
+
+#: Where the preview is served; the built pages' root-relative links
+#: (``/style.css``, ``/prices/``) are pointed under it.
+PREVIEW = "/website/preview/"
+_ROOT_LINK = re.compile(rb'(href|src)="/(?!/)')
 
 
 def _builder(ctx: Context) -> Any:
@@ -91,6 +99,7 @@ async def publish(ctx: Context) -> Response:
                                     detail=str(exc))
     except (InvalidInput, NotFound) as exc:
         return await _overview_page(ctx, 400, problem=ctx._("The site cannot be published yet:"), detail=str(exc))
+    ctx.panel.site_published(ctx.session.slug)
     return await _overview_page(ctx, notice=ctx._("Published: version %(version)d is on your site now.",
                                                   version=built.version))
 
@@ -217,3 +226,38 @@ async def remove_page(ctx: Context) -> Response:
     except Conflict:
         return ctx.forbidden(ctx._("The home page cannot be removed: every site has one."))
     return ctx.redirect("/website#pages")
+
+
+async def preview(ctx: Context) -> Response:
+    """One file of the draft, built as publishing would build it, for the
+    owner's eyes only: ``/website/preview/`` is the home page,
+    ``/website/preview/prices/`` a page, and so on."""
+    try:
+        files = await _call(_builder(ctx).preview, ctx.session.slug)
+    except (InvalidInput, NotFound) as exc:
+        return ctx.render("error.html", 400, title=ctx._("The preview cannot be built"),
+                          message=ctx._("The site cannot be published yet:") + " " + str(exc))
+    path = ctx.params.get("file", "")
+    wanted = path + "index.html" if path == "" or path.endswith("/") else path
+    if wanted not in files:
+        if path and f"{path}/index.html" in files:
+            return ctx.redirect(f"{PREVIEW}{path}/")
+        return ctx.not_found()
+    body = files[wanted]
+    content_type = sites.content_type(wanted)
+    if content_type.startswith("text/html"):
+        body = _ROOT_LINK.sub(rb'\1="' + PREVIEW.encode(), body)
+    return Response(200, body, content_type)
+
+
+async def roll_back(ctx: Context) -> Response:
+    form = forms.roll_back(ctx._, ctx.form_data())
+    if not form.validate():
+        return await _overview_page(ctx, 400, problem=ctx._("Choose a version."))
+    version = int(form.version.data)
+    try:
+        await _call(ctx.app.core.sites.roll_back, ctx.session.slug, version, actor=ctx.session.address)
+    except NotFound:
+        return await _overview_page(ctx, 400, problem=ctx._("This version is no longer kept."))
+    ctx.panel.site_published(ctx.session.slug)
+    return await _overview_page(ctx, notice=ctx._("Version %(version)d is on your site again.", version=version))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from wtforms import Form, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, Regexp, ValidationError
 
 from sitegen import model
 from storage.errors import InvalidInput, LimitExceeded
@@ -172,3 +172,12 @@ def menu(_: Gettext, data: FormData | None = None) -> Form:
                             invalid_choice_message=_("Choose yes or no."))
 
     return Menu(data)
+
+
+def roll_back(_: Gettext, data: FormData | None = None) -> Form:
+    class RollBack(Form):
+        version = StringField(_("Version"), [
+            InputRequired(_("Choose a version.")), Regexp(r"^[1-9][0-9]{0,14}\Z", message=_("Choose a version.")),
+        ])
+
+    return RollBack(data)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import sqlite3
 from dataclasses import asdict, dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 from sitegen import build as builder
 from sitegen import images, model, render
@@ -72,6 +72,7 @@ class Overview:
     image_bytes: int
     limit_bytes: int
     address: str  # where the site is served, e.g. https://bakery.example
+    versions: list[dict]  # kept published versions, newest first (storage.sites.versions)
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,7 @@ class SiteBuilder:
                 started, store.get_theme(conn) if started else None, _page_rows(conn) if started else [],
                 live["version"], live["published"], live["bytes"],
                 sum(i["bytes"] for i in store.list_images(conn)) if started else 0, limit,
-                site_address(directory.list_domains(conn)),
+                site_address(directory.list_domains(conn)), sites.versions(conn),
             )
 
         return self.stores.handle(slug).read_sync("site overview", read)
@@ -419,19 +420,30 @@ class SiteBuilder:
 
     # -- building ----------------------------------------------------------------------
 
+    def _build(self, slug: str) -> tuple[dict[str, bytes], Any, str]:
+        """The draft's files, the business row and the site's address."""
+        src, tenant, domains = self.stores.handle(slug).read_sync(
+            "site sources", lambda c: (store.sources(c), directory.get_tenant(c), directory.list_domains(c))
+        )
+        base_url = site_address(domains)
+        return builder.build(src, base_url=base_url, year=datetime.date.today().year), tenant, base_url
+
+    def preview(self, slug: str) -> dict[str, bytes]:
+        """The files :meth:`build` would publish now (``{path: bytes}``),
+        published nowhere: what the owner sees before publishing. Raises
+        InvalidInput and NotFound as :meth:`build`."""
+        return self._build(slug)[0]
+
     def build(self, slug: str, *, actor: str) -> Built:
         """Render every page and publish the result atomically.
 
         Checks: every page parses; the result fits the plan's web space.
-        Changes: a new live version (source ``builder``). Raises
-        LimitExceeded too.
+        Changes: a new live version (source ``builder``); earlier ones are
+        kept to roll back to (``storage.sites.KEEP_VERSIONS``, within the
+        web space). Raises LimitExceeded too.
         """
         handle = self.stores.handle(slug)
-        src, tenant, domains = handle.read_sync(
-            "site sources", lambda c: (store.sources(c), directory.get_tenant(c), directory.list_domains(c))
-        )
-        base_url = site_address(domains)
-        files = builder.build(src, base_url=base_url, year=datetime.date.today().year)
+        files, tenant, base_url = self._build(slug)
         total = sum(len(b) for b in files.values())
 
         def publish(conn: sqlite3.Connection) -> int:

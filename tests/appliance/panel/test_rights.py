@@ -63,16 +63,21 @@ SPEC = {
     ("/website/pages/{page}/menu", "POST"): OWNERS,
     ("/website/pages/{page}/remove", "GET"): OWNERS,
     ("/website/pages/{page}/remove", "POST"): OWNERS,
+    ("/website/preview/", "GET"): OWNERS,
+    ("/website/preview/{file}", "GET"): OWNERS,
+    ("/website/roll-back", "POST"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
 _victims = itertools.count(1)
+#: Set once the walk has made the sites it needs.
+_sites: list[str] = []
 
 
 def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 38
+    assert len(table) == 41
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -83,16 +88,18 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         address = f"victim{next(_victims)}@acme.example"
         env.cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
     # acme's site has a page "kept" that must survive; the owner acts on a
-    # page made for the purpose. The other business has neither.
+    # page made for the purpose (and previews "kept").
     page = "kept"
-    if "{page}" in pattern:
-        if env.cli("site", "page", "show", "acme", "kept", check=False).returncode != 0:
-            env.cli("site", "init", "acme", "--theme", "clean", check=False)
-            env.cli("site", "page", "add", "acme", "kept", input="Kept.\n")
-        if viewer == "owner":
-            page = f"walk-page-{next(_victims)}"
-            env.cli("site", "page", "add", "acme", page, input="Walk.\n")
-    path = pattern.replace("{address}", address).replace("{page}", page)
+    if ("{page}" in pattern or "{file}" in pattern) and not _sites:
+        env.cli("site", "init", "acme", "--theme", "clean", check=False)
+        env.cli("site", "page", "add", "acme", "kept", input="Kept.\n", check=False)
+        # The other business has a site too: what it misses is acme's page.
+        env.cli("site", "init", "other", "--theme", "warm", check=False)
+        _sites.append("acme")
+    if viewer == "owner" and "{page}" in pattern:
+        page = f"walk-page-{next(_victims)}"
+        env.cli("site", "page", "add", "acme", page, input="Walk.\n")
+    path = pattern.replace("{address}", address).replace("{page}", page).replace("{file}", f"{page}/")
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
@@ -106,6 +113,7 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/website/pages/{page}": {"title": "Walk", "body": "Walked."},
         "/website/pages/{page}/move": {"direction": "up"},
         "/website/pages/{page}/menu": {"shown": "no"},
+        "/website/roll-back": {"version": "1"},
     }.get(pattern, {})
     return path, form
 
@@ -115,8 +123,8 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
     """Allowed: an answer that is neither 403 nor 404 nor the sign-in
     redirect. Signed out where a user is needed: 303 to /. Staff on an
     owner's route: 403. Another business's owner on a route naming one of
-    acme's people or one of the pages of its site: the 404 of a page that
-    does not exist, and nothing done."""
+    acme's people or one of the pages of its site (or their preview): the
+    404 of a page that does not exist, and nothing done."""
     pattern, method = route
     allowed = SPEC[route]
     before = env.users()
@@ -128,7 +136,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
         reply = client.get(path) if method == "GET" else client.post(path, form)
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
         role = {"other-owner": "owner"}.get(viewer, viewer)
-        if viewer == "other-owner" and ("{address}" in pattern or "{page}" in pattern):
+        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{page}", "{file}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
@@ -142,7 +150,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, route):
     after = env.users()
     assert "bob@acme.example" in after
     assert not [a for a in set(after) - set(before) if not a.startswith(("walk-owner", "victim"))], after
-    if "{page}" in pattern:
+    if "{page}" in pattern or "{file}" in pattern:
         assert env.cli("site", "page", "show", "acme", "kept").stdout == "Kept.\n"
 
 

