@@ -31,7 +31,7 @@ OWNERS = frozenset({OWNER})
 
 #: What a path parameter may be (anything else is the 404).
 PARAMS = {"address": r"[^/@\s]{1,64}@[a-z0-9.-]{1,253}", "page": r"[a-z0-9-]{1,40}",
-          "file": r"[a-z0-9][a-z0-9_./-]{0,200}"}
+          "file": r"[a-z0-9][a-z0-9_./-]{0,200}", "kind": r"[a-z]{1,20}", "block": r"[1-9][0-9]{0,2}"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/website/preview/", "GET", "website.preview", OWNERS),
     Route("/website/preview/{file}", "GET", "website.preview", OWNERS),
     Route("/website/roll-back", "POST", "website.roll_back", OWNERS),
+    Route("/website/pages/{page}/add/{kind}", "GET", "website.new_block_form", OWNERS),
+    Route("/website/pages/{page}/add/{kind}", "POST", "website.new_block", OWNERS),
+    Route("/website/pages/{page}/blocks/{block}", "GET", "website.block_form", OWNERS),
+    Route("/website/pages/{page}/blocks/{block}", "POST", "website.edit_block", OWNERS),
+    Route("/website/pages/{page}/blocks/{block}/change", "POST", "website.change_block", OWNERS),
 )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
+from sitegen import model
 from storage import sites
 
 from . import website_forms as forms
@@ -165,8 +166,7 @@ async def page_form(ctx: Context) -> Response:
         return ctx.not_found()
     values = {"title": page.title, "menu": page.menu if page.menu != page.title else "",
               "description": page.description, "body": page.body}
-    return ctx.render("website_page.html", page=page, form=forms.edit_page(ctx._, values=values), saved=False,
-                      detail="")
+    return _page_editor(ctx, page, forms.edit_page(ctx._, values=values))
 
 
 async def edit_page(ctx: Context) -> Response:
@@ -175,14 +175,14 @@ async def edit_page(ctx: Context) -> Response:
         return ctx.not_found()
     form = forms.edit_page(ctx._, ctx.form_data())
     if not form.validate():
-        return ctx.render("website_page.html", 400, page=page, form=form, saved=False, detail="")
+        return _page_editor(ctx, page, form, 400)
     try:
         await _call(_builder(ctx).edit_page, ctx.session.slug, page.name, form.title.data, form.menu.data or "",
                     form.description.data or "", form.body.data or "", actor=ctx.session.address)
     except (InvalidInput, LimitExceeded, NotFound) as exc:
         form.body.errors.append(ctx._("The content has a mistake; nothing is saved. Fix it and save again."))
-        return ctx.render("website_page.html", 400, page=page, form=form, saved=False, detail=str(exc))
-    return ctx.render("website_page.html", page=await _page(ctx) or page, form=form, saved=True, detail="")
+        return _page_editor(ctx, page, form, 400, detail=str(exc))
+    return _page_editor(ctx, await _page(ctx) or page, form, saved=True)
 
 
 async def move_page(ctx: Context) -> Response:
@@ -261,3 +261,120 @@ async def roll_back(ctx: Context) -> Response:
         return await _overview_page(ctx, 400, problem=ctx._("This version is no longer kept."))
     ctx.panel.site_published(ctx.session.slug)
     return await _overview_page(ctx, notice=ctx._("Version %(version)d is on your site again.", version=version))
+
+
+# -- blocks ----------------------------------------------------------------------------
+
+
+def _kind_names(ctx: Context) -> dict[str, str]:
+    """What each block a form can make is called, in the user's language."""
+    return {"heading": ctx._("Heading"), "text": ctx._("Text"), "services": ctx._("Services"),
+            "contact": ctx._("Contact details")}
+
+
+def _summaries(ctx: Context, blocks: tuple) -> list[tuple[str, str]]:
+    """(kind, a few words of it) of each block, for the page's list."""
+    out = []
+    for b in blocks:
+        words = {
+            "heading": lambda: b.title,
+            "text": lambda: b.markdown,
+            "contact": lambda: b.markdown,
+            "services": lambda: ", ".join(s.name for s in b.items),
+            "image": lambda: b.alt,
+            "gallery": lambda: ", ".join(i.alt for i in b.items),
+        }[b.kind]()
+        words = " ".join(words.split())
+        out.append((b.kind, words if len(words) <= 80 else words[:79] + "…"))
+    return out
+
+
+def _page_editor(ctx: Context, page: Any, form: Any, status: int = 200, *, saved: bool = False,
+                 detail: str = "") -> Response:
+    kinds = _kind_names(ctx)
+    return ctx.render("website_page.html", status, page=page, form=form, saved=saved, detail=detail,
+                      blocks=_summaries(ctx, page.blocks), palette=kinds,
+                      kinds={**kinds, "image": ctx._("Picture"), "gallery": ctx._("Gallery")})
+
+
+async def _page_blocks(ctx: Context) -> Any:
+    """The owner's own page ``{page}`` with its blocks, or None."""
+    try:
+        return await _call(_builder(ctx).page_blocks, ctx.session.slug, ctx.params["page"])
+    except (NotFound, InvalidInput):
+        return None
+
+
+def _block_page(ctx: Context, page: Any, kind: str, form: Any, action: str, *, new: bool, status: int = 200,
+                problem: str = "", detail: str = "") -> Response:
+    name = _kind_names(ctx)[kind]
+    heading = ctx._("Add a block: %(kind)s", kind=name) if new else ctx._("Edit a block: %(kind)s", kind=name)
+    return ctx.render("website_block.html", status, page=page, kind=kind, form=form, action=action,
+                      heading=heading, problem=problem, detail=detail)
+
+
+async def new_block_form(ctx: Context) -> Response:
+    page, kind = await _page_blocks(ctx), ctx.params["kind"]
+    if page is None or kind not in _kind_names(ctx):
+        return ctx.not_found()
+    return _block_page(ctx, page, kind, forms.block(ctx._, kind), ctx.request.path, new=True)
+
+
+async def new_block(ctx: Context) -> Response:
+    return await _save_block(ctx, None)
+
+
+async def block_form(ctx: Context) -> Response:
+    page = await _page_blocks(ctx)
+    index = int(ctx.params["block"])
+    if page is None or index > len(page.blocks):
+        return ctx.not_found()
+    block = page.blocks[index - 1]
+    if block.kind not in _kind_names(ctx):
+        # Pictures are edited in the page's text until the image library comes.
+        return ctx.redirect(f"/website/pages/{page.name}#text")
+    form = forms.block(ctx._, block.kind, values=model.block_fields(block))
+    return _block_page(ctx, page, block.kind, form, ctx.request.path, new=False)
+
+
+async def edit_block(ctx: Context) -> Response:
+    return await _save_block(ctx, int(ctx.params["block"]))
+
+
+async def _save_block(ctx: Context, index: int | None) -> Response:
+    page = await _page_blocks(ctx)
+    if page is None or (index is not None and index > len(page.blocks)):
+        return ctx.not_found()
+    kind = ctx.params["kind"] if index is None else page.blocks[index - 1].kind
+    if kind not in _kind_names(ctx):
+        return ctx.not_found()
+    form = forms.block(ctx._, kind, ctx.form_data())
+    if not form.validate():
+        return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400)
+    values = {name: field.data or "" for name, field in form._fields.items()}
+    try:
+        await _call(_builder(ctx).put_block, ctx.session.slug, page.name, index, kind, values,
+                    actor=ctx.session.address)
+    except NotFound:
+        return ctx.not_found()
+    except (InvalidInput, LimitExceeded) as exc:
+        return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400,
+                           problem=ctx._("This block has a mistake; nothing is saved. Fix it and save again."),
+                           detail=str(exc))
+    return ctx.redirect(f"/website/pages/{page.name}#blocks")
+
+
+async def change_block(ctx: Context) -> Response:
+    form = forms.block_action(ctx._, ctx.form_data())
+    if not form.validate():
+        return ctx.render("error.html", 400, title=ctx._("Choose what to do with the block."),
+                          message=ctx._("Choose what to do with the block."))
+    try:
+        await _call(_builder(ctx).change_block, ctx.session.slug, ctx.params["page"], int(ctx.params["block"]),
+                    form.action.data, actor=ctx.session.address)
+    except NotFound:
+        return ctx.not_found()
+    except (InvalidInput, LimitExceeded):
+        return ctx.render("error.html", 400, title=ctx._("The page is full"),
+                          message=ctx._("This page has as many blocks as it may have."))
+    return ctx.redirect(f"/website/pages/{ctx.params['page']}#blocks")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from wtforms import Form, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from sitegen import model
 from storage.errors import InvalidInput, LimitExceeded
@@ -181,3 +181,43 @@ def roll_back(_: Gettext, data: FormData | None = None) -> Form:
         ])
 
     return RollBack(data)
+
+
+def block(_: Gettext, kind: str, data: FormData | None = None, values: dict | None = None) -> Form:
+    """The form of one block of ``kind`` (``sitegen.model.FORM_BLOCKS``),
+    shaped like it: a heading and the line under it; the Markdown of a text
+    or of the note beside the contact details; the services, one a line."""
+
+    def limit(most: int) -> Length:
+        return Length(max=most, message=_("At most %(max)d characters.", max=most))
+
+    class Heading(Form):
+        title = StringField(_("Heading"), [DataRequired(_("Write the heading.")), limit(model.MAX_TITLE)],
+                            filters=[lambda v: v.strip() if isinstance(v, str) else v])
+        lead = TextAreaField(_("Text under the heading"), [Optional(), limit(600)], render_kw={"rows": 3})
+
+    class Text(Form):
+        markdown = TextAreaField(_("Text"), [InputRequired(_("Write the text.")), limit(MAX_BODY)],
+                                 render_kw={"rows": 12})
+
+    class Services(Form):
+        items = TextAreaField(_("Services"), [InputRequired(_("List at least one service.")), limit(MAX_BODY)],
+                              render_kw={"rows": 10})
+
+    class Contact(Form):
+        markdown = TextAreaField(_("Text beside the contact details"), [Optional(), limit(MAX_BODY)],
+                                 render_kw={"rows": 4})
+
+    form = {"heading": Heading, "text": Text, "services": Services, "contact": Contact}[kind](data)
+    if data is None and values:
+        form.process(data=values)
+    return form
+
+
+def block_action(_: Gettext, data: FormData | None = None) -> Form:
+    class BlockAction(Form):
+        action = SelectField(_("Action"), choices=[("up", _("Up")), ("down", _("Down")),
+                                                   ("duplicate", _("Duplicate")), ("remove", _("Remove"))],
+                             invalid_choice_message=_("Choose what to do with the block."))
+
+    return BlockAction(data)

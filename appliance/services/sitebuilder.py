@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping
 
 from sitegen import build as builder
@@ -86,6 +86,7 @@ class PageText:
     description: str
     body: str
     in_menu: bool
+    blocks: tuple  # sitegen.model blocks, in page order
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,11 @@ def _page_rows(conn: sqlite3.Connection) -> list[PageInfo]:
         rows.append(PageInfo(row["name"], title, menu, row["nav"], model.page_path(row["name"]),
                              len(row["source"].encode()), row["updated"]))
     return rows
+
+
+def _at(blocks: list, index: int, page: str) -> None:
+    if not 1 <= index <= len(blocks):
+        raise NotFound(f"page {page} has no block {index}")
 
 
 def _check_images(conn: sqlite3.Connection, page: model.Page) -> None:
@@ -299,7 +305,7 @@ class SiteBuilder:
             nav = next(r["nav"] for r in store.list_pages(conn) if r["name"] == name)
             parsed = model.parse_page(name, source)
             return PageText(name, parsed.title, parsed.menu, parsed.description, model.page_body(name, source),
-                            nav is not None)
+                            nav is not None, parsed.blocks)
 
         return self.stores.handle(slug).read_sync("site page text", read)
 
@@ -360,6 +366,78 @@ class SiteBuilder:
             directory.audit(conn, actor, "site.nav", " ".join(order))
 
         self.stores.handle(slug).write_sync("site nav show", change)
+
+    # -- blocks ------------------------------------------------------------------------
+
+    def page_blocks(self, slug: str, page: str) -> model.Page:
+        """A page parsed into its blocks. Raises NotFound, and InvalidInput
+        when its text has a mistake (written elsewhere)."""
+        name = model.page_name(page)
+        return self.stores.handle(slug).read_sync(
+            "site page blocks", lambda c: model.parse_page(name, store.get_page(c, name)))
+
+    def put_block(self, slug: str, page: str, index: int | None, kind: str, fields: Mapping[str, str],
+                  *, actor: str) -> None:
+        """Replace block ``index`` (1 = the first) of a page, or with
+        ``index`` None add one at the end, from the values of its form:
+        ``title`` and ``lead`` (heading), ``markdown`` (text, contact),
+        ``items`` (services: one ``name | price | description`` a line).
+
+        Checks: the block as the page format reads it
+        (``sitegen.model.block_from_fields``), the page's limits, and that
+        the page written back reads the same. Raises NotFound (no such page
+        or block), LimitExceeded.
+        """
+        block = model.block_from_fields(kind, fields, model.page_name(page))
+
+        def change(blocks: list) -> list:
+            if index is None:
+                return blocks + [block]
+            _at(blocks, index, page)
+            blocks[index - 1] = block
+            return blocks
+
+        self._write_blocks(slug, page, "edit" if index else "add", change, actor)
+
+    def change_block(self, slug: str, page: str, index: int, action: str, *, actor: str) -> None:
+        """``action`` on block ``index`` (1 = the first) of a page: ``up``,
+        ``down`` (at an end it stays), ``duplicate`` (the copy follows it) or
+        ``remove``. Raises NotFound (no such page or block), InvalidInput
+        (another action), LimitExceeded (a copy past the page's limits)."""
+        if action not in ("up", "down", "duplicate", "remove"):
+            raise InvalidInput(f"unknown block action {action!r}")
+
+        def change(blocks: list) -> list:
+            _at(blocks, index, page)
+            at = index - 1
+            if action == "remove":
+                del blocks[at]
+            elif action == "duplicate":
+                blocks.insert(at, blocks[at])
+            else:
+                to = at - 1 if action == "up" else at + 1
+                if 0 <= to < len(blocks):
+                    blocks[at], blocks[to] = blocks[to], blocks[at]
+            return blocks
+
+        self._write_blocks(slug, page, action, change, actor)
+
+    def _write_blocks(self, slug: str, page: str, what: str, change, actor: str) -> None:
+        name = model.page_name(page)
+
+        def edit(conn: sqlite3.Connection) -> None:
+            current = model.parse_page(name, store.get_page(conn, name))
+            changed = replace(current, blocks=tuple(change(list(current.blocks))))
+            if len(changed.blocks) > model.MAX_BLOCKS:
+                raise LimitExceeded(f"page {name} may have at most {model.MAX_BLOCKS} blocks")
+            source = model.page_source(changed)
+            if len(source.encode()) > model.MAX_PAGE_BYTES:
+                raise LimitExceeded(f"page {name} would be larger than {model.MAX_PAGE_BYTES // 1024} KiB")
+            _check_images(conn, changed)
+            store.put_page(conn, name, source, create=False)
+            directory.audit(conn, actor, f"site.block.{what}", name)
+
+        self.stores.handle(slug).write_sync("site page blocks", edit)
 
     def pages(self, slug: str) -> list[PageInfo]:
         """Every page, in menu order (pages with mistakes say "(needs fixing)")."""

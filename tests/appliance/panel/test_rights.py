@@ -66,6 +66,11 @@ SPEC = {
     ("/website/preview/", "GET"): OWNERS,
     ("/website/preview/{file}", "GET"): OWNERS,
     ("/website/roll-back", "POST"): OWNERS,
+    ("/website/pages/{page}/add/{kind}", "GET"): OWNERS,
+    ("/website/pages/{page}/add/{kind}", "POST"): OWNERS,
+    ("/website/pages/{page}/blocks/{block}", "GET"): OWNERS,
+    ("/website/pages/{page}/blocks/{block}", "POST"): OWNERS,
+    ("/website/pages/{page}/blocks/{block}/change", "POST"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example"}
 _victims = itertools.count(1)
@@ -77,7 +82,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 41
+    assert len(table) == 46
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -100,6 +105,7 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         page = f"walk-page-{next(_victims)}"
         env.cli("site", "page", "add", "acme", page, input="Walk.\n")
     path = pattern.replace("{address}", address).replace("{page}", page).replace("{file}", f"{page}/")
+    path = path.replace("{kind}", "text").replace("{block}", "1")
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
@@ -114,6 +120,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/website/pages/{page}/move": {"direction": "up"},
         "/website/pages/{page}/menu": {"shown": "no"},
         "/website/roll-back": {"version": "1"},
+        "/website/pages/{page}/add/{kind}": {"markdown": "More."},
+        "/website/pages/{page}/blocks/{block}": {"markdown": "Edited."},
+        "/website/pages/{page}/blocks/{block}/change": {"action": "duplicate"},
     }.get(pattern, {})
     return path, form
 

