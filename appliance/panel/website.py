@@ -1,6 +1,8 @@
 """The owner's website editor: start the site with a theme, switch theme,
 the business profile, the pages (add, edit, order in the menu, hide,
-remove) and publishing.
+remove), their blocks (add from a palette, edit each in a form shaped like
+it, move, duplicate, remove), the preview of the draft, publishing, and
+rolling back to a version kept.
 
 Each handler parses its form, calls one method of the site builder service
 (``app.core.site_builder``, on a thread: it reads and writes the business's
@@ -57,7 +59,7 @@ async def _overview_page(ctx: Context, status: int = 200, *, theme_form=None, no
     overview = await _call(_builder(ctx).overview, ctx.session.slug)
     themes = _themes(ctx)
     form = theme_form or forms.theme(ctx._, [(n, t) for n, t, _ in themes], overview.theme)
-    used = overview.published_bytes + overview.image_bytes
+    used = overview.published_bytes
     percent = min(100, round(100 * used / overview.limit_bytes)) if overview.limit_bytes else 0
     return ctx.render("website.html", status, path="/website", site=overview, themes=themes, theme_form=form,
                       used=_size(ctx, used), limit=_size(ctx, overview.limit_bytes), percent=percent,
@@ -101,6 +103,8 @@ async def publish(ctx: Context) -> Response:
     except (InvalidInput, NotFound) as exc:
         return await _overview_page(ctx, 400, problem=ctx._("The site cannot be published yet:"), detail=str(exc))
     ctx.panel.site_published(ctx.session.slug)
+    log.info("%s: %s published the site of %s, version %d", ctx.request.peer, ctx.session.address,
+             ctx.session.slug, built.version)
     return await _overview_page(ctx, notice=ctx._("Published: version %(version)d is on your site now.",
                                                   version=built.version))
 
@@ -260,6 +264,8 @@ async def roll_back(ctx: Context) -> Response:
     except NotFound:
         return await _overview_page(ctx, 400, problem=ctx._("This version is no longer kept."))
     ctx.panel.site_published(ctx.session.slug)
+    log.info("%s: %s rolled the site of %s back to version %d", ctx.request.peer, ctx.session.address,
+             ctx.session.slug, version)
     return await _overview_page(ctx, notice=ctx._("Version %(version)d is on your site again.", version=version))
 
 
