@@ -8,8 +8,8 @@ request up here before any handler runs:
 * signed out, on a route that needs a user: ``303`` to the sign-in page;
 * staff on an owner's route: ``403``;
 * a route's ``{address}`` that is not a user of the viewer's own business
-  (another business's, or nobody's), or ``{page}`` that is not a page of
-  its own site: the panel's ``404``, the same bytes as
+  (another business's, or nobody's), or a ``{page}`` (``{block}``,
+  ``{file}``) its own site does not have: the panel's ``404``, the same bytes as
   a path that does not exist, so nobody learns who is hosted here;
 * a method a route does not have: ``405`` with ``Allow``.
 
@@ -77,7 +77,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/devices/new-outlook", "GET", "devices.new_outlook", SIGNED_IN),
     Route("/devices/iphone", "GET", "devices.iphone", SIGNED_IN),
     Route("/devices/android", "GET", "devices.android", SIGNED_IN),
-    # The website editor: theme, business profile, pages, publishing.
+    # The website editor: theme, profile, pages and their blocks, preview, publishing, versions.
     Route("/website", "GET", "website.overview", OWNERS),
     Route("/website/start", "POST", "website.start", OWNERS),
     Route("/website/theme", "POST", "website.theme", OWNERS),
