@@ -278,15 +278,19 @@ class Page:
 # -- parsing ------------------------------------------------------------------------
 
 
-def parse_page(name: str, source: str) -> Page:
-    """Parse a page's source (see module doc); :class:`InvalidInput` says where it is wrong."""
+def parse_page(name: str, source: str, *, front_matter: bool = True) -> Page:
+    """Parse a page's source (see module doc); :class:`InvalidInput` says where it is wrong.
+
+    Without ``front_matter`` the source is only the blocks (a page's body,
+    as an editor shows it), so line numbers in errors count from its top.
+    """
     name = page_name(name)
     if len(source.encode()) > MAX_PAGE_BYTES:
         raise LimitExceeded(f"page {name} is {len(source.encode())} bytes; at most {MAX_PAGE_BYTES // 1024} KiB")
     if "\x00" in source:
         raise InvalidInput(f"page {name}: the text contains a NUL character")
     lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    meta, start = _front_matter(name, lines)
+    meta, start = _front_matter(name, lines) if front_matter else ({}, 0)
     default_title = "Home" if name == HOME else name.replace("-", " ").capitalize()
     title = _plain(meta.get("title", default_title), f"page {name}: title", MAX_TITLE, required=True)
     menu = _plain(meta.get("menu", title), f"page {name}: menu", MAX_MENU, required=True)
@@ -327,6 +331,26 @@ def parse_page(name: str, source: str) -> Page:
     if len(blocks) > MAX_BLOCKS:
         raise LimitExceeded(f"page {name} has {len(blocks)} blocks; at most {MAX_BLOCKS}")
     return Page(name, title, menu, description, tuple(blocks))
+
+
+def page_body(name: str, source: str) -> str:
+    """The part of a page's source after its front matter (the blocks), as written."""
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    _, start = _front_matter(name, lines)
+    return "\n".join(lines[start:]).strip("\n")
+
+
+def compose(title: str, menu: str, description: str, body: str) -> str:
+    """A page's source from its title, menu label, description and body.
+
+    The values go into the front matter on one line each (whitespace,
+    newlines included, is folded as :func:`parse_page` folds it); an empty
+    menu label means "the title". The result is not checked: parse it.
+    """
+    meta = [("title", title), ("menu", menu), ("description", description)]
+    head = "".join(f"{key}: {' '.join(value.split())}\n" for key, value in meta if value.strip())
+    body = body.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    return f"---\n{head}---\n{body}\n" if body else f"---\n{head}---\n"
 
 
 def _front_matter(name: str, lines: list[str]) -> tuple[dict[str, str], int]:
@@ -451,3 +475,86 @@ def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
             raise LimitExceeded(f"{where}: {len(services)} services; at most {MAX_SERVICES}")
         return Services(tuple(services))
     raise InvalidInput(f"{where}: unknown block type")
+
+
+# -- writing ------------------------------------------------------------------------
+
+
+def block_source(block: Block) -> str:
+    """One block in the page format, fenced (see module doc).
+
+    The result is not checked: a value holding a line ``:::`` or, in a
+    list block, a ``|`` would read back differently; :func:`page_source`
+    catches that.
+    """
+    if isinstance(block, Heading):
+        body = [block.title] + ([block.lead] if block.lead else [])
+    elif isinstance(block, (Text, Contact)):
+        body = [block.markdown] if block.markdown else []
+    elif isinstance(block, Image):
+        body = [f"file: {block.file}", f"alt: {block.alt}"] + ([f"caption: {block.caption}"] if block.caption else [])
+    elif isinstance(block, Gallery):
+        body = [f"- {item.file} | {item.alt}" for item in block.items]
+    elif isinstance(block, Services):
+        body = []
+        for s in block.items:
+            parts = [s.name, s.price, s.description]
+            while parts[-1] == "":  # the name is never empty
+                parts.pop()
+            body.append("- " + " | ".join(parts))
+    else:
+        raise InvalidInput(f"unknown block type {getattr(block, 'kind', '?')!r}")
+    return "\n".join([f"::: {block.kind}", *body, ":::"])
+
+
+def page_source(page: Page) -> str:
+    """``page`` in the page format, checked: it must read back as the very
+    same page, else :class:`InvalidInput` (a value the format cannot hold)."""
+    body = "\n\n".join(block_source(b) for b in page.blocks)
+    menu = page.menu if page.menu != page.title else ""
+    source = compose(page.title, menu, page.description, body)
+    if parse_page(page.name, source) != page:
+        raise InvalidInput(f"page {page.name}: a value holds a line ':::' or, in a list, a '|'; remove it")
+    return source
+
+
+#: Blocks an editor makes from a form's values (pictures need the images).
+FORM_BLOCKS = ("heading", "text", "services", "contact")
+
+
+def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) -> Block:
+    """A block of ``kind`` (:data:`FORM_BLOCKS`) from an editor's values,
+    read exactly as the page format reads it: ``title`` and ``lead``
+    (heading), ``markdown`` (text, contact), ``items`` (services, one
+    ``name | price | description`` a line). :class:`InvalidInput` says what
+    is wrong; its line numbers count the block's opening line as line 1.
+    """
+    if kind not in FORM_BLOCKS:
+        raise InvalidInput(f"unknown block type {kind!r} (known: {', '.join(FORM_BLOCKS)})")
+
+    def value(key: str) -> str:
+        return (fields.get(key) or "").replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+
+    if kind == "heading":
+        title, lead = " ".join(value("title").split()), " ".join(value("lead").split())
+        if not title:
+            raise InvalidInput(f"page {page}, heading block: write the heading")
+        body = [title] + ([lead] if lead else [])
+    else:
+        body = value("markdown" if kind in ("text", "contact") else "items").split("\n")
+    if any(_FENCE_OPEN.match(line) or _FENCE_CLOSE.match(line) for line in body):
+        raise InvalidInput(f"page {page}, {kind} block: a line ':::' or '::: type' cannot be in a block")
+    parsed = parse_page(page, "\n".join([f"::: {kind}", *body, ":::"]), front_matter=False)
+    return parsed.blocks[0]
+
+
+def block_fields(block: Block) -> dict[str, str]:
+    """The values an editor's form shows for ``block`` (the inverse of
+    :func:`block_from_fields`)."""
+    if isinstance(block, Heading):
+        return {"title": block.title, "lead": block.lead}
+    if isinstance(block, (Text, Contact)):
+        return {"markdown": block.markdown}
+    if isinstance(block, Services):
+        return {"items": "\n".join(line[2:] for line in block_source(block).split("\n")[1:-1])}
+    raise InvalidInput(f"a {block.kind} block has no form yet; edit the page's text")

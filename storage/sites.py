@@ -4,8 +4,10 @@ Files are stored once per content (``site_blobs``, keyed by SHA-256, with a
 gzip variant precomputed for compressible types when it is smaller) and
 listed per version (``site_files``). ``site_live`` names the version being
 served. :func:`publish` writes a whole new version, switches ``site_live`` and
-drops what no version uses any more, in the caller's one transaction: a
-reader's snapshot sees the old site or the new one, never a mix.
+drops the versions past the last :data:`KEEP_VERSIONS` (or past the web
+space) and what no version uses any more, in the caller's one transaction:
+a reader's snapshot sees the old site or the new one, never a mix.
+:func:`roll_back` serves a kept version again.
 
 Paths are relative POSIX paths as they appear in URLs after decoding
 (``index.html``, ``img/logo.png``); :func:`check_path` is the one definition
@@ -26,7 +28,7 @@ from typing import Mapping
 
 import sqlite_utils
 
-from .errors import InvalidInput, LimitExceeded
+from .errors import InvalidInput, LimitExceeded, NotFound
 
 
 MIGRATIONS = sqlite_utils.Migrations("sites")
@@ -41,6 +43,9 @@ MAX_SEGMENT_BYTES = 255
 MAX_DEPTH = 16
 #: Where publishing comes from.
 SOURCES = ("upload", "builder")
+#: Published versions kept (the live one included), so an owner can roll
+#: back; fewer when together they would not fit in the plan's web space.
+KEEP_VERSIONS = 10
 #: Files smaller than this are not worth a gzip variant.
 GZIP_MIN_BYTES = 256
 
@@ -295,9 +300,52 @@ def publish(conn: sqlite3.Connection, files: Mapping[str, bytes], *, limit_bytes
         "INSERT INTO site_live (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
         (version,),
     )
-    conn.execute("DELETE FROM site_versions WHERE version != ?", (version,))
-    conn.execute("DELETE FROM site_blobs WHERE hash NOT IN (SELECT hash FROM site_files)")
+    _prune(conn, version, limit)
     return version
+
+
+def _stored_bytes(conn: sqlite3.Connection, versions: list[int]) -> int:
+    """Bytes of the distinct contents ``versions`` hold together."""
+    marks = ",".join("?" * len(versions))
+    return conn.execute(
+        f"SELECT coalesce(sum(size), 0) FROM site_blobs WHERE hash IN"
+        f" (SELECT hash FROM site_files WHERE version IN ({marks}))", versions,
+    ).fetchone()[0]
+
+
+def _prune(conn: sqlite3.Connection, live: int, limit: int) -> None:
+    """Keep ``live`` and the newest earlier versions, at most
+    :data:`KEEP_VERSIONS` in all and together within ``limit`` bytes of
+    stored content (the oldest go first); drop the rest and every blob no
+    kept version uses."""
+    keep = [live]
+    for (older,) in conn.execute(
+        "SELECT version FROM site_versions WHERE version != ? ORDER BY version DESC", (live,)
+    ).fetchall():
+        if len(keep) >= KEEP_VERSIONS or _stored_bytes(conn, keep + [older]) > limit:
+            break
+        keep.append(older)
+    marks = ",".join("?" * len(keep))
+    conn.execute(f"DELETE FROM site_versions WHERE version NOT IN ({marks})", keep)
+    conn.execute("DELETE FROM site_blobs WHERE hash NOT IN (SELECT hash FROM site_files)")
+
+
+def versions(conn: sqlite3.Connection) -> list[dict]:
+    """The versions kept, newest first: version, created, source, files,
+    bytes and whether it is the one served (``live``)."""
+    live = live_version(conn)
+    return [
+        {**dict(r), "live": r["version"] == live}
+        for r in conn.execute("SELECT version, created, source, files, bytes FROM site_versions ORDER BY version DESC")
+    ]
+
+
+def roll_back(conn: sqlite3.Connection, version: int) -> None:
+    """Serve the kept ``version`` again (newer ones stay kept, so this can
+    be undone). Raises :class:`NotFound` for a version not kept."""
+    if conn.execute("SELECT 1 FROM site_versions WHERE version = ?", (version,)).fetchone() is None:
+        raise NotFound(f"no version {version} is kept")
+    conn.execute("UPDATE site_live SET version = ? WHERE id = 1", (version,))
 
 
 def files_of(conn: sqlite3.Connection) -> dict[str, bytes]:

@@ -190,8 +190,11 @@ Handler = Callable[[Context], Awaitable[Response]]
 class Panel:
     """The control panel (see module doc); one per daemon."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, site_published: Callable[[str], None] | None = None):
         self.app = app
+        #: Told the slug of a business whose website the panel just published
+        #: or rolled back, so the web server serves it from the next request.
+        self.site_published = site_published or (lambda slug: None)
         self.sessions = SessionStore(app)
         self.operator_sessions = OperatorSessionStore(app)
         self.operator_login = OperatorLogin(app)

@@ -13,7 +13,8 @@ request up here before any handler runs:
 * signed out, on a route that needs a user: ``303`` to the sign-in page;
 * staff on an owner's route: ``403``;
 * a route's ``{address}`` that is not a user of the viewer's own business
-  (another business's, or nobody's): the panel's ``404``, the same bytes as
+  (another business's, or nobody's), or a ``{page}`` (``{block}``,
+  ``{file}``) its own site does not have: the panel's ``404``, the same bytes as
   a path that does not exist, so nobody learns who is hosted here;
 * a method a route does not have: ``405`` with ``Allow``;
 * an operators' page: signed out (or owing the second factor), ``303`` to
@@ -55,6 +56,8 @@ PARAMS.update(invitee=PARAMS["address"], token=r"[A-Za-z0-9_-]{43}", number=r"[1
 PARAMS["slug"] = r"[a-z0-9-]{1,63}"
 # A contact's vCard UID.
 PARAMS["uid"] = r"[^/\s]{1,255}"
+# The website editor: a page's name, a file of the preview, a block's kind and number.
+PARAMS.update(page=r"[a-z0-9-]{1,40}", file=r"[a-z0-9][a-z0-9_./-]{0,200}", kind=r"[a-z]{1,20}", block=r"[1-9][0-9]{0,2}")
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,29 @@ ROUTES: tuple[Route, ...] = (
     Route("/contacts/{uid}/followups", "POST", "contacts.add_followup", SIGNED_IN),
     Route("/contacts/{uid}/followups/done", "POST", "contacts.complete_followup", SIGNED_IN),
     Route("/contacts/{uid}/delete", "POST", "contacts.delete", OWNERS),
+    # The website editor: theme, profile, pages and their blocks, preview, publishing, versions.
+    Route("/website", "GET", "website.overview", OWNERS),
+    Route("/website/start", "POST", "website.start", OWNERS),
+    Route("/website/theme", "POST", "website.theme", OWNERS),
+    Route("/website/publish", "POST", "website.publish", OWNERS),
+    Route("/website/profile", "GET", "website.profile_page", OWNERS),
+    Route("/website/profile", "POST", "website.profile", OWNERS),
+    Route("/website/new-page", "GET", "website.new_page_form", OWNERS),
+    Route("/website/new-page", "POST", "website.new_page", OWNERS),
+    Route("/website/pages/{page}", "GET", "website.page_form", OWNERS),
+    Route("/website/pages/{page}", "POST", "website.edit_page", OWNERS),
+    Route("/website/pages/{page}/move", "POST", "website.move_page", OWNERS),
+    Route("/website/pages/{page}/menu", "POST", "website.page_menu", OWNERS),
+    Route("/website/pages/{page}/remove", "GET", "website.remove_page_form", OWNERS),
+    Route("/website/pages/{page}/remove", "POST", "website.remove_page", OWNERS),
+    Route("/website/preview/", "GET", "website.preview", OWNERS),
+    Route("/website/preview/{file}", "GET", "website.preview", OWNERS),
+    Route("/website/roll-back", "POST", "website.roll_back", OWNERS),
+    Route("/website/pages/{page}/add/{kind}", "GET", "website.new_block_form", OWNERS),
+    Route("/website/pages/{page}/add/{kind}", "POST", "website.new_block", OWNERS),
+    Route("/website/pages/{page}/blocks/{block}", "GET", "website.block_form", OWNERS),
+    Route("/website/pages/{page}/blocks/{block}", "POST", "website.edit_block", OWNERS),
+    Route("/website/pages/{page}/blocks/{block}/change", "POST", "website.change_block", OWNERS),
 )
 
 

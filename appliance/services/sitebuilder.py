@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
-from dataclasses import asdict, dataclass
-from typing import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Mapping
 
 from sitegen import build as builder
 from sitegen import images, model, render
 from storage import directory, sites
 from storage import sitegen as store
 
-from ..errors import InvalidInput, LimitExceeded, NotFound
+from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
 
 #: The starter home page ``start`` writes; the owner replaces it.
@@ -56,6 +56,37 @@ class PageInfo:
     path: str
     bytes: int
     updated: str
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The site at a glance, for its editor: whether it is started, its
+    theme, its pages (in menu order), what is published and the web space."""
+
+    started: bool
+    theme: str | None
+    pages: list[PageInfo]
+    published_version: int  # 0: nothing published
+    published: str | None
+    published_bytes: int
+    image_bytes: int
+    limit_bytes: int
+    address: str  # where the site is served, e.g. https://bakery.example
+    versions: list[dict]  # kept published versions, newest first (storage.sites.versions)
+
+
+@dataclass(frozen=True)
+class PageText:
+    """One page as its editor shows it: name, title, menu label,
+    description and the body (the blocks, in the page format)."""
+
+    name: str
+    title: str
+    menu: str
+    description: str
+    body: str
+    in_menu: bool
+    blocks: tuple  # sitegen.model blocks, in page order
 
 
 @dataclass(frozen=True)
@@ -104,6 +135,11 @@ def _page_rows(conn: sqlite3.Connection) -> list[PageInfo]:
         rows.append(PageInfo(row["name"], title, menu, row["nav"], model.page_path(row["name"]),
                              len(row["source"].encode()), row["updated"]))
     return rows
+
+
+def _at(blocks: list, index: int, page: str) -> None:
+    if not 1 <= index <= len(blocks):
+        raise NotFound(f"page {page} has no block {index}")
 
 
 def _check_images(conn: sqlite3.Connection, page: model.Page) -> None:
@@ -229,14 +265,179 @@ class SiteBuilder:
         return self.stores.handle(slug).read_sync("site page", lambda c: store.get_page(c, name))
 
     def remove_page(self, slug: str, page: str, *, actor: str) -> None:
-        """Remove a page (and its place in the menu)."""
+        """Remove a page (and its place in the menu). Raises Conflict for
+        the home page, which every site needs."""
         name = model.page_name(page)
+        if name == model.HOME:
+            raise Conflict("the home page cannot be removed; every site has one")
 
         def remove(conn: sqlite3.Connection) -> None:
             store.remove_page(conn, name)
             directory.audit(conn, actor, "site.page.remove", name)
 
         self.stores.handle(slug).write_sync("site page remove", remove)
+
+    def overview(self, slug: str) -> Overview:
+        """The site at a glance (see :class:`Overview`); ``started`` is
+        False, with no pages, before :meth:`start`."""
+
+        def read(conn: sqlite3.Connection) -> Overview:
+            limit = directory.get_tenant(conn).plan.web_bytes
+            live = sites.summary(conn)
+            started = store.exists(conn)
+            return Overview(
+                started, store.get_theme(conn) if started else None, _page_rows(conn) if started else [],
+                live["version"], live["published"], live["bytes"],
+                sum(i["bytes"] for i in store.list_images(conn)) if started else 0, limit,
+                site_address(directory.list_domains(conn)), sites.versions(conn),
+            )
+
+        return self.stores.handle(slug).read_sync("site overview", read)
+
+    def page_text(self, slug: str, page: str) -> PageText:
+        """A page split for its editor (see :class:`PageText`). Raises
+        NotFound, and InvalidInput when its front matter does not parse
+        (it was written elsewhere with a mistake)."""
+        name = model.page_name(page)
+
+        def read(conn: sqlite3.Connection) -> PageText:
+            source = store.get_page(conn, name)
+            nav = next(r["nav"] for r in store.list_pages(conn) if r["name"] == name)
+            parsed = model.parse_page(name, source)
+            return PageText(name, parsed.title, parsed.menu, parsed.description, model.page_body(name, source),
+                            nav is not None, parsed.blocks)
+
+        return self.stores.handle(slug).read_sync("site page text", read)
+
+    def add_page(self, slug: str, page: str, title: str, *, actor: str) -> None:
+        """Add an empty page ``page`` titled ``title``, last in the menu.
+
+        Checks: as :meth:`put_page`. Raises Conflict (a page of that name
+        exists), LimitExceeded.
+        """
+        self.put_page(slug, page, model.compose(title, "", "", ""), create=True, actor=actor)
+
+    def edit_page(self, slug: str, page: str, title: str, menu: str, description: str, body: str,
+                  *, actor: str) -> None:
+        """Replace a page's title, menu label (empty: the title),
+        description and body (blocks in the page format).
+
+        Checks: as :meth:`put_page`; a mistake in the body names its line
+        counted from the top of the body. Raises NotFound, LimitExceeded.
+        """
+        model.parse_page(model.page_name(page), body, front_matter=False)
+        self.put_page(slug, page, model.compose(title, menu, description, body), create=False, actor=actor)
+
+    def move_page(self, slug: str, page: str, up: bool, *, actor: str) -> None:
+        """Move a page one place up (or down) in the menu; at the top (or
+        the bottom) it stays. Raises NotFound, and InvalidInput for a page
+        that is not in the menu."""
+        name = model.page_name(page)
+
+        def change(conn: sqlite3.Connection) -> None:
+            rows = store.list_pages(conn)
+            if name not in {r["name"] for r in rows}:
+                raise NotFound(f"no page {name}")
+            order = [r["name"] for r in rows if r["nav"] is not None]
+            if name not in order:
+                raise InvalidInput(f"page {name} is not in the menu")
+            at = order.index(name)
+            to = at - 1 if up else at + 1
+            if 0 <= to < len(order):
+                order[at], order[to] = order[to], order[at]
+                store.set_nav(conn, order)
+                directory.audit(conn, actor, "site.nav", " ".join(order))
+
+        self.stores.handle(slug).write_sync("site nav move", change)
+
+    def show_in_menu(self, slug: str, page: str, shown: bool, *, actor: str) -> None:
+        """Put a page at the end of the menu (``shown``) or take it out of
+        the menu (it stays on the site). Raises NotFound."""
+        name = model.page_name(page)
+
+        def change(conn: sqlite3.Connection) -> None:
+            rows = store.list_pages(conn)
+            if name not in {r["name"] for r in rows}:
+                raise NotFound(f"no page {name}")
+            order = [r["name"] for r in rows if r["nav"] is not None and r["name"] != name]
+            if shown:
+                order.append(name)
+            store.set_nav(conn, order)
+            directory.audit(conn, actor, "site.nav", " ".join(order))
+
+        self.stores.handle(slug).write_sync("site nav show", change)
+
+    # -- blocks ------------------------------------------------------------------------
+
+    def page_blocks(self, slug: str, page: str) -> model.Page:
+        """A page parsed into its blocks. Raises NotFound, and InvalidInput
+        when its text has a mistake (written elsewhere)."""
+        name = model.page_name(page)
+        return self.stores.handle(slug).read_sync(
+            "site page blocks", lambda c: model.parse_page(name, store.get_page(c, name)))
+
+    def put_block(self, slug: str, page: str, index: int | None, kind: str, fields: Mapping[str, str],
+                  *, actor: str) -> None:
+        """Replace block ``index`` (1 = the first) of a page, or with
+        ``index`` None add one at the end, from the values of its form:
+        ``title`` and ``lead`` (heading), ``markdown`` (text, contact),
+        ``items`` (services: one ``name | price | description`` a line).
+
+        Checks: the block as the page format reads it
+        (``sitegen.model.block_from_fields``), the page's limits, and that
+        the page written back reads the same. Raises NotFound (no such page
+        or block), LimitExceeded.
+        """
+        block = model.block_from_fields(kind, fields, model.page_name(page))
+
+        def change(blocks: list) -> list:
+            if index is None:
+                return blocks + [block]
+            _at(blocks, index, page)
+            blocks[index - 1] = block
+            return blocks
+
+        self._write_blocks(slug, page, "edit" if index else "add", change, actor)
+
+    def change_block(self, slug: str, page: str, index: int, action: str, *, actor: str) -> None:
+        """``action`` on block ``index`` (1 = the first) of a page: ``up``,
+        ``down`` (at an end it stays), ``duplicate`` (the copy follows it) or
+        ``remove``. Raises NotFound (no such page or block), InvalidInput
+        (another action), LimitExceeded (a copy past the page's limits)."""
+        if action not in ("up", "down", "duplicate", "remove"):
+            raise InvalidInput(f"unknown block action {action!r}")
+
+        def change(blocks: list) -> list:
+            _at(blocks, index, page)
+            at = index - 1
+            if action == "remove":
+                del blocks[at]
+            elif action == "duplicate":
+                blocks.insert(at, blocks[at])
+            else:
+                to = at - 1 if action == "up" else at + 1
+                if 0 <= to < len(blocks):
+                    blocks[at], blocks[to] = blocks[to], blocks[at]
+            return blocks
+
+        self._write_blocks(slug, page, action, change, actor)
+
+    def _write_blocks(self, slug: str, page: str, what: str, change, actor: str) -> None:
+        name = model.page_name(page)
+
+        def edit(conn: sqlite3.Connection) -> None:
+            current = model.parse_page(name, store.get_page(conn, name))
+            changed = replace(current, blocks=tuple(change(list(current.blocks))))
+            if len(changed.blocks) > model.MAX_BLOCKS:
+                raise LimitExceeded(f"page {name} may have at most {model.MAX_BLOCKS} blocks")
+            source = model.page_source(changed)
+            if len(source.encode()) > model.MAX_PAGE_BYTES:
+                raise LimitExceeded(f"page {name} would be larger than {model.MAX_PAGE_BYTES // 1024} KiB")
+            _check_images(conn, changed)
+            store.put_page(conn, name, source, create=False)
+            directory.audit(conn, actor, f"site.block.{what}", name)
+
+        self.stores.handle(slug).write_sync("site page blocks", edit)
 
     def pages(self, slug: str) -> list[PageInfo]:
         """Every page, in menu order (pages with mistakes say "(needs fixing)")."""
@@ -297,19 +498,30 @@ class SiteBuilder:
 
     # -- building ----------------------------------------------------------------------
 
+    def _build(self, slug: str) -> tuple[dict[str, bytes], Any, str]:
+        """The draft's files, the business row and the site's address."""
+        src, tenant, domains = self.stores.handle(slug).read_sync(
+            "site sources", lambda c: (store.sources(c), directory.get_tenant(c), directory.list_domains(c))
+        )
+        base_url = site_address(domains)
+        return builder.build(src, base_url=base_url, year=datetime.date.today().year), tenant, base_url
+
+    def preview(self, slug: str) -> dict[str, bytes]:
+        """The files :meth:`build` would publish now (``{path: bytes}``),
+        published nowhere: what the owner sees before publishing. Raises
+        InvalidInput and NotFound as :meth:`build`."""
+        return self._build(slug)[0]
+
     def build(self, slug: str, *, actor: str) -> Built:
         """Render every page and publish the result atomically.
 
         Checks: every page parses; the result fits the plan's web space.
-        Changes: a new live version (source ``builder``). Raises
-        LimitExceeded too.
+        Changes: a new live version (source ``builder``); earlier ones are
+        kept to roll back to (``storage.sites.KEEP_VERSIONS``, within the
+        web space). Raises LimitExceeded too.
         """
         handle = self.stores.handle(slug)
-        src, tenant, domains = handle.read_sync(
-            "site sources", lambda c: (store.sources(c), directory.get_tenant(c), directory.list_domains(c))
-        )
-        base_url = site_address(domains)
-        files = builder.build(src, base_url=base_url, year=datetime.date.today().year)
+        files, tenant, base_url = self._build(slug)
         total = sum(len(b) for b in files.values())
 
         def publish(conn: sqlite3.Connection) -> int:

@@ -55,6 +55,21 @@ class SiteSummary:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Version:
+    """A published version kept to roll back to (``live``: the one served)."""
+
+    version: int
+    created: str
+    source: str  # upload | builder
+    files: int
+    bytes: int
+    live: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
 class Sites:
     def __init__(self, stores: Stores):
         self.stores = stores
@@ -119,3 +134,18 @@ class Sites:
         s = self.stores.handle(slug).read_sync("site show", sites.summary)
         files = [SiteFile(f["path"], f["bytes"], f["type"], f["gzip_bytes"]) for f in s["files"]]
         return SiteSummary(s["version"], s["published"], s["source"], files, s["bytes"], s["limit_bytes"])
+
+    def versions(self, slug: str) -> list[Version]:
+        """The published versions kept (the last ``storage.sites.KEEP_VERSIONS``
+        that fit in the web space), newest first. Raises InvalidInput, NotFound."""
+        return [Version(**v) for v in self.stores.handle(slug).read_sync("site versions", sites.versions)]
+
+    def roll_back(self, slug: str, version: int, *, actor: str) -> None:
+        """Serve the kept ``version`` again, at once and whole; newer versions
+        stay kept. Raises NotFound for a version not kept."""
+
+        def back(conn: sqlite3.Connection) -> None:
+            sites.roll_back(conn, version)
+            directory.audit(conn, actor, "site.rollback", f"version {version}")
+
+        self.stores.handle(slug).write_sync("site roll back", back)

@@ -104,7 +104,7 @@ class Hosts(resource.Resource):
         self.catalog = app.catalog
         self.leaves: dict[str, SiteLeaf] = {}
         self.served = resource.Resource()
-        self.panel, self.admin = PanelResource(app), AdminRedirect(app)
+        self.panel, self.admin = PanelResource(app, site_published=self.sites.forget), AdminRedirect(app)
         self.well_known = {
             # RFC 6764 section 5: clients start at /.well-known/caldav|carddav.
             b"caldav": Redirect(b"/dav/"),

@@ -22,7 +22,7 @@ import email.policy
 import ipaddress
 import logging
 import urllib.parse
-from typing import Any
+from typing import Any, Callable
 
 from twisted.web import resource, server
 
@@ -56,10 +56,10 @@ class PanelResource(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, site_published: Callable[[str], None] | None = None):
         super().__init__()
         self.app = app
-        self.panel = Panel(app)
+        self.panel = Panel(app, site_published)
         self.plain_loopback = app.settings.panel.plain_http_loopback
 
     def render(self, request: server.Request) -> Any:

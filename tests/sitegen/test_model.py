@@ -3,6 +3,7 @@ errors for what is not."""
 
 from __future__ import annotations
 
+import re
 import struct
 
 import pytest
@@ -112,3 +113,59 @@ def test_image_types_and_sizes_come_from_the_bytes():
             images.inspect(junk)
     with pytest.raises(LimitExceeded, match="at most"):
         images.inspect(b"\x89PNG" + b"\x00" * images.MAX_IMAGE_BYTES)
+
+
+def test_a_page_composed_from_its_parts_parses_back_to_them():
+    """compose() writes title, menu label and description as front matter
+    (whitespace folded, an empty menu label left out) before the body;
+    parse_page reads them back and page_body returns the body as written."""
+    body = "Fair prices.\n\n::: services\n- Loaf | 4 EUR\n:::"
+    source = model.compose("Our  prices", "", "What\nit costs", body)
+    assert source == "---\ntitle: Our prices\ndescription: What it costs\n---\n" + body + "\n"
+    page = model.parse_page("prices", source)
+    assert (page.title, page.menu, page.description) == ("Our prices", "Our prices", "What it costs")
+    assert [b.kind for b in page.blocks] == ["text", "services"]
+    assert model.page_body("prices", source) == body
+
+
+def test_a_body_parsed_alone_names_lines_from_its_own_top():
+    """Without front matter, the line of a mistake counts from the body's
+    first line (what an editor's text box shows), not the stored source's."""
+    with pytest.raises(InvalidInput, match="line 3: block 'services' is never closed"):
+        model.parse_page("prices", "Hello\n\n::: services\n- Tea | 2\n", front_matter=False)
+    with pytest.raises(InvalidInput, match="line 6: block 'services' is never closed"):
+        model.parse_page("prices", model.compose("Prices", "", "", "Hello\n\n::: services\n- Tea | 2"))
+
+
+def test_every_sample_page_written_back_reads_the_same():
+    """page_source writes a parsed page in the page format; it parses back
+    to the very same page, for every block type."""
+    for name, source in (("home", sample.HOME), ("prices", sample.PRICES), ("contact", sample.CONTACT)):
+        page = model.parse_page(name, source)
+        assert model.parse_page(name, model.page_source(page)) == page
+
+
+def test_a_value_the_page_format_cannot_hold_is_refused_when_written():
+    """A service name holding '|' would read back as two values: page_source
+    refuses it rather than store a different page."""
+    page = model.Page("prices", "Prices", "Prices", "", (model.Services((model.Service("Tea | cake"),)),))
+    with pytest.raises(InvalidInput, match="holds a line ':::' or, in a list, a '|'"):
+        model.page_source(page)
+
+
+def test_blocks_come_from_form_values_as_the_page_format_reads_them():
+    """block_from_fields reads a form's values as a fenced block and
+    block_fields gives them back; what the format refuses is refused, with
+    the line counted from the block's opening line."""
+    services = model.block_from_fields("services", {"items": "Tea | 2 EUR\r\nCake |  | Lemon"})
+    assert services == model.Services((model.Service("Tea", "2 EUR"), model.Service("Cake", "", "Lemon")))
+    assert model.block_from_fields("services", model.block_fields(services)) == services
+    assert model.block_from_fields("heading", {"title": " Hi ", "lead": "a\nb"}) == model.Heading("Hi", "a b")
+    for kind, fields, message in (
+        ("services", {"items": "a | b | c | d"}, "line 2: write '- name | price | description'"),
+        ("text", {"markdown": "a\n:::\nb"}, "cannot be in a block"),
+        ("text", {"markdown": ""}, "the block is empty"),
+        ("gallery", {"items": "a.png | A"}, "unknown block type 'gallery'"),
+    ):
+        with pytest.raises(InvalidInput, match=re.escape(message)):
+            model.block_from_fields(kind, fields)

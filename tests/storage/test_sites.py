@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from appliance.errors import InvalidInput, LimitExceeded
+from appliance.errors import InvalidInput, LimitExceeded, NotFound
 from storage import directory, schema, sites
 from storage.database import Database
 
@@ -42,13 +42,47 @@ def test_publish_returns_new_versions_and_files_of_gives_the_live_one_back(db):
     assert db.read_sync("live", sites.live_version) == second
 
 
-def test_old_versions_and_unreferenced_blobs_are_deleted(db):
-    """After a publish only the live version's rows and blobs remain."""
-    publish(db, {"index.html": b"old page", "style.css": CSS})
-    publish(db, {"index.html": b"new page", "style.css": CSS})
-    assert count(db, "site_versions") == 1
-    assert count(db, "site_files") == 2
-    assert count(db, "site_blobs") == 2  # "old page" is gone, CSS kept once
+def test_earlier_versions_are_kept_and_unreferenced_blobs_deleted(db, monkeypatch):
+    """Publishing keeps the last KEEP_VERSIONS versions (the live one
+    included), newest first; the oldest goes, and with it the contents no
+    kept version uses."""
+    monkeypatch.setattr(sites, "KEEP_VERSIONS", 2)
+    first = publish(db, {"index.html": b"first page", "style.css": CSS})
+    second = publish(db, {"index.html": b"second page", "style.css": CSS})
+    assert [v["version"] for v in db.read_sync("v", sites.versions)] == [second, first]
+    third = publish(db, {"index.html": b"third page", "style.css": CSS})
+    kept = db.read_sync("v", sites.versions)
+    assert [(v["version"], v["live"]) for v in kept] == [(third, True), (second, False)]
+    assert count(db, "site_files") == 4
+    assert count(db, "site_blobs") == 3  # "first page" is gone, CSS kept once
+
+
+def test_earlier_versions_are_dropped_oldest_first_to_stay_within_the_web_space(db):
+    """Versions that would together hold more than the plan's web space are
+    not kept: the newest earlier ones that fit stay."""
+    big = WEB_BYTES // 3
+    old = publish(db, {"a.bin": b"\1" * big})
+    middle = publish(db, {"a.bin": b"\2" * big})
+    new = publish(db, {"a.bin": b"\3" * big})
+    assert [v["version"] for v in db.read_sync("v", sites.versions)] == [new, middle, old]
+    newest = publish(db, {"a.bin": b"\4" * big})
+    assert [v["version"] for v in db.read_sync("v", sites.versions)] == [newest, new, middle]
+    assert count(db, "site_blobs") == 3
+
+
+def test_rolling_back_serves_a_kept_version_and_can_be_undone(db):
+    """roll_back makes an earlier version live (its files served again), keeps
+    the newer one to return to, and refuses a version that is not kept."""
+    first = publish(db, {"index.html": b"one"})
+    second = publish(db, {"index.html": b"two"})
+    db.write_sync("back", lambda c: sites.roll_back(c, first))
+    assert db.read_sync("files", sites.files_of) == {"index.html": b"one"}
+    assert [(v["version"], v["live"]) for v in db.read_sync("v", sites.versions)] == [(second, False), (first, True)]
+    db.write_sync("forward", lambda c: sites.roll_back(c, second))
+    assert db.read_sync("files", sites.files_of) == {"index.html": b"two"}
+    with pytest.raises(NotFound):
+        db.write_sync("nowhere", lambda c: sites.roll_back(c, 999))
+    assert db.read_sync("live", sites.live_version) == second
 
 
 def test_identical_contents_are_stored_once(db):

@@ -125,19 +125,44 @@ SPEC = {
     ("/contacts/{uid}/followups", "POST"): IN,
     ("/contacts/{uid}/followups/done", "POST"): IN,
     ("/contacts/{uid}/delete", "POST"): OWNERS,
+    # The website editor
+    ("/website", "GET"): OWNERS,
+    ("/website/start", "POST"): OWNERS,
+    ("/website/theme", "POST"): OWNERS,
+    ("/website/publish", "POST"): OWNERS,
+    ("/website/profile", "GET"): OWNERS,
+    ("/website/profile", "POST"): OWNERS,
+    ("/website/new-page", "GET"): OWNERS,
+    ("/website/new-page", "POST"): OWNERS,
+    ("/website/pages/{page}", "GET"): OWNERS,
+    ("/website/pages/{page}", "POST"): OWNERS,
+    ("/website/pages/{page}/move", "POST"): OWNERS,
+    ("/website/pages/{page}/menu", "POST"): OWNERS,
+    ("/website/pages/{page}/remove", "GET"): OWNERS,
+    ("/website/pages/{page}/remove", "POST"): OWNERS,
+    ("/website/preview/", "GET"): OWNERS,
+    ("/website/preview/{file}", "GET"): OWNERS,
+    ("/website/roll-back", "POST"): OWNERS,
+    ("/website/pages/{page}/add/{kind}", "GET"): OWNERS,
+    ("/website/pages/{page}/add/{kind}", "POST"): OWNERS,
+    ("/website/pages/{page}/blocks/{block}", "GET"): OWNERS,
+    ("/website/pages/{page}/blocks/{block}", "POST"): OWNERS,
+    ("/website/pages/{page}/blocks/{block}/change", "POST"): OWNERS,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example",
            "support": None, "operator": None, "operator-code": None}
 #: The business the operators' routes act on in the walk (suspended, re-planned...).
 WALK_SLUG = "walkco"
 _victims = itertools.count(1)
+#: Set once the walk has made the sites it needs.
+_sites: list[str] = []
 
 
 def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 89
+    assert len(table) == 111
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +189,7 @@ def _client_for(env, operators, viewer: str, pattern: str):
     elif VIEWERS[viewer] is not None:
         return env.signed_in(VIEWERS[viewer])
     return client
+    assert len(table) == 46
 
 
 def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict]:
@@ -188,6 +214,20 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     if "{uid}" in pattern:
         # A contact of acme's, made for this cell (the owner may delete it).
         path = path.replace("{uid}", _acme_contact(env))
+    # acme's site has a page "kept" that must survive; the owner acts on a
+    # page made for the purpose (and previews "kept").
+    page = "kept"
+    if ("{page}" in pattern or "{file}" in pattern) and not _sites:
+        env.cli("site", "init", "acme", "--theme", "clean", check=False)
+        env.cli("site", "page", "add", "acme", "kept", input="Kept.\n", check=False)
+        # The other business has a site too: what it misses is acme's page.
+        env.cli("site", "init", "other", "--theme", "warm", check=False)
+        _sites.append("acme")
+    if viewer in ("owner", "support") and "{page}" in pattern:
+        page = f"walk-page-{next(_victims)}"
+        env.cli("site", "page", "add", "acme", page, input="Walk.\n")
+    path = path.replace("{page}", page).replace("{file}", f"{page}/")
+    path = path.replace("{kind}", "text").replace("{block}", "1")
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
@@ -219,6 +259,17 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/contacts/{uid}/do-not-contact": {"do_not_contact": "on"},
         "/contacts/{uid}/followups": {"summary": f"Call back ({viewer})", "due": "2026-12-31"},
         "/contacts/{uid}/followups/done": {"todo": "no-such-task"},
+        "/website/start": {"theme": "clean"},
+        "/website/theme": {"theme": "clean"},
+        "/website/profile": {"name": "Acme Bakery"},
+        "/website/new-page": {"name": f"walk-new-{next(_victims)}", "title": "Walk"},
+        "/website/pages/{page}": {"title": "Walk", "body": "Walked."},
+        "/website/pages/{page}/move": {"direction": "up"},
+        "/website/pages/{page}/menu": {"shown": "no"},
+        "/website/roll-back": {"version": "1"},
+        "/website/pages/{page}/add/{kind}": {"markdown": "More."},
+        "/website/pages/{page}/blocks/{block}": {"markdown": "Edited."},
+        "/website/pages/{page}/blocks/{block}/change": {"action": "duplicate"},
     }.get(pattern, {})
     return path, form
 
@@ -251,10 +302,11 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, operators, rout
     """Allowed: an answer that is neither 403 nor 404 nor the sign-in
     redirect. Signed out where a user is needed: 303 to /. Staff (or a
     support session) on an owner's own route: 403. Another business's owner
-    on a route naming one of acme's people, domains, app passwords or contacts: the
-    404 of a page that does not exist, and nothing done. On the operators'
-    pages: signed out or owing the code, 303 to /operator; a business's user
-    or a support session's cookie, the 404, and nothing done."""
+    on a route naming one of acme's people, domains, app passwords,
+    contacts or the pages of its site (or their preview): the 404 of a page
+    that does not exist, and nothing done. On the operators' pages: signed
+    out or owing the code, 303 to /operator; a business's user or a support
+    session's cookie, the 404, and nothing done."""
     pattern, method = route
     allowed = SPEC[route]
     operator_route = rights.is_operator_route(_route(pattern))
@@ -272,7 +324,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, operators, rout
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
         role = _kind(viewer, pattern)
         sign_in_page = "/operator" if operator_route else "/"
-        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{uid}")):
+        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{uid}", "{page}", "{file}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
@@ -298,6 +350,8 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, operators, rout
                 if not d.startswith(("walk-owner", "walk-support"))], domains_after
     records = [r["name"] for r in env.cli.json("dns", "records", "acme.example")]
     assert not [r for r in records if r.startswith("walk-") and not r.startswith(("walk-owner", "walk-support"))], records
+    if "{page}" in pattern or "{file}" in pattern:
+        assert env.cli("site", "page", "show", "acme", "kept").stdout == "Kept.\n"
 
 
 def _domains(env) -> list[str]:

@@ -1,0 +1,386 @@
+"""The owner's website editor: start the site with a theme, switch theme,
+the business profile, the pages (add, edit, order in the menu, hide,
+remove), their blocks (add from a palette, edit each in a form shaped like
+it, move, duplicate, remove), the preview of the draft, publishing, and
+rolling back to a version kept.
+
+Each handler parses its form, calls one method of the site builder service
+(``app.core.site_builder``, on a thread: it reads and writes the business's
+file), the one the CLI's ``appliance site`` commands call, and renders; the
+audit log names the signed-in owner. A ``{page}`` the owner's own site does
+not have is the panel's 404, the same as a page that does not exist. "Saved"
+and "Published" are said only once the service has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+
+from sitegen import model
+from storage import sites
+
+from . import website_forms as forms
+from .account import _size
+from .core import Context, Response
+
+log = logging.getLogger(__name__)
+
+#: Where the preview is served; the built pages' root-relative links
+#: (``/style.css``, ``/prices/``) are pointed under it.
+PREVIEW = "/website/preview/"
+_ROOT_LINK = re.compile(rb'(href|src)="/(?!/)')
+
+
+def _builder(ctx: Context) -> Any:
+    return ctx.app.core.site_builder
+
+
+async def _call(method, *args: Any, **kw: Any) -> Any:
+    return await asyncio.to_thread(method, *args, **kw)
+
+
+def _themes(ctx: Context) -> list[tuple[str, str, str]]:
+    """(name, title, description) of each theme, in the user's language."""
+    texts = {
+        "bold": (ctx._("Bold"), ctx._("Dark, strong type and a bright accent, for trades: builders, mechanics, electricians.")),
+        "clean": (ctx._("Clean"), ctx._("Light and calm, for services: a practice, a studio, an office.")),
+        "warm": (ctx._("Warm"), ctx._("Cream paper and serif headings, for a café, a bakery or a shop.")),
+    }
+    return [(t.name, *texts.get(t.name, (t.title, t.description))) for t in _builder(ctx).themes()]
+
+
+async def _overview_page(ctx: Context, status: int = 200, *, theme_form=None, notice: str = "",
+                         problem: str = "", detail: str = "") -> Response:
+    overview = await _call(_builder(ctx).overview, ctx.session.slug)
+    themes = _themes(ctx)
+    form = theme_form or forms.theme(ctx._, [(n, t) for n, t, _ in themes], overview.theme)
+    used = overview.published_bytes
+    percent = min(100, round(100 * used / overview.limit_bytes)) if overview.limit_bytes else 0
+    return ctx.render("website.html", status, path="/website", site=overview, themes=themes, theme_form=form,
+                      used=_size(ctx, used), limit=_size(ctx, overview.limit_bytes), percent=percent,
+                      notice=notice, problem=problem, detail=detail)
+
+
+async def overview(ctx: Context) -> Response:
+    return await _overview_page(ctx)
+
+
+async def start(ctx: Context) -> Response:
+    themes = _themes(ctx)
+    form = forms.theme(ctx._, [(n, t) for n, t, _ in themes], None, ctx.form_data())
+    if not form.validate():
+        return await _overview_page(ctx, 400, theme_form=form)
+    try:
+        await _call(_builder(ctx).start, ctx.session.slug, form.theme.data, actor=ctx.session.address)
+    except Conflict:
+        return ctx.redirect("/website")
+    return await _overview_page(ctx, notice=ctx._("Your website is started. Fill in the profile, then add pages."))
+
+
+async def theme(ctx: Context) -> Response:
+    themes = _themes(ctx)
+    form = forms.theme(ctx._, [(n, t) for n, t, _ in themes], None, ctx.form_data())
+    if not form.validate():
+        return await _overview_page(ctx, 400, theme_form=form)
+    try:
+        await _call(_builder(ctx).set_theme, ctx.session.slug, form.theme.data, actor=ctx.session.address)
+    except NotFound:
+        return ctx.redirect("/website")
+    return await _overview_page(ctx, notice=ctx._("The theme is changed. Publish to show it on your site."))
+
+
+async def publish(ctx: Context) -> Response:
+    try:
+        built = await _call(_builder(ctx).build, ctx.session.slug, actor=ctx.session.address)
+    except LimitExceeded as exc:
+        return await _overview_page(ctx, 400, problem=ctx._("The site does not fit in your plan's web space."),
+                                    detail=str(exc))
+    except (InvalidInput, NotFound) as exc:
+        return await _overview_page(ctx, 400, problem=ctx._("The site cannot be published yet:"), detail=str(exc))
+    ctx.panel.site_published(ctx.session.slug)
+    log.info("%s: %s published the site of %s, version %d", ctx.request.peer, ctx.session.address,
+             ctx.session.slug, built.version)
+    return await _overview_page(ctx, notice=ctx._("Published: version %(version)d is on your site now.",
+                                                  version=built.version))
+
+
+async def profile_page(ctx: Context) -> Response:
+    try:
+        values = await _call(_builder(ctx).profile, ctx.session.slug)
+    except NotFound:
+        return ctx.redirect("/website")
+    return ctx.render("website_profile.html", form=forms.profile(ctx._, values=values), saved=False)
+
+
+async def profile(ctx: Context) -> Response:
+    form = forms.profile(ctx._, ctx.form_data())
+    if not form.validate():
+        return ctx.render("website_profile.html", 400, form=form, saved=False)
+    changes = {name: field.data or "" for name, field in form._fields.items()}
+    try:
+        await _call(_builder(ctx).change_profile, ctx.session.slug, changes, actor=ctx.session.address)
+    except NotFound:
+        return ctx.redirect("/website")
+    except (InvalidInput, LimitExceeded):
+        form.name.errors.append(ctx._("Check the values: one of them is not accepted."))
+        return ctx.render("website_profile.html", 400, form=form, saved=False)
+    return ctx.render("website_profile.html", form=form, saved=True)
+
+
+async def new_page_form(ctx: Context) -> Response:
+    return ctx.render("website_new_page.html", form=forms.new_page(ctx._))
+
+
+async def new_page(ctx: Context) -> Response:
+    form = forms.new_page(ctx._, ctx.form_data())
+    if not form.validate():
+        return ctx.render("website_new_page.html", 400, form=form)
+    try:
+        await _call(_builder(ctx).add_page, ctx.session.slug, form.name.data, form.title.data,
+                    actor=ctx.session.address)
+    except Conflict:
+        form.name.errors.append(ctx._("Your site already has a page at this address."))
+    except LimitExceeded:
+        form.name.errors.append(ctx._("Your site has as many pages as it may have. Remove one first."))
+    except InvalidInput:
+        form.title.errors.append(ctx._("Check the title: use printable characters only."))
+    except NotFound:
+        return ctx.redirect("/website")
+    else:
+        return ctx.redirect(f"/website/pages/{form.name.data}")
+    return ctx.render("website_new_page.html", 400, form=form)
+
+
+async def _page(ctx: Context) -> Any:
+    """The owner's own page ``{page}``, or None."""
+    try:
+        return await _call(_builder(ctx).page_text, ctx.session.slug, ctx.params["page"])
+    except (NotFound, InvalidInput):
+        return None
+
+
+async def page_form(ctx: Context) -> Response:
+    page = await _page(ctx)
+    if page is None:
+        return ctx.not_found()
+    values = {"title": page.title, "menu": page.menu if page.menu != page.title else "",
+              "description": page.description, "body": page.body}
+    return _page_editor(ctx, page, forms.edit_page(ctx._, values=values))
+
+
+async def edit_page(ctx: Context) -> Response:
+    page = await _page(ctx)
+    if page is None:
+        return ctx.not_found()
+    form = forms.edit_page(ctx._, ctx.form_data())
+    if not form.validate():
+        return _page_editor(ctx, page, form, 400)
+    try:
+        await _call(_builder(ctx).edit_page, ctx.session.slug, page.name, form.title.data, form.menu.data or "",
+                    form.description.data or "", form.body.data or "", actor=ctx.session.address)
+    except (InvalidInput, LimitExceeded, NotFound) as exc:
+        form.body.errors.append(ctx._("The content has a mistake; nothing is saved. Fix it and save again."))
+        return _page_editor(ctx, page, form, 400, detail=str(exc))
+    return _page_editor(ctx, await _page(ctx) or page, form, saved=True)
+
+
+async def move_page(ctx: Context) -> Response:
+    form = forms.move(ctx._, ctx.form_data())
+    if not form.validate():
+        return await _overview_page(ctx, 400, problem=ctx._("Choose up or down."))
+    try:
+        await _call(_builder(ctx).move_page, ctx.session.slug, ctx.params["page"], form.direction.data == "up",
+                    actor=ctx.session.address)
+    except NotFound:
+        return ctx.not_found()
+    except InvalidInput:
+        return await _overview_page(ctx, 400, problem=ctx._("Only pages in the menu can move in it."))
+    return ctx.redirect("/website#pages")
+
+
+async def page_menu(ctx: Context) -> Response:
+    form = forms.menu(ctx._, ctx.form_data())
+    if not form.validate():
+        return await _overview_page(ctx, 400, problem=ctx._("Choose yes or no."))
+    try:
+        await _call(_builder(ctx).show_in_menu, ctx.session.slug, ctx.params["page"], form.shown.data == "yes",
+                    actor=ctx.session.address)
+    except (NotFound, InvalidInput):
+        return ctx.not_found()
+    return ctx.redirect("/website#pages")
+
+
+async def remove_page_form(ctx: Context) -> Response:
+    page = await _page(ctx)
+    if page is None:
+        return ctx.not_found()
+    return ctx.render("website_remove_page.html", page=page)
+
+
+async def remove_page(ctx: Context) -> Response:
+    try:
+        await _call(_builder(ctx).remove_page, ctx.session.slug, ctx.params["page"], actor=ctx.session.address)
+    except (NotFound, InvalidInput):
+        return ctx.not_found()
+    except Conflict:
+        return ctx.forbidden(ctx._("The home page cannot be removed: every site has one."))
+    return ctx.redirect("/website#pages")
+
+
+async def preview(ctx: Context) -> Response:
+    """One file of the draft, built as publishing would build it, for the
+    owner's eyes only: ``/website/preview/`` is the home page,
+    ``/website/preview/prices/`` a page, and so on."""
+    try:
+        files = await _call(_builder(ctx).preview, ctx.session.slug)
+    except (InvalidInput, NotFound) as exc:
+        return ctx.render("error.html", 400, title=ctx._("The preview cannot be built"),
+                          message=ctx._("The site cannot be published yet:") + " " + str(exc))
+    path = ctx.params.get("file", "")
+    wanted = path + "index.html" if path == "" or path.endswith("/") else path
+    if wanted not in files:
+        if path and f"{path}/index.html" in files:
+            return ctx.redirect(f"{PREVIEW}{path}/")
+        return ctx.not_found()
+    body = files[wanted]
+    content_type = sites.content_type(wanted)
+    if content_type.startswith("text/html"):
+        body = _ROOT_LINK.sub(rb'\1="' + PREVIEW.encode(), body)
+    return Response(200, body, content_type)
+
+
+async def roll_back(ctx: Context) -> Response:
+    form = forms.roll_back(ctx._, ctx.form_data())
+    if not form.validate():
+        return await _overview_page(ctx, 400, problem=ctx._("Choose a version."))
+    version = int(form.version.data)
+    try:
+        await _call(ctx.app.core.sites.roll_back, ctx.session.slug, version, actor=ctx.session.address)
+    except NotFound:
+        return await _overview_page(ctx, 400, problem=ctx._("This version is no longer kept."))
+    ctx.panel.site_published(ctx.session.slug)
+    log.info("%s: %s rolled the site of %s back to version %d", ctx.request.peer, ctx.session.address,
+             ctx.session.slug, version)
+    return await _overview_page(ctx, notice=ctx._("Version %(version)d is on your site again.", version=version))
+
+
+# -- blocks ----------------------------------------------------------------------------
+
+
+def _kind_names(ctx: Context) -> dict[str, str]:
+    """What each block a form can make is called, in the user's language."""
+    return {"heading": ctx._("Heading"), "text": ctx._("Text"), "services": ctx._("Services"),
+            "contact": ctx._("Contact details")}
+
+
+def _summaries(ctx: Context, blocks: tuple) -> list[tuple[str, str]]:
+    """(kind, a few words of it) of each block, for the page's list."""
+    out = []
+    for b in blocks:
+        words = {
+            "heading": lambda: b.title,
+            "text": lambda: b.markdown,
+            "contact": lambda: b.markdown,
+            "services": lambda: ", ".join(s.name for s in b.items),
+            "image": lambda: b.alt,
+            "gallery": lambda: ", ".join(i.alt for i in b.items),
+        }[b.kind]()
+        words = " ".join(words.split())
+        out.append((b.kind, words if len(words) <= 80 else words[:79] + "…"))
+    return out
+
+
+def _page_editor(ctx: Context, page: Any, form: Any, status: int = 200, *, saved: bool = False,
+                 detail: str = "") -> Response:
+    kinds = _kind_names(ctx)
+    return ctx.render("website_page.html", status, page=page, form=form, saved=saved, detail=detail,
+                      blocks=_summaries(ctx, page.blocks), palette=kinds,
+                      kinds={**kinds, "image": ctx._("Picture"), "gallery": ctx._("Gallery")})
+
+
+async def _page_blocks(ctx: Context) -> Any:
+    """The owner's own page ``{page}`` with its blocks, or None."""
+    try:
+        return await _call(_builder(ctx).page_blocks, ctx.session.slug, ctx.params["page"])
+    except (NotFound, InvalidInput):
+        return None
+
+
+def _block_page(ctx: Context, page: Any, kind: str, form: Any, action: str, *, new: bool, status: int = 200,
+                problem: str = "", detail: str = "") -> Response:
+    name = _kind_names(ctx)[kind]
+    heading = ctx._("Add a block: %(kind)s", kind=name) if new else ctx._("Edit a block: %(kind)s", kind=name)
+    return ctx.render("website_block.html", status, page=page, kind=kind, form=form, action=action,
+                      heading=heading, problem=problem, detail=detail)
+
+
+async def new_block_form(ctx: Context) -> Response:
+    page, kind = await _page_blocks(ctx), ctx.params["kind"]
+    if page is None or kind not in _kind_names(ctx):
+        return ctx.not_found()
+    return _block_page(ctx, page, kind, forms.block(ctx._, kind), ctx.request.path, new=True)
+
+
+async def new_block(ctx: Context) -> Response:
+    return await _save_block(ctx, None)
+
+
+async def block_form(ctx: Context) -> Response:
+    page = await _page_blocks(ctx)
+    index = int(ctx.params["block"])
+    if page is None or index > len(page.blocks):
+        return ctx.not_found()
+    block = page.blocks[index - 1]
+    if block.kind not in _kind_names(ctx):
+        # Pictures are edited in the page's text until the image library comes.
+        return ctx.redirect(f"/website/pages/{page.name}#text")
+    form = forms.block(ctx._, block.kind, values=model.block_fields(block))
+    return _block_page(ctx, page, block.kind, form, ctx.request.path, new=False)
+
+
+async def edit_block(ctx: Context) -> Response:
+    return await _save_block(ctx, int(ctx.params["block"]))
+
+
+async def _save_block(ctx: Context, index: int | None) -> Response:
+    page = await _page_blocks(ctx)
+    if page is None or (index is not None and index > len(page.blocks)):
+        return ctx.not_found()
+    kind = ctx.params["kind"] if index is None else page.blocks[index - 1].kind
+    if kind not in _kind_names(ctx):
+        return ctx.not_found()
+    form = forms.block(ctx._, kind, ctx.form_data())
+    if not form.validate():
+        return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400)
+    values = {name: field.data or "" for name, field in form._fields.items()}
+    try:
+        await _call(_builder(ctx).put_block, ctx.session.slug, page.name, index, kind, values,
+                    actor=ctx.session.address)
+    except NotFound:
+        return ctx.not_found()
+    except (InvalidInput, LimitExceeded) as exc:
+        return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400,
+                           problem=ctx._("This block has a mistake; nothing is saved. Fix it and save again."),
+                           detail=str(exc))
+    return ctx.redirect(f"/website/pages/{page.name}#blocks")
+
+
+async def change_block(ctx: Context) -> Response:
+    form = forms.block_action(ctx._, ctx.form_data())
+    if not form.validate():
+        return ctx.render("error.html", 400, title=ctx._("Choose what to do with the block."),
+                          message=ctx._("Choose what to do with the block."))
+    try:
+        await _call(_builder(ctx).change_block, ctx.session.slug, ctx.params["page"], int(ctx.params["block"]),
+                    form.action.data, actor=ctx.session.address)
+    except NotFound:
+        return ctx.not_found()
+    except (InvalidInput, LimitExceeded):
+        return ctx.render("error.html", 400, title=ctx._("The page is full"),
+                          message=ctx._("This page has as many blocks as it may have."))
+    return ctx.redirect(f"/website/pages/{ctx.params['page']}#blocks")

@@ -1,0 +1,223 @@
+"""The website editor's forms (WTForms): the theme, the business profile,
+a new page, a page's text, and the small forms of the page list.
+
+Each value is checked with the site builder's own rules (``sitegen.model``,
+the one definition of a valid name, colour, phone number...), and a value
+it refuses gets a message in the user's language beside its field. The
+service checks everything again when it saves.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from wtforms import Form, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
+
+from sitegen import model
+from storage.errors import InvalidInput, LimitExceeded
+
+from .forms import FormData, Gettext
+
+#: Longest name, tagline, address and hours the profile holds (``sitegen.model``).
+MAX_NAME, MAX_TAGLINE, MAX_ADDRESS, MAX_HOURS = 100, 200, 300, 600
+MAX_EMAIL, MAX_URL, MAX_PHONE, MAX_COLOUR, MAX_LANGUAGE = 254, 500, 32, 7, 20
+#: Longest page content edited in the panel, in characters: the whole form
+#: must stay within the 64 KiB the panel reads (``core.MAX_FORM_BYTES``)
+#: once URL-encoded. Longer pages are edited with ``appliance site page``.
+MAX_BODY = 10_000
+
+
+def _lines(value: object) -> object:
+    """Lines typed in a text box as the profile stores them: joined by ';'."""
+    if not isinstance(value, str):
+        return value
+    return "; ".join(line.strip() for line in value.splitlines() if line.strip())
+
+
+def _checked(check: Callable[[str], object], message: str):
+    """A validator running ``check`` (a ``sitegen.model`` rule) on the data;
+    what it refuses gets ``message``."""
+
+    def validate(form: Form, field) -> None:
+        if not field.data or field.errors:  # one message at a time
+            return
+        try:
+            check(field.data)
+        except (InvalidInput, LimitExceeded):
+            raise ValidationError(message) from None
+
+    return validate
+
+
+def _profile_rule(key: str):
+    return lambda value: model.check_profile_value(key, value)
+
+
+def theme(_: Gettext, themes: list[tuple[str, str]], current: str | None = None,
+          data: FormData | None = None) -> Form:
+    """``themes`` is (name, title shown) of each theme."""
+
+    class Theme(Form):
+        theme = SelectField(_("Theme"), choices=themes, default=current,
+                            invalid_choice_message=_("Choose one of the themes."))
+
+    return Theme(data)
+
+
+def profile(_: Gettext, data: FormData | None = None, values: dict | None = None) -> Form:
+    """The business profile; ``values`` fill it when nothing was submitted."""
+
+    def limit(most: int) -> Length:
+        return Length(max=most, message=_("At most %(max)d characters.", max=most))
+
+    colour_message = _("Write a colour as # and six hexadecimal digits, for example #1a5fb4, or leave it empty.")
+
+    class Profile(Form):
+        name = StringField(_("Business name"), [
+            InputRequired(_("Enter the name of the business.")), limit(MAX_NAME),
+            _checked(_profile_rule("name"), _("Enter the name of the business."))])
+        tagline = StringField(_("Tagline"), [Optional(), limit(MAX_TAGLINE)])
+        colour = StringField(_("Brand colour"), [
+            Optional(), limit(MAX_COLOUR), _checked(_profile_rule("colour"), colour_message)],
+            render_kw={"spellcheck": "false", "autocomplete": "off"})
+        accent = StringField(_("Accent colour"), [
+            Optional(), limit(MAX_COLOUR), _checked(_profile_rule("accent"), colour_message)],
+            render_kw={"spellcheck": "false", "autocomplete": "off"})
+        address = TextAreaField(_("Address"), [
+            Optional(), limit(MAX_ADDRESS),
+            _checked(_profile_rule("address"), _("Write the address on at most 6 lines."))],
+            filters=[_lines], render_kw={"rows": 4, "autocomplete": "street-address"})
+        phone = StringField(_("Phone"), [
+            Optional(), limit(MAX_PHONE),
+            _checked(_profile_rule("phone"), _("Use digits, spaces and + ( ) - . / only."))],
+            render_kw={"type": "tel", "autocomplete": "tel"})
+        email = StringField(_("E-mail address"), [
+            Optional(), limit(MAX_EMAIL),
+            _checked(_profile_rule("email"), _("Enter an e-mail address such as hello@example.com."))],
+            render_kw={"type": "email", "autocomplete": "email", "spellcheck": "false"})
+        hours = TextAreaField(_("Opening hours"), [
+            Optional(), limit(MAX_HOURS),
+            _checked(_profile_rule("hours"), _("Write at most 14 lines of at most 80 characters."))],
+            filters=[_lines], render_kw={"rows": 4})
+        map = StringField(_("Map link"), [
+            Optional(), limit(MAX_URL),
+            _checked(_profile_rule("map"), _("Enter a web address starting with https://."))],
+            render_kw={"type": "url", "spellcheck": "false"})
+        language = StringField(_("Language of the site"), [
+            Optional(), limit(MAX_LANGUAGE),
+            _checked(_profile_rule("language"), _("Enter a language code such as en, fr or de."))],
+            id="site-language",
+            render_kw={"spellcheck": "false", "autocomplete": "off"})
+
+    form = Profile(data)
+    if data is None and values:
+        form.process(data=values)
+        # Shown one line per line (the filter joins them again when sent).
+        for f in (form.address, form.hours):
+            f.data = "\n".join(p.strip() for p in (f.data or "").split(";") if p.strip())
+    return form
+
+
+def new_page(_: Gettext, data: FormData | None = None) -> Form:
+    class NewPage(Form):
+        name = StringField(_("Address of the page"), [
+            InputRequired(_("Enter the page's address.")),
+            Length(max=40, message=_("At most %(max)d characters.", max=40)),
+            _checked(model.page_name, _("Use 1 to 40 lower-case letters, digits and hyphens; some names are reserved.")),
+        ], filters=[lambda v: v.strip().lower() if isinstance(v, str) else v],
+            render_kw={"spellcheck": "false", "autocomplete": "off"})
+        title = StringField(_("Title"), _title_rules(_))
+
+    return NewPage(data)
+
+
+def _title_rules(_: Gettext) -> list:
+    return [InputRequired(_("Enter a title.")),
+            Length(max=model.MAX_TITLE, message=_("At most %(max)d characters.", max=model.MAX_TITLE))]
+
+
+def edit_page(_: Gettext, data: FormData | None = None, values: dict | None = None) -> Form:
+    """A page's title, menu label, description and body."""
+
+    class EditPage(Form):
+        title = StringField(_("Title"), _title_rules(_))
+        menu = StringField(_("Name in the menu"), [
+            Optional(), Length(max=model.MAX_MENU, message=_("At most %(max)d characters.", max=model.MAX_MENU))])
+        description = TextAreaField(_("Description"), [
+            Optional(), Length(max=model.MAX_DESCRIPTION,
+                               message=_("At most %(max)d characters.", max=model.MAX_DESCRIPTION))],
+            render_kw={"rows": 2})
+        body = TextAreaField(_("Content"), [
+            Optional(), Length(max=MAX_BODY, message=_("At most %(max)d characters.", max=MAX_BODY))],
+            render_kw={"rows": 18, "spellcheck": "true"})
+
+    form = EditPage(data)
+    if data is None and values:
+        form.process(data=values)
+    return form
+
+
+def move(_: Gettext, data: FormData | None = None) -> Form:
+    class Move(Form):
+        direction = SelectField(_("Direction"), choices=[("up", _("Up")), ("down", _("Down"))],
+                                invalid_choice_message=_("Choose up or down."))
+
+    return Move(data)
+
+
+def menu(_: Gettext, data: FormData | None = None) -> Form:
+    class Menu(Form):
+        shown = SelectField(_("In the menu"), choices=[("yes", _("Yes")), ("no", _("No"))],
+                            invalid_choice_message=_("Choose yes or no."))
+
+    return Menu(data)
+
+
+def roll_back(_: Gettext, data: FormData | None = None) -> Form:
+    class RollBack(Form):
+        version = StringField(_("Version"), [
+            InputRequired(_("Choose a version.")), Regexp(r"^[1-9][0-9]{0,14}\Z", message=_("Choose a version.")),
+        ])
+
+    return RollBack(data)
+
+
+def block(_: Gettext, kind: str, data: FormData | None = None, values: dict | None = None) -> Form:
+    """The form of one block of ``kind`` (``sitegen.model.FORM_BLOCKS``),
+    shaped like it: a heading and the line under it; the Markdown of a text
+    or of the note beside the contact details; the services, one a line."""
+
+    def limit(most: int) -> Length:
+        return Length(max=most, message=_("At most %(max)d characters.", max=most))
+
+    class Heading(Form):
+        title = StringField(_("Heading"), [DataRequired(_("Write the heading.")), limit(model.MAX_TITLE)],
+                            filters=[lambda v: v.strip() if isinstance(v, str) else v])
+        lead = TextAreaField(_("Text under the heading"), [Optional(), limit(600)], render_kw={"rows": 3})
+
+    class Text(Form):
+        markdown = TextAreaField(_("Text"), [InputRequired(_("Write the text.")), limit(MAX_BODY)],
+                                 render_kw={"rows": 12})
+
+    class Services(Form):
+        items = TextAreaField(_("Services"), [InputRequired(_("List at least one service.")), limit(MAX_BODY)],
+                              render_kw={"rows": 10})
+
+    class Contact(Form):
+        markdown = TextAreaField(_("Text beside the contact details"), [Optional(), limit(MAX_BODY)],
+                                 render_kw={"rows": 4})
+
+    form = {"heading": Heading, "text": Text, "services": Services, "contact": Contact}[kind](data)
+    if data is None and values:
+        form.process(data=values)
+    return form
+
+
+def block_action(_: Gettext, data: FormData | None = None) -> Form:
+    class BlockAction(Form):
+        action = SelectField(_("Action"), choices=[("up", _("Up")), ("down", _("Down")),
+                                                   ("duplicate", _("Duplicate")), ("remove", _("Remove"))],
+                             invalid_choice_message=_("Choose what to do with the block."))
+
+    return BlockAction(data)
