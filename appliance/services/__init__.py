@@ -27,6 +27,7 @@ runs them in a thread.
 ``devices``        what mail, calendar and contacts clients are told: host,
                    ports, addresses, the signed Apple profile
 ``security``       a user's two-step sign-in and app passwords
+``backups``        what the replica holds, restore, the nightly export
 =================  ===========================================================
 """
 
@@ -41,6 +42,7 @@ from storage.tenants import TenantPool
 from ..catalog import Catalog
 from ..settings import Settings
 from .addresses import Addresses
+from .backups import Backups
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
@@ -74,6 +76,7 @@ class Services:
         self.queue = Queue(self.stores)
         self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
         self.security = Security(self.stores)
+        self.backups = Backups(self.stores, self.businesses)
 
 
 __all__ = ["Services", "Stores"]
