@@ -262,6 +262,28 @@ def export_file(source: Database, target: str | Path, *, mode: int = PRIVATE_MOD
         src.close()
 
 
+def overwrite_file(source: str | Path, target: Database) -> None:
+    """Make the live database ``target`` hold exactly what the standalone
+    file ``source`` holds, through the online backup API.
+
+    The file stays where it is (same inode, same WAL): to every open
+    connection - the daemon's, Litestream's - this is one write
+    transaction, which Litestream ships like any other. ``source`` must be
+    current (migrated); the caller has checked and copied what ``target``
+    held before, if it wants it.
+    """
+    target.checkpoint()  # queued writes first
+    src = sqlite3.connect(f"{Path(source).resolve().as_uri()}?mode=ro", uri=True)
+    dst = connect(target.path)
+    try:
+        if not target.checkpoints:
+            dst.execute("PRAGMA wal_autocheckpoint = 0")
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
 @dataclass(frozen=True)
 class FileFacts:
     """What a business file says about itself (the catalog's truth)."""

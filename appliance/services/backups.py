@@ -20,7 +20,7 @@ from storage import box as boxdb
 from storage import directory, names
 from storage.database import connect
 from storage.errors import IntegrityFailed
-from storage.tenants import check_file, export_file, file_facts
+from storage.tenants import adopt_file, check_file, export_file, file_facts, overwrite_file
 
 from .. import litestream
 from ..errors import Conflict, InvalidInput, NotFound
@@ -117,11 +117,13 @@ class Backups:
 
         Checks: backups are on; the slugs and the time are valid; ``as_slug``
         is free; the replica holds ``slug`` at that time; the restored file
-        passes ``integrity_check`` and holds business ``slug``. Changes:
-        under its own slug, the current business (if any) is removed to
-        ``<state>/removed/`` and the restored file imported in its place
-        (put back if that import fails); under ``as_slug``, the copy is
-        renamed (slug, free domain, own domains moved under it) and imported.
+        passes ``integrity_check`` and holds business ``slug``; its domains
+        belong to no other business. Changes: under its own slug, a copy of
+        the live business goes to ``<state>/removed/`` and the restored state
+        is written into the live file (the catalog follows its domains); a
+        business no longer in the catalog is imported; under ``as_slug``, the
+        copy is renamed (slug, free domain, own domains moved under it) and
+        imported.
         Raises InvalidInput, NotFound, Conflict, IntegrityFailed,
         litestream.BackupFailed.
         """
@@ -145,18 +147,47 @@ class Backups:
                 raise IntegrityFailed(f"the replica of {slug} holds another business")
             if target != slug:
                 self._rename(staging, target)
-            removed = self.businesses.remove(target, actor=actor) if exists else None
-            try:
+            if exists:
+                business = self._replace(target, staging)
+            else:
                 business = self.businesses.import_file(staging, actor=actor)
-            except BaseException:
-                if removed is not None:
-                    self.businesses.import_file(removed, actor=actor)
-                raise
         finally:
             _remove_db_files(staging)
         log.info("business %s restored by %s as %s from %s at %s", slug, actor, target,
                  stores.settings.backup.url, when.isoformat() if when else "the latest")
         return business
+
+    def _replace(self, slug: str, staging: Path) -> Business:
+        """Put the restored file ``staging`` into the live business ``slug``
+        (see :func:`storage.tenants.overwrite_file`): the file keeps its
+        place, so the daemon and Litestream, which hold it open, see one
+        more transaction; what it held is copied to ``removed/`` first."""
+        stores = self.stores
+        facts = adopt_file(staging, stores.tenants.migrations, stores.free_domain)
+
+        def check(conn) -> None:
+            for domain in facts.domains:
+                owner = boxdb.tenant_for_domain(conn, domain)
+                if owner not in (None, slug):
+                    raise Conflict(f"domain {domain} of the restored {slug} now belongs to business {owner}")
+
+        stores.box.read_sync("restore check", check)
+        db = stores.tenants.get(slug)
+        removed = stores.state_dir / "removed"
+        removed.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        kept = removed / f"{slug}-{stamp}-before-restore.sqlite3"
+        export_file(db, kept)
+        overwrite_file(staging, db)
+
+        def register(conn) -> None:
+            boxdb.remove_tenant(conn, slug)
+            boxdb.add_tenant(conn, slug, facts.name, facts.created, facts.domains)
+            boxdb.set_state(conn, slug, facts.state)
+
+        stores.write_box("tenant restore", register)
+        log.info("business %s: the state it had before the restore is kept in %s", slug, kept)
+        return self.businesses.show(slug)
 
     def _rename(self, path: Path, slug: str) -> None:
         conn = connect(path)

@@ -144,13 +144,20 @@ def between_two_mails(box: Box) -> tuple[str, str, str]:
 
 def test_restore_in_place_brings_back_the_state_between_two_mails(box):
     """Restoring acme at a second between two deliveries gives back exactly
-    the first mail; the state it replaced is kept under removed/."""
+    the first mail, the running daemon delivers the next one into the
+    restored business, and the state it replaced is kept under removed/."""
     first, at, second = between_two_mails(box)
     proc = box.cli("tenant", "restore", "acme", "--at", at)
     assert proc.stdout.strip() == "restored acme"
     assert box.subjects("acme", "alice@acme.test") == [first]
-    kept = list((box.state / "removed").glob("acme-*.sqlite3"))
+    box.send("alice@acme.test", "third")
+    assert box.subjects("acme", "alice@acme.test") == [first, "third"]
+    kept = list((box.state / "removed").glob("acme-*-before-restore.sqlite3"))
     assert len(kept) == 1
+    conn = sqlite3.connect(kept[0])
+    assert [m.split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0].decode()
+            for m in stored_messages(conn, "alice@acme.test")] == [first, second]
+    conn.close()
     assert [t["slug"] for t in box.cli.json("tenant", "list")] == ["acme"]
 
 
