@@ -126,7 +126,8 @@ def replica(settings: Settings, subpath: str) -> dict[str, Any]:
 def config_document(settings: Settings, state_dir: Path) -> dict[str, Any]:
     """What ``litestream replicate`` runs with (see module doc). JSON is
     YAML, so it is written as JSON."""
-    state_dir = Path(state_dir)
+    # Absolute: Litestream reports databases by these paths.
+    state_dir = Path(state_dir).resolve()
     sock = socket_path(state_dir)
     if len(str(sock)) > MAX_SOCKET_PATH:
         raise ConfigError(f"state directory {state_dir} is too long a path for Litestream's control socket")

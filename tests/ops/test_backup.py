@@ -121,9 +121,11 @@ def box(tmp_path, s3, dns):
     b.cli("tenant", "add", "acme", "--domain", "acme.test")
     b.cli("user", "add", "alice@acme.test", "--password-stdin", input=PASSWORD + "\n")
     b.daemon.start()
-    b.wait_shipped("acme", None)
-    yield b
-    b.stop()
+    try:
+        b.wait_shipped("acme", None)
+        yield b
+    finally:
+        b.stop()
 
 
 def between_two_mails(box: Box) -> tuple[str, str, str]:
@@ -298,3 +300,19 @@ def test_nightly_export_all_writes_private_consistent_copies(tmp_path, cli):
         conn.close()
     proc = cli("tenant", "export", "--all", str(tmp_path / "missing"), check=False)
     assert (proc.returncode, proc.stderr) == (1, f"appliance: error: directory {tmp_path / 'missing'} does not exist\n")
+
+
+@pytest.mark.parametrize("line, message", [
+    ('url = "ftp://example.org/x"', "[backup] url: expected s3://BUCKET/PREFIX or file:///DIR"),
+    ('bucket = "backups"', "[backup] bucket: unknown key"),
+    ("sync_seconds = 0", "[backup] sync_seconds: expected a whole number from 1 to 3600"),
+])
+def test_a_bad_backup_setting_is_one_config_error(tmp_path, line, message):
+    """A malformed or unknown [backup] key stops every command with one
+    line naming the file, the section and the key (exit 78)."""
+    config = tmp_path / "bad.toml"
+    config.write_text(f"[backup]\n{line}\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    proc = Cli(state, config)("backup", "status", check=False)
+    assert (proc.returncode, proc.stderr) == (78, f"appliance: config error: {config}: {message}\n")
