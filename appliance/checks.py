@@ -156,7 +156,8 @@ def check_backup(app: App) -> Iterator[Result]:
         yield Result("backup", "warn", "continuous backups are off ([backup] url is empty)")
         return
     if not status.running:
-        yield Result("backup", "warn", f"litestream is not running (replica {status.url})")
+        why = status.databases[0].detail if status.databases else "litestream is not running"
+        yield Result("backup", "warn", f"{why} (replica {status.url})")
         return
     late = status.warnings
     for replica in late:

@@ -26,8 +26,9 @@ exits (1 s, doubling to a minute); systemd restarts the daemon.
 
 Known limit: Litestream keeps each replicated database open (two
 descriptors, a connection, a read transaction and a goroutine or two);
-about 5,000 databases per process is the documented ceiling, and
-``bench/backup_many.py`` measures what 2,000 cost here.
+about 5,000 databases per process is the documented ceiling.
+``bench/backup_many.py`` measured 2,001 here: about 0.6 MiB resident and 6
+open descriptors per database (1.1 GiB, 12,020 descriptors in all).
 """
 
 from __future__ import annotations

@@ -35,7 +35,10 @@ EXPORT_MODE = 0o600
 
 @dataclass(frozen=True)
 class Replica:
-    """One database's place in the replica: ``name`` is ``box`` or a slug."""
+    """One database's place in the replica: ``name`` is ``box`` or a slug;
+    ``txid`` the newest transaction Litestream has taken from its WAL;
+    ``last_sync`` when Litestream last shipped everything it had taken
+    (every ``sync_seconds`` while it keeps up), ``age_seconds`` how long ago."""
 
     name: str
     status: str  # ok | warn
@@ -82,14 +85,19 @@ class Backups:
         self.businesses = businesses
 
     def status(self) -> BackupStatus:
-        """Every business of the catalog and the box database: the last
-        transaction shipped to the replica and how long ago; ``warn`` when
+        """Every business of the catalog and the box database: its last
+        transaction taken by Litestream and when it last shipped; ``warn`` when
         that is older than ``[backup] warn_seconds`` or nothing was shipped.
         Reads the running Litestream's control socket; changes nothing."""
         b = self.stores.settings.backup
         if not litestream.enabled(self.stores.settings):
             return BackupStatus(False, False, "", b.warn_seconds, [])
-        rows = litestream.replicated(self.stores.state_dir)
+        try:
+            rows = litestream.replicated(self.stores.state_dir)
+            problem = "litestream is not running"
+        except litestream.BackupFailed as exc:
+            # Busy starting (thousands of files) or wedged: a finding, not a crash.
+            rows, problem = None, str(exc)
         by_path = {Path(r.path).resolve(): r for r in rows or []}
         now = datetime.datetime.now(datetime.timezone.utc)
         wanted = [("box", self.stores.box.path)]
@@ -98,7 +106,7 @@ class Backups:
         for name, path in wanted:
             row = by_path.get(Path(path).resolve())
             if rows is None:
-                out.append(Replica(name, "warn", None, None, None, "litestream is not running"))
+                out.append(Replica(name, "warn", None, None, None, problem))
             elif row is None:
                 out.append(Replica(name, "warn", None, None, None, "not replicated"))
             elif row.last_sync is None:

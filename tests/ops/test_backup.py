@@ -29,28 +29,25 @@ from tests.conftest import Cli, Daemon, free_port, stop_process, wait_for
 from tests.protocols.smtp.conftest import PASSWORD, StubDNS, mta_config, stored_messages
 
 BUCKET = "backups"
+#: Seconds to wait for Litestream to ship: generous, for a loaded machine.
+WAIT = 60
 
 
 @pytest.fixture(scope="module")
-def s3():
-    """moto's S3 server on 127.0.0.1 (a port the kernel picked), with one bucket."""
+def s3(tmp_path_factory):
+    """moto's S3 server on 127.0.0.1 (a port the kernel picked); its endpoint.
+
+    Its request log goes to a file: a pipe nobody reads would fill and
+    stall the server."""
     moto = Path(sys.executable).parent / "moto_server"
-    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", "0"], stdout=log, stderr=subprocess.STDOUT)
     try:
-        port = None
-        deadline = time.monotonic() + 30
-        while port is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            m = re.search(r"Running on http://127\.0\.0\.1:(\d+)", line)
-            if m:
-                port = int(m.group(1))
-        assert port is not None, "moto_server did not start"
-        endpoint = f"http://127.0.0.1:{port}"
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{BUCKET}", data=b"", method="PUT"), timeout=10)
-        yield endpoint
+        found = wait_for(lambda: re.search(r"Running on http://127\.0\.0\.1:(\d+)", log_path.read_text())
+                         or proc.poll() is not None, timeout=30, interval=0.1)
+        assert proc.poll() is None, log_path.read_text()
+        yield f"http://127.0.0.1:{found.group(1)}"
     finally:
         stop_process(proc)
 
@@ -64,12 +61,14 @@ def dns():
 
 class Box:
     """A state directory, config, CLI and daemon whose [backup] replicates
-    to its own prefix of the bucket."""
+    to a bucket of its own (moto lists a bucket's every key on each listing)."""
 
     def __init__(self, root: Path, endpoint: str, dns: StubDNS):
         self.state = root / "state"
         self.state.mkdir()
-        self.url = f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}"
+        bucket = f"{BUCKET}-{uuid.uuid4().hex[:12]}"
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{bucket}", data=b"", method="PUT"), timeout=30)
+        self.url = f"s3://{bucket}/box1"
         backup = (
             f'[backup]\nurl = "{self.url}"\nendpoint = "{endpoint}"\nforce_path_style = true\n'
             'access_key_id = "test"\nsecret_access_key = "test"\nsync_seconds = 1\nwarn_seconds = 30\n'
@@ -94,7 +93,9 @@ class Box:
 
     def status(self) -> dict:
         """``backup status --json`` (which exits 1 while any database is late)."""
-        return json.loads(self.cli("backup", "status", "--json", check=False).stdout)
+        proc = self.cli("backup", "status", "--json", check=False)
+        assert proc.stdout, proc.stderr
+        return json.loads(proc.stdout)
 
     def replica(self, name: str) -> dict:
         return next(r for r in self.status()["databases"] if r["name"] == name)
@@ -103,10 +104,10 @@ class Box:
         """Wait until Litestream has read a transaction of ``name`` newer
         than ``before`` and shipped successfully after that; its txid."""
         txid = wait_for(lambda: (r := self.replica(name))["txid"] and (before is None or r["txid"] > before) and r["txid"],
-                        timeout=20, interval=0.2)
+                        timeout=WAIT, interval=0.2)
         seen = datetime.datetime.now(datetime.timezone.utc)
         wait_for(lambda: (r := self.replica(name))["last_sync"]
-                 and datetime.datetime.fromisoformat(r["last_sync"]) > seen, timeout=20, interval=0.2)
+                 and datetime.datetime.fromisoformat(r["last_sync"]) > seen, timeout=WAIT, interval=0.2)
         return txid
 
     def stop(self) -> None:
@@ -240,7 +241,7 @@ def test_status_and_check_report_each_database_and_staging_files_are_not_shipped
     conn.commit()
     conn.close()
     box.cli("tenant", "add", "beta")
-    wait_for(lambda: [r["status"] for r in box.status()["databases"]] == ["ok"] * 3, timeout=20, interval=0.3)
+    wait_for(lambda: [r["status"] for r in box.status()["databases"]] == ["ok"] * 3, timeout=WAIT, interval=0.3)
     status = box.cli.json("backup", "status")
     assert [r["name"] for r in status["databases"]] == ["box", "acme", "beta"]
     assert all(r["age_seconds"] < 30 and r["txid"] >= 1 for r in status["databases"])
@@ -268,8 +269,8 @@ def test_the_daemon_restarts_litestream_when_it_dies(box):
     changes made meanwhile are shipped."""
     pid = _litestream_pid(box)
     os.kill(pid, 9)
-    wait_for(lambda: _litestream_pid(box, missing_ok=True) not in (None, pid), timeout=15, interval=0.2)
-    before = wait_for(lambda: box.replica("acme")["txid"], timeout=15, interval=0.2)
+    wait_for(lambda: _litestream_pid(box, missing_ok=True) not in (None, pid), timeout=WAIT, interval=0.2)
+    before = wait_for(lambda: box.replica("acme")["txid"], timeout=WAIT, interval=0.2)
     box.send("alice@acme.test", "after-restart")
     assert box.wait_shipped("acme", before) > before
 
