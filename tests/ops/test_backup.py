@@ -10,6 +10,7 @@ second here (``sync_seconds = 1``), so each test takes seconds.
 from __future__ import annotations
 
 import datetime
+import http.client
 import json
 import os
 import re
@@ -83,6 +84,22 @@ class Box:
             client.sendmail("sender@example.org", [rcpt],
                             f"From: sender@example.org\r\nSubject: {tag}\r\n\r\nbody {tag}\r\n".encode())
 
+    def publish(self, text: str) -> None:
+        """Upload a one-page website to acme whose page says ``text``."""
+        site = self.state.parent / f"site-{text}"
+        site.mkdir()
+        (site / "index.html").write_text(f"<!doctype html><title>{text}</title><p>{text}</p>")
+        self.cli("site", "upload", "acme", str(site))
+
+    def page(self) -> str:
+        """acme's home page as the daemon serves it over HTTP."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.daemon.port("http"), timeout=10)
+        try:
+            conn.request("GET", "/", headers={"Host": "acme.appliance.test"})
+            return conn.getresponse().read().decode()
+        finally:
+            conn.close()
+
     def subjects(self, slug: str, address: str) -> list[str]:
         uri = (self.state / "tenants" / f"{slug}.sqlite3").resolve().as_uri() + "?mode=ro"
         conn = sqlite3.connect(uri, uri=True)
@@ -130,16 +147,19 @@ def box(tmp_path, s3, dns):
 
 
 def between_two_mails(box: Box) -> tuple[str, str, str]:
-    """Deliver a first mail, note a time once it is shipped, deliver a
-    second; returns (first tag, time between, second tag)."""
+    """Deliver a first mail and publish a website saying so, note a time
+    once both are shipped, then deliver a second mail and publish again;
+    returns (first tag, time between, second tag)."""
     first, second = f"first-{uuid.uuid4().hex[:8]}", f"second-{uuid.uuid4().hex[:8]}"
     before = box.replica("acme")["txid"]
     box.send("alice@acme.test", first)
+    box.publish(first)
     txid = box.wait_shipped("acme", before)
     time.sleep(1.1)
     at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     time.sleep(1.2)
     box.send("alice@acme.test", second)
+    box.publish(second)
     box.wait_shipped("acme", txid)
     assert box.subjects("acme", "alice@acme.test") == [first, second]
     return first, at, second
@@ -147,12 +167,16 @@ def between_two_mails(box: Box) -> tuple[str, str, str]:
 
 def test_restore_in_place_brings_back_the_state_between_two_mails(box):
     """Restoring acme at a second between two deliveries gives back exactly
-    the first mail, the running daemon delivers the next one into the
-    restored business, and the state it replaced is kept under removed/."""
+    the first mail and the website published with it; the running daemon
+    serves that website and delivers the next mail into the restored
+    business; the state it replaced is kept under removed/."""
     first, at, second = between_two_mails(box)
+    wait_for(lambda: second in box.page(), timeout=WAIT, interval=0.2)
     proc = box.cli("tenant", "restore", "acme", "--at", at)
     assert proc.stdout.strip() == "restored acme"
     assert box.subjects("acme", "alice@acme.test") == [first]
+    wait_for(lambda: first in box.page(), timeout=WAIT, interval=0.2)
+    assert second not in box.page()
     box.send("alice@acme.test", "third")
     assert box.subjects("acme", "alice@acme.test") == [first, "third"]
     kept = list((box.state / "removed").glob("acme-*-before-restore.sqlite3"))
