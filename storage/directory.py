@@ -608,3 +608,27 @@ def count_aliases(conn: sqlite3.Connection) -> int:
 
 def has_alias(conn: sqlite3.Connection, address: str) -> bool:
     return conn.execute("SELECT 1 FROM aliases WHERE address = ?", (address,)).fetchone() is not None
+
+
+def rename_business(conn: sqlite3.Connection, slug: str, free_domain: str) -> None:
+    """Make this file a separate copy named ``slug``: the business row takes
+    the slug and the free domain ``free_domain``, and each own domain ``d``
+    becomes ``<d with dots as dashes>.<free_domain>`` (its users, aliases and
+    mail go with it), so the copy shares no name with the original.
+    """
+    conn.execute("UPDATE tenant SET slug = ? WHERE id = 1", (slug,))
+    rename_free_domain(conn, free_domain)
+    for row in conn.execute("SELECT name FROM domains WHERE kind = 'own'").fetchall():
+        old = row["name"]
+        label = old.replace(".", "-")[:63].strip("-")
+        new = f"{label}.{free_domain}"
+        conn.execute("UPDATE domains SET name = ? WHERE name = ?", (new, old))
+        for table in ("users", "aliases"):
+            conn.execute(
+                f"UPDATE {table} SET address = local || '@' || domain WHERE domain = ? AND address != ''", (new,)
+            )
+        conn.execute("UPDATE aliases SET address = '@' || domain WHERE domain = ? AND local = ''", (new,))
+        conn.execute(
+            "UPDATE aliases SET target = substr(target, 1, instr(target, '@')) || ? WHERE target LIKE ?",
+            (new, f"%@{old}"),
+        )

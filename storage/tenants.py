@@ -49,14 +49,19 @@ class TenantPool:
         max_open: int = 256,
         idle_seconds: float = 300,
         readers: int = 2,
+        checkpoints: bool = True,
     ) -> None:
+        """``checkpoints``: see :class:`storage.database.Database`."""
         self.directory = Path(directory)
+        self.checkpoints = checkpoints
         self.directory.mkdir(parents=True, exist_ok=True)
         self.migrations = list(migrations)
         self.max_open = max_open
         self.idle_seconds = idle_seconds
         self.readers = readers
         self._open: collections.OrderedDict[str, Database] = collections.OrderedDict()
+        #: slug -> (device, inode) of the file each open database opened.
+        self._identity: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
         self._opening: dict[str, threading.Lock] = {}
 
@@ -89,11 +94,13 @@ class TenantPool:
             path = self.path(slug)
             if not path.exists() and not create:
                 raise TenantNotFound(f"no business {slug}")
-            db = Database(path, self.migrations, readers=self.readers, name=slug)
+            db = Database(path, self.migrations, readers=self.readers, name=slug, checkpoints=self.checkpoints)
+            st = os.stat(path)
             if db.applied:
                 log.info("%s: applied migrations %s", slug, ", ".join(db.applied))
             with self._lock:
                 self._open[slug] = db
+                self._identity[slug] = (st.st_dev, st.st_ino)
                 self._open.move_to_end(slug)
                 # Later callers find it in _open; the lock is not needed again.
                 self._opening.pop(slug, None)
@@ -116,6 +123,30 @@ class TenantPool:
             del self._open[slug]
             victims.append(db)
         return victims
+
+    def close_replaced(self) -> list[str]:
+        """Close every open database whose path now names another file, or
+        none: a business removed, or restored or imported in its place, by
+        another process. The next :meth:`get` opens what the path names now.
+        Returns the slugs closed."""
+        with self._lock:
+            items = [(slug, db, self._identity.get(slug)) for slug, db in self._open.items()]
+        stale = []
+        for slug, db, identity in items:
+            try:
+                st = os.stat(db.path)
+                now = (st.st_dev, st.st_ino)
+            except FileNotFoundError:
+                now = None
+            if now != identity:
+                with self._lock:
+                    if self._open.get(slug) is db:
+                        del self._open[slug]
+                        stale.append((slug, db))
+        for slug, db in stale:
+            db.close()
+            log.info("%s: its file was replaced or removed; closed", slug)
+        return [slug for slug, _ in stale]
 
     def evict_idle(self) -> int:
         """Close files unused for ``idle_seconds``; returns how many."""
@@ -198,12 +229,13 @@ class TenantHandle:
         return f"<TenantHandle {self.slug}>"
 
 
-def export_file(source: Database, target: str | Path) -> None:
-    """Copy a live database to ``target`` with the online backup API.
+def export_file(source: Database, target: str | Path, *, mode: int = PRIVATE_MODE) -> None:
+    """Copy a live database to ``target`` (file mode ``mode``) with the
+    online backup API.
 
     The copy is a consistent snapshot even while writes go on; it is written
     next to the target and renamed into place, so a crash never leaves half a
-    file under the target's name.
+    file under the target's name. It never checkpoints ``source``.
     """
     target = Path(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -211,8 +243,8 @@ def export_file(source: Database, target: str | Path) -> None:
     try:
         # A business's whole state (password hashes, mail): readable by the
         # owner and its group only, whatever the umask would have allowed.
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE))
-        os.chmod(tmp, PRIVATE_MODE)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode))
+        os.chmod(tmp, mode)
         dst = sqlite3.connect(str(tmp))
         try:
             src.backup(dst)
@@ -227,6 +259,28 @@ def export_file(source: Database, target: str | Path) -> None:
         tmp.unlink(missing_ok=True)
         raise
     finally:
+        src.close()
+
+
+def overwrite_file(source: str | Path, target: Database) -> None:
+    """Make the live database ``target`` hold exactly what the standalone
+    file ``source`` holds, through the online backup API.
+
+    The file stays where it is (same inode, same WAL): to every open
+    connection - the daemon's, Litestream's - this is one write
+    transaction, which Litestream ships like any other. ``source`` must be
+    current (migrated); the caller has checked and copied what ``target``
+    held before, if it wants it.
+    """
+    target.checkpoint()  # queued writes first
+    src = sqlite3.connect(f"{Path(source).resolve().as_uri()}?mode=ro", uri=True)
+    dst = connect(target.path)
+    try:
+        if not target.checkpoints:
+            dst.execute("PRAGMA wal_autocheckpoint = 0")
+        src.backup(dst)
+    finally:
+        dst.close()
         src.close()
 
 

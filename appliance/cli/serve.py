@@ -115,7 +115,7 @@ _CONNECT = (
     ("sending (submission+STARTTLS)", ("submission",), "{host}:{submission}"),
     ("sending (submission over TLS)", ("submissions",), "{host}:{submissions}"),
     ("IMAP (STARTTLS) / IMAPS", ("imap", "imaps"), "{host}:{imap} / {host}:{imaps}"),
-    ("mail rules (ManageSieve+STARTTLS)", ("managesieve",), "{host}:{managesieve}"),
+    ("mail rules (ManageSieve)", ("managesieve",), "{host}:{managesieve}"),
     ("DNS (UDP and TCP)", ("dns",), "{host}:{dns}"),
     ("web and DAV (HTTP / HTTPS)", ("http", "https"), "http://{host}:{http}/  https://{host}:{https}/"),
     ("metrics", ("metrics",), "http://127.0.0.1:{metrics}/metrics"),
@@ -150,7 +150,7 @@ def _banner(app, logins, operator) -> str:
             "",
             "Operator pages (every business; two-step sign-in set up from a QR code at the first sign-in):",
             f"  https://{host}:{ports['https']}/operator   name {credentials.name}  password {password}",
-            f"  TOTP secret {credentials.secret} (new on every start)",
+            f"  TOTP secret {credentials.totp_secret} (new on every start)",
         ]
         resolver = app.settings.panel.check_resolver
         if resolver:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from appliance.errors import InvalidInput
+
 from .common import add_json, table
 
 
@@ -50,9 +52,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(handler=lambda ctx: print(f"removed; file kept at {ctx.core.businesses.remove(ctx.args.slug, actor=ctx.actor)}"))
 
     a = s.add_parser("export", help="copy a business's whole state to one file ('-': standard output)")
-    a.add_argument("slug")
-    a.add_argument("file")
+    a.add_argument("slug", nargs="?")
+    a.add_argument("file", nargs="?")
+    a.add_argument("--all", metavar="DIR", help="copy every business to DIR/<slug>.sqlite3 (mode 0600) instead")
     a.set_defaults(handler=_export)
+
+    a = s.add_parser("restore", help="bring a business back from the continuous backup ([backup])")
+    a.add_argument("slug")
+    a.add_argument("--at", metavar="TIME", help="as it was at this time, ISO 8601 (default: the latest); no zone means UTC")
+    a.add_argument("--as", dest="as_slug", metavar="NEWSLUG", help="alongside, as a new business, instead of replacing it")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(
+        ctx.core.backups.restore(ctx.args.slug, ctx.args.at, ctx.args.as_slug, actor=ctx.actor),
+        lambda t: f"restored {t['slug']}",
+    ))
 
     a = s.add_parser("import", help="bring a business file onto this box")
     a.add_argument("file")
@@ -68,6 +81,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(ctx) -> None:
+    if ctx.args.all is not None:
+        if ctx.args.slug is not None:
+            raise InvalidInput("export --all DIR takes no business and no file")
+        written = ctx.core.backups.export_all(ctx.args.all, actor=ctx.actor)
+        print(f"exported {len(written)} businesses to {ctx.args.all}")
+        return
+    if ctx.args.slug is None or ctx.args.file is None:
+        raise InvalidInput("export needs SLUG FILE, or --all DIR")
     if ctx.args.file == "-":
         ctx.core.businesses.export_to(ctx.args.slug, sys.stdout.buffer, actor=ctx.actor)
     else:

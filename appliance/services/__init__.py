@@ -36,6 +36,7 @@ runs them in a thread.
                    check, put, activate, rename, delete
 ``contacts``       the shared address book as people and companies, with
                    the mini-CRM: stages, timeline, "do not contact"
+``backups``        what the replica holds, restore, the nightly export
 =================  ===========================================================
 """
 
@@ -51,6 +52,7 @@ from ..catalog import Catalog
 from ..settings import Settings
 from .addresses import Addresses
 from .audit import AuditLog
+from .backups import Backups
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
@@ -95,6 +97,7 @@ class Services:
         self.operators = Operators(self.stores, self.businesses, self.people)
         self.sieve = Scripts(self.stores)
         self.contacts = Contacts(self.stores)
+        self.backups = Backups(self.stores, self.businesses)
 
 
 __all__ = ["Services", "Stores"]

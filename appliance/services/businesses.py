@@ -237,14 +237,20 @@ class Businesses:
         handle = stores.handle(slug)
         stores.write_box("tenant remove", lambda c: boxdb.remove_tenant(c, handle.slug))
         pool = stores.tenants
-        pool.get(handle.slug).checkpoint()
+        db = pool.get(handle.slug)
+        db.checkpoint()
         pool.close(handle.slug)
         removed = stores.state_dir / "removed"
         removed.mkdir(parents=True, exist_ok=True)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         target = removed / f"{handle.slug}-{stamp}.sqlite3"
         path = pool.path(handle.slug)
-        os.replace(path, target)
+        if pool.checkpoints:
+            os.replace(path, target)
+        else:
+            # The WAL is Litestream's to fold (continuous backups): copy the
+            # file with what its WAL holds through the backup API instead.
+            export_file(db, target)
         _remove_db_files(path)
         log.info("business %s removed by %s; its file is %s", handle.slug, actor, target)
         return target

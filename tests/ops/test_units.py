@@ -55,3 +55,16 @@ def test_fail2ban_filter_matches_the_failed_login_line(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Failregex: 2 total" in proc.stdout, proc.stdout
     assert "192.0.2.7" in proc.stdout or "|- Matched line(s):" not in proc.stdout
+
+
+def test_nightly_export_units_pass_systemd_analyze_verify(tmp_path):
+    """The nightly export's service and timer are accepted by systemd-analyze verify."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not on this machine")
+    for name in ("appliance-export.service", "appliance-export.timer"):
+        text = (ROOT / "systemd" / name).read_text()
+        (tmp_path / name).write_text(text.replace("/opt/appliance/.venv/bin/appliance", str(Path(sys.executable).parent / "appliance")))
+    proc = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "appliance-export.timer"),
+                           str(tmp_path / "appliance-export.service")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "appliance-export" not in proc.stderr, proc.stderr
