@@ -224,16 +224,9 @@ def remove_domain(conn: sqlite3.Connection, domain: str) -> None:
     conn.execute("DELETE FROM domains WHERE name = ?", (domain,))
 
 
-def rename_free_domain(conn: sqlite3.Connection, new: str) -> str | None:
-    """Move the business's free domain (and its addresses) to ``new``.
-
-    For a file that comes from a box with another box domain. Returns the
-    old name, or None when it already was ``new`` (nothing changed).
-    """
-    row = conn.execute("SELECT name FROM domains WHERE kind = 'free'").fetchone()
-    if row is None or row["name"] == new:
-        return None
-    old = row["name"]
+def _rename_domain(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """Rename the domain ``old`` to ``new`` with the addresses of its users
+    and aliases, and every alias target at it."""
     conn.execute("UPDATE domains SET name = ? WHERE name = ?", (new, old))
     for table in ("users", "aliases"):
         conn.execute(
@@ -244,6 +237,19 @@ def rename_free_domain(conn: sqlite3.Connection, new: str) -> str | None:
         "UPDATE aliases SET target = substr(target, 1, instr(target, '@')) || ? WHERE target LIKE ?",
         (new, f"%@{old}"),
     )
+
+
+def rename_free_domain(conn: sqlite3.Connection, new: str) -> str | None:
+    """Move the business's free domain (and its addresses) to ``new``.
+
+    For a file that comes from a box with another box domain. Returns the
+    old name, or None when it already was ``new`` (nothing changed).
+    """
+    row = conn.execute("SELECT name FROM domains WHERE kind = 'free'").fetchone()
+    if row is None or row["name"] == new:
+        return None
+    old = row["name"]
+    _rename_domain(conn, old, new)
     return old
 
 
@@ -621,14 +627,4 @@ def rename_business(conn: sqlite3.Connection, slug: str, free_domain: str) -> No
     for row in conn.execute("SELECT name FROM domains WHERE kind = 'own'").fetchall():
         old = row["name"]
         label = old.replace(".", "-")[:63].strip("-")
-        new = f"{label}.{free_domain}"
-        conn.execute("UPDATE domains SET name = ? WHERE name = ?", (new, old))
-        for table in ("users", "aliases"):
-            conn.execute(
-                f"UPDATE {table} SET address = local || '@' || domain WHERE domain = ? AND address != ''", (new,)
-            )
-        conn.execute("UPDATE aliases SET address = '@' || domain WHERE domain = ? AND local = ''", (new,))
-        conn.execute(
-            "UPDATE aliases SET target = substr(target, 1, instr(target, '@')) || ? WHERE target LIKE ?",
-            (new, f"%@{old}"),
-        )
+        _rename_domain(conn, old, f"{label}.{free_domain}")

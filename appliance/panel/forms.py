@@ -64,12 +64,17 @@ def signin(_: Gettext, data: FormData | None = None) -> Form:
             InputRequired(_("Enter your e-mail address.")),
             Length(max=MAX_ADDRESS, message=_("An address has at most %(max)d characters.", max=MAX_ADDRESS)),
         ], render_kw={"autocomplete": "username", "inputmode": "email", "spellcheck": "false"})
-        password = PasswordField(_("Password"), [
-            InputRequired(_("Enter your password.")),
-            Length(max=passwords.MAX_PASSWORD_LENGTH, message=_("This password is too long.")),
-        ], render_kw={"autocomplete": "current-password"})
+        password = _sign_in_password(_)
 
     return SignIn(data)
+
+
+def _sign_in_password(_: Gettext) -> PasswordField:
+    """The password of a sign-in form (a user's or an operator's)."""
+    return PasswordField(_("Password"), [
+        InputRequired(_("Enter your password.")),
+        Length(max=passwords.MAX_PASSWORD_LENGTH, message=_("This password is too long.")),
+    ], render_kw={"autocomplete": "current-password"})
 
 
 def change_password(_: Gettext, data: FormData | None = None) -> Form:
@@ -314,10 +319,7 @@ def operator_signin(_: Gettext, data: FormData | None = None) -> Form:
             InputRequired(_("Enter your operator name.")),
             Length(max=MAX_OPERATOR_NAME, message=_("A name has at most %(max)d characters.", max=MAX_OPERATOR_NAME)),
         ], render_kw={"autocomplete": "username", "spellcheck": "false"})
-        password = PasswordField(_("Password"), [
-            InputRequired(_("Enter your password.")),
-            Length(max=passwords.MAX_PASSWORD_LENGTH, message=_("This password is too long.")),
-        ], render_kw={"autocomplete": "current-password"})
+        password = _sign_in_password(_)
 
     return OperatorSignIn(data)
 
