@@ -290,13 +290,17 @@ class Site(server.Site):
 
     protocol = Channel
 
-    def __init__(self, root: resource.Resource, access_log: bool, limits: Limits):
+    def __init__(self, root: resource.Resource, access_log: bool, limits: Limits, requests: Any = None):
         super().__init__(root)
+        #: The metrics' counter of requests by status (``app.metrics.http_requests``).
+        self.requests = requests
         self.access_log = access_log
         self.limits = limits
         self.displayTracebacks = False
 
     def log(self, request: server.Request) -> None:
+        if self.requests is not None:
+            self.requests.labels(status=str(request.code)).inc()
         if self.access_log:
             super().log(request)
 
@@ -327,7 +331,7 @@ async def start(app: App, mounts: Sequence[Mount] = ()) -> WebService:
     hosts = Hosts(app, mounts)
     await hosts.refresh()
     app.on_change(hosts.refresh)
-    site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts))
+    site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts), app.metrics.http_requests)
     # One count per source for HTTP and HTTPS together.
     guard = Guard(SourceLimit("web", app.settings.web.max_connections_per_source),
                   float(app.settings.tls.handshake_seconds), refusal=TOO_MANY)
