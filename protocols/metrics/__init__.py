@@ -1,19 +1,23 @@
 """Prometheus metrics and a health check on ``[metrics] addresses``.
 
 ``GET /metrics`` gives the text exposition format of ``app.metrics``;
-``GET /healthz`` answers ``ok``. Loopback by default; settings refuse any
+``GET /healthz`` runs the checks of :mod:`appliance.health` and answers
+200 or 503 with them as JSON. Loopback by default; settings refuse any
 other address unless ``[metrics] token`` is set, and then ``/metrics``
 wants ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.web import resource, server
 
+from appliance import health
 from appliance.metrics import CONTENT_TYPE
 from appliance.twisted_glue import listen_tcp, stop_ports
 
@@ -46,11 +50,40 @@ class Metrics(resource.Resource):
 
 
 class Health(resource.Resource):
+    """``/healthz``: 200 and the checks as JSON when all pass, 503 and the
+    failing ones named otherwise (:mod:`appliance.health`)."""
+
     isLeaf = True
 
-    def render_GET(self, request: server.Request) -> bytes:
-        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-        return b"ok\n"
+    def __init__(self, app: App):
+        super().__init__()
+        self.app = app
+
+    def render_GET(self, request: server.Request) -> Any:
+        gone: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+        task = asyncio.ensure_future(health.run(self.app))
+
+        def answer(done: asyncio.Future) -> None:
+            if gone:
+                return
+            try:
+                result = done.result()
+            except Exception:  # noqa: BLE001 - health.run does not raise; a bug answers 500
+                log.exception("health check crashed")
+                request.setResponseCode(500)
+                request.finish()
+                return
+            if not result.ok:
+                log.warning("health check failing: %s", ", ".join(c.name for c in result.checks if not c.ok))
+            request.setResponseCode(200 if result.ok else 503)
+            request.setHeader(b"content-type", b"application/json")
+            request.setHeader(b"cache-control", b"no-store")
+            request.write(json.dumps(result.as_dict()).encode() + b"\n")
+            request.finish()
+
+        task.add_done_callback(answer)
+        return server.NOT_DONE_YET
 
 
 class MetricsService:
@@ -66,7 +99,7 @@ def start(app: App) -> MetricsService:
         return MetricsService([])
     root = resource.Resource()
     root.putChild(b"metrics", Metrics(app))
-    root.putChild(b"healthz", Health())
+    root.putChild(b"healthz", Health(app))
     site = server.Site(root)
     site.displayTracebacks = False
     addresses = list(app.settings.metrics.addresses)
