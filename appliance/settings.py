@@ -464,6 +464,14 @@ SCHEMA: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "check",
+        "`appliance check` as the world sees the box (its DNS lookups go through `[panel] check_resolver`).",
+        (
+            K("port25_probe", "string", "gmail-smtp-in.l.google.com:25", "A mail server, `host:port`, that outgoing SMTP must reach when no `[smtp] smarthost` is set (many providers block port 25); empty: not checked.", _optional_hostport),
+            K("timeout", "integer", 5, "Seconds one DNS lookup or connection of the check may take.", _int(1, 60)),
+        ),
+    ),
+    Section(
         "log",
         "Logging to standard error (journald under systemd).",
         (K("level", "string", "INFO", "DEBUG, INFO, WARNING or ERROR.", _choice("DEBUG", "INFO", "WARNING", "ERROR")),),

@@ -298,9 +298,15 @@ class Site(server.Site):
         self.limits = limits
         self.displayTracebacks = False
 
-    def log(self, request: server.Request) -> None:
+    def getResourceFor(self, request: server.Request) -> Any:  # noqa: N802 - Twisted's interface
         if self.requests is not None:
-            self.requests.labels(status=str(request.code)).inc()
+            # Counted when the request ends, even if the client has gone by
+            # then (log() is skipped for those); "none": nothing was sent.
+            request.notifyFinish().addBoth(
+                lambda _: self.requests.labels(status=str(request.code) if request.startedWriting else "none").inc())
+        return super().getResourceFor(request)
+
+    def log(self, request: server.Request) -> None:
         if self.access_log:
             super().log(request)
 
