@@ -13,7 +13,7 @@ registry), so two Apps in one process (tests, the CLI) never share counts.
 
 from __future__ import annotations
 
-import datetime
+import re
 import shutil
 import time
 from typing import TYPE_CHECKING, Iterable, Iterator
@@ -99,7 +99,11 @@ class Metrics:
     def login(self, protocol: str, ok: bool) -> None:
         self.logins.labels(protocol=protocol, result="succeeded" if ok else "failed").inc()
 
-    def refused(self, reason: str) -> None:
+    def refused(self, reason: str | BaseException) -> None:
+        """Count one SMTP refusal; an error counts under its class name in
+        snake case (``NotFound`` -> ``not_found``)."""
+        if isinstance(reason, BaseException):
+            reason = re.sub(r"(?<!^)(?=[A-Z])", "_", type(reason).__name__).lower()
         self.smtp_refused.labels(reason=reason).inc()
 
     def outbound(self, results: Iterable[tuple[int, str, int, str]], bounced: int, deferred: int) -> None:
@@ -182,5 +186,4 @@ class _Snapshot:
 
 def not_after(chain_pem: bytes) -> float:
     """Expiry (epoch seconds) of the first certificate of a PEM chain."""
-    cert = x509.load_pem_x509_certificate(chain_pem)
-    return cert.not_valid_after_utc.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return x509.load_pem_x509_certificate(chain_pem).not_valid_after_utc.timestamp()

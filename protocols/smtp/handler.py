@@ -137,7 +137,7 @@ class Handler:
             return replies.OK_RCPT
         except ApplianceError as exc:
             log.info("%r: RCPT TO <%s> refused: %s", session.peer, address, exc)
-            self.app.metrics.refused(type(exc).__name__)
+            self.app.metrics.refused(exc)
             return replies.for_error(exc, stage="rcpt")
         envelope.local.append(rcpt)
         envelope.rcpt_tos.append(address)
@@ -173,11 +173,12 @@ class Handler:
             if not replies.storage_full(exc):
                 if isinstance(exc, ApplianceError):
                     log.info("%r: DATA refused: %s", session.peer, exc)
-                    self.app.metrics.refused(type(exc).__name__)
+                    self.app.metrics.refused(exc)
                     return replies.for_error(exc, stage="data")
                 raise
             # Nothing was committed; the sender keeps the message and retries.
             log.warning("%r: state filesystem full, message from <%s> refused with 452 4.3.1", session.peer, envelope.mail_from)
+            self.app.metrics.refused("storage_full")
             return replies.STORAGE_FULL
 
     async def _inbound(self, server: Any, session: Session, envelope: Envelope, raw: bytes) -> str:

@@ -2,7 +2,8 @@
 token guards the figures, and a non-loopback bind without one is refused.
 
 One daemon for the module (with a token), one business ``metrics.test``
-with one user; each test reads the figures before and after what it does.
+with one user, and a remote mail server for ``far.example`` (a static
+route); each test reads the figures before and after what it does.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from appliance import settings
 from appliance.errors import ConfigError
+from appliance.testing import free_port
 from tests.conftest import TEST_CONFIG, Cli, Daemon
+from tests.protocols.smtp.conftest import Receiver
 
 TOKEN = "scrape-secret-0123456789"
 ADDRESS = "ann@metrics.test"
@@ -34,13 +37,16 @@ def box(tmp_path_factory):
     state = root / "state"
     state.mkdir()
     config = root / "appliance.toml"
-    config.write_text(TEST_CONFIG + f'\n[metrics]\ntoken = "{TOKEN}"\n')
+    far = Receiver(free_port()).start()
+    config.write_text(TEST_CONFIG + f'\n[metrics]\ntoken = "{TOKEN}"\n'
+                      f'\n[smtp]\ntransport = ["far.example=127.0.0.1:{far.port}"]\n')
     cli = Cli(state, config)
     cli("tenant", "add", "metrics", "--domain", "metrics.test")
     cli("user", "add", ADDRESS, "--password-stdin", input=PASSWORD + "\n")
     daemon = Daemon(state, config, root / "daemon.log").start()
     yield daemon
     daemon.stop()
+    far.stop()
 
 
 def scrape(daemon: Daemon, token: str | None = TOKEN) -> dict[tuple[str, tuple], float]:
@@ -138,20 +144,31 @@ def test_imap_sessions_and_idle_are_gauges(box):
     assert value(after, "appliance_imap_idle") == value(before, "appliance_imap_idle")
 
 
-def test_mail_received_and_refused_are_counted(box):
-    """A message to a hosted user counts as received on mx; a relay attempt as refused, relay_denied."""
+def test_mail_received_is_counted(box):
+    """A message to a hosted user, accepted with 250 after DATA, counts as received on mx."""
     before = scrape(box)
     with smtplib.SMTP("127.0.0.1", box.port("smtp"), timeout=30) as smtp:
         smtp.ehlo("client.example")
-        code, _ = smtp.mail("someone@sender.example")
-        assert code == 250
-        assert smtp.rcpt("nobody@elsewhere.example")[0] == 550
+        assert smtp.mail("someone@sender.example")[0] == 250
         assert smtp.rcpt(ADDRESS)[0] == 250
         assert smtp.data(b"Subject: hi\r\nFrom: someone@sender.example\r\n\r\nhello\r\n")[0] == 250
     after = scrape(box)
     assert value(after, "appliance_mail_received_total", listener="mx") == value(before, "appliance_mail_received_total", listener="mx") + 1
-    assert value(after, "appliance_smtp_refused_total", reason="relay_denied") == \
-        value(before, "appliance_smtp_refused_total", reason="relay_denied") + 1
+
+
+def test_refused_recipients_are_counted_by_reason(box):
+    """A relay attempt counts under relay_denied, an unknown user of a hosted domain under not_found."""
+    before = scrape(box)
+    with smtplib.SMTP("127.0.0.1", box.port("smtp"), timeout=30) as smtp:
+        smtp.ehlo("client.example")
+        assert smtp.mail("someone@sender.example")[0] == 250
+        assert smtp.rcpt("nobody@elsewhere.example")[0] == 550
+        assert smtp.rcpt("nobody@metrics.test")[0] == 550
+        smtp.rset()
+    after = scrape(box)
+    for reason in ("relay_denied", "not_found"):
+        assert value(after, "appliance_smtp_refused_total", reason=reason) == \
+            value(before, "appliance_smtp_refused_total", reason=reason) + 1
 
 
 def test_submitted_mail_without_a_route_is_queued_and_deferred(box):
@@ -170,6 +187,21 @@ def test_submitted_mail_without_a_route_is_queued_and_deferred(box):
         value(before, "appliance_mail_outbound_total", result="deferred")
     assert value(after, "appliance_queue_messages") >= 1
     assert value(after, "appliance_queue_oldest_age_seconds") >= 0
+
+
+def test_delivered_and_bounced_recipients_are_counted(box):
+    """One message to a recipient the far server takes and one it refuses with 550 counts one sent, one bounced."""
+    before = scrape(box)
+    with smtplib.SMTP("127.0.0.1", box.port("submission"), timeout=30) as smtp:
+        smtp.starttls(context=tls_client())
+        smtp.login(ADDRESS, PASSWORD)
+        smtp.sendmail(ADDRESS, ["friend@far.example", "reject-me@far.example"],
+                      f"From: {ADDRESS}\r\nSubject: two\r\n\r\nhi\r\n".encode())
+    after = eventually(box, lambda s: value(s, "appliance_mail_outbound_total", result="bounced")
+                       > value(before, "appliance_mail_outbound_total", result="bounced"))
+    for result in ("sent", "bounced"):
+        assert value(after, "appliance_mail_outbound_total", result=result) == \
+            value(before, "appliance_mail_outbound_total", result=result) + 1
 
 
 def test_dns_answers_are_counted_by_rcode(box):
