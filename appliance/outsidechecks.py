@@ -36,6 +36,9 @@ from .services.domaincheck import OK, UNKNOWN
 if TYPE_CHECKING:
     from .app import App
 
+_NO_ANSWER_FIX = "run the check again; if it persists, check [panel] check_resolver and the box's network"
+
+
 def run_outside(app: App) -> list[Result]:
     """Every outside check, in the order of the module doc."""
     resolver = make_resolver(app)
@@ -82,7 +85,11 @@ def check_name_servers(app: App, resolver: dns.resolver.Resolver) -> Iterator[Re
     box = box_dns(app.settings)
     expected = sorted([*box.ipv4, *box.ipv6])
     for ns in box.nameservers:
-        found = sorted((_lookup(resolver, ns, "A") or []) + (_lookup(resolver, ns, "AAAA") or []))
+        answers = [_lookup(resolver, ns, "A"), _lookup(resolver, ns, "AAAA")]
+        if None in answers:
+            yield Result("name servers", "warn", f"{ns}: the resolver did not answer in time", _NO_ANSWER_FIX)
+            continue
+        found = sorted(answers[0] + answers[1])
         if found == expected:
             yield Result("name servers", "ok", f"{ns} resolves to {', '.join(found)}")
         elif not found:
@@ -106,8 +113,7 @@ def check_delegations(app: App) -> Iterator[Result]:
             if all(line.status == OK for line in delegation):
                 yield Result("delegation", "ok", f"{domain} is served by {', '.join(box.nameservers)}")
             elif any(line.status == UNKNOWN for line in delegation):
-                yield Result("delegation", "warn", f"{domain}: the resolver did not answer in time",
-                             "run the check again; if it persists, check [panel] check_resolver")
+                yield Result("delegation", "warn", f"{domain}: the resolver did not answer in time", _NO_ANSWER_FIX)
             else:
                 found = next((line.found for line in delegation if line.kind == "nameservers"), [])
                 yield Result("delegation", "fail",
@@ -131,8 +137,7 @@ def check_reverse_dns(app: App, resolver: dns.resolver.Resolver) -> Iterator[Res
             continue
         names = _lookup(resolver, dns.reversename.from_address(address).to_text(), "PTR")
         if names is None:
-            yield Result("reverse dns", "warn", f"{address}: the resolver did not answer in time",
-                         "run the check again; if it persists, check [panel] check_resolver")
+            yield Result("reverse dns", "warn", f"{address}: the resolver did not answer in time", _NO_ANSWER_FIX)
         elif names == [hostname]:
             yield Result("reverse dns", "ok", f"{address} points back to {hostname}")
         else:

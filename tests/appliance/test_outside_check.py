@@ -51,12 +51,13 @@ def world(tmp_path_factory):
     public.close()
 
 
-def check(world, extra: str = "", *args: str) -> tuple[int, list[dict]]:
+def check(world, extra: str = "", *args: str, timeout: int = 2) -> tuple[int, list[dict]]:
     """Run `appliance check --json` with the world's resolver and port 25 probe (plus ``extra``)."""
     config = world["root"] / f"cli-{time.monotonic_ns()}.toml"
     config.write_text(config_text(
         f'\n[panel]\ncheck_resolver = "127.0.0.1:{world["public"].port}"\ncheck_cache_seconds = 0\n'
-        f'\n[check]\nport25_probe = "127.0.0.1:{world["port25"]}"\ntimeout = 2\n' + extra
+        f'check_seconds = {timeout}\n'
+        f'\n[check]\nport25_probe = "127.0.0.1:{world["port25"]}"\ntimeout = {timeout}\n' + extra
     ))
     proc = Cli(world["state"], config)("check", "--json", *args, check=False)
     return proc.returncode, json.loads(proc.stdout)
@@ -134,3 +135,32 @@ def test_self_signed_certificate_and_old_queue_are_warnings_with_fixes(world):
     assert queue["status"] == "warn" and queue["detail"] == "1 messages waiting, the oldest for 2.0 h"
     assert "appliance queue list" in queue["fix"]
     assert not rows(results, "delegation"), "--local asks no one outside"
+
+
+def test_name_server_with_wrong_glue_fails_with_the_glue_fix(world):
+    """When the world resolves ns1 to another address than the box's, the fix says which glue to set."""
+    world["public"].publish("ns1.appliance.test", "A", ["198.51.100.7"])
+    try:
+        _, results = check(world)
+    finally:
+        del world["public"].published[("ns1.appliance.test", "A")]
+    ns1, ns2 = rows(results, "name servers")
+    assert ns1["status"] == "fail" and ns1["detail"] == f"ns1.appliance.test resolves to 198.51.100.7, not {BOX_ADDRESS}"
+    assert ns1["fix"] == f"at the registrar of appliance.test, change the glue of ns1.appliance.test to {BOX_ADDRESS}"
+    assert ns2["status"] == "ok"
+
+
+def test_silent_resolver_is_a_warning_not_a_failure(world, tmp_path):
+    """When the resolver does not answer in time, DNS rows warn and say to check the resolver."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))  # receives queries, never answers
+    public = world["public"]
+    try:
+        world["public"] = type("Silent", (), {"port": silent.getsockname()[1]})()
+        _, results = check(world, timeout=1)
+    finally:
+        world["public"] = public
+        silent.close()
+    for name in ("name servers", "reverse dns"):
+        assert {r["status"] for r in rows(results, name)} == {"warn"}, rows(results, name)
+        assert all("check [panel] check_resolver" in r["fix"] for r in rows(results, name))
