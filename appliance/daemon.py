@@ -2,9 +2,10 @@
 
 Startup order (DESIGN section 2): settings are already loaded and valid;
 install Twisted's reactor on a new loop; open and migrate the box database;
-bind every listener; then ``READY=1`` to systemd, and ``WATCHDOG=1`` from
-the loop from then on when the unit asks for a watchdog. SIGTERM (or SIGINT) stops
-accepting, lets in-flight work finish, closes the databases and exits 0.
+bind every listener; then ``READY=1`` to systemd, and from then on
+``WATCHDOG=1`` from the loop when the unit asks for a watchdog. SIGTERM (or
+SIGINT) stops accepting, lets in-flight work finish, closes the databases
+and exits 0.
 """
 
 from __future__ import annotations

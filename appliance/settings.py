@@ -468,7 +468,7 @@ SCHEMA: tuple[Section, ...] = (
         "`appliance check` as the world sees the box (its DNS lookups go through `[panel] check_resolver`).",
         (
             K("port25_probe", "string", "gmail-smtp-in.l.google.com:25", "A mail server, `host:port`, that outgoing SMTP must reach when no `[smtp] smarthost` is set (many providers block port 25); empty: not checked.", _optional_hostport),
-            K("timeout", "integer", 5, "Seconds one DNS lookup or connection of the check may take.", _int(1, 60)),
+            K("timeout", "integer", 5, "Seconds one lookup (name servers, reverse DNS) or connection (port 25, the smarthost) of the check may take; a domain's delegation lookups take `[panel] check_seconds`.", _int(1, 60)),
         ),
     ),
     Section(
