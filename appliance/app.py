@@ -26,6 +26,7 @@ from .auth import Authenticator
 from .catalog import Catalog
 from .looplag import LoopLag
 from .mailevents import MailEvents
+from .metrics import Metrics
 from .passwords import Hasher
 from .provisioning import Provisioning
 from .services import Services
@@ -72,8 +73,10 @@ class App:
                              self.listeners)
         #: The same, as the operator's verbs of old (``appliance.provisioning``).
         self.provisioning = Provisioning(self.core)
-        self.auth = Authenticator.from_settings(settings, self.catalog, self.tenants, self.hasher)
-        self.loop_lag = LoopLag()
+        #: Every Prometheus metric (``appliance.metrics``), one registry.
+        self.metrics = Metrics(self)
+        self.auth = Authenticator.from_settings(settings, self.catalog, self.tenants, self.hasher, self.metrics)
+        self.loop_lag = LoopLag(observe=self.metrics.loop_lag.observe)
         self.mail_events = MailEvents()
         self.loop: asyncio.AbstractEventLoop | None = None
         #: The protocol services started (:mod:`appliance.startup`).

@@ -68,6 +68,7 @@ from storage import names
 from . import apppasswords, twofactor
 from .catalog import Catalog
 from .errors import AuthFailed, InvalidInput, Suspended
+from .metrics import Metrics
 from .passwords import MAX_PASSWORD_LENGTH, Hasher
 from .throttle import Busy, FailureCounter, KnownSources, VerifyQueue, source_key
 
@@ -168,8 +169,11 @@ class Authenticator:
         max_waiting: int = 64,
         known_source_seconds: float = 30 * 86_400,
         cache_seconds: float = 0,
+        metrics: Metrics | None = None,
     ):
         self.catalog = catalog
+        #: Logins counted by protocol and result.
+        self.metrics = metrics if metrics is not None else Metrics()
         self.pool = pool
         self.hasher = hasher
         self.max_failures = max_failures
@@ -180,7 +184,8 @@ class Authenticator:
         self._in_flight: collections.Counter[str] = collections.Counter()
 
     @classmethod
-    def from_settings(cls, settings: "Settings", catalog: Catalog, pool: TenantPool, hasher: Hasher) -> "Authenticator":
+    def from_settings(cls, settings: "Settings", catalog: Catalog, pool: TenantPool, hasher: Hasher,
+                      metrics: Metrics | None = None) -> "Authenticator":
         auth = settings.auth
         return cls(
             catalog,
@@ -193,6 +198,7 @@ class Authenticator:
             max_waiting=auth.max_waiting,
             known_source_seconds=auth.known_source_days * 86_400,
             cache_seconds=settings.dav.login_cache_seconds,
+            metrics=metrics,
         )
 
     # -- the throttle ------------------------------------------------------
@@ -237,7 +243,7 @@ class Authenticator:
         """
         clean = address.strip().lower()[:254]
         try:
-            return await self._attempt(address, password, source_key(peer), cached, protocol)
+            principal = await self._attempt(address, password, source_key(peer), cached, protocol)
         except Busy:
             log.info("%s: login for %s refused: too many logins waiting", peer, _printable(clean))
             raise
@@ -245,9 +251,12 @@ class Authenticator:
             # No await between the attempt leaving "in flight" and this:
             # a parallel attempt sees one or the other, never neither.
             self.record_failure(protocol, clean, peer)
+            self.metrics.login(protocol, False)
             if delay:
                 await asyncio.sleep(self.failure_delay(clean, peer))
             raise
+        self.metrics.login(protocol, True)
+        return principal
 
     def login_sync(
         self,

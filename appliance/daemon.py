@@ -2,8 +2,10 @@
 
 Startup order (DESIGN section 2): settings are already loaded and valid;
 install Twisted's reactor on a new loop; open and migrate the box database;
-bind every listener; then ``READY=1`` to systemd. SIGTERM (or SIGINT) stops
-accepting, lets in-flight work finish, closes the databases and exits 0.
+bind every listener; then ``READY=1`` to systemd, and from then on
+``WATCHDOG=1`` from the loop when the unit asks for a watchdog. SIGTERM (or
+SIGINT) stops accepting, lets in-flight work finish, closes the databases
+and exits 0.
 """
 
 from __future__ import annotations
@@ -43,10 +45,14 @@ def serve(settings: Settings, state_dir: Path, *, on_ready: Callable[[App], None
         where = ", ".join(f"{name} {host}:{port}" for name, binds in app.listeners.items() for host, port in binds)
         log.info("serving from %s: %s", state_dir, where or "no listeners")
         sdnotify.notify("READY=1\nSTATUS=serving")
+        watchdog = sdnotify.watchdog_seconds()
+        pinger = loop.create_task(sdnotify.keep_alive(watchdog), name="watchdog") if watchdog else None
         if on_ready is not None:
             on_ready(app)
         loop.run_until_complete(stopping.wait())
         log.info("stopping")
+        if pinger is not None:
+            pinger.cancel()
         sdnotify.notify("STOPPING=1")
         loop.run_until_complete(app.stop())
         return 0

@@ -3,7 +3,8 @@
 A task sleeps for ``interval`` and measures how much later than asked it
 woke. Lag in milliseconds means every protocol is answering promptly; lag in
 seconds means something is blocking the loop (a bug: slow work belongs in
-threads). The figures are exposed on the metrics endpoint.
+threads). The figures are exposed on the metrics endpoint, and ``/healthz``
+fails when no sample was taken lately (the loop is stalled).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +21,14 @@ WARN_SECONDS = 0.25
 
 
 class LoopLag:
-    def __init__(self, interval: float = 0.25):
+    """Samples the loop's lag every ``interval`` seconds; each sample also
+    goes to ``observe`` (the metrics' histogram)."""
+
+    def __init__(self, interval: float = 0.25, observe: Callable[[float], None] | None = None):
         self.interval = interval
+        self.observe = observe
+        #: time.monotonic() of the last sample: the loop was alive then.
+        self.last_seen = time.monotonic()
         self.last = 0.0
         self.max = 0.0
         self.samples = 0
@@ -44,6 +52,9 @@ class LoopLag:
             await asyncio.sleep(self.interval)
             lag = max(0.0, time.monotonic() - started - self.interval)
             self.last = lag
+            self.last_seen = time.monotonic()
+            if self.observe is not None:
+                self.observe(lag)
             self.max = max(self.max, lag)
             self.samples += 1
             self.total += lag

@@ -178,9 +178,10 @@ class QueueRunner:
         slugs = await self.app.box.read("queue scan", lambda c: [t["slug"] for t in boxdb.list_tenants(c)])
         for slug in slugs:
             try:
-                when = await self.app.tenants.handle(slug).read("queue next", queuedb.next_due)
+                when, count, oldest = await self.app.tenants.handle(slug).read("queue summary", queuedb.summary)
             except TenantNotFound:
                 continue
+            self.app.metrics.queue_seen(slug, count, oldest)
             if when is None:
                 self._next.pop(slug, None)
             else:
@@ -190,10 +191,12 @@ class QueueRunner:
         try:
             handle = self.app.tenants.handle(slug)
             ids = await handle.read("queue due", lambda c: queuedb.due(c, now))
-            when = await handle.read("queue next", queuedb.next_due)
+            when, count, oldest = await handle.read("queue summary", queuedb.summary)
         except TenantNotFound:
             self._next.pop(slug, None)
+            self.app.metrics.queue_seen(slug, 0, None)
             return
+        self.app.metrics.queue_seen(slug, count, oldest)
         started = False
         for message_id in ids:
             if (slug, message_id) in self._inflight:
@@ -274,6 +277,7 @@ class QueueRunner:
             return 0, len(bounced), filed
 
         left, bounced, filed = await handle.write("queue record", record)
+        self.app.metrics.outbound(results, bounced, left)
         if filed is not None and self.publish is not None:
             try:
                 self.publish(slug, *filed)

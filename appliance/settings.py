@@ -281,7 +281,7 @@ SCHEMA: tuple[Section, ...] = (
             K("dns", "port", 5300, "Authoritative DNS, UDP and TCP; production 53.", _port),
             K("http", "port", 8080, "HTTP: websites, autoconfig, ACME; production 80.", _port),
             K("https", "port", 8443, "HTTPS: websites, DAV, autodiscover; production 443.", _port),
-            K("metrics", "port", 9180, "Prometheus metrics and health on 127.0.0.1 only; 0 picks a free port.", _port),
+            K("metrics", "port", 9180, "Prometheus metrics and health (`/metrics`, `/healthz`) on `[metrics] addresses`; 0 picks a free port.", _port),
             K("metrics_enabled", "boolean", True, "Serve the metrics endpoint at all.", _bool),
         ),
     ),
@@ -482,6 +482,25 @@ SCHEMA: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "metrics",
+        "The metrics and health listener (`[listen] metrics`): `/metrics` in the Prometheus text format, `/healthz` for load balancers and monitors.",
+        (
+            K("addresses", "list of addresses", ["127.0.0.1"], "Addresses the listener binds. Any address beyond loopback needs `token`.", _address_list),
+            K("token", "string", "", "Bearer token a scraper must send (`Authorization: Bearer <token>`) for `/metrics`; `/healthz` answers without it. Required when `addresses` goes beyond loopback.", _str),
+            K("health_timeout_ms", "integer", 2000, "Milliseconds the box database may take to answer a write in `/healthz` before the check fails.", _int(10, 60_000)),
+            K("health_min_free_mb", "integer", 512, "Free MiB the state directory's file system must keep for `/healthz` to pass.", _int(0, 10_000_000)),
+            K("health_queue_age", "integer", 86_400, "Seconds the oldest outbound message may wait before `/healthz` reports the queue stuck.", _int(60, 30 * 86_400)),
+        ),
+    ),
+    Section(
+        "check",
+        "`appliance check` as the world sees the box (its DNS lookups go through `[panel] check_resolver`).",
+        (
+            K("port25_probe", "string", "gmail-smtp-in.l.google.com:25", "A mail server, `host:port`, that outgoing SMTP must reach when no `[smtp] smarthost` is set (many providers block port 25); empty: not checked.", _optional_hostport),
+            K("timeout", "integer", 5, "Seconds one lookup (name servers, reverse DNS) or connection (port 25, the smarthost) of the check may take; a domain's delegation lookups take `[panel] check_seconds`.", _int(1, 60)),
+        ),
+    ),
+    Section(
         "log",
         "Logging to standard error (journald under systemd).",
         (K("level", "string", "INFO", "DEBUG, INFO, WARNING or ERROR.", _choice("DEBUG", "INFO", "WARNING", "ERROR")),),
@@ -590,6 +609,9 @@ def from_mapping(data: Mapping[str, Any], where: str = "<settings>") -> Settings
         base = DEFAULT_PLANS.get(name, DEFAULT_PLANS["standard"])
         merged = {**base, **_validate(where, f"plans.{name}", PLAN_KEYS, values, defaults=False)}
         plans[name] = _plan(name, merged)
+    metrics = sections["metrics"]
+    if not metrics.token and any(not ipaddress.ip_address(a).is_loopback for a in metrics.addresses):
+        raise ConfigError(f"{where}: [metrics] token: required when addresses go beyond loopback (anyone could read the figures)")
     if sections["dns"].catalog == sections["box"].domain:
         raise ConfigError(f"{where}: [dns] catalog: the catalog zone needs a name of its own, not [box] domain")
     default_plan = sections["box"].default_plan

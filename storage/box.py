@@ -75,6 +75,11 @@ def bump_generation(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
 
+def mark_alive(conn: sqlite3.Connection, now: float) -> None:
+    """Write the time of a health check: proves the box file takes writes."""
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('health_checked', ?)", (repr(now),))
+
+
 def generation(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 

@@ -93,6 +93,13 @@ def next_due(conn: sqlite3.Connection) -> float | None:
     return conn.execute("SELECT min(next_attempt) FROM outbound").fetchone()[0]
 
 
+def summary(conn: sqlite3.Connection) -> tuple[float | None, int, float | None]:
+    """(when the earliest message is due, messages queued, creation time of
+    the oldest); (None, 0, None) for an empty queue."""
+    row = conn.execute("SELECT min(next_attempt), count(*), min(created) FROM outbound").fetchone()
+    return row[0], row[1], row[2]
+
+
 def get(conn: sqlite3.Connection, message_id: int) -> tuple[sqlite3.Row, list[sqlite3.Row]]:
     """A message and its recipients; raises NotFound."""
     msg = conn.execute("SELECT * FROM outbound WHERE id = ?", (message_id,)).fetchone()

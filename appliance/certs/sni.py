@@ -135,6 +135,15 @@ class Selector:
         """``{name: certificate key}`` as served now (for diagnostics)."""
         return {name: c.held.key for name, c in self._by_name.items()}
 
+    def held_chains(self) -> list[tuple[str, bytes]]:
+        """``(certificate key, PEM chain)`` of every certificate served now,
+        the box certificate included (key "" when it is the configured or
+        self-signed one)."""
+        served = {id(c): c for c in self._by_name.values()}
+        default = self.default()
+        served[id(default)] = default
+        return [(c.held.key, c.held.chain_pem) for c in served.values()]
+
     # -- stdlib ssl (aiosmtpd) -------------------------------------------
 
     def stdlib_context(self) -> ssl.SSLContext:

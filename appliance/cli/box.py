@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from appliance import checks
+from appliance import checks, outsidechecks
 
 from .common import add_json, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    a = sub.add_parser("check", help="check the box: files, catalog, certificate, listeners")
+    a = sub.add_parser("check", help="check the box: files, catalog, certificates, queue, listeners, and as the world "
+                                     "sees it: delegation, reverse DNS, port 25; exit 1 when something failed")
+    a.add_argument("--local", action="store_true", help="only the box's own files and listeners (no DNS, no network)")
     add_json(a)
     a.set_defaults(handler=_check)
 
@@ -24,5 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _check(ctx) -> int:
     results = checks.run_all(ctx.app)
-    ctx.emit([r.as_dict() for r in results], lambda rows: table(rows, ("status", "check", "detail")))
+    if not ctx.args.local:
+        results += outsidechecks.run_outside(ctx.app)
+    ctx.emit([r.as_dict() for r in results], lambda rows: table(rows, ("status", "check", "detail", "fix")))
     return 1 if any(r.status == "fail" for r in results) else 0

@@ -23,6 +23,7 @@ import io
 import logging
 import re
 import threading
+import time
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -81,6 +82,7 @@ class DavWsgi:
         self.heavy = threading.Semaphore(1)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        start_response = _timed(environ, start_response, self.backend.app.metrics)
         instances = self.store_instances if environ.get("REQUEST_METHOD") in STORE_METHODS else self.report_instances
         budget = Budget(
             instances, self.report_seconds, gone=environ.get(CLIENT_GONE), stopping=self.stopping, heavy=self.heavy,
@@ -227,6 +229,18 @@ class DavWsgi:
             ],
         )
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+
+def _timed(environ: dict, start_response: StartResponse, metrics: Any) -> StartResponse:
+    """``start_response`` that also counts the request by method and
+    status, with the time taken until its status was known."""
+    started = time.monotonic()
+
+    def counted(status: str, headers: list, *exc_info: Any) -> Any:
+        metrics.dav_request(environ.get("REQUEST_METHOD", ""), status, time.monotonic() - started)
+        return start_response(status, headers, *exc_info)
+
+    return counted
 
 
 def _check_dates(body: bytes) -> None:

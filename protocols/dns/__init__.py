@@ -102,6 +102,7 @@ class _Udp:
         # Zones reloaded by another callback replace this dict, never
         # change it under us: one batch answers from one version.
         packets, quick_negative = service.engine.packets, service.engine.quick_negative
+        answered = service.app.metrics.dns_answer
         for _ in range(self.BATCH):
             try:
                 data, addr = recvfrom(4096)
@@ -120,6 +121,7 @@ class _Udp:
                     continue
                 if type(reply) is list:
                     reply = reply[0]
+            answered(reply)
             if rrl is not None:
                 decision = rrl.check(addr[0], reply)
                 if decision:
@@ -183,6 +185,7 @@ class _Tcp(asyncio.Protocol):
             if reply is None:
                 self.close()
                 return
+            self.service.app.metrics.dns_answer(reply[0] if isinstance(reply, list) else reply)
             assert self.transport is not None
             for part in reply if isinstance(reply, list) else (reply,):
                 self.transport.write(struct.pack("!H", len(part)) + part)

@@ -127,6 +127,7 @@ class ImapServer(MailboxCommands, MessageCommands, imap4.IMAP4Server):
         except (AttributeError, OSError):
             pass
         self.service.connections.add(self)
+        self.service.app.metrics.imap_sessions.inc()
         try:
             self.transport.registerProducer(self._drain, True)
         except (AttributeError, RuntimeError):
@@ -138,6 +139,7 @@ class ImapServer(MailboxCommands, MessageCommands, imap4.IMAP4Server):
         self.closed = True
         self.setTimeout(None)
         self.service.connections.discard(self)
+        self.service.app.metrics.imap_sessions.dec()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -540,11 +542,13 @@ class ImapServer(MailboxCommands, MessageCommands, imap4.IMAP4Server):
             raise Bad("IDLE takes no arguments")
         self._send(b"+ idling")
         self._idling = True
+        self.service.app.metrics.imap_idle.inc()
         try:
             await self._sync_now()
             line = await self._next_line()
         finally:
             self._idling = False
+            self.service.app.metrics.imap_idle.dec()
         if line.strip().upper() != b"DONE":
             raise Bad("expected DONE")
         return b"IDLE terminated"

@@ -1,22 +1,30 @@
-"""Prometheus metrics and a health check, on 127.0.0.1 only.
+"""Prometheus metrics and a health check on ``[metrics] addresses``.
 
-``GET /metrics`` gives the text exposition format; ``GET /healthz`` answers
-``ok`` while the daemon is serving. Bound only to loopback: the figures are
-for the operator's own scraper, never for the Internet.
+``GET /metrics`` gives the text exposition format of ``app.metrics``;
+``GET /healthz`` runs the checks of :mod:`appliance.health` and answers
+200 or 503 with them as JSON. Loopback by default; settings refuse any
+other address unless ``[metrics] token`` is set, and then ``/metrics``
+wants ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
-import shutil
-import time
-from typing import TYPE_CHECKING
+import asyncio
+import hmac
+import json
+import logging
+from typing import TYPE_CHECKING, Any
 
 from twisted.web import resource, server
 
+from appliance import health
+from appliance.metrics import CONTENT_TYPE
 from appliance.twisted_glue import listen_tcp, stop_ports
 
 if TYPE_CHECKING:
     from appliance.app import App
+
+log = logging.getLogger(__name__)
 
 
 class Metrics(resource.Resource):
@@ -25,42 +33,57 @@ class Metrics(resource.Resource):
     def __init__(self, app: App):
         super().__init__()
         self.app = app
-        self.started = time.time()
+        token = app.settings.metrics.token
+        self.expected = f"Bearer {token}".encode() if token else None
 
     def render_GET(self, request: server.Request) -> bytes:
-        request.setHeader(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
-        return render(self.app, self.started).encode()
+        if self.expected is not None:
+            given = request.getHeader(b"authorization") or b""
+            if not hmac.compare_digest(given.encode() if isinstance(given, str) else given, self.expected):
+                log.info("%s: /metrics without the right bearer token", request.getClientAddress().host)
+                request.setResponseCode(401)
+                request.setHeader(b"www-authenticate", b'Bearer realm="metrics"')
+                request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+                return b"a bearer token is required\n"
+        request.setHeader(b"content-type", CONTENT_TYPE.encode())
+        return self.app.metrics.render()
 
 
 class Health(resource.Resource):
+    """``/healthz``: 200 and the checks as JSON when all pass, 503 and the
+    failing ones named otherwise (:mod:`appliance.health`)."""
+
     isLeaf = True
 
-    def render_GET(self, request: server.Request) -> bytes:
-        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-        return b"ok\n"
+    def __init__(self, app: App):
+        super().__init__()
+        self.app = app
 
+    def render_GET(self, request: server.Request) -> Any:
+        gone: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+        task = asyncio.ensure_future(health.run(self.app))
 
-def render(app: App, started: float) -> str:
-    """The metrics as Prometheus text."""
-    lag = app.loop_lag
-    box_stats = app.box.stats
-    # statvfs is one system call: cheap enough for the loop at scrape time.
-    disk = shutil.disk_usage(app.state_dir)
-    rows = [
-        ("appliance_uptime_seconds", "gauge", "Seconds since the daemon started.", time.time() - started),
-        ("appliance_loop_lag_seconds", "gauge", "Last measured event loop lag.", lag.last),
-        ("appliance_loop_lag_max_seconds", "gauge", "Largest event loop lag since start.", lag.max),
-        ("appliance_loop_lag_mean_seconds", "gauge", "Mean event loop lag since start.", lag.mean),
-        ("appliance_tenant_files_open", "gauge", "Business databases open now.", app.tenants.open_count),
-        ("appliance_box_transactions_total", "counter", "Write transactions on the box database.", box_stats.transactions),
-        ("appliance_box_writes_total", "counter", "Writes grouped into those transactions.", box_stats.writes),
-        ("appliance_state_disk_free_bytes", "gauge", "Free bytes on the file system of the state directory.", disk.free),
-        ("appliance_state_disk_size_bytes", "gauge", "Size of the file system of the state directory.", disk.total),
-    ]
-    out = []
-    for name, kind, doc, value in rows:
-        out += [f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name} {value:.6g}" if isinstance(value, float) else f"{name} {value}"]
-    return "\n".join(out) + "\n"
+        def answer(done: asyncio.Future) -> None:
+            if gone:
+                return
+            try:
+                result = done.result()
+            except Exception:  # noqa: BLE001 - health.run does not raise; a bug answers 500
+                log.exception("health check crashed")
+                request.setResponseCode(500)
+                request.finish()
+                return
+            if not result.ok:
+                log.warning("health check failing: %s", ", ".join(c.name for c in result.checks if not c.ok))
+            request.setResponseCode(200 if result.ok else 503)
+            request.setHeader(b"content-type", b"application/json")
+            request.setHeader(b"cache-control", b"no-store")
+            request.write(json.dumps(result.as_dict()).encode() + b"\n")
+            request.finish()
+
+        task.add_done_callback(answer)
+        return server.NOT_DONE_YET
 
 
 class MetricsService:
@@ -76,8 +99,9 @@ def start(app: App) -> MetricsService:
         return MetricsService([])
     root = resource.Resource()
     root.putChild(b"metrics", Metrics(app))
-    root.putChild(b"healthz", Health())
+    root.putChild(b"healthz", Health(app))
     site = server.Site(root)
     site.displayTracebacks = False
-    ports = listen_tcp(app, "metrics", site, app.settings.listen.metrics, ["127.0.0.1"])
+    addresses = list(app.settings.metrics.addresses)
+    ports = listen_tcp(app, "metrics", site, app.settings.listen.metrics, addresses)
     return MetricsService(ports)

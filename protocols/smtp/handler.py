@@ -126,6 +126,7 @@ class Handler:
         except delivery.NotHosted:
             if self.kind == "smtp":
                 log.info("%r: relaying to <%s> denied", session.peer, address)
+                self.app.metrics.refused("relay_denied")
                 return replies.RELAY_DENIED
             try:
                 remote = _remote_address(address)
@@ -136,6 +137,7 @@ class Handler:
             return replies.OK_RCPT
         except ApplianceError as exc:
             log.info("%r: RCPT TO <%s> refused: %s", session.peer, address, exc)
+            self.app.metrics.refused(exc)
             return replies.for_error(exc, stage="rcpt")
         envelope.local.append(rcpt)
         envelope.rcpt_tos.append(address)
@@ -171,10 +173,12 @@ class Handler:
             if not replies.storage_full(exc):
                 if isinstance(exc, ApplianceError):
                     log.info("%r: DATA refused: %s", session.peer, exc)
+                    self.app.metrics.refused(exc)
                     return replies.for_error(exc, stage="data")
                 raise
             # Nothing was committed; the sender keeps the message and retries.
             log.warning("%r: state filesystem full, message from <%s> refused with 452 4.3.1", session.peer, envelope.mail_from)
+            self.app.metrics.refused("storage_full")
             return replies.STORAGE_FULL
 
     async def _inbound(self, server: Any, session: Session, envelope: Envelope, raw: bytes) -> str:
@@ -189,6 +193,7 @@ class Handler:
             await self.verifier.check_header_from(raw, peer_ip, session.host_name or "", verdict, hosted)
         if verdict.reject:
             log.info("%r: rejected by DMARC policy of %s", session.peer, verdict.from_domain)
+            self.app.metrics.refused("dmarc_reject")
             return replies.DMARC_REJECT
         mailbox = "Junk" if verdict.quarantine else "INBOX"
         trace = (
@@ -205,6 +210,7 @@ class Handler:
             "%r: from <%s> stored %d copies for %d recipients in %s in %.3fs",
             session.peer, envelope.mail_from, len(stored), len(local), mailbox, time.monotonic() - started,
         )
+        self.app.metrics.mail_received.labels(listener="mx").inc()
         return replies.OK_DATA
 
     async def _submission(self, server: Any, session: Session, envelope: Envelope, raw: bytes) -> str:
@@ -239,6 +245,7 @@ class Handler:
             "%r: %s sent a message: %d local, %d remote recipients",
             session.peer, principal.address, len(local), len(remote),
         )
+        self.app.metrics.mail_received.labels(listener="submission").inc()
         return replies.OK_QUEUED
 
     def _received(self, server: Any, session: Session, envelope: Envelope, protocol: str) -> str:

@@ -290,11 +290,21 @@ class Site(server.Site):
 
     protocol = Channel
 
-    def __init__(self, root: resource.Resource, access_log: bool, limits: Limits):
+    def __init__(self, root: resource.Resource, access_log: bool, limits: Limits, requests: Any = None):
         super().__init__(root)
+        #: The metrics' counter of requests by status (``app.metrics.http_requests``).
+        self.requests = requests
         self.access_log = access_log
         self.limits = limits
         self.displayTracebacks = False
+
+    def getResourceFor(self, request: server.Request) -> Any:  # noqa: N802 - Twisted's interface
+        if self.requests is not None:
+            # Counted when the request ends, even if the client has gone by
+            # then (log() is skipped for those); "none": nothing was sent.
+            request.notifyFinish().addBoth(
+                lambda _: self.requests.labels(status=str(request.code) if request.startedWriting else "none").inc())
+        return super().getResourceFor(request)
 
     def log(self, request: server.Request) -> None:
         if self.access_log:
@@ -327,7 +337,7 @@ async def start(app: App, mounts: Sequence[Mount] = ()) -> WebService:
     hosts = Hosts(app, mounts)
     await hosts.refresh()
     app.on_change(hosts.refresh)
-    site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts))
+    site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts), app.metrics.http_requests)
     # One count per source for HTTP and HTTPS together.
     guard = Guard(SourceLimit("web", app.settings.web.max_connections_per_source),
                   float(app.settings.tls.handshake_seconds), refusal=TOO_MANY)

@@ -6,7 +6,7 @@ import json
 
 
 def statuses(cli) -> dict[str, set[str]]:
-    proc = cli("check", "--json", check=False)
+    proc = cli("check", "--local", "--json", check=False)
     out: dict[str, set[str]] = {}
     for row in json.loads(proc.stdout):
         out.setdefault(row["check"], set()).add(row["status"])

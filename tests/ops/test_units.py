@@ -40,6 +40,14 @@ def test_unit_has_the_hardening_the_design_requires():
         assert line in text.splitlines(), line
 
 
+def test_unit_asks_for_a_watchdog_the_daemon_feeds():
+    """WatchdogSec= is set (the daemon pings at half of it) and a watchdog kill is restarted."""
+    lines = UNIT.read_text().splitlines()
+    watchdog = [line for line in lines if line.startswith("WatchdogSec=")]
+    assert len(watchdog) == 1 and int(watchdog[0].split("=")[1]) >= 10
+    assert "Restart=on-failure" in lines
+
+
 def test_fail2ban_filter_matches_the_failed_login_line(tmp_path):
     """fail2ban-regex finds the host in the daemon's failed-login lines and ignores others."""
     binary = shutil.which("fail2ban-regex")
