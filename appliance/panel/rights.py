@@ -150,6 +150,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/operator/businesses/{slug}/plan", "POST", "operator_pages.change_plan", OPERATORS),
     Route("/operator/businesses/{slug}/support", "POST", "operator_pages.open_support", OPERATORS),
     Route("/support/leave", "POST", "operator_pages.leave_support", frozenset({SUPPORT})),
+    # Mail rules: each user's own vacation reply, forwarding and folder rules.
+    Route("/rules", "GET", "mailrules.page", SIGNED_IN),
+    Route("/rules/vacation", "POST", "mailrules.vacation", SIGNED_IN),
+    Route("/rules/forward", "POST", "mailrules.forward", SIGNED_IN),
+    Route("/rules/add", "POST", "mailrules.add_rule", SIGNED_IN),
+    Route("/rules/delete", "POST", "mailrules.delete_rule", SIGNED_IN),
+    Route("/rules/replace", "POST", "mailrules.replace", SIGNED_IN),
 )
 
 

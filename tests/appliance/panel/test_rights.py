@@ -107,6 +107,13 @@ SPEC = {
     ("/operator/businesses/{slug}/plan", "POST"): OPERATORS,
     ("/operator/businesses/{slug}/support", "POST"): OPERATORS,
     ("/support/leave", "POST"): {SUPPORT},
+    # Mail rules
+    ("/rules", "GET"): IN,
+    ("/rules/vacation", "POST"): IN,
+    ("/rules/forward", "POST"): IN,
+    ("/rules/add", "POST"): IN,
+    ("/rules/delete", "POST"): IN,
+    ("/rules/replace", "POST"): IN,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example",
            "support": None, "operator": None, "operator-code": None}
@@ -119,7 +126,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 73
+    assert len(table) == 79
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +197,10 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/addresses/remove": {"address": "nothing@acme.example"},
         "/operator": {"name": "", "password": ""},
         "/operator/businesses/{slug}/plan": {"plan": "standard"},
+        "/rules/vacation": {"vacation-subject": "Away", "vacation-text": "Back soon"},
+        "/rules/forward": {"forward-to": ""},
+        "/rules/add": {"rule-sender": "walk@example.com", "rule-folder": "Walk"},
+        "/rules/delete": {"rule": "1"},
     }.get(pattern, {})
     return path, form
 
