@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import Envelope, Session
 
 from appliance import delivery, mailauth
+from appliance.greylist import Greylist
 from storage import names
 from appliance.delivery import Recipient, Router
 from appliance.errors import ApplianceError, InvalidInput
@@ -66,6 +67,7 @@ class Handler:
         self.limits = limits
         self.hostname = app.settings.box.hostname
         self.user_limit = app.settings.smtp.user_messages_per_day
+        self.greylist = Greylist(app.settings.greylist, app.box)
 
     # -- AUTH (called by Server._login) ------------------------------------
 
@@ -137,9 +139,27 @@ class Handler:
         except ApplianceError as exc:
             log.info("%r: RCPT TO <%s> refused: %s", session.peer, address, exc)
             return replies.for_error(exc, stage="rcpt")
+        if self.kind == "smtp" and self.greylist.enabled:
+            wait = await self._greylist_wait(session, envelope, address)
+            if wait:
+                log.info("%r: RCPT TO <%s> from <%s> greylisted for %ds", session.peer, address,
+                         envelope.mail_from, wait)
+                return replies.greylisted(wait)
         envelope.local.append(rcpt)
         envelope.rcpt_tos.append(address)
         return replies.OK_RCPT
+
+    async def _greylist_wait(self, session: Session, envelope: Envelope, address: str) -> int:
+        """Seconds the sender must wait before retrying (0: go on). A
+        greylist that cannot be read lets mail through rather than lose it."""
+        sender = _reverse_path(envelope)
+        try:
+            # The envelope sender check has passed: a hosted sender is ours.
+            hosted = bool(sender) and await self.router.is_hosted(sender.rpartition("@")[2])
+            return round(await self.greylist.wait(_peer_ip(session), sender, address, sender_hosted=hosted))
+        except Exception:  # noqa: BLE001 - fail open, logged
+            log.exception("%r: greylist unavailable; RCPT TO <%s> accepted", session.peer, address)
+            return 0
 
     async def _check_envelope_sender(self, session: Session, envelope: Envelope) -> None:
         """Refuse (mailauth.Spoofed) an unauthenticated envelope sender of a
@@ -235,6 +255,10 @@ class Handler:
         await self.router.deliver(local_copy, local, extra=(principal.slug, account), mail_from=mail_from)
         if remote:
             self.runner.wake(principal.slug)
+            try:
+                await self.greylist.remember(remote)
+            except Exception:  # noqa: BLE001 - the message is queued; this is only a courtesy
+                log.exception("%r: cannot remember correspondents for the greylist", session.peer)
         log.info(
             "%r: %s sent a message: %d local, %d remote recipients",
             session.peer, principal.address, len(local), len(remote),
