@@ -59,23 +59,29 @@ class Greylist:
             return False
         return any(address in net for net in self.exempt)
 
-    async def wait(self, ip: str, sender: str, recipient: str, *, sender_hosted: bool) -> float:
+    async def wait(self, ip: str, sender: str, recipient: str) -> float:
         """Seconds before a retry of this delivery attempt will be accepted;
-        0 if it may go on now. Records the attempt (box database)."""
-        if not self.enabled or sender_hosted or self.exempt_client(ip):
+        0 if it may go on now. Records the attempt (box database). The
+        caller has already let trusted senders (:meth:`wrote_to`, hosted
+        ones) through."""
+        if not self.enabled or self.exempt_client(ip):
             return 0.0
-        sender, recipient = sender.lower(), recipient.lower()
         s = self.settings
-        if sender and await self.box.read("greylist correspondent", lambda c: greydb.is_correspondent(c, sender)):
-            return 0.0
         verdict, seconds = await self.box.write("greylist", lambda c: greydb.check(
-            c, network_of(ip), sender, recipient, delay=s.delay, pending_seconds=s.pending_hours * 3600,
-            pass_seconds=s.pass_days * 86_400, max_entries=s.max_entries))
+            c, network_of(ip), sender.lower(), recipient.lower(), delay=s.delay,
+            pending_seconds=s.pending_hours * 3600, pass_seconds=s.pass_days * 86_400, max_entries=s.max_entries))
         return 0.0 if verdict == greydb.PASS else max(1.0, seconds)
 
+    async def wrote_to(self, sender: str) -> bool:
+        """Whether a user of the box wrote to ``sender`` lately."""
+        if not sender:
+            return False
+        return await self.box.read("greylist correspondent", lambda c: greydb.is_correspondent(c, sender.lower()))
+
     async def remember(self, addresses: list[str]) -> None:
-        """Note remote addresses a user wrote to: their mail is not delayed."""
-        if not self.enabled or not addresses:
+        """Note remote addresses a user wrote to: their mail is not delayed
+        (nor checked against blocklists). The caller decides whether to."""
+        if not addresses:
             return
         s = self.settings
         wanted = sorted({a.lower() for a in addresses})

@@ -480,6 +480,16 @@ SCHEMA: tuple[Section, ...] = (
             K("exempt_networks", "list of networks", ["127.0.0.0/8", "::1/128"], "Client networks (CIDR) never greylisted: the box's own, backup MX hosts, partners.", _network_list),
         ),
     ),
+    Section(
+        "dnsbl",
+        "DNS blocklists of client addresses on the MX port (RFC 5782): a client listed by one of `zones` (an answer in 127.0.0.2-127.0.0.11) has its recipients refused `554 5.7.1` with the list named. Answers in 127.255.255.0/24 (query refused, rate limited) and lookups that time out count as not listed. Exempt as for greylisting: `exempt_networks`, hosted senders that passed SPF, addresses the box's users wrote to, and authenticated submission.",
+        (
+            K("zones", "list of strings", [], "Blocklist zones, e.g. `[\"zen.spamhaus.org\"]`; empty: no lookups. Public resolvers are refused by most lists: use a resolver of your own.", _host_list),
+            K("resolver", "string", "", "DNS resolver for the lookups, an IP address with an optional `:port`; empty: `[smtp] resolver`.", _resolver),
+            K("timeout", "integer", 2, "Seconds the lookups of one client may take; unanswered means not listed.", _int(1, 10)),
+            K("exempt_networks", "list of networks", ["127.0.0.0/8", "::1/128"], "Client networks (CIDR) never looked up.", _network_list),
+        ),
+    ),
 )
 
 PLAN_KEYS: tuple[Key, ...] = (
