@@ -122,5 +122,9 @@ async def delete_rule(ctx: Context) -> Response:
 
 
 async def replace(ctx: Context) -> Response:
-    await asyncio.to_thread(ctx.app.core.sieve.replace_with_panel_rules, _account(ctx), actor=ctx.actor)
+    try:
+        await asyncio.to_thread(ctx.app.core.sieve.replace_with_panel_rules, _account(ctx), actor=ctx.actor)
+    except LimitExceeded:
+        return ctx.render("error.html", 400, title=ctx._("Mail rules"), message=ctx._(
+            "You have as many rule scripts as you may: delete one in your mail program first."))
     return ctx.redirect(PAGE)

@@ -33,7 +33,8 @@ runs them in a thread.
 ``operators``      the box's operators: accounts, second factor, what they
                    see of every business
 ``sieve``          each user's mail rules (Sieve scripts): list, show,
-                   check, put, activate, rename, delete
+                   check, put, activate, rename, delete; the panel's
+                   vacation, forwarding and folder-rule forms
 =================  ===========================================================
 """
 

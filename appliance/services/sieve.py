@@ -1,5 +1,8 @@
 """Mail rules: each user's Sieve scripts (list, show, check, put, activate,
-rename, delete), for ManageSieve, the CLI and the panel.
+rename, delete), for ManageSieve, the CLI and the panel; and the panel's
+forms (vacation reply, forwarding, folder rules), which keep one script of
+their own (:mod:`appliance.sieve.panelscript`) and never overwrite one
+they did not write unless asked (:meth:`Scripts.replace_with_panel_rules`).
 
 A script is checked (:func:`appliance.sieve.compile_script`) before it is
 stored: one that does not parse or uses what we do not support is refused
@@ -249,9 +252,11 @@ class Scripts:
         self._change(account, change, actor=actor, what=f"rule {index + 1} deleted")
 
     def replace_with_panel_rules(self, account: Account, *, actor: str) -> None:
-        """Make an empty panel script the active one, replacing a hand-made
-        script of the panel's name; one of another name stays stored, inactive."""
-        self._change(account, lambda s: PanelRules(), actor=actor, what="replaces the active script", force=True)
+        """Make the panel's script the active one: empty, replacing a
+        hand-made script of the panel's name (one of another name stays
+        stored, inactive); the panel's own rules, kept, if they are active
+        already. Raises LimitExceeded."""
+        self._change(account, lambda s: s, actor=actor, what="replaces the active script", force=True)
 
     def refresh_vacations(self, today: datetime.date | None = None) -> int:
         """Re-render every panel script whose vacation window opened or
@@ -296,12 +301,12 @@ class Scripts:
 
         def write(conn: sqlite3.Connection) -> None:
             view = _panel_view(conn, account.user_id)
-            if force:
-                state = PanelRules()
-            elif view.rules is None:
-                raise HandEdited(f"the script {view.name!r} was not written by the panel")
-            else:
+            if view.rules is not None:
                 state = view.rules
+            elif force:
+                state = PanelRules()
+            else:
+                raise HandEdited(f"the script {view.name!r} was not written by the panel")
             self._store(conn, account.user_id, panelscript.render(change(state), datetime.date.today()))
             directory.audit(conn, actor, "sieve.panel", f"{account.address} {what}")
 

@@ -117,7 +117,9 @@ def render(state: PanelRules, today: datetime.date, *, vacation_on: bool | None 
         v = state.vacation
         # Replies go before anything else: a message filed or forwarded
         # below still gets its one reply (RFC 5230 section 4.7).
-        lines.append(f"vacation :days {VACATION_DAYS} :subject {quote(v.subject)} {quote(v.text)};")
+        # No subject given: RFC 5230 section 4.5's "Auto: <their subject>".
+        subject = f" :subject {quote(v.subject)}" if v.subject else ""
+        lines.append(f"vacation :days {VACATION_DAYS}{subject} {quote(v.text)};")
     if state.forward.to:
         if state.forward.keep:
             lines.append(f"redirect :copy {quote(state.forward.to)};")

@@ -99,3 +99,23 @@ def test_the_number_of_rules_is_limited(app):
     with pytest.raises(LimitExceeded):
         sieve.add_rule(account, Rule("one more", "", "F"), actor="test")
     assert len(sieve.panel_rules(account).rules.rules) == panelscript.MAX_RULES
+
+
+def test_replacing_keeps_the_panels_own_rules(app):
+    """Asked to replace when the panel's script is the active one already, nothing is lost."""
+    sieve = app.core.sieve
+    account = sieve.account("ann@shop.example")
+    sieve.add_rule(account, Rule("x", "", "X"), actor="test")
+    sieve.replace_with_panel_rules(account, actor="test")
+    assert sieve.panel_rules(account).rules.rules == (Rule("x", "", "X"),)
+
+
+def test_replacing_a_full_set_of_scripts_is_refused(app):
+    """With as many scripts as allowed, none of them the panel's, replacing is refused and nothing changes."""
+    sieve = app.core.sieve
+    account = sieve.account("ann@shop.example")
+    for n in range(app.settings.sieve.max_scripts):
+        sieve.put(account, f"s{n}", "keep;\n", actor="test", activate=True)
+    with pytest.raises(LimitExceeded):
+        sieve.replace_with_panel_rules(account, actor="test")
+    assert sieve.panel_rules(account).name == f"s{app.settings.sieve.max_scripts - 1}"

@@ -6,7 +6,9 @@ as text and only replaced when the user asks."""
 from __future__ import annotations
 
 import imaplib
+import shutil
 import smtplib
+import subprocess
 import uuid
 
 import pytest
@@ -119,20 +121,34 @@ def test_a_script_written_elsewhere_is_shown_as_text_and_kept(env):
     assert [(s["name"], s["active"]) for s in env.cli.json("sieve", "list", address)] == [("thunderbird", True)]
 
 
-def test_a_panel_script_changed_by_hand_is_not_overwritten(env):
-    """The panel's own script, edited over ManageSieve-like means (the CLI)
-    so that the forms cannot show it any more, is refused for a new rule
-    like any hand-written script."""
+def _sieve_connect(env, address: str, *args: str) -> None:
+    """Run sieve-connect against the daemon's ManageSieve port (STARTTLS, self-signed certificate)."""
+    cmd = ["sieve-connect", "-s", "127.0.0.1", "-p", str(env.daemon.port("managesieve")), "-u", address,
+           "--passwordfd", "0", "--notlsverify", *args]
+    done = subprocess.run(cmd, input=PASSWORD + "\n", capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(shutil.which("sieve-connect") is None, reason="sieve-connect is not installed")
+def test_a_mail_client_sees_the_panels_script_and_its_edit_is_kept(env, tmp_path):
+    """A rule made in the panel is in the script a ManageSieve client
+    downloads; once the client uploads an edit the forms cannot show, the
+    page shows the script as text and a new rule is refused (409), the
+    edit kept."""
     address = _new_user(env)
     client = env.signed_in(address)
     client.get("/rules")
     assert client.post("/rules/add", {"rule-sender": "a@example.com", "rule-folder": "A"}).status_code == 303
-    text = env.cli("sieve", "show", address, panelscript.SCRIPT_NAME).stdout
-    assert text.startswith(panelscript.MARKER)
+    local = tmp_path / "rules.sieve"
+    _sieve_connect(env, address, "--download", "--remotesieve", panelscript.SCRIPT_NAME, "--localsieve", str(local))
+    text = local.read_text()
+    assert text.startswith(panelscript.MARKER) and 'fileinto :create "A";' in text
     edited = text.replace('fileinto :create "A";', 'fileinto :create "A";\n    addflag "\\\\Seen";') \
         .replace('"mailbox"', '"mailbox", "imap4flags"')
-    env.cli("sieve", "put", address, panelscript.SCRIPT_NAME, "-", input=edited)
-    client.get("/rules")
+    local.write_text(edited)
+    _sieve_connect(env, address, "--upload", "--localsieve", str(local), "--remotesieve", panelscript.SCRIPT_NAME)
+    page = client.get("/rules")
+    assert "Your rules were written in a mail program" in page.text and "addflag" in page.text
     assert client.post("/rules/add", {"rule-sender": "b@example.com", "rule-folder": "B"}).status_code == 409
     assert env.cli("sieve", "show", address, panelscript.SCRIPT_NAME).stdout == edited
 
