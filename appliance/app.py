@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 1.0
 #: How often idle business files are closed.
 EVICT_SECONDS = 30.0
+#: How often the panel's vacation replies are turned on or off by their dates.
+VACATION_DATES_SECONDS = 3600.0
 
 
 class App:
@@ -141,6 +143,7 @@ class App:
         self._write_listeners()
         self._tasks.append(self.loop.create_task(self._watch(), name="watch-changes"))
         self._tasks.append(self.loop.create_task(self._evict(), name="evict-idle"))
+        self._tasks.append(self.loop.create_task(self._vacation_dates(), name="vacation-dates"))
 
     def _write_listeners(self) -> None:
         run = self.state_dir / "run"
@@ -185,6 +188,18 @@ class App:
             closed = await asyncio.to_thread(self.tenants.evict_idle)
             if closed:
                 log.info("closed %d idle business files", closed)
+
+    async def _vacation_dates(self) -> None:
+        # The Sieve we run has no "date" extension: the panel's scripts carry
+        # a vacation reply only between its dates (appliance.sieve.panelscript).
+        while True:
+            try:
+                changed = await asyncio.to_thread(self.core.sieve.refresh_vacations)
+                if changed:
+                    log.info("turned %d vacation replies on or off by their dates", changed)
+            except Exception:  # noqa: BLE001 - try again at the next round
+                log.exception("cannot refresh vacation replies")
+            await asyncio.sleep(VACATION_DATES_SECONDS)
 
     async def stop(self) -> None:
         """Stop services in reverse order, then close every database."""

@@ -58,6 +58,16 @@ def _str_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _network_list(value: Any) -> tuple[str, ...]:
+    out = []
+    for item in _str_list(value):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"{item!r} is not a network such as 192.0.2.0/24") from None
+    return tuple(out)
+
+
 def _host_list(value: Any) -> tuple[str, ...]:
     return tuple(_hostname(v) for v in _str_list(value))
 
@@ -504,6 +514,29 @@ SCHEMA: tuple[Section, ...] = (
         "log",
         "Logging to standard error (journald under systemd).",
         (K("level", "string", "INFO", "DEBUG, INFO, WARNING or ERROR.", _choice("DEBUG", "INFO", "WARNING", "ERROR")),),
+    ),
+    # Mail that people can live with: greylisting and DNS blocklists on the MX.
+    Section(
+        "greylist",
+        "Greylisting on the MX port (RFC 6647): mail from an unknown (client /24 or /64, sender, recipient) triplet is answered `451 4.7.1` at RCPT; a retry after `delay` is accepted and the triplet allowed from then on. Never applied to authenticated submission, to senders of domains hosted here that passed the SPF check, to `exempt_networks`, or to addresses the box's users wrote to.",
+        (
+            K("enabled", "boolean", False, "Greylist unknown senders on the MX port.", _bool),
+            K("delay", "integer", 300, "Seconds a first attempt must wait before its retry is accepted.", _int(0, 86_400)),
+            K("pending_hours", "integer", 24, "Hours a first attempt is remembered, waiting for its retry.", _int(1, 30 * 24)),
+            K("pass_days", "integer", 36, "Days a triplet that retried stays allowed after its last message (and a correspondent after the last message written to it).", _int(1, 400)),
+            K("max_entries", "integer", 100_000, "Triplets (and, separately, correspondents) remembered; past it the oldest are forgotten.", _int(100, 10_000_000)),
+            K("exempt_networks", "list of networks", ["127.0.0.0/8", "::1/128"], "Client networks (CIDR) never greylisted: the box's own, backup MX hosts, partners.", _network_list),
+        ),
+    ),
+    Section(
+        "dnsbl",
+        "DNS blocklists of client addresses on the MX port (RFC 5782): a client listed by one of `zones` (an answer in 127.0.0.2-127.0.0.11) has its recipients refused `554 5.7.1` with the list named. Answers in 127.255.255.0/24 (query refused, rate limited) and lookups that time out count as not listed. Exempt as for greylisting: `exempt_networks`, hosted senders that passed SPF, addresses the box's users wrote to, and authenticated submission.",
+        (
+            K("zones", "list of strings", [], "Blocklist zones, e.g. `[\"zen.spamhaus.org\"]`; empty: no lookups. Public resolvers are refused by most lists: use a resolver of your own.", _host_list),
+            K("resolver", "string", "", "DNS resolver for the lookups, an IP address with an optional `:port`; empty: `[smtp] resolver`.", _resolver),
+            K("timeout", "integer", 2, "Seconds the lookups of one client may take; unanswered means not listed.", _int(1, 10)),
+            K("exempt_networks", "list of networks", ["127.0.0.0/8", "::1/128"], "Client networks (CIDR) never looked up.", _network_list),
+        ),
     ),
 )
 

@@ -24,8 +24,9 @@ from . import credentials
 from . import operators
 from . import sieve
 from . import crm
+from . import greylist
 
-BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS)
+BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (

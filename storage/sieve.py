@@ -203,3 +203,9 @@ def count_redirect(conn: sqlite3.Connection, user_id: int, limit: int) -> None:
     if count > limit:
         raise LimitExceeded("daily redirect limit reached")
     conn.execute("DELETE FROM sieve_redirects WHERE user_id = ? AND day < ?", (user_id, day))
+
+
+def active_named(conn: sqlite3.Connection, name: str) -> list[tuple[int, str]]:
+    """``[(user_id, content)]`` of the active scripts called ``name``."""
+    rows = conn.execute("SELECT user_id, content FROM sieve_scripts WHERE active = 1 AND name = ?", (name,))
+    return [(r["user_id"], r["content"]) for r in rows]

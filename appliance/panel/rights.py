@@ -201,6 +201,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/website/pages/{page}/blocks/{block}", "GET", "website.block_form", OWNERS),
     Route("/website/pages/{page}/blocks/{block}", "POST", "website.edit_block", OWNERS),
     Route("/website/pages/{page}/blocks/{block}/change", "POST", "website.change_block", OWNERS),
+    # Mail rules: each user's own vacation reply, forwarding and folder rules.
+    Route("/rules", "GET", "mailrules.page", SIGNED_IN),
+    Route("/rules/vacation", "POST", "mailrules.vacation", SIGNED_IN),
+    Route("/rules/forward", "POST", "mailrules.forward", SIGNED_IN),
+    Route("/rules/add", "POST", "mailrules.add_rule", SIGNED_IN),
+    Route("/rules/delete", "POST", "mailrules.delete_rule", SIGNED_IN),
+    Route("/rules/replace", "POST", "mailrules.replace", SIGNED_IN),
 )
 
 

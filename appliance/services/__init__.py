@@ -37,6 +37,8 @@ runs them in a thread.
 ``contacts``       the shared address book as people and companies, with
                    the mini-CRM: stages, timeline, "do not contact"
 ``backups``        what the replica holds, restore, the nightly export
+                   check, put, activate, rename, delete; the panel's
+                   vacation, forwarding and folder-rule forms
 =================  ===========================================================
 """
 

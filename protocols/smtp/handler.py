@@ -10,6 +10,7 @@ business file's commit returned.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import ipaddress
 import logging
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import Envelope, Session
 
 from appliance import delivery, mailauth
+from appliance.dnsbl import Blocklists
+from appliance.greylist import Greylist
 from storage import names
 from appliance.delivery import Recipient, Router
 from appliance.errors import ApplianceError, InvalidInput
@@ -66,6 +69,8 @@ class Handler:
         self.limits = limits
         self.hostname = app.settings.box.hostname
         self.user_limit = app.settings.smtp.user_messages_per_day
+        self.greylist = Greylist(app.settings.greylist, app.box)
+        self.blocklists = Blocklists(app.settings.dnsbl, app.settings.smtp.resolver)
 
     # -- AUTH (called by Server._login) ------------------------------------
 
@@ -78,6 +83,7 @@ class Handler:
 
     async def handle_EHLO(self, server: Any, session: Session, envelope: Envelope, hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
+        self._start_listing(session)
         out = []
         for line in responses[:-1]:
             if line.startswith("250-AUTH") and (self.kind == "smtp" or not server.encrypted):
@@ -110,6 +116,8 @@ class Handler:
         envelope.remote = []
         #: The envelope sender's check on the MX: None until the first RCPT.
         envelope.sender_refused = None
+        #: A sender greylisting and blocklists let through: None until asked.
+        envelope.trusted = None
         return replies.OK_MAIL
 
     # -- RCPT ------------------------------------------------------------------
@@ -139,9 +147,51 @@ class Handler:
             log.info("%r: RCPT TO <%s> refused: %s", session.peer, address, exc)
             self.app.metrics.refused(exc)
             return replies.for_error(exc, stage="rcpt")
+        if self.kind == "smtp" and (self.greylist.enabled or self.blocklists.enabled):
+            refusal = await self._mx_policy(session, envelope, address)
+            if refusal:
+                return refusal
         envelope.local.append(rcpt)
         envelope.rcpt_tos.append(address)
         return replies.OK_RCPT
+
+    async def _mx_policy(self, session: Session, envelope: Envelope, address: str) -> str | None:
+        """DNS blocklists, then greylisting (``appliance.dnsbl``,
+        ``appliance.greylist``): the refusal for this recipient, or None.
+        Either failing lets mail through rather than lose it."""
+        sender = _reverse_path(envelope)
+        ip = _peer_ip(session)
+        try:
+            if envelope.trusted is None:
+                # The envelope sender check has passed: a hosted sender is ours.
+                hosted = bool(sender) and await self.router.is_hosted(sender.rpartition("@")[2])
+                envelope.trusted = hosted or await self.greylist.wrote_to(sender)
+            if envelope.trusted:
+                return None
+            if self.blocklists.enabled:
+                listing = await self._listing(session, ip)
+                if listing is not None:
+                    log.info("%r: RCPT TO <%s> refused: [%s] is listed by %s (%s)", session.peer, address, ip,
+                             listing.zone, listing.code)
+                    return replies.blocklisted(ip, listing.zone)
+            if self.greylist.enabled:
+                wait = round(await self.greylist.wait(ip, sender, address))
+                if wait:
+                    log.info("%r: RCPT TO <%s> from <%s> greylisted for %ds", session.peer, address, sender, wait)
+                    return replies.greylisted(wait)
+        except Exception:  # noqa: BLE001 - fail open, logged
+            log.exception("%r: greylist or blocklists unavailable; RCPT TO <%s> accepted", session.peer, address)
+        return None
+
+    def _start_listing(self, session: Session) -> None:
+        """Start the blocklist lookups of this client (once per session),
+        so their answers are in by the first RCPT."""
+        if self.kind == "smtp" and self.blocklists.enabled and getattr(session, "dnsbl", None) is None:
+            session.dnsbl = asyncio.ensure_future(self.blocklists.lookup(_peer_ip(session)))
+
+    async def _listing(self, session: Session, ip: str) -> Any:
+        self._start_listing(session)
+        return await asyncio.shield(session.dnsbl)
 
     async def _check_envelope_sender(self, session: Session, envelope: Envelope) -> None:
         """Refuse (mailauth.Spoofed) an unauthenticated envelope sender of a
@@ -241,6 +291,11 @@ class Handler:
         await self.router.deliver(local_copy, local, extra=(principal.slug, account), mail_from=mail_from)
         if remote:
             self.runner.wake(principal.slug)
+            try:
+                if self.greylist.enabled or self.blocklists.enabled:
+                    await self.greylist.remember(remote)
+            except Exception:  # noqa: BLE001 - the message is queued; this is only a courtesy
+                log.exception("%r: cannot remember correspondents for the greylist", session.peer)
         log.info(
             "%r: %s sent a message: %d local, %d remote recipients",
             session.peer, principal.address, len(local), len(remote),

@@ -45,6 +45,18 @@ INTERNAL = "451 4.3.0 Internal error, try again later"
 UTF8_REQUIRED = "553 5.6.7 Non-ASCII address requires SMTPUTF8"
 
 
+def blocklisted(ip: str, zone: str) -> str:
+    """RFC 3463 5.7.1 "delivery not authorized": the list is named so the
+    sender's postmaster knows where to ask for removal."""
+    return f"554 5.7.1 Client host [{ip}] is listed by {zone}"
+
+
+def greylisted(seconds: int) -> str:
+    """A temporary failure (RFC 6647); RFC 3463 4.7.1 "delivery
+    not authorized" (for now). The delay is said so senders can plan the retry."""
+    return f"451 4.7.1 Greylisted, please try again in {int(seconds)} seconds"
+
+
 def for_error(exc: BaseException, *, stage: str) -> str:
     """The reply for an expected error at ``stage`` ("rcpt", "data", ...).
 
