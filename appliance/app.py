@@ -71,6 +71,9 @@ class App:
         self.auth = Authenticator.from_settings(settings, self.catalog, self.tenants, self.hasher)
         self.loop_lag = LoopLag()
         self.mail_events = MailEvents()
+        #: The submission rules (:class:`appliance.submission.Submission`),
+        #: set by the SMTP service, which owns the router, signer and queue.
+        self.submission = None
         self.loop: asyncio.AbstractEventLoop | None = None
         #: The protocol services started (:mod:`appliance.startup`).
         self.running = Running()
