@@ -47,7 +47,8 @@ LANG_COOKIE, PLAIN_LANG_COOKIE = "__Host-lang", "lang"
 LANG_MAX_AGE = 365 * 86400
 #: The largest form body the panel reads.
 MAX_FORM_BYTES = 64 * 1024
-MAX_FORM_FIELDS = 32
+#: Webmail's list posts one field per selected message (a page is 50).
+MAX_FORM_FIELDS = 80
 
 
 @dataclass
@@ -209,11 +210,15 @@ class Panel:
         return self._finish(response, ctx.cookies)
 
     def _finish(self, response: Response, cookies: list[str]) -> Response:
-        response.headers += [
+        # A response that brings its own policy (a mail's sandboxed frame,
+        # an attachment) keeps it.
+        own = {name for name, _ in response.headers}
+        defaults = [
             ("content-security-policy", CSP),
             ("x-frame-options", "DENY"),
             ("cache-control", "no-store" if response.content_type == HTML else "max-age=3600"),
         ]
+        response.headers += [(name, value) for name, value in defaults if name not in own]
         response.headers += [("set-cookie", c) for c in cookies]
         return response
 

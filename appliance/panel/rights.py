@@ -49,6 +49,8 @@ PARAMS["domain"] = r"(?:[a-z0-9-]{1,63}\.){1,126}[a-z0-9-]{1,63}"
 PARAMS.update(invitee=PARAMS["address"], token=r"[A-Za-z0-9_-]{43}", number=r"[1-9][0-9]{0,3}")
 # An operator's view of one business.
 PARAMS["slug"] = r"[a-z0-9-]{1,63}"
+# Webmail: one of the user's folders, a message's UID in it, a part of it.
+PARAMS.update(folder=r"[1-9][0-9]{0,11}", message=r"[1-9][0-9]{0,11}", part=r"[0-9]{1,3}")
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,16 @@ ROUTES: tuple[Route, ...] = (
     Route("/operator/businesses/{slug}/plan", "POST", "operator_pages.change_plan", OPERATORS),
     Route("/operator/businesses/{slug}/support", "POST", "operator_pages.open_support", OPERATORS),
     Route("/support/leave", "POST", "operator_pages.leave_support", frozenset({SUPPORT})),
+    # Webmail: the user's own mail. A {folder} or {message} that is not the
+    # user's own is the 404.
+    Route("/mail", "GET", "mail.index", SIGNED_IN),
+    Route("/mail/compose", "GET", "mail.compose_page", SIGNED_IN),
+    Route("/mail/compose", "POST", "mail.compose", SIGNED_IN),
+    Route("/mail/{folder}", "GET", "mail.folder_page", SIGNED_IN),
+    Route("/mail/{folder}/act", "POST", "mail.act", SIGNED_IN),
+    Route("/mail/{folder}/{message}", "GET", "mail.message_page", SIGNED_IN),
+    Route("/mail/{folder}/{message}/body", "GET", "mail.message_body", SIGNED_IN),
+    Route("/mail/{folder}/{message}/part/{part}", "GET", "mail.part", SIGNED_IN),
 )
 
 

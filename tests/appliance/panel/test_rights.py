@@ -107,6 +107,15 @@ SPEC = {
     ("/operator/businesses/{slug}/plan", "POST"): OPERATORS,
     ("/operator/businesses/{slug}/support", "POST"): OPERATORS,
     ("/support/leave", "POST"): {SUPPORT},
+    # Webmail: the user's own mail.
+    ("/mail", "GET"): IN,
+    ("/mail/compose", "GET"): IN,
+    ("/mail/compose", "POST"): IN,
+    ("/mail/{folder}", "GET"): IN,
+    ("/mail/{folder}/act", "POST"): IN,
+    ("/mail/{folder}/{message}", "GET"): IN,
+    ("/mail/{folder}/{message}/body", "GET"): IN,
+    ("/mail/{folder}/{message}/part/{part}", "GET"): IN,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example",
            "support": None, "operator": None, "operator-code": None}
@@ -119,7 +128,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 73
+    assert len(table) == 81
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +176,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     # An invitation link nobody was given: its page says it cannot be used.
     path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
     path = path.replace("{slug}", WALK_SLUG)
+    if "{folder}" in pattern:
+        # One's own message; another business aims at bob's.
+        path = _own_mail(env, pattern, path, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example")
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
@@ -190,6 +202,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/addresses/remove": {"address": "nothing@acme.example"},
         "/operator": {"name": "", "password": ""},
         "/operator/businesses/{slug}/plan": {"plan": "standard"},
+        "/mail/compose": {"sender": VIEWERS.get(viewer) or "bob@acme.example", "to": "ann@acme.example",
+                          "subject": f"walk {viewer}", "body": "walk", "draft": "1"},
+        "/mail/{folder}/act": {"action": "read", "m": "1"},
     }.get(pattern, {})
     return path, form
 
@@ -233,7 +248,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, operators, rout
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
         role = _kind(viewer, pattern)
         sign_in_page = "/operator" if operator_route else "/"
-        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}")):
+        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{folder}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
@@ -259,6 +274,21 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, operators, rout
                 if not d.startswith(("walk-owner", "walk-support"))], domains_after
     records = [r["name"] for r in env.cli.json("dns", "records", "acme.example")]
     assert not [r for r in records if r.startswith("walk-") and not r.startswith(("walk-owner", "walk-support"))], records
+
+
+def _own_mail(env, pattern: str, path: str, address: str) -> str:
+    """``path`` with the folder, message and part of a message just
+    delivered to ``address``'s INBOX (a multipart one, so part 1 exists)."""
+    from .webmail_client import deliver, inbox, message
+
+    subject = f"Walk {next(_victims)}"
+    raw = (f"From: carol@elsewhere.example\r\nTo: {address}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nwalk\r\n--b--\r\n")
+    deliver(env, address, subject, raw=raw.encode())
+    client = env.signed_in(address)
+    box = inbox(client)
+    uid = message(client, box, subject)
+    return path.replace("{folder}", str(box)).replace("{message}", str(uid)).replace("{part}", "1")
 
 
 def _domains(env) -> list[str]:
