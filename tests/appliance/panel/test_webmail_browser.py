@@ -78,8 +78,10 @@ def _submit(env, sender: str, to: str, subject: str, body: str) -> None:
 def test_bob_reads_a_message_from_ann_and_replies(env, browser):
     """ann writes to bob over SMTP submission; bob opens Mail, reads it, presses
     Reply, writes and sends: ann's INBOX (IMAP) has the reply, and bob's
-    Sent keeps it. Every page is clean and passes the accessibility check."""
+    Sent keeps it. All on a phone's width; every page is clean (no
+    console error, no sideways scroll) and passes the accessibility check."""
     _submit(env, "ann@acme.example", "bob@acme.example", "Order for Friday", "Two dozen croissants, please.\n")
+    browser.viewport(390, 844, mobile=True)
     _sign_in(env, browser, "bob@acme.example")
     _clean(browser.press("Mail"), "Inbox", browser)
     _clean(browser.press("Order for Friday"), "Order for Friday", browser)
@@ -90,6 +92,7 @@ def test_bob_reads_a_message_from_ann_and_replies(env, browser):
     _clean(browser.press("Send"), "Sent", browser)
     assert "Re: Order for Friday" in imap_subjects(env, "ann@acme.example", "INBOX")
     assert "Re: Order for Friday" in imap_subjects(env, "bob@acme.example", "Sent")
+    browser.viewport(1366, 900, mobile=False)
 
 
 def test_hostile_html_runs_nothing_and_fetches_nothing_until_allowed(env, browser):
