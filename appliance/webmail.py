@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import email.policy
 import email.utils
+import json
 import logging
 from email.message import EmailMessage
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from storage import mail as maildb
 from storage import maillist, mailsearch
 
 from . import mailview, mime
+from .submission import Envelope
 from .errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ MAX_PAGE = 1000
 MAX_BODY_MATCHES = 500
 SEARCH_FIELDS = ("from", "to", "subject", "body")
 FLAG_ACTIONS = {"read": ("+", "\\Seen"), "unread": ("-", "\\Seen"), "flag": ("+", "\\Flagged"),
-                "unflag": ("-", "\\Flagged")}
+                "unflag": ("-", "\\Flagged"), "answered": ("+", "\\Answered")}
 
 
 @dataclass
@@ -88,7 +90,7 @@ async def listing(account: Account, box: int, page: int = 1, field: str = "", qu
         where = None
         if query and field == "body":
             uids = maillist.body_matches(conn, box, query.encode("utf-8"), MAX_BODY_MATCHES)
-            where = mailsearch.Clause("(m.uid IN (SELECT value FROM json_each(?)))", (_json(uids),))
+            where = mailsearch.Clause("(m.uid IN (SELECT value FROM json_each(?)))", (json.dumps(uids),))
         elif query and field in SEARCH_FIELDS:
             where = _search_clause(field, query)
         total, rows = maillist.page(conn, box, (page - 1) * PAGE_SIZE, PAGE_SIZE, where)
@@ -107,12 +109,6 @@ async def listing(account: Account, box: int, page: int = 1, field: str = "", qu
     out["page"] = page
     out["pages"] = max(1, -(-out["total"] // PAGE_SIZE))
     return out
-
-
-def _json(values: list[int]) -> str:
-    import json
-
-    return json.dumps(values)
 
 
 def _uids(values: list[str]) -> list[int]:
@@ -138,6 +134,15 @@ async def set_flag(account: Account, box: int, selected: list[str], action: str)
     count = await account.write("flags", write)
     account.changed(box)
     return count
+
+
+async def mark_answered(account: Account, box: int, uid: int) -> None:
+    """Flag a message the user replied to ``\\Answered``; a message that is
+    gone (or not theirs) is left alone, the reply being sent already."""
+    try:
+        await set_flag(account, box, [str(uid)], "answered")
+    except NotFound:
+        log.info("%s: user %d: answered message %d/%d is gone", account.slug, account.user_id, box, uid)
 
 
 async def move(account: Account, box: int, selected: list[str], target: int) -> int:
@@ -327,8 +332,6 @@ async def send(account: Account, submission: Any, draft: Draft, display_name: st
         found = await submission.recipient(address)
         (remote if isinstance(found, str) else local).append(found)
     raw = build(draft, display_name, submission.hostname).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    from .submission import Envelope
-
     sent = await submission.submit(account, senders, Envelope(mail_from, local, remote, False), raw)
     await store(account, "\\Sent", sent, ["\\Seen"])
 

@@ -24,6 +24,7 @@ from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFou
 
 from . import mailforms
 from .core import Context, Response
+from .forms import FormData
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,7 @@ async def folder_page(ctx: Context) -> Response:
                       notice=_notice(ctx))
 
 
-def _query_data(ctx: Context):
-    from .forms import FormData
-
+def _query_data(ctx: Context) -> FormData | None:
     return FormData({k: v for k, v in ctx.request.query.items() if k in ("field", "q")}) if "q" in ctx.request.query else None
 
 
@@ -184,6 +183,8 @@ async def compose_page(ctx: Context) -> Response:
         draft = webmail.answer(shown, mode, {s.lower() for s in senders}, ctx.session.address)
         for name in ("to", "cc", "subject", "body", "in_reply_to", "references"):
             getattr(form, name).data = getattr(draft, name)
+        if mode != "forward":
+            form.answers.data = f"{box}/{uid}"
     return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="")
 
 
@@ -205,6 +206,9 @@ async def compose(ctx: Context) -> Response:
             box = await _special_id(account, DRAFTS)
             return ctx.redirect(f"/mail/{box}?done=saved")
         await webmail.send(account, ctx.app.submission, draft, name)
+        if form.answers.data:
+            answered_box, answered_uid = form.answers.data.split("/")
+            await webmail.mark_answered(account, int(answered_box), int(answered_uid))
         box = await _special_id(account, SENT)
         return ctx.redirect(f"/mail/{box}?done=sent")
     except SendingLimit:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from wtforms import Form, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import Length
+from wtforms.validators import Length, Regexp
 
 from . import forms
 
@@ -21,6 +21,8 @@ def compose(_: forms.Gettext, senders: list[str], data: forms.FormData | None = 
         body = TextAreaField(_("Message"), [Length(max=MAX_BODY, message=_("Too long."))])
         in_reply_to = HiddenField(validators=[Length(max=998)])
         references = HiddenField(validators=[Length(max=998)])
+        #: ``folder/uid`` of the message a reply answers (marked \Answered once sent).
+        answers = HiddenField(validators=[Regexp(r"^([0-9]{1,12}/[0-9]{1,12})?$")])
 
     return Compose(data)
 

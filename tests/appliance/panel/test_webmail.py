@@ -87,19 +87,35 @@ def test_delete_moves_to_trash_and_in_trash_deletes_for_good(env):
 
 
 def test_a_reply_reaches_the_sender_and_is_kept_in_sent(env):
-    """Bob replies to ann's message: ann's INBOX (IMAP) gets it with Re:
-    and the threading header, and bob's Sent keeps a copy."""
+    """Bob opens the reply form of a message (To: and Re: filled in),
+    sends: ann's INBOX (IMAP) gets it, bob's Sent keeps a copy, and the
+    original is flagged \\Answered."""
     deliver(env, BOB, "Lunch?", sender="ann@elsewhere.example")
     bob = env.signed_in(BOB)
     box = inbox(bob)
-    form = bob.get(f"/mail/compose?mode=reply&folder={box}&message={message(bob, box, 'Lunch?')}").text
-    assert 'value="ann@elsewhere.example"' in form or "ann@elsewhere.example" in form
+    uid = message(bob, box, "Lunch?")
+    form = bob.get(f"/mail/compose?mode=reply&folder={box}&message={uid}").text
+    assert 'value="Carol &lt;ann@elsewhere.example&gt;"' in form and 'value="Re: Lunch?"' in form
+    assert f'name="answers" type="hidden" value="{box}/{uid}"' in form
     reply = bob.post("/mail/compose", {"sender": BOB, "to": ANN, "cc": "", "subject": "Re: Lunch?",
                                        "body": "Yes, at noon.", "in_reply_to": "<x@elsewhere.example>",
-                                       "references": "", "send": "1"})
+                                       "references": "", "answers": f"{box}/{uid}", "send": "1"})
     assert reply.status_code == 303, reply.text[:2000]
     assert "Re: Lunch?" in imap_subjects(env, ANN, "INBOX")
     assert "Re: Lunch?" in imap_subjects(env, BOB, "Sent")
+    assert "\\Answered" in imap_subjects(env, BOB, "INBOX")["Lunch?"]
+
+
+def test_forwarding_quotes_the_message_inline(env):
+    """Forward opens a new message: no recipient yet, the subject with Fwd:,
+    the original's sender, subject and text in the body."""
+    deliver(env, BOB, "Price list", "Bread 3 EUR.\n")
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    form = bob.get(f"/mail/compose?mode=forward&folder={box}&message={message(bob, box, 'Price list')}").text
+    assert re.search(r'<input id="to"[^>]* value="">', form) and 'value="Fwd: Price list"' in form
+    body = re.search(r"<textarea[^>]*>(.*?)</textarea>", form, re.S).group(1)
+    assert "Forwarded message" in body and "Carol &lt;carol@elsewhere.example&gt;" in body and "Bread 3 EUR." in body
 
 
 def test_sending_as_someone_else_is_refused(env):
