@@ -113,7 +113,7 @@ def test_forwarding_quotes_the_message_inline(env):
     bob = env.signed_in(BOB)
     box = inbox(bob)
     form = bob.get(f"/mail/compose?mode=forward&folder={box}&message={message(bob, box, 'Price list')}").text
-    assert re.search(r'<input id="to"[^>]* value="">', form) and 'value="Fwd: Price list"' in form
+    assert re.search(r'<input [^>]*id="to"[^>]* value="">', form) and 'value="Fwd: Price list"' in form
     body = re.search(r"<textarea[^>]*>(.*?)</textarea>", form, re.S).group(1)
     assert "Forwarded message" in body and "Carol &lt;carol@elsewhere.example&gt;" in body and "Bread 3 EUR." in body
 
