@@ -1,4 +1,4 @@
-"""Helpers for the webmail tests: mail delivered over the MX port as
+"""What the webmail tests share: mail delivered over the MX port as
 another server sends it, folders and messages found on the pages the way a
 person finds them (by name, by subject), and what an IMAP client sees."""
 
