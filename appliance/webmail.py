@@ -18,7 +18,7 @@ import email.utils
 import json
 import logging
 from email.message import EmailMessage
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from storage import mail as maildb
@@ -251,6 +251,8 @@ class Draft:
     body: str = ""
     in_reply_to: str = ""
     references: str = ""
+    #: (file name, content type, bytes) of each attached file.
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
 def addresses(text: str) -> list[str]:
@@ -286,6 +288,11 @@ def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
     if draft.references:
         msg["References"] = " ".join(draft.references.split())[:998]
     msg.set_content(draft.body.replace("\r\n", "\n"), cte="quoted-printable")
+    for filename, content_type, data in draft.attachments:
+        maintype, _, subtype = content_type.partition("/")
+        if not (maintype.isascii() and subtype.isascii() and maintype and subtype) or maintype == "multipart":
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes()
 
 

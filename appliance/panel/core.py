@@ -49,6 +49,20 @@ LANG_MAX_AGE = 365 * 86400
 MAX_FORM_BYTES = 64 * 1024
 #: Webmail's list posts one field per selected message (a page is 50).
 MAX_FORM_FIELDS = 80
+#: The one form that takes files (``multipart/form-data``): webmail's
+#: message, with at most this many bytes in all and this many files.
+UPLOAD_PATHS = ("/mail/compose",)
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_UPLOAD_FILES = 10
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file of a ``multipart/form-data`` form."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass
@@ -66,6 +80,8 @@ class Request:
     host: str
     #: The query string's fields (a search).
     query: dict[str, list[str]] = field(default_factory=dict)
+    #: The files of a form posted to one of :data:`UPLOAD_PATHS`, by field name.
+    files: dict[str, list[Upload]] = field(default_factory=dict)
 
 
 @dataclass

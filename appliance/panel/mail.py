@@ -23,7 +23,7 @@ from appliance.delivery import SenderRefused, SendingLimit
 from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
 
 from . import mailforms
-from .core import Context, Response
+from .core import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, Context, Response
 from .forms import FormData
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ async def compose_page(ctx: Context) -> Response:
             getattr(form, name).data = getattr(draft, name)
         if mode != "forward":
             form.answers.data = f"{box}/{uid}"
-    return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="")
+    return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="", **_limits())
 
 
 async def compose(ctx: Context) -> Response:
@@ -195,9 +195,12 @@ async def compose(ctx: Context) -> Response:
     data = ctx.form_data()
     form = mailforms.compose(ctx._, senders, data)
     if not form.validate():
-        return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error="")
+        return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error="",
+                          **_limits())
+    uploads = ctx.request.files.get("attachment", [])
     draft = webmail.Draft(form.sender.data, form.to.data or "", form.cc.data or "", form.subject.data or "",
-                          form.body.data or "", form.in_reply_to.data or "", form.references.data or "")
+                          form.body.data or "", form.in_reply_to.data or "", form.references.data or "",
+                          [(u.filename, u.content_type, u.data) for u in uploads])
     name = ctx.session.display_name
     error = ""
     try:
@@ -224,7 +227,14 @@ async def compose(ctx: Context) -> Response:
     except ApplianceError:
         log.info("%s: webmail message from %s refused", ctx.request.peer, ctx.session.address, exc_info=True)
         error = ctx._("The message could not be sent.")
-    return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error=error)
+    if uploads:
+        error += " " + ctx._("Attach the files again.")
+    return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error=error,
+                      **_limits())
+
+
+def _limits() -> dict:
+    return {"max_files": MAX_UPLOAD_FILES, "max_megabytes": MAX_UPLOAD_BYTES // (1024 * 1024)}
 
 
 async def _special_id(account: webmail.Account, special_use: str) -> int:

@@ -45,6 +45,7 @@ from appliance.twisted_glue import Guard, listen_tcp, stop_ports, tls_options
 
 from appliance import dnsdata
 from appliance.mailpolicy import POLICY_LABEL, POLICY_PATH
+from appliance.panel.core import MAX_UPLOAD_BYTES, UPLOAD_PATHS
 
 from . import clients, mtasts, outlookjson, pages
 from .acme import AcmeChallenge, Challenges
@@ -307,11 +308,13 @@ class Site(server.Site):
 
 def limits_of(app: App, mounts: Sequence[Mount]) -> Limits:
     """The :class:`.channel.Limits` of the settings: ``[dav]
-    max_request_bytes`` under each of ``mounts`` (``/dav/``), ``[web]`` for
-    the rest."""
+    max_request_bytes`` under each of ``mounts`` (``/dav/``), the panel's
+    upload limit on its upload form, ``[web]`` for the rest."""
     web = app.settings.web
     dav_bytes = app.settings.dav.max_request_bytes
     limited = tuple((b"/" + prefix.strip(b"/"), dav_bytes) for prefix, _ in mounts)
+    # Webmail's message form carries attached files.
+    limited += tuple((path.encode("ascii"), MAX_UPLOAD_BYTES) for path in UPLOAD_PATHS)
     return Limits(
         header_seconds=float(web.header_seconds),
         body_seconds=float(web.body_seconds),

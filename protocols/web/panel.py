@@ -3,7 +3,8 @@
 
 :class:`PanelResource` answers every path of the box host name that no
 other service claims (``/dav/`` and ``/.well-known/`` keep theirs): it
-reads the request (a form body of at most 64 KiB), hands it to the panel
+reads the request (a form body of at most 64 KiB, or a
+``multipart/form-data`` one of at most 10 MiB on webmail's message form), hands it to the panel
 on the event loop and writes the answer. Plain HTTP is redirected to HTTPS,
 always, except from loopback when ``[panel] plain_http_loopback`` is on
 (the demo; the pages then say so). DAV clients that start at ``/`` of the
@@ -19,11 +20,14 @@ import asyncio
 import ipaddress
 import logging
 import urllib.parse
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 from twisted.web import resource, server
 
-from appliance.panel.core import MAX_FORM_BYTES, MAX_FORM_FIELDS, Panel, Request
+from appliance.panel.core import (MAX_FORM_BYTES, MAX_FORM_FIELDS, MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UPLOAD_PATHS,
+                                  Panel, Request, Upload)
 
 from . import clients, pages
 
@@ -31,6 +35,36 @@ log = logging.getLogger(__name__)
 
 DAV_METHODS = (b"PROPFIND", b"OPTIONS", b"REPORT")
 FORM_TYPE = "application/x-www-form-urlencoded"
+UPLOAD_TYPE = "multipart/form-data"
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, list[str]], dict[str, list[Upload]]]:
+    """The fields and files of a ``multipart/form-data`` body (RFC 7578),
+    already bounded in size by the caller; ValueError when it is malformed
+    or has more than :data:`MAX_FORM_FIELDS` fields or
+    :data:`MAX_UPLOAD_FILES` files."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not message.is_multipart() or message.defects:
+        raise ValueError("malformed multipart body")
+    form: dict[str, list[str]] = {}
+    files: dict[str, list[Upload]] = {}
+    parts = message.get_payload()
+    if len(parts) > MAX_FORM_FIELDS + MAX_UPLOAD_FILES:
+        raise ValueError("too many parts")
+    for part in parts:
+        if part.get_content_disposition() != "form-data" or not part.get_param("name", header="content-disposition"):
+            raise ValueError("a part without a field name")
+        name = str(part.get_param("name", header="content-disposition"))
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is None:
+            form.setdefault(name, []).append(data.decode("utf-8"))
+        elif filename or data:  # an empty file input sends an empty part with filename=""
+            files.setdefault(name, []).append(Upload(filename[:200], part.get_content_type(), data))
+    if len(form) > MAX_FORM_FIELDS or sum(len(v) for v in files.values()) > MAX_UPLOAD_FILES:
+        raise ValueError("too many fields or files")
+    return form, files
 
 
 def panel_url(app: Any) -> str:
@@ -67,7 +101,8 @@ class PanelResource(resource.Resource):
         if not request.isSecure() and not (self.plain_loopback and _loopback(peer)):
             return self._to_https(request)
         length = request.getHeader(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+        limit = MAX_UPLOAD_BYTES if request.path.decode("latin-1") in UPLOAD_PATHS else MAX_FORM_BYTES
+        if length is not None and (not length.isdigit() or int(length) > limit):
             return pages.fixed(request, 413, b"")
         parsed = self._parse(request, peer)
         if parsed is None:
@@ -109,16 +144,24 @@ class PanelResource(resource.Resource):
             query = urllib.parse.parse_qs(request.uri.partition(b"?")[2].decode("utf-8"), keep_blank_values=True,
                                           max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
             form: dict[str, list[str]] = {}
-            if request.method == b"POST" and headers.get("content-type", "").split(";")[0].strip() == FORM_TYPE:
+            files: dict[str, list[Upload]] = {}
+            kind = headers.get("content-type", "").split(";")[0].strip().lower()
+            if request.method == b"POST" and kind == FORM_TYPE:
                 body = request.content.read(MAX_FORM_BYTES + 1)
                 if len(body) > MAX_FORM_BYTES:
                     return None
                 form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True,
                                              max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
+            elif request.method == b"POST" and kind == UPLOAD_TYPE and path in UPLOAD_PATHS:
+                request.content.seek(0)
+                body = request.content.read(MAX_UPLOAD_BYTES + 1)
+                if len(body) > MAX_UPLOAD_BYTES:
+                    return None
+                form, files = parse_multipart(headers["content-type"], body)
         except (UnicodeDecodeError, ValueError):
             return None
         return Request(request.method.decode("ascii", "replace"), path, headers, cookies, form, peer,
-                       request.isSecure(), headers.get("host", ""), query)
+                       request.isSecure(), headers.get("host", ""), query, files)
 
 
 class AdminRedirect(resource.Resource):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import http.client
 import re
-import time
 
+from .conftest import _no_verify
 from .webmail_client import deliver, folder, imap, imap_subjects, inbox, message
 
 BOB, ANN = "bob@acme.example", "ann@acme.example"
@@ -225,3 +226,51 @@ def test_another_users_folder_and_message_are_the_404(env):
         reply = other.post(f"/mail/{box}/act", {"action": "delete", "m": str(uid)})
         assert reply.status_code == 404
     assert "\\Seen" not in imap_subjects(env, BOB, "INBOX")["Private"]
+
+
+def test_a_message_with_attached_files_arrives_with_them(env):
+    """Bob sends a message with two files through the upload form
+    (multipart/form-data): ann's IMAP client reads both, byte for byte."""
+    bob = env.signed_in(BOB)
+    bob.get("/mail/compose")
+    pdf, photo = b"%PDF-1.4\n" + bytes(range(256)) * 40, b"\xff\xd8\xff" + b"\r\n\n\r" * 1000
+    reply = bob.http.post(bob.base + "/mail/compose", allow_redirects=False, timeout=30, verify=False,
+                          headers={"Origin": bob.base},
+                          data={"csrf": bob.csrf(), "sender": BOB, "to": ANN, "subject": "Papers", "body": "Both attached.",
+                                "send": "1"},
+                          files=[("attachment", ("contract.pdf", pdf, "application/pdf")),
+                                 ("attachment", ("photo.jpg", photo, "image/jpeg"))])
+    assert reply.status_code == 303, reply.text[:2000]
+    conn = imap(env, ANN)
+    try:
+        conn.select("INBOX", readonly=True)
+        _, found = conn.search(None, "SUBJECT", "Papers")
+        _, data = conn.fetch(found[0].split()[-1], "(BODY.PEEK[])")
+    finally:
+        conn.logout()
+    msg = email.message_from_bytes(data[0][1], policy=email.policy.default)
+    files = {part.get_filename(): part.get_content() for part in msg.iter_attachments()}
+    assert files == {"contract.pdf": pdf, "photo.jpg": photo}
+
+
+def test_a_message_form_over_the_upload_limit_is_refused_before_its_body(env):
+    """A message form declaring more than 10 MiB is answered 413 as soon
+    as its headers arrive, its body never read; 2 MiB of files, more than
+    other forms may carry, are sent."""
+    bob = env.signed_in(BOB)
+    conn = http.client.HTTPSConnection("127.0.0.1", env.daemon.port("https"), timeout=30, context=_no_verify())
+    try:
+        conn.putrequest("POST", "/mail/compose")
+        conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+        conn.putheader("Content-Length", str(10 * 1024 * 1024 + 1))
+        conn.putheader("Cookie", f"__Host-session={bob.session_cookie()}")
+        conn.endheaders()
+        assert conn.getresponse().status == 413
+    finally:
+        conn.close()
+    bob.get("/mail/compose")
+    reply = bob.http.post(bob.base + "/mail/compose", allow_redirects=False, timeout=60, verify=False,
+                          headers={"Origin": bob.base},
+                          data={"csrf": bob.csrf(), "sender": BOB, "to": BOB, "subject": "Big file", "send": "1"},
+                          files=[("attachment", ("big.bin", b"\0" * (2 * 1024 * 1024), "application/octet-stream"))])
+    assert reply.status_code == 303
