@@ -80,6 +80,9 @@ class App:
         self.auth = Authenticator.from_settings(settings, self.catalog, self.tenants, self.hasher, self.metrics)
         self.loop_lag = LoopLag(observe=self.metrics.loop_lag.observe)
         self.mail_events = MailEvents()
+        #: The submission rules (:class:`appliance.submission.Submission`),
+        #: set by the SMTP service, which owns the router, signer and queue.
+        self.submission = None
         self.loop: asyncio.AbstractEventLoop | None = None
         #: The protocol services started (:mod:`appliance.startup`).
         self.running = Running()

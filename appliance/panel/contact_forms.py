@@ -12,7 +12,10 @@ from appliance import contactfiles, vcard
 from appliance.services import contacts as service
 from storage import crm
 
-from .core import MAX_UPLOAD_BYTES
+from .rights import UPLOADS
+
+#: The largest file (or pasted text) an import takes.
+MAX_UPLOAD_BYTES = UPLOADS["/contacts/import"].max_bytes
 from .forms import FormData, Gettext
 
 

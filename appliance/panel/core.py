@@ -47,18 +47,29 @@ LANG_COOKIE, PLAIN_LANG_COOKIE = "__Host-lang", "lang"
 LANG_MAX_AGE = 365 * 86400
 #: The largest form body the panel reads.
 MAX_FORM_BYTES = 64 * 1024
-MAX_FORM_FIELDS = 32
+#: Webmail's list posts one field per selected message (a page is 50).
+MAX_FORM_FIELDS = 80
 #: The longest query string the panel reads (longer ones are ignored).
 MAX_QUERY_BYTES = 2048
-#: The largest body of a route that takes a file (``rights.UPLOADS``):
-#: ``multipart/form-data``, read into text fields (``[web]
-#: max_request_bytes`` may bound it lower).
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+#: Most files one ``multipart/form-data`` form may carry.
+MAX_UPLOAD_FILES = 10
 
 
 def max_body(path: str) -> int:
-    """The largest request body the panel reads for ``path``."""
-    return MAX_UPLOAD_BYTES if path in rights.UPLOADS else MAX_FORM_BYTES
+    """The largest request body the panel reads for ``path``: its upload
+    limit for a route that takes files (``rights.UPLOADS``), else
+    :data:`MAX_FORM_BYTES`."""
+    upload = rights.UPLOADS.get(path)
+    return upload.max_bytes if upload else MAX_FORM_BYTES
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file of a ``multipart/form-data`` form."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass
@@ -76,6 +87,8 @@ class Request:
     host: str
     #: The query string's fields (a search form sent with GET).
     query: dict[str, list[str]] = field(default_factory=dict)
+    #: The files of a form posted to a route of ``rights.UPLOADS``, by field name.
+    files: dict[str, list[Upload]] = field(default_factory=dict)
 
 
 @dataclass
@@ -226,14 +239,15 @@ class Panel:
         return self._finish(response, ctx.cookies)
 
     def _finish(self, response: Response, cookies: list[str]) -> Response:
-        # A handler that sends a file of the business's (an export) sets
-        # its own Cache-Control; only the static files may be kept.
-        if not any(name == "cache-control" for name, _ in response.headers):
-            response.headers.append(("cache-control", "no-store" if response.content_type == HTML else "max-age=3600"))
-        response.headers += [
+        # A response that brings its own policy (a mail's sandboxed frame,
+        # an attachment, an export that must not be kept) keeps it.
+        own = {name for name, _ in response.headers}
+        defaults = [
             ("content-security-policy", CSP),
             ("x-frame-options", "DENY"),
+            ("cache-control", "no-store" if response.content_type == HTML else "max-age=3600"),
         ]
+        response.headers += [(name, value) for name, value in defaults if name not in own]
         response.headers += [("set-cookie", c) for c in cookies]
         return response
 

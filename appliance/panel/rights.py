@@ -58,6 +58,8 @@ PARAMS["slug"] = r"[a-z0-9-]{1,63}"
 PARAMS["uid"] = r"[^/\s]{1,255}"
 # The website editor: a page's name, a file of the preview, a block's kind and number.
 PARAMS.update(page=r"[a-z0-9-]{1,40}", file=r"[a-z0-9][a-z0-9_./-]{0,200}", kind=r"[a-z]{1,20}", block=r"[1-9][0-9]{0,2}")
+# Webmail: one of the user's folders, a message's UID in it, a part of it.
+PARAMS.update(folder=r"[1-9][0-9]{0,11}", message=r"[1-9][0-9]{0,11}", part=r"[0-9]{1,3}")
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,16 @@ ROUTES: tuple[Route, ...] = (
     Route("/rules/add", "POST", "mailrules.add_rule", SIGNED_IN),
     Route("/rules/delete", "POST", "mailrules.delete_rule", SIGNED_IN),
     Route("/rules/replace", "POST", "mailrules.replace", SIGNED_IN),
+    # Webmail: the user's own mail. A {folder} or {message} that is not the
+    # user's own is the 404.
+    Route("/mail", "GET", "mail.index", SIGNED_IN),
+    Route("/mail/compose", "GET", "mail.compose_page", SIGNED_IN),
+    Route("/mail/compose", "POST", "mail.compose", SIGNED_IN),
+    Route("/mail/{folder}", "GET", "mail.folder_page", SIGNED_IN),
+    Route("/mail/{folder}/act", "POST", "mail.act", SIGNED_IN),
+    Route("/mail/{folder}/{message}", "GET", "mail.message_page", SIGNED_IN),
+    Route("/mail/{folder}/{message}/body", "GET", "mail.message_body", SIGNED_IN),
+    Route("/mail/{folder}/{message}/part/{part}", "GET", "mail.part", SIGNED_IN),
 )
 
 
@@ -232,9 +244,22 @@ def is_operator_route(route: Route) -> bool:
     return route.pattern == OPERATOR_AREA or route.pattern.startswith(OPERATOR_AREA + "/")
 
 
-#: Paths whose POST may send a file (``multipart/form-data``, see
-#: :func:`.core.max_body`).
-UPLOADS = frozenset({"/contacts/import"})
+@dataclass(frozen=True)
+class UploadRoute:
+    """A route whose POST may send files (``multipart/form-data``):
+    ``max_bytes`` for the whole body; with ``as_text`` each file reaches
+    the handler as a text field of the form (UTF-8, else Windows-1252,
+    which Outlook writes its CSV exports in), else in ``Request.files``."""
+
+    max_bytes: int
+    as_text: bool = False
+
+
+#: The routes that take files, and how (see :func:`.core.max_body`).
+UPLOADS: dict[str, UploadRoute] = {
+    "/contacts/import": UploadRoute(2 * 1024 * 1024, as_text=True),
+    "/mail/compose": UploadRoute(10 * 1024 * 1024),
+}
 
 
 def match(path: str) -> list[tuple[Route, dict[str, str]]]:

@@ -26,6 +26,7 @@ from appliance.delivery import Router
 from appliance.mailauth import Verifier
 from appliance.outbound import QueueRunner
 from appliance.sieve.actions import Filter, Limits as RuleLimits
+from appliance.submission import Submission
 from appliance.zones import build_zones
 
 from . import client, replies
@@ -117,6 +118,8 @@ async def start(app: App) -> SmtpService:
     runner = QueueRunner(app, client.send, publish=publish)
     # Redirects and vacation replies are queued during delivery.
     router.wake = runner.wake
+    # Webmail sends through the same rules as submission on 587/465.
+    app.submission = Submission(app, router, verifier, runner)
     # Another process (the CLI's ``queue retry``) changes queues: look again.
     app.on_change(lambda: runner.wake(None))
     loop = asyncio.get_running_loop()

@@ -23,6 +23,8 @@ from aiosmtpd.smtp import Envelope, Session
 from appliance import delivery, mailauth
 from appliance.dnsbl import Blocklists
 from appliance.greylist import Greylist
+from appliance.submission import Envelope as Submitted
+from appliance.submission import remote_address
 from storage import names
 from appliance.delivery import Recipient, Router
 from appliance.errors import ApplianceError, InvalidInput
@@ -46,15 +48,6 @@ def hop_count(raw: bytes) -> int:
     end = raw.find(b"\r\n\r\n")
     head = raw if end < 0 else raw[:end]
     return len(_RECEIVED.findall(head))
-
-
-def header_block(raw: bytes) -> bytes:
-    end = raw.find(b"\r\n\r\n")
-    return raw if end < 0 else raw[: end + 2]
-
-
-def has_header(raw: bytes, name: bytes) -> bool:
-    return re.search(rb"^" + re.escape(name) + rb":", header_block(raw), re.IGNORECASE | re.MULTILINE) is not None
 
 
 class Handler:
@@ -137,7 +130,7 @@ class Handler:
                 self.app.metrics.refused("relay_denied")
                 return replies.RELAY_DENIED
             try:
-                remote = _remote_address(address)
+                remote = remote_address(address)
             except InvalidInput:
                 return replies.BAD_ADDRESS
             envelope.remote.append(remote)
@@ -265,40 +258,10 @@ class Handler:
 
     async def _submission(self, server: Any, session: Session, envelope: Envelope, raw: bytes) -> str:
         login: _Login = session.auth_data
-        principal = login.principal
-        header_from = delivery.header_senders(raw)
-        for sender in header_from:
-            if sender not in login.senders:
-                raise delivery.SenderRefused("From: is not one of your addresses")
-        extra_headers = ""
-        if not has_header(raw, b"Date"):
-            # RFC 6409 section 8.2/8.3: a submission server may add these.
-            extra_headers += f"Date: {email.utils.formatdate(localtime=False)}\r\n"
-        if not has_header(raw, b"Message-ID"):
-            extra_headers += f"Message-ID: {email.utils.make_msgid(domain=self.hostname)}\r\n"
-        message = (self._received(server, session, envelope, "ESMTPSA") + extra_headers).encode() + raw
-        remote: list[str] = envelope.remote
-        if remote:
-            sender_domain = header_from[0].rpartition("@")[2]
-            message = await self.verifier.sign(principal.tenant, sender_domain, message)
-        mail_from = envelope.mail_from
-        local: list[Recipient] = envelope.local
-        account = delivery.submission_write(
-            principal.user_id, self.user_limit, mail_from, remote, message,
-            lifetime=self.app.settings.smtp.queue_lifetime, smtputf8=bool(envelope.smtp_utf8),
-        )
-        local_copy = f"Return-Path: <{mail_from}>\r\n".encode() + message
-        await self.router.deliver(local_copy, local, extra=(principal.slug, account), mail_from=mail_from)
-        if remote:
-            self.runner.wake(principal.slug)
-            try:
-                if self.greylist.enabled or self.blocklists.enabled:
-                    await self.greylist.remember(remote)
-            except Exception:  # noqa: BLE001 - the message is queued; this is only a courtesy
-                log.exception("%r: cannot remember correspondents for the greylist", session.peer)
-        log.info(
-            "%r: %s sent a message: %d local, %d remote recipients",
-            session.peer, principal.address, len(local), len(remote),
+        await self.app.submission.submit(
+            login.principal, login.senders,
+            Submitted(envelope.mail_from, envelope.local, envelope.remote, bool(envelope.smtp_utf8)), raw,
+            self._received(server, session, envelope, "ESMTPSA"),
         )
         self.app.metrics.mail_received.labels(listener="submission").inc()
         return replies.OK_QUEUED
@@ -352,11 +315,3 @@ def _reverse_path(envelope: Envelope) -> str:
 def _clean(text: str) -> str:
     # Wire text that goes into a header: printable, no line breaks.
     return "".join(c if 32 < ord(c) < 127 or ord(c) > 159 else "?" for c in text)[:200]
-
-
-def _remote_address(address: str) -> str:
-    """A syntactically sane remote address (any local part, a real domain)."""
-    local, at, domain = address.rpartition("@")
-    if not at or not local or len(address) > 254 or any(c in local for c in "\r\n\x00 "):
-        raise InvalidInput(f"invalid address {address!r}")
-    return f"{local}@{names.domain(domain)}"

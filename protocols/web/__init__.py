@@ -45,6 +45,7 @@ from appliance.twisted_glue import Guard, listen_tcp, stop_ports, tls_options
 
 from appliance import dnsdata
 from appliance.mailpolicy import POLICY_LABEL, POLICY_PATH
+from appliance.panel.rights import UPLOADS
 
 from . import clients, mtasts, outlookjson, pages
 from .acme import AcmeChallenge, Challenges
@@ -317,11 +318,13 @@ class Site(server.Site):
 
 def limits_of(app: App, mounts: Sequence[Mount]) -> Limits:
     """The :class:`.channel.Limits` of the settings: ``[dav]
-    max_request_bytes`` under each of ``mounts`` (``/dav/``), ``[web]`` for
-    the rest."""
+    max_request_bytes`` under each of ``mounts`` (``/dav/``), the panel's
+    upload limit on its upload form, ``[web]`` for the rest."""
     web = app.settings.web
     dav_bytes = app.settings.dav.max_request_bytes
     limited = tuple((b"/" + prefix.strip(b"/"), dav_bytes) for prefix, _ in mounts)
+    # The panel's forms that carry files (webmail's message, an import).
+    limited += tuple((path.encode("ascii"), upload.max_bytes) for path, upload in UPLOADS.items())
     return Limits(
         header_seconds=float(web.header_seconds),
         body_seconds=float(web.body_seconds),

@@ -3,8 +3,9 @@
 
 :class:`PanelResource` answers every path of the box host name that no
 other service claims (``/dav/`` and ``/.well-known/`` keep theirs): it
-reads the request (a form body of at most 64 KiB, or a multipart one of at
-most 2 MiB where a route takes a file; a query string of at most 2 KiB), hands it to the panel
+reads the request (a form body of at most 64 KiB, or a
+``multipart/form-data`` one within its route's upload limit
+(``rights.UPLOADS``); a query string of at most 2 KiB), hands it to the panel
 on the event loop and writes the answer. Plain HTTP is redirected to HTTPS,
 always, except from loopback when ``[panel] plain_http_loopback`` is on
 (the demo; the pages then say so). DAV clients that start at ``/`` of the
@@ -17,16 +18,18 @@ the panel on the box host name.
 from __future__ import annotations
 
 import asyncio
-import email.parser
-import email.policy
 import ipaddress
 import logging
 import urllib.parse
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any, Callable
 
 from twisted.web import resource, server
 
-from appliance.panel.core import MAX_FORM_BYTES, MAX_FORM_FIELDS, MAX_QUERY_BYTES, Panel, Request, max_body
+from appliance.panel.core import (MAX_FORM_BYTES, MAX_FORM_FIELDS, MAX_QUERY_BYTES, MAX_UPLOAD_FILES, Panel, Request,
+                                  Upload, max_body)
+from appliance.panel.rights import UPLOADS
 
 from . import clients, pages
 
@@ -34,7 +37,36 @@ log = logging.getLogger(__name__)
 
 DAV_METHODS = (b"PROPFIND", b"OPTIONS", b"REPORT")
 FORM_TYPE = "application/x-www-form-urlencoded"
-MULTIPART_TYPE = "multipart/form-data"
+UPLOAD_TYPE = "multipart/form-data"
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, list[str]], dict[str, list[Upload]]]:
+    """The fields and files of a ``multipart/form-data`` body (RFC 7578),
+    already bounded in size by the caller; ValueError when it is malformed
+    or has more than :data:`MAX_FORM_FIELDS` fields or
+    :data:`MAX_UPLOAD_FILES` files."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not message.is_multipart() or message.defects:
+        raise ValueError("malformed multipart body")
+    form: dict[str, list[str]] = {}
+    files: dict[str, list[Upload]] = {}
+    parts = message.get_payload()
+    if len(parts) > MAX_FORM_FIELDS + MAX_UPLOAD_FILES:
+        raise ValueError("too many parts")
+    for part in parts:
+        if part.get_content_disposition() != "form-data" or not part.get_param("name", header="content-disposition"):
+            raise ValueError("a part without a field name")
+        name = str(part.get_param("name", header="content-disposition"))
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is None:
+            form.setdefault(name, []).append(data.decode("utf-8"))
+        elif filename or data:  # an empty file input sends an empty part with filename=""
+            files.setdefault(name, []).append(Upload(filename[:200], part.get_content_type(), data))
+    if len(form) > MAX_FORM_FIELDS or sum(len(v) for v in files.values()) > MAX_UPLOAD_FILES:
+        raise ValueError("too many fields or files")
+    return form, files
 
 
 def panel_url(app: Any) -> str:
@@ -112,18 +144,25 @@ class PanelResource(resource.Resource):
             headers = {k.decode("latin-1").lower(): v[0].decode("latin-1") for k, v in request.requestHeaders.getAllRawHeaders()}
             cookies = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.received_cookies.items()}
             form: dict[str, list[str]] = {}
-            content_type = headers.get("content-type", "")
-            kind = content_type.split(";")[0].strip().lower()
-            limit = max_body(path)
-            if request.method == b"POST" and kind in (FORM_TYPE, MULTIPART_TYPE):
-                body = request.content.read(limit + 1)
-                if len(body) > limit:
+            files: dict[str, list[Upload]] = {}
+            kind = headers.get("content-type", "").split(";")[0].strip().lower()
+            upload = UPLOADS.get(path)
+            if request.method == b"POST" and kind == FORM_TYPE:
+                body = request.content.read(MAX_FORM_BYTES + 1)
+                if len(body) > MAX_FORM_BYTES:
                     return None
-                if kind == FORM_TYPE:
-                    form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True,
-                                                 max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
-                elif limit > MAX_FORM_BYTES:
-                    form = _multipart(content_type, body)
+                form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True,
+                                             max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
+            elif request.method == b"POST" and kind == UPLOAD_TYPE and upload is not None:
+                request.content.seek(0)
+                body = request.content.read(upload.max_bytes + 1)
+                if len(body) > upload.max_bytes:
+                    return None
+                form, files = parse_multipart(headers["content-type"], body)
+                if upload.as_text:
+                    for name, uploads in files.items():
+                        form.setdefault(name, []).extend(_as_text(u.data) for u in uploads)
+                    files = {}
             query: dict[str, list[str]] = {}
             raw_query = request.uri.partition(b"?")[2]
             if request.method in (b"GET", b"HEAD") and 0 < len(raw_query) <= MAX_QUERY_BYTES:
@@ -132,31 +171,16 @@ class PanelResource(resource.Resource):
         except (UnicodeDecodeError, ValueError):
             return None
         return Request(request.method.decode("ascii", "replace"), path, headers, cookies, form, peer,
-                       request.isSecure(), headers.get("host", ""), query)
+                       request.isSecure(), headers.get("host", ""), query, files)
 
 
-def _multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
-    """The fields of a ``multipart/form-data`` body (RFC 7578), a file's
-    content as text: UTF-8 (a byte order mark dropped), else Windows-1252,
-    which Outlook writes its CSV exports in. ValueError when malformed."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
-    if not message.is_multipart():
-        raise ValueError("not multipart")
-    form: dict[str, list[str]] = {}
-    for count, part in enumerate(message.iter_parts()):
-        if count >= MAX_FORM_FIELDS:
-            raise ValueError("too many fields")
-        name = part.get_param("name", header="content-disposition")
-        if not name:
-            continue
-        data = part.get_payload(decode=True) or b""
-        try:
-            text = data.decode("utf-8").removeprefix("\ufeff")
-        except UnicodeDecodeError:
-            text = data.decode("cp1252", errors="replace")
-        form.setdefault(str(name), []).append(text)
-    return form
+def _as_text(data: bytes) -> str:
+    """A file's content as text: UTF-8 (a byte order mark dropped), else
+    Windows-1252, which Outlook writes its CSV exports in."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 class AdminRedirect(resource.Resource):

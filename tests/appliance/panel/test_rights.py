@@ -155,6 +155,15 @@ SPEC = {
     ("/rules/add", "POST"): IN,
     ("/rules/delete", "POST"): IN,
     ("/rules/replace", "POST"): IN,
+    # Webmail: the user's own mail.
+    ("/mail", "GET"): IN,
+    ("/mail/compose", "GET"): IN,
+    ("/mail/compose", "POST"): IN,
+    ("/mail/{folder}", "GET"): IN,
+    ("/mail/{folder}/act", "POST"): IN,
+    ("/mail/{folder}/{message}", "GET"): IN,
+    ("/mail/{folder}/{message}/body", "GET"): IN,
+    ("/mail/{folder}/{message}/part/{part}", "GET"): IN,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example",
            "support": None, "operator": None, "operator-code": None}
@@ -169,7 +178,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 117
+    assert len(table) == 125
 
 
 @pytest.fixture(scope="module")
@@ -252,6 +261,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         env.cli("site", "page", "add", "acme", page, input="Walk.\n")
     path = path.replace("{page}", page).replace("{file}", f"{page}/")
     path = path.replace("{kind}", "text").replace("{block}", "1")
+    if "{folder}" in pattern:
+        # One's own message; another business aims at bob's.
+        path = _own_mail(env, pattern, path, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example")
     form = {
         "/": {"address": "", "password": ""},
         "/language": {"language": "fr", "next": "/home"},
@@ -298,6 +310,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/rules/forward": {"forward-to": ""},
         "/rules/add": {"rule-sender": "walk@example.com", "rule-folder": "Walk"},
         "/rules/delete": {"rule": "1"},
+        "/mail/compose": {"sender": VIEWERS.get(viewer) or "bob@acme.example", "to": "ann@acme.example",
+                          "subject": f"walk {viewer}", "body": "walk", "draft": "1"},
+        "/mail/{folder}/act": {"action": "read", "m": "1"},
     }.get(pattern, {})
     return path, form
 
@@ -350,7 +365,8 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, before_the_walk
         cell = f"{method} {path} as {viewer}: {reply.status_code}"
         role = _kind(viewer, pattern)
         sign_in_page = "/operator" if operator_route else "/"
-        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{uid}", "{page}", "{file}")):
+        if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{uid}", "{page}", "{file}",
+                                                                  "{folder}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
@@ -387,6 +403,21 @@ def test_the_walk_changed_only_what_owners_and_support_may_change(env, before_th
     assert not [r for r in records if r.startswith("walk-") and not r.startswith(("walk-owner", "walk-support"))], records
     if _sites:
         assert env.cli("site", "page", "show", "acme", "kept").stdout == "Kept.\n"
+
+
+def _own_mail(env, pattern: str, path: str, address: str) -> str:
+    """``path`` with the folder, message and part of a message just
+    delivered to ``address``'s INBOX (a multipart one, so part 1 exists)."""
+    from .webmail_client import deliver, inbox, message
+
+    subject = f"Walk {next(_victims)}"
+    raw = (f"From: carol@elsewhere.example\r\nTo: {address}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nwalk\r\n--b--\r\n")
+    deliver(env, address, subject, raw=raw.encode())
+    client = env.signed_in(address)
+    box = inbox(client)
+    uid = message(client, box, subject)
+    return path.replace("{folder}", str(box)).replace("{message}", str(uid)).replace("{part}", "1")
 
 
 def _domains(env) -> list[str]:

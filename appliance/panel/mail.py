@@ -1,0 +1,245 @@
+"""Webmail: a user's folders, a folder's messages, reading, writing and
+searching, over :mod:`appliance.webmail` (the same store and mail events as
+IMAP) and :mod:`appliance.submission` (the same rules as SMTP submission).
+
+A folder or message in a path that is not the signed-in user's own is the
+panel's one 404. A message's HTML is never part of the page: it is served
+sanitised from its own route (:func:`message_body`) into a sandboxed frame,
+under a policy that allows no script and no request at all
+(``default-src 'none'``), and remote images only once the reader asked
+for them on that message (``?images=1``). Attachments are served as
+downloads under a sandbox policy, never rendered (the web adapter adds
+``X-Content-Type-Options: nosniff`` to every answer).
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from html import escape
+
+from appliance import webmail
+from appliance.delivery import SenderRefused, SendingLimit
+from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
+
+from . import mailforms
+from .core import MAX_UPLOAD_FILES, Context, Response
+from .rights import UPLOADS
+from .forms import FormData
+
+log = logging.getLogger(__name__)
+
+#: The policy of a message's HTML frame; remote images only when allowed.
+BODY_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src {images}; frame-ancestors 'self';"
+            " form-action 'none'; base-uri 'none'; sandbox allow-popups allow-popups-to-escape-sandbox")
+#: Attachments are downloads; if one is opened in place anyway, it is inert.
+PART_CSP = "default-src 'none'; sandbox"
+DRAFTS, SENT = "\\Drafts", "\\Sent"
+
+
+def _account(ctx: Context) -> webmail.Account:
+    s = ctx.session
+    return webmail.Account(ctx.app.tenants.handle(s.slug), s.slug, s.user_id, s.address, ctx.app.mail_events.publish)
+
+
+def _number(ctx: Context, name: str) -> int:
+    return int(ctx.params[name])
+
+
+def _query(ctx: Context, name: str) -> str:
+    return (ctx.request.query.get(name) or [""])[0]
+
+
+async def index(ctx: Context) -> Response:
+    folders = await webmail.folders(_account(ctx))
+    return ctx.redirect(f"/mail/{folders[0]['id']}")
+
+
+async def folder_page(ctx: Context) -> Response:
+    account = _account(ctx)
+    page = _query(ctx, "page")
+    search = mailforms.search(ctx._, _query_data(ctx))
+    field, q = (search.field.data, search.q.data or "") if search.validate() else ("", "")
+    try:
+        listing = await webmail.listing(account, _number(ctx, "folder"), int(page) if page.isdigit() else 1, field, q)
+    except NotFound:
+        return ctx.not_found()
+    folders = await webmail.folders(account)
+    query = urllib.parse.urlencode({"field": field, "q": q}) if q else ""
+    return ctx.render("mail_folder.html", folders=folders, listing=listing, search=search, query=query,
+                      notice=_notice(ctx))
+
+
+def _query_data(ctx: Context) -> FormData | None:
+    return FormData({k: v for k, v in ctx.request.query.items() if k in ("field", "q")}) if "q" in ctx.request.query else None
+
+
+def _notice(ctx: Context) -> str:
+    return {
+        "sent": ctx._("Your message was sent."), "saved": ctx._("Your draft was saved in Drafts."),
+        "moved": ctx._("Moved."), "deleted": ctx._("Moved to Trash."), "gone": ctx._("Deleted for good."),
+        "marked": ctx._("Done."),
+    }.get(_query(ctx, "done"), "")
+
+
+async def act(ctx: Context) -> Response:
+    """The list's actions on the selected messages (checkboxes ``m``)."""
+    account = _account(ctx)
+    box = _number(ctx, "folder")
+    form = ctx.form_data()
+    action = form.get("action")
+    selected = form.getlist("m")
+    try:
+        if action in webmail.FLAG_ACTIONS:
+            await webmail.set_flag(account, box, selected, action)
+            done = "marked"
+        elif action == "move":
+            target = form.get("target")
+            if not target.isdigit():
+                raise InvalidInput("no folder")
+            await webmail.move(account, box, selected, int(target))
+            done = "moved"
+        elif action == "delete":
+            _, for_good = await webmail.delete(account, box, selected)
+            done = "gone" if for_good else "deleted"
+        else:
+            raise InvalidInput("unknown action")
+    except NotFound:
+        return ctx.not_found()
+    except InvalidInput:
+        return ctx.render("error.html", 400, title=ctx._("Nothing was changed"),
+                          message=ctx._("Choose one or more messages and an action."))
+    return ctx.redirect(f"/mail/{box}?done={done}")
+
+
+async def message_page(ctx: Context) -> Response:
+    account = _account(ctx)
+    box, uid = _number(ctx, "folder"), _number(ctx, "message")
+    try:
+        folder, row, shown = await webmail.view(account, box, uid)
+    except NotFound:
+        return ctx.not_found()
+    folders = await webmail.folders(account)
+    images = _query(ctx, "images") == "1"
+    return ctx.render("mail_message.html", folders=folders, folder=folder, row=row, shown=shown, images=images,
+                      uid=uid)
+
+
+async def message_body(ctx: Context) -> Response:
+    """The sanitised HTML of a message, for its sandboxed frame."""
+    account = _account(ctx)
+    allowed = _query(ctx, "images") == "1"
+    try:
+        _, _, shown = await webmail.view(account, _number(ctx, "folder"), _number(ctx, "message"), allowed)
+    except NotFound:
+        return ctx.not_found()
+    images = "https: http: data:" if allowed else "data:"
+    html = shown.html if shown.html is not None else ""
+    head = f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{escape(shown.subject)}</title></head>"
+    body = (head + "<body>" + html + "</body></html>").encode("utf-8")
+    return Response(200, body, "text/html; charset=utf-8", headers=[
+        ("content-security-policy", BODY_CSP.format(images=images)),
+        ("x-frame-options", "SAMEORIGIN"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ])
+
+
+async def part(ctx: Context) -> Response:
+    """One attachment, as a download."""
+    try:
+        name, data = await webmail.attachment(_account(ctx), _number(ctx, "folder"), _number(ctx, "message"),
+                                              _number(ctx, "part"))
+    except NotFound:
+        return ctx.not_found()
+    quoted = urllib.parse.quote(name, safe="")
+    ascii_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100] or "attachment"
+    return Response(200, data, "application/octet-stream", headers=[
+        ("content-disposition", f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}"),
+        ("content-security-policy", PART_CSP),
+        ("cache-control", "no-store"),
+    ])
+
+
+async def _senders(ctx: Context) -> list[str]:
+    submission = ctx.app.submission
+    if submission is None:
+        return [ctx.session.address]
+    return list(await submission.senders(_account(ctx)))
+
+
+async def compose_page(ctx: Context) -> Response:
+    """A new message, or a reply (``mode`` reply/all) or forward
+    (``mode=forward``) of ``folder``/``message``."""
+    account = _account(ctx)
+    senders = await _senders(ctx)
+    form = mailforms.compose(ctx._, senders)
+    form.sender.data = ctx.session.address
+    mode, box, uid = _query(ctx, "mode"), _query(ctx, "folder"), _query(ctx, "message")
+    if mode in ("reply", "all", "forward") and box.isdigit() and uid.isdigit():
+        try:
+            _, _, shown = await webmail.view(account, int(box), int(uid))
+        except NotFound:
+            return ctx.not_found()
+        draft = webmail.answer(shown, mode, {s.lower() for s in senders}, ctx.session.address)
+        for name in ("to", "cc", "subject", "body", "in_reply_to", "references"):
+            getattr(form, name).data = getattr(draft, name)
+        if mode != "forward":
+            form.answers.data = f"{box}/{uid}"
+    return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="", **_limits())
+
+
+async def compose(ctx: Context) -> Response:
+    """Send the message, or save it to Drafts (the ``draft`` button)."""
+    account = _account(ctx)
+    senders = await _senders(ctx)
+    data = ctx.form_data()
+    form = mailforms.compose(ctx._, senders, data)
+    if not form.validate():
+        return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error="",
+                          **_limits())
+    uploads = ctx.request.files.get("attachment", [])
+    draft = webmail.Draft(form.sender.data, form.to.data or "", form.cc.data or "", form.subject.data or "",
+                          form.body.data or "", form.in_reply_to.data or "", form.references.data or "",
+                          [(u.filename, u.content_type, u.data) for u in uploads])
+    name = ctx.session.display_name
+    error = ""
+    try:
+        if data.get("draft"):
+            await webmail.save_draft(account, draft, name, ctx.app.settings.box.hostname)
+            box = await _special_id(account, DRAFTS)
+            return ctx.redirect(f"/mail/{box}?done=saved")
+        await webmail.send(account, ctx.app.submission, draft, name)
+        if form.answers.data:
+            answered_box, answered_uid = form.answers.data.split("/")
+            await webmail.mark_answered(account, int(answered_box), int(answered_uid))
+        box = await _special_id(account, SENT)
+        return ctx.redirect(f"/mail/{box}?done=sent")
+    except SendingLimit:
+        error = ctx._("You have sent as many messages as your plan allows today. Try again tomorrow.")
+    except SenderRefused:
+        error = ctx._("You can only send from your own addresses.")
+    except NotFound:
+        error = ctx._("One of the recipients does not exist here. Check the addresses.")
+    except LimitExceeded:
+        error = ctx._("A mailbox is full; the message was not sent.")
+    except InvalidInput:
+        error = ctx._("Check the recipients: enter at least one, as name@example.com, separated by commas.")
+    except ApplianceError:
+        log.info("%s: webmail message from %s refused", ctx.request.peer, ctx.session.address, exc_info=True)
+        error = ctx._("The message could not be sent.")
+    if uploads:
+        error += " " + ctx._("Attach the files again.")
+    return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error=error,
+                      **_limits())
+
+
+def _limits() -> dict:
+    return {"max_files": MAX_UPLOAD_FILES, "max_megabytes": UPLOADS["/mail/compose"].max_bytes // (1024 * 1024)}
+
+
+async def _special_id(account: webmail.Account, special_use: str) -> int:
+    for folder in await webmail.folders(account):
+        if folder["special_use"] == special_use:
+            return folder["id"]
+    return (await webmail.folders(account))[0]["id"]

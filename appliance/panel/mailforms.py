@@ -1,0 +1,36 @@
+"""Webmail's forms (WTForms), declared once with their limits (see
+:mod:`.forms` for how a form is built for one request)."""
+
+from __future__ import annotations
+
+from wtforms import Form, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import Length, Regexp
+
+from . import forms
+
+#: The text of a message written here (the form body is at most 64 KiB).
+MAX_BODY = 60_000
+
+
+def compose(_: forms.Gettext, senders: list[str], data: forms.FormData | None = None) -> Form:
+    class Compose(Form):
+        sender = SelectField(_("From"), choices=[(s, s) for s in senders])
+        to = StringField(_("To"), [Length(max=4000, message=_("Too long."))])
+        cc = StringField(_("Cc"), [Length(max=4000, message=_("Too long."))])
+        subject = StringField(_("Subject"), [Length(max=500, message=_("Too long."))])
+        body = TextAreaField(_("Message"), [Length(max=MAX_BODY, message=_("Too long."))])
+        in_reply_to = HiddenField(validators=[Length(max=998)])
+        references = HiddenField(validators=[Length(max=998)])
+        #: ``folder/uid`` of the message a reply answers (marked \Answered once sent).
+        answers = HiddenField(validators=[Regexp(r"^([0-9]{1,12}/[0-9]{1,12})?$")])
+
+    return Compose(data)
+
+
+def search(_: forms.Gettext, data: forms.FormData | None = None) -> Form:
+    class Search(Form):
+        field = SelectField(_("Search in"), choices=[("subject", _("Subject")), ("from", _("Sender")),
+                                                     ("to", _("Recipient")), ("body", _("Message text"))])
+        q = StringField(_("Search for"), [Length(max=200, message=_("Too long."))])
+
+    return Search(data)

@@ -1,0 +1,349 @@
+"""Webmail's service: a user's own mail, through the same store and mail
+events as IMAP.
+
+Every function takes the business's handle, the slug and the signed-in
+user's id, and a mailbox id that must be one of that user's mailboxes
+(:class:`NotFound` otherwise, the same as one that does not exist). Every
+change goes through :mod:`storage.mail` (flags with a new MODSEQ, moves
+with COPYUID-style new UIDs and expunge records) and, after its commit,
+through :meth:`appliance.mailevents.MailEvents.publish`, so IMAP sessions
+in IDLE see it at once. Sending is :mod:`appliance.submission`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import email.utils
+import json
+import logging
+from email.message import EmailMessage
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from storage import mail as maildb
+from storage import maillist, mailsearch
+
+from . import mailview, mime
+from .submission import Envelope
+from .errors import InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+#: Messages on one page of a mailbox.
+PAGE_SIZE = 50
+#: At most this many messages in one action (a page and then some).
+MAX_SELECTED = 60
+#: The most pages a listing goes to (50,000 messages deep).
+MAX_PAGE = 1000
+#: Body search looks at this many newest matches at most.
+MAX_BODY_MATCHES = 500
+SEARCH_FIELDS = ("from", "to", "subject", "body")
+FLAG_ACTIONS = {"read": ("+", "\\Seen"), "unread": ("-", "\\Seen"), "flag": ("+", "\\Flagged"),
+                "unflag": ("-", "\\Flagged"), "answered": ("+", "\\Answered")}
+
+
+@dataclass
+class Account:
+    """Whose mail: the business's handle, its slug, the user, and where to
+    tell IMAP sessions of a change."""
+
+    handle: Any
+    slug: str
+    user_id: int
+    address: str
+    publish: Callable[[str, int, int], None]
+
+    @property
+    def tenant(self) -> Any:
+        """The handle, by the name the submission rules use for it."""
+        return self.handle
+
+    async def read(self, desc: str, fn: Callable[[Any], Any]) -> Any:
+        return await self.handle.read("webmail " + desc, fn)
+
+    async def write(self, desc: str, fn: Callable[[Any], Any]) -> Any:
+        return await self.handle.write("webmail " + desc, fn)
+
+    def changed(self, box: int) -> None:
+        self.publish(self.slug, self.user_id, box)
+
+
+async def folders(account: Account) -> list[dict]:
+    """The user's mailboxes with counts (see :func:`storage.maillist.folders`)."""
+    return await account.read("folders", lambda c: maillist.folders(c, account.user_id))
+
+
+def _search_clause(field: str, needle: str) -> mailsearch.Clause | None:
+    return mailsearch.header_contains({"from": "from", "to": "to", "subject": "subject"}[field], needle.lower())
+
+
+async def listing(account: Account, box: int, page: int = 1, field: str = "", query: str = "") -> dict:
+    """One page (1-based) of a mailbox, newest first, optionally only the
+    messages whose ``field`` (one of :data:`SEARCH_FIELDS`) contains
+    ``query``: ``{"folder", "total", "rows", "page", "pages"}``."""
+    page = max(1, min(page, MAX_PAGE))
+    query = query.strip()[:200]
+
+    def read(conn: Any) -> dict:
+        folder = maillist.folder(conn, account.user_id, box)
+        where = None
+        if query and field == "body":
+            uids = maillist.body_matches(conn, box, query.encode("utf-8"), MAX_BODY_MATCHES)
+            where = mailsearch.Clause("(m.uid IN (SELECT value FROM json_each(?)))", (json.dumps(uids),))
+        elif query and field in SEARCH_FIELDS:
+            where = _search_clause(field, query)
+        total, rows = maillist.page(conn, box, (page - 1) * PAGE_SIZE, PAGE_SIZE, where)
+        return {"folder": folder, "total": total, "rows": rows}
+
+    out = await account.read("list", read)
+    for row in out["rows"]:
+        flags = set(row["flags"].split()) if row["flags"] else set()
+        row["seen"] = "\\Seen" in flags
+        row["flagged"] = "\\Flagged" in flags
+        row["answered"] = "\\Answered" in flags
+        row["attachment"] = row["type"] == "multipart" and row["subtype"] in ("mixed", "related", "signed")
+        row["subject"] = mailview.decoded_header(row["subject"])
+        row["sender"] = mailview.display_sender(row["from_"])
+        row["recipient"] = mailview.display_sender(row["to_"])
+    out["page"] = page
+    out["pages"] = max(1, -(-out["total"] // PAGE_SIZE))
+    return out
+
+
+def _uids(values: list[str]) -> list[int]:
+    uids = sorted({int(v) for v in values if v.isdigit() and len(v) <= 12})
+    if not uids:
+        raise InvalidInput("no message selected")
+    if len(uids) > MAX_SELECTED:
+        raise InvalidInput("too many messages selected")
+    return uids
+
+
+async def set_flag(account: Account, box: int, selected: list[str], action: str) -> int:
+    """Mark the selected messages (``read``, ``unread``, ``flag``,
+    ``unflag``); returns how many were addressed."""
+    mode, flag = FLAG_ACTIONS[action]
+    uids = _uids(selected)
+
+    def write(conn: Any) -> int:
+        maillist.folder(conn, account.user_id, box)
+        changed, _ = maildb.store_flags(conn, box, uids, mode, [flag])
+        return len(changed)
+
+    count = await account.write("flags", write)
+    account.changed(box)
+    return count
+
+
+async def mark_answered(account: Account, box: int, uid: int) -> None:
+    """Flag a message the user replied to ``\\Answered``; a message that is
+    gone (or not theirs) is left alone, the reply being sent already."""
+    try:
+        await set_flag(account, box, [str(uid)], "answered")
+    except NotFound:
+        log.info("%s: user %d: answered message %d/%d is gone", account.slug, account.user_id, box, uid)
+
+
+async def move(account: Account, box: int, selected: list[str], target: int) -> int:
+    """Move the selected messages to another mailbox of the user's."""
+    uids = _uids(selected)
+
+    def write(conn: Any) -> int:
+        maillist.folder(conn, account.user_id, box)
+        maillist.folder(conn, account.user_id, target)
+        if target == box:
+            return 0
+        return len(maildb.copy_messages(conn, account.user_id, box, uids, target, move=True))
+
+    count = await account.write("move", write)
+    if count:
+        account.changed(target)
+        account.changed(box)
+    return count
+
+
+async def delete(account: Account, box: int, selected: list[str]) -> tuple[int, bool]:
+    """Move the selected messages to Trash; in Trash (or with no Trash),
+    remove them for good. Returns (how many, whether for good)."""
+    uids = _uids(selected)
+
+    def write(conn: Any) -> tuple[int, bool, int | None]:
+        folder = maillist.folder(conn, account.user_id, box)
+        trash = maillist.special(conn, account.user_id, "\\Trash")
+        if trash is None or folder["special_use"] == "\\Trash":
+            return len(maildb.expunge(conn, box, maillist.existing(conn, box, uids))), True, None
+        moved = maildb.copy_messages(conn, account.user_id, box, uids, trash["id"], move=True)
+        return len(moved), False, trash["id"]
+
+    count, for_good, trash = await account.write("delete", write)
+    if count:
+        account.changed(box)
+        if trash is not None:
+            account.changed(trash)
+    return count, for_good
+
+
+async def message(account: Account, box: int, uid: int, *, mark_seen: bool = True) -> tuple[dict, dict]:
+    """(the folder, the stored message with its bytes); marks it ``\\Seen``
+    (a new MODSEQ and a mail event) when it was not."""
+
+    def read(conn: Any) -> tuple[dict, dict]:
+        return maillist.folder(conn, account.user_id, box), maillist.message(conn, box, uid)
+
+    folder, row = await account.read("message", read)
+    if mark_seen and "\\Seen" not in (row["flags"] or "").split():
+        await account.write("seen", lambda c: maildb.store_flags(c, box, [uid], "+", ["\\Seen"]))
+        account.changed(box)
+    return folder, row
+
+
+async def view(account: Account, box: int, uid: int, images: bool = False) -> tuple[dict, dict, mailview.View]:
+    """The folder, the message row and what the reader shows of it
+    (parsed in a worker thread; remote images only with ``images``);
+    marks it read."""
+    folder, row = await message(account, box, uid)
+    shown = await asyncio.to_thread(mailview.view, row["raw"], images)
+    return folder, row, shown
+
+
+async def attachment(account: Account, box: int, uid: int, number: int) -> tuple[str, bytes]:
+    """(file name, bytes) of one part; NotFound when there is no such part."""
+    _, row = await message(account, box, uid, mark_seen=False)
+    found = await asyncio.to_thread(mailview.attachment, row["raw"], number)
+    if found is None:
+        raise NotFound("no such part")
+    return found
+
+
+async def store(account: Account, special_use: str, raw: bytes, flags: list[str]) -> int:
+    """File ``raw`` in the user's mailbox with ``special_use`` (Drafts,
+    Sent); returns its UID once committed."""
+    parsed = await asyncio.to_thread(mime.for_storage, raw)
+
+    def write(conn: Any) -> tuple[int, int]:
+        folder = maillist.special(conn, account.user_id, special_use)
+        if folder is None:
+            raise NotFound(f"no {special_use} mailbox")
+        box, _validity, uid = maildb.append(conn, account.user_id, folder["name"], raw, parsed, flags, None)
+        return box, uid
+
+    box, uid = await account.write("store", write)
+    account.changed(box)
+    return uid
+
+
+# -- writing -------------------------------------------------------------------
+
+#: At most this many recipients in one message written here.
+MAX_RECIPIENTS = 50
+MAX_SUBJECT = 500
+
+
+@dataclass
+class Draft:
+    """A message as the form holds it."""
+
+    sender: str
+    to: str = ""
+    cc: str = ""
+    subject: str = ""
+    body: str = ""
+    in_reply_to: str = ""
+    references: str = ""
+    #: (file name, content type, bytes) of each attached file.
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+
+def addresses(text: str) -> list[str]:
+    """The addresses of a To:/Cc: field as typed (commas or semicolons);
+    InvalidInput for one that is not an address or for too many."""
+    found = []
+    for name, address in email.utils.getaddresses([text.replace(";", ",")]):
+        if not address:
+            continue
+        if "@" not in address or any(c in address for c in " \r\n<>\"") or len(address) > 254:
+            raise InvalidInput(f"{address} is not an e-mail address")
+        found.append(address)
+    if len(found) > MAX_RECIPIENTS:
+        raise InvalidInput("too many recipients")
+    return found
+
+
+def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
+    """The message of ``draft`` as bytes with CRLF line ends: plain text in
+    UTF-8, quoted-printable, with Date and Message-ID."""
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = email.utils.formataddr((display_name or "", draft.sender)) if display_name else draft.sender
+    to, cc = addresses(draft.to), addresses(draft.cc)
+    if to:
+        msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    msg["Subject"] = " ".join(draft.subject.split())[:MAX_SUBJECT]
+    msg["Date"] = email.utils.formatdate(localtime=False)
+    msg["Message-ID"] = email.utils.make_msgid(domain=hostname)
+    if draft.in_reply_to:
+        msg["In-Reply-To"] = " ".join(draft.in_reply_to.split())[:998]
+    if draft.references:
+        msg["References"] = " ".join(draft.references.split())[:998]
+    msg.set_content(draft.body.replace("\r\n", "\n"), cte="quoted-printable")
+    for filename, content_type, data in draft.attachments:
+        maintype, _, subtype = content_type.partition("/")
+        if not (maintype.isascii() and subtype.isascii() and maintype and subtype) or maintype == "multipart":
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+def answer(shown: mailview.View, mode: str, own: set[str], default_sender: str) -> Draft:
+    """The draft that replies to (``reply``, ``all``) or forwards
+    (``forward``) the message ``shown``: subject prefixed, the text quoted,
+    threading headers set; reply all leaves out the user's own addresses."""
+    subject = shown.subject
+    text = shown.text if shown.text is not None else ""
+    if mode == "forward":
+        prefix = "Fwd: " if not subject.lower().startswith("fwd:") else ""
+        intro = "\n\n---------- Forwarded message ----------\n"
+        intro += f"From: {shown.sender}\nDate: {shown.date}\nSubject: {shown.subject}\nTo: {shown.to}\n\n"
+        return Draft(default_sender, subject=prefix + subject, body=intro + text)
+    prefix = "Re: " if not subject.lower().startswith("re:") else ""
+    to = shown.reply_to or shown.sender
+    cc = ""
+    if mode == "all":
+        others = [a for _, a in email.utils.getaddresses([shown.to, shown.cc])
+                  if a and a.lower() not in own and a.lower() not in to.lower()]
+        cc = ", ".join(others)
+    quoted = "\n".join("> " + line for line in text.splitlines())
+    body = f"\n\n{shown.date}, {shown.sender}:\n{quoted}\n"
+    references = " ".join(x for x in (shown.references, shown.message_id) if x)
+    return Draft(default_sender, to=to, cc=cc, subject=prefix + subject, body=body,
+                 in_reply_to=shown.message_id, references=references)
+
+
+async def send(account: Account, submission: Any, draft: Draft, display_name: str | None) -> None:
+    """Send ``draft`` through the submission rules (sender check, daily
+    limits, DKIM, the outbound queue, local delivery) and file a copy in
+    Sent; returns after both commits. Raises InvalidInput (no recipient,
+    a bad address), SenderRefused, SendingLimit, NotFound (no such local
+    user), LimitExceeded (a full mailbox)."""
+    if submission is None:
+        raise InvalidInput("sending is not available")
+    senders = await submission.senders(account)
+    mail_from = await submission.check_envelope(account, senders, draft.sender)
+    recipients = addresses(draft.to) + addresses(draft.cc)
+    if not recipients:
+        raise InvalidInput("no recipient")
+    local, remote = [], []
+    for address in dict.fromkeys(recipients):
+        found = await submission.recipient(address)
+        (remote if isinstance(found, str) else local).append(found)
+    raw = build(draft, display_name, submission.hostname).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    sent = await submission.submit(account, senders, Envelope(mail_from, local, remote, False), raw)
+    await store(account, "\\Sent", sent, ["\\Seen"])
+
+
+async def save_draft(account: Account, draft: Draft, display_name: str | None, hostname: str) -> int:
+    """File ``draft`` in Drafts (flagged ``\\Draft``); returns its UID."""
+    raw = build(draft, display_name, hostname).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return await store(account, "\\Drafts", raw, ["\\Draft", "\\Seen"])

@@ -1,0 +1,276 @@
+"""Webmail over real HTTPS against the daemon: mail delivered over the MX
+port, read, sorted, written and searched in the panel, and what bob's IMAP
+client sees of each change (the same store, the same mail events)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import http.client
+import re
+
+from .conftest import _no_verify
+from .webmail_client import deliver, folder, imap, imap_subjects, inbox, message
+
+BOB, ANN = "bob@acme.example", "ann@acme.example"
+
+
+def test_a_folder_lists_its_messages_newest_first_with_unread_counts(env):
+    """Two messages delivered to bob: his inbox lists the later one first,
+    both marked unread, and the folder list counts them."""
+    deliver(env, BOB, "List older")
+    deliver(env, BOB, "List newer")
+    bob = env.signed_in(BOB)
+    page = bob.get(f"/mail/{inbox(bob)}").text
+    assert page.index("List newer") < page.index("List older")
+    assert re.search(r"Inbox <span class=\"count\">unread: \d+</span>", page)
+    assert page.count('<span class="tag">unread</span>') >= 2
+
+
+def test_reading_a_message_marks_it_seen_for_imap_clients(env):
+    """Bob opens a plain text message: it shows as text, and his IMAP
+    client sees \\Seen on it."""
+    deliver(env, BOB, "Read me", "Plain <b>text</b> here.\n")
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    assert "\\Seen" not in imap_subjects(env, BOB, "INBOX")["Read me"]
+    page = bob.get(f"/mail/{box}/{message(bob, box, 'Read me')}")
+    assert page.status_code == 200
+    assert "Plain &lt;b&gt;text&lt;/b&gt; here." in page.text
+    assert "\\Seen" in imap_subjects(env, BOB, "INBOX")["Read me"]
+
+
+def test_an_imap_client_in_idle_hears_of_a_message_marked_read(env):
+    """Bob's IMAP client waits in IDLE on INBOX; marking a message read in
+    webmail reaches it as a FETCH with \\Seen."""
+    deliver(env, BOB, "Idle news")
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    uid = message(bob, box, "Idle news")
+    conn = imap(env, BOB)
+    try:
+        conn.select("INBOX")
+        tag = conn._new_tag()
+        conn.send(tag + b" IDLE\r\n")
+        assert conn.readline().startswith(b"+")
+        assert bob.post(f"/mail/{box}/act", {"action": "read", "m": str(uid)}).status_code == 303
+        conn.sock.settimeout(10)
+        line = conn.readline()
+        assert b"FETCH" in line and b"\\Seen" in line, line
+        conn.send(b"DONE\r\n")
+    finally:
+        conn.logout()
+
+
+def test_moving_a_message_is_seen_by_an_imap_client(env):
+    """Bob moves a message to Archive in webmail: IMAP finds it there and
+    no longer in INBOX."""
+    deliver(env, BOB, "Move me")
+    bob = env.signed_in(BOB)
+    box, archive = inbox(bob), folder(bob, "Archive")
+    reply = bob.post(f"/mail/{box}/act", {"action": "move", "target": str(archive), "m": str(message(bob, box, "Move me"))})
+    assert reply.status_code == 303
+    assert "Move me" in imap_subjects(env, BOB, "Archive")
+    assert "Move me" not in imap_subjects(env, BOB, "INBOX")
+
+
+def test_delete_moves_to_trash_and_in_trash_deletes_for_good(env):
+    """Deleting in INBOX puts the message in Trash; deleting it there
+    removes it (IMAP sees neither copy any more)."""
+    deliver(env, BOB, "Throw me")
+    bob = env.signed_in(BOB)
+    box, trash = inbox(bob), folder(bob, "Trash")
+    assert bob.post(f"/mail/{box}/act", {"action": "delete", "m": str(message(bob, box, "Throw me"))}).status_code == 303
+    assert "Throw me" in imap_subjects(env, BOB, "Trash")
+    assert bob.post(f"/mail/{trash}/act", {"action": "delete", "m": str(message(bob, trash, "Throw me"))}).status_code == 303
+    assert "Throw me" not in imap_subjects(env, BOB, "Trash")
+    assert "Throw me" not in imap_subjects(env, BOB, "INBOX")
+
+
+def test_a_reply_reaches_the_sender_and_is_kept_in_sent(env):
+    """Bob opens the reply form of a message (To: and Re: filled in),
+    sends: ann's INBOX (IMAP) gets it, bob's Sent keeps a copy, and the
+    original is flagged \\Answered."""
+    deliver(env, BOB, "Lunch?", sender="ann@elsewhere.example")
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    uid = message(bob, box, "Lunch?")
+    form = bob.get(f"/mail/compose?mode=reply&folder={box}&message={uid}").text
+    assert 'value="Carol &lt;ann@elsewhere.example&gt;"' in form and 'value="Re: Lunch?"' in form
+    assert f'name="answers" type="hidden" value="{box}/{uid}"' in form
+    reply = bob.post("/mail/compose", {"sender": BOB, "to": ANN, "cc": "", "subject": "Re: Lunch?",
+                                       "body": "Yes, at noon.", "in_reply_to": "<x@elsewhere.example>",
+                                       "references": "", "answers": f"{box}/{uid}", "send": "1"})
+    assert reply.status_code == 303, reply.text[:2000]
+    assert "Re: Lunch?" in imap_subjects(env, ANN, "INBOX")
+    assert "Re: Lunch?" in imap_subjects(env, BOB, "Sent")
+    assert "\\Answered" in imap_subjects(env, BOB, "INBOX")["Lunch?"]
+
+
+def test_forwarding_quotes_the_message_inline(env):
+    """Forward opens a new message: no recipient yet, the subject with Fwd:,
+    the original's sender, subject and text in the body."""
+    deliver(env, BOB, "Price list", "Bread 3 EUR.\n")
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    form = bob.get(f"/mail/compose?mode=forward&folder={box}&message={message(bob, box, 'Price list')}").text
+    assert re.search(r'<input [^>]*id="to"[^>]* value="">', form) and 'value="Fwd: Price list"' in form
+    body = re.search(r"<textarea[^>]*>(.*?)</textarea>", form, re.S).group(1)
+    assert "Forwarded message" in body and "Carol &lt;carol@elsewhere.example&gt;" in body and "Bread 3 EUR." in body
+
+
+def test_sending_as_someone_else_is_refused(env):
+    """A From: that is not one of bob's addresses: refused by the
+    submission rules, nothing delivered."""
+    bob = env.signed_in(BOB)
+    reply = bob.post("/mail/compose", {"sender": ANN, "to": ANN, "subject": "Forged", "body": "x", "send": "1"})
+    assert reply.status_code == 400
+    assert "Forged" not in imap_subjects(env, ANN, "INBOX")
+
+
+def test_a_saved_draft_is_in_drafts_for_imap(env):
+    """Bob saves a draft: IMAP sees it in Drafts flagged \\Draft."""
+    bob = env.signed_in(BOB)
+    reply = bob.post("/mail/compose", {"sender": BOB, "to": ANN, "subject": "Half written", "body": "To be", "draft": "1"})
+    assert reply.status_code == 303
+    assert "\\Draft" in imap_subjects(env, BOB, "Drafts")["Half written"]
+
+
+HTML_TRAP = b"""From: Mallory <mallory@elsewhere.example>\r
+To: bob@acme.example\r
+Subject: Shiny offer\r
+MIME-Version: 1.0\r
+Content-Type: multipart/mixed; boundary="b1"\r
+\r
+--b1\r
+Content-Type: text/html; charset=iso-8859-1\r
+Content-Transfer-Encoding: quoted-printable\r
+\r
+<p>Caf=E9 deal</p><script>alert(1)</script><img src=3D"x" onerror=3D"alert(2)">\r
+<a href=3D"javascript:alert(3)">click</a><img src=3D"http://127.0.0.1:9/trap.png">\r
+--b1\r
+Content-Type: application/pdf; name="offer.pdf"\r
+Content-Disposition: attachment; filename="offer.pdf"\r
+Content-Transfer-Encoding: base64\r
+\r
+JVBERi0xLjQK\r
+--b1--\r
+"""
+
+
+def test_html_mail_is_sanitised_and_served_under_a_sandbox_policy(env):
+    """An HTML message with a script, an onerror handler, a javascript:
+    link and a remote image: its frame's HTML keeps none of them but the
+    image, the text is decoded from Latin-1, and the policy blocks remote
+    images until they are allowed."""
+    deliver(env, BOB, "", raw=HTML_TRAP, sender="mallory@elsewhere.example")
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    uid = message(bob, box, "Shiny offer")
+    page = bob.get(f"/mail/{box}/{uid}").text
+    assert f'sandbox="allow-popups allow-popups-to-escape-sandbox" src="/mail/{box}/{uid}/body"' in page
+    body = bob.get(f"/mail/{box}/{uid}/body")
+    assert "Café deal" in body.text
+    for bad in ("<script", "onerror", "javascript:", "alert(1)"):
+        assert bad not in body.text
+    policy = body.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "img-src data:;" in policy and "sandbox" in policy
+    assert "script" not in policy
+    allowed = bob.get(f"/mail/{box}/{uid}/body?images=1").headers["content-security-policy"]
+    assert "img-src https: http: data:;" in allowed
+
+
+def test_an_attachment_is_listed_and_served_as_a_download(env):
+    """The PDF of the HTML message is listed with its size and served as an
+    attachment, not sniffed, under a sandbox policy."""
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    uid = message(bob, box, "Shiny offer")
+    page = bob.get(f"/mail/{box}/{uid}").text
+    m = re.search(rf'href="(/mail/{box}/{uid}/part/\d+)" download>offer.pdf</a> \(application/pdf, ', page)
+    assert m, page
+    part = bob.get(m.group(1))
+    assert part.content == b"%PDF-1.4\n"
+    assert part.headers["content-disposition"].startswith('attachment; filename="offer.pdf"')
+    assert part.headers["x-content-type-options"] == "nosniff"
+    assert part.headers["content-security-policy"] == "default-src 'none'; sandbox"
+
+
+def test_search_finds_by_sender_subject_and_body(env):
+    """Searching bob's inbox by subject, by sender and by message text
+    lists the message that matches and not the others."""
+    deliver(env, BOB, "Invoice 4711", "The amount is zanzibar euros.\n", sender="billing@supplier.example")
+    deliver(env, BOB, "Holiday", "Nothing to pay.\n")
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    for field, q in (("subject", "invoice 47"), ("from", "supplier.example"), ("body", "zanzibar")):
+        page = bob.get(f"/mail/{box}?field={field}&q={q}").text
+        assert "Invoice 4711" in page and ">Holiday<" not in page, (field, q)
+
+
+def test_another_users_folder_and_message_are_the_404(env):
+    """olga (another business) and ann (bob's colleague) asking for bob's
+    inbox, one of his messages, its frame, a part, or replying to it get
+    the panel's one 404, and the message stays unread."""
+    deliver(env, BOB, "Private")
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    uid = message(bob, box, "Private")
+    for address in ("olga@other.example", ANN):
+        other = env.signed_in(address)
+        missing = other.get("/no/such/page").content
+        for path in (f"/mail/{box}", f"/mail/{box}/{uid}", f"/mail/{box}/{uid}/body", f"/mail/{box}/{uid}/part/1",
+                     f"/mail/compose?mode=reply&folder={box}&message={uid}"):
+            reply = other.get(path)
+            assert (reply.status_code, reply.content) == (404, missing), (address, path)
+        reply = other.post(f"/mail/{box}/act", {"action": "delete", "m": str(uid)})
+        assert reply.status_code == 404
+    assert "\\Seen" not in imap_subjects(env, BOB, "INBOX")["Private"]
+
+
+def test_a_message_with_attached_files_arrives_with_them(env):
+    """Bob sends a message with two files through the upload form
+    (multipart/form-data): ann's IMAP client reads both, byte for byte."""
+    bob = env.signed_in(BOB)
+    bob.get("/mail/compose")
+    pdf, photo = b"%PDF-1.4\n" + bytes(range(256)) * 40, b"\xff\xd8\xff" + b"\r\n\n\r" * 1000
+    reply = bob.http.post(bob.base + "/mail/compose", allow_redirects=False, timeout=30, verify=False,
+                          headers={"Origin": bob.base},
+                          data={"csrf": bob.csrf(), "sender": BOB, "to": ANN, "subject": "Papers", "body": "Both attached.",
+                                "send": "1"},
+                          files=[("attachment", ("contract.pdf", pdf, "application/pdf")),
+                                 ("attachment", ("photo.jpg", photo, "image/jpeg"))])
+    assert reply.status_code == 303, reply.text[:2000]
+    conn = imap(env, ANN)
+    try:
+        conn.select("INBOX", readonly=True)
+        _, found = conn.search(None, "SUBJECT", "Papers")
+        _, data = conn.fetch(found[0].split()[-1], "(BODY.PEEK[])")
+    finally:
+        conn.logout()
+    msg = email.message_from_bytes(data[0][1], policy=email.policy.default)
+    files = {part.get_filename(): part.get_content() for part in msg.iter_attachments()}
+    assert files == {"contract.pdf": pdf, "photo.jpg": photo}
+
+
+def test_a_message_form_over_the_upload_limit_is_refused_before_its_body(env):
+    """A message form declaring more than 10 MiB is answered 413 as soon
+    as its headers arrive, its body never read; 2 MiB of files, more than
+    other forms may carry, are sent."""
+    bob = env.signed_in(BOB)
+    conn = http.client.HTTPSConnection("127.0.0.1", env.daemon.port("https"), timeout=30, context=_no_verify())
+    try:
+        conn.putrequest("POST", "/mail/compose")
+        conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+        conn.putheader("Content-Length", str(10 * 1024 * 1024 + 1))
+        conn.putheader("Cookie", f"__Host-session={bob.session_cookie()}")
+        conn.endheaders()
+        assert conn.getresponse().status == 413
+    finally:
+        conn.close()
+    bob.get("/mail/compose")
+    reply = bob.http.post(bob.base + "/mail/compose", allow_redirects=False, timeout=60, verify=False,
+                          headers={"Origin": bob.base},
+                          data={"csrf": bob.csrf(), "sender": BOB, "to": BOB, "subject": "Big file", "send": "1"},
+                          files=[("attachment", ("big.bin", b"\0" * (2 * 1024 * 1024), "application/octet-stream"))])
+    assert reply.status_code == 303

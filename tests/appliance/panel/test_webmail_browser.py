@@ -1,0 +1,123 @@
+"""Webmail in headless Chromium, as bob uses it: a message from ann read
+and answered; a hostile HTML message that runs nothing and fetches
+nothing until bob allows its pictures."""
+
+from __future__ import annotations
+
+import email.message
+import smtplib
+import socket
+import threading
+
+import pytest
+
+from tests.browser import AXE, CHROMIUM, Browser
+
+from .conftest import PASSWORD, _no_verify
+from .test_browser import _clean
+from .webmail_client import deliver, imap_subjects
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed"),
+    pytest.mark.skipif(not AXE.is_file(), reason="axe-core is not installed (npm ci --prefix tests/js)"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser(env, tmp_path_factory):
+    chromium = Browser(tmp_path_factory.mktemp("chromium-webmail"), args=(
+        "--ignore-certificate-errors", "--accept-lang=en",
+    ))
+    chromium.call("Page.enable", session=True)
+    yield chromium
+    chromium.close()
+
+
+class Trap:
+    """A TCP listener on 127.0.0.1 that counts who connects (an image
+    request, plain or TLS, is a connection first)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.hits = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.hits += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _sign_in(env, browser, address: str):
+    browser.clear_cookies()
+    _clean(browser.visit(env.base + "/"), "Sign in")
+    browser.fill("E-mail address", address)
+    browser.fill("Password", PASSWORD)
+    _clean(browser.press("Sign in"), "Overview")
+
+
+def _submit(env, sender: str, to: str, subject: str, body: str) -> None:
+    """``sender`` sends a message over SMTP submission (STARTTLS, AUTH)."""
+    msg = email.message.EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+    msg.set_content(body)
+    with smtplib.SMTP("127.0.0.1", env.daemon.port("submission"), timeout=30) as smtp:
+        smtp.starttls(context=_no_verify())
+        smtp.login(sender, PASSWORD)
+        smtp.send_message(msg)
+
+
+def test_bob_reads_a_message_from_ann_and_replies(env, browser):
+    """ann writes to bob over SMTP submission; bob opens Mail, reads it, presses
+    Reply, writes and sends: ann's INBOX (IMAP) has the reply, and bob's
+    Sent keeps it. All on a phone's width; every page is clean (no
+    console error, no sideways scroll) and passes the accessibility check."""
+    _submit(env, "ann@acme.example", "bob@acme.example", "Order for Friday", "Two dozen croissants, please.\n")
+    browser.viewport(390, 844, mobile=True)
+    _sign_in(env, browser, "bob@acme.example")
+    _clean(browser.press("Mail"), "Inbox", browser)
+    _clean(browser.press("Order for Friday"), "Order for Friday", browser)
+    assert "Two dozen croissants" in browser.evaluate("document.querySelector('pre').textContent")
+    _clean(browser.press("Reply"), "Write a message", browser)
+    assert browser.evaluate("document.getElementById('to').value") == "ann@acme.example"
+    browser.fill("Message", "They will be ready at eight.")
+    _clean(browser.press("Send"), "Sent", browser)
+    assert "Re: Order for Friday" in imap_subjects(env, "ann@acme.example", "INBOX")
+    assert "Re: Order for Friday" in imap_subjects(env, "bob@acme.example", "Sent")
+    browser.viewport(1366, 900, mobile=False)
+
+
+def test_hostile_html_runs_nothing_and_fetches_nothing_until_allowed(env, browser):
+    """An HTML message with a script, an onerror handler, a javascript:
+    link and a remote image on a trap server: opened, no script runs (no
+    console error, no dialog) and the trap sees no connection; once bob
+    asks to show its pictures, the browser goes for the image."""
+    trap = Trap()
+    try:
+        html = (f'<p>Big sale</p><script>alert(1)</script><img src="x" onerror="alert(2)">'
+                f'<a href="javascript:alert(3)">click</a><img src="http://127.0.0.1:{trap.port}/pixel.png" alt="">')
+        raw = ("From: Mallory <mallory@elsewhere.example>\r\nTo: bob@acme.example\r\nSubject: Big sale\r\n"
+               "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html + "\r\n").encode()
+        deliver(env, "bob@acme.example", "", raw=raw, sender="mallory@elsewhere.example")
+        _sign_in(env, browser, "bob@acme.example")
+        _clean(browser.press("Mail"), "Inbox")
+        browser.events = []
+        visit = browser.press("Big sale")
+        _clean(visit, "Big sale", browser)
+        assert not [e for e in browser.events if e["method"] == "Page.javascriptDialogOpening"]
+        frame = browser.evaluate("document.querySelector('iframe').getAttribute('sandbox')")
+        assert frame == "allow-popups allow-popups-to-escape-sandbox"
+        assert trap.hits == 0
+        browser.press("Show pictures in this message")
+        assert not [e for e in browser.events if e["method"] == "Page.javascriptDialogOpening"]
+        assert trap.hits >= 1
+    finally:
+        trap.close()
