@@ -182,8 +182,9 @@ def test_the_panel_table_is_the_specification():
 
 
 @pytest.fixture(scope="module")
-def before_the_walk(env):
-    """acme's people and domains and the box's businesses before the walk."""
+def before_the_walk(env, operators):
+    """acme's people and domains and the box's businesses before the walk
+    (after the operators' fixture has made the business they act on)."""
     return set(env.users()), set(_domains(env)), [b["slug"] for b in env.cli.json("tenant", "list")]
 
 
