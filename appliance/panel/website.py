@@ -25,6 +25,7 @@ from sitegen import model
 from storage import sites
 
 from . import website_forms as forms
+from . import website_image_forms as image_forms
 from .account import _size
 from .core import Context, Response
 
@@ -63,6 +64,7 @@ async def _overview_page(ctx: Context, status: int = 200, *, theme_form=None, no
     percent = min(100, round(100 * used / overview.limit_bytes)) if overview.limit_bytes else 0
     return ctx.render("website.html", status, path="/website", site=overview, themes=themes, theme_form=form,
                       used=_size(ctx, used), limit=_size(ctx, overview.limit_bytes), percent=percent,
+                      images_size=_size(ctx, overview.image_bytes),
                       notice=notice, problem=problem, detail=detail)
 
 
@@ -275,7 +277,7 @@ async def roll_back(ctx: Context) -> Response:
 def _kind_names(ctx: Context) -> dict[str, str]:
     """What each block a form can make is called, in the user's language."""
     return {"heading": ctx._("Heading"), "text": ctx._("Text"), "services": ctx._("Services"),
-            "contact": ctx._("Contact details")}
+            "contact": ctx._("Contact details"), "image": ctx._("Picture"), "gallery": ctx._("Gallery")}
 
 
 def _summaries(ctx: Context, blocks: tuple) -> list[tuple[str, str]]:
@@ -299,8 +301,7 @@ def _page_editor(ctx: Context, page: Any, form: Any, status: int = 200, *, saved
                  detail: str = "") -> Response:
     kinds = _kind_names(ctx)
     return ctx.render("website_page.html", status, page=page, form=form, saved=saved, detail=detail,
-                      blocks=_summaries(ctx, page.blocks), palette=kinds,
-                      kinds={**kinds, "image": ctx._("Picture"), "gallery": ctx._("Gallery")})
+                      blocks=_summaries(ctx, page.blocks), palette=kinds, kinds=kinds)
 
 
 async def _page_blocks(ctx: Context) -> Any:
@@ -312,18 +313,39 @@ async def _page_blocks(ctx: Context) -> Any:
 
 
 def _block_page(ctx: Context, page: Any, kind: str, form: Any, action: str, *, new: bool, status: int = 200,
-                problem: str = "", detail: str = "") -> Response:
+                problem: str = "", detail: str = "", pictures: list | None = None) -> Response:
     name = _kind_names(ctx)[kind]
     heading = ctx._("Add a block: %(kind)s", kind=name) if new else ctx._("Edit a block: %(kind)s", kind=name)
     return ctx.render("website_block.html", status, page=page, kind=kind, form=form, action=action,
-                      heading=heading, problem=problem, detail=detail)
+                      heading=heading, problem=problem, detail=detail, pictures=pictures or [])
+
+
+async def _pictures(ctx: Context) -> list[tuple[str, str]]:
+    """(name, alt text) of each picture of the owner's library."""
+    return sorted((await _call(ctx.app.core.image_library.alts, ctx.session.slug)).items())
+
+
+async def _block_form(ctx: Context, kind: str, data: Any = None, values: dict | None = None) -> tuple[Any, list]:
+    """The form of a block of ``kind`` and, for pictures, the library."""
+    if kind in ("image", "gallery"):
+        pictures = await _pictures(ctx)
+        return image_forms.picture_block(ctx._, kind, pictures, data, values), pictures
+    return forms.block(ctx._, kind, data, values), []
+
+
+def _block_values(kind: str, form: Any) -> dict[str, str]:
+    """The site builder's fields of a block from its valid form."""
+    if kind == "gallery":
+        return {"files": "\n".join(form.files.data or [])}
+    return {name: field.data or "" for name, field in form._fields.items()}
 
 
 async def new_block_form(ctx: Context) -> Response:
     page, kind = await _page_blocks(ctx), ctx.params["kind"]
     if page is None or kind not in _kind_names(ctx):
         return ctx.not_found()
-    return _block_page(ctx, page, kind, forms.block(ctx._, kind), ctx.request.path, new=True)
+    form, pictures = await _block_form(ctx, kind)
+    return _block_page(ctx, page, kind, form, ctx.request.path, new=True, pictures=pictures)
 
 
 async def new_block(ctx: Context) -> Response:
@@ -337,10 +359,12 @@ async def block_form(ctx: Context) -> Response:
         return ctx.not_found()
     block = page.blocks[index - 1]
     if block.kind not in _kind_names(ctx):
-        # Pictures are edited in the page's text until the image library comes.
         return ctx.redirect(f"/website/pages/{page.name}#text")
-    form = forms.block(ctx._, block.kind, values=model.block_fields(block))
-    return _block_page(ctx, page, block.kind, form, ctx.request.path, new=False)
+    values: dict = model.block_fields(block)
+    if block.kind == "gallery":
+        values = {"files": [item.file for item in block.items]}
+    form, pictures = await _block_form(ctx, block.kind, values=values)
+    return _block_page(ctx, page, block.kind, form, ctx.request.path, new=False, pictures=pictures)
 
 
 async def edit_block(ctx: Context) -> Response:
@@ -354,10 +378,11 @@ async def _save_block(ctx: Context, index: int | None) -> Response:
     kind = ctx.params["kind"] if index is None else page.blocks[index - 1].kind
     if kind not in _kind_names(ctx):
         return ctx.not_found()
-    form = forms.block(ctx._, kind, ctx.form_data())
+    form, pictures = await _block_form(ctx, kind, ctx.form_data())
     if not form.validate():
-        return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400)
-    values = {name: field.data or "" for name, field in form._fields.items()}
+        return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400,
+                           pictures=pictures)
+    values = _block_values(kind, form)
     try:
         await _call(_builder(ctx).put_block, ctx.session.slug, page.name, index, kind, values,
                     actor=ctx.session.address)
@@ -366,7 +391,7 @@ async def _save_block(ctx: Context, index: int | None) -> Response:
     except (InvalidInput, LimitExceeded) as exc:
         return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400,
                            problem=ctx._("This block has a mistake; nothing is saved. Fix it and save again."),
-                           detail=str(exc))
+                           detail=str(exc), pictures=pictures)
     return ctx.redirect(f"/website/pages/{page.name}#blocks")
 
 
