@@ -33,6 +33,8 @@ MAX_PIXELS = 64_000_000
 #: The longest side of each variant, in pixels.
 LARGE = 1600
 PHONE = 800
+#: The longest side of a logo, in pixels.
+LOGO = 512
 
 # Pillow warns past MAX_IMAGE_PIXELS and raises past twice that; ours is
 # checked before decoding, and the warning is turned into a refusal below.
@@ -66,6 +68,24 @@ def process(data: bytes, label: str = "the file") -> Photo:
     """The web variants of ``data`` (see module doc). Raises InvalidInput
     (not a JPEG, PNG or WebP picture, or unreadable) or LimitExceeded (too
     many bytes or pixels)."""
+    fmt, upright = _open(data, label)
+    icc = upright.info.get("icc_profile")
+    upright = _plain_mode(upright, fmt)
+    ctype, ext = FORMATS[fmt]
+    return Photo(ctype, ext, _variant(upright, fmt, LARGE, icc), _variant(upright, fmt, PHONE, icc))
+
+
+def logo(data: bytes, label: str = "the logo") -> Variant:
+    """A business's logo from ``data`` (checked as :func:`process` checks
+    a photo): at most :data:`LOGO` pixels each way, as a PNG (which keeps
+    transparency) with no metadata."""
+    fmt, upright = _open(data, label)
+    icc = upright.info.get("icc_profile")
+    return _variant(_plain_mode(upright, "PNG"), "PNG", LOGO, icc)
+
+
+def _open(data: bytes, label: str) -> tuple[str, Image.Image]:
+    """(Pillow's format, the decoded picture turned upright)."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise LimitExceeded(f"{label} is {len(data) // (1024 * 1024)} MB; a picture may be at most "
                             f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
@@ -88,10 +108,7 @@ def process(data: bytes, label: str = "the file") -> Photo:
             raise InvalidInput(f"{label} is not a JPEG, PNG or WebP picture") from None
     if fmt not in FORMATS:
         raise InvalidInput(f"{label} is not a JPEG, PNG or WebP picture")
-    icc = upright.info.get("icc_profile")
-    upright = _plain_mode(upright, fmt)
-    ctype, ext = FORMATS[fmt]
-    return Photo(ctype, ext, _variant(upright, fmt, LARGE, icc), _variant(upright, fmt, PHONE, icc))
+    return fmt, upright
 
 
 def _plain_mode(im: Image.Image, fmt: str) -> Image.Image:

@@ -212,6 +212,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/website/images/{image}/phone", "GET", "website_images.phone_file", OWNERS),
     Route("/website/images/{image}/alt", "POST", "website_images.set_alt", OWNERS),
     Route("/website/images/{image}/remove", "POST", "website_images.remove", OWNERS),
+    Route("/website/profile/logo", "POST", "website_images.logo", OWNERS),
     # Mail rules: each user's own vacation reply, forwarding and folder rules.
     Route("/rules", "GET", "mailrules.page", SIGNED_IN),
     Route("/rules/vacation", "POST", "mailrules.vacation", SIGNED_IN),
@@ -272,6 +273,8 @@ UPLOADS: dict[str, UploadRoute] = {
     # few MB each, 40 MiB together; each is checked again on its own
     # (sitegen.photos.MAX_UPLOAD_BYTES).
     "/website/images": UploadRoute(40 * 1024 * 1024),
+    # One logo, as large as one photo may be (sitegen.photos.MAX_UPLOAD_BYTES).
+    "/website/profile/logo": UploadRoute(16 * 1024 * 1024),
 }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
-from sitegen import model
+from sitegen import model, photos
 from storage import sites
 
 from . import website_forms as forms
@@ -111,27 +111,34 @@ async def publish(ctx: Context) -> Response:
                                                   version=built.version))
 
 
+def profile_view(ctx: Context, form: Any, status: int = 200, *, saved: bool = False, logo: str = "",
+                 logo_error: str = "", logo_saved: bool = False) -> Response:
+    """The profile's page: its form, and the logo's upload form."""
+    return ctx.render("website_profile.html", status, form=form, saved=saved, logo=logo, logo_error=logo_error,
+                      logo_saved=logo_saved, logo_pixels=photos.LOGO)
+
+
 async def profile_page(ctx: Context) -> Response:
     try:
         values = await _call(_builder(ctx).profile, ctx.session.slug)
     except NotFound:
         return ctx.redirect("/website")
-    return ctx.render("website_profile.html", form=forms.profile(ctx._, values=values), saved=False)
+    return profile_view(ctx, forms.profile(ctx._, values=values), logo=values.get("logo") or "")
 
 
 async def profile(ctx: Context) -> Response:
     form = forms.profile(ctx._, ctx.form_data())
     if not form.validate():
-        return ctx.render("website_profile.html", 400, form=form, saved=False)
+        return profile_view(ctx, form, 400)
     changes = {name: field.data or "" for name, field in form._fields.items()}
     try:
-        await _call(_builder(ctx).change_profile, ctx.session.slug, changes, actor=ctx.session.address)
+        saved = await _call(_builder(ctx).change_profile, ctx.session.slug, changes, actor=ctx.session.address)
     except NotFound:
         return ctx.redirect("/website")
     except (InvalidInput, LimitExceeded):
         form.name.errors.append(ctx._("Check the values: one of them is not accepted."))
-        return ctx.render("website_profile.html", 400, form=form, saved=False)
-    return ctx.render("website_profile.html", form=form, saved=True)
+        return profile_view(ctx, form, 400)
+    return profile_view(ctx, form, saved=True, logo=saved.get("logo") or "")
 
 
 async def new_page_form(ctx: Context) -> Response:

@@ -20,6 +20,7 @@ from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from appliance.services.imagelibrary import MAX_ALT, MAX_FILES, PictureRefused, Upload
 from sitegen import photos
 
+from . import website, website_forms
 from . import website_image_forms as forms
 from .account import _size
 from .core import Context, Response
@@ -164,3 +165,29 @@ async def remove(ctx: Context) -> Response:
         return await _page(ctx, 409, problem=ctx._("%(name)s is still shown on your site (%(where)s): take it off there first.",
                                                    name=picture.name, where=where_used(ctx, picture.used_by)))
     return await _page(ctx, notice=ctx._("Removed %(name)s from your library.", name=picture.name))
+
+
+async def logo(ctx: Context) -> Response:
+    """The business profile's logo: one picture, made a PNG of at most
+    ``sitegen.photos.LOGO`` pixels by the site builder."""
+    slug = ctx.session.slug
+    files = ctx.request.files.get("logo", [])
+    error = ""
+    if len(files) != 1:
+        error = ctx._("Choose a picture.")
+    else:
+        try:
+            await _call(ctx.app.core.site_builder.set_logo, slug, files[0].data, files[0].filename,
+                        actor=ctx.session.address)
+        except NotFound:
+            return ctx.redirect("/website")
+        except LimitExceeded:
+            error = ctx._("The logo is too large for a picture or for your plan's web space. Nothing is stored.")
+        except InvalidInput:
+            error = ctx._("%(file)s is not a JPEG, PNG or WebP picture. Nothing is stored.", file=files[0].filename)
+    try:
+        values = await _call(ctx.app.core.site_builder.profile, slug)
+    except NotFound:
+        return ctx.redirect("/website")
+    return website.profile_view(ctx, website_forms.profile(ctx._, values=values), 400 if error else 200,
+                                logo=values.get("logo") or "", logo_error=error, logo_saved=not error)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping
 
 from sitegen import build as builder
-from sitegen import images, model, render
+from sitegen import images, model, photos, render
 from storage import directory, sites
 from storage import sitegen as store
 
@@ -223,6 +223,15 @@ class SiteBuilder:
             return profile.to_dict()
 
         return handle.write_sync("site profile", change)
+
+    def set_logo(self, slug: str, data: bytes, filename: str = "logo", *, actor: str) -> dict:
+        """Make the picture ``data`` the logo: checked, turned upright,
+        resized and converted to PNG by :func:`sitegen.photos.logo` (SVG
+        and anything else refused), then stored as :meth:`change_profile`
+        stores a logo. Returns the profile. Raises LimitExceeded too.
+        CPU-bound: call it off the event loop."""
+        png = photos.logo(data, filename)
+        return self.change_profile(slug, {}, logo=png.data, logo_label=filename, actor=actor)
 
     # -- pages -------------------------------------------------------------------------
 

@@ -244,3 +244,26 @@ def test_another_business_gets_the_404_for_every_library_url(env, pia):
     for path in ("/website/images/private.jpg/alt", "/website/images/private.jpg/remove"):
         assert (olga.post(path, {"alt": "Mine"}).status_code, olga.last.content) == (404, missing), path
     assert _images(env, "pixco")["private.jpg"]["alt"] == "Private"
+
+
+def test_the_logo_is_resized_to_a_png_and_an_svg_logo_is_refused(env, pia):
+    """A 2000x1000 JPEG logo with EXIF becomes logo.png, 512x256, with no
+    metadata; an SVG, or no file at all, is refused beside the field and
+    the logo stays."""
+    pia.get("/website/profile")
+
+    def send(name: str, data: bytes, kind: str):
+        return pia.http.post(pia.base + "/website/profile/logo", allow_redirects=False, timeout=60, verify=False,
+                             headers={"Origin": pia.base}, data={"csrf": pia.csrf()},
+                             files=[("logo", (name, data, kind))] if data else None)
+
+    reply = send("brand.jpg", photo(2000, 1000), "image/jpeg")
+    assert reply.status_code == 200 and "The logo is saved." in reply.text, reply.text[:2000]
+    assert env.cli.json("site", "profile", "pixco")["logo"] == "logo.png"
+    stored = pia.get("/website/images/logo.png").content
+    im = Image.open(io.BytesIO(stored))
+    assert (im.format, im.size) == ("PNG", (512, 256)) and len(im.getexif()) == 0 and b"PhoneMaker" not in stored
+    svg = send("brand.svg", b'<svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml")
+    assert svg.status_code == 400 and "brand.svg is not a JPEG, PNG or WebP picture" in _error_of(svg.text, "logo")
+    assert send("", b"", "").status_code == 400
+    assert pia.get("/website/images/logo.png").content == stored
