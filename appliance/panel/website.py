@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 #: (``/style.css``, ``/prices/``) are pointed under it.
 PREVIEW = "/website/preview/"
 _ROOT_LINK = re.compile(rb'(href|src)="/(?!/)')
+#: A ``srcset`` (several root-relative addresses, each with its width).
+_SRCSET = re.compile(rb'srcset="([^"]*)"')
+_SRCSET_LINK = re.compile(rb'(^|,\s*)/(?!/)')
 
 
 def _builder(ctx: Context) -> Any:
@@ -260,6 +263,7 @@ async def preview(ctx: Context) -> Response:
     content_type = sites.content_type(wanted)
     if content_type.startswith("text/html"):
         body = _ROOT_LINK.sub(rb'\1="' + PREVIEW.encode(), body)
+        body = _SRCSET.sub(lambda m: b'srcset="' + _SRCSET_LINK.sub(rb"\1" + PREVIEW.encode(), m.group(1)) + b'"', body)
     return Response(200, body, content_type)
 
 
