@@ -69,8 +69,7 @@ def process(data: bytes, label: str = "the file") -> Photo:
     (not a JPEG, PNG or WebP picture, or unreadable) or LimitExceeded (too
     many bytes or pixels)."""
     fmt, upright = _open(data, label)
-    icc = upright.info.get("icc_profile")
-    upright = _plain_mode(upright, fmt)
+    upright, icc = _plain_mode(upright, fmt)
     ctype, ext = FORMATS[fmt]
     return Photo(ctype, ext, _variant(upright, fmt, LARGE, icc), _variant(upright, fmt, PHONE, icc))
 
@@ -79,9 +78,9 @@ def logo(data: bytes, label: str = "the logo") -> Variant:
     """A business's logo from ``data`` (checked as :func:`process` checks
     a photo): at most :data:`LOGO` pixels each way, as a PNG (which keeps
     transparency) with no metadata."""
-    fmt, upright = _open(data, label)
-    icc = upright.info.get("icc_profile")
-    return _variant(_plain_mode(upright, "PNG"), "PNG", LOGO, icc)
+    _, upright = _open(data, label)
+    plain, icc = _plain_mode(upright, "PNG")
+    return _variant(plain, "PNG", LOGO, icc)
 
 
 def _open(data: bytes, label: str) -> tuple[str, Image.Image]:
@@ -111,15 +110,20 @@ def _open(data: bytes, label: str) -> tuple[str, Image.Image]:
     return fmt, upright
 
 
-def _plain_mode(im: Image.Image, fmt: str) -> Image.Image:
-    """``im`` in a mode its format saves as a photo: RGB for JPEG, RGB or
-    RGBA (keeping transparency) for PNG and WebP."""
+def _plain_mode(im: Image.Image, fmt: str) -> tuple[Image.Image, bytes | None]:
+    """``im`` in a mode its format saves as a photo (RGB or grey for JPEG;
+    RGB, RGBA or grey for PNG and WebP, keeping transparency), and the
+    colour profile that still describes it (a CMYK profile does not
+    describe the RGB pixels it is converted to)."""
+    icc = im.info.get("icc_profile")
+    keep = ("RGB", "L") if fmt == "JPEG" else ("RGB", "RGBA", "L")
+    if im.mode in keep:
+        return im, icc
     if fmt == "JPEG":
-        return im if im.mode in ("RGB", "L") else im.convert("RGB")
-    if im.mode in ("RGB", "RGBA", "L"):
-        return im
-    has_alpha = im.mode in ("LA", "PA") or "transparency" in im.info
-    return im.convert("RGBA" if has_alpha else "RGB")
+        target = "RGB"
+    else:
+        target = "RGBA" if im.mode in ("LA", "PA", "RGBa") or "transparency" in im.info else "RGB"
+    return im.convert(target), icc if im.mode.startswith(target) else None
 
 
 def _variant(im: Image.Image, fmt: str, longest: int, icc: bytes | None) -> Variant:
