@@ -402,7 +402,8 @@ class SiteBuilder:
     def _with_alts(self, slug: str, kind: str, fields: Mapping[str, str]) -> dict[str, str]:
         """An image or gallery block's fields with the library's alt texts
         where the owner gave none."""
-        alts = self.stores.handle(slug).read_sync("site image alts", lambda c: {r["name"]: r["alt"] for r in store.list_images(c)})
+        alts = self.stores.handle(slug).read_sync(
+            "site image alts", lambda c: {r["name"]: r["alt"] for r in store.list_images(c)})
         fields = dict(fields)
         if kind == "image" and not (fields.get("alt") or "").strip():
             fields["alt"] = alts.get((fields.get("file") or "").strip(), "")
