@@ -8,7 +8,9 @@ returns them), the site's address and the year for the footer, and returns
 * ``404.html``, the site's own "not found" page;
 * ``style.css`` (the palette as custom properties, the shared layout and the
   theme's rules) and ``favicon.svg`` (the name's initial on the brand colour);
-* ``images/NAME`` for every image a page or the logo shows (nothing else);
+* ``images/NAME`` for every image a page or the logo shows (nothing else),
+  and ``images/phone/NAME``, its small variant, for those that have one
+  (pages offer both with ``srcset`` and ``sizes``);
 * ``sitemap.xml`` and ``robots.txt``.
 
 Every link in the output is root-relative (the 404 page is served at any
@@ -63,8 +65,11 @@ def build(sources, *, base_url: str, year: int) -> dict[str, bytes]:
     )
     css = colours.css() + "\n" + theme.css()
     env = render.environment(theme)
+    phones = sources.phones
     image_info = {
-        file: {"src": f"/images/{file}", "width": images[file][1], "height": images[file][2]} for file in used
+        file: {"src": f"/images/{file}", "width": images[file][1], "height": images[file][2],
+               "srcset": _srcset(file, images[file][1], phones.get(file))}
+        for file in used
     }
     base_url = base_url.rstrip("/")
     common = {
@@ -91,10 +96,19 @@ def build(sources, *, base_url: str, year: int) -> dict[str, bytes]:
     files["favicon.svg"] = _favicon(profile.name, colours.brand, colours.on_brand).encode()
     for file in sorted(used):
         files[f"images/{file}"] = images[file][3]
+        if file in phones:
+            files[f"images/phone/{file}"] = phones[file][2]
     files["sitemap.xml"] = _sitemap(base_url, [p.path for p in pages.values()]).encode()
     files["robots.txt"] = f"User-agent: *\nAllow: /\n\nSitemap: {base_url}/sitemap.xml\n".encode()
     log.debug("built %d files with theme %s", len(files), theme.name)
     return files
+
+
+def _srcset(file: str, width: int, phone: tuple | None) -> str:
+    """The ``srcset`` of a picture with a phone variant ("" without one)."""
+    if not phone or phone[0] >= width:
+        return ""
+    return f"/images/phone/{file} {phone[0]}w, /images/{file} {width}w"
 
 
 def _output_path(name: str) -> str:

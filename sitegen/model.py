@@ -518,15 +518,16 @@ def page_source(page: Page) -> str:
     return source
 
 
-#: Blocks an editor makes from a form's values (pictures need the images).
-FORM_BLOCKS = ("heading", "text", "services", "contact")
+#: Blocks an editor makes from a form's values.
+FORM_BLOCKS = ("heading", "text", "services", "contact", "image", "gallery")
 
 
 def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) -> Block:
     """A block of ``kind`` (:data:`FORM_BLOCKS`) from an editor's values,
     read exactly as the page format reads it: ``title`` and ``lead``
     (heading), ``markdown`` (text, contact), ``items`` (services, one
-    ``name | price | description`` a line). :class:`InvalidInput` says what
+    ``name | price | description`` a line; gallery, one ``file | alt`` a
+    line), ``file``, ``alt`` and ``caption`` (image). :class:`InvalidInput` says what
     is wrong; its line numbers count the block's opening line as line 1.
     """
     if kind not in FORM_BLOCKS:
@@ -540,6 +541,10 @@ def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) ->
         if not title:
             raise InvalidInput(f"page {page}, heading block: write the heading")
         body = [title] + ([lead] if lead else [])
+    elif kind == "image":
+        body = [f"{key}: {' '.join(value(key).split())}" for key in ("file", "alt", "caption") if value(key).strip()]
+    elif kind == "gallery":
+        body = ["- " + line.strip().removeprefix("- ") for line in value("items").split("\n") if line.strip()]
     else:
         body = value("markdown" if kind in ("text", "contact") else "items").split("\n")
     if any(_FENCE_OPEN.match(line) or _FENCE_CLOSE.match(line) for line in body):
@@ -557,4 +562,8 @@ def block_fields(block: Block) -> dict[str, str]:
         return {"markdown": block.markdown}
     if isinstance(block, Services):
         return {"items": "\n".join(line[2:] for line in block_source(block).split("\n")[1:-1])}
+    if isinstance(block, Image):
+        return {"file": block.file, "alt": block.alt, "caption": block.caption}
+    if isinstance(block, Gallery):
+        return {"items": "\n".join(f"{item.file} | {item.alt}" for item in block.items)}
     raise InvalidInput(f"a {block.kind} block has no form yet; edit the page's text")

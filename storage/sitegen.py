@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
@@ -63,6 +63,20 @@ def _m0001(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_image_library")
+def _m0002(db: sqlite_utils.Database) -> None:
+    # The image library: each picture's alt text, and the small variant
+    # phones are given (NULL for pictures stored before, which have none).
+    db.executescript(
+        """
+        ALTER TABLE sitegen_images ADD COLUMN alt TEXT NOT NULL DEFAULT '';
+        ALTER TABLE sitegen_images ADD COLUMN phone BLOB;
+        ALTER TABLE sitegen_images ADD COLUMN phone_width INTEGER;
+        ALTER TABLE sitegen_images ADD COLUMN phone_height INTEGER;
+        """
+    )
+
+
 @dataclass(frozen=True)
 class Sources:
     """Everything a build reads, in one snapshot."""
@@ -72,6 +86,10 @@ class Sources:
     pages: dict[str, str]
     nav: list[str]
     images: dict[str, tuple[str, int, int, bytes]]
+    #: The phone variant of each picture that has one: name -> (width, height, bytes).
+    phones: dict[str, tuple[int, int, bytes]] = field(default_factory=dict)
+    #: The alt text of each picture of the library (may be empty for older ones).
+    alts: dict[str, str] = field(default_factory=dict)
 
 
 def _site_row(conn: sqlite3.Connection) -> sqlite3.Row:
@@ -206,36 +224,71 @@ def _image_exists(conn: sqlite3.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sitegen_images WHERE name = ?", (name,)).fetchone() is not None
 
 
-def put_image(conn: sqlite3.Connection, name: str, ctype: str, width: int, height: int, data: bytes,
-              *, limit_bytes: int) -> bool:
-    """Store (or replace) an image; all images together stay within ``limit_bytes``.
+#: The bytes every stored picture takes, all variants counted.
+_IMAGE_BYTES = "length(data) + coalesce(length(phone), 0)"
 
-    Returns True when an image of that name was replaced."""
+
+def image_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes the stored pictures take, every variant counted."""
+    return conn.execute(f"SELECT coalesce(sum({_IMAGE_BYTES}), 0) FROM sitegen_images").fetchone()[0]
+
+
+def put_image(conn: sqlite3.Connection, name: str, ctype: str, width: int, height: int, data: bytes,
+              *, limit_bytes: int, alt: str = "", phone: tuple[int, int, bytes] | None = None,
+              replace: bool = True) -> bool:
+    """Store (or, with ``replace``, replace) an image, with its ``alt`` text
+    and its ``phone`` variant (width, height, bytes); all images together,
+    every variant counted, stay within ``limit_bytes``.
+
+    Returns True when an image of that name was replaced; raises Conflict
+    when one exists and ``replace`` is False."""
     _site_row(conn)
     replacing = _image_exists(conn, name)
+    if replacing and not replace:
+        raise Conflict(f"image {name} already exists")
     if not replacing and conn.execute("SELECT count(*) FROM sitegen_images").fetchone()[0] >= MAX_IMAGES:
         raise LimitExceeded(f"a site may store at most {MAX_IMAGES} images")
     others = conn.execute(
-        "SELECT coalesce(sum(length(data)), 0) FROM sitegen_images WHERE name != ?", (name,)
+        f"SELECT coalesce(sum({_IMAGE_BYTES}), 0) FROM sitegen_images WHERE name != ?", (name,)
     ).fetchone()[0]
-    if others + len(data) > limit_bytes:
+    size = len(data) + (len(phone[2]) if phone else 0)
+    if others + size > limit_bytes:
         raise LimitExceeded(
-            f"images would take {others + len(data)} bytes; the plan's web space is {limit_bytes} bytes"
+            f"images would take {others + size} bytes; the plan's web space is {limit_bytes} bytes"
         )
+    pw, ph, pdata = phone if phone else (None, None, None)
     conn.execute(
-        "INSERT INTO sitegen_images (name, type, width, height, data, updated) VALUES (?, ?, ?, ?, ?, ?)"
+        "INSERT INTO sitegen_images (name, type, width, height, data, updated, alt, phone, phone_width, phone_height)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (name) DO UPDATE SET type = excluded.type, width = excluded.width,"
-        " height = excluded.height, data = excluded.data, updated = excluded.updated",
-        (name, ctype, width, height, data, now()),
+        " height = excluded.height, data = excluded.data, updated = excluded.updated, alt = excluded.alt,"
+        " phone = excluded.phone, phone_width = excluded.phone_width, phone_height = excluded.phone_height",
+        (name, ctype, width, height, data, now(), alt, pdata, pw, ph),
     )
     return replacing
+
+
+def set_alt(conn: sqlite3.Connection, name: str, alt: str) -> None:
+    """Change the alt text of stored image ``name``."""
+    if conn.execute("UPDATE sitegen_images SET alt = ?, updated = ? WHERE name = ?", (alt, now(), name)).rowcount == 0:
+        raise NotFound(f"no image {name}")
+
+
+def image_file(conn: sqlite3.Connection, name: str, phone: bool = False) -> tuple[str, bytes]:
+    """(content type, bytes) of stored image ``name``, or of its phone
+    variant (the image itself when it has none)."""
+    row = conn.execute("SELECT type, data, phone FROM sitegen_images WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise NotFound(f"no image {name}")
+    return row["type"], bytes(row["phone"] if phone and row["phone"] is not None else row["data"])
 
 
 def list_images(conn: sqlite3.Connection) -> list[dict]:
     return [
         dict(r)
         for r in conn.execute(
-            "SELECT name, type, width, height, length(data) AS bytes, updated FROM sitegen_images ORDER BY name"
+            f"SELECT name, type, width, height, {_IMAGE_BYTES} AS bytes, updated, alt, phone_width, phone_height"
+            " FROM sitegen_images ORDER BY name"
         )
     ]
 
@@ -264,4 +317,10 @@ def sources(conn: sqlite3.Connection) -> Sources:
             r["name"]: (r["type"], r["width"], r["height"], bytes(r["data"]))
             for r in conn.execute("SELECT * FROM sitegen_images")
         },
+        phones={
+            r["name"]: (r["phone_width"], r["phone_height"], bytes(r["phone"]))
+            for r in conn.execute("SELECT name, phone, phone_width, phone_height FROM sitegen_images"
+                                  " WHERE phone IS NOT NULL")
+        },
+        alts={r["name"]: r["alt"] for r in conn.execute("SELECT name, alt FROM sitegen_images")},
     )

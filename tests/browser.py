@@ -165,6 +165,28 @@ class Browser:
         if done != "ok":
             raise AssertionError(f"fill {label!r}: {done}")
 
+    def _labelled(self, label: str) -> str:
+        """The JavaScript expression of the control labelled ``label`` (null if none)."""
+        return ("(() => { const label = [...document.querySelectorAll('label')]"
+                f".find(l => l.textContent.trim() === {json.dumps(label)});"
+                " return label ? (document.getElementById(label.htmlFor) || label.querySelector('input')) : null; })()")
+
+    def choose_files(self, label: str, paths: list[Path]) -> None:
+        """Choose ``paths`` in the file input labelled ``label``, as a
+        person does in the file picker."""
+        found = self.call("Runtime.evaluate", {"expression": self._labelled(label)}, session=True)["result"]
+        if "objectId" not in found:
+            raise AssertionError(f"no file input labelled {label!r}")
+        self.call("DOM.setFileInputFiles", {"files": [str(p) for p in paths], "objectId": found["objectId"]},
+                  session=True)
+
+    def check(self, label: str) -> None:
+        """Tick the checkbox labelled ``label``."""
+        done = self.evaluate(f"(() => {{ const el = {self._labelled(label)}; if (!el) return 'none';"
+                             " if (!el.checked) el.click(); return 'ok'; })()")
+        if done != "ok":
+            raise AssertionError(f"no checkbox labelled {label!r}")
+
     def press(self, text: str) -> Visit:
         """Press the button (or follow the link) whose text is ``text`` and
         wait for the page it leads to."""

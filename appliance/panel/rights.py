@@ -58,6 +58,8 @@ PARAMS["slug"] = r"[a-z0-9-]{1,63}"
 PARAMS["uid"] = r"[^/\s]{1,255}"
 # The website editor: a page's name, a file of the preview, a block's kind and number.
 PARAMS.update(page=r"[a-z0-9-]{1,40}", file=r"[a-z0-9][a-z0-9_./-]{0,200}", kind=r"[a-z]{1,20}", block=r"[1-9][0-9]{0,2}")
+# The website's image library: a picture's name (``sitegen.images.NAME_RE``).
+PARAMS["image"] = r"[a-z0-9][a-z0-9_.-]{0,79}"
 # Webmail: one of the user's folders, a message's UID in it, a part of it.
 PARAMS.update(folder=r"[1-9][0-9]{0,11}", message=r"[1-9][0-9]{0,11}", part=r"[0-9]{1,3}")
 
@@ -203,6 +205,14 @@ ROUTES: tuple[Route, ...] = (
     Route("/website/pages/{page}/blocks/{block}", "GET", "website.block_form", OWNERS),
     Route("/website/pages/{page}/blocks/{block}", "POST", "website.edit_block", OWNERS),
     Route("/website/pages/{page}/blocks/{block}/change", "POST", "website.change_block", OWNERS),
+    # The website's image library.
+    Route("/website/images", "GET", "website_images.library", OWNERS),
+    Route("/website/images", "POST", "website_images.upload", OWNERS),
+    Route("/website/images/{image}", "GET", "website_images.file", OWNERS),
+    Route("/website/images/{image}/phone", "GET", "website_images.phone_file", OWNERS),
+    Route("/website/images/{image}/alt", "POST", "website_images.set_alt", OWNERS),
+    Route("/website/images/{image}/remove", "POST", "website_images.remove", OWNERS),
+    Route("/website/profile/logo", "POST", "website_images.logo", OWNERS),
     # Mail rules: each user's own vacation reply, forwarding and folder rules.
     Route("/rules", "GET", "mailrules.page", SIGNED_IN),
     Route("/rules/vacation", "POST", "mailrules.vacation", SIGNED_IN),
@@ -259,6 +269,12 @@ class UploadRoute:
 UPLOADS: dict[str, UploadRoute] = {
     "/contacts/import": UploadRoute(2 * 1024 * 1024, as_text=True),
     "/mail/compose": UploadRoute(10 * 1024 * 1024),
+    # Pictures as phones take them: up to 10 (core.MAX_UPLOAD_FILES) of a
+    # few MB each, 40 MiB together; each is checked again on its own
+    # (sitegen.photos.MAX_UPLOAD_BYTES).
+    "/website/images": UploadRoute(40 * 1024 * 1024),
+    # One logo, as large as one photo may be (sitegen.photos.MAX_UPLOAD_BYTES).
+    "/website/profile/logo": UploadRoute(16 * 1024 * 1024),
 }
 
 

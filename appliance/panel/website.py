@@ -21,10 +21,11 @@ from typing import Any
 
 from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
-from sitegen import model
+from sitegen import model, photos
 from storage import sites
 
 from . import website_forms as forms
+from . import website_image_forms as image_forms
 from .account import _size
 from .core import Context, Response
 
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 #: (``/style.css``, ``/prices/``) are pointed under it.
 PREVIEW = "/website/preview/"
 _ROOT_LINK = re.compile(rb'(href|src)="/(?!/)')
+#: A ``srcset`` (several root-relative addresses, each with its width).
+_SRCSET = re.compile(rb'srcset="([^"]*)"')
+_SRCSET_LINK = re.compile(rb'(^|,\s*)/(?!/)')
 
 
 def _builder(ctx: Context) -> Any:
@@ -63,6 +67,7 @@ async def _overview_page(ctx: Context, status: int = 200, *, theme_form=None, no
     percent = min(100, round(100 * used / overview.limit_bytes)) if overview.limit_bytes else 0
     return ctx.render("website.html", status, path="/website", site=overview, themes=themes, theme_form=form,
                       used=_size(ctx, used), limit=_size(ctx, overview.limit_bytes), percent=percent,
+                      images_size=_size(ctx, overview.image_bytes),
                       notice=notice, problem=problem, detail=detail)
 
 
@@ -109,27 +114,34 @@ async def publish(ctx: Context) -> Response:
                                                   version=built.version))
 
 
+def profile_view(ctx: Context, form: Any, status: int = 200, *, saved: bool = False, logo: str = "",
+                 logo_error: str = "", logo_saved: bool = False) -> Response:
+    """The profile's page: its form, and the logo's upload form."""
+    return ctx.render("website_profile.html", status, form=form, saved=saved, logo=logo, logo_error=logo_error,
+                      logo_saved=logo_saved, logo_pixels=photos.LOGO)
+
+
 async def profile_page(ctx: Context) -> Response:
     try:
         values = await _call(_builder(ctx).profile, ctx.session.slug)
     except NotFound:
         return ctx.redirect("/website")
-    return ctx.render("website_profile.html", form=forms.profile(ctx._, values=values), saved=False)
+    return profile_view(ctx, forms.profile(ctx._, values=values), logo=values.get("logo") or "")
 
 
 async def profile(ctx: Context) -> Response:
     form = forms.profile(ctx._, ctx.form_data())
     if not form.validate():
-        return ctx.render("website_profile.html", 400, form=form, saved=False)
+        return profile_view(ctx, form, 400)
     changes = {name: field.data or "" for name, field in form._fields.items()}
     try:
-        await _call(_builder(ctx).change_profile, ctx.session.slug, changes, actor=ctx.session.address)
+        saved = await _call(_builder(ctx).change_profile, ctx.session.slug, changes, actor=ctx.session.address)
     except NotFound:
         return ctx.redirect("/website")
     except (InvalidInput, LimitExceeded):
         form.name.errors.append(ctx._("Check the values: one of them is not accepted."))
-        return ctx.render("website_profile.html", 400, form=form, saved=False)
-    return ctx.render("website_profile.html", form=form, saved=True)
+        return profile_view(ctx, form, 400)
+    return profile_view(ctx, form, saved=True, logo=saved.get("logo") or "")
 
 
 async def new_page_form(ctx: Context) -> Response:
@@ -251,6 +263,7 @@ async def preview(ctx: Context) -> Response:
     content_type = sites.content_type(wanted)
     if content_type.startswith("text/html"):
         body = _ROOT_LINK.sub(rb'\1="' + PREVIEW.encode(), body)
+        body = _SRCSET.sub(lambda m: b'srcset="' + _SRCSET_LINK.sub(rb"\1" + PREVIEW.encode(), m.group(1)) + b'"', body)
     return Response(200, body, content_type)
 
 
@@ -275,7 +288,7 @@ async def roll_back(ctx: Context) -> Response:
 def _kind_names(ctx: Context) -> dict[str, str]:
     """What each block a form can make is called, in the user's language."""
     return {"heading": ctx._("Heading"), "text": ctx._("Text"), "services": ctx._("Services"),
-            "contact": ctx._("Contact details")}
+            "contact": ctx._("Contact details"), "image": ctx._("Picture"), "gallery": ctx._("Gallery")}
 
 
 def _summaries(ctx: Context, blocks: tuple) -> list[tuple[str, str]]:
@@ -299,8 +312,7 @@ def _page_editor(ctx: Context, page: Any, form: Any, status: int = 200, *, saved
                  detail: str = "") -> Response:
     kinds = _kind_names(ctx)
     return ctx.render("website_page.html", status, page=page, form=form, saved=saved, detail=detail,
-                      blocks=_summaries(ctx, page.blocks), palette=kinds,
-                      kinds={**kinds, "image": ctx._("Picture"), "gallery": ctx._("Gallery")})
+                      blocks=_summaries(ctx, page.blocks), palette=kinds, kinds=kinds)
 
 
 async def _page_blocks(ctx: Context) -> Any:
@@ -312,18 +324,39 @@ async def _page_blocks(ctx: Context) -> Any:
 
 
 def _block_page(ctx: Context, page: Any, kind: str, form: Any, action: str, *, new: bool, status: int = 200,
-                problem: str = "", detail: str = "") -> Response:
+                problem: str = "", detail: str = "", pictures: list | None = None) -> Response:
     name = _kind_names(ctx)[kind]
     heading = ctx._("Add a block: %(kind)s", kind=name) if new else ctx._("Edit a block: %(kind)s", kind=name)
     return ctx.render("website_block.html", status, page=page, kind=kind, form=form, action=action,
-                      heading=heading, problem=problem, detail=detail)
+                      heading=heading, problem=problem, detail=detail, pictures=pictures or [])
+
+
+async def _pictures(ctx: Context) -> list[tuple[str, str]]:
+    """(name, alt text) of each picture of the owner's library."""
+    return sorted((await _call(ctx.app.core.image_library.alts, ctx.session.slug)).items())
+
+
+async def _block_form(ctx: Context, kind: str, data: Any = None, values: dict | None = None) -> tuple[Any, list]:
+    """The form of a block of ``kind`` and, for pictures, the library."""
+    if kind in ("image", "gallery"):
+        pictures = await _pictures(ctx)
+        return image_forms.picture_block(ctx._, kind, pictures, data, values), pictures
+    return forms.block(ctx._, kind, data, values), []
+
+
+def _block_values(kind: str, form: Any) -> dict[str, str]:
+    """The site builder's fields of a block from its valid form."""
+    if kind == "gallery":
+        return {"files": "\n".join(form.files.data or [])}
+    return {name: field.data or "" for name, field in form._fields.items()}
 
 
 async def new_block_form(ctx: Context) -> Response:
     page, kind = await _page_blocks(ctx), ctx.params["kind"]
     if page is None or kind not in _kind_names(ctx):
         return ctx.not_found()
-    return _block_page(ctx, page, kind, forms.block(ctx._, kind), ctx.request.path, new=True)
+    form, pictures = await _block_form(ctx, kind)
+    return _block_page(ctx, page, kind, form, ctx.request.path, new=True, pictures=pictures)
 
 
 async def new_block(ctx: Context) -> Response:
@@ -337,10 +370,12 @@ async def block_form(ctx: Context) -> Response:
         return ctx.not_found()
     block = page.blocks[index - 1]
     if block.kind not in _kind_names(ctx):
-        # Pictures are edited in the page's text until the image library comes.
         return ctx.redirect(f"/website/pages/{page.name}#text")
-    form = forms.block(ctx._, block.kind, values=model.block_fields(block))
-    return _block_page(ctx, page, block.kind, form, ctx.request.path, new=False)
+    values: dict = model.block_fields(block)
+    if block.kind == "gallery":
+        values = {"files": [item.file for item in block.items]}
+    form, pictures = await _block_form(ctx, block.kind, values=values)
+    return _block_page(ctx, page, block.kind, form, ctx.request.path, new=False, pictures=pictures)
 
 
 async def edit_block(ctx: Context) -> Response:
@@ -354,10 +389,11 @@ async def _save_block(ctx: Context, index: int | None) -> Response:
     kind = ctx.params["kind"] if index is None else page.blocks[index - 1].kind
     if kind not in _kind_names(ctx):
         return ctx.not_found()
-    form = forms.block(ctx._, kind, ctx.form_data())
+    form, pictures = await _block_form(ctx, kind, ctx.form_data())
     if not form.validate():
-        return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400)
-    values = {name: field.data or "" for name, field in form._fields.items()}
+        return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400,
+                           pictures=pictures)
+    values = _block_values(kind, form)
     try:
         await _call(_builder(ctx).put_block, ctx.session.slug, page.name, index, kind, values,
                     actor=ctx.session.address)
@@ -366,7 +402,7 @@ async def _save_block(ctx: Context, index: int | None) -> Response:
     except (InvalidInput, LimitExceeded) as exc:
         return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400,
                            problem=ctx._("This block has a mistake; nothing is saved. Fix it and save again."),
-                           detail=str(exc))
+                           detail=str(exc), pictures=pictures)
     return ctx.redirect(f"/website/pages/{page.name}#blocks")
 
 

@@ -23,6 +23,8 @@ runs them in a thread.
 ``sites``          the published website: upload, download, what is live
 ``site_builder``   the builder's sources: theme, profile, pages, pictures,
                    menu, build
+``image_library``  the site's pictures: upload (resized, metadata removed),
+                   alt text, remove
 ``certificates``   listing, and asking the daemon to renew
 ``queue``          outbound mail: list, retry, delete
 ``devices``        what mail, calendar and contacts clients are told: host,
@@ -70,6 +72,7 @@ from .queue import Queue
 from .security import Security
 from .sieve import Scripts
 from .sitebuilder import SiteBuilder
+from .imagelibrary import ImageLibrary
 from .sites import Sites
 
 
@@ -89,6 +92,7 @@ class Services:
         self.dns = DnsRecords(self.stores)
         self.sites = Sites(self.stores)
         self.site_builder = SiteBuilder(self.stores)
+        self.image_library = ImageLibrary(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
         self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)

@@ -1,7 +1,8 @@
 """A business's use against each limit of its plan, and how close it is.
 
 One figure per limit: people, mailbox storage (every mailbox together,
-against the sum of their quotas), web space (the live website), messages
+against the sum of their quotas), web space (the live website and the
+image library), messages
 sent today. The front ends show them; the thresholds live here, once.
 """
 
@@ -12,6 +13,7 @@ import sqlite3
 from dataclasses import asdict, dataclass
 
 from storage import directory, mail, sites
+from storage import sitegen
 
 from .base import Stores
 
@@ -85,7 +87,7 @@ class PlanUsage:
             meters = [
                 meter("people", directory.count_users(conn), plan.max_users, "count"),
                 meter("mailbox", mail_used, mail_allotted, "bytes"),
-                meter("web", sites.summary(conn)["bytes"], plan.web_bytes, "bytes"),
+                meter("web", sites.summary(conn)["bytes"] + sitegen.image_bytes(conn), plan.web_bytes, "bytes"),
                 meter("messages", sent, plan.messages_per_day, "count"),
             ]
             if mail_allotted == 0:

@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping
 
 from sitegen import build as builder
-from sitegen import images, model, render
+from sitegen import images, model, photos, render
 from storage import directory, sites
 from storage import sitegen as store
 
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
+from .imagelibrary import used_by
 
 #: The starter home page ``start`` writes; the owner replaces it.
 STARTER_HOME = """---
@@ -107,21 +108,6 @@ class Built:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _used_by(conn: sqlite3.Connection, name: str) -> list[str]:
-    """What shows image ``name``: "the logo" and "page X" for each page."""
-    used_by = []
-    if store.get_profile(conn).get("logo") == name:
-        used_by.append("the logo")
-    for row in store.list_pages(conn):
-        try:
-            if name in model.parse_page(row["name"], row["source"]).images():
-                used_by.append(f"page {row['name']}")
-        except InvalidInput:
-            if name in row["source"]:
-                used_by.append(f"page {row['name']}")
-    return used_by
 
 
 def _page_rows(conn: sqlite3.Connection) -> list[PageInfo]:
@@ -231,12 +217,21 @@ class SiteBuilder:
             store.set_profile(conn, profile.to_dict())
             # A logo of another type has another name: the one it replaces goes,
             # unless a page shows it too (it was added under that name).
-            if new_logo is not None and old_logo.startswith("logo.") and old_logo != new_logo[0] and not _used_by(conn, old_logo):
+            if new_logo is not None and old_logo.startswith("logo.") and old_logo != new_logo[0] and not used_by(conn, old_logo):
                 store.remove_image(conn, old_logo, [])
             directory.audit(conn, actor, "site.profile", " ".join(sorted(changes)))
             return profile.to_dict()
 
         return handle.write_sync("site profile", change)
+
+    def set_logo(self, slug: str, data: bytes, filename: str = "logo", *, actor: str) -> dict:
+        """Make the picture ``data`` the logo: checked, turned upright,
+        resized and converted to PNG by :func:`sitegen.photos.logo` (SVG
+        and anything else refused), then stored as :meth:`change_profile`
+        stores a logo. Returns the profile. Raises LimitExceeded too.
+        CPU-bound: call it off the event loop."""
+        png = photos.logo(data, filename)
+        return self.change_profile(slug, {}, logo=png.data, logo_label=filename, actor=actor)
 
     # -- pages -------------------------------------------------------------------------
 
@@ -381,13 +376,18 @@ class SiteBuilder:
         """Replace block ``index`` (1 = the first) of a page, or with
         ``index`` None add one at the end, from the values of its form:
         ``title`` and ``lead`` (heading), ``markdown`` (text, contact),
-        ``items`` (services: one ``name | price | description`` a line).
+        ``items`` (services: one ``name | price | description`` a line),
+        ``file``, ``alt`` and ``caption`` (image: an empty alt is the
+        library's), ``files`` (gallery: picture names, one a line, each
+        shown with the library's alt text).
 
         Checks: the block as the page format reads it
         (``sitegen.model.block_from_fields``), the page's limits, and that
         the page written back reads the same. Raises NotFound (no such page
         or block), LimitExceeded.
         """
+        if kind in ("image", "gallery"):
+            fields = self._with_alts(slug, kind, fields)
         block = model.block_from_fields(kind, fields, model.page_name(page))
 
         def change(blocks: list) -> list:
@@ -398,6 +398,19 @@ class SiteBuilder:
             return blocks
 
         self._write_blocks(slug, page, "edit" if index else "add", change, actor)
+
+    def _with_alts(self, slug: str, kind: str, fields: Mapping[str, str]) -> dict[str, str]:
+        """An image or gallery block's fields with the library's alt texts
+        where the owner gave none."""
+        alts = self.stores.handle(slug).read_sync(
+            "site image alts", lambda c: {r["name"]: r["alt"] for r in store.list_images(c)})
+        fields = dict(fields)
+        if kind == "image" and not (fields.get("alt") or "").strip():
+            fields["alt"] = alts.get((fields.get("file") or "").strip(), "")
+        if kind == "gallery" and "files" in fields:
+            chosen = [f.strip() for f in (fields.get("files") or "").split("\n") if f.strip()]
+            fields["items"] = "\n".join(f"{f} | {alts.get(f, '')}" for f in chosen)
+        return fields
 
     def change_block(self, slug: str, page: str, index: int, action: str, *, actor: str) -> None:
         """``action`` on block ``index`` (1 = the first) of a page: ``up``,
@@ -491,7 +504,7 @@ class SiteBuilder:
         image_name = images.name(name)
 
         def remove(conn: sqlite3.Connection) -> None:
-            store.remove_image(conn, image_name, _used_by(conn, image_name))
+            store.remove_image(conn, image_name, used_by(conn, image_name))
             directory.audit(conn, actor, "site.image.remove", image_name)
 
         self.stores.handle(slug).write_sync("site image remove", remove)

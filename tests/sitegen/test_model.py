@@ -161,11 +161,19 @@ def test_blocks_come_from_form_values_as_the_page_format_reads_them():
     assert services == model.Services((model.Service("Tea", "2 EUR"), model.Service("Cake", "", "Lemon")))
     assert model.block_from_fields("services", model.block_fields(services)) == services
     assert model.block_from_fields("heading", {"title": " Hi ", "lead": "a\nb"}) == model.Heading("Hi", "a b")
+    gallery = model.block_from_fields("gallery", {"items": "a.png | The shop\r\n- b.jpg | The team"})
+    assert gallery == model.Gallery((model.GalleryItem("a.png", "The shop"), model.GalleryItem("b.jpg", "The team")))
+    assert model.block_from_fields("gallery", model.block_fields(gallery)) == gallery
+    image = model.block_from_fields("image", {"file": "a.png", "alt": " The  shop ", "caption": ""})
+    assert image == model.Image("a.png", "The shop")
+    assert model.block_from_fields("image", model.block_fields(image)) == image
     for kind, fields, message in (
         ("services", {"items": "a | b | c | d"}, "line 2: write '- name | price | description'"),
         ("text", {"markdown": "a\n:::\nb"}, "cannot be in a block"),
         ("text", {"markdown": ""}, "the block is empty"),
-        ("gallery", {"items": "a.png | A"}, "unknown block type 'gallery'"),
+        ("gallery", {"items": "a.png"}, "the description is required"),
+        ("image", {"file": "a.png"}, "describe the picture with 'alt: ...'"),
+        ("chart", {"items": "a.png | A"}, "unknown block type 'chart'"),
     ):
         with pytest.raises(InvalidInput, match=re.escape(message)):
             model.block_from_fields(kind, fields)

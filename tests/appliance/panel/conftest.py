@@ -33,6 +33,9 @@ PANEL_CONFIG = TEST_CONFIG.replace("max_failures = 5", "max_failures = 1000") + 
 # The tests add many people to acme.
 [plans.roomy]
 max_users = 1000
+# A web space a few photos fill (the image library's tests).
+[plans.tiny]
+web_mb = 1
 """
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)

@@ -10,6 +10,7 @@ nothing; another business's session cookie does nothing here."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import re
 
@@ -148,6 +149,13 @@ SPEC = {
     ("/website/pages/{page}/blocks/{block}", "GET"): OWNERS,
     ("/website/pages/{page}/blocks/{block}", "POST"): OWNERS,
     ("/website/pages/{page}/blocks/{block}/change", "POST"): OWNERS,
+    ("/website/images", "GET"): OWNERS,
+    ("/website/images", "POST"): OWNERS,
+    ("/website/images/{image}", "GET"): OWNERS,
+    ("/website/images/{image}/phone", "GET"): OWNERS,
+    ("/website/images/{image}/alt", "POST"): OWNERS,
+    ("/website/images/{image}/remove", "POST"): OWNERS,
+    ("/website/profile/logo", "POST"): OWNERS,
     # Mail rules
     ("/rules", "GET"): IN,
     ("/rules/vacation", "POST"): IN,
@@ -172,13 +180,23 @@ WALK_SLUG = "walkco"
 _victims = itertools.count(1)
 #: Set once the walk has made the sites it needs.
 _sites: list[str] = []
+#: Set once the walk has given acme's site its picture.
+_images: list[str] = []
+
+
+def _add_acme_image(env, name: str) -> None:
+    """A small PNG stored in acme's image library as ``name``."""
+    png = env.state.parent / name
+    png.write_bytes(base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="))
+    env.cli("site", "image", "add", "acme", str(png), "--name", name)
 
 
 def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 125
+    assert len(table) == 132
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +280,18 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         env.cli("site", "page", "add", "acme", page, input="Walk.\n")
     path = path.replace("{page}", page).replace("{file}", f"{page}/")
     path = path.replace("{kind}", "text").replace("{block}", "1")
+    if "{image}" in pattern:
+        # acme's picture "kept.png" must survive; the owner removes one made
+        # for the purpose (and looks at and describes "kept.png").
+        image = "kept.png"
+        if not _images:
+            env.cli("site", "init", "acme", "--theme", "clean", check=False)
+            _add_acme_image(env, image)
+            _images.append(image)
+        if viewer in ("owner", "support") and pattern.endswith("/remove"):
+            image = f"walk-{next(_victims)}.png"
+            _add_acme_image(env, image)
+        path = path.replace("{image}", image)
     if "{folder}" in pattern:
         # One's own message; another business aims at bob's.
         path = _own_mail(env, pattern, path, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example")
@@ -309,6 +339,8 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/website/pages/{page}/add/{kind}": {"markdown": "More."},
         "/website/pages/{page}/blocks/{block}": {"markdown": "Edited."},
         "/website/pages/{page}/blocks/{block}/change": {"action": "duplicate"},
+        "/website/images": {"alts": "A walk"},
+        "/website/images/{image}/alt": {"alt": f"Walked by {viewer}"},
         "/rules/vacation": {"vacation-subject": "Away", "vacation-text": "Back soon"},
         "/rules/forward": {"forward-to": ""},
         "/rules/add": {"rule-sender": "walk@example.com", "rule-folder": "Walk"},
@@ -349,7 +381,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, before_the_walk
     redirect. Signed out where a user is needed: 303 to /. Staff (or a
     support session) on an owner's own route: 403. Another business's owner
     on a route naming one of acme's people, domains, app passwords,
-    contacts or the pages of its site (or their preview): the 404 of a page
+    contacts, the pages of its site (or their preview) or its pictures: the 404 of a page
     that does not exist, and nothing done. On the operators' pages: signed
     out or owing the code, 303 to /operator; a business's user or a support
     session's cookie, the 404, and nothing done."""
@@ -369,7 +401,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, before_the_walk
         role = _kind(viewer, pattern)
         sign_in_page = "/operator" if operator_route else "/"
         if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{uid}", "{page}", "{file}",
-                                                                  "{folder}")):
+                                                                  "{folder}", "{image}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
@@ -406,6 +438,8 @@ def test_the_walk_changed_only_what_owners_and_support_may_change(env, before_th
     assert not [r for r in records if r.startswith("walk-") and not r.startswith(("walk-owner", "walk-support"))], records
     if _sites:
         assert env.cli("site", "page", "show", "acme", "kept").stdout == "Kept.\n"
+    if _images:
+        assert "kept.png" in [i["name"] for i in env.cli.json("site", "image", "list", "acme")]
 
 
 def _own_mail(env, pattern: str, path: str, address: str) -> str:

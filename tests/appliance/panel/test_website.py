@@ -214,7 +214,7 @@ def test_blocks_are_added_edited_moved_duplicated_and_removed(env, wendy):
 def test_a_block_the_model_refuses_is_not_saved(env, wendy):
     """A service line with four parts, a text holding a ':::' line and an
     empty heading: 400 with the reason beside the block, and the page's text
-    as it was; a block type without a form, a block that does not exist and
+    as it was; an unknown block type, a block that does not exist and
     an unknown action are refused too."""
     env.cli("site", "page", "add", "acme", "refusals", input="::: services\n- Tea | 2 EUR\n:::\n", check=False)
     before = _source(env, "refusals")
@@ -225,7 +225,7 @@ def test_a_block_the_model_refuses_is_not_saved(env, wendy):
     assert fence.status_code == 400 and "cannot be in a block" in fence.text
     empty = wendy.post("/website/pages/refusals/add/heading", {"title": " ", "lead": "x"})
     assert empty.status_code == 400 and _error_of(empty.text, "title") == "Write the heading."
-    assert wendy.get("/website/pages/refusals/add/gallery").status_code == 404
+    assert wendy.get("/website/pages/refusals/add/chart").status_code == 404
     assert wendy.get("/website/pages/refusals/blocks/9").status_code == 404
     assert wendy.post("/website/pages/refusals/blocks/9/change", {"action": "up"}).status_code == 404
     assert wendy.post("/website/pages/refusals/blocks/1/change", {"action": "sideways"}).status_code == 400
