@@ -275,7 +275,7 @@ async def roll_back(ctx: Context) -> Response:
 def _kind_names(ctx: Context) -> dict[str, str]:
     """What each block a form can make is called, in the user's language."""
     return {"heading": ctx._("Heading"), "text": ctx._("Text"), "services": ctx._("Services"),
-            "contact": ctx._("Contact details")}
+            "contact": ctx._("Contact details"), "contact-form": ctx._("Contact form")}
 
 
 def _summaries(ctx: Context, blocks: tuple) -> list[tuple[str, str]]:
@@ -286,6 +286,7 @@ def _summaries(ctx: Context, blocks: tuple) -> list[tuple[str, str]]:
             "heading": lambda: b.title,
             "text": lambda: b.markdown,
             "contact": lambda: b.markdown,
+            "contact-form": lambda: ctx._("messages go to %(address)s", address=b.mailbox),
             "services": lambda: ", ".join(s.name for s in b.items),
             "image": lambda: b.alt,
             "gallery": lambda: ", ".join(i.alt for i in b.items),
@@ -319,11 +320,19 @@ def _block_page(ctx: Context, page: Any, kind: str, form: Any, action: str, *, n
                       heading=heading, problem=problem, detail=detail)
 
 
+async def _mailboxes(ctx: Context, kind: str) -> list[str] | None:
+    """The business's addresses, for a contact form's choice (None for other blocks)."""
+    if kind != "contact-form":
+        return None
+    return await _call(_builder(ctx).mailboxes, ctx.session.slug)
+
+
 async def new_block_form(ctx: Context) -> Response:
     page, kind = await _page_blocks(ctx), ctx.params["kind"]
     if page is None or kind not in _kind_names(ctx):
         return ctx.not_found()
-    return _block_page(ctx, page, kind, forms.block(ctx._, kind), ctx.request.path, new=True)
+    form = forms.block(ctx._, kind, mailboxes=await _mailboxes(ctx, kind))
+    return _block_page(ctx, page, kind, form, ctx.request.path, new=True)
 
 
 async def new_block(ctx: Context) -> Response:
@@ -339,7 +348,7 @@ async def block_form(ctx: Context) -> Response:
     if block.kind not in _kind_names(ctx):
         # Pictures are edited in the page's text until the image library comes.
         return ctx.redirect(f"/website/pages/{page.name}#text")
-    form = forms.block(ctx._, block.kind, values=model.block_fields(block))
+    form = forms.block(ctx._, block.kind, values=model.block_fields(block), mailboxes=await _mailboxes(ctx, block.kind))
     return _block_page(ctx, page, block.kind, form, ctx.request.path, new=False)
 
 
@@ -354,7 +363,7 @@ async def _save_block(ctx: Context, index: int | None) -> Response:
     kind = ctx.params["kind"] if index is None else page.blocks[index - 1].kind
     if kind not in _kind_names(ctx):
         return ctx.not_found()
-    form = forms.block(ctx._, kind, ctx.form_data())
+    form = forms.block(ctx._, kind, ctx.form_data(), mailboxes=await _mailboxes(ctx, kind))
     if not form.validate():
         return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400)
     values = {name: field.data or "" for name, field in form._fields.items()}

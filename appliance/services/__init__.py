@@ -23,6 +23,8 @@ runs them in a thread.
 ``sites``          the published website: upload, download, what is live
 ``site_builder``   the builder's sources: theme, profile, pages, pictures,
                    menu, build
+``contact_forms``  messages visitors send with a site's contact form, into
+                   the business's mailbox (async: the web listener awaits it)
 ``certificates``   listing, and asking the daemon to renew
 ``queue``          outbound mail: list, retry, delete
 ``devices``        what mail, calendar and contacts clients are told: host,
@@ -58,6 +60,7 @@ from .backups import Backups
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
+from .contactform import ContactForms
 from .contacts import Contacts
 from .devices import Devices, Listeners
 from .dns import DnsRecords
@@ -89,6 +92,7 @@ class Services:
         self.dns = DnsRecords(self.stores)
         self.sites = Sites(self.stores)
         self.site_builder = SiteBuilder(self.stores)
+        self.contact_forms = ContactForms(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
         self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)

@@ -20,6 +20,7 @@ from storage import sitegen as store
 
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
+from .contactform import business_addresses
 
 #: The starter home page ``start`` writes; the owner replaces it.
 STARTER_HOME = """---
@@ -148,6 +149,17 @@ def _check_images(conn: sqlite3.Connection, page: model.Page) -> None:
         raise NotFound(f"page {page.name} shows image {file}, which is not stored; add it with 'appliance site image add'")
 
 
+def _check_mailboxes(conn: sqlite3.Connection, page: model.Page) -> None:
+    """Every contact form of ``page`` sends to an address of this business."""
+    forms = [b for b in page.blocks if isinstance(b, model.ContactForm)]
+    if forms:
+        known = set(business_addresses(conn))
+        for form in forms:
+            if form.mailbox not in known:
+                raise InvalidInput(f"page {page.name}: a contact form sends to {form.mailbox}, "
+                                   "which is not an address of this business")
+
+
 def _image(data: bytes, label: str) -> images.ImageInfo:
     if len(data) > images.MAX_IMAGE_BYTES:
         raise LimitExceeded(f"image {label} is larger than {images.MAX_IMAGE_BYTES // 1024} KiB")
@@ -244,7 +256,8 @@ class SiteBuilder:
         """Add (``create``) or replace a page's text.
 
         Checks: the page name; the text parses (``sitegen.model``, at most
-        64 KiB); every picture it shows is stored. Raises Conflict (add: it
+        64 KiB); every picture it shows is stored; every contact form sends
+        to an address of the business. Raises Conflict (add: it
         exists), NotFound (edit: it does not), LimitExceeded.
         """
         name = model.page_name(page)
@@ -254,6 +267,7 @@ class SiteBuilder:
 
         def put(conn: sqlite3.Connection) -> None:
             _check_images(conn, parsed)
+            _check_mailboxes(conn, parsed)
             store.put_page(conn, name, source, create=create)
             directory.audit(conn, actor, "site.page.add" if create else "site.page.edit", name)
 
@@ -381,10 +395,12 @@ class SiteBuilder:
         """Replace block ``index`` (1 = the first) of a page, or with
         ``index`` None add one at the end, from the values of its form:
         ``title`` and ``lead`` (heading), ``markdown`` (text, contact),
-        ``items`` (services: one ``name | price | description`` a line).
+        ``items`` (services: one ``name | price | description`` a line),
+        ``mailbox`` and ``heading`` (contact-form).
 
         Checks: the block as the page format reads it
-        (``sitegen.model.block_from_fields``), the page's limits, and that
+        (``sitegen.model.block_from_fields``), the page's limits, that a
+        contact form's mailbox is an address of the business, and that
         the page written back reads the same. Raises NotFound (no such page
         or block), LimitExceeded.
         """
@@ -434,10 +450,15 @@ class SiteBuilder:
             if len(source.encode()) > model.MAX_PAGE_BYTES:
                 raise LimitExceeded(f"page {name} would be larger than {model.MAX_PAGE_BYTES // 1024} KiB")
             _check_images(conn, changed)
+            _check_mailboxes(conn, changed)
             store.put_page(conn, name, source, create=False)
             directory.audit(conn, actor, f"site.block.{what}", name)
 
         self.stores.handle(slug).write_sync("site page blocks", edit)
+
+    def mailboxes(self, slug: str) -> list[str]:
+        """The addresses a contact form of the business may send to."""
+        return self.stores.handle(slug).read_sync("site mailboxes", business_addresses)
 
     def pages(self, slug: str) -> list[PageInfo]:
         """Every page, in menu order (pages with mistakes say "(needs fixing)")."""
