@@ -131,6 +131,9 @@ def test_the_owner_chooses_the_mailbox_among_the_business_addresses(env, florist
     assert "Choose one of the business&#39;s addresses." in foreign.text
     written = florist.post("/website/pages/home", {"title": "Home", "body": "::: contact-form\nto: olga@other.example\n:::"})
     assert written.status_code == 400 and "not an address of this business" in written.text
+    by_cli = env.cli("site", "page", "edit", "florist", "home", input="::: contact-form\nto: olga@other.example\n:::\n",
+                     check=False)
+    assert by_cli.returncode != 0 and "olga@other.example, which is not an address of this business" in by_cli.stderr
     assert env.cli("site", "page", "show", "florist", "home").stdout == before
     assert "::: contact-form\nto: orders@florist.example\n:::" in before
     status, page = _fetch(env)
@@ -235,6 +238,29 @@ def test_a_form_that_does_not_exist_or_another_business_site_is_not_found(env, f
                          ("other.example", _visitor()), ("www.other.example", _visitor())):
         assert _post(env, "127.0.0.8", fields, host=host)[0] == 404, (host, fields)
     assert len(_subjects(env)) == before
+
+
+def test_a_business_receives_at_most_its_daily_number_of_messages(env, florist):
+    """A kiosk's form delivers its daily number of messages (posted from
+    many addresses, so that no source limit is reached); the next one, from
+    a fresh address, gets 429 and is not delivered. Florist's form is not
+    affected."""
+    _business(env, "kiosk", "kim@kiosk.example")
+    kim = env.signed_in("kim@kiosk.example")
+    kim.post("/website/start", {"theme": "warm"})
+    kim.post("/website/pages/home/add/contact-form", {"mailbox": "kim@kiosk.example"})
+    assert kim.post("/website/publish").status_code == 200
+    deadline = time.monotonic() + 10
+    while _fetch(env, host="kiosk.example")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for n in range(contactform.PER_SITE_DAY):
+        source = f"127.0.{100 + n // contactform.PER_SOURCE}.{1 + n % contactform.PER_SOURCE}"
+        assert _post(env, source, _visitor(name=f"Visitor {n}"), host="kiosk.example")[0] == 200, n
+    status, _, page = _post(env, "127.0.99.1", _visitor(name="One Too Many"), host="kiosk.example")
+    assert status == 429 and "Please try again later" in page
+    subjects = _subjects(env, "kim@kiosk.example")
+    assert len(subjects) == contactform.PER_SITE_DAY and not any("One Too Many" in s for s in subjects)
+    assert _post(env, "127.0.99.2", _visitor(name="Florist Still Served"))[0] == 200
 
 
 def test_the_published_head_has_the_business_as_json_ld_with_a_script_tag_escaped(env, florist):
