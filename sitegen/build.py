@@ -149,12 +149,12 @@ def local_business(profile: model.Profile, base_url: str, logo: dict | None = No
     return markupsafe.Markup(text)
 
 
-def form_page(sources, *, page: str, number: int, year: int, outcome: str, values: Mapping[str, str] | None = None,
-              errors: Mapping[str, str] | None = None) -> bytes:
+def form_page(sources, *, page: str, number: int, form: model.ContactForm, year: int, outcome: str,
+              values: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None) -> bytes:
     """The page a contact form answers with, in the site's theme and language.
 
-    ``page`` and ``number`` name the form (the ``number``-th contact form of
-    that page; NotFound when there is none). ``outcome`` is ``form`` (the
+    ``form`` is the ``number``-th contact form of ``page`` as published
+    (its address is not shown). ``outcome`` is ``form`` (the
     form again, filled with ``values``, each of ``errors`` - field name to
     message - beside its field), ``sent``, ``busy`` or ``failed``. The
     page shows only the form or the message, never the rest of the draft:
@@ -163,9 +163,6 @@ def form_page(sources, *, page: str, number: int, year: int, outcome: str, value
     """
     theme = render.theme(sources.theme)
     profile = model.Profile.from_dict(sources.profile)
-    form = model.parse_page(page, sources.pages[page]).contact_form(number) if page in sources.pages else None
-    if form is None:
-        raise NotFound(f"page {page} has no contact form {number}")
     used = {profile.logo} if profile.logo and profile.logo in sources.images else set()
     common = _common(theme, profile, sources.images, used, year, "")
     common.pop("_css")

@@ -287,9 +287,13 @@ class Page:
                 used.update(item.file for item in block.items)
         return used
 
+    def contact_forms(self) -> tuple[ContactForm, ...]:
+        """The page's contact forms in page order: the first is number 1."""
+        return tuple(b for b in self.blocks if isinstance(b, ContactForm))
+
     def contact_form(self, number: int) -> ContactForm | None:
         """The ``number``-th contact form of the page (1 = the first), or None."""
-        found = [b for b in self.blocks if isinstance(b, ContactForm)]
+        found = self.contact_forms()
         return found[number - 1] if 1 <= number <= len(found) else None
 
 

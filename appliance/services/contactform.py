@@ -3,7 +3,9 @@
 A published page's contact form (``sitegen.model.ContactForm``) posts its
 page name, its number on that page and the visitor's name, e-mail address
 and message. :meth:`ContactForms.receive` looks the form up in the
-business's own file (the address it goes to is never in the page), checks
+business's own file, as the version being served published it
+(``storage.sitegen.published_form``: the address it goes to is never in
+the page, and later edits of the draft do not change it), checks
 the values, builds an RFC 5322 message (From the business's no-reply
 address on the mailbox's domain, Reply-To the visitor, the subject "Message
 from your website: NAME") and files it into the mailbox through the
@@ -137,16 +139,14 @@ def message(*, mailbox: str, business: str, site: str, page_url: str, values: Ma
 
 
 def _read_form(page: str, number: int):
-    """A read of the form ``number`` of ``page`` with what its answers show
-    (pictures other than the logo without their bytes)."""
+    """A read of the form ``number`` of ``page`` as the live version
+    published it, with what its answers show: the draft's theme, profile
+    and menu (pictures other than the logo without their bytes)."""
 
     def read(conn: sqlite3.Connection) -> _Form:
-        if not store.exists(conn):
-            raise NotFound("no site")
-        source = store.get_page(conn, page)  # NotFound
-        form = model.parse_page(page, source).contact_form(number)
-        if form is None:
-            raise NotFound(f"page {page} has no contact form {number}")
+        published = store.published_form(conn, page, number) if store.exists(conn) else None
+        if published is None:
+            raise NotFound(f"the published site has no contact form {number} on page {page}")
         profile = store.get_profile(conn)
         rows = store.list_pages(conn)
         nav = [r["name"] for r in rows if r["nav"] is not None]
@@ -155,7 +155,7 @@ def _read_form(page: str, number: int):
         sources = Sources(store.get_theme(conn), profile, {r["name"]: r["source"] for r in rows}, nav, images)
         domains = directory.list_domains(conn)
         own = [d["name"] for d in domains if d["kind"] == "own"] or [d["name"] for d in domains]
-        return _Form(sources, form, own[0] if own else "")
+        return _Form(sources, model.ContactForm(*published), own[0] if own else "")
 
     return read
 
@@ -197,7 +197,8 @@ class ContactForms:
         async def answer(outcome: str, values: Mapping[str, str] | None = None,
                          errors: Mapping[str, str] | None = None) -> Answer:
             body = await asyncio.to_thread(
-                build.form_page, found.sources, page=page, number=number, year=datetime.date.today().year,
+                build.form_page, found.sources, page=page, number=number, form=found.form,
+                year=datetime.date.today().year,
                 outcome=outcome, values=values, errors=errors)
             return Answer(outcome, body)
 

@@ -519,13 +519,15 @@ class SiteBuilder:
 
     # -- building ----------------------------------------------------------------------
 
-    def _build(self, slug: str) -> tuple[dict[str, bytes], Any, str]:
-        """The draft's files, the business row and the site's address."""
+    def _build(self, slug: str) -> tuple[dict[str, bytes], Any, str, list[model.Page]]:
+        """The draft's files, the business row, the site's address and the pages."""
         src, tenant, domains = self.stores.handle(slug).read_sync(
             "site sources", lambda c: (store.sources(c), directory.get_tenant(c), directory.list_domains(c))
         )
         base_url = site_address(domains)
-        return builder.build(src, base_url=base_url, year=datetime.date.today().year), tenant, base_url
+        files = builder.build(src, base_url=base_url, year=datetime.date.today().year)
+        pages = [model.parse_page(name, source) for name, source in src.pages.items()]  # they built: they parse
+        return files, tenant, base_url, pages
 
     def preview(self, slug: str) -> dict[str, bytes]:
         """The files :meth:`build` would publish now (``{path: bytes}``),
@@ -536,17 +538,25 @@ class SiteBuilder:
     def build(self, slug: str, *, actor: str) -> Built:
         """Render every page and publish the result atomically.
 
-        Checks: every page parses; the result fits the plan's web space.
-        Changes: a new live version (source ``builder``); earlier ones are
-        kept to roll back to (``storage.sites.KEEP_VERSIONS``, within the
-        web space). Raises LimitExceeded too.
+        Checks: every page parses; every contact form sends to an address
+        of the business (one removed since the form was saved is refused
+        here); the result fits the plan's web space. Changes: a new live
+        version (source ``builder``) with its contact forms recorded
+        (``storage.sitegen.put_forms``: what ``/_contact`` answers from);
+        earlier ones are kept to roll back to (``storage.sites.KEEP_VERSIONS``,
+        within the web space). Raises LimitExceeded too.
         """
         handle = self.stores.handle(slug)
-        files, tenant, base_url = self._build(slug)
+        files, tenant, base_url, pages = self._build(slug)
         total = sum(len(b) for b in files.values())
+        forms = [(page.name, number, form.mailbox, form.heading)
+                 for page in pages for number, form in enumerate(page.contact_forms(), start=1)]
 
         def publish(conn: sqlite3.Connection) -> int:
+            for page in pages:
+                _check_mailboxes(conn, page)
             version = sites.publish(conn, files, limit_bytes=tenant.plan.web_bytes, source="builder")
+            store.put_forms(conn, version, forms)
             store.mark_built(conn, version)
             directory.audit(conn, actor, "site.publish", f"version {version}: {len(files)} files, {total} bytes")
             return version

@@ -240,6 +240,29 @@ def test_a_form_that_does_not_exist_or_another_business_site_is_not_found(env, f
     assert len(_subjects(env)) == before
 
 
+def test_a_published_form_sends_where_it_was_published_until_the_next_publication(env, florist):
+    """The draft is changed - the form now for fiona@, a second form added -
+    but not published: the published form still sends to orders@ and the
+    second one does not exist yet. Once published, the form sends to
+    fiona@ and the second one is there; rolled back, orders@ again."""
+    source = env.cli("site", "page", "show", "florist", "home").stdout
+    draft = source.replace("to: orders@florist.example", "to: fiona@florist.example")
+    draft += "\n::: contact-form\nto: orders@florist.example\nheading: Large orders\n:::\n"
+    env.cli("site", "page", "edit", "florist", "home", input=draft)
+    first = int(env.cli.json("site", "show", "florist")["version"])
+    assert _post(env, "127.0.0.9", _visitor(name="Draft Dora"))[0] == 200
+    assert any("Draft Dora" in s for s in _subjects(env)) and _subjects(env, "fiona@florist.example") == []
+    assert _post(env, "127.0.0.9", _visitor(form="2"))[0] == 404
+    assert florist.post("/website/publish").status_code == 200
+    assert _post(env, "127.0.0.10", _visitor(name="Published Paul"))[0] == 200
+    assert _subjects(env, "fiona@florist.example") == ["Message from your website: Published Paul"]
+    status, _, page = _post(env, "127.0.0.10", _visitor(form="2", email="bad"))
+    assert status == 400 and '<h1 id="page-title">Large orders</h1>' in page
+    assert florist.post("/website/roll-back", {"version": str(first)}).status_code == 200
+    assert _post(env, "127.0.0.11", _visitor(name="Rolled Back Rita"))[0] == 200
+    assert any("Rolled Back Rita" in s for s in _subjects(env)) and len(_subjects(env, "fiona@florist.example")) == 1
+
+
 def test_a_business_receives_at_most_its_daily_number_of_messages(env, florist):
     """A kiosk's form delivers its daily number of messages (posted from
     many addresses, so that no source limit is reached); the next one, from
