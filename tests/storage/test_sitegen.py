@@ -96,7 +96,6 @@ def test_the_forms_of_the_version_served_are_the_ones_answered(db):
     (a rollback brings the older ones back), and the forms of versions
     no longer kept are forgotten at the next publication."""
 
-
     def publish(forms):
         def write(conn):
             version = sites.publish(conn, {"index.html": repr(forms).encode()}, limit_bytes=10**9, source="builder")
