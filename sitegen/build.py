@@ -78,7 +78,8 @@ def build(sources, *, base_url: str, year: int) -> dict[str, bytes]:
         files[_output_path(page.name)] = _render(
             template, common, page, nav_names, pages, canonical=base_url + page.path,
         )
-    not_found = model.Page("404", "Page not found", "Not found", "")
+    t = common["t"]
+    not_found = model.Page("404", t["not_found_title"], t["not_found_menu"], "")
     files["404.html"] = _render(env.get_template("404.html"), common, not_found, nav_names, pages, canonical="")
     files["style.css"] = css.encode()
     colours = common["palette"]

@@ -1,8 +1,9 @@
 """The fixed words a site's pages show, in the site's language.
 
 Owners write their own text in whatever language they like; the words the
-themes and the contact form add (field labels, errors, the thank-you page)
-come from here, keyed by the primary subtag of the profile's ``language``
+themes add (headings of the profile's parts, links, the "not found" page)
+and the contact form's (field labels, errors, the thank-you page) come
+from here, keyed by the primary subtag of the profile's ``language``
 (``fr-CA`` reads ``fr``). A language without an entry gets English. Every
 language has every key: a test compares them.
 """
@@ -13,6 +14,20 @@ from typing import Mapping
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        "skip": "Skip to content",
+        "main_menu": "Main",
+        "contact": "Contact",
+        "reach_us": "How to reach us",
+        "hours": "Opening hours",
+        "phone": "Phone",
+        "email_label": "E-mail",
+        "map": "Show on a map",
+        "call": "Call {phone}",
+        "find_us": "Find us",
+        "not_found_title": "Page not found",
+        "not_found_menu": "Not found",
+        "not_found_text": "Sorry, there is no page at this address. It may have moved.",
+        "home_link": "Go to the home page",
         "form_heading": "Send us a message",
         "form_intro": "We answer by e-mail. Every field is required.",
         "name": "Your name",
@@ -39,6 +54,20 @@ TEXTS: dict[str, dict[str, str]] = {
         "mail_reply": "Answering this e-mail answers them.",
     },
     "fr": {
+        "skip": "Aller au contenu",
+        "main_menu": "Principal",
+        "contact": "Contact",
+        "reach_us": "Nous joindre",
+        "hours": "Horaires d’ouverture",
+        "phone": "Téléphone",
+        "email_label": "E-mail",
+        "map": "Voir sur une carte",
+        "call": "Appeler le {phone}",
+        "find_us": "Nous trouver",
+        "not_found_title": "Page introuvable",
+        "not_found_menu": "Introuvable",
+        "not_found_text": "Désolés, il n’y a pas de page à cette adresse. Elle a peut-être été déplacée.",
+        "home_link": "Aller à la page d’accueil",
         "form_heading": "Écrivez-nous",
         "form_intro": "Nous répondons par e-mail. Tous les champs sont obligatoires.",
         "name": "Votre nom",

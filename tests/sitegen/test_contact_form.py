@@ -112,6 +112,21 @@ def test_the_fixed_words_follow_the_site_language_and_every_language_has_every_w
     assert "Send the message</button>" in german
 
 
+@pytest.mark.parametrize("theme", THEMES)
+def test_a_french_site_has_the_theme_words_in_french(theme):
+    """The words a theme adds around the owner's text - the skip link, the
+    hours and contact headings, the call button, the "not found" page -
+    are French on a French site; no English one is left."""
+    files = build.build(_sources(theme, language="fr"), base_url=BASE, year=2026)
+    home, contact, missing = (files[p].decode() for p in ("index.html", "contact/index.html", "404.html"))
+    assert ">Aller au contenu</a>" in home and "Horaires d’ouverture</h2>" in home
+    assert "Appeler le +49 30 1234 5678</a>" in home and "Nous joindre</h2>" in contact
+    assert "<h1 id=\"page-title\">Page introuvable</h1>" in missing and "Aller à la page d’accueil</a>" in missing
+    for english in strings.TEXTS["en"].values():
+        if english not in strings.TEXTS["fr"].values() and "{" not in english:
+            assert f">{english}<" not in home + contact + missing, english
+
+
 def test_the_form_comes_back_with_each_error_beside_its_field():
     """The answer to a bad post: the theme's page with the form only (none
     of the draft's other blocks), the values as typed, each error after its
