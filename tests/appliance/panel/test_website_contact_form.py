@@ -263,6 +263,29 @@ def test_a_published_form_sends_where_it_was_published_until_the_next_publicatio
     assert any("Rolled Back Rita" in s for s in _subjects(env)) and len(_subjects(env, "fiona@florist.example")) == 1
 
 
+def test_a_form_whose_mailbox_is_gone_says_so_and_cannot_be_published_again(env):
+    """A form publishes for temp@ of an atelier; temp@ is then removed: a
+    visitor's message gets 503 and a page saying it could not be sent
+    (nothing is stored anywhere), and publishing again is refused with
+    the reason until the form is changed."""
+    _business(env, "atelier", "amy@atelier.example")
+    env.cli("user", "add", "temp@atelier.example", "--password-stdin", input=PASSWORD + "\n")
+    amy = env.signed_in("amy@atelier.example")
+    amy.post("/website/start", {"theme": "clean"})
+    amy.post("/website/pages/home/add/contact-form", {"mailbox": "temp@atelier.example"})
+    assert amy.post("/website/publish").status_code == 200
+    deadline = time.monotonic() + 10
+    while _fetch(env, host="atelier.example")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    env.cli("user", "remove", "temp@atelier.example")
+    status, _, page = _post(env, "127.0.0.12", _visitor(name="Lost Lucy"), host="atelier.example")
+    assert status == 503 and '<h1 id="page-title">The message could not be sent</h1>' in page
+    assert _subjects(env, "amy@atelier.example") == []
+    refused = amy.post("/website/publish")
+    assert refused.status_code == 400 and "The site cannot be published yet:" in refused.text
+    assert "temp@atelier.example, which is not an address of this business" in refused.text
+
+
 def test_a_business_receives_at_most_its_daily_number_of_messages(env, florist):
     """A kiosk's form delivers its daily number of messages (posted from
     many addresses, so that no source limit is reached); the next one, from
