@@ -13,6 +13,11 @@ returns them), the site's address and the year for the footer, and returns
   (pages offer both with ``srcset`` and ``sizes``);
 * ``sitemap.xml`` and ``robots.txt``.
 
+Every page's head carries the business as schema.org ``LocalBusiness``
+JSON-LD (:func:`local_business`). :func:`form_page` renders, on demand, the
+pages a contact form answers with (the form again with its errors, the
+thank-you page) in the site's theme.
+
 Every link in the output is root-relative (the 404 page is served at any
 depth) except those the owner typed (map, links in text) and the sitemap's,
 which must be absolute (sitemaps.org protocol).
@@ -22,13 +27,16 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import logging
 import re
 from typing import Mapping
 
+import markupsafe
+
 from storage.errors import InvalidInput, NotFound
 
-from . import model, palette, render
+from . import model, palette, render, strings
 
 log = logging.getLogger(__name__)
 
@@ -60,28 +68,10 @@ def build(sources, *, base_url: str, year: int) -> dict[str, bytes]:
             raise NotFound(f"the logo {profile.logo} is not stored; set it again with 'appliance site profile --logo'")
         used.add(profile.logo)
 
-    colours = palette.palette(
-        theme.background, theme.text, theme.surface, profile.colour or theme.colour, profile.accent or theme.accent
-    )
-    css = colours.css() + "\n" + theme.css()
-    env = render.environment(theme)
-    phones = sources.phones
-    image_info = {
-        file: {"src": f"/images/{file}", "width": images[file][1], "height": images[file][2],
-               "srcset": _srcset(file, images[file][1], phones.get(file))}
-        for file in used
-    }
     base_url = base_url.rstrip("/")
-    common = {
-        "profile": profile,
-        "palette": colours,
-        "theme": theme,
-        "images": image_info,
-        "logo": image_info.get(profile.logo) if profile.logo else None,
-        "year": year,
-        "css_version": hashlib.sha256(css.encode()).hexdigest()[:10],
-        "has_contact": bool(profile.address or profile.phone or profile.email or profile.map),
-    }
+    common = _common(theme, profile, images, used, year, base_url, sources.phones)
+    env = render.environment(theme)
+    css = common.pop("_css")
     nav_names = [n for n in sources.nav if n in pages]
 
     files: dict[str, bytes] = {}
@@ -90,14 +80,16 @@ def build(sources, *, base_url: str, year: int) -> dict[str, bytes]:
         files[_output_path(page.name)] = _render(
             template, common, page, nav_names, pages, canonical=base_url + page.path,
         )
-    not_found = model.Page("404", "Page not found", "Not found", "")
+    t = common["t"]
+    not_found = model.Page("404", t["not_found_title"], t["not_found_menu"], "")
     files["404.html"] = _render(env.get_template("404.html"), common, not_found, nav_names, pages, canonical="")
     files["style.css"] = css.encode()
+    colours = common["palette"]
     files["favicon.svg"] = _favicon(profile.name, colours.brand, colours.on_brand).encode()
     for file in sorted(used):
         files[f"images/{file}"] = images[file][3]
-        if file in phones:
-            files[f"images/phone/{file}"] = phones[file][2]
+        if file in sources.phones:
+            files[f"images/phone/{file}"] = sources.phones[file][2]
     files["sitemap.xml"] = _sitemap(base_url, [p.path for p in pages.values()]).encode()
     files["robots.txt"] = f"User-agent: *\nAllow: /\n\nSitemap: {base_url}/sitemap.xml\n".encode()
     log.debug("built %d files with theme %s", len(files), theme.name)
@@ -109,6 +101,110 @@ def _srcset(file: str, width: int, phone: tuple | None) -> str:
     if not phone or phone[0] >= width:
         return ""
     return f"/images/phone/{file} {phone[0]}w, /images/{file} {width}w"
+
+
+def _common(theme: render.Theme, profile: model.Profile, images: Mapping[str, tuple], used: set[str], year: int,
+            base_url: str, phones: Mapping[str, tuple] | None = None) -> dict:
+    """What every page's template is given (``_css``: the stylesheet);
+    ``phones`` are the pictures' small variants (name -> width, height, ...)."""
+    colours = palette.palette(
+        theme.background, theme.text, theme.surface, profile.colour or theme.colour, profile.accent or theme.accent
+    )
+    css = colours.css() + "\n" + theme.css()
+    phones = phones or {}
+    image_info = {
+        file: {"src": f"/images/{file}", "width": images[file][1], "height": images[file][2],
+               "srcset": _srcset(file, images[file][1], phones.get(file))}
+        for file in used
+    }
+    return {
+        "profile": profile,
+        "palette": colours,
+        "theme": theme,
+        "images": image_info,
+        "logo": image_info.get(profile.logo) if profile.logo else None,
+        "year": year,
+        "css_version": hashlib.sha256(css.encode()).hexdigest()[:10],
+        "has_contact": bool(profile.address or profile.phone or profile.email or profile.map),
+        "t": strings.texts(profile.language),
+        "jsonld": local_business(profile, base_url, image_info.get(profile.logo) if profile.logo else None),
+        "form_state": None,
+        "_css": css,
+    }
+
+
+def local_business(profile: model.Profile, base_url: str, logo: dict | None = None) -> markupsafe.Markup:
+    """The business as schema.org ``LocalBusiness`` JSON-LD: name, address,
+    phone, e-mail, opening hours (the profile's lines as written), the
+    site's address and logo, whichever the profile has.
+
+    The result goes inside ``<script type="application/ld+json">``: ``<``,
+    ``>`` and ``&`` are written as JSON escapes (the same string to a JSON
+    parser), so no value can close the element (``</script>``) or open a
+    comment, and U+2028/U+2029 likewise.
+    """
+    data: dict = {"@context": "https://schema.org", "@type": "LocalBusiness", "name": profile.name}
+    if profile.tagline:
+        data["description"] = profile.tagline
+    if base_url:
+        data["url"] = base_url + "/"
+        if logo is not None:
+            data["logo"] = base_url + logo["src"]
+    if profile.address_lines:
+        data["address"] = ", ".join(profile.address_lines)
+    if profile.phone:
+        data["telephone"] = profile.phone
+    if profile.email:
+        data["email"] = profile.email
+    if profile.hours_lines:
+        data["openingHours"] = profile.hours_lines
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escape)
+    return markupsafe.Markup(text)
+
+
+def form_page(sources, *, page: str, number: int, form: model.ContactForm, year: int, outcome: str,
+              values: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None) -> bytes:
+    """The page a contact form answers with, in the site's theme and language.
+
+    ``form`` is the ``number``-th contact form of ``page`` as published
+    (its address is not shown). ``outcome`` is ``form`` (the
+    form again, filled with ``values``, each of ``errors`` - field name to
+    message - beside its field), ``sent``, ``busy`` or ``failed``. The
+    page shows only the form or the message, never the rest of the draft:
+    ``sources`` are the draft, which may hold what is not published yet.
+    ``sources.images`` needs only the logo (its bytes are not read).
+    """
+    theme = render.theme(sources.theme)
+    profile = model.Profile.from_dict(sources.profile)
+    used = {profile.logo} if profile.logo and profile.logo in sources.images else set()
+    common = _common(theme, profile, sources.images, used, year, "")
+    common.pop("_css")
+    t = common["t"]
+    back = f"[{_markdown_text(t['back'])}]({model.page_path(page)})"
+    if outcome == "form":
+        shown = model.Page("contact", form.heading or t["form_heading"], "", "", (form,))
+        common["form_state"] = {"page": page, "number": number, "values": dict(values or {}),
+                                "errors": dict(errors or {})}
+    else:
+        title, lead = {"sent": ("sent_title", "sent_lead"), "busy": ("busy_title", "busy_lead"),
+                       "failed": ("failed_title", "failed_lead")}[outcome]
+        shown = model.Page("contact", t[title], "", t[lead], (model.Text(back),))
+    nav_pages = {}
+    for name in sources.nav:
+        try:
+            nav_pages[name] = model.parse_page(name, sources.pages[name])
+        except (InvalidInput, KeyError):
+            continue
+    nav = [n for n in sources.nav if n in nav_pages]
+    return _render(render.environment(theme).get_template("page.html"), common, shown, nav, nav_pages, canonical="")
+
+
+def _markdown_text(text: str) -> str:
+    """``text`` with Markdown's punctuation escaped (it goes into a link)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|])", r"\\\1", text)
 
 
 def _output_path(name: str) -> str:

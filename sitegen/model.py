@@ -49,7 +49,7 @@ PAGE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 RESERVED_PAGES = frozenset({"images", "assets", "404", "style", "sitemap", "robots", "favicon"})
 HOME = "home"
 
-BLOCK_TYPES = ("heading", "text", "image", "gallery", "services", "contact")
+BLOCK_TYPES = ("heading", "text", "image", "gallery", "services", "contact", "contact-form")
 
 _FENCE_OPEN = re.compile(r"^:::\s*([A-Za-z-]+)\s*$")
 _FENCE_CLOSE = re.compile(r"^:::\s*$")
@@ -249,7 +249,20 @@ class Contact:
         return markup.render(self.markdown)
 
 
-Block = Union[Heading, Text, Image, Gallery, Services, Contact]
+@dataclass(frozen=True)
+class ContactForm:
+    """A form visitors send a message with. ``mailbox`` is the business's
+    address that receives it: it is never written into the built page (the
+    form names its page and its number there, and the server looks the
+    address up); that it belongs to the business is checked where the
+    block is saved and again where a message is delivered."""
+
+    mailbox: str
+    heading: str = ""
+    kind: str = "contact-form"
+
+
+Block = Union[Heading, Text, Image, Gallery, Services, Contact, ContactForm]
 
 
 @dataclass(frozen=True)
@@ -273,6 +286,15 @@ class Page:
             elif isinstance(block, Gallery):
                 used.update(item.file for item in block.items)
         return used
+
+    def contact_forms(self) -> tuple[ContactForm, ...]:
+        """The page's contact forms in page order: the first is number 1."""
+        return tuple(b for b in self.blocks if isinstance(b, ContactForm))
+
+    def contact_form(self, number: int) -> ContactForm | None:
+        """The ``number``-th contact form of the page (1 = the first), or None."""
+        found = self.contact_forms()
+        return found[number - 1] if 1 <= number <= len(found) else None
 
 
 # -- parsing ------------------------------------------------------------------------
@@ -401,6 +423,21 @@ def _image_name(value: str, where: str) -> str:
         raise InvalidInput(f"{where}: {exc}") from None
 
 
+def _fields(body: list[str], line: int, where: str, keys: tuple[str, ...]) -> dict[str, str]:
+    """The ``key: value`` lines of a block whose lines are named."""
+    values: dict[str, str] = {}
+    for offset, text in enumerate(body, start=1):
+        if not text.strip():
+            continue
+        key, sep, value = text.partition(":")
+        key = key.strip().lower()
+        if not sep or key not in keys:
+            expected = ", ".join(f"'{k}:'" for k in keys[:-1]) + f" or '{keys[-1]}:'"
+            raise InvalidInput(f"{where}: line {line + offset}: expected {expected}")
+        values[key] = value.strip()
+    return values
+
+
 def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
     where = f"page {page}, {kind} block on line {line}"
     if kind == "text":
@@ -415,6 +452,15 @@ def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
         if len(text) > markup.MAX_TEXT:
             raise LimitExceeded(f"{where}: {len(text)} characters; at most {markup.MAX_TEXT}")
         return Contact(text)
+    if kind == "contact-form":
+        values = _fields(body, line, where, ("to", "heading"))
+        if not values.get("to"):
+            raise InvalidInput(f"{where}: say which address receives the messages with 'to: ADDRESS'")
+        try:
+            mailbox = names.address(values["to"])
+        except InvalidInput:
+            raise InvalidInput(f"{where}: 'to:' must be an e-mail address of the business") from None
+        return ContactForm(mailbox, _plain(values.get("heading", ""), f"{where}: heading", MAX_TITLE))
     if kind == "heading":
         parts = [ln.strip() for ln in body if ln.strip()]
         if not parts:
@@ -423,15 +469,7 @@ def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
         lead = _plain(" ".join(parts[1:]), f"{where}: text under the heading", 600)
         return Heading(title, lead)
     if kind == "image":
-        values: dict[str, str] = {}
-        for offset, text in enumerate(body, start=1):
-            if not text.strip():
-                continue
-            key, sep, value = text.partition(":")
-            key = key.strip().lower()
-            if not sep or key not in ("file", "alt", "caption"):
-                raise InvalidInput(f"{where}: line {line + offset}: expected 'file:', 'alt:' or 'caption:'")
-            values[key] = value.strip()
+        values = _fields(body, line, where, ("file", "alt", "caption"))
         if not values.get("file"):
             raise InvalidInput(f"{where}: say which picture with 'file: NAME'")
         if not values.get("alt"):
@@ -491,6 +529,8 @@ def block_source(block: Block) -> str:
         body = [block.title] + ([block.lead] if block.lead else [])
     elif isinstance(block, (Text, Contact)):
         body = [block.markdown] if block.markdown else []
+    elif isinstance(block, ContactForm):
+        body = [f"to: {block.mailbox}"] + ([f"heading: {block.heading}"] if block.heading else [])
     elif isinstance(block, Image):
         body = [f"file: {block.file}", f"alt: {block.alt}"] + ([f"caption: {block.caption}"] if block.caption else [])
     elif isinstance(block, Gallery):
@@ -519,7 +559,7 @@ def page_source(page: Page) -> str:
 
 
 #: Blocks an editor makes from a form's values.
-FORM_BLOCKS = ("heading", "text", "services", "contact", "image", "gallery")
+FORM_BLOCKS = ("heading", "text", "services", "contact", "image", "gallery", "contact-form")
 
 
 def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) -> Block:
@@ -527,7 +567,8 @@ def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) ->
     read exactly as the page format reads it: ``title`` and ``lead``
     (heading), ``markdown`` (text, contact), ``items`` (services, one
     ``name | price | description`` a line; gallery, one ``file | alt`` a
-    line), ``file``, ``alt`` and ``caption`` (image). :class:`InvalidInput` says what
+    line), ``file``, ``alt`` and ``caption`` (image), ``mailbox`` and
+    ``heading`` (contact-form). :class:`InvalidInput` says what
     is wrong; its line numbers count the block's opening line as line 1.
     """
     if kind not in FORM_BLOCKS:
@@ -545,6 +586,9 @@ def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) ->
         body = [f"{key}: {' '.join(value(key).split())}" for key in ("file", "alt", "caption") if value(key).strip()]
     elif kind == "gallery":
         body = ["- " + line.strip().removeprefix("- ") for line in value("items").split("\n") if line.strip()]
+    elif kind == "contact-form":
+        mailbox, heading = " ".join(value("mailbox").split()), " ".join(value("heading").split())
+        body = [f"to: {mailbox}"] + ([f"heading: {heading}"] if heading else [])
     else:
         body = value("markdown" if kind in ("text", "contact") else "items").split("\n")
     if any(_FENCE_OPEN.match(line) or _FENCE_CLOSE.match(line) for line in body):
@@ -560,6 +604,8 @@ def block_fields(block: Block) -> dict[str, str]:
         return {"title": block.title, "lead": block.lead}
     if isinstance(block, (Text, Contact)):
         return {"markdown": block.markdown}
+    if isinstance(block, ContactForm):
+        return {"mailbox": block.mailbox, "heading": block.heading}
     if isinstance(block, Services):
         return {"items": "\n".join(line[2:] for line in block_source(block).split("\n")[1:-1])}
     if isinstance(block, Image):

@@ -2,7 +2,11 @@
 
 ``site`` holds the one row of builder settings (theme and the profile as
 JSON), ``site_pages`` each page's source text and its place in the
-navigation, ``site_images`` the pictures pages and the logo use. What the
+navigation, ``site_images`` the pictures pages and the logo use, and
+``sitegen_forms`` the contact forms of each published version (page,
+number on the page, the address it sends to, its heading): a published
+form is answered from what was published with it, whatever the draft
+says since, and a rollback brings its forms back with its pages. What the
 sources mean is the builder's business (``sitegen``); this module stores
 them, enforces counts and sizes, and refuses to remove what is still in use.
 
@@ -77,6 +81,22 @@ def _m0002(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0003_sitegen_forms")
+def _m0003(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sitegen_forms (
+            version INTEGER NOT NULL,
+            page TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            mailbox TEXT NOT NULL,
+            heading TEXT NOT NULL,
+            PRIMARY KEY (version, page, number)
+        );
+        """
+    )
+
+
 @dataclass(frozen=True)
 class Sources:
     """Everything a build reads, in one snapshot."""
@@ -141,6 +161,25 @@ def set_profile(conn: sqlite3.Connection, profile: dict) -> None:
 
 def mark_built(conn: sqlite3.Connection, version: int) -> None:
     conn.execute("UPDATE sitegen_site SET built = ?, built_version = ? WHERE id = 1", (now(), version))
+
+
+def put_forms(conn: sqlite3.Connection, version: int, forms: list[tuple[str, int, str, str]]) -> None:
+    """Record the contact forms ``(page, number, mailbox, heading)`` of
+    published ``version``, and forget those of versions no longer kept
+    (``storage.sites`` prunes them in the same transaction)."""
+    conn.execute("DELETE FROM sitegen_forms WHERE version = ? OR version NOT IN (SELECT version FROM site_versions)",
+                 (version,))
+    conn.executemany("INSERT INTO sitegen_forms (version, page, number, mailbox, heading) VALUES (?, ?, ?, ?, ?)",
+                     [(version, *form) for form in forms])
+
+
+def published_form(conn: sqlite3.Connection, page: str, number: int) -> tuple[str, str] | None:
+    """(mailbox, heading) of form ``number`` of ``page`` in the version
+    being served, or None."""
+    row = conn.execute(
+        "SELECT f.mailbox, f.heading FROM sitegen_forms f JOIN site_live l ON l.id = 1 AND f.version = l.version"
+        " WHERE f.page = ? AND f.number = ?", (page, number)).fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def status(conn: sqlite3.Connection) -> dict:

@@ -57,7 +57,7 @@ PARAMS["slug"] = r"[a-z0-9-]{1,63}"
 # A contact's vCard UID.
 PARAMS["uid"] = r"[^/\s]{1,255}"
 # The website editor: a page's name, a file of the preview, a block's kind and number.
-PARAMS.update(page=r"[a-z0-9-]{1,40}", file=r"[a-z0-9][a-z0-9_./-]{0,200}", kind=r"[a-z]{1,20}", block=r"[1-9][0-9]{0,2}")
+PARAMS.update(page=r"[a-z0-9-]{1,40}", file=r"[a-z0-9][a-z0-9_./-]{0,200}", kind=r"[a-z][a-z-]{0,19}", block=r"[1-9][0-9]{0,2}")
 # The website's image library: a picture's name (``sitegen.images.NAME_RE``).
 PARAMS["image"] = r"[a-z0-9][a-z0-9_.-]{0,79}"
 # Webmail: one of the user's folders, a message's UID in it, a part of it.

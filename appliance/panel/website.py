@@ -288,7 +288,8 @@ async def roll_back(ctx: Context) -> Response:
 def _kind_names(ctx: Context) -> dict[str, str]:
     """What each block a form can make is called, in the user's language."""
     return {"heading": ctx._("Heading"), "text": ctx._("Text"), "services": ctx._("Services"),
-            "contact": ctx._("Contact details"), "image": ctx._("Picture"), "gallery": ctx._("Gallery")}
+            "contact": ctx._("Contact details"), "image": ctx._("Picture"), "gallery": ctx._("Gallery"),
+            "contact-form": ctx._("Contact form")}
 
 
 def _summaries(ctx: Context, blocks: tuple) -> list[tuple[str, str]]:
@@ -299,6 +300,7 @@ def _summaries(ctx: Context, blocks: tuple) -> list[tuple[str, str]]:
             "heading": lambda: b.title,
             "text": lambda: b.markdown,
             "contact": lambda: b.markdown,
+            "contact-form": lambda: ctx._("messages go to %(address)s", address=b.mailbox),
             "services": lambda: ", ".join(s.name for s in b.items),
             "image": lambda: b.alt,
             "gallery": lambda: ", ".join(i.alt for i in b.items),
@@ -341,7 +343,7 @@ async def _block_form(ctx: Context, kind: str, data: Any = None, values: dict | 
     if kind in ("image", "gallery"):
         pictures = await _pictures(ctx)
         return image_forms.picture_block(ctx._, kind, pictures, data, values), pictures
-    return forms.block(ctx._, kind, data, values), []
+    return forms.block(ctx._, kind, data, values, mailboxes=await _mailboxes(ctx, kind)), []
 
 
 def _block_values(kind: str, form: Any) -> dict[str, str]:
@@ -349,6 +351,13 @@ def _block_values(kind: str, form: Any) -> dict[str, str]:
     if kind == "gallery":
         return {"files": "\n".join(form.files.data or [])}
     return {name: field.data or "" for name, field in form._fields.items()}
+
+
+async def _mailboxes(ctx: Context, kind: str) -> list[str] | None:
+    """The business's addresses, for a contact form's choice (None for other blocks)."""
+    if kind != "contact-form":
+        return None
+    return await _call(_builder(ctx).mailboxes, ctx.session.slug)
 
 
 async def new_block_form(ctx: Context) -> Response:

@@ -183,10 +183,13 @@ def roll_back(_: Gettext, data: FormData | None = None) -> Form:
     return RollBack(data)
 
 
-def block(_: Gettext, kind: str, data: FormData | None = None, values: dict | None = None) -> Form:
+def block(_: Gettext, kind: str, data: FormData | None = None, values: dict | None = None,
+          mailboxes: list[str] | None = None) -> Form:
     """The form of one block of ``kind`` (``sitegen.model.FORM_BLOCKS``),
     shaped like it: a heading and the line under it; the Markdown of a text
-    or of the note beside the contact details; the services, one a line."""
+    or of the note beside the contact details; the services, one a line;
+    the mailbox a contact form sends to, one of ``mailboxes`` (the
+    business's addresses), and its heading."""
 
     def limit(most: int) -> Length:
         return Length(max=most, message=_("At most %(max)d characters.", max=most))
@@ -208,7 +211,13 @@ def block(_: Gettext, kind: str, data: FormData | None = None, values: dict | No
         markdown = TextAreaField(_("Text beside the contact details"), [Optional(), limit(MAX_BODY)],
                                  render_kw={"rows": 4})
 
-    form = {"heading": Heading, "text": Text, "services": Services, "contact": Contact}[kind](data)
+    class ContactForm(Form):
+        mailbox = SelectField(_("Messages go to"), choices=[(m, m) for m in mailboxes or []],
+                              invalid_choice_message=_("Choose one of the business's addresses."))
+        heading = StringField(_("Heading above the form"), [Optional(), limit(model.MAX_TITLE)])
+
+    form = {"heading": Heading, "text": Text, "services": Services, "contact": Contact,
+            "contact-form": ContactForm}[kind](data)
     if data is None and values:
         form.process(data=values)
     return form

@@ -25,6 +25,8 @@ runs them in a thread.
                    menu, build
 ``image_library``  the site's pictures: upload (resized, metadata removed),
                    alt text, remove
+``contact_forms``  messages visitors send with a site's contact form, into
+                   the business's mailbox (async: the web listener awaits it)
 ``certificates``   listing, and asking the daemon to renew
 ``queue``          outbound mail: list, retry, delete
 ``devices``        what mail, calendar and contacts clients are told: host,
@@ -60,6 +62,7 @@ from .backups import Backups
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
+from .contactform import ContactForms
 from .contacts import Contacts
 from .devices import Devices, Listeners
 from .dns import DnsRecords
@@ -93,6 +96,7 @@ class Services:
         self.sites = Sites(self.stores)
         self.site_builder = SiteBuilder(self.stores)
         self.image_library = ImageLibrary(self.stores)
+        self.contact_forms = ContactForms(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
         self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)

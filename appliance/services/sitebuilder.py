@@ -20,6 +20,7 @@ from storage import sitegen as store
 
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
+from .contactform import business_addresses
 from .imagelibrary import used_by
 
 #: The starter home page ``start`` writes; the owner replaces it.
@@ -134,6 +135,17 @@ def _check_images(conn: sqlite3.Connection, page: model.Page) -> None:
         raise NotFound(f"page {page.name} shows image {file}, which is not stored; add it with 'appliance site image add'")
 
 
+def _check_mailboxes(conn: sqlite3.Connection, page: model.Page) -> None:
+    """Every contact form of ``page`` sends to an address of this business."""
+    forms = [b for b in page.blocks if isinstance(b, model.ContactForm)]
+    if forms:
+        known = set(business_addresses(conn))
+        for form in forms:
+            if form.mailbox not in known:
+                raise InvalidInput(f"page {page.name}: a contact form sends to {form.mailbox}, "
+                                   "which is not an address of this business")
+
+
 def _image(data: bytes, label: str) -> images.ImageInfo:
     if len(data) > images.MAX_IMAGE_BYTES:
         raise LimitExceeded(f"image {label} is larger than {images.MAX_IMAGE_BYTES // 1024} KiB")
@@ -239,7 +251,8 @@ class SiteBuilder:
         """Add (``create``) or replace a page's text.
 
         Checks: the page name; the text parses (``sitegen.model``, at most
-        64 KiB); every picture it shows is stored. Raises Conflict (add: it
+        64 KiB); every picture it shows is stored; every contact form sends
+        to an address of the business. Raises Conflict (add: it
         exists), NotFound (edit: it does not), LimitExceeded.
         """
         name = model.page_name(page)
@@ -249,6 +262,7 @@ class SiteBuilder:
 
         def put(conn: sqlite3.Connection) -> None:
             _check_images(conn, parsed)
+            _check_mailboxes(conn, parsed)
             store.put_page(conn, name, source, create=create)
             directory.audit(conn, actor, "site.page.add" if create else "site.page.edit", name)
 
@@ -379,10 +393,12 @@ class SiteBuilder:
         ``items`` (services: one ``name | price | description`` a line),
         ``file``, ``alt`` and ``caption`` (image: an empty alt is the
         library's), ``files`` (gallery: picture names, one a line, each
-        shown with the library's alt text).
+        shown with the library's alt text), ``mailbox`` and ``heading``
+        (contact-form).
 
         Checks: the block as the page format reads it
-        (``sitegen.model.block_from_fields``), the page's limits, and that
+        (``sitegen.model.block_from_fields``), the page's limits, that a
+        contact form's mailbox is an address of the business, and that
         the page written back reads the same. Raises NotFound (no such page
         or block), LimitExceeded.
         """
@@ -447,10 +463,15 @@ class SiteBuilder:
             if len(source.encode()) > model.MAX_PAGE_BYTES:
                 raise LimitExceeded(f"page {name} would be larger than {model.MAX_PAGE_BYTES // 1024} KiB")
             _check_images(conn, changed)
+            _check_mailboxes(conn, changed)
             store.put_page(conn, name, source, create=False)
             directory.audit(conn, actor, f"site.block.{what}", name)
 
         self.stores.handle(slug).write_sync("site page blocks", edit)
+
+    def mailboxes(self, slug: str) -> list[str]:
+        """The addresses a contact form of the business may send to."""
+        return self.stores.handle(slug).read_sync("site mailboxes", business_addresses)
 
     def pages(self, slug: str) -> list[PageInfo]:
         """Every page, in menu order (pages with mistakes say "(needs fixing)")."""
@@ -511,13 +532,15 @@ class SiteBuilder:
 
     # -- building ----------------------------------------------------------------------
 
-    def _build(self, slug: str) -> tuple[dict[str, bytes], Any, str]:
-        """The draft's files, the business row and the site's address."""
+    def _build(self, slug: str) -> tuple[dict[str, bytes], Any, str, list[model.Page]]:
+        """The draft's files, the business row, the site's address and the pages."""
         src, tenant, domains = self.stores.handle(slug).read_sync(
             "site sources", lambda c: (store.sources(c), directory.get_tenant(c), directory.list_domains(c))
         )
         base_url = site_address(domains)
-        return builder.build(src, base_url=base_url, year=datetime.date.today().year), tenant, base_url
+        files = builder.build(src, base_url=base_url, year=datetime.date.today().year)
+        pages = [model.parse_page(name, source) for name, source in src.pages.items()]  # they built: they parse
+        return files, tenant, base_url, pages
 
     def preview(self, slug: str) -> dict[str, bytes]:
         """The files :meth:`build` would publish now (``{path: bytes}``),
@@ -528,17 +551,25 @@ class SiteBuilder:
     def build(self, slug: str, *, actor: str) -> Built:
         """Render every page and publish the result atomically.
 
-        Checks: every page parses; the result fits the plan's web space.
-        Changes: a new live version (source ``builder``); earlier ones are
-        kept to roll back to (``storage.sites.KEEP_VERSIONS``, within the
-        web space). Raises LimitExceeded too.
+        Checks: every page parses; every contact form sends to an address
+        of the business (one removed since the form was saved is refused
+        here); the result fits the plan's web space. Changes: a new live
+        version (source ``builder``) with its contact forms recorded
+        (``storage.sitegen.put_forms``: what ``/_contact`` answers from);
+        earlier ones are kept to roll back to (``storage.sites.KEEP_VERSIONS``,
+        within the web space). Raises LimitExceeded too.
         """
         handle = self.stores.handle(slug)
-        files, tenant, base_url = self._build(slug)
+        files, tenant, base_url, pages = self._build(slug)
         total = sum(len(b) for b in files.values())
+        forms = [(page.name, number, form.mailbox, form.heading)
+                 for page in pages for number, form in enumerate(page.contact_forms(), start=1)]
 
         def publish(conn: sqlite3.Connection) -> int:
+            for page in pages:
+                _check_mailboxes(conn, page)
             version = sites.publish(conn, files, limit_bytes=tenant.plan.web_bytes, source="builder")
+            store.put_forms(conn, version, forms)
             store.mark_built(conn, version)
             directory.audit(conn, actor, "site.publish", f"version {version}: {len(files)} files, {total} bytes")
             return version

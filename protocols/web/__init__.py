@@ -10,7 +10,8 @@ Requests are routed by ``Host`` (:class:`Hosts`):
   redirects ``/.well-known/caldav|carddav``, and the control panel
   (:mod:`.panel`) on every other path, ``/`` its sign-in page;
 * a business's domains and their ``www.``: its website (:mod:`.site`), with
-  the same DAV mount and redirects, ``/admin`` (to the panel), Thunderbird's
+  the posts of its contact forms at ``/_contact`` (:mod:`.contact`), the
+  same DAV mount and redirects, ``/admin`` (to the panel), Thunderbird's
   ``/.well-known/autoconfig/``, Outlook's ``/autodiscover/autodiscover.xml``
   (and the JSON ``/autodiscover/autodiscover.json``, :mod:`.outlookjson`)
   and the Apple profile ``/.well-known/appliance/apple.mobileconfig``;
@@ -46,8 +47,9 @@ from appliance.twisted_glue import Guard, listen_tcp, stop_ports, tls_options
 from appliance import dnsdata
 from appliance.mailpolicy import POLICY_LABEL, POLICY_PATH
 from appliance.panel.rights import UPLOADS
+from appliance.services.contactform import MAX_BODY as CONTACT_MAX_BODY
 
-from . import clients, mtasts, outlookjson, pages
+from . import clients, contact, mtasts, outlookjson, pages
 from .acme import AcmeChallenge, Challenges
 from .channel import Channel, Limits
 from .pages import NOT_FOUND, NOT_FOUND_RESOURCE, NotFound, Redirect  # noqa: F401 - public names
@@ -223,6 +225,8 @@ class Hosts(resource.Resource):
             return outlookjson.AutodiscoverJson(self.app, route.slug, self.owner)
         elif segment == b"admin" and postpath in ([], [b""]):
             return self.admin
+        elif segment == contact.PATH and not postpath:
+            return contact.ContactPost(self.app, route.slug)
         elif segment == b"" and not postpath and request.method in (b"PROPFIND", b"OPTIONS", b"REPORT"):
             return self.dav_root
         leaf = self.leaves.get(route.slug)
@@ -319,12 +323,14 @@ class Site(server.Site):
 def limits_of(app: App, mounts: Sequence[Mount]) -> Limits:
     """The :class:`.channel.Limits` of the settings: ``[dav]
     max_request_bytes`` under each of ``mounts`` (``/dav/``), the panel's
-    upload limit on its upload form, ``[web]`` for the rest."""
+    upload limit on its upload form, the contact forms' on ``/_contact``,
+    ``[web]`` for the rest."""
     web = app.settings.web
     dav_bytes = app.settings.dav.max_request_bytes
     limited = tuple((b"/" + prefix.strip(b"/"), dav_bytes) for prefix, _ in mounts)
     # The panel's forms that carry files (webmail's message, an import).
     limited += tuple((path.encode("ascii"), upload.max_bytes) for path, upload in UPLOADS.items())
+    limited += ((b"/" + contact.PATH, CONTACT_MAX_BODY),)
     return Limits(
         header_seconds=float(web.header_seconds),
         body_seconds=float(web.body_seconds),

@@ -18,8 +18,9 @@ from . import sample
 
 BASE = "https://bakery.example"
 THEMES = sorted(render.themes())
-#: XML namespace names are identifiers, not addresses anything fetches.
-NAMESPACES = ("http://www.w3.org/2000/svg", "http://www.sitemaps.org/schemas/sitemap/0.9")
+#: XML namespace names (and JSON-LD's vocabulary) are identifiers, not
+#: addresses anything fetches.
+NAMESPACES = ("http://www.w3.org/2000/svg", "http://www.sitemaps.org/schemas/sitemap/0.9", "https://schema.org")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from appliance.errors import Conflict, LimitExceeded, NotFound
-from storage import schema
+from storage import schema, sites
 from storage import sitegen as store
 from storage.database import Database
 from tests.storage.bakery import business_file
@@ -89,3 +89,29 @@ def test_the_logo_must_be_a_stored_image(db):
     """A profile naming a logo that is not stored is NotFound."""
     with pytest.raises(NotFound, match="no image logo.png"):
         db.write_sync("profile", lambda c: store.set_profile(c, {"name": "Bakery", "logo": "logo.png"}))
+
+
+def test_the_forms_of_the_version_served_are_the_ones_answered(db):
+    """Each published version keeps its forms; the live one's are found
+    (a rollback brings the older ones back), and the forms of versions
+    no longer kept are forgotten at the next publication."""
+
+    def publish(forms):
+        def write(conn):
+            version = sites.publish(conn, {"index.html": repr(forms).encode()}, limit_bytes=10**9, source="builder")
+            store.put_forms(conn, version, forms)
+            return version
+        return db.write_sync("publish", write)
+
+    first = publish([("home", 1, "a@bakery.example", "")])
+    second = publish([("home", 1, "b@bakery.example", "Write"), ("contact", 1, "c@bakery.example", "")])
+    found = lambda page, number: db.read_sync("form", lambda c: store.published_form(c, page, number))  # noqa: E731
+    assert found("home", 1) == ("b@bakery.example", "Write") and found("contact", 1) == ("c@bakery.example", "")
+    assert found("home", 2) is None
+    db.write_sync("back", lambda c: sites.roll_back(c, first))
+    assert found("home", 1) == ("a@bakery.example", "") and found("contact", 1) is None
+    db.write_sync("forward", lambda c: sites.roll_back(c, second))
+    for _ in range(sites.KEEP_VERSIONS):
+        publish([("home", 1, "d@bakery.example", "")])
+    kept = db.read_sync("rows", lambda c: [r[0] for r in c.execute("SELECT DISTINCT version FROM sitegen_forms")])
+    assert first not in kept and second not in kept and len(kept) <= sites.KEEP_VERSIONS
