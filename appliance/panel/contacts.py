@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 from . import contact_forms as forms
+from . import deal_forms
 from .core import Context, Response
 
 VCARD_TYPE = "text/vcard; charset=utf-8"
@@ -96,10 +97,14 @@ async def contact_page(ctx: Context) -> Response:
     contact = await _contact(ctx)
     if contact is None:
         return ctx.not_found()
-    return _show(ctx, contact)
+    return await _show(ctx, contact)
 
 
-def _show(ctx: Context, contact, status: int = 200, stage_form=None, activity_form=None, followup_form=None) -> Response:
+async def _show(ctx: Context, contact, status: int = 200, stage_form=None, activity_form=None,
+                followup_form=None) -> Response:
+    deals = await asyncio.to_thread(ctx.app.core.deals.of_contact, ctx.session.slug, contact.uid,
+                                    deal_forms.default_names(ctx._))
+    stages = await asyncio.to_thread(ctx.app.core.deals.stages, ctx.session.slug, deal_forms.default_names(ctx._))
     return ctx.render(
         "contact.html", status, contact=contact, href=_href(contact.uid), href_of=_href,
         stages=forms.stage_labels(ctx._), activities=forms.activity_labels(ctx._),
@@ -107,6 +112,7 @@ def _show(ctx: Context, contact, status: int = 200, stage_form=None, activity_fo
         activity_form=activity_form or forms.activity(ctx._),
         followup_form=followup_form or forms.followup(ctx._),
         saved=ctx.query_data().get("saved") == "1",
+        deals=deals, deal_stages=stages, money=deal_forms.money(ctx.lang),
     )
 
 
@@ -158,7 +164,7 @@ async def set_stage(ctx: Context) -> Response:
         return ctx.not_found()
     form = forms.stage(ctx._, contact.stage, ctx.form_data())
     if not form.validate():
-        return _show(ctx, contact, 400, stage_form=form)
+        return await _show(ctx, contact, 400, stage_form=form)
     try:
         await asyncio.to_thread(_service(ctx).set_stage, ctx.session.slug, contact.uid, form.stage.data or None,
                                 actor=ctx.session.address)
@@ -182,7 +188,7 @@ async def add_activity(ctx: Context) -> Response:
             form.text.errors.append(ctx._("Use printable characters only."))
         else:
             return ctx.redirect(_href(contact.uid) + "?saved=1")
-    return _show(ctx, contact, 400, activity_form=form)
+    return await _show(ctx, contact, 400, activity_form=form)
 
 
 async def do_not_contact(ctx: Context) -> Response:
@@ -191,7 +197,7 @@ async def do_not_contact(ctx: Context) -> Response:
         return ctx.not_found()
     flag = ctx.form_data().get("do_not_contact")
     if flag not in ("on", "off"):
-        return _show(ctx, contact, 400)
+        return await _show(ctx, contact, 400)
     try:
         await asyncio.to_thread(_service(ctx).set_do_not_contact, ctx.session.slug, contact.uid, flag == "on",
                                 actor=ctx.session.address)
@@ -253,7 +259,7 @@ async def add_followup(ctx: Context) -> Response:
             form.summary.errors.append(ctx._("Use printable characters only."))
         else:
             return ctx.redirect(_href(contact.uid) + "?saved=1")
-    return _show(ctx, contact, 400, followup_form=form)
+    return await _show(ctx, contact, 400, followup_form=form)
 
 
 async def complete_followup(ctx: Context) -> Response:
@@ -262,10 +268,10 @@ async def complete_followup(ctx: Context) -> Response:
         return ctx.not_found()
     todo = ctx.form_data().get("todo")
     if todo not in {f.uid for f in contact.followups}:
-        return _show(ctx, contact, 400)
+        return await _show(ctx, contact, 400)
     try:
         await asyncio.to_thread(_service(ctx).complete_followup, ctx.session.slug, contact.uid, todo,
                                 actor=ctx.session.address)
     except NotFound:
-        return _show(ctx, contact, 400)
+        return await _show(ctx, contact, 400)
     return ctx.redirect(_href(contact.uid) + "?saved=1")
