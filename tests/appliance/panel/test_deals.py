@@ -412,7 +412,7 @@ def test_an_owner_adds_a_deal_and_wins_it_on_the_pipeline(env, ann, tmp_path_fac
         browser.viewport(*PHONE, mobile=True)
         browser.fill("Language", "Français")
         _clean(browser.press("Change language"), "Pipeline", browser)
-        assert "Affaires conclues" in browser.evaluate("document.body.textContent")
+        assert "Affaires terminées" in browser.evaluate("document.body.textContent")
         browser.fill("Langue", "English")
         _clean(browser.press("Changer de langue"), "Pipeline")
     finally:
@@ -468,4 +468,4 @@ def test_a_business_that_first_opens_its_pipeline_in_french_gets_french_stages(e
     env.cli("user", "add", "marie@boulangerie.example", "--password-stdin", input=PASSWORD + "\n")
     marie = env.signed_in("marie@boulangerie.example", language="fr")
     assert list(_stages(marie)) == ["Nouvelle", "Qualifiée", "Proposition", "Négociation", "Gagnée", "Perdue"]
-    assert "Affaires conclues" in html.unescape(marie.get("/pipeline").text)
+    assert "Affaires terminées" in html.unescape(marie.get("/pipeline").text)
