@@ -30,11 +30,11 @@ def _service(ctx: Context):
     return ctx.app.core.contacts
 
 
-def _href(uid: str) -> str:
+def contact_href(uid: str) -> str:
     return "/contacts/" + quote(uid, safe="@")
 
 
-async def _contact(ctx: Context):
+async def contact_of(ctx: Context):
     """The contact ``{uid}`` of the viewer's business, or None."""
     try:
         return await asyncio.to_thread(_service(ctx).get, ctx.session.slug, ctx.params["uid"])
@@ -89,12 +89,12 @@ async def add(ctx: Context) -> Response:
         except InvalidInput:
             form.note.errors.append(ctx._("Check the fields: use printable characters only."))
         else:
-            return ctx.redirect(_href(uid))
+            return ctx.redirect(contact_href(uid))
     return ctx.render("contact_form.html", 400, form=form, kind=kind, contact=None)
 
 
 async def contact_page(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     return await _show(ctx, contact)
@@ -106,7 +106,7 @@ async def _show(ctx: Context, contact, status: int = 200, stage_form=None, activ
                                     deal_forms.default_names(ctx._))
     stages = await asyncio.to_thread(ctx.app.core.deals.stages, ctx.session.slug, deal_forms.default_names(ctx._))
     return ctx.render(
-        "contact.html", status, contact=contact, href=_href(contact.uid), href_of=_href,
+        "contact.html", status, contact=contact, href=contact_href(contact.uid), href_of=contact_href,
         stages=forms.stage_labels(ctx._), activities=forms.activity_labels(ctx._),
         stage_form=stage_form or forms.stage(ctx._, contact.stage),
         activity_form=activity_form or forms.activity(ctx._),
@@ -117,15 +117,15 @@ async def _show(ctx: Context, contact, status: int = 200, stage_form=None, activ
 
 
 async def edit_page(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     form = _card_form(ctx, contact.fields.kind, None, contact.fields, contact.etag)
-    return ctx.render("contact_form.html", form=form, kind=contact.fields.kind, contact=contact, href=_href(contact.uid))
+    return ctx.render("contact_form.html", form=form, kind=contact.fields.kind, contact=contact, href=contact_href(contact.uid))
 
 
 async def edit(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     kind = contact.fields.kind
@@ -143,12 +143,12 @@ async def edit(ctx: Context) -> Response:
         except InvalidInput:
             form.note.errors.append(ctx._("Check the fields: use printable characters only."))
         else:
-            return ctx.redirect(_href(contact.uid) + "?saved=1")
-    return ctx.render("contact_form.html", 400, form=form, kind=kind, contact=contact, href=_href(contact.uid))
+            return ctx.redirect(contact_href(contact.uid) + "?saved=1")
+    return ctx.render("contact_form.html", 400, form=form, kind=kind, contact=contact, href=contact_href(contact.uid))
 
 
 async def delete(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     try:
@@ -159,7 +159,7 @@ async def delete(ctx: Context) -> Response:
 
 
 async def set_stage(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     form = forms.stage(ctx._, contact.stage, ctx.form_data())
@@ -170,11 +170,11 @@ async def set_stage(ctx: Context) -> Response:
                                 actor=ctx.session.address)
     except NotFound:
         return ctx.not_found()
-    return ctx.redirect(_href(contact.uid) + "?saved=1")
+    return ctx.redirect(contact_href(contact.uid) + "?saved=1")
 
 
 async def add_activity(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     form = forms.activity(ctx._, ctx.form_data())
@@ -187,12 +187,12 @@ async def add_activity(ctx: Context) -> Response:
         except InvalidInput:
             form.text.errors.append(ctx._("Use printable characters only."))
         else:
-            return ctx.redirect(_href(contact.uid) + "?saved=1")
+            return ctx.redirect(contact_href(contact.uid) + "?saved=1")
     return await _show(ctx, contact, 400, activity_form=form)
 
 
 async def do_not_contact(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     flag = ctx.form_data().get("do_not_contact")
@@ -203,7 +203,7 @@ async def do_not_contact(ctx: Context) -> Response:
                                 actor=ctx.session.address)
     except NotFound:
         return ctx.not_found()
-    return ctx.redirect(_href(contact.uid) + "?saved=1")
+    return ctx.redirect(contact_href(contact.uid) + "?saved=1")
 
 
 async def import_page(ctx: Context) -> Response:
@@ -243,7 +243,7 @@ async def export_csv(ctx: Context) -> Response:
 
 
 async def add_followup(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     form = forms.followup(ctx._, ctx.form_data())
@@ -258,12 +258,12 @@ async def add_followup(ctx: Context) -> Response:
         except InvalidInput:
             form.summary.errors.append(ctx._("Use printable characters only."))
         else:
-            return ctx.redirect(_href(contact.uid) + "?saved=1")
+            return ctx.redirect(contact_href(contact.uid) + "?saved=1")
     return await _show(ctx, contact, 400, followup_form=form)
 
 
 async def complete_followup(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     todo = ctx.form_data().get("todo")
@@ -274,4 +274,4 @@ async def complete_followup(ctx: Context) -> Response:
                                 actor=ctx.session.address)
     except NotFound:
         return await _show(ctx, contact, 400)
-    return ctx.redirect(_href(contact.uid) + "?saved=1")
+    return ctx.redirect(contact_href(contact.uid) + "?saved=1")

@@ -17,7 +17,7 @@ import re
 from appliance.errors import InvalidInput, LimitExceeded, NotFound
 
 from . import contact_forms, deal_forms as forms
-from .contacts import _contact, _href
+from .contacts import contact_of, contact_href
 from .core import Context, Response
 
 #: "stage <id>: ..." in the deals service's messages names the stage.
@@ -63,15 +63,15 @@ def _service_error(ctx: Context, form, exc: Exception) -> None:
 # -- a contact's deals ------------------------------------------------------------
 
 async def add_page(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     form = forms.deal(ctx._, await _stages(ctx), await _people(ctx), default_owner=ctx.session.address)
-    return ctx.render("deal_form.html", form=form, contact=contact, href=_href(contact.uid), deal=None)
+    return ctx.render("deal_form.html", form=form, contact=contact, href=contact_href(contact.uid), deal=None)
 
 
 async def add(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     form = forms.deal(ctx._, await _stages(ctx), await _people(ctx), ctx.form_data())
@@ -84,8 +84,8 @@ async def add(ctx: Context) -> Response:
         except (InvalidInput, LimitExceeded) as exc:
             _service_error(ctx, form, exc)
         else:
-            return ctx.redirect(_href(contact.uid) + "?saved=1#deals-heading")
-    return ctx.render("deal_form.html", 400, form=form, contact=contact, href=_href(contact.uid), deal=None)
+            return ctx.redirect(contact_href(contact.uid) + "?saved=1#deals-heading")
+    return ctx.render("deal_form.html", 400, form=form, contact=contact, href=contact_href(contact.uid), deal=None)
 
 
 async def edit_page(ctx: Context) -> Response:
@@ -93,11 +93,12 @@ async def edit_page(ctx: Context) -> Response:
     if deal is None:
         return ctx.not_found()
     form = forms.deal(ctx._, await _stages(ctx), await _people(ctx), current=deal)
-    return ctx.render("deal_form.html", form=form, contact=None, deal=deal, href=_contact_href(deal))
+    return ctx.render("deal_form.html", form=form, contact=None, deal=deal, href=_back_href(deal))
 
 
-def _contact_href(deal) -> str:
-    return _href(deal.contact_uid) if deal.contact_name else "/pipeline"
+def _back_href(deal) -> str:
+    """Where a deal's pages lead back to: its contact, else the pipeline."""
+    return contact_href(deal.contact_uid) if deal.contact_name else "/pipeline"
 
 
 async def edit(ctx: Context) -> Response:
@@ -114,15 +115,15 @@ async def edit(ctx: Context) -> Response:
         except (InvalidInput, LimitExceeded) as exc:
             _service_error(ctx, form, exc)
         else:
-            return ctx.redirect(_contact_href(deal) + "?saved=1")
-    return ctx.render("deal_form.html", 400, form=form, contact=None, deal=deal, href=_contact_href(deal))
+            return ctx.redirect(_back_href(deal) + "?saved=1")
+    return ctx.render("deal_form.html", 400, form=form, contact=None, deal=deal, href=_back_href(deal))
 
 
 async def delete_page(ctx: Context) -> Response:
     deal = await _deal(ctx)
     if deal is None:
         return ctx.not_found()
-    return ctx.render("deal_delete.html", deal=deal, href=_contact_href(deal), money=forms.money(ctx.lang))
+    return ctx.render("deal_delete.html", deal=deal, href=_back_href(deal), money=forms.money(ctx.lang))
 
 
 async def delete(ctx: Context) -> Response:
@@ -133,7 +134,7 @@ async def delete(ctx: Context) -> Response:
         await asyncio.to_thread(_service(ctx).delete, ctx.session.slug, deal.id, actor=ctx.session.address)
     except NotFound:
         return ctx.not_found()
-    return ctx.redirect(_contact_href(deal) + "?saved=1")
+    return ctx.redirect(_back_href(deal) + "?saved=1")
 
 
 # -- the board ----------------------------------------------------------------------
@@ -152,7 +153,7 @@ async def _board(ctx: Context, status: int = 200, error_deal: str = "") -> Respo
                                     forms.default_names(ctx._))
     stages = [c.stage for c in (*board.open, board.won, board.lost)]
     return ctx.render("pipeline.html", status, board=board, stages=stages, mine=mine, error_deal=error_deal,
-                      money=forms.money(ctx.lang), href_of=_href, saved=ctx.query_data().get("saved") == "1",
+                      money=forms.money(ctx.lang), href_of=contact_href, saved=ctx.query_data().get("saved") == "1",
                       path="/pipeline")
 
 
@@ -173,7 +174,7 @@ async def move(ctx: Context) -> Response:
     except InvalidInput:
         return await _board(ctx, 400, error_deal=deal.id)
     if data.get("back") == "contact" and deal.contact_name:
-        return ctx.redirect(_href(deal.contact_uid) + "?saved=1")
+        return ctx.redirect(contact_href(deal.contact_uid) + "?saved=1")
     return ctx.redirect("/pipeline?" + ("mine=1&" if data.get("mine") == "1" else "") + "saved=1")
 
 
@@ -224,5 +225,5 @@ def _stage_error(ctx: Context, form, stages, message: str) -> None:
 async def my_day(ctx: Context) -> Response:
     today = dt.datetime.now(dt.timezone.utc).date()
     day = await asyncio.to_thread(_service(ctx).my_day, ctx.session.slug, ctx.session.address, today)
-    return ctx.render("my_day.html", day=day, today=today.isoformat(), href_of=_href,
+    return ctx.render("my_day.html", day=day, today=today.isoformat(), href_of=contact_href,
                       activities=contact_forms.activity_labels(ctx._), stages=contact_forms.stage_labels(ctx._))
