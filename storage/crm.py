@@ -8,7 +8,8 @@ or rewrites a card keeps its stage and timeline:
     the stage of a contact (lead, prospect, customer, former) and its
     "do not contact" flag;
 ``crm_activities``
-    the timeline: notes, calls, meetings and stage changes, with who and
+    the timeline: notes, calls, meetings, stage changes and the stage
+    changes of the contact's deals (:mod:`storage.deals`), with who and
     when;
 ``crm_followups``
     which task of the shared follow-ups list is about which contact (by
@@ -32,8 +33,9 @@ from .errors import InvalidInput, LimitExceeded
 MIGRATIONS = sqlite_utils.Migrations("crm")
 
 STAGES = ("lead", "prospect", "customer", "former")
-#: What a timeline entry may be; "stage" entries are written by set_stage.
-ACTIVITIES = ("note", "call", "meeting", "stage")
+#: What a timeline entry may be; "stage" entries are written by set_stage,
+#: "deal" ones when a deal is added or changes stage.
+ACTIVITIES = ("note", "call", "meeting", "stage", "deal")
 #: Longest text of one timeline entry, and entries kept per contact.
 MAX_ACTIVITY_CHARS = 4000
 MAX_ACTIVITIES = 2000
@@ -76,6 +78,30 @@ def _m0002(db: sqlite_utils.Database) -> None:
             actor TEXT NOT NULL
         );
         CREATE INDEX crm_followups_contact ON crm_followups(contact_uid, created);
+        """
+    )
+
+
+@MIGRATIONS(name="0003_crm_deal_activities")
+def _m0003(db: sqlite_utils.Database) -> None:
+    # SQLite cannot change a CHECK constraint in place: the table is
+    # rebuilt with the same rows (its ids kept) and index.
+    db.executescript(
+        """
+        CREATE TABLE crm_activities_new (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('note', 'call', 'meeting', 'stage', 'deal')),
+            text TEXT NOT NULL
+        );
+        INSERT INTO crm_activities_new (id, uid, at, actor, kind, text)
+            SELECT id, uid, at, actor, kind, text FROM crm_activities;
+        DROP TABLE crm_activities;
+        ALTER TABLE crm_activities_new RENAME TO crm_activities;
+        CREATE INDEX crm_activities_uid ON crm_activities(uid, at);
+        CREATE INDEX crm_activities_at ON crm_activities(at);
         """
     )
 
@@ -146,6 +172,21 @@ def timeline(conn: sqlite3.Connection, uid: str, limit: int = 200) -> list[Activ
         (uid, limit),
     )
     return [Activity(r["id"], r["at"], r["actor"], r["kind"], r["text"]) for r in rows]
+
+
+def recent(conn: sqlite3.Connection, limit: int = 20) -> list[tuple[str, Activity]]:
+    """The newest ``limit`` entries of every contact's timeline, newest
+    first, each with its contact's UID."""
+    rows = conn.execute("SELECT id, uid, at, actor, kind, text FROM crm_activities ORDER BY at DESC, id DESC LIMIT ?",
+                        (limit,))
+    return [(r["uid"], Activity(r["id"], r["at"], r["actor"], r["kind"], r["text"])) for r in rows]
+
+
+def followups_by(conn: sqlite3.Connection, actor: str, limit: int = MAX_FOLLOWUPS) -> list[tuple[str, str]]:
+    """(task UID, contact UID) of the follow-ups ``actor`` added, newest first."""
+    rows = conn.execute("SELECT todo_uid, contact_uid FROM crm_followups WHERE actor = ? ORDER BY created DESC LIMIT ?",
+                        (actor, limit))
+    return [(r[0], r[1]) for r in rows]
 
 
 def forget(conn: sqlite3.Connection, uid: str) -> None:

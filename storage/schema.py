@@ -24,6 +24,7 @@ from . import credentials
 from . import operators
 from . import sieve
 from . import crm
+from . import deals
 from . import greylist
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS)
@@ -42,6 +43,7 @@ TENANT_MIGRATIONS = (
     credentials.MIGRATIONS,
     sieve.MIGRATIONS,
     crm.MIGRATIONS,
+    deals.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

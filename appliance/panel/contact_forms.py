@@ -24,7 +24,7 @@ def stage_labels(_: Gettext) -> dict[str, str]:
 
 
 def activity_labels(_: Gettext) -> dict[str, str]:
-    return {"note": _("Note"), "call": _("Call"), "meeting": _("Meeting"), "stage": _("Stage")}
+    return {"note": _("Note"), "call": _("Call"), "meeting": _("Meeting"), "stage": _("Stage"), "deal": _("Deal")}
 
 
 def _lines(text: str | None) -> list[str]:

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 from . import contact_forms as forms
+from . import deal_forms
 from .core import Context, Response
 
 VCARD_TYPE = "text/vcard; charset=utf-8"
@@ -29,11 +30,11 @@ def _service(ctx: Context):
     return ctx.app.core.contacts
 
 
-def _href(uid: str) -> str:
+def contact_href(uid: str) -> str:
     return "/contacts/" + quote(uid, safe="@")
 
 
-async def _contact(ctx: Context):
+async def contact_of(ctx: Context):
     """The contact ``{uid}`` of the viewer's business, or None."""
     try:
         return await asyncio.to_thread(_service(ctx).get, ctx.session.slug, ctx.params["uid"])
@@ -88,38 +89,43 @@ async def add(ctx: Context) -> Response:
         except InvalidInput:
             form.note.errors.append(ctx._("Check the fields: use printable characters only."))
         else:
-            return ctx.redirect(_href(uid))
+            return ctx.redirect(contact_href(uid))
     return ctx.render("contact_form.html", 400, form=form, kind=kind, contact=None)
 
 
 async def contact_page(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
-    return _show(ctx, contact)
+    return await _show(ctx, contact)
 
 
-def _show(ctx: Context, contact, status: int = 200, stage_form=None, activity_form=None, followup_form=None) -> Response:
+async def _show(ctx: Context, contact, status: int = 200, stage_form=None, activity_form=None,
+                followup_form=None) -> Response:
+    deals = await asyncio.to_thread(ctx.app.core.deals.of_contact, ctx.session.slug, contact.uid,
+                                    deal_forms.default_names(ctx._))
+    stages = await asyncio.to_thread(ctx.app.core.deals.stages, ctx.session.slug, deal_forms.default_names(ctx._))
     return ctx.render(
-        "contact.html", status, contact=contact, href=_href(contact.uid), href_of=_href,
+        "contact.html", status, contact=contact, href=contact_href(contact.uid), href_of=contact_href,
         stages=forms.stage_labels(ctx._), activities=forms.activity_labels(ctx._),
         stage_form=stage_form or forms.stage(ctx._, contact.stage),
         activity_form=activity_form or forms.activity(ctx._),
         followup_form=followup_form or forms.followup(ctx._),
         saved=ctx.query_data().get("saved") == "1",
+        deals=deals, deal_stages=stages, money=deal_forms.money(ctx.lang),
     )
 
 
 async def edit_page(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     form = _card_form(ctx, contact.fields.kind, None, contact.fields, contact.etag)
-    return ctx.render("contact_form.html", form=form, kind=contact.fields.kind, contact=contact, href=_href(contact.uid))
+    return ctx.render("contact_form.html", form=form, kind=contact.fields.kind, contact=contact, href=contact_href(contact.uid))
 
 
 async def edit(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     kind = contact.fields.kind
@@ -137,12 +143,12 @@ async def edit(ctx: Context) -> Response:
         except InvalidInput:
             form.note.errors.append(ctx._("Check the fields: use printable characters only."))
         else:
-            return ctx.redirect(_href(contact.uid) + "?saved=1")
-    return ctx.render("contact_form.html", 400, form=form, kind=kind, contact=contact, href=_href(contact.uid))
+            return ctx.redirect(contact_href(contact.uid) + "?saved=1")
+    return ctx.render("contact_form.html", 400, form=form, kind=kind, contact=contact, href=contact_href(contact.uid))
 
 
 async def delete(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     try:
@@ -153,22 +159,22 @@ async def delete(ctx: Context) -> Response:
 
 
 async def set_stage(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     form = forms.stage(ctx._, contact.stage, ctx.form_data())
     if not form.validate():
-        return _show(ctx, contact, 400, stage_form=form)
+        return await _show(ctx, contact, 400, stage_form=form)
     try:
         await asyncio.to_thread(_service(ctx).set_stage, ctx.session.slug, contact.uid, form.stage.data or None,
                                 actor=ctx.session.address)
     except NotFound:
         return ctx.not_found()
-    return ctx.redirect(_href(contact.uid) + "?saved=1")
+    return ctx.redirect(contact_href(contact.uid) + "?saved=1")
 
 
 async def add_activity(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     form = forms.activity(ctx._, ctx.form_data())
@@ -181,23 +187,23 @@ async def add_activity(ctx: Context) -> Response:
         except InvalidInput:
             form.text.errors.append(ctx._("Use printable characters only."))
         else:
-            return ctx.redirect(_href(contact.uid) + "?saved=1")
-    return _show(ctx, contact, 400, activity_form=form)
+            return ctx.redirect(contact_href(contact.uid) + "?saved=1")
+    return await _show(ctx, contact, 400, activity_form=form)
 
 
 async def do_not_contact(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     flag = ctx.form_data().get("do_not_contact")
     if flag not in ("on", "off"):
-        return _show(ctx, contact, 400)
+        return await _show(ctx, contact, 400)
     try:
         await asyncio.to_thread(_service(ctx).set_do_not_contact, ctx.session.slug, contact.uid, flag == "on",
                                 actor=ctx.session.address)
     except NotFound:
         return ctx.not_found()
-    return ctx.redirect(_href(contact.uid) + "?saved=1")
+    return ctx.redirect(contact_href(contact.uid) + "?saved=1")
 
 
 async def import_page(ctx: Context) -> Response:
@@ -237,7 +243,7 @@ async def export_csv(ctx: Context) -> Response:
 
 
 async def add_followup(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     form = forms.followup(ctx._, ctx.form_data())
@@ -252,20 +258,20 @@ async def add_followup(ctx: Context) -> Response:
         except InvalidInput:
             form.summary.errors.append(ctx._("Use printable characters only."))
         else:
-            return ctx.redirect(_href(contact.uid) + "?saved=1")
-    return _show(ctx, contact, 400, followup_form=form)
+            return ctx.redirect(contact_href(contact.uid) + "?saved=1")
+    return await _show(ctx, contact, 400, followup_form=form)
 
 
 async def complete_followup(ctx: Context) -> Response:
-    contact = await _contact(ctx)
+    contact = await contact_of(ctx)
     if contact is None:
         return ctx.not_found()
     todo = ctx.form_data().get("todo")
     if todo not in {f.uid for f in contact.followups}:
-        return _show(ctx, contact, 400)
+        return await _show(ctx, contact, 400)
     try:
         await asyncio.to_thread(_service(ctx).complete_followup, ctx.session.slug, contact.uid, todo,
                                 actor=ctx.session.address)
     except NotFound:
-        return _show(ctx, contact, 400)
-    return ctx.redirect(_href(contact.uid) + "?saved=1")
+        return await _show(ctx, contact, 400)
+    return ctx.redirect(contact_href(contact.uid) + "?saved=1")

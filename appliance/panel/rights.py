@@ -21,8 +21,9 @@ request up here before any handler runs:
   the operators' sign-in page; a business's user (or support session)
   without an operator's session, the panel's ``404``.
   (another business's, or nobody's), or ``{uid}`` that is not a contact of
-  it: the panel's ``404``, the same bytes as a path that does not exist,
-  so nobody learns who is hosted here;
+  it, or ``{deal}`` that is not one of its deals: the panel's ``404``,
+  the same bytes as a path that does not exist, so nobody learns who is
+  hosted here;
 * a method a route does not have: ``405`` with ``Allow``.
 
 Every state-changing method (POST) also needs the session's CSRF token and
@@ -54,8 +55,9 @@ PARAMS["domain"] = r"(?:[a-z0-9-]{1,63}\.){1,126}[a-z0-9-]{1,63}"
 PARAMS.update(invitee=PARAMS["address"], token=r"[A-Za-z0-9_-]{43}", number=r"[1-9][0-9]{0,3}")
 # An operator's view of one business.
 PARAMS["slug"] = r"[a-z0-9-]{1,63}"
-# A contact's vCard UID.
+# A contact's vCard UID; a deal's id (random, so never one of another business's).
 PARAMS["uid"] = r"[^/\s]{1,255}"
+PARAMS["deal"] = r"[0-9a-f]{16}"
 # The website editor: a page's name, a file of the preview, a block's kind and number.
 PARAMS.update(page=r"[a-z0-9-]{1,40}", file=r"[a-z0-9][a-z0-9_./-]{0,200}", kind=r"[a-z][a-z-]{0,19}", block=r"[1-9][0-9]{0,2}")
 # The website's image library: a picture's name (``sitegen.images.NAME_RE``).
@@ -182,6 +184,19 @@ ROUTES: tuple[Route, ...] = (
     Route("/contacts/{uid}/followups", "POST", "contacts.add_followup", SIGNED_IN),
     Route("/contacts/{uid}/followups/done", "POST", "contacts.complete_followup", SIGNED_IN),
     Route("/contacts/{uid}/delete", "POST", "contacts.delete", OWNERS),
+    # Deals and the pipeline, which every user of the business edits as
+    # they do the contacts; the owner shapes the pipeline's stages.
+    Route("/contacts/{uid}/deals/add", "GET", "deals.add_page", SIGNED_IN),
+    Route("/contacts/{uid}/deals/add", "POST", "deals.add", SIGNED_IN),
+    Route("/deals/{deal}", "GET", "deals.edit_page", SIGNED_IN),
+    Route("/deals/{deal}", "POST", "deals.edit", SIGNED_IN),
+    Route("/deals/{deal}/stage", "POST", "deals.move", SIGNED_IN),
+    Route("/deals/{deal}/delete", "GET", "deals.delete_page", SIGNED_IN),
+    Route("/deals/{deal}/delete", "POST", "deals.delete", SIGNED_IN),
+    Route("/pipeline", "GET", "deals.pipeline_page", SIGNED_IN),
+    Route("/pipeline/stages", "GET", "deals.stages_page", frozenset({OWNER})),
+    Route("/pipeline/stages", "POST", "deals.set_stages", frozenset({OWNER})),
+    Route("/my-day", "GET", "deals.my_day", SIGNED_IN),
     # The website editor: theme, profile, pages and their blocks, preview, publishing, versions.
     Route("/website", "GET", "website.overview", OWNERS),
     Route("/website/start", "POST", "website.start", OWNERS),

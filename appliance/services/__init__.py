@@ -40,6 +40,8 @@ runs them in a thread.
                    check, put, activate, rename, delete
 ``contacts``       the shared address book as people and companies, with
                    the mini-CRM: stages, timeline, "do not contact"
+``deals``          the CRM's deals and the business's pipeline of stages;
+                   "my day" (follow-ups due, recent activity)
 ``backups``        what the replica holds, restore, the nightly export
                    check, put, activate, rename, delete; the panel's
                    vacation, forwarding and folder-rule forms
@@ -64,6 +66,7 @@ from .businesses import Businesses
 from .certificates import Certificates
 from .contactform import ContactForms
 from .contacts import Contacts
+from .deals import Deals
 from .devices import Devices, Listeners
 from .dns import DnsRecords
 from .domaincheck import DomainChecks
@@ -107,6 +110,7 @@ class Services:
         self.operators = Operators(self.stores, self.businesses, self.people)
         self.sieve = Scripts(self.stores)
         self.contacts = Contacts(self.stores)
+        self.deals = Deals(self.stores, self.contacts)
         self.backups = Backups(self.stores, self.businesses)
 
 

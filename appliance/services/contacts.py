@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 from radicale import item as radicale_item
 
-from storage import crm, dav, directory
+from storage import crm, dav, deals, directory
 
 from .. import contactfiles, vcard, vtodo
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
@@ -230,6 +230,12 @@ class Contacts:
                                     if c.is_company and c.name.casefold() == org), None)
         return contact
 
+    def names(self, slug: str) -> dict[str, str]:
+        """The name of every card of ``slug``, by UID (from the cache of
+        the list). Raises NotFound."""
+        book, _ = self._book(slug)
+        return {card.uid: card.name for card in sorted(book.cards.values(), key=lambda c: c.href, reverse=True)}
+
     # -- writing -----------------------------------------------------------------
 
     def create(self, slug: str, fields: vcard.Fields, *, actor: str) -> str:
@@ -289,7 +295,7 @@ class Contacts:
 
     def delete(self, slug: str, uid: str, *, actor: str) -> None:
         """Delete card ``uid`` (clients see it gone at their next sync) with
-        its stage and timeline. Raises NotFound."""
+        its stage, timeline and deals. Raises NotFound."""
         path = f"{slug}/{BOOK}"
 
         def write(conn: sqlite3.Connection) -> None:
@@ -299,6 +305,7 @@ class Contacts:
                 raise NotFound("no such contact")
             dav.delete_item(conn, row.id, href)
             crm.forget(conn, uid)
+            deals.forget(conn, uid)
             directory.audit(conn, actor, "contact.delete", uid)
 
         self.stores.handle(slug).write_sync("contact delete", write)

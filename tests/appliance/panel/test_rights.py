@@ -11,6 +11,7 @@ nothing; another business's session cookie does nothing here."""
 from __future__ import annotations
 
 import base64
+import html
 import itertools
 import re
 
@@ -126,6 +127,18 @@ SPEC = {
     ("/contacts/{uid}/followups", "POST"): IN,
     ("/contacts/{uid}/followups/done", "POST"): IN,
     ("/contacts/{uid}/delete", "POST"): OWNERS,
+    # Deals and the pipeline
+    ("/contacts/{uid}/deals/add", "GET"): IN,
+    ("/contacts/{uid}/deals/add", "POST"): IN,
+    ("/deals/{deal}", "GET"): IN,
+    ("/deals/{deal}", "POST"): IN,
+    ("/deals/{deal}/stage", "POST"): IN,
+    ("/deals/{deal}/delete", "GET"): IN,
+    ("/deals/{deal}/delete", "POST"): IN,
+    ("/pipeline", "GET"): IN,
+    ("/pipeline/stages", "GET"): {OWNER},
+    ("/pipeline/stages", "POST"): {OWNER},
+    ("/my-day", "GET"): IN,
     # The website editor
     ("/website", "GET"): OWNERS,
     ("/website/start", "POST"): OWNERS,
@@ -196,7 +209,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 132
+    assert len(table) == 143
 
 
 @pytest.fixture(scope="module")
@@ -263,9 +276,13 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     # An invitation link nobody was given: its page says it cannot be used.
     path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
     path = path.replace("{slug}", WALK_SLUG)
-    if "{uid}" in pattern:
-        # A contact of acme's, made for this cell (the owner may delete it).
-        path = path.replace("{uid}", _acme_contact(env))
+    if "{uid}" in pattern or "{deal}" in pattern:
+        # A contact of acme's, made for this cell (the owner may delete it),
+        # and a deal of it.
+        uid = _acme_contact(env)
+        path = path.replace("{uid}", uid)
+        if "{deal}" in pattern:
+            path = path.replace("{deal}", _acme_deal(env, uid))
     # acme's site has a page "kept" that must survive; the owner acts on a
     # page made for the purpose (and previews "kept").
     page = "kept"
@@ -349,6 +366,13 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
                           "subject": f"walk {viewer}", "body": "walk", "draft": "1"},
         "/mail/{folder}/act": {"action": "read", "m": "1"},
     }.get(pattern, {})
+    if method == "POST" and pattern in ("/contacts/{uid}/deals/add", "/deals/{deal}"):
+        form = _deal_form(env, f"Walk deal ({viewer})")
+    elif method == "POST" and pattern == "/deals/{deal}/stage":
+        form = {"stage": str(_walk_stages(env)["Won"])}
+    elif method == "POST" and pattern == "/pipeline/stages":
+        # The stages as they are: saving them changes nothing.
+        form = _walk_stage_form(env)
     return path, form
 
 
@@ -373,6 +397,32 @@ def _acme_contact(env) -> str:
                          headers={"Content-Type": "text/vcard"}, verify=False, timeout=30)
     assert reply.status_code == 201, reply.text
     return uid
+
+
+def _walk_stages(env) -> dict[str, int]:
+    """acme's pipeline, name -> id (ann's stages page makes the default one)."""
+    page = _signed_in(env, "ann@acme.example").get("/pipeline/stages").text
+    return {html.unescape(re.search(r'value="([^"]*)"', tag).group(1)): int(re.search(r'name="name_([0-9]+)"', tag).group(1))
+            for tag in re.findall(r'<input[^>]*name="name_[0-9]+"[^>]*>', page)}
+
+
+def _walk_stage_form(env) -> dict[str, str]:
+    page = _signed_in(env, "ann@acme.example").get("/pipeline/stages").text
+    return {re.search(r'name="([^"]+)"', tag).group(1): html.unescape(re.search(r'value="([^"]*)"', tag).group(1))
+            for tag in re.findall(r'<input[^>]*name="(?:name|order)_[0-9]+"[^>]*>', page)}
+
+
+def _deal_form(env, title: str) -> dict[str, str]:
+    return {"title": title, "amount": "10", "currency": "EUR", "stage": str(_walk_stages(env)["New"]),
+            "probability": "10", "owner": "ann@acme.example"}
+
+
+def _acme_deal(env, uid: str) -> str:
+    """The id of a new deal of acme's contact ``uid``, added by ann."""
+    ann = _signed_in(env, "ann@acme.example")
+    assert ann.post(f"/contacts/{uid}/deals/add", _deal_form(env, "Walk deal")).status_code == 303
+    (deal,) = re.findall(r'href="/deals/([0-9a-f]{16})"', ann.get(f"/contacts/{uid}").text)[:1]
+    return deal
 
 
 @pytest.mark.parametrize("route", sorted(SPEC), ids=lambda r: f"{r[1]} {r[0]}")
@@ -401,7 +451,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, before_the_walk
         role = _kind(viewer, pattern)
         sign_in_page = "/operator" if operator_route else "/"
         if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{uid}", "{page}", "{file}",
-                                                                  "{folder}", "{image}")):
+                                                                  "{folder}", "{image}", "{deal}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
