@@ -18,17 +18,17 @@ from .test_website_images import GPS, photo
 
 @pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason="chromium or axe-core is not installed")
 def test_an_owner_puts_two_phone_photos_on_the_site(env, tmp_path):
-    """At phone width, fay, owner of a new florist with no site, starts the
+    """At phone width, fay, owner of a new greengrocer with no site, starts the
     site, opens Pictures, chooses two photos straight from her phone (with
     their GPS position) in the file picker, describes them and adds them;
     on the home page she adds a picture block and a gallery block that
     choose from the library, previews and publishes. Every panel page is
     clean (no console error, no sideways scrolling, no accessibility
-    violation). florist.example then serves the pictures with srcset, the
+    violation). greengrocer.example then serves the pictures with srcset, the
     phone variant chosen by the phone, width, height and the alt text, and
     the files served carry no EXIF."""
-    env.cli("tenant", "add", "florist", "--name", "Florist", "--domain", "florist.example")
-    env.cli("user", "add", "fay@florist.example", "--password-stdin", input=PASSWORD + "\n")
+    env.cli("tenant", "add", "greengrocer", "--name", "Greengrocer", "--domain", "greengrocer.example")
+    env.cli("user", "add", "fay@greengrocer.example", "--password-stdin", input=PASSWORD + "\n")
     shots = tmp_path / "phone"
     shots.mkdir()
     (shots / "IMG_2001.jpg").write_bytes(photo(4032, 3024))
@@ -36,11 +36,11 @@ def test_an_owner_puts_two_phone_photos_on_the_site(env, tmp_path):
     https = env.daemon.port("https")
     browser = Browser(tmp_path / "chromium", args=(
         "--ignore-certificate-errors", "--accept-lang=en",
-        "--host-resolver-rules=MAP box.appliance.test 127.0.0.1, MAP florist.example 127.0.0.1"))
+        "--host-resolver-rules=MAP box.appliance.test 127.0.0.1, MAP greengrocer.example 127.0.0.1"))
     try:
         browser.viewport(*PHONE, mobile=True)
         browser.visit(f"https://box.appliance.test:{https}/")
-        browser.fill("E-mail address", "fay@florist.example")
+        browser.fill("E-mail address", "fay@greengrocer.example")
         browser.fill("Password", PASSWORD)
         _clean(browser.press("Sign in"), "Overview")
         _clean(browser.press("Website"), "Your website")
@@ -67,7 +67,7 @@ def test_an_owner_puts_two_phone_photos_on_the_site(env, tmp_path):
 
         _clean(browser.press("Back to your website"), "Your website")
         preview = browser.press("Preview the site as it would be published now")
-        _clean(preview, "Florist")
+        _clean(preview, "Greengrocer")
         assert preview.broken_images == []
         srcsets = browser.evaluate("[...document.querySelectorAll('main img')].map(i => i.getAttribute('srcset'))")
         assert len(srcsets) == 3 and all(s.startswith("/website/preview/images/phone/") for s in srcsets), srcsets
@@ -75,9 +75,9 @@ def test_an_owner_puts_two_phone_photos_on_the_site(env, tmp_path):
         _clean(browser.press("Publish"), "Your website", browser)
         assert browser.evaluate("document.querySelector('[role=status]').textContent").startswith("Published: version")
 
-        site = f"https://florist.example:{https}"
+        site = f"https://greengrocer.example:{https}"
         home = browser.visit(site + "/", full_page=True)
-        assert home.h1 == "Florist" and home.errors == [] and home.scroll_width <= home.inner_width
+        assert home.h1 == "Greengrocer" and home.errors == [] and home.scroll_width <= home.inner_width
         pictures = browser.evaluate(
             "[...document.querySelectorAll('main img')].map(i => ({alt: i.alt, srcset: i.getAttribute('srcset'),"
             " sizes: i.getAttribute('sizes'), width: i.getAttribute('width'), height: i.getAttribute('height'),"
