@@ -238,3 +238,18 @@ def test_another_business_gets_the_404_for_acmes_folders(env, dora):
     # A parent that is not one of hers is not a choice: nothing is made.
     assert olga.post("/mail/folders", {"name": "Mine", "parent": str(box)}).status_code == 400
     assert "Private/Mine" not in imap_list(env, address)
+
+
+def test_a_copy_over_the_quota_is_refused_and_copies_nothing(env, dora):
+    """With a 1 MB quota, copying a 600 KB message would pass it: the page
+    says the mailbox is full and IMAP finds no copy in Archive."""
+    address, client = dora
+    ann = env.signed_in("ann@acme.example")
+    assert ann.post(f"/people/{address}/quota", {"megabytes": "1"}).status_code in (200, 303)
+    deliver(env, address, "Big one", "x" * 600_000 + "\n")
+    box, archive = inbox(client), folder(client, "Archive")
+    reply = client.post(f"/mail/{box}/act", {"action": "copy", "target": str(archive),
+                                             "m": str(message(client, box, "Big one"))})
+    assert reply.status_code == 400 and "Your mailbox is full; nothing was copied." in reply.text
+    assert "Big one" not in imap_subjects(env, address, "Archive")
+    assert "Big one" in imap_subjects(env, address, "INBOX")
