@@ -163,6 +163,22 @@ async def move(account: Account, box: int, selected: list[str], target: int) -> 
     return count
 
 
+async def copy(account: Account, box: int, selected: list[str], target: int) -> int:
+    """Copy the selected messages to another mailbox of the user's (as IMAP
+    COPY: new UIDs there, the same bodies); LimitExceeded over quota."""
+    uids = _uids(selected)
+
+    def write(conn: Any) -> int:
+        maillist.folder(conn, account.user_id, box)
+        maillist.folder(conn, account.user_id, target)
+        return len(maildb.copy_messages(conn, account.user_id, box, uids, target))
+
+    count = await account.write("copy", write)
+    if count:
+        account.changed(target)
+    return count
+
+
 async def delete(account: Account, box: int, selected: list[str]) -> tuple[int, bool]:
     """Move the selected messages to Trash; in Trash (or with no Trash),
     remove them for good. Returns (how many, whether for good)."""

@@ -361,6 +361,11 @@ SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\D
 MAX_MAILBOXES = 1000
 MAX_FLAGS_TEXT = 2000
 HIERARCHY = "/"
+#: A mailbox name's longest form and deepest nesting (see :func:`check_name`).
+MAX_NAME_LENGTH = 200
+MAX_DEPTH = 16
+#: Characters no mailbox name holds: LIST wildcards and the quoting character.
+FORBIDDEN_NAME_CHARACTERS = "*%\\"
 
 _BOX_COLUMNS = "id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed"
 
@@ -598,12 +603,12 @@ def check_name(name: str) -> str:
     """
     if name.upper() == "INBOX":
         return "INBOX"
-    if not name or len(name) > 200 or name.startswith(HIERARCHY) or name.endswith(HIERARCHY):
+    if not name or len(name) > MAX_NAME_LENGTH or name.startswith(HIERARCHY) or name.endswith(HIERARCHY):
         raise InvalidInput("invalid mailbox name")
     parts = name.split(HIERARCHY)
-    if len(parts) > 16 or any(p in ("", ".", "..") for p in parts):
+    if len(parts) > MAX_DEPTH or any(p in ("", ".", "..") for p in parts):
         raise InvalidInput("invalid mailbox name")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "*%\\" for c in name):
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in FORBIDDEN_NAME_CHARACTERS for c in name):
         raise InvalidInput("invalid mailbox name")
     if parts[0].upper() == "INBOX":
         parts[0] = "INBOX"

@@ -78,7 +78,7 @@ def _notice(ctx: Context) -> str:
     return {
         "sent": ctx._("Your message was sent."), "saved": ctx._("Your draft was saved in Drafts."),
         "moved": ctx._("Moved."), "deleted": ctx._("Moved to Trash."), "gone": ctx._("Deleted for good."),
-        "marked": ctx._("Done."),
+        "marked": ctx._("Done."), "copied": ctx._("Copied."), "emptied": ctx._("The folder was emptied."),
     }.get(_query(ctx, "done"), "")
 
 
@@ -99,6 +99,12 @@ async def act(ctx: Context) -> Response:
                 raise InvalidInput("no folder")
             await webmail.move(account, box, selected, int(target))
             done = "moved"
+        elif action == "copy":
+            target = form.get("target")
+            if not target.isdigit():
+                raise InvalidInput("no folder")
+            await webmail.copy(account, box, selected, int(target))
+            done = "copied"
         elif action == "delete":
             _, for_good = await webmail.delete(account, box, selected)
             done = "gone" if for_good else "deleted"
@@ -106,6 +112,9 @@ async def act(ctx: Context) -> Response:
             raise InvalidInput("unknown action")
     except NotFound:
         return ctx.not_found()
+    except LimitExceeded:
+        return ctx.render("error.html", 400, title=ctx._("Nothing was changed"),
+                          message=ctx._("Your mailbox is full; nothing was copied."))
     except InvalidInput:
         return ctx.render("error.html", 400, title=ctx._("Nothing was changed"),
                           message=ctx._("Choose one or more messages and an action."))

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from wtforms import Form, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import Length, Regexp
+from wtforms.validators import InputRequired, Length, Regexp
+
+from storage import mail as maildb
 
 from . import forms
 
@@ -34,3 +36,16 @@ def search(_: forms.Gettext, data: forms.FormData | None = None) -> Form:
         q = StringField(_("Search for"), [Length(max=200, message=_("Too long."))])
 
     return Search(data)
+
+
+def folder(_: forms.Gettext, parents: list[tuple[str, str]], data: forms.FormData | None = None) -> Form:
+    """A folder's name and where it sits: ``parents`` are (id, label) of
+    the folders it may go under; the name's rules are IMAP's
+    (:func:`storage.mail.check_name`), checked by the service."""
+
+    class Folder(Form):
+        name = StringField(_("Folder name"), [InputRequired(_("Enter a name.")),
+                                              Length(max=maildb.MAX_NAME_LENGTH, message=_("Too long."))])
+        parent = SelectField(_("Inside"), choices=[("", _("(top level)"))] + parents)
+
+    return Folder(data)

@@ -181,7 +181,16 @@ SPEC = {
     ("/mail", "GET"): IN,
     ("/mail/compose", "GET"): IN,
     ("/mail/compose", "POST"): IN,
+    ("/mail/folders", "GET"): IN,
+    ("/mail/folders", "POST"): IN,
     ("/mail/{folder}", "GET"): IN,
+    ("/mail/{folder}/folder", "GET"): IN,
+    ("/mail/{folder}/rename", "POST"): IN,
+    ("/mail/{folder}/subscribe", "POST"): IN,
+    ("/mail/{folder}/delete", "GET"): IN,
+    ("/mail/{folder}/delete", "POST"): IN,
+    ("/mail/{folder}/empty", "GET"): IN,
+    ("/mail/{folder}/empty", "POST"): IN,
     ("/mail/{folder}/act", "POST"): IN,
     ("/mail/{folder}/{message}", "GET"): IN,
     ("/mail/{folder}/{message}/body", "GET"): IN,
@@ -210,7 +219,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 143
+    assert len(table) == 152
 
 
 @pytest.fixture(scope="module")
@@ -364,6 +373,13 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/mail/compose": {"sender": VIEWERS.get(viewer) or "bob@acme.example", "to": "ann@acme.example",
                           "subject": f"walk {viewer}", "body": "walk", "draft": "1"},
         "/mail/{folder}/act": {"action": "read", "m": "1"},
+        # The walk's {folder} is the viewer's INBOX, which stays: renaming,
+        # deleting or emptying it is refused; unsubscribing it changes nothing.
+        # Folder ids count per business: the other business makes none, so
+        # none of its ids reaches those of acme's folders the walk aims at.
+        "/mail/folders": {"name": "" if viewer == "other-owner" else f"Walk {viewer} {next(_victims)}", "parent": ""},
+        "/mail/{folder}/rename": {"name": f"Walk {viewer} {next(_victims)}", "parent": ""},
+        "/mail/{folder}/subscribe": {"subscribed": "on"},
     }.get(pattern, {})
     if method == "POST" and pattern in ("/contacts/{uid}/deals/add", "/deals/{deal}"):
         form = _deal_form(env, f"Walk deal ({viewer})")
