@@ -26,6 +26,7 @@ from . import sieve
 from . import crm
 from . import deals
 from . import greylist
+from . import senderlists
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS)
 
@@ -44,6 +45,7 @@ TENANT_MIGRATIONS = (
     sieve.MIGRATIONS,
     crm.MIGRATIONS,
     deals.MIGRATIONS,
+    senderlists.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

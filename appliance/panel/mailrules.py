@@ -20,6 +20,8 @@ from appliance.sieve import panelscript
 from appliance.sieve.panelscript import Forward, Rule, Vacation
 
 from . import mailrules_forms as forms
+from . import senders
+from . import senders_forms
 from .core import Context, Response
 
 PAGE = "/rules"
@@ -41,10 +43,12 @@ async def _render(ctx: Context, status: int = 200, **given: Any) -> Response:
                                         text=v.text),
         "forward_form": forms.forward(ctx._, to=f.to, keep=f.keep) if f.to else forms.forward(ctx._),
         "rule_form": forms.rule(ctx._),
+        "senders_form": senders_forms.add(ctx._),
         **given,
     }
     return ctx.render("mail_rules.html", status, path=PAGE, view=view, rules=state.rules,
-                      max_rules=panelscript.MAX_RULES, **values)
+                      max_rules=panelscript.MAX_RULES, lists=await senders.entries(ctx, senders.own_scope(ctx)),
+                      **values)
 
 
 async def page(ctx: Context) -> Response:
@@ -119,6 +123,15 @@ async def delete_rule(ctx: Context) -> Response:
         # Deleted already (another tab): the page shows what is left.
         pass
     return ctx.redirect(PAGE)
+
+
+async def add_sender(ctx: Context) -> Response:
+    """Add to the user's own allow or block list (:mod:`.senders`)."""
+    return await senders.add(ctx, senders.own_scope(ctx), lambda status, **kw: _render(ctx, status, **kw), PAGE)
+
+
+async def remove_sender(ctx: Context) -> Response:
+    return await senders.remove(ctx, senders.own_scope(ctx), lambda status, **kw: _render(ctx, status, **kw), PAGE)
 
 
 async def replace(ctx: Context) -> Response:

@@ -235,6 +235,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/rules/add", "POST", "mailrules.add_rule", SIGNED_IN),
     Route("/rules/delete", "POST", "mailrules.delete_rule", SIGNED_IN),
     Route("/rules/replace", "POST", "mailrules.replace", SIGNED_IN),
+    # Each user's own allow and block lists of senders, on the same page;
+    # the business's on the owners' page.
+    Route("/rules/senders/add", "POST", "mailrules.add_sender", SIGNED_IN),
+    Route("/rules/senders/remove", "POST", "mailrules.remove_sender", SIGNED_IN),
+    Route("/senders", "GET", "senders.business_page", OWNERS),
+    Route("/senders/add", "POST", "senders.business_add", OWNERS),
+    Route("/senders/remove", "POST", "senders.business_remove", OWNERS),
     # Webmail: the user's own mail. A {folder} or {message} that is not the
     # user's own is the 404.
     Route("/mail", "GET", "mail.index", SIGNED_IN),

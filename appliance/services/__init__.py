@@ -45,6 +45,8 @@ runs them in a thread.
 ``backups``        what the replica holds, restore, the nightly export
                    check, put, activate, rename, delete; the panel's
                    vacation, forwarding and folder-rule forms
+``sender_lists``   allow and block lists of senders, the business's and
+                   each user's: list, add, remove
 =================  ===========================================================
 """
 
@@ -76,6 +78,7 @@ from .people import People
 from .planuse import PlanUsage
 from .queue import Queue
 from .security import Security
+from .senderlists import SenderLists
 from .sieve import Scripts
 from .sitebuilder import SiteBuilder
 from .imagelibrary import ImageLibrary
@@ -112,6 +115,7 @@ class Services:
         self.contacts = Contacts(self.stores)
         self.deals = Deals(self.stores, self.contacts)
         self.backups = Backups(self.stores, self.businesses)
+        self.sender_lists = SenderLists(self.stores)
 
 
 __all__ = ["Services", "Stores"]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import Envelope, Session
 
-from appliance import delivery, mailauth
+from appliance import delivery, mailauth, senderlists
 from appliance.dnsbl import Blocklists
 from appliance.greylist import Greylist
 from appliance.submission import Envelope as Submitted
@@ -140,13 +140,29 @@ class Handler:
             log.info("%r: RCPT TO <%s> refused: %s", session.peer, address, exc)
             self.app.metrics.refused(exc)
             return replies.for_error(exc, stage="rcpt")
-        if self.kind == "smtp" and (self.greylist.enabled or self.blocklists.enabled):
-            refusal = await self._mx_policy(session, envelope, address)
-            if refusal:
-                return refusal
+        if self.kind == "smtp":
+            listed = await self._sender_lists(session, envelope, rcpt)
+            if listed == senderlists.BLOCK:
+                log.info("%r: RCPT TO <%s> refused: sender <%s> is blocked", session.peer, address, envelope.mail_from)
+                self.app.metrics.refused("sender_blocked")
+                return replies.SENDER_BLOCKED
+            if listed != senderlists.ALLOW and (self.greylist.enabled or self.blocklists.enabled):
+                refusal = await self._mx_policy(session, envelope, address)
+                if refusal:
+                    return refusal
         envelope.local.append(rcpt)
         envelope.rcpt_tos.append(address)
         return replies.OK_RCPT
+
+    async def _sender_lists(self, session: Session, envelope: Envelope, rcpt: Recipient) -> str | None:
+        """What the allow and block lists of the recipient's business and
+        users say about the envelope sender (``appliance.senderlists``).
+        Unreadable lists decide nothing: the other checks still run."""
+        try:
+            return await senderlists.check(self.router.handle(rcpt.slug), rcpt.user_ids, _reverse_path(envelope))
+        except Exception:  # noqa: BLE001 - fail open, logged
+            log.exception("%r: sender lists unavailable for <%s>", session.peer, rcpt.address)
+            return None
 
     async def _mx_policy(self, session: Session, envelope: Envelope, address: str) -> str | None:
         """DNS blocklists, then greylisting (``appliance.dnsbl``,

@@ -30,6 +30,8 @@ FROM_NOT_OWNED = "550 5.7.1 From: header is not one of your addresses"
 SENDING_LIMIT = "450 4.7.1 Daily sending limit reached"
 NULL_SENDER = "553 5.7.1 A null sender is not allowed here"
 TOO_MANY_HOPS = "554 5.4.6 Too many hops (mail loop?)"
+#: A sender on the recipient's (or the business's) block list.
+SENDER_BLOCKED = "550 5.7.1 The recipient does not accept mail from this sender"
 DMARC_REJECT = "550 5.7.1 Rejected by the sender domain's DMARC policy"
 #: Followed by the reason a recipient's Sieve script gave (RFC 5429).
 REJECTED_BY_RULES = "550 5.7.1"

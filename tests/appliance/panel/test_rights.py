@@ -177,6 +177,12 @@ SPEC = {
     ("/rules/add", "POST"): IN,
     ("/rules/delete", "POST"): IN,
     ("/rules/replace", "POST"): IN,
+    ("/rules/senders/add", "POST"): IN,
+    ("/rules/senders/remove", "POST"): IN,
+    # The business's sender lists
+    ("/senders", "GET"): OWNERS,
+    ("/senders/add", "POST"): OWNERS,
+    ("/senders/remove", "POST"): OWNERS,
     # Webmail: the user's own mail.
     ("/mail", "GET"): IN,
     ("/mail/compose", "GET"): IN,
@@ -219,7 +225,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 152
+    assert len(table) == 157
 
 
 @pytest.fixture(scope="module")
@@ -370,6 +376,11 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/rules/forward": {"forward-to": ""},
         "/rules/add": {"rule-sender": "walk@example.com", "rule-folder": "Walk"},
         "/rules/delete": {"rule": "1"},
+        # A domain no test sends from, so these entries change nobody's mail.
+        "/rules/senders/add": {"senders-list": "block", "senders-entry": "walk-blocked.example"},
+        "/rules/senders/remove": {"list": "block", "entry": "walk-blocked.example"},
+        "/senders/add": {"senders-list": "block", "senders-entry": "walk-blocked.example"},
+        "/senders/remove": {"list": "block", "entry": "walk-blocked.example"},
         "/mail/compose": {"sender": VIEWERS.get(viewer) or "bob@acme.example", "to": "ann@acme.example",
                           "subject": f"walk {viewer}", "body": "walk", "draft": "1"},
         "/mail/{folder}/act": {"action": "read", "m": "1"},
