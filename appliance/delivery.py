@@ -395,12 +395,13 @@ def sent_counters(user_id: int) -> tuple[str, str]:
 def check_sending_limits(conn: sqlite3.Connection, user_id: int, user_limit: int, *, bump: bool) -> None:
     """Raise SendingLimit if today's quota is used up; with ``bump``, count one.
 
-    The business's limit is its plan's ``messages_per_day``; ``user_limit``
+    The business's limit is its plan's ``messages_per_day``, or its
+    sign-up hold when lower (``directory.TenantRow.messages_per_day``); ``user_limit``
     (0: none beyond the plan's) caps one user. Run with ``bump`` inside the
     write that queues the message, so the count and the queue entry commit
     together.
     """
-    business_limit = directory.get_tenant(conn).plan.messages_per_day
+    business_limit = directory.get_tenant(conn).messages_per_day
     business, user = sent_counters(user_id)
     if bump:
         if directory.bump_usage(conn, business) > business_limit:
