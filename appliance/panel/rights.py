@@ -140,6 +140,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/people/{address}/invitation", "POST", "people.reinvite", OWNERS),
     Route("/invitation/{invitee}/{token}", "GET", "invitation.page", EVERYONE),
     Route("/invitation/{invitee}/{token}", "POST", "invitation.accept", EVERYONE),
+    # Self-service sign-up ([signup]): for signed-out visitors; signed in it
+    # sends you to your panel; off, it is the 404.
+    Route("/signup", "GET", "signup.page", EVERYONE),
+    Route("/signup", "POST", "signup.submit", EVERYONE),
     Route("/addresses", "GET", "addresses.list_page", OWNERS),
     Route("/addresses/add", "GET", "addresses.add_page", OWNERS),
     Route("/addresses/add", "POST", "addresses.add", OWNERS),

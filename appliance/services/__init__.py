@@ -43,6 +43,8 @@ runs them in a thread.
 ``deals``          the CRM's deals and the business's pipeline of stages;
                    "my day" (follow-ups due, recent activity)
 ``backups``        what the replica holds, restore, the nightly export
+``signup``         self-service sign-up: the question, the limits, a
+                   business and its owner made together
                    check, put, activate, rename, delete; the panel's
                    vacation, forwarding and folder-rule forms
 =================  ===========================================================
@@ -77,6 +79,7 @@ from .planuse import PlanUsage
 from .queue import Queue
 from .security import Security
 from .sieve import Scripts
+from .signup import Signup
 from .sitebuilder import SiteBuilder
 from .imagelibrary import ImageLibrary
 from .sites import Sites
@@ -112,6 +115,7 @@ class Services:
         self.contacts = Contacts(self.stores)
         self.deals = Deals(self.stores, self.contacts)
         self.backups = Backups(self.stores, self.businesses)
+        self.signup = Signup(self.stores, self.businesses, self.people)
 
 
 __all__ = ["Services", "Stores"]

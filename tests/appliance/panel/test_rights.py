@@ -87,6 +87,9 @@ SPEC = {
     ("/people/{address}/invitation", "POST"): OWNERS,
     ("/invitation/{invitee}/{token}", "GET"): ALL,
     ("/invitation/{invitee}/{token}", "POST"): ALL,
+    # Sign-up: signed out, the form; signed in, a redirect to one's panel.
+    ("/signup", "GET"): ALL,
+    ("/signup", "POST"): ALL,
     ("/addresses", "GET"): OWNERS,
     ("/addresses/add", "GET"): OWNERS,
     ("/addresses/add", "POST"): OWNERS,
