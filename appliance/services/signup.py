@@ -105,6 +105,9 @@ class Challenges:
         now = self.clock()
         if len(parts) != 3 or len(nonce) > 32 or expires < now:
             raise SignupRefused("answer", "expired", "the question has expired")
+        if expires > now + self.lifetime + 1:
+            # Forged (no question lives that long): not worth remembering.
+            raise SignupRefused("answer", "wrong", "wrong answer")
         with self._lock:
             while self._spent and (len(self._spent) >= MAX_REMEMBERED or next(iter(self._spent.values())) < now):
                 self._spent.popitem(last=False)
