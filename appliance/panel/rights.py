@@ -167,6 +167,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/operator/businesses/{slug}/suspend", "POST", "operator_pages.suspend", OPERATORS),
     Route("/operator/businesses/{slug}/resume", "POST", "operator_pages.resume", OPERATORS),
     Route("/operator/businesses/{slug}/plan", "POST", "operator_pages.change_plan", OPERATORS),
+    Route("/operator/businesses/{slug}/lift", "POST", "operator_pages.lift_hold", OPERATORS),
     Route("/operator/businesses/{slug}/support", "POST", "operator_pages.open_support", OPERATORS),
     Route("/support/leave", "POST", "operator_pages.leave_support", frozenset({SUPPORT})),
     # Contacts and the mini-CRM: the shared address book, which every user

@@ -254,3 +254,18 @@ def test_invitation_codes_and_the_limit_per_source(limited):
     time.sleep(0.1)
     slugs = _slugs(cli)
     assert [f"limited-{n}" for n in range(5)] == sorted(s for s in slugs if s.startswith("limited-"))
+
+
+def test_an_operator_sees_the_hold_and_lifts_it_from_the_business_page(env):
+    """A signed-up business's page tells the operator of its hold; the
+    button lifts it, and the page no longer offers it."""
+    from .operator_client import add_operator, sign_in
+
+    assert _sign_up(env.client(), "held-shop").status_code == 303
+    operator = sign_in(env, add_operator(env, "sam"))
+    page = operator.get("/operator/businesses/held-shop")
+    assert "Held to 20 messages a day" in page.text
+    reply = operator.post("/operator/businesses/held-shop/lift", )
+    assert (reply.status_code, reply.headers.get("location")) == (303, "/operator/businesses/held-shop")
+    assert env.cli.json("tenant", "show", "held-shop")["outbound_hold"] is None
+    assert "Lift the hold" not in operator.get("/operator/businesses/held-shop").text
