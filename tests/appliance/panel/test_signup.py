@@ -262,7 +262,7 @@ def test_an_operator_sees_the_hold_and_lifts_it_from_the_business_page(env):
     from .operator_client import add_operator, sign_in
 
     assert _sign_up(env.client(), "held-shop").status_code == 303
-    operator = sign_in(env, add_operator(env, "sam"))
+    operator = sign_in(env, add_operator(env, "lifter"))
     page = operator.get("/operator/businesses/held-shop")
     assert "Held to 20 messages a day" in page.text
     reply = operator.post("/operator/businesses/held-shop/lift", )
