@@ -547,7 +547,7 @@ SCHEMA: tuple[Section, ...] = (
             K("per_hour", "integer", 5, "Businesses one source address may sign up per hour; past it the page answers 429.", _int(1, 10_000)),
             K("challenge_minutes", "integer", 30, "Minutes a sign-up form's arithmetic question stays answerable.", _int(1, 24 * 60)),
             K("codes", "list of strings", [], "Invitation codes; when any is set, a visitor must give one of them.", _str_list),
-            K("outbound_per_day", "integer", 20, "Messages a day a signed-up business may send until an operator lifts it (`appliance tenant lift`).", _int(1, 10_000_000)),
+            K("outbound_per_day", "integer", 20, "Messages to outside addresses a signed-up business may send a day until an operator lifts the hold (`appliance tenant lift` or its page); the plan's limit still counts every message.", _int(1, 10_000_000)),
         ),
     ),
 )

@@ -174,14 +174,9 @@ class TenantRow:
     plan: Plan
     state: str
     created: str
-    #: Messages a day it may send until an operator lifts the hold; None: no hold.
+    #: Messages to outside addresses it may send a day until an operator
+    #: lifts the hold; None: no hold.
     outbound_hold: int | None = None
-
-    @property
-    def messages_per_day(self) -> int:
-        """What it may send today: its plan's limit, or the hold when lower."""
-        hold = self.outbound_hold
-        return min(self.plan.messages_per_day, hold) if hold else self.plan.messages_per_day
 
 
 # -- the business itself ----------------------------------------------------

@@ -162,16 +162,16 @@ def test_the_page_is_in_french(env):
     assert re.search(r"Combien font \d+ plus \d+ ?", page.text) and "Inscrivez votre entreprise" in page.text
 
 
-def _submit(env, address: str, count: int) -> list[str]:
-    """Send ``count`` messages from ``address`` to an outside address over
-    submission; the reply to each (``250`` or the refusal)."""
+def _submit(env, address: str, count: int, to: str = "someone@outside.example") -> list[str]:
+    """Send ``count`` messages from ``address`` to ``to`` (an outside
+    address) over submission; the reply to each (``250`` or the refusal)."""
     replies = []
     with smtplib.SMTP("127.0.0.1", env.daemon.port("submission"), timeout=30) as conn:
         conn.starttls(context=_no_verify())
         conn.login(address, PASSWORD)
         for n in range(count):
             msg = EmailMessage()
-            msg["From"], msg["To"], msg["Subject"] = address, "someone@outside.example", f"hello {n}"
+            msg["From"], msg["To"], msg["Subject"] = address, to, f"hello {n}"
             msg.set_content("hello")
             try:
                 conn.send_message(msg)
@@ -184,13 +184,15 @@ def _submit(env, address: str, count: int) -> list[str]:
 
 def test_a_signed_up_business_sends_20_a_day_until_an_operator_lifts_it(env):
     """Messages 1-20 to an outside address are accepted, the 21st refused
-    with the daily limit's reply; after ``appliance tenant lift`` it goes."""
+    with the daily limit's reply, while mail to a business hosted here
+    still goes; after ``appliance tenant lift`` the outside one goes too."""
     client = env.client()
     assert _sign_up(client, "chatty").status_code == 303
     address = "me@chatty.appliance.test"
     replies = _submit(env, address, 21)
     assert replies[:20] == ["250"] * 20
     assert replies[20] == SENDING_LIMIT
+    assert _submit(env, address, 1, to="ann@acme.example") == ["250"]
     assert env.cli("tenant", "lift", "chatty").stdout.strip() == "lifted"
     assert env.cli.json("tenant", "show", "chatty")["outbound_hold"] is None
     assert _submit(env, address, 1) == ["250"]
