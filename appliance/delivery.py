@@ -392,16 +392,27 @@ def sent_counters(user_id: int) -> tuple[str, str]:
     return "messages_sent", f"messages_sent:user:{user_id}"
 
 
-def check_sending_limits(conn: sqlite3.Connection, user_id: int, user_limit: int, *, bump: bool) -> None:
+#: The counter of messages with outside recipients, which a signed-up
+#: business's hold limits (``directory.TenantRow.outbound_hold``).
+OUTSIDE_COUNTER = "messages_outside"
+
+
+def check_sending_limits(conn: sqlite3.Connection, user_id: int, user_limit: int, *, bump: bool,
+                         outside: bool = False) -> None:
     """Raise SendingLimit if today's quota is used up; with ``bump``, count one.
 
     The business's limit is its plan's ``messages_per_day``; ``user_limit``
-    (0: none beyond the plan's) caps one user. Run with ``bump`` inside the
-    write that queues the message, so the count and the queue entry commit
-    together.
+    (0: none beyond the plan's) caps one user; a business made by sign-up
+    and not yet lifted may also send only its ``outbound_hold`` of messages
+    with ``outside`` recipients. Run with ``bump`` inside the write that
+    queues the message, so the count and the queue entry commit together.
     """
-    business_limit = directory.get_tenant(conn).plan.messages_per_day
+    tenant = directory.get_tenant(conn)
+    business_limit = tenant.plan.messages_per_day
     business, user = sent_counters(user_id)
+    if bump and outside and tenant.outbound_hold is not None:
+        if directory.bump_usage(conn, OUTSIDE_COUNTER) > tenant.outbound_hold:
+            raise SendingLimit("the business's daily limit of messages to outside addresses is reached")
     if bump:
         if directory.bump_usage(conn, business) > business_limit:
             raise SendingLimit("the business's daily sending limit is reached")
@@ -437,7 +448,7 @@ def submission_write(
     recipients, in the transaction that also delivers its local copies."""
 
     def write(conn: sqlite3.Connection) -> None:
-        check_sending_limits(conn, user_id, user_limit, bump=True)
+        check_sending_limits(conn, user_id, user_limit, bump=True, outside=bool(remote))
         if remote:
             queuedb.enqueue(conn, mail_from, remote, message, user_id=user_id, lifetime=lifetime, smtputf8=smtputf8)
 

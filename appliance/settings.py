@@ -538,6 +538,18 @@ SCHEMA: tuple[Section, ...] = (
             K("exempt_networks", "list of networks", ["127.0.0.0/8", "::1/128"], "Client networks (CIDR) never looked up.", _network_list),
         ),
     ),
+    Section(
+        "signup",
+        "Self-service sign-up on the panel's host name (`/signup`): a visitor names a business, picks an address at its free subdomain and a password, answers an arithmetic question, and lands in their new business's panel, on `[box] default_plan`.",
+        (
+            K("enabled", "boolean", False, "Offer the sign-up page; off, `/signup` is the panel's 404.", _bool),
+            K("terms_url", "string", "", "Address of the terms a visitor accepts; empty: the form links to none.", _str),
+            K("per_hour", "integer", 5, "Businesses one source address may sign up per hour; past it the page answers 429.", _int(1, 10_000)),
+            K("challenge_minutes", "integer", 30, "Minutes a sign-up form's arithmetic question stays answerable.", _int(1, 24 * 60)),
+            K("codes", "list of strings", [], "Invitation codes; when any is set, a visitor must give one of them.", _str_list),
+            K("outbound_per_day", "integer", 20, "Messages to outside addresses a signed-up business may send a day until an operator lifts the hold (`appliance tenant lift` or its page); the plan's limit still counts every message.", _int(1, 10_000_000)),
+        ),
+    ),
 )
 
 PLAN_KEYS: tuple[Key, ...] = (

@@ -114,6 +114,14 @@ def _m0004(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0005_outbound_hold")
+def _m0005(db: sqlite_utils.Database) -> None:
+    # A business made by self-service sign-up may send only this many
+    # messages a day (below its plan's) until an operator lifts it; NULL:
+    # only the plan's limit.
+    db.executescript("ALTER TABLE tenant ADD COLUMN outbound_hold INTEGER CHECK (outbound_hold > 0);")
+
+
 #: The roles a user may have.
 ROLES = ("owner", "member")
 #: The states a user may be in: only ``active`` users log in; mail to
@@ -166,6 +174,9 @@ class TenantRow:
     plan: Plan
     state: str
     created: str
+    #: Messages to outside addresses it may send a day until an operator
+    #: lifts the hold; None: no hold.
+    outbound_hold: int | None = None
 
 
 # -- the business itself ----------------------------------------------------
@@ -186,7 +197,12 @@ def get_tenant(conn: sqlite3.Connection) -> TenantRow:
     if row is None:
         raise NotFound("this file holds no business")
     plan = Plan(row["plan"], row["max_users"], row["mailbox_bytes"], row["web_bytes"], row["messages_per_day"])
-    return TenantRow(row["slug"], row["name"], plan, row["state"], row["created"])
+    return TenantRow(row["slug"], row["name"], plan, row["state"], row["created"], row["outbound_hold"])
+
+
+def set_outbound_hold(conn: sqlite3.Connection, limit: int | None) -> None:
+    """Hold the business to ``limit`` messages a day (None: lift the hold)."""
+    conn.execute("UPDATE tenant SET outbound_hold = ? WHERE id = 1", (limit,))
 
 
 def set_state(conn: sqlite3.Connection, state: str) -> None:

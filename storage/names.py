@@ -22,6 +22,31 @@ MAX_LOCAL = 64
 MAX_NAME = 200
 
 
+#: Slugs no new business may take: ``<slug>.<box domain>`` would look like
+#: the box's own service names, or a role address's domain, to people and
+#: to clients' autoconfiguration. The one list: the CLI, the operators'
+#: panel and the sign-up page all create through ``new_slug``.
+RESERVED_SLUGS = frozenset({
+    "abuse", "admin", "administrator", "api", "autoconfig", "autodiscover", "billing", "box", "dav", "dns",
+    "ftp", "help", "hostmaster", "imap", "info", "localhost", "mail", "mta-sts", "mx", "no-reply", "noreply",
+    "ns", "ns1", "ns2", "ns3", "ns4", "operator", "operators", "panel", "pop", "pop3", "postmaster", "root",
+    "security", "signup", "smtp", "static", "status", "submission", "support", "webmail", "webmaster", "www",
+})
+
+
+class ReservedSlug(InvalidInput):
+    """A slug of :data:`RESERVED_SLUGS`."""
+
+
+def new_slug(value: str) -> str:
+    """:func:`slug`, for a business about to be made: also refuses
+    :data:`RESERVED_SLUGS` (raises ReservedSlug)."""
+    value = slug(value)
+    if value in RESERVED_SLUGS:
+        raise ReservedSlug(f"business slug {value!r} is reserved for the box")
+    return value
+
+
 def slug(value: str) -> str:
     value = value.strip()
     if not SLUG_RE.match(value):

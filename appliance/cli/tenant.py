@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         a.add_argument("slug")
         a.set_defaults(handler=lambda ctx, state=state: ctx.core.businesses.set_state(ctx.args.slug, state, actor=ctx.actor))
 
+    a = s.add_parser("lift", help="lift a signed-up business's hold on outbound mail (only its plan limits it then)")
+    a.add_argument("slug")
+    a.set_defaults(handler=lambda ctx: print(
+        "lifted" if ctx.core.businesses.lift_hold(ctx.args.slug, actor=ctx.actor) else "no hold to lift"))
+
     a = s.add_parser("plan", help="move a business to another plan")
     a.add_argument("slug")
     a.add_argument("plan")
@@ -107,6 +112,8 @@ def _show(t: dict) -> str:
         f"users:    {t['users']}",
         "domains:  " + " ".join(f"{d['name']} ({d['kind']})" for d in t["domains"]),
     ]
+    if t.get("outbound_hold"):
+        lines.append(f"hold:     {t['outbound_hold']} messages/day until lifted (appliance tenant lift {t['slug']})")
     return "\n".join(lines)
 
 

@@ -97,6 +97,15 @@ async def _state(ctx: Context, state: str) -> Response:
     return ctx.redirect(f"/operator/businesses/{ctx.params['slug']}")
 
 
+async def lift_hold(ctx: Context) -> Response:
+    """Lift a signed-up business's hold on outbound mail (none: nothing changes)."""
+    try:
+        await asyncio.to_thread(ctx.app.core.businesses.lift_hold, ctx.params["slug"], actor=_actor(ctx))
+    except (NotFound, InvalidInput):
+        return ctx.not_found()
+    return ctx.redirect(f"/operator/businesses/{ctx.params['slug']}")
+
+
 async def suspend(ctx: Context) -> Response:
     return await _state(ctx, "suspended")
 

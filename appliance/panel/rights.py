@@ -140,6 +140,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/people/{address}/invitation", "POST", "people.reinvite", OWNERS),
     Route("/invitation/{invitee}/{token}", "GET", "invitation.page", EVERYONE),
     Route("/invitation/{invitee}/{token}", "POST", "invitation.accept", EVERYONE),
+    # Self-service sign-up ([signup]): for signed-out visitors; signed in it
+    # sends you to your panel; off, it is the 404.
+    Route("/signup", "GET", "signup.page", EVERYONE),
+    Route("/signup", "POST", "signup.submit", EVERYONE),
     Route("/addresses", "GET", "addresses.list_page", OWNERS),
     Route("/addresses/add", "GET", "addresses.add_page", OWNERS),
     Route("/addresses/add", "POST", "addresses.add", OWNERS),
@@ -163,6 +167,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/operator/businesses/{slug}/suspend", "POST", "operator_pages.suspend", OPERATORS),
     Route("/operator/businesses/{slug}/resume", "POST", "operator_pages.resume", OPERATORS),
     Route("/operator/businesses/{slug}/plan", "POST", "operator_pages.change_plan", OPERATORS),
+    Route("/operator/businesses/{slug}/lift", "POST", "operator_pages.lift_hold", OPERATORS),
     Route("/operator/businesses/{slug}/support", "POST", "operator_pages.open_support", OPERATORS),
     Route("/support/leave", "POST", "operator_pages.leave_support", frozenset({SUPPORT})),
     # Contacts and the mini-CRM: the shared address book, which every user

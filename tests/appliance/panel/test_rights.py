@@ -88,6 +88,9 @@ SPEC = {
     ("/people/{address}/invitation", "POST"): OWNERS,
     ("/invitation/{invitee}/{token}", "GET"): ALL,
     ("/invitation/{invitee}/{token}", "POST"): ALL,
+    # Sign-up: signed out, the form; signed in, a redirect to one's panel.
+    ("/signup", "GET"): ALL,
+    ("/signup", "POST"): ALL,
     ("/addresses", "GET"): OWNERS,
     ("/addresses/add", "GET"): OWNERS,
     ("/addresses/add", "POST"): OWNERS,
@@ -109,6 +112,7 @@ SPEC = {
     ("/operator/businesses/{slug}/suspend", "POST"): OPERATORS,
     ("/operator/businesses/{slug}/resume", "POST"): OPERATORS,
     ("/operator/businesses/{slug}/plan", "POST"): OPERATORS,
+    ("/operator/businesses/{slug}/lift", "POST"): OPERATORS,
     ("/operator/businesses/{slug}/support", "POST"): OPERATORS,
     ("/support/leave", "POST"): {SUPPORT},
     # Contacts and the mini-CRM
@@ -225,7 +229,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 157
+    assert len(table) == 160
 
 
 @pytest.fixture(scope="module")
