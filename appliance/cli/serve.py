@@ -89,8 +89,11 @@ def _demo_settings(settings):
     this computer (the browser would otherwise stop at the self-signed
     certificate); every other client is still sent to HTTPS. A domain's
     live check asks the box's own DNS server unless a resolver is set: a
-    demo has no registrar, so the box is the world's DNS for its domains."""
+    demo has no registrar, so the box is the world's DNS for its domains.
+    Self-service sign-up is on unless the settings say otherwise, so that a
+    reseller trying the box sees it."""
     raw = dict(settings.raw)
+    raw["signup"] = {"enabled": True, **raw.get("signup", {})}
     panel = {**raw.get("panel", {}), "plain_http_loopback": True}
     dns_port = settings.listen.dns
     if not settings.panel.check_resolver and dns_port:
@@ -152,6 +155,8 @@ def _banner(app, logins, operator) -> str:
             f"  https://{host}:{ports['https']}/operator   name {credentials.name}  password {password}",
             f"  TOTP secret {credentials.totp_secret} (new on every start)",
         ]
+        if app.settings.signup.enabled:
+            lines.append(f"  New businesses sign up at https://{host}:{ports['https']}/signup")
         resolver = app.settings.panel.check_resolver
         if resolver:
             lines.append(f"  A domain's live check asks {resolver[0]}:{resolver[1]}, the box's own DNS server.")

@@ -30,14 +30,16 @@ def read_banner(proc: subprocess.Popen, timeout: float = 90) -> str:
 
 
 def _sign_in_to_the_panel(banner: str, address: str, password: str) -> None:
-    """The banner's control panel addresses: HTTPS shows the sign-in page;
-    plain HTTP from this computer does too, says it is the demo, and the
+    """The banner's control panel addresses: HTTPS shows the sign-in page
+    and the sign-up page with its question; plain HTTP from this computer does too, says it is the demo, and the
     owner signs in with the printed login."""
     import requests
 
     https = re.search(r"^  (https://127\.0\.0\.1:\d+/) ", banner, re.M)[1]
     http = re.search(r"^  (http://127\.0\.0\.1:\d+/) +\(plain HTTP", banner, re.M)[1]
     assert "Sign in" in requests.get(https, verify=False, timeout=30).text
+    signup = re.search(r"^  New businesses sign up at (https://127\.0\.0\.1:\d+/signup)$", banner, re.M)[1]
+    assert re.search(r"What is \d+ plus \d+\?", requests.get(signup, verify=False, timeout=30).text)
     browser = requests.Session()
     page = browser.get(http, timeout=30).text
     assert "<h1>Sign in</h1>" in page and "plain HTTP" in page
