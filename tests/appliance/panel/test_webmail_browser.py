@@ -124,37 +124,37 @@ def test_hostile_html_runs_nothing_and_fetches_nothing_until_allowed(env, browse
 
 
 def test_bob_files_a_message_in_a_new_folder_and_renames_it(env, browser):
-    """At phone width bob creates the folder "Suppliers", moves a message
+    """At phone width bob creates the folder "Mills", moves a message
     from his inbox into it from the list, then renames the folder
-    "Vendors": his IMAP client finds the message under the new name and no
-    "Suppliers" any more. Every page is clean and accessible."""
+    "Millers": his IMAP client finds the message under the new name and no
+    "Mills" any more. Every page is clean and accessible."""
     deliver(env, "bob@acme.example", "Flour invoice")
     browser.viewport(390, 844, mobile=True)
     _sign_in(env, browser, "bob@acme.example")
     _clean(browser.press("Mail"), "Inbox", browser)
     _clean(browser.press("Manage folders"), "Folders", browser)
-    browser.fill("Folder name", "Suppliers")
+    browser.fill("Folder name", "Mills")
     _clean(browser.press("Create folder"), "Folders", browser)
     assert "The folder was created." in browser.evaluate("document.querySelector('[role=status]').textContent")
     _clean(browser.visit(env.base + "/mail"), "Inbox")
     assert browser.evaluate("(() => { const box = [...document.querySelectorAll('input[type=checkbox]')]"
                             ".find(b => b.getAttribute('aria-label') === 'Select “Flour invoice”');"
                             " if (!box) return false; box.click(); return box.checked; })()")
-    browser.fill("Move or copy to", "Suppliers")
+    browser.fill("Move or copy to", "Mills")
     _clean(browser.press("Move"), "Inbox", browser)
     suppliers = browser.evaluate("[...document.querySelectorAll('nav.mail-folders a')]"
-                                 ".find(a => a.textContent.trim().startsWith('Suppliers')).href")
-    _clean(browser.visit(suppliers), "Suppliers", browser)
+                                 ".find(a => a.textContent.trim().startsWith('Mills')).href")
+    _clean(browser.visit(suppliers), "Mills", browser)
     assert browser.evaluate("document.body.textContent").count("Flour invoice") == 1
-    _clean(browser.press("Folder settings"), "Folder “Suppliers”", browser)
-    browser.fill("Folder name", "Vendors")
+    _clean(browser.press("Folder settings"), "Folder “Mills”", browser)
+    browser.fill("Folder name", "Millers")
     _clean(browser.press("Rename"), "Folders", browser)
-    assert "Flour invoice" in imap_subjects(env, "bob@acme.example", "Vendors")
+    assert "Flour invoice" in imap_subjects(env, "bob@acme.example", "Millers")
     conn = imap(env, "bob@acme.example")
     try:
         _, listed = conn.list('""', "*")
     finally:
         conn.logout()
-    assert any(line.endswith(b'"Vendors"') or line.endswith(b" Vendors") for line in listed)
-    assert not any(b"Suppliers" in line for line in listed)
+    assert any(line.endswith(b'"Millers"') or line.endswith(b" Millers") for line in listed)
+    assert not any(b"Mills" in line for line in listed)
     browser.viewport(1366, 900, mobile=False)
