@@ -75,17 +75,8 @@ async def add(ctx: Context) -> Response:
     if contact is None:
         return ctx.not_found()
     form = forms.deal(ctx._, await _stages(ctx), await _people(ctx), ctx.form_data())
-    if form.validate():
-        try:
-            await asyncio.to_thread(_service(ctx).create, ctx.session.slug, contact.uid, forms.values_of(form),
-                                    actor=ctx.session.address)
-        except NotFound:
-            return ctx.not_found()
-        except (InvalidInput, LimitExceeded) as exc:
-            _service_error(ctx, form, exc)
-        else:
-            return ctx.redirect(contact_href(contact.uid) + "?saved=1#deals-heading")
-    return ctx.render("deal_form.html", 400, form=form, contact=contact, href=contact_href(contact.uid), deal=None)
+    done = await _save(ctx, form, _service(ctx).create, contact.uid, contact_href(contact.uid) + "?saved=1#deals-heading")
+    return done or ctx.render("deal_form.html", 400, form=form, contact=contact, href=contact_href(contact.uid), deal=None)
 
 
 async def edit_page(ctx: Context) -> Response:
@@ -106,17 +97,25 @@ async def edit(ctx: Context) -> Response:
     if deal is None:
         return ctx.not_found()
     form = forms.deal(ctx._, await _stages(ctx), await _people(ctx), ctx.form_data())
-    if form.validate():
-        try:
-            await asyncio.to_thread(_service(ctx).update, ctx.session.slug, deal.id, forms.values_of(form),
-                                    actor=ctx.session.address)
-        except NotFound:
-            return ctx.not_found()
-        except (InvalidInput, LimitExceeded) as exc:
-            _service_error(ctx, form, exc)
-        else:
-            return ctx.redirect(_back_href(deal) + "?saved=1")
-    return ctx.render("deal_form.html", 400, form=form, contact=None, deal=deal, href=_back_href(deal))
+    done = await _save(ctx, form, _service(ctx).update, deal.id, _back_href(deal) + "?saved=1")
+    return done or ctx.render("deal_form.html", 400, form=form, contact=None, deal=deal, href=_back_href(deal))
+
+
+async def _save(ctx: Context, form, method, key, then: str) -> Response | None:
+    """``method(slug, key, values)`` of the deals service for a valid deal
+    ``form``: the redirect to ``then`` once it is saved, the 404 when its
+    deal or contact is gone, or None (the form to show again, with the
+    service's objection beside its field)."""
+    if not form.validate():
+        return None
+    try:
+        await asyncio.to_thread(method, ctx.session.slug, key, forms.values_of(form), actor=ctx.session.address)
+    except NotFound:
+        return ctx.not_found()
+    except (InvalidInput, LimitExceeded) as exc:
+        _service_error(ctx, form, exc)
+        return None
+    return ctx.redirect(then)
 
 
 async def delete_page(ctx: Context) -> Response:
