@@ -31,6 +31,7 @@ runs them in a thread.
 ``queue``          outbound mail: list, retry, delete
 ``devices``        what mail, calendar and contacts clients are told: host,
                    ports, addresses, the signed Apple profile
+``feeds``          calendar feeds (ICS links): list, turn on, renew, off
 ``security``       a user's two-step sign-in and app passwords
 ``audit``          a business's audit log, a page at a time
 ``plan_usage``     a business's use against each limit of its plan
@@ -75,6 +76,7 @@ from .devices import Devices, Listeners
 from .dns import DnsRecords
 from .domaincheck import DomainChecks
 from .domains import Domains
+from .feeds import Feeds
 from .operators import Operators
 from .people import People
 from .planuse import PlanUsage
@@ -110,6 +112,7 @@ class Services:
         self.queue = Queue(self.stores)
         self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
         self.security = Security(self.stores)
+        self.feeds = Feeds(self.stores, self.devices)
         self.domain_checks = DomainChecks(self.stores, self.dns, self.certificates)
         self.audit = AuditLog(self.stores)
         self.plan_usage = PlanUsage(self.stores)
