@@ -57,6 +57,8 @@ PARAMS.update(invitee=PARAMS["address"], token=r"[A-Za-z0-9_-]{43}", number=r"[1
 PARAMS["slug"] = r"[a-z0-9-]{1,63}"
 # A contact's vCard UID; a deal's id (random, so never one of another business's).
 PARAMS["uid"] = r"[^/\s]{1,255}"
+# The other card of a merge (merged into {uid}).
+PARAMS["other"] = PARAMS["uid"]
 PARAMS["deal"] = r"[0-9a-f]{16}"
 # A calendar or task list whose feed one may publish (its random reference).
 PARAMS["calendar"] = r"[0-9a-f]{16}"
@@ -188,6 +190,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/contacts/import", "POST", "contacts.import_contacts", SIGNED_IN),
     Route("/contacts/export.vcf", "GET", "contacts.export_vcf", SIGNED_IN),
     Route("/contacts/export.csv", "GET", "contacts.export_csv", SIGNED_IN),
+    Route("/contacts/duplicates", "GET", "contactmerge.duplicates_page", OWNERS),
     Route("/contacts/{uid}", "GET", "contacts.contact_page", SIGNED_IN),
     Route("/contacts/{uid}/edit", "GET", "contacts.edit_page", SIGNED_IN),
     Route("/contacts/{uid}/edit", "POST", "contacts.edit", SIGNED_IN),
@@ -197,6 +200,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/contacts/{uid}/followups", "POST", "contacts.add_followup", SIGNED_IN),
     Route("/contacts/{uid}/followups/done", "POST", "contacts.complete_followup", SIGNED_IN),
     Route("/contacts/{uid}/delete", "POST", "contacts.delete", OWNERS),
+    # Merging two cards (one is deleted): owners, after a confirmation page.
+    Route("/contacts/{uid}/merge/{other}", "GET", "contactmerge.merge_page", OWNERS),
+    Route("/contacts/{uid}/merge/{other}", "POST", "contactmerge.merge", OWNERS),
     # Deals and the pipeline, which every user of the business edits as
     # they do the contacts; the owner shapes the pipeline's stages.
     Route("/contacts/{uid}/deals/add", "GET", "deals.add_page", SIGNED_IN),

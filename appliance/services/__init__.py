@@ -41,6 +41,7 @@ runs them in a thread.
                    check, put, activate, rename, delete
 ``contacts``       the shared address book as people and companies, with
                    the mini-CRM: stages, timeline, "do not contact"
+``contact_merge``  duplicate contacts (a shared e-mail address) and merging two
 ``deals``          the CRM's deals and the business's pipeline of stages;
                    "my day" (follow-ups due, recent activity)
 ``backups``        what the replica holds, restore, the nightly export
@@ -70,6 +71,7 @@ from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
 from .contactform import ContactForms
+from .contactmerge import ContactMerge
 from .contacts import Contacts
 from .deals import Deals
 from .devices import Devices, Listeners
@@ -119,6 +121,7 @@ class Services:
         self.operators = Operators(self.stores, self.businesses, self.people)
         self.sieve = Scripts(self.stores)
         self.contacts = Contacts(self.stores)
+        self.contact_merge = ContactMerge(self.stores, self.contacts)
         self.deals = Deals(self.stores, self.contacts)
         self.backups = Backups(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)

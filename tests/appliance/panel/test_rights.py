@@ -128,6 +128,7 @@ SPEC = {
     ("/contacts/import", "POST"): IN,
     ("/contacts/export.vcf", "GET"): IN,
     ("/contacts/export.csv", "GET"): IN,
+    ("/contacts/duplicates", "GET"): OWNERS,
     ("/contacts/{uid}", "GET"): IN,
     ("/contacts/{uid}/edit", "GET"): IN,
     ("/contacts/{uid}/edit", "POST"): IN,
@@ -137,6 +138,8 @@ SPEC = {
     ("/contacts/{uid}/followups", "POST"): IN,
     ("/contacts/{uid}/followups/done", "POST"): IN,
     ("/contacts/{uid}/delete", "POST"): OWNERS,
+    ("/contacts/{uid}/merge/{other}", "GET"): OWNERS,
+    ("/contacts/{uid}/merge/{other}", "POST"): OWNERS,
     # Deals and the pipeline
     ("/contacts/{uid}/deals/add", "GET"): IN,
     ("/contacts/{uid}/deals/add", "POST"): IN,
@@ -234,7 +237,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 164
+    assert len(table) == 167
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +311,7 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         # A contact of acme's, made for this cell (the owner may delete it),
         # and a deal of it.
         uid = _acme_contact(env)
-        path = path.replace("{uid}", uid)
+        path = path.replace("{uid}", uid).replace("{other}", _acme_contact(env) if "{other}" in pattern else "")
         if "{deal}" in pattern:
             path = path.replace("{deal}", _acme_deal(env, uid))
     # acme's site has a page "kept" that must survive; the owner acts on a
