@@ -121,6 +121,9 @@ def test_an_owner_turns_a_feed_on_renews_it_and_turns_it_off(feedco, tmp_path_fa
         browser.close()
     assert [a for a, _ in _audit(env)] == ["feed.on", "feed.renew", "feed.off"]
     assert {d for _, d in _audit(env)} == {f"{SLUG}/calendar"}
+    log = html.unescape(env.signed_in(OWNER).get("/audit").text)
+    for sentence in ("Turned on the feed of", "Renewed the feed link of", "Turned off the feed of"):
+        assert f"{sentence} the calendar {SLUG}/calendar" in log, sentence
 
 
 def test_staff_publish_only_their_own_calendars(feedco):
