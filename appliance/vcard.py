@@ -332,6 +332,27 @@ def patch(text: str, new: Fields) -> str:
     return "".join(ln.raw for ln in out)
 
 
+def absorb(text: str, other: str, names: tuple[str, ...] = ("ADR",)) -> str:
+    """``text`` with the lines of ``other`` named in ``names`` whose value
+    ``text`` lacks, added after its last line of that name (else before
+    END), parameters kept and group dropped (a group names lines of its
+    own card only). Every line of ``text`` stays byte for byte. For
+    properties the panel does not own (an address): two cards merged.
+    Raises VCardError."""
+    out = lines(text)
+    theirs = lines(other)
+    for name in names:
+        have = {ln.value.strip() for ln in out if ln.name == name}
+        added = []
+        for ln in theirs:
+            if ln.name == name and ln.value.strip() and ln.value.strip() not in have:
+                have.add(ln.value.strip())
+                added.append(_line(name, ln.value, ln.params))
+        if added:
+            _insert(out, name, added)
+    return "".join(ln.raw for ln in out)
+
+
 def _patch_many(out: list[Line], name: str, old: list[str], new: list[str], make, value_of) -> None:
     if old == new:
         return

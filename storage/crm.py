@@ -197,6 +197,26 @@ def forget(conn: sqlite3.Connection, uid: str) -> None:
     conn.execute("DELETE FROM crm_followups WHERE contact_uid = ?", (uid,))
 
 
+def move(conn: sqlite3.Connection, from_uid: str, to_uid: str) -> None:
+    """Give ``to_uid`` what the CRM holds of ``from_uid`` (two cards of one
+    contact merged): its timeline and follow-up links; its stage when
+    ``to_uid`` has none, "do not contact" when either has it. Nothing of
+    ``from_uid`` is left. The oldest entries go past :data:`MAX_ACTIVITIES`."""
+    kept, other = state(conn, to_uid), state(conn, from_uid)
+    if kept.stage is None and other.stage is not None:
+        set_stage(conn, to_uid, other.stage)
+    if other.do_not_contact and not kept.do_not_contact:
+        set_do_not_contact(conn, to_uid, True)
+    conn.execute("UPDATE crm_activities SET uid = ? WHERE uid = ?", (to_uid, from_uid))
+    conn.execute(
+        "DELETE FROM crm_activities WHERE uid = ? AND id NOT IN"
+        " (SELECT id FROM crm_activities WHERE uid = ? ORDER BY at DESC, id DESC LIMIT ?)",
+        (to_uid, to_uid, MAX_ACTIVITIES),
+    )
+    conn.execute("UPDATE crm_followups SET contact_uid = ? WHERE contact_uid = ?", (to_uid, from_uid))
+    conn.execute("DELETE FROM crm_contacts WHERE uid = ?", (from_uid,))
+
+
 def link_followup(conn: sqlite3.Connection, todo_uid: str, contact_uid: str, actor: str) -> None:
     count = conn.execute("SELECT count(*) FROM crm_followups WHERE contact_uid = ?", (contact_uid,)).fetchone()[0]
     if count >= MAX_FOLLOWUPS:

@@ -14,6 +14,12 @@ N" is one indexed query. Tombstones of deleted items are pruned past
 :data:`MAX_TOMBSTONES` per collection; ``horizon`` then says which older
 sequence numbers can no longer be answered (the client resyncs fully).
 
+ICS feeds: a calendar or task list may have a subscription link for clients
+that cannot speak CalDAV. Off until turned on; ``feed_token`` holds the
+SHA-256 of the link's random token (never the token itself) and
+``feed_since`` when it was made; renewing replaces both, turning it off
+clears both.
+
 Usage per business (bytes and item count) is kept by triggers, so a cascade
 (a removed user takes their collections with them) keeps it right.
 
@@ -23,6 +29,7 @@ Functions take a connection and run inside a transaction of
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -126,6 +133,18 @@ def _m0001(db: sqlite_utils.Database) -> None:
             on_user_created(conn, user_id)
 
 
+@MIGRATIONS(name="0002_dav_feeds_off")
+def _m0002(db: sqlite_utils.Database) -> None:
+    # Feeds were on for every calendar, their tokens stored as they are:
+    # they are off now until someone turns them on (old links answer 404).
+    db.executescript(
+        """
+        ALTER TABLE dav_collections ADD COLUMN feed_since REAL;
+        UPDATE dav_collections SET feed_token = NULL;
+        """
+    )
+
+
 # -- rows ------------------------------------------------------------------
 
 
@@ -139,6 +158,7 @@ class CollectionRow:
     nonce: str
     seq: int
     horizon: int
+    #: SHA-256 (hex) of the feed's token, None while the feed is off.
     feed_token: str | None
     modified: float
 
@@ -280,10 +300,51 @@ def children(conn: sqlite3.Connection, parent: str) -> list[CollectionRow]:
 
 
 def collection_by_feed_token(conn: sqlite3.Connection, token: str) -> CollectionRow | None:
+    """The calendar whose feed is on with ``token`` (compared by its hash)."""
     row = conn.execute(
-        f"SELECT {_COLLECTION_COLUMNS} FROM dav_collections WHERE feed_token = ?", (token,)
+        f"SELECT {_COLLECTION_COLUMNS} FROM dav_collections WHERE feed_token = ?", (feed_hash(token),)
     ).fetchone()
     return None if row is None else _collection(row)
+
+
+def feed_hash(token: str) -> str:
+    """What is stored of a feed token (random, 192 bits: a plain hash suffices)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """A calendar or task list with its feed's state."""
+
+    collection: CollectionRow
+    since: float | None
+
+    @property
+    def on(self) -> bool:
+        return self.collection.feed_token is not None
+
+
+def calendars(conn: sqlite3.Connection, owner: str) -> list[FeedRow]:
+    """The calendars and task lists directly under the principal ``owner``."""
+    rows = conn.execute(
+        f"SELECT {_COLLECTION_COLUMNS}, feed_since FROM dav_collections WHERE parent = ? AND tag = 'VCALENDAR'"
+        " ORDER BY path", (owner,)
+    ).fetchall()
+    return [FeedRow(_collection(r), r["feed_since"]) for r in rows]
+
+
+def collection_by_nonce(conn: sqlite3.Connection, nonce: str) -> CollectionRow | None:
+    row = conn.execute(f"SELECT {_COLLECTION_COLUMNS} FROM dav_collections WHERE nonce = ?", (nonce,)).fetchone()
+    return None if row is None else _collection(row)
+
+
+def set_feed(conn: sqlite3.Connection, collection_id: int, token: str | None) -> None:
+    """Turn a collection's feed on with ``token`` (replacing any earlier
+    one, which stops working at once) or, with None, off."""
+    conn.execute(
+        "UPDATE dav_collections SET feed_token = ?, feed_since = ? WHERE id = ?",
+        (None if token is None else feed_hash(token), None if token is None else time.time(), collection_id),
+    )
 
 
 def _check_props(props: dict) -> str:
@@ -321,7 +382,7 @@ def create_collection(
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             path, parent, tag, _check_props(props), user_id if user_id is not None else owner.user_id,
-            secrets.token_hex(8), secrets.token_urlsafe(24) if tag == "VCALENDAR" else None, time.time(),
+            secrets.token_hex(8), None, time.time(),
         ),
     )
     return get_collection(conn, path)

@@ -168,6 +168,11 @@ def delete(conn: sqlite3.Connection, deal_id: str) -> None:
     conn.execute("DELETE FROM crm_deals WHERE id = ?", (deal_id,))
 
 
+def move(conn: sqlite3.Connection, from_uid: str, to_uid: str) -> None:
+    """The deals of ``from_uid`` become ``to_uid``'s (two cards merged)."""
+    conn.execute("UPDATE crm_deals SET contact_uid = ? WHERE contact_uid = ?", (to_uid, from_uid))
+
+
 def forget(conn: sqlite3.Connection, contact_uid: str) -> None:
     """Drop the deals of a contact whose card was deleted in the panel."""
     conn.execute("DELETE FROM crm_deals WHERE contact_uid = ?", (contact_uid,))

@@ -56,6 +56,9 @@ def sentence(ctx: Context, entry: AuditEntry) -> str:
         "site.publish": _("Published the website"),
         "dns.add": _("Added the DNS record %(detail)s", detail=detail),
         "dns.remove": _("Removed the DNS record %(detail)s", detail=detail),
+        "feed.on": _("Turned on the feed of the calendar %(detail)s", detail=detail),
+        "feed.renew": _("Renewed the feed link of the calendar %(detail)s", detail=detail),
+        "feed.off": _("Turned off the feed of the calendar %(detail)s", detail=detail),
     }
     if action in simple:
         return simple[action]

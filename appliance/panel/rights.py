@@ -57,7 +57,11 @@ PARAMS.update(invitee=PARAMS["address"], token=r"[A-Za-z0-9_-]{43}", number=r"[1
 PARAMS["slug"] = r"[a-z0-9-]{1,63}"
 # A contact's vCard UID; a deal's id (random, so never one of another business's).
 PARAMS["uid"] = r"[^/\s]{1,255}"
+# The other card of a merge (merged into {uid}).
+PARAMS["other"] = PARAMS["uid"]
 PARAMS["deal"] = r"[0-9a-f]{16}"
+# A calendar or task list whose feed one may publish (its random reference).
+PARAMS["calendar"] = r"[0-9a-f]{16}"
 # The website editor: a page's name, a file of the preview, a block's kind and number.
 PARAMS.update(page=r"[a-z0-9-]{1,40}", file=r"[a-z0-9][a-z0-9_./-]{0,200}", kind=r"[a-z][a-z-]{0,19}", block=r"[1-9][0-9]{0,2}")
 # The website's image library: a picture's name (``sitegen.images.NAME_RE``).
@@ -109,6 +113,12 @@ ROUTES: tuple[Route, ...] = (
     Route("/devices/new-outlook", "GET", "devices.new_outlook", SIGNED_IN),
     Route("/devices/iphone", "GET", "devices.iphone", SIGNED_IN),
     Route("/devices/android", "GET", "devices.android", SIGNED_IN),
+    # Calendar feeds (ICS links): the business's calendars for owners, one's
+    # own for everyone. A {calendar} one may not publish is the 404.
+    Route("/calendars", "GET", "feeds.page", SIGNED_IN),
+    Route("/calendars/{calendar}/on", "POST", "feeds.turn_on", SIGNED_IN),
+    Route("/calendars/{calendar}/renew", "POST", "feeds.renew", SIGNED_IN),
+    Route("/calendars/{calendar}/off", "POST", "feeds.turn_off", SIGNED_IN),
     # Security: the second step of signing in, two-step sign-in, app
     # passwords. An ``{app}`` that is not the user's own is the 404.
     Route("/signin/code", "GET", "security.code_page", EVERYONE),
@@ -180,6 +190,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/contacts/import", "POST", "contacts.import_contacts", SIGNED_IN),
     Route("/contacts/export.vcf", "GET", "contacts.export_vcf", SIGNED_IN),
     Route("/contacts/export.csv", "GET", "contacts.export_csv", SIGNED_IN),
+    Route("/contacts/duplicates", "GET", "contactmerge.duplicates_page", OWNERS),
     Route("/contacts/{uid}", "GET", "contacts.contact_page", SIGNED_IN),
     Route("/contacts/{uid}/edit", "GET", "contacts.edit_page", SIGNED_IN),
     Route("/contacts/{uid}/edit", "POST", "contacts.edit", SIGNED_IN),
@@ -189,6 +200,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/contacts/{uid}/followups", "POST", "contacts.add_followup", SIGNED_IN),
     Route("/contacts/{uid}/followups/done", "POST", "contacts.complete_followup", SIGNED_IN),
     Route("/contacts/{uid}/delete", "POST", "contacts.delete", OWNERS),
+    # Merging two cards (one is deleted): owners, after a confirmation page.
+    Route("/contacts/{uid}/merge/{other}", "GET", "contactmerge.merge_page", OWNERS),
+    Route("/contacts/{uid}/merge/{other}", "POST", "contactmerge.merge", OWNERS),
     # Deals and the pipeline, which every user of the business edits as
     # they do the contacts; the owner shapes the pipeline's stages.
     Route("/contacts/{uid}/deals/add", "GET", "deals.add_page", SIGNED_IN),

@@ -31,6 +31,7 @@ runs them in a thread.
 ``queue``          outbound mail: list, retry, delete
 ``devices``        what mail, calendar and contacts clients are told: host,
                    ports, addresses, the signed Apple profile
+``feeds``          calendar feeds (ICS links): list, turn on, renew, off
 ``security``       a user's two-step sign-in and app passwords
 ``audit``          a business's audit log, a page at a time
 ``plan_usage``     a business's use against each limit of its plan
@@ -40,6 +41,7 @@ runs them in a thread.
                    check, put, activate, rename, delete
 ``contacts``       the shared address book as people and companies, with
                    the mini-CRM: stages, timeline, "do not contact"
+``contact_merge``  duplicate contacts (a shared e-mail address) and merging two
 ``deals``          the CRM's deals and the business's pipeline of stages;
                    "my day" (follow-ups due, recent activity)
 ``backups``        what the replica holds, restore, the nightly export
@@ -69,12 +71,14 @@ from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
 from .contactform import ContactForms
+from .contactmerge import ContactMerge
 from .contacts import Contacts
 from .deals import Deals
 from .devices import Devices, Listeners
 from .dns import DnsRecords
 from .domaincheck import DomainChecks
 from .domains import Domains
+from .feeds import Feeds
 from .operators import Operators
 from .people import People
 from .planuse import PlanUsage
@@ -110,12 +114,14 @@ class Services:
         self.queue = Queue(self.stores)
         self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
         self.security = Security(self.stores)
+        self.feeds = Feeds(self.stores, self.devices)
         self.domain_checks = DomainChecks(self.stores, self.dns, self.certificates)
         self.audit = AuditLog(self.stores)
         self.plan_usage = PlanUsage(self.stores)
         self.operators = Operators(self.stores, self.businesses, self.people)
         self.sieve = Scripts(self.stores)
         self.contacts = Contacts(self.stores)
+        self.contact_merge = ContactMerge(self.stores, self.contacts)
         self.deals = Deals(self.stores, self.contacts)
         self.backups = Backups(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)

@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 #: Sync tokens are URIs (RFC 6578 section 3.2); ours name the collection's
 #: nonce (changes when it is recreated) and its sequence number.
 TOKEN_PREFIX = "urn:x-appliance:sync:"
-#: Collection property (Clark notation) holding the URL of the ICS feed.
+#: Collection property (Clark notation) that once told the ICS feed's URL.
+#: Only its token's hash is stored now (the panel shows the link when it
+#: is made), so it is never answered, nor stored by a PROPPATCH.
 FEED_PROP = "{urn:x-appliance:dav}feed-url"
 MAX_HREF = 255
 
@@ -133,10 +135,6 @@ class Collection(BaseCollection):
         props = dict(self._row.props)
         if self._row.tag == "VCALENDAR":
             props.update(bounds.advertised(self._storage.backend.max_instances))
-        if self._row.feed_token:
-            props[FEED_PROP] = (
-                f"{self._storage.script_name}/_feed/{self._owner.handle.slug}/{self._row.feed_token}.ics"
-            )
         return props if key is None else props.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:

@@ -9,7 +9,9 @@
   ``multiget``, ``sync``), Radicale still deciding who may see what.
 * Serves the read-only ICS feeds, ``/dav/_feed/<slug>/<token>.ics``: for
   clients that can only subscribe to a URL (new Outlook, phones). The token
-  is random per calendar (``storage.dav``); anything else is a plain 404.
+  is random per calendar, made when its owner turns the feed on in the
+  panel (``appliance.services.feeds``); anything else, a feed turned off
+  or an old token after a renewal, is a plain 404.
 * Bounds what one request may cost: the shape of its XML (``xmlshape``),
   the dates it asks for (``bounds``) and the recurrence work it does
   (``budget``), which ends when the client goes or the service stops. The

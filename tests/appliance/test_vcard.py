@@ -90,3 +90,16 @@ def test_what_is_not_one_vcard_is_refused(text):
     """Empty text, a calendar, a line without a value, two cards: VCardError."""
     with pytest.raises(vcard.VCardError):
         vcard.lines(text)
+
+
+def test_absorb_adds_only_the_addresses_a_card_lacks_and_keeps_every_line():
+    """Merging two cards: the other's ADR lines the card lacks come after
+    its own (the other's group dropped), a value it has is not repeated,
+    and every line of the card stays byte for byte."""
+    card = CARD.replace("END:VCARD\r\n", "ADR;TYPE=HOME:;;Elm St 1;Springfield;;;\r\nEND:VCARD\r\n")
+    other = ("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:u-2\r\nFN:D M\r\n"
+             "ADR;TYPE=HOME:;;Elm St 1;Springfield;;;\r\n"
+             "item3.ADR;TYPE=WORK:;;Main St 9;Shelbyville;;;\r\nEND:VCARD\r\n")
+    merged = vcard.absorb(card, other)
+    assert merged == card.replace("END:VCARD\r\n", "ADR;TYPE=WORK:;;Main St 9;Shelbyville;;;\r\nEND:VCARD\r\n")
+    assert vcard.absorb(merged, other) == merged

@@ -57,3 +57,25 @@ def test_forgetting_a_contact_drops_its_stage_timeline_and_follow_up_links(db):
     db.write_sync("forget", lambda c: crm.forget(c, "u1"))
     assert db.read_sync("left", lambda c: (crm.state(c, "u1"), crm.timeline(c, "u1"), crm.followups(c, "u1"))) == (
         crm.CrmState(None, False), [], [])
+
+
+def test_moving_a_merged_contact_keeps_the_kept_stage_and_takes_the_rest(db):
+    """u2 merged into u1: u1 keeps its own stage (u3, without one, takes
+    the other's), gains u2's timeline, follow-up links and "do not
+    contact"; nothing of u2 is left."""
+    def setup(conn: sqlite3.Connection) -> None:
+        crm.set_stage(conn, "u1", "lead")
+        crm.set_stage(conn, "u2", "customer")
+        crm.set_do_not_contact(conn, "u2", True)
+        crm.add_activity(conn, "u2", "ann", "call", "called")
+        crm.link_followup(conn, "todo-1", "u2", "ann")
+        crm.move(conn, "u2", "u1")
+        crm.set_stage(conn, "u4", "prospect")
+        crm.move(conn, "u4", "u3")
+
+    db.write_sync("merge", setup)
+    assert db.read_sync("state", lambda c: crm.state(c, "u1")) == crm.CrmState("lead", True)
+    assert db.read_sync("state", lambda c: crm.state(c, "u3")) == crm.CrmState("prospect", False)
+    assert [a.text for a in db.read_sync("timeline", lambda c: crm.timeline(c, "u1"))] == ["called"]
+    assert db.read_sync("followups", lambda c: crm.followups(c, "u1")) == ["todo-1"]
+    assert db.read_sync("gone", lambda c: (crm.states(c).get("u2"), crm.timeline(c, "u2"), crm.followups(c, "u2"))) == (None, [], [])

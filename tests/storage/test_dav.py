@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import sqlite_utils
 
 from appliance.errors import Conflict, LimitExceeded
 from storage import dav, directory, schema
@@ -163,3 +164,36 @@ def test_migration_gives_existing_users_their_collections(tmp_path):
         assert calendar(reopened, "u@old.appliance.test/contacts") is not None
     finally:
         reopened.close()
+
+
+def test_a_calendar_feed_is_off_until_set_and_a_new_token_replaces_the_old_at_once(db):
+    """New calendars have no feed; a token set finds its calendar (only
+    its hash is stored); a second token makes the first find nothing;
+    None turns it off."""
+    cal = calendar(db)
+    assert cal.feed_token is None
+    assert db.read_sync("list", lambda c: [r.on for r in dav.calendars(c, "bakery")]) == [False, False]
+    db.write_sync("on", lambda c: dav.set_feed(c, cal.id, "first-token-0123456789"))
+    assert calendar(db).feed_token == dav.feed_hash("first-token-0123456789") != "first-token-0123456789"
+    assert db.read_sync("find", lambda c: dav.collection_by_feed_token(c, "first-token-0123456789")).path == "bakery/calendar"
+    db.write_sync("renew", lambda c: dav.set_feed(c, cal.id, "second-token-0123456789"))
+    assert db.read_sync("find", lambda c: dav.collection_by_feed_token(c, "first-token-0123456789")) is None
+    assert db.read_sync("find", lambda c: dav.collection_by_feed_token(c, "second-token-0123456789")).id == cal.id
+    db.write_sync("off", lambda c: dav.set_feed(c, cal.id, None))
+    assert db.read_sync("find", lambda c: dav.collection_by_feed_token(c, "second-token-0123456789")) is None
+    assert not db.read_sync("list", lambda c: dav.calendars(c, "bakery"))[0].on
+
+
+def test_the_feeds_migration_turns_every_existing_feed_off(tmp_path):
+    """A file from before feeds could be turned off had a token on every
+    calendar: after the migration none has (the old links answer 404)."""
+    old = sqlite_utils.Database(tmp_path / "old.sqlite3")
+    directory.MIGRATIONS.apply(old)
+    dav.MIGRATIONS.apply(old, stop_before="0002_dav_feeds_off")
+    old.conn.execute("INSERT INTO dav_collections (path, parent, tag, nonce, feed_token, modified)"
+                     " VALUES ('bakery/calendar', 'bakery', 'VCALENDAR', 'n', 'always-on-token', 0)")
+    old.conn.commit()
+    dav.MIGRATIONS.apply(old)
+    old.conn.row_factory = sqlite3.Row
+    assert dav.get_collection(old.conn, "bakery/calendar").feed_token is None
+    assert dav.collection_by_feed_token(old.conn, "always-on-token") is None

@@ -60,6 +60,11 @@ SPEC = {
     ("/devices/new-outlook", "GET"): IN,
     ("/devices/iphone", "GET"): IN,
     ("/devices/android", "GET"): IN,
+    # Calendar feeds
+    ("/calendars", "GET"): IN,
+    ("/calendars/{calendar}/on", "POST"): IN,
+    ("/calendars/{calendar}/renew", "POST"): IN,
+    ("/calendars/{calendar}/off", "POST"): IN,
     # Security: the second step of signing in, two-step sign-in, app passwords.
     ("/signin/code", "GET"): ALL,
     ("/signin/code", "POST"): ALL,
@@ -123,6 +128,7 @@ SPEC = {
     ("/contacts/import", "POST"): IN,
     ("/contacts/export.vcf", "GET"): IN,
     ("/contacts/export.csv", "GET"): IN,
+    ("/contacts/duplicates", "GET"): OWNERS,
     ("/contacts/{uid}", "GET"): IN,
     ("/contacts/{uid}/edit", "GET"): IN,
     ("/contacts/{uid}/edit", "POST"): IN,
@@ -132,6 +138,8 @@ SPEC = {
     ("/contacts/{uid}/followups", "POST"): IN,
     ("/contacts/{uid}/followups/done", "POST"): IN,
     ("/contacts/{uid}/delete", "POST"): OWNERS,
+    ("/contacts/{uid}/merge/{other}", "GET"): OWNERS,
+    ("/contacts/{uid}/merge/{other}", "POST"): OWNERS,
     # Deals and the pipeline
     ("/contacts/{uid}/deals/add", "GET"): IN,
     ("/contacts/{uid}/deals/add", "POST"): IN,
@@ -229,7 +237,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 160
+    assert len(table) == 167
 
 
 @pytest.fixture(scope="module")
@@ -293,6 +301,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     if "{app}" in pattern:
         # Signed in, one's own app password; another business aims at bob's.
         path = path.replace("{app}", _app_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
+    if "{calendar}" in pattern:
+        # One's own calendar; another business aims at bob's.
+        path = path.replace("{calendar}", _calendar_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
     # An invitation link nobody was given: its page says it cannot be used.
     path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
     path = path.replace("{slug}", WALK_SLUG)
@@ -300,7 +311,7 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         # A contact of acme's, made for this cell (the owner may delete it),
         # and a deal of it.
         uid = _acme_contact(env)
-        path = path.replace("{uid}", uid)
+        path = path.replace("{uid}", uid).replace("{other}", _acme_contact(env) if "{other}" in pattern else "")
         if "{deal}" in pattern:
             path = path.replace("{deal}", _acme_deal(env, uid))
     # acme's site has a page "kept" that must survive; the owner acts on a
@@ -461,7 +472,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, before_the_walk
     redirect. Signed out where a user is needed: 303 to /. Staff (or a
     support session) on an owner's own route: 403. Another business's owner
     on a route naming one of acme's people, domains, app passwords,
-    contacts, the pages of its site (or their preview) or its pictures: the 404 of a page
+    contacts, calendars, the pages of its site (or their preview) or its pictures: the 404 of a page
     that does not exist, and nothing done. On the operators' pages: signed
     out or owing the code, 303 to /operator; a business's user or a support
     session's cookie, the 404, and nothing done."""
@@ -481,7 +492,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, before_the_walk
         role = _kind(viewer, pattern)
         sign_in_page = "/operator" if operator_route else "/"
         if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{uid}", "{page}", "{file}",
-                                                                  "{folder}", "{image}", "{deal}")):
+                                                                  "{folder}", "{image}", "{deal}", "{calendar}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
@@ -556,6 +567,13 @@ def _forget_languages(env, slug: str, addresses: list[str]) -> None:
 
 def _domains(env) -> list[str]:
     return [d["name"] for d in env.cli.json("domain", "list", "acme")]
+
+
+def _calendar_ref(env, address: str) -> str:
+    """The reference of ``address``'s own calendar, from their feeds page."""
+    page = _signed_in(env, address).get("/calendars").text
+    own = page[page.index('id="own-heading"'):]
+    return re.search(r'action="/calendars/([0-9a-f]{16})/', own).group(1)
 
 
 def _app_refs(env, address: str) -> list[str]:

@@ -3,6 +3,9 @@ write comes back intact; logins fail fast."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -124,9 +127,11 @@ def test_wrong_password_is_refused_at_once(dav, bob):
     assert time.monotonic() - started < 1.5
 
 
-def test_ics_feed_serves_calendar_by_secret_url_only(dav, alice):
-    """The feed URL from PROPFIND serves the calendar without a login; a
-    wrong token is a 404."""
+def test_ics_feed_is_off_until_turned_on_then_serves_calendar_by_secret_url_only(dav, dav_state, alice):
+    """A calendar has no feed and PROPFIND tells no feed URL; once its feed
+    is on (the token's hash stored, as the panel's service does) the URL
+    of the token serves the calendar without a login, read-only; a wrong
+    token, the hash itself, or another business's slug is a 404."""
     requests.put(
         url(dav, "bakery/calendar/feed-1.ics"), headers=ICS, auth=alice.auth, timeout=10, verify=dav.ca_file,
         data=(FIXTURES / "weekly_standup_with_moved_exception.ics").read_bytes().replace(b"standup-4711", b"feed-1"),
@@ -135,11 +140,19 @@ def test_ics_feed_serves_calendar_by_secret_url_only(dav, alice):
         "PROPFIND", url(dav, "bakery/calendar/"), auth=alice.auth, headers={"Depth": "0"}, timeout=10, verify=dav.ca_file,
         data='<?xml version="1.0"?><propfind xmlns="DAV:"><prop><F:feed-url xmlns:F="urn:x-appliance:dav"/></prop></propfind>',
     )
-    feed_path = reply.text.split("feed-url>")[1].split("<")[0]
-    assert feed_path.startswith("/dav/_feed/bakery/")
+    assert reply.status_code == 207 and "/_feed/" not in reply.text
+    token = secrets.token_urlsafe(24)
+    conn = sqlite3.connect(dav_state[0] / "tenants" / "bakery.sqlite3", timeout=10)
+    try:
+        with conn:
+            conn.execute("UPDATE dav_collections SET feed_token = ?, feed_since = 0 WHERE path = 'bakery/calendar'",
+                         (hashlib.sha256(token.encode()).hexdigest(),))
+    finally:
+        conn.close()
+    feed_path = f"/dav/_feed/bakery/{token}.ics"
     feed = requests.get(f"{dav.origin()}{feed_path}", timeout=10, verify=dav.ca_file)
     assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
     assert "UID:feed-1" in feed.text and "BEGIN:VTIMEZONE" in feed.text
-    wrong = requests.get(f"{dav.origin()}/dav/_feed/bakery/{'A' * 32}.ics", timeout=10, verify=dav.ca_file)
-    assert wrong.status_code == 404
+    for wrong in (f"bakery/{'A' * 32}", f"bakery/{hashlib.sha256(token.encode()).hexdigest()}", f"garage/{token}"):
+        assert requests.get(f"{dav.origin()}/dav/_feed/{wrong}.ics", timeout=10, verify=dav.ca_file).status_code == 404
     assert requests.put(f"{dav.origin()}{feed_path}", data=b"x", timeout=10, verify=dav.ca_file).status_code == 405
