@@ -40,6 +40,9 @@ runs them in a thread.
                    check, put, activate, rename, delete
 ``contacts``       the shared address book as people and companies, with
                    the mini-CRM: stages, timeline, "do not contact"
+``mail_history``   a contact's messages as one user may see them (their
+                   own, a sharing colleague's, only date/sender/subject
+                   of others'); each user's sharing setting
 ``deals``          the CRM's deals and the business's pipeline of stages;
                    "my day" (follow-ups due, recent activity)
 ``backups``        what the replica holds, restore, the nightly export
@@ -71,6 +74,7 @@ from .certificates import Certificates
 from .contactform import ContactForms
 from .contacts import Contacts
 from .deals import Deals
+from .mailhistory import MailHistory
 from .devices import Devices, Listeners
 from .dns import DnsRecords
 from .domaincheck import DomainChecks
@@ -117,6 +121,7 @@ class Services:
         self.sieve = Scripts(self.stores)
         self.contacts = Contacts(self.stores)
         self.deals = Deals(self.stores, self.contacts)
+        self.mail_history = MailHistory(self.stores)
         self.backups = Backups(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)
         self.signup = Signup(self.stores, self.businesses, self.people)
