@@ -22,7 +22,7 @@ from tests import nu
 from tests.browser import AXE, CHROMIUM, Browser
 
 from .conftest import PASSWORD, _no_verify
-from .test_browser import _clean
+from .test_browser import PHONE, _clean
 from .test_contacts import _add
 from .webmail_client import deliver
 
@@ -75,7 +75,7 @@ def _imap(env, address: str) -> imaplib.IMAP4_SSL:
 
 
 def _rows(browser) -> list[str]:
-    return browser.evaluate("[...document.querySelectorAll('.mail-history tbody tr')].map(r => r.textContent)")
+    return browser.evaluate("[...document.querySelectorAll('.mail-history li')].map(r => r.textContent)")
 
 
 def _links(browser) -> list[str]:
@@ -97,8 +97,8 @@ def test_own_mail_in_full_a_colleagues_by_date_sender_subject_until_shared(env, 
     opens a message to Dora. Ivo, her colleague, sees both by date, sender
     and subject only - no link, no text. Hana shares her mail history on
     her security page: Ivo now reads the first lines too (still no link),
-    on Dora's page and on her company's. Every page is clean and passes
-    axe-core."""
+    on Dora's page and on her company's, at a phone's width too. Every
+    page is clean and passes axe-core."""
     dora, company = histo
     browser = Browser(tmp_path_factory.mktemp("chromium-history"), args=(
         "--ignore-certificate-errors", "--accept-lang=en"))
@@ -132,6 +132,8 @@ def test_own_mail_in_full_a_colleagues_by_date_sender_subject_until_shared(env, 
             rows = _rows(browser)
             assert len(rows) == 2 and PRIVATE_LINE in rows[1] and f"{HANA}, shared" in rows[1]
             assert _links(browser) == []
+        browser.viewport(*PHONE, mobile=True)
+        _clean(browser.visit(f"{env.base}/contacts/{company}"), "Quist Supplies", browser)
     finally:
         browser.close()
 
