@@ -37,6 +37,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, Iterable
 
+from storage import mailhistory
 from storage.mail import INDEXED_HEADERS, MAX_INDEXED_HEADER, Parsed
 
 MAX_PARTS = 500
@@ -82,7 +83,19 @@ def for_storage(raw: bytes) -> Parsed:
     header fields. CPU work proportional to the message: call it before
     the write, off the event loop for anything but tiny messages."""
     tree = parse(raw)
-    return Parsed(json.dumps(tree, separators=(",", ":")), envelope_wire(tree["env"]), indexed_headers(raw))
+    return Parsed(json.dumps(tree, separators=(",", ":")), envelope_wire(tree["env"]), indexed_headers(raw),
+                  history_addresses(tree["env"]))
+
+
+def history_addresses(env: dict[str, Any]) -> tuple[tuple[str, bool], ...]:
+    """What the CRM's mail history indexes of an envelope (see
+    :func:`storage.mailhistory.involved`): From, Sender and Reply-To on the
+    sending side, To and Cc on the receiving one."""
+
+    def addresses(*names: str) -> list[str]:
+        return [f"{a[2]}@{a[3]}" for name in names for a in env.get(name) or () if a[2] and a[3]]
+
+    return mailhistory.involved(addresses("from", "sender", "reply-to"), addresses("to", "cc"))
 
 
 def indexed_headers(raw: bytes) -> dict[str, str | None]:

@@ -32,6 +32,7 @@ from typing import Iterable, Mapping
 
 import sqlite_utils
 
+from . import mailhistory
 from .errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 MIGRATIONS = sqlite_utils.Migrations("mail")
@@ -60,12 +61,15 @@ class Parsed:
     :func:`fetch_rows` uses to read only the header block), ``envelope`` the
     IMAP ENVELOPE as it goes on the wire, ``headers`` the values of
     :data:`INDEXED_HEADERS` (None when absent), each at most
-    :data:`MAX_INDEXED_HEADER` characters.
+    :data:`MAX_INDEXED_HEADER` characters. ``addresses`` are the
+    (address, on the sending side) pairs :mod:`storage.mailhistory` indexes
+    (:func:`storage.mailhistory.involved`).
     """
 
     structure: str
     envelope: bytes
     headers: Mapping[str, str | None]
+    addresses: tuple[tuple[str, bool], ...] = ()
 
 
 @MIGRATIONS(name="0001_mail")
@@ -238,7 +242,8 @@ def list_mailboxes(conn: sqlite3.Connection, user_id: int) -> list[dict]:
 
 def store_body(conn: sqlite3.Connection, raw: bytes, parsed: Parsed) -> int:
     """Store a message once per business with what the caller parsed out
-    of it (:class:`Parsed`); returns its body id.
+    of it (:class:`Parsed`), its addresses in the mail history's index
+    (:mod:`storage.mailhistory`); returns its body id.
 
     The same bytes stored again return the same id. A body that no message
     refers to (every delivery of it was refused) is dropped by the next call.
@@ -256,6 +261,7 @@ def store_body(conn: sqlite3.Connection, raw: bytes, parsed: Parsed) -> int:
          parsed.envelope),
     )
     conn.execute("INSERT INTO body_blobs (id, raw) VALUES (?, ?)", (cur.lastrowid, raw))
+    mailhistory.record(conn, cur.lastrowid, parsed.addresses)
     return cur.lastrowid
 
 

@@ -100,8 +100,21 @@ async def contact_page(ctx: Context) -> Response:
     return await _show(ctx, contact)
 
 
+def _mail_page(ctx: Context) -> int:
+    text = ctx.query_data().get("mail", "1")
+    return int(text) if text.isdigit() and len(text) < 6 else 1
+
+
+def _viewer(ctx: Context) -> int:
+    """Whose mail counts as the viewer's own: nobody's for an operator's
+    support session, which never reads a user's mail."""
+    return 0 if ctx.session.operator else ctx.session.user_id
+
+
 async def _show(ctx: Context, contact, status: int = 200, stage_form=None, activity_form=None,
                 followup_form=None) -> Response:
+    history = await asyncio.to_thread(ctx.app.core.mail_history.of_contact, ctx.session.slug, contact,
+                                      _viewer(ctx), _mail_page(ctx))
     deals = await asyncio.to_thread(ctx.app.core.deals.of_contact, ctx.session.slug, contact.uid,
                                     deal_forms.default_names(ctx._))
     stages = await asyncio.to_thread(ctx.app.core.deals.stages, ctx.session.slug, deal_forms.default_names(ctx._))
@@ -112,7 +125,7 @@ async def _show(ctx: Context, contact, status: int = 200, stage_form=None, activ
         activity_form=activity_form or forms.activity(ctx._),
         followup_form=followup_form or forms.followup(ctx._),
         saved=ctx.query_data().get("saved") == "1",
-        deals=deals, deal_stages=stages, money=deal_forms.money(ctx.lang),
+        deals=deals, deal_stages=stages, money=deal_forms.money(ctx.lang), history=history,
     )
 
 

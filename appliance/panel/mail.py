@@ -46,6 +46,10 @@ def _number(ctx: Context, name: str) -> int:
     return int(ctx.params[name])
 
 
+#: Longest recipient a link may put in a new message (the form checks it when sent).
+MAX_PREFILLED_TO = 1000
+
+
 def _query(ctx: Context, name: str) -> str:
     return (ctx.request.query.get(name) or [""])[0]
 
@@ -195,6 +199,8 @@ async def compose_page(ctx: Context) -> Response:
             getattr(form, name).data = getattr(draft, name)
         if mode != "forward":
             form.answers.data = f"{box}/{uid}"
+    elif _query(ctx, "to"):
+        form.to.data = _query(ctx, "to")[:MAX_PREFILLED_TO]  # "Write an e-mail" on a contact's page
     return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="", **_limits())
 
 

@@ -128,6 +128,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/security/on", "POST", "security.turn_on", SIGNED_IN),
     Route("/security/off", "POST", "security.turn_off", SIGNED_IN),
     Route("/security/recovery", "POST", "security.recovery_codes", SIGNED_IN),
+    Route("/security/mail-history", "POST", "security.share_mail_history", SIGNED_IN),
     Route("/security/apps", "GET", "security.apps_page", SIGNED_IN),
     Route("/security/apps", "POST", "security.add_app", SIGNED_IN),
     Route("/security/apps/{app}/revoke", "POST", "security.revoke_app", SIGNED_IN),

@@ -97,13 +97,28 @@ async def _state(ctx: Context):
 
 
 async def _security_page(ctx: Context, status: int = 200, *, off=None, renew=None, done: str = "") -> Response:
+    sharing = await asyncio.to_thread(ctx.app.core.mail_history.sharing, ctx.session.slug, ctx.session.user_id)
     return ctx.render("security.html", status, path="/security", state=await _state(ctx),
                       off=off or forms.turn_off_two_step(ctx._), renew=renew or forms.app_code(ctx._, prefix="renew"),
-                      done=done)
+                      done=done, sharing=sharing)
 
 
 async def two_step_page(ctx: Context) -> Response:
     return await _security_page(ctx)
+
+
+async def share_mail_history(ctx: Context) -> Response:
+    """Share the user's mail history with colleagues (``share=on``) or
+    stop (anything else): what contacts' pages show of their messages."""
+    on = ctx.form_data().get("share") == "on"
+    session = ctx.session
+    await asyncio.to_thread(ctx.app.core.mail_history.set_sharing, session.slug, session.user_id, on,
+                            actor=session.address)
+    if on:
+        done = ctx._("Your colleagues now see your messages with their contacts, with their first lines.")
+    else:
+        done = ctx._("Your colleagues now see only the date, sender and subject of your messages with their contacts.")
+    return await _security_page(ctx, done=done)
 
 
 def _setup_page(ctx: Context, setup, form, status: int = 200) -> Response:

@@ -42,6 +42,9 @@ runs them in a thread.
 ``contacts``       the shared address book as people and companies, with
                    the mini-CRM: stages, timeline, "do not contact"
 ``contact_merge``  duplicate contacts (a shared e-mail address) and merging two
+``mail_history``   a contact's messages as one user may see them (their
+                   own, a sharing colleague's, only date/sender/subject
+                   of others'); each user's sharing setting
 ``deals``          the CRM's deals and the business's pipeline of stages;
                    "my day" (follow-ups due, recent activity)
 ``backups``        what the replica holds, restore, the nightly export
@@ -74,6 +77,7 @@ from .contactform import ContactForms
 from .contactmerge import ContactMerge
 from .contacts import Contacts
 from .deals import Deals
+from .mailhistory import MailHistory
 from .devices import Devices, Listeners
 from .dns import DnsRecords
 from .domaincheck import DomainChecks
@@ -123,6 +127,7 @@ class Services:
         self.contacts = Contacts(self.stores)
         self.contact_merge = ContactMerge(self.stores, self.contacts)
         self.deals = Deals(self.stores, self.contacts)
+        self.mail_history = MailHistory(self.stores)
         self.backups = Backups(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)
         self.signup = Signup(self.stores, self.businesses, self.people)

@@ -295,7 +295,16 @@ class Contacts:
 
     def delete(self, slug: str, uid: str, *, actor: str) -> None:
         """Delete card ``uid`` (clients see it gone at their next sync) with
-        its stage, timeline and deals. Raises NotFound."""
+        its stage, timeline and deals. Raises NotFound.
+
+        This is also how a contact is erased on request (GDPR article 17):
+        everything the CRM recorded *about the contact* goes. The mail
+        history's index (:mod:`storage.mailhistory`) stays: it describes
+        messages, not the contact, each row lives exactly as long as a
+        message still in someone's mailbox, and it is rebuilt from those
+        messages anyway; erasing the mail itself is for each mailbox's
+        owner to do (the index follows their expunge). Without the card,
+        no page shows that history any more."""
         path = f"{slug}/{BOOK}"
 
         def write(conn: sqlite3.Connection) -> None:
