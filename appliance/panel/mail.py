@@ -18,11 +18,11 @@ import logging
 import urllib.parse
 from html import escape
 
-from appliance import webmail
+from appliance import webmail, webmailcalendar
 from appliance.delivery import SenderRefused, SendingLimit
 from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
 
-from . import mailforms
+from . import mailforms, mailinvites
 from .core import MAX_UPLOAD_FILES, Context, Response
 from .rights import UPLOADS
 from .forms import FormData
@@ -121,7 +121,9 @@ async def act(ctx: Context) -> Response:
     return ctx.redirect(f"/mail/{box}?done={done}")
 
 
-async def message_page(ctx: Context) -> Response:
+async def message_page(ctx: Context, status: int = 200, error: str = "") -> Response:
+    """A message; with a calendar invitation, what the user's calendar
+    holds of its event (``error``: what an answer to it ran into)."""
     account = _account(ctx)
     box, uid = _number(ctx, "folder"), _number(ctx, "message")
     try:
@@ -130,8 +132,13 @@ async def message_page(ctx: Context) -> Response:
         return ctx.not_found()
     folders = await webmail.folders(account)
     images = _query(ctx, "images") == "1"
-    return ctx.render("mail_message.html", folders=folders, folder=folder, row=row, shown=shown, images=images,
-                      uid=uid)
+    standing, others = None, []
+    if shown.invitation is not None:
+        standing = await webmailcalendar.standing(account, ctx.app.submission, shown.invitation)
+        others = [p for p in shown.invitation.attendees if p.address.lower() != account.address.lower()]
+    return ctx.render("mail_message.html", status, folders=folders, folder=folder, row=row, shown=shown,
+                      images=images, uid=uid, standing=standing, others=others, error=error,
+                      notice=mailinvites.notice(ctx, _query(ctx, "done")))
 
 
 async def message_body(ctx: Context) -> Response:

@@ -266,6 +266,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/mail/{folder}/{message}", "GET", "mail.message_page", SIGNED_IN),
     Route("/mail/{folder}/{message}/body", "GET", "mail.message_body", SIGNED_IN),
     Route("/mail/{folder}/{message}/part/{part}", "GET", "mail.part", SIGNED_IN),
+    # A calendar invitation in a message: answer it; remove a cancelled event.
+    Route("/mail/{folder}/{message}/invitation", "POST", "mailinvites.answer", SIGNED_IN),
+    Route("/mail/{folder}/{message}/invitation/remove", "POST", "mailinvites.remove", SIGNED_IN),
 )
 
 
