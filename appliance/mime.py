@@ -39,6 +39,8 @@ from typing import Any, Iterable
 
 from storage.mail import INDEXED_HEADERS, MAX_INDEXED_HEADER, Parsed
 
+from . import threadkeys
+
 MAX_PARTS = 500
 MAX_DEPTH = 20
 
@@ -82,7 +84,8 @@ def for_storage(raw: bytes) -> Parsed:
     header fields. CPU work proportional to the message: call it before
     the write, off the event loop for anything but tiny messages."""
     tree = parse(raw)
-    return Parsed(json.dumps(tree, separators=(",", ":")), envelope_wire(tree["env"]), indexed_headers(raw))
+    return Parsed(json.dumps(tree, separators=(",", ":")), envelope_wire(tree["env"]), indexed_headers(raw),
+                  threadkeys.keys(raw))
 
 
 def indexed_headers(raw: bytes) -> dict[str, str | None]:

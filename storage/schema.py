@@ -27,6 +27,7 @@ from . import crm
 from . import deals
 from . import greylist
 from . import senderlists
+from . import mailthreads
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS)
 
@@ -46,6 +47,7 @@ TENANT_MIGRATIONS = (
     crm.MIGRATIONS,
     deals.MIGRATIONS,
     senderlists.MIGRATIONS,
+    mailthreads.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

@@ -18,7 +18,7 @@ import logging
 import urllib.parse
 from html import escape
 
-from appliance import webmail, webmailcalendar
+from appliance import webmail, webmailcalendar, webmailconversations
 from appliance.delivery import SenderRefused, SendingLimit
 from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
 
@@ -60,14 +60,19 @@ async def folder_page(ctx: Context) -> Response:
     page = _query(ctx, "page")
     search = mailforms.search(ctx._, _query_data(ctx))
     field, q = (search.field.data, search.q.data or "") if search.validate() else ("", "")
+    number = int(page) if page.isdigit() else 1
+    conversations = await webmailconversations.enabled(account)
     try:
-        listing = await webmail.listing(account, _number(ctx, "folder"), int(page) if page.isdigit() else 1, field, q)
+        if conversations and not q:
+            listing = await webmailconversations.listing(account, _number(ctx, "folder"), number)
+        else:
+            listing = await webmail.listing(account, _number(ctx, "folder"), number, field, q)
     except NotFound:
         return ctx.not_found()
     folders = await webmail.folders(account)
     query = urllib.parse.urlencode({"field": field, "q": q}) if q else ""
     return ctx.render("mail_folder.html", folders=folders, listing=listing, search=search, query=query,
-                      notice=_notice(ctx))
+                      notice=_notice(ctx), conversations=conversations, grouped=conversations and not q)
 
 
 def _query_data(ctx: Context) -> FormData | None:

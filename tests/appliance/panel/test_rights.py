@@ -207,6 +207,8 @@ SPEC = {
     ("/mail/{folder}/{message}/part/{part}", "GET"): IN,
     ("/mail/{folder}/{message}/invitation", "POST"): IN,
     ("/mail/{folder}/{message}/invitation/remove", "POST"): IN,
+    ("/mail/{folder}/conversations", "POST"): IN,
+    ("/mail/{folder}/conversation/{thread}", "GET"): IN,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example",
            "support": None, "operator": None, "operator-code": None}
@@ -231,7 +233,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 162
+    assert len(table) == 164
 
 
 @pytest.fixture(scope="module")
@@ -392,6 +394,8 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/mail/{folder}/act": {"action": "read", "m": "1"},
         # Not an answer: refused (400) for the user, the 404 for another business.
         "/mail/{folder}/{message}/invitation": {"answer": "walk"},
+        # Every message, as the walk's people have it.
+        "/mail/{folder}/conversations": {"conversations": "off"},
         # The walk's {folder} is the viewer's INBOX, which stays: renaming,
         # deleting or emptying it is refused; unsubscribing it changes nothing.
         # Folder ids count per business: the other business makes none, so
@@ -552,7 +556,17 @@ def _own_mail(env, pattern: str, path: str, address: str) -> str:
     client = _signed_in(env, address)
     box = inbox(client)
     uid = message(client, box, subject)
-    return path.replace("{folder}", str(box)).replace("{message}", str(uid)).replace("{part}", "1")
+    path = path.replace("{folder}", str(box)).replace("{message}", str(uid)).replace("{part}", "1")
+    if "{thread}" in pattern:
+        # The conversation the message began (storage.mailthreads).
+        slug = "acme" if address.endswith("@acme.example") else "other"
+        conn = sqlite3.connect(env.state / "tenants" / f"{slug}.sqlite3", timeout=10)
+        try:
+            (thread,) = conn.execute("SELECT thread FROM messages WHERE mailbox_id = ? AND uid = ?", (box, uid)).fetchone()
+        finally:
+            conn.close()
+        path = path.replace("{thread}", str(thread))
+    return path
 
 
 def _forget_languages(env, slug: str, addresses: list[str]) -> None:
