@@ -52,6 +52,33 @@ def _m0001(db: sqlite_utils.Database) -> None:
             thread INTEGER NOT NULL,
             PRIMARY KEY (user_id, key)
         );
+        -- One row per conversation of a mailbox: its newest UID there and
+        -- how many of its messages the mailbox holds, kept by triggers, so
+        -- a page of conversations is a range of an index, not a GROUP BY
+        -- over every message.
+        CREATE TABLE mail_conversations (
+            mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+            thread INTEGER NOT NULL,
+            newest INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (mailbox_id, thread)
+        );
+        CREATE INDEX mail_conversations_by_newest ON mail_conversations(mailbox_id, newest);
+        CREATE TRIGGER messages_threaded AFTER UPDATE OF thread ON messages
+        WHEN OLD.thread IS NULL AND NEW.thread IS NOT NULL BEGIN
+            INSERT INTO mail_conversations (mailbox_id, thread, newest, count) VALUES (NEW.mailbox_id, NEW.thread, NEW.uid, 1)
+                ON CONFLICT (mailbox_id, thread) DO UPDATE SET newest = max(newest, excluded.newest), count = count + 1;
+        END;
+        CREATE TRIGGER messages_added_threaded AFTER INSERT ON messages WHEN NEW.thread IS NOT NULL BEGIN
+            INSERT INTO mail_conversations (mailbox_id, thread, newest, count) VALUES (NEW.mailbox_id, NEW.thread, NEW.uid, 1)
+                ON CONFLICT (mailbox_id, thread) DO UPDATE SET newest = max(newest, excluded.newest), count = count + 1;
+        END;
+        CREATE TRIGGER messages_removed_threaded AFTER DELETE ON messages WHEN OLD.thread IS NOT NULL BEGIN
+            UPDATE mail_conversations SET count = count - 1,
+                newest = coalesce((SELECT max(uid) FROM messages WHERE mailbox_id = OLD.mailbox_id AND thread = OLD.thread), 0)
+                WHERE mailbox_id = OLD.mailbox_id AND thread = OLD.thread;
+            DELETE FROM mail_conversations WHERE mailbox_id = OLD.mailbox_id AND thread = OLD.thread AND count <= 0;
+        END;
         CREATE TABLE mail_prefs (
             user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
             conversations INTEGER NOT NULL DEFAULT 0
@@ -137,10 +164,9 @@ def page(conn: sqlite3.Connection, box: int, offset: int, limit: int) -> tuple[i
     newest message is newest, after ``offset``): thread, newest uid, count,
     unread, and the list columns of every message of each (oldest first,
     at most :data:`MAX_CONVERSATION`)."""
-    total = conn.execute("SELECT count(DISTINCT thread) FROM messages WHERE mailbox_id = ?", (box,)).fetchone()[0]
+    total = conn.execute("SELECT count(*) FROM mail_conversations WHERE mailbox_id = ?", (box,)).fetchone()[0]
     threads = conn.execute(
-        "SELECT thread, max(uid) AS newest, count(*) AS count FROM messages WHERE mailbox_id = ?"
-        " GROUP BY thread ORDER BY newest DESC LIMIT ? OFFSET ?",
+        "SELECT thread, newest, count FROM mail_conversations WHERE mailbox_id = ? ORDER BY newest DESC LIMIT ? OFFSET ?",
         (box, limit, offset),
     ).fetchall()
     out = []

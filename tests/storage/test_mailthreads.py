@@ -101,3 +101,30 @@ def test_old_messages_without_keys_are_threaded_by_the_backfill(ann):
     assert not h.read_sync("any", lambda c: mailthreads.has_unthreaded(c, user))
     threads = h.read_sync("t", lambda c: [r[0] for r in c.execute("SELECT thread FROM messages ORDER BY id")])
     assert len(set(threads)) == 1
+
+
+def test_the_conversation_rows_follow_moves_and_expunges(ann):
+    """The per-mailbox rows the list pages through (count, newest UID) stay
+    what a GROUP BY over the messages says after a move and an expunge,
+    and a conversation with no message left in a mailbox leaves its list."""
+    h, user = ann
+    thread = _deliver(h, user, _msg(40, "Sacks"))
+    for n in (41, 42):
+        _deliver(h, user, _msg(n, "Re: Sacks", "<40@example.com>", "<40@example.com>"))
+    inbox = h.read_sync("box", lambda c: mail.mailbox_id(c, user, "INBOX"))
+    archive = h.read_sync("box", lambda c: mail.mailbox_id(c, user, "Archive"))
+
+    def rows(box):
+        return h.read_sync("rows", lambda c: [tuple(r) for r in c.execute(
+            "SELECT thread, newest, count FROM mail_conversations WHERE mailbox_id = ? ORDER BY thread", (box,))])
+
+    def grouped(box):
+        return h.read_sync("group", lambda c: [tuple(r) for r in c.execute(
+            "SELECT thread, max(uid), count(*) FROM messages WHERE mailbox_id = ? GROUP BY thread ORDER BY thread", (box,))])
+
+    assert rows(inbox) == grouped(inbox) and (thread, 3, 3) in rows(inbox)
+    h.write_sync("move", lambda c: mail.copy_messages(c, user, inbox, [3], archive, move=True))
+    assert rows(inbox) == grouped(inbox) == [(thread, 2, 2)]
+    assert rows(archive) == grouped(archive) == [(thread, 1, 1)]
+    h.write_sync("expunge", lambda c: mail.expunge(c, inbox, [1, 2]))
+    assert rows(inbox) == [] and rows(archive) == [(thread, 1, 1)]
