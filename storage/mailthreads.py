@@ -120,7 +120,9 @@ def assign(conn: sqlite3.Connection, user_id: int, message_row: int, body_id: in
         thread = found[0] if found is not None else None
     if thread is None:
         thread = message_row
-    conn.execute("UPDATE messages SET thread = ? WHERE id = ?", (thread, message_row))
+    # Only a message with no thread gets one: the per-mailbox rows count
+    # each message once (the triggers above).
+    conn.execute("UPDATE messages SET thread = ? WHERE id = ? AND thread IS NULL", (thread, message_row))
     conn.executemany("INSERT OR IGNORE INTO mail_thread_keys (user_id, key, thread) VALUES (?, ?, ?)",
                      [(user_id, key, thread) for key in ids])
     if subject:
@@ -148,6 +150,9 @@ def set_keys(conn: sqlite3.Connection, user_id: int, found: list[tuple[int, int,
     """Keep the keys the caller parsed for old messages, (message id,
     body id, keys JSON) in the order they came, and thread them."""
     for message_row, body_id, keys in found:
+        row = conn.execute("SELECT thread FROM messages WHERE id = ?", (message_row,)).fetchone()
+        if row is None or row[0] is not None:
+            continue  # gone, or threaded by a backfill that ran at the same time
         conn.execute("UPDATE bodies SET thread_keys = coalesce(thread_keys, ?) WHERE id = ?", (keys, body_id))
         if assign(conn, user_id, message_row, body_id) is None:
             conn.execute("UPDATE messages SET thread = id WHERE id = ?", (message_row,))
