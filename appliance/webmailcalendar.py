@@ -125,8 +125,19 @@ async def answer(account: webmail.Account, submission: Any, limits: dav.Limits, 
         raise InvalidInput("no such answer")
     calendar, invitation = await _invitation(account, box, uid, "REQUEST")
     own = await _own(account, submission)
-    me = await asyncio.to_thread(imip.attendee_address, calendar, own, account.address)
-    stored = await asyncio.to_thread(imip.stored_event, calendar, own, me, display_name, partstat)
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def prepare() -> tuple[str, str, str]:
+        me = imip.attendee_address(calendar, own, account.address)
+        return (me, imip.stored_event(calendar, own, me, display_name, partstat),
+                imip.reply(calendar, own, me, display_name, partstat, now))
+
+    try:
+        # Both written before anything changes: a part vobject reads but
+        # cannot write back changes nothing.
+        me, stored, calendar_reply = await asyncio.to_thread(prepare)
+    except imip.Malformed as e:
+        raise InvalidInput(f"the invitation cannot be answered: {e}") from None
     if len(stored.encode()) > max_item_bytes:
         raise LimitExceeded("this event is too large")
     path = f"{account.address}/{CALENDAR}"
@@ -150,8 +161,6 @@ async def answer(account: webmail.Account, submission: Any, limits: dav.Limits, 
     organizer = invitation.organizer.address if invitation.organizer else ""
     if not organizer or organizer.lower() in own:
         return False
-    now = dt.datetime.now(dt.timezone.utc)
-    calendar_reply = await asyncio.to_thread(imip.reply, calendar, own, me, display_name, partstat, now)
     hostname = submission.hostname if submission is not None else "localhost"
     raw = _reply_message(me, display_name, organizer, subject, text, calendar_reply, hostname)
     await webmail.submit(account, submission, me, webmail.addresses(organizer), raw)

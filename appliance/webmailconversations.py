@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 BACKFILL_BATCH = 2000
 #: The names a conversation's row shows at most.
 MAX_PARTICIPANTS = 4
+#: Mailboxes whose messages a conversation opened elsewhere leaves out.
+HIDDEN = ("\\Trash", "\\Junk")
 #: Text of one message shown on a conversation's page, characters.
 MAX_TEXT = 20_000
 
@@ -125,7 +127,8 @@ def _shown(raw: bytes) -> mailview.View:
 async def conversation(account: Account, box: int, thread: int) -> tuple[dict, list[dict]]:
     """(the folder it is opened from, every message of conversation
     ``thread`` in the user's mailboxes, oldest first, each with the
-    ``shown`` view of it); marks them read. NotFound when the folder is
+    ``shown`` view of it; those in Trash and Junk only when opened from
+    there); marks them read. NotFound when the folder is
     not the user's or the conversation has no message of this folder."""
 
     def read(conn: Any) -> tuple[dict, list[dict]]:
@@ -133,6 +136,8 @@ async def conversation(account: Account, box: int, thread: int) -> tuple[dict, l
         rows = mailthreads.conversation(conn, account.user_id, thread)
         if not any(r["mailbox_id"] == box for r in rows):
             raise NotFound("no such conversation")
+        # What was thrown away shows only where it lies.
+        rows = [r for r in rows if r["mailbox_id"] == box or r["special_use"] not in HIDDEN]
         for row in rows:
             row["raw"] = maillist.message(conn, row["mailbox_id"], row["uid"])["raw"]
         return folder, rows
