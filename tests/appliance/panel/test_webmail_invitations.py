@@ -233,7 +233,9 @@ def test_a_malformed_or_oversized_calendar_part_is_an_attachment_with_a_note(inv
 
 
 def test_an_answer_that_is_not_one_of_the_three_is_refused_with_a_message(invites):
-    """Posting "maybe-later" as the answer changes nothing and says what to choose."""
+    """Posting "maybe-later" as the answer changes nothing and says what to
+    choose; "accepted" without the CSRF token or from another origin is
+    403 and changes nothing either."""
     env = invites
     uid = f"refused-{uuid.uuid4()}"
     iris = env.signed_in(IRIS)
@@ -242,6 +244,9 @@ def test_an_answer_that_is_not_one_of_the_three_is_refused_with_a_message(invite
     reply = iris.post(f"/mail/{box}/{number}/invitation", {"answer": "maybe-later"})
     assert reply.status_code == 400
     assert "Choose Accept, Tentative or Decline." in reply.text
+    path = f"/mail/{box}/{number}/invitation"
+    assert iris.post(path, {"answer": "accepted"}, csrf=False).status_code == 403
+    assert iris.post(path, {"answer": "accepted"}, origin="https://evil.example").status_code == 403
     assert _event(env, uid) is None
 
 
