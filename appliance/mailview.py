@@ -8,6 +8,12 @@ sanitised with nh3 (an allow-list: no script, no event handler, no
 are numbered by their position in a depth-first walk of the message, which
 is the same for the same bytes: :func:`attachment` serves one by number.
 
+A ``text/calendar`` part (an iMIP invitation, RFC 6047) is read by
+:mod:`appliance.imip` into :attr:`View.invitation`, and listed with the
+attachments; one that cannot be read, or is past
+:data:`appliance.imip.MAX_CALENDAR_BYTES`, is only listed, with
+:attr:`View.calendar_unreadable` set.
+
 Remote images are left out until the reader allows them for the message
 (:func:`sanitise`); the HTML is also shown in a sandboxed frame whose
 Content-Security-Policy blocks them (:mod:`appliance.panel.mail`).

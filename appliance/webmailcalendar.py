@@ -111,13 +111,14 @@ def _reply_message(sender: str, display_name: str, to: str, subject: str, text: 
     return msg.as_bytes()
 
 
-async def answer(account: webmail.Account, submission: Any, limits: dav.Limits, max_item_bytes: int, box: int,
-                 uid: int, choice: str, display_name: str, subject: str, text: str) -> bool:
+async def answer(account: webmail.Account, submission: Any, dav_settings: Any, box: int, uid: int, choice: str,
+                 display_name: str, subject: str, text: str) -> bool:
     """Answer the invitation in message ``uid`` of ``box`` with ``choice``
     (a key of :data:`imip.PARTSTATS`): the event goes into (or is updated
     in) the user's calendar, then the reply (``subject``, ``text``) goes to
     the organiser unless the organiser is the user. Returns whether a reply
-    was sent. Raises InvalidInput (no such choice, not a REQUEST), NotFound
+    was sent. ``dav_settings`` (the ``[dav]`` section) bounds the calendar
+    as it bounds a DAV PUT. Raises InvalidInput (no such choice, not a REQUEST), NotFound
     (no message or invitation), Outdated, LimitExceeded (calendar limits),
     and what :func:`appliance.webmail.submit` raises."""
     partstat = imip.PARTSTATS.get(choice)
@@ -138,7 +139,10 @@ async def answer(account: webmail.Account, submission: Any, limits: dav.Limits, 
         me, stored, calendar_reply = await asyncio.to_thread(prepare)
     except imip.Malformed as e:
         raise InvalidInput(f"the invitation cannot be answered: {e}") from None
-    if len(stored.encode()) > max_item_bytes:
+    limits = dav.Limits(max_items_per_collection=dav_settings.max_items_per_collection,
+                        max_collections_per_owner=dav_settings.max_collections,
+                        max_bytes=dav_settings.business_mb * 1024 * 1024)
+    if len(stored.encode()) > dav_settings.max_item_bytes:
         raise LimitExceeded("this event is too large")
     path = f"{account.address}/{CALENDAR}"
     item = radicale_item.Item(collection_path=path, text=stored)

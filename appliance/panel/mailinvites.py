@@ -12,18 +12,10 @@ import logging
 from appliance import webmail, webmailcalendar
 from appliance.delivery import SenderRefused, SendingLimit
 from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
-from storage import dav
 
 from .core import Context, Response
 
 log = logging.getLogger(__name__)
-
-
-def _limits(ctx: Context) -> dav.Limits:
-    settings = ctx.app.settings.dav
-    return dav.Limits(max_items_per_collection=settings.max_items_per_collection,
-                      max_collections_per_owner=settings.max_collections,
-                      max_bytes=settings.business_mb * 1024 * 1024)
 
 
 def notice(ctx: Context, done: str) -> str:
@@ -63,9 +55,8 @@ async def answer(ctx: Context) -> Response:
         _, _, shown = await webmail.view(account, box, uid)
         title = shown.invitation.summary if shown.invitation else ""
         subject, text = _reply_text(ctx, choice, name or ctx.session.address, title or ctx._("(no title)"))
-        settings = ctx.app.settings.dav
-        sent = await webmailcalendar.answer(account, ctx.app.submission, _limits(ctx), settings.max_item_bytes, box, uid,
-                                            choice, name, subject, text)
+        sent = await webmailcalendar.answer(account, ctx.app.submission, ctx.app.settings.dav, box, uid, choice, name,
+                                            subject, text)
     except NotFound:
         return ctx.not_found()
     except webmailcalendar.Outdated:
