@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 #: Messages on one page of a mailbox.
 PAGE_SIZE = 50
-#: At most this many messages in one action (a page and then some).
-MAX_SELECTED = 60
+#: At most this many messages in one action (a page of conversations of
+#: ten messages each).
+MAX_SELECTED = 500
 #: The most pages a listing goes to (50,000 messages deep).
 MAX_PAGE = 1000
 #: Body search looks at this many newest matches at most.

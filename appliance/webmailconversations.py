@@ -86,7 +86,8 @@ async def listing(account: Account, box: int, page: int = 1) -> dict:
     """One page (1-based) of the mailbox's conversations, the one with the
     newest message first: ``{"folder", "total", "rows", "page",
     "pages"}``; each row has thread, uid (its newest message), count,
-    unread, subject (of its first message), participants, date."""
+    unread, subject (of its first message), participants, date, and the
+    uids of its messages in the mailbox (for the list's actions)."""
     page = max(1, min(page, MAX_PAGE))
     if await account.read("unthreaded?", lambda c: mailthreads.has_unthreaded(c, account.user_id)):
         await backfill(account)
@@ -104,6 +105,7 @@ async def listing(account: Account, box: int, page: int = 1) -> dict:
         newest = messages[-1] if messages else {"internal_date": "", "flags": ""}
         rows.append({
             "thread": thread["thread"], "uid": thread["newest"], "count": thread["count"],
+            "uids": [m["uid"] for m in messages],
             "unread": sum(1 for m in messages if "\\Seen" not in _flags(m)),
             "flagged": any("\\Flagged" in _flags(m) for m in messages),
             "subject": mailview.decoded_header(messages[0]["subject"]) if messages else "",

@@ -88,12 +88,13 @@ def _notice(ctx: Context) -> str:
 
 
 async def act(ctx: Context) -> Response:
-    """The list's actions on the selected messages (checkboxes ``m``)."""
+    """The list's actions on the selected messages (checkboxes ``m``; a
+    conversation's checkbox holds its UIDs separated by commas)."""
     account = _account(ctx)
     box = _number(ctx, "folder")
     form = ctx.form_data()
     action = form.get("action")
-    selected = form.getlist("m")
+    selected = [uid for value in form.getlist("m")[:webmail.MAX_SELECTED + 1] for uid in value.split(",")]
     try:
         if action in webmail.FLAG_ACTIONS:
             await webmail.set_flag(account, box, selected, action)

@@ -124,14 +124,16 @@ def test_a_thread_of_three_is_one_row_and_an_imap_flag_change_shows(talks, brows
     _clean(browser.press("Sign in"), "Overview")
     _clean(browser.press("Mail"), "Inbox", browser)
     assert browser.evaluate("document.querySelector('table.mail-list tbody tr').textContent").count("unread") == 0
-    assert browser.evaluate("document.querySelector('table.mail-list tbody tr td:nth-child(3)').textContent") == "3"
+    assert browser.evaluate("document.querySelector('table.mail-list tbody tr td:nth-child(4)').textContent") == "3"
     _clean(browser.press("Show every message"), "Inbox", browser)
     assert browser.evaluate("document.querySelectorAll('table.mail-list tbody tr').length") == 3
 
 
 def test_a_choice_that_is_neither_is_refused_and_another_users_folder_is_not_found(talks):
     """"maybe" is refused with a message and changes nothing; uma cannot
-    set the choice on tess's folder nor open her conversation: the 404."""
+    set the choice on tess's folder nor open her conversation: the 404.
+    Selecting a conversation in the list and marking it read marks every
+    message of it."""
     env = talks
     tess, uma = env.signed_in(TESS), env.signed_in(UMA)
     box = inbox(tess)
@@ -143,6 +145,16 @@ def test_a_choice_that_is_neither_is_refused_and_another_users_folder_is_not_fou
     thread = re.search(rf'href="/mail/{box}/conversation/(\d+)"', tess.get(f"/mail/{box}").text).group(1)
     assert uma.get(f"/mail/{box}/conversation/{thread}").status_code == 404
     assert uma.get(f"/mail/{inbox(uma)}/conversation/{thread}").status_code == 404
+    _submit(talks, UMA, TESS, "Butter", "How much butter?\n")
+    butter = _submit(talks, UMA, TESS, "Re: Butter", "And cream?\n")
+    page = tess.get(f"/mail/{box}").text
+    (row,) = [r for r in _rows(page) if "Butter" in r]
+    assert "unread: 2" in row
+    value = re.search(r'name="m" value="([0-9,]+)"', row).group(1)
+    assert len(value.split(",")) == 2
+    assert tess.post(f"/mail/{box}/act", {"action": "read", "m": value}).status_code == 303
+    (row,) = [r for r in _rows(tess.get(f"/mail/{box}").text) if "Butter" in r]
+    assert "unread" not in row and butter
     assert tess.post(f"/mail/{box}/conversations", {"conversations": "off"}).status_code == 303
 
 
