@@ -2,10 +2,11 @@
 conversation first, and one conversation read whole, over the thread of
 each message decided at delivery (:mod:`storage.mailthreads`).
 
-Messages stored before threads existed are threaded the first time their
-owner asks for conversations: their header blocks are read and parsed a
-batch at a time in a worker thread (:func:`backfill`), never on the loop
-and never again once done. Whether a user lists by conversation is their
+Messages stored before threads existed are threaded when their owner
+asks for conversations: their header blocks are read and parsed a batch
+at a time in a worker thread (:func:`backfill`), never on the loop, at
+most :data:`BACKFILL_PER_VIEW` a view (so no view waits long), and never
+again once done. Whether a user lists by conversation is their
 own setting, kept in their business's file.
 """
 
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 #: Messages threaded per write when old mail is threaded.
 BACKFILL_BATCH = 2000
+#: Old messages one view of the list threads at most (about a second's
+#: work); the rest wait for the next view, which says so.
+BACKFILL_PER_VIEW = 4000
 #: The names a conversation's row shows at most.
 MAX_PARTICIPANTS = 4
 #: Mailboxes whose messages a conversation opened elsewhere leaves out.
@@ -55,11 +59,11 @@ def _parse_keys(rows: list[dict]) -> list[tuple[int, int, str]]:
             for r in rows]
 
 
-async def backfill(account: Account) -> int:
-    """Thread every message of the user that has no thread yet; returns
-    how many were threaded."""
+async def backfill(account: Account, most: int | None = None) -> int:
+    """Thread the messages of the user that have no thread yet, oldest
+    first (at most about ``most`` of them); returns how many were threaded."""
     done = 0
-    while True:
+    while most is None or done < most:
         rows = await account.read("unthreaded", lambda c: mailthreads.unthreaded(c, account.user_id, BACKFILL_BATCH))
         if not rows:
             return done
@@ -67,6 +71,7 @@ async def backfill(account: Account) -> int:
         await account.write("thread old mail", lambda c: mailthreads.set_keys(c, account.user_id, found))
         done += len(found)
         log.info("%s: user %d: %d old messages threaded", account.slug, account.user_id, done)
+    return done
 
 
 def _flags(row: dict) -> set[str]:
@@ -85,12 +90,15 @@ def _participants(rows: list[dict], sent: bool) -> list[str]:
 async def listing(account: Account, box: int, page: int = 1) -> dict:
     """One page (1-based) of the mailbox's conversations, the one with the
     newest message first: ``{"folder", "total", "rows", "page",
-    "pages"}``; each row has thread, uid (its newest message), count,
+    "pages", "pending"}`` (``pending``: older messages are still to be
+    grouped, a batch per view); each row has thread, uid (its newest message), count,
     unread, subject (of its first message), participants, date, and the
     uids of its messages in the mailbox (for the list's actions)."""
     page = max(1, min(page, MAX_PAGE))
-    if await account.read("unthreaded?", lambda c: mailthreads.has_unthreaded(c, account.user_id)):
-        await backfill(account)
+    pending = await account.read("unthreaded?", lambda c: mailthreads.has_unthreaded(c, account.user_id))
+    if pending:
+        await backfill(account, BACKFILL_PER_VIEW)
+        pending = await account.read("unthreaded?", lambda c: mailthreads.has_unthreaded(c, account.user_id))
 
     def read(conn: Any) -> dict:
         folder = maillist.folder(conn, account.user_id, box)
@@ -113,6 +121,7 @@ async def listing(account: Account, box: int, page: int = 1) -> dict:
             "internal_date": newest["internal_date"],
         })
     out["rows"] = rows
+    out["pending"] = pending
     out["page"] = page
     out["pages"] = max(1, -(-out["total"] // PAGE_SIZE))
     return out

@@ -6,8 +6,8 @@ Measures, through the same service calls the panel makes:
 
 1. the first page of the list, every message, newest first;
 2. the first page grouped by conversation, and the last page of each;
-3. threading the whole mailbox as the first grouped view after the
-   upgrade does for mail stored before threads existed (the backfill).
+3. the first grouped view after the upgrade, for mail stored before
+   threads existed (it threads a bounded batch), and threading the rest.
 
 Each figure is the median of ``--runs`` runs, in milliseconds, on a warm
 page cache.
@@ -97,8 +97,12 @@ async def main(count: int, runs: int) -> None:
 
             handle.write_sync("bench forget", forget)
             started = time.perf_counter()
+            first = await webmailconversations.listing(account, box)
+            print(f"first grouped view after the upgrade: {(time.perf_counter() - started) * 1000:6.0f} ms"
+                  f" (threads {webmailconversations.BACKFILL_PER_VIEW} old messages; more pending: {first['pending']})")
+            started = time.perf_counter()
             done = await webmailconversations.backfill(account)
-            print(f"backfill of {done} old messages:   {(time.perf_counter() - started) * 1000:7.0f} ms")
+            print(f"backfill of the other {done}:       {(time.perf_counter() - started) * 1000:7.0f} ms")
             again = await webmailconversations.listing(account, box)
             assert again["total"] == count // 4
         finally:
