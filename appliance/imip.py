@@ -199,6 +199,44 @@ def reply(text: str, own: set[str], address: str, name: str, partstat: str, now:
     return _serialize(out)
 
 
+def occurrences_only(text: str) -> bool:
+    """Whether every event of ``text`` is one occurrence of a series
+    (RECURRENCE-ID), as when an organiser changes or cancels one meeting
+    of a repeating series (RFC 5546 section 3.2.2.4 and 3.2.5)."""
+    return all(hasattr(e, "recurrence_id") for e in parse(text).vevent_list)
+
+
+def _rid(event: Any) -> Any:
+    value = event.recurrence_id.value
+    return value.astimezone(dt.timezone.utc) if isinstance(value, dt.datetime) and value.tzinfo else value
+
+
+def merge_occurrences(stored: str, text: str, own: set[str], address: str, name: str, partstat: str) -> str:
+    """The stored series ``stored`` with the occurrences of the invitation
+    ``text`` put in (each replacing the one of the same RECURRENCE-ID),
+    the attendee's PARTSTAT set on them."""
+    calendar, incoming = parse(stored), parse(text)
+    for event in incoming.vevent_list:
+        _set_attendee(event, own, address, name, partstat)
+        for old in [e for e in calendar.vevent_list if hasattr(e, "recurrence_id") and _rid(e) == _rid(event)]:
+            calendar.remove(old)
+        calendar.add(event)
+    return _serialize(calendar)
+
+
+def cancel_occurrences(stored: str, text: str) -> str:
+    """The stored series ``stored`` without the occurrences the CANCEL
+    ``text`` names: an EXDATE on the series for each, its own copy gone."""
+    calendar, incoming = parse(stored), parse(text)
+    master = _main_event(calendar)
+    for event in incoming.vevent_list:
+        for old in [e for e in calendar.vevent_list if hasattr(e, "recurrence_id") and _rid(e) == _rid(event)]:
+            calendar.remove(old)
+        if not hasattr(master, "recurrence_id"):
+            master.add("exdate").value = [event.recurrence_id.value]
+    return _serialize(calendar)
+
+
 def sequence_of(text: str) -> int:
     """The SEQUENCE of a stored event (0 when absent or unreadable)."""
     try:

@@ -96,6 +96,34 @@ def _check(old: dav.ItemRow | None, invitation: imip.Invitation) -> None:
         raise Outdated("the calendar holds another version of this event")
 
 
+def _limits(dav_settings: Any) -> dav.Limits:
+    return dav.Limits(max_items_per_collection=dav_settings.max_items_per_collection,
+                      max_collections_per_owner=dav_settings.max_collections,
+                      max_bytes=dav_settings.business_mb * 1024 * 1024)
+
+
+def _item(address: str, dav_settings: Any, text: str) -> dav.NewItem:
+    """What storage keeps of the calendar object ``text`` (href to be
+    set), computed by Radicale's own item code as a DAV PUT is; refused
+    past ``max_item_bytes`` or when Radicale refuses it."""
+    if len(text.encode()) > dav_settings.max_item_bytes:
+        raise LimitExceeded("this event is too large")
+    item = radicale_item.Item(collection_path=f"{address}/{CALENDAR}", text=text)
+    try:
+        item.prepare()
+    except Exception as e:  # noqa: BLE001 - Radicale refuses what a PUT would refuse
+        raise InvalidInput(f"the event cannot be stored: {e}"[:200]) from None
+    start, end = item.time_range
+    return dav.NewItem("", item.uid, item.name, item.component_name, item.etag, start, end, text)
+
+
+def _calendar_op(fn: Any, *args: Any) -> str:
+    try:
+        return fn(*args)
+    except imip.Malformed as e:
+        raise InvalidInput(f"the stored event cannot be changed: {e}"[:200]) from None
+
+
 def _reply_message(sender: str, display_name: str, to: str, subject: str, text: str, calendar: str,
                    hostname: str) -> bytes:
     msg = EmailMessage(policy=email.policy.SMTP)
@@ -117,10 +145,12 @@ async def answer(account: webmail.Account, submission: Any, dav_settings: Any, b
     (a key of :data:`imip.PARTSTATS`): the event goes into (or is updated
     in) the user's calendar, then the reply (``subject``, ``text``) goes to
     the organiser unless the organiser is the user. Returns whether a reply
-    was sent. ``dav_settings`` (the ``[dav]`` section) bounds the calendar
-    as it bounds a DAV PUT. Raises InvalidInput (no such choice, not a REQUEST), NotFound
-    (no message or invitation), Outdated, LimitExceeded (calendar limits),
-    and what :func:`appliance.webmail.submit` raises."""
+    was sent. An invitation to occurrences of a series only (RECURRENCE-ID)
+    changes those in the stored series. ``dav_settings`` (the ``[dav]``
+    section) bounds the calendar as it bounds a DAV PUT. Raises
+    InvalidInput (no such choice, not a REQUEST), NotFound (no message or
+    invitation), Outdated, LimitExceeded (calendar limits), and what
+    :func:`appliance.webmail.submit` raises."""
     partstat = imip.PARTSTATS.get(choice)
     if partstat is None:
         raise InvalidInput("no such answer")
@@ -139,24 +169,19 @@ async def answer(account: webmail.Account, submission: Any, dav_settings: Any, b
         me, stored, calendar_reply = await asyncio.to_thread(prepare)
     except imip.Malformed as e:
         raise InvalidInput(f"the invitation cannot be answered: {e}") from None
-    limits = dav.Limits(max_items_per_collection=dav_settings.max_items_per_collection,
-                        max_collections_per_owner=dav_settings.max_collections,
-                        max_bytes=dav_settings.business_mb * 1024 * 1024)
-    if len(stored.encode()) > dav_settings.max_item_bytes:
-        raise LimitExceeded("this event is too large")
-    path = f"{account.address}/{CALENDAR}"
-    item = radicale_item.Item(collection_path=path, text=stored)
-    try:
-        item.prepare()
-    except Exception as e:  # noqa: BLE001 - Radicale refuses what a PUT would refuse
-        raise InvalidInput(f"the event cannot be stored: {e}"[:200]) from None
-    start, end = item.time_range
-    new = dav.NewItem("", item.uid, item.name, item.component_name, item.etag, start, end, stored)
+    limits = _limits(dav_settings)
+    prepared = _item(account.address, dav_settings, stored)
+    occurrences = await asyncio.to_thread(imip.occurrences_only, calendar)
 
     def write(conn: Any) -> None:
         collection = _collection(conn, account.address)
         old = dav.item_by_uid(conn, collection.id, invitation.uid)
         _check(old, invitation)
+        new = prepared
+        if occurrences and old is not None:
+            # One meeting of a series: it goes into the stored series.
+            new = _item(account.address, dav_settings, _calendar_op(
+                imip.merge_occurrences, old.text, calendar, own, me, display_name, partstat))
         href = old.href if old is not None else f"{uuid.uuid4()}.ics"
         dav.put_item(conn, collection.id, dataclasses.replace(new, href=href), limits=limits)
         directory.audit(conn, account.address, "calendar.invitation", f"{invitation.uid[:100]} {partstat}")
@@ -171,12 +196,17 @@ async def answer(account: webmail.Account, submission: Any, dav_settings: Any, b
     return True
 
 
-async def remove(account: webmail.Account, box: int, uid: int) -> bool:
+async def remove(account: webmail.Account, dav_settings: Any, box: int, uid: int) -> bool:
     """Remove the event a METHOD:CANCEL in message ``uid`` of ``box`` names
-    from the user's calendar; returns whether there was one. Raises
+    from the user's calendar (only the occurrences it names, when it names
+    occurrences of a series); returns whether there was one. Raises
     NotFound (no message or cancellation), InvalidInput (not a CANCEL),
     Outdated."""
-    _, invitation = await _invitation(account, box, uid, "CANCEL")
+    calendar, invitation = await _invitation(account, box, uid, "CANCEL")
+    try:
+        occurrences = await asyncio.to_thread(imip.occurrences_only, calendar)
+    except imip.Malformed as e:
+        raise InvalidInput(str(e)) from None
 
     def write(conn: Any) -> bool:
         collection = _collection(conn, account.address)
@@ -184,7 +214,12 @@ async def remove(account: webmail.Account, box: int, uid: int) -> bool:
         if old is None:
             return False
         _check(old, invitation)
-        dav.delete_item(conn, collection.id, old.href)
+        if occurrences:
+            text = _calendar_op(imip.cancel_occurrences, old.text, calendar)
+            new = dataclasses.replace(_item(account.address, dav_settings, text), href=old.href)
+            dav.put_item(conn, collection.id, new, limits=_limits(dav_settings))
+        else:
+            dav.delete_item(conn, collection.id, old.href)
         directory.audit(conn, account.address, "calendar.cancelled", invitation.uid[:100])
         return True
 

@@ -83,7 +83,7 @@ async def remove(ctx: Context) -> Response:
 
     box, uid = int(ctx.params["folder"]), int(ctx.params["message"])
     try:
-        removed = await webmailcalendar.remove(_account(ctx), box, uid)
+        removed = await webmailcalendar.remove(_account(ctx), ctx.app.settings.dav, box, uid)
     except NotFound:
         return ctx.not_found()
     except webmailcalendar.Outdated:
@@ -91,4 +91,6 @@ async def remove(ctx: Context) -> Response:
             "Your calendar holds a newer version of this event, or one from another organiser; nothing was changed."))
     except InvalidInput:
         return await message_page(ctx, status=400, error=ctx._("This message cancels no event."))
+    except LimitExceeded:
+        return await message_page(ctx, status=400, error=ctx._("Your calendar is full; nothing was changed."))
     return ctx.redirect(f"/mail/{box}/{uid}?done={'removed' if removed else 'absent'}")

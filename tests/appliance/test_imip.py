@@ -68,3 +68,21 @@ def test_what_cannot_be_read_is_malformed(text):
     """Each is Malformed, never another exception."""
     with pytest.raises(imip.Malformed):
         imip.read(text)
+
+
+def test_one_occurrence_moved_then_cancelled_keeps_the_series():
+    """A REQUEST for one meeting of a series goes into the stored series
+    beside it; its CANCEL drops that copy and puts an EXDATE on the series."""
+    series = (FIXTURES / "thunderbird_weekly_series.ics").read_text().replace("{uid}", "weekly-1")
+    one = (FIXTURES / "thunderbird_one_occurrence.ics").read_text().replace("{uid}", "weekly-1")
+    moved = one.replace("{method}", "REQUEST").replace("{start}", "20270111T100000Z")
+    cancel = one.replace("{method}", "CANCEL").replace("{start}", "20270111T100000Z")
+    assert not imip.occurrences_only(series) and imip.occurrences_only(moved)
+    stored = imip.stored_event(series, OWN, "iris@invites.example", "", "ACCEPTED")
+    merged = _unfold(imip.merge_occurrences(stored, moved, OWN, "iris@invites.example", "", "DECLINED"))
+    assert merged.count("BEGIN:VEVENT") == 2 and "RECURRENCE-ID:20270111T090000Z" in merged
+    again = _unfold(imip.merge_occurrences(merged, moved, OWN, "iris@invites.example", "", "ACCEPTED"))
+    assert again.count("BEGIN:VEVENT") == 2
+    cancelled = _unfold(imip.cancel_occurrences(merged, cancel))
+    assert cancelled.count("BEGIN:VEVENT") == 1 and "EXDATE:20270111T090000Z" in cancelled
+    assert "RRULE:FREQ=WEEKLY;COUNT=10" in cancelled

@@ -30,6 +30,8 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imip"
 REQUEST = (FIXTURES / "outlook_request_with_timezone.ics").read_text()
 CANCEL = (FIXTURES / "thunderbird_cancel.ics").read_text()
 BROKEN = (FIXTURES / "truncated_calendar_part.ics").read_text()
+SERIES = (FIXTURES / "thunderbird_weekly_series.ics").read_text()
+OCCURRENCE = (FIXTURES / "thunderbird_one_occurrence.ics").read_text()
 OUTLOOK_UID = "040000008200E00074C5B7101A82E00800000000F0C2B6A1C9D1DA01000000000000000010000000"
 IRIS, OTTO = "iris@invites.example", "otto@invites.example"
 
@@ -185,6 +187,33 @@ def test_an_update_with_a_higher_sequence_changes_the_event(invites):
     assert old.status_code == 400
     assert "Your calendar holds a newer version of this event" in old.text
     assert _partstat(_event(env, uid)) == "ACCEPTED"
+
+
+def test_one_meeting_of_a_series_moved_then_cancelled_leaves_the_series(invites):
+    """iris accepts a weekly stand-up; otto moves the second meeting (a
+    REQUEST for that occurrence only): answering it keeps the series and
+    adds the moved meeting; otto then cancels that meeting: removing it
+    leaves the series with an EXDATE, over CalDAV."""
+    env = invites
+    uid = f"weekly-{uuid.uuid4()}"
+    iris = env.signed_in(IRIS)
+    _submit(env, _mail("Weekly stand-up", SERIES.replace("{uid}", uid), "REQUEST"))
+    box, number = _open(iris, "Weekly stand-up")
+    assert iris.post(f"/mail/{box}/{number}/invitation", {"answer": "accepted"}).status_code == 303
+    moved = OCCURRENCE.replace("{uid}", uid).replace("{method}", "REQUEST").replace("{start}", "20270111T100000Z")
+    _submit(env, _mail("Stand-up moved", moved, "REQUEST"))
+    box, number = _open(iris, "Stand-up moved")
+    assert iris.post(f"/mail/{box}/{number}/invitation", {"answer": "tentative"}).status_code == 303
+    event = re.sub(r"\r?\n[ \t]", "", _event(env, uid))
+    assert "RRULE:FREQ=WEEKLY;COUNT=10" in event and "RECURRENCE-ID:20270111T090000Z" in event
+    assert "DTSTART:20270111T100000Z" in event
+    cancel = OCCURRENCE.replace("{uid}", uid).replace("{method}", "CANCEL").replace("{start}", "20270111T100000Z")
+    _submit(env, _mail("Stand-up cancelled", cancel, "CANCEL"))
+    box, number = _open(iris, "Stand-up cancelled")
+    assert iris.post(f"/mail/{box}/{number}/invitation/remove").status_code == 303
+    event = re.sub(r"\r?\n[ \t]", "", _event(env, uid))
+    assert "RRULE:FREQ=WEEKLY;COUNT=10" in event and "EXDATE:20270111T090000Z" in event
+    assert "RECURRENCE-ID" not in event and _partstat(event) == "ACCEPTED"
 
 
 def test_a_stranger_cannot_rewrite_or_cancel_an_event_by_its_uid(invites):
