@@ -8,6 +8,12 @@ sanitised with nh3 (an allow-list: no script, no event handler, no
 are numbered by their position in a depth-first walk of the message, which
 is the same for the same bytes: :func:`attachment` serves one by number.
 
+A ``text/calendar`` part (an iMIP invitation, RFC 6047) is read by
+:mod:`appliance.imip` into :attr:`View.invitation`, and listed with the
+attachments; one that cannot be read, or is past
+:data:`appliance.imip.MAX_CALENDAR_BYTES`, is only listed, with
+:attr:`View.calendar_unreadable` set.
+
 Remote images are left out until the reader allows them for the message
 (:func:`sanitise`); the HTML is also shown in a sandboxed frame whose
 Content-Security-Policy blocks them (:mod:`appliance.panel.mail`).
@@ -22,6 +28,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 import nh3
+
+from . import imip
 
 #: At most this many parts are looked at, and listed as attachments.
 MAX_PARTS = 200
@@ -63,6 +71,12 @@ class View:
     html: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     truncated: bool = False
+    #: The calendar invitation of a ``text/calendar`` part (iMIP), if any;
+    #: ``calendar`` is that part's text.
+    invitation: imip.Invitation | None = None
+    calendar: str | None = None
+    #: A calendar part that could not be read (shown as an attachment).
+    calendar_unreadable: bool = False
 
 
 def _parse(raw: bytes) -> EmailMessage:
@@ -127,10 +141,13 @@ def view(raw: bytes, images: bool = False) -> View:
             out.text = _content(part)
         elif disposition != "attachment" and ctype == "text/html" and out.html is None:
             out.html = _content(part)
-        elif disposition == "attachment" or part.get_filename() or not ctype.startswith("text/"):
+        elif disposition == "attachment" or part.get_filename() or not ctype.startswith("text/") \
+                or ctype == "text/calendar":
             payload = part.get_payload(decode=True) or b""
-            name = part.get_filename() or f"part-{number}"
+            name = part.get_filename() or (f"invitation-{number}.ics" if ctype == "text/calendar" else f"part-{number}")
             out.attachments.append(Attachment(number, name[:200], ctype, len(payload)))
+            if ctype == "text/calendar" and out.invitation is None:
+                _calendar(out, part, payload)
     for name in ("text", "html"):
         value = getattr(out, name)
         if value is not None and len(value) > MAX_TEXT:
@@ -139,6 +156,19 @@ def view(raw: bytes, images: bool = False) -> View:
     if out.html is not None:
         out.html = sanitise(out.html, images)
     return out
+
+
+def _calendar(out: View, part: EmailMessage, payload: bytes) -> None:
+    """Read an iMIP part into ``out``, or mark it unreadable."""
+    if len(payload) > imip.MAX_CALENDAR_BYTES:
+        out.calendar_unreadable = True
+        return
+    text = _content(part)
+    try:
+        out.invitation = imip.read(text)
+        out.calendar = text
+    except imip.Malformed:
+        out.calendar_unreadable = True
 
 
 def attachment(raw: bytes, number: int) -> tuple[str, bytes] | None:

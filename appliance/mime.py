@@ -40,6 +40,8 @@ from typing import Any, Iterable
 from storage import mailhistory
 from storage.mail import INDEXED_HEADERS, MAX_INDEXED_HEADER, Parsed
 
+from . import threadkeys
+
 MAX_PARTS = 500
 MAX_DEPTH = 20
 
@@ -84,7 +86,7 @@ def for_storage(raw: bytes) -> Parsed:
     the write, off the event loop for anything but tiny messages."""
     tree = parse(raw)
     return Parsed(json.dumps(tree, separators=(",", ":")), envelope_wire(tree["env"]), indexed_headers(raw),
-                  history_addresses(tree["env"]))
+                  history_addresses(tree["env"]), threadkeys.keys(raw))
 
 
 def history_addresses(env: dict[str, Any]) -> tuple[tuple[str, bool], ...]:

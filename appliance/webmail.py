@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 #: Messages on one page of a mailbox.
 PAGE_SIZE = 50
-#: At most this many messages in one action (a page and then some).
-MAX_SELECTED = 60
+#: At most this many messages in one action (a page of conversations of
+#: ten messages each).
+MAX_SELECTED = 500
 #: The most pages a listing goes to (50,000 messages deep).
 MAX_PAGE = 1000
 #: Body search looks at this many newest matches at most.
@@ -345,16 +346,26 @@ async def send(account: Account, submission: Any, draft: Draft, display_name: st
     user), LimitExceeded (a full mailbox)."""
     if submission is None:
         raise InvalidInput("sending is not available")
-    senders = await submission.senders(account)
-    mail_from = await submission.check_envelope(account, senders, draft.sender)
     recipients = addresses(draft.to) + addresses(draft.cc)
+    raw = build(draft, display_name, submission.hostname)
+    await submit(account, submission, draft.sender, recipients, raw)
+
+
+async def submit(account: Account, submission: Any, sender: str, recipients: list[str], raw: bytes) -> None:
+    """Send the message ``raw`` from ``sender`` to ``recipients`` as
+    :func:`send` does (the same checks, the same errors) and file a copy
+    in Sent."""
+    if submission is None:
+        raise InvalidInput("sending is not available")
+    senders = await submission.senders(account)
+    mail_from = await submission.check_envelope(account, senders, sender)
     if not recipients:
         raise InvalidInput("no recipient")
     local, remote = [], []
     for address in dict.fromkeys(recipients):
         found = await submission.recipient(address)
         (remote if isinstance(found, str) else local).append(found)
-    raw = build(draft, display_name, submission.hostname).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     sent = await submission.submit(account, senders, Envelope(mail_from, local, remote, False), raw)
     await store(account, "\\Sent", sent, ["\\Seen"])
 

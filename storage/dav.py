@@ -497,6 +497,13 @@ def has_uid(conn: sqlite3.Connection, collection_id: int, uid: str) -> bool:
     )
 
 
+def item_by_uid(conn: sqlite3.Connection, collection_id: int, uid: str) -> ItemRow | None:
+    """The item of ``collection_id`` with ``uid`` (the first by href), or None."""
+    row = conn.execute("SELECT href FROM dav_items WHERE collection_id = ? AND uid = ? ORDER BY href LIMIT 1",
+                       (collection_id, uid)).fetchone()
+    return None if row is None else get_items(conn, collection_id, [row["href"]])[row["href"]]
+
+
 def _bump(conn: sqlite3.Connection, collection_id: int, hrefs: Iterable[str], deleted: bool) -> int:
     seq = conn.execute(
         "UPDATE dav_collections SET seq = seq + 1, modified = ? WHERE id = ? RETURNING seq",

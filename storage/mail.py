@@ -33,6 +33,7 @@ from typing import Iterable, Mapping
 import sqlite_utils
 
 from . import mailhistory
+from . import mailthreads
 from .errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 MIGRATIONS = sqlite_utils.Migrations("mail")
@@ -70,6 +71,8 @@ class Parsed:
     envelope: bytes
     headers: Mapping[str, str | None]
     addresses: tuple[tuple[str, bool], ...] = ()
+    #: What threads the message into conversations (:mod:`storage.mailthreads`).
+    thread_keys: str | None = None
 
 
 @MIGRATIONS(name="0001_mail")
@@ -255,10 +258,10 @@ def store_body(conn: sqlite3.Connection, raw: bytes, parsed: Parsed) -> int:
     conn.execute("DELETE FROM bodies WHERE refs = 0")
     h = {name: parsed.headers.get(name) for name in INDEXED_HEADERS}
     cur = conn.execute(
-        "INSERT INTO bodies (sha256, size, subject, from_, to_, cc, date, message_id, structure, envelope)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO bodies (sha256, size, subject, from_, to_, cc, date, message_id, structure, envelope,"
+        " thread_keys) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (digest, len(raw), h["subject"], h["from"], h["to"], h["cc"], h["date"], h["message-id"], parsed.structure,
-         parsed.envelope),
+         parsed.envelope, parsed.thread_keys),
     )
     conn.execute("INSERT INTO body_blobs (id, raw) VALUES (?, ?)", (cur.lastrowid, raw))
     mailhistory.record(conn, cur.lastrowid, parsed.addresses)
@@ -305,11 +308,12 @@ def deliver(
         " RETURNING uidnext - 1, highestmodseq",
         (box,),
     ).fetchone()
-    conn.execute(
+    cur = conn.execute(
         "INSERT INTO messages (mailbox_id, uid, body_id, flags, internal_date, size, modseq)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (box, uid, body_id, _flags_text(flags), internal_date or _now(), size, modseq),
     )
+    mailthreads.assign(conn, user_id, cur.lastrowid, body_id)
     return box, uid
 
 
@@ -572,7 +576,7 @@ def copy_messages(
     returns (source UID, new UID) pairs in order. A copy counts against the
     quota; a move does not change the usage."""
     rows = conn.execute(
-        "SELECT uid, body_id, flags, internal_date, size FROM messages"
+        "SELECT uid, body_id, flags, internal_date, size, thread FROM messages"
         " WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
         (source, json.dumps(uids)),
     ).fetchall()
@@ -590,9 +594,10 @@ def copy_messages(
     pairs = []
     for offset, row in enumerate(rows):
         conn.execute(
-            "INSERT INTO messages (mailbox_id, uid, body_id, flags, internal_date, size, modseq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (target, first + offset, row["body_id"], row["flags"], row["internal_date"], row["size"], modseq),
+            "INSERT INTO messages (mailbox_id, uid, body_id, flags, internal_date, size, modseq, thread)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (target, first + offset, row["body_id"], row["flags"], row["internal_date"], row["size"], modseq,
+             row["thread"]),
         )
         pairs.append((row["uid"], first + offset))
     if move:

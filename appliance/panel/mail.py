@@ -18,11 +18,11 @@ import logging
 import urllib.parse
 from html import escape
 
-from appliance import webmail
+from appliance import webmail, webmailcalendar, webmailconversations
 from appliance.delivery import SenderRefused, SendingLimit
 from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
 
-from . import mailforms
+from . import mailforms, mailinvites
 from .core import MAX_UPLOAD_FILES, Context, Response
 from .rights import UPLOADS
 from .forms import FormData
@@ -64,14 +64,19 @@ async def folder_page(ctx: Context) -> Response:
     page = _query(ctx, "page")
     search = mailforms.search(ctx._, _query_data(ctx))
     field, q = (search.field.data, search.q.data or "") if search.validate() else ("", "")
+    number = int(page) if page.isdigit() else 1
+    conversations = await webmailconversations.enabled(account)
     try:
-        listing = await webmail.listing(account, _number(ctx, "folder"), int(page) if page.isdigit() else 1, field, q)
+        if conversations and not q:
+            listing = await webmailconversations.listing(account, _number(ctx, "folder"), number)
+        else:
+            listing = await webmail.listing(account, _number(ctx, "folder"), number, field, q)
     except NotFound:
         return ctx.not_found()
     folders = await webmail.folders(account)
     query = urllib.parse.urlencode({"field": field, "q": q}) if q else ""
     return ctx.render("mail_folder.html", folders=folders, listing=listing, search=search, query=query,
-                      notice=_notice(ctx))
+                      notice=_notice(ctx), conversations=conversations, grouped=conversations and not q)
 
 
 def _query_data(ctx: Context) -> FormData | None:
@@ -87,12 +92,13 @@ def _notice(ctx: Context) -> str:
 
 
 async def act(ctx: Context) -> Response:
-    """The list's actions on the selected messages (checkboxes ``m``)."""
+    """The list's actions on the selected messages (checkboxes ``m``; a
+    conversation's checkbox holds its UIDs separated by commas)."""
     account = _account(ctx)
     box = _number(ctx, "folder")
     form = ctx.form_data()
     action = form.get("action")
-    selected = form.getlist("m")
+    selected = [uid for value in form.getlist("m")[:webmail.MAX_SELECTED + 1] for uid in value.split(",")]
     try:
         if action in webmail.FLAG_ACTIONS:
             await webmail.set_flag(account, box, selected, action)
@@ -125,7 +131,9 @@ async def act(ctx: Context) -> Response:
     return ctx.redirect(f"/mail/{box}?done={done}")
 
 
-async def message_page(ctx: Context) -> Response:
+async def message_page(ctx: Context, status: int = 200, error: str = "") -> Response:
+    """A message; with a calendar invitation, what the user's calendar
+    holds of its event (``error``: what an answer to it ran into)."""
     account = _account(ctx)
     box, uid = _number(ctx, "folder"), _number(ctx, "message")
     try:
@@ -134,8 +142,13 @@ async def message_page(ctx: Context) -> Response:
         return ctx.not_found()
     folders = await webmail.folders(account)
     images = _query(ctx, "images") == "1"
-    return ctx.render("mail_message.html", folders=folders, folder=folder, row=row, shown=shown, images=images,
-                      uid=uid)
+    standing, others = None, []
+    if shown.invitation is not None:
+        standing = await webmailcalendar.standing(account, ctx.app.submission, shown.invitation)
+        others = [p for p in shown.invitation.attendees if p.address.lower() != account.address.lower()]
+    return ctx.render("mail_message.html", status, folders=folders, folder=folder, row=row, shown=shown,
+                      images=images, uid=uid, standing=standing, others=others, error=error,
+                      notice=mailinvites.notice(ctx, _query(ctx, "done")))
 
 
 async def message_body(ctx: Context) -> Response:

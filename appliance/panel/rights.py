@@ -68,6 +68,8 @@ PARAMS.update(page=r"[a-z0-9-]{1,40}", file=r"[a-z0-9][a-z0-9_./-]{0,200}", kind
 PARAMS["image"] = r"[a-z0-9][a-z0-9_.-]{0,79}"
 # Webmail: one of the user's folders, a message's UID in it, a part of it.
 PARAMS.update(folder=r"[1-9][0-9]{0,11}", message=r"[1-9][0-9]{0,11}", part=r"[0-9]{1,3}")
+# A conversation: the row id of its first message (storage.mailthreads).
+PARAMS["thread"] = r"[1-9][0-9]{0,17}"
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,12 @@ ROUTES: tuple[Route, ...] = (
     Route("/mail/{folder}/{message}", "GET", "mail.message_page", SIGNED_IN),
     Route("/mail/{folder}/{message}/body", "GET", "mail.message_body", SIGNED_IN),
     Route("/mail/{folder}/{message}/part/{part}", "GET", "mail.part", SIGNED_IN),
+    # A calendar invitation in a message: answer it; remove a cancelled event.
+    Route("/mail/{folder}/{message}/invitation", "POST", "mailinvites.answer", SIGNED_IN),
+    Route("/mail/{folder}/{message}/invitation/remove", "POST", "mailinvites.remove", SIGNED_IN),
+    # Conversations: list by thread or not (the user's choice); one thread read whole.
+    Route("/mail/{folder}/conversations", "POST", "mailconversations.toggle", SIGNED_IN),
+    Route("/mail/{folder}/conversation/{thread}", "GET", "mailconversations.conversation_page", SIGNED_IN),
 )
 
 

@@ -214,6 +214,10 @@ SPEC = {
     ("/mail/{folder}/{message}", "GET"): IN,
     ("/mail/{folder}/{message}/body", "GET"): IN,
     ("/mail/{folder}/{message}/part/{part}", "GET"): IN,
+    ("/mail/{folder}/{message}/invitation", "POST"): IN,
+    ("/mail/{folder}/{message}/invitation/remove", "POST"): IN,
+    ("/mail/{folder}/conversations", "POST"): IN,
+    ("/mail/{folder}/conversation/{thread}", "GET"): IN,
 }
 VIEWERS = {"signed-out": None, "staff": "bob@acme.example", "owner": "ann@acme.example", "other-owner": "olga@other.example",
            "support": None, "operator": None, "operator-code": None}
@@ -238,7 +242,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 168
+    assert len(table) == 172
 
 
 @pytest.fixture(scope="module")
@@ -402,6 +406,10 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/mail/compose": {"sender": VIEWERS.get(viewer) or "bob@acme.example", "to": "ann@acme.example",
                           "subject": f"walk {viewer}", "body": "walk", "draft": "1"},
         "/mail/{folder}/act": {"action": "read", "m": "1"},
+        # Not an answer: refused (400) for the user, the 404 for another business.
+        "/mail/{folder}/{message}/invitation": {"answer": "walk"},
+        # Every message, as the walk's people have it.
+        "/mail/{folder}/conversations": {"conversations": "off"},
         # The walk's {folder} is the viewer's INBOX, which stays: renaming,
         # deleting or emptying it is refused; unsubscribing it changes nothing.
         # Folder ids count per business: the other business makes none, so
@@ -547,15 +555,32 @@ def _own_mail(env, pattern: str, path: str, address: str) -> str:
     from .webmail_client import deliver, inbox, message
 
     subject = f"Walk {next(_victims)}"
+    calendar = ""
+    if pattern.endswith("/invitation/remove"):
+        # A cancellation of an event nobody has: removing it changes nothing.
+        calendar = ("--b\r\nContent-Type: text/calendar; method=CANCEL\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+                    "METHOD:CANCEL\r\nBEGIN:VEVENT\r\nUID:walk-nothing\r\nDTSTART:20270101T100000Z\r\n"
+                    "ORGANIZER:mailto:carol@elsewhere.example\r\nSEQUENCE:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
     raw = (f"From: carol@elsewhere.example\r\nTo: {address}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n"
-           "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nwalk\r\n--b--\r\n")
+           "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nwalk\r\n"
+           f"{calendar}--b--\r\n")
     deliver(env, address, subject, raw=raw.encode())
     # The walk's own browser: each new sign-in would end the oldest of the
     # person's sessions past the panel's limit, the walk's among them.
     client = _signed_in(env, address)
     box = inbox(client)
     uid = message(client, box, subject)
-    return path.replace("{folder}", str(box)).replace("{message}", str(uid)).replace("{part}", "1")
+    path = path.replace("{folder}", str(box)).replace("{message}", str(uid)).replace("{part}", "1")
+    if "{thread}" in pattern:
+        # The conversation the message began (storage.mailthreads).
+        slug = "acme" if address.endswith("@acme.example") else "other"
+        conn = sqlite3.connect(env.state / "tenants" / f"{slug}.sqlite3", timeout=10)
+        try:
+            (thread,) = conn.execute("SELECT thread FROM messages WHERE mailbox_id = ? AND uid = ?", (box, uid)).fetchone()
+        finally:
+            conn.close()
+        path = path.replace("{thread}", str(thread))
+    return path
 
 
 def _forget_languages(env, slug: str, addresses: list[str]) -> None:
