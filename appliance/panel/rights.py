@@ -217,6 +217,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/website/pages/{page}/menu", "POST", "website.page_menu", OWNERS),
     Route("/website/pages/{page}/remove", "GET", "website.remove_page_form", OWNERS),
     Route("/website/pages/{page}/remove", "POST", "website.remove_page", OWNERS),
+    Route("/website/pages/{page}/restore", "POST", "website.restore_page", OWNERS),
     Route("/website/preview/", "GET", "website.preview", OWNERS),
     Route("/website/preview/{file}", "GET", "website.preview", OWNERS),
     Route("/website/roll-back", "POST", "website.roll_back", OWNERS),

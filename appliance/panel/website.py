@@ -61,13 +61,14 @@ def _themes(ctx: Context) -> list[tuple[str, str, str]]:
 async def _overview_page(ctx: Context, status: int = 200, *, theme_form=None, notice: str = "",
                          problem: str = "", detail: str = "") -> Response:
     overview = await _call(_builder(ctx).overview, ctx.session.slug)
+    removed = await _call(_builder(ctx).removed_pages, ctx.session.slug)
     themes = _themes(ctx)
     form = theme_form or forms.theme(ctx._, [(n, t) for n, t, _ in themes], overview.theme)
     used = overview.published_bytes
     percent = min(100, round(100 * used / overview.limit_bytes)) if overview.limit_bytes else 0
     return ctx.render("website.html", status, path="/website", site=overview, themes=themes, theme_form=form,
                       used=_size(ctx, used), limit=_size(ctx, overview.limit_bytes), percent=percent,
-                      images_size=_size(ctx, overview.image_bytes),
+                      images_size=_size(ctx, overview.image_bytes), removed=removed,
                       notice=notice, problem=problem, detail=detail)
 
 
@@ -242,6 +243,26 @@ async def remove_page(ctx: Context) -> Response:
     except Conflict:
         return ctx.forbidden(ctx._("The home page cannot be removed: every site has one."))
     return ctx.redirect("/website#pages")
+
+
+async def restore_page(ctx: Context) -> Response:
+    """Put back a page removed since the last publish; a page the owner's
+    own site has not removed is the 404."""
+    slug = ctx.session.slug
+    name = ctx.params["page"]
+    if name not in {p.name for p in await _call(_builder(ctx).removed_pages, slug)}:
+        return ctx.not_found()
+    try:
+        await _call(_builder(ctx).restore_page, slug, name, actor=ctx.session.address)
+    except Conflict:
+        return await _overview_page(ctx, 409, problem=ctx._(
+            "Your site has a page at this address again: remove or rename it first."))
+    except LimitExceeded:
+        return await _overview_page(ctx, 400, problem=ctx._(
+            "Your site has as many pages as it may have. Remove one first."))
+    except (NotFound, InvalidInput) as exc:
+        return await _overview_page(ctx, 400, problem=ctx._("The page cannot be restored:"), detail=str(exc))
+    return await _overview_page(ctx, notice=ctx._("The page %(name)s is back in your draft.", name=name))
 
 
 async def preview(ctx: Context) -> Response:

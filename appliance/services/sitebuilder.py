@@ -78,6 +78,15 @@ class Overview:
 
 
 @dataclass(frozen=True)
+class RemovedPage:
+    """A page removed since the last build, which can be restored."""
+
+    name: str
+    title: str
+    removed: str
+
+
+@dataclass(frozen=True)
 class PageText:
     """One page as its editor shows it: name, title, menu label,
     description and the body (the blocks, in the page format)."""
@@ -109,6 +118,13 @@ class Built:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _title(name: str, source: str) -> str:
+    try:
+        return model.parse_page(name, source).title
+    except InvalidInput:
+        return "(needs fixing)"
 
 
 def _page_rows(conn: sqlite3.Connection) -> list[PageInfo]:
@@ -274,8 +290,9 @@ class SiteBuilder:
         return self.stores.handle(slug).read_sync("site page", lambda c: store.get_page(c, name))
 
     def remove_page(self, slug: str, page: str, *, actor: str) -> None:
-        """Remove a page (and its place in the menu). Raises Conflict for
-        the home page, which every site needs."""
+        """Remove a page (and its place in the menu); it can be restored
+        (:meth:`restore_page`) until the next :meth:`build`. Raises Conflict
+        for the home page, which every site needs."""
         name = model.page_name(page)
         if name == model.HOME:
             raise Conflict("the home page cannot be removed; every site has one")
@@ -285,6 +302,35 @@ class SiteBuilder:
             directory.audit(conn, actor, "site.page.remove", name)
 
         self.stores.handle(slug).write_sync("site page remove", remove)
+
+    def removed_pages(self, slug: str) -> list[RemovedPage]:
+        """The pages removed since the last build, the latest first."""
+
+        def read(conn: sqlite3.Connection) -> list[RemovedPage]:
+            return [RemovedPage(r["name"], _title(r["name"], r["source"]), r["removed"])
+                    for r in store.list_removed(conn)] if store.exists(conn) else []
+
+        return self.stores.handle(slug).read_sync("site removed pages", read)
+
+    def restore_page(self, slug: str, page: str, *, actor: str) -> None:
+        """Put a page removed since the last build back as it was (last in
+        the menu if it was in it).
+
+        Checks: as :meth:`put_page` (the pictures it shows are still
+        stored, its contact forms send to addresses of the business).
+        Raises NotFound (no such removed page, or a picture it shows is no
+        longer stored), Conflict (a page of that name was added since),
+        LimitExceeded (the site has as many pages as it may have)."""
+        name = model.page_name(page)
+
+        def restore(conn: sqlite3.Connection) -> None:
+            parsed = model.parse_page(name, store.removed_page(conn, name)["source"])
+            _check_images(conn, parsed)
+            _check_mailboxes(conn, parsed)
+            store.restore_page(conn, name)
+            directory.audit(conn, actor, "site.page.restore", name)
+
+        self.stores.handle(slug).write_sync("site page restore", restore)
 
     def overview(self, slug: str) -> Overview:
         """The site at a glance (see :class:`Overview`); ``started`` is
