@@ -60,6 +60,8 @@ PARAMS["uid"] = r"[^/\s]{1,255}"
 PARAMS["deal"] = r"[0-9a-f]{16}"
 # The website editor: a page's name, a file of the preview, a block's kind and number.
 PARAMS.update(page=r"[a-z0-9-]{1,40}", file=r"[a-z0-9][a-z0-9_./-]{0,200}", kind=r"[a-z][a-z-]{0,19}", block=r"[1-9][0-9]{0,2}")
+# The theme picker's frames: a theme's name (``sitegen.render``'s folders).
+PARAMS["theme"] = r"[a-z][a-z0-9-]{0,30}"
 # The website's image library: a picture's name (``sitegen.images.NAME_RE``).
 PARAMS["image"] = r"[a-z0-9][a-z0-9_.-]{0,79}"
 # Webmail: one of the user's folders, a message's UID in it, a part of it.
@@ -220,6 +222,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/website/pages/{page}/restore", "POST", "website.restore_page", OWNERS),
     Route("/website/preview/", "GET", "website.preview", OWNERS),
     Route("/website/preview/{file}", "GET", "website.preview", OWNERS),
+    Route("/website/themes/{theme}/", "GET", "website.theme_preview", OWNERS),
+    Route("/website/themes/{theme}/{file}", "GET", "website.theme_preview", OWNERS),
     Route("/website/roll-back", "POST", "website.roll_back", OWNERS),
     Route("/website/pages/{page}/add/{kind}", "GET", "website.new_block_form", OWNERS),
     Route("/website/pages/{page}/add/{kind}", "POST", "website.new_block", OWNERS),

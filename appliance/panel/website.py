@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 #: Where the preview is served; the built pages' root-relative links
 #: (``/style.css``, ``/prices/``) are pointed under it.
 PREVIEW = "/website/preview/"
+#: Where each theme's build of the draft is served, for the theme picker's frames.
+THEME_PREVIEW = "/website/themes/"
+#: The policy of those answers: the panel's, but framed by the panel's own pages.
+FRAME_CSP = "default-src 'self'; frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
 _ROOT_LINK = re.compile(rb'(href|src)="/(?!/)')
 #: A ``srcset`` (several root-relative addresses, each with its width).
 _SRCSET = re.compile(rb'srcset="([^"]*)"')
@@ -269,8 +273,29 @@ async def preview(ctx: Context) -> Response:
     """One file of the draft, built as publishing would build it, for the
     owner's eyes only: ``/website/preview/`` is the home page,
     ``/website/preview/prices/`` a page, and so on."""
+    return await _draft_file(ctx, None, PREVIEW)
+
+
+async def theme_preview(ctx: Context) -> Response:
+    """One file of the draft built in the theme ``{theme}`` (the draft
+    keeps its own): the theme picker shows each theme's home page
+    (``/website/themes/NAME/``) scaled down in a frame of the website
+    page, so these answers may be framed by the panel itself. A theme
+    that does not exist is the 404."""
+    name = ctx.params["theme"]
+    if name not in {t.name for t in _builder(ctx).themes()}:
+        return ctx.not_found()
+    response = await _draft_file(ctx, name, f"{THEME_PREVIEW}{name}/")
+    if response.status == 200:
+        response.headers += [("content-security-policy", FRAME_CSP), ("x-frame-options", "SAMEORIGIN")]
+    return response
+
+
+async def _draft_file(ctx: Context, theme: str | None, prefix: str) -> Response:
+    """The file ``{file}`` of the draft built in ``theme`` (None: its own),
+    its root-relative links pointed under ``prefix``."""
     try:
-        files = await _call(_builder(ctx).preview, ctx.session.slug)
+        files = await _call(_builder(ctx).preview, ctx.session.slug, theme)
     except (InvalidInput, NotFound) as exc:
         return ctx.render("error.html", 400, title=ctx._("The preview cannot be built"),
                           message=ctx._("The site cannot be published yet:") + " " + str(exc))
@@ -278,13 +303,13 @@ async def preview(ctx: Context) -> Response:
     wanted = path + "index.html" if path == "" or path.endswith("/") else path
     if wanted not in files:
         if path and f"{path}/index.html" in files:
-            return ctx.redirect(f"{PREVIEW}{path}/")
+            return ctx.redirect(f"{prefix}{path}/")
         return ctx.not_found()
     body = files[wanted]
     content_type = sites.content_type(wanted)
     if content_type.startswith("text/html"):
-        body = _ROOT_LINK.sub(rb'\1="' + PREVIEW.encode(), body)
-        body = _SRCSET.sub(lambda m: b'srcset="' + _SRCSET_LINK.sub(rb"\1" + PREVIEW.encode(), m.group(1)) + b'"', body)
+        body = _ROOT_LINK.sub(rb'\1="' + prefix.encode(), body)
+        body = _SRCSET.sub(lambda m: b'srcset="' + _SRCSET_LINK.sub(rb"\1" + prefix.encode(), m.group(1)) + b'"', body)
     return Response(200, body, content_type)
 
 

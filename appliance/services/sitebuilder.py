@@ -578,21 +578,26 @@ class SiteBuilder:
 
     # -- building ----------------------------------------------------------------------
 
-    def _build(self, slug: str) -> tuple[dict[str, bytes], Any, str, list[model.Page]]:
-        """The draft's files, the business row, the site's address and the pages."""
+    def _build(self, slug: str, theme: str | None = None) -> tuple[dict[str, bytes], Any, str, list[model.Page]]:
+        """The draft's files (in ``theme`` instead of its own, if given),
+        the business row, the site's address and the pages."""
         src, tenant, domains = self.stores.handle(slug).read_sync(
             "site sources", lambda c: (store.sources(c), directory.get_tenant(c), directory.list_domains(c))
         )
+        if theme is not None:
+            src = replace(src, theme=render.theme(theme).name)
         base_url = site_address(domains)
         files = builder.build(src, base_url=base_url, year=datetime.date.today().year)
         pages = [model.parse_page(name, source) for name, source in src.pages.items()]  # they built: they parse
         return files, tenant, base_url, pages
 
-    def preview(self, slug: str) -> dict[str, bytes]:
+    def preview(self, slug: str, theme: str | None = None) -> dict[str, bytes]:
         """The files :meth:`build` would publish now (``{path: bytes}``),
-        published nowhere: what the owner sees before publishing. Raises
-        InvalidInput and NotFound as :meth:`build`."""
-        return self._build(slug)[0]
+        published nowhere: what the owner sees before publishing; with
+        ``theme``, as they would be in that theme (the draft keeps its
+        own). Raises InvalidInput (an unknown theme too) and NotFound as
+        :meth:`build`."""
+        return self._build(slug, theme)[0]
 
     def build(self, slug: str, *, actor: str) -> Built:
         """Render every page and publish the result atomically.

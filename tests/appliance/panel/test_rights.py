@@ -162,6 +162,8 @@ SPEC = {
     ("/website/pages/{page}/restore", "POST"): OWNERS,
     ("/website/preview/", "GET"): OWNERS,
     ("/website/preview/{file}", "GET"): OWNERS,
+    ("/website/themes/{theme}/", "GET"): OWNERS,
+    ("/website/themes/{theme}/{file}", "GET"): OWNERS,
     ("/website/roll-back", "POST"): OWNERS,
     ("/website/pages/{page}/add/{kind}", "GET"): OWNERS,
     ("/website/pages/{page}/add/{kind}", "POST"): OWNERS,
@@ -230,7 +232,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 161
+    assert len(table) == 163
 
 
 @pytest.fixture(scope="module")
@@ -320,7 +322,7 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
             # A page removed since the last publish, which the owner restores.
             env.cli("site", "page", "remove", "acme", page)
     path = path.replace("{page}", page).replace("{file}", f"{page}/")
-    path = path.replace("{kind}", "text").replace("{block}", "1")
+    path = path.replace("{kind}", "text").replace("{block}", "1").replace("{theme}", "bold")
     if "{image}" in pattern:
         # acme's picture "kept.png" must survive; the owner removes one made
         # for the purpose (and looks at and describes "kept.png").
