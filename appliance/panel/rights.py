@@ -225,6 +225,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/website/themes/{theme}/", "GET", "website.theme_preview", OWNERS),
     Route("/website/themes/{theme}/{file}", "GET", "website.theme_preview", OWNERS),
     Route("/website/roll-back", "POST", "website.roll_back", OWNERS),
+    Route("/website/upload", "GET", "website_upload.form", OWNERS),
+    Route("/website/upload", "POST", "website_upload.upload", OWNERS),
     Route("/website/pages/{page}/add/{kind}", "GET", "website.new_block_form", OWNERS),
     Route("/website/pages/{page}/add/{kind}", "POST", "website.new_block", OWNERS),
     Route("/website/pages/{page}/blocks/{block}", "GET", "website.block_form", OWNERS),
@@ -316,6 +318,9 @@ UPLOADS: dict[str, UploadRoute] = {
     "/website/images": UploadRoute(40 * 1024 * 1024),
     # One logo, as large as one photo may be (sitegen.photos.MAX_UPLOAD_BYTES).
     "/website/profile/logo": UploadRoute(16 * 1024 * 1024),
+    # A ready-made site as one zip archive; what it holds is checked
+    # against the plan's web space by the sites service.
+    "/website/upload": UploadRoute(100 * 1024 * 1024),
 }
 
 
