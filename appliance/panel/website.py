@@ -286,7 +286,7 @@ async def theme_preview(ctx: Context) -> Response:
     if name not in {t.name for t in _builder(ctx).themes()}:
         return ctx.not_found()
     response = await _draft_file(ctx, name, f"{THEME_PREVIEW}{name}/")
-    if response.status == 200:
+    if response.status != 404:  # the draft's file, or why it cannot be built, shown in the frame
         response.headers += [("content-security-policy", FRAME_CSP), ("x-frame-options", "SAMEORIGIN")]
     return response
 
