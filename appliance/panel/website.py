@@ -1,8 +1,10 @@
-"""The owner's website editor: start the site with a theme, switch theme,
-the business profile, the pages (add, edit, order in the menu, hide,
-remove), their blocks (add from a palette, edit each in a form shaped like
+"""The owner's website editor: start the site with a theme, switch theme
+(each shown as the draft's home page built in it), the business profile,
+the pages (add, edit, order in the menu, hide, remove, restore until the
+next publish), their blocks (add from a palette, edit each in a form shaped like
 it, move, duplicate, remove), the preview of the draft, publishing, and
-rolling back to a version kept.
+rolling back to a version kept. A ready-made site uploaded instead of the
+builder is :mod:`.website_upload`.
 
 Each handler parses its form, calls one method of the site builder service
 (``app.core.site_builder``, on a thread: it reads and writes the business's

@@ -10,7 +10,9 @@ to a large and a phone variant, re-encoded), 20 pages each with a text
 and a gallery block of three of the pictures; then the timed step: one
 full build and publish (``SiteBuilder.build``: render every page with the
 theme, then store the new version in one transaction). A second publish
-of the same draft is timed too (every file already stored). Prints each
+of the same draft is timed too (every file already stored), and a
+build of the draft in each theme (what a preview or a theme thumbnail
+asks for, published nowhere). Prints each
 run's figures, then the fastest and slowest.
 """
 
@@ -35,6 +37,8 @@ from appliance.services.imagelibrary import MAX_FILES, Upload  # noqa: E402
 PAGES = 20
 PHOTOS = 60
 ACTOR = "bench"
+#: The theme picker builds the draft in each of these (one build per file a frame asks for).
+THEMES = ("bold", "clean", "warm")
 #: Enough web space for the library and a few published versions.
 PLAN = {"bench": {"web_mb": 4096, "max_users": 10}}
 
@@ -79,8 +83,12 @@ def run(app: App, number: int, photos: list[bytes]) -> dict[str, float]:
     started = time.monotonic()
     core.site_builder.build(slug, actor=ACTOR)
     again = time.monotonic() - started
+    started = time.monotonic()
+    for theme in THEMES:
+        core.site_builder.preview(slug, theme)
+    preview = (time.monotonic() - started) / len(THEMES)
     return {"pictures_s": pictures, "pages_s": pages, "build_publish_s": first, "republish_s": again,
-            "files": built.files, "mib": built.bytes / 2**20}
+            "preview_s": preview, "files": built.files, "mib": built.bytes / 2**20}
 
 
 def main() -> int:
@@ -101,7 +109,8 @@ def main() -> int:
                 results.append(r)
                 print(f"run {number}: {PAGES} pages, {PHOTOS} photos -> {r['files']} files, {r['mib']:.1f} MiB;"
                       f" pictures added in {r['pictures_s']:.1f} s, pages in {r['pages_s']:.1f} s;"
-                      f" full build and publish {r['build_publish_s']:.2f} s; publish again {r['republish_s']:.2f} s",
+                      f" full build and publish {r['build_publish_s']:.2f} s; publish again {r['republish_s']:.2f} s;"
+                      f" the draft built in one theme (a preview) {r['preview_s']:.2f} s",
                       flush=True)
             times = [r["build_publish_s"] for r in results]
             print(f"full build and publish: fastest {min(times):.2f} s, slowest {max(times):.2f} s over {len(times)} runs")
