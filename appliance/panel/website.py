@@ -44,6 +44,8 @@ _ROOT_LINK = re.compile(rb'(href|src)="/(?!/)')
 #: A ``srcset`` (several root-relative addresses, each with its width).
 _SRCSET = re.compile(rb'srcset="([^"]*)"')
 _SRCSET_LINK = re.compile(rb'(^|,\s*)/(?!/)')
+#: A picture of the built site (``sitegen.build``): ``images/NAME``, ``images/phone/NAME``.
+_PICTURE = re.compile(r"images/(phone/)?([^/]+)")
 
 
 def _builder(ctx: Context) -> Any:
@@ -296,6 +298,17 @@ async def theme_preview(ctx: Context) -> Response:
 async def _draft_file(ctx: Context, theme: str | None, prefix: str) -> Response:
     """The file ``{file}`` of the draft built in ``theme`` (None: its own),
     its root-relative links pointed under ``prefix``."""
+    picture = _PICTURE.fullmatch(ctx.params.get("file", ""))
+    if picture:
+        # The build copies the library's pictures as they are: one is
+        # served without building the whole site again (a page of a few
+        # frames asks for many).
+        try:
+            ctype, data = await _call(ctx.app.core.image_library.file, ctx.session.slug, picture.group(2),
+                                      bool(picture.group(1)))
+        except (NotFound, InvalidInput):
+            return ctx.not_found()
+        return Response(200, data, ctype)
     try:
         files = await _call(_builder(ctx).preview, ctx.session.slug, theme)
     except (InvalidInput, NotFound) as exc:
