@@ -3,7 +3,9 @@
 ``site`` holds the one row of builder settings (theme and the profile as
 JSON), ``site_pages`` each page's source text and its place in the
 navigation, ``site_images`` the pictures pages and the logo use, and
-``sitegen_forms`` the contact forms of each published version (page,
+``sitegen_removed`` the pages removed since the last build (restorable
+until the next one: :func:`clear_removed`), ``sitegen_forms`` the
+contact forms of each published version (page,
 number on the page, the address it sends to, its heading): a published
 form is answered from what was published with it, whatever the draft
 says since, and a rollback brings its forms back with its pages. What the
@@ -97,6 +99,23 @@ def _m0003(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0004_sitegen_removed")
+def _m0004(db: sqlite_utils.Database) -> None:
+    # Pages removed from the draft, kept until the next build so the owner
+    # can take a removal back: the source as it was and whether the page
+    # was in the menu.
+    db.executescript(
+        """
+        CREATE TABLE sitegen_removed (
+            name TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            in_menu INTEGER NOT NULL,
+            removed TEXT NOT NULL
+        );
+        """
+    )
+
+
 @dataclass(frozen=True)
 class Sources:
     """Everything a build reads, in one snapshot."""
@@ -160,6 +179,8 @@ def set_profile(conn: sqlite3.Connection, profile: dict) -> None:
 
 
 def mark_built(conn: sqlite3.Connection, version: int) -> None:
+    """Record the build ``version``; the pages removed before it are gone for good."""
+    clear_removed(conn)
     conn.execute("UPDATE sitegen_site SET built = ?, built_version = ? WHERE id = 1", (now(), version))
 
 
@@ -223,10 +244,49 @@ def get_page(conn: sqlite3.Connection, name: str) -> str:
 
 
 def remove_page(conn: sqlite3.Connection, name: str) -> None:
-    if conn.execute("DELETE FROM sitegen_pages WHERE name = ?", (name,)).rowcount == 0:
+    """Remove a page from the draft; it is kept in ``sitegen_removed`` (a
+    page of that name removed earlier is replaced) until the next build."""
+    row = conn.execute("SELECT source, nav FROM sitegen_pages WHERE name = ?", (name,)).fetchone()
+    if row is None:
         raise NotFound(f"no page {name}")
+    conn.execute("DELETE FROM sitegen_pages WHERE name = ?", (name,))
+    conn.execute("INSERT OR REPLACE INTO sitegen_removed (name, source, in_menu, removed) VALUES (?, ?, ?, ?)",
+                 (name, row["source"], row["nav"] is not None, now()))
     _renumber(conn, [r["name"] for r in conn.execute("SELECT name FROM sitegen_pages WHERE nav IS NOT NULL ORDER BY nav")])
     conn.execute("UPDATE sitegen_site SET updated = ? WHERE id = 1", (now(),))
+
+
+def list_removed(conn: sqlite3.Connection) -> list[dict]:
+    """Pages removed since the last build, the latest first: name, source,
+    in_menu, removed."""
+    return [{"name": r["name"], "source": r["source"], "in_menu": bool(r["in_menu"]), "removed": r["removed"]}
+            for r in conn.execute("SELECT * FROM sitegen_removed ORDER BY removed DESC, name")]
+
+
+def removed_page(conn: sqlite3.Connection, name: str) -> dict:
+    """The removed page ``name`` (as :func:`list_removed` gives it). Raises NotFound."""
+    for row in list_removed(conn):
+        if row["name"] == name:
+            return row
+    raise NotFound(f"no removed page {name}")
+
+
+def restore_page(conn: sqlite3.Connection, name: str) -> None:
+    """Put the removed page ``name`` back, last in the menu if it was in it.
+    Raises NotFound (not removed), Conflict (a page of that name exists
+    again), LimitExceeded (as :func:`put_page`)."""
+    row = removed_page(conn, name)
+    if conn.execute("SELECT 1 FROM sitegen_pages WHERE name = ?", (name,)).fetchone():
+        raise Conflict(f"the site has a page {name} again; rename or remove it first")
+    put_page(conn, name, row["source"], create=True)
+    if not row["in_menu"]:
+        conn.execute("UPDATE sitegen_pages SET nav = NULL WHERE name = ?", (name,))
+    conn.execute("DELETE FROM sitegen_removed WHERE name = ?", (name,))
+
+
+def clear_removed(conn: sqlite3.Connection) -> None:
+    """Forget the removed pages (a build makes their removal final)."""
+    conn.execute("DELETE FROM sitegen_removed")
 
 
 def list_pages(conn: sqlite3.Connection) -> list[dict]:

@@ -11,6 +11,7 @@ command (which :mod:`.site` creates, next to upload and download):
   business profile (name, tagline, colours, address, phone, ...);
 * ``page add|edit SLUG PAGE [FILE]`` (the text from FILE, or from standard
   input when FILE is ``-`` or left out), ``page show|remove SLUG PAGE``,
+  ``page restore SLUG PAGE`` (a page removed since the last build),
   ``page list SLUG``;
 * ``nav SLUG [PAGE ...]`` - show, or set, which pages the menu lists in
   which order;
@@ -78,10 +79,14 @@ def register(actions: argparse._SubParsersAction) -> None:
     a.add_argument("slug")
     a.add_argument("page")
     a.set_defaults(handler=_page_show)
-    a = pages.add_parser("remove", help="remove a page")
+    a = pages.add_parser("remove", help="remove a page (it can be restored until the next build)")
     a.add_argument("slug")
     a.add_argument("page")
     a.set_defaults(handler=lambda ctx: ctx.core.site_builder.remove_page(ctx.args.slug, ctx.args.page, actor=ctx.actor))
+    a = pages.add_parser("restore", help="put back a page removed since the last build")
+    a.add_argument("slug")
+    a.add_argument("page")
+    a.set_defaults(handler=lambda ctx: ctx.core.site_builder.restore_page(ctx.args.slug, ctx.args.page, actor=ctx.actor))
     a = pages.add_parser("list", help="pages in menu order")
     a.add_argument("slug")
     add_json(a)

@@ -64,6 +64,8 @@ PARAMS["deal"] = r"[0-9a-f]{16}"
 PARAMS["calendar"] = r"[0-9a-f]{16}"
 # The website editor: a page's name, a file of the preview, a block's kind and number.
 PARAMS.update(page=r"[a-z0-9-]{1,40}", file=r"[a-z0-9][a-z0-9_./-]{0,200}", kind=r"[a-z][a-z-]{0,19}", block=r"[1-9][0-9]{0,2}")
+# The theme picker's frames: a theme's name (``sitegen.render``'s folders).
+PARAMS["theme"] = r"[a-z][a-z0-9-]{0,30}"
 # The website's image library: a picture's name (``sitegen.images.NAME_RE``).
 PARAMS["image"] = r"[a-z0-9][a-z0-9_.-]{0,79}"
 # Webmail: one of the user's folders, a message's UID in it, a part of it.
@@ -234,9 +236,14 @@ ROUTES: tuple[Route, ...] = (
     Route("/website/pages/{page}/menu", "POST", "website.page_menu", OWNERS),
     Route("/website/pages/{page}/remove", "GET", "website.remove_page_form", OWNERS),
     Route("/website/pages/{page}/remove", "POST", "website.remove_page", OWNERS),
+    Route("/website/pages/{page}/restore", "POST", "website.restore_page", OWNERS),
     Route("/website/preview/", "GET", "website.preview", OWNERS),
     Route("/website/preview/{file}", "GET", "website.preview", OWNERS),
+    Route("/website/themes/{theme}/", "GET", "website.theme_preview", OWNERS),
+    Route("/website/themes/{theme}/{file}", "GET", "website.theme_preview", OWNERS),
     Route("/website/roll-back", "POST", "website.roll_back", OWNERS),
+    Route("/website/upload", "GET", "website_upload.form", OWNERS),
+    Route("/website/upload", "POST", "website_upload.upload", OWNERS),
     Route("/website/pages/{page}/add/{kind}", "GET", "website.new_block_form", OWNERS),
     Route("/website/pages/{page}/add/{kind}", "POST", "website.new_block", OWNERS),
     Route("/website/pages/{page}/blocks/{block}", "GET", "website.block_form", OWNERS),
@@ -334,6 +341,9 @@ UPLOADS: dict[str, UploadRoute] = {
     "/website/images": UploadRoute(40 * 1024 * 1024),
     # One logo, as large as one photo may be (sitegen.photos.MAX_UPLOAD_BYTES).
     "/website/profile/logo": UploadRoute(16 * 1024 * 1024),
+    # A ready-made site as one zip archive; what it holds is checked
+    # against the plan's web space by the sites service.
+    "/website/upload": UploadRoute(100 * 1024 * 1024),
 }
 
 

@@ -1,8 +1,10 @@
-"""The owner's website editor: start the site with a theme, switch theme,
-the business profile, the pages (add, edit, order in the menu, hide,
-remove), their blocks (add from a palette, edit each in a form shaped like
+"""The owner's website editor: start the site with a theme, switch theme
+(each shown as the draft's home page built in it), the business profile,
+the pages (add, edit, order in the menu, hide, remove, restore until the
+next publish), their blocks (add from a palette, edit each in a form shaped like
 it, move, duplicate, remove), the preview of the draft, publishing, and
-rolling back to a version kept.
+rolling back to a version kept. A ready-made site uploaded instead of the
+builder is :mod:`.website_upload`.
 
 Each handler parses its form, calls one method of the site builder service
 (``app.core.site_builder``, on a thread: it reads and writes the business's
@@ -34,10 +36,16 @@ log = logging.getLogger(__name__)
 #: Where the preview is served; the built pages' root-relative links
 #: (``/style.css``, ``/prices/``) are pointed under it.
 PREVIEW = "/website/preview/"
+#: Where each theme's build of the draft is served, for the theme picker's frames.
+THEME_PREVIEW = "/website/themes/"
+#: The policy of those answers: the panel's, but framed by the panel's own pages.
+FRAME_CSP = "default-src 'self'; frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
 _ROOT_LINK = re.compile(rb'(href|src)="/(?!/)')
 #: A ``srcset`` (several root-relative addresses, each with its width).
 _SRCSET = re.compile(rb'srcset="([^"]*)"')
 _SRCSET_LINK = re.compile(rb'(^|,\s*)/(?!/)')
+#: A picture of the built site (``sitegen.build``): ``images/NAME``, ``images/phone/NAME``.
+_PICTURE = re.compile(r"images/(phone/)?([^/]+)")
 
 
 def _builder(ctx: Context) -> Any:
@@ -61,13 +69,14 @@ def _themes(ctx: Context) -> list[tuple[str, str, str]]:
 async def _overview_page(ctx: Context, status: int = 200, *, theme_form=None, notice: str = "",
                          problem: str = "", detail: str = "") -> Response:
     overview = await _call(_builder(ctx).overview, ctx.session.slug)
+    removed = await _call(_builder(ctx).removed_pages, ctx.session.slug)
     themes = _themes(ctx)
     form = theme_form or forms.theme(ctx._, [(n, t) for n, t, _ in themes], overview.theme)
     used = overview.published_bytes
     percent = min(100, round(100 * used / overview.limit_bytes)) if overview.limit_bytes else 0
     return ctx.render("website.html", status, path="/website", site=overview, themes=themes, theme_form=form,
                       used=_size(ctx, used), limit=_size(ctx, overview.limit_bytes), percent=percent,
-                      images_size=_size(ctx, overview.image_bytes),
+                      images_size=_size(ctx, overview.image_bytes), removed=removed,
                       notice=notice, problem=problem, detail=detail)
 
 
@@ -244,12 +253,64 @@ async def remove_page(ctx: Context) -> Response:
     return ctx.redirect("/website#pages")
 
 
+async def restore_page(ctx: Context) -> Response:
+    """Put back a page removed since the last publish; a page the owner's
+    own site has not removed is the 404."""
+    slug = ctx.session.slug
+    name = ctx.params["page"]
+    if name not in {p.name for p in await _call(_builder(ctx).removed_pages, slug)}:
+        return ctx.not_found()
+    try:
+        await _call(_builder(ctx).restore_page, slug, name, actor=ctx.session.address)
+    except Conflict:
+        return await _overview_page(ctx, 409, problem=ctx._(
+            "Your site has a page at this address again: remove or rename it first."))
+    except LimitExceeded:
+        return await _overview_page(ctx, 400, problem=ctx._(
+            "Your site has as many pages as it may have. Remove one first."))
+    except (NotFound, InvalidInput) as exc:
+        return await _overview_page(ctx, 400, problem=ctx._("The page cannot be restored:"), detail=str(exc))
+    return await _overview_page(ctx, notice=ctx._("The page %(name)s is back in your draft.", name=name))
+
+
 async def preview(ctx: Context) -> Response:
     """One file of the draft, built as publishing would build it, for the
     owner's eyes only: ``/website/preview/`` is the home page,
     ``/website/preview/prices/`` a page, and so on."""
+    return await _draft_file(ctx, None, PREVIEW)
+
+
+async def theme_preview(ctx: Context) -> Response:
+    """One file of the draft built in the theme ``{theme}`` (the draft
+    keeps its own): the theme picker shows each theme's home page
+    (``/website/themes/NAME/``) scaled down in a frame of the website
+    page, so these answers may be framed by the panel itself. A theme
+    that does not exist is the 404."""
+    name = ctx.params["theme"]
+    if name not in {t.name for t in _builder(ctx).themes()}:
+        return ctx.not_found()
+    response = await _draft_file(ctx, name, f"{THEME_PREVIEW}{name}/")
+    if response.status != 404:  # the draft's file, or why it cannot be built, shown in the frame
+        response.headers += [("content-security-policy", FRAME_CSP), ("x-frame-options", "SAMEORIGIN")]
+    return response
+
+
+async def _draft_file(ctx: Context, theme: str | None, prefix: str) -> Response:
+    """The file ``{file}`` of the draft built in ``theme`` (None: its own),
+    its root-relative links pointed under ``prefix``."""
+    picture = _PICTURE.fullmatch(ctx.params.get("file", ""))
+    if picture:
+        # The build copies the library's pictures as they are: one is
+        # served without building the whole site again (a page of a few
+        # frames asks for many).
+        try:
+            ctype, data = await _call(ctx.app.core.image_library.file, ctx.session.slug, picture.group(2),
+                                      bool(picture.group(1)))
+        except (NotFound, InvalidInput):
+            return ctx.not_found()
+        return Response(200, data, ctype)
     try:
-        files = await _call(_builder(ctx).preview, ctx.session.slug)
+        files = await _call(_builder(ctx).preview, ctx.session.slug, theme)
     except (InvalidInput, NotFound) as exc:
         return ctx.render("error.html", 400, title=ctx._("The preview cannot be built"),
                           message=ctx._("The site cannot be published yet:") + " " + str(exc))
@@ -257,13 +318,13 @@ async def preview(ctx: Context) -> Response:
     wanted = path + "index.html" if path == "" or path.endswith("/") else path
     if wanted not in files:
         if path and f"{path}/index.html" in files:
-            return ctx.redirect(f"{PREVIEW}{path}/")
+            return ctx.redirect(f"{prefix}{path}/")
         return ctx.not_found()
     body = files[wanted]
     content_type = sites.content_type(wanted)
     if content_type.startswith("text/html"):
-        body = _ROOT_LINK.sub(rb'\1="' + PREVIEW.encode(), body)
-        body = _SRCSET.sub(lambda m: b'srcset="' + _SRCSET_LINK.sub(rb"\1" + PREVIEW.encode(), m.group(1)) + b'"', body)
+        body = _ROOT_LINK.sub(rb'\1="' + prefix.encode(), body)
+        body = _SRCSET.sub(lambda m: b'srcset="' + _SRCSET_LINK.sub(rb"\1" + prefix.encode(), m.group(1)) + b'"', body)
     return Response(200, body, content_type)
 
 

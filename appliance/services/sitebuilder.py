@@ -78,6 +78,15 @@ class Overview:
 
 
 @dataclass(frozen=True)
+class RemovedPage:
+    """A page removed since the last build, which can be restored."""
+
+    name: str
+    title: str
+    removed: str
+
+
+@dataclass(frozen=True)
 class PageText:
     """One page as its editor shows it: name, title, menu label,
     description and the body (the blocks, in the page format)."""
@@ -109,6 +118,13 @@ class Built:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _title(name: str, source: str) -> str:
+    try:
+        return model.parse_page(name, source).title
+    except InvalidInput:
+        return "(needs fixing)"
 
 
 def _page_rows(conn: sqlite3.Connection) -> list[PageInfo]:
@@ -274,8 +290,9 @@ class SiteBuilder:
         return self.stores.handle(slug).read_sync("site page", lambda c: store.get_page(c, name))
 
     def remove_page(self, slug: str, page: str, *, actor: str) -> None:
-        """Remove a page (and its place in the menu). Raises Conflict for
-        the home page, which every site needs."""
+        """Remove a page (and its place in the menu); it can be restored
+        (:meth:`restore_page`) until the next :meth:`build`. Raises Conflict
+        for the home page, which every site needs."""
         name = model.page_name(page)
         if name == model.HOME:
             raise Conflict("the home page cannot be removed; every site has one")
@@ -285,6 +302,35 @@ class SiteBuilder:
             directory.audit(conn, actor, "site.page.remove", name)
 
         self.stores.handle(slug).write_sync("site page remove", remove)
+
+    def removed_pages(self, slug: str) -> list[RemovedPage]:
+        """The pages removed since the last build, the latest first."""
+
+        def read(conn: sqlite3.Connection) -> list[RemovedPage]:
+            return [RemovedPage(r["name"], _title(r["name"], r["source"]), r["removed"])
+                    for r in store.list_removed(conn)] if store.exists(conn) else []
+
+        return self.stores.handle(slug).read_sync("site removed pages", read)
+
+    def restore_page(self, slug: str, page: str, *, actor: str) -> None:
+        """Put a page removed since the last build back as it was (last in
+        the menu if it was in it).
+
+        Checks: as :meth:`put_page` (the pictures it shows are still
+        stored, its contact forms send to addresses of the business).
+        Raises NotFound (no such removed page, or a picture it shows is no
+        longer stored), Conflict (a page of that name was added since),
+        LimitExceeded (the site has as many pages as it may have)."""
+        name = model.page_name(page)
+
+        def restore(conn: sqlite3.Connection) -> None:
+            parsed = model.parse_page(name, store.removed_page(conn, name)["source"])
+            _check_images(conn, parsed)
+            _check_mailboxes(conn, parsed)
+            store.restore_page(conn, name)
+            directory.audit(conn, actor, "site.page.restore", name)
+
+        self.stores.handle(slug).write_sync("site page restore", restore)
 
     def overview(self, slug: str) -> Overview:
         """The site at a glance (see :class:`Overview`); ``started`` is
@@ -532,21 +578,26 @@ class SiteBuilder:
 
     # -- building ----------------------------------------------------------------------
 
-    def _build(self, slug: str) -> tuple[dict[str, bytes], Any, str, list[model.Page]]:
-        """The draft's files, the business row, the site's address and the pages."""
+    def _build(self, slug: str, theme: str | None = None) -> tuple[dict[str, bytes], Any, str, list[model.Page]]:
+        """The draft's files (in ``theme`` instead of its own, if given),
+        the business row, the site's address and the pages."""
         src, tenant, domains = self.stores.handle(slug).read_sync(
             "site sources", lambda c: (store.sources(c), directory.get_tenant(c), directory.list_domains(c))
         )
+        if theme is not None:
+            src = replace(src, theme=render.theme(theme).name)
         base_url = site_address(domains)
         files = builder.build(src, base_url=base_url, year=datetime.date.today().year)
         pages = [model.parse_page(name, source) for name, source in src.pages.items()]  # they built: they parse
         return files, tenant, base_url, pages
 
-    def preview(self, slug: str) -> dict[str, bytes]:
+    def preview(self, slug: str, theme: str | None = None) -> dict[str, bytes]:
         """The files :meth:`build` would publish now (``{path: bytes}``),
-        published nowhere: what the owner sees before publishing. Raises
-        InvalidInput and NotFound as :meth:`build`."""
-        return self._build(slug)[0]
+        published nowhere: what the owner sees before publishing; with
+        ``theme``, as they would be in that theme (the draft keeps its
+        own). Raises InvalidInput (an unknown theme too) and NotFound as
+        :meth:`build`."""
+        return self._build(slug, theme)[0]
 
     def build(self, slug: str, *, actor: str) -> Built:
         """Render every page and publish the result atomically.

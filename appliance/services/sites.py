@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import BinaryIO, Mapping
 
 from storage import directory, sites
 
@@ -98,14 +98,18 @@ class Sites:
         version = handle.write_sync("site upload", publish)
         return Published(handle.slug, version, len(files), sum(len(b) for b in files.values()))
 
-    def upload(self, slug: str, source: str | Path, *, actor: str) -> Published:
-        """Publish the directory or zip archive ``source`` (a local path).
+    def upload(self, slug: str, source: str | Path | BinaryIO, *, actor: str) -> Published:
+        """Publish the directory or zip archive ``source``: a local path,
+        or a seekable binary stream of a zip archive (a file sent to the
+        panel).
 
         Checks: see :mod:`.siteupload` (links, paths, sizes, zip bombs),
         before anything is written; then :meth:`publish`. Raises
         InvalidInput, LimitExceeded, NotFound.
         """
         limit = self.web_space(slug)
+        if hasattr(source, "read"):
+            return self.publish(slug, siteupload.read_zip(source, limit), source="upload", actor=actor)
         source = Path(source)
         try:
             if source.is_symlink():

@@ -75,7 +75,8 @@ def read_zip(path: Path | BinaryIO, limit: int) -> dict[str, bytes]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise InvalidInput(f"{path} is not a readable zip archive ({exc})") from None
+        label = path if isinstance(path, (str, Path)) else "the file"
+        raise InvalidInput(f"{label} is not a readable zip archive ({exc})") from None
     with archive:
         members = [i for i in archive.infolist() if not i.is_dir()]
         if len(members) > sites.MAX_FILES:

@@ -173,3 +173,17 @@ def test_themes_are_listed_and_switching_theme_rebuilds_with_it(cli, business):
         assert b"theme-bold" in archive.read("index.html")
         assert b"Bold:" in archive.read("style.css")
     assert json.loads(cli("site", "show", "bakery", "--json").stdout)["source"] == "builder"
+
+
+def test_a_removed_page_is_restored_until_the_next_build(cli, business):
+    """site page remove keeps the page in the draft: site page restore puts
+    it back as it was; removed again and built, it cannot be restored."""
+    cli("site", "page", "add", "bakery", "hours", input="Open at 7.\n")
+    cli("site", "page", "remove", "bakery", "hours")
+    assert "hours" not in [p["name"] for p in cli.json("site", "page", "list", "bakery")]
+    cli("site", "page", "restore", "bakery", "hours")
+    assert cli("site", "page", "show", "bakery", "hours").stdout == "Open at 7.\n"
+    cli("site", "page", "remove", "bakery", "hours")
+    cli("site", "build", "bakery")
+    refused = cli("site", "page", "restore", "bakery", "hours", check=False)
+    assert refused.returncode != 0 and "no removed page hours" in refused.stderr
