@@ -23,6 +23,8 @@ everything else is escaped by the templates).
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import re
 import urllib.parse
 from dataclasses import dataclass, field, fields, replace
@@ -43,18 +45,25 @@ MAX_MENU = 30
 MAX_DESCRIPTION = 300
 MAX_LINE = 300
 MAX_HOURS = 14
+#: Posts of one news block, and the longest text of one post.
+MAX_POSTS = 200
+MAX_POST_TEXT = 4000
 
 PAGE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 #: Names that would collide with files every build writes.
 RESERVED_PAGES = frozenset({"images", "assets", "404", "style", "sitemap", "robots", "favicon"})
 HOME = "home"
 
-BLOCK_TYPES = ("heading", "text", "image", "gallery", "services", "contact", "contact-form")
+BLOCK_TYPES = ("heading", "text", "image", "gallery", "services", "contact", "contact-form", "map", "news")
 
 _FENCE_OPEN = re.compile(r"^:::\s*([A-Za-z-]+)\s*$")
 _FENCE_CLOSE = re.compile(r"^:::\s*$")
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().\-/]{2,30}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+_COORD_RE = re.compile(r"^[+-]?[0-9]{1,3}(?:\.[0-9]{1,7})?$")
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+#: The line that starts a post of a news block: ``--- 2026-12-05 | Title``.
+_POST_RE = re.compile(r"^---\s+(\S+)\s*\|(.*)$")
 
 
 def page_name(value: str) -> str:
@@ -89,6 +98,29 @@ def https_url(value: str, what: str) -> str:
         c.isspace() or ord(c) < 32 for c in value
     ):
         raise InvalidInput(f"{what} must be a web address starting with https://")
+    return value
+
+
+def coordinate(value: str, what: str) -> str:
+    """A latitude (``what`` "latitude": -90 to 90) or longitude (-180 to
+    180) in decimal degrees, at most 7 decimals, as typed (a comma works as
+    the decimal point)."""
+    value = value.strip().replace(",", ".")
+    limit = 90 if what == "latitude" else 180
+    if not _COORD_RE.match(value) or abs(float(value)) > limit:
+        raise InvalidInput(f"invalid {what} {value!r}: decimal degrees between -{limit} and {limit}, e.g. 45.7640")
+    return value
+
+
+def post_date(value: str) -> str:
+    """A post's date, ``YYYY-MM-DD``."""
+    value = value.strip()
+    try:
+        if not _DATE_RE.match(value):
+            raise ValueError
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"invalid date {value!r}: write it as YYYY-MM-DD, e.g. 2026-12-05") from None
     return value
 
 
@@ -262,7 +294,77 @@ class ContactForm:
     kind: str = "contact-form"
 
 
-Block = Union[Heading, Text, Image, Gallery, Services, Contact, ContactForm]
+@dataclass(frozen=True)
+class Map:
+    """Where the business is: an address line, a link to a map service (the
+    owner's ``link``, else OpenStreetMap at ``lat``/``lon``), a picture of
+    the library (none by default: nothing is fetched from another site)
+    and, only when ``embed`` is chosen, OpenStreetMap's interactive map in
+    a frame (visitors' browsers then contact openstreetmap.org).
+    An empty ``address`` shows the profile's."""
+
+    lat: str = ""
+    lon: str = ""
+    link: str = ""
+    address: str = ""
+    image: str = ""
+    alt: str = ""
+    embed: bool = False
+    heading: str = ""
+    kind: str = "map"
+
+    @property
+    def address_lines(self) -> list[str]:
+        return [line.strip() for line in self.address.split(";") if line.strip()]
+
+    @property
+    def url(self) -> str:
+        """The link visitors follow to the map service."""
+        if self.link:
+            return self.link
+        return f"https://www.openstreetmap.org/?mlat={self.lat}&mlon={self.lon}#map=17/{self.lat}/{self.lon}"
+
+    @property
+    def embed_url(self) -> str:
+        """OpenStreetMap's embeddable map around the point, with a marker ("" without ``embed``)."""
+        if not self.embed:
+            return ""
+        lat, lon = float(self.lat), float(self.lon)
+        box = f"{lon - 0.006:.5f},{lat - 0.003:.5f},{lon + 0.006:.5f},{lat + 0.003:.5f}"
+        return f"https://www.openstreetmap.org/export/embed.html?bbox={box}&layer=mapnik&marker={self.lat},{self.lon}"
+
+
+@dataclass(frozen=True)
+class Post:
+    """One dated post of a news block; ``markdown`` may be empty."""
+
+    date: str
+    title: str
+    markdown: str = ""
+    image: str = ""
+    alt: str = ""
+
+    @property
+    def html(self):
+        return markup.render(self.markdown)
+
+    @property
+    def anchor(self) -> str:
+        """The post's ``id`` on its page (its date and a digest of its title,
+        unique within a block: a date and title appear once)."""
+        return f"post-{self.date}-{hashlib.sha256(self.title.encode()).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class News:
+    """Dated posts, newest first (posts of one day keep their order)."""
+
+    posts: tuple[Post, ...] = ()
+    heading: str = ""
+    kind: str = "news"
+
+
+Block = Union[Heading, Text, Image, Gallery, Services, Contact, ContactForm, Map, News]
 
 
 @dataclass(frozen=True)
@@ -285,7 +387,24 @@ class Page:
                 used.add(block.file)
             elif isinstance(block, Gallery):
                 used.update(item.file for item in block.items)
+            elif isinstance(block, Map) and block.image:
+                used.add(block.image)
+            elif isinstance(block, News):
+                used.update(post.image for post in block.posts if post.image)
         return used
+
+    def posts(self) -> list[Post]:
+        """The posts of the page's news blocks, newest first."""
+        found = [post for block in self.blocks if isinstance(block, News) for post in block.posts]
+        return sorted(found, key=lambda post: post.date, reverse=True)
+
+    def has_news(self) -> bool:
+        return any(isinstance(block, News) for block in self.blocks)
+
+    @property
+    def feed_path(self) -> str:
+        """Where the Atom feed of the page's news is (only pages with posts have one)."""
+        return self.path + "feed.atom"
 
     def contact_forms(self) -> tuple[ContactForm, ...]:
         """The page's contact forms in page order: the first is number 1."""
@@ -461,6 +580,10 @@ def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
         except InvalidInput:
             raise InvalidInput(f"{where}: 'to:' must be an e-mail address of the business") from None
         return ContactForm(mailbox, _plain(values.get("heading", ""), f"{where}: heading", MAX_TITLE))
+    if kind == "map":
+        return _map_block(body, line, where)
+    if kind == "news":
+        return _news_block(body, line, where)
     if kind == "heading":
         parts = [ln.strip() for ln in body if ln.strip()]
         if not parts:
@@ -515,6 +638,106 @@ def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
     raise InvalidInput(f"{where}: unknown block type")
 
 
+def _map_block(body: list[str], line: int, where: str) -> Map:
+    values = _fields(body, line, where, ("heading", "address", "at", "link", "image", "alt", "embed"))
+    lat = lon = ""
+    if values.get("at"):
+        parts = values["at"].split()
+        if len(parts) == 1 and parts[0].count(",") == 1:
+            parts = parts[0].split(",")
+        parts = [p.strip().rstrip(",") for p in parts if p.strip(" ,")]
+        if len(parts) != 2:
+            raise InvalidInput(f"{where}: write the place as 'at: LATITUDE, LONGITUDE', e.g. 'at: 45.7640, 4.8357'")
+        try:
+            lat, lon = coordinate(parts[0], "latitude"), coordinate(parts[1], "longitude")
+        except InvalidInput as exc:
+            raise InvalidInput(f"{where}: {exc}") from None
+    link = ""
+    if values.get("link"):
+        try:
+            link = https_url(values["link"], "link")
+        except InvalidInput as exc:
+            raise InvalidInput(f"{where}: {exc}") from None
+    if not lat and not link:
+        raise InvalidInput(f"{where}: give the place with 'at: LATITUDE, LONGITUDE' or a map's address with 'link: https://...'")
+    embed = values.get("embed", "no").lower()
+    if embed not in ("yes", "no"):
+        raise InvalidInput(f"{where}: 'embed:' is 'yes' or 'no'")
+    if embed == "yes" and not lat:
+        raise InvalidInput(f"{where}: an interactive map needs the place as 'at: LATITUDE, LONGITUDE'")
+    image = alt = ""
+    if values.get("image"):
+        image = _image_name(values["image"], where)
+        alt = _plain(values.get("alt", ""), f"{where}: alt", MAX_LINE)
+        if not alt:
+            raise InvalidInput(f"{where}: describe the picture with 'alt: ...' for people who cannot see it")
+    elif values.get("alt"):
+        raise InvalidInput(f"{where}: 'alt:' describes a picture; say which with 'image: NAME'")
+    address = _plain(values.get("address", ""), f"{where}: address", 300)
+    if len([p for p in address.split(";") if p.strip()]) > 6:
+        raise InvalidInput(f"{where}: the address has more than 6 lines (lines are separated by ';')")
+    return Map(lat, lon, link, address, image, alt, embed == "yes",
+               _plain(values.get("heading", ""), f"{where}: heading", MAX_TITLE))
+
+
+def _news_block(body: list[str], line: int, where: str) -> News:
+    heading = ""
+    posts: list[Post] = []
+    current: tuple[int, str, str] | None = None
+    text: list[str] = []
+
+    def close() -> None:
+        if current is None:
+            return
+        at, date, title = current
+        lines = list(text)
+        image = alt = ""
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if lines and lines[0].strip().lower().startswith("image:"):
+            name, _, alt = lines.pop(0).strip()[6:].partition("|")
+            image = _image_name(name.strip(), f"{where}, post on line {at}")
+            alt = _plain(alt, f"{where}, post on line {at}: alt", MAX_LINE)
+            if not alt:
+                raise InvalidInput(
+                    f"{where}: line {at + 1}: write 'image: picture.jpg | what it shows' (the description is required)")
+        markdown = "\n".join(lines).strip("\n")
+        if len(markdown) > MAX_POST_TEXT:
+            raise LimitExceeded(f"{where}: the post on line {at} has {len(markdown)} characters; at most {MAX_POST_TEXT}")
+        posts.append(Post(date, title, markdown, image, alt))
+
+    for offset, raw in enumerate(body, start=1):
+        match = _POST_RE.match(raw.strip())
+        if match:
+            close()
+            at = line + offset
+            try:
+                date = post_date(match.group(1))
+            except InvalidInput as exc:
+                raise InvalidInput(f"{where}: line {at}: {exc}") from None
+            title = _plain(match.group(2), f"{where}: line {at}: title", MAX_TITLE)
+            if not title:
+                raise InvalidInput(f"{where}: line {at}: the post has no title; write '--- {date} | Title'")
+            current, text = (at, date, title), []
+            if len(posts) >= MAX_POSTS:
+                raise LimitExceeded(f"{where}: more than {MAX_POSTS} posts; remove the oldest")
+        elif current is not None:
+            text.append(raw)
+        elif raw.strip():
+            key, sep, value = raw.partition(":")
+            if not sep or key.strip().lower() != "heading" or heading:
+                raise InvalidInput(
+                    f"{where}: line {line + offset}: expected 'heading:' or a post's first line '--- YYYY-MM-DD | Title'")
+            heading = _plain(value, f"{where}: heading", MAX_TITLE)
+    close()
+    seen: set[tuple[str, str]] = set()
+    for post in posts:
+        if (post.date, post.title) in seen:
+            raise InvalidInput(f"{where}: two posts of {post.date} are called {post.title!r}; rename one")
+        seen.add((post.date, post.title))
+    return News(tuple(sorted(posts, key=lambda post: post.date, reverse=True)), heading)
+
+
 # -- writing ------------------------------------------------------------------------
 
 
@@ -535,6 +758,19 @@ def block_source(block: Block) -> str:
         body = [f"file: {block.file}", f"alt: {block.alt}"] + ([f"caption: {block.caption}"] if block.caption else [])
     elif isinstance(block, Gallery):
         body = [f"- {item.file} | {item.alt}" for item in block.items]
+    elif isinstance(block, Map):
+        body = [f"{key}: {value}" for key, value in (
+            ("heading", block.heading), ("address", block.address),
+            ("at", f"{block.lat}, {block.lon}" if block.lat else ""), ("link", block.link),
+            ("image", block.image), ("alt", block.alt), ("embed", "yes" if block.embed else "")) if value]
+    elif isinstance(block, News):
+        body = [f"heading: {block.heading}"] if block.heading else []
+        for post in block.posts:
+            body.append(f"--- {post.date} | {post.title}")
+            if post.image:
+                body.append(f"image: {post.image} | {post.alt}")
+            if post.markdown:
+                body.append(post.markdown)
     elif isinstance(block, Services):
         body = []
         for s in block.items:
@@ -559,7 +795,10 @@ def page_source(page: Page) -> str:
 
 
 #: Blocks an editor makes from a form's values.
-FORM_BLOCKS = ("heading", "text", "services", "contact", "image", "gallery", "contact-form")
+FORM_BLOCKS = ("heading", "text", "services", "contact", "image", "gallery", "contact-form", "map", "news")
+
+#: The fields of one post in an editor's values: ``posts-N-KEY``.
+_POST_FIELD = re.compile(r"^posts-([0-9]{1,4})-(date|title|text|image|alt)$")
 
 
 def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) -> Block:
@@ -568,7 +807,11 @@ def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) ->
     (heading), ``markdown`` (text, contact), ``items`` (services, one
     ``name | price | description`` a line; gallery, one ``file | alt`` a
     line), ``file``, ``alt`` and ``caption`` (image), ``mailbox`` and
-    ``heading`` (contact-form). :class:`InvalidInput` says what
+    ``heading`` (contact-form); ``heading``, ``address`` (one line a
+    line), ``lat``, ``lon``, ``link``, ``image``, ``alt`` and ``embed``
+    (``yes``) (map); ``heading`` and, for each post N from 0,
+    ``posts-N-date``, ``-title``, ``-text``, ``-image`` and ``-alt`` (news).
+    :class:`InvalidInput` says what
     is wrong; its line numbers count the block's opening line as line 1.
     """
     if kind not in FORM_BLOCKS:
@@ -589,6 +832,32 @@ def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) ->
     elif kind == "contact-form":
         mailbox, heading = " ".join(value("mailbox").split()), " ".join(value("heading").split())
         body = [f"to: {mailbox}"] + ([f"heading: {heading}"] if heading else [])
+    elif kind == "map":
+        one = {key: " ".join(value(key).split()) for key in ("heading", "lat", "lon", "link", "image", "alt")}
+        one["address"] = "; ".join(ln.strip() for ln in value("address").split("\n") if ln.strip())
+        one["at"] = f"{one['lat']}, {one['lon']}" if one["lat"] or one["lon"] else ""
+        one["embed"] = "yes" if value("embed").strip().lower() in ("yes", "y", "true", "1") else ""
+        body = [f"{key}: {one[key]}" for key in ("heading", "address", "at", "link", "image", "alt", "embed") if one[key]]
+    elif kind == "news":
+        heading = " ".join(value("heading").split())
+        body = [f"heading: {heading}"] if heading else []
+        numbers = sorted({int(m.group(1)) for m in map(_POST_FIELD.match, fields) if m})
+        if len(numbers) > MAX_POSTS:
+            raise LimitExceeded(f"page {page}, news block: {len(numbers)} posts; at most {MAX_POSTS}")
+        for n in numbers:
+            title = " ".join(value(f"posts-{n}-title").split())
+            date = value(f"posts-{n}-date").strip()
+            if not title:
+                raise InvalidInput(f"page {page}, news block: post {n + 1} has no title")
+            body.append(f"--- {date or '?'} | {title}")
+            image = " ".join(value(f"posts-{n}-image").split())
+            if image:
+                body.append(f"image: {image} | {' '.join(value(f'posts-{n}-alt').split())}")
+            elif value(f"posts-{n}-text").lstrip().lower().startswith("image:"):
+                raise InvalidInput(f"page {page}, news block: post {n + 1}: the text cannot start with 'image:'")
+            body += value(f"posts-{n}-text").split("\n")
+            if any(_POST_RE.match(ln.strip()) for ln in value(f"posts-{n}-text").split("\n")):
+                raise InvalidInput(f"page {page}, news block: post {n + 1}: a line of the text starts like a new post ('--- ')")
     else:
         body = value("markdown" if kind in ("text", "contact") else "items").split("\n")
     if any(_FENCE_OPEN.match(line) or _FENCE_CLOSE.match(line) for line in body):
@@ -612,4 +881,15 @@ def block_fields(block: Block) -> dict[str, str]:
         return {"file": block.file, "alt": block.alt, "caption": block.caption}
     if isinstance(block, Gallery):
         return {"items": "\n".join(f"{item.file} | {item.alt}" for item in block.items)}
+    if isinstance(block, Map):
+        return {"heading": block.heading, "address": "\n".join(block.address_lines), "lat": block.lat,
+                "lon": block.lon, "link": block.link, "image": block.image, "alt": block.alt,
+                "embed": "yes" if block.embed else ""}
+    if isinstance(block, News):
+        values = {"heading": block.heading}
+        for n, post in enumerate(block.posts):
+            values.update({f"posts-{n}-date": post.date, f"posts-{n}-title": post.title,
+                           f"posts-{n}-text": post.markdown, f"posts-{n}-image": post.image,
+                           f"posts-{n}-alt": post.alt})
+        return values
     raise InvalidInput(f"a {block.kind} block has no form yet; edit the page's text")
