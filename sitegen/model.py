@@ -60,6 +60,9 @@ _FENCE_OPEN = re.compile(r"^:::\s*([A-Za-z-]+)\s*$")
 _FENCE_CLOSE = re.compile(r"^:::\s*$")
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().\-/]{2,30}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+#: OpenStreetMap's embeddable map: the one page of another site a built page
+#: may frame, only in a map block whose owner chose it (:attr:`Map.embed`).
+OSM_EMBED = "https://www.openstreetmap.org/export/embed.html"
 _COORD_RE = re.compile(r"^[+-]?[0-9]{1,3}(?:\.[0-9]{1,7})?$")
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 #: The line that starts a post of a news block: ``--- 2026-12-05 | Title``.
@@ -331,7 +334,7 @@ class Map:
             return ""
         lat, lon = float(self.lat), float(self.lon)
         box = f"{lon - 0.006:.5f},{lat - 0.003:.5f},{lon + 0.006:.5f},{lat + 0.003:.5f}"
-        return f"https://www.openstreetmap.org/export/embed.html?bbox={box}&layer=mapnik&marker={self.lat},{self.lon}"
+        return f"{OSM_EMBED}?bbox={box}&layer=mapnik&marker={self.lat},{self.lon}"
 
 
 @dataclass(frozen=True)

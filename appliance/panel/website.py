@@ -27,7 +27,7 @@ from storage import sites
 from . import website_forms as forms
 from . import website_image_forms as image_forms
 from .account import _size
-from .core import Context, Response
+from .core import CSP, Context, Response
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ _ROOT_LINK = re.compile(rb'(href|src)="/(?!/)')
 #: A ``srcset`` (several root-relative addresses, each with its width).
 _SRCSET = re.compile(rb'srcset="([^"]*)"')
 _SRCSET_LINK = re.compile(rb'(^|,\s*)/(?!/)')
+#: A built page's frame of OpenStreetMap's map, and where it comes from.
+_EMBED = f'<iframe class="map-frame" src="{model.OSM_EMBED}?'.encode()
+_EMBED_ORIGIN = "https://www.openstreetmap.org"
 
 
 def _builder(ctx: Context) -> Any:
@@ -261,10 +264,16 @@ async def preview(ctx: Context) -> Response:
         return ctx.not_found()
     body = files[wanted]
     content_type = sites.content_type(wanted)
+    headers = []
     if content_type.startswith("text/html"):
         body = _ROOT_LINK.sub(rb'\1="' + PREVIEW.encode(), body)
         body = _SRCSET.sub(lambda m: b'srcset="' + _SRCSET_LINK.sub(rb"\1" + PREVIEW.encode(), m.group(1)) + b'"', body)
-    return Response(200, body, content_type)
+        if _EMBED in body:
+            # A map block whose owner chose OpenStreetMap's interactive map
+            # (owners' text cannot hold a frame): that page, and only it,
+            # may frame that one address.
+            headers.append(("content-security-policy", f"{CSP}; frame-src {_EMBED_ORIGIN}"))
+    return Response(200, body, content_type, headers)
 
 
 async def roll_back(ctx: Context) -> Response:

@@ -57,6 +57,10 @@ def test_a_map_block_is_saved_from_its_form_and_reads_back_in_the_page_format(en
     assert 'value="52.5200"' in shown and "Market Street 12\n10115 Springfield</textarea>" in shown
     embedded = mira.post("/website/pages/visit/blocks/1", dict(MAP, embed="y"))
     assert embedded.status_code == 303 and "embed: yes" in _source(env, "visit", "mapnews")
+    preview = mira.get("/website/preview/visit/")
+    assert '<iframe class="map-frame" src="https://www.openstreetmap.org/export/embed.html?' in preview.text
+    assert preview.headers["content-security-policy"].endswith("; frame-src https://www.openstreetmap.org")
+    assert "frame-src" not in mira.get("/website/preview/").headers["content-security-policy"]
     assert mira.post("/website/pages/visit/blocks/1", MAP).status_code == 303
     assert "embed" not in _source(env, "visit", "mapnews")
 
