@@ -15,8 +15,10 @@ import pytest
 from appliance.errors import InvalidInput, LimitExceeded
 from sitegen import build, model, render, strings
 from tests import nu
+from tests.browser import AXE
 
 from . import sample
+from .browser import CHROMIUM, Browser, StaticServer
 
 BASE = "https://bakery.example"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -227,3 +229,28 @@ def test_pages_with_map_and_news_blocks_are_valid_html5(built, tmp_path):
             pages.append(str(target))
     messages = nu.errors(pages)
     assert messages == [], json.dumps(messages, indent=1)[:3000]
+
+
+@pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason="chromium or axe-core is not installed")
+def test_every_theme_shows_both_blocks_accessibly_at_phone_and_desktop_widths(built, tmp_path):
+    """In headless Chromium, the page with a map and news, in every theme at
+    390 and 1366 pixels: no console error or broken picture, nothing wider
+    than the screen, both posts shown, and no axe-core violation."""
+    browser = Browser(tmp_path / "chromium")
+    try:
+        for theme in THEMES:
+            root = tmp_path / theme
+            for path, body in built[theme].items():
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                (root / path).write_bytes(body)
+            with StaticServer(root) as server:
+                for width, height, mobile in ((390, 844, True), (1366, 900, False)):
+                    browser.viewport(width, height, mobile=mobile)
+                    visit = browser.visit(server.base + "/news/")
+                    assert visit.errors == [] and visit.broken_images == [], (theme, width)
+                    assert visit.scroll_width <= visit.inner_width, f"{theme} overflows at {width}px"
+                    shown = browser.evaluate("document.querySelector('main').textContent")
+                    assert "Open on Sunday" in shown and "1 November 2026" in shown and "Open the map" in shown
+                    assert browser.accessibility() == [], (theme, width)
+    finally:
+        browser.close()
