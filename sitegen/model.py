@@ -48,6 +48,8 @@ MAX_HOURS = 14
 #: Posts of one news block, and the longest text of one post.
 MAX_POSTS = 200
 MAX_POST_TEXT = 4000
+#: A post's text longer than this shows its first paragraph, the rest behind "Read more".
+POST_TEASER = 400
 
 PAGE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 #: Names that would collide with files every build writes.
@@ -350,6 +352,23 @@ class Post:
     @property
     def html(self):
         return markup.render(self.markdown)
+
+    @property
+    def more(self) -> tuple[str, str]:
+        """The text shown at once and the rest ("" when the text is short
+        or one paragraph): see :data:`POST_TEASER`."""
+        first, _, rest = self.markdown.partition("\n\n")
+        if len(self.markdown) <= POST_TEASER or not rest.strip():
+            return self.markdown, ""
+        return first, rest
+
+    @property
+    def lead_html(self):
+        return markup.render(self.more[0])
+
+    @property
+    def more_html(self):
+        return markup.render(self.more[1])
 
     @property
     def anchor(self) -> str:

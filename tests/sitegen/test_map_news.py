@@ -41,8 +41,10 @@ Plum cake is **back** & so is apple<script>alert(1)</script>.
 image: cake.png | A raspberry cream cake
 
 We open at 8.
+--- 2026-10-01 | Our story
+STORY
 :::
-"""
+""".replace("STORY", "We started in 1987 with one oven. " * 8 + "\n\n" + "Today we bake every night. " * 8)
 
 EMBED = """::: map
 heading: Where we are
@@ -82,7 +84,7 @@ def test_news_posts_come_newest_first_with_their_picture_and_text():
     """Posts are sorted by date, newest first; 'image: NAME | ALT' on a post's first line is its picture."""
     news = model.parse_page("news", NEWS).blocks[1]
     assert news.heading == "What is new"
-    assert [p.title for p in news.posts] == ["Open on Sunday", "Autumn cakes"]
+    assert [p.title for p in news.posts] == ["Open on Sunday", "Autumn cakes", "Our story"]
     assert news.posts[0] == model.Post("2026-12-05", "Open on Sunday", "We open at 8.", "cake.png",
                                        "A raspberry cream cake")
     assert "<script>" not in news.posts[1].html and "<strong>back</strong>" in news.posts[1].html
@@ -143,6 +145,18 @@ def test_map_and_news_blocks_written_back_and_from_form_values_read_the_same():
         model.block_from_fields("news", too_many)
 
 
+def test_a_long_post_shows_its_first_paragraph_and_the_rest_behind_read_more(built):
+    """A post of several paragraphs past POST_TEASER characters: the first
+    paragraph, then a disclosure "Read more" (named with the post's title)
+    holding the rest; short posts show whole."""
+    page = built["clean"]["news/index.html"].decode()
+    story = page[page.index(">Our story</h3>"):]
+    assert story.index("We started in 1987") < story.index('<details class="news-more">') < story.index(
+        "Today we bake every night.")
+    assert '<summary>Read more<span class="visually-hidden">: Our story</span></summary>' in story
+    assert page.count("<details") == 1
+
+
 def test_dates_are_written_out_in_the_sites_language():
     """A post's date reads '5 December 2026' on an English site and '5 décembre 2026' on a French one."""
     assert strings.long_date("en", "2026-12-05") == "5 December 2026"
@@ -171,7 +185,8 @@ def test_a_page_with_news_has_a_valid_atom_feed_linked_from_its_head(built, them
     links = {link.get("rel"): link.get("href") for link in feed.findall(f"{ATOM}link")}
     assert links == {"self": f"{BASE}/news/feed.atom", "alternate": f"{BASE}/news/"}
     entries = feed.findall(f"{ATOM}entry")
-    assert [e.findtext(f"{ATOM}title") for e in entries] == ["Open on Sunday", "Autumn cakes"]
+    assert [e.findtext(f"{ATOM}title") for e in entries] == ["Open on Sunday", "Autumn cakes", "Our story"]
+    assert "Today we bake every night." in entries[2].findtext(f"{ATOM}content")
     page = files["news/index.html"].decode()
     for entry in entries:
         assert re.fullmatch(r"tag:bakery\.example,\d{4}-\d\d-\d\d:/news/post-[\w-]+", entry.findtext(f"{ATOM}id"))
@@ -208,6 +223,7 @@ def test_fixed_words_of_both_blocks_are_in_the_sites_language():
                         base_url=BASE, year=2026)
     page = files["news/index.html"].decode()
     for words in (">Nous trouver</h2>", ">Ouvrir la carte</a>", ">Actualités</h2>", ">5 décembre 2026</time>",
+                  "<summary>Lire la suite<span",
                   "Suivre nos actualités (flux Atom)"):
         assert words in page
     assert ET.fromstring(files["news/feed.atom"]).get("{http://www.w3.org/XML/1998/namespace}lang") == "fr"
