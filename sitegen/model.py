@@ -23,33 +23,29 @@ everything else is escaped by the templates).
 
 from __future__ import annotations
 
-import datetime
-import hashlib
 import re
-import urllib.parse
 from dataclasses import dataclass, field, fields, replace
 from typing import Mapping, Union
 
 from storage import names
 from storage.errors import InvalidInput, LimitExceeded
 
-from . import images, markup, palette
+from . import images, markup, mapnews, palette
+from .mapnews import (MAX_POST_TEXT, MAX_POSTS, OSM_EMBED, POST_TEASER, Map, News,  # noqa: F401 - the model's names
+                      Post, coordinate, post_date)
+from .values import MAX_LINE, MAX_TITLE, https_url  # noqa: F401 - the model's names
+from .values import image_name as _image_name
+from .values import named_fields as _fields
+from .values import plain as _plain
 
 #: Largest page source, in bytes.
 MAX_PAGE_BYTES = 64 * 1024
 MAX_BLOCKS = 60
 MAX_GALLERY = 48
 MAX_SERVICES = 100
-MAX_TITLE = 120
 MAX_MENU = 30
 MAX_DESCRIPTION = 300
-MAX_LINE = 300
 MAX_HOURS = 14
-#: Posts of one news block, and the longest text of one post.
-MAX_POSTS = 200
-MAX_POST_TEXT = 4000
-#: A post's text longer than this shows its first paragraph, the rest behind "Read more".
-POST_TEASER = 400
 
 PAGE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 #: Names that would collide with files every build writes.
@@ -62,13 +58,6 @@ _FENCE_OPEN = re.compile(r"^:::\s*([A-Za-z-]+)\s*$")
 _FENCE_CLOSE = re.compile(r"^:::\s*$")
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().\-/]{2,30}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
-#: OpenStreetMap's embeddable map: the one page of another site a built page
-#: may frame, only in a map block whose owner chose it (:attr:`Map.embed`).
-OSM_EMBED = "https://www.openstreetmap.org/export/embed.html"
-_COORD_RE = re.compile(r"^[+-]?[0-9]{1,3}(?:\.[0-9]{1,7})?$")
-_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-#: The line that starts a post of a news block: ``--- 2026-12-05 | Title``.
-_POST_RE = re.compile(r"^---\s+(\S+)\s*\|(.*)$")
 
 
 def page_name(value: str) -> str:
@@ -84,49 +73,6 @@ def page_name(value: str) -> str:
 def page_path(name: str) -> str:
     """The URL path of a page: ``/`` for home, else ``/name/``."""
     return "/" if name == HOME else f"/{name}/"
-
-
-def _plain(value: str, what: str, limit: int, *, required: bool = False) -> str:
-    value = " ".join(value.split())
-    if required and not value:
-        raise InvalidInput(f"{what} must not be empty")
-    if len(value) > limit:
-        raise InvalidInput(f"{what} is {len(value)} characters; at most {limit}")
-    return value
-
-
-def https_url(value: str, what: str) -> str:
-    """An absolute ``https://`` (or ``http://``) link with a host, as typed."""
-    value = value.strip()
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname or len(value) > 500 or any(
-        c.isspace() or ord(c) < 32 for c in value
-    ):
-        raise InvalidInput(f"{what} must be a web address starting with https://")
-    return value
-
-
-def coordinate(value: str, what: str) -> str:
-    """A latitude (``what`` "latitude": -90 to 90) or longitude (-180 to
-    180) in decimal degrees, at most 7 decimals, as typed (a comma works as
-    the decimal point)."""
-    value = value.strip().replace(",", ".")
-    limit = 90 if what == "latitude" else 180
-    if not _COORD_RE.match(value) or abs(float(value)) > limit:
-        raise InvalidInput(f"invalid {what} {value!r}: decimal degrees between -{limit} and {limit}, e.g. 45.7640")
-    return value
-
-
-def post_date(value: str) -> str:
-    """A post's date, ``YYYY-MM-DD``."""
-    value = value.strip()
-    try:
-        if not _DATE_RE.match(value):
-            raise ValueError
-        datetime.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"invalid date {value!r}: write it as YYYY-MM-DD, e.g. 2026-12-05") from None
-    return value
 
 
 # -- the business profile ----------------------------------------------------
@@ -297,93 +243,6 @@ class ContactForm:
     mailbox: str
     heading: str = ""
     kind: str = "contact-form"
-
-
-@dataclass(frozen=True)
-class Map:
-    """Where the business is: an address line, a link to a map service (the
-    owner's ``link``, else OpenStreetMap at ``lat``/``lon``), a picture of
-    the library (none by default: nothing is fetched from another site)
-    and, only when ``embed`` is chosen, OpenStreetMap's interactive map in
-    a frame (visitors' browsers then contact openstreetmap.org).
-    An empty ``address`` shows the profile's."""
-
-    lat: str = ""
-    lon: str = ""
-    link: str = ""
-    address: str = ""
-    image: str = ""
-    alt: str = ""
-    embed: bool = False
-    heading: str = ""
-    kind: str = "map"
-
-    @property
-    def address_lines(self) -> list[str]:
-        return [line.strip() for line in self.address.split(";") if line.strip()]
-
-    @property
-    def url(self) -> str:
-        """The link visitors follow to the map service."""
-        if self.link:
-            return self.link
-        return f"https://www.openstreetmap.org/?mlat={self.lat}&mlon={self.lon}#map=17/{self.lat}/{self.lon}"
-
-    @property
-    def embed_url(self) -> str:
-        """OpenStreetMap's embeddable map around the point, with a marker ("" without ``embed``)."""
-        if not self.embed:
-            return ""
-        lat, lon = float(self.lat), float(self.lon)
-        box = f"{lon - 0.006:.5f},{lat - 0.003:.5f},{lon + 0.006:.5f},{lat + 0.003:.5f}"
-        return f"{OSM_EMBED}?bbox={box}&layer=mapnik&marker={self.lat},{self.lon}"
-
-
-@dataclass(frozen=True)
-class Post:
-    """One dated post of a news block; ``markdown`` may be empty."""
-
-    date: str
-    title: str
-    markdown: str = ""
-    image: str = ""
-    alt: str = ""
-
-    @property
-    def html(self):
-        return markup.render(self.markdown)
-
-    @property
-    def more(self) -> tuple[str, str]:
-        """The text shown at once and the rest ("" when the text is short
-        or one paragraph): see :data:`POST_TEASER`."""
-        first, _, rest = self.markdown.partition("\n\n")
-        if len(self.markdown) <= POST_TEASER or not rest.strip():
-            return self.markdown, ""
-        return first, rest
-
-    @property
-    def lead_html(self):
-        return markup.render(self.more[0])
-
-    @property
-    def more_html(self):
-        return markup.render(self.more[1])
-
-    @property
-    def anchor(self) -> str:
-        """The post's ``id`` on its page (its date and a digest of its title,
-        unique within a block: a date and title appear once)."""
-        return f"post-{self.date}-{hashlib.sha256(self.title.encode()).hexdigest()[:8]}"
-
-
-@dataclass(frozen=True)
-class News:
-    """Dated posts, newest first (posts of one day keep their order)."""
-
-    posts: tuple[Post, ...] = ()
-    heading: str = ""
-    kind: str = "news"
 
 
 Block = Union[Heading, Text, Image, Gallery, Services, Contact, ContactForm, Map, News]
@@ -557,28 +416,6 @@ def _items(body: list[str]) -> list[tuple[int, list[str]]]:
     return out
 
 
-def _image_name(value: str, where: str) -> str:
-    try:
-        return images.name(value)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{where}: {exc}") from None
-
-
-def _fields(body: list[str], line: int, where: str, keys: tuple[str, ...]) -> dict[str, str]:
-    """The ``key: value`` lines of a block whose lines are named."""
-    values: dict[str, str] = {}
-    for offset, text in enumerate(body, start=1):
-        if not text.strip():
-            continue
-        key, sep, value = text.partition(":")
-        key = key.strip().lower()
-        if not sep or key not in keys:
-            expected = ", ".join(f"'{k}:'" for k in keys[:-1]) + f" or '{keys[-1]}:'"
-            raise InvalidInput(f"{where}: line {line + offset}: expected {expected}")
-        values[key] = value.strip()
-    return values
-
-
 def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
     where = f"page {page}, {kind} block on line {line}"
     if kind == "text":
@@ -603,9 +440,9 @@ def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
             raise InvalidInput(f"{where}: 'to:' must be an e-mail address of the business") from None
         return ContactForm(mailbox, _plain(values.get("heading", ""), f"{where}: heading", MAX_TITLE))
     if kind == "map":
-        return _map_block(body, line, where)
+        return mapnews.parse_map(body, line, where)
     if kind == "news":
-        return _news_block(body, line, where)
+        return mapnews.parse_news(body, line, where)
     if kind == "heading":
         parts = [ln.strip() for ln in body if ln.strip()]
         if not parts:
@@ -658,106 +495,6 @@ def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
             raise LimitExceeded(f"{where}: {len(services)} services; at most {MAX_SERVICES}")
         return Services(tuple(services))
     raise InvalidInput(f"{where}: unknown block type")
-
-
-def _map_block(body: list[str], line: int, where: str) -> Map:
-    values = _fields(body, line, where, ("heading", "address", "at", "link", "image", "alt", "embed"))
-    lat = lon = ""
-    if values.get("at"):
-        parts = values["at"].split()
-        if len(parts) == 1 and parts[0].count(",") == 1:
-            parts = parts[0].split(",")
-        parts = [p.strip().rstrip(",") for p in parts if p.strip(" ,")]
-        if len(parts) != 2:
-            raise InvalidInput(f"{where}: write the place as 'at: LATITUDE, LONGITUDE', e.g. 'at: 45.7640, 4.8357'")
-        try:
-            lat, lon = coordinate(parts[0], "latitude"), coordinate(parts[1], "longitude")
-        except InvalidInput as exc:
-            raise InvalidInput(f"{where}: {exc}") from None
-    link = ""
-    if values.get("link"):
-        try:
-            link = https_url(values["link"], "link")
-        except InvalidInput as exc:
-            raise InvalidInput(f"{where}: {exc}") from None
-    if not lat and not link:
-        raise InvalidInput(f"{where}: give the place with 'at: LATITUDE, LONGITUDE' or a map's address with 'link: https://...'")
-    embed = values.get("embed", "no").lower()
-    if embed not in ("yes", "no"):
-        raise InvalidInput(f"{where}: 'embed:' is 'yes' or 'no'")
-    if embed == "yes" and not lat:
-        raise InvalidInput(f"{where}: an interactive map needs the place as 'at: LATITUDE, LONGITUDE'")
-    image = alt = ""
-    if values.get("image"):
-        image = _image_name(values["image"], where)
-        alt = _plain(values.get("alt", ""), f"{where}: alt", MAX_LINE)
-        if not alt:
-            raise InvalidInput(f"{where}: describe the picture with 'alt: ...' for people who cannot see it")
-    elif values.get("alt"):
-        raise InvalidInput(f"{where}: 'alt:' describes a picture; say which with 'image: NAME'")
-    address = _plain(values.get("address", ""), f"{where}: address", 300)
-    if len([p for p in address.split(";") if p.strip()]) > 6:
-        raise InvalidInput(f"{where}: the address has more than 6 lines (lines are separated by ';')")
-    return Map(lat, lon, link, address, image, alt, embed == "yes",
-               _plain(values.get("heading", ""), f"{where}: heading", MAX_TITLE))
-
-
-def _news_block(body: list[str], line: int, where: str) -> News:
-    heading = ""
-    posts: list[Post] = []
-    current: tuple[int, str, str] | None = None
-    text: list[str] = []
-
-    def close() -> None:
-        if current is None:
-            return
-        at, date, title = current
-        lines = list(text)
-        image = alt = ""
-        while lines and not lines[0].strip():
-            lines.pop(0)
-        if lines and lines[0].strip().lower().startswith("image:"):
-            name, _, alt = lines.pop(0).strip()[6:].partition("|")
-            image = _image_name(name.strip(), f"{where}, post on line {at}")
-            alt = _plain(alt, f"{where}, post on line {at}: alt", MAX_LINE)
-            if not alt:
-                raise InvalidInput(
-                    f"{where}: line {at + 1}: write 'image: picture.jpg | what it shows' (the description is required)")
-        markdown = "\n".join(lines).strip("\n")
-        if len(markdown) > MAX_POST_TEXT:
-            raise LimitExceeded(f"{where}: the post on line {at} has {len(markdown)} characters; at most {MAX_POST_TEXT}")
-        posts.append(Post(date, title, markdown, image, alt))
-
-    for offset, raw in enumerate(body, start=1):
-        match = _POST_RE.match(raw.strip())
-        if match:
-            close()
-            at = line + offset
-            try:
-                date = post_date(match.group(1))
-            except InvalidInput as exc:
-                raise InvalidInput(f"{where}: line {at}: {exc}") from None
-            title = _plain(match.group(2), f"{where}: line {at}: title", MAX_TITLE)
-            if not title:
-                raise InvalidInput(f"{where}: line {at}: the post has no title; write '--- {date} | Title'")
-            current, text = (at, date, title), []
-            if len(posts) >= MAX_POSTS:
-                raise LimitExceeded(f"{where}: more than {MAX_POSTS} posts; remove the oldest")
-        elif current is not None:
-            text.append(raw)
-        elif raw.strip():
-            key, sep, value = raw.partition(":")
-            if not sep or key.strip().lower() != "heading" or heading:
-                raise InvalidInput(
-                    f"{where}: line {line + offset}: expected 'heading:' or a post's first line '--- YYYY-MM-DD | Title'")
-            heading = _plain(value, f"{where}: heading", MAX_TITLE)
-    close()
-    seen: set[tuple[str, str]] = set()
-    for post in posts:
-        if (post.date, post.title) in seen:
-            raise InvalidInput(f"{where}: two posts of {post.date} are called {post.title!r}; rename one")
-        seen.add((post.date, post.title))
-    return News(tuple(sorted(posts, key=lambda post: post.date, reverse=True)), heading)
 
 
 # -- writing ------------------------------------------------------------------------
@@ -878,7 +615,7 @@ def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) ->
             elif value(f"posts-{n}-text").lstrip().lower().startswith("image:"):
                 raise InvalidInput(f"page {page}, news block: post {n + 1}: the text cannot start with 'image:'")
             body += value(f"posts-{n}-text").split("\n")
-            if any(_POST_RE.match(ln.strip()) for ln in value(f"posts-{n}-text").split("\n")):
+            if any(mapnews.POST_RE.match(ln.strip()) for ln in value(f"posts-{n}-text").split("\n")):
                 raise InvalidInput(f"page {page}, news block: post {n + 1}: a line of the text starts like a new post ('--- ')")
     else:
         body = value("markdown" if kind in ("text", "contact") else "items").split("\n")
