@@ -156,6 +156,12 @@ class News:
 
 def parse_map(body: list[str], line: int, where: str) -> Map:
     values = named_fields(body, line, where, ("heading", "address", "at", "link", "image", "alt", "embed"))
+
+    def on(key: str) -> str:
+        """``where`` and the line of ``key`` (its last, as the last one counts)."""
+        offsets = [n for n, text in enumerate(body, start=1) if text.partition(":")[0].strip().lower() == key]
+        return f"{where}: line {line + offsets[-1]}" if offsets else where
+
     lat = lon = ""
     if values.get("at"):
         parts = values["at"].split()
@@ -163,32 +169,32 @@ def parse_map(body: list[str], line: int, where: str) -> Map:
             parts = parts[0].split(",")
         parts = [p.strip().rstrip(",") for p in parts if p.strip(" ,")]
         if len(parts) != 2:
-            raise InvalidInput(f"{where}: write the place as 'at: LATITUDE, LONGITUDE', e.g. 'at: 45.7640, 4.8357'")
+            raise InvalidInput(f"{on('at')}: write the place as 'at: LATITUDE, LONGITUDE', e.g. 'at: 45.7640, 4.8357'")
         try:
             lat, lon = coordinate(parts[0], "latitude"), coordinate(parts[1], "longitude")
         except InvalidInput as exc:
-            raise InvalidInput(f"{where}: {exc}") from None
+            raise InvalidInput(f"{on('at')}: {exc}") from None
     link = ""
     if values.get("link"):
         try:
             link = https_url(values["link"], "link")
         except InvalidInput as exc:
-            raise InvalidInput(f"{where}: {exc}") from None
+            raise InvalidInput(f"{on('link')}: {exc}") from None
     if not lat and not link:
         raise InvalidInput(f"{where}: give the place with 'at: LATITUDE, LONGITUDE' or a map's address with 'link: https://...'")
     embed = values.get("embed", "no").lower()
     if embed not in ("yes", "no"):
-        raise InvalidInput(f"{where}: 'embed:' is 'yes' or 'no'")
+        raise InvalidInput(f"{on('embed')}: 'embed:' is 'yes' or 'no'")
     if embed == "yes" and not lat:
-        raise InvalidInput(f"{where}: an interactive map needs the place as 'at: LATITUDE, LONGITUDE'")
+        raise InvalidInput(f"{on('embed')}: an interactive map needs the place as 'at: LATITUDE, LONGITUDE'")
     image = alt = ""
     if values.get("image"):
-        image = image_name(values["image"], where)
+        image = image_name(values["image"], on("image"))
         alt = plain(values.get("alt", ""), f"{where}: alt", MAX_LINE)
         if not alt:
-            raise InvalidInput(f"{where}: describe the picture with 'alt: ...' for people who cannot see it")
+            raise InvalidInput(f"{on('image')}: describe the picture with 'alt: ...' for people who cannot see it")
     elif values.get("alt"):
-        raise InvalidInput(f"{where}: 'alt:' describes a picture; say which with 'image: NAME'")
+        raise InvalidInput(f"{on('alt')}: 'alt:' describes a picture; say which with 'image: NAME'")
     address = plain(values.get("address", ""), f"{where}: address", 300)
     if len([p for p in address.split(";") if p.strip()]) > 6:
         raise InvalidInput(f"{where}: the address has more than 6 lines (lines are separated by ';')")
@@ -208,15 +214,17 @@ def parse_news(body: list[str], line: int, where: str) -> News:
         at, date, title = current
         lines = list(text)
         image = alt = ""
+        image_line = at + 1
         while lines and not lines[0].strip():
             lines.pop(0)
+            image_line += 1
         if lines and lines[0].strip().lower().startswith("image:"):
             name, _, alt = lines.pop(0).strip()[6:].partition("|")
-            image = image_name(name.strip(), f"{where}, post on line {at}")
-            alt = plain(alt, f"{where}, post on line {at}: alt", MAX_LINE)
+            image = image_name(name.strip(), f"{where}: line {image_line}")
+            alt = plain(alt, f"{where}: line {image_line}: alt", MAX_LINE)
             if not alt:
-                raise InvalidInput(
-                    f"{where}: line {at + 1}: write 'image: picture.jpg | what it shows' (the description is required)")
+                raise InvalidInput(f"{where}: line {image_line}: write 'image: picture.jpg | what it shows' "
+                                   "(the description is required)")
         markdown = "\n".join(lines).strip("\n")
         if len(markdown) > MAX_POST_TEXT:
             raise LimitExceeded(f"{where}: the post on line {at} has {len(markdown)} characters; at most {MAX_POST_TEXT}")
