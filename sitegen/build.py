@@ -11,7 +11,10 @@ returns them), the site's address and the year for the footer, and returns
 * ``images/NAME`` for every image a page or the logo shows (nothing else),
   and ``images/phone/NAME``, its small variant, for those that have one
   (pages offer both with ``srcset`` and ``sizes``);
-* ``sitemap.xml`` and ``robots.txt``.
+* ``sitemap.xml`` and ``robots.txt``;
+* ``feed.atom`` beside every page with news posts (``NAME/feed.atom``):
+  an Atom feed (RFC 4287) of its posts, newest first, with absolute
+  addresses on the site's own host; the page's head links to it.
 
 Every page's head carries the business as schema.org ``LocalBusiness``
 JSON-LD (:func:`local_business`). :func:`form_page` renders, on demand, the
@@ -30,6 +33,8 @@ import html
 import json
 import logging
 import re
+import urllib.parse
+import xml.etree.ElementTree as ET
 from typing import Mapping
 
 import markupsafe
@@ -90,6 +95,9 @@ def build(sources, *, base_url: str, year: int) -> dict[str, bytes]:
         files[f"images/{file}"] = images[file][3]
         if file in sources.phones:
             files[f"images/phone/{file}"] = sources.phones[file][2]
+    for page in pages.values():
+        if page.posts():
+            files[page.feed_path.lstrip("/")] = atom_feed(page, profile, base_url)
     files["sitemap.xml"] = _sitemap(base_url, [p.path for p in pages.values()]).encode()
     files["robots.txt"] = f"User-agent: *\nAllow: /\n\nSitemap: {base_url}/sitemap.xml\n".encode()
     log.debug("built %d files with theme %s", len(files), theme.name)
@@ -129,6 +137,7 @@ def _common(theme: render.Theme, profile: model.Profile, images: Mapping[str, tu
         "t": strings.texts(profile.language),
         "jsonld": local_business(profile, base_url, image_info.get(profile.logo) if profile.logo else None),
         "form_state": None,
+        "long_date": lambda iso: strings.long_date(profile.language, iso),
         "_css": css,
     }
 
@@ -163,6 +172,50 @@ def local_business(profile: model.Profile, base_url: str, logo: dict | None = No
                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escape)
     return markupsafe.Markup(text)
+
+
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+def atom_feed(page: model.Page, profile: model.Profile, base_url: str) -> bytes:
+    """The Atom feed (RFC 4287) of ``page``'s posts, newest first.
+
+    The feed's id is its own address; an entry's is a ``tag:`` URI (RFC
+    4151) of the site's host, the post's date, the page and its anchor, so
+    it stays the same while the post keeps its date and title. Dates carry
+    no time of day: a post's is midnight UTC of its day (4.2.9, 3.3).
+    """
+    posts = page.posts()
+    host = urllib.parse.urlsplit(base_url).hostname or "localhost"
+    t = strings.texts(profile.language)
+    ET.register_namespace("", ATOM)
+
+    def sub(parent: ET.Element, tag: str, text: str = "", **attrs: str) -> ET.Element:
+        element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+        if text:
+            element.text = text
+        return element
+
+    feed = ET.Element(f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": profile.language})
+    sub(feed, "id", base_url + page.feed_path)
+    sub(feed, "title", t["feed_title"].format(name=profile.name) if page.name == model.HOME
+        else f"{page.title} – {profile.name}")
+    sub(feed, "updated", f"{posts[0].date}T00:00:00Z")
+    author = sub(feed, "author")
+    sub(author, "name", profile.name)
+    sub(author, "uri", base_url + "/")
+    sub(feed, "link", rel="self", type="application/atom+xml", href=base_url + page.feed_path)
+    sub(feed, "link", rel="alternate", type="text/html", href=base_url + page.path)
+    for post in posts:
+        entry = sub(feed, "entry")
+        sub(entry, "id", f"tag:{host},{post.date}:{page.path}{post.anchor}")
+        sub(entry, "title", post.title)
+        sub(entry, "updated", f"{post.date}T00:00:00Z")
+        sub(entry, "published", f"{post.date}T00:00:00Z")
+        sub(entry, "link", rel="alternate", type="text/html", href=f"{base_url}{page.path}#{post.anchor}")
+        if post.markdown:
+            sub(entry, "content", str(post.html), type="html")
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8", xml_declaration=False) + b"\n"
 
 
 def form_page(sources, *, page: str, number: int, form: model.ContactForm, year: int, outcome: str,

@@ -24,24 +24,27 @@ everything else is escaped by the templates).
 from __future__ import annotations
 
 import re
-import urllib.parse
 from dataclasses import dataclass, field, fields, replace
 from typing import Mapping, Union
 
 from storage import names
 from storage.errors import InvalidInput, LimitExceeded
 
-from . import images, markup, palette
+from . import images, markup, mapnews, palette
+from .mapnews import (MAX_POST_TEXT, MAX_POSTS, OSM_EMBED, POST_TEASER, Map, News,  # noqa: F401 - the model's names
+                      Post, coordinate, post_date)
+from .values import MAX_LINE, MAX_TITLE, https_url  # noqa: F401 - the model's names
+from .values import image_name as _image_name
+from .values import named_fields as _fields
+from .values import plain as _plain
 
 #: Largest page source, in bytes.
 MAX_PAGE_BYTES = 64 * 1024
 MAX_BLOCKS = 60
 MAX_GALLERY = 48
 MAX_SERVICES = 100
-MAX_TITLE = 120
 MAX_MENU = 30
 MAX_DESCRIPTION = 300
-MAX_LINE = 300
 MAX_HOURS = 14
 
 PAGE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -49,7 +52,7 @@ PAGE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 RESERVED_PAGES = frozenset({"images", "assets", "404", "style", "sitemap", "robots", "favicon"})
 HOME = "home"
 
-BLOCK_TYPES = ("heading", "text", "image", "gallery", "services", "contact", "contact-form")
+BLOCK_TYPES = ("heading", "text", "image", "gallery", "services", "contact", "contact-form", "map", "news")
 
 _FENCE_OPEN = re.compile(r"^:::\s*([A-Za-z-]+)\s*$")
 _FENCE_CLOSE = re.compile(r"^:::\s*$")
@@ -70,26 +73,6 @@ def page_name(value: str) -> str:
 def page_path(name: str) -> str:
     """The URL path of a page: ``/`` for home, else ``/name/``."""
     return "/" if name == HOME else f"/{name}/"
-
-
-def _plain(value: str, what: str, limit: int, *, required: bool = False) -> str:
-    value = " ".join(value.split())
-    if required and not value:
-        raise InvalidInput(f"{what} must not be empty")
-    if len(value) > limit:
-        raise InvalidInput(f"{what} is {len(value)} characters; at most {limit}")
-    return value
-
-
-def https_url(value: str, what: str) -> str:
-    """An absolute ``https://`` (or ``http://``) link with a host, as typed."""
-    value = value.strip()
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname or len(value) > 500 or any(
-        c.isspace() or ord(c) < 32 for c in value
-    ):
-        raise InvalidInput(f"{what} must be a web address starting with https://")
-    return value
 
 
 # -- the business profile ----------------------------------------------------
@@ -262,7 +245,7 @@ class ContactForm:
     kind: str = "contact-form"
 
 
-Block = Union[Heading, Text, Image, Gallery, Services, Contact, ContactForm]
+Block = Union[Heading, Text, Image, Gallery, Services, Contact, ContactForm, Map, News]
 
 
 @dataclass(frozen=True)
@@ -285,7 +268,24 @@ class Page:
                 used.add(block.file)
             elif isinstance(block, Gallery):
                 used.update(item.file for item in block.items)
+            elif isinstance(block, Map) and block.image:
+                used.add(block.image)
+            elif isinstance(block, News):
+                used.update(post.image for post in block.posts if post.image)
         return used
+
+    def posts(self) -> list[Post]:
+        """The posts of the page's news blocks, newest first."""
+        found = [post for block in self.blocks if isinstance(block, News) for post in block.posts]
+        return sorted(found, key=lambda post: post.date, reverse=True)
+
+    def has_news(self) -> bool:
+        return any(isinstance(block, News) for block in self.blocks)
+
+    @property
+    def feed_path(self) -> str:
+        """Where the Atom feed of the page's news is (only pages with posts have one)."""
+        return self.path + "feed.atom"
 
     def contact_forms(self) -> tuple[ContactForm, ...]:
         """The page's contact forms in page order: the first is number 1."""
@@ -416,28 +416,6 @@ def _items(body: list[str]) -> list[tuple[int, list[str]]]:
     return out
 
 
-def _image_name(value: str, where: str) -> str:
-    try:
-        return images.name(value)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{where}: {exc}") from None
-
-
-def _fields(body: list[str], line: int, where: str, keys: tuple[str, ...]) -> dict[str, str]:
-    """The ``key: value`` lines of a block whose lines are named."""
-    values: dict[str, str] = {}
-    for offset, text in enumerate(body, start=1):
-        if not text.strip():
-            continue
-        key, sep, value = text.partition(":")
-        key = key.strip().lower()
-        if not sep or key not in keys:
-            expected = ", ".join(f"'{k}:'" for k in keys[:-1]) + f" or '{keys[-1]}:'"
-            raise InvalidInput(f"{where}: line {line + offset}: expected {expected}")
-        values[key] = value.strip()
-    return values
-
-
 def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
     where = f"page {page}, {kind} block on line {line}"
     if kind == "text":
@@ -461,6 +439,10 @@ def _block(page: str, kind: str, line: int, body: list[str]) -> Block:
         except InvalidInput:
             raise InvalidInput(f"{where}: 'to:' must be an e-mail address of the business") from None
         return ContactForm(mailbox, _plain(values.get("heading", ""), f"{where}: heading", MAX_TITLE))
+    if kind == "map":
+        return mapnews.parse_map(body, line, where)
+    if kind == "news":
+        return mapnews.parse_news(body, line, where)
     if kind == "heading":
         parts = [ln.strip() for ln in body if ln.strip()]
         if not parts:
@@ -535,6 +517,19 @@ def block_source(block: Block) -> str:
         body = [f"file: {block.file}", f"alt: {block.alt}"] + ([f"caption: {block.caption}"] if block.caption else [])
     elif isinstance(block, Gallery):
         body = [f"- {item.file} | {item.alt}" for item in block.items]
+    elif isinstance(block, Map):
+        body = [f"{key}: {value}" for key, value in (
+            ("heading", block.heading), ("address", block.address),
+            ("at", f"{block.lat}, {block.lon}" if block.lat else ""), ("link", block.link),
+            ("image", block.image), ("alt", block.alt), ("embed", "yes" if block.embed else "")) if value]
+    elif isinstance(block, News):
+        body = [f"heading: {block.heading}"] if block.heading else []
+        for post in block.posts:
+            body.append(f"--- {post.date} | {post.title}")
+            if post.image:
+                body.append(f"image: {post.image} | {post.alt}")
+            if post.markdown:
+                body.append(post.markdown)
     elif isinstance(block, Services):
         body = []
         for s in block.items:
@@ -559,7 +554,10 @@ def page_source(page: Page) -> str:
 
 
 #: Blocks an editor makes from a form's values.
-FORM_BLOCKS = ("heading", "text", "services", "contact", "image", "gallery", "contact-form")
+FORM_BLOCKS = ("heading", "text", "services", "contact", "image", "gallery", "contact-form", "map", "news")
+
+#: The fields of one post in an editor's values: ``posts-N-KEY``.
+_POST_FIELD = re.compile(r"^posts-([0-9]{1,4})-(date|title|text|image|alt)$")
 
 
 def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) -> Block:
@@ -568,7 +566,11 @@ def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) ->
     (heading), ``markdown`` (text, contact), ``items`` (services, one
     ``name | price | description`` a line; gallery, one ``file | alt`` a
     line), ``file``, ``alt`` and ``caption`` (image), ``mailbox`` and
-    ``heading`` (contact-form). :class:`InvalidInput` says what
+    ``heading`` (contact-form); ``heading``, ``address`` (one line a
+    line), ``lat``, ``lon``, ``link``, ``image``, ``alt`` and ``embed``
+    (``yes``) (map); ``heading`` and, for each post N from 0,
+    ``posts-N-date``, ``-title``, ``-text``, ``-image`` and ``-alt`` (news).
+    :class:`InvalidInput` says what
     is wrong; its line numbers count the block's opening line as line 1.
     """
     if kind not in FORM_BLOCKS:
@@ -589,6 +591,32 @@ def block_from_fields(kind: str, fields: Mapping[str, str], page: str = HOME) ->
     elif kind == "contact-form":
         mailbox, heading = " ".join(value("mailbox").split()), " ".join(value("heading").split())
         body = [f"to: {mailbox}"] + ([f"heading: {heading}"] if heading else [])
+    elif kind == "map":
+        one = {key: " ".join(value(key).split()) for key in ("heading", "lat", "lon", "link", "image", "alt")}
+        one["address"] = "; ".join(ln.strip() for ln in value("address").split("\n") if ln.strip())
+        one["at"] = f"{one['lat']}, {one['lon']}" if one["lat"] or one["lon"] else ""
+        one["embed"] = "yes" if value("embed").strip().lower() in ("yes", "y", "true", "1") else ""
+        body = [f"{key}: {one[key]}" for key in ("heading", "address", "at", "link", "image", "alt", "embed") if one[key]]
+    elif kind == "news":
+        heading = " ".join(value("heading").split())
+        body = [f"heading: {heading}"] if heading else []
+        numbers = sorted({int(m.group(1)) for m in map(_POST_FIELD.match, fields) if m})
+        if len(numbers) > MAX_POSTS:
+            raise LimitExceeded(f"page {page}, news block: {len(numbers)} posts; at most {MAX_POSTS}")
+        for n in numbers:
+            title = " ".join(value(f"posts-{n}-title").split())
+            date = value(f"posts-{n}-date").strip()
+            if not title:
+                raise InvalidInput(f"page {page}, news block: post {n + 1} has no title")
+            body.append(f"--- {date or '?'} | {title}")
+            image = " ".join(value(f"posts-{n}-image").split())
+            if image:
+                body.append(f"image: {image} | {' '.join(value(f'posts-{n}-alt').split())}")
+            elif value(f"posts-{n}-text").lstrip().lower().startswith("image:"):
+                raise InvalidInput(f"page {page}, news block: post {n + 1}: the text cannot start with 'image:'")
+            body += value(f"posts-{n}-text").split("\n")
+            if any(mapnews.POST_RE.match(ln.strip()) for ln in value(f"posts-{n}-text").split("\n")):
+                raise InvalidInput(f"page {page}, news block: post {n + 1}: a line of the text starts like a new post ('--- ')")
     else:
         body = value("markdown" if kind in ("text", "contact") else "items").split("\n")
     if any(_FENCE_OPEN.match(line) or _FENCE_CLOSE.match(line) for line in body):
@@ -612,4 +640,15 @@ def block_fields(block: Block) -> dict[str, str]:
         return {"file": block.file, "alt": block.alt, "caption": block.caption}
     if isinstance(block, Gallery):
         return {"items": "\n".join(f"{item.file} | {item.alt}" for item in block.items)}
+    if isinstance(block, Map):
+        return {"heading": block.heading, "address": "\n".join(block.address_lines), "lat": block.lat,
+                "lon": block.lon, "link": block.link, "image": block.image, "alt": block.alt,
+                "embed": "yes" if block.embed else ""}
+    if isinstance(block, News):
+        values = {"heading": block.heading}
+        for n, post in enumerate(block.posts):
+            values.update({f"posts-{n}-date": post.date, f"posts-{n}-title": post.title,
+                           f"posts-{n}-text": post.markdown, f"posts-{n}-image": post.image,
+                           f"posts-{n}-alt": post.alt})
+        return values
     raise InvalidInput(f"a {block.kind} block has no form yet; edit the page's text")

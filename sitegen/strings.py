@@ -52,6 +52,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "subject": "Message from your website: {name}",
         "mail_intro": "{name} <{email}> sent this message with the form on {page}.",
         "mail_reply": "Answering this e-mail answers them.",
+        "open_map": "Open the map",
+        "map_frame": "Map of the surroundings, from OpenStreetMap",
+        "news": "News",
+        "no_news": "No news yet.",
+        "read_more": "Read more",
+        "news_feed": "Follow our news (Atom feed)",
+        "feed_title": "News from {name}",
+        "months": "January February March April May June July August September October November December",
+        "date": "{day} {month} {year}",
     },
     "fr": {
         "skip": "Aller au contenu",
@@ -92,6 +101,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "subject": "Message depuis votre site : {name}",
         "mail_intro": "{name} <{email}> a envoyé ce message avec le formulaire de {page}.",
         "mail_reply": "Répondre à cet e-mail lui répond.",
+        "open_map": "Ouvrir la carte",
+        "map_frame": "Carte des environs, d’OpenStreetMap",
+        "news": "Actualités",
+        "no_news": "Pas encore d’actualités.",
+        "read_more": "Lire la suite",
+        "news_feed": "Suivre nos actualités (flux Atom)",
+        "feed_title": "Actualités de {name}",
+        "months": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+        "date": "{day} {month} {year}",
     },
 }
 
@@ -100,3 +118,10 @@ def texts(language: str) -> Mapping[str, str]:
     """The words for a site whose language is ``language`` (a tag such as
     ``fr`` or ``fr-CA``); English when there are none for it."""
     return TEXTS.get(language.split("-", 1)[0].lower(), TEXTS["en"])
+
+
+def long_date(language: str, iso: str) -> str:
+    """``iso`` (``YYYY-MM-DD``) written out in the site's language: "5 December 2026", "5 décembre 2026"."""
+    words = texts(language)
+    year, month, day = (int(part) for part in iso.split("-"))
+    return words["date"].format(day=day, month=words["months"].split()[month - 1], year=year)

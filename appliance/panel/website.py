@@ -29,7 +29,7 @@ from storage import sites
 from . import website_forms as forms
 from . import website_image_forms as image_forms
 from .account import _size
-from .core import Context, Response
+from .core import CSP, Context, Response
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ _SRCSET = re.compile(rb'srcset="([^"]*)"')
 _SRCSET_LINK = re.compile(rb'(^|,\s*)/(?!/)')
 #: A picture of the built site (``sitegen.build``): ``images/NAME``, ``images/phone/NAME``.
 _PICTURE = re.compile(r"images/(phone/)?([^/]+)")
+#: A built page's frame of OpenStreetMap's map, and where it comes from.
+_EMBED = f'<iframe class="map-frame" src="{model.OSM_EMBED}?'.encode()
+_EMBED_ORIGIN = "https://www.openstreetmap.org"
 
 
 def _builder(ctx: Context) -> Any:
@@ -291,6 +294,9 @@ async def theme_preview(ctx: Context) -> Response:
         return ctx.not_found()
     response = await _draft_file(ctx, name, f"{THEME_PREVIEW}{name}/")
     if response.status != 404:  # the draft's file, or why it cannot be built, shown in the frame
+        # Its own policy, not the preview's: a thumbnail frames nothing,
+        # not even a map the owner chose to embed.
+        response.headers = [h for h in response.headers if h[0] != "content-security-policy"]
         response.headers += [("content-security-policy", FRAME_CSP), ("x-frame-options", "SAMEORIGIN")]
     return response
 
@@ -322,10 +328,16 @@ async def _draft_file(ctx: Context, theme: str | None, prefix: str) -> Response:
         return ctx.not_found()
     body = files[wanted]
     content_type = sites.content_type(wanted)
+    headers = []
     if content_type.startswith("text/html"):
         body = _ROOT_LINK.sub(rb'\1="' + prefix.encode(), body)
         body = _SRCSET.sub(lambda m: b'srcset="' + _SRCSET_LINK.sub(rb"\1" + prefix.encode(), m.group(1)) + b'"', body)
-    return Response(200, body, content_type)
+        if _EMBED in body:
+            # A map block whose owner chose OpenStreetMap's interactive map
+            # (owners' text cannot hold a frame): that page, and only it,
+            # may frame that one address.
+            headers.append(("content-security-policy", f"{CSP}; frame-src {_EMBED_ORIGIN}"))
+    return Response(200, body, content_type, headers)
 
 
 async def roll_back(ctx: Context) -> Response:
@@ -350,7 +362,7 @@ def _kind_names(ctx: Context) -> dict[str, str]:
     """What each block a form can make is called, in the user's language."""
     return {"heading": ctx._("Heading"), "text": ctx._("Text"), "services": ctx._("Services"),
             "contact": ctx._("Contact details"), "image": ctx._("Picture"), "gallery": ctx._("Gallery"),
-            "contact-form": ctx._("Contact form")}
+            "contact-form": ctx._("Contact form"), "map": ctx._("Map"), "news": ctx._("News")}
 
 
 def _summaries(ctx: Context, blocks: tuple) -> list[tuple[str, str]]:
@@ -365,6 +377,8 @@ def _summaries(ctx: Context, blocks: tuple) -> list[tuple[str, str]]:
             "services": lambda: ", ".join(s.name for s in b.items),
             "image": lambda: b.alt,
             "gallery": lambda: ", ".join(i.alt for i in b.items),
+            "map": lambda: "; ".join(b.address_lines) or b.url,
+            "news": lambda: ", ".join(f"{p.date} {p.title}" for p in b.posts[:3]),
         }[b.kind]()
         words = " ".join(words.split())
         out.append((b.kind, words if len(words) <= 80 else words[:79] + "…"))
@@ -387,11 +401,11 @@ async def _page_blocks(ctx: Context) -> Any:
 
 
 def _block_page(ctx: Context, page: Any, kind: str, form: Any, action: str, *, new: bool, status: int = 200,
-                problem: str = "", detail: str = "", pictures: list | None = None) -> Response:
+                problem: str = "", detail: str = "", pictures: list | None = None, posts: tuple = ()) -> Response:
     name = _kind_names(ctx)[kind]
     heading = ctx._("Add a block: %(kind)s", kind=name) if new else ctx._("Edit a block: %(kind)s", kind=name)
     return ctx.render("website_block.html", status, page=page, kind=kind, form=form, action=action,
-                      heading=heading, problem=problem, detail=detail, pictures=pictures or [])
+                      heading=heading, problem=problem, detail=detail, pictures=pictures or [], posts=posts)
 
 
 async def _pictures(ctx: Context) -> list[tuple[str, str]]:
@@ -399,18 +413,32 @@ async def _pictures(ctx: Context) -> list[tuple[str, str]]:
     return sorted((await _call(ctx.app.core.image_library.alts, ctx.session.slug)).items())
 
 
-async def _block_form(ctx: Context, kind: str, data: Any = None, values: dict | None = None) -> tuple[Any, list]:
-    """The form of a block of ``kind`` and, for pictures, the library."""
+async def _block_form(ctx: Context, kind: str, data: Any = None, values: dict | None = None, *,
+                      posts: tuple = (), editing: int = 0) -> tuple[Any, list]:
+    """The form of a block of ``kind`` and, for pictures, the library; a
+    news block's form gets its ``posts`` and the number of the one edited."""
     if kind in ("image", "gallery"):
         pictures = await _pictures(ctx)
         return image_forms.picture_block(ctx._, kind, pictures, data, values), pictures
+    if kind == "map":
+        pictures = await _pictures(ctx)
+        return forms.map_block(ctx._, pictures, data, values), pictures
+    if kind == "news":
+        pictures = await _pictures(ctx)
+        return forms.news_block(ctx._, pictures, posts, data, values, editing=editing), pictures
     return forms.block(ctx._, kind, data, values, mailboxes=await _mailboxes(ctx, kind)), []
 
 
-def _block_values(kind: str, form: Any) -> dict[str, str]:
-    """The site builder's fields of a block from its valid form."""
+def _block_values(kind: str, form: Any, posts: tuple = ()) -> dict[str, str]:
+    """The site builder's fields of a block from its valid form (a news
+    block's ``posts``: those it had)."""
     if kind == "gallery":
         return {"files": "\n".join(form.files.data or [])}
+    if kind == "map":
+        return {name: field.data or "" for name, field in form._fields.items() if name != "embed"} | {
+            "embed": "yes" if form.embed.data else ""}
+    if kind == "news":
+        return forms.news_values(form, posts)
     return {name: field.data or "" for name, field in form._fields.items()}
 
 
@@ -444,8 +472,22 @@ async def block_form(ctx: Context) -> Response:
     values: dict = model.block_fields(block)
     if block.kind == "gallery":
         values = {"files": [item.file for item in block.items]}
-    form, pictures = await _block_form(ctx, block.kind, values=values)
-    return _block_page(ctx, page, block.kind, form, ctx.request.path, new=False, pictures=pictures)
+    form, pictures = await _block_form(ctx, block.kind, values=values, **_news_state(block, ctx.query_data()))
+    return _block_page(ctx, page, block.kind, form, ctx.request.path, new=False, pictures=pictures,
+                       posts=_posts(block))
+
+
+def _posts(block: Any) -> tuple:
+    return block.posts if isinstance(block, model.News) else ()
+
+
+def _news_state(block: Any, data: Any) -> dict:
+    """A news block's posts and the number of the post being edited (its
+    form's ``post``: from the link "Edit", then the form's hidden field)."""
+    if not isinstance(block, model.News):
+        return {}
+    chosen = data.get("post") if data is not None and "post" in data else ""
+    return {"posts": block.posts, "editing": int(chosen) if re.fullmatch(r"[1-9][0-9]{0,2}", chosen or "") else 0}
 
 
 async def edit_block(ctx: Context) -> Response:
@@ -459,11 +501,13 @@ async def _save_block(ctx: Context, index: int | None) -> Response:
     kind = ctx.params["kind"] if index is None else page.blocks[index - 1].kind
     if kind not in _kind_names(ctx):
         return ctx.not_found()
-    form, pictures = await _block_form(ctx, kind, ctx.form_data())
+    block = page.blocks[index - 1] if index is not None else None
+    posts = _posts(block)
+    form, pictures = await _block_form(ctx, kind, ctx.form_data(), **_news_state(block, ctx.form_data()))
     if not form.validate():
         return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400,
-                           pictures=pictures)
-    values = _block_values(kind, form)
+                           pictures=pictures, posts=posts)
+    values = _block_values(kind, form, posts)
     try:
         await _call(_builder(ctx).put_block, ctx.session.slug, page.name, index, kind, values,
                     actor=ctx.session.address)
@@ -472,7 +516,7 @@ async def _save_block(ctx: Context, index: int | None) -> Response:
     except (InvalidInput, LimitExceeded) as exc:
         return _block_page(ctx, page, kind, form, ctx.request.path, new=index is None, status=400,
                            problem=ctx._("This block has a mistake; nothing is saved. Fix it and save again."),
-                           detail=str(exc), pictures=pictures)
+                           detail=str(exc), pictures=pictures, posts=posts)
     return ctx.redirect(f"/website/pages/{page.name}#blocks")
 
 

@@ -1,5 +1,6 @@
 """The website editor's forms (WTForms): the theme, the business profile,
-a new page, a page's text, and the small forms of the page list.
+a new page, a page's text, the blocks (the map and the news with their
+posts too), and the small forms of the page list.
 
 Each value is checked with the site builder's own rules (``sitegen.model``,
 the one definition of a valid name, colour, phone number...), and a value
@@ -9,10 +10,12 @@ service checks everything again when it saves.
 
 from __future__ import annotations
 
+import datetime
 from typing import Callable
 
-from wtforms import Form, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, Form, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from sitegen import model
 from storage.errors import InvalidInput, LimitExceeded
@@ -230,3 +233,172 @@ def block_action(_: Gettext, data: FormData | None = None) -> Form:
                              invalid_choice_message=_("Choose what to do with the block."))
 
     return BlockAction(data)
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+class _Checkboxes(SelectMultipleField):
+    """Several choices as checkboxes, each with its own label."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _as_text(field) -> None:
+    """A refused value shown again in a plain text box: an ``url`` or
+    ``date`` input's value must be one (HTML), and what was typed is kept."""
+    if field.errors:
+        field.render_kw = {k: v for k, v in (field.render_kw or {}).items() if k != "type"}
+
+
+def _picture_choices(_: Gettext, pictures: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [("", _("No picture"))] + [(n, f"{n}: {a}" if a else n) for n, a in pictures]
+
+
+def map_block(_: Gettext, pictures: list[tuple[str, str]], data: FormData | None = None,
+              values: dict | None = None) -> Form:
+    """The map block: its heading, the address shown (empty: the
+    profile's), the place (latitude and longitude) or the owner's own map
+    link, a picture of the library (``pictures``: (name, alt) pairs) or
+    none, and the opt-in to OpenStreetMap's interactive map."""
+
+    def limit(most: int) -> Length:
+        return Length(max=most, message=_("At most %(max)d characters.", max=most))
+
+    def coordinate(what: str):
+        return _checked(lambda v: model.coordinate(v, what), _("Write decimal degrees, for example 45.7640."))
+
+    class Map(Form):
+        heading = StringField(_("Heading"), [Optional(), limit(model.MAX_TITLE)], filters=[_strip])
+        address = TextAreaField(_("Address shown"), [
+            Optional(), limit(MAX_ADDRESS),
+            _checked(_profile_rule("address"), _("Write the address on at most 6 lines."))],
+            filters=[_lines], render_kw={"rows": 3, "autocomplete": "street-address"})
+        lat = StringField(_("Latitude"), [Optional(), limit(12), coordinate("latitude")], filters=[_strip],
+                          render_kw={"inputmode": "decimal", "spellcheck": "false", "autocomplete": "off"})
+        lon = StringField(_("Longitude"), [Optional(), limit(12), coordinate("longitude")], filters=[_strip],
+                          render_kw={"inputmode": "decimal", "spellcheck": "false", "autocomplete": "off"})
+        link = StringField(_("Your own map link"), [
+            Optional(), limit(MAX_URL),
+            _checked(lambda v: model.https_url(v, "link"), _("Enter a web address starting with https://."))],
+            filters=[_strip], render_kw={"type": "url", "spellcheck": "false"})
+        image = SelectField(_("Picture of the map"), choices=_picture_choices(_, pictures), default="",
+                            invalid_choice_message=_("Choose a picture of your library."))
+        alt = StringField(_("What the picture shows (empty: the description in the library)"),
+                          [Optional(), limit(model.MAX_LINE)])
+        embed = BooleanField(_("Show an interactive map from OpenStreetMap "
+                               "(visitors' browsers will contact openstreetmap.org)"))
+
+        def validate(self, extra_validators=None) -> bool:
+            valid = super().validate(extra_validators)
+            lat, lon = self.lat.data or "", self.lon.data or ""
+            if lat and not lon and not self.lon.errors:
+                self.lon.errors.append(_("Give the longitude with the latitude."))
+            elif lon and not lat and not self.lat.errors:
+                self.lat.errors.append(_("Give the latitude with the longitude."))
+            elif not lat and not self.link.data and not self.lat.errors and not self.link.errors:
+                self.lat.errors.append(_("Give the latitude and longitude of the place, or your own map link."))
+            if self.embed.data and not (lat and lon):
+                self.embed.errors.append(_("An interactive map needs the latitude and longitude."))
+            _as_text(self.link)
+            return valid and not any(f.errors for f in (self.lat, self.lon, self.embed))
+
+    form = Map(data)
+    if data is None and values:
+        form.process(data=values)
+        form.embed.data = values.get("embed") == "yes"
+        form.address.data = values.get("address", "")
+    return form
+
+
+def news_block(_: Gettext, pictures: list[tuple[str, str]], posts: tuple = (), data: FormData | None = None,
+               values: dict | None = None, editing: int = 0, today: datetime.date | None = None) -> Form:
+    """The news block: its heading, a box to delete each of its ``posts``
+    (``sitegen.model.Post``, newest first), and the fields of one post -
+    post number ``editing`` (1 = the first) when the owner chose to edit
+    it, else a new post, added when any of its fields is filled. The form
+    stays small whatever the number of posts (the panel reads at most
+    ``core.MAX_FORM_FIELDS`` fields). A new post past
+    ``sitegen.model.MAX_POSTS`` is an error beside its title."""
+
+    def limit(most: int) -> Length:
+        return Length(max=most, message=_("At most %(max)d characters.", max=most))
+
+    date_rules = [_checked(model.post_date, _("Write the date as YYYY-MM-DD, for example 2026-12-05."))]
+    chosen = editing if 1 <= editing <= len(posts) else 0
+    if chosen:
+        labels = (_("Title of post %(number)d", number=chosen), _("Date of post %(number)d", number=chosen),
+                  _("Text of post %(number)d", number=chosen), _("Picture of post %(number)d", number=chosen),
+                  _("What the picture of post %(number)d shows", number=chosen))
+    else:
+        labels = (_("Title of the new post"), _("Date of the new post"), _("Text of the new post"),
+                  _("Picture of the new post"), _("What the new post's picture shows"))
+
+    class News(Form):
+        heading = StringField(_("Heading"), [Optional(), limit(model.MAX_TITLE)], filters=[_strip])
+        remove = _Checkboxes(_("Delete"), choices=[(str(n), _("Delete post %(number)d", number=n))
+                                                   for n in range(1, len(posts) + 1)],
+                             validate_choice=True)
+        title = StringField(labels[0], [Optional(), limit(model.MAX_TITLE)], filters=[_strip])
+        date = StringField(labels[1], [Optional(), *date_rules], filters=[_strip], render_kw={"type": "date"})
+        text = TextAreaField(labels[2], [Optional(), limit(model.MAX_POST_TEXT)], render_kw={"rows": 6})
+        image = SelectField(labels[3], choices=_picture_choices(_, pictures), default="",
+                            invalid_choice_message=_("Choose a picture of your library."))
+        alt = StringField(labels[4], [Optional(), limit(model.MAX_LINE)])
+
+        @property
+        def editing(self) -> int:
+            """The number of the post edited; 0: a new post."""
+            return chosen
+
+        def writes(self) -> bool:
+            """Whether the post's fields are in use: an edited post always,
+            a new one when filled (its date alone is the default)."""
+            return bool(chosen or self.title.data or (self.text.data or "").strip() or self.image.data)
+
+        def removed(self) -> set[int]:
+            return {int(n) for n in self.remove.data or []}
+
+        def validate(self, extra_validators=None) -> bool:
+            valid = super().validate(extra_validators)
+            if self.writes():
+                if not self.title.data and not self.title.errors:
+                    self.title.errors.append(_("Write the post's title."))
+                if not self.date.data and not self.date.errors:
+                    self.date.errors.append(_("Give the post's date."))
+                if not chosen and len(posts) - len(self.removed()) >= model.MAX_POSTS:
+                    self.title.errors.append(
+                        _("This block has %(max)d posts, as many as it may have: delete one first.",
+                          max=model.MAX_POSTS))
+            _as_text(self.date)
+            return valid and not self.title.errors and not self.date.errors
+
+    form = News(data)
+    if data is None:
+        shown = {"heading": (values or {}).get("heading", ""), "date": (today or datetime.date.today()).isoformat()}
+        if chosen:
+            post = posts[chosen - 1]
+            shown.update(title=post.title, date=post.date, text=post.markdown, image=post.image, alt=post.alt)
+        form.process(data=shown)
+    return form
+
+
+def news_values(form: Form, posts: tuple) -> dict[str, str]:
+    """The site builder's fields of the news block from its valid form and
+    the block's ``posts`` as they were: the edited post changed, the new
+    one added, those ticked deleted."""
+    rows = [{"title": p.title, "date": p.date, "text": p.markdown, "image": p.image, "alt": p.alt} for p in posts]
+    written = {"title": form.title.data or "", "date": form.date.data or "", "text": form.text.data or "",
+               "image": form.image.data or "", "alt": form.alt.data or ""}
+    if form.editing:
+        rows[form.editing - 1] = written
+    removed = form.removed()
+    rows = [row for number, row in enumerate(rows, start=1) if number not in removed]
+    if not form.editing and form.writes():
+        rows.append(written)
+    values = {"heading": form.heading.data or ""}
+    for n, row in enumerate(rows):
+        values.update({f"posts-{n}-{key}": value for key, value in row.items()})
+    return values

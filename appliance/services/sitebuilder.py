@@ -440,7 +440,9 @@ class SiteBuilder:
         ``file``, ``alt`` and ``caption`` (image: an empty alt is the
         library's), ``files`` (gallery: picture names, one a line, each
         shown with the library's alt text), ``mailbox`` and ``heading``
-        (contact-form).
+        (contact-form), the map's and the news posts' fields as
+        ``sitegen.model.block_from_fields`` names them (a picture's empty
+        alt is the library's).
 
         Checks: the block as the page format reads it
         (``sitegen.model.block_from_fields``), the page's limits, that a
@@ -448,7 +450,7 @@ class SiteBuilder:
         the page written back reads the same. Raises NotFound (no such page
         or block), LimitExceeded.
         """
-        if kind in ("image", "gallery"):
+        if kind in ("image", "gallery", "map", "news"):
             fields = self._with_alts(slug, kind, fields)
         block = model.block_from_fields(kind, fields, model.page_name(page))
 
@@ -462,8 +464,8 @@ class SiteBuilder:
         self._write_blocks(slug, page, "edit" if index else "add", change, actor)
 
     def _with_alts(self, slug: str, kind: str, fields: Mapping[str, str]) -> dict[str, str]:
-        """An image or gallery block's fields with the library's alt texts
-        where the owner gave none."""
+        """An image, gallery, map or news block's fields with the library's
+        alt texts where the owner gave none."""
         alts = self.stores.handle(slug).read_sync(
             "site image alts", lambda c: {r["name"]: r["alt"] for r in store.list_images(c)})
         fields = dict(fields)
@@ -472,6 +474,11 @@ class SiteBuilder:
         if kind == "gallery" and "files" in fields:
             chosen = [f.strip() for f in (fields.get("files") or "").split("\n") if f.strip()]
             fields["items"] = "\n".join(f"{f} | {alts.get(f, '')}" for f in chosen)
+        for key in list(fields):
+            if (kind == "map" and key == "image") or (kind == "news" and key.endswith("-image")):
+                alt = key[:-len("image")] + "alt"
+                if (fields.get(key) or "").strip() and not (fields.get(alt) or "").strip():
+                    fields[alt] = alts.get(fields[key].strip(), "")
         return fields
 
     def change_block(self, slug: str, page: str, index: int, action: str, *, actor: str) -> None:

@@ -7,6 +7,7 @@ import io
 import json
 import sqlite3
 import zipfile
+from xml.etree import ElementTree
 
 import pytest
 
@@ -187,3 +188,47 @@ def test_a_removed_page_is_restored_until_the_next_build(cli, business):
     cli("site", "build", "bakery")
     refused = cli("site", "page", "restore", "bakery", "hours", check=False)
     assert refused.returncode != 0 and "no removed page hours" in refused.stderr
+
+
+NEWS_PAGE = """---
+title: News
+---
+::: map
+address: Market Street 12; Springfield
+at: 52.5200, 13.4050
+:::
+
+::: news
+--- 2026-11-01 | Autumn cakes
+image: cake.png | A raspberry cream cake
+Plum cake is back.
+--- 2026-12-05 | Open on Sunday
+We open at 8.
+:::
+"""
+
+
+def test_map_and_news_pages_are_written_with_the_cli_and_published_with_their_feed(cli, business):
+    """'site page add' reads map and news blocks (a mistake is one line
+    naming its line); 'site build' publishes the page and news/feed.atom,
+    whose addresses are on the site's own host; a picture a post shows
+    cannot be removed."""
+    cli("site", "image", "add", "bakery", str(business / "cake.png"))
+    bad = cli("site", "page", "add", "bakery", "news", input=NEWS_PAGE.replace("at: 52.5200", "at: 152.5200"),
+              check=False)
+    assert bad.returncode == 1 and "page news, map block on line 4: line 6: invalid latitude" in bad.stderr
+    cli("site", "page", "add", "bakery", "news", input=NEWS_PAGE)
+    shown = cli("site", "page", "show", "bakery", "news").stdout
+    assert "--- 2026-11-01 | Autumn cakes\nimage: cake.png | A raspberry cream cake\n" in shown
+    cli("site", "build", "bakery")
+    target = business / "site.zip"
+    cli("site", "download", "bakery", str(target))
+    with zipfile.ZipFile(target) as archive:
+        page, feed = archive.read("news/index.html").decode(), archive.read("news/feed.atom")
+    assert page.index("Open on Sunday") < page.index("Autumn cakes") and "Open the map" in page
+    root = ElementTree.fromstring(feed)
+    atom = "{http://www.w3.org/2005/Atom}"
+    assert root.find(f"{atom}link[@rel='self']").get("href") == "https://bakery.example/news/feed.atom"
+    assert len(root.findall(f"{atom}entry")) == 2
+    refused = cli("site", "image", "remove", "bakery", "cake.png", check=False)
+    assert refused.returncode == 1 and "still used by page news" in refused.stderr
