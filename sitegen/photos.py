@@ -1,12 +1,15 @@
 """Photos as phones take them, made fit for a website.
 
-:func:`process` takes the bytes an owner uploaded (a JPEG, PNG or WebP of up
-to :data:`MAX_UPLOAD_BYTES`, as a phone's camera writes it) and returns the
-variants a theme shows: ``large`` (at most :data:`LARGE` pixels on the
-longest side) and ``phone`` (at most :data:`PHONE`), each turned upright by
-its EXIF orientation first, re-encoded in the same format and carrying no
-metadata at all: no EXIF (so no GPS position, camera or date), no XMP, no
-comments. Only the colour profile is kept, which says nothing of the place.
+:func:`process` takes the bytes an owner uploaded (a JPEG, PNG, WebP or
+HEIC/HEIF of up to :data:`MAX_UPLOAD_BYTES`, as a phone's camera writes it)
+and returns the variants a theme shows: ``large`` (at most :data:`LARGE`
+pixels on the longest side) and ``phone`` (at most :data:`PHONE`), each
+turned upright by its orientation first, re-encoded in the same format (a
+HEIC as a JPEG, which every browser shows) and carrying no metadata at all:
+no EXIF (so no GPS position, camera or date), no XMP, no comments. Only the
+colour profile is kept, which says nothing of the place.
+
+HEIC/HEIF is read by pi-heif, a decoder only, registered with Pillow here.
 
 Anything else is refused with :class:`InvalidInput` or
 :class:`LimitExceeded` before a byte is stored: SVG and every other format
@@ -22,9 +25,12 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import pi_heif
 from PIL import Image, ImageOps
 
 from storage.errors import InvalidInput, LimitExceeded
+
+pi_heif.register_heif_opener()
 
 #: Largest upload of one picture, in bytes (a 12 MB phone photo, with room).
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024
@@ -40,8 +46,10 @@ LOGO = 512
 # checked before decoding, and the warning is turned into a refusal below.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
-#: Pillow's format name -> (content type, extension), for what is accepted.
+#: Pillow's format name -> (content type, extension), for what is made.
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
+#: What is accepted: Pillow's format name -> the format it is made into.
+ACCEPTED = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "HEIF": "JPEG"}
 _QUALITY = {"JPEG": {"quality": 85, "optimize": True, "progressive": True},
             "PNG": {"optimize": True},
             "WEBP": {"quality": 82, "method": 4}}
@@ -66,9 +74,10 @@ class Photo:
 
 def process(data: bytes, label: str = "the file") -> Photo:
     """The web variants of ``data`` (see module doc). Raises InvalidInput
-    (not a JPEG, PNG or WebP picture, or unreadable) or LimitExceeded (too
-    many bytes or pixels)."""
+    (not a JPEG, PNG, WebP or HEIC picture, or unreadable) or LimitExceeded
+    (too many bytes or pixels)."""
     fmt, upright = _open(data, label)
+    fmt = ACCEPTED[fmt]
     upright, icc = _plain_mode(upright, fmt)
     ctype, ext = FORMATS[fmt]
     return Photo(ctype, ext, _variant(upright, fmt, LARGE, icc), _variant(upright, fmt, PHONE, icc))
@@ -84,14 +93,14 @@ def logo(data: bytes, label: str = "the logo") -> Variant:
 
 
 def _open(data: bytes, label: str) -> tuple[str, Image.Image]:
-    """(Pillow's format, the decoded picture turned upright)."""
+    """(Pillow's format, one of :data:`ACCEPTED`; the decoded picture turned upright)."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise LimitExceeded(f"{label} is {len(data) // (1024 * 1024)} MB; a picture may be at most "
                             f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(io.BytesIO(data), formats=list(FORMATS)) as im:
+            with Image.open(io.BytesIO(data), formats=list(ACCEPTED)) as im:
                 fmt = im.format
                 width, height = im.size
                 if width * height > MAX_PIXELS:
@@ -104,9 +113,9 @@ def _open(data: bytes, label: str) -> tuple[str, Image.Image]:
             raise LimitExceeded(f"{label} has too many pixels; a picture may have at most "
                                 f"{MAX_PIXELS // 1_000_000} million") from None
         except (OSError, SyntaxError, ValueError, EOFError, Image.UnidentifiedImageError):
-            raise InvalidInput(f"{label} is not a JPEG, PNG or WebP picture") from None
-    if fmt not in FORMATS:
-        raise InvalidInput(f"{label} is not a JPEG, PNG or WebP picture")
+            raise InvalidInput(f"{label} is not a JPEG, PNG, WebP or HEIC picture") from None
+    if fmt not in ACCEPTED:
+        raise InvalidInput(f"{label} is not a JPEG, PNG, WebP or HEIC picture")
     return fmt, upright
 
 

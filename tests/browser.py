@@ -201,12 +201,24 @@ class Browser:
         self._wait_event("Page.loadEventFired")
         return self._measure(self.evaluate("location.href"))
 
+    def then_load(self, expression: str) -> Visit:
+        """Evaluate ``expression`` (a drag and drop, say) and wait for the
+        page the page's own script then loads."""
+        self.events = []
+        self.evaluate(expression)
+        self._wait_event("Page.loadEventFired")
+        return self._measure(self.evaluate("location.href"))
+
     def key(self, key: str) -> None:
         """Press one key (``Tab``, ``Enter``) as a keyboard would."""
         codes = {"Tab": 9, "Enter": 13}
+        # Enter presses a focused button only when it types its character.
+        texts = {"Enter": "\r"}
         for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
-                                                 "windowsVirtualKeyCode": codes[key]}, session=True)
+            event = {"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": codes[key]}
+            if kind == "keyDown" and key in texts:
+                event["text"] = texts[key]
+            self.call("Input.dispatchKeyEvent", event, session=True)
 
     def accessibility(self) -> list[str]:
         """What axe-core finds against WCAG 2.0/2.1 A and AA on the page now

@@ -15,8 +15,9 @@ command (which :mod:`.site` creates, next to upload and download):
   ``page list SLUG``;
 * ``nav SLUG [PAGE ...]`` - show, or set, which pages the menu lists in
   which order;
-* ``image add SLUG FILE [--name NAME]``, ``image list SLUG``,
-  ``image remove SLUG NAME``;
+* ``image add SLUG FILE [--name NAME] [--alt TEXT]`` (made as the panel's
+  picture library makes a photo: resized, re-encoded, its EXIF and GPS
+  position removed), ``image list SLUG``, ``image remove SLUG NAME``;
 * ``build SLUG`` - render every page and publish the result atomically.
 
 Listings take ``--json``. Bad input is one line naming what is wrong, and
@@ -31,7 +32,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from appliance.errors import InvalidInput, LimitExceeded
-from sitegen import images, model
+from appliance.services.imagelibrary import Upload
+from sitegen import images, model, photos
 
 from .common import add_json, table
 
@@ -105,7 +107,9 @@ def register(actions: argparse._SubParsersAction) -> None:
     a = imgs.add_parser("add", help="store a picture (or replace one of the same name)")
     a.add_argument("slug")
     a.add_argument("file")
-    a.add_argument("--name", help="the name pages use (default: the file's name, lower-cased)")
+    a.add_argument("--name", help="the name pages use (default: the file's name, lower-cased, with the"
+                   " extension of the picture made: a HEIC becomes a .jpg)")
+    a.add_argument("--alt", help="what the picture shows, for people who cannot see it")
     a.set_defaults(handler=_image_add)
     a = imgs.add_parser("list", help="stored pictures")
     a.add_argument("slug")
@@ -188,6 +192,8 @@ def _nav(ctx) -> None:
 
 def _image_add(ctx) -> None:
     # The name is checked before the file is read, as it always was.
-    name = images.name(ctx.args.name or Path(ctx.args.file).name)
-    data = read_input(ctx.args.file, images.MAX_IMAGE_BYTES, "image")
-    ctx.core.site_builder.add_image(ctx.args.slug, data, ctx.args.file, name, actor=ctx.actor)
+    name = images.name(ctx.args.name) if ctx.args.name else None
+    data = read_input(ctx.args.file, photos.MAX_UPLOAD_BYTES, "image")
+    # The panel's library makes the picture: resized, re-encoded, no EXIF.
+    upload = Upload(Path(ctx.args.file).name, data, ctx.args.alt or "")
+    ctx.core.image_library.put(ctx.args.slug, upload, name, actor=ctx.actor)

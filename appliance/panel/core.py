@@ -185,10 +185,12 @@ class Context:
         self.set_cookie(self.cookie_name(COOKIE, PLAIN_COOKIE), "", max_age=0)
 
 
-def field_attrs(f: Any, hint: str = "") -> dict[str, str]:
-    """ARIA attributes that tie a control to its hint and its errors."""
+def field_attrs(f: Any, hint: str = "", **extra: str) -> dict[str, str]:
+    """ARIA attributes that tie a control to its hint and its errors, with
+    the ``extra`` attributes a template gives the control (``data_markdown``
+    becomes ``data-markdown``, as WTForms writes it)."""
     described = [f"{f.id}-hint"] if hint else []
-    attrs: dict[str, str] = {}
+    attrs: dict[str, str] = dict(extra)
     if f.errors:
         described.append(f"{f.id}-error")
         attrs["aria-invalid"] = "true"
@@ -223,6 +225,7 @@ class Panel:
         self.static = {
             "panel.css": ((HERE / "static" / "panel.css").read_bytes(), "text/css; charset=utf-8"),
             "favicon.svg": ((HERE / "static" / "favicon.svg").read_bytes(), "image/svg+xml"),
+            "panel.js": ((HERE / "static" / "panel.js").read_bytes(), "text/javascript; charset=utf-8"),
         }
         self.handlers: dict[str, Handler] = {}
         for route in rights.ROUTES:

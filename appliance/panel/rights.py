@@ -96,6 +96,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/", "POST", "account.signin", EVERYONE),
     Route("/static/panel.css", "GET", "account.static_file", EVERYONE),
     Route("/static/favicon.svg", "GET", "account.static_file", EVERYONE),
+    Route("/static/panel.js", "GET", "account.static_file", EVERYONE),
     Route("/language", "POST", "account.language", EVERYONE),
     Route("/home", "GET", "account.home", SIGNED_IN),
     Route("/password", "GET", "account.password_page", SIGNED_IN),

@@ -97,7 +97,7 @@ async def upload(ctx: Context) -> Response:
                             file=exc.filename, megabytes=photos.MAX_UPLOAD_BYTES // (1024 * 1024),
                             pixels=photos.MAX_PIXELS // 1_000_000)
         else:
-            message = ctx._("%(file)s is not a JPEG, PNG or WebP picture. Nothing is stored.", file=exc.filename)
+            message = ctx._("%(file)s is not a JPEG, PNG, WebP or HEIC picture. Nothing is stored.", file=exc.filename)
         return await _page(ctx, 400, form=form, file_errors=[message])
     except LimitExceeded as exc:
         return await _page(ctx, 400, form=form, file_errors=[
@@ -184,7 +184,7 @@ async def logo(ctx: Context) -> Response:
         except LimitExceeded:
             error = ctx._("The logo is too large for a picture or for your plan's web space. Nothing is stored.")
         except InvalidInput:
-            error = ctx._("%(file)s is not a JPEG, PNG or WebP picture. Nothing is stored.", file=files[0].filename)
+            error = ctx._("%(file)s is not a JPEG, PNG, WebP or HEIC picture. Nothing is stored.", file=files[0].filename)
     try:
         values = await _call(ctx.app.core.site_builder.profile, slug)
     except NotFound:

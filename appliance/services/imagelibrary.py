@@ -1,7 +1,7 @@
 """The website's image library: a business's pictures, with their alt text
 and the small variants phones are given.
 
-Pictures come as phones take them (a JPEG, PNG or WebP of a few MB) and are
+Pictures come as phones take them (a JPEG, PNG, WebP or HEIC of a few MB) and are
 stored as :mod:`sitegen.photos` makes them: upright, resized to a large and
 a phone variant, re-encoded, with no EXIF or other metadata. They live in
 the site builder's sources (``storage.sitegen``), the draft: a build copies
@@ -107,6 +107,20 @@ def _free_name(taken: set[str], stem: str, ext: str) -> str:
     return images.name(name)
 
 
+def _process(upload: Upload, alt_required: bool = True) -> tuple[str, photos.Photo]:
+    """(The alt text, the picture made) of ``upload``; raises PictureRefused."""
+    try:
+        alt = alt_text(upload.alt) if alt_required or upload.alt.strip() else ""
+    except InvalidInput as exc:
+        raise PictureRefused(upload.filename, str(exc)) from None
+    try:
+        return alt, photos.process(upload.data, upload.filename)
+    except LimitExceeded as exc:
+        raise PictureRefused(upload.filename, str(exc), limit=True) from None
+    except InvalidInput as exc:
+        raise PictureRefused(upload.filename, str(exc)) from None
+
+
 class ImageLibrary:
     """Every method raises InvalidInput (bad slug or value) and NotFound (no
     such business, no site yet, or no such picture) besides what it names;
@@ -144,7 +158,7 @@ class ImageLibrary:
 
         Checks, before anything is stored: at most :data:`MAX_FILES`; each
         alt text; each file as :func:`sitegen.photos.process` does (a JPEG,
-        PNG or WebP picture within its limits); then that the library and
+        PNG, WebP or HEIC picture within its limits); then that the library and
         the live site fit the plan's web space and the library's count.
         Raises PictureRefused (naming the file), LimitExceeded. CPU-bound:
         call it off the event loop.
@@ -153,18 +167,7 @@ class ImageLibrary:
             raise InvalidInput("choose at least one picture")
         if len(uploads) > MAX_FILES:
             raise LimitExceeded(f"at most {MAX_FILES} pictures at once")
-        processed = []
-        for upload in uploads:
-            try:
-                alt = alt_text(upload.alt)
-            except InvalidInput as exc:
-                raise PictureRefused(upload.filename, str(exc)) from None
-            try:
-                processed.append((upload.filename, alt, photos.process(upload.data, upload.filename)))
-            except LimitExceeded as exc:
-                raise PictureRefused(upload.filename, str(exc), limit=True) from None
-            except InvalidInput as exc:
-                raise PictureRefused(upload.filename, str(exc)) from None
+        processed = [(upload.filename, *_process(upload)) for upload in uploads]
 
         def add(conn: sqlite3.Connection) -> list[str]:
             limit = directory.get_tenant(conn).plan.web_bytes
@@ -188,6 +191,42 @@ class ImageLibrary:
             return names
 
         return self.stores.handle(slug).write_sync("image library add", add)
+
+    def put(self, slug: str, upload: Upload, name: str | None = None, *, actor: str) -> str:
+        """Store one picture under ``name``, replacing a picture of that
+        name (the operator's ``appliance site image add``); returns the name.
+
+        The default name is the file's, lower-cased, ending in the extension
+        of the picture made (``IMG_1.HEIC`` is stored as ``img_1.jpg``); a
+        name given must end so. The picture is checked and made as
+        :meth:`add` makes it (no EXIF, no GPS position); its alt text may be
+        empty (the blocks that show it give theirs). Raises PictureRefused,
+        LimitExceeded. CPU-bound: call it off the event loop.
+        """
+        alt, photo = _process(upload, alt_required=False)
+        if name is None:
+            base = upload.filename.replace("\\", "/").rpartition("/")[2]
+            name = f"{base.rpartition('.')[0] or base}.{photo.extension}"
+        image_name = images.name(name)
+        if image_name.rpartition(".")[2] not in images.EXTENSIONS[photo.type]:
+            raise InvalidInput(f"{upload.filename} is made a {photo.type} picture; name it .{photo.extension}")
+
+        def put(conn: sqlite3.Connection) -> None:
+            limit = directory.get_tenant(conn).plan.web_bytes
+            live = sites.summary(conn)["bytes"]
+            large, phone = photo.large, photo.phone
+            try:
+                replaced = store.put_image(conn, image_name, photo.type, large.width, large.height, large.data,
+                                           limit_bytes=max(0, limit - live), alt=alt,
+                                           phone=(phone.width, phone.height, phone.data))
+            except LimitExceeded:
+                raise LimitExceeded(
+                    f"{upload.filename} does not fit in the plan's web space of {limit // 2**20} MiB"
+                    " (the live site and the pictures together)") from None
+            directory.audit(conn, actor, "site.image.replace" if replaced else "site.image.add", image_name)
+
+        self.stores.handle(slug).write_sync("image library put", put)
+        return image_name
 
     def set_alt(self, slug: str, name: str, alt: str, *, actor: str) -> None:
         """Change a picture's alt text (blocks added later take it; blocks

@@ -548,27 +548,6 @@ class SiteBuilder:
 
     # -- pictures ----------------------------------------------------------------------
 
-    def add_image(self, slug: str, data: bytes, filename: str, name: str | None = None, *, actor: str) -> str:
-        """Store a picture under ``name`` (default: ``filename`` lower-cased),
-        replacing one of that name; returns the name.
-
-        Checks: the name; a PNG, JPEG, GIF or WebP of at most 2 MiB whose
-        extension matches its type; the pictures fit the plan's web space.
-        Raises LimitExceeded too.
-        """
-        image_name = images.name(name or filename.rpartition("/")[2])
-        info = _image(data, filename)
-        if not images.matches_name(info, image_name):
-            raise InvalidInput(f"{filename} is a {info.type} image; name it .{images.EXTENSIONS[info.type][0]}")
-
-        def add(conn: sqlite3.Connection) -> None:
-            limit = directory.get_tenant(conn).plan.web_bytes
-            replaced = store.put_image(conn, image_name, info.type, info.width, info.height, data, limit_bytes=limit)
-            directory.audit(conn, actor, "site.image.replace" if replaced else "site.image.add", image_name)
-
-        self.stores.handle(slug).write_sync("site image", add)
-        return image_name
-
     def images(self, slug: str) -> list[dict]:
         """Stored pictures: name, type, width, height, bytes, updated."""
         return self.stores.handle(slug).read_sync("site images", store.list_images)

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from tests import nu
+from tests.heic import LIBHEIF, heic
 
 from .conftest import PASSWORD
 from .test_devices import _curl
@@ -121,6 +122,28 @@ def test_png_and_webp_are_accepted_together_each_with_its_description(env, pia):
     assert Image.open(io.BytesIO(pia.get("/website/images/b-sign.webp/phone").content)).size == (800, 400)
 
 
+@pytest.mark.skipif(LIBHEIF is None, reason="no libheif with an HEVC encoder to make a HEIC with")
+def test_an_iphone_heic_is_stored_as_a_jpeg_without_exif(env, pia):
+    """A 3000x2000 HEIC as an iPhone sends it, its GPS position in its
+    EXIF: the library stores img_4242.jpg, a 1600x1067 JPEG and an 800x533
+    phone variant, neither with any EXIF."""
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[GPS] = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 7.0)}
+    original = heic(Image.new("RGB", (3000, 2000), (30, 120, 200)), exif.tobytes())
+    assert Image.open(io.BytesIO(original)).getexif().get_ifd(GPS)
+    reply = upload(pia, [("IMG_4242.HEIC", original, "image/heic")], "The harbour from the shop\n")
+    assert reply.status_code == 200, reply.text[:2000]
+    assert "Added to your library: img_4242.jpg." in reply.text
+    stored = _images(env, "pixco")["img_4242.jpg"]
+    assert (stored["type"], stored["width"], stored["height"]) == ("image/jpeg", 1600, 1067)
+    for path, size in (("/website/images/img_4242.jpg", (1600, 1067)), ("/website/images/img_4242.jpg/phone", (800, 533))):
+        got = pia.get(path)
+        im = Image.open(io.BytesIO(got.content))
+        assert got.headers["content-type"] == "image/jpeg" and im.format == "JPEG" and im.size == size
+        assert len(im.getexif()) == 0 and b"PhoneMaker" not in got.content
+
+
 @pytest.mark.parametrize("name, data, kind", [
     ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "image/svg+xml"),
     ("notes.jpg", b"This is a text file, not a photo.\n" * 50, "image/jpeg"),
@@ -133,7 +156,7 @@ def test_what_is_not_a_picture_is_refused_beside_the_field_and_nothing_is_stored
     before = _images(env, "pixco")
     reply = upload(pia, [(name, data, kind), ("zz-good.jpg", photo(gps=False), "image/jpeg")], "Bad\nGood\n")
     assert reply.status_code == 400
-    assert f"{name} is not a JPEG, PNG or WebP picture. Nothing is stored." in _error_of(reply.text, "pictures")
+    assert f"{name} is not a JPEG, PNG, WebP or HEIC picture. Nothing is stored." in _error_of(reply.text, "pictures")
     assert _images(env, "pixco") == before
 
 
@@ -267,7 +290,7 @@ def test_the_logo_is_resized_to_a_png_and_an_svg_logo_is_refused(env, pia):
     im = Image.open(io.BytesIO(stored))
     assert (im.format, im.size) == ("PNG", (512, 256)) and len(im.getexif()) == 0 and b"PhoneMaker" not in stored
     svg = send("brand.svg", b'<svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml")
-    assert svg.status_code == 400 and "brand.svg is not a JPEG, PNG or WebP picture" in _error_of(svg.text, "logo")
+    assert svg.status_code == 400 and "brand.svg is not a JPEG, PNG, WebP or HEIC picture" in _error_of(svg.text, "logo")
     assert send("", b"", "").status_code == 400
     assert pia.get("/website/images/logo.png").content == stored
 

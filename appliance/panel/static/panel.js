@@ -1,0 +1,243 @@
+/* The panel's own script. Every page works without it; where it runs it
+ * adds three things, each found by a data- attribute the templates write:
+ *
+ * - textarea[data-markdown]: a toolbar whose buttons wrap or prefix the
+ *   selection with the Markdown the site builder accepts (sitegen/markup.py);
+ *   the button labels come from the textarea's data-md-* attributes, so they
+ *   are in the page's language.
+ * - form[data-upload-progress]: sent with XMLHttpRequest, a <progress> bar
+ *   and a percentage (announced politely) while the files go up; the page
+ *   the server returns (after any redirect) then replaces this one, as a
+ *   plain submit would show it, errors beside their fields included.
+ * - ol[data-reorder]: its items can be dragged; a drop posts the same
+ *   up/down forms the buttons of each item post, one step at a time, so
+ *   the server has one way to move a block.
+ *
+ * No inline script or style anywhere (CSP default-src 'self').
+ */
+(function () {
+  "use strict";
+
+  /* ---- Markdown toolbar ---- */
+
+  function replaceSelection(area, start, end, text, selStart, selEnd) {
+    area.setRangeText(text, start, end, "end");
+    area.setSelectionRange(start + selStart, start + selEnd);
+    area.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  function wrap(area, before, after) {
+    var start = area.selectionStart, end = area.selectionEnd;
+    var chosen = area.value.slice(start, end);
+    // Spaces chosen with a word stay outside the marks: "** bold**" is not bold.
+    var lead = chosen.match(/^\s*/)[0], trail = chosen.slice(lead.length).match(/\s*$/)[0];
+    var inner = chosen.slice(lead.length, chosen.length - trail.length);
+    replaceSelection(area, start, end, lead + before + inner + after + trail,
+                     lead.length + before.length, lead.length + before.length + inner.length);
+  }
+
+  function link(area) {
+    var start = area.selectionStart, end = area.selectionEnd;
+    var chosen = area.value.slice(start, end).trim();
+    var text = "[" + chosen + "](https://)";
+    // The address is chosen, ready to be typed over.
+    replaceSelection(area, start, end, text, chosen.length + 3, text.length - 1);
+  }
+
+  function prefixLines(area, prefix) {
+    var value = area.value;
+    var start = value.lastIndexOf("\n", area.selectionStart - 1) + 1;
+    var end = value.indexOf("\n", Math.max(area.selectionEnd - 1, start));
+    if (end < 0) { end = value.length; }
+    var lines = value.slice(start, end).split("\n").map(function (line, i) {
+      return prefix(i) + line.replace(/^(\s*([-*+]|\d+\.|#{1,6})\s+)/, "");
+    });
+    var text = lines.join("\n");
+    // A list or heading needs a blank line before it (and a list after it)
+    // not to be read as part of the paragraph around it.
+    var before = start > 0 && value.slice(0, start - 1).split("\n").pop().trim() !== "" ? "\n" : "";
+    var after = end < value.length && value.slice(end + 1).split("\n")[0].trim() !== "" ? "\n" : "";
+    replaceSelection(area, start, end, before + text + after, before.length, before.length + text.length);
+  }
+
+  var ACTIONS = [
+    ["mdBold", function (area) { wrap(area, "**", "**"); }],
+    ["mdItalic", function (area) { wrap(area, "*", "*"); }],
+    ["mdLink", link],
+    ["mdBullets", function (area) { prefixLines(area, function () { return "- "; }); }],
+    ["mdNumbers", function (area) { prefixLines(area, function (i) { return (i + 1) + ". "; }); }],
+    ["mdHeading", function (area) { prefixLines(area, function () { return "# "; }); }]
+  ];
+
+  function markdownToolbar(area) {
+    var bar = document.createElement("div");
+    bar.className = "md-toolbar";
+    bar.setAttribute("role", "group");
+    bar.setAttribute("aria-label", area.dataset.markdown);
+    if (area.id) { bar.setAttribute("aria-controls", area.id); }
+    ACTIONS.forEach(function (action) {
+      var label = area.dataset[action[0]];
+      if (!label) { return; }
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "secondary";
+      button.textContent = label;
+      if (area.id) { button.setAttribute("aria-controls", area.id); }
+      button.addEventListener("click", function () {
+        area.focus();
+        action[1](area);
+      });
+      bar.appendChild(button);
+    });
+    area.parentNode.insertBefore(bar, area);
+  }
+
+  /* ---- Showing a page the server returned ---- */
+
+  function showPage(html, url) {
+    // The returned page replaces this one as a plain submit would show it;
+    // its own copy of this script sets it up again.
+    if (url && url !== location.href && window.history && history.pushState) {
+      history.pushState(null, "", url);
+    }
+    document.open();
+    document.write(html);
+    document.close();
+  }
+
+  function target(form) {
+    // Not form.action: a field named "action" (the block forms have one) hides it.
+    return new URL(form.getAttribute("action") || "", location.href).href;
+  }
+
+  /* ---- Upload progress ---- */
+
+  function uploadProgress(form) {
+    if (!form.querySelector("input[type=file]") || !window.FormData || !window.XMLHttpRequest) { return; }
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var data = new FormData(form);
+      var box = form.querySelector(".upload-progress");
+      if (!box) {
+        box = document.createElement("p");
+        box.className = "upload-progress";
+        box.setAttribute("role", "status");
+        box.setAttribute("aria-live", "polite");
+        var bar = document.createElement("progress");
+        bar.max = 100;
+        bar.value = 0;
+        bar.setAttribute("aria-label", form.dataset.uploadProgress);
+        var figure = document.createElement("span");
+        figure.textContent = "0 %";
+        box.appendChild(bar);
+        box.appendChild(document.createTextNode(" "));
+        box.appendChild(figure);
+        form.appendChild(box);
+      }
+      var progress = box.querySelector("progress"), shown = box.querySelector("span");
+      var buttons = form.querySelectorAll("button[type=submit], button:not([type])");
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", target(form));
+      xhr.upload.addEventListener("progress", function (e) {
+        if (!e.lengthComputable) { return; }
+        var percent = Math.round(100 * e.loaded / e.total);
+        progress.value = percent;
+        // Read out every tenth only, not at each event.
+        if (percent === 100 || Math.floor(percent / 10) !== Math.floor(parseInt(shown.textContent, 10) / 10)) {
+          shown.textContent = percent + " %";
+        }
+      });
+      xhr.addEventListener("load", function () {
+        showPage(xhr.responseText, xhr.responseURL);
+      });
+      xhr.addEventListener("error", function () {
+        // The connection failed: a plain submit says why as the browser would.
+        Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+        HTMLFormElement.prototype.submit.call(form);
+      });
+      xhr.send(data);
+    });
+  }
+
+  /* ---- Drag to reorder ---- */
+
+  function stepForm(item, action) {
+    var input = item.querySelector("form input[name=action][value=" + action + "]");
+    return input ? input.form : null;
+  }
+
+  function post(form) {
+    return fetch(target(form), {
+      method: "POST",
+      body: new URLSearchParams(new FormData(form)),
+      credentials: "same-origin"
+    });
+  }
+
+  function reorder(list) {
+    var items = Array.prototype.slice.call(list.children);
+    var dragged = null;
+    items.forEach(function (item) {
+      item.draggable = true;
+      item.addEventListener("dragstart", function (e) {
+        dragged = item;
+        item.classList.add("dragging");
+        e.dataTransfer.effectAllowed = "move";
+        e.dataTransfer.setData("text/plain", String(items.indexOf(item) + 1));
+      });
+      item.addEventListener("dragend", function () {
+        item.classList.remove("dragging");
+        items.forEach(function (i) { i.classList.remove("drop-here"); });
+      });
+      item.addEventListener("dragover", function (e) {
+        if (dragged === null) { return; }
+        e.preventDefault();
+        e.dataTransfer.dropEffect = "move";
+        items.forEach(function (i) { i.classList.toggle("drop-here", i === item && i !== dragged); });
+      });
+      item.addEventListener("drop", function (e) {
+        if (dragged === null) { return; }
+        e.preventDefault();
+        var from = items.indexOf(dragged), to = items.indexOf(item);
+        dragged = null;
+        if (from === to) { return; }
+        // Block n moves one place per post, up or down, through the forms
+        // of the places it passes (their addresses name the place).
+        var steps = [];
+        if (to < from) {
+          for (var k = from; k > to; k--) { steps.push(stepForm(items[k], "up")); }
+        } else {
+          for (var m = from; m < to; m++) { steps.push(stepForm(items[m], "down")); }
+        }
+        if (steps.some(function (s) { return s === null; })) { return; }
+        list.setAttribute("aria-busy", "true");
+        var chain = Promise.resolve(null);
+        steps.forEach(function (form) {
+          chain = chain.then(function (failed) {
+            if (failed) { return failed; }
+            return post(form).then(function (reply) { return reply.ok ? null : reply; });
+          });
+        });
+        chain.then(function (failed) {
+          if (failed) {
+            return failed.text().then(function (html) { showPage(html, null); });
+          }
+          location.reload();
+        }, function () { location.reload(); });
+      });
+    });
+  }
+
+  function start() {
+    Array.prototype.forEach.call(document.querySelectorAll("textarea[data-markdown]"), markdownToolbar);
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-upload-progress]"), uploadProgress);
+    Array.prototype.forEach.call(document.querySelectorAll("ol[data-reorder]"), reorder);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+}());
