@@ -269,3 +269,14 @@ def test_the_openapi_description_is_valid_and_lists_every_route(box: Box):
     assert reply.body["openapi"].startswith("3.1")
     served = {(method.upper(), path) for path, ops in reply.body["paths"].items() for method in ops}
     assert served == {(r.method, r.path) for r in ROUTES}
+
+
+def test_plain_http_is_refused_not_redirected(box: Box):
+    """Over plain HTTP the API answers 403 https_required: no redirect that would send the key again."""
+    conn = http.client.HTTPConnection("127.0.0.1", box.daemon.port("http"), timeout=30)
+    try:
+        conn.request("GET", "/api/v1/plans", headers={"Host": HOST})
+        answer = conn.getresponse()
+        assert answer.status == 403 and json.loads(answer.read())["error"]["code"] == "https_required"
+    finally:
+        conn.close()
