@@ -86,17 +86,20 @@ def used(conn: sqlite3.Connection, name: str, when: str) -> None:
     conn.execute("UPDATE api_keys SET last_used = ? WHERE name = ?", (when, name))
 
 
-def answer(conn: sqlite3.Connection, key_name: str, idempotency_key: str) -> dict | None:
-    """The request digest, status and answer kept for ``idempotency_key``, or None."""
+def answer(conn: sqlite3.Connection, key_name: str, idempotency_key: str, since: float) -> dict | None:
+    """The request digest, status and answer kept for ``idempotency_key``
+    at ``since`` or later, or None."""
     row = conn.execute("SELECT request_hash, status, answer FROM api_idempotency"
-                       " WHERE key_name = ? AND idempotency_key = ?", (key_name, idempotency_key)).fetchone()
+                       " WHERE key_name = ? AND idempotency_key = ? AND created >= ?",
+                       (key_name, idempotency_key, since)).fetchone()
     return dict(row) if row is not None else None
 
 
 def keep_answer(conn: sqlite3.Connection, key_name: str, idempotency_key: str, request_hash: str, status: int,
                 answer_: str, now: float) -> None:
-    """Keep an answer; a second one for the same key is a Conflict (two
-    requests raced with one idempotency key)."""
+    """Keep an answer (forget expired ones first, :func:`forget_answers_before`);
+    a second one for the same key is a Conflict (two requests raced with one
+    idempotency key)."""
     try:
         conn.execute("INSERT INTO api_idempotency (key_name, idempotency_key, request_hash, status, answer, created)"
                      " VALUES (?, ?, ?, ?, ?, ?)", (key_name, idempotency_key, request_hash, status, answer_, now))

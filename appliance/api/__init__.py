@@ -178,7 +178,8 @@ class Api:
         settings = app.settings.api
         self.limits = TokenBucket(float(settings.requests_per_second), settings.burst)
         self.keep_seconds = settings.idempotency_hours * 3600
-        self._creating: dict[tuple[str, str], asyncio.Lock] = {}
+        #: One lock per (key, Idempotency-Key) being answered, with its users.
+        self._creating: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] = {}
 
     async def handle(self, request: Request) -> Answer:
         """The answer to ``request``; never raises."""
@@ -244,10 +245,13 @@ class Api:
         digest = hashlib.sha256(json.dumps(call.body, sort_keys=True).encode("utf-8")).hexdigest()
         box = self.app.core.stores.box
         name = call.caller.name
-        lock = self._creating.setdefault((name, idem), asyncio.Lock())
+        lock, users = self._creating.setdefault((name, idem), (asyncio.Lock(), [0]))
+        users[0] += 1
         try:
             async with lock:
-                found = await asyncio.to_thread(box.read_sync, "api idempotency", lambda c: keyrows.answer(c, name, idem))
+                since = time.time() - self.keep_seconds
+                found = await asyncio.to_thread(box.read_sync, "api idempotency",
+                                                lambda c: keyrows.answer(c, name, idem, since))
                 if found is not None:
                     if found["request_hash"] != digest:
                         raise ApiError(422, "idempotency_mismatch", "this Idempotency-Key was used with another"
@@ -264,7 +268,8 @@ class Api:
                     await asyncio.to_thread(box.write_sync, "api idempotency", keep)
                 return answer
         finally:
-            if not lock.locked() and self._creating.get((name, idem)) is lock:
+            users[0] -= 1
+            if not users[0]:
                 del self._creating[(name, idem)]
 
 

@@ -39,3 +39,14 @@ def test_a_taken_name_and_a_bad_name_are_refused(cli):
     cli("apikey", "add", "dup")
     assert "already exists" in cli("apikey", "add", "dup", check=False).stderr
     assert "name" in cli("apikey", "add", "Bad Name!", check=False).stderr
+
+
+def test_token_bucket_allows_the_burst_then_the_rate():
+    """TokenBucket(2/s, burst 3): three at once, the fourth waits half a second, and one more after it."""
+    from appliance.throttle import TokenBucket
+
+    bucket = TokenBucket(2.0, 3)
+    assert [bucket.take("k", now=10.0) for _ in range(3)] == [0, 0, 0]
+    assert bucket.take("k", now=10.0) == 0.5
+    assert bucket.take("other", now=10.0) == 0
+    assert bucket.take("k", now=10.5) == 0
