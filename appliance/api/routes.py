@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import asdict, dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from . import Answer, ApiError, Call
 

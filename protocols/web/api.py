@@ -15,8 +15,7 @@ from typing import Any, Callable
 
 from twisted.web import resource, server
 
-from appliance.api import PREFIX, Answer, Api, Request, error_answer
-from appliance.api import ApiError
+from appliance.api import PREFIX, Answer, Api, ApiError, Request, error_answer
 
 #: Query strings longer than this are refused (400).
 MAX_QUERY_BYTES = 2048
