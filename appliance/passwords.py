@@ -30,11 +30,11 @@ CONTEXT = CryptContext(
 def check_password(password: str) -> None:
     """Refuse passwords that are empty, too long or contain control characters."""
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidInput(f"password longer than {MAX_PASSWORD_LENGTH} characters")
+        raise InvalidInput(f"password longer than {MAX_PASSWORD_LENGTH} characters", field="password")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password shorter than {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidInput(f"password shorter than {MIN_PASSWORD_LENGTH} characters", field="password")
     if any(ord(c) < 32 or ord(c) == 127 for c in password):
-        raise InvalidInput("password contains control characters")
+        raise InvalidInput("password contains control characters", field="password")
 
 
 def hash_password(password: str) -> str:

@@ -474,6 +474,16 @@ SCHEMA: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "api",
+        "The provisioning API for billing systems: JSON over HTTPS under `/api/v1/` on `[box] hostname`, signed in with the keys of `appliance apikey`.",
+        (
+            K("requests_per_second", "integer", 10, "Requests one API key may make per second, on average; past its burst it is answered 429 with `Retry-After`.", _int(1, 10_000)),
+            K("burst", "integer", 50, "Requests one API key may make at once before `requests_per_second` applies.", _int(1, 100_000)),
+            K("max_body_bytes", "integer", 65_536, "Largest request body the API reads; a larger one is answered 413.", _int(1024, 1_048_576)),
+            K("idempotency_hours", "integer", 24, "Hours an answer to a creation with an `Idempotency-Key` is kept, and replayed for the same key and body.", _int(1, 24 * 30)),
+        ),
+    ),
+    Section(
         "acme",
         "Certificates from an ACME CA (RFC 8555) for the box host name and every business domain, renewed automatically. Off until `directory` is set.",
         (

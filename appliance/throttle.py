@@ -7,6 +7,8 @@ memory and bounded:
   so a real user still gets in while strangers guess at the account (the
   way Dovecot's auth penalty spares known clients and Stalwart's
   fail2ban-style blocking works per source);
+* :class:`TokenBucket` - requests per key at a steady rate with a burst
+  (the provisioning API's per-key limit);
 * :class:`VerifyQueue` - at most N password verifications at once in
   total and M per account; the rest wait in line, known sources first, and
   past a bound strangers are turned away at once (a queue, not more
@@ -83,6 +85,34 @@ class FailureCounter:
 
     def clear(self, key: str) -> None:
         self._events.pop(key, None)
+
+
+class TokenBucket:
+    """Requests per key: ``burst`` at once, then ``rate`` a second (in
+    memory, bounded; a key forgotten starts with a full bucket)."""
+
+    def __init__(self, rate: float, burst: int, max_keys: int = MAX_KEYS):
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: collections.OrderedDict[str, tuple[float, float]] = collections.OrderedDict()
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """Spend one request of ``key``: 0 when allowed, else the seconds
+        until one is allowed (nothing is spent then)."""
+        now = time.monotonic() if now is None else now
+        tokens, then = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = (1 - tokens) / self.rate
+        self._buckets[key] = (tokens, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+        return wait
 
 
 class KnownSources:

@@ -17,7 +17,15 @@ class ApplianceError(Exception):
 
 
 class InvalidInput(ApplianceError):
-    """A request or command argument is malformed or out of bounds."""
+    """A request or command argument is malformed or out of bounds.
+
+    ``field`` names the argument when the raiser knows it (``slug``,
+    ``plan``, ``address``...), so a front end can put the message beside
+    the right input; None otherwise."""
+
+    def __init__(self, *args: object, field: str | None = None):
+        super().__init__(*args)
+        self.field = field
 
 
 class NotFound(ApplianceError):

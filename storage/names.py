@@ -43,14 +43,15 @@ def new_slug(value: str) -> str:
     :data:`RESERVED_SLUGS` (raises ReservedSlug)."""
     value = slug(value)
     if value in RESERVED_SLUGS:
-        raise ReservedSlug(f"business slug {value!r} is reserved for the box")
+        raise ReservedSlug(f"business slug {value!r} is reserved for the box", field="slug")
     return value
 
 
 def slug(value: str) -> str:
     value = value.strip()
     if not SLUG_RE.match(value):
-        raise InvalidInput(f"invalid business slug {value!r}: use 1-63 of a-z, 0-9 and -, not at either end")
+        raise InvalidInput(f"invalid business slug {value!r}: use 1-63 of a-z, 0-9 and -, not at either end",
+                           field="slug")
     return value
 
 
@@ -60,12 +61,12 @@ def domain(value: str) -> str:
     try:
         ascii_name = raw.encode("idna").decode("ascii").lower() if raw else ""
     except UnicodeError:
-        raise InvalidInput(f"invalid domain {value!r}") from None
+        raise InvalidInput(f"invalid domain {value!r}", field="domain") from None
     labels = ascii_name.split(".")
     if len(ascii_name) > 253 or len(labels) < 2 or not all(LABEL_RE.match(label) for label in labels):
-        raise InvalidInput(f"invalid domain {value!r}")
+        raise InvalidInput(f"invalid domain {value!r}", field="domain")
     if labels[-1].isdigit():
-        raise InvalidInput(f"invalid domain {value!r}: the last label cannot be numeric")
+        raise InvalidInput(f"invalid domain {value!r}: the last label cannot be numeric", field="domain")
     return ascii_name
 
 
@@ -73,15 +74,15 @@ def address(value: str) -> str:
     """``local@domain``, lower-cased, with a dot-atom local part."""
     value = value.strip()
     if len(value) > MAX_ADDRESS or value.count("@") != 1:
-        raise InvalidInput(f"invalid address {value!r}")
+        raise InvalidInput(f"invalid address {value!r}", field="address")
     local, _, dom = value.rpartition("@")
     local = local.lower()
     if not local or len(local) > MAX_LOCAL or not LOCAL_RE.match(local):
-        raise InvalidInput(f"invalid address {value!r}")
+        raise InvalidInput(f"invalid address {value!r}", field="address")
     try:
         dom = domain(dom)
     except InvalidInput:
-        raise InvalidInput(f"invalid address {value!r}") from None
+        raise InvalidInput(f"invalid address {value!r}", field="address") from None
     return f"{local}@{dom}"
 
 
@@ -95,5 +96,5 @@ def alias_address(value: str) -> str:
 def display_name(value: str) -> str:
     value = value.strip()
     if not value or len(value) > MAX_NAME or any(ord(c) < 32 for c in value):
-        raise InvalidInput(f"invalid name {value!r}: 1-{MAX_NAME} printable characters")
+        raise InvalidInput(f"invalid name {value!r}: 1-{MAX_NAME} printable characters", field="name")
     return value

@@ -22,6 +22,7 @@ from . import certs
 from . import sessions
 from . import credentials
 from . import operators
+from . import apikeys
 from . import sieve
 from . import crm
 from . import deals
@@ -30,7 +31,8 @@ from . import senderlists
 from . import mailhistory
 from . import mailthreads
 
-BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS)
+BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
+                  apikeys.MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (

@@ -54,6 +54,8 @@ runs them in a thread.
                    vacation, forwarding and folder-rule forms
 ``sender_lists``   allow and block lists of senders, the business's and
                    each user's: list, add, remove
+``api_keys``       the provisioning API's keys: add (token shown once),
+                   list, revoke, and checking a token
 =================  ===========================================================
 """
 
@@ -68,6 +70,7 @@ from storage.tenants import TenantPool
 from ..catalog import Catalog
 from ..settings import Settings
 from .addresses import Addresses
+from .apikeys import ApiKeys
 from .audit import AuditLog
 from .backups import Backups
 from .base import Stores
@@ -131,6 +134,7 @@ class Services:
         self.backups = Backups(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)
         self.signup = Signup(self.stores, self.businesses, self.people)
+        self.api_keys = ApiKeys(self.stores)
 
 
 __all__ = ["Services", "Stores"]

@@ -89,7 +89,7 @@ class Stores:
         name = name or self.settings.box.default_plan
         limits: PlanLimits | None = self.settings.plans.get(name)
         if limits is None:
-            raise InvalidInput(f"no plan named {name!r} (have: {', '.join(sorted(self.settings.plans))})")
+            raise InvalidInput(f"no plan named {name!r} (have: {', '.join(sorted(self.settings.plans))})", field="plan")
         return directory.Plan(limits.name, limits.max_users, limits.mailbox_bytes, limits.web_bytes, limits.messages_per_day)
 
     def changed(self, desc: str) -> None:

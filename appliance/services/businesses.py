@@ -120,6 +120,10 @@ class Businesses:
 
         return handle.read_sync("tenant show", read)
 
+    def plans(self) -> list[directory.Plan]:
+        """The box's plans (``[plans.NAME]``), by name. Changes nothing."""
+        return [self.stores.plan(name) for name in sorted(self.stores.settings.plans)]
+
     def usage(self, slug: str) -> Usage:
         """Usage figures of one business. Raises InvalidInput, NotFound."""
         handle = self.stores.handle(slug)

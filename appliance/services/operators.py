@@ -106,9 +106,14 @@ class Detail:
 
 @dataclass(frozen=True)
 class Created:
+    """A new business and its owner: the password generated for them
+    ("" when the caller chose it or invited them), or the token of their
+    invitation link (None unless invited)."""
+
     business: Business
     owner: str
     password: str
+    invitation: str | None = None
 
 
 class Operators:
@@ -282,9 +287,10 @@ class Operators:
         return Detail(self.businesses.show(slug), self.people.list(slug), self.businesses.usage(slug))
 
     def create_business(self, slug: str, name: str | None, domain: str | None, plan: str | None, owner: str,
-                        *, actor: str) -> Created:
+                        *, actor: str, password: str | None = None, invite: bool = False) -> Created:
         """Create a business (:meth:`Businesses.create`) and its first user,
-        its owner, with a generated password (:meth:`People.add`).
+        its owner, with ``password`` or a generated one (:meth:`People.add`),
+        or invited to choose theirs (:meth:`People.invite`) when ``invite``.
 
         Checks, before anything is made: the owner's address is valid and at
         the business's free domain or its own ``domain``. When the owner
@@ -292,15 +298,24 @@ class Operators:
         those two raise (InvalidInput, Conflict, LimitExceeded).
         """
         slug = names.slug(slug)
-        owner = names.address(owner)
+        try:
+            owner = names.address(owner)
+        except InvalidInput as exc:
+            raise InvalidInput(str(exc), field="owner") from None
         own = names.domain(domain) if domain else None
         owner_domain = owner.rpartition("@")[2]
         if owner_domain not in (self.stores.free_domain(slug), own):
             raise InvalidInput(f"the owner's address must be at {self.stores.free_domain(slug)}"
-                               + (f" or {own}" if own else ""))
+                               + (f" or {own}" if own else ""), field="owner")
+        if invite and password is not None:
+            raise InvalidInput("an owner is given a password or an invitation, not both", field="password")
+        if password is not None:
+            passwords.check_password(password)
         business = self.businesses.create(slug, name, own, plan, actor=actor)
         try:
-            password = self.people.add(owner, None, None, actor=actor)
+            if invite:
+                return Created(business, owner, "", self.people.invite(owner, None, actor=actor))
+            password = self.people.add(owner, password, None, actor=actor)
         except ApplianceError:
             # A business without its owner is not what was asked for (a plan
             # that allows no user, say): it goes, and the caller may retry.

@@ -8,7 +8,8 @@ Requests are routed by ``Host`` (:class:`Hosts`):
 * the box host name and the box's IP addresses: the mounts it is
   started with (CalDAV/CardDAV under ``/dav/``), the RFC 6764
   redirects ``/.well-known/caldav|carddav``, and the control panel
-  (:mod:`.panel`) on every other path, ``/`` its sign-in page;
+  (:mod:`.panel`) on every other path, ``/`` its sign-in page, but
+  ``/api/``, the provisioning API (:mod:`.api`);
 * a business's domains and their ``www.``: its website (:mod:`.site`), with
   the posts of its contact forms at ``/_contact`` (:mod:`.contact`), the
   same DAV mount and redirects, ``/admin`` (to the panel), Thunderbird's
@@ -53,7 +54,8 @@ from . import clients, contact, mtasts, outlookjson, pages
 from .acme import AcmeChallenge, Challenges
 from .channel import Channel, Limits
 from .pages import NOT_FOUND, NOT_FOUND_RESOURCE, NotFound, Redirect  # noqa: F401 - public names
-from .panel import AdminRedirect, PanelResource
+from .api import ApiResource
+from .panel import AdminRedirect, PanelResource, panel_url
 from .site import SiteServer
 
 if TYPE_CHECKING:
@@ -108,6 +110,7 @@ class Hosts(resource.Resource):
         self.leaves: dict[str, SiteLeaf] = {}
         self.served = resource.Resource()
         self.panel, self.admin = PanelResource(app, site_published=self.sites.forget), AdminRedirect(app)
+        self.api = ApiResource(app, lambda: panel_url(app))
         self.well_known = {
             # RFC 6764 section 5: clients start at /.well-known/caldav|carddav.
             b"caldav": Redirect(b"/dav/"),
@@ -180,6 +183,8 @@ class Hosts(resource.Resource):
         if route is None:
             if not self.is_box(host):
                 return NOT_FOUND_RESOURCE
+            if segment == b"api":
+                return self.api  # never redirected: a key must not cross plain HTTP
             if not secure and self._to_https_for(host):
                 return self._to_https(request, host)
             child = self.served.children.get(segment)
@@ -324,13 +329,13 @@ def limits_of(app: App, mounts: Sequence[Mount]) -> Limits:
     """The :class:`.channel.Limits` of the settings: ``[dav]
     max_request_bytes`` under each of ``mounts`` (``/dav/``), the panel's
     upload limit on its upload form, the contact forms' on ``/_contact``,
-    ``[web]`` for the rest."""
+    ``[api] max_body_bytes`` on ``/api``, ``[web]`` for the rest."""
     web = app.settings.web
     dav_bytes = app.settings.dav.max_request_bytes
     limited = tuple((b"/" + prefix.strip(b"/"), dav_bytes) for prefix, _ in mounts)
     # The panel's forms that carry files (webmail's message, an import).
     limited += tuple((path.encode("ascii"), upload.max_bytes) for path, upload in UPLOADS.items())
-    limited += ((b"/" + contact.PATH, CONTACT_MAX_BODY),)
+    limited += ((b"/" + contact.PATH, CONTACT_MAX_BODY), (b"/api", app.settings.api.max_body_bytes))
     return Limits(
         header_seconds=float(web.header_seconds),
         body_seconds=float(web.body_seconds),

@@ -1,0 +1,282 @@
+"""The provisioning API over real HTTPS: curl and http.client against the
+daemon, with keys made by ``appliance apikey add``; what it creates is
+checked through the CLI and IMAP, usage after an SMTP delivery."""
+
+from __future__ import annotations
+
+import http.client
+import imaplib
+import json
+import smtplib
+import ssl
+import subprocess
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_CONFIG, Cli, Daemon, wait_for
+
+HOST = "box.appliance.test"
+PASSWORD = "a long owner secret"
+#: A low rate, so a test reaches it; every other test uses a key of its own.
+API_CONFIG = TEST_CONFIG + "\n[api]\nrequests_per_second = 2\nburst = 10\nmax_body_bytes = 4096\n"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: dict | None
+
+
+@dataclass
+class Box:
+    cli: Cli
+    daemon: Daemon
+    work: Path
+
+    def key(self, name: str, scope: str = "write") -> str:
+        return self.cli.json("apikey", "add", name, "--scope", scope)["token"]
+
+    def curl(self, method: str, path: str, token: str | None = None, body: object = None,
+             headers: dict[str, str] | None = None, raw: bytes | None = None) -> Reply:
+        """``curl`` to ``https://box.appliance.test:PORT/api/v1PATH``."""
+        port = self.daemon.port("https")
+        head, out = self.work / "headers", self.work / "body"
+        out.unlink(missing_ok=True)
+        cmd = ["curl", "-sk", "--max-time", "20", "--resolve", f"{HOST}:{port}:127.0.0.1", "-X", method,
+               "-D", str(head), "-o", str(out)]
+        if token is not None:
+            cmd += ["-H", f"Authorization: Bearer {token}"]
+        for name, value in (headers or {}).items():
+            cmd += ["-H", f"{name}: {value}"]
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            cmd += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+        cmd.append(f"https://{HOST}:{port}/api/v1{path}")
+        subprocess.run(cmd, input=data, capture_output=True, timeout=30, check=True)
+        lines = head.read_bytes().decode("latin-1").split("\r\n")
+        found = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                found[name.strip().lower()] = value.strip()
+        text = out.read_bytes() if out.exists() else b""
+        return Reply(int(lines[0].split()[1]), found, json.loads(text) if text else None)
+
+
+def https(box: Box, method: str, path: str, token: str, body: object = None) -> tuple[int, dict]:
+    """The same through http.client (another HTTPS client), verifying the box's certificate."""
+    ctx = ssl.create_default_context(cafile=str(box.daemon.ca_file))
+    conn = http.client.HTTPSConnection("127.0.0.1", box.daemon.port("https"), context=ctx, timeout=30)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, "/api/v1" + path, body=data, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Host": HOST})
+        answer = conn.getresponse()
+        return answer.status, json.loads(answer.read() or b"null")
+    finally:
+        conn.close()
+
+
+def imap_login(box: Box, address: str, password: str) -> bool:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    conn = imaplib.IMAP4_SSL("127.0.0.1", box.daemon.port("imaps"), ssl_context=ctx, timeout=30)
+    try:
+        conn.login(address, password)
+        return True
+    except imaplib.IMAP4.error:
+        return False
+    finally:
+        try:
+            conn.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+
+
+def new_business(slug: str, **extra: object) -> dict:
+    return {"slug": slug, "name": f"{slug} shop", "owner": f"owner@{slug}.appliance.test",
+            "password": PASSWORD, **extra}
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory) -> Box:
+    work = tmp_path_factory.mktemp("api")
+    state = work / "state"
+    state.mkdir()
+    config = work / "appliance.toml"
+    config.write_text(API_CONFIG)
+    daemon = Daemon(state, config, work / "daemon.log")
+    daemon.start()
+    try:
+        yield Box(Cli(state, config), daemon, work)
+    finally:
+        daemon.stop()
+
+
+def test_a_business_made_through_the_api_exists_for_the_cli_and_its_owner_signs_in(box: Box):
+    """POST /businesses answers 201 with the business; the CLI shows it and
+    its owner logs in to IMAP with the password given."""
+    token = box.key("create")
+    reply = box.curl("POST", "/businesses", token, new_business("bakery", plan="small"))
+    assert reply.status == 201, reply.body
+    assert reply.headers["location"] == "/api/v1/businesses/bakery"
+    assert reply.body["business"]["slug"] == "bakery" and reply.body["business"]["plan"]["name"] == "small"
+    assert reply.body["owner"] == "owner@bakery.appliance.test" and reply.body["invitation_url"] is None
+    shown = box.cli.json("tenant", "show", "bakery")
+    assert shown["name"] == "bakery shop" and shown["users"] == 1
+    assert wait_for(lambda: imap_login(box, "owner@bakery.appliance.test", PASSWORD), timeout=10)
+
+
+def test_the_same_idempotency_key_and_body_get_the_first_answer(box: Box):
+    """A replay gets the first 201 again (no second business, no 409); the
+    same key with another body is 422."""
+    token = box.key("idem")
+    body = new_business("replayed")
+    first = box.curl("POST", "/businesses", token, body, {"Idempotency-Key": "order-1"})
+    again = box.curl("POST", "/businesses", token, body, {"Idempotency-Key": "order-1"})
+    assert first.status == again.status == 201
+    assert again.body == first.body and again.headers.get("idempotent-replayed") == "true"
+    other = box.curl("POST", "/businesses", token, new_business("different"), {"Idempotency-Key": "order-1"})
+    assert other.status == 422 and other.body["error"]["code"] == "idempotency_mismatch"
+    assert [b["slug"] for b in box.cli.json("tenant", "list")].count("different") == 0
+
+
+def test_a_read_key_reads_but_gets_403_on_post(box: Box):
+    """A read key lists businesses; creating one is 403 and creates nothing."""
+    token = box.key("viewer", "read")
+    assert box.curl("GET", "/businesses", token).status == 200
+    reply = box.curl("POST", "/businesses", token, new_business("forbidden"))
+    assert reply.status == 403 and reply.body["error"]["code"] == "forbidden"
+    assert box.curl("GET", "/businesses/forbidden", token).status == 404
+
+
+def test_no_key_or_a_revoked_one_is_401_with_www_authenticate(box: Box):
+    """Without a key, with a wrong one and with a revoked one: 401 and WWW-Authenticate: Bearer."""
+    token = box.key("leaving")
+    assert box.curl("GET", "/plans", token).status == 200
+    box.cli("apikey", "revoke", "leaving")
+    for tried in (token, None, "apk_not-a-key"):
+        reply = box.curl("GET", "/plans", tried)
+        assert reply.status == 401 and reply.headers["www-authenticate"].startswith("Bearer")
+        assert reply.body["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"slug": "Bad Slug!"}, "slug"),
+    ({"slug": "webmail", "owner": "owner@webmail.appliance.test"}, "slug"),
+    ({"plan": "platinum"}, "plan"),
+    ({"owner": "someone@elsewhere.example"}, "owner"),
+    ({"password": "short"}, "password"),
+    ({"colour": "blue"}, "colour"),
+])
+def test_bad_input_is_422_naming_the_field(box: Box, change: dict, field: str):
+    """A bad slug, a reserved slug, an unknown plan, an owner elsewhere, a
+    short password, an unknown field: 422 naming the field, nothing made."""
+    token = box.key(f"bad-{field}-{sorted(change)[0]}-{len(str(change))}")
+    reply = box.curl("POST", "/businesses", token, {**new_business("valid"), **change})
+    assert reply.status == 422, reply.body
+    assert reply.body["error"]["field"] == field and reply.body["error"]["message"]
+    assert "valid" not in [b["slug"] for b in box.cli.json("tenant", "list")]
+
+
+def test_past_the_burst_a_key_gets_429_with_retry_after(box: Box):
+    """[api] burst = 10: the eleventh quick request of one key is 429 with Retry-After."""
+    token = box.key("hasty")
+    statuses = [box.curl("GET", "/plans", token) for _ in range(14)]
+    limited = [r for r in statuses if r.status == 429]
+    assert limited and statuses[0].status == 200
+    assert int(limited[0].headers["retry-after"]) >= 1 and limited[0].body["error"]["code"] == "rate_limited"
+
+
+def test_an_over_size_body_is_413(box: Box):
+    """A body over [api] max_body_bytes (4096) is refused 413 unread."""
+    token = box.key("bulky")
+    reply = box.curl("POST", "/businesses", token, raw=json.dumps({"name": "x" * 5000}).encode())
+    assert reply.status == 413
+
+
+def test_suspend_makes_imap_login_fail_and_resume_restores_it(box: Box):
+    """POST .../suspend: state suspended and the owner's IMAP login refused; .../resume lets it in again."""
+    token = box.key("suspender")
+    assert https(box, "POST", "/businesses", token, new_business("paused"))[0] == 201
+    status, shown = https(box, "POST", "/businesses/paused/suspend", token)
+    assert status == 200 and shown["state"] == "suspended"
+    assert box.cli.json("tenant", "show", "paused")["state"] == "suspended"
+    assert wait_for(lambda: not imap_login(box, "owner@paused.appliance.test", PASSWORD), timeout=10)
+    status, shown = https(box, "POST", "/businesses/paused/resume", token)
+    assert status == 200 and shown["state"] == "active"
+    assert wait_for(lambda: imap_login(box, "owner@paused.appliance.test", PASSWORD), timeout=10)
+
+
+def test_usage_counts_people_and_mailbox_bytes_after_an_smtp_delivery(box: Box):
+    """GET /businesses/{slug} shows one person, then mailbox bytes once a message arrives over SMTP."""
+    token = box.key("meter")
+    assert https(box, "POST", "/businesses", token, new_business("counted"))[0] == 201
+    status, before = https(box, "GET", "/businesses/counted", token)
+    assert status == 200 and before["usage"]["people"] == 1 and before["usage"]["messages_sent_today"] == 0
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@sender.example", "owner@counted.appliance.test", "hi"
+    message.set_content("hello " * 2000)
+    with smtplib.SMTP("127.0.0.1", box.daemon.port("smtp"), timeout=30) as smtp:
+        smtp.send_message(message)
+    after = wait_for(lambda: (lambda s: s if s["usage"]["mailbox_bytes"] > before["usage"]["mailbox_bytes"] else None)(
+        https(box, "GET", "/businesses/counted", token)[1]), timeout=10)
+    assert after["usage"]["mailbox_bytes"] >= 12000
+
+
+def test_plan_change_listing_and_removal(box: Box):
+    """PUT .../plan moves the business; GET /businesses pages by slug; DELETE
+    removes it as the CLI does (gone from the CLI's list, then 404)."""
+    token = box.key("lifecycle")
+    assert https(box, "POST", "/businesses", token, new_business("moving"))[0] == 201
+    status, shown = https(box, "PUT", "/businesses/moving/plan", token, {"plan": "small"})
+    assert status == 200 and shown["plan"]["name"] == "small"
+    assert box.cli.json("tenant", "show", "moving")["plan"]["name"] == "small"
+    page = box.curl("GET", "/businesses?limit=1", token).body
+    assert len(page["businesses"]) == 1 and page["next"] == page["businesses"][0]["slug"]
+    rest = box.curl("GET", f"/businesses?limit=100&after={page['next']}", token).body
+    assert "moving" in [b["slug"] for b in rest["businesses"]] and rest["next"] is None
+    plans = box.curl("GET", "/plans", token).body["plans"]
+    assert {"small", "standard"} <= {p["name"] for p in plans}
+    status, removed = https(box, "DELETE", "/businesses/moving", token)
+    assert status == 200 and removed == {"slug": "moving", "removed": True}
+    assert "moving" not in [b["slug"] for b in box.cli.json("tenant", "list")]
+    assert https(box, "GET", "/businesses/moving", token)[0] == 404
+
+
+def test_an_invited_owner_gets_a_link_instead_of_a_password(box: Box):
+    """invite: true answers the panel's invitation link for the owner."""
+    token = box.key("inviter")
+    body = {"slug": "invited", "owner": "boss@invited.appliance.test", "invite": True}
+    reply = box.curl("POST", "/businesses", token, body)
+    assert reply.status == 201
+    assert "/invitation/boss@invited.appliance.test/" in reply.body["invitation_url"]
+
+
+def test_the_openapi_description_is_valid_and_lists_every_route(box: Box):
+    """/api/v1/openapi.json is a valid OpenAPI 3.1 document with each route of the server's table."""
+    from openapi_spec_validator import validate
+
+    from appliance.api.routes import ROUTES
+
+    reply = box.curl("GET", "/openapi.json")
+    assert reply.status == 200
+    validate(reply.body)
+    assert reply.body["openapi"].startswith("3.1")
+    served = {(method.upper(), path) for path, ops in reply.body["paths"].items() for method in ops}
+    assert served == {(r.method, r.path) for r in ROUTES}
+
+
+def test_plain_http_is_refused_not_redirected(box: Box):
+    """Over plain HTTP the API answers 403 https_required: no redirect that would send the key again."""
+    conn = http.client.HTTPConnection("127.0.0.1", box.daemon.port("http"), timeout=30)
+    try:
+        conn.request("GET", "/api/v1/plans", headers={"Host": HOST})
+        answer = conn.getresponse()
+        assert answer.status == 403 and json.loads(answer.read())["error"]["code"] == "https_required"
+    finally:
+        conn.close()
