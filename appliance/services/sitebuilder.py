@@ -21,6 +21,7 @@ from storage import sitegen as store
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
 from .contactform import business_addresses
+from .draftcache import DraftCache
 from .imagelibrary import used_by
 
 #: The starter home page ``start`` writes; the owner replaces it.
@@ -180,8 +181,10 @@ class SiteBuilder:
     such business, or no site yet where one is needed) besides what it
     names; a failure changes nothing."""
 
-    def __init__(self, stores: Stores):
+    def __init__(self, stores: Stores, drafts: DraftCache | None = None):
         self.stores = stores
+        #: The builds :meth:`preview` made lately, by business, theme and draft stamp.
+        self.drafts = drafts if drafts is not None else DraftCache()
 
     def themes(self) -> list[Theme]:
         """The themes a site can use."""
@@ -582,8 +585,19 @@ class SiteBuilder:
         published nowhere: what the owner sees before publishing; with
         ``theme``, as they would be in that theme (the draft keeps its
         own). Raises InvalidInput (an unknown theme too) and NotFound as
-        :meth:`build`."""
-        return self._build(slug, theme)[0]
+        :meth:`build`.
+
+        Builds are kept (:attr:`drafts`) by business, theme, the draft's
+        stamp (``storage.sitegen.draft_stamp``: every write to the draft
+        changes it), the site's address and the year: the many files one
+        page asks for are built once, and an edit shows at once. The dict
+        returned may be shared: do not change it. CPU-bound on a miss:
+        call it off the event loop."""
+        shown = render.theme(theme).name if theme is not None else None
+        stamp, domains = self.stores.handle(slug).read_sync(
+            "site draft stamp", lambda c: (store.draft_stamp(c), directory.list_domains(c)))
+        key = (slug, shown, stamp, site_address(domains), datetime.date.today().year)
+        return self.drafts.get(key, lambda: self._build(slug, shown)[0])
 
     def build(self, slug: str, *, actor: str) -> Built:
         """Render every page and publish the result atomically.
