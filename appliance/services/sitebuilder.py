@@ -295,7 +295,16 @@ class SiteBuilder:
     def remove_page(self, slug: str, page: str, *, actor: str) -> None:
         """Remove a page (and its place in the menu); it can be restored
         (:meth:`restore_page`) until the next :meth:`build`. Raises Conflict
-        for the home page, which every site needs."""
+        for the home page, which every site needs.
+
+        Only a build of the draft makes a removal final. Publishing a
+        ready-made site (``Sites.upload``) and rolling back to a kept
+        version (``Sites.roll_back``) leave the removed pages restorable:
+        both change what the site serves, not the draft, and the removed
+        pages belong to the draft. An owner who uploads a zip for a while,
+        or rolls back to look at last week's site, and then comes back to
+        the builder finds the draft as it was, pages to restore included;
+        ending the offer there would lose pages the owner may still want."""
         name = model.page_name(page)
         if name == model.HOME:
             raise Conflict("the home page cannot be removed; every site has one")
@@ -307,7 +316,8 @@ class SiteBuilder:
         self.stores.handle(slug).write_sync("site page remove", remove)
 
     def removed_pages(self, slug: str) -> list[RemovedPage]:
-        """The pages removed since the last build, the latest first."""
+        """The pages removed since the last build, the latest first (an
+        upload or a roll back does not end the offer: see :meth:`remove_page`)."""
 
         def read(conn: sqlite3.Connection) -> list[RemovedPage]:
             return [RemovedPage(r["name"], _title(r["name"], r["source"]), r["removed"])
