@@ -5,9 +5,9 @@ The archive comes as ``multipart/form-data`` (``rights.UPLOADS`` bounds the
 request) and goes to the sites service's ``upload`` on a thread, the one
 the CLI's ``appliance site upload`` calls: every check on the archive
 (paths, links, sizes, zip bombs, the plan's web space) is made there,
-before anything is stored. The builder's pages stay as they were (the
-pages removed from the draft stay restorable);
-publishing them from the website page switches the site back.
+before anything is stored. The builder's pages stay as they were (pages
+removed from the draft stay restorable); publishing them from the website
+page switches the site back.
 """
 
 from __future__ import annotations
