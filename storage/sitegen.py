@@ -116,6 +116,37 @@ def _m0004(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0005_sitegen_draft_stamp")
+def _m0005(db: sqlite_utils.Database) -> None:
+    # A random number every write to the draft (theme, profile, pages, menu,
+    # pictures) changes, in that write's own transaction: what a cache of
+    # built drafts is keyed by. Random rather than a counter, so a business
+    # removed and made again, or restored from a backup, never meets a
+    # stamp it had before for other content.
+    db.executescript(
+        """
+        ALTER TABLE sitegen_site ADD COLUMN draft_stamp INTEGER NOT NULL DEFAULT 0;
+        UPDATE sitegen_site SET draft_stamp = random();
+        CREATE TRIGGER sitegen_site_new AFTER INSERT ON sitegen_site
+            BEGIN UPDATE sitegen_site SET draft_stamp = random() WHERE id = 1; END;
+        CREATE TRIGGER sitegen_site_change AFTER UPDATE OF theme, profile ON sitegen_site
+            BEGIN UPDATE sitegen_site SET draft_stamp = random() WHERE id = 1; END;
+        CREATE TRIGGER sitegen_pages_add AFTER INSERT ON sitegen_pages
+            BEGIN UPDATE sitegen_site SET draft_stamp = random() WHERE id = 1; END;
+        CREATE TRIGGER sitegen_pages_change AFTER UPDATE ON sitegen_pages
+            BEGIN UPDATE sitegen_site SET draft_stamp = random() WHERE id = 1; END;
+        CREATE TRIGGER sitegen_pages_remove AFTER DELETE ON sitegen_pages
+            BEGIN UPDATE sitegen_site SET draft_stamp = random() WHERE id = 1; END;
+        CREATE TRIGGER sitegen_images_add AFTER INSERT ON sitegen_images
+            BEGIN UPDATE sitegen_site SET draft_stamp = random() WHERE id = 1; END;
+        CREATE TRIGGER sitegen_images_change AFTER UPDATE ON sitegen_images
+            BEGIN UPDATE sitegen_site SET draft_stamp = random() WHERE id = 1; END;
+        CREATE TRIGGER sitegen_images_remove AFTER DELETE ON sitegen_images
+            BEGIN UPDATE sitegen_site SET draft_stamp = random() WHERE id = 1; END;
+        """
+    )
+
+
 @dataclass(frozen=True)
 class Sources:
     """Everything a build reads, in one snapshot."""
@@ -153,6 +184,12 @@ def init_site(conn: sqlite3.Connection, theme: str, profile: dict, pages: dict[s
     )
     for name, source in pages.items():
         put_page(conn, name, source, create=True)
+
+
+def draft_stamp(conn: sqlite3.Connection) -> int:
+    """A number that changes with every write to what a build reads
+    (:func:`sources`); set by the triggers of migration 0005."""
+    return _site_row(conn)["draft_stamp"]
 
 
 def get_theme(conn: sqlite3.Connection) -> str:

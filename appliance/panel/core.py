@@ -89,6 +89,10 @@ class Request:
     query: dict[str, list[str]] = field(default_factory=dict)
     #: The files of a form posted to a route of ``rights.UPLOADS``, by field name.
     files: dict[str, list[Upload]] = field(default_factory=dict)
+    #: The body was over the route's limit and not read (a route of
+    #: ``rights.UPLOADS`` with ``explained``): ``form`` and ``files`` are
+    #: empty, and the handler may only say so.
+    too_large: bool = False
 
 
 @dataclass
@@ -296,7 +300,7 @@ class Panel:
             if who == rights.SIGNED_OUT:
                 return ctx.redirect("/"), ctx
             return ctx.forbidden(ctx._("Only the business's owners can do this.")), ctx
-        if method == "POST" and not self._same_origin(request, csrf):
+        if method == "POST" and not self._same_origin(request, csrf, token=not request.too_large):
             log.info("%s: panel %s refused: no same-origin CSRF token", request.peer, request.path)
             return ctx.forbidden(ctx._("This form is out of date. Go back, reload the page and try again.")), ctx
         return await self.handlers[route.handler](ctx), ctx
@@ -306,13 +310,16 @@ class Panel:
         return LANG_COOKIE if request.secure else PLAIN_LANG_COOKIE
 
     @staticmethod
-    def _same_origin(request: Request, expected_csrf: str) -> bool:
+    def _same_origin(request: Request, expected_csrf: str, token: bool = True) -> bool:
         """The POST comes from our own page: its ``Origin`` is this scheme and
         host, and it carries the CSRF token of its session (or, signed out,
-        of its CSRF cookie)."""
+        of its CSRF cookie). Without ``token`` (a body too large to read,
+        whose handler changes nothing) the ``Origin`` alone is checked."""
         origin = request.headers.get("origin", "")
         scheme = "https" if request.secure else "http"
         if origin != f"{scheme}://{request.host}":
             return False
+        if not token:
+            return True
         sent = (request.form.get("csrf") or [""])[0]
         return bool(expected_csrf) and hmac.compare_digest(sent.encode(), expected_csrf.encode())

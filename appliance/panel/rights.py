@@ -326,10 +326,14 @@ class UploadRoute:
     """A route whose POST may send files (``multipart/form-data``):
     ``max_bytes`` for the whole body; with ``as_text`` each file reaches
     the handler as a text field of the form (UTF-8, else Windows-1252,
-    which Outlook writes its CSV exports in), else in ``Request.files``."""
+    which Outlook writes its CSV exports in), else in ``Request.files``.
+    With ``explained``, a POST whose declared body is over ``max_bytes``
+    still reaches the handler, unread (``Request.too_large``), to answer
+    with its page and why; else the web server answers a bare 413."""
 
     max_bytes: int
     as_text: bool = False
+    explained: bool = False
 
 
 #: The routes that take files, and how (see :func:`.core.max_body`).
@@ -344,7 +348,7 @@ UPLOADS: dict[str, UploadRoute] = {
     "/website/profile/logo": UploadRoute(16 * 1024 * 1024),
     # A ready-made site as one zip archive; what it holds is checked
     # against the plan's web space by the sites service.
-    "/website/upload": UploadRoute(100 * 1024 * 1024),
+    "/website/upload": UploadRoute(100 * 1024 * 1024, explained=True),
 }
 
 

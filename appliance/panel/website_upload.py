@@ -2,11 +2,12 @@
 archive of the site (made with any tool), and it is published as it is.
 
 The archive comes as ``multipart/form-data`` (``rights.UPLOADS`` bounds the
-request) and goes to the sites service's ``upload`` on a thread, the one
+request; a larger one is not read, and this page says so) and goes to the sites service's ``upload`` on a thread, the one
 the CLI's ``appliance site upload`` calls: every check on the archive
 (paths, links, sizes, zip bombs, the plan's web space) is made there,
-before anything is stored. The builder's pages stay as they were;
-publishing them from the website page switches the site back.
+before anything is stored. The builder's pages stay as they were (pages
+removed from the draft stay restorable); publishing them from the website
+page switches the site back.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ async def form(ctx: Context) -> Response:
 
 
 async def upload(ctx: Context) -> Response:
+    if ctx.request.too_large:
+        # Refused unread by the web server (``rights.UPLOADS`` limit): this
+        # page only says so, beside the field.
+        return await _page(ctx, 413, error=ctx._(
+            "The file is larger than the %(size)s the panel accepts. Nothing is stored.",
+            size=_size(ctx, rights.UPLOADS[ROUTE].max_bytes)))
     files = ctx.request.files.get(FIELD, [])
     if len(files) != 1 or not files[0].data:
         return await _page(ctx, 400, error=ctx._("Choose the zip archive of your site."))

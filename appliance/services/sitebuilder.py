@@ -21,6 +21,7 @@ from storage import sitegen as store
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
 from .contactform import business_addresses
+from .draftcache import DraftCache
 from .imagelibrary import used_by
 
 #: The starter home page ``start`` writes; the owner replaces it.
@@ -180,8 +181,10 @@ class SiteBuilder:
     such business, or no site yet where one is needed) besides what it
     names; a failure changes nothing."""
 
-    def __init__(self, stores: Stores):
+    def __init__(self, stores: Stores, drafts: DraftCache | None = None):
         self.stores = stores
+        #: The builds :meth:`preview` made lately, by business, theme and draft stamp.
+        self.drafts = drafts if drafts is not None else DraftCache()
 
     def themes(self) -> list[Theme]:
         """The themes a site can use."""
@@ -292,7 +295,16 @@ class SiteBuilder:
     def remove_page(self, slug: str, page: str, *, actor: str) -> None:
         """Remove a page (and its place in the menu); it can be restored
         (:meth:`restore_page`) until the next :meth:`build`. Raises Conflict
-        for the home page, which every site needs."""
+        for the home page, which every site needs.
+
+        Only a build of the draft makes a removal final. Publishing a
+        ready-made site (``Sites.upload``) and rolling back to a kept
+        version (``Sites.roll_back``) leave the removed pages restorable:
+        both change what the site serves, not the draft, and the removed
+        pages belong to the draft. An owner who uploads a zip for a while,
+        or rolls back to look at last week's site, and then comes back to
+        the builder finds the draft as it was, pages to restore included;
+        ending the offer there would lose pages the owner may still want."""
         name = model.page_name(page)
         if name == model.HOME:
             raise Conflict("the home page cannot be removed; every site has one")
@@ -304,7 +316,8 @@ class SiteBuilder:
         self.stores.handle(slug).write_sync("site page remove", remove)
 
     def removed_pages(self, slug: str) -> list[RemovedPage]:
-        """The pages removed since the last build, the latest first."""
+        """The pages removed since the last build, the latest first (an
+        upload or a roll back does not end the offer: see :meth:`remove_page`)."""
 
         def read(conn: sqlite3.Connection) -> list[RemovedPage]:
             return [RemovedPage(r["name"], _title(r["name"], r["source"]), r["removed"])
@@ -582,8 +595,19 @@ class SiteBuilder:
         published nowhere: what the owner sees before publishing; with
         ``theme``, as they would be in that theme (the draft keeps its
         own). Raises InvalidInput (an unknown theme too) and NotFound as
-        :meth:`build`."""
-        return self._build(slug, theme)[0]
+        :meth:`build`.
+
+        Builds are kept (:attr:`drafts`) by business, theme, the draft's
+        stamp (``storage.sitegen.draft_stamp``: every write to the draft
+        changes it), the site's address and the year: the many files one
+        page asks for are built once, and an edit shows at once. The dict
+        returned may be shared: do not change it. CPU-bound on a miss:
+        call it off the event loop."""
+        shown = render.theme(theme).name if theme is not None else None
+        stamp, domains = self.stores.handle(slug).read_sync(
+            "site draft stamp", lambda c: (store.draft_stamp(c), directory.list_domains(c)))
+        key = (slug, shown, stamp, site_address(domains), datetime.date.today().year)
+        return self.drafts.get(key, lambda: self._build(slug, shown)[0])
 
     def build(self, slug: str, *, actor: str) -> Built:
         """Render every page and publish the result atomically.

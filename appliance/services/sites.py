@@ -104,8 +104,10 @@ class Sites:
         panel).
 
         Checks: see :mod:`.siteupload` (links, paths, sizes, zip bombs),
-        before anything is written; then :meth:`publish`. Raises
-        InvalidInput, LimitExceeded, NotFound.
+        before anything is written; then :meth:`publish`. The builder's
+        draft, its removed pages included, stays as it was
+        (``SiteBuilder.remove_page`` says why). Raises InvalidInput,
+        LimitExceeded, NotFound.
         """
         limit = self.web_space(slug)
         if hasattr(source, "read"):
@@ -146,7 +148,9 @@ class Sites:
 
     def roll_back(self, slug: str, version: int, *, actor: str) -> None:
         """Serve the kept ``version`` again, at once and whole; newer versions
-        stay kept. Raises NotFound for a version not kept."""
+        stay kept. The builder's draft, its removed pages included, stays
+        as it was (``SiteBuilder.remove_page`` says why). Raises NotFound
+        for a version not kept."""
 
         def back(conn: sqlite3.Connection) -> None:
             sites.roll_back(conn, version)

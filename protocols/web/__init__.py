@@ -342,6 +342,7 @@ def limits_of(app: App, mounts: Sequence[Mount]) -> Limits:
         body_min_rate=web.body_min_rate,
         max_body=web.max_request_bytes,
         mounts=limited,
+        explained=frozenset(path.encode("ascii") for path, upload in UPLOADS.items() if upload.explained),
     )
 
 

@@ -15,7 +15,14 @@ and body limits, enforced before any resource runs.
 * **Body size**: a body to ``/dav/`` may reach ``[dav] max_request_bytes``,
   any other ``[web] max_request_bytes``. A larger ``Content-Length`` is
   answered ``413`` before the body is read; a chunked body is counted as it
-  arrives and answered ``413`` when it passes the limit.
+  arrives and answered ``413`` when it passes the limit. On the paths of
+  ``Limits.explained`` (the panel's upload forms, whose pages say why) a
+  larger ``Content-Length`` is not refused here: the request goes to its
+  resource without its body, marked ``request.body_over_limit`` (the
+  limit), and the body is read and dropped while the answer is sent, then
+  the connection closes. A browser still sending shows nothing of an
+  answer whose connection was reset under it (RFC 9112 section 9.6), so
+  dropping it is what lets the page be seen; the body clock still bounds it.
 * **Time**: the request line and headers must arrive within
   ``[web] header_seconds`` (counted from the accept or the end of the TLS
   handshake for a connection's first request, from its first byte for a
@@ -88,6 +95,8 @@ class Limits:
     max_body: int
     #: Path prefixes (``b"/dav"``) and the body limit of each.
     mounts: tuple[tuple[bytes, int], ...] = ()
+    #: Exact paths whose resource explains a body over the limit (see module doc).
+    explained: frozenset[bytes] = frozenset()
 
     def max_body_for(self, path: bytes) -> int:
         """The largest body a request for ``path`` may send."""
@@ -122,6 +131,9 @@ class Channel(http.HTTPChannel):
     _received = 0
     _body_limit = 0
     _body_started = 0.0
+    #: Bytes of a body over the limit still to read and drop (see module doc).
+    _dropping = 0
+    _close_when_dropped = False
 
     # --- connection -----------------------------------------------------
 
@@ -204,6 +216,8 @@ class Channel(http.HTTPChannel):
             # Only requests with a body pay for finding their limit.
             self._body_limit = self.site.limits.max_body_for(self._path)
             if self.length is not None and self.length > self._body_limit:
+                if self._path.partition(b"?")[0] in self.site.limits.explained:
+                    return self._without_body()
                 return self.refuse(413, f"declared body of {self.length} bytes over {self._body_limit}")
         super().allHeadersReceived()
         self._stage = "body"
@@ -211,6 +225,21 @@ class Channel(http.HTTPChannel):
         if self.length != 0:
             self._body_started = time.monotonic()
             self._arm(self.site.limits.body_seconds, self._body_late)
+
+    def _without_body(self) -> None:
+        """Hand the request to its resource without its body, marked, and
+        drop the body as it comes (see module doc)."""
+        log.info("%s: HTTP 413: declared body of %d bytes over %d, explained by its page",
+                 getattr(self.transport.getPeer(), "host", "?"), self.length, self._body_limit)
+        request = self.requests[-1]
+        request.body_over_limit = self._body_limit
+        # No "100 Continue" for a body we do not want, no form for Twisted
+        # to parse from a body it will not get, no second request after it.
+        request.requestHeaders.removeHeader(b"expect")
+        request.requestHeaders.setRawHeaders(b"connection", [b"close"])
+        request._parsePOSTFormSubmission = False
+        self._dropping, self.length, self._transferDecoder = self.length, 0, None
+        super().allHeadersReceived()  # then lineReceived sees no body: allContentReceived
 
     # --- body ---------------------------------------------------------------
 
@@ -223,8 +252,26 @@ class Channel(http.HTTPChannel):
         self.requests[-1].handleContentChunk(data)
 
     def rawDataReceived(self, data: bytes) -> None:  # noqa: N802
-        if not self._refused:
-            super().rawDataReceived(data)
+        if self._refused:
+            return
+        if self._dropping:
+            dropped = min(len(data), self._dropping)
+            self._dropping -= dropped
+            self._received += dropped
+            data = data[dropped:]
+            if not self._dropping:
+                self._stop_clock()
+                if self._close_when_dropped:
+                    return super().loseConnection()
+            if not data:
+                return
+        super().rawDataReceived(data)
+
+    def loseConnection(self) -> None:  # noqa: N802
+        if self._dropping and not self._refused:
+            self._close_when_dropped = True  # once the body is in (or late)
+            return
+        super().loseConnection()
 
     def allContentReceived(self) -> None:  # noqa: N802
         if self._refused:
@@ -232,6 +279,9 @@ class Channel(http.HTTPChannel):
         self._stop_clock()
         self._stage = "handling"
         super().allContentReceived()
+        if self._dropping:
+            self._received, self._body_started = 0, time.monotonic()
+            self._arm(self.site.limits.body_seconds, self._body_late)
 
     def requestDone(self, request: Any) -> None:  # noqa: N802
         self._stage = "request"
@@ -305,4 +355,10 @@ class Channel(http.HTTPChannel):
         if now < deadline:
             self._arm(deadline - now, self._body_late)
             return
+        if self._dropping:
+            # The answer is sent, or on its way: no 408 after it.
+            self._refused = True
+            log.info("%s: body over the limit still coming after its answer; cut",
+                     getattr(self.transport.getPeer(), "host", "?"))
+            return close_after_reply(self.transport)
         self.refuse(408, f"body slower than {limits.body_min_rate} bytes/s ({self._received} bytes received)")

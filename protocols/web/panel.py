@@ -102,11 +102,14 @@ class PanelResource(resource.Resource):
         peer = request.getClientAddress().host
         if not request.isSecure() and not (self.plain_loopback and _loopback(peer)):
             return self._to_https(request)
+        # A body over an upload form's limit that the channel did not read
+        # (``Limits.explained``): the form's handler says so on its page.
+        too_large = getattr(request, "body_over_limit", None) is not None
         length = request.getHeader(b"content-length")
         limit = max_body(request.path.decode("latin-1"))
-        if length is not None and (not length.isdigit() or int(length) > limit):
+        if not too_large and length is not None and (not length.isdigit() or int(length) > limit):
             return pages.fixed(request, 413, b"")
-        parsed = self._parse(request, peer)
+        parsed = self._parse(request, peer, too_large)
         if parsed is None:
             return pages.fixed(request, 400, pages.BAD_REQUEST)
         future = asyncio.ensure_future(self.panel.handle(parsed))
@@ -137,8 +140,9 @@ class PanelResource(resource.Resource):
         return b""
 
     @staticmethod
-    def _parse(request: server.Request, peer: str) -> Request | None:
-        """The panel's view of ``request``; None when it is malformed."""
+    def _parse(request: server.Request, peer: str, too_large: bool = False) -> Request | None:
+        """The panel's view of ``request`` (``too_large``: without its body,
+        which was not read); None when it is malformed."""
         try:
             path = urllib.parse.unquote(request.path.decode("ascii"), errors="strict")
             headers = {k.decode("latin-1").lower(): v[0].decode("latin-1") for k, v in request.requestHeaders.getAllRawHeaders()}
@@ -147,7 +151,9 @@ class PanelResource(resource.Resource):
             files: dict[str, list[Upload]] = {}
             kind = headers.get("content-type", "").split(";")[0].strip().lower()
             upload = UPLOADS.get(path)
-            if request.method == b"POST" and kind == FORM_TYPE:
+            if too_large:
+                pass
+            elif request.method == b"POST" and kind == FORM_TYPE:
                 body = request.content.read(MAX_FORM_BYTES + 1)
                 if len(body) > MAX_FORM_BYTES:
                     return None
@@ -171,7 +177,7 @@ class PanelResource(resource.Resource):
         except (UnicodeDecodeError, ValueError):
             return None
         return Request(request.method.decode("ascii", "replace"), path, headers, cookies, form, peer,
-                       request.isSecure(), headers.get("host", ""), query, files)
+                       request.isSecure(), headers.get("host", ""), query, files, too_large)
 
 
 def _as_text(data: bytes) -> str:

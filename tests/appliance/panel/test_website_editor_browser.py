@@ -193,3 +193,29 @@ def test_an_owner_uploads_a_ready_made_site_and_switches_back_to_the_builder(env
         assert status == 200 and "Made elsewhere" not in body.decode() and "Zip Shop" in body.decode()
     finally:
         browser.close()
+
+
+def test_an_archive_over_the_panels_limit_is_refused_with_the_reason_beside_the_field(env, tmp_path):
+    """max chooses a zip of 101 MB, over the 100 MB the upload form
+    accepts. The upload page comes back (413), the reason beside the field
+    where the other refusals are, without a console error besides that
+    status, sideways scrolling or an axe violation, and nothing is stored."""
+    _business(env, "hugezip", "max@hugezip.example")
+    huge = tmp_path / "huge.zip"
+    with huge.open("wb") as fh:
+        fh.truncate(101 * 1024 * 1024)
+    https = env.daemon.port("https")
+    browser = _browser(tmp_path, "hugezip.example")
+    try:
+        _sign_in(browser, https, "max@hugezip.example")
+        browser.visit(f"https://box.appliance.test:{https}/website/upload")
+        browser.choose_files("Zip archive", [huge])
+        refused = browser.press("Upload and publish")
+        assert refused.h1 == "Upload a ready-made site" and refused.scroll_width <= refused.inner_width
+        assert [e for e in refused.errors if "status of 413" not in e] == [] and browser.accessibility() == []
+        errors = browser.evaluate("[...document.querySelectorAll('#site-error li')].map(l => l.textContent.trim())")
+        assert errors == ["The file is larger than the 100\u00a0MB the panel accepts. Nothing is stored."], errors
+        assert browser.evaluate("document.getElementById('site').getAttribute('aria-invalid')") == "true"
+        assert env.cli.json("site", "show", "hugezip")["version"] == 0
+    finally:
+        browser.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .test_devices import _curl
 from .test_website import _business, _pages
+from .test_website_upload import _upload, _zip
 
 
 def test_a_removed_page_comes_back_until_the_next_publish(env, tmp_path):
@@ -55,3 +56,23 @@ def test_a_page_added_again_under_the_name_is_not_overwritten_by_a_restore(env):
     refused = rita.post("/website/pages/team/restore")
     assert refused.status_code == 409 and "Your site has a page at this address again" in refused.text
     assert "title: New team" in env.cli("site", "page", "show", "redo", "team").stdout
+
+
+def test_an_upload_or_a_roll_back_leaves_removed_pages_restorable(env):
+    """An owner removes a page, publishes a ready-made zip for a while,
+    then rolls back to her builder version: neither touched her draft, so
+    the removed page is still listed and comes back whole."""
+    _business(env, "keepit", "kim@keepit.example")
+    kim = env.signed_in("kim@keepit.example")
+    kim.post("/website/start", {"theme": "clean"})
+    env.cli("site", "page", "add", "keepit", "menu", input="---\ntitle: Our menu\n---\nSoup of the day.\n")
+    assert kim.post("/website/publish").status_code == 200
+    built = env.cli.json("site", "show", "keepit")["version"]
+    kim.post("/website/pages/menu/remove")
+    uploaded = _upload(kim, _zip({"index.html": b"<!DOCTYPE html><title>Z</title><p>Zipped."}))
+    assert uploaded.status_code == 200 and env.cli.json("site", "show", "keepit")["source"] == "upload"
+    assert 'action="/website/pages/menu/restore"' in kim.get("/website").text
+    assert kim.post("/website/roll-back", {"version": str(built)}).status_code == 200
+    assert 'action="/website/pages/menu/restore"' in kim.get("/website").text
+    assert kim.post("/website/pages/menu/restore").status_code == 200
+    assert env.cli("site", "page", "show", "keepit", "menu").stdout == "---\ntitle: Our menu\n---\nSoup of the day.\n"

@@ -5,8 +5,11 @@ the website editor gained (upload, removed pages, theme frames)."""
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
+import socket
+import ssl
 import zipfile
 
 import pytest
@@ -85,3 +88,41 @@ def test_the_new_editor_pages_pass_the_nu_html_checker_in_english_and_french(env
             pages.append(path)
     messages = nu.errors(pages)
     assert messages == [], json.dumps(messages, indent=1)[:3000]
+
+
+def _declared_upload(env, client, megabytes: int, origin: str | None) -> tuple[int, str]:
+    """POST the upload form's headers only, over TLS, declaring a body of
+    ``megabytes`` MiB that is never sent: (status, page) of the answer,
+    which comes without waiting for the body."""
+    port = env.daemon.port("https")
+    head = (f"POST /website/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Cookie: __Host-session={client.session_cookie()}\r\n"
+            f"Accept-Language: {client.http.headers['Accept-Language']}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: {megabytes * 1024 * 1024}\r\n"
+            + (f"Origin: {origin}\r\n" if origin else "") + "\r\n")
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw, \
+            context.wrap_socket(raw, server_hostname="box.appliance.test") as tls:
+        tls.sendall(head.encode())
+        answer = http.client.HTTPResponse(tls)
+        answer.begin()
+        return answer.status, answer.read().decode()
+
+
+def test_an_archive_over_the_panels_limit_is_explained_before_it_is_sent(env):
+    """A French owner's upload declared larger than the 100 MB the form
+    accepts is answered 413 with the upload page, the reason beside the
+    field in French, before any of the body is sent; nothing is stored. A
+    post of that size from another origin is still refused."""
+    _business(env, "bigzip", "bea@bigzip.example")
+    bea = env.signed_in("bea@bigzip.example", language="fr")
+    status, page = _declared_upload(env, bea, 200, origin=bea.base)
+    assert status == 413
+    assert ('<ul class="errors" id="site-error">\n      <li>Le fichier dépasse les 100\u00a0Mo que le panneau accepte.'
+            ' Rien n’est enregistré.</li>') in page
+    assert 'aria-invalid="true"' in page
+    assert env.cli.json("site", "show", "bigzip")["version"] == 0
+    status, page = _declared_upload(env, bea, 200, origin="https://elsewhere.example")
+    assert status == 403 and "dépasse" not in page

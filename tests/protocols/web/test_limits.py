@@ -2,13 +2,16 @@
 a declared or streamed (chunked) body over the limit of its route ([dav]
 max_request_bytes under /dav/, [web] max_request_bytes elsewhere) is
 answered 413 and the connection closed and no longer read, on any host,
-over HTTP and HTTPS, and the daemon goes on serving."""
+over HTTP and HTTPS, and the daemon goes on serving; but the panel's upload
+form that explains its limit gets the request without its body."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 
+from appliance.panel.rights import UPLOADS
 from tests.protocols.liveness import assert_responsive
 
 from .conftest import MAX_BODY, MAX_OTHER_BODY
@@ -122,3 +125,28 @@ def test_a_chunked_dav_body_under_its_limit_but_over_the_general_one_is_read(env
                      + b"%x\r\n" % size + b"\0" * size + b"\r\n0\r\n\r\n")
         reply = _read_all(sock)
     assert reply.startswith(b"HTTP/1.1 401 "), reply[:100]
+
+
+def test_an_upload_form_over_its_limit_is_answered_by_its_page_and_its_body_dropped(env):
+    """A declared body over the panel's site upload limit (the one form
+    whose page explains it) reaches the panel without its body: the answer
+    (here the sign-in redirect: no session) comes before any body is sent,
+    and the body is then read and dropped, not reset under the client;
+    once it is all in, the connection closes, a request after it unread."""
+    limit = UPLOADS["/website/upload"].max_bytes
+    raw = socket.create_connection(("127.0.0.1", env.daemon.port("https")), timeout=10)
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with context.wrap_socket(raw, server_hostname="box.appliance.test") as sock:
+        sock.sendall(b"POST /website/upload HTTP/1.1\r\nHost: box.appliance.test\r\n"
+                     b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n" % (limit + 1))
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        assert answer.status == 303 and answer.getheader("connection") == "close"
+        answer.read()
+        block = b"\0" * (1024 * 1024)
+        for _ in range(limit // len(block)):
+            sock.sendall(block)  # a reset here would raise
+        sock.sendall(b"\0" + b"GET / HTTP/1.1\r\nHost: box.appliance.test\r\n\r\n")
+        assert _read_all(sock) == b""
+    assert_responsive(env.daemon)
