@@ -263,7 +263,13 @@ async def compose(ctx: Context) -> Response:
 
 
 def _limits() -> dict:
-    return {"max_files": MAX_UPLOAD_FILES, "max_megabytes": UPLOADS["/mail/compose"].max_bytes // (1024 * 1024)}
+    """What the attachment field says of its limits; its script checks
+    ``max_bytes`` before sending (the server answers a larger form 413
+    before reading it)."""
+    # Room for the form's other fields within the request's limit.
+    max_bytes = UPLOADS["/mail/compose"].max_bytes - 256 * 1024
+    return {"max_files": MAX_UPLOAD_FILES, "max_bytes": max_bytes,
+            "max_megabytes": UPLOADS["/mail/compose"].max_bytes // (1024 * 1024)}
 
 
 async def _special_id(account: webmail.Account, special_use: str) -> int:

@@ -8,7 +8,9 @@
  * - form[data-upload-progress]: sent with XMLHttpRequest, a <progress> bar
  *   and a percentage (announced politely) while the files go up; the page
  *   the server returns (after any redirect) then replaces this one, as a
- *   plain submit would show it, errors beside their fields included.
+ *   plain submit would show it, errors beside their fields included. A
+ *   file input with data-max-bytes is checked first: files over it together
+ *   get its data-too-large message beside it and nothing is sent.
  * - ol[data-reorder]: its items can be dragged; a drop posts the same
  *   up/down forms the buttons of each item post, one step at a time, so
  *   the server has one way to move a block.
@@ -112,11 +114,62 @@
 
   /* ---- Upload progress ---- */
 
+  function fieldError(input, message) {
+    // The same list beside the field the server's page would show.
+    var id = input.id + "-error", list = document.getElementById(id);
+    var described = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (d) {
+      return d && d !== id;
+    });
+    if (!message) {
+      if (list) { list.parentNode.removeChild(list); }
+      input.removeAttribute("aria-invalid");
+      input.setAttribute("aria-describedby", described.join(" "));
+      input.parentNode.classList.remove("invalid");
+      return;
+    }
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "errors";
+      list.id = id;
+      input.parentNode.insertBefore(list, input.nextSibling);
+    }
+    list.textContent = "";
+    var item = document.createElement("li");
+    item.textContent = message;
+    list.appendChild(item);
+    input.parentNode.classList.add("invalid");
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", described.concat([id]).join(" "));
+    input.focus();
+  }
+
+  function tooLarge(form) {
+    // A file input with data-max-bytes: the files chosen in it, together,
+    // within that (the server answers a larger form 413 before reading it).
+    var found = null;
+    Array.prototype.forEach.call(form.querySelectorAll("input[type=file][data-max-bytes]"), function (input) {
+      var total = 0;
+      Array.prototype.forEach.call(input.files || [], function (f) { total += f.size; });
+      var over = total > parseInt(input.dataset.maxBytes, 10);
+      fieldError(input, over ? input.dataset.tooLarge : "");
+      if (over && !found) { found = input; }
+    });
+    return found;
+  }
+
   function uploadProgress(form) {
     if (!form.querySelector("input[type=file]") || !window.FormData || !window.XMLHttpRequest) { return; }
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      var over = tooLarge(form);
+      if (over) {
+        over.focus();
+        return;
+      }
       var data = new FormData(form);
+      // The button pressed is part of a plain submit (Send or Save draft).
+      var submitter = event.submitter;
+      if (submitter && submitter.name) { data.append(submitter.name, submitter.value); }
       var box = form.querySelector(".upload-progress");
       if (!box) {
         box = document.createElement("p");
@@ -149,6 +202,14 @@
         }
       });
       xhr.addEventListener("load", function () {
+        var input = form.querySelector("input[type=file][data-too-large]");
+        if (xhr.status === 413 && input) {
+          // Refused before it was read: nothing changed, the form stays.
+          box.parentNode.removeChild(box);
+          Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+          fieldError(input, input.dataset.tooLarge);
+          return;
+        }
         showPage(xhr.responseText, xhr.responseURL);
       });
       xhr.addEventListener("error", function () {

