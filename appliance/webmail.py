@@ -233,6 +233,13 @@ async def attachment(account: Account, box: int, uid: int, number: int) -> tuple
     return found
 
 
+async def original(account: Account, box: int, uid: int) -> bytes:
+    """The bytes of a message as stored, to forward as an attachment
+    (:attr:`Draft.forwarded`); NotFound when it is not the user's."""
+    _, row = await message(account, box, uid, mark_seen=False)
+    return bytes(row["raw"])
+
+
 async def store(account: Account, special_use: str, raw: bytes, flags: list[str]) -> int:
     """File ``raw`` in the user's mailbox with ``special_use`` (Drafts,
     Sent); returns its UID once committed."""
@@ -270,6 +277,8 @@ class Draft:
     references: str = ""
     #: (file name, content type, bytes) of each attached file.
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+    #: A message forwarded as an attachment (its bytes, as stored).
+    forwarded: bytes | None = None
 
 
 def addresses(text: str) -> list[str]:
@@ -310,15 +319,25 @@ def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
         if not (maintype.isascii() and subtype.isascii() and maintype and subtype) or maintype == "multipart":
             maintype, subtype = "application", "octet-stream"
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    if draft.forwarded is not None:
+        # RFC 2046 5.2.1: message/rfc822 is never base64 or quoted-printable;
+        # the original goes as it was (8bit when it has 8-bit bytes).
+        original = email.message_from_bytes(draft.forwarded, policy=email.policy.SMTP)
+        msg.add_attachment(original, filename="forwarded-message.eml")
     return msg.as_bytes()
 
 
 def answer(shown: mailview.View, mode: str, own: set[str], default_sender: str) -> Draft:
     """The draft that replies to (``reply``, ``all``) or forwards
-    (``forward``) the message ``shown``: subject prefixed, the text quoted,
-    threading headers set; reply all leaves out the user's own addresses."""
+    (``forward``; ``attach`` forwards it as an attachment, see
+    :func:`original`) the message ``shown``: subject prefixed, the text
+    quoted, threading headers set; reply all leaves out the user's own
+    addresses."""
     subject = shown.subject
     text = shown.text if shown.text is not None else ""
+    if mode == "attach":
+        prefix = "Fwd: " if not subject.lower().startswith("fwd:") else ""
+        return Draft(default_sender, subject=prefix + subject)
     if mode == "forward":
         prefix = "Fwd: " if not subject.lower().startswith("fwd:") else ""
         intro = "\n\n---------- Forwarded message ----------\n"

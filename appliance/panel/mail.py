@@ -196,13 +196,15 @@ async def _senders(ctx: Context) -> list[str]:
 
 async def compose_page(ctx: Context) -> Response:
     """A new message, or a reply (``mode`` reply/all) or forward
-    (``mode=forward``) of ``folder``/``message``."""
+    (``mode=forward``, or ``attach`` as an attachment) of
+    ``folder``/``message``."""
     account = _account(ctx)
     senders = await _senders(ctx)
     form = mailforms.compose(ctx._, senders)
     form.sender.data = ctx.session.address
     mode, box, uid = _query(ctx, "mode"), _query(ctx, "folder"), _query(ctx, "message")
-    if mode in ("reply", "all", "forward") and box.isdigit() and uid.isdigit():
+    attached = ""
+    if mode in ("reply", "all", "forward", "attach") and box.isdigit() and uid.isdigit():
         try:
             _, _, shown = await webmail.view(account, int(box), int(uid))
         except NotFound:
@@ -210,11 +212,15 @@ async def compose_page(ctx: Context) -> Response:
         draft = webmail.answer(shown, mode, {s.lower() for s in senders}, ctx.session.address)
         for name in ("to", "cc", "subject", "body", "in_reply_to", "references"):
             getattr(form, name).data = getattr(draft, name)
-        if mode != "forward":
+        if mode == "attach":
+            form.attached.data = f"{box}/{uid}"
+            attached = shown.subject or ctx._("(no subject)")
+        elif mode != "forward":
             form.answers.data = f"{box}/{uid}"
     elif _query(ctx, "to"):
         form.to.data = _query(ctx, "to")[:MAX_PREFILLED_TO]  # "Write an e-mail" on a contact's page
-    return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="", **_limits())
+    return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="",
+                      attached=attached, **_limits())
 
 
 async def compose(ctx: Context) -> Response:
@@ -230,6 +236,12 @@ async def compose(ctx: Context) -> Response:
     draft = webmail.Draft(form.sender.data, form.to.data or "", form.cc.data or "", form.subject.data or "",
                           form.body.data or "", form.in_reply_to.data or "", form.references.data or "",
                           [(u.filename, u.content_type, u.data) for u in uploads])
+    if form.attached.data:
+        forwarded_box, forwarded_uid = form.attached.data.split("/")
+        try:
+            draft.forwarded = await webmail.original(account, int(forwarded_box), int(forwarded_uid))
+        except NotFound:
+            return ctx.not_found()
     name = ctx.session.display_name
     error = ""
     try:

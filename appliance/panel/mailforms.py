@@ -25,6 +25,8 @@ def compose(_: forms.Gettext, senders: list[str], data: forms.FormData | None = 
         references = HiddenField(validators=[Length(max=998)])
         #: ``folder/uid`` of the message a reply answers (marked \Answered once sent).
         answers = HiddenField(validators=[Regexp(r"^([0-9]{1,12}/[0-9]{1,12})?$")])
+        #: ``folder/uid`` of a message forwarded as an attachment.
+        attached = HiddenField(validators=[Regexp(r"^([0-9]{1,12}/[0-9]{1,12})?$")])
 
     return Compose(data)
 

