@@ -14,11 +14,12 @@ downloads under a sandbox policy, never rendered (the web adapter adds
 
 from __future__ import annotations
 
+import json
 import logging
 import urllib.parse
 from html import escape
 
-from appliance import webmail, webmailcalendar, webmailconversations
+from appliance import webmail, webmailcalendar, webmailconversations, webmailsignatures
 from appliance.delivery import SenderRefused, SendingLimit
 from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
 
@@ -219,8 +220,11 @@ async def compose_page(ctx: Context) -> Response:
             form.answers.data = f"{box}/{uid}"
     elif _query(ctx, "to"):
         form.to.data = _query(ctx, "to")[:MAX_PREFILLED_TO]  # "Write an e-mail" on a contact's page
+    # Without a script the default address's signature is the one written in.
+    signatures = await webmailsignatures.signatures(account, senders)
+    form.body.data = webmailsignatures.signed(form.body.data or "", signatures.get(form.sender.data, ""))
     return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="",
-                      attached=attached, **_limits())
+                      attached=attached, signatures=json.dumps(signatures), **_limits())
 
 
 async def compose(ctx: Context) -> Response:
@@ -231,7 +235,7 @@ async def compose(ctx: Context) -> Response:
     form = mailforms.compose(ctx._, senders, data)
     if not form.validate():
         return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error="",
-                          **_limits())
+                          signatures=await _signatures(account, senders), **_limits())
     uploads = ctx.request.files.get("attachment", [])
     draft = webmail.Draft(form.sender.data, form.to.data or "", form.cc.data or "", form.subject.data or "",
                           form.body.data or "", form.in_reply_to.data or "", form.references.data or "",
@@ -271,7 +275,13 @@ async def compose(ctx: Context) -> Response:
     if uploads:
         error += " " + ctx._("Attach the files again.")
     return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error=error,
-                      **_limits())
+                      signatures=await _signatures(account, senders), **_limits())
+
+
+async def _signatures(account: webmail.Account, senders: list[str]) -> str:
+    """The signature of each sending address, as JSON for the script that
+    swaps the signature when another From is chosen."""
+    return json.dumps(await webmailsignatures.signatures(account, senders))
 
 
 def _limits() -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from wtforms import Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Regexp
 
+from appliance import webmailsignatures
 from storage import mail as maildb
 
 from . import forms
@@ -29,6 +30,18 @@ def compose(_: forms.Gettext, senders: list[str], data: forms.FormData | None = 
         attached = HiddenField(validators=[Regexp(r"^([0-9]{1,12}/[0-9]{1,12})?$")])
 
     return Compose(data)
+
+
+def signature(_: forms.Gettext, index: int, data: forms.FormData | None = None) -> Form:
+    """The signature of the ``index``-th sending address (its fields are
+    prefixed ``s<index>-``: each address has its form on one page)."""
+
+    class Signature(Form):
+        text = TextAreaField(_("Signature"), [Length(max=webmailsignatures.MAX_SIGNATURE,
+                                                     message=_("At most %(size)d characters.",
+                                                               size=webmailsignatures.MAX_SIGNATURE))])
+
+    return Signature(data, prefix=f"s{index}-")
 
 
 def search(_: forms.Gettext, data: forms.FormData | None = None) -> Form:

@@ -279,6 +279,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/mail/compose", "POST", "mail.compose", SIGNED_IN),
     Route("/mail/folders", "GET", "mailfolders.folders_page", SIGNED_IN),
     Route("/mail/folders", "POST", "mailfolders.create", SIGNED_IN),
+    Route("/mail/signatures", "GET", "mailsignatures.page", SIGNED_IN),
+    Route("/mail/signatures", "POST", "mailsignatures.save", SIGNED_IN),
     Route("/mail/{folder}", "GET", "mail.folder_page", SIGNED_IN),
     Route("/mail/{folder}/folder", "GET", "mailfolders.folder_page", SIGNED_IN),
     Route("/mail/{folder}/rename", "POST", "mailfolders.rename", SIGNED_IN),

@@ -1,5 +1,5 @@
 /* The panel's own script. Every page works without it; where it runs it
- * adds three things, each found by a data- attribute the templates write:
+ * adds four things, each found by a data- attribute the templates write:
  *
  * - textarea[data-markdown]: a toolbar whose buttons wrap or prefix the
  *   selection with the Markdown the site builder accepts (sitegen/markup.py);
@@ -11,6 +11,9 @@
  *   plain submit would show it, errors beside their fields included. A
  *   file input with data-max-bytes is checked first: files over it together
  *   get its data-too-large message beside it and nothing is sent.
+ * - select[data-signatures]: choosing another address swaps the signature
+ *   at the end of the textarea data-signature-of names for that address's
+ *   (without the script the page comes with the default address's).
  * - ol[data-reorder]: its items can be dragged; a drop posts the same
  *   up/down forms the buttons of each item post, one step at a time, so
  *   the server has one way to move a block.
@@ -221,6 +224,35 @@
     });
   }
 
+  /* ---- The signature of the address chosen ---- */
+
+  function signatureSwap(select) {
+    var area = document.getElementById(select.dataset.signatureOf);
+    var all;
+    try { all = JSON.parse(select.dataset.signatures); } catch (e) { return; }
+    if (!area || !all) { return; }
+    var current = select.value;
+    function block(address) {
+      // As the server writes it (RFC 3676 4.3): the "-- " line, then the text.
+      return all[address] ? "\n\n-- \n" + all[address] + "\n" : "";
+    }
+    select.addEventListener("change", function () {
+      var before = block(current), after = block(select.value);
+      current = select.value;
+      var text = area.value, at = before ? text.lastIndexOf(before) : -1;
+      if (at >= 0) {
+        text = text.slice(0, at) + after + text.slice(at + before.length);
+      } else if (!before || text.indexOf("\n-- \n") < 0) {
+        // No signature of ours to take out (edited away): one is added at the end.
+        text = text.replace(/\n+$/, "") + after;
+      } else {
+        return;  // A signature changed by hand stays as it is.
+      }
+      area.value = text;
+      area.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+  }
+
   /* ---- Drag to reorder ---- */
 
   function stepForm(item, action) {
@@ -294,6 +326,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("textarea[data-markdown]"), markdownToolbar);
     Array.prototype.forEach.call(document.querySelectorAll("form[data-upload-progress]"), uploadProgress);
     Array.prototype.forEach.call(document.querySelectorAll("ol[data-reorder]"), reorder);
+    Array.prototype.forEach.call(document.querySelectorAll("select[data-signatures]"), signatureSwap);
   }
 
   if (document.readyState === "loading") {

