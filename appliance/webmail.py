@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from sitegen import markup
 from storage import mail as maildb
 from storage import maillist, mailsearch
 
@@ -279,6 +280,8 @@ class Draft:
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
     #: A message forwarded as an attachment (its bytes, as stored).
     forwarded: bytes | None = None
+    #: Send the text's Markdown as HTML too (multipart/alternative).
+    formatted: bool = False
 
 
 def addresses(text: str) -> list[str]:
@@ -298,7 +301,8 @@ def addresses(text: str) -> list[str]:
 
 def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
     """The message of ``draft`` as bytes with CRLF line ends: plain text in
-    UTF-8, quoted-printable, with Date and Message-ID."""
+    UTF-8, quoted-printable (with ``formatted``, and its HTML as the
+    other alternative), with Date and Message-ID."""
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = email.utils.formataddr((display_name or "", draft.sender)) if display_name else draft.sender
     to, cc = addresses(draft.to), addresses(draft.cc)
@@ -313,7 +317,11 @@ def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
         msg["In-Reply-To"] = " ".join(draft.in_reply_to.split())[:998]
     if draft.references:
         msg["References"] = " ".join(draft.references.split())[:998]
-    msg.set_content(draft.body.replace("\r\n", "\n"), cte="quoted-printable")
+    text = draft.body.replace("\r\n", "\n")
+    msg.set_content(text, cte="quoted-printable")
+    if draft.formatted:
+        # RFC 2046 5.1.4: the plainest alternative first, the text as written.
+        msg.add_alternative(formatted_html(text), subtype="html", cte="quoted-printable")
     for filename, content_type, data in draft.attachments:
         maintype, _, subtype = content_type.partition("/")
         if not (maintype.isascii() and subtype.isascii() and maintype and subtype) or maintype == "multipart":
@@ -325,6 +333,15 @@ def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
         original = email.message_from_bytes(draft.forwarded, policy=email.policy.SMTP)
         msg.add_attachment(original, filename="forwarded-message.eml")
     return msg.as_bytes()
+
+
+def formatted_html(text: str) -> str:
+    """The HTML part of a formatted message: its Markdown rendered by the
+    website's renderer (:func:`sitegen.markup.render`, line ends kept)
+    and reduced to what webmail shows of any message
+    (:func:`mailview.sanitise`), so nothing is sent that would not be shown."""
+    body = mailview.sanitise(str(markup.render(text, line_breaks=True)))
+    return f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n{body}\n</body></html>\n"
 
 
 def answer(shown: mailview.View, mode: str, own: set[str], default_sender: str) -> Draft:

@@ -240,6 +240,7 @@ async def compose(ctx: Context) -> Response:
     draft = webmail.Draft(form.sender.data, form.to.data or "", form.cc.data or "", form.subject.data or "",
                           form.body.data or "", form.in_reply_to.data or "", form.references.data or "",
                           [(u.filename, u.content_type, u.data) for u in uploads])
+    draft.formatted = bool(form.formatted.data)
     if form.attached.data:
         forwarded_box, forwarded_uid = form.attached.data.split("/")
         try:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from wtforms import Form, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Regexp
 
 from appliance import webmailsignatures
@@ -22,6 +22,7 @@ def compose(_: forms.Gettext, senders: list[str], data: forms.FormData | None = 
         cc = StringField(_("Cc"), [Length(max=4000, message=_("Too long."))])
         subject = StringField(_("Subject"), [Length(max=500, message=_("Too long."))])
         body = TextAreaField(_("Message"), [Length(max=MAX_BODY, message=_("Too long."))])
+        formatted = BooleanField(_("Send with formatting"))
         in_reply_to = HiddenField(validators=[Length(max=998)])
         references = HiddenField(validators=[Length(max=998)])
         #: ``folder/uid`` of the message a reply answers (marked \Answered once sent).

