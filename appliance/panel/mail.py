@@ -14,6 +14,7 @@ downloads under a sandbox policy, never rendered (the web adapter adds
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import urllib.parse
@@ -224,7 +225,7 @@ async def compose_page(ctx: Context) -> Response:
     signatures = await webmailsignatures.signatures(account, senders)
     form.body.data = webmailsignatures.signed(form.body.data or "", signatures.get(form.sender.data, ""))
     return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="",
-                      attached=attached, signatures=json.dumps(signatures), **_limits())
+                      attached=attached, signatures=json.dumps(signatures), known=await _known(ctx), **_limits())
 
 
 async def compose(ctx: Context) -> Response:
@@ -235,7 +236,7 @@ async def compose(ctx: Context) -> Response:
     form = mailforms.compose(ctx._, senders, data)
     if not form.validate():
         return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error="",
-                          signatures=await _signatures(account, senders), **_limits())
+                          signatures=await _signatures(account, senders), known=await _known(ctx), **_limits())
     uploads = ctx.request.files.get("attachment", [])
     draft = webmail.Draft(form.sender.data, form.to.data or "", form.cc.data or "", form.subject.data or "",
                           form.body.data or "", form.in_reply_to.data or "", form.references.data or "",
@@ -276,7 +277,33 @@ async def compose(ctx: Context) -> Response:
     if uploads:
         error += " " + ctx._("Attach the files again.")
     return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error=error,
-                      signatures=await _signatures(account, senders), **_limits())
+                      signatures=await _signatures(account, senders), known=await _known(ctx), **_limits())
+
+
+#: Addresses one completion of a typed address suggests.
+MAX_SUGGESTED = 20
+#: Addresses the message form lists for the browser to complete from
+#: (it filters them as the person types, with or without a script).
+MAX_LISTED = 200
+
+
+async def _known(ctx: Context, query: str = "", limit: int = MAX_LISTED) -> list[tuple[str, str]]:
+    """(name, e-mail) from the business's contacts and the user's own
+    address books (:meth:`Contacts.addresses`)."""
+    try:
+        return await asyncio.to_thread(ctx.app.core.contacts.addresses, ctx.session.slug, ctx.session.address,
+                                       query, limit)
+    except (NotFound, InvalidInput):
+        return []
+
+
+async def addresses(ctx: Context) -> Response:
+    """Up to 20 addresses (JSON: ``[{"name", "address"}]``) whose name or
+    e-mail contains ``q``, for the script that completes the last address
+    of a To or Cc field."""
+    found = await _known(ctx, _query(ctx, "q")[:200], MAX_SUGGESTED)
+    body = json.dumps([{"name": name, "address": address} for name, address in found]).encode("utf-8")
+    return Response(200, body, "application/json", headers=[("cache-control", "no-store")])
 
 
 async def _signatures(account: webmail.Account, senders: list[str]) -> str:

@@ -277,6 +277,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/mail", "GET", "mail.index", SIGNED_IN),
     Route("/mail/compose", "GET", "mail.compose_page", SIGNED_IN),
     Route("/mail/compose", "POST", "mail.compose", SIGNED_IN),
+    Route("/mail/addresses", "GET", "mail.addresses", SIGNED_IN),
     Route("/mail/folders", "GET", "mailfolders.folders_page", SIGNED_IN),
     Route("/mail/folders", "POST", "mailfolders.create", SIGNED_IN),
     Route("/mail/signatures", "GET", "mailsignatures.page", SIGNED_IN),

