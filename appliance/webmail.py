@@ -282,6 +282,8 @@ class Draft:
     forwarded: bytes | None = None
     #: Send the text's Markdown as HTML too (multipart/alternative).
     formatted: bool = False
+    #: Blind copies: recipients no header names (kept in a draft's Bcc:).
+    bcc: str = ""
 
 
 def addresses(text: str) -> list[str]:
@@ -299,7 +301,7 @@ def addresses(text: str) -> list[str]:
     return found
 
 
-def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
+def build(draft: Draft, display_name: str | None, hostname: str, *, with_bcc: bool = False) -> bytes:
     """The message of ``draft`` as bytes with CRLF line ends: plain text in
     UTF-8, quoted-printable (with ``formatted``, and its HTML as the
     other alternative), with Date and Message-ID."""
@@ -310,6 +312,10 @@ def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
         msg["To"] = ", ".join(to)
     if cc:
         msg["Cc"] = ", ".join(cc)
+    bcc = addresses(draft.bcc)
+    if with_bcc and bcc:
+        # RFC 5322 3.6.3: only the sender's own copy (a draft) may name them.
+        msg["Bcc"] = ", ".join(bcc)
     msg["Subject"] = " ".join(draft.subject.split())[:MAX_SUBJECT]
     msg["Date"] = email.utils.formatdate(localtime=False)
     msg["Message-ID"] = email.utils.make_msgid(domain=hostname)
@@ -382,7 +388,9 @@ async def send(account: Account, submission: Any, draft: Draft, display_name: st
     user), LimitExceeded (a full mailbox)."""
     if submission is None:
         raise InvalidInput("sending is not available")
-    recipients = addresses(draft.to) + addresses(draft.cc)
+    recipients = addresses(draft.to) + addresses(draft.cc) + addresses(draft.bcc)
+    if len(recipients) > MAX_RECIPIENTS:
+        raise InvalidInput("too many recipients")
     raw = build(draft, display_name, submission.hostname)
     await submit(account, submission, draft.sender, recipients, raw)
 
@@ -408,5 +416,5 @@ async def submit(account: Account, submission: Any, sender: str, recipients: lis
 
 async def save_draft(account: Account, draft: Draft, display_name: str | None, hostname: str) -> int:
     """File ``draft`` in Drafts (flagged ``\\Draft``); returns its UID."""
-    raw = build(draft, display_name, hostname).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    raw = build(draft, display_name, hostname, with_bcc=True).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     return await store(account, "\\Drafts", raw, ["\\Draft", "\\Seen"])

@@ -242,6 +242,7 @@ async def compose(ctx: Context) -> Response:
                           form.body.data or "", form.in_reply_to.data or "", form.references.data or "",
                           [(u.filename, u.content_type, u.data) for u in uploads])
     draft.formatted = bool(form.formatted.data)
+    draft.bcc = form.bcc.data or ""
     if form.attached.data:
         forwarded_box, forwarded_uid = form.attached.data.split("/")
         try:

@@ -20,6 +20,7 @@ def compose(_: forms.Gettext, senders: list[str], data: forms.FormData | None = 
         sender = SelectField(_("From"), choices=[(s, s) for s in senders])
         to = StringField(_("To"), [Length(max=4000, message=_("Too long."))])
         cc = StringField(_("Cc"), [Length(max=4000, message=_("Too long."))])
+        bcc = StringField(_("Bcc"), [Length(max=4000, message=_("Too long."))])
         subject = StringField(_("Subject"), [Length(max=500, message=_("Too long."))])
         body = TextAreaField(_("Message"), [Length(max=MAX_BODY, message=_("Too long."))])
         formatted = BooleanField(_("Send with formatting"))

@@ -337,6 +337,24 @@ def test_a_shared_contact_is_suggested_for_the_address_after_the_comma(quill, tm
         browser.close()
 
 
+def test_a_blind_copy_arrives_and_no_header_names_it(quill):
+    """Pia writes to Tom with herself in Bcc: both get the message, and
+    neither copy names the blind recipient; her draft of it keeps the Bcc."""
+    pia = quill.signed_in(PIA)
+    reply = pia.post("/mail/compose", {"sender": PIA, "to": TOM, "bcc": ORDERS, "subject": "Quiet copy",
+                                       "body": "x", "send": "1"})
+    assert reply.status_code == 303
+    to_tom = [m for m in _messages(quill, TOM, "INBOX") if m["Subject"] == "Quiet copy"]
+    to_pia = [m for m in _messages(quill, PIA, "INBOX") if m["Subject"] == "Quiet copy"]
+    assert len(to_tom) == 1 and len(to_pia) == 1
+    assert to_tom[0]["Bcc"] is None and ORDERS not in to_tom[0].as_string()
+    reply = pia.post("/mail/compose", {"sender": PIA, "to": TOM, "bcc": ORDERS, "subject": "Quiet draft",
+                                       "body": "x", "draft": "1"})
+    assert reply.status_code == 303
+    drafts = [m for m in _messages(quill, PIA, "Drafts") if m["Subject"] == "Quiet draft"]
+    assert drafts[0]["Bcc"] == ORDERS
+
+
 def test_suggestions_come_from_the_business_and_ones_own_book_only(quill, env):
     """Pia's own card for her printer is suggested to her and not to Tom;
     the business's contact is suggested to both; someone of another
