@@ -23,6 +23,7 @@ from html import escape
 from appliance import webmail, webmailcalendar, webmailconversations, webmailsignatures
 from appliance.delivery import SenderRefused, SendingLimit
 from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
+from appliance.services import contacts
 
 from . import mailforms, mailinvites
 from .core import MAX_UPLOAD_FILES, Context, Response
@@ -281,8 +282,6 @@ async def compose(ctx: Context) -> Response:
                       signatures=await _signatures(account, senders), known=await _known(ctx), **_limits())
 
 
-#: Addresses one completion of a typed address suggests.
-MAX_SUGGESTED = 20
 #: Addresses the message form lists for the browser to complete from
 #: (it filters them as the person types, with or without a script).
 MAX_LISTED = 200
@@ -299,10 +298,10 @@ async def _known(ctx: Context, query: str = "", limit: int = MAX_LISTED) -> list
 
 
 async def addresses(ctx: Context) -> Response:
-    """Up to 20 addresses (JSON: ``[{"name", "address"}]``) whose name or
-    e-mail contains ``q``, for the script that completes the last address
-    of a To or Cc field."""
-    found = await _known(ctx, _query(ctx, "q")[:200], MAX_SUGGESTED)
+    """The addresses (JSON: ``[{"name", "address"}]``, at most
+    :data:`contacts.MAX_SUGGESTIONS`) whose name or e-mail contains ``q``,
+    for the script that completes the last address of a To, Cc or Bcc field."""
+    found = await _known(ctx, _query(ctx, "q")[:contacts.MAX_QUERY], contacts.MAX_SUGGESTIONS)
     body = json.dumps([{"name": name, "address": address} for name, address in found]).encode("utf-8")
     return Response(200, body, "application/json", headers=[("cache-control", "no-store")])
 
