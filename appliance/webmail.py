@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from sitegen import markup
 from storage import mail as maildb
 from storage import maillist, mailsearch
 
@@ -233,6 +234,13 @@ async def attachment(account: Account, box: int, uid: int, number: int) -> tuple
     return found
 
 
+async def original(account: Account, box: int, uid: int) -> bytes:
+    """The bytes of a message as stored, to forward as an attachment
+    (:attr:`Draft.forwarded`); NotFound when it is not the user's."""
+    _, row = await message(account, box, uid, mark_seen=False)
+    return bytes(row["raw"])
+
+
 async def store(account: Account, special_use: str, raw: bytes, flags: list[str]) -> int:
     """File ``raw`` in the user's mailbox with ``special_use`` (Drafts,
     Sent); returns its UID once committed."""
@@ -270,6 +278,12 @@ class Draft:
     references: str = ""
     #: (file name, content type, bytes) of each attached file.
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+    #: A message forwarded as an attachment (its bytes, as stored).
+    forwarded: bytes | None = None
+    #: Send the text's Markdown as HTML too (multipart/alternative).
+    formatted: bool = False
+    #: Blind copies: recipients no header names (kept in a draft's Bcc:).
+    bcc: str = ""
 
 
 def addresses(text: str) -> list[str]:
@@ -287,9 +301,10 @@ def addresses(text: str) -> list[str]:
     return found
 
 
-def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
+def build(draft: Draft, display_name: str | None, hostname: str, *, with_bcc: bool = False) -> bytes:
     """The message of ``draft`` as bytes with CRLF line ends: plain text in
-    UTF-8, quoted-printable, with Date and Message-ID."""
+    UTF-8, quoted-printable (with ``formatted``, and its HTML as the
+    other alternative), with Date and Message-ID."""
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = email.utils.formataddr((display_name or "", draft.sender)) if display_name else draft.sender
     to, cc = addresses(draft.to), addresses(draft.cc)
@@ -297,6 +312,10 @@ def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
         msg["To"] = ", ".join(to)
     if cc:
         msg["Cc"] = ", ".join(cc)
+    bcc = addresses(draft.bcc)
+    if with_bcc and bcc:
+        # RFC 5322 3.6.3: only the sender's own copy (a draft) may name them.
+        msg["Bcc"] = ", ".join(bcc)
     msg["Subject"] = " ".join(draft.subject.split())[:MAX_SUBJECT]
     msg["Date"] = email.utils.formatdate(localtime=False)
     msg["Message-ID"] = email.utils.make_msgid(domain=hostname)
@@ -304,21 +323,44 @@ def build(draft: Draft, display_name: str | None, hostname: str) -> bytes:
         msg["In-Reply-To"] = " ".join(draft.in_reply_to.split())[:998]
     if draft.references:
         msg["References"] = " ".join(draft.references.split())[:998]
-    msg.set_content(draft.body.replace("\r\n", "\n"), cte="quoted-printable")
+    text = draft.body.replace("\r\n", "\n")
+    msg.set_content(text, cte="quoted-printable")
+    if draft.formatted:
+        # RFC 2046 5.1.4: the plainest alternative first, the text as written.
+        msg.add_alternative(formatted_html(text), subtype="html", cte="quoted-printable")
     for filename, content_type, data in draft.attachments:
         maintype, _, subtype = content_type.partition("/")
         if not (maintype.isascii() and subtype.isascii() and maintype and subtype) or maintype == "multipart":
             maintype, subtype = "application", "octet-stream"
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    if draft.forwarded is not None:
+        # RFC 2046 5.2.1: message/rfc822 is never base64 or quoted-printable;
+        # the original goes as it was (8bit when it has 8-bit bytes).
+        original = email.message_from_bytes(draft.forwarded, policy=email.policy.SMTP)
+        msg.add_attachment(original, filename="forwarded-message.eml")
     return msg.as_bytes()
+
+
+def formatted_html(text: str) -> str:
+    """The HTML part of a formatted message: its Markdown rendered by the
+    website's renderer (:func:`sitegen.markup.render`, line ends kept)
+    and reduced to what webmail shows of any message
+    (:func:`mailview.sanitise`), so nothing is sent that would not be shown."""
+    body = mailview.sanitise(str(markup.render(text, line_breaks=True)))
+    return f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n{body}\n</body></html>\n"
 
 
 def answer(shown: mailview.View, mode: str, own: set[str], default_sender: str) -> Draft:
     """The draft that replies to (``reply``, ``all``) or forwards
-    (``forward``) the message ``shown``: subject prefixed, the text quoted,
-    threading headers set; reply all leaves out the user's own addresses."""
+    (``forward``; ``attach`` forwards it as an attachment, see
+    :func:`original`) the message ``shown``: subject prefixed, the text
+    quoted, threading headers set; reply all leaves out the user's own
+    addresses."""
     subject = shown.subject
     text = shown.text if shown.text is not None else ""
+    if mode == "attach":
+        prefix = "Fwd: " if not subject.lower().startswith("fwd:") else ""
+        return Draft(default_sender, subject=prefix + subject)
     if mode == "forward":
         prefix = "Fwd: " if not subject.lower().startswith("fwd:") else ""
         intro = "\n\n---------- Forwarded message ----------\n"
@@ -346,7 +388,9 @@ async def send(account: Account, submission: Any, draft: Draft, display_name: st
     user), LimitExceeded (a full mailbox)."""
     if submission is None:
         raise InvalidInput("sending is not available")
-    recipients = addresses(draft.to) + addresses(draft.cc)
+    recipients = addresses(draft.to) + addresses(draft.cc) + addresses(draft.bcc)
+    if len(recipients) > MAX_RECIPIENTS:
+        raise InvalidInput("too many recipients")
     raw = build(draft, display_name, submission.hostname)
     await submit(account, submission, draft.sender, recipients, raw)
 
@@ -372,5 +416,5 @@ async def submit(account: Account, submission: Any, sender: str, recipients: lis
 
 async def save_draft(account: Account, draft: Draft, display_name: str | None, hostname: str) -> int:
     """File ``draft`` in Drafts (flagged ``\\Draft``); returns its UID."""
-    raw = build(draft, display_name, hostname).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    raw = build(draft, display_name, hostname, with_bcc=True).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     return await store(account, "\\Drafts", raw, ["\\Draft", "\\Seen"])

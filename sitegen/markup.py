@@ -55,7 +55,10 @@ def sanitise(html: str) -> str:
     )
 
 
-def render(text: str) -> Markup:
-    """Markdown ``text`` as sanitised HTML, safe to put in a template."""
-    md = markdown.Markdown(extensions=["sane_lists", "tables", _ShiftHeadingsExtension()], output_format="html")
+def render(text: str, *, line_breaks: bool = False) -> Markup:
+    """Markdown ``text`` as sanitised HTML, safe to put in a template;
+    with ``line_breaks`` each line end is a ``<br>``, as a mail's reader
+    expects of the text they typed (webmail's formatted messages)."""
+    extensions = ["sane_lists", "tables", _ShiftHeadingsExtension()] + (["nl2br"] if line_breaks else [])
+    md = markdown.Markdown(extensions=extensions, output_format="html")
     return Markup(sanitise(md.convert(text)))

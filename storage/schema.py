@@ -29,6 +29,7 @@ from . import deals
 from . import greylist
 from . import senderlists
 from . import mailhistory
+from . import signatures
 from . import mailthreads
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
@@ -52,6 +53,7 @@ TENANT_MIGRATIONS = (
     senderlists.MIGRATIONS,
     mailhistory.MIGRATIONS,
     mailthreads.MIGRATIONS,
+    signatures.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

@@ -14,13 +14,16 @@ downloads under a sandbox policy, never rendered (the web adapter adds
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import urllib.parse
 from html import escape
 
-from appliance import webmail, webmailcalendar, webmailconversations
+from appliance import webmail, webmailcalendar, webmailconversations, webmailsignatures
 from appliance.delivery import SenderRefused, SendingLimit
 from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
+from appliance.services import contacts
 
 from . import mailforms, mailinvites
 from .core import MAX_UPLOAD_FILES, Context, Response
@@ -196,13 +199,15 @@ async def _senders(ctx: Context) -> list[str]:
 
 async def compose_page(ctx: Context) -> Response:
     """A new message, or a reply (``mode`` reply/all) or forward
-    (``mode=forward``) of ``folder``/``message``."""
+    (``mode=forward``, or ``attach`` as an attachment) of
+    ``folder``/``message``."""
     account = _account(ctx)
     senders = await _senders(ctx)
     form = mailforms.compose(ctx._, senders)
     form.sender.data = ctx.session.address
     mode, box, uid = _query(ctx, "mode"), _query(ctx, "folder"), _query(ctx, "message")
-    if mode in ("reply", "all", "forward") and box.isdigit() and uid.isdigit():
+    attached = ""
+    if mode in ("reply", "all", "forward", "attach") and box.isdigit() and uid.isdigit():
         try:
             _, _, shown = await webmail.view(account, int(box), int(uid))
         except NotFound:
@@ -210,11 +215,18 @@ async def compose_page(ctx: Context) -> Response:
         draft = webmail.answer(shown, mode, {s.lower() for s in senders}, ctx.session.address)
         for name in ("to", "cc", "subject", "body", "in_reply_to", "references"):
             getattr(form, name).data = getattr(draft, name)
-        if mode != "forward":
+        if mode == "attach":
+            form.attached.data = f"{box}/{uid}"
+            attached = shown.subject or ctx._("(no subject)")
+        elif mode != "forward":
             form.answers.data = f"{box}/{uid}"
     elif _query(ctx, "to"):
         form.to.data = _query(ctx, "to")[:MAX_PREFILLED_TO]  # "Write an e-mail" on a contact's page
-    return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="", **_limits())
+    # Without a script the default address's signature is the one written in.
+    signatures = await webmailsignatures.signatures(account, senders)
+    form.body.data = webmailsignatures.signed(form.body.data or "", signatures.get(form.sender.data, ""))
+    return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="",
+                      attached=attached, signatures=json.dumps(signatures), known=await _known(ctx), **_limits())
 
 
 async def compose(ctx: Context) -> Response:
@@ -225,11 +237,19 @@ async def compose(ctx: Context) -> Response:
     form = mailforms.compose(ctx._, senders, data)
     if not form.validate():
         return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error="",
-                          **_limits())
+                          signatures=await _signatures(account, senders), known=await _known(ctx), **_limits())
     uploads = ctx.request.files.get("attachment", [])
     draft = webmail.Draft(form.sender.data, form.to.data or "", form.cc.data or "", form.subject.data or "",
                           form.body.data or "", form.in_reply_to.data or "", form.references.data or "",
                           [(u.filename, u.content_type, u.data) for u in uploads])
+    draft.formatted = bool(form.formatted.data)
+    draft.bcc = form.bcc.data or ""
+    if form.attached.data:
+        forwarded_box, forwarded_uid = form.attached.data.split("/")
+        try:
+            draft.forwarded = await webmail.original(account, int(forwarded_box), int(forwarded_uid))
+        except NotFound:
+            return ctx.not_found()
     name = ctx.session.display_name
     error = ""
     try:
@@ -259,11 +279,47 @@ async def compose(ctx: Context) -> Response:
     if uploads:
         error += " " + ctx._("Attach the files again.")
     return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error=error,
-                      **_limits())
+                      signatures=await _signatures(account, senders), known=await _known(ctx), **_limits())
+
+
+#: Addresses the message form lists for the browser to complete from
+#: (it filters them as the person types, with or without a script).
+MAX_LISTED = 200
+
+
+async def _known(ctx: Context, query: str = "", limit: int = MAX_LISTED) -> list[tuple[str, str]]:
+    """(name, e-mail) from the business's contacts and the user's own
+    address books (:meth:`Contacts.addresses`)."""
+    try:
+        return await asyncio.to_thread(ctx.app.core.contacts.addresses, ctx.session.slug, ctx.session.address,
+                                       query, limit)
+    except (NotFound, InvalidInput):
+        return []
+
+
+async def addresses(ctx: Context) -> Response:
+    """The addresses (JSON: ``[{"name", "address"}]``, at most
+    :data:`contacts.MAX_SUGGESTIONS`) whose name or e-mail contains ``q``,
+    for the script that completes the last address of a To, Cc or Bcc field."""
+    found = await _known(ctx, _query(ctx, "q")[:contacts.MAX_QUERY], contacts.MAX_SUGGESTIONS)
+    body = json.dumps([{"name": name, "address": address} for name, address in found]).encode("utf-8")
+    return Response(200, body, "application/json", headers=[("cache-control", "no-store")])
+
+
+async def _signatures(account: webmail.Account, senders: list[str]) -> str:
+    """The signature of each sending address, as JSON for the script that
+    swaps the signature when another From is chosen."""
+    return json.dumps(await webmailsignatures.signatures(account, senders))
 
 
 def _limits() -> dict:
-    return {"max_files": MAX_UPLOAD_FILES, "max_megabytes": UPLOADS["/mail/compose"].max_bytes // (1024 * 1024)}
+    """What the attachment field says of its limits; its script checks
+    ``max_bytes`` before sending (the server answers a larger form 413
+    before reading it)."""
+    # Room for the form's other fields within the request's limit.
+    max_bytes = UPLOADS["/mail/compose"].max_bytes - 256 * 1024
+    return {"max_files": MAX_UPLOAD_FILES, "max_bytes": max_bytes,
+            "max_megabytes": UPLOADS["/mail/compose"].max_bytes // (1024 * 1024)}
 
 
 async def _special_id(account: webmail.Account, special_use: str) -> int:

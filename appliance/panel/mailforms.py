@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from wtforms import Form, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Regexp
 
+from appliance import webmailsignatures
 from storage import mail as maildb
 
 from . import forms
@@ -19,14 +20,30 @@ def compose(_: forms.Gettext, senders: list[str], data: forms.FormData | None = 
         sender = SelectField(_("From"), choices=[(s, s) for s in senders])
         to = StringField(_("To"), [Length(max=4000, message=_("Too long."))])
         cc = StringField(_("Cc"), [Length(max=4000, message=_("Too long."))])
+        bcc = StringField(_("Bcc"), [Length(max=4000, message=_("Too long."))])
         subject = StringField(_("Subject"), [Length(max=500, message=_("Too long."))])
         body = TextAreaField(_("Message"), [Length(max=MAX_BODY, message=_("Too long."))])
+        formatted = BooleanField(_("Send with formatting"))
         in_reply_to = HiddenField(validators=[Length(max=998)])
         references = HiddenField(validators=[Length(max=998)])
         #: ``folder/uid`` of the message a reply answers (marked \Answered once sent).
         answers = HiddenField(validators=[Regexp(r"^([0-9]{1,12}/[0-9]{1,12})?$")])
+        #: ``folder/uid`` of a message forwarded as an attachment.
+        attached = HiddenField(validators=[Regexp(r"^([0-9]{1,12}/[0-9]{1,12})?$")])
 
     return Compose(data)
+
+
+def signature(_: forms.Gettext, index: int, data: forms.FormData | None = None) -> Form:
+    """The signature of the ``index``-th sending address (its fields are
+    prefixed ``s<index>-``: each address has its form on one page)."""
+
+    class Signature(Form):
+        text = TextAreaField(_("Signature"), [Length(max=webmailsignatures.MAX_SIGNATURE,
+                                                     message=_("At most %(size)d characters.",
+                                                               size=webmailsignatures.MAX_SIGNATURE))])
+
+    return Signature(data, prefix=f"s{index}-")
 
 
 def search(_: forms.Gettext, data: forms.FormData | None = None) -> Form:

@@ -58,6 +58,10 @@ MAX_TAG = 50
 #: Tags the list's filter offers (the first, in order).
 MAX_TAG_CHOICES = 200
 MAX_ADDRESS = 254
+#: Addresses one completion suggests at most, and cards read from a
+#: user's own address books for it.
+MAX_SUGGESTIONS = 20
+MAX_PERSONAL_CARDS = 5000
 #: Businesses whose parsed address book is kept in memory.
 CACHED_BOOKS = 32
 #: Most contacts, and largest text, one import reads.
@@ -235,6 +239,37 @@ class Contacts:
         the list). Raises NotFound."""
         book, _ = self._book(slug)
         return {card.uid: card.name for card in sorted(book.cards.values(), key=lambda c: c.href, reverse=True)}
+
+    def addresses(self, slug: str, user: str, query: str = "", limit: int = MAX_SUGGESTIONS) -> list[tuple[str, str]]:
+        """(name, e-mail) of the cards of ``slug``'s shared address book and
+        of the address books of its user ``user`` (their own: a colleague's
+        never) whose name or e-mail contains ``query``, each e-mail once,
+        sorted by name, at most ``limit`` (webmail's address completion).
+        Raises InvalidInput for a query over :data:`MAX_QUERY`, NotFound."""
+        if len(query) > MAX_QUERY:
+            raise InvalidInput(f"a search has at most {MAX_QUERY} characters")
+        book, _ = self._book(slug)
+
+        def read(conn: sqlite3.Connection) -> list[dav.ItemRow]:
+            owner = conn.execute("SELECT id FROM users WHERE address = ?", (user,)).fetchone()
+            if owner is None:
+                return []
+            items: list[dav.ItemRow] = []
+            for row in dav.children(conn, user):
+                if row.tag == "VADDRESSBOOK" and row.user_id == owner["id"]:
+                    items.extend(dav.all_items(conn, row.id)[:MAX_PERSONAL_CARDS - len(items)])
+            return items
+
+        own = self.stores.handle(slug).read_sync("own address books", read)
+        needle = query.strip().casefold()
+        found: dict[str, tuple[str, str]] = {}
+        for card in [_summary(item) for item in own] + list(book.cards.values()):
+            for address in card.emails:
+                if address.casefold() in found:
+                    continue
+                if not needle or needle in card.name.casefold() or needle in address.casefold():
+                    found[address.casefold()] = ("" if card.name == address else card.name, address)
+        return sorted(found.values(), key=lambda f: (f[0].casefold() or f[1].casefold(), f[1].casefold()))[:limit]
 
     # -- writing -----------------------------------------------------------------
 

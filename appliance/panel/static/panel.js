@@ -1,5 +1,5 @@
 /* The panel's own script. Every page works without it; where it runs it
- * adds three things, each found by a data- attribute the templates write:
+ * adds five things, each found by a data- attribute the templates write:
  *
  * - textarea[data-markdown]: a toolbar whose buttons wrap or prefix the
  *   selection with the Markdown the site builder accepts (sitegen/markup.py);
@@ -8,7 +8,15 @@
  * - form[data-upload-progress]: sent with XMLHttpRequest, a <progress> bar
  *   and a percentage (announced politely) while the files go up; the page
  *   the server returns (after any redirect) then replaces this one, as a
- *   plain submit would show it, errors beside their fields included.
+ *   plain submit would show it, errors beside their fields included. A
+ *   file input with data-max-bytes is checked first: files over it together
+ *   get its data-too-large message beside it and nothing is sent.
+ * - select[data-signatures]: choosing another address swaps the signature
+ *   at the end of the textarea data-signature-of names for that address's
+ *   (without the script the page comes with the default address's).
+ * - input[data-complete] with a <datalist>: its options become the
+ *   addresses the URL in data-complete suggests for what is typed after the
+ *   last comma (without the script the page's own list completes one).
  * - ol[data-reorder]: its items can be dragged; a drop posts the same
  *   up/down forms the buttons of each item post, one step at a time, so
  *   the server has one way to move a block.
@@ -112,11 +120,62 @@
 
   /* ---- Upload progress ---- */
 
+  function fieldError(input, message) {
+    // The same list beside the field the server's page would show.
+    var id = input.id + "-error", list = document.getElementById(id);
+    var described = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (d) {
+      return d && d !== id;
+    });
+    if (!message) {
+      if (list) { list.parentNode.removeChild(list); }
+      input.removeAttribute("aria-invalid");
+      input.setAttribute("aria-describedby", described.join(" "));
+      input.parentNode.classList.remove("invalid");
+      return;
+    }
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "errors";
+      list.id = id;
+      input.parentNode.insertBefore(list, input.nextSibling);
+    }
+    list.textContent = "";
+    var item = document.createElement("li");
+    item.textContent = message;
+    list.appendChild(item);
+    input.parentNode.classList.add("invalid");
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", described.concat([id]).join(" "));
+    input.focus();
+  }
+
+  function tooLarge(form) {
+    // A file input with data-max-bytes: the files chosen in it, together,
+    // within that (the server answers a larger form 413 before reading it).
+    var found = null;
+    Array.prototype.forEach.call(form.querySelectorAll("input[type=file][data-max-bytes]"), function (input) {
+      var total = 0;
+      Array.prototype.forEach.call(input.files || [], function (f) { total += f.size; });
+      var over = total > parseInt(input.dataset.maxBytes, 10);
+      fieldError(input, over ? input.dataset.tooLarge : "");
+      if (over && !found) { found = input; }
+    });
+    return found;
+  }
+
   function uploadProgress(form) {
     if (!form.querySelector("input[type=file]") || !window.FormData || !window.XMLHttpRequest) { return; }
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      var over = tooLarge(form);
+      if (over) {
+        over.focus();
+        return;
+      }
       var data = new FormData(form);
+      // The button pressed is part of a plain submit (Send or Save draft).
+      var submitter = event.submitter;
+      if (submitter && submitter.name) { data.append(submitter.name, submitter.value); }
       var box = form.querySelector(".upload-progress");
       if (!box) {
         box = document.createElement("p");
@@ -149,6 +208,14 @@
         }
       });
       xhr.addEventListener("load", function () {
+        var input = form.querySelector("input[type=file][data-too-large]");
+        if (xhr.status === 413 && input) {
+          // Refused before it was read: nothing changed, the form stays.
+          box.parentNode.removeChild(box);
+          Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+          fieldError(input, input.dataset.tooLarge);
+          return;
+        }
         showPage(xhr.responseText, xhr.responseURL);
       });
       xhr.addEventListener("error", function () {
@@ -157,6 +224,66 @@
         HTMLFormElement.prototype.submit.call(form);
       });
       xhr.send(data);
+    });
+  }
+
+  /* ---- The signature of the address chosen ---- */
+
+  function signatureSwap(select) {
+    var area = document.getElementById(select.dataset.signatureOf);
+    var all;
+    try { all = JSON.parse(select.dataset.signatures); } catch (e) { return; }
+    if (!area || !all) { return; }
+    var current = select.value;
+    function block(address) {
+      // As the server writes it (RFC 3676 4.3): the "-- " line, then the text.
+      return all[address] ? "\n\n-- \n" + all[address] + "\n" : "";
+    }
+    select.addEventListener("change", function () {
+      var before = block(current), after = block(select.value);
+      current = select.value;
+      var text = area.value, at = before ? text.lastIndexOf(before) : -1;
+      if (at >= 0) {
+        text = text.slice(0, at) + after + text.slice(at + before.length);
+      } else if (!before || text.indexOf("\n-- \n") < 0) {
+        // No signature of ours to take out (edited away): one is added at the end.
+        text = text.replace(/\n+$/, "") + after;
+      } else {
+        return;  // A signature changed by hand stays as it is.
+      }
+      area.value = text;
+      area.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+  }
+
+  /* ---- Completing the last address of a list ---- */
+
+  function completion(input) {
+    var list = input.list, pending = null, asked = "";
+    if (!list || !window.fetch) { return; }
+    input.addEventListener("input", function () {
+      // Only the address after the last comma is completed; the options
+      // carry what comes before it, so choosing one keeps the others.
+      var value = input.value, cut = Math.max(value.lastIndexOf(","), value.lastIndexOf(";")) + 1;
+      var before = value.slice(0, cut), typed = value.slice(cut).trim();
+      if (before && !/\s$/.test(before)) { before += " "; }
+      if (typed.length < 1 || typed === asked) { return; }
+      asked = typed;
+      if (pending) { pending.abort(); }
+      pending = new AbortController();
+      fetch(input.dataset.complete + "?q=" + encodeURIComponent(typed), {
+        credentials: "same-origin", signal: pending.signal
+      }).then(function (reply) {
+        return reply.ok ? reply.json() : [];
+      }).then(function (found) {
+        list.textContent = "";
+        found.forEach(function (f) {
+          var option = document.createElement("option");
+          option.value = before + f.address;
+          if (f.name) { option.textContent = f.name; }
+          list.appendChild(option);
+        });
+      }, function () { /* a newer question replaced this one */ });
     });
   }
 
@@ -233,6 +360,8 @@
     Array.prototype.forEach.call(document.querySelectorAll("textarea[data-markdown]"), markdownToolbar);
     Array.prototype.forEach.call(document.querySelectorAll("form[data-upload-progress]"), uploadProgress);
     Array.prototype.forEach.call(document.querySelectorAll("ol[data-reorder]"), reorder);
+    Array.prototype.forEach.call(document.querySelectorAll("select[data-signatures]"), signatureSwap);
+    Array.prototype.forEach.call(document.querySelectorAll("input[data-complete]"), completion);
   }
 
   if (document.readyState === "loading") {

@@ -206,8 +206,11 @@ SPEC = {
     ("/mail", "GET"): IN,
     ("/mail/compose", "GET"): IN,
     ("/mail/compose", "POST"): IN,
+    ("/mail/addresses", "GET"): IN,
     ("/mail/folders", "GET"): IN,
     ("/mail/folders", "POST"): IN,
+    ("/mail/signatures", "GET"): IN,
+    ("/mail/signatures", "POST"): IN,
     ("/mail/{folder}", "GET"): IN,
     ("/mail/{folder}/folder", "GET"): IN,
     ("/mail/{folder}/rename", "POST"): IN,
@@ -248,7 +251,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 178
+    assert len(table) == 181
 
 
 @pytest.fixture(scope="module")
@@ -426,6 +429,8 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/mail/folders": {"name": "" if viewer == "other-owner" else f"Walk {viewer} {next(_victims)}", "parent": ""},
         "/mail/{folder}/rename": {"name": f"Walk {viewer} {next(_victims)}", "parent": ""},
         "/mail/{folder}/subscribe": {"subscribed": "on"},
+        # An empty signature for the viewer's own address: nothing to remove.
+        "/mail/signatures": {"address": VIEWERS.get(viewer) or "bob@acme.example", "s0-text": ""},
     }.get(pattern, {})
     if method == "POST" and pattern in ("/contacts/{uid}/deals/add", "/deals/{deal}"):
         form = _deal_form(env, f"Walk deal ({viewer})")
