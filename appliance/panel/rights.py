@@ -70,6 +70,8 @@ PARAMS["theme"] = r"[a-z][a-z0-9-]{0,30}"
 PARAMS["image"] = r"[a-z0-9][a-z0-9_.-]{0,79}"
 # Webmail: one of the user's folders, a message's UID in it, a part of it.
 PARAMS.update(folder=r"[1-9][0-9]{0,11}", message=r"[1-9][0-9]{0,11}", part=r"[0-9]{1,3}")
+# The agenda: an ISO week, a month.
+PARAMS.update(week=r"[0-9]{4}-W[0-9]{2}", month=r"[0-9]{4}-[0-9]{2}")
 # A conversation: the row id of its first message (storage.mailthreads).
 PARAMS["thread"] = r"[1-9][0-9]{0,17}"
 
@@ -222,6 +224,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/pipeline/stages", "GET", "deals.stages_page", frozenset({OWNER})),
     Route("/pipeline/stages", "POST", "deals.set_stages", frozenset({OWNER})),
     Route("/my-day", "GET", "deals.my_day", SIGNED_IN),
+    # The agenda: the shared calendar and one's own, a week or a month.
+    Route("/agenda", "GET", "agenda.page", SIGNED_IN),
+    Route("/agenda/week/{week}", "GET", "agenda.week_page", SIGNED_IN),
+    Route("/agenda/month/{month}", "GET", "agenda.month_page", SIGNED_IN),
     # The website editor: theme, profile, pages and their blocks, preview, publishing, versions.
     Route("/website", "GET", "website.overview", OWNERS),
     Route("/website/start", "POST", "website.start", OWNERS),

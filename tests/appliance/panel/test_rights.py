@@ -154,6 +154,9 @@ SPEC = {
     ("/pipeline/stages", "GET"): {OWNER},
     ("/pipeline/stages", "POST"): {OWNER},
     ("/my-day", "GET"): IN,
+    ("/agenda", "GET"): IN,
+    ("/agenda/week/{week}", "GET"): IN,
+    ("/agenda/month/{month}", "GET"): IN,
     # The website editor
     ("/website", "GET"): OWNERS,
     ("/website/start", "POST"): OWNERS,
@@ -248,7 +251,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 178
+    assert len(table) == 181
 
 
 @pytest.fixture(scope="module")
@@ -317,7 +320,7 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         path = path.replace("{calendar}", _calendar_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
     # An invitation link nobody was given: its page says it cannot be used.
     path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
-    path = path.replace("{slug}", WALK_SLUG)
+    path = path.replace("{slug}", WALK_SLUG).replace("{week}", "2026-W50").replace("{month}", "2026-12")
     if "{uid}" in pattern or "{deal}" in pattern:
         # A contact of acme's, made for this cell (the owner may delete it),
         # and a deal of it.
