@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+from urllib.parse import quote
 
-from appliance.errors import NotFound
+from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
+from . import agenda_forms as forms
 from .core import Context, Response
 
 _WEEK_RE = re.compile(r"([0-9]{4})-W([0-9]{2})")
@@ -121,4 +123,131 @@ def _helpers(ctx: Context) -> dict:
         end = event.end.strftime("%H:%M") if event.end.date() == day else "…"
         return f"{start}–{end}"
 
-    return {"day_name": day_name, "month_name": month_name, "hours": hours}
+    query = ctx.query_data()
+    return {"saved": query.get("saved") == "1", "deleted": query.get("deleted") == "1", "day_name": day_name, "month_name": month_name, "hours": hours, "event_href": event_href}
+
+
+def event_href(ref: str, uid: str) -> str:
+    return f"/agenda/events/{ref}/" + quote(uid, safe="@")
+
+
+def _back(day: dt.date | None) -> str:
+    return f"/agenda/week/{_week_name(day)}" if day is not None else "/agenda"
+
+
+async def _choices(ctx: Context) -> tuple[list, list[str], list[tuple[str, str]], dt.tzinfo]:
+    slug = ctx.session.slug
+    service = ctx.app.core.agenda
+    calendars = await asyncio.to_thread(service.writable, slug, ctx.session.address)
+    people = await asyncio.to_thread(ctx.app.core.people.list, slug)
+    colleagues = sorted(p.address for p in people if p.address != ctx.session.address)
+    try:
+        contacts = await asyncio.to_thread(ctx.app.core.contacts.email_choices, slug)
+    except NotFound:
+        contacts = []
+    zone = await asyncio.to_thread(service.zone, slug)
+    return calendars, colleagues, contacts, zone
+
+
+async def _editable(ctx: Context):
+    try:
+        return await asyncio.to_thread(ctx.app.core.agenda.get, ctx.session.slug, ctx.session.address,
+                                       ctx.params["calendar"], ctx.params["event"])
+    except NotFound:
+        return None
+
+
+def _render_form(ctx: Context, form, current, zone, status: int = 200) -> Response:
+    return ctx.render("agenda_event.html", status, path="/agenda", form=form, current=current,
+                      zone=getattr(zone, "key", None) or "UTC",
+                      href=event_href(current.calendar.ref, current.uid) if current else "/agenda/new")
+
+
+async def new_page(ctx: Context) -> Response:
+    calendars, colleagues, contacts, zone = await _choices(ctx)
+    try:
+        day = dt.date.fromisoformat(ctx.query_data().get("date", ""))
+    except ValueError:
+        day = _today()
+    form = forms.event(ctx._, calendars, colleagues, contacts, zone=zone, day=day)
+    return _render_form(ctx, form, None, zone)
+
+
+async def new(ctx: Context) -> Response:
+    calendars, colleagues, contacts, zone = await _choices(ctx)
+    form = forms.event(ctx._, calendars, colleagues, contacts, ctx.form_data(), zone=zone)
+    return await _save(ctx, form, None, zone) or _render_form(ctx, form, None, zone, 400)
+
+
+async def edit_page(ctx: Context) -> Response:
+    current = await _editable(ctx)
+    if current is None:
+        return ctx.not_found()
+    calendars, colleagues, contacts, zone = await _choices(ctx)
+    zone = forms.zone_of(current, zone)
+    form = forms.event(ctx._, calendars, colleagues, contacts, current=current, zone=zone)
+    return _render_form(ctx, form, current, zone)
+
+
+async def edit(ctx: Context) -> Response:
+    current = await _editable(ctx)
+    if current is None:
+        return ctx.not_found()
+    calendars, colleagues, contacts, zone = await _choices(ctx)
+    zone = forms.zone_of(current, zone)
+    form = forms.event(ctx._, calendars, colleagues, contacts, ctx.form_data(), current=current, zone=zone)
+    return await _save(ctx, form, current, zone) or _render_form(ctx, form, current, zone, 400)
+
+
+async def _save(ctx: Context, form, current, zone) -> Response | None:
+    """The redirect to the event's week once saved, the 404 when its
+    calendar or event is gone, or None (the form again, with the
+    service's objection beside its field)."""
+    if not form.validate():
+        return None
+    if current is not None and form.calendar.data != current.calendar.ref:
+        form.calendar.errors.append(ctx._("An event stays in its calendar: add it again in the other one."))
+        return None
+    fields = forms.fields_of(form, zone, current)
+    try:
+        await asyncio.to_thread(
+            ctx.app.core.agenda.save, ctx.session.slug, ctx.session.address, form.calendar.data,
+            current.uid if current else None, fields, form.etag.data if current else "", actor=ctx.actor)
+    except NotFound:
+        return ctx.not_found()
+    except Conflict:
+        form.title.errors.append(ctx._("Someone changed this event meanwhile. Open it again."))
+        return None
+    except LimitExceeded:
+        form.title.errors.append(ctx._("Your business's storage is full: delete old events first."))
+        return None
+    except InvalidInput as exc:
+        name = str(exc).split(":", 1)[0]
+        target = {"title": form.title, "place": form.place, "description": form.description,
+                  "end": form.end_date, "start": form.start_date, "attendees": form.colleagues,
+                  "reminder": form.reminder}.get(name, form.title)
+        target.errors.append(ctx._("Check this field: use printable characters only.") if name in (
+            "title", "place", "description") else ctx._("Check this field."))
+        return None
+    return ctx.redirect(_back(form.start_date.data) + "?saved=1")
+
+
+async def delete_page(ctx: Context) -> Response:
+    current = await _editable(ctx)
+    if current is None:
+        return ctx.not_found()
+    return ctx.render("agenda_delete.html", path="/agenda", current=current,
+                      href=event_href(current.calendar.ref, current.uid))
+
+
+async def delete(ctx: Context) -> Response:
+    current = await _editable(ctx)
+    if current is None:
+        return ctx.not_found()
+    try:
+        await asyncio.to_thread(ctx.app.core.agenda.delete, ctx.session.slug, ctx.session.address,
+                                current.calendar.ref, current.uid, actor=ctx.actor)
+    except NotFound:
+        return ctx.not_found()
+    start = current.fields.start
+    return ctx.redirect(_back(start if current.fields.all_day else start.date()) + "?deleted=1")

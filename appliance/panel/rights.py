@@ -72,6 +72,8 @@ PARAMS["image"] = r"[a-z0-9][a-z0-9_.-]{0,79}"
 PARAMS.update(folder=r"[1-9][0-9]{0,11}", message=r"[1-9][0-9]{0,11}", part=r"[0-9]{1,3}")
 # The agenda: an ISO week, a month.
 PARAMS.update(week=r"[0-9]{4}-W[0-9]{2}", month=r"[0-9]{4}-[0-9]{2}")
+# An event: its calendar's random reference and its iCalendar UID.
+PARAMS["event"] = r"[^/\s]{1,255}"
 # A conversation: the row id of its first message (storage.mailthreads).
 PARAMS["thread"] = r"[1-9][0-9]{0,17}"
 
@@ -228,6 +230,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/agenda", "GET", "agenda.page", SIGNED_IN),
     Route("/agenda/week/{week}", "GET", "agenda.week_page", SIGNED_IN),
     Route("/agenda/month/{month}", "GET", "agenda.month_page", SIGNED_IN),
+    # Its events, in the calendars one may write (the shared ones, one's own).
+    Route("/agenda/new", "GET", "agenda.new_page", SIGNED_IN),
+    Route("/agenda/new", "POST", "agenda.new", SIGNED_IN),
+    Route("/agenda/events/{calendar}/{event}", "GET", "agenda.edit_page", SIGNED_IN),
+    Route("/agenda/events/{calendar}/{event}", "POST", "agenda.edit", SIGNED_IN),
+    Route("/agenda/events/{calendar}/{event}/delete", "GET", "agenda.delete_page", SIGNED_IN),
+    Route("/agenda/events/{calendar}/{event}/delete", "POST", "agenda.delete", SIGNED_IN),
     # The website editor: theme, profile, pages and their blocks, preview, publishing, versions.
     Route("/website", "GET", "website.overview", OWNERS),
     Route("/website/start", "POST", "website.start", OWNERS),

@@ -16,15 +16,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
+import uuid
 import zoneinfo
 from dataclasses import dataclass
 
 import icalendar
 import recurring_ical_events
+from radicale import item as radicale_item
 
 from storage import dav, directory, names
 
-from ..errors import NotFound
+from .. import vevent
+from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
 
 #: Most events (occurrences) one view shows; the rest are counted.
@@ -33,6 +36,17 @@ MAX_EVENTS = 500
 MAX_DAYS = 42
 _COLOUR_RE = re.compile(r"#[0-9A-Fa-f]{6}")
 _TZID_RE = re.compile(r"^TZID:(.+?)\r?$", re.MULTILINE)
+MAX_TITLE = 200
+MAX_PLACE = 200
+MAX_DESCRIPTION = 4000
+MAX_ATTENDEES = 50
+#: The reminders the form offers, in minutes before the start.
+REMINDERS = (5, 15, 30, 60, 120, 1440, 2880)
+#: Earliest reminder kept from a client's alarm, in minutes (four weeks).
+MAX_REMINDER = 40320
+_LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_EMAIL_RE = re.compile(r"[^@\s<>,;\"]{1,64}@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
 #: Colours of calendars a client gave none, in turn.
 PALETTE = ("#1f6feb", "#b35900", "#2e7d32", "#8e24aa", "#c62828", "#00796b")
 
@@ -69,6 +83,18 @@ class Event:
             last = (self.end - dt.timedelta(microseconds=1)).date() if self.end > self.start else first
         last = max(first, last)
         return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class Editable:
+    """One event as its form shows it: where it is, its fields, its etag
+    (the form sends it back so a client's change meanwhile is not lost)."""
+
+    calendar: Calendar
+    uid: str
+    etag: str
+    fields: vevent.Fields
+    recurring: bool
 
 
 @dataclass(frozen=True)
@@ -155,6 +181,159 @@ class Agenda:
                         max(0, len(events) - MAX_EVENTS))
 
         return self.stores.handle(slug).read_sync("agenda view", read)
+
+    # -- writing -------------------------------------------------------------------
+
+    def writable(self, slug: str, address: str) -> list[Calendar]:
+        """The event calendars ``address`` may write: the business's shared
+        ones, then their own. Raises NotFound (not an active user)."""
+        address = names.address(address)
+
+        def read(conn: sqlite3.Connection) -> list[Calendar]:
+            self._viewer(conn, address)
+            return [c for c, _ in _writable(conn, slug, address)]
+
+        return self.stores.handle(slug).read_sync("agenda calendars", read)
+
+    def zone(self, slug: str) -> dt.tzinfo:
+        """The business's time zone (see module doc)."""
+        return self.stores.handle(slug).read_sync(
+            "agenda zone", lambda conn: zone_of(dav.get_collection(conn, f"{slug}/calendar")))
+
+    def get(self, slug: str, address: str, ref: str, uid: str) -> Editable:
+        """Event ``uid`` of calendar ``ref`` as the form shows it. Raises
+        NotFound when ``address`` may not write that calendar, when it has
+        no such event, or when the event cannot be read."""
+        address = names.address(address)
+
+        def read(conn: sqlite3.Connection) -> Editable:
+            calendar, collection = self._target(conn, slug, address, ref)
+            item = dav.item_by_uid(conn, collection.id, uid)
+            if item is None or item.component != "VEVENT":
+                raise NotFound("no such event")
+            try:
+                found = vevent.read(item.text, uid)
+            except vevent.EventError:
+                raise NotFound("an event the agenda cannot read") from None
+            return Editable(calendar, uid, item.etag, found.fields, found.recurring)
+
+        return self.stores.handle(slug).read_sync("agenda event", read)
+
+    def save(self, slug: str, address: str, ref: str, uid: str | None, fields: vevent.Fields, etag: str = "",
+             *, actor: str) -> str:
+        """Write an event into calendar ``ref`` as a DAV PUT does (clients see
+        it at their next sync): a new one when ``uid`` is None, else event
+        ``uid`` patched (:func:`appliance.vevent.patch`: only the form's
+        properties change). Returns its UID. Checks: a title of 1 to
+        :data:`MAX_TITLE` printable characters, the end after the start,
+        place, description and attendees within their limits, ``etag``
+        (when given) still the stored one. Raises InvalidInput (its
+        message names the field first), NotFound, Conflict, LimitExceeded."""
+        address = names.address(address)
+        fields = _checked(fields, address)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        limits = self._limits()
+
+        def write(conn: sqlite3.Connection) -> str:
+            _, collection = self._target(conn, slug, address, ref)
+            if uid is None:
+                new_uid = str(uuid.uuid4())
+                href, text = f"{new_uid}.ics", vevent.new(new_uid, fields, now)
+                action = "event.add"
+            else:
+                new_uid = uid
+                item = dav.item_by_uid(conn, collection.id, uid)
+                if item is None or item.component != "VEVENT":
+                    raise NotFound("no such event")
+                if etag and etag != item.etag:
+                    raise Conflict("the event changed meanwhile")
+                try:
+                    text = vevent.patch(item.text, uid, fields, now)
+                except vevent.EventError:
+                    raise NotFound("an event the agenda cannot read") from None
+                href, action = item.href, "event.edit"
+            dav.put_item(conn, collection.id, self._new_item(collection.path, href, text), limits=limits)
+            directory.audit(conn, actor, action, f"{collection.path} {new_uid}")
+            return new_uid
+
+        return self.stores.handle(slug).write_sync("agenda save", write)
+
+    def delete(self, slug: str, address: str, ref: str, uid: str, *, actor: str) -> None:
+        """Delete event ``uid`` (its whole series) from calendar ``ref``.
+        Raises NotFound."""
+        address = names.address(address)
+
+        def write(conn: sqlite3.Connection) -> None:
+            _, collection = self._target(conn, slug, address, ref)
+            item = dav.item_by_uid(conn, collection.id, uid)
+            if item is None or item.component != "VEVENT":
+                raise NotFound("no such event")
+            dav.delete_item(conn, collection.id, item.href)
+            directory.audit(conn, actor, "event.delete", f"{collection.path} {uid}")
+
+        self.stores.handle(slug).write_sync("agenda delete", write)
+
+    def _target(self, conn: sqlite3.Connection, slug: str, address: str,
+                ref: str) -> tuple[Calendar, dav.CollectionRow]:
+        self._viewer(conn, address)
+        for calendar, collection in _writable(conn, slug, address):
+            if calendar.ref == ref:
+                return calendar, collection
+        raise NotFound("no such calendar")
+
+    def _limits(self) -> dav.Limits:
+        settings = self.stores.settings.dav
+        return dav.Limits(max_items_per_collection=settings.max_items_per_collection,
+                          max_collections_per_owner=settings.max_collections,
+                          max_bytes=settings.business_mb * 1024 * 1024)
+
+    def _new_item(self, path: str, href: str, text: str) -> dav.NewItem:
+        """What storage keeps of an event, computed by Radicale's own item
+        code, so the etag, uid and time range are those a DAV PUT stores."""
+        if len(text.encode()) > self.stores.settings.dav.max_item_bytes:
+            raise LimitExceeded("this event is too large")
+        item = radicale_item.Item(collection_path=path, text=text)
+        item.prepare()
+        start, end = item.time_range
+        return dav.NewItem(href, item.uid, item.name, item.component_name, item.etag, start, end, text)
+
+
+def _writable(conn: sqlite3.Connection, slug: str, address: str) -> list[tuple[Calendar, dav.CollectionRow]]:
+    found = []
+    rows = [(r.collection, True) for r in dav.calendars(conn, slug)]
+    rows += [(r.collection, False) for r in dav.calendars(conn, address)]
+    for collection, shared in rows:
+        if _is_events(collection):
+            found.append((_calendar(collection, shared, len(found)), collection))
+    return found
+
+
+def _checked(fields: vevent.Fields, organizer: str) -> vevent.Fields:
+    """``fields`` tidied (spaces, lower-case addresses), or InvalidInput
+    whose message starts with the field at fault."""
+    title = " ".join(fields.title.split())
+    if not title or len(title) > MAX_TITLE or _LINE_CONTROL_RE.search(title):
+        raise InvalidInput(f"title: write 1 to {MAX_TITLE} characters")
+    place = " ".join(fields.place.split())
+    if len(place) > MAX_PLACE or _LINE_CONTROL_RE.search(place):
+        raise InvalidInput(f"place: at most {MAX_PLACE} characters")
+    description = fields.description.replace("\r\n", "\n").strip()
+    if len(description) > MAX_DESCRIPTION or _TEXT_CONTROL_RE.search(description):
+        raise InvalidInput(f"description: at most {MAX_DESCRIPTION} characters")
+    if isinstance(fields.start, dt.datetime) != isinstance(fields.end, dt.datetime):
+        raise InvalidInput("end: both times or both dates")
+    for value in (fields.start, fields.end):
+        if not 1900 <= value.year <= 2999:
+            raise InvalidInput("start: no such date")
+    if fields.end <= fields.start:
+        raise InvalidInput("end: the end comes after the start")
+    attendees = tuple(dict.fromkeys(a.strip().lower() for a in fields.attendees if a.strip()))
+    if len(attendees) > MAX_ATTENDEES or not all(_EMAIL_RE.fullmatch(a) for a in attendees):
+        raise InvalidInput("attendees: e-mail addresses only")
+    if fields.reminder is not None and not 0 <= fields.reminder <= MAX_REMINDER:
+        raise InvalidInput("reminder: at most four weeks before")
+    return vevent.Fields(title, fields.start, fields.end, place, description, attendees, fields.reminder,
+                         fields.organizer or organizer)
 
 
 def _calendar(collection: dav.CollectionRow, shared: bool, n: int) -> Calendar:

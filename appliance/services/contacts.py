@@ -236,6 +236,14 @@ class Contacts:
         book, _ = self._book(slug)
         return {card.uid: card.name for card in sorted(book.cards.values(), key=lambda c: c.href, reverse=True)}
 
+    def email_choices(self, slug: str, limit: int = 500) -> list[tuple[str, str]]:
+        """(name, e-mail) of the cards of ``slug`` that have an e-mail, by
+        name, at most ``limit`` (from the cache of the list). Raises NotFound."""
+        book, _ = self._book(slug)
+        found = sorted(((c.name, e.lower()) for c in book.cards.values() for e in c.emails),
+                       key=lambda p: (p[0].casefold(), p[1]))
+        return found[:limit]
+
     # -- writing -----------------------------------------------------------------
 
     def create(self, slug: str, fields: vcard.Fields, *, actor: str) -> str:

