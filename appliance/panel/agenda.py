@@ -89,7 +89,8 @@ async def _week(ctx: Context, monday: dt.date) -> Response:
     if view is None:
         return ctx.not_found()
     days = [monday + dt.timedelta(days=n) for n in range(7)]
-    return ctx.render("agenda.html", path="/agenda", view=view, mode="week", first=monday, weeks=[days],
+    busy = await asyncio.to_thread(ctx.app.core.agenda.busy, ctx.session.slug, ctx.session.address, monday, 7)
+    return ctx.render("agenda.html", path="/agenda", view=view, mode="week", first=monday, weeks=[days], busy=busy,
                       previous=f"/agenda/week/{_week_name(monday - dt.timedelta(days=7))}",
                       next=f"/agenda/week/{_week_name(monday + dt.timedelta(days=7))}",
                       today_link=f"/agenda/week/{_week_name(_today())}", week_link=f"/agenda/week/{_week_name(monday)}",
@@ -124,7 +125,11 @@ def _helpers(ctx: Context) -> dict:
         return f"{start}–{end}"
 
     query = ctx.query_data()
-    return {"saved": query.get("saved") == "1", "deleted": query.get("deleted") == "1", "day_name": day_name, "month_name": month_name, "hours": hours, "event_href": event_href}
+    def span(block: tuple[dt.datetime, dt.datetime]) -> str:
+        a, b = block
+        return f"{a:%H:%M}–{'24:00' if b.time() == dt.time() and b.date() > a.date() else f'{b:%H:%M}'}"
+
+    return {"span": span, "saved": query.get("saved") == "1", "deleted": query.get("deleted") == "1", "day_name": day_name, "month_name": month_name, "hours": hours, "event_href": event_href}
 
 
 def event_href(ref: str, uid: str) -> str:

@@ -47,6 +47,8 @@ MAX_REMINDER = 40320
 _LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _EMAIL_RE = re.compile(r"[^@\s<>,;\"]{1,64}@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
+#: Most colleagues whose busy times one view shows.
+MAX_COLLEAGUES = 50
 #: Colours of calendars a client gave none, in turn.
 PALETTE = ("#1f6feb", "#b35900", "#2e7d32", "#8e24aa", "#c62828", "#00796b")
 
@@ -83,6 +85,21 @@ class Event:
             last = (self.end - dt.timedelta(microseconds=1)).date() if self.end > self.start else first
         last = max(first, last)
         return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class Busy:
+    """A colleague's busy times over a view: merged blocks, no titles."""
+
+    address: str
+    name: str
+    blocks: list[tuple[dt.datetime, dt.datetime]]
+
+    def on(self, day: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The blocks that touch ``day``, cut to it."""
+        start = dt.datetime.combine(day, dt.time(), self.blocks[0][0].tzinfo) if self.blocks else None
+        end = start + dt.timedelta(days=1) if start else None
+        return [(max(a, start), min(b, end)) for a, b in self.blocks if a < end and b > start]
 
 
 @dataclass(frozen=True)
@@ -181,6 +198,36 @@ class Agenda:
                         max(0, len(events) - MAX_EVENTS))
 
         return self.stores.handle(slug).read_sync("agenda view", read)
+
+    def busy(self, slug: str, address: str, first: dt.date, days: int) -> list[Busy]:
+        """The busy times of ``address``'s colleagues (the other active users
+        of ``slug``, at most :data:`MAX_COLLEAGUES`) over ``days`` days from
+        ``first``, from their own calendars: only when, never what (an
+        event marked free, TRANSP:TRANSPARENT, or cancelled does not count;
+        an all-day event covers its days). Changes nothing. Raises NotFound
+        when ``address`` is not an active user of ``slug``."""
+        address = names.address(address)
+        days = max(1, min(days, MAX_DAYS))
+
+        def read(conn: sqlite3.Connection) -> list[Busy]:
+            self._viewer(conn, address)
+            zone = zone_of(dav.get_collection(conn, f"{slug}/calendar"))
+            start = dt.datetime.combine(first, dt.time(), zone)
+            end = start + dt.timedelta(days=days)
+            found = []
+            users = [u for u in directory.list_users(conn) if u["state"] == "active" and u["address"] != address]
+            for user in users[:MAX_COLLEAGUES]:
+                blocks = []
+                for row in dav.calendars(conn, user["address"]):
+                    if not _is_events(row.collection):
+                        continue
+                    low, high = int(start.timestamp()) - 86400, int(end.timestamp()) + 86400
+                    for item in dav.items_in_range(conn, row.collection.id, "VEVENT", low, high):
+                        blocks += _busy_blocks(item.text, start, end, zone)
+                found.append(Busy(user["address"], user["display_name"] or "", _merged(blocks)))
+            return found
+
+        return self.stores.handle(slug).read_sync("agenda busy", read)
 
     # -- writing -------------------------------------------------------------------
 
@@ -379,3 +426,49 @@ def _occurrences(text: str, ref: str, start: dt.datetime, end: dt.datetime, zone
             all_day=all_day, recurring=str(component.get("UID", "")) in repeating,
         ))
     return events
+
+
+def _busy_blocks(text: str, start: dt.datetime, end: dt.datetime,
+                 zone: dt.tzinfo) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The [start, end) of each opaque, not cancelled occurrence in the
+    view, in ``zone`` (floating times and dates read in ``zone``)."""
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+        found = recurring_ical_events.of(calendar, components=["VEVENT"]).between(start, end)
+    except Exception:  # as _occurrences: a client's object this reader cannot follow
+        return []
+    blocks = []
+    for component in found:
+        if str(component.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+            continue
+        if str(component.get("STATUS", "")).upper() == "CANCELLED" or component.get("DTSTART") is None:
+            continue
+        first = component["DTSTART"].dt
+        finish = component.get("DTEND")
+        if finish is not None:
+            last = finish.dt
+        elif component.get("DURATION") is not None:
+            last = first + component["DURATION"].dt
+        else:
+            last = first + dt.timedelta(days=1) if not isinstance(first, dt.datetime) else first
+        a, b = _instant(first, zone), _instant(last, zone)
+        a, b = max(a, start), min(b, end)
+        if a < b:
+            blocks.append((a, b))
+    return blocks
+
+
+def _instant(value: dt.datetime | dt.date, zone: dt.tzinfo) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        return dt.datetime.combine(value, dt.time(), zone)
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
+
+
+def _merged(blocks: list[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:
+    merged: list[tuple[dt.datetime, dt.datetime]] = []
+    for a, b in sorted(blocks):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged

@@ -371,3 +371,36 @@ def test_deleting_an_event_asks_first(agendaco):
     assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2026-W51?deleted=1"
     assert _event(env, OWNER, f"{OWNER}/calendar", "agenda-client-3") is None
     assert ada.get(path).status_code == 404
+
+
+FREE_AND_CANCELLED = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//tests//agenda//EN
+BEGIN:VEVENT
+UID:agenda-free
+DTSTAMP:20261101T090000Z
+DTSTART:20261211T080000Z
+DTEND:20261211T090000Z
+TRANSP:TRANSPARENT
+SUMMARY:Reading time
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def test_the_week_shows_colleagues_busy_times_but_never_what(agendaco):
+    """ada's week lists abe's busy time on Wednesday (his appointment,
+    14:00-15:00) without its title, and not his event marked free; abe's
+    week shows ada busy all day on the fair's two days."""
+    env = agendaco
+    _dav(env, STAFF).calendar(url=env.base + f"/dav/{STAFF}/calendar/").save_event(FREE_AND_CANCELLED)
+    page = env.signed_in(OWNER).get("/agenda/week/2026-W50").text
+    section = html.unescape(re.sub(r"<[^>]+>", " ", page[page.index('id="busy-heading"'):page.index("</section>", page.index('id="busy-heading"'))]))
+    section = " ".join(section.split())
+    assert f"{STAFF} Wednesday 9 December: busy 14:00–15:00" in section, section
+    assert "Dentist" not in page and "Reading time" not in page and "Friday 11 December" not in section
+    other = html.unescape(env.signed_in(STAFF).get("/agenda/week/2026-W50").text)
+    assert "Thursday 10 December: busy 00:00–24:00" in other and "Friday 11 December: busy 00:00–24:00" in other
+    assert "Christmas fair" not in other
+    # A month shows no busy times (a week's view is where they are).
+    assert 'id="busy-heading"' not in env.signed_in(OWNER).get("/agenda/month/2026-12").text
