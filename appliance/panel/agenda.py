@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
+from appliance.services.agenda import zone_name
+
 from . import agenda_forms as forms
 from .core import Context, Response
 
@@ -164,7 +166,7 @@ async def _editable(ctx: Context):
 
 def _render_form(ctx: Context, form, current, zone, status: int = 200) -> Response:
     return ctx.render("agenda_event.html", status, path="/agenda", form=form, current=current,
-                      zone=getattr(zone, "key", None) or "UTC",
+                      zone=zone_name(zone),
                       href=event_href(current.calendar.ref, current.uid) if current else "/agenda/new")
 
 

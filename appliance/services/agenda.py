@@ -151,7 +151,10 @@ def zone_of(collection: dav.CollectionRow | None) -> dt.tzinfo:
 
 
 def zone_name(zone: dt.tzinfo) -> str:
-    return getattr(zone, "key", None) or "UTC"
+    """What a page calls ``zone``: its IANA name, else the name it gives itself."""
+    if zone in (dt.timezone.utc,):
+        return "UTC"
+    return getattr(zone, "key", None) or zone.tzname(None) or str(zone)
 
 
 class Agenda:
@@ -420,6 +423,12 @@ def _occurrences(text: str, ref: str, start: dt.datetime, end: dt.datetime, zone
         all_day = not isinstance(first, dt.datetime)
         finish = component.get("DTEND")
         last = finish.dt if finish is not None else (first + dt.timedelta(days=1) if all_day else first)
+        if all_day and isinstance(last, dt.datetime):
+            last = last.date()  # a client's mixed DTSTART/DTEND types (RFC 5545 forbids them)
+        elif not all_day and not isinstance(last, dt.datetime):
+            last = dt.datetime.combine(last, dt.time(), first.tzinfo)
+        if last < first:
+            last = first
         events.append(Event(
             calendar=ref, uid=str(component.get("UID", "")), title=str(component.get("SUMMARY", "")),
             place=str(component.get("LOCATION", "")), start=_local(first, zone), end=_local(last, zone),
