@@ -406,12 +406,35 @@ def _local(value: dt.datetime | dt.date, zone: dt.tzinfo) -> dt.datetime | dt.da
     return value
 
 
-def _occurrences(text: str, ref: str, start: dt.datetime, end: dt.datetime, zone: dt.tzinfo) -> list[Event]:
-    """Every occurrence of the events of one stored object in [start, end)."""
+def _expand(text: str, start: dt.datetime, end: dt.datetime) -> tuple[icalendar.Calendar | None, list]:
+    """The parsed object and its VEVENT occurrences that overlap [start,
+    end), earliest first, at most :data:`MAX_EVENTS` + 1. A rule repeating
+    by the second or minute is not expanded (its object is left out): it
+    would cost seconds on every page for nothing a person plans. A
+    client's object this reader cannot follow is left out too."""
     try:
         calendar = icalendar.Calendar.from_ical(text)
-        found = recurring_ical_events.of(calendar, components=["VEVENT"]).between(start, end)
-    except Exception:  # a client's object this reader cannot follow is left out, not fatal
+        for event in calendar.walk("VEVENT"):
+            for rule in event.get("RRULE") if isinstance(event.get("RRULE"), list) else [event.get("RRULE")]:
+                if rule is not None and str((rule.get("FREQ") or [""])[0]).upper() in ("SECONDLY", "MINUTELY"):
+                    return None, []
+        found = []
+        for component in recurring_ical_events.of(calendar, components=["VEVENT"]).after(start):
+            begin = component.get("DTSTART")
+            if begin is not None and _instant(begin.dt, start.tzinfo) >= end:
+                break
+            found.append(component)
+            if len(found) > MAX_EVENTS:
+                break
+        return calendar, found
+    except Exception:  # noqa: BLE001 - one unreadable object must not break the page
+        return None, []
+
+
+def _occurrences(text: str, ref: str, start: dt.datetime, end: dt.datetime, zone: dt.tzinfo) -> list[Event]:
+    """Every occurrence of the events of one stored object in [start, end)."""
+    calendar, found = _expand(text, start, end)
+    if calendar is None:
         return []
     repeating = {str(c.get("UID", "")) for c in calendar.walk("VEVENT") if "RRULE" in c or "RDATE" in c}
     events = []
@@ -441,11 +464,7 @@ def _busy_blocks(text: str, start: dt.datetime, end: dt.datetime,
                  zone: dt.tzinfo) -> list[tuple[dt.datetime, dt.datetime]]:
     """The [start, end) of each opaque, not cancelled occurrence in the
     view, in ``zone`` (floating times and dates read in ``zone``)."""
-    try:
-        calendar = icalendar.Calendar.from_ical(text)
-        found = recurring_ical_events.of(calendar, components=["VEVENT"]).between(start, end)
-    except Exception:  # as _occurrences: a client's object this reader cannot follow
-        return []
+    found = _expand(text, start, end)[1]
     blocks = []
     for component in found:
         if str(component.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":

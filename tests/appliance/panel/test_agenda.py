@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 
 import caldav
 import pytest
@@ -404,3 +405,32 @@ def test_the_week_shows_colleagues_busy_times_but_never_what(agendaco):
     assert "Christmas fair" not in other
     # A month shows no busy times (a week's view is where they are).
     assert 'id="busy-heading"' not in env.signed_in(OWNER).get("/agenda/month/2026-12").text
+
+
+FLOOD = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//tests//agenda//EN
+BEGIN:VEVENT
+UID:agenda-hourly
+DTSTAMP:20261101T090000Z
+DTSTART:20270301T000000Z
+DTEND:20270301T003000Z
+RRULE:FREQ=HOURLY;UNTIL=20270331T000000Z
+SUMMARY:Hourly check
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def test_a_view_shows_at_most_its_bound_of_events(agendaco):
+    """A client's hourly event through March 2027 (about 700 times) shows
+    500 times in abe's month, with a notice of those left out; the page
+    answers at once."""
+    env = agendaco
+    _dav(env, STAFF).calendar(url=env.base + f"/dav/{STAFF}/calendar/").save_event(FLOOD)
+    started = time.monotonic()
+    page = env.signed_in(STAFF).get("/agenda/month/2027-03")
+    assert page.status_code == 200 and time.monotonic() - started < 20
+    text = html.unescape(page.text)
+    assert text.count("Hourly check") == 500
+    assert re.search(r"Only the first 500 events are shown; [0-9]+ more are left out\.", text)
