@@ -21,7 +21,9 @@ request up here before any handler runs:
   the operators' sign-in page; a business's user (or support session)
   without an operator's session, the panel's ``404``.
   (another business's, or nobody's), or ``{uid}`` that is not a contact of
-  it, or ``{deal}`` that is not one of its deals: the panel's ``404``,
+  it, or ``{deal}`` that is not one of its deals, or ``{calendar}`` and
+  ``{event}`` not an event of a calendar the viewer may write (the
+  business's shared ones, their own): the panel's ``404``,
   the same bytes as a path that does not exist, so nobody learns who is
   hosted here;
 * a method a route does not have: ``405`` with ``Allow``.
