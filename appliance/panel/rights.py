@@ -21,7 +21,9 @@ request up here before any handler runs:
   the operators' sign-in page; a business's user (or support session)
   without an operator's session, the panel's ``404``.
   (another business's, or nobody's), or ``{uid}`` that is not a contact of
-  it, or ``{deal}`` that is not one of its deals: the panel's ``404``,
+  it, or ``{deal}`` that is not one of its deals, or ``{calendar}`` and
+  ``{event}`` not an event of a calendar the viewer may write (the
+  business's shared ones, their own): the panel's ``404``,
   the same bytes as a path that does not exist, so nobody learns who is
   hosted here;
 * a method a route does not have: ``405`` with ``Allow``.
@@ -70,6 +72,10 @@ PARAMS["theme"] = r"[a-z][a-z0-9-]{0,30}"
 PARAMS["image"] = r"[a-z0-9][a-z0-9_.-]{0,79}"
 # Webmail: one of the user's folders, a message's UID in it, a part of it.
 PARAMS.update(folder=r"[1-9][0-9]{0,11}", message=r"[1-9][0-9]{0,11}", part=r"[0-9]{1,3}")
+# The agenda: an ISO week, a month.
+PARAMS.update(week=r"[0-9]{4}-W[0-9]{2}", month=r"[0-9]{4}-[0-9]{2}")
+# An event: its calendar's random reference and its iCalendar UID.
+PARAMS["event"] = r"[^/\s]{1,255}"
 # A conversation: the row id of its first message (storage.mailthreads).
 PARAMS["thread"] = r"[1-9][0-9]{0,17}"
 
@@ -222,6 +228,17 @@ ROUTES: tuple[Route, ...] = (
     Route("/pipeline/stages", "GET", "deals.stages_page", frozenset({OWNER})),
     Route("/pipeline/stages", "POST", "deals.set_stages", frozenset({OWNER})),
     Route("/my-day", "GET", "deals.my_day", SIGNED_IN),
+    # The agenda: the shared calendar and one's own, a week or a month.
+    Route("/agenda", "GET", "agenda.page", SIGNED_IN),
+    Route("/agenda/week/{week}", "GET", "agenda.week_page", SIGNED_IN),
+    Route("/agenda/month/{month}", "GET", "agenda.month_page", SIGNED_IN),
+    # Its events, in the calendars one may write (the shared ones, one's own).
+    Route("/agenda/new", "GET", "agenda.new_page", SIGNED_IN),
+    Route("/agenda/new", "POST", "agenda.new", SIGNED_IN),
+    Route("/agenda/events/{calendar}/{event}", "GET", "agenda.edit_page", SIGNED_IN),
+    Route("/agenda/events/{calendar}/{event}", "POST", "agenda.edit", SIGNED_IN),
+    Route("/agenda/events/{calendar}/{event}/delete", "GET", "agenda.delete_page", SIGNED_IN),
+    Route("/agenda/events/{calendar}/{event}/delete", "POST", "agenda.delete", SIGNED_IN),
     # The website editor: theme, profile, pages and their blocks, preview, publishing, versions.
     Route("/website", "GET", "website.overview", OWNERS),
     Route("/website/start", "POST", "website.start", OWNERS),

@@ -47,6 +47,8 @@ runs them in a thread.
                    of others'); each user's sharing setting
 ``deals``          the CRM's deals and the business's pipeline of stages;
                    "my day" (follow-ups due, recent activity)
+``agenda``         a week or a month of a user's calendars and the
+                   business's shared ones, recurrences expanded
 ``backups``        what the replica holds, restore, the nightly export
 ``signup``         self-service sign-up: the question, the limits, a
                    business and its owner made together
@@ -70,6 +72,7 @@ from storage.tenants import TenantPool
 from ..catalog import Catalog
 from ..settings import Settings
 from .addresses import Addresses
+from .agenda import Agenda
 from .apikeys import ApiKeys
 from .audit import AuditLog
 from .backups import Backups
@@ -130,6 +133,7 @@ class Services:
         self.contacts = Contacts(self.stores)
         self.contact_merge = ContactMerge(self.stores, self.contacts)
         self.deals = Deals(self.stores, self.contacts)
+        self.agenda = Agenda(self.stores)
         self.mail_history = MailHistory(self.stores)
         self.backups = Backups(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)

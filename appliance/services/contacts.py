@@ -271,6 +271,14 @@ class Contacts:
                     found[address.casefold()] = ("" if card.name == address else card.name, address)
         return sorted(found.values(), key=lambda f: (f[0].casefold() or f[1].casefold(), f[1].casefold()))[:limit]
 
+    def email_choices(self, slug: str, limit: int = 500) -> list[tuple[str, str]]:
+        """(name, e-mail) of the cards of ``slug`` that have an e-mail, by
+        name, at most ``limit`` (from the cache of the list). Raises NotFound."""
+        book, _ = self._book(slug)
+        found = sorted(((c.name, e.lower()) for c in book.cards.values() for e in c.emails),
+                       key=lambda p: (p[0].casefold(), p[1]))
+        return found[:limit]
+
     # -- writing -----------------------------------------------------------------
 
     def create(self, slug: str, fields: vcard.Fields, *, actor: str) -> str:

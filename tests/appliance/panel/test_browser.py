@@ -74,7 +74,7 @@ def test_an_owner_adds_a_colleague_who_then_uses_mail_and_the_panel(env, browser
     browser.fill("Password", password)
     _clean(browser.press("Sign in"), "Overview")
     menu = browser.evaluate("[...document.querySelectorAll('nav a')].map(a => a.textContent.trim())")
-    assert menu == ["Overview", "Mail", "Contacts", "Pipeline", "My day", "Your devices", "Calendar feeds", "Password", "Sessions", "Security", "Mail rules"]
+    assert menu == ["Overview", "Mail", "Contacts", "Pipeline", "My day", "Agenda", "Your devices", "Calendar feeds", "Password", "Sessions", "Security", "Mail rules"]
     _clean(browser.press("Sign out"), "Sign in")
 
 
@@ -89,10 +89,11 @@ def test_every_page_is_clean_in_english_and_french(env, browser, width):
     headings = {
         "en": {"/home": "Overview", "/password": "Change your password", "/sessions": "Your sessions",
                "/people": "People", "/people/add": "Add a person", "/people/bob@acme.example": "bob@acme.example",
-               "/no/such/page": "Page not found"},
+               "/agenda/week/2026-W50": "Agenda: week of Monday 7 December", "/no/such/page": "Page not found"},
         "fr": {"/home": "Vue d’ensemble", "/password": "Changer votre mot de passe", "/sessions": "Vos sessions",
                "/people": "Personnes", "/people/add": "Ajouter une personne",
-               "/people/bob@acme.example": "bob@acme.example", "/no/such/page": "Page introuvable"},
+               "/people/bob@acme.example": "bob@acme.example", "/agenda/week/2026-W50": "Agenda : semaine du lundi 7 décembre",
+               "/no/such/page": "Page introuvable"},
     }
     _clean(browser.visit(base + "/"), "Sign in", browser)
     browser.fill("E-mail address", "ann@acme.example")

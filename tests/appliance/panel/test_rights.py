@@ -154,6 +154,15 @@ SPEC = {
     ("/pipeline/stages", "GET"): {OWNER},
     ("/pipeline/stages", "POST"): {OWNER},
     ("/my-day", "GET"): IN,
+    ("/agenda", "GET"): IN,
+    ("/agenda/week/{week}", "GET"): IN,
+    ("/agenda/month/{month}", "GET"): IN,
+    ("/agenda/new", "GET"): IN,
+    ("/agenda/new", "POST"): IN,
+    ("/agenda/events/{calendar}/{event}", "GET"): IN,
+    ("/agenda/events/{calendar}/{event}", "POST"): IN,
+    ("/agenda/events/{calendar}/{event}/delete", "GET"): IN,
+    ("/agenda/events/{calendar}/{event}/delete", "POST"): IN,
     # The website editor
     ("/website", "GET"): OWNERS,
     ("/website/start", "POST"): OWNERS,
@@ -251,7 +260,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 181
+    assert len(table) == 190
 
 
 @pytest.fixture(scope="module")
@@ -317,10 +326,14 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         path = path.replace("{app}", _app_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
     if "{calendar}" in pattern:
         # One's own calendar; another business aims at bob's.
-        path = path.replace("{calendar}", _calendar_ref(env, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"))
+        owner = VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"
+        path = path.replace("{calendar}", _calendar_ref(env, owner))
+        if "{event}" in pattern:
+            # An event of that calendar, made for this cell (one may delete it).
+            path = path.replace("{event}", _own_event(env, owner))
     # An invitation link nobody was given: its page says it cannot be used.
     path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
-    path = path.replace("{slug}", WALK_SLUG)
+    path = path.replace("{slug}", WALK_SLUG).replace("{week}", "2026-W50").replace("{month}", "2026-12")
     if "{uid}" in pattern or "{deal}" in pattern:
         # A contact of acme's, made for this cell (the owner may delete it),
         # and a deal of it.
@@ -393,6 +406,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/contacts/{uid}/do-not-contact": {"do_not_contact": "on"},
         "/contacts/{uid}/followups": {"summary": f"Call back ({viewer})", "due": "2026-12-31"},
         "/contacts/{uid}/followups/done": {"todo": "no-such-task"},
+        # No calendar chosen: the form refused, nothing written.
+        "/agenda/new": {"title": f"Walk {viewer}", "calendar": "", "start_date": "2026-12-09", "start_time": "09:00",
+                        "end_date": "2026-12-09", "end_time": "10:00"},
         "/website/start": {"theme": "clean"},
         "/website/theme": {"theme": "clean"},
         "/website/profile": {"name": "Acme Bakery"},
@@ -434,6 +450,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     }.get(pattern, {})
     if method == "POST" and pattern in ("/contacts/{uid}/deals/add", "/deals/{deal}"):
         form = _deal_form(env, f"Walk deal ({viewer})")
+    elif method == "POST" and pattern == "/agenda/events/{calendar}/{event}":
+        form = {"title": f"Walked by {viewer}", "calendar": path.split("/")[3], "start_date": "2026-12-09",
+                "start_time": "09:00", "end_date": "2026-12-09", "end_time": "10:00"}
     elif method == "POST" and pattern == "/deals/{deal}/stage":
         form = {"stage": str(_walk_stages(env)["Won"])}
     elif method == "POST" and pattern == "/pipeline/stages":
@@ -616,6 +635,18 @@ def _calendar_ref(env, address: str) -> str:
     page = _signed_in(env, address).get("/calendars").text
     own = page[page.index('id="own-heading"'):]
     return re.search(r'action="/calendars/([0-9a-f]{16})/', own).group(1)
+
+
+def _own_event(env, address: str) -> str:
+    """The UID of a new event in ``address``'s own calendar (PUT over CalDAV)."""
+    uid = f"walk-event-{next(_victims)}"
+    text = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//walk//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n"
+            "DTSTAMP:20261201T000000Z\r\nDTSTART:20261209T090000Z\r\nDTEND:20261209T100000Z\r\nSUMMARY:Walk\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    reply = requests.put(f"{env.base}/dav/{address}/calendar/{uid}.ics", data=text.encode(), auth=(address, PASSWORD),
+                         headers={"Content-Type": "text/calendar"}, verify=False, timeout=30)
+    assert reply.status_code == 201, reply.text
+    return uid
 
 
 def _app_refs(env, address: str) -> list[str]:
