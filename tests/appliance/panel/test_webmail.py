@@ -199,11 +199,13 @@ def test_an_attachment_is_listed_and_served_as_a_download(env):
 def test_search_finds_by_sender_subject_and_body(env):
     """Searching bob's inbox by subject, by sender and by message text
     lists the message that matches and not the others."""
-    deliver(env, BOB, "Invoice 4711", "The amount is zanzibar euros.\n", sender="billing@supplier.example")
+    # Not supplier.example: bob's folder rule (test_mail_rules.py) files its
+    # mail in Suppliers, and files share the package's daemon in any order.
+    deliver(env, BOB, "Invoice 4711", "The amount is zanzibar euros.\n", sender="billing@wholesaler.example")
     deliver(env, BOB, "Holiday", "Nothing to pay.\n")
     bob = env.signed_in(BOB)
     box = inbox(bob)
-    for field, q in (("subject", "invoice 47"), ("from", "supplier.example"), ("body", "zanzibar")):
+    for field, q in (("subject", "invoice 47"), ("from", "wholesaler.example"), ("body", "zanzibar")):
         page = bob.get(f"/mail/{box}?field={field}&q={q}").text
         assert "Invoice 4711" in page and ">Holiday<" not in page, (field, q)
 
