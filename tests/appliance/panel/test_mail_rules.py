@@ -45,6 +45,15 @@ def _new_user(env) -> str:
     return address
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _bob_without_rules_after(env):
+    """bob is shared by the whole package: the vacation reply and the
+    Suppliers rule this module gives him end with it (no script active),
+    so files run after this one, on any worker, get his mail as before."""
+    yield
+    env.cli("sieve", "activate", "bob@acme.example", "")
+
+
 @pytest.fixture(scope="module")
 def browser(env, tmp_path_factory):
     if CHROMIUM is None or not AXE.is_file():
