@@ -7,7 +7,8 @@ panel's one 404. A message's HTML is never part of the page: it is served
 sanitised from its own route (:func:`message_body`) into a sandboxed frame,
 under a policy that allows no script and no request at all
 (``default-src 'none'``), and remote images only once the reader asked
-for them on that message (``?images=1``). Attachments are served as
+for them on that message (``?images=1``) or chose to always show them
+from its sender (:mod:`appliance.webmailpictures`). Attachments are served as
 downloads under a sandbox policy, never rendered (the web adapter adds
 ``X-Content-Type-Options: nosniff`` to every answer).
 """
