@@ -30,6 +30,7 @@ from . import greylist
 from . import senderlists
 from . import mailhistory
 from . import signatures
+from . import picturesenders
 from . import mailthreads
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
@@ -54,6 +55,7 @@ TENANT_MIGRATIONS = (
     mailhistory.MIGRATIONS,
     mailthreads.MIGRATIONS,
     signatures.MIGRATIONS,
+    picturesenders.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

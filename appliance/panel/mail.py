@@ -7,7 +7,8 @@ panel's one 404. A message's HTML is never part of the page: it is served
 sanitised from its own route (:func:`message_body`) into a sandboxed frame,
 under a policy that allows no script and no request at all
 (``default-src 'none'``), and remote images only once the reader asked
-for them on that message (``?images=1``). Attachments are served as
+for them on that message (``?images=1``) or chose to always show them
+from its sender (:mod:`appliance.webmailpictures`). Attachments are served as
 downloads under a sandbox policy, never rendered (the web adapter adds
 ``X-Content-Type-Options: nosniff`` to every answer).
 """
@@ -20,7 +21,7 @@ import logging
 import urllib.parse
 from html import escape
 
-from appliance import webmail, webmailcalendar, webmailconversations, webmailsignatures
+from appliance import webmail, webmailcalendar, webmailconversations, webmailpictures, webmailsignatures
 from appliance.delivery import SenderRefused, SendingLimit
 from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
 from appliance.services import contacts
@@ -140,26 +141,33 @@ async def message_page(ctx: Context, status: int = 200, error: str = "") -> Resp
     account = _account(ctx)
     box, uid = _number(ctx, "folder"), _number(ctx, "message")
     try:
-        folder, row, shown = await webmail.view(account, box, uid)
+        asked = _query(ctx, "images") == "1"
+        folder, row, shown, images, sender = await webmailpictures.view(account, box, uid, asked)
     except NotFound:
         return ctx.not_found()
     folders = await webmail.folders(account)
-    images = _query(ctx, "images") == "1"
+    trusted = bool(sender) and sender in await webmailpictures.senders(account)
     standing, others = None, []
     if shown.invitation is not None:
         standing = await webmailcalendar.standing(account, ctx.app.submission, shown.invitation)
         others = [p for p in shown.invitation.attendees if p.address.lower() != account.address.lower()]
     return ctx.render("mail_message.html", status, folders=folders, folder=folder, row=row, shown=shown,
                       images=images, uid=uid, standing=standing, others=others, error=error,
-                      notice=mailinvites.notice(ctx, _query(ctx, "done")))
+                      sender=sender, trusted=trusted, notice=_message_notice(ctx))
+
+
+def _message_notice(ctx: Context) -> str:
+    if _query(ctx, "done") == "pictures":
+        return ctx._("Pictures from this sender will be shown at once.")
+    return mailinvites.notice(ctx, _query(ctx, "done"))
 
 
 async def message_body(ctx: Context) -> Response:
     """The sanitised HTML of a message, for its sandboxed frame."""
     account = _account(ctx)
-    allowed = _query(ctx, "images") == "1"
     try:
-        _, _, shown = await webmail.view(account, _number(ctx, "folder"), _number(ctx, "message"), allowed)
+        _, _, shown, allowed, _ = await webmailpictures.view(account, _number(ctx, "folder"), _number(ctx, "message"),
+                                                          _query(ctx, "images") == "1")
     except NotFound:
         return ctx.not_found()
     images = "https: http: data:" if allowed else "data:"

@@ -1,11 +1,12 @@
 """Webmail: a signature for each address the user may send as, over
-:mod:`appliance.webmailsignatures`. Each address has its own small form
+:mod:`appliance.webmailsignatures`, and the senders whose pictures are
+shown at once (:mod:`appliance.panel.mailpictures` changes them). Each address has its own small form
 on one page; a refused one comes back with the message beside its field
 and nothing stored."""
 
 from __future__ import annotations
 
-from appliance import webmail, webmailsignatures
+from appliance import webmail, webmailpictures, webmailsignatures
 from appliance.errors import InvalidInput, LimitExceeded
 
 from . import mailforms
@@ -34,14 +35,17 @@ async def _page(ctx: Context, senders: list[str], status: int = 200, notice: str
 
     return ctx.render("mail_signatures.html", status, folders=await webmail.folders(_account(ctx)),
                       forms=await _forms(ctx, senders, posted), notice=notice,
-                      max_lines=webmailsignatures.MAX_LINES)
+                      max_lines=webmailsignatures.MAX_LINES,
+                      picture_senders=await webmailpictures.senders(_account(ctx)))
 
 
 async def page(ctx: Context) -> Response:
     """Each sending address with its signature."""
     from .mail import _senders
 
-    notice = ctx._("Your signature was saved.") if (ctx.request.query.get("done") or [""])[0] == "saved" else ""
+    done = (ctx.request.query.get("done") or [""])[0]
+    notice = {"saved": ctx._("Your signature was saved."),
+              "pictures": ctx._("The sender was removed.")}.get(done, "")
     return await _page(ctx, await _senders(ctx), notice=notice)
 
 

@@ -299,6 +299,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/mail/folders", "POST", "mailfolders.create", SIGNED_IN),
     Route("/mail/signatures", "GET", "mailsignatures.page", SIGNED_IN),
     Route("/mail/signatures", "POST", "mailsignatures.save", SIGNED_IN),
+    Route("/mail/pictures/remove", "POST", "mailpictures.remove", SIGNED_IN),
     Route("/mail/{folder}", "GET", "mail.folder_page", SIGNED_IN),
     Route("/mail/{folder}/folder", "GET", "mailfolders.folder_page", SIGNED_IN),
     Route("/mail/{folder}/rename", "POST", "mailfolders.rename", SIGNED_IN),
@@ -311,6 +312,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/mail/{folder}/{message}", "GET", "mail.message_page", SIGNED_IN),
     Route("/mail/{folder}/{message}/body", "GET", "mail.message_body", SIGNED_IN),
     Route("/mail/{folder}/{message}/part/{part}", "GET", "mail.part", SIGNED_IN),
+    # Always show the pictures of this message's sender.
+    Route("/mail/{folder}/{message}/pictures", "POST", "mailpictures.always", SIGNED_IN),
     # A calendar invitation in a message: answer it; remove a cancelled event.
     Route("/mail/{folder}/{message}/invitation", "POST", "mailinvites.answer", SIGNED_IN),
     Route("/mail/{folder}/{message}/invitation/remove", "POST", "mailinvites.remove", SIGNED_IN),

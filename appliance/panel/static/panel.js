@@ -1,5 +1,5 @@
 /* The panel's own script. Every page works without it; where it runs it
- * adds five things, each found by a data- attribute the templates write:
+ * adds six things, each found by a data- attribute the templates write:
  *
  * - textarea[data-markdown]: a toolbar whose buttons wrap or prefix the
  *   selection with the Markdown the site builder accepts (sitegen/markup.py);
@@ -20,6 +20,11 @@
  * - ol[data-reorder]: its items can be dragged; a drop posts the same
  *   up/down forms the buttons of each item post, one step at a time, so
  *   the server has one way to move a block.
+ * - form[data-drag-to-folder] (a webmail list): its rows can be dragged
+ *   onto a folder of the folder list (li[data-folder]); a drop posts the
+ *   list's own form with that folder chosen and "Move" pressed, for the
+ *   dragged row or, when it is ticked, every ticked row, and shows the
+ *   page the server returns. The menu stays for the keyboard.
  *
  * No inline script or style anywhere (CSP default-src 'self').
  */
@@ -356,12 +361,73 @@
     });
   }
 
+  /* ---- Drag messages to a folder ---- */
+
+  function dragToFolder(form) {
+    var select = form.querySelector("select[name=target]");
+    var nav = document.querySelector("nav.mail-folders");
+    if (!select || !nav || !form.querySelector("button[name=action][value=move]")) { return; }
+    // Only the folders the menu offers (not the one listed) take a drop.
+    var offered = Array.prototype.map.call(select.options, function (o) { return o.value; });
+    var folders = Array.prototype.filter.call(nav.querySelectorAll("li[data-folder]"), function (li) {
+      return offered.indexOf(li.getAttribute("data-folder")) !== -1;
+    });
+    var dragged = null;
+    Array.prototype.forEach.call(form.querySelectorAll("tbody tr"), function (row) {
+      var box = row.querySelector("input[type=checkbox][name=m]");
+      if (!box) { return; }
+      row.draggable = true;
+      row.addEventListener("dragstart", function (e) {
+        var ticked = Array.prototype.filter.call(form.querySelectorAll("input[type=checkbox][name=m]"),
+                                                 function (b) { return b.checked; });
+        dragged = box.checked ? ticked : [box];
+        row.classList.add("dragging");
+        e.dataTransfer.effectAllowed = "move";
+        e.dataTransfer.setData("text/plain", row.textContent.trim().replace(/\s+/g, " "));
+      });
+      row.addEventListener("dragend", function () {
+        dragged = null;
+        row.classList.remove("dragging");
+        folders.forEach(function (li) { li.classList.remove("drop-here"); });
+      });
+    });
+    folders.forEach(function (li) {
+      li.addEventListener("dragover", function (e) {
+        if (dragged === null) { return; }
+        e.preventDefault();
+        e.dataTransfer.dropEffect = "move";
+        folders.forEach(function (f) { f.classList.toggle("drop-here", f === li); });
+      });
+      li.addEventListener("dragleave", function () { li.classList.remove("drop-here"); });
+      li.addEventListener("drop", function (e) {
+        if (dragged === null) { return; }
+        e.preventDefault();
+        // The same fields the form sends when "Move" is pressed.
+        var data = new FormData(form);
+        data.delete("m");
+        dragged.forEach(function (b) { data.append("m", b.value); });
+        data.set("target", li.getAttribute("data-folder"));
+        data.set("action", "move");
+        dragged = null;
+        form.setAttribute("aria-busy", "true");
+        fetch(target(form), {
+          method: "POST",
+          body: new URLSearchParams(data),
+          credentials: "same-origin"
+        }).then(function (reply) {
+          return reply.text().then(function (html) { showPage(html, reply.url); });
+        }, function () { location.reload(); });
+      });
+    });
+  }
+
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll("textarea[data-markdown]"), markdownToolbar);
     Array.prototype.forEach.call(document.querySelectorAll("form[data-upload-progress]"), uploadProgress);
     Array.prototype.forEach.call(document.querySelectorAll("ol[data-reorder]"), reorder);
     Array.prototype.forEach.call(document.querySelectorAll("select[data-signatures]"), signatureSwap);
     Array.prototype.forEach.call(document.querySelectorAll("input[data-complete]"), completion);
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-drag-to-folder]"), dragToFolder);
   }
 
   if (document.readyState === "loading") {

@@ -158,3 +158,30 @@ def test_bob_files_a_message_in_a_new_folder_and_renames_it(env, browser):
     assert any(line.endswith(b'"Millers"') or line.endswith(b" Millers") for line in listed)
     assert not any(b"Mills" in line for line in listed)
     browser.viewport(1366, 900, mobile=False)
+
+
+def test_bob_drags_a_message_onto_a_folder(env, browser):
+    """bob drags a message of his inbox onto the folder "Dragged receipts"
+    in the folder list: the drop posts the list's own Move, the inbox
+    comes back saying so, and his IMAP client finds the message in that
+    folder and no longer in INBOX. The page is clean and accessible."""
+    conn = imap(env, "bob@acme.example")
+    try:
+        conn.create('"Dragged receipts"')
+    finally:
+        conn.logout()
+    deliver(env, "bob@acme.example", "Receipt for the dragged oven")
+    _sign_in(env, browser, "bob@acme.example")
+    _clean(browser.press("Mail"), "Inbox", browser)
+    drag = ("(() => { const row = [...document.querySelectorAll('.mail-list tbody tr')]"
+            ".find(r => r.textContent.includes('Receipt for the dragged oven'));"
+            " const folder = [...document.querySelectorAll('nav.mail-folders li')]"
+            ".find(li => li.textContent.trim().startsWith('Dragged receipts'));"
+            " const data = new DataTransfer();"
+            " const fire = (el, type) => el.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true,"
+            " dataTransfer: data})); fire(row, 'dragstart'); fire(folder, 'dragover');"
+            " fire(folder, 'drop'); fire(row, 'dragend'); })()")
+    _clean(browser.then_load(drag), "Inbox", browser)
+    assert browser.evaluate("document.querySelector('[role=status]').textContent") == "Moved."
+    assert "Receipt for the dragged oven" in imap_subjects(env, "bob@acme.example", '"Dragged receipts"')
+    assert "Receipt for the dragged oven" not in imap_subjects(env, "bob@acme.example", "INBOX")
