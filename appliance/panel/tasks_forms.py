@@ -32,6 +32,10 @@ def task(_: Gettext, lists: list[service.TaskList], colleagues: list[str], data:
     if current and current.fields.priority not in priorities:
         priorities[current.fields.priority] = str(current.fields.priority)
 
+    statuses = list(status_labels(_).items())
+    people_choices = [("", _("Nobody"))] + [(a, a) for a in people]
+    priority_choices = [(str(k), v) for k, v in sorted(priorities.items())]
+
     class TaskForm(Form):
         title = StringField(_("Title"), [
             InputRequired(_("Give the task a title.")),
@@ -39,13 +43,13 @@ def task(_: Gettext, lists: list[service.TaskList], colleagues: list[str], data:
         ], render_kw={"autocomplete": "off"})
         list = SelectField(_("List"), choices=[(t.ref, t.name) for t in lists if t.writable],
                            invalid_choice_message=_("Choose one of the lists."))
-        status = SelectField(_("Status"), choices=list(status_labels(_).items()),
+        status = SelectField(_("Status"), choices=statuses,
                              invalid_choice_message=_("Choose one of the statuses."))
-        assignee = SelectField(_("Assigned to"), choices=[("", _("Nobody"))] + [(a, a) for a in people],
+        assignee = SelectField(_("Assigned to"), choices=people_choices,
                                invalid_choice_message=_("Choose one of your colleagues."))
         due = _Date(_("Due date (optional)"), [Optional()], format="%Y-%m-%d", render_kw={"type": "date"},
                     unreadable=_("Enter a date such as 2026-03-31."))
-        priority = SelectField(_("Priority"), choices=[(str(k), v) for k, v in sorted(priorities.items())],
+        priority = SelectField(_("Priority"), choices=priority_choices,
                                invalid_choice_message=_("Choose one of the priorities."))
         etag = HiddenField()
 
