@@ -176,7 +176,10 @@ def _set(todo: icalendar.Todo, fields: Fields, before: Fields | None, now: dt.da
         todo.pop("STATUS", None)
         todo.add("STATUS", fields.status)
         # What clients show beside the status (Thunderbird's "% complete").
-        percent = int(todo.get("PERCENT-COMPLETE", 0) or 0)
+        try:
+            percent = int(todo.get("PERCENT-COMPLETE", 0) or 0)
+        except (TypeError, ValueError):
+            percent = 0
         todo.pop("PERCENT-COMPLETE", None)
         todo.pop("COMPLETED", None)
         if fields.status == "COMPLETED":

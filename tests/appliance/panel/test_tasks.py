@@ -11,6 +11,7 @@ import re
 
 import caldav
 import pytest
+import requests
 
 from tests import nu
 from tests.browser import AXE, CHROMIUM, Browser
@@ -277,3 +278,22 @@ def test_the_task_pages_pass_the_nu_html_checker_in_english_and_french(taskco, t
             pages[-1].write_bytes(reply.content)
     messages = nu.errors(pages)
     assert messages == [], json.dumps(messages, indent=1)[:3000]
+
+
+def test_a_list_shows_at_most_its_bound_of_tasks(taskco):
+    """502 tasks a client put in tom's own list: his page shows 500 of
+    them with a notice of the 2 left out; the other lists are whole."""
+    env = taskco
+    with requests.Session() as http:
+        http.auth = (STAFF, PASSWORD)
+        for n in range(502):
+            text = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//tasks//EN\r\nBEGIN:VTODO\r\n"
+                    f"UID:tasks-bulk-{n}\r\nDTSTAMP:20261101T090000Z\r\nSUMMARY:Bulk {n}\r\nEND:VTODO\r\n"
+                    "END:VCALENDAR\r\n")
+            reply = http.put(f"{env.base}/dav/{STAFF}/tasks/tasks-bulk-{n}.ics", data=text.encode(),
+                             headers={"Content-Type": "text/calendar"}, verify=False, timeout=30)
+            assert reply.status_code == 201, reply.text
+    text = _text(env.signed_in(STAFF).get("/tasks").text)
+    assert len(re.findall(r"Bulk [0-9]+ · Needs action", text)) == 500
+    assert "Only the first 500 tasks are shown; 2 more are left out." in text
+    assert "Order flour 0" in text
