@@ -25,8 +25,9 @@ def _service(ctx: Context):
     return ctx.app.core.tasks
 
 
-async def page(ctx: Context, list_form=None, status: int = 200) -> Response:
-    """Every list with the tasks the filter (``?show=``) keeps."""
+async def page(ctx: Context, list_form=None, status: int = 200, rename: tuple[str, str] | None = None) -> Response:
+    """Every list with the tasks the filter (``?show=``) keeps; ``rename``
+    is a list's reference and the objection to its new name."""
     show = ctx.query_data().get("show", "open")
     if show not in FILTERS:
         show = "open"
@@ -38,7 +39,7 @@ async def page(ctx: Context, list_form=None, status: int = 200) -> Response:
     return ctx.render("tasks.html", status, path="/tasks", listings=listings, show=show,
                       statuses=forms.status_labels(ctx._), priorities=forms.priority_labels(ctx._),
                       list_form=list_form or forms.task_list(ctx._), task_href=task_href,
-                      done=query.get("done", ""))
+                      done=query.get("done", ""), rename=rename)
 
 
 async def _choices(ctx: Context):
@@ -167,15 +168,16 @@ async def add_list(ctx: Context) -> Response:
 
 async def rename_list(ctx: Context) -> Response:
     form = forms.task_list(ctx._, ctx.form_data())
+    ref = ctx.params["list"]
     if not form.validate():
-        return await page(ctx, None, 400)
+        return await page(ctx, None, 400, (ref, form.name.errors[0]))
     try:
         await asyncio.to_thread(_service(ctx).rename_list, ctx.session.slug, ctx.session.address,
-                                ctx.params["list"], form.name.data, actor=ctx.actor)
+                                ref, form.name.data, actor=ctx.actor)
     except NotFound:
         return ctx.not_found()
     except InvalidInput:
-        return await page(ctx, None, 400)
+        return await page(ctx, None, 400, (ref, ctx._("Check this field.")))
     return ctx.redirect("/tasks?done=list-renamed")
 
 

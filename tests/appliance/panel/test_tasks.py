@@ -160,10 +160,14 @@ def test_a_list_added_in_the_panel_is_a_task_list_for_caldav_clients(taskco):
 
 
 def test_an_owner_renames_and_deletes_an_empty_list(taskco):
-    """tia adds "Old list", renames it "Older list", then deletes it: it is gone."""
+    """tia adds "Old list", renames it "Older list" (a blank name is refused
+    beside the field), then deletes it: it is gone."""
     tia = taskco.signed_in(OWNER)
     assert tia.post("/tasks/lists", {"name": "Old list", "colour": ""}).status_code == 303
     ref = _refs(tia)["Old list"]
+    refused = tia.post(f"/tasks/lists/{ref}/rename", {"name": "  "})
+    assert refused.status_code == 400
+    assert re.search(rf'<ul class="errors" id="name-{ref}-error"><li>Give the list a name.</li>', refused.text)
     assert tia.post(f"/tasks/lists/{ref}/rename", {"name": "Older list"}).status_code == 303
     assert _refs(tia)["Older list"] == ref
     assert tia.post(f"/tasks/lists/{ref}/delete").headers["location"] == "/tasks?done=list-deleted"
