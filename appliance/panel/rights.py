@@ -23,7 +23,8 @@ request up here before any handler runs:
   (another business's, or nobody's), or ``{uid}`` that is not a contact of
   it, or ``{deal}`` that is not one of its deals, or ``{calendar}`` and
   ``{event}`` not an event of a calendar the viewer may write (the
-  business's shared ones, their own): the panel's ``404``,
+  business's shared ones, their own), or ``{list}`` and ``{task}`` not a
+  task of a list the viewer may write: the panel's ``404``,
   the same bytes as a path that does not exist, so nobody learns who is
   hosted here;
 * a method a route does not have: ``405`` with ``Allow``.
@@ -76,6 +77,8 @@ PARAMS.update(folder=r"[1-9][0-9]{0,11}", message=r"[1-9][0-9]{0,11}", part=r"[0
 PARAMS.update(week=r"[0-9]{4}-W[0-9]{2}", month=r"[0-9]{4}-[0-9]{2}")
 # An event: its calendar's random reference and its iCalendar UID.
 PARAMS["event"] = r"[^/\s]{1,255}"
+# A task list (its random reference) and a task's iCalendar UID.
+PARAMS.update(list=r"[0-9a-f]{16}", task=r"[^/\s]{1,255}")
 # A conversation: the row id of its first message (storage.mailthreads).
 PARAMS["thread"] = r"[1-9][0-9]{0,17}"
 
@@ -239,6 +242,19 @@ ROUTES: tuple[Route, ...] = (
     Route("/agenda/events/{calendar}/{event}", "POST", "agenda.edit", SIGNED_IN),
     Route("/agenda/events/{calendar}/{event}/delete", "GET", "agenda.delete_page", SIGNED_IN),
     Route("/agenda/events/{calendar}/{event}/delete", "POST", "agenda.delete", SIGNED_IN),
+    # Task lists: the business's and one's own; an owner adds, renames and
+    # deletes (when empty) the business's lists.
+    Route("/tasks", "GET", "tasks.page", SIGNED_IN),
+    Route("/tasks/new", "GET", "tasks.new_page", SIGNED_IN),
+    Route("/tasks/new", "POST", "tasks.new", SIGNED_IN),
+    Route("/tasks/{list}/{task}", "GET", "tasks.edit_page", SIGNED_IN),
+    Route("/tasks/{list}/{task}", "POST", "tasks.edit", SIGNED_IN),
+    Route("/tasks/{list}/{task}/complete", "POST", "tasks.complete", SIGNED_IN),
+    Route("/tasks/{list}/{task}/delete", "GET", "tasks.delete_page", SIGNED_IN),
+    Route("/tasks/{list}/{task}/delete", "POST", "tasks.delete", SIGNED_IN),
+    Route("/tasks/lists", "POST", "tasks.add_list", frozenset({OWNER})),
+    Route("/tasks/lists/{list}/rename", "POST", "tasks.rename_list", frozenset({OWNER})),
+    Route("/tasks/lists/{list}/delete", "POST", "tasks.delete_list", frozenset({OWNER})),
     # The website editor: theme, profile, pages and their blocks, preview, publishing, versions.
     Route("/website", "GET", "website.overview", OWNERS),
     Route("/website/start", "POST", "website.start", OWNERS),

@@ -49,6 +49,8 @@ runs them in a thread.
                    "my day" (follow-ups due, recent activity)
 ``agenda``         a week or a month of a user's calendars and the
                    business's shared ones, recurrences expanded
+``tasks``          the business's task lists and each user's own, their
+                   tasks (status, assignee, due date, priority)
 ``backups``        what the replica holds, restore, the nightly export
 ``signup``         self-service sign-up: the question, the limits, a
                    business and its owner made together
@@ -96,6 +98,7 @@ from .queue import Queue
 from .security import Security
 from .senderlists import SenderLists
 from .sieve import Scripts
+from .tasks import Tasks
 from .signup import Signup
 from .sitebuilder import SiteBuilder
 from .imagelibrary import ImageLibrary
@@ -134,6 +137,7 @@ class Services:
         self.contact_merge = ContactMerge(self.stores, self.contacts)
         self.deals = Deals(self.stores, self.contacts)
         self.agenda = Agenda(self.stores)
+        self.tasks = Tasks(self.stores)
         self.mail_history = MailHistory(self.stores)
         self.backups = Backups(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)

@@ -74,7 +74,7 @@ def test_an_owner_adds_a_colleague_who_then_uses_mail_and_the_panel(env, browser
     browser.fill("Password", password)
     _clean(browser.press("Sign in"), "Overview")
     menu = browser.evaluate("[...document.querySelectorAll('nav a')].map(a => a.textContent.trim())")
-    assert menu == ["Overview", "Mail", "Contacts", "Pipeline", "My day", "Agenda", "Your devices", "Calendar feeds", "Password", "Sessions", "Security", "Mail rules"]
+    assert menu == ["Overview", "Mail", "Contacts", "Pipeline", "My day", "Agenda", "Tasks", "Your devices", "Calendar feeds", "Password", "Sessions", "Security", "Mail rules"]
     _clean(browser.press("Sign out"), "Sign in")
 
 

@@ -163,6 +163,17 @@ SPEC = {
     ("/agenda/events/{calendar}/{event}", "POST"): IN,
     ("/agenda/events/{calendar}/{event}/delete", "GET"): IN,
     ("/agenda/events/{calendar}/{event}/delete", "POST"): IN,
+    ("/tasks", "GET"): IN,
+    ("/tasks/new", "GET"): IN,
+    ("/tasks/new", "POST"): IN,
+    ("/tasks/{list}/{task}", "GET"): IN,
+    ("/tasks/{list}/{task}", "POST"): IN,
+    ("/tasks/{list}/{task}/complete", "POST"): IN,
+    ("/tasks/{list}/{task}/delete", "GET"): IN,
+    ("/tasks/{list}/{task}/delete", "POST"): IN,
+    ("/tasks/lists", "POST"): {OWNER},
+    ("/tasks/lists/{list}/rename", "POST"): {OWNER},
+    ("/tasks/lists/{list}/delete", "POST"): {OWNER},
     # The website editor
     ("/website", "GET"): OWNERS,
     ("/website/start", "POST"): OWNERS,
@@ -248,6 +259,8 @@ _victims = itertools.count(1)
 _sites: list[str] = []
 #: Set once the walk has given acme's site its picture.
 _images: list[str] = []
+#: Set once the walk has made a shared task list of acme's.
+_lists: list[str] = []
 
 
 def _add_acme_image(env, name: str) -> None:
@@ -262,7 +275,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 192
+    assert len(table) == 203
 
 
 @pytest.fixture(scope="module")
@@ -333,6 +346,15 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         if "{event}" in pattern:
             # An event of that calendar, made for this cell (one may delete it).
             path = path.replace("{event}", _own_event(env, owner))
+    if "{list}" in pattern:
+        # A task list: one's own (a task in it made for this cell, which
+        # one may delete); another business aims at bob's. The list routes
+        # aim at a shared list made for the cell (the owner may delete it).
+        owner = VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"
+        if pattern.startswith("/tasks/lists/"):
+            path = path.replace("{list}", _shared_list(env, viewer, pattern))
+        else:
+            path = path.replace("{list}", _task_list_ref(env, owner)).replace("{task}", _own_task(env, owner))
     # An invitation link nobody was given: its page says it cannot be used.
     path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
     path = path.replace("{slug}", WALK_SLUG).replace("{week}", "2026-W50").replace("{month}", "2026-12")
@@ -409,6 +431,11 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/contacts/{uid}/followups": {"summary": f"Call back ({viewer})", "due": "2026-12-31"},
         "/contacts/{uid}/followups/done": {"todo": "no-such-task"},
         # No calendar chosen: the form refused, nothing written.
+        # No list chosen: the form refused, nothing written.
+        "/tasks/new": {"title": f"Walk {viewer}", "list": "", "status": "NEEDS-ACTION", "priority": "0"},
+        # No name: the form refused, no list made.
+        "/tasks/lists": {"name": "", "colour": ""},
+        "/tasks/lists/{list}/rename": {"name": f"Walked by {viewer}"},
         "/agenda/new": {"title": f"Walk {viewer}", "calendar": "", "start_date": "2026-12-09", "start_time": "09:00",
                         "end_date": "2026-12-09", "end_time": "10:00"},
         "/website/start": {"theme": "clean"},
@@ -459,6 +486,8 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
     elif method == "POST" and pattern == "/agenda/events/{calendar}/{event}":
         form = {"title": f"Walked by {viewer}", "calendar": path.split("/")[3], "start_date": "2026-12-09",
                 "start_time": "09:00", "end_date": "2026-12-09", "end_time": "10:00"}
+    elif method == "POST" and pattern == "/tasks/{list}/{task}":
+        form = {"title": f"Walked by {viewer}", "list": path.split("/")[2], "status": "IN-PROCESS", "priority": "0"}
     elif method == "POST" and pattern == "/deals/{deal}/stage":
         form = {"stage": str(_walk_stages(env)["Won"])}
     elif method == "POST" and pattern == "/pipeline/stages":
@@ -542,7 +571,7 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, before_the_walk
         role = _kind(viewer, pattern)
         sign_in_page = "/operator" if operator_route else "/"
         if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{uid}", "{page}", "{file}",
-                                                                  "{folder}", "{image}", "{deal}", "{calendar}")):
+                                                                  "{folder}", "{image}", "{deal}", "{calendar}", "{list}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
@@ -653,6 +682,39 @@ def _own_event(env, address: str) -> str:
                          headers={"Content-Type": "text/calendar"}, verify=False, timeout=30)
     assert reply.status_code == 201, reply.text
     return uid
+
+
+def _task_list_ref(env, address: str) -> str:
+    """The reference of ``address``'s own task list, from the new task form."""
+    page = _signed_in(env, address).get("/tasks/new").text
+    select = page[page.index('name="list"'):page.index("</select>", page.index('name="list"'))]
+    return re.search(r'value="([0-9a-f]{16})"[^>]*>Tasks<', select).group(1)
+
+
+def _own_task(env, address: str) -> str:
+    """The UID of a new task in ``address``'s own task list (PUT over CalDAV)."""
+    uid = f"walk-task-{next(_victims)}"
+    text = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//walk//EN\r\nBEGIN:VTODO\r\nUID:{uid}\r\n"
+            "DTSTAMP:20261201T000000Z\r\nSUMMARY:Walk\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+    reply = requests.put(f"{env.base}/dav/{address}/tasks/{uid}.ics", data=text.encode(), auth=(address, PASSWORD),
+                         headers={"Content-Type": "text/calendar"}, verify=False, timeout=30)
+    assert reply.status_code == 201, reply.text
+    return uid
+
+
+def _shared_list(env, viewer: str, pattern: str) -> str:
+    """A shared task list of acme's, made by its owner: the same one for
+    every cell, but a new one when the owner deletes it."""
+    if _lists and not (viewer == "owner" and pattern.endswith("/delete")):
+        return _lists[0]
+    ann = _signed_in(env, "ann@acme.example")
+    name = f"Walk list {next(_victims)}"
+    assert ann.post("/tasks/lists", {"name": name, "colour": ""}).status_code == 303
+    page = ann.get("/tasks/new").text
+    ref = re.search(r'value="([0-9a-f]{16})"[^>]*>' + name + "<", page).group(1)
+    if not _lists:
+        _lists.append(ref)
+    return ref
 
 
 def _app_refs(env, address: str) -> list[str]:
