@@ -108,6 +108,20 @@ def _date(value: object) -> dt.date | None:
     return value if isinstance(value, dt.date) else None
 
 
+def _due(todo: icalendar.Todo, day: dt.date) -> dt.date | dt.datetime:
+    """DUE on ``day`` in the value type the task already has: RFC 5545 wants
+    DUE and DTSTART of one type, and a client's timed due keeps its time.
+    A timed due keeps its time of day and zone; with only a timed start, the
+    end of ``day`` in the start's zone; else the date itself."""
+    old = getattr(todo.get("DUE"), "dt", None)
+    start = getattr(todo.get("DTSTART"), "dt", None)
+    if isinstance(old, dt.datetime):
+        return old.replace(year=day.year, month=day.month, day=day.day)
+    if isinstance(start, dt.datetime):
+        return dt.datetime.combine(day, dt.time(23, 59), tzinfo=start.tzinfo)
+    return day
+
+
 def _todo(calendar: icalendar.Calendar, uid: str | None = None) -> icalendar.Todo | None:
     for component in calendar.walk("VTODO"):
         if (uid is None or str(component.get("UID", "")) == uid) and "RECURRENCE-ID" not in component:
@@ -188,9 +202,10 @@ def _set(todo: icalendar.Todo, fields: Fields, before: Fields | None, now: dt.da
         elif fields.status == "IN-PROCESS" and 0 < percent < 100:
             todo.add("PERCENT-COMPLETE", percent)
     if before is None or before.due != fields.due:
+        due = _due(todo, fields.due) if fields.due is not None else None
         todo.pop("DUE", None)
-        if fields.due is not None:
-            todo.add("DUE", fields.due)
+        if due is not None:
+            todo.add("DUE", due)
     if before is None or before.priority != fields.priority:
         todo.pop("PRIORITY", None)
         if fields.priority:
