@@ -142,17 +142,17 @@ def test_a_new_due_date_keeps_the_type_of_a_clients_timed_task(taskco):
     that day in the start's zone, so DUE and DTSTART stay of one type
     (RFC 5545); moved again, the due keeps that time."""
     env = taskco
-    timed = CLIENT_TODO.format(n=2).replace("DUE;VALUE=DATE:20261215\n", "DTSTART:20261210T080000Z\n")
+    timed = CLIENT_TODO.format(n=9).replace("DUE;VALUE=DATE:20261215\n", "DTSTART:20261210T080000Z\n")
     _projects(env, OWNER).save_todo(timed)
     tia = env.signed_in(OWNER)
     projects = _refs(tia)["Projects"]
-    path = f"/tasks/{projects}/tasks-client-2"
+    path = f"/tasks/{projects}/tasks-client-9"
     for day in ("2026-12-18", "2026-12-19"):
         form = tia.get(path).text
         etag = re.search(r'name="etag"[^>]*value="([^"]*)"', form) or re.search(r'value="([^"]*)"[^>]*name="etag"', form)
-        reply = tia.post(path, _form(projects, title="Order flour 2", due=day, etag=html.unescape(etag.group(1))))
+        reply = tia.post(path, _form(projects, title="Order flour 9", due=day, etag=html.unescape(etag.group(1))))
         assert reply.status_code == 303, reply.text[:3000]
-        todo = _todo(env, "tasks-client-2")
+        todo = _todo(env, "tasks-client-9")
         assert todo["DUE"].dt.isoformat() == f"{day}T23:59:00+00:00", todo["DUE"].dt
         assert todo["DTSTART"].dt.isoformat() == "2026-12-10T08:00:00+00:00"
 
