@@ -16,6 +16,7 @@ as they come and go. UDP answers pass the response rate limiter
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
 import socket
@@ -286,13 +287,36 @@ async def start(app: App) -> DnsService:
     port = app.settings.listen.dns
     try:
         for host in app.settings.listen.addresses:
-            server = await loop.create_server(lambda: _Tcp(service), host, port, reuse_address=True)
-            service.servers.append(server)
-            bound = server.sockets[0].getsockname()[1]
-            # UDP on the same port number as TCP (the kernel chose it when 0).
-            service.udp.append(_Udp(service, host, bound))
-            app.add_listener("dns", host, bound)
+            await _bind_pair(service, loop, host, port)
+            app.add_listener("dns", host, service.servers[-1].sockets[0].getsockname()[1])
     except BaseException:
         await service.stop()
         raise
     return service
+
+
+#: How many ports the kernel may choose (port 0) before UDP binds beside TCP.
+PAIR_ATTEMPTS = 20
+
+
+async def _bind_pair(service: DnsService, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
+    """TCP and UDP on one port of ``host``, added to ``service``. With port
+    0 the kernel chooses TCP's port, and UDP's of that number may be taken
+    by another program: then both are tried again on a new port, up to
+    :data:`PAIR_ATTEMPTS` times. Raises OSError as the bind does."""
+    for attempt in range(PAIR_ATTEMPTS if port == 0 else 1):
+        server = await loop.create_server(lambda: _Tcp(service), host, port, reuse_address=True)
+        bound = server.sockets[0].getsockname()[1]
+        try:
+            # UDP on the same port number as TCP (the kernel chose it when 0).
+            udp = _Udp(service, host, bound)
+        except OSError as exc:
+            server.close()
+            await server.wait_closed()
+            if port != 0 or exc.errno != errno.EADDRINUSE or attempt == PAIR_ATTEMPTS - 1:
+                raise
+            log.info("dns: UDP port %d of %s is taken; choosing another pair", bound, host)
+            continue
+        service.servers.append(server)
+        service.udp.append(udp)
+        return
