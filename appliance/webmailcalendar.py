@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from radicale import item as radicale_item
 
 from storage import dav, directory
 
-from . import imip, mailview, webmail
-from .errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from . import davitems, imip, mailview, webmail
+from .errors import Conflict, InvalidInput, NotFound
 
 CALENDAR = "calendar"
 
@@ -96,25 +95,13 @@ def _check(old: dav.ItemRow | None, invitation: imip.Invitation) -> None:
         raise Outdated("the calendar holds another version of this event")
 
 
-def _limits(dav_settings: Any) -> dav.Limits:
-    return dav.Limits(max_items_per_collection=dav_settings.max_items_per_collection,
-                      max_collections_per_owner=dav_settings.max_collections,
-                      max_bytes=dav_settings.business_mb * 1024 * 1024)
+_limits = davitems.limits
 
 
 def _item(address: str, dav_settings: Any, text: str) -> dav.NewItem:
-    """What storage keeps of the calendar object ``text`` (href to be
-    set), computed by Radicale's own item code as a DAV PUT is; refused
-    past ``max_item_bytes`` or when Radicale refuses it."""
-    if len(text.encode()) > dav_settings.max_item_bytes:
-        raise LimitExceeded("this event is too large")
-    item = radicale_item.Item(collection_path=f"{address}/{CALENDAR}", text=text)
-    try:
-        item.prepare()
-    except Exception as e:  # noqa: BLE001 - Radicale refuses what a PUT would refuse
-        raise InvalidInput(f"the event cannot be stored: {e}"[:200]) from None
-    start, end = item.time_range
-    return dav.NewItem("", item.uid, item.name, item.component_name, item.etag, start, end, text)
+    """What storage keeps of the calendar object ``text`` in ``address``'s
+    calendar (href to be set)."""
+    return davitems.new_item(dav_settings, f"{address}/{CALENDAR}", "", text, "event")
 
 
 def _calendar_op(fn: Any, *args: Any) -> str:

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 
 import icalendar
 import recurring_ical_events
-from radicale import item as radicale_item
 
 from storage import dav, directory, names
 
-from .. import vevent
-from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from .. import davitems, vevent
+from ..errors import Conflict, InvalidInput, NotFound
 from .base import Stores
 
 #: Most events (occurrences) one view shows; the rest are counted.
@@ -332,20 +331,10 @@ class Agenda:
         raise NotFound("no such calendar")
 
     def _limits(self) -> dav.Limits:
-        settings = self.stores.settings.dav
-        return dav.Limits(max_items_per_collection=settings.max_items_per_collection,
-                          max_collections_per_owner=settings.max_collections,
-                          max_bytes=settings.business_mb * 1024 * 1024)
+        return davitems.limits(self.stores.settings.dav)
 
     def _new_item(self, path: str, href: str, text: str) -> dav.NewItem:
-        """What storage keeps of an event, computed by Radicale's own item
-        code, so the etag, uid and time range are those a DAV PUT stores."""
-        if len(text.encode()) > self.stores.settings.dav.max_item_bytes:
-            raise LimitExceeded("this event is too large")
-        item = radicale_item.Item(collection_path=path, text=text)
-        item.prepare()
-        start, end = item.time_range
-        return dav.NewItem(href, item.uid, item.name, item.component_name, item.etag, start, end, text)
+        return davitems.new_item(self.stores.settings.dav, path, href, text, "event")
 
 
 def _writable(conn: sqlite3.Connection, slug: str, address: str) -> list[tuple[Calendar, dav.CollectionRow]]:

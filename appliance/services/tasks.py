@@ -22,11 +22,11 @@ import uuid
 from dataclasses import dataclass
 
 import icalendar
-from radicale import item as radicale_item
 
 from storage import dav, directory, names
 
-from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from .. import davitems
+from ..errors import Conflict, InvalidInput, NotFound
 from .base import Stores
 
 #: Most tasks one list shows; the rest are counted.
@@ -410,19 +410,10 @@ class Tasks:
         raise NotFound("no such list")
 
     def _limits(self) -> dav.Limits:
-        settings = self.stores.settings.dav
-        return dav.Limits(max_items_per_collection=settings.max_items_per_collection,
-                          max_collections_per_owner=settings.max_collections,
-                          max_bytes=settings.business_mb * 1024 * 1024)
+        return davitems.limits(self.stores.settings.dav)
 
     def _new_item(self, path: str, href: str, text: str) -> dav.NewItem:
-        """What storage keeps of a task, computed by Radicale's own item code."""
-        if len(text.encode()) > self.stores.settings.dav.max_item_bytes:
-            raise LimitExceeded("this task is too large")
-        item = radicale_item.Item(collection_path=path, text=text)
-        item.prepare()
-        start, end = item.time_range
-        return dav.NewItem(href, item.uid, item.name, item.component_name, item.etag, start, end, text)
+        return davitems.new_item(self.stores.settings.dav, path, href, text, "task")
 
 
 def _lists(conn: sqlite3.Connection, slug: str, address: str) -> list[tuple[TaskList, dav.CollectionRow]]:
