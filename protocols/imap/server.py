@@ -267,7 +267,14 @@ class ImapServer(MailboxCommands, MessageCommands, imap4.IMAP4Server):
             await self._run(parts)
 
     async def _next_line(self) -> bytes:
-        """The next line the client sends (IDLE's DONE, a SASL response)."""
+        """The next line the client sends (IDLE's DONE, a SASL response).
+
+        A line that came while the command was still busy (IDLE syncs the
+        mailbox after its "+") or in the same read as the command was
+        queued as if it were a command; it is the one we wait for.
+        """
+        if self._queue:
+            return b"".join(self._queue.popleft())
         self._waiter = asyncio.get_running_loop().create_future()
         return await self._waiter
 

@@ -433,6 +433,20 @@ def test_idle_sees_append_from_another_session(env):
     watcher.close()
 
 
+def test_done_sent_with_idle_ends_it(env):
+    """A DONE that arrives before IDLE has synced (here in the same packet) ends the IDLE, not the session."""
+    address = env.user()
+    conn = env.raw()
+    conn.login(address)
+    conn.send(b"s SELECT INBOX\r\n")
+    conn.until(b"s")
+    conn.send(b"i IDLE\r\nDONE\r\nn NOOP\r\n")
+    assert conn.line().startswith(b"+ ")
+    assert conn.until(b"i")[-1].startswith(b"i OK")
+    assert conn.until(b"n")[-1].startswith(b"n OK")
+    conn.close()
+
+
 def test_connections_per_user_are_limited(env):
     address = env.user()
     conns = [env.connect(address) for _ in range(8)]
