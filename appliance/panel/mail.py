@@ -241,6 +241,19 @@ async def compose(ctx: Context) -> Response:
     """Send the message, or save it to Drafts (the ``draft`` button)."""
     account = _account(ctx)
     senders = await _senders(ctx)
+    if ctx.request.too_large:
+        # Refused unread by the web server (a browser without the script
+        # that checks sizes first): nothing of the form reached us, so the
+        # page can only say why; the browser's Back keeps what was typed.
+        form = mailforms.compose(ctx._, senders)
+        form.sender.data = ctx.session.address
+        megabytes = _limits()["max_megabytes"]
+        return ctx.render("mail_compose.html", 413, folders=await webmail.folders(account), form=form, error="",
+                          attachment_error=ctx._(
+                              "These files are too large together: attach at most %(size)d MB to one message. "
+                              "Nothing was sent. Go back to your message (it is still there), remove or shrink "
+                              "the files and send again.", size=megabytes),
+                          signatures=await _signatures(account, senders), known=await _known(ctx), **_limits())
     data = ctx.form_data()
     form = mailforms.compose(ctx._, senders, data)
     if not form.validate():

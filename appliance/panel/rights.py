@@ -378,7 +378,9 @@ class UploadRoute:
 #: The routes that take files, and how (see :func:`.core.max_body`).
 UPLOADS: dict[str, UploadRoute] = {
     "/contacts/import": UploadRoute(2 * 1024 * 1024, as_text=True),
-    "/mail/compose": UploadRoute(10 * 1024 * 1024),
+    # Explained: without a script (which checks the size before sending)
+    # the page says why beside the file field, not a bare 413.
+    "/mail/compose": UploadRoute(10 * 1024 * 1024, explained=True),
     # Pictures as phones take them: up to 10 (core.MAX_UPLOAD_FILES) of a
     # few MB each, 40 MiB together; each is checked again on its own
     # (sitegen.photos.MAX_UPLOAD_BYTES).

@@ -256,20 +256,26 @@ def test_a_message_with_attached_files_arrives_with_them(env):
 
 
 def test_a_message_form_over_the_upload_limit_is_refused_before_its_body(env):
-    """A message form declaring more than 10 MiB is answered 413 as soon
-    as its headers arrive, its body never read; 2 MiB of files, more than
-    other forms may carry, are sent."""
+    """A message form declaring more than 10 MiB is answered as soon as its
+    headers arrive, its body never read: from the panel's own page with
+    the message form and why, 413; from another origin, 403. 2 MiB of
+    files, more than other forms may carry, are sent."""
     bob = env.signed_in(BOB)
-    conn = http.client.HTTPSConnection("127.0.0.1", env.daemon.port("https"), timeout=30, context=_no_verify())
-    try:
-        conn.putrequest("POST", "/mail/compose")
-        conn.putheader("Content-Type", "multipart/form-data; boundary=x")
-        conn.putheader("Content-Length", str(10 * 1024 * 1024 + 1))
-        conn.putheader("Cookie", f"__Host-session={bob.session_cookie()}")
-        conn.endheaders()
-        assert conn.getresponse().status == 413
-    finally:
-        conn.close()
+    for origin, status in ((bob.base, 413), ("https://elsewhere.example", 403)):
+        conn = http.client.HTTPSConnection("127.0.0.1", env.daemon.port("https"), timeout=30, context=_no_verify())
+        try:
+            conn.putrequest("POST", "/mail/compose")
+            conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+            conn.putheader("Content-Length", str(10 * 1024 * 1024 + 1))
+            conn.putheader("Cookie", f"__Host-session={bob.session_cookie()}")
+            conn.putheader("Origin", origin)
+            conn.endheaders()
+            answer = conn.getresponse()
+            page = answer.read().decode()
+            assert answer.status == status
+            assert ('id="attachment-error"' in page) == (status == 413)
+        finally:
+            conn.close()
     bob.get("/mail/compose")
     reply = bob.http.post(bob.base + "/mail/compose", allow_redirects=False, timeout=60, verify=False,
                           headers={"Origin": bob.base},

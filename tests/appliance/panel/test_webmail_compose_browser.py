@@ -154,6 +154,38 @@ def test_files_over_the_limit_get_a_message_beside_the_field_and_nothing_is_sent
 
 
 @needs_browser
+def test_without_javascript_files_over_the_limit_get_a_page_that_says_why(quill, tmp_path):
+    """With JavaScript off nothing checks the size before sending: the
+    server refuses the 11 MB form unread and answers with the message form,
+    the reason beside the file field (described by it); nothing is sent;
+    the browser's Back brings the message back as Tom typed it."""
+    (tmp_path / "poster.tiff").write_bytes(b"\0" * (11 * 1024 * 1024))
+    browser, panel = _browser(tmp_path, quill, TOM, javascript=False)
+    try:
+        _clean(browser.visit(panel + "/mail/compose"), "Write a message")
+        sent = _subjects(quill, TOM, "Sent")
+        browser.fill("To", PIA)
+        browser.fill("Subject", "Poster proof")
+        browser.choose_files("Attach files", [tmp_path / "poster.tiff"])
+        refused = browser.press("Send")
+        assert refused.h1 == "Write a message"
+        # The one console line is the page's own status.
+        assert [e for e in refused.errors if "status of 413" not in e] == [], refused.errors
+        assert refused.scroll_width <= refused.inner_width
+        assert browser.evaluate("document.getElementById('attachment-error').textContent.trim()").startswith(
+            "These files are too large together: attach at most 10 MB to one message. Nothing was sent.")
+        assert browser.evaluate("document.getElementById('attachment').getAttribute('aria-invalid')") == "true"
+        assert "attachment-error" in browser.evaluate(
+            "document.getElementById('attachment').getAttribute('aria-describedby')")
+        assert _subjects(quill, TOM, "Sent") == sent
+        assert "Poster proof" not in _subjects(quill, PIA, "INBOX")
+        browser.then_load("history.back()")
+        assert browser.evaluate("document.getElementById('subject').value") == "Poster proof"
+    finally:
+        browser.close()
+
+
+@needs_browser
 def test_a_message_forwarded_as_an_attachment_arrives_whole(quill, tmp_path):
     """A supplier's message reaches Pia; she presses Forward as attachment,
     writes to Tom and sends: Tom's IMAP copy has her text and a
