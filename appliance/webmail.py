@@ -13,6 +13,7 @@ in IDLE see it at once. Sending is :mod:`appliance.submission`'s.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.policy
 import email.utils
 import json
@@ -80,21 +81,57 @@ def _search_clause(field: str, needle: str) -> mailsearch.Clause | None:
     return mailsearch.header_contains({"from": "from", "to": "to", "subject": "subject"}[field], needle.lower())
 
 
-async def listing(account: Account, box: int, page: int = 1, field: str = "", query: str = "") -> dict:
+@dataclass(frozen=True)
+class Search:
+    """What a listing is narrowed to: ``query`` in ``field`` (one of
+    :data:`SEARCH_FIELDS`), received on ``since`` or later and on
+    ``until`` or earlier (calendar days of the internal date, as IMAP's
+    SINCE and BEFORE read them), in ``state`` (one of :data:`SEARCH_STATES`,
+    "" for any). Empty, it narrows nothing."""
+
+    field: str = ""
+    query: str = ""
+    since: datetime.date | None = None
+    until: datetime.date | None = None
+    state: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.query.strip() or self.since or self.until or self.state)
+
+
+#: The states a search may ask for, as clauses on the message's flags.
+SEARCH_STATES = {
+    "unread": lambda: mailsearch.negate(mailsearch.has_flag("\\Seen")),
+    "flagged": lambda: mailsearch.has_flag("\\Flagged"),
+    "answered": lambda: mailsearch.has_flag("\\Answered"),
+}
+
+
+def _clauses(conn: Any, box: int, search: Search) -> mailsearch.Clause | None:
+    query = search.query.strip()[:200]
+    clauses = []
+    if query and search.field == "body":
+        uids = maillist.body_matches(conn, box, query.encode("utf-8"), MAX_BODY_MATCHES)
+        clauses.append(mailsearch.Clause("(m.uid IN (SELECT value FROM json_each(?)))", (json.dumps(uids),)))
+    elif query and search.field in SEARCH_FIELDS:
+        clauses.append(_search_clause(search.field, query))
+    if search.since is not None:
+        clauses.append(mailsearch.internal_date(">=", search.since))
+    if search.until is not None:
+        clauses.append(mailsearch.internal_date("<", search.until + datetime.timedelta(days=1)))
+    if search.state in SEARCH_STATES:
+        clauses.append(SEARCH_STATES[search.state]())
+    return mailsearch.both(clauses) if clauses else None
+
+
+async def listing(account: Account, box: int, page: int = 1, search: Search = Search()) -> dict:
     """One page (1-based) of a mailbox, newest first, optionally only the
-    messages whose ``field`` (one of :data:`SEARCH_FIELDS`) contains
-    ``query``: ``{"folder", "total", "rows", "page", "pages"}``."""
+    messages ``search`` finds: ``{"folder", "total", "rows", "page", "pages"}``."""
     page = max(1, min(page, MAX_PAGE))
-    query = query.strip()[:200]
 
     def read(conn: Any) -> dict:
         folder = maillist.folder(conn, account.user_id, box)
-        where = None
-        if query and field == "body":
-            uids = maillist.body_matches(conn, box, query.encode("utf-8"), MAX_BODY_MATCHES)
-            where = mailsearch.Clause("(m.uid IN (SELECT value FROM json_each(?)))", (json.dumps(uids),))
-        elif query and field in SEARCH_FIELDS:
-            where = _search_clause(field, query)
+        where = _clauses(conn, box, search)
         total, rows = maillist.page(conn, box, (page - 1) * PAGE_SIZE, PAGE_SIZE, where)
         return {"folder": folder, "total": total, "rows": rows}
 

@@ -67,24 +67,32 @@ async def folder_page(ctx: Context) -> Response:
     account = _account(ctx)
     page = _query(ctx, "page")
     search = mailforms.search(ctx._, _query_data(ctx))
-    field, q = (search.field.data, search.q.data or "") if search.validate() else ("", "")
+    wanted = webmail.Search()
+    if search.validate():
+        wanted = webmail.Search(search.field.data, search.q.data or "", search.since.data, search.until.data,
+                                search.state.data or "")
     number = int(page) if page.isdigit() else 1
     conversations = await webmailconversations.enabled(account)
     try:
-        if conversations and not q:
+        if conversations and not wanted:
             listing = await webmailconversations.listing(account, _number(ctx, "folder"), number)
         else:
-            listing = await webmail.listing(account, _number(ctx, "folder"), number, field, q)
+            listing = await webmail.listing(account, _number(ctx, "folder"), number, wanted)
     except NotFound:
         return ctx.not_found()
     folders = await webmail.folders(account)
-    query = urllib.parse.urlencode({"field": field, "q": q}) if q else ""
+    # The search again on the pages before and after.
+    query = urllib.parse.urlencode([(k, _query(ctx, k)) for k in mailforms.SEARCH_KEYS
+                                    if _query(ctx, k)]) if wanted else ""
     return ctx.render("mail_folder.html", folders=folders, listing=listing, search=search, query=query,
-                      notice=_notice(ctx), conversations=conversations, grouped=conversations and not q)
+                      notice=_notice(ctx), conversations=conversations, grouped=conversations and not wanted)
 
 
 def _query_data(ctx: Context) -> FormData | None:
-    return FormData({k: v for k, v in ctx.request.query.items() if k in ("field", "q")}) if "q" in ctx.request.query else None
+    """The search form's values from the query string (None when no
+    search was asked, so the form shows no errors)."""
+    values = {k: v for k, v in ctx.request.query.items() if k in mailforms.SEARCH_KEYS}
+    return FormData(values) if any(v for vs in values.values() for v in vs) else None
 
 
 def _notice(ctx: Context) -> str:

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from wtforms import BooleanField, Form, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Regexp
+from wtforms import BooleanField, DateField, Form, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional, Regexp, ValidationError
 
 from appliance import webmailsignatures
 from storage import mail as maildb
@@ -46,11 +46,27 @@ def signature(_: forms.Gettext, index: int, data: forms.FormData | None = None) 
     return Signature(data, prefix=f"s{index}-")
 
 
+#: The query string's keys of the search form (a GET form).
+SEARCH_KEYS = ("field", "q", "since", "until", "state")
+
+
 def search(_: forms.Gettext, data: forms.FormData | None = None) -> Form:
     class Search(Form):
         field = SelectField(_("Search in"), choices=[("subject", _("Subject")), ("from", _("Sender")),
-                                                     ("to", _("Recipient")), ("body", _("Message text"))])
+                                                     ("to", _("Recipient")), ("body", _("Message text"))],
+                            default="subject")
         q = StringField(_("Search for"), [Length(max=200, message=_("Too long."))])
+        since = DateField(_("Received from"), [Optional()], format="%Y-%m-%d",
+                          render_kw={"min": "1970-01-01", "max": "9999-12-31"})
+        until = DateField(_("Received until"), [Optional()], format="%Y-%m-%d",
+                          render_kw={"min": "1970-01-01", "max": "9999-12-31"})
+        state = SelectField(_("Show"), choices=[("", _("All messages")), ("unread", _("Unread")),
+                                                ("flagged", _("Flagged")), ("answered", _("Answered"))],
+                            default="")
+
+        def validate_until(self, until: DateField) -> None:
+            if until.data and self.since.data and until.data < self.since.data:
+                raise ValidationError(_("The end is before the start."))
 
     return Search(data)
 

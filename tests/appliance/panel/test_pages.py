@@ -195,6 +195,10 @@ def test_every_page_passes_the_nu_html_checker_in_english_and_french(env, tmp_pa
             "forbidden": staff.get("/people"),
             "staff-home": staff.get("/home"),
         }
+        inbox = staff.get("/mail").headers["location"]
+        replies["mail-folder"] = staff.get(inbox)
+        replies["mail-search-errors"] = staff.get(inbox + "?since=2020-03-31&until=2020-03-01&state=flagged")
+        assert "until-error" in replies["mail-search-errors"].text
         for name, reply in replies.items():
             assert reply.headers["content-type"] == "text/html; charset=utf-8", name
             assert f'<html lang="{lang}">' in reply.text, name

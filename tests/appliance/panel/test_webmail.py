@@ -210,6 +210,40 @@ def test_search_finds_by_sender_subject_and_body(env):
         assert "Invoice 4711" in page and ">Holiday<" not in page, (field, q)
 
 
+def test_search_narrows_by_received_dates_and_by_state(env):
+    """bob's IMAP client files an old message (received 2 March 2020) and
+    flags another: the dates "from 1 March 2020 until 31 March 2020" find
+    only the old one, "Flagged" only the flagged one (with a word, both
+    narrow together), and an end before the start is said beside the field
+    and narrows nothing."""
+    deliver(env, BOB, "Kestrel quote", "Fresh.\n")
+    deliver(env, BOB, "Kestrel reminder", "Fresh too.\n")
+    conn = imap(env, BOB)
+    try:
+        raw = b"From: old@wholesaler.example\r\nTo: bob@acme.example\r\nSubject: Kestrel archive\r\n\r\nOld.\r\n"
+        assert conn.append("INBOX", None, '"02-Mar-2020 10:00:00 +0000"', raw)[0] == "OK"
+        conn.select("INBOX")
+        _, found = conn.uid("SEARCH", None, "SUBJECT", '"Kestrel reminder"')
+        assert conn.uid("STORE", found[0].split()[-1], "+FLAGS", "(\\Flagged)")[0] == "OK"
+    finally:
+        conn.logout()
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+
+    def listed(query: str) -> set[str]:
+        page = bob.get(f"/mail/{box}?{query}").text
+        return set(re.findall(r"Kestrel \w+", page))
+
+    assert listed("since=2020-03-01&until=2020-03-31") == {"Kestrel archive"}
+    assert listed("field=subject&q=kestrel&state=flagged") == {"Kestrel reminder"}
+    assert listed("field=subject&q=kestrel&since=2026-01-01") >= {"Kestrel quote", "Kestrel reminder"}
+    assert "Kestrel archive" not in listed("field=subject&q=kestrel&since=2026-01-01")
+    page = bob.get(f"/mail/{box}?since=2020-03-31&until=2020-03-01").text
+    assert '<ul class="errors" id="until-error">' in page and "The end is before the start." in page
+    # Paging keeps the search.
+    assert "Kestrel archive" in bob.get(f"/mail/{box}?since=2020-03-01&until=2020-03-31&page=1").text
+
+
 def test_another_users_folder_and_message_are_the_404(env):
     """olga (another business) and ann (bob's colleague) asking for bob's
     inbox, one of his messages, its frame, a part, or replying to it get
