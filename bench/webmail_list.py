@@ -6,7 +6,9 @@ Measures, through the same service calls the panel makes:
 
 1. the first page of the list, every message, newest first;
 2. the first page grouped by conversation, and the last page of each;
-3. the first grouped view after the upgrade, for mail stored before
+3. searches by subject, sender, message text, received date and state,
+   and opening a message;
+4. the first grouped view after the upgrade, for mail stored before
    threads existed (it threads a bounded batch), and threading the rest.
 
 Each figure is the median of ``--runs`` runs, in milliseconds, on a warm
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import statistics
 import sys
 import tempfile
@@ -89,6 +92,22 @@ async def main(count: int, runs: int) -> None:
                   f"{await timed(lambda: webmailconversations.listing(account, box), runs):7.1f} ms")
             print(f"list by conversation, page {last}:      "
                   f"{await timed(lambda: webmailconversations.listing(account, box, last), runs):7.1f} ms")
+            # Searches as the folder page makes them, and opening a message.
+            searches = {
+                "subject 'Order 4321'": webmail.Search("subject", "Order 4321"),
+                "sender 's13@'": webmail.Search("from", "s13@"),
+                "message text 'Message 777.'": webmail.Search("body", "Message 777."),
+                # Delivered just now: every message.
+                "received today": webmail.Search(since=datetime.date.today(), until=datetime.date.today()),
+                "unread, sender 's13@'": webmail.Search("from", "s13@", state="unread"),
+            }
+            for label, search in searches.items():
+                found = await webmail.listing(account, box, 1, search)
+                took = await timed(lambda search=search: webmail.listing(account, box, 1, search), runs)
+                print(f"search {label + ':':<34} {took:7.1f} ms ({found['total']} found)")
+            uid = flat["rows"][0]["uid"]
+            print(f"open the newest message:             "
+                  f"{await timed(lambda: webmail.view(account, box, uid), runs):7.1f} ms")
 
             def forget(conn):
                 conn.execute("UPDATE messages SET thread = NULL")
