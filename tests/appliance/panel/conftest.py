@@ -23,7 +23,8 @@ import pytest
 import requests
 import urllib3
 
-from tests.conftest import TEST_CONFIG, Cli, Daemon
+from tests.conftest import TEST_CONFIG, Cli, Daemon, free_port
+from tests.outsidemx import Receiver
 from tests.publicdns import PublicDns
 
 PASSWORD = "a long secret"
@@ -42,6 +43,9 @@ web_mb = 1
 enabled = true
 per_hour = 1000
 """
+
+#: A domain hosted elsewhere, whose mail server is :attr:`Env.outside`.
+OUTSIDE = "outside.example"
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -94,6 +98,9 @@ class Env:
     state: Path
     #: The world's DNS that the panel's domain checks ask (tests.publicdns).
     public_dns: PublicDns | None = None
+    #: The mail server of :data:`OUTSIDE` elsewhere on the Internet: the
+    #: box's outgoing mail to that domain lands here.
+    outside: Receiver | None = None
 
     @property
     def base(self) -> str:
@@ -164,7 +171,9 @@ def env(tmp_path_factory) -> Env:
     state.mkdir()
     config = work / "appliance.toml"
     public_dns = PublicDns()
-    config.write_text(PANEL_CONFIG + public_dns.config())
+    outside = Receiver(free_port()).start()
+    config.write_text(PANEL_CONFIG + public_dns.config()
+                      + f'\n[smtp]\ntransport = ["{OUTSIDE}=127.0.0.1:{outside.port}"]\n')
     cli = Cli(state, config)
     cli("tenant", "add", "acme", "--name", "Acme Bakery", "--domain", "acme.example", "--plan", "roomy")
     cli("tenant", "add", "other", "--name", "Other Shop", "--domain", "other.example")
@@ -176,7 +185,8 @@ def env(tmp_path_factory) -> Env:
     try:
         # The web routes learn of the new domains within a second or two.
         time.sleep(2.5)
-        yield Env(cli, daemon, state, public_dns)
+        yield Env(cli, daemon, state, public_dns, outside)
     finally:
         daemon.stop()
         public_dns.close()
+        outside.stop()

@@ -21,8 +21,9 @@ import pytest
 
 from tests import nu
 from tests.browser import AXE, CHROMIUM, Browser
+from tests.conftest import wait_for
 
-from .conftest import PASSWORD, _no_verify
+from .conftest import OUTSIDE, PASSWORD, _no_verify
 from .test_browser import _clean
 from .webmail_client import deliver, imap, inbox, message
 
@@ -187,6 +188,35 @@ def test_an_update_with_a_higher_sequence_changes_the_event(invites):
     assert old.status_code == 400
     assert "Your calendar holds a newer version of this event" in old.text
     assert _partstat(_event(env, uid)) == "ACCEPTED"
+
+
+def test_an_answer_to_an_organiser_elsewhere_leaves_the_box_for_their_server(invites):
+    """An organiser at another company (outside.example, whose mail server
+    is elsewhere) invites iris over the MX port; she accepts in the panel:
+    the REPLY leaves through the box's outgoing queue and reaches that
+    server, from iris to the organiser, with her PARTSTAT."""
+    env = invites
+    uid = f"outside-{uuid.uuid4()}"
+    organiser = f"vera@{OUTSIDE}"
+    calendar = _request(uid, "Supplier visit").replace("mailto:otto@invites.example", f"mailto:{organiser}")
+    msg = _mail("Supplier visit", calendar, "REQUEST", sender=organiser)
+    with smtplib.SMTP("127.0.0.1", env.daemon.port("smtp"), timeout=30) as smtp:
+        smtp.send_message(msg, from_addr=organiser, to_addrs=[IRIS])
+    iris = env.signed_in(IRIS)
+    box, uid_number = _open(iris, "Supplier visit")
+    assert iris.post(f"/mail/{box}/{uid_number}/invitation", {"answer": "accepted"}).status_code == 303
+    assert _partstat(_event(env, uid)) == "ACCEPTED"
+
+    def arrived():
+        return [m for m in env.outside.messages if organiser in m.rcpt_tos and uid.encode() in
+                re.sub(rb"\r?\n[ \t]", b"", m.data)]
+
+    (got,) = wait_for(arrived, timeout=30)
+    assert got.mail_from == IRIS
+    parsed = email.message_from_bytes(got.data, policy=email.policy.default)
+    assert str(parsed["Subject"]) == "Accepted: Supplier visit"
+    part = next(p for p in parsed.walk() if p.get_content_type() == "text/calendar")
+    assert part.get_param("method") == "REPLY" and _partstat(part.get_content()) == "ACCEPTED"
 
 
 def test_one_meeting_of_a_series_moved_then_cancelled_leaves_the_series(invites):

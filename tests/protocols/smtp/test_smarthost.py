@@ -9,8 +9,9 @@ import uuid
 import pytest
 
 from tests.conftest import free_port, wait_for
+from tests.outsidemx import Receiver
 
-from .conftest import PASSWORD, Mta, Receiver, provision, queue_cli, tls_client_context
+from .conftest import PASSWORD, Mta, provision, queue_cli, tls_client_context
 
 
 @pytest.fixture(scope="module")
