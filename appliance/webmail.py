@@ -262,6 +262,17 @@ async def view(account: Account, box: int, uid: int, images: bool = False) -> tu
     return folder, row, shown
 
 
+async def attached(account: Account, box: int, uid: int, number: int) -> tuple[dict, dict, mailview.View]:
+    """The folder, the message row and what the reader shows of the
+    message attached to it as part ``number`` (remote images left out);
+    NotFound when that part is not an attached message."""
+    folder, row = await message(account, box, uid, mark_seen=False)
+    shown = await asyncio.to_thread(mailview.view, row["raw"], False, number)
+    if shown is None:
+        raise NotFound("no such attached message")
+    return folder, row, shown
+
+
 async def attachment(account: Account, box: int, uid: int, number: int) -> tuple[str, bytes]:
     """(file name, bytes) of one part; NotFound when there is no such part."""
     _, row = await message(account, box, uid, mark_seen=False)
@@ -273,14 +284,17 @@ async def attachment(account: Account, box: int, uid: int, number: int) -> tuple
 
 async def original(account: Account, box: int, uid: int) -> bytes:
     """The bytes of a message as stored, to forward as an attachment
-    (:attr:`Draft.forwarded`); NotFound when it is not the user's."""
+    (:attr:`Draft.forwarded`) or show as its source; NotFound when it is
+    not the user's."""
     _, row = await message(account, box, uid, mark_seen=False)
     return bytes(row["raw"])
 
 
-async def store(account: Account, special_use: str, raw: bytes, flags: list[str]) -> int:
+async def store(account: Account, special_use: str, raw: bytes, flags: list[str], replaces: int | None = None) -> int:
     """File ``raw`` in the user's mailbox with ``special_use`` (Drafts,
-    Sent); returns its UID once committed."""
+    Sent); returns its UID once committed. ``replaces``: the UID of an
+    earlier draft there that goes in the same transaction (see
+    :func:`_drop_draft`)."""
     parsed = await asyncio.to_thread(mime.for_storage, raw)
 
     def write(conn: Any) -> tuple[int, int]:
@@ -288,6 +302,8 @@ async def store(account: Account, special_use: str, raw: bytes, flags: list[str]
         if folder is None:
             raise NotFound(f"no {special_use} mailbox")
         box, _validity, uid = maildb.append(conn, account.user_id, folder["name"], raw, parsed, flags, None)
+        if replaces is not None:
+            _drop_draft(conn, box, replaces)
         return box, uid
 
     box, uid = await account.write("store", write)
@@ -451,7 +467,38 @@ async def submit(account: Account, submission: Any, sender: str, recipients: lis
     await store(account, "\\Sent", sent, ["\\Seen"])
 
 
-async def save_draft(account: Account, draft: Draft, display_name: str | None, hostname: str) -> int:
-    """File ``draft`` in Drafts (flagged ``\\Draft``); returns its UID."""
+async def save_draft(account: Account, draft: Draft, display_name: str | None, hostname: str,
+                     replaces: int | None = None) -> int:
+    """File ``draft`` in Drafts (flagged ``\\Draft``); returns its UID.
+    ``replaces``: the UID of the draft saved before it from the same form
+    (saved again as the person writes), removed in the same transaction."""
     raw = build(draft, display_name, hostname, with_bcc=True).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    return await store(account, "\\Drafts", raw, ["\\Draft", "\\Seen"])
+    return await store(account, "\\Drafts", raw, ["\\Draft", "\\Seen"], replaces)
+
+
+async def discard_draft(account: Account, uid: int) -> None:
+    """Remove the draft ``uid`` from Drafts (the message it held was sent)."""
+
+    def write(conn: Any) -> int | None:
+        folder = maillist.special(conn, account.user_id, "\\Drafts")
+        if folder is None or not _drop_draft(conn, folder["id"], uid):
+            return None
+        return folder["id"]
+
+    box = await account.write("discard draft", write)
+    if box is not None:
+        account.changed(box)
+
+
+def _drop_draft(conn: Any, box: int, uid: int) -> bool:
+    """Expunge message ``uid`` of ``box`` if it is there and flagged
+    ``\\Draft`` (a form names only its own drafts, but a forged UID must
+    not remove anything else); whether it was."""
+    try:
+        row = maillist.message(conn, box, uid)
+    except NotFound:
+        return False
+    if "\\Draft" not in (row["flags"] or "").split():
+        return False
+    maildb.expunge(conn, box, [uid])
+    return True

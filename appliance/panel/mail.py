@@ -21,7 +21,7 @@ import logging
 import urllib.parse
 from html import escape
 
-from appliance import webmail, webmailcalendar, webmailconversations, webmailpictures, webmailsignatures
+from appliance import mailview, webmail, webmailcalendar, webmailconversations, webmailpictures, webmailsignatures
 from appliance.delivery import SenderRefused, SendingLimit
 from appliance.errors import ApplianceError, InvalidInput, LimitExceeded, NotFound
 from appliance.services import contacts
@@ -178,6 +178,12 @@ async def message_body(ctx: Context) -> Response:
                                                           _query(ctx, "images") == "1")
     except NotFound:
         return ctx.not_found()
+    return frame(shown, allowed)
+
+
+def frame(shown: mailview.View, allowed: bool) -> Response:
+    """The page of a message's sandboxed frame: its sanitised HTML under
+    :data:`BODY_CSP` (remote images only when ``allowed``)."""
     images = "https: http: data:" if allowed else "data:"
     html = shown.html if shown.html is not None else ""
     head = f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{escape(shown.subject)}</title></head>"
@@ -242,7 +248,7 @@ async def compose_page(ctx: Context) -> Response:
     signatures = await webmailsignatures.signatures(account, senders)
     form.body.data = webmailsignatures.signed(form.body.data or "", signatures.get(form.sender.data, ""))
     return ctx.render("mail_compose.html", folders=await webmail.folders(account), form=form, error="",
-                      attached=attached, signatures=json.dumps(signatures), known=await _known(ctx), **_limits())
+                      attached=attached, signatures=json.dumps(signatures), known=await _known(ctx), **_limits(ctx))
 
 
 async def compose(ctx: Context) -> Response:
@@ -255,18 +261,20 @@ async def compose(ctx: Context) -> Response:
         # page can only say why; the browser's Back keeps what was typed.
         form = mailforms.compose(ctx._, senders)
         form.sender.data = ctx.session.address
-        megabytes = _limits()["max_megabytes"]
+        megabytes = _limits(ctx)["max_megabytes"]
         return ctx.render("mail_compose.html", 413, folders=await webmail.folders(account), form=form, error="",
                           attachment_error=ctx._(
                               "These files are too large together: attach at most %(size)d MB to one message. "
                               "Nothing was sent. Go back to your message (it is still there), remove or shrink "
                               "the files and send again.", size=megabytes),
-                          signatures=await _signatures(account, senders), known=await _known(ctx), **_limits())
+                          signatures=await _signatures(account, senders), known=await _known(ctx), **_limits(ctx))
     data = ctx.form_data()
     form = mailforms.compose(ctx._, senders, data)
     if not form.validate():
+        if data.get("autosave"):
+            return Response(400, b'{"draft": null}', "application/json", headers=[("cache-control", "no-store")])
         return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error="",
-                          signatures=await _signatures(account, senders), known=await _known(ctx), **_limits())
+                          signatures=await _signatures(account, senders), known=await _known(ctx), **_limits(ctx))
     uploads = ctx.request.files.get("attachment", [])
     draft = webmail.Draft(form.sender.data, form.to.data or "", form.cc.data or "", form.subject.data or "",
                           form.body.data or "", form.in_reply_to.data or "", form.references.data or "",
@@ -281,12 +289,20 @@ async def compose(ctx: Context) -> Response:
             return ctx.not_found()
     name = ctx.session.display_name
     error = ""
+    earlier = int(form.draft_uid.data) if form.draft_uid.data else None
     try:
         if data.get("draft"):
-            await webmail.save_draft(account, draft, name, ctx.app.settings.box.hostname)
+            saved = await webmail.save_draft(account, draft, name, ctx.app.settings.box.hostname, earlier)
+            if data.get("autosave"):
+                # The page's script saving as the person writes: it keeps
+                # the UID, to replace this draft at its next save.
+                body = json.dumps({"draft": saved}).encode("utf-8")
+                return Response(200, body, "application/json", headers=[("cache-control", "no-store")])
             box = await _special_id(account, DRAFTS)
             return ctx.redirect(f"/mail/{box}?done=saved")
         await webmail.send(account, ctx.app.submission, draft, name)
+        if earlier is not None:
+            await webmail.discard_draft(account, earlier)
         if form.answers.data:
             answered_box, answered_uid = form.answers.data.split("/")
             await webmail.mark_answered(account, int(answered_box), int(answered_uid))
@@ -308,7 +324,7 @@ async def compose(ctx: Context) -> Response:
     if uploads:
         error += " " + ctx._("Attach the files again.")
     return ctx.render("mail_compose.html", 400, folders=await webmail.folders(account), form=form, error=error,
-                      signatures=await _signatures(account, senders), known=await _known(ctx), **_limits())
+                      signatures=await _signatures(account, senders), known=await _known(ctx), **_limits(ctx))
 
 
 #: Addresses the message form lists for the browser to complete from
@@ -341,14 +357,15 @@ async def _signatures(account: webmail.Account, senders: list[str]) -> str:
     return json.dumps(await webmailsignatures.signatures(account, senders))
 
 
-def _limits() -> dict:
-    """What the attachment field says of its limits; its script checks
-    ``max_bytes`` before sending (the server answers a larger form 413
-    before reading it)."""
+def _limits(ctx: Context) -> dict:
+    """What the attachment field says of its limits (its script checks
+    ``max_bytes`` before sending: the server answers a larger form 413
+    before reading it), and how often the script saves the draft."""
     # Room for the form's other fields within the request's limit.
     max_bytes = UPLOADS["/mail/compose"].max_bytes - 256 * 1024
     return {"max_files": MAX_UPLOAD_FILES, "max_bytes": max_bytes,
-            "max_megabytes": UPLOADS["/mail/compose"].max_bytes // (1024 * 1024)}
+            "max_megabytes": UPLOADS["/mail/compose"].max_bytes // (1024 * 1024),
+            "autosave_seconds": ctx.app.settings.panel.draft_autosave_seconds}
 
 
 async def _special_id(account: webmail.Account, special_use: str) -> int:

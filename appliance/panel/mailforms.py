@@ -30,6 +30,9 @@ def compose(_: forms.Gettext, senders: list[str], data: forms.FormData | None = 
         answers = HiddenField(validators=[Regexp(r"^([0-9]{1,12}/[0-9]{1,12})?$")])
         #: ``folder/uid`` of a message forwarded as an attachment.
         attached = HiddenField(validators=[Regexp(r"^([0-9]{1,12}/[0-9]{1,12})?$")])
+        #: UID in Drafts of the draft this form saved last (replaced by the
+        #: next save, removed once the message is sent).
+        draft_uid = HiddenField(validators=[Regexp(r"^([0-9]{1,12})?$")])
 
     return Compose(data)
 

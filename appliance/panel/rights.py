@@ -328,6 +328,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/mail/{folder}/{message}", "GET", "mail.message_page", SIGNED_IN),
     Route("/mail/{folder}/{message}/body", "GET", "mail.message_body", SIGNED_IN),
     Route("/mail/{folder}/{message}/part/{part}", "GET", "mail.part", SIGNED_IN),
+    # A message attached to this one, opened; its HTML for its frame.
+    Route("/mail/{folder}/{message}/part/{part}/open", "GET", "mailattached.attached_page", SIGNED_IN),
+    Route("/mail/{folder}/{message}/part/{part}/body", "GET", "mailattached.attached_body", SIGNED_IN),
+    Route("/mail/{folder}/{message}/source", "GET", "mailattached.source", SIGNED_IN),
     # Always show the pictures of this message's sender.
     Route("/mail/{folder}/{message}/pictures", "POST", "mailpictures.always", SIGNED_IN),
     # A calendar invitation in a message: answer it; remove a cancelled event.

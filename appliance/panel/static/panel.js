@@ -1,5 +1,5 @@
 /* The panel's own script. Every page works without it; where it runs it
- * adds six things, each found by a data- attribute the templates write:
+ * adds seven things, each found by a data- attribute the templates write:
  *
  * - textarea[data-markdown]: a toolbar whose buttons wrap or prefix the
  *   selection with the Markdown the site builder accepts (sitegen/markup.py);
@@ -20,6 +20,12 @@
  * - ol[data-reorder]: its items can be dragged; a drop posts the same
  *   up/down forms the buttons of each item post, one step at a time, so
  *   the server has one way to move a block.
+ * - form[data-autosave] (webmail's message form): while what is typed
+ *   changes, it is saved to Drafts every data-autosave seconds (the form's
+ *   own "Save draft", without its files), each save replacing the one
+ *   before (the UID comes back into the form's draft_uid); the time of the
+ *   last save is announced in [data-autosave-status]. Send or Save draft
+ *   waits for a save under way, so it does not leave a second draft.
  * - form[data-drag-to-folder] (a webmail list): its rows can be dragged
  *   onto a folder of the folder list (li[data-folder]); a drop posts the
  *   list's own form with that folder chosen and "Move" pressed, for the
@@ -177,9 +183,14 @@
         over.focus();
         return;
       }
+      var submitter = event.submitter;
+      if (form.autosaving) {
+        // A draft being saved: send once it is, with its UID in the form.
+        form.autosaving.then(function () { form.requestSubmit(submitter); });
+        return;
+      }
       var data = new FormData(form);
       // The button pressed is part of a plain submit (Send or Save draft).
-      var submitter = event.submitter;
       if (submitter && submitter.name) { data.append(submitter.name, submitter.value); }
       var box = form.querySelector(".upload-progress");
       if (!box) {
@@ -230,6 +241,50 @@
       });
       xhr.send(data);
     });
+  }
+
+  /* ---- Saving a message to Drafts as it is written ---- */
+
+  function autosave(form) {
+    var seconds = parseInt(form.dataset.autosave, 10);
+    var status = form.querySelector("[data-autosave-status]");
+    var uid = form.querySelector("input[name=draft_uid]");
+    if (!seconds || !uid || !window.fetch || !window.FormData) { return; }
+
+    function typed() {
+      // What the person wrote: every text field but the form's own.
+      var out = [];
+      new FormData(form).forEach(function (value, name) {
+        if (typeof value === "string" && name !== "csrf" && name !== "draft_uid") { out.push(name + "=" + value); }
+      });
+      return out.join("&");
+    }
+
+    var saved = typed(), savedAt = Date.now();
+    window.setInterval(function () {
+      // The interval is read each time: a page may change it.
+      var every = 1000 * parseInt(form.dataset.autosave, 10);
+      var now = typed();
+      if (form.autosaving || now === saved || Date.now() - savedAt < every) { return; }
+      var data = new FormData(form);
+      data.delete("attachment");
+      data.set("draft", "1");
+      data.set("autosave", "1");
+      form.autosaving = fetch(target(form), {method: "POST", body: data, credentials: "same-origin"})
+        .then(function (reply) { return reply.ok ? reply.json() : Promise.reject(reply.status); })
+        .then(function (answer) {
+          uid.value = answer.draft;
+          saved = now;
+          var time = new Date().toLocaleTimeString(document.documentElement.lang, {hour: "2-digit", minute: "2-digit"});
+          if (status) { status.textContent = form.dataset.autosaveSaved.replace("{time}", time); }
+        }, function () {
+          if (status) { status.textContent = form.dataset.autosaveFailed; }
+        })
+        .then(function () {
+          savedAt = Date.now();
+          form.autosaving = null;
+        });
+    }, 1000);
   }
 
   /* ---- The signature of the address chosen ---- */
@@ -424,6 +479,7 @@
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll("textarea[data-markdown]"), markdownToolbar);
     Array.prototype.forEach.call(document.querySelectorAll("form[data-upload-progress]"), uploadProgress);
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-autosave]"), autosave);
     Array.prototype.forEach.call(document.querySelectorAll("ol[data-reorder]"), reorder);
     Array.prototype.forEach.call(document.querySelectorAll("select[data-signatures]"), signatureSwap);
     Array.prototype.forEach.call(document.querySelectorAll("input[data-complete]"), completion);

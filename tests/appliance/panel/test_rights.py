@@ -244,6 +244,9 @@ SPEC = {
     ("/mail/{folder}/{message}", "GET"): IN,
     ("/mail/{folder}/{message}/body", "GET"): IN,
     ("/mail/{folder}/{message}/part/{part}", "GET"): IN,
+    ("/mail/{folder}/{message}/part/{part}/open", "GET"): IN,
+    ("/mail/{folder}/{message}/part/{part}/body", "GET"): IN,
+    ("/mail/{folder}/{message}/source", "GET"): IN,
     ("/mail/{folder}/{message}/pictures", "POST"): IN,
     ("/mail/{folder}/{message}/invitation", "POST"): IN,
     ("/mail/{folder}/{message}/invitation/remove", "POST"): IN,
@@ -275,7 +278,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 203
+    assert len(table) == 206
 
 
 @pytest.fixture(scope="module")
@@ -629,9 +632,13 @@ def _own_mail(env, pattern: str, path: str, address: str) -> str:
         calendar = ("--b\r\nContent-Type: text/calendar; method=CANCEL\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
                     "METHOD:CANCEL\r\nBEGIN:VEVENT\r\nUID:walk-nothing\r\nDTSTART:20270101T100000Z\r\n"
                     "ORGANIZER:mailto:carol@elsewhere.example\r\nSEQUENCE:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    first = "--b\r\nContent-Type: text/plain\r\n\r\nwalk\r\n"
+    if "/part/{part}/" in pattern:
+        # Part 1 is an attached message, to open.
+        first = ("--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: dan@elsewhere.example\r\nSubject: Inside\r\n\r\n"
+                 "inside\r\n" + first)
     raw = (f"From: carol@elsewhere.example\r\nTo: {address}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n"
-           "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nwalk\r\n"
-           f"{calendar}--b--\r\n")
+           f"Content-Type: multipart/mixed; boundary=b\r\n\r\n{first}{calendar}--b--\r\n")
     deliver(env, address, subject, raw=raw.encode())
     # The walk's own browser: each new sign-in would end the oldest of the
     # person's sessions past the panel's limit, the walk's among them.

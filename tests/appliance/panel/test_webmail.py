@@ -196,6 +196,89 @@ def test_an_attachment_is_listed_and_served_as_a_download(env):
     assert part.headers["content-security-policy"] == "default-src 'none'; sandbox"
 
 
+PIXEL = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360"
+                      "f8cfc0f01f0005000201e2ad3a3a0000000049454e44ae426082")
+
+
+def test_an_image_the_message_carries_shows_in_its_html(env):
+    """An HTML message whose picture is one of its own parts (cid:, as
+    mail programs send a logo) shows it in the frame as a data: URL, with
+    pictures from the internet still blocked; a cid that names no part, or
+    an SVG part, shows nothing."""
+    msg = email.message.EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "carol@elsewhere.example", BOB, "Logo inside"
+    msg.set_content("Our logo.")
+    msg.add_alternative('<p>Our logo: <img src="cid:logo@shop" alt="logo"><img src="cid:missing@shop" alt="gone">'
+                        '<img src="cid:drawing@shop" alt="drawing"><img src="http://127.0.0.1:9/t.png" alt="remote"></p>',
+                        subtype="html")
+    html = msg.get_payload()[1]
+    html.add_related(PIXEL, "image", "png", cid="<logo@shop>")
+    html.add_related(b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "image", "svg+xml",
+                     cid="<drawing@shop>")
+    deliver(env, BOB, "Logo inside", raw=msg.as_bytes())
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    uid = message(bob, box, "Logo inside")
+    body = bob.get(f"/mail/{box}/{uid}/body").text
+    images = re.findall(r"<img[^>]*>", body)
+    logo = next(i for i in images if 'alt="logo"' in i)
+    assert 'src="data:image/png;base64,' in logo
+    for alt in ("gone", "drawing", "remote"):
+        assert "src=" not in next(i for i in images if f'alt="{alt}"' in i), alt
+
+
+def test_an_attached_message_opens_and_its_own_file_downloads(env):
+    """A message forwarded as an attachment is listed as one attachment
+    (its text is not taken for the outer message's); opened, it shows its
+    sender, subject and text, and its own attachment downloads; a part
+    that is not a message does not open."""
+    inner = email.message.EmailMessage()
+    inner["From"], inner["To"], inner["Subject"] = "dan@supplier.example", "carol@elsewhere.example", "Price list 2027"
+    inner.set_content("New prices inside.")
+    inner.add_attachment(b"item;price\n", maintype="text", subtype="csv", filename="prices.csv")
+    outer = email.message.EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = "carol@elsewhere.example", BOB, "Fwd: Price list"
+    outer.set_content("See the forwarded message.")
+    outer.add_attachment(inner)
+    deliver(env, BOB, "Fwd: Price list", raw=outer.as_bytes())
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    uid = message(bob, box, "Fwd: Price list")
+    page = bob.get(f"/mail/{box}/{uid}").text
+    assert "See the forwarded message." in page and "New prices inside." not in page
+    (number,) = re.findall(rf'href="/mail/{box}/{uid}/part/(\d+)/open"', page)
+    assert "prices.csv" not in page
+    opened = bob.get(f"/mail/{box}/{uid}/part/{number}/open")
+    assert opened.status_code == 200
+    for text in ("Price list 2027", "dan@supplier.example", "New prices inside.", "prices.csv"):
+        assert text in opened.text, text
+    (csv_part,) = re.findall(rf'href="/mail/{box}/{uid}/part/(\d+)" download>prices.csv', opened.text)
+    download = bob.get(f"/mail/{box}/{uid}/part/{csv_part}")
+    assert download.content == b"item;price\n"
+    assert download.headers["content-disposition"].startswith("attachment")
+    saved = bob.get(f"/mail/{box}/{uid}/part/{number}")
+    assert email.message_from_bytes(saved.content)["Subject"] == "Price list 2027"
+    assert bob.get(f"/mail/{box}/{uid}/part/1/open").status_code == 404
+
+
+def test_the_source_of_a_message_is_plain_text_never_rendered(env):
+    """"Show the source" gives the bytes as received, as text/plain under a
+    sandbox policy: markup in it is text; 8-bit Latin-1 shows as such."""
+    raw = (b"From: carol@elsewhere.example\r\nTo: bob@acme.example\r\nSubject: Source test\r\n"
+           b"Content-Type: text/html; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           b"<script>alert(1)</script> caf\xe9\r\n")
+    deliver(env, BOB, "Source test", raw=raw)
+    bob = env.signed_in(BOB)
+    box = inbox(bob)
+    uid = message(bob, box, "Source test")
+    assert f'href="/mail/{box}/{uid}/source"' in bob.get(f"/mail/{box}/{uid}").text
+    source = bob.get(f"/mail/{box}/{uid}/source")
+    assert source.headers["content-type"] == "text/plain; charset=utf-8"
+    assert "sandbox" in source.headers["content-security-policy"]
+    assert source.headers["x-content-type-options"] == "nosniff"
+    assert "Subject: Source test" in source.text and "<script>alert(1)</script> café" in source.text
+
+
 def test_search_finds_by_sender_subject_and_body(env):
     """Searching bob's inbox by subject, by sender and by message text
     lists the message that matches and not the others."""

