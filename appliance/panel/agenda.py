@@ -134,8 +134,17 @@ def _helpers(ctx: Context) -> dict:
     return {"span": span, "saved": query.get("saved") == "1", "deleted": query.get("deleted") == "1", "day_name": day_name, "month_name": month_name, "hours": hours, "event_href": event_href}
 
 
-def event_href(ref: str, uid: str) -> str:
+def event_href(ref: str, uid: str, occurrence: str = "") -> str:
+    """The event's page, or one occurrence's of a repeating event."""
+    return event_path(ref, uid) + _occurrence_query(occurrence)
+
+
+def event_path(ref: str, uid: str) -> str:
     return f"/agenda/events/{ref}/" + quote(uid, safe="@")
+
+
+def _occurrence_query(occurrence: str) -> str:
+    return f"?occurrence={quote(occurrence, safe='')}" if occurrence else ""
 
 
 def _back(day: dt.date | None) -> str:
@@ -157,17 +166,23 @@ async def _choices(ctx: Context) -> tuple[list, list[str], list[tuple[str, str]]
 
 
 async def _editable(ctx: Context):
+    """The event the path names, or the occurrence the query (a page) or
+    the form (a POST: its hidden field) names; None (the 404) when it is
+    not there."""
+    data = ctx.form_data() if ctx.request.method == "POST" else ctx.query_data()
+    occurrence = (data.get("occurrence") or "")[:40]
     try:
         return await asyncio.to_thread(ctx.app.core.agenda.get, ctx.session.slug, ctx.session.address,
-                                       ctx.params["calendar"], ctx.params["event"])
+                                       ctx.params["calendar"], ctx.params["event"], occurrence)
     except NotFound:
         return None
 
 
 def _render_form(ctx: Context, form, current, zone, status: int = 200) -> Response:
     return ctx.render("agenda_event.html", status, path="/agenda", form=form, current=current,
-                      zone=zone_name(zone),
-                      href=event_href(current.calendar.ref, current.uid) if current else "/agenda/new")
+                      zone=zone_name(zone), suffix=_occurrence_query(current.occurrence) if current else "",
+                      href=event_path(current.calendar.ref, current.uid) if current else "/agenda/new",
+                      occurrence_day=_occurrence_day(ctx, current))
 
 
 async def new_page(ctx: Context) -> Response:
@@ -216,10 +231,12 @@ async def _save(ctx: Context, form, current, zone) -> Response | None:
         form.calendar.errors.append(ctx._("An event stays in its calendar: add it again in the other one."))
         return None
     fields = forms.fields_of(form, zone, current)
+    occurrence = current.occurrence if current else ""
     try:
         await asyncio.to_thread(
             ctx.app.core.agenda.save, ctx.session.slug, ctx.session.address, form.calendar.data,
-            current.uid if current else None, fields, form.etag.data if current else "", actor=ctx.actor)
+            current.uid if current else None, fields, form.etag.data if current else "", actor=ctx.actor,
+            occurrence=occurrence, series=bool(occurrence) and form.scope.data == "series")
     except NotFound:
         return ctx.not_found()
     except Conflict:
@@ -239,21 +256,42 @@ async def _save(ctx: Context, form, current, zone) -> Response | None:
     return ctx.redirect(_back(form.start_date.data) + "?saved=1")
 
 
+def _occurrence_day(ctx: Context, current) -> str:
+    """The day an occurrence's page names it by, "" for a whole event."""
+    if current is None or not current.occurrence:
+        return ""
+    start = current.fields.start
+    return _helpers(ctx)["day_name"](start if current.fields.all_day else start.date())
+
+
+def _render_delete(ctx: Context, current, form, status: int = 200) -> Response:
+    return ctx.render("agenda_delete.html", status, path="/agenda", current=current, form=form,
+                      href=event_path(current.calendar.ref, current.uid),
+                      suffix=_occurrence_query(current.occurrence), occurrence_day=_occurrence_day(ctx, current))
+
+
 async def delete_page(ctx: Context) -> Response:
     current = await _editable(ctx)
     if current is None:
         return ctx.not_found()
-    return ctx.render("agenda_delete.html", path="/agenda", current=current,
-                      href=event_href(current.calendar.ref, current.uid))
+    return _render_delete(ctx, current, forms.scope(ctx._))
 
 
 async def delete(ctx: Context) -> Response:
+    """Delete the event, or only the occurrence the page names when the
+    form says so (the whole series otherwise)."""
     current = await _editable(ctx)
     if current is None:
         return ctx.not_found()
+    occurrence = ""
+    if current.occurrence:
+        form = forms.scope(ctx._, ctx.form_data())
+        if not form.validate():
+            return _render_delete(ctx, current, form, 400)
+        occurrence = current.occurrence if form.scope.data == "occurrence" else ""
     try:
         await asyncio.to_thread(ctx.app.core.agenda.delete, ctx.session.slug, ctx.session.address,
-                                current.calendar.ref, current.uid, actor=ctx.actor)
+                                current.calendar.ref, current.uid, actor=ctx.actor, occurrence=occurrence)
     except NotFound:
         return ctx.not_found()
     start = current.fields.start
