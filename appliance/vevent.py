@@ -249,13 +249,16 @@ def new(uid: str, fields: Fields, now: dt.datetime) -> str:
     return _serialise(calendar)
 
 
-def _apply(event: icalendar.Event, fields: Fields, now: dt.datetime) -> None:
-    """Set the form's properties of ``event`` (a master or an override)."""
+def _apply(event: icalendar.Event, fields: Fields, now: dt.datetime, invited: bool = False) -> None:
+    """Set the form's properties of ``event`` (a master or an override).
+    Its SEQUENCE rises when its times change, or on any change when
+    ``invited`` (its attendees are sent the new version)."""
     before = _fields_of(event)
     event.pop("SUMMARY", None)
     event.add("SUMMARY", fields.title)
     if (before.start, before.end) != (fields.start, fields.end):
         _set_times(event, fields)
+    if (before.start, before.end) != (fields.start, fields.end) or (invited and before != fields):
         sequence = int(event.get("SEQUENCE", 0)) + 1
         event.pop("SEQUENCE", None)
         event.add("SEQUENCE", sequence)
@@ -274,17 +277,18 @@ def _stamp(event: icalendar.Event, now: dt.datetime) -> None:
         event.add(name, now)
 
 
-def patch(text: str, uid: str, fields: Fields, now: dt.datetime) -> str:
+def patch(text: str, uid: str, fields: Fields, now: dt.datetime, invited: bool = False) -> str:
     """``text`` with the form's properties of event ``uid``'s master set to
-    ``fields``, its SEQUENCE raised when its times change (RFC 5546),
-    everything else as it was. Raises EventError."""
+    ``fields``, its SEQUENCE raised when its times change (RFC 5546), or
+    on any change when ``invited``, everything else as it was. Raises
+    EventError."""
     calendar = _parse(text)
     read(text, uid)
-    _apply(_master(calendar, uid), fields, now)
+    _apply(_master(calendar, uid), fields, now, invited)
     return _serialise(calendar)
 
 
-def patch_occurrence(text: str, uid: str, key: str, fields: Fields, now: dt.datetime) -> str:
+def patch_occurrence(text: str, uid: str, key: str, fields: Fields, now: dt.datetime, invited: bool = False) -> str:
     """``text`` with occurrence ``key`` of series ``uid`` set to ``fields``
     alone: its override patched as :func:`patch` patches a master, or a
     new override holding the master's other properties and alarms (no
@@ -303,7 +307,7 @@ def patch_occurrence(text: str, uid: str, key: str, fields: Fields, now: dt.date
         override.add("RECURRENCE-ID", instance["RECURRENCE-ID"].dt)
         calendar.add_component(override)
         instance = override
-    _apply(instance, fields, now)
+    _apply(instance, fields, now, invited)
     return _serialise(calendar)
 
 
@@ -324,10 +328,11 @@ def _day(value: dt.datetime | dt.date) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def exclude(text: str, uid: str, key: str, now: dt.datetime) -> str:
+def exclude(text: str, uid: str, key: str, now: dt.datetime, invited: bool = False) -> str:
     """``text`` without occurrence ``key`` of series ``uid``: an EXDATE of
     its original time on the master (of the master's DTSTART type and
-    zone), its override removed. Raises EventError."""
+    zone; its SEQUENCE raised when ``invited``), its override removed.
+    Raises EventError."""
     calendar = _parse(text)
     instance = _instance(calendar, uid, key)
     original = instance["RECURRENCE-ID"].dt
@@ -339,5 +344,9 @@ def exclude(text: str, uid: str, key: str, now: dt.datetime) -> str:
         c.name == "VEVENT" and str(c.get("UID", "")) == uid and c.get("RECURRENCE-ID") is not None
         and occurrence_key(c["RECURRENCE-ID"].dt) == key)]
     master.add("EXDATE", original)
+    if invited:
+        sequence = int(master.get("SEQUENCE", 0)) + 1
+        master.pop("SEQUENCE", None)
+        master.add("SEQUENCE", sequence)
     _stamp(master, now)
     return _serialise(calendar)

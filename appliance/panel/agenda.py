@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import re
 from urllib.parse import quote
 
-from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from appliance import eventmail
+from appliance.delivery import SenderRefused
+from appliance.errors import ApplianceError, Conflict, InvalidInput, LimitExceeded, NotFound
 
 from appliance.services.agenda import zone_name
 
 from . import agenda_forms as forms
 from .core import Context, Response
+
+log = logging.getLogger(__name__)
 
 _WEEK_RE = re.compile(r"([0-9]{4})-W([0-9]{2})")
 _MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
@@ -131,7 +136,8 @@ def _helpers(ctx: Context) -> dict:
         a, b = block
         return f"{a:%H:%M}–{'24:00' if b.time() == dt.time() and b.date() > a.date() else f'{b:%H:%M}'}"
 
-    return {"span": span, "saved": query.get("saved") == "1", "deleted": query.get("deleted") == "1", "day_name": day_name, "month_name": month_name, "hours": hours, "event_href": event_href}
+    return {"span": span, "saved": query.get("saved") == "1", "deleted": query.get("deleted") == "1",
+            "invited": query.get("invited") == "1", "unsent": query.get("unsent") == "1", "day_name": day_name, "month_name": month_name, "hours": hours, "event_href": event_href}
 
 
 def event_href(ref: str, uid: str, occurrence: str = "") -> str:
@@ -233,7 +239,7 @@ async def _save(ctx: Context, form, current, zone) -> Response | None:
     fields = forms.fields_of(form, zone, current)
     occurrence = current.occurrence if current else ""
     try:
-        await asyncio.to_thread(
+        written = await asyncio.to_thread(
             ctx.app.core.agenda.save, ctx.session.slug, ctx.session.address, form.calendar.data,
             current.uid if current else None, fields, form.etag.data if current else "", actor=ctx.actor,
             occurrence=occurrence, series=bool(occurrence) and form.scope.data == "series")
@@ -253,7 +259,7 @@ async def _save(ctx: Context, form, current, zone) -> Response | None:
         target.errors.append(ctx._("Check this field: use printable characters only.") if name in (
             "title", "place", "description") else ctx._("Check this field."))
         return None
-    return ctx.redirect(_back(form.start_date.data) + "?saved=1")
+    return ctx.redirect(_back(form.start_date.data) + "?saved=1" + await _invite(ctx, written))
 
 
 def _occurrence_day(ctx: Context, current) -> str:
@@ -290,9 +296,49 @@ async def delete(ctx: Context) -> Response:
             return _render_delete(ctx, current, form, 400)
         occurrence = current.occurrence if form.scope.data == "occurrence" else ""
     try:
-        await asyncio.to_thread(ctx.app.core.agenda.delete, ctx.session.slug, ctx.session.address,
-                                current.calendar.ref, current.uid, actor=ctx.actor, occurrence=occurrence)
+        written = await asyncio.to_thread(ctx.app.core.agenda.delete, ctx.session.slug, ctx.session.address,
+                                          current.calendar.ref, current.uid, actor=ctx.actor, occurrence=occurrence)
     except NotFound:
         return ctx.not_found()
     start = current.fields.start
-    return ctx.redirect(_back(start if current.fields.all_day else start.date()) + "?deleted=1")
+    return ctx.redirect(_back(start if current.fields.all_day else start.date()) + "?deleted=1"
+                        + await _invite(ctx, written))
+
+
+async def _invite(ctx: Context, written) -> str:
+    """Send the invitations, updates or cancellations a committed write
+    calls for (:func:`appliance.eventmail.plan`); the query that tells
+    the page how it went ("" when there was no one to tell)."""
+    from .mail import _account
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    outgoing = await asyncio.to_thread(eventmail.plan, written.previous, written.text, written.uid,
+                                       ctx.session.address, now)
+    if not outgoing:
+        return ""
+    who = ctx.session.display_name or ctx.session.address
+    try:
+        await eventmail.send(_account(ctx), ctx.app.submission, ctx.session.display_name or "", outgoing,
+                             lambda one: _words(ctx, one, who))
+    except (SenderRefused, ApplianceError):
+        log.info("%s: invitations of %s not sent", ctx.request.peer, ctx.session.address, exc_info=True)
+        return "&unsent=1"
+    return "&invited=1"
+
+
+def _words(ctx: Context, one: eventmail.Outgoing, who: str) -> tuple[str, str]:
+    """The subject and text of an invitation, in the organiser's language."""
+    _ = ctx._
+    title = one.title or _("(no title)")
+    if isinstance(one.start, dt.datetime):
+        zone = one.start.tzinfo and zone_name(one.start.tzinfo)
+        when = f"{one.start:%Y-%m-%d %H:%M}" + (f" ({zone})" if zone else "")
+    else:
+        when = f"{one.start:%Y-%m-%d}" if one.start else ""
+    if one.method == "CANCEL":
+        return _("Cancelled: %(title)s", title=title), _("%(who)s cancelled “%(title)s”.", who=who, title=title)
+    if one.update:
+        return (_("Updated invitation: %(title)s", title=title),
+                _("%(who)s changed “%(title)s”, now on %(when)s.", who=who, title=title, when=when))
+    return (_("Invitation: %(title)s", title=title),
+            _("%(who)s invites you to “%(title)s” on %(when)s.", who=who, title=title, when=when))

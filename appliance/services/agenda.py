@@ -121,6 +121,17 @@ class Editable:
 
 
 @dataclass(frozen=True)
+class Written:
+    """What a write did to one calendar object: its UID, its text before
+    ("" when new) and after ("" when deleted), for the invitations it
+    sends (:mod:`appliance.eventmail`)."""
+
+    uid: str
+    previous: str
+    text: str
+
+
+@dataclass(frozen=True)
 class View:
     """The events of ``days`` days from ``first``, in ``zone``."""
 
@@ -281,15 +292,16 @@ class Agenda:
         return self.stores.handle(slug).read_sync("agenda event", read)
 
     def save(self, slug: str, address: str, ref: str, uid: str | None, fields: vevent.Fields, etag: str = "",
-             *, actor: str, occurrence: str = "", series: bool = False) -> str:
+             *, actor: str, occurrence: str = "", series: bool = False) -> Written:
         """Write an event into calendar ``ref`` as a DAV PUT does (clients see
         it at their next sync): a new one when ``uid`` is None, else event
         ``uid`` patched (:func:`appliance.vevent.patch`: only the form's
         properties change). With ``occurrence`` (one of a repeating
         event's), ``fields`` are that occurrence's: it alone changes (an
         override in the same object), or with ``series`` the whole series
-        does, moved by as much as the occurrence was. Returns its UID.
-        Checks: a title of 1 to :data:`MAX_TITLE` printable characters,
+        does, moved by as much as the occurrence was. An event of
+        ``address``'s with attendees gets a higher SEQUENCE on every change
+        (they are sent it). Returns what was written. Checks: a title of 1 to :data:`MAX_TITLE` printable characters,
         the end after the start, place, description and attendees within
         their limits, ``etag`` (when given) still the stored one. Raises
         InvalidInput (its message names the field first), NotFound,
@@ -299,8 +311,11 @@ class Agenda:
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         limits = self._limits()
 
-        def write(conn: sqlite3.Connection) -> str:
+        invited = bool(fields.attendees) and fields.organizer == address
+
+        def write(conn: sqlite3.Connection) -> Written:
             _, collection = self._target(conn, slug, address, ref)
+            previous = ""
             if uid is None:
                 new_uid = str(uuid.uuid4())
                 href, text = f"{new_uid}.ics", vevent.new(new_uid, fields, now)
@@ -312,50 +327,56 @@ class Agenda:
                     raise NotFound("no such event")
                 if etag and etag != item.etag:
                     raise Conflict("the event changed meanwhile")
+                previous = item.text
                 try:
                     if occurrence and not series:
-                        text = vevent.patch_occurrence(item.text, uid, occurrence, fields, now)
+                        text = vevent.patch_occurrence(item.text, uid, occurrence, fields, now, invited)
                     elif occurrence:
                         whole = vevent.series_fields(vevent.read(item.text, uid).fields,
                                                      vevent.read_occurrence(item.text, uid, occurrence).fields, fields)
-                        text = vevent.patch(item.text, uid, _checked(whole, address), now)
+                        text = vevent.patch(item.text, uid, _checked(whole, address), now, invited)
                     else:
-                        text = vevent.patch(item.text, uid, fields, now)
+                        text = vevent.patch(item.text, uid, fields, now, invited)
                 except vevent.EventError:
                     raise NotFound("an event or occurrence the agenda cannot read") from None
                 href, action = item.href, "event.edit"
             dav.put_item(conn, collection.id, self._new_item(collection.path, href, text), limits=limits)
             what = f"{collection.path} {new_uid}" + (f" {occurrence}" if occurrence and not series else "")
             directory.audit(conn, actor, action, what)
-            return new_uid
+            return Written(new_uid, previous, text)
 
         return self.stores.handle(slug).write_sync("agenda save", write)
 
-    def delete(self, slug: str, address: str, ref: str, uid: str, *, actor: str, occurrence: str = "") -> None:
+    def delete(self, slug: str, address: str, ref: str, uid: str, *, actor: str, occurrence: str = "") -> Written:
         """Delete event ``uid`` (its whole series) from calendar ``ref``, or
         only its ``occurrence`` (an EXDATE on the series, its override
-        gone: :func:`appliance.vevent.exclude`). Raises NotFound."""
+        gone, its SEQUENCE raised when ``address`` invited people:
+        :func:`appliance.vevent.exclude`). Returns what was written.
+        Raises NotFound."""
         address = names.address(address)
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         limits = self._limits()
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> Written:
             _, collection = self._target(conn, slug, address, ref)
             item = dav.item_by_uid(conn, collection.id, uid)
             if item is None or item.component != "VEVENT":
                 raise NotFound("no such event")
             if occurrence:
                 try:
-                    text = vevent.exclude(item.text, uid, occurrence, now)
+                    series = vevent.read(item.text, uid).fields
+                    invited = bool(series.attendees) and series.organizer == address
+                    text = vevent.exclude(item.text, uid, occurrence, now, invited)
                 except vevent.EventError:
                     raise NotFound("no such occurrence") from None
                 dav.put_item(conn, collection.id, self._new_item(collection.path, item.href, text), limits=limits)
                 directory.audit(conn, actor, "event.delete", f"{collection.path} {uid} {occurrence}")
-                return
+                return Written(uid, item.text, text)
             dav.delete_item(conn, collection.id, item.href)
             directory.audit(conn, actor, "event.delete", f"{collection.path} {uid}")
+            return Written(uid, item.text, "")
 
-        self.stores.handle(slug).write_sync("agenda delete", write)
+        return self.stores.handle(slug).write_sync("agenda delete", write)
 
     def _target(self, conn: sqlite3.Connection, slug: str, address: str,
                 ref: str) -> tuple[Calendar, dav.CollectionRow]:

@@ -277,7 +277,8 @@ def test_an_event_added_in_the_panel_is_read_by_a_caldav_client(agendaco):
     shared = _refs(ada)["Shared calendar (shared)"]
     reply = ada.post("/agenda/new", _form(shared, place="Shop", description="Bring bread", reminder="15",
                                           colleagues=[STAFF]))
-    assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2026-W51?saved=1", reply.text[:3000]
+    assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2026-W51?saved=1&invited=1", \
+        reply.text[:3000]
     page = ada.get(reply.headers["location"]).text
     assert "Saved." in page and "10:00–11:30 Tasting" in _days(page)["2026-12-17"]
     uid = html.unescape(next(u for r, u in EDIT_RE.findall(page) if r == shared and "agenda-" not in u))
@@ -670,3 +671,111 @@ def test_ada_changes_one_occurrence_then_deletes_another_in_chromium(agendaco, t
         assert "Team breakfast 5" not in browser.evaluate("document.querySelector('main').textContent")
     finally:
         browser.close()
+
+
+# -- invitations ----------------------------------------------------------------------
+
+OUTSIDE = "guest@outside.test"
+
+
+def _invitations(env, address: str, title: str) -> list[tuple[str, str]]:
+    """(subject, calendar part) of each message in ``address``'s INBOX
+    whose subject names ``title``, oldest first, read over IMAP."""
+    import email
+    import email.policy
+    import imaplib
+
+    from .conftest import _no_verify
+
+    found = []
+    with imaplib.IMAP4_SSL("127.0.0.1", env.daemon.port("imaps"), ssl_context=_no_verify(), timeout=30) as imap:
+        imap.login(address, PASSWORD)
+        imap.select("INBOX", readonly=True)
+        _typ, data = imap.search(None, "SUBJECT", f'"{title}"')
+        for number in data[0].split():
+            _typ, parts = imap.fetch(number, "(RFC822)")
+            msg = email.message_from_bytes(parts[0][1], policy=email.policy.default)
+            calendar = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+            assert calendar.get_param("method") in ("REQUEST", "CANCEL")
+            found.append((str(msg["Subject"]), calendar.get_content()))
+    return found
+
+
+def _wait_for(env, address: str, title: str, count: int) -> list[tuple[str, str]]:
+    deadline = time.monotonic() + 20
+    while True:
+        found = _invitations(env, address, title)
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)
+
+
+def test_attendees_get_an_invitation_its_updates_and_its_cancellation(agendaco):
+    """ada adds "Board meeting" with abe and an outside guest: abe's INBOX
+    (over IMAP) gets an iMIP REQUEST (RFC 6047: text/calendar with
+    method=REQUEST, the event's UID, SEQUENCE 0, no alarm of ada's) and
+    the guest's copy waits in the outbound queue; ada renames it: abe gets
+    an updated REQUEST with SEQUENCE 1; ada deletes it: abe gets a
+    CANCEL with SEQUENCE 2 and STATUS:CANCELLED."""
+    import icalendar
+
+    env = agendaco
+    ada = env.signed_in(OWNER)
+    own = _refs(ada)["Calendar"]
+    reply = ada.post("/agenda/new", _form(own, title="Board meeting", start_date="2027-04-06", end_date="2027-04-06",
+                                          colleagues=[STAFF], contacts=[OUTSIDE], reminder="15"))
+    assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2027-W14?saved=1&invited=1", \
+        reply.text[:2000]
+    assert "The attendees were sent the news by e-mail." in html.unescape(ada.get(reply.headers["location"]).text)
+    uid = html.unescape(next(u for r, u in EDIT_RE.findall(ada.get("/agenda/week/2027-W14").text) if r == own))
+    ((subject, text),) = _wait_for(env, STAFF, "Board meeting", 1)
+    request = icalendar.Calendar.from_ical(text)
+    (event,) = request.walk("VEVENT")
+    assert subject == "Invitation: Board meeting" and str(request["METHOD"]) == "REQUEST"
+    assert str(event["UID"]) == uid and int(event.get("SEQUENCE", 0)) == 0 and not list(event.walk("VALARM"))
+    assert str(event["ORGANIZER"]) == f"mailto:{OWNER}"
+    assert sorted(str(a) for a in event["ATTENDEE"]) == [f"mailto:{STAFF}", f"mailto:{OUTSIDE}"]
+    queued = [m for m in env.cli.json("queue", "list", SLUG) if any(r["address"] == OUTSIDE for r in m["recipients"])]
+    assert len(queued) == 1
+
+    path = f"/agenda/events/{own}/{uid}"
+    page = ada.get(path).text
+    reply = ada.post(path, _form(own, title="Board meeting (room 2)", start_date="2027-04-06", end_date="2027-04-06",
+                                 colleagues=[STAFF], contacts=[OUTSIDE], reminder="15", etag=_etag(page)))
+    assert reply.status_code == 303 and reply.headers["location"].endswith("&invited=1")
+    assert int(_event(env, OWNER, f"{OWNER}/calendar", uid)["SEQUENCE"]) == 1
+    found = _wait_for(env, STAFF, "Board meeting", 2)
+    assert found[1][0] == "Updated invitation: Board meeting (room 2)"
+    (event,) = icalendar.Calendar.from_ical(found[1][1]).walk("VEVENT")
+    assert int(event["SEQUENCE"]) == 1 and str(event["SUMMARY"]) == "Board meeting (room 2)"
+
+    reply = ada.post(path + "/delete")
+    assert reply.status_code == 303 and reply.headers["location"].endswith("?deleted=1&invited=1")
+    found = _wait_for(env, STAFF, "Board meeting", 3)
+    cancel = icalendar.Calendar.from_ical(found[2][1])
+    (event,) = cancel.walk("VEVENT")
+    assert found[2][0] == "Cancelled: Board meeting (room 2)" and str(cancel["METHOD"]) == "CANCEL"
+    assert str(event["UID"]) == uid and int(event["SEQUENCE"]) == 2 and str(event["STATUS"]) == "CANCELLED"
+
+
+def test_an_event_without_attendees_or_organised_by_someone_else_sends_nothing(agendaco):
+    """ada's event without attendees sends no mail; a client's event in
+    the shared calendar organised by someone else, with abe invited,
+    sends nothing when ada renames it in the panel (its organiser's
+    program does the telling)."""
+    env = agendaco
+    ada = env.signed_in(OWNER)
+    refs = _refs(ada)
+    reply = ada.post("/agenda/new", _form(refs["Calendar"], title="Quiet hour", start_date="2027-04-07",
+                                          end_date="2027-04-07"))
+    assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2027-W14?saved=1"
+    foreign = CLIENT_EVENT.format(n=20).replace("SUMMARY:Supplier call\n", (
+        f"SUMMARY:Supplier call\nORGANIZER:mailto:boss@outside.test\nATTENDEE:mailto:{STAFF}\n"))
+    _dav(env, OWNER).calendar(url=env.base + f"/dav/{SLUG}/calendar/").save_event(foreign)
+    path = f"/agenda/events/{refs['Shared calendar (shared)']}/agenda-client-20"
+    page = ada.get(path).text
+    reply = ada.post(path, _form(refs["Shared calendar (shared)"], title="Supplier call (renamed)",
+                                 start_date="2026-12-16", start_time="13:00", end_date="2026-12-16", end_time="14:00",
+                                 colleagues=[STAFF], etag=_etag(page)))
+    assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2026-W51?saved=1"
+    assert _invitations(env, STAFF, "Quiet hour") == [] and _invitations(env, STAFF, "Supplier call") == []
