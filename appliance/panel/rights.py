@@ -330,9 +330,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/mail/{folder}/{message}/part/{part}", "GET", "mail.part", SIGNED_IN),
     # Always show the pictures of this message's sender.
     Route("/mail/{folder}/{message}/pictures", "POST", "mailpictures.always", SIGNED_IN),
-    # A calendar invitation in a message: answer it; remove a cancelled event.
+    # A calendar invitation in a message: answer it; remove a cancelled event;
+    # record an attendee's answer.
     Route("/mail/{folder}/{message}/invitation", "POST", "mailinvites.answer", SIGNED_IN),
     Route("/mail/{folder}/{message}/invitation/remove", "POST", "mailinvites.remove", SIGNED_IN),
+    Route("/mail/{folder}/{message}/invitation/record", "POST", "mailinvites.record", SIGNED_IN),
     # Conversations: list by thread or not (the user's choice); one thread read whole.
     Route("/mail/{folder}/conversations", "POST", "mailconversations.toggle", SIGNED_IN),
     Route("/mail/{folder}/conversation/{thread}", "GET", "mailconversations.conversation_page", SIGNED_IN),

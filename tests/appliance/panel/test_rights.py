@@ -247,6 +247,7 @@ SPEC = {
     ("/mail/{folder}/{message}/pictures", "POST"): IN,
     ("/mail/{folder}/{message}/invitation", "POST"): IN,
     ("/mail/{folder}/{message}/invitation/remove", "POST"): IN,
+    ("/mail/{folder}/{message}/invitation/record", "POST"): IN,
     ("/mail/{folder}/conversations", "POST"): IN,
     ("/mail/{folder}/conversation/{thread}", "GET"): IN,
 }
@@ -275,7 +276,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 203
+    assert len(table) == 204
 
 
 @pytest.fixture(scope="module")
@@ -629,6 +630,12 @@ def _own_mail(env, pattern: str, path: str, address: str) -> str:
         calendar = ("--b\r\nContent-Type: text/calendar; method=CANCEL\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
                     "METHOD:CANCEL\r\nBEGIN:VEVENT\r\nUID:walk-nothing\r\nDTSTART:20270101T100000Z\r\n"
                     "ORGANIZER:mailto:carol@elsewhere.example\r\nSEQUENCE:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    if pattern.endswith("/invitation/record"):
+        # carol's answer to an event of the reader's that nobody has: recording it changes nothing.
+        calendar = ("--b\r\nContent-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+                    "METHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:walk-nothing\r\nDTSTART:20270101T100000Z\r\n"
+                    f"ORGANIZER:mailto:{address}\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@elsewhere.example\r\n"
+                    "SEQUENCE:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
     raw = (f"From: carol@elsewhere.example\r\nTo: {address}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n"
            "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nwalk\r\n"
            f"{calendar}--b--\r\n")
