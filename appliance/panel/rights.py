@@ -255,6 +255,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/tasks/lists", "POST", "tasks.add_list", frozenset({OWNER})),
     Route("/tasks/lists/{list}/rename", "POST", "tasks.rename_list", frozenset({OWNER})),
     Route("/tasks/lists/{list}/delete", "POST", "tasks.delete_list", frozenset({OWNER})),
+    # Anyone's own lists: added, renamed, deleted with their tasks once asked.
+    Route("/tasks/own", "POST", "tasks.add_own_list", SIGNED_IN),
+    Route("/tasks/own/{list}/rename", "POST", "tasks.rename_own_list", SIGNED_IN),
+    Route("/tasks/own/{list}/delete", "GET", "tasks.delete_own_list_page", SIGNED_IN),
+    Route("/tasks/own/{list}/delete", "POST", "tasks.delete_own_list", SIGNED_IN),
     # The website editor: theme, profile, pages and their blocks, preview, publishing, versions.
     Route("/website", "GET", "website.overview", OWNERS),
     Route("/website/start", "POST", "website.start", OWNERS),
