@@ -858,3 +858,80 @@ def test_the_invitation_pages_pass_the_nu_html_checker_in_english_and_french(age
             pages[-1].write_bytes(reply.content)
     messages = nu.errors(pages)
     assert messages == [], json.dumps(messages, indent=1)[:3000]
+
+
+def test_an_attendee_taken_off_gets_a_cancellation_and_the_others_an_update(agendaco):
+    """ada invites abe and the guest to "Stock count", then takes abe off:
+    abe's INBOX gets the CANCEL naming him alone; the event keeps only the
+    guest, whose update waits in the outbound queue."""
+    import icalendar
+
+    env = agendaco
+    ada = env.signed_in(OWNER)
+    own = _refs(ada)["Calendar"]
+    form = _form(own, title="Stock count", start_date="2027-04-20", end_date="2027-04-20", colleagues=[STAFF],
+                 contacts=[OUTSIDE])
+    added = ada.post("/agenda/new", form).headers["location"]
+    assert added == "/agenda/week/2027-W16?saved=1&invited=1"
+    uid = html.unescape(next(u for r, u in EDIT_RE.findall(ada.get(added).text) if r == own))
+    before = len([m for m in env.cli.json("queue", "list", SLUG) if any(r["address"] == OUTSIDE for r in m["recipients"])])
+    path = f"/agenda/events/{own}/{uid}"
+    reply = ada.post(path, {**form, "colleagues": [], "etag": _etag(ada.get(path).text)})
+    assert reply.status_code == 303 and reply.headers["location"].endswith("&invited=1"), reply.text[:2000]
+    found = _wait_for(env, STAFF, "Stock count", 2)
+    assert [s for s, _ in found] == ["Invitation: Stock count", "Cancelled: Stock count"]
+    cancel = icalendar.Calendar.from_ical(found[1][1])
+    (event,) = cancel.walk("VEVENT")
+    assert str(cancel["METHOD"]) == "CANCEL" and str(event["ATTENDEE"]) == f"mailto:{STAFF}"
+    assert str(_event(env, OWNER, f"{OWNER}/calendar", uid)["ATTENDEE"]) == f"mailto:{OUTSIDE}"
+    after = len([m for m in env.cli.json("queue", "list", SLUG) if any(r["address"] == OUTSIDE for r in m["recipients"])])
+    assert after == before + 1
+
+
+@pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason="chromium or axe-core is not installed")
+def test_ada_records_a_guests_answer_in_chromium(agendaco, tmp_path_factory):
+    """ada invites the outside guest to "Supplier visit"; the guest's
+    program answers ACCEPTED by mail; in the browser ada opens the answer,
+    sees who answered what, and presses "Record this answer in my event":
+    the notice says so and the caldav library reads the guest's PARTSTAT.
+    Every page is clean (axe-core, no console error, no sideways
+    scrolling)."""
+    from .webmail_client import deliver
+
+    env = agendaco
+    ada = env.signed_in(OWNER)
+    own = _refs(ada)["Calendar"]
+    assert ada.post("/agenda/new", _form(own, title="Supplier visit", start_date="2027-04-12",
+                                         end_date="2027-04-12", contacts=[OUTSIDE])).status_code == 303
+    uid = html.unescape(next(u for r, u in EDIT_RE.findall(ada.get("/agenda/week/2027-W15").text) if r == own))
+    answer = (f"From: Guest <{OUTSIDE}>\r\nTo: {OWNER}\r\nSubject: Accepted: Supplier visit\r\nMIME-Version: 1.0\r\n"
+              "Content-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+              f"METHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20270101T000000Z\r\n"
+              f"DTSTART:20270412T100000Z\r\nSUMMARY:Supplier visit\r\nORGANIZER:mailto:{OWNER}\r\n"
+              f"ATTENDEE;CN=Guest;PARTSTAT=ACCEPTED:mailto:{OUTSIDE}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    deliver(env, OWNER, "Accepted: Supplier visit", raw=answer.encode(), sender=OUTSIDE)
+    browser = Browser(tmp_path_factory.mktemp("chromium-answer"), args=(
+        "--ignore-certificate-errors", "--host-resolver-rules=MAP box.appliance.test 127.0.0.1", "--accept-lang=en"))
+    try:
+        base = f"https://box.appliance.test:{env.daemon.port('https')}"
+        _clean(browser.visit(base + "/"), "Sign in")
+        browser.fill("E-mail address", OWNER)
+        browser.fill("Password", PASSWORD)
+        _clean(browser.press("Sign in"), "Overview")
+        deadline = time.monotonic() + 20
+        while True:
+            _clean(browser.press("Mail"), "Inbox", browser)
+            if "Accepted: Supplier visit" in browser.evaluate("document.querySelector('main').textContent"):
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        _clean(browser.press("Accepted: Supplier visit"), "Accepted: Supplier visit", browser)
+        shown = browser.evaluate("document.querySelector('section.invitation').textContent")
+        assert "Answer to an invitation" in shown and f"Guest <{OUTSIDE}> (accepted)" in " ".join(shown.split())
+        _clean(browser.press("Record this answer in my event"), "Accepted: Supplier visit", browser)
+        assert "The answer is recorded in your event." in browser.evaluate(
+            "document.querySelector('[role=status]').textContent")
+    finally:
+        browser.close()
+    attendee = _event(env, OWNER, f"{OWNER}/calendar", uid)["ATTENDEE"]
+    assert str(attendee) == f"mailto:{OUTSIDE}" and attendee.params["PARTSTAT"] == "ACCEPTED"
