@@ -3,26 +3,27 @@ user's own, with previous/next/today links (``app.core.agenda`` reads the
 events). A week is an ISO week (``/agenda/week/2026-W50``, or
 ``/agenda?week=2026-W50`` from the week picker); a month shows the whole
 weeks that hold it. Each day is a list, so a phone shows one under another.
+
+An event's page edits or deletes it; a repeating event's occurrence has
+its own page (``?occurrence=<key>``, a hidden field once posted) that asks
+whether the change is for that occurrence alone or the whole series.
+Attendees are told of what was written (:mod:`.agenda_invites`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import re
 from urllib.parse import quote
 
-from appliance import eventmail
-from appliance.delivery import SenderRefused
-from appliance.errors import ApplianceError, Conflict, InvalidInput, LimitExceeded, NotFound
+from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 from appliance.services.agenda import zone_name
 
 from . import agenda_forms as forms
+from . import agenda_invites
 from .core import Context, Response
-
-log = logging.getLogger(__name__)
 
 _WEEK_RE = re.compile(r"([0-9]{4})-W([0-9]{2})")
 _MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
@@ -137,7 +138,8 @@ def _helpers(ctx: Context) -> dict:
         return f"{a:%H:%M}–{'24:00' if b.time() == dt.time() and b.date() > a.date() else f'{b:%H:%M}'}"
 
     return {"span": span, "saved": query.get("saved") == "1", "deleted": query.get("deleted") == "1",
-            "invited": query.get("invited") == "1", "unsent": query.get("unsent") == "1", "day_name": day_name, "month_name": month_name, "hours": hours, "event_href": event_href}
+            "invited": query.get("invited") == "1", "unsent": query.get("unsent") == "1",
+            "day_name": day_name, "month_name": month_name, "hours": hours, "event_href": event_href}
 
 
 def event_href(ref: str, uid: str, occurrence: str = "") -> str:
@@ -259,7 +261,7 @@ async def _save(ctx: Context, form, current, zone) -> Response | None:
         target.errors.append(ctx._("Check this field: use printable characters only.") if name in (
             "title", "place", "description") else ctx._("Check this field."))
         return None
-    return ctx.redirect(_back(form.start_date.data) + "?saved=1" + await _invite(ctx, written))
+    return ctx.redirect(_back(form.start_date.data) + "?saved=1" + await agenda_invites.send(ctx, written))
 
 
 def _occurrence_day(ctx: Context, current) -> str:
@@ -302,43 +304,5 @@ async def delete(ctx: Context) -> Response:
         return ctx.not_found()
     start = current.fields.start
     return ctx.redirect(_back(start if current.fields.all_day else start.date()) + "?deleted=1"
-                        + await _invite(ctx, written))
+                        + await agenda_invites.send(ctx, written))
 
-
-async def _invite(ctx: Context, written) -> str:
-    """Send the invitations, updates or cancellations a committed write
-    calls for (:func:`appliance.eventmail.plan`); the query that tells
-    the page how it went ("" when there was no one to tell)."""
-    from .mail import _account
-
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    outgoing = await asyncio.to_thread(eventmail.plan, written.previous, written.text, written.uid,
-                                       ctx.session.address, now)
-    if not outgoing:
-        return ""
-    who = ctx.session.display_name or ctx.session.address
-    try:
-        await eventmail.send(_account(ctx), ctx.app.submission, ctx.session.display_name or "", outgoing,
-                             lambda one: _words(ctx, one, who))
-    except (SenderRefused, ApplianceError):
-        log.info("%s: invitations of %s not sent", ctx.request.peer, ctx.session.address, exc_info=True)
-        return "&unsent=1"
-    return "&invited=1"
-
-
-def _words(ctx: Context, one: eventmail.Outgoing, who: str) -> tuple[str, str]:
-    """The subject and text of an invitation, in the organiser's language."""
-    _ = ctx._
-    title = one.title or _("(no title)")
-    if isinstance(one.start, dt.datetime):
-        zone = one.start.tzinfo and zone_name(one.start.tzinfo)
-        when = f"{one.start:%Y-%m-%d %H:%M}" + (f" ({zone})" if zone else "")
-    else:
-        when = f"{one.start:%Y-%m-%d}" if one.start else ""
-    if one.method == "CANCEL":
-        return _("Cancelled: %(title)s", title=title), _("%(who)s cancelled “%(title)s”.", who=who, title=title)
-    if one.update:
-        return (_("Updated invitation: %(title)s", title=title),
-                _("%(who)s changed “%(title)s”, now on %(when)s.", who=who, title=title, when=when))
-    return (_("Invitation: %(title)s", title=title),
-            _("%(who)s invites you to “%(title)s” on %(when)s.", who=who, title=title, when=when))
