@@ -310,7 +310,8 @@ class Agenda:
         fields = _checked(fields, address)
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         limits = self._limits()
-
+        # Attendees are sent each change of ``address``'s own event, so each
+        # needs a higher SEQUENCE (RFC 5546 section 2.1.4).
         invited = bool(fields.attendees) and fields.organizer == address
 
         def write(conn: sqlite3.Connection) -> Written:

@@ -342,7 +342,8 @@ def test_staff_add_a_list_of_their_own_that_their_caldav_client_finds(taskco):
     """tom (staff) adds "Errands": the caldav library finds it under his
     own principal, for VTODOs, with its colour; a task he adds to it in
     the panel is read there; tia (the owner, his colleague) sees neither
-    the list nor its task, and its routes are her 404 as olga's."""
+    the list nor its task, in the panel or over CalDAV, and its routes are
+    her 404 as olga's."""
     env = taskco
     tom, tia, olga = env.signed_in(STAFF), env.signed_in(OWNER), env.signed_in("olga@other.example")
     reply = tom.post("/tasks/own", {"own-name": "Errands", "own-colour": "#c62828"})
@@ -353,6 +354,11 @@ def test_staff_add_a_list_of_their_own_that_their_caldav_client_finds(taskco):
     assert tom.post("/tasks/new", _form(ref, title="Buy stamps")).status_code == 303
     assert [str(t.icalendar_component["SUMMARY"]) for t in errands.todos()] == ["Buy stamps"]
     assert "Errands" not in _refs(tia) and "Buy stamps" not in tia.get("/tasks?show=all").text
+    # Nor does her CalDAV client, with her own login.
+    for method in ("GET", "PROPFIND"):
+        reply = requests.request(method, str(errands.url), auth=(OWNER, PASSWORD), headers={"Depth": "1"},
+                                 verify=False, timeout=30)
+        assert reply.status_code in (403, 404), (method, reply.status_code)
     for client in (tia, olga):
         missing = client.get("/no/such/page").content
         for reply in (client.post(f"/tasks/own/{ref}/rename", {"name": "Taken"}), client.get(f"/tasks/own/{ref}/delete"),
