@@ -6,7 +6,8 @@ it only shows); :func:`stored_event` is the event as the attendee's own
 calendar keeps it (no METHOD, RFC 4791 section 4.1, their PARTSTAT set);
 :func:`reply` is the METHOD:REPLY sent back to the organiser (RFC 5546
 section 3.2.3: the UID, SEQUENCE, DTSTAMP and ORGANIZER of the request,
-the one replying ATTENDEE). Parsing is vobject's (Radicale's own), in the
+the one replying ATTENDEE); :func:`apply_reply` records such a reply in
+the organiser's stored event. Parsing is vobject's (Radicale's own), in the
 caller's worker thread; anything it cannot read, or past the limits, is
 :class:`Malformed`, and the message shows the part as an attachment.
 """
@@ -234,6 +235,37 @@ def cancel_occurrences(stored: str, text: str) -> str:
             calendar.remove(old)
         if not hasattr(master, "recurrence_id"):
             master.add("exdate").value = [event.recurrence_id.value]
+    return _serialize(calendar)
+
+
+#: The answers a REPLY may record (RFC 5545 section 3.2.12, for VEVENTs).
+REPLY_PARTSTATS = ("NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED")
+
+
+def apply_reply(stored: str, text: str) -> str:
+    """The organiser's stored event ``stored`` with the PARTSTAT the
+    METHOD:REPLY ``text`` gives its one ATTENDEE (RFC 5546 section 3.2.3):
+    on every event of the series, or on the occurrence a reply with a
+    RECURRENCE-ID names. Every other line stays. Raises Malformed when the
+    reply names no attendee of the stored event or no known answer."""
+    calendar, incoming = parse(stored), parse(text)
+    for event in incoming.vevent_list:
+        replies = getattr(event, "attendee_list", [])
+        if len(replies) != 1:
+            raise Malformed("a reply names one attendee")
+        who = _address(str(replies[0].value)).lower()
+        partstat = (replies[0].params.get("PARTSTAT") or [""])[0].upper()
+        if partstat not in REPLY_PARTSTATS:
+            raise Malformed("no such answer")
+        targets = calendar.vevent_list
+        if hasattr(event, "recurrence_id"):
+            targets = [e for e in targets if hasattr(e, "recurrence_id") and _rid(e) == _rid(event)]
+        found = [a for a in (_mine(t, {who}) for t in targets) if a is not None]
+        if not found:
+            raise Malformed("not an attendee of this event")
+        for attendee in found:
+            attendee.params["PARTSTAT"] = [partstat]
+            attendee.params.pop("RSVP", None)
     return _serialize(calendar)
 
 

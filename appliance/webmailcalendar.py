@@ -11,6 +11,11 @@ the event. An invitation only changes an event of the same UID whose
 organiser is the same and whose SEQUENCE is not higher (RFC 5546 section
 2.1.5), so a stranger cannot rewrite or remove someone else's event by
 its UID, and an old message cannot undo a newer one.
+
+A METHOD:REPLY to the user (its ORGANIZER one of their addresses), sent
+by the attendee it names, records that attendee's answer in the event of
+the same UID the user organises, in their own calendars or the
+business's shared ones (:func:`record`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import email.parser
 import email.policy
 import email.utils
 import uuid
@@ -211,3 +217,45 @@ async def remove(account: webmail.Account, dav_settings: Any, box: int, uid: int
         return True
 
     return await account.write("invitation cancel", write)
+
+
+async def record(account: webmail.Account, submission: Any, dav_settings: Any, box: int, uid: int) -> bool:
+    """Record the answer the METHOD:REPLY in message ``uid`` of ``box``
+    gives (:func:`appliance.imip.apply_reply`) in the event of its UID
+    that the user organises, in their own calendars or the business's
+    shared ones; returns whether there was one. Checks: the reply's
+    ORGANIZER is one of the user's addresses, its one ATTENDEE is the
+    message's sender, its SEQUENCE is not older than the stored event's.
+    Raises NotFound (no message or reply), InvalidInput (not a reply to
+    the user from the attendee, or not one of the event's attendees),
+    Outdated, LimitExceeded."""
+    calendar, invitation = await _invitation(account, box, uid, "REPLY")
+    own = await _own(account, submission)
+    if invitation.organizer is None or invitation.organizer.address.lower() not in own:
+        raise InvalidInput("this reply is not to you")
+    _, row = await webmail.message(account, box, uid, mark_seen=False)
+    headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(row["raw"])
+    sender = email.utils.parseaddr(str(headers.get("From", "")))[1].lower()
+    if len(invitation.attendees) != 1 or invitation.attendees[0].address.lower() != sender:
+        raise InvalidInput("this reply is not from the attendee it names")
+    limits = _limits(dav_settings)
+
+    def write(conn: Any) -> bool:
+        rows = list(dav.calendars(conn, account.address)) + list(dav.calendars(conn, account.slug))
+        for collection in (r.collection for r in rows):
+            item = dav.item_by_uid(conn, collection.id, invitation.uid)
+            if item is None or item.component != "VEVENT" or imip.organizer_of(item.text) not in own:
+                continue
+            if imip.sequence_of(item.text) > invitation.sequence:
+                raise Outdated("the event changed since this answer")
+            try:
+                text = imip.apply_reply(item.text, calendar)
+            except imip.Malformed as e:
+                raise InvalidInput(f"this answer cannot be recorded: {e}"[:200]) from None
+            new = davitems.new_item(dav_settings, collection.path, item.href, text, "event")
+            dav.put_item(conn, collection.id, new, limits=limits)
+            directory.audit(conn, account.address, "calendar.reply", f"{invitation.uid[:100]} {sender}")
+            return True
+        return False
+
+    return await account.write("invitation reply", write)

@@ -3,6 +3,11 @@ user's own, with previous/next/today links (``app.core.agenda`` reads the
 events). A week is an ISO week (``/agenda/week/2026-W50``, or
 ``/agenda?week=2026-W50`` from the week picker); a month shows the whole
 weeks that hold it. Each day is a list, so a phone shows one under another.
+
+An event's page edits or deletes it; a repeating event's occurrence has
+its own page (``?occurrence=<key>``, a hidden field once posted) that asks
+whether the change is for that occurrence alone or the whole series.
+Attendees are told of what was written (:mod:`.agenda_invites`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from appliance.services.agenda import zone_name
 
 from . import agenda_forms as forms
+from . import agenda_invites
 from .core import Context, Response
 
 _WEEK_RE = re.compile(r"([0-9]{4})-W([0-9]{2})")
@@ -131,11 +137,22 @@ def _helpers(ctx: Context) -> dict:
         a, b = block
         return f"{a:%H:%M}–{'24:00' if b.time() == dt.time() and b.date() > a.date() else f'{b:%H:%M}'}"
 
-    return {"span": span, "saved": query.get("saved") == "1", "deleted": query.get("deleted") == "1", "day_name": day_name, "month_name": month_name, "hours": hours, "event_href": event_href}
+    return {"span": span, "saved": query.get("saved") == "1", "deleted": query.get("deleted") == "1",
+            "invited": query.get("invited") == "1", "unsent": query.get("unsent") == "1",
+            "day_name": day_name, "month_name": month_name, "hours": hours, "event_href": event_href}
 
 
-def event_href(ref: str, uid: str) -> str:
+def event_href(ref: str, uid: str, occurrence: str = "") -> str:
+    """The event's page, or one occurrence's of a repeating event."""
+    return event_path(ref, uid) + _occurrence_query(occurrence)
+
+
+def event_path(ref: str, uid: str) -> str:
     return f"/agenda/events/{ref}/" + quote(uid, safe="@")
+
+
+def _occurrence_query(occurrence: str) -> str:
+    return f"?occurrence={quote(occurrence, safe='')}" if occurrence else ""
 
 
 def _back(day: dt.date | None) -> str:
@@ -157,17 +174,23 @@ async def _choices(ctx: Context) -> tuple[list, list[str], list[tuple[str, str]]
 
 
 async def _editable(ctx: Context):
+    """The event the path names, or the occurrence the query (a page) or
+    the form (a POST: its hidden field) names; None (the 404) when it is
+    not there."""
+    data = ctx.form_data() if ctx.request.method == "POST" else ctx.query_data()
+    occurrence = (data.get("occurrence") or "")[:40]
     try:
         return await asyncio.to_thread(ctx.app.core.agenda.get, ctx.session.slug, ctx.session.address,
-                                       ctx.params["calendar"], ctx.params["event"])
+                                       ctx.params["calendar"], ctx.params["event"], occurrence)
     except NotFound:
         return None
 
 
 def _render_form(ctx: Context, form, current, zone, status: int = 200) -> Response:
     return ctx.render("agenda_event.html", status, path="/agenda", form=form, current=current,
-                      zone=zone_name(zone),
-                      href=event_href(current.calendar.ref, current.uid) if current else "/agenda/new")
+                      zone=zone_name(zone), suffix=_occurrence_query(current.occurrence) if current else "",
+                      href=event_path(current.calendar.ref, current.uid) if current else "/agenda/new",
+                      occurrence_day=_occurrence_day(ctx, current))
 
 
 async def new_page(ctx: Context) -> Response:
@@ -216,10 +239,12 @@ async def _save(ctx: Context, form, current, zone) -> Response | None:
         form.calendar.errors.append(ctx._("An event stays in its calendar: add it again in the other one."))
         return None
     fields = forms.fields_of(form, zone, current)
+    occurrence = current.occurrence if current else ""
     try:
-        await asyncio.to_thread(
+        written = await asyncio.to_thread(
             ctx.app.core.agenda.save, ctx.session.slug, ctx.session.address, form.calendar.data,
-            current.uid if current else None, fields, form.etag.data if current else "", actor=ctx.actor)
+            current.uid if current else None, fields, form.etag.data if current else "", actor=ctx.actor,
+            occurrence=occurrence, series=bool(occurrence) and form.scope.data == "series")
     except NotFound:
         return ctx.not_found()
     except Conflict:
@@ -236,25 +261,48 @@ async def _save(ctx: Context, form, current, zone) -> Response | None:
         target.errors.append(ctx._("Check this field: use printable characters only.") if name in (
             "title", "place", "description") else ctx._("Check this field."))
         return None
-    return ctx.redirect(_back(form.start_date.data) + "?saved=1")
+    return ctx.redirect(_back(form.start_date.data) + "?saved=1" + await agenda_invites.send(ctx, written))
+
+
+def _occurrence_day(ctx: Context, current) -> str:
+    """The day an occurrence's page names it by, "" for a whole event."""
+    if current is None or not current.occurrence:
+        return ""
+    start = current.fields.start
+    return _helpers(ctx)["day_name"](start if current.fields.all_day else start.date())
+
+
+def _render_delete(ctx: Context, current, form, status: int = 200) -> Response:
+    return ctx.render("agenda_delete.html", status, path="/agenda", current=current, form=form,
+                      href=event_path(current.calendar.ref, current.uid),
+                      suffix=_occurrence_query(current.occurrence), occurrence_day=_occurrence_day(ctx, current))
 
 
 async def delete_page(ctx: Context) -> Response:
     current = await _editable(ctx)
     if current is None:
         return ctx.not_found()
-    return ctx.render("agenda_delete.html", path="/agenda", current=current,
-                      href=event_href(current.calendar.ref, current.uid))
+    return _render_delete(ctx, current, forms.scope(ctx._))
 
 
 async def delete(ctx: Context) -> Response:
+    """Delete the event, or only the occurrence the page names when the
+    form says so (the whole series otherwise)."""
     current = await _editable(ctx)
     if current is None:
         return ctx.not_found()
+    occurrence = ""
+    if current.occurrence:
+        form = forms.scope(ctx._, ctx.form_data())
+        if not form.validate():
+            return _render_delete(ctx, current, form, 400)
+        occurrence = current.occurrence if form.scope.data == "occurrence" else ""
     try:
-        await asyncio.to_thread(ctx.app.core.agenda.delete, ctx.session.slug, ctx.session.address,
-                                current.calendar.ref, current.uid, actor=ctx.actor)
+        written = await asyncio.to_thread(ctx.app.core.agenda.delete, ctx.session.slug, ctx.session.address,
+                                          current.calendar.ref, current.uid, actor=ctx.actor, occurrence=occurrence)
     except NotFound:
         return ctx.not_found()
     start = current.fields.start
-    return ctx.redirect(_back(start if current.fields.all_day else start.date()) + "?deleted=1")
+    return ctx.redirect(_back(start if current.fields.all_day else start.date()) + "?deleted=1"
+                        + await agenda_invites.send(ctx, written))
+

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from wtforms import BooleanField, Form, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, Form, HiddenField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -88,6 +88,8 @@ def event(_: Gettext, calendars: list[service.Calendar], colleagues: list[str], 
                                        validate_choice=False, render_kw={"size": min(8, max(2, len(cards)))})
         reminder = SelectField(_("Reminder"), choices=reminder_choices, invalid_choice_message=_("Choose one of the reminders."))
         etag = HiddenField()
+        # Only shown (and only read) for one occurrence of a repeating event.
+        scope = scope_field(_)
 
         def validate_title(self, f) -> None:
             if not (f.data or "").strip():
@@ -135,6 +137,22 @@ def event(_: Gettext, calendars: list[service.Calendar], colleagues: list[str], 
         if calendars:
             form.calendar.data = calendars[0].ref
     return form
+
+
+def scope_field(_: Gettext) -> RadioField:
+    """What a change to one occurrence of a repeating event applies to."""
+    return RadioField(_("Apply to"), choices=[
+        ("occurrence", _("Only this occurrence")),
+        ("series", _("Every occurrence (the whole series)")),
+    ], default="occurrence", invalid_choice_message=_("Choose this occurrence or the whole series."))
+
+
+def scope(_: Gettext, data: FormData | None = None) -> Form:
+    """The delete page's choice for one occurrence of a repeating event."""
+    class ScopeForm(Form):
+        scope = scope_field(_)
+
+    return ScopeForm(data)
 
 
 def _shown(value: dt.datetime, zone: dt.tzinfo) -> dt.datetime:

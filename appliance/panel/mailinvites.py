@@ -27,6 +27,8 @@ def notice(ctx: Context, done: str) -> str:
         "saved": ctx._("Your answer is in your calendar."),
         "removed": ctx._("The event was removed from your calendar."),
         "absent": ctx._("This event is not in your calendar."),
+        "recorded": ctx._("The answer is recorded in your event."),
+        "unknown": ctx._("None of your calendars holds an event of yours that this answer is for."),
     }.get(done, "")
 
 
@@ -94,3 +96,23 @@ async def remove(ctx: Context) -> Response:
     except LimitExceeded:
         return await message_page(ctx, status=400, error=ctx._("Your calendar is full; nothing was changed."))
     return ctx.redirect(f"/mail/{box}/{uid}?done={'removed' if removed else 'absent'}")
+
+
+async def record(ctx: Context) -> Response:
+    """Record an attendee's answer (a METHOD:REPLY) in the user's event."""
+    from .mail import _account, message_page
+
+    box, uid = int(ctx.params["folder"]), int(ctx.params["message"])
+    try:
+        recorded = await webmailcalendar.record(_account(ctx), ctx.app.submission, ctx.app.settings.dav, box, uid)
+    except NotFound:
+        return ctx.not_found()
+    except webmailcalendar.Outdated:
+        return await message_page(ctx, status=400, error=ctx._(
+            "The event changed after this answer was sent; nothing was changed."))
+    except InvalidInput:
+        return await message_page(ctx, status=400, error=ctx._(
+            "This message holds no answer to an event of yours from the person it names."))
+    except LimitExceeded:
+        return await message_page(ctx, status=400, error=ctx._("Your calendar is full; nothing was changed."))
+    return ctx.redirect(f"/mail/{box}/{uid}?done={'recorded' if recorded else 'unknown'}")

@@ -255,6 +255,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/tasks/lists", "POST", "tasks.add_list", frozenset({OWNER})),
     Route("/tasks/lists/{list}/rename", "POST", "tasks.rename_list", frozenset({OWNER})),
     Route("/tasks/lists/{list}/delete", "POST", "tasks.delete_list", frozenset({OWNER})),
+    # Anyone's own lists: added, renamed, deleted with their tasks once asked.
+    Route("/tasks/own", "POST", "tasks.add_own_list", SIGNED_IN),
+    Route("/tasks/own/{list}/rename", "POST", "tasks.rename_own_list", SIGNED_IN),
+    Route("/tasks/own/{list}/delete", "GET", "tasks.delete_own_list_page", SIGNED_IN),
+    Route("/tasks/own/{list}/delete", "POST", "tasks.delete_own_list", SIGNED_IN),
     # The website editor: theme, profile, pages and their blocks, preview, publishing, versions.
     Route("/website", "GET", "website.overview", OWNERS),
     Route("/website/start", "POST", "website.start", OWNERS),
@@ -334,9 +339,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/mail/{folder}/{message}/source", "GET", "mailattached.source", SIGNED_IN),
     # Always show the pictures of this message's sender.
     Route("/mail/{folder}/{message}/pictures", "POST", "mailpictures.always", SIGNED_IN),
-    # A calendar invitation in a message: answer it; remove a cancelled event.
+    # A calendar invitation in a message: answer it; remove a cancelled event;
+    # record an attendee's answer.
     Route("/mail/{folder}/{message}/invitation", "POST", "mailinvites.answer", SIGNED_IN),
     Route("/mail/{folder}/{message}/invitation/remove", "POST", "mailinvites.remove", SIGNED_IN),
+    Route("/mail/{folder}/{message}/invitation/record", "POST", "mailinvites.record", SIGNED_IN),
     # Conversations: list by thread or not (the user's choice); one thread read whole.
     Route("/mail/{folder}/conversations", "POST", "mailconversations.toggle", SIGNED_IN),
     Route("/mail/{folder}/conversation/{thread}", "GET", "mailconversations.conversation_page", SIGNED_IN),

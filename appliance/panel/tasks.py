@@ -1,7 +1,8 @@
 """Task lists: the business's shared lists and the user's own, each with
 its tasks, filtered to "mine", "open" or "all" (``app.core.tasks`` reads
 and writes them); a task's form; an owner's new, renamed and deleted
-lists. The follow-ups list is shown read-only: its tasks are written from
+shared lists, and anyone's own lists (added, renamed, and deleted with
+their tasks once a page has asked). The follow-ups list is shown read-only: its tasks are written from
 the contacts' pages and listed in My day."""
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ def _service(ctx: Context):
     return ctx.app.core.tasks
 
 
-async def page(ctx: Context, list_form=None, status: int = 200, rename: tuple[str, str] | None = None) -> Response:
+OWN = "own"
+
+
+async def page(ctx: Context, list_form=None, status: int = 200, rename: tuple[str, str] | None = None,
+               own_form=None) -> Response:
     """Every list with the tasks the filter (``?show=``) keeps; ``rename``
     is a list's reference and the objection to its new name."""
     show = ctx.query_data().get("show", "open")
@@ -39,6 +44,7 @@ async def page(ctx: Context, list_form=None, status: int = 200, rename: tuple[st
     return ctx.render("tasks.html", status, path="/tasks", listings=listings, show=show,
                       statuses=forms.status_labels(ctx._), priorities=forms.priority_labels(ctx._),
                       list_form=list_form or forms.task_list(ctx._), task_href=task_href,
+                      own_form=own_form or forms.task_list(ctx._, prefix=OWN),
                       done=query.get("done", ""), rename=rename)
 
 
@@ -189,4 +195,53 @@ async def delete_list(ctx: Context) -> Response:
         return ctx.not_found()
     except Conflict:
         return ctx.redirect("/tasks?done=list-not-empty")
+    return ctx.redirect("/tasks?done=list-deleted")
+
+
+async def add_own_list(ctx: Context) -> Response:
+    """A new list of the user's own."""
+    form = forms.task_list(ctx._, ctx.form_data(), prefix=OWN)
+    if form.validate():
+        try:
+            await asyncio.to_thread(_service(ctx).add_list, ctx.session.slug, ctx.session.address,
+                                    form.name.data, form.colour.data or "", actor=ctx.actor, own=True)
+            return ctx.redirect("/tasks?done=list-added")
+        except LimitExceeded:
+            form.name.errors.append(ctx._("You have as many lists and calendars as you may."))
+        except InvalidInput:
+            form.name.errors.append(ctx._("Check this field."))
+    return await page(ctx, None, 400, own_form=form)
+
+
+async def rename_own_list(ctx: Context) -> Response:
+    form = forms.task_list(ctx._, ctx.form_data())
+    ref = ctx.params["list"]
+    if not form.validate():
+        return await page(ctx, None, 400, (ref, form.name.errors[0]))
+    try:
+        await asyncio.to_thread(_service(ctx).rename_list, ctx.session.slug, ctx.session.address,
+                                ref, form.name.data, actor=ctx.actor, own=True)
+    except NotFound:
+        return ctx.not_found()
+    except InvalidInput:
+        return await page(ctx, None, 400, (ref, ctx._("Check this field.")))
+    return ctx.redirect("/tasks?done=list-renamed")
+
+
+async def delete_own_list_page(ctx: Context) -> Response:
+    """The page that asks before one's own list goes with its tasks."""
+    try:
+        found, count = await asyncio.to_thread(_service(ctx).own_list, ctx.session.slug, ctx.session.address,
+                                               ctx.params["list"])
+    except NotFound:
+        return ctx.not_found()
+    return ctx.render("task_list_delete.html", path="/tasks", current=found, count=count)
+
+
+async def delete_own_list(ctx: Context) -> Response:
+    try:
+        await asyncio.to_thread(_service(ctx).delete_list, ctx.session.slug, ctx.session.address,
+                                ctx.params["list"], actor=ctx.actor, own=True)
+    except NotFound:
+        return ctx.not_found()
     return ctx.redirect("/tasks?done=list-deleted")

@@ -77,7 +77,9 @@ def fields_of(form: Form) -> service.Fields:
                           due=form.due.data, priority=int(form.priority.data or 0))
 
 
-def task_list(_: Gettext, data: FormData | None = None) -> Form:
+def task_list(_: Gettext, data: FormData | None = None, prefix: str = "") -> Form:
+    """A new list's name and colour; ``prefix`` tells apart two such forms
+    on one page (a shared list's and one's own)."""
     class ListForm(Form):
         name = StringField(_("Name"), [
             InputRequired(_("Give the list a name.")),
@@ -90,4 +92,4 @@ def task_list(_: Gettext, data: FormData | None = None) -> Form:
             if not (f.data or "").strip():
                 raise ValidationError(_("Give the list a name."))
 
-    return ListForm(data)
+    return ListForm(data, prefix=prefix)

@@ -74,6 +74,8 @@ class Event:
     end: dt.datetime | dt.date
     all_day: bool
     recurring: bool
+    #: The occurrence's key in its series (:func:`appliance.vevent.occurrence_key`), "" when not repeating.
+    occurrence: str = ""
 
     def days(self) -> list[dt.date]:
         """The days this occurrence covers (an all-day end is exclusive)."""
@@ -111,6 +113,22 @@ class Editable:
     etag: str
     fields: vevent.Fields
     recurring: bool
+    #: The occurrence the form shows ("" for the event or whole series);
+    #: ``fields`` are then that occurrence's.
+    occurrence: str = ""
+    #: The series' own fields when ``occurrence`` is set.
+    series: vevent.Fields | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write did to one calendar object: its UID, its text before
+    ("" when new) and after ("" when deleted), for the invitations it
+    sends (:mod:`appliance.eventmail`)."""
+
+    uid: str
+    previous: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -249,10 +267,12 @@ class Agenda:
         return self.stores.handle(slug).read_sync(
             "agenda zone", lambda conn: zone_of(dav.get_collection(conn, f"{slug}/calendar")))
 
-    def get(self, slug: str, address: str, ref: str, uid: str) -> Editable:
-        """Event ``uid`` of calendar ``ref`` as the form shows it. Raises
-        NotFound when ``address`` may not write that calendar, when it has
-        no such event, or when the event cannot be read."""
+    def get(self, slug: str, address: str, ref: str, uid: str, occurrence: str = "") -> Editable:
+        """Event ``uid`` of calendar ``ref`` as the form shows it: its
+        ``occurrence`` alone when that names one of a repeating event's
+        (an override a client wrote shows as written). Raises NotFound
+        when ``address`` may not write that calendar, when it has no such
+        event or occurrence, or when the event cannot be read."""
         address = names.address(address)
 
         def read(conn: sqlite3.Connection) -> Editable:
@@ -262,29 +282,41 @@ class Agenda:
                 raise NotFound("no such event")
             try:
                 found = vevent.read(item.text, uid)
+                if not occurrence:
+                    return Editable(calendar, uid, item.etag, found.fields, found.recurring)
+                one = vevent.read_occurrence(item.text, uid, occurrence)
             except vevent.EventError:
-                raise NotFound("an event the agenda cannot read") from None
-            return Editable(calendar, uid, item.etag, found.fields, found.recurring)
+                raise NotFound("an event or occurrence the agenda cannot read") from None
+            return Editable(calendar, uid, item.etag, one.fields, True, occurrence, found.fields)
 
         return self.stores.handle(slug).read_sync("agenda event", read)
 
     def save(self, slug: str, address: str, ref: str, uid: str | None, fields: vevent.Fields, etag: str = "",
-             *, actor: str) -> str:
+             *, actor: str, occurrence: str = "", series: bool = False) -> Written:
         """Write an event into calendar ``ref`` as a DAV PUT does (clients see
         it at their next sync): a new one when ``uid`` is None, else event
         ``uid`` patched (:func:`appliance.vevent.patch`: only the form's
-        properties change). Returns its UID. Checks: a title of 1 to
-        :data:`MAX_TITLE` printable characters, the end after the start,
-        place, description and attendees within their limits, ``etag``
-        (when given) still the stored one. Raises InvalidInput (its
-        message names the field first), NotFound, Conflict, LimitExceeded."""
+        properties change). With ``occurrence`` (one of a repeating
+        event's), ``fields`` are that occurrence's: it alone changes (an
+        override in the same object), or with ``series`` the whole series
+        does, moved by as much as the occurrence was. An event of
+        ``address``'s with attendees gets a higher SEQUENCE on every change
+        (they are sent it). Returns what was written. Checks: a title of 1 to :data:`MAX_TITLE` printable characters,
+        the end after the start, place, description and attendees within
+        their limits, ``etag`` (when given) still the stored one. Raises
+        InvalidInput (its message names the field first), NotFound,
+        Conflict, LimitExceeded."""
         address = names.address(address)
         fields = _checked(fields, address)
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         limits = self._limits()
+        # Attendees are sent each change of ``address``'s own event, so each
+        # needs a higher SEQUENCE (RFC 5546 section 2.1.4).
+        invited = bool(fields.attendees) and fields.organizer == address
 
-        def write(conn: sqlite3.Connection) -> str:
+        def write(conn: sqlite3.Connection) -> Written:
             _, collection = self._target(conn, slug, address, ref)
+            previous = ""
             if uid is None:
                 new_uid = str(uuid.uuid4())
                 href, text = f"{new_uid}.ics", vevent.new(new_uid, fields, now)
@@ -296,31 +328,56 @@ class Agenda:
                     raise NotFound("no such event")
                 if etag and etag != item.etag:
                     raise Conflict("the event changed meanwhile")
+                previous = item.text
                 try:
-                    text = vevent.patch(item.text, uid, fields, now)
+                    if occurrence and not series:
+                        text = vevent.patch_occurrence(item.text, uid, occurrence, fields, now, invited)
+                    elif occurrence:
+                        whole = vevent.series_fields(vevent.read(item.text, uid).fields,
+                                                     vevent.read_occurrence(item.text, uid, occurrence).fields, fields)
+                        text = vevent.patch(item.text, uid, _checked(whole, address), now, invited)
+                    else:
+                        text = vevent.patch(item.text, uid, fields, now, invited)
                 except vevent.EventError:
-                    raise NotFound("an event the agenda cannot read") from None
+                    raise NotFound("an event or occurrence the agenda cannot read") from None
                 href, action = item.href, "event.edit"
             dav.put_item(conn, collection.id, self._new_item(collection.path, href, text), limits=limits)
-            directory.audit(conn, actor, action, f"{collection.path} {new_uid}")
-            return new_uid
+            what = f"{collection.path} {new_uid}" + (f" {occurrence}" if occurrence and not series else "")
+            directory.audit(conn, actor, action, what)
+            return Written(new_uid, previous, text)
 
         return self.stores.handle(slug).write_sync("agenda save", write)
 
-    def delete(self, slug: str, address: str, ref: str, uid: str, *, actor: str) -> None:
-        """Delete event ``uid`` (its whole series) from calendar ``ref``.
+    def delete(self, slug: str, address: str, ref: str, uid: str, *, actor: str, occurrence: str = "") -> Written:
+        """Delete event ``uid`` (its whole series) from calendar ``ref``, or
+        only its ``occurrence`` (an EXDATE on the series, its override
+        gone, its SEQUENCE raised when ``address`` invited people:
+        :func:`appliance.vevent.exclude`). Returns what was written.
         Raises NotFound."""
         address = names.address(address)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        limits = self._limits()
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> Written:
             _, collection = self._target(conn, slug, address, ref)
             item = dav.item_by_uid(conn, collection.id, uid)
             if item is None or item.component != "VEVENT":
                 raise NotFound("no such event")
+            if occurrence:
+                try:
+                    series = vevent.read(item.text, uid).fields
+                    invited = bool(series.attendees) and series.organizer == address
+                    text = vevent.exclude(item.text, uid, occurrence, now, invited)
+                except vevent.EventError:
+                    raise NotFound("no such occurrence") from None
+                dav.put_item(conn, collection.id, self._new_item(collection.path, item.href, text), limits=limits)
+                directory.audit(conn, actor, "event.delete", f"{collection.path} {uid} {occurrence}")
+                return Written(uid, item.text, text)
             dav.delete_item(conn, collection.id, item.href)
             directory.audit(conn, actor, "event.delete", f"{collection.path} {uid}")
+            return Written(uid, item.text, "")
 
-        self.stores.handle(slug).write_sync("agenda delete", write)
+        return self.stores.handle(slug).write_sync("agenda delete", write)
 
     def _target(self, conn: sqlite3.Connection, slug: str, address: str,
                 ref: str) -> tuple[Calendar, dav.CollectionRow]:
@@ -445,8 +502,14 @@ def _occurrences(text: str, ref: str, start: dt.datetime, end: dt.datetime, zone
             calendar=ref, uid=str(component.get("UID", "")), title=str(component.get("SUMMARY", "")),
             place=str(component.get("LOCATION", "")), start=_local(first, zone), end=_local(last, zone),
             all_day=all_day, recurring=str(component.get("UID", "")) in repeating,
+            occurrence=_occurrence_key(component) if str(component.get("UID", "")) in repeating else "",
         ))
     return events
+
+
+def _occurrence_key(component: icalendar.Event) -> str:
+    rid = component.get("RECURRENCE-ID") or component.get("DTSTART")
+    return vevent.occurrence_key(rid.dt) if rid is not None else ""
 
 
 def _busy_blocks(text: str, start: dt.datetime, end: dt.datetime,

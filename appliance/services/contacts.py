@@ -27,11 +27,9 @@ import uuid
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
-from radicale import item as radicale_item
-
 from storage import crm, dav, deals, directory
 
-from .. import contactfiles, vcard, vtodo
+from .. import contactfiles, davitems, vcard, vtodo
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from .base import Stores
 
@@ -570,21 +568,12 @@ class Contacts:
             raise NotFound("no such contact")
 
     def _limits(self) -> dav.Limits:
-        settings = self.stores.settings.dav
-        return dav.Limits(max_items_per_collection=settings.max_items_per_collection,
-                          max_collections_per_owner=settings.max_collections,
-                          max_bytes=settings.business_mb * 1024 * 1024)
+        return davitems.limits(self.stores.settings.dav)
 
     def _new_item(self, slug: str, href: str, text: str, collection: str = BOOK) -> dav.NewItem:
-        """What storage keeps of a card (or task), computed by Radicale's
-        own item code, so the etag, uid and name are those a DAV PUT would
-        store."""
-        if len(text.encode()) > self.stores.settings.dav.max_item_bytes:
-            raise LimitExceeded("this contact is too large")
-        item = radicale_item.Item(collection_path=f"{slug}/{collection}", text=text)
-        item.prepare()
-        start, end = item.time_range
-        return dav.NewItem(href, item.uid, item.name, item.component_name, item.etag, start, end, text)
+        """What storage keeps of a card (or follow-up task) of ``slug``'s
+        ``collection``. See :func:`appliance.davitems.new_item`."""
+        return davitems.new_item(self.stores.settings.dav, f"{slug}/{collection}", href, text, "contact")
 
     def _book(self, slug: str) -> tuple[_Book, dict[str, crm.CrmState]]:
         """The parsed address book of ``slug``, brought up to date from the

@@ -9,7 +9,10 @@ PERCENT-COMPLETE and COMPLETED lines clients expect beside it), DUE,
 PRIORITY and the assignee, an ATTENDEE (RFC 5545 section 3.8.4.1:
 the one person a task is for); every other line a client wrote stays.
 A list the owner adds is a calendar collection holding only VTODOs
-(RFC 4791 section 5.2.3), which clients discover as a task list.
+(RFC 4791 section 5.2.3), which clients discover as a task list. Any user
+adds lists of their own the same way under their own principal
+(``<address>/list-…``): their CalDAV clients find them beside their
+default ``tasks`` list, and nobody else in the business sees them.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ MAX_LIST_NAME = 60
 STATUSES = ("NEEDS-ACTION", "IN-PROCESS", "COMPLETED", "CANCELLED")
 #: Lists an owner may not rename or delete: clients and the CRM rely on them.
 FIXED = ("projects", "followups")
+#: A user's own list that stays: the box gives every user one.
+OWN_FIXED = ("tasks",)
 FOLLOWUPS = "followups"
 _COLOUR_RE = re.compile(r"#[0-9A-Fa-f]{6}")
 _LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -47,7 +52,8 @@ PALETTE = ("#2e7d32", "#1f6feb", "#b35900", "#8e24aa", "#c62828", "#00796b")
 class TaskList:
     """One list the viewer sees: its random reference, name, colour, whether
     it is the business's, whether the panel writes its tasks, and whether
-    an owner may rename or delete it."""
+    it stays (an owner may not rename or delete such a shared list, nor a
+    user their default own one)."""
 
     ref: str
     name: str
@@ -344,11 +350,13 @@ class Tasks:
 
         self.stores.handle(slug).write_sync("task delete", write)
 
-    def add_list(self, slug: str, address: str, name: str, colour: str, *, actor: str) -> str:
-        """A new shared task list of ``slug`` named ``name`` (1 to
-        :data:`MAX_LIST_NAME` printable characters) in ``colour``
-        (``#rrggbb`` or empty): a calendar collection for VTODOs only.
-        Returns its reference. Raises InvalidInput, NotFound, LimitExceeded."""
+    def add_list(self, slug: str, address: str, name: str, colour: str, *, actor: str, own: bool = False) -> str:
+        """A new task list named ``name`` (1 to :data:`MAX_LIST_NAME`
+        printable characters) in ``colour`` (``#rrggbb`` or empty): a
+        calendar collection for VTODOs only, shared by ``slug``, or with
+        ``own`` under ``address``'s principal (theirs alone). Returns its
+        reference. Raises InvalidInput, NotFound, LimitExceeded (the
+        ``[dav]`` collections a business or a user may have)."""
         address = names.address(address)
         name = _list_name(name)
         if colour and not _COLOUR_RE.fullmatch(colour):
@@ -360,45 +368,69 @@ class Tasks:
             props = {"D:displayname": name, "C:supported-calendar-component-set": "VTODO"}
             if colour:
                 props["ICAL:calendar-color"] = colour.lower()
-            row = dav.create_collection(conn, f"{slug}/list-{secrets.token_hex(6)}", "VCALENDAR", props,
+            if own:
+                dav.ensure_user_home(conn, address)
+            parent = address if own else slug
+            row = dav.create_collection(conn, f"{parent}/list-{secrets.token_hex(6)}", "VCALENDAR", props,
                                         limits=limits)
             directory.audit(conn, actor, "tasklist.add", row.path)
             return row.nonce
 
         return self.stores.handle(slug).write_sync("task list add", write)
 
-    def rename_list(self, slug: str, address: str, ref: str, name: str, *, actor: str) -> None:
-        """Rename shared list ``ref`` (not ``projects`` nor the follow-ups).
-        Raises InvalidInput, NotFound."""
+    def own_list(self, slug: str, address: str, ref: str) -> tuple[TaskList, int]:
+        """``address``'s own list ``ref`` (not their default one) and how
+        many tasks it holds. Raises NotFound (not theirs, or no such list)."""
+        address = names.address(address)
+
+        def read_(conn: sqlite3.Connection) -> tuple[TaskList, int]:
+            tasks_list, collection = self._list(conn, slug, address, ref, own=True)
+            return tasks_list, dav.count_items(conn, collection.id)
+
+        return self.stores.handle(slug).read_sync("task list", read_)
+
+    def rename_list(self, slug: str, address: str, ref: str, name: str, *, actor: str, own: bool = False) -> None:
+        """Rename shared list ``ref`` (not ``projects`` nor the follow-ups),
+        or with ``own`` one of ``address``'s own lists (not their default
+        one). Raises InvalidInput, NotFound."""
         address = names.address(address)
         name = _list_name(name)
 
         def write(conn: sqlite3.Connection) -> None:
-            collection = self._shared_list(conn, slug, address, ref)
+            _, collection = self._list(conn, slug, address, ref, own)
             dav.set_props(conn, collection.id, {**collection.props, "D:displayname": name})
             directory.audit(conn, actor, "tasklist.rename", collection.path)
 
         self.stores.handle(slug).write_sync("task list rename", write)
 
-    def delete_list(self, slug: str, address: str, ref: str, *, actor: str) -> None:
+    def delete_list(self, slug: str, address: str, ref: str, *, actor: str, own: bool = False) -> int:
         """Delete shared list ``ref`` (not ``projects`` nor the follow-ups)
-        when it holds nothing. Raises Conflict (not empty), NotFound."""
+        when it holds nothing; with ``own``, one of ``address``'s own lists
+        (not their default one) with its tasks, each deleted as a DAV
+        DELETE would. Returns how many tasks went. Raises Conflict (a
+        shared list not empty), NotFound."""
         address = names.address(address)
 
-        def write(conn: sqlite3.Connection) -> None:
-            collection = self._shared_list(conn, slug, address, ref)
-            if dav.count_items(conn, collection.id):
+        def write(conn: sqlite3.Connection) -> int:
+            _, collection = self._list(conn, slug, address, ref, own)
+            items = dav.all_items(conn, collection.id)
+            if items and not own:
                 raise Conflict("the list is not empty")
+            for item in items:
+                dav.delete_item(conn, collection.id, item.href)
             dav.delete_collection(conn, collection.path)
             directory.audit(conn, actor, "tasklist.delete", collection.path)
+            return len(items)
 
-        self.stores.handle(slug).write_sync("task list delete", write)
+        return self.stores.handle(slug).write_sync("task list delete", write)
 
-    def _shared_list(self, conn: sqlite3.Connection, slug: str, address: str, ref: str) -> dav.CollectionRow:
+    def _list(self, conn: sqlite3.Connection, slug: str, address: str, ref: str,
+              own: bool) -> tuple[TaskList, dav.CollectionRow]:
+        """A list one may rename or delete: a shared one, or ``address``'s own."""
         self._viewer(conn, address)
         for tasks_list, collection in _lists(conn, slug, address):
-            if tasks_list.ref == ref and tasks_list.shared and not tasks_list.fixed:
-                return collection
+            if tasks_list.ref == ref and tasks_list.shared != own and not tasks_list.fixed:
+                return tasks_list, collection
         raise NotFound("no such list")
 
     def _target(self, conn: sqlite3.Connection, slug: str, address: str,
@@ -428,7 +460,7 @@ def _lists(conn: sqlite3.Connection, slug: str, address: str) -> list[tuple[Task
         colour = (collection.props.get("ICAL:calendar-color") or "")[:7]
         if not _COLOUR_RE.fullmatch(colour):
             colour = PALETTE[len(found) % len(PALETTE)]
-        fixed = not shared or short in FIXED
+        fixed = short in (FIXED if shared else OWN_FIXED)
         found.append((TaskList(collection.nonce, name, colour.lower(), shared,
                                not (shared and short == FOLLOWUPS), fixed), collection))
     return found

@@ -86,3 +86,61 @@ def test_one_occurrence_moved_then_cancelled_keeps_the_series():
     cancelled = _unfold(imip.cancel_occurrences(merged, cancel))
     assert cancelled.count("BEGIN:VEVENT") == 1 and "EXDATE:20270111T090000Z" in cancelled
     assert "RRULE:FREQ=WEEKLY;COUNT=10" in cancelled
+
+
+#: The organiser's stored series: two attendees, one moved occurrence.
+ORGANISED = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//appliance//agenda//EN\r
+BEGIN:VEVENT\r
+UID:weekly-standup-1\r
+DTSTAMP:20270201T080000Z\r
+DTSTART:20270302T090000Z\r
+DTEND:20270302T093000Z\r
+RRULE:FREQ=WEEKLY;COUNT=4\r
+SUMMARY:Stand-up\r
+ORGANIZER:mailto:otto@invites.example\r
+ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:paul@partner.example\r
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:iris@invites.example\r
+X-CLIENT-KEPT:yes\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:weekly-standup-1\r
+DTSTAMP:20270201T080000Z\r
+RECURRENCE-ID:20270309T090000Z\r
+DTSTART:20270309T100000Z\r
+DTEND:20270309T103000Z\r
+SUMMARY:Stand-up (late)\r
+ORGANIZER:mailto:otto@invites.example\r
+ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:paul@partner.example\r
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:iris@invites.example\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+ONE_OCCURRENCE_REPLY = (FIXTURES / "thunderbird_reply_one_occurrence.ics").read_text()
+
+
+def test_a_reply_to_one_occurrence_changes_that_occurrence_only():
+    """Thunderbird's REPLY declining the 9 March occurrence sets paul's
+    PARTSTAT on that override only; the series keeps NEEDS-ACTION (and its
+    RSVP), iris keeps ACCEPTED, a client's X- line stays."""
+    text = _unfold(imip.apply_reply(ORGANISED, ONE_OCCURRENCE_REPLY))
+    master, override = text.split("BEGIN:VEVENT")[1:]
+    assert "PARTSTAT=NEEDS-ACTION" in master and "paul@partner.example" in master and "RSVP=TRUE" in master
+    assert "X-CLIENT-KEPT:yes" in master
+    paul = next(line for line in override.splitlines() if "paul@partner.example" in line)
+    iris = next(line for line in override.splitlines() if "iris@invites.example" in line)
+    assert "PARTSTAT=DECLINED" in paul and "PARTSTAT=ACCEPTED" in iris
+
+
+def test_a_reply_for_the_series_changes_every_occurrence_and_a_stranger_changes_nothing():
+    """A REPLY without RECURRENCE-ID accepting for paul sets it on the
+    master and the override; one naming someone not invited, or an answer
+    RFC 5545 does not know, is Malformed."""
+    series = re.sub(r"RECURRENCE-ID:[^\n]*\n", "", ONE_OCCURRENCE_REPLY).replace("DECLINED", "ACCEPTED")
+    text = _unfold(imip.apply_reply(ORGANISED, series))
+    assert text.count("PARTSTAT=ACCEPTED:mailto:paul@partner.example") == 2
+    for bad in (series.replace("paul@partner.example", "eve@elsewhere.example"),
+                series.replace("PARTSTAT=ACCEPTED", "PARTSTAT=MAYBE")):
+        with pytest.raises(imip.Malformed):
+            imip.apply_reply(ORGANISED, bad)

@@ -80,3 +80,39 @@ def test_a_new_all_day_event_has_dates():
     event = icalendar.Calendar.from_ical(vevent.new("fair-1", fields, NOW)).walk("VEVENT")[0]
     assert event["DTSTART"].dt == dt.date(2026, 12, 10) and event["DTEND"].dt == dt.date(2026, 12, 12)
     assert vevent.read(vevent.new("fair-1", fields, NOW), "fair-1").fields.all_day
+
+
+ALL_DAY_SERIES = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//tests//agenda//EN\r
+BEGIN:VEVENT\r
+UID:market\r
+DTSTAMP:20261101T090000Z\r
+DTSTART;VALUE=DATE:20270105\r
+DTEND;VALUE=DATE:20270106\r
+RRULE:FREQ=WEEKLY;COUNT=3\r
+SUMMARY:Market\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_one_day_of_an_all_day_series_is_overridden_and_excluded_by_date():
+    """An all-day series' 12 January is named 20270112; its override has
+    RECURRENCE-ID;VALUE=DATE and the same day; excluding it writes an
+    EXDATE;VALUE=DATE and drops the override."""
+    one = vevent.read_occurrence(ALL_DAY_SERIES, "market", "20270112").fields
+    assert (one.start, one.end) == (dt.date(2027, 1, 12), dt.date(2027, 1, 13))
+    text = vevent.patch_occurrence(ALL_DAY_SERIES, "market", "20270112", dataclasses.replace(one, title="Big market"), NOW)
+    master, override = icalendar.Calendar.from_ical(text).walk("VEVENT")
+    assert override["RECURRENCE-ID"].to_ical() == b"20270112" and str(override["SUMMARY"]) == "Big market"
+    assert str(master["SUMMARY"]) == "Market" and "RRULE" not in override
+    gone = vevent.exclude(text, "market", "20270112", NOW)
+    (master,) = icalendar.Calendar.from_ical(gone).walk("VEVENT")
+    assert b"EXDATE;VALUE=DATE:20270112" in master.to_ical()
+    for key in ("20270113", "20270112T000000Z"):
+        try:
+            vevent.read_occurrence(ALL_DAY_SERIES, "market", key)
+        except vevent.EventError:
+            continue
+        raise AssertionError(key)

