@@ -549,6 +549,14 @@ SCHEMA: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "srs",
+        "The Sender Rewriting Scheme for mail the box forwards outside (a user's redirect rule): the envelope sender becomes an `SRS0=...@` address of the forwarding user's domain, so SPF passes at the destination; bounces to it come back through the MX, are checked (hash, age) and sent on to the original sender. The secret is made once in the box database; `appliance srs rotate` makes a new one, the old ones verifying for `max_age_days` more.",
+        (
+            K("enabled", "boolean", True, "Rewrite the envelope sender of forwarded mail and accept bounces to the rewritten addresses.", _bool),
+            K("max_age_days", "integer", 21, "Days a rewritten address accepts bounces (and an old secret still verifies after a rotation).", _int(1, 180)),
+        ),
+    ),
+    Section(
         "signup",
         "Self-service sign-up on the panel's host name (`/signup`): a visitor names a business, picks an address at its free subdomain and a password, answers an arithmetic question, and lands in their new business's panel, on `[box] default_plan`.",
         (
