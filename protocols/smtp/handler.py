@@ -16,11 +16,13 @@ import ipaddress
 import logging
 import re
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import Envelope, Session
 
 from appliance import delivery, mailauth, senderlists
+from appliance import spam as spamfilter
 from appliance.dnsbl import Blocklists
 from appliance.greylist import Greylist
 from appliance.submission import Envelope as Submitted
@@ -270,10 +272,33 @@ class Handler:
             self.app.metrics.refused("dmarc_reject")
             return replies.DMARC_REJECT
         mailbox = "Junk" if verdict.quarantine else "INBOX"
+        results, spam_fields = verdict.header, ""
+        spam = self.app.spam
+        if spam.enabled:
+            raw = spamfilter.strip_spam_fields(raw)
+            score = await spam.check(
+                raw, ip=peer_ip, helo=session.host_name or "", mail_from=reverse_path,
+                rcpts=list(envelope.rcpt_tos), queue_id=uuid.uuid4().hex[:16],
+            )
+            if score is None and spam.tempfail and spam.scannable(raw):
+                self.app.metrics.refused("spam_scan_failed")
+                return replies.SCAN_TEMPFAIL
+            decision = spam.decide(score)
+            if decision == spamfilter.REJECT:
+                log.info("%r: from <%s> rejected as spam (score %.2f)", session.peer, reverse_path, score.score)
+                self.app.metrics.refused("spam")
+                return replies.SPAM_REJECT
+            if decision == spamfilter.JUNK:
+                mailbox = "Junk"
+            if score is not None or spam.scannable(raw):
+                results = mailauth.add_result(results, spam.result(score))
+            if score is not None:
+                spam_fields = spam.headers(score)
         trace = (
             f"Return-Path: <{reverse_path}>\r\n"
             + self._received(server, session, envelope, "ESMTP")
-            + verdict.header
+            + results
+            + spam_fields
         )
         started = time.monotonic()
         message = trace.encode("utf-8", "surrogateescape") + raw

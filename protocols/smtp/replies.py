@@ -36,6 +36,10 @@ TOO_MANY_HOPS = "554 5.4.6 Too many hops (mail loop?)"
 #: A sender on the recipient's (or the business's) block list.
 SENDER_BLOCKED = "550 5.7.1 The recipient does not accept mail from this sender"
 DMARC_REJECT = "550 5.7.1 Rejected by the sender domain's DMARC policy"
+#: Content scoring (rspamd) scored the message past [rspamd] reject_score.
+SPAM_REJECT = "554 5.7.1 Message refused as spam"
+#: rspamd could not answer and [rspamd] on_failure = "tempfail".
+SCAN_TEMPFAIL = "451 4.7.1 Content scanning unavailable, try again later"
 #: Followed by the reason a recipient's Sieve script gave (RFC 5429).
 REJECTED_BY_RULES = "550 5.7.1"
 SPOOFED = "550 5.7.1 Sender domain is hosted here and this client may not send for it"
