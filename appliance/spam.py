@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 #: Messages learnt from one move at most (the rest of a large move is not).
 MAX_LEARN = 20
+#: Moves whose lessons may wait at once; past it a move teaches nothing
+#: (logged), so a flood of moves cannot pile up work.
+MAX_PENDING = 50
 #: Longest rspamd reply read (a /checkv2 answer lists every symbol).
 MAX_REPLY_BYTES = 1024 * 1024
 #: Symbols named in the ``X-Spam-Symbols`` header at most.
@@ -164,6 +167,9 @@ class SpamFilter:
         """Learn ``messages`` in the background (after the move that asked
         for it committed); each result is logged."""
         if not self.learning or not messages:
+            return
+        if len(self._tasks) >= MAX_PENDING:
+            log.warning("%s: %d moves already waiting to teach rspamd; this one is not learnt", where, len(self._tasks))
             return
 
         async def run() -> None:
