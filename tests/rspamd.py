@@ -5,9 +5,10 @@ never the system's service or its ports.
 The top-level file is ours (the packaged ``rspamd.conf`` binds fixed
 ports); it includes the packaged ``common.conf`` so every rule, module and
 score is the distribution's, with ``LOCAL_CONFDIR`` pointed at the
-temporary directory, whose ``override.d/classifier-bayes.conf`` keeps the
-Bayes statistics in SQLite files there (no redis). DNS goes to the stub
-server of the SMTP tests, so no lookup leaves the machine.
+temporary directory: its ``override.d/options.inc`` sends DNS to the stub
+server of the SMTP tests (no lookup leaves the machine) and enables the
+test patterns, and ``override.d/classifier-bayes.conf`` keeps the Bayes
+statistics in SQLite files there (no redis).
 """
 
 from __future__ import annotations
@@ -35,13 +36,7 @@ CONFIG = """\
 options {{
     pidfile = "$RUNDIR/rspamd.pid";
     .include "$CONFDIR/options.inc"
-    # The GTUBE-like test patterns for each action (not for production).
-    enable_test_patterns = true;
-    dns {{
-        nameserver = ["127.0.0.1:{dns_port}"];
-        timeout = 1s;
-        retransmits = 1;
-    }}
+    .include(try=true; priority=10) "$LOCAL_CONFDIR/override.d/options.inc"
 }}
 logging {{
     type = "file";
@@ -61,6 +56,21 @@ worker "controller" {{
     enable_password = "{password}";
 }}
 """
+
+OPTIONS = """\
+# The GTUBE-like test patterns for each action (not for production).
+enable_test_patterns = true;
+# Compiled regular expressions and URL suffixes, kept between runs: their
+# compilation is most of rspamd's start-up time.
+hs_cache_dir = "{cache}/";
+dns {{
+    nameserver = ["127.0.0.1:{dns_port}"];
+    timeout = 1s;
+    retransmits = 1;
+}}
+"""
+#: Where :data:`OPTIONS` keeps the compiled patterns (shared by test runs).
+CACHE = Path(tempfile.gettempdir()) / "rspamd-test-cache"
 
 BAYES = """\
 backend = "sqlite3";
@@ -88,8 +98,10 @@ class Rspamd:
         for sub in ("override.d", "local.d", "run", "db", "log"):
             (self.dir / sub).mkdir()
         (self.dir / "rspamd.conf").write_text(
-            CONFIG.format(dns_port=dns_port, normal=self.normal, controller=self.controller, password=PASSWORD)
+            CONFIG.format(normal=self.normal, controller=self.controller, password=PASSWORD)
         )
+        CACHE.mkdir(exist_ok=True)
+        (self.dir / "override.d" / "options.inc").write_text(OPTIONS.format(cache=CACHE, dns_port=dns_port))
         (self.dir / "override.d" / "classifier-bayes.conf").write_text(BAYES)
         self.user: list[str] = []
         if os.geteuid() == 0:
@@ -97,8 +109,8 @@ class Rspamd:
             owner = pwd.getpwnam("_rspamd")
             self.user = ["-u", "_rspamd", "-g", "_rspamd"]
             self.dir.chmod(0o755)
-            for sub in ("run", "db", "log"):
-                os.chown(self.dir / sub, owner.pw_uid, owner.pw_gid)
+            for path in (self.dir / "run", self.dir / "db", self.dir / "log", CACHE):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
 
     @property
     def url(self) -> str:

@@ -13,6 +13,9 @@ import uuid
 
 import pytest
 
+from tests.appliance.panel.conftest import PanelClient
+from tests.appliance.panel.webmail_client import folder, inbox
+from tests.appliance.panel.webmail_client import message as webmail_message
 from tests.conftest import wait_for
 from tests.rspamd import MISSING, PASSWORD, Rspamd
 
@@ -138,6 +141,20 @@ def test_moving_into_junk_over_imap_teaches_rspamd_spam_and_out_ham(mx, rspamd):
         assert client.uid("MOVE", data[0].decode(), "INBOX")[0] == "OK"
     wait_for(lambda: rspamd.stat()["learned"] == learned + 2, timeout=30)
     assert wait_for(lambda: 'rspamd learnham: {"success":true}' in mx.daemon.log())
+
+
+def test_moving_into_junk_in_webmail_teaches_rspamd_spam(mx, rspamd):
+    """Alice moves a message to Junk in webmail: the controller learns it as spam."""
+    tag = uuid.uuid4().hex
+    assert send(mx, message(tag))[0] == 250
+    learned = rspamd.stat()["learned"]
+    alice = PanelClient(f"https://127.0.0.1:{mx.port('https')}")
+    assert alice.sign_in("alice@acme.test", USER_PASSWORD).status_code == 303
+    box, junk = inbox(alice), folder(alice, "Junk")
+    uid = webmail_message(alice, box, f"note {tag}")
+    assert alice.post(f"/mail/{box}/act", {"action": "move", "target": str(junk), "m": str(uid)}).status_code == 303
+    assert len(find(mx, "Junk", tag)) == 1
+    wait_for(lambda: rspamd.stat()["learned"] == learned + 1, timeout=30)
 
 
 def spam_check(mx) -> dict:
