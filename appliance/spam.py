@@ -176,7 +176,11 @@ class SpamFilter:
             for raw in messages:
                 try:
                     answer = await self.learn(raw, spam)
-                except (OSError, ScanFailed, http.client.HTTPException) as exc:
+                except ScanFailed as exc:
+                    # rspamd answered: "already learned", too few tokens...
+                    log.info("%s: rspamd did not learn a message as %s: %s", where, "spam" if spam else "ham", exc)
+                    continue
+                except (OSError, http.client.HTTPException) as exc:
                     log.warning("%s: rspamd could not learn a message as %s: %s", where, "spam" if spam else "ham", exc)
                     return
                 log.info("%s: rspamd learn%s: %s", where, "spam" if spam else "ham", answer)
