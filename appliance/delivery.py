@@ -260,7 +260,7 @@ class Router:
         outside; None for any other address (ask :meth:`recipient`).
         Raises SrsInvalid for an address we did not make or that expired,
         and what :meth:`recipient` raises for a local original."""
-        if self.srs is None or not srsmod.looks_like(address):
+        if self.srs is None or not self.srs.enabled or not srsmod.looks_like(address):
             return None
         domain = address.rpartition("@")[2].lower()
         slug = await self.slug_for(domain)
