@@ -30,6 +30,7 @@ from .metrics import Metrics
 from .passwords import Hasher
 from .provisioning import Provisioning
 from .services import Services
+from .spam import SpamFilter
 from .startup import STEPS, Running, start_step
 from .settings import Settings
 
@@ -80,6 +81,9 @@ class App:
         self.auth = Authenticator.from_settings(settings, self.catalog, self.tenants, self.hasher, self.metrics)
         self.loop_lag = LoopLag(observe=self.metrics.loop_lag.observe)
         self.mail_events = MailEvents()
+        #: Content scoring and learning by rspamd (``appliance.spam``); off
+        #: unless ``[rspamd] url`` is set.
+        self.spam = SpamFilter(settings.rspamd)
         #: The submission rules (:class:`appliance.submission.Submission`),
         #: set by the SMTP service, which owns the router, signer and queue.
         self.submission = None
@@ -231,3 +235,4 @@ class App:
         self.tenants.close_all()
         self.box.close()
         self.hasher.close()
+        self.spam.close()

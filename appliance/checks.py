@@ -48,7 +48,7 @@ class Result:
 def run_all(app: App) -> list[Result]:
     results: list[Result] = []
     for check in (check_state_dir, check_box_db, check_catalog, check_tenant_files, check_certificates, check_queue,
-                  check_daemon, check_backup):
+                  check_daemon, check_backup, check_spam):
         try:
             results.extend(check(app))
         except Exception as exc:  # noqa: BLE001 - a broken check is itself a finding
@@ -201,3 +201,26 @@ def check_backup(app: App) -> Iterator[Result]:
                      "check that the replica is reachable and has room; appliance backup status")
     if not late:
         yield Result("backup", "ok", f"{len(status.databases)} databases shipped to {status.url} within {status.warn_seconds} s")
+
+
+def check_spam(app: App) -> Iterator[Result]:
+    """Content scoring: off, or on and answering (and the controller that
+    learns, when set)."""
+    spam = app.spam
+    if not spam.enabled:
+        yield Result("spam", "ok", "content scoring is off ([rspamd] url is empty)")
+        return
+    for what, url in (("scanning", spam.url), ("learning", spam.controller)):
+        if not url:
+            continue
+        try:
+            answer = spam.ping(url)
+        except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            fix = "start rspamd (systemctl start rspamd) or correct [rspamd] url" if what == "scanning" \
+                else "start rspamd's controller or correct [rspamd] controller_url"
+            # With on_failure = "tempfail" mail waits at the senders meanwhile.
+            status = "fail" if what == "scanning" and spam.tempfail else "warn"
+            yield Result("spam", status, f"content scoring is on; rspamd {what} at {url} does not answer: {exc}",
+                         fix + "; mail is delivered unscanned meanwhile" if what == "scanning" else fix)
+            continue
+        yield Result("spam", "ok", f"content scoring is on; rspamd {what} at {url} answers {answer[:20]!r}")

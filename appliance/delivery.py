@@ -51,6 +51,7 @@ from storage.tenants import TenantHandle, TenantPool
 from storage import names
 
 from . import mime
+from . import srs as srsmod
 from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
 from .catalog import Catalog
 from .sieve.actions import Filter, Rejected, reply_reason
@@ -72,6 +73,17 @@ class Recipient:
     #: Those of ``user_ids`` that had an active Sieve script at RCPT time:
     #: mail for the others is delivered without reading any script.
     rules: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Returned:
+    """A recipient accepted at RCPT time that is an SRS address of ours
+    standing for an outside one: the message (a bounce of mail we
+    forwarded) is sent on to ``original`` from the queue of ``slug``."""
+
+    address: str
+    slug: str
+    original: str
 
 
 @dataclass(frozen=True)
@@ -174,12 +186,15 @@ class Router:
         tenants: TenantPool,
         publish: Callable[[str, int, int], Any] | None = None,
         sieve: Filter | None = None,
+        srs: srsmod.Srs | None = None,
     ):
         self.catalog = catalog
         self.tenants = tenants
         self.publish = publish
         #: Runs the recipients' mail rules (None: no rules run).
         self.sieve = sieve
+        #: Checks the return addresses of forwarded mail (None: none are).
+        self.srs = srs
         #: Told the business whose outbound queue got a message (redirects, replies).
         self.wake: Callable[[str], Any] | None = None
         self._handles: dict[str, TenantHandle] = {}
@@ -238,6 +253,38 @@ class Router:
         if over:
             raise LimitExceeded("mailbox full")
         return Recipient(clean, slug, tuple(user_ids), tuple(rules))
+
+    async def returned(self, address: str, size: int = 0) -> Recipient | Returned | None:
+        """For an SRS address (:mod:`appliance.srs`) of a hosted domain: the
+        local recipient it stands for, or a :class:`Returned` when that is
+        outside; None for any other address (ask :meth:`recipient`).
+        Raises SrsInvalid for an address we did not make or that expired,
+        and what :meth:`recipient` raises for a local original."""
+        if self.srs is None or not self.srs.enabled or not srsmod.looks_like(address):
+            return None
+        domain = address.rpartition("@")[2].lower()
+        slug = await self.slug_for(domain)
+        if slug is None:
+            return None
+        original = self.srs.reverse(address)
+        try:
+            return await self.recipient(original, size)
+        except NotHosted:
+            return Returned(address, slug, original)
+
+    async def send_back(self, raw: bytes, returned: Sequence[Returned], mail_from: str, *, lifetime: float) -> None:
+        """Queue ``raw`` for the original senders of ``returned``, in the
+        outbound queue of each SRS address's business; returns after every
+        commit."""
+        groups: dict[str, list[str]] = defaultdict(list)
+        for item in returned:
+            if item.original not in groups[item.slug]:
+                groups[item.slug].append(item.original)
+        for slug, originals in groups.items():
+            await self.handle(slug).write("srs send back", lambda c, o=originals: queuedb.enqueue(
+                c, mail_from, o, raw, user_id=None, lifetime=lifetime, smtputf8=not raw.isascii()))
+            if self.wake is not None:
+                self.wake(slug)
 
     async def check_quota(self, recipients: Sequence[Recipient], size: int) -> None:
         """Raise LimitExceeded if a copy of ``size`` bytes would overfill a mailbox.

@@ -485,6 +485,17 @@ def _safe(text: str) -> str:
     return "".join(c for c in text if c.isalnum() or c in ".-_@") or "unknown"
 
 
+def add_result(header: str, result: str) -> str:
+    """``header`` (an Authentication-Results field, CRLF-terminated) with
+    one more ``method=result`` entry (RFC 8601 section 2.2) appended."""
+    body = header[: -2] if header.endswith("\r\n") else header
+    if body.rstrip().endswith("; none"):
+        # "none" stands for no results at all (section 2.2): replace it.
+        body = body.rstrip()[: -len(" none")]
+        return f"{body}\r\n\t{result}\r\n"
+    return f"{body};\r\n\t{result}\r\n"
+
+
 def strip_forged_results(raw: bytes, authserv_id: str) -> bytes:
     """``raw`` without Authentication-Results fields claiming to be ours.
 

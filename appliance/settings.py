@@ -244,6 +244,26 @@ def _fraction(value: Any) -> float:
     return float(value)
 
 
+def _http_url(value: Any) -> str:
+    """"" or ``http://host:port`` (no path: the protocol's paths are fixed)."""
+    text = _str(value).strip().rstrip("/")
+    if not text:
+        return ""
+    m = re.fullmatch(r"http://(.+)", text)
+    if not m:
+        raise ValueError(f"{text!r} is not http://host:port")
+    host, port = parse_hostport(m.group(1))
+    if port == 0:
+        raise ValueError(f"{text!r}: the URL needs a port")
+    return text
+
+
+def _score(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1000 <= value <= 1000:
+        raise ValueError("expected a number from -1000 to 1000")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Key:
     name: str
@@ -550,6 +570,28 @@ SCHEMA: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "rspamd",
+        "Content scoring of mail arriving on the MX by rspamd (its HTTP protocol, `/checkv2`, asked after DATA with the client's address, HELO, envelope and a queue id). A message scoring `reject_score` or more is refused `554 5.7.1`; `junk_score` or more is filed in Junk with `X-Spam: Yes`; every scanned message gets `X-Spam-Score` and a result in its Authentication-Results. rspamd down or slow never loses mail: it is delivered unscanned (one log line per outage), or answered `451 4.7.1` when `on_failure = \"tempfail\"`. A user moving a message into Junk (IMAP or webmail) teaches the controller `learnspam`, out of Junk to another folder than Trash `learnham`.",
+        (
+            K("url", "string", "", "The normal worker, e.g. `http://127.0.0.1:11333`; empty: no content scoring.", _http_url),
+            K("timeout", "integer", 10, "Seconds one scan (or learn) may take; past it the message is handled as with rspamd down.", _int(1, 120)),
+            K("reject_score", "number", 15.0, "Refuse messages scoring this much or more.", _score),
+            K("junk_score", "number", 6.0, "File messages scoring this much or more (below `reject_score`) in Junk.", _score),
+            K("on_failure", "string", "deliver", "`deliver` (unscanned) or `tempfail` (`451 4.7.1`, the sender retries) when rspamd cannot answer.", _choice("deliver", "tempfail")),
+            K("max_message_kb", "integer", 10_240, "Larger messages are not scanned (nor learnt).", _int(64, 1_048_576)),
+            K("controller_url", "string", "", "The controller worker for learning, e.g. `http://127.0.0.1:11334`; empty: no learning.", _http_url),
+            K("password", "string", "", "The controller's password (its `password` or `enable_password`).", _str),
+        ),
+    ),
+    Section(
+        "srs",
+        "The Sender Rewriting Scheme for mail the box forwards outside (a user's redirect rule): the envelope sender becomes an `SRS0=...@` address of the forwarding user's domain, so SPF passes at the destination; bounces to it come back through the MX, are checked (hash, age) and sent on to the original sender. The secret is made once in the box database; `appliance srs rotate` makes a new one, the old ones verifying for `max_age_days` more.",
+        (
+            K("enabled", "boolean", True, "Rewrite the envelope sender of forwarded mail and accept bounces to the rewritten addresses.", _bool),
+            K("max_age_days", "integer", 21, "Days a rewritten address accepts bounces (and an old secret still verifies after a rotation).", _int(1, 180)),
+        ),
+    ),
+    Section(
         "signup",
         "Self-service sign-up on the panel's host name (`/signup`): a visitor names a business, picks an address at its free subdomain and a password, answers an arithmetic question, and lands in their new business's panel, on `[box] default_plan`.",
         (
@@ -670,6 +712,10 @@ def from_mapping(data: Mapping[str, Any], where: str = "<settings>") -> Settings
         raise ConfigError(f"{where}: [metrics] token: required when addresses go beyond loopback (anyone could read the figures)")
     if sections["dns"].catalog == sections["box"].domain:
         raise ConfigError(f"{where}: [dns] catalog: the catalog zone needs a name of its own, not [box] domain")
+    if sections["rspamd"].junk_score > sections["rspamd"].reject_score:
+        raise ConfigError(f"{where}: [rspamd] junk_score: more than reject_score (nothing would go to Junk)")
+    if sections["rspamd"].controller_url and not sections["rspamd"].password:
+        raise ConfigError(f"{where}: [rspamd] password: required with controller_url (learning needs it)")
     default_plan = sections["box"].default_plan
     if default_plan not in plans:
         raise ConfigError(f"{where}: [box] default_plan: no plan named {default_plan!r}")

@@ -27,6 +27,7 @@ from storage import mail as maildb
 from storage import maillist, mailsearch
 
 from . import mailview, mime
+from . import spam as spamfilter
 from .submission import Envelope
 from .errors import InvalidInput, NotFound
 
@@ -184,18 +185,26 @@ async def mark_answered(account: Account, box: int, uid: int) -> None:
         log.info("%s: user %d: answered message %d/%d is gone", account.slug, account.user_id, box, uid)
 
 
-async def move(account: Account, box: int, selected: list[str], target: int) -> int:
-    """Move the selected messages to another mailbox of the user's."""
+async def move(account: Account, box: int, selected: list[str], target: int, spam: Any = None) -> int:
+    """Move the selected messages to another mailbox of the user's; with
+    ``spam`` (an :class:`appliance.spam.SpamFilter`), a move into Junk or
+    out of it teaches it, as over IMAP."""
     uids = _uids(selected)
+    learning = spam is not None and spam.learning
 
-    def write(conn: Any) -> int:
+    def write(conn: Any) -> tuple[int, Any]:
         maillist.folder(conn, account.user_id, box)
         maillist.folder(conn, account.user_id, target)
         if target == box:
-            return 0
-        return len(maildb.copy_messages(conn, account.user_id, box, uids, target, move=True))
+            return 0, None
+        pairs = maildb.copy_messages(conn, account.user_id, box, uids, target, move=True)
+        lesson = spamfilter.to_learn(conn, box, target, [p[1] for p in pairs], spam.max_bytes) \
+            if learning and pairs else None
+        return len(pairs), lesson
 
-    count = await account.write("move", write)
+    count, lesson = await account.write("move", write)
+    if lesson is not None:
+        spam.learn_later(account.address, *lesson)
     if count:
         account.changed(target)
         account.changed(box)

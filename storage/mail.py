@@ -515,6 +515,23 @@ def body_raw(conn: sqlite3.Connection, body_id: int) -> bytes:
     return bytes(row[0]) if row else b""
 
 
+def special_use(conn: sqlite3.Connection, box: int) -> str | None:
+    """The RFC 6154 attribute of a mailbox (``\\Junk``, ``\\Trash``...), or None."""
+    row = conn.execute("SELECT special_use FROM mailboxes WHERE id = ?", (box,)).fetchone()
+    return row[0] if row else None
+
+
+def raw_messages(conn: sqlite3.Connection, box: int, uids: list[int], *, limit: int, max_bytes: int) -> list[bytes]:
+    """The raw text of at most ``limit`` of the messages ``uids`` of a
+    mailbox, skipping those larger than ``max_bytes``."""
+    rows = conn.execute(
+        "SELECT m.body_id FROM messages m WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?))"
+        " AND m.size <= ? ORDER BY m.uid LIMIT ?",
+        (box, json.dumps(uids), max_bytes, limit),
+    ).fetchall()
+    return [body_raw(conn, r[0]) for r in rows]
+
+
 def _bump(conn: sqlite3.Connection, box: int) -> int:
     return conn.execute(
         "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING highestmodseq", (box,)

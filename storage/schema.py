@@ -27,6 +27,7 @@ from . import sieve
 from . import crm
 from . import deals
 from . import greylist
+from . import srs
 from . import senderlists
 from . import mailhistory
 from . import signatures
@@ -34,7 +35,7 @@ from . import picturesenders
 from . import mailthreads
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
-                  apikeys.MIGRATIONS)
+                  apikeys.MIGRATIONS, srs.MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (

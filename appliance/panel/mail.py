@@ -119,7 +119,7 @@ async def act(ctx: Context) -> Response:
             target = form.get("target")
             if not target.isdigit():
                 raise InvalidInput("no folder")
-            await webmail.move(account, box, selected, int(target))
+            await webmail.move(account, box, selected, int(target), ctx.app.spam)
             done = "moved"
         elif action == "copy":
             target = form.get("target")

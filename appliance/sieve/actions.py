@@ -78,6 +78,9 @@ class Plan:
     redirected: bytes | None = None
     #: The refusal for a reject that could not be an SMTP reply, if any.
     refusal: bytes | None = None
+    #: The envelope sender redirects go out with: the SRS address of the
+    #: user's domain that stands for the original (:mod:`appliance.srs`).
+    redirect_from: str = ""
 
 
 @dataclass
@@ -107,9 +110,11 @@ class Limits:
 class Filter:
     """See module doc. One per daemon; thread-safe (its cache is locked)."""
 
-    def __init__(self, limits: Limits, hostname: str):
+    def __init__(self, limits: Limits, hostname: str, srs: Any = None):
         self.limits = limits
         self.hostname = hostname
+        #: An :class:`appliance.srs.Srs` that rewrites redirects' senders.
+        self.srs = srs
         self._cache: collections.OrderedDict[str, list[Command]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
@@ -140,7 +145,7 @@ class Filter:
             boxes = frozenset(b["name"] for b in maildb.list_mailboxes(conn, user_id))
             own = directory.addresses_of(conn, user_id)
             keys = {}
-            if "vacation" in text:
+            if "vacation" in text or "redirect" in text:
                 for domain in {a.rpartition("@")[2] for a in own}:
                     keys[domain] = dkimdb.key_for(conn, domain)
             out[user_id] = (name, text, own, boxes, keys)
@@ -175,11 +180,23 @@ class Filter:
             if outcome.redirects:
                 delivered_to = {email.utils.parseaddr(v)[1].lower() for v in message.get_all("Delivered-To") or []}
                 if not delivered_to & {a.lower() for a in own}:
-                    plan.redirected = f"Delivered-To: {rcpt}\r\n".encode() + _without_return_path(raw)
+                    plan.redirected = self._redirected(rcpt, raw, keys)
+                    domain = rcpt.rpartition("@")[2].lower()
+                    plan.redirect_from = self.srs.forward(mail_from, domain) if self.srs is not None else mail_from
             if outcome.reject is not None and mail_from and not _auto_submitted(message):
                 plan.refusal = build_refusal(message, rcpt, mail_from, outcome.reject, self.hostname)
             plans[user_id] = plan
         return plans
+
+    @staticmethod
+    def _redirected(rcpt: str, raw: bytes, keys: dict) -> bytes:
+        """The copy a redirect sends: ``Delivered-To`` the user, and
+        DKIM-signed by the user's domain when it has a key, so the
+        destination can tell who forwarded it (the original signature,
+        if any, is kept and may still verify)."""
+        copy = f"Delivered-To: {rcpt}\r\n".encode() + _without_return_path(raw)
+        key = keys.get(rcpt.rpartition("@")[2].lower())
+        return sign_message(copy, key) if key is not None else copy
 
     def _vacation_reply(self, slug: str, plan: Plan, headers: Message, mail_from: str, keys: dict) -> bytes | None:
         """The reply to send if RFC 3834 / RFC 5230 allow one, DKIM-signed
@@ -269,8 +286,9 @@ class Filter:
         try:
             with savepoint(conn, "sieve_redirect"):
                 sievedb.count_redirect(conn, plan.user_id, self.limits.redirects_per_day)
-                # The original envelope sender stays (RFC 5228 section 4.2).
-                queuedb.enqueue(conn, mail_from, [target], plan.redirected, user_id=None,
+                # RFC 5228 section 4.2 keeps the original envelope sender;
+                # its SRS form names the same one and lets SPF pass.
+                queuedb.enqueue(conn, plan.redirect_from or mail_from, [target], plan.redirected, user_id=None,
                                 lifetime=self.limits.queue_lifetime, smtputf8=not plan.redirected.isascii())
         except LimitExceeded:
             log.warning("%s: user %d: daily redirect limit reached; kept in INBOX", slug, plan.user_id)

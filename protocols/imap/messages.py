@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from appliance import mime
+from appliance import spam as spamfilter
 from appliance.errors import NotFound
 from storage import mail as maildb
 
@@ -206,16 +207,22 @@ class MessageCommands:
         target_name = mailbox_name(args[1])
         uids = [sel.uids[i] for i in indexes]
         user = self.principal.user_id
+        spam = self.service.app.spam
 
-        def copy(conn: Any) -> tuple[int, int, list]:
+        def copy(conn: Any) -> tuple[int, int, list, Any]:
             try:
                 target = maildb.mailbox(conn, user, target_name)
             except NotFound:
                 raise No("no such mailbox", "TRYCREATE") from None
             pairs = maildb.copy_messages(conn, user, sel.id, uids, target["id"], move=move)
-            return target["id"], target["uidvalidity"], pairs
+            # Into Junk or out of it: what rspamd is taught, read here.
+            lesson = spamfilter.to_learn(conn, sel.id, target["id"], [p[1] for p in pairs], spam.max_bytes) \
+                if spam.learning and pairs else None
+            return target["id"], target["uidvalidity"], pairs, lesson
 
-        target, validity, pairs = await self._write_db("move" if move else "copy", copy)
+        target, validity, pairs, lesson = await self._write_db("move" if move else "copy", copy)
+        if lesson is not None:
+            spam.learn_later(f"{self.principal.address}", *lesson)
         self._publish(target)
         code = b""
         if pairs:

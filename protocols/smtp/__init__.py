@@ -26,6 +26,7 @@ from appliance.delivery import Router
 from appliance.mailauth import Verifier
 from appliance.outbound import QueueRunner
 from appliance.sieve.actions import Filter, Limits as RuleLimits
+from appliance.srs import Srs
 from appliance.submission import Submission
 from appliance.zones import build_zones
 
@@ -102,8 +103,12 @@ async def start(app: App) -> SmtpService:
     limits = Limits.from_settings(settings)
     hostname = app.settings.box.hostname
     publish = _publisher(app)
-    rules = Filter(RuleLimits.from_settings(app.settings), hostname)
-    router = Router(app.catalog, app.tenants, publish=publish, sieve=rules)
+    srs = Srs(app.box, app.settings.srs)
+    await srs.load()
+    # A rotation by the CLI bumps the box generation.
+    app.on_change(srs.load)
+    rules = Filter(RuleLimits.from_settings(app.settings), hostname, srs)
+    router = Router(app.catalog, app.tenants, publish=publish, sieve=rules, srs=srs)
     await router.refresh()
     app.on_change(router.refresh)
     verifier = Verifier(hostname, settings.resolver, float(settings.dns_timeout), settings.dmarc_reject)

@@ -16,17 +16,19 @@ import ipaddress
 import logging
 import re
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import Envelope, Session
 
 from appliance import delivery, mailauth, senderlists
+from appliance import spam as spamfilter
 from appliance.dnsbl import Blocklists
 from appliance.greylist import Greylist
 from appliance.submission import Envelope as Submitted
 from appliance.submission import remote_address
 from storage import names
-from appliance.delivery import Recipient, Router
+from appliance.delivery import Recipient, Returned, Router
 from appliance.errors import ApplianceError, InvalidInput
 
 from . import replies
@@ -107,6 +109,8 @@ class Handler:
         envelope.mail_options.extend(options)
         envelope.local = []
         envelope.remote = []
+        #: Bounces to SRS addresses of ours, sent on to the original senders.
+        envelope.returned = []
         #: The envelope sender's check on the MX: None until the first RCPT.
         envelope.sender_refused = None
         #: A sender greylisting and blocklists let through: None until asked.
@@ -121,9 +125,22 @@ class Handler:
         if not address.isascii() and not envelope.smtp_utf8:
             return replies.UTF8_REQUIRED
         try:
+            rcpt = None
             if self.kind == "smtp":
                 await self._check_envelope_sender(session, envelope)
-            rcpt = await self.router.recipient(address, envelope.declared_size)
+                # A bounce of mail we forwarded, to its SRS return address.
+                rcpt = await self.router.returned(address, envelope.declared_size)
+                if isinstance(rcpt, Returned):
+                    refusal = await self._mx_policy(session, envelope, address) if (
+                        self.greylist.enabled or self.blocklists.enabled) else None
+                    if refusal:
+                        return refusal
+                    log.info("%r: RCPT TO <%s>: sent back to <%s>", session.peer, address, rcpt.original)
+                    envelope.returned.append(rcpt)
+                    envelope.rcpt_tos.append(address)
+                    return replies.OK_RCPT
+            if rcpt is None:
+                rcpt = await self.router.recipient(address, envelope.declared_size)
         except delivery.NotHosted:
             if self.kind == "smtp":
                 log.info("%r: relaying to <%s> denied", session.peer, address)
@@ -255,16 +272,47 @@ class Handler:
             self.app.metrics.refused("dmarc_reject")
             return replies.DMARC_REJECT
         mailbox = "Junk" if verdict.quarantine else "INBOX"
+        results, spam_fields = verdict.header, ""
+        spam = self.app.spam
+        if spam.enabled:
+            raw = spamfilter.strip_spam_fields(raw)
+            score = await spam.check(
+                raw, ip=peer_ip, helo=session.host_name or "", mail_from=reverse_path,
+                rcpts=list(envelope.rcpt_tos), queue_id=uuid.uuid4().hex[:16],
+            )
+            if score is None and spam.tempfail and spam.scannable(raw):
+                self.app.metrics.refused("spam_scan_failed")
+                return replies.SCAN_TEMPFAIL
+            decision = spam.decide(score)
+            if decision == spamfilter.REJECT:
+                log.info("%r: from <%s> rejected as spam (score %.2f)", session.peer, reverse_path, score.score)
+                self.app.metrics.refused("spam")
+                return replies.SPAM_REJECT
+            if decision == spamfilter.JUNK:
+                mailbox = "Junk"
+            if score is not None or spam.scannable(raw):
+                results = mailauth.add_result(results, spam.result(score))
+            if score is not None:
+                spam_fields = spam.headers(score)
         trace = (
             f"Return-Path: <{reverse_path}>\r\n"
             + self._received(server, session, envelope, "ESMTP")
-            + verdict.header
+            + results
+            + spam_fields
         )
         started = time.monotonic()
-        stored = await self.router.deliver(
-            trace.encode("utf-8", "surrogateescape") + raw, local, mailbox=mailbox, mail_from=reverse_path,
-            reject_single=True,
-        )
+        message = trace.encode("utf-8", "surrogateescape") + raw
+        stored = []
+        if local:
+            stored = await self.router.deliver(
+                message, local, mailbox=mailbox, mail_from=reverse_path, reject_single=not envelope.returned,
+            )
+        if envelope.returned:
+            # Sent on as received: a Return-Path is only for final delivery.
+            await self.router.send_back(
+                message[message.index(b"\r\n") + 2:], envelope.returned, reverse_path,
+                lifetime=float(self.app.settings.smtp.queue_lifetime),
+            )
         log.info(
             "%r: from <%s> stored %d copies for %d recipients in %s in %.3fs",
             session.peer, envelope.mail_from, len(stored), len(local), mailbox, time.monotonic() - started,

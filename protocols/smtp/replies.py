@@ -12,6 +12,7 @@ from appliance.delivery import NotHosted, SendingLimit, SenderRefused
 from appliance.errors import AuthFailed, InvalidInput, LimitExceeded, NotFound, Suspended
 from appliance.mailauth import Spoofed
 from appliance.sieve.actions import Rejected
+from appliance.srs import SrsInvalid
 from storage.errors import StorageFull
 
 OK_MAIL = "250 2.1.0 OK"
@@ -21,6 +22,8 @@ OK_QUEUED = "250 2.0.0 OK: accepted for delivery"
 
 RELAY_DENIED = "550 5.7.1 Relaying denied"
 UNKNOWN_USER = "550 5.1.1 No such user here"
+#: A return address of forwarded mail that we did not make, or too old.
+BAD_RETURN_ADDRESS = "550 5.1.1 Invalid or expired forwarding return address"
 SUSPENDED = "450 4.2.1 Mailbox temporarily unavailable"
 MAILBOX_FULL = "452 4.2.2 Mailbox full"
 TOO_MANY_RCPTS = "452 4.5.3 Too many recipients"
@@ -33,6 +36,10 @@ TOO_MANY_HOPS = "554 5.4.6 Too many hops (mail loop?)"
 #: A sender on the recipient's (or the business's) block list.
 SENDER_BLOCKED = "550 5.7.1 The recipient does not accept mail from this sender"
 DMARC_REJECT = "550 5.7.1 Rejected by the sender domain's DMARC policy"
+#: Content scoring (rspamd) scored the message past [rspamd] reject_score.
+SPAM_REJECT = "554 5.7.1 Message refused as spam"
+#: rspamd could not answer and [rspamd] on_failure = "tempfail".
+SCAN_TEMPFAIL = "451 4.7.1 Content scanning unavailable, try again later"
 #: Followed by the reason a recipient's Sieve script gave (RFC 5429).
 REJECTED_BY_RULES = "550 5.7.1"
 SPOOFED = "550 5.7.1 Sender domain is hosted here and this client may not send for it"
@@ -74,6 +81,8 @@ def for_error(exc: BaseException, *, stage: str) -> str:
         return RELAY_DENIED
     if isinstance(exc, Spoofed):
         return SPOOFED
+    if isinstance(exc, SrsInvalid):
+        return BAD_RETURN_ADDRESS
     if isinstance(exc, NotFound):
         return UNKNOWN_USER
     if isinstance(exc, Suspended):

@@ -106,13 +106,15 @@ def test_discard_stores_nothing(mta):
 
 
 def test_redirect_goes_out_through_the_queue_with_delivered_to(mta):
-    """redirect queues the message to the outside address with Delivered-To: the user, keeping the envelope sender."""
+    """redirect queues the message to the outside address with Delivered-To: the user (under our DKIM
+    signature), the envelope sender in its SRS form (tests/protocols/smtp/test_srs.py)."""
     put_script(mta, "alice@acme.test", 'redirect "assistant@remote.test";')
     tag = uuid.uuid4().hex
     deliver(mta, "invoice-from-customer.eml", tag=tag)
     got = wait_for(lambda: replies_to(mta, "assistant@remote.test", tag))[0]
-    assert got.mail_from == "joe@remote.test"
-    assert got.data.startswith(b"Delivered-To: alice@acme.test\r\n")
+    assert got.mail_from.startswith("SRS0=") and got.mail_from.endswith("=remote.test=joe@acme.test")
+    assert got.data.startswith(b"DKIM-Signature:")
+    assert b"\r\nDelivered-To: alice@acme.test\r\n" in got.data
     assert imap_folder(mta, "alice@acme.test", "INBOX", tag) == []
 
 
