@@ -60,6 +60,8 @@ runs them in a thread.
                    each user's: list, add, remove
 ``api_keys``       the provisioning API's keys: add (token shown once),
                    list, revoke, and checking a token
+``brand``          the reseller's brand (name, logo, colour, support
+                   contact): settings, with operators' changes over them
 =================  ===========================================================
 """
 
@@ -103,6 +105,7 @@ from .signup import Signup
 from .sitebuilder import SiteBuilder
 from .imagelibrary import ImageLibrary
 from .sites import Sites
+from .brand import Brands
 
 
 class Services:
@@ -143,6 +146,7 @@ class Services:
         self.sender_lists = SenderLists(self.stores)
         self.signup = Signup(self.stores, self.businesses, self.people)
         self.api_keys = ApiKeys(self.stores)
+        self.brand = Brands(self.stores)
 
 
 __all__ = ["Services", "Stores"]
