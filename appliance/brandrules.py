@@ -78,6 +78,16 @@ def support_url(value: str) -> str:
     return text
 
 
+def mail_system(brand: str, hostname: str) -> str:
+    """The line that opens the notices the box writes itself (bounces,
+    refusals): whose mail system speaks, by the brand's name when it has
+    one of its own."""
+    brand = " ".join(brand.split())
+    if brand and brand != hostname:
+        return f"This is the mail system of {brand} ({hostname})."
+    return f"This is the mail system at {hostname}."
+
+
 def logo(data: bytes, label: str = "the logo") -> bytes:
     """The logo as the panel shows it: a PNG of at most
     ``sitegen.photos.LOGO`` pixels each way, no metadata. Refuses more

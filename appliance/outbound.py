@@ -43,7 +43,7 @@ from storage import mail as maildb
 from storage import queue as queuedb
 from storage.errors import TenantNotFound
 
-from . import mailauth, mime
+from . import brandrules, mailauth, mime
 from .errors import LimitExceeded, NotFound
 
 if TYPE_CHECKING:
@@ -397,8 +397,7 @@ def build_dsn(
     # RFC 6522 section 3: report-type names the subtype of the second part.
     report.set_param("report-type", "global-delivery-status" if smtputf8 else "delivery-status")
 
-    human = [f"This is the mail system of {_one_line(brand)} ({hostname})." if brand and brand != hostname else
-             f"This is the mail system at {hostname}.", "", "This message could not be delivered to:", ""]
+    human = [brandrules.mail_system(brand, hostname), "", "This message could not be delivered to:", ""]
     blocks = [f"Reporting-MTA: dns; {hostname}\r\nArrival-Date: {email.utils.formatdate(arrival)}\r\n"]
     for r in bounced:
         reply = _one_line(r["reply"] or "")

@@ -102,7 +102,7 @@ async def start(app: App) -> SmtpService:
     limits = Limits.from_settings(settings)
     hostname = app.settings.box.hostname
     publish = _publisher(app)
-    rules = Filter(RuleLimits.from_settings(app.settings), hostname)
+    rules = Filter(RuleLimits.from_settings(app.settings), hostname, brand=lambda: app.core.brand.current().name)
     router = Router(app.catalog, app.tenants, publish=publish, sieve=rules)
     await router.refresh()
     app.on_change(router.refresh)
