@@ -128,7 +128,8 @@ class Services:
         self.contact_forms = ContactForms(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
-        self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
+        self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate,
+                               brand=lambda: self.brand.current().name)
         self.security = Security(self.stores)
         self.feeds = Feeds(self.stores, self.devices)
         self.domain_checks = DomainChecks(self.stores, self.dns, self.certificates)

