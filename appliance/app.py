@@ -136,6 +136,9 @@ class App:
         self.loop_lag.start()
         self.generation = await self.box.read("generation", boxdb.generation)
         await self.catalog.refresh()
+        # The brand is read before anything serves: the pages, IMAP's ID
+        # and the notices the box writes then find it in memory.
+        await asyncio.to_thread(self.core.brand.current)
         try:
             for name in service_names:
                 await start_step(self, self.running, name)

@@ -63,3 +63,11 @@ def test_a_bounce_read_over_imap_names_the_brand_in_its_human_readable_part(bran
     assert status.get_content_type() == "message/delivery-status"
     assert status.get_payload()[0]["Reporting-MTA"] == "dns; box.appliance.test"
     assert BRAND.encode() not in raw.split(b"message/delivery-status", 1)[1]
+
+
+def test_imap_id_answers_with_the_brand_not_the_software(branded_mta):
+    """A client's RFC 2971 ID gets the brand's name back."""
+    with imaplib.IMAP4_SSL("127.0.0.1", branded_mta.port("imaps"), ssl_context=tls_client_context(), timeout=10) as imap:
+        typ, _ = imap.xatom("ID", '("name" "imaplib")')
+        assert typ == "OK"
+        assert imap.untagged_responses["ID"] == [f'("name" "{BRAND}")'.encode()]
