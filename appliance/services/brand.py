@@ -32,13 +32,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Brand:
-    """The brand in force. ``logo`` is a PNG, or None."""
+    """The brand in force. ``logo`` is a PNG, or None; ``uploaded``: it is
+    an operator's upload (not the settings' file)."""
 
     name: str
     colour: str
     support_email: str
     support_url: str
     logo: bytes | None
+    uploaded: bool = False
 
     @property
     def version(self) -> str:
@@ -135,6 +137,7 @@ class Brands:
             return configured if value is None else value
 
         logo = stored.get("logo")
+        uploaded = logo is not None
         if logo is None and conf.logo_path:
             logo = self._settings_logo(conf.logo_path)
         return Brand(
@@ -143,6 +146,7 @@ class Brands:
             support_email=pick("support_email", conf.support_email),
             support_url=pick("support_url", conf.support_url),
             logo=logo,
+            uploaded=uploaded,
         )
 
     @staticmethod

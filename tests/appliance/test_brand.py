@@ -80,6 +80,7 @@ def test_an_operators_brand_wins_over_the_settings_and_outlives_a_restart(app, t
     service = app.core.brand
     first = service.current()
     assert first.name == "Nimbus Hosting" and first.logo is not None and first.support_email == "help@nimbus.example"
+    assert not first.uploaded
     service.set(name="Cumulus IT", colour="#8b1a1a", support_email="", support_url="https://cumulus.example/help",
                 actor="operator:test")
     jpeg = (FIXTURES / "cumulus-logo.jpg").read_bytes()
@@ -93,8 +94,9 @@ def test_an_operators_brand_wins_over_the_settings_and_outlives_a_restart(app, t
         again.close()
     assert (restarted.name, restarted.colour, restarted.support_email, restarted.support_url) == (
         "Cumulus IT", "#8b1a1a", "", "https://cumulus.example/help")
-    assert restarted.logo == changed.logo
-    assert service.remove_logo(actor="operator:test").logo == first.logo
+    assert restarted.logo == changed.logo and restarted.uploaded
+    removed = service.remove_logo(actor="operator:test")
+    assert removed.logo == first.logo and not removed.uploaded
 
 
 def test_refused_values_change_nothing(app, tmp_path):
