@@ -145,7 +145,7 @@ class Services:
         self.mail_history = MailHistory(self.stores)
         self.backups = Backups(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)
-        self.signup = Signup(self.stores, self.businesses, self.people)
+        self.signup = Signup(self.stores, self.businesses, self.people, brand=lambda: self.brand.current())
         self.api_keys = ApiKeys(self.stores)
         self.brand = Brands(self.stores)
 

