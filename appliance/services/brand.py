@@ -123,9 +123,10 @@ class Brands:
         return self._reload()
 
     def _reload(self) -> Brand:
-        brand = self._load()
+        # Read and installed under the lock: of two changes made at once,
+        # the value installed last was read after both commits.
         with self._lock:
-            self._current = brand
+            brand = self._current = self._load()
         return brand
 
     def _load(self) -> Brand:
