@@ -19,6 +19,7 @@ from appliance import logs
 from appliance.errors import ApplianceError, ConfigError
 
 from . import alias, apikey, backup, box, cert, dns, domain, operator, queue, senders, serve, sieve, site, tenant, user
+from . import brand
 from .common import DEFAULT_CONFIG, DEFAULT_STATE, Context
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (serve, tenant, domain, user, alias, senders, sieve, box, queue, dns, site, cert, operator, apikey, backup):
         module.register(sub)
+    brand.register(sub)
     return parser
 
 

@@ -8,9 +8,11 @@ own colour, no logo, no support contact. Never this project's name.
 
 :meth:`Brands.current` answers from memory once loaded (the panel asks on
 every page, on the event loop); the first call reads the box database and
-the settings' logo file, which the daemon does before it serves. Changes
-go through this process (the panel's operator pages), which replaces the
-value in memory after the commit, so the next page shows them.
+the settings' logo file, which the daemon does before it serves. A change
+made through this process (the panel's operator pages) replaces the value
+in memory after the commit, so the next page shows it; a change made by
+another (the CLI) moves the box generation in the same transaction, and the
+daemon's generation watcher calls :meth:`Brands.refresh`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from storage import box as boxdb
 from storage import brand as rows
 
 from .. import brandrules
@@ -51,6 +54,12 @@ class Brand:
             digest.update(part.encode() + b"\0")
         digest.update(self.logo or b"")
         return digest.hexdigest()[:12]
+
+    def as_dict(self) -> dict:
+        """What ``--json`` prints: the values, the logo's size, the version."""
+        return {"name": self.name, "colour": self.colour, "support_email": self.support_email,
+                "support_url": self.support_url, "logo_bytes": len(self.logo or b""), "uploaded_logo": self.uploaded,
+                "version": self.version}
 
     def css(self) -> str:
         """The panel's stylesheet addition: its primary colour."""
@@ -102,7 +111,7 @@ class Brands:
             "support_email": brandrules.support_email(support_email),
             "support_url": brandrules.support_url(support_url),
         }
-        self.stores.box.write_sync("brand set", lambda c: rows.set_fields(c, values, _now()))
+        self._write("brand set", lambda c: rows.set_fields(c, values, _now()))
         log.info("%s: brand set to %r (colour %s)", actor, values["name"], values["colour"] or "default")
         return self._reload()
 
@@ -112,15 +121,26 @@ class Brands:
         (not a JPEG, PNG, WebP or HEIC picture: SVG among others), and then
         changes nothing."""
         png = brandrules.logo(data, filename or "the logo")
-        self.stores.box.write_sync("brand logo", lambda c: rows.set_logo(c, png, _now()))
+        self._write("brand logo", lambda c: rows.set_logo(c, png, _now()))
         log.info("%s: brand logo set (%d bytes as PNG)", actor, len(png))
         return self._reload()
 
     def remove_logo(self, *, actor: str) -> Brand:
         """Forget the uploaded logo: the settings' logo (if any) is shown again."""
-        self.stores.box.write_sync("brand logo remove", lambda c: rows.set_logo(c, None, _now()))
+        self._write("brand logo remove", lambda c: rows.set_logo(c, None, _now()))
         log.info("%s: brand logo removed", actor)
         return self._reload()
+
+    def refresh(self) -> Brand:
+        """Read the brand again (another process may have changed it)."""
+        return self._reload()
+
+    def _write(self, desc: str, change) -> None:
+        def write(conn) -> None:
+            change(conn)
+            boxdb.bump_generation(conn)
+
+        self.stores.box.write_sync(desc, write)
 
     def _reload(self) -> Brand:
         # Read and installed under the lock: of two changes made at once,

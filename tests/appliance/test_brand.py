@@ -6,15 +6,22 @@ refused value changes nothing."""
 from __future__ import annotations
 
 import io
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
+import requests
+import urllib3
 from PIL import Image
 
 from appliance import brandrules, settings
 from appliance.app import App
 from appliance.errors import ConfigError, InvalidInput, LimitExceeded
+from tests.conftest import wait_for
+
+# The box's certificate is self-signed in tests.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "brand"
 
@@ -122,3 +129,22 @@ def test_refused_values_change_nothing(app, tmp_path):
         assert conn.execute("SELECT count(*) FROM brand").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+def test_the_cli_changes_the_brand_and_the_running_panel_shows_it(cli, daemon):
+    """``appliance brand set`` refuses an unreadable colour with one line
+    and changes nothing; a good change is shown by the running daemon's
+    sign-in page within seconds, and ``brand show --json`` reports it."""
+    base = f"https://127.0.0.1:{daemon.port('https')}/"
+
+    def header() -> str:
+        page = requests.get(base, verify=False, timeout=30).text
+        return re.search(r'<span class="brand-name">([^<]*)</span>', page).group(1)
+
+    assert header() == "box.appliance.test"
+    refused = cli("brand", "set", "--name", "Cumulus IT", "--colour", "#ffff00", check=False)
+    assert refused.returncode != 0 and refused.stderr.count("\n") == 1 and "unreadable" in refused.stderr
+    cli("brand", "set", "--name", "Cumulus IT", "--colour", "#8b1a1a")
+    wait_for(lambda: header() == "Cumulus IT", timeout=10)
+    assert cli.json("brand", "show")["colour"] == "#8b1a1a"
+    assert "#8b1a1a" in requests.get(base + "static/brand.css", verify=False, timeout=30).text
