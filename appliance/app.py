@@ -140,6 +140,11 @@ class App:
         self.loop_lag.start()
         self.generation = await self.box.read("generation", boxdb.generation)
         await self.catalog.refresh()
+        # The brand is read before anything serves: the pages, IMAP's ID
+        # and the notices the box writes then find it in memory.
+        await asyncio.to_thread(self.core.brand.current)
+        # The CLI may change it: read it again whenever the box changed.
+        self.on_change(lambda: asyncio.to_thread(self.core.brand.refresh))
         try:
             for name in service_names:
                 await start_step(self, self.running, name)

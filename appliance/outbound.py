@@ -43,7 +43,7 @@ from storage import mail as maildb
 from storage import queue as queuedb
 from storage.errors import TenantNotFound
 
-from . import mailauth, mime
+from . import brandrules, mailauth, mime
 from .errors import LimitExceeded, NotFound
 
 if TYPE_CHECKING:
@@ -272,7 +272,7 @@ class QueueRunner:
             bounced = [r for r in rows if r["state"] == "bounced"]
             filed = None
             if bounced and msg["mail_from"] and msg["user_id"] is not None:
-                filed = _file_dsn(conn, self.hostname, msg, bounced)
+                filed = _file_dsn(conn, self.hostname, msg, bounced, self.app.core.brand.current().name)
             queuedb.remove(conn, message_id)
             return 0, len(bounced), filed
 
@@ -366,7 +366,8 @@ def _hops(body: bytes) -> int:
 
 
 def build_dsn(
-    hostname: str, mail_from: str, original: bytes, bounced: list[Any], arrival: float, *, smtputf8: bool = False
+    hostname: str, mail_from: str, original: bytes, bounced: list[Any], arrival: float, *, smtputf8: bool = False,
+    brand: str = "",
 ) -> bytes:
     """A delivery status notification (RFC 3464) for ``bounced`` recipients,
     built with the stdlib ``email`` package (CRLF line ends).
@@ -375,6 +376,9 @@ def build_dsn(
     a message sent with SMTPUTF8 the report is the RFC 6533 form:
     ``message/global-delivery-status`` with ``utf-8;`` address types and
     the original's header in ``message/global-headers``.
+
+    ``brand`` (the box's brand name) is named in the human-readable part
+    only; the machine-readable parts keep their standard form.
     """
     out_policy = email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP
     address_type = "utf-8" if smtputf8 else "rfc822"
@@ -393,7 +397,7 @@ def build_dsn(
     # RFC 6522 section 3: report-type names the subtype of the second part.
     report.set_param("report-type", "global-delivery-status" if smtputf8 else "delivery-status")
 
-    human = ["This message could not be delivered to:", ""]
+    human = [brandrules.mail_system(brand, hostname), "", "This message could not be delivered to:", ""]
     blocks = [f"Reporting-MTA: dns; {hostname}\r\nArrival-Date: {email.utils.formatdate(arrival)}\r\n"]
     for r in bounced:
         reply = _one_line(r["reply"] or "")
@@ -454,10 +458,12 @@ def _raw(text: str) -> str:
     return text.encode("utf-8").decode("ascii", "surrogateescape")
 
 
-def _file_dsn(conn: sqlite3.Connection, hostname: str, msg: sqlite3.Row, bounced: list[Any]) -> tuple[int, int] | None:
+def _file_dsn(conn: sqlite3.Connection, hostname: str, msg: sqlite3.Row, bounced: list[Any],
+              brand: str = "") -> tuple[int, int] | None:
     """File the bounce in the sender's INBOX; returns (user_id, mailbox_id) or None."""
     dsn = build_dsn(
-        hostname, msg["mail_from"], bytes(msg["body"]), bounced, msg["created"], smtputf8=bool(msg["smtputf8"])
+        hostname, msg["mail_from"], bytes(msg["body"]), bounced, msg["created"], smtputf8=bool(msg["smtputf8"]),
+        brand=brand,
     )
     # RFC 3464 section 2: a DSN is sent with a null reverse-path.
     dsn = b"Return-Path: <>\r\n" + dsn

@@ -21,7 +21,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from .errors import ConfigError
+from . import brandrules
+from .errors import ApplianceError, ConfigError
 
 MIB = 1024 * 1024
 
@@ -236,6 +237,43 @@ def _replica_url(value: Any) -> str:
     if re.fullmatch(r"file:///[^\x00]*", text):
         return text.rstrip("/")
     raise ValueError("expected s3://BUCKET/PREFIX or file:///DIR")
+
+
+def _brand(check: Callable[[str], str]) -> Callable[[Any], str]:
+    """A ``[brand]`` string checked by :mod:`appliance.brandrules`; its
+    default "" is left as is (the box decides what an unset key means)."""
+
+    def parse(value: Any) -> str:
+        text = _str(value)
+        if not text.strip():
+            return ""
+        try:
+            return check(text)
+        except ApplianceError as exc:
+            raise ValueError(str(exc)) from None
+
+    return parse
+
+
+def _brand_logo(value: Any) -> str:
+    """"" or an absolute path to a JPEG, PNG, WebP or HEIC logo that the
+    panel can show (read and converted now, so a bad file stops the start)."""
+    text = _str(value).strip()
+    if not text:
+        return ""
+    path = Path(text)
+    if not path.is_absolute():
+        raise ValueError("expected an absolute path to the logo file")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(brandrules.MAX_LOGO_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {text}: {exc.strerror}") from None
+    try:
+        brandrules.logo(data, text)
+    except ApplianceError as exc:
+        raise ValueError(str(exc)) from None
+    return text
 
 
 def _fraction(value: Any) -> float:
@@ -601,6 +639,21 @@ SCHEMA: tuple[Section, ...] = (
             K("challenge_minutes", "integer", 30, "Minutes a sign-up form's arithmetic question stays answerable.", _int(1, 24 * 60)),
             K("codes", "list of strings", [], "Invitation codes; when any is set, a visitor must give one of them.", _str_list),
             K("outbound_per_day", "integer", 20, "Messages to outside addresses a signed-up business may send a day until an operator lifts the hold (`appliance tenant lift` or its page); the plan's limit still counts every message.", _int(1, 10_000_000)),
+        ),
+    ),
+)
+
+# The reseller's brand, appended last so other sections' additions merge apart.
+SCHEMA += (
+    Section(
+        "brand",
+        "The name the box goes by on every page and in the mail it writes itself (a reseller's own): the panel's header, title, colour and footer, the sign-in, sign-up and device set-up pages, bounce notices. Operators may change each of these in the panel (Brand), which then wins over this file. Nothing here: the box's host name, the panel's own colour, no logo, no support contact.",
+        (
+            K("name", "string", "", f"Name shown for the box, at most {brandrules.MAX_NAME} characters; empty: `[box] hostname`.", _brand(brandrules.name)),
+            K("logo", "path", "", f"Absolute path to a JPEG, PNG, WebP or HEIC logo of at most {brandrules.MAX_LOGO_BYTES // 1024} KiB (never SVG), shown in the panel's header, made a PNG of at most 512 pixels; empty: none.", _brand_logo),
+            K("colour", "string", "", f"Primary colour `#rrggbb` of buttons and links; refused below 4.5:1 contrast with white text or on the panel's light background; empty: `{brandrules.DEFAULT_COLOUR}`.", _brand(brandrules.colour)),
+            K("support_email", "string", "", "Address people are told to write to for help, in every page's footer; empty: none.", _brand(brandrules.support_email)),
+            K("support_url", "string", "", "Link to the reseller's help pages (`https://...`), in every page's footer; empty: none.", _brand(brandrules.support_url)),
         ),
     ),
 )

@@ -33,9 +33,10 @@ from . import mailhistory
 from . import signatures
 from . import picturesenders
 from . import mailthreads
+from . import brand
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
-                  apikeys.MIGRATIONS, srs.MIGRATIONS)
+                  apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (

@@ -35,9 +35,9 @@ def _version() -> str:
         return "0"
 
 
-def document(routes: Iterable[Any], base: str) -> dict:
+def document(routes: Iterable[Any], base: str, brand: str = "") -> dict:
     """The OpenAPI 3.1 document of ``routes``, served from ``base`` (the
-    box's ``https://host[:port]/``)."""
+    box's ``https://host[:port]/``), titled after ``brand``."""
     routes = tuple(routes)
     paths: dict[str, dict] = {}
     for route in routes:
@@ -74,7 +74,8 @@ def document(routes: Iterable[Any], base: str) -> dict:
     statuses = sorted({s for r in routes for s in r.errors})
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Appliance provisioning API", "version": _version(),
+        # Titled by the box's brand: the reseller's developers read it, not this project's name.
+        "info": {"title": f"{brand} provisioning API".strip(), "version": _version(),
                  "description": "Create, suspend, resume, re-plan and remove businesses from a billing system."},
         "servers": [{"url": base.rstrip("/") + PREFIX}],
         "paths": paths,

@@ -172,7 +172,7 @@ async def list_plans(call: Call) -> Answer:
 async def openapi(call: Call) -> Answer:
     from .openapi import document
 
-    return Answer(200, document(ROUTES, call.base))
+    return Answer(200, document(ROUTES, call.base, call.core.brand.current().name))
 
 
 _ONE = (401, 404, 429)

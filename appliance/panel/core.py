@@ -10,7 +10,8 @@ renders a template.
 
 Every answer carries ``Content-Security-Policy: default-src 'self';
 frame-ancestors 'none'`` and ``Cache-Control: no-store``; the only things
-a page loads are the panel's own stylesheet and icon.
+a page loads are the panel's own stylesheet and icon, and the brand's
+stylesheet and logo (:mod:`.brand`).
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ class Context:
             ctx=self, session=self.session, lang=self.lang, csrf=self.csrf,
             path=self.request.path if path is None else path,
             operator=self.operator, plain_http=not self.request.secure, languages=i18n.NAMES,
+            brand=self.app.core.brand.current(),
             language_form=forms.language(self._, self.lang), **values,
         )
         return Response(status, body.encode("utf-8"))
@@ -231,6 +233,9 @@ class Panel:
             "favicon.svg": ((HERE / "static" / "favicon.svg").read_bytes(), "image/svg+xml"),
             "panel.js": ((HERE / "static" / "panel.js").read_bytes(), "text/javascript; charset=utf-8"),
         }
+        # The brand is read now, before the first page, so that pages
+        # rendered on the event loop find it in memory.
+        app.core.brand.current()
         self.handlers: dict[str, Handler] = {}
         for route in rights.ROUTES:
             module, _, name = route.handler.partition(".")

@@ -195,6 +195,14 @@ ROUTES: tuple[Route, ...] = (
     Route("/operator/businesses/{slug}/lift", "POST", "operator_pages.lift_hold", OPERATORS),
     Route("/operator/businesses/{slug}/support", "POST", "operator_pages.open_support", OPERATORS),
     Route("/support/leave", "POST", "operator_pages.leave_support", frozenset({SUPPORT})),
+    # The reseller's brand: every page loads its stylesheet and logo; the
+    # operators change it.
+    Route("/static/brand.css", "GET", "brand.stylesheet", EVERYONE),
+    Route("/static/brand-logo.png", "GET", "brand.logo", EVERYONE),
+    Route("/operator/brand", "GET", "brand.page", OPERATORS),
+    Route("/operator/brand", "POST", "brand.save", OPERATORS),
+    Route("/operator/brand/logo", "POST", "brand.upload_logo", OPERATORS),
+    Route("/operator/brand/logo/remove", "POST", "brand.remove_logo", OPERATORS),
     # Contacts and the mini-CRM: the shared address book, which every user
     # of the business edits; only owners delete. The fixed paths come
     # before "/contacts/{uid}", which also matches them.
@@ -401,6 +409,9 @@ UPLOADS: dict[str, UploadRoute] = {
     # A ready-made site as one zip archive; what it holds is checked
     # against the plan's web space by the sites service.
     "/website/upload": UploadRoute(100 * 1024 * 1024, explained=True),
+    # The brand's logo (brandrules.MAX_LOGO_BYTES), with room for the form
+    # around it; a larger one is answered beside the field.
+    "/operator/brand/logo": UploadRoute(1024 * 1024 + 64 * 1024, explained=True),
 }
 
 

@@ -78,7 +78,8 @@ async def submit(ctx: Context) -> Response:
         made = await asyncio.to_thread(
             ctx.app.core.signup.sign_up, form.name.data, form.local.data, form.slug.data, form.new.data,
             token=form.token.data or "", answer=form.answer.data or "",
-            code=form.code.data if hasattr(form, "code") else "", source=request.peer)
+            code=form.code.data if hasattr(form, "code") else "", source=request.peer,
+            panel_url=ctx.app.core.devices.endpoints().https_url(), lang=ctx.lang)
     except TooManySignups:
         return ctx.render("error.html", 429, title=ctx._("Too many sign-ups"),
                           message=ctx._("Too many businesses were signed up from your network within the hour. "

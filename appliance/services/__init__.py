@@ -60,6 +60,8 @@ runs them in a thread.
                    each user's: list, add, remove
 ``api_keys``       the provisioning API's keys: add (token shown once),
                    list, revoke, and checking a token
+``brand``          the reseller's brand (name, logo, colour, support
+                   contact): settings, with operators' changes over them
 =================  ===========================================================
 """
 
@@ -103,6 +105,7 @@ from .signup import Signup
 from .sitebuilder import SiteBuilder
 from .imagelibrary import ImageLibrary
 from .sites import Sites
+from .brand import Brands
 
 
 class Services:
@@ -125,7 +128,8 @@ class Services:
         self.contact_forms = ContactForms(self.stores)
         self.certificates = Certificates(self.stores, box_certificate)
         self.queue = Queue(self.stores)
-        self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate)
+        self.devices = Devices(self.stores, {} if listeners is None else listeners, box_certificate,
+                               brand=lambda: self.brand.current().name)
         self.security = Security(self.stores)
         self.feeds = Feeds(self.stores, self.devices)
         self.domain_checks = DomainChecks(self.stores, self.dns, self.certificates)
@@ -141,8 +145,9 @@ class Services:
         self.mail_history = MailHistory(self.stores)
         self.backups = Backups(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)
-        self.signup = Signup(self.stores, self.businesses, self.people)
+        self.signup = Signup(self.stores, self.businesses, self.people, brand=lambda: self.brand.current())
         self.api_keys = ApiKeys(self.stores)
+        self.brand = Brands(self.stores)
 
 
 __all__ = ["Services", "Stores"]

@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 
 #: The ports clients are told about, by listener name.
 CLIENT_PORTS = ("imaps", "submissions", "submission", "https")
-#: Where a business's domain serves the Apple profile (protocols/web).
-PROFILE_PATH = "/.well-known/appliance/apple.mobileconfig"
+#: Where a business's domain serves the Apple profile (protocols/web): a
+#: path that names no product, since a reseller's customers see it.
+PROFILE_PATH = "/.well-known/mail-setup/apple.mobileconfig"
 #: Most aliases listed for one user.
 MAX_ADDRESSES = 100
 _PROFILE_NAMESPACE = uuid.UUID("5b0e8d2c-6f43-4f0a-9a57-3c1d2f1e7a10")
@@ -147,10 +148,13 @@ class Devices:
     live record of bound ports; ``box_certificate`` returns the box
     certificate and key files (configured, or self-signed)."""
 
-    def __init__(self, stores: Stores, listeners: Listeners, box_certificate: Callable[[], tuple[Path, Path]]):
+    def __init__(self, stores: Stores, listeners: Listeners, box_certificate: Callable[[], tuple[Path, Path]],
+                 brand: Callable[[], str] | None = None):
+        """``brand``: the box's brand name now, which the Apple profile names as its issuer."""
         self.stores = stores
         self.listeners = listeners
         self.box_certificate = box_certificate
+        self.brand = brand or (lambda: "")
 
     def endpoints(self) -> Endpoints:
         """The host name and ports clients are told. Reads nothing from disk."""
@@ -208,7 +212,7 @@ class Devices:
         owner = self.stores.owner_of(address.rpartition("@")[2])
         if owner is None or (slug is not None and owner != slug):
             raise NotFound("no such domain")
-        body = mobileconfig(self.endpoints(), address)
+        body = mobileconfig(self.endpoints(), address, organization=self.brand())
         signer = self._signer()
         if signer is None:
             return Profile(body, False)
@@ -256,9 +260,10 @@ def sign(body: bytes, signer: Signer) -> bytes:
     return builder.sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
 
 
-def mobileconfig(ends: Endpoints, address: str, display: str | None = None) -> bytes:
+def mobileconfig(ends: Endpoints, address: str, display: str | None = None, organization: str = "") -> bytes:
     """An Apple profile (plist XML) with the mail, CalDAV and CardDAV accounts
-    of ``address``, labelled ``display`` (the address by default); the same
+    of ``address``, labelled ``display`` (the address by default), issued
+    by ``organization`` (the box's brand; none when empty); the same
     bytes for the same inputs (UUIDs derive from the address, so installing
     it again replaces the old one)."""
     display = display or address
@@ -320,4 +325,7 @@ def mobileconfig(ends: Endpoints, address: str, display: str | None = None) -> b
         "PayloadRemovalDisallowed": False,
         "PayloadContent": content,
     }
+    if organization:
+        # The issuer a phone shows when the profile is installed.
+        profile["PayloadOrganization"] = organization
     return plistlib.dumps(profile, fmt=plistlib.FMT_XML)

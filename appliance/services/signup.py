@@ -23,12 +23,15 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Callable
 
-from storage import names
+from storage import directory, names
+from storage import mail as maildb
 
-from .. import passwords
+from .. import mime, passwords, welcome
 from ..errors import ApplianceError, Conflict, InvalidInput, LimitExceeded
 from .base import Stores
+from .brand import Brand, Brands
 from .businesses import Businesses
 from .people import People
 
@@ -153,8 +156,11 @@ class SourceLimit:
 class Signup:
     """The sign-up service; one per daemon (it holds the spent tokens)."""
 
-    def __init__(self, stores: Stores, businesses: Businesses, people: People):
+    def __init__(self, stores: Stores, businesses: Businesses, people: People,
+                 brand: Callable[[], Brand] | None = None):
+        """``brand``: the brand now, which signs the welcome message (by default the settings')."""
         self.stores, self.businesses, self.people = stores, businesses, people
+        self.brand = brand or Brands(stores).current
         conf = stores.settings.signup
         self.conf = conf
         self.challenges = Challenges(conf.challenge_minutes * 60.0)
@@ -172,7 +178,7 @@ class Signup:
         return self.challenges.issue()
 
     def sign_up(self, name: str, local: str, slug: str, password: str, *, token: str, answer: str, code: str = "",
-                source: str) -> SignedUp:
+                source: str, panel_url: str = "", lang: str = "en") -> SignedUp:
         """Make business ``slug`` named ``name`` on ``[box] default_plan``,
         with ``local@<slug>.<box domain>`` its owner with ``password``, its
         outbound mail held to ``[signup] outbound_per_day``.
@@ -183,7 +189,9 @@ class Signup:
         answered right or not); that the slug and its domain are free; then
         the source's hourly limit. Changes: the business and its owner,
         together - when the owner cannot be added the business is removed
-        again, so a failure leaves nothing. Raises SignupRefused,
+        again, so a failure leaves nothing; then a welcome message in the
+        owner's INBOX (:mod:`appliance.welcome`, in ``lang``, naming
+        ``panel_url``), whose failure is logged and undoes nothing. Raises SignupRefused,
         TooManySignups; LimitExceeded (the default plan allows no user).
         """
         if self.conf.codes and not any(hmac.compare_digest(code.strip()[:MAX_CODE].encode(), c.encode())
@@ -228,7 +236,26 @@ class Signup:
             self.sources.give_back(source)
             raise
         log.info("%s signed up business %s (owner %s)", source, slug, owner)
+        self._welcome(slug, owner, display, panel_url, lang)
         return SignedUp(slug, owner)
+
+    def _welcome(self, slug: str, owner: str, business: str, panel_url: str, lang: str) -> None:
+        brand = self.brand()
+        hostname = self.stores.settings.box.hostname
+        raw = welcome.message(brand=brand.name, hostname=hostname, address=owner, business=business,
+                              panel=panel_url or f"https://{hostname}/", support_email=brand.support_email,
+                              support_url=brand.support_url, lang=lang)
+        parsed = mime.for_storage(raw)
+
+        def deliver(conn) -> None:
+            user = directory.get_user(conn, owner)
+            maildb.deliver(conn, user["id"], maildb.store_body(conn, raw, parsed))
+
+        try:
+            self.stores.handle(slug).write_sync("signup welcome", deliver)
+        except ApplianceError as exc:
+            # The business is made and usable: a missing welcome is no reason to undo it.
+            log.warning("%s: welcome message for %s not filed: %s", slug, owner, exc)
 
 
 __all__ = ["Signup", "SignupRefused", "TooManySignups", "Challenge", "Challenges", "SourceLimit", "SignedUp"]

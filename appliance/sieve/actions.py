@@ -33,7 +33,7 @@ import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from typing import Any
+from typing import Any, Callable
 
 from storage import directory
 from storage import dkim as dkimdb
@@ -43,6 +43,7 @@ from storage import sieve as sievedb
 from storage.database import savepoint
 from storage.errors import ApplianceError, LimitExceeded, NotFound
 
+from .. import brandrules
 from ..mailauth import sign_message
 from .evaluate import Context, Envelope, Outcome, SieveRuntimeError, evaluate
 from .parser import Command, SieveError
@@ -110,11 +111,13 @@ class Limits:
 class Filter:
     """See module doc. One per daemon; thread-safe (its cache is locked)."""
 
-    def __init__(self, limits: Limits, hostname: str, srs: Any = None):
+    def __init__(self, limits: Limits, hostname: str, srs: Any = None, brand: Callable[[], str] | None = None):
+        """``brand``: the box's brand name now, which the refusals it writes name."""
         self.limits = limits
         self.hostname = hostname
         #: An :class:`appliance.srs.Srs` that rewrites redirects' senders.
         self.srs = srs
+        self.brand = brand or (lambda: "")
         self._cache: collections.OrderedDict[str, list[Command]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
@@ -184,7 +187,8 @@ class Filter:
                     domain = rcpt.rpartition("@")[2].lower()
                     plan.redirect_from = self.srs.forward(mail_from, domain) if self.srs is not None else mail_from
             if outcome.reject is not None and mail_from and not _auto_submitted(message):
-                plan.refusal = build_refusal(message, rcpt, mail_from, outcome.reject, self.hostname)
+                plan.refusal = build_refusal(message, rcpt, mail_from, outcome.reject, self.hostname,
+                                             brand=self.brand())
             plans[user_id] = plan
         return plans
 
@@ -393,10 +397,10 @@ def build_vacation(headers: Message, sender: str, to: str, reason: str, subject:
     return msg.as_bytes()
 
 
-def build_refusal(headers: Message, rcpt: str, to: str, reason: str, hostname: str) -> bytes:
+def build_refusal(headers: Message, rcpt: str, to: str, reason: str, hostname: str, *, brand: str = "") -> bytes:
     """The message that tells the sender a script refused their message
     (RFC 5429 section 2.1, when it could not be refused in the SMTP
-    dialogue)."""
+    dialogue), from the mail system of ``brand`` (the box's brand name)."""
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = f"Mail Delivery System <MAILER-DAEMON@{hostname}>"
     msg["To"] = to
@@ -407,7 +411,7 @@ def build_refusal(headers: Message, rcpt: str, to: str, reason: str, hostname: s
     original_id = _one_line(headers.get("Message-ID") or "")
     if original_id:
         msg["In-Reply-To"] = original_id
-    msg.set_content(f"Your message to <{rcpt}> was refused by the recipient's rules:\n\n{reason}\n")
+    msg.set_content(f"{brandrules.mail_system(brand, hostname)}\n\nYour message to <{rcpt}> was refused by the recipient's rules:\n\n{reason}\n")
     return msg.as_bytes()
 
 

@@ -464,7 +464,7 @@ class ImapServer(MailboxCommands, MessageCommands, imap4.IMAP4Server):
     async def cmd_id(self, tag: bytes, args: list, uid: bool) -> bytes:
         if len(args) != 1 or not (args[0] == "NIL" or isinstance(args[0], list)) or (isinstance(args[0], list) and len(args[0]) > 60):
             raise Bad("ID takes NIL or a list of up to 30 pairs")
-        self._send(b'* ID ("name" "appliance")')
+        self._send(b"* ID " + _server_id(self.service.app.core.brand.current().name))
         return b"ID completed"
 
     # --- not authenticated ---------------------------------------------------
@@ -603,3 +603,12 @@ _COMMANDS: dict[str, tuple[frozenset, Handler]] = {
     "COPY": (_SELECTED, ImapServer.cmd_copy),
     "MOVE": (_SELECTED, ImapServer.cmd_move),
 }
+
+
+def _server_id(name: str) -> bytes:
+    """The server's RFC 2971 ID parameters: the brand's name (a reseller's
+    clients are not told what software runs the box), or NIL when the name
+    cannot be a plain quoted string."""
+    if name.isascii() and name.isprintable():
+        return b'("name" "' + name.replace("\\", "\\\\").replace('"', '\\"').encode("ascii") + b'")'
+    return b"NIL"

@@ -107,7 +107,7 @@ async def start(app: App) -> SmtpService:
     await srs.load()
     # A rotation by the CLI bumps the box generation.
     app.on_change(srs.load)
-    rules = Filter(RuleLimits.from_settings(app.settings), hostname, srs)
+    rules = Filter(RuleLimits.from_settings(app.settings), hostname, srs, brand=lambda: app.core.brand.current().name)
     router = Router(app.catalog, app.tenants, publish=publish, sieve=rules, srs=srs)
     await router.refresh()
     app.on_change(router.refresh)

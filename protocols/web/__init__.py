@@ -15,7 +15,8 @@ Requests are routed by ``Host`` (:class:`Hosts`):
   same DAV mount and redirects, ``/admin`` (to the panel), Thunderbird's
   ``/.well-known/autoconfig/``, Outlook's ``/autodiscover/autodiscover.xml``
   (and the JSON ``/autodiscover/autodiscover.json``, :mod:`.outlookjson`)
-  and the Apple profile ``/.well-known/appliance/apple.mobileconfig``;
+  and the Apple profile ``/.well-known/mail-setup/apple.mobileconfig`` (and
+  at ``/.well-known/appliance/``, where earlier links pointed);
 * ``autoconfig.<domain>`` and ``autodiscover.<domain>``: client set-up only
   (:mod:`.clients`);
 * ``mta-sts.<domain>``: the MTA-STS policy only (:mod:`.mtasts`).
@@ -222,7 +223,8 @@ class Hosts(resource.Resource):
                 return self.well_known[name]
             if postpath == [b"autoconfig", b"mail", b"config-v1.1.xml"]:
                 return clients.Autoconfig(self.app, route.domain, route.display)
-            if postpath == [b"appliance", b"apple.mobileconfig"]:
+            # devices.PROFILE_PATH, and the path links given before named.
+            if postpath in ([b"mail-setup", b"apple.mobileconfig"], [b"appliance", b"apple.mobileconfig"]):
                 return clients.MobileConfig(self.app, route.slug)
         elif _is_autodiscover(segment, postpath):
             return clients.Autodiscover(self.app, route.slug, self.owner)

@@ -43,7 +43,7 @@ def test_the_ports_told_are_advertised_then_bound_then_configured(app):
     assert (ends.imaps, ends.https) == (40993, 443)
     assert ends.dav_url == "https://box.appliance.test/dav/"
     assert app.core.devices.profile_url("ann@shop.example") == (
-        "https://shop.example/.well-known/appliance/apple.mobileconfig?email=ann%40shop.example")
+        "https://shop.example/.well-known/mail-setup/apple.mobileconfig?email=ann%40shop.example")
 
 
 def test_the_profile_goes_out_unsigned_when_the_box_certificate_cannot_be_read(app, tmp_path):

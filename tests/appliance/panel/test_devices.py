@@ -100,7 +100,7 @@ def test_the_iphone_qr_code_opens_the_profile_address_shown_beside_it(env):
     address on acme's domain and public HTTPS port."""
     page = env.signed_in("bob@acme.example").get("/devices/iphone").text
     link = html.unescape(re.search(r'<a id="profile-url" href="([^"]+)">([^<]+)</a>', page).group(2))
-    expected = f"https://acme.example:{env.daemon.port('https')}/.well-known/appliance/apple.mobileconfig?email=bob%40acme.example"
+    expected = f"https://acme.example:{env.daemon.port('https')}/.well-known/mail-setup/apple.mobileconfig?email=bob%40acme.example"
     assert link == expected
     svg = re.search(r"<svg.*?</svg>", page, re.S).group(0)
     assert svg == twofactor.qr_svg(link, QR_TITLE).strip()
@@ -119,7 +119,7 @@ def test_the_profile_downloads_signed_and_openssl_verifies_it(env, tmp_path):
     code, content = _openssl_verify(body, tmp_path)
     assert code == 0
     ends = devices.Endpoints("box.appliance.test", *(env.daemon.port(n) for n in devices.CLIENT_PORTS))
-    assert content == devices.mobileconfig(ends, "bob@acme.example", "bob@acme.example")
+    assert content == devices.mobileconfig(ends, "bob@acme.example", "bob@acme.example", organization="box.appliance.test")
     assert plistlib.loads(content)["PayloadContent"][0]["IncomingMailServerUsername"] == "bob@acme.example"
     signer = subprocess.run(["openssl", "pkcs7", "-inform", "DER", "-print_certs", "-noout"], input=body,
                             capture_output=True, timeout=30, check=True).stdout.decode()

@@ -121,6 +121,12 @@ SPEC = {
     ("/operator/businesses/{slug}/plan", "POST"): OPERATORS,
     ("/operator/businesses/{slug}/lift", "POST"): OPERATORS,
     ("/operator/businesses/{slug}/support", "POST"): OPERATORS,
+    ("/static/brand.css", "GET"): ALL,
+    ("/static/brand-logo.png", "GET"): ALL,
+    ("/operator/brand", "GET"): OPERATORS,
+    ("/operator/brand", "POST"): OPERATORS,
+    ("/operator/brand/logo", "POST"): OPERATORS,
+    ("/operator/brand/logo/remove", "POST"): OPERATORS,
     ("/support/leave", "POST"): {SUPPORT},
     # Contacts and the mini-CRM
     ("/contacts", "GET"): IN,
@@ -283,7 +289,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 211
+    assert len(table) == 217
 
 
 @pytest.fixture(scope="module")
@@ -433,6 +439,8 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/addresses/remove": {"address": "nothing@acme.example"},
         "/operator": {"name": "", "password": ""},
         "/operator/businesses/{slug}/plan": {"plan": "standard"},
+        # No name: refused beside the field, the brand unchanged for the other tests.
+        "/operator/brand": {"name": "", "colour": "#0b5cad"},
         "/contacts/add": {"kind": "person", "given": "Walk", "family": viewer},
         "/contacts/import": {"text": "First Name,E-mail Address\r\nWalk,walk@import.example\r\n"},
         "/contacts/{uid}/edit": {"given": "Walk", "family": viewer},

@@ -468,6 +468,9 @@ def test_id_and_bad_commands_keep_the_session(env):
     raw.send(b'a ID ("name" "test" "version" "1")\r\n')
     lines = raw.until(b"a")
     assert lines[0].startswith(b'* ID ("name"') and lines[-1].startswith(b"a OK")
+    # The box's brand (here its host name, none being set), never the software's name.
+    assert lines[0] == b'* ID ("name" "box.appliance.test")'
+
     for bad in (b"b FROB\r\n", b"c SELECT INBOX\r\n", b"d LOGIN\r\n", b"+ NOOP\r\n", b"e NOOP ((((\r\n"):
         raw.send(bad)
         assert b" BAD " in raw.line()

@@ -267,6 +267,8 @@ def test_the_openapi_description_is_valid_and_lists_every_route(box: Box):
     assert reply.status == 200
     validate(reply.body)
     assert reply.body["openapi"].startswith("3.1")
+    # Titled by the box's brand (its host name here, none being set).
+    assert reply.body["info"]["title"] == f"{HOST} provisioning API"
     served = {(method.upper(), path) for path, ops in reply.body["paths"].items() for method in ops}
     assert served == {(r.method, r.path) for r in ROUTES}
 

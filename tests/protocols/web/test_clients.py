@@ -128,7 +128,7 @@ def test_autodiscover_refuses_a_large_body_and_get(env):
 def test_mobileconfig_for_a_hosted_address(env):
     """The Apple profile, signed by the box (openssl checks the signature),
     holds IMAP, CalDAV and CardDAV accounts for ann on the box's real ports."""
-    reply = env.curl("acme.example", "/.well-known/appliance/apple.mobileconfig?email=ann%40acme.example")
+    reply = env.curl("acme.example", "/.well-known/mail-setup/apple.mobileconfig?email=ann%40acme.example")
     assert reply.status == 200 and reply.headers["content-type"] == "application/x-apple-aspen-config"
     verified = subprocess.run(["openssl", "cms", "-verify", "-noverify", "-inform", "DER"], input=reply.body,
                               capture_output=True, timeout=30)
