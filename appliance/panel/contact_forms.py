@@ -12,11 +12,10 @@ from appliance import contactfiles, vcard
 from appliance.services import contacts as service
 from storage import crm
 
-from .rights import UPLOADS
+from .forms import FormData, Gettext
 
 #: The largest file (or pasted text) an import takes.
-MAX_UPLOAD_BYTES = UPLOADS["/contacts/import"].max_bytes
-from .forms import FormData, Gettext
+MAX_UPLOAD_BYTES = service.MAX_IMPORT_BYTES
 
 
 def stage_labels(_: Gettext) -> dict[str, str]:

@@ -396,7 +396,9 @@ class UploadRoute:
 
 #: The routes that take files, and how (see :func:`.core.max_body`).
 UPLOADS: dict[str, UploadRoute] = {
-    "/contacts/import": UploadRoute(2 * 1024 * 1024, as_text=True),
+    # A file of up to 4 MiB (services.contacts.MAX_IMPORT_BYTES: 10,000
+    # contacts as Outlook exports them), and the form around it.
+    "/contacts/import": UploadRoute(5 * 1024 * 1024, as_text=True),
     # Explained: without a script (which checks the size before sending)
     # the page says why beside the file field, not a bare 413.
     "/mail/compose": UploadRoute(10 * 1024 * 1024, explained=True),

@@ -646,9 +646,9 @@ def test_a_large_outlook_csv_file_in_windows_1252_is_uploaded_previewed_and_impo
 
 
 def test_an_upload_over_the_limit_is_refused_and_changes_nothing(env, ann, dav):
-    """A file of more than 2 MiB to the import: 413 before anything is read,
+    """A file of more than 5 MiB to the import: 413 before anything is read,
     and no card added."""
     token, _ = dav.sync()
-    reply = _upload(ann, {"confirm": "1"}, "big.vcf", b"BEGIN:VCARD\r\n" + b"X" * (2 * 1024 * 1024) + b"\r\nEND:VCARD\r\n")
+    reply = _upload(ann, {"confirm": "1"}, "big.vcf", b"BEGIN:VCARD\r\n" + b"X" * (5 * 1024 * 1024) + b"\r\nEND:VCARD\r\n")
     assert reply.status_code == 413
     assert dav.sync(token)[1] == {}
