@@ -1,0 +1,213 @@
+"""``images/install --upgrade`` for real, against a prefix, config and
+state of the test's own: releases are built from copies of this tree (with a
+migration added, or a daemon that cannot start), the daemon runs from
+``<prefix>/current`` on ephemeral ports, started and stopped by
+``tests/ops/direct-service`` where a box has systemd.
+
+Each test starts from an install made the way the installer made them
+before releases existed (the code and its venv right under the prefix),
+so the first upgrade also moves the box to the releases layout.
+
+To keep each test within a minute, a release's venv takes the
+dependencies from this interpreter's site-packages (``--deps-from``)
+instead of installing images/requirements.txt from PyPI; every other step
+is the production one. The whole thing on a real Debian root, with systemd
+units and PyPI, is images/test-install (slow, by hand).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_CONFIG
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+INSTALL = "images/install"
+DIRECT_SERVICE = Path(__file__).resolve().parent / "direct-service"
+SITE_PACKAGES = sysconfig.get_paths()["purelib"]
+#: What a release leaves out (images/install's SKIP).
+SKIP = (".git", ".venv", "__pycache__", "*.egg-info", "build", ".pytest_cache", "node_modules")
+#: Seconds a new release gets to answer /healthz here.
+HEALTH_TIMEOUT = 30
+
+BOX_MIGRATION = '''
+
+@MIGRATIONS(name="9000_{name}")
+def _m9000_{name}(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE {name} (id INTEGER PRIMARY KEY, note TEXT NOT NULL)")
+'''
+BROKEN_SERVE = '''
+def _serve(ctx) -> int:
+    raise SystemExit("this release cannot start")
+
+
+def _serve_as_it_was(ctx) -> int:'''
+
+
+def tree(dest: Path, *, migration: str | None = None, broken: bool = False) -> Path:
+    """A copy of this tree as a release would take it; with ``migration``,
+    one more migration in the box and in business files (a table of that
+    name); with ``broken``, a daemon that exits at once."""
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(*SKIP), symlinks=True)
+    if migration:
+        for module in ("box", "picturesenders"):
+            path = dest / "storage" / f"{module}.py"
+            path.write_text(path.read_text() + BOX_MIGRATION.format(name=migration))
+    if broken:
+        path = dest / "appliance" / "cli" / "serve.py"
+        path.write_text(path.read_text().replace("\ndef _serve(ctx) -> int:", BROKEN_SERVE, 1))
+    return dest
+
+
+class Box:
+    """An installed box under ``root``: prefix, config, state, and the
+    daemon run by direct-service."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.prefix = root / "opt"
+        self.state = root / "state"
+        self.config = root / "appliance.toml"
+        self.service_dir = root / "service"
+        for d in (self.prefix, self.state, self.service_dir):
+            d.mkdir(parents=True)
+        self.config.write_text(TEST_CONFIG)
+        self.env = {**os.environ, "PREFIX": str(self.prefix), "CONFIG": str(self.config), "STATE": str(self.state),
+                    "SERVICE_DIR": str(self.service_dir)}
+
+    def install_old_layout(self, source: Path) -> None:
+        """What images/install did before releases: the tree and its venv
+        right under the prefix."""
+        shutil.copytree(source, self.prefix, dirs_exist_ok=True, symlinks=True)
+        venv = self.prefix / ".venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+        purelib = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        Path(purelib, "appliance-deps.pth").write_text(SITE_PACKAGES + "\n")
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        "--no-deps", "--no-build-isolation", "--no-index", str(self.prefix)],
+                       check=True, capture_output=True, timeout=180)
+
+    def service(self, action: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([str(DIRECT_SERVICE), action], env=self.env, capture_output=True, text=True, timeout=90)
+        if check:
+            assert proc.returncode == 0, f"{action}: {proc.stderr}\n{self.log()}"
+        return proc
+
+    def upgrade(self, source: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(source / INSTALL), "--upgrade", "--yes", "--source", str(source), "--prefix", str(self.prefix),
+             "--config", str(self.config), "--state", str(self.state), "--service-cmd", str(DIRECT_SERVICE),
+             "--deps-from", SITE_PACKAGES, "--python", sys.executable, "--health-timeout", str(HEALTH_TIMEOUT)],
+            env=self.env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        )
+
+    def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        """The installed version's CLI (``<prefix>/current``, or the old layout's)."""
+        exe = self.prefix / "current" / ".venv" / "bin" / "appliance"
+        if not exe.exists():
+            exe = self.prefix / ".venv" / "bin" / "appliance"
+        proc = subprocess.run([str(exe), "--config", str(self.config), "--state", str(self.state), *args],
+                              input=input, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{' '.join(args)}: {proc.stderr}"
+        return proc
+
+    def daemon_command(self) -> str:
+        """The running daemon's command line (which release it runs)."""
+        pid = (self.service_dir / "daemon.pid").read_text().strip()
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+    def tables(self, rel: str) -> set[str]:
+        conn = sqlite3.connect(f"{(self.state / rel).as_uri()}?mode=ro", uri=True)
+        try:
+            return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+
+    def add_user(self, local: str) -> None:
+        self.cli("user", "add", f"{local}@acme.appliance.test", "--password-stdin", input="a long enough password 1\n")
+
+    def users(self) -> list[str]:
+        return sorted(u["address"] for u in json.loads(self.cli("user", "list", "acme", "--json").stdout))
+
+    def log(self) -> str:
+        path = self.service_dir / "daemon.log"
+        return path.read_text()[-3000:] if path.exists() else ""
+
+
+@pytest.fixture
+def box(tmp_path):
+    """A box on the old layout, running, with business acme and one user."""
+    b = Box(tmp_path / "box")
+    b.install_old_layout(tree(tmp_path / "v1"))
+    b.service("start")
+    b.cli("tenant", "add", "acme", "--name", "Acme")
+    b.add_user("ann")
+    yield b
+    b.service("stop", check=False)
+
+
+def test_an_upgrade_moves_to_releases_migrates_keeps_the_data_and_is_done_once(box, tmp_path):
+    """The first upgrade keeps the old install as release "legacy", runs the
+    new release's migrations on the box and every business, starts the new
+    daemon from <prefix>/current and keeps the data; run again, it does nothing."""
+    new = tree(tmp_path / "v2", migration="upgrade_v2")
+
+    proc = box.upgrade(new)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + box.log()
+    release = os.readlink(box.prefix / "current")
+    assert release.startswith("releases/0.1.0-"), release
+    assert f"upgraded from release legacy to {release.removeprefix('releases/')}" in proc.stdout
+    assert os.readlink(box.prefix / "releases" / "legacy") == ".."
+    assert f"/{release}/.venv/bin/" in box.daemon_command()
+    box.cli("health")
+    assert "upgrade_v2" in box.tables("box.sqlite3")
+    assert "upgrade_v2" in box.tables("tenants/acme.sqlite3")
+    assert box.users() == ["ann@acme.appliance.test"]
+    snapshots = list((box.state / "upgrades").iterdir())
+    assert len(snapshots) == 1
+    assert "upgrade_v2" not in sqlite3.connect(snapshots[0] / "box.sqlite3").execute(
+        "SELECT group_concat(name) FROM sqlite_master").fetchone()[0]  # taken before the migration
+
+    before = box.daemon_command(), (box.service_dir / "daemon.pid").read_text()
+    again = box.upgrade(new)
+    assert again.returncode == 0, again.stderr
+    assert "is installed and answers: nothing to do" in again.stdout
+    assert (box.daemon_command(), (box.service_dir / "daemon.pid").read_text()) == before
+    assert len(list((box.state / "upgrades").iterdir())) == 1
+
+
+def test_a_release_that_cannot_start_is_rolled_back_with_the_data(box, tmp_path):
+    """A release whose daemon exits at once, after its migrations ran: the
+    upgrade exits 1 saying so, `current` points at the old release again,
+    the databases are as before (no trace of the new migration, every row
+    kept), the old daemon answers /healthz, and what the new version wrote
+    is kept aside."""
+    broken = tree(tmp_path / "v3", migration="upgrade_v3", broken=True)
+
+    proc = box.upgrade(broken)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "migrating the databases" in proc.stdout  # the migrations did run before the start failed
+    assert "the service did not start: rolling back to release legacy" in proc.stderr
+    assert "release legacy runs again with the state from before" in proc.stderr
+    assert os.readlink(box.prefix / "current") == "releases/legacy"
+    assert f"{box.prefix}/.venv/bin/" in box.daemon_command()
+    box.cli("health")
+    assert "upgrade_v3" not in box.tables("box.sqlite3")
+    assert "upgrade_v3" not in box.tables("tenants/acme.sqlite3")
+    assert box.users() == ["ann@acme.appliance.test"]
+    aside = next(p for p in (box.state / "upgrades").iterdir() if p.name.endswith("-after-failed-upgrade"))
+    assert "upgrade_v3" in sqlite3.connect(aside / "box.sqlite3").execute(
+        "SELECT group_concat(name) FROM sqlite_master").fetchone()[0]
+
+    box.add_user("bob")  # the old version writes as before
+    assert box.users() == ["ann@acme.appliance.test", "bob@acme.appliance.test"]
