@@ -211,3 +211,40 @@ def test_a_release_that_cannot_start_is_rolled_back_with_the_data(box, tmp_path)
 
     box.add_user("bob")  # the old version writes as before
     assert box.users() == ["ann@acme.appliance.test", "bob@acme.appliance.test"]
+
+
+def test_an_upgrade_where_nothing_is_installed_is_refused(tmp_path):
+    """--upgrade against a prefix with no release is one error line, exit 1, and writes nothing."""
+    config = tmp_path / "appliance.toml"
+    config.write_text(TEST_CONFIG)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "opt").mkdir()
+    proc = subprocess.run(
+        [str(ROOT / INSTALL), "--upgrade", "--yes", "--prefix", str(tmp_path / "opt"), "--config", str(config),
+         "--state", str(tmp_path / "state"), "--service-cmd", "/bin/false"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"images/install: error: nothing is installed in {tmp_path / 'opt'}: install the box first (without --upgrade)"]
+    assert list((tmp_path / "opt").iterdir()) == [] and list((tmp_path / "state").iterdir()) == []
+
+
+def test_appliance_upgrade_needs_a_tree_of_the_appliance(cli, tmp_path):
+    """`appliance upgrade DIR` where DIR has no images/install is one error line and exit 1."""
+    proc = cli("upgrade", str(tmp_path), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == f"appliance: error: {tmp_path} is not a tree of the appliance (no images/install)\n"
+
+
+def test_a_snapshot_is_never_overwritten(cli, state_dir, tmp_path):
+    """`backup snapshot DIR` copies the box and every business; onto an existing DIR it refuses and changes nothing."""
+    cli("tenant", "add", "acme")
+    target = tmp_path / "snap"
+    cli("backup", "snapshot", str(target))
+    assert sorted(str(p.relative_to(target)) for p in target.rglob("*.sqlite3")) == ["box.sqlite3", "tenants/acme.sqlite3"]
+    before = (target / "box.sqlite3").read_bytes()
+    proc = cli("backup", "snapshot", str(target), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == f"appliance: error: {target} exists: a snapshot is never overwritten\n"
+    assert (target / "box.sqlite3").read_bytes() == before
