@@ -45,6 +45,11 @@ BOX_MIGRATION = '''
 def _m9000_{name}(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE {name} (id INTEGER PRIMARY KEY, note TEXT NOT NULL)")
 '''
+UNHEALTHY = '''
+
+async def run(app: App) -> Health:
+    return Health((Check("upgrade", False, "this release never answers ok"),))
+'''
 BROKEN_SERVE = '''
 def _serve(ctx) -> int:
     raise SystemExit("this release cannot start")
@@ -53,10 +58,11 @@ def _serve(ctx) -> int:
 def _serve_as_it_was(ctx) -> int:'''
 
 
-def tree(dest: Path, *, migration: str | None = None, broken: bool = False) -> Path:
+def tree(dest: Path, *, migration: str | None = None, broken: bool = False, unhealthy: bool = False) -> Path:
     """A copy of this tree as a release would take it; with ``migration``,
     one more migration in the box and in business files (a table of that
-    name); with ``broken``, a daemon that exits at once."""
+    name); with ``broken``, a daemon that exits at once; with ``unhealthy``,
+    one that runs but whose /healthz never answers ok."""
     shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(*SKIP), symlinks=True)
     if migration:
         for module in ("box", "picturesenders"):
@@ -65,6 +71,9 @@ def tree(dest: Path, *, migration: str | None = None, broken: bool = False) -> P
     if broken:
         path = dest / "appliance" / "cli" / "serve.py"
         path.write_text(path.read_text().replace("\ndef _serve(ctx) -> int:", BROKEN_SERVE, 1))
+    if unhealthy:
+        path = dest / "appliance" / "health.py"
+        path.write_text(path.read_text() + UNHEALTHY)
     return dest
 
 
@@ -103,11 +112,12 @@ class Box:
             assert proc.returncode == 0, f"{action}: {proc.stderr}\n{self.log()}"
         return proc
 
-    def upgrade(self, source: Path) -> subprocess.CompletedProcess:
+    def upgrade(self, source: Path, *options: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(source / INSTALL), "--upgrade", "--yes", "--source", str(source), "--prefix", str(self.prefix),
              "--config", str(self.config), "--state", str(self.state), "--service-cmd", str(DIRECT_SERVICE),
-             "--deps-from", SITE_PACKAGES, "--python", sys.executable, "--health-timeout", str(HEALTH_TIMEOUT)],
+             "--deps-from", SITE_PACKAGES, "--python", sys.executable, "--health-timeout", str(HEALTH_TIMEOUT),
+             *options],
             env=self.env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
         )
 
@@ -211,6 +221,36 @@ def test_a_release_that_cannot_start_is_rolled_back_with_the_data(box, tmp_path)
 
     box.add_user("bob")  # the old version writes as before
     assert box.users() == ["ann@acme.appliance.test", "bob@acme.appliance.test"]
+
+
+def test_a_release_that_never_answers_ok_is_rolled_back_after_the_timeout(box, tmp_path):
+    """A release whose daemon runs but whose /healthz answers 503: after
+    --health-timeout seconds the upgrade rolls back, and the old daemon is
+    the one running, with the data from before."""
+    unhealthy = tree(tmp_path / "v4", migration="upgrade_v4", unhealthy=True)
+
+    proc = box.upgrade(unhealthy, "--health-timeout", "5")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "/healthz did not answer ok within 5s: rolling back to release legacy" in proc.stderr
+    assert "release legacy runs again with the state from before" in proc.stderr
+    assert os.readlink(box.prefix / "current") == "releases/legacy"
+    assert f"{box.prefix}/.venv/bin/" in box.daemon_command()
+    box.cli("health")
+    assert "upgrade_v4" not in box.tables("box.sqlite3")
+    assert box.users() == ["ann@acme.appliance.test"]
+
+
+def test_old_releases_are_pruned(box, tmp_path):
+    """With --keep 1 the release before is removed once the new one answers:
+    here the install from before releases, whose files sat under the prefix."""
+    proc = box.upgrade(tree(tmp_path / "v2"), "--keep", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr + box.log()
+    assert "removing the old release legacy" in proc.stdout
+    release = os.readlink(box.prefix / "current")
+    assert sorted(p.name for p in box.prefix.iterdir()) == ["current", "releases"]
+    assert [p.name for p in (box.prefix / "releases").iterdir()] == [release.removeprefix("releases/")]
+    box.cli("health")
+    assert box.users() == ["ann@acme.appliance.test"]
 
 
 def test_an_upgrade_where_nothing_is_installed_is_refused(tmp_path):
