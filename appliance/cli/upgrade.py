@@ -40,10 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _migrate(ctx) -> int:
-    done = ctx.core.businesses.migrate_all()
-    ctx.emit(done, lambda rows: table([r for r in rows if r["applied"]], ("database", "applied"))
-             .replace("(none)", f"{len(rows)} databases, all current"))
+    ctx.emit(ctx.core.businesses.migrate_all(), _migrated)
     return 0
+
+
+def _migrated(rows: list[dict]) -> str:
+    changed = [r for r in rows if r["applied"]]
+    head = f"{len(rows)} databases, {len(changed)} migrated"
+    return head + ("\n" + table(changed, ("database", "applied")) if changed else "")
 
 
 def _health(ctx) -> int:
