@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
@@ -112,12 +114,14 @@ class Box:
             assert proc.returncode == 0, f"{action}: {proc.stderr}\n{self.log()}"
         return proc
 
+    def upgrade_argv(self, source: Path) -> list[str]:
+        return [str(source / INSTALL), "--upgrade", "--yes", "--source", str(source), "--prefix", str(self.prefix),
+                "--config", str(self.config), "--state", str(self.state), "--service-cmd", str(DIRECT_SERVICE),
+                "--deps-from", SITE_PACKAGES, "--python", sys.executable, "--health-timeout", str(HEALTH_TIMEOUT)]
+
     def upgrade(self, source: Path, *options: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [str(source / INSTALL), "--upgrade", "--yes", "--source", str(source), "--prefix", str(self.prefix),
-             "--config", str(self.config), "--state", str(self.state), "--service-cmd", str(DIRECT_SERVICE),
-             "--deps-from", SITE_PACKAGES, "--python", sys.executable, "--health-timeout", str(HEALTH_TIMEOUT),
-             *options],
+            [*self.upgrade_argv(source), *options],
             env=self.env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
         )
 
@@ -238,6 +242,36 @@ def test_a_release_that_never_answers_ok_is_rolled_back_after_the_timeout(box, t
     assert f"{box.prefix}/.venv/bin/" in box.daemon_command()
     box.cli("health")
     assert "upgrade_v4" not in box.tables("box.sqlite3")
+    assert box.users() == ["ann@acme.appliance.test"]
+
+
+def test_an_interrupted_upgrade_rolls_back(box, tmp_path):
+    """SIGTERM to the installer (its process group, as a closed SSH session
+    or Ctrl-C sends) while it waits for the new release: it rolls back,
+    and the old release runs with the data from before."""
+    unhealthy = tree(tmp_path / "v5", migration="upgrade_v5", unhealthy=True)
+    out = tmp_path / "upgrade.out"
+    with open(out, "wb") as fh:
+        proc = subprocess.Popen(
+            [*box.upgrade_argv(unhealthy), "--health-timeout", "120"], env=box.env, stdout=fh, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while b"starting release" not in out.read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=120) == 1, out.read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = out.read_text()
+    assert "interrupted: rolling back to release legacy" in text
+    assert "release legacy runs again with the state from before" in text
+    assert os.readlink(box.prefix / "current") == "releases/legacy"
+    box.cli("health")
+    assert "upgrade_v5" not in box.tables("box.sqlite3")
     assert box.users() == ["ann@acme.appliance.test"]
 
 
