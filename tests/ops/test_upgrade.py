@@ -17,6 +17,7 @@ units and PyPI, is images/test-install (slow, by hand).
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_CONFIG
+from tests.conftest import TEST_CONFIG, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 INSTALL = "images/install"
@@ -83,7 +84,7 @@ class Box:
     """An installed box under ``root``: prefix, config, state, and the
     daemon run by direct-service."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, extra_config: str = ""):
         self.root = root
         self.prefix = root / "opt"
         self.state = root / "state"
@@ -91,7 +92,7 @@ class Box:
         self.service_dir = root / "service"
         for d in (self.prefix, self.state, self.service_dir):
             d.mkdir(parents=True)
-        self.config.write_text(TEST_CONFIG)
+        self.config.write_text(TEST_CONFIG + extra_config)
         self.env = {**os.environ, "PREFIX": str(self.prefix), "CONFIG": str(self.config), "STATE": str(self.state),
                     "SERVICE_DIR": str(self.service_dir)}
 
@@ -150,6 +151,13 @@ class Box:
     def add_user(self, local: str) -> None:
         self.cli("user", "add", f"{local}@acme.appliance.test", "--password-stdin", input="a long enough password 1\n")
 
+    def replica(self, name: str) -> dict:
+        """``name``'s row of ``backup status --json`` (which exits 1 while one is late)."""
+        exe = self.prefix / "current" / ".venv" / "bin" / "appliance"
+        proc = subprocess.run([str(exe), "--config", str(self.config), "--state", str(self.state), "backup", "status",
+                               "--json"], capture_output=True, text=True, timeout=60)
+        return next(r for r in json.loads(proc.stdout)["databases"] if r["name"] == name)
+
     def users(self) -> list[str]:
         return sorted(u["address"] for u in json.loads(self.cli("user", "list", "acme", "--json").stdout))
 
@@ -158,14 +166,19 @@ class Box:
         return path.read_text()[-3000:] if path.exists() else ""
 
 
-@pytest.fixture
-def box(tmp_path):
+def old_box(root: Path, extra_config: str = "") -> Box:
     """A box on the old layout, running, with business acme and one user."""
-    b = Box(tmp_path / "box")
-    b.install_old_layout(tree(tmp_path / "v1"))
+    b = Box(root / "box", extra_config)
+    b.install_old_layout(tree(root / "v1"))
     b.service("start")
     b.cli("tenant", "add", "acme", "--name", "Acme")
     b.add_user("ann")
+    return b
+
+
+@pytest.fixture
+def box(tmp_path):
+    b = old_box(tmp_path)
     yield b
     b.service("stop", check=False)
 
@@ -273,6 +286,33 @@ def test_an_interrupted_upgrade_rolls_back(box, tmp_path):
     box.cli("health")
     assert "upgrade_v5" not in box.tables("box.sqlite3")
     assert box.users() == ["ann@acme.appliance.test"]
+
+
+def test_after_a_rollback_the_continuous_backup_ships_the_restored_state(tmp_path):
+    """With [backup] on (a file replica), the files put back by a rollback
+    are what Litestream ships from then on: the latest state restored from
+    the replica is the one from before the upgrade plus what came after it,
+    not what the failed release wrote."""
+    replica = tmp_path / "replica"
+    litestream = Path(sys.executable).parent / "litestream"
+    b = old_box(tmp_path, f'\n[backup]\nurl = "{replica.as_uri()}"\nlitestream = "{litestream}"\n'
+                          'sync_seconds = 1\nwarn_seconds = 30\n')
+    try:
+        proc = b.upgrade(tree(tmp_path / "v3", migration="upgrade_v3", broken=True))
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        before = wait_for(lambda: (r := b.replica("acme"))["status"] == "ok" and r["txid"], timeout=60, interval=0.5)
+        b.add_user("bob")
+        # Shipped: Litestream took a newer transaction, then synced after that.
+        wait_for(lambda: b.replica("acme")["txid"] > before, timeout=60, interval=0.5)
+        seen = datetime.datetime.now(datetime.timezone.utc)
+        wait_for(lambda: (r := b.replica("acme"))["last_sync"]
+                 and datetime.datetime.fromisoformat(r["last_sync"]) > seen, timeout=60, interval=0.5)
+        b.cli("tenant", "restore", "acme", "--as", "acme-copy")
+        copied = json.loads(b.cli("user", "list", "acme-copy", "--json").stdout)
+        assert sorted(u["address"].split("@")[0] for u in copied) == ["ann", "bob"]
+        assert "upgrade_v3" not in b.tables("tenants/acme-copy.sqlite3")
+    finally:
+        b.service("stop", check=False)
 
 
 def test_old_releases_are_pruned(box, tmp_path):
