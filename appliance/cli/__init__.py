@@ -18,7 +18,7 @@ from typing import Sequence
 from appliance import logs
 from appliance.errors import ApplianceError, ConfigError
 
-from . import alias, apikey, backup, box, brand, cert, dns, domain, operator, queue, senders, serve, sieve, site, srs, tenant, user
+from . import alias, apikey, backup, box, brand, cert, dns, domain, operator, queue, senders, serve, sieve, site, srs, tenant, upgrade, user
 from .common import DEFAULT_CONFIG, DEFAULT_STATE, Context
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,9 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (serve, tenant, domain, user, alias, senders, sieve, srs, box, queue, dns, site, cert, operator, apikey, backup):
+    for module in (serve, tenant, domain, user, alias, senders, sieve, srs, box, queue, dns, site, cert, operator, apikey, backup,
+                   upgrade, brand):
         module.register(sub)
-    brand.register(sub)
     return parser
 
 
@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Commands log warnings only; serve and demo switch to [log] level.
         logs.setup("DEBUG" if args.verbose else "WARNING")
-        ctx.become_state_owner()
+        if not getattr(args, "keeps_root", False):
+            ctx.become_state_owner()
         return int(args.handler(ctx) or 0)
     except ConfigError as exc:
         print(f"appliance: config error: {exc}", file=sys.stderr)

@@ -49,6 +49,7 @@ def test_help_names_every_option():
     for option in (
         "--hostname", "--domain", "--admin-email", "--ipv4", "--ipv6", "--acme-directory", "--resolver",
         "--answers", "--source", "--yes", "--no-start", "--config-only", "--root", "--dry-run",
+        "--upgrade", "--health-timeout", "--keep", "--prefix", "--config", "--state", "--service-cmd", "--deps-from",
     ):
         assert option in out, option
 
@@ -150,9 +151,11 @@ def test_a_bad_address_gives_a_config_that_does_not_load(tmp_path):
 def test_dry_run_prints_the_steps_and_changes_nothing(tmp_path):
     """--dry-run shows the venv, the hash-checked pip installs, the unit and the start, and writes nothing."""
     out = install("--dry-run", "--yes", "--root", str(tmp_path), *NAMES, "--ipv4", "192.0.2.10").stdout
-    assert "+ /usr/bin/python3 -m venv /opt/appliance/.venv" in out
-    assert re.search(r"pip install .*--require-hashes --no-deps --no-build-isolation -r /opt/appliance/images/requirements.txt", out)
-    assert re.search(r"pip install .*--no-deps .*/opt/appliance$", out, re.M)
+    release = re.search(r"^\+ /usr/bin/python3 -m venv (/opt/appliance/releases/0\.1\.0-[0-9a-f]{12})/\.venv$", out, re.M)
+    assert release, out
+    assert re.search(rf"pip install .*--require-hashes --no-deps --no-build-isolation -r {release[1]}/images/requirements.txt", out)
+    assert re.search(rf"pip install .*--no-deps .*{release[1]}$", out, re.M)
+    assert re.search(rf"^\+ ln -sfn releases/{release[1].rsplit('/', 1)[1]} /opt/appliance/current.new$", out, re.M)
     assert "systemctl enable appliance.service" in out
     assert "/etc/systemd/system/appliance.service" in out
     assert 'hostname = "box.example.test"' in out  # the config it would write

@@ -19,7 +19,7 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not on this machine")
     unit = tmp_path / "appliance.service"
-    unit.write_text(UNIT.read_text().replace("/opt/appliance/.venv/bin/appliance", str(Path(sys.executable).parent / "appliance")))
+    unit.write_text(UNIT.read_text().replace("/opt/appliance/current/.venv/bin/appliance", str(Path(sys.executable).parent / "appliance")))
     proc = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "appliance.service" not in proc.stderr, proc.stderr
@@ -71,7 +71,7 @@ def test_nightly_export_units_pass_systemd_analyze_verify(tmp_path):
         pytest.skip("systemd-analyze is not on this machine")
     for name in ("appliance-export.service", "appliance-export.timer"):
         text = (ROOT / "systemd" / name).read_text()
-        (tmp_path / name).write_text(text.replace("/opt/appliance/.venv/bin/appliance", str(Path(sys.executable).parent / "appliance")))
+        (tmp_path / name).write_text(text.replace("/opt/appliance/current/.venv/bin/appliance", str(Path(sys.executable).parent / "appliance")))
     proc = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "appliance-export.timer"),
                            str(tmp_path / "appliance-export.service")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,88 @@
+"""Asking a running daemon whether it is healthy, from outside it.
+
+The daemon writes the listeners it bound, with its pid, to
+``<state>/run/listeners.json`` once every service has started; the metrics
+listener answers ``/healthz`` (:mod:`appliance.health`). :func:`wait_healthy`
+is what an upgrade waits on before it keeps a new version.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from .errors import ApplianceError
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two looks while waiting.
+INTERVAL = 0.5
+
+
+class NotHealthy(ApplianceError):
+    """The daemon did not answer ``/healthz`` with ``ok`` in time (says why)."""
+
+
+def look(state_dir: str | Path, timeout: float = 5) -> dict:
+    """One look: the daemon of ``state_dir``'s ``/healthz`` answer
+    (``{"status": "ok", ...}``). Raises NotHealthy saying what is missing:
+    no run file, a dead pid, no metrics listener, no answer, or a failing
+    check."""
+    run_file = Path(state_dir) / "run" / "listeners.json"
+    try:
+        data = json.loads(run_file.read_text())
+    except FileNotFoundError:
+        raise NotHealthy(f"the daemon has not started ({run_file} is missing)") from None
+    except ValueError:
+        raise NotHealthy(f"{run_file} is unreadable") from None
+    pid = data.get("pid")
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        raise NotHealthy(f"the daemon that wrote {run_file} (pid {pid}) is gone") from None
+    except PermissionError:
+        pass  # alive, another user's
+    metrics = data.get("listeners", {}).get("metrics")
+    if not metrics:
+        raise NotHealthy("the daemon has no metrics listener ([listen] metrics_enabled) to ask /healthz")
+    host, port = metrics[0]
+    # A wildcard listener answers on loopback too.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        body = response.read()
+    except OSError as exc:
+        raise NotHealthy(f"/healthz on {host}:{port} did not answer: {exc}") from None
+    finally:
+        conn.close()
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise NotHealthy(f"/healthz on {host}:{port} answered {response.status} without JSON") from None
+    if response.status != 200 or answer.get("status") != "ok":
+        raise NotHealthy(f"/healthz on {host}:{port} answered {response.status}: failing "
+                         f"{', '.join(answer.get('failing') or ['?'])}")
+    return answer
+
+
+def wait_healthy(state_dir: str | Path, seconds: float) -> dict:
+    """Look every :data:`INTERVAL` until the daemon answers ``ok`` or
+    ``seconds`` have passed; the answer, or NotHealthy with the last reason."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return look(state_dir)
+        except NotHealthy as exc:
+            if time.monotonic() >= deadline:
+                raise NotHealthy(f"not healthy after {seconds:g} s: {exc}") from None
+            log.debug("waiting: %s", exc)
+        time.sleep(INTERVAL)
+
+
+__all__ = ["NotHealthy", "look", "wait_healthy"]
