@@ -32,9 +32,10 @@ from . import mailhistory
 from . import signatures
 from . import picturesenders
 from . import mailthreads
+from . import usage
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
-                  apikeys.MIGRATIONS)
+                  apikeys.MIGRATIONS, usage.BOX_MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (
@@ -56,6 +57,7 @@ TENANT_MIGRATIONS = (
     mailthreads.MIGRATIONS,
     signatures.MIGRATIONS,
     picturesenders.MIGRATIONS,
+    usage.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

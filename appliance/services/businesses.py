@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from storage import box as boxdb
 from storage import directory, schema
+from storage import usage as usagedb
 from storage.database import quick_check
 from storage.errors import IntegrityFailed
 from storage.tenants import adopt_file, check_file, copy_private, export_file, file_facts
@@ -84,6 +85,10 @@ class Usage:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
 
 
 def _remove_db_files(path: Path) -> None:
@@ -176,6 +181,7 @@ class Businesses:
         def init(conn: sqlite3.Connection) -> str:
             directory.init_tenant(conn, slug, display, the_plan, free)
             directory.audit(conn, actor, "tenant.create", f"{slug} {the_plan.name}")
+            usagedb.mark_active(conn, _today(), the_plan.name)
             if outbound_hold is not None:
                 directory.set_outbound_hold(conn, outbound_hold)
                 directory.audit(conn, actor, "tenant.hold", str(outbound_hold))
@@ -233,6 +239,9 @@ class Businesses:
         def change(conn: sqlite3.Connection) -> None:
             directory.set_state(conn, state)
             directory.audit(conn, actor, f"tenant.{'suspend' if state == 'suspended' else 'resume'}")
+            if state == "active":
+                # A day it was active in is a day billed (the usage report).
+                usagedb.mark_active(conn, _today(), directory.get_tenant(conn).plan.name)
 
         handle.write_sync("tenant state", change)
         self.stores.write_box("tenant state", lambda c: boxdb.set_state(c, handle.slug, state))

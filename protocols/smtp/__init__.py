@@ -104,6 +104,7 @@ async def start(app: App) -> SmtpService:
     publish = _publisher(app)
     rules = Filter(RuleLimits.from_settings(app.settings), hostname)
     router = Router(app.catalog, app.tenants, publish=publish, sieve=rules)
+    router.meter = app.usage_meter
     await router.refresh()
     app.on_change(router.refresh)
     verifier = Verifier(hostname, settings.resolver, float(settings.dns_timeout), settings.dmarc_reject)
