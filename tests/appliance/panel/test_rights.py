@@ -121,6 +121,8 @@ SPEC = {
     ("/operator/businesses/{slug}/plan", "POST"): OPERATORS,
     ("/operator/businesses/{slug}/lift", "POST"): OPERATORS,
     ("/operator/businesses/{slug}/support", "POST"): OPERATORS,
+    ("/operator/usage", "GET"): OPERATORS,
+    ("/operator/usage.csv", "GET"): OPERATORS,
     ("/support/leave", "POST"): {SUPPORT},
     # Contacts and the mini-CRM
     ("/contacts", "GET"): IN,
@@ -275,7 +277,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 203
+    assert len(table) == 205
 
 
 @pytest.fixture(scope="module")
