@@ -27,6 +27,7 @@ from storage.tenants import adopt_file, check_file, copy_private, export_file, f
 from storage import names
 from ..errors import Conflict, InvalidInput, NotFound
 from .base import Stores
+from .usage import resum_business
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +373,17 @@ class Businesses:
             _remove_db_files(staging)
             raise
         log.info("business %s imported by %s from %s", slug, actor, source)
+        self._resum_usage([slug])
         return self.show(slug)
+
+    def _resum_usage(self, slugs: list[str]) -> None:
+        """The usage records the files brought, into the box's monthly lines
+        (a summary: the business is registered whether or not this works)."""
+        for slug in slugs:
+            try:
+                resum_business(self.stores, slug)
+            except Exception:  # noqa: BLE001 - the next sample or record sums it again
+                log.exception("business %s: cannot sum its usage records into the box", slug)
 
     def rebuild_catalog(self, *, actor: str) -> int:
         """Rebuild the box catalog from the business files; returns how many.
@@ -395,6 +406,7 @@ class Businesses:
             entries.append((facts.slug, facts.name, facts.state, facts.created, facts.domains))
         self.stores.write_box("catalog rebuild", lambda c: boxdb.replace_catalog(c, entries))
         log.info("catalog rebuilt by %s from %d business files", actor, len(entries))
+        self._resum_usage([e[0] for e in entries])
         return len(entries)
 
     def box_database_check(self) -> str:

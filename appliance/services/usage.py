@@ -228,31 +228,10 @@ class UsageRecords:
         """Sum every month of one business's file into the box again (after
         it was imported or restored here). Returns the months. Raises
         InvalidInput, NotFound."""
-        handle = self.stores.handle(slug)
-        months = handle.read_sync("usage months", usagedb.months_recorded)
-        self._sum_into_box({(handle.slug, m) for m in months})
-        return len(months)
+        return resum_business(self.stores, self.stores.handle(slug).slug)
 
     def _sum_into_box(self, touched: Iterable[tuple[str, str]]) -> None:
-        """Sum each (business, month) from the business's file into the box,
-        in one box transaction."""
-        lines: dict[str, list[usagedb.Month]] = defaultdict(list)
-        for slug, month in sorted(set(touched)):
-            try:
-                line = self.stores.tenants.handle(slug).read_sync(
-                    "usage month", lambda c, s=slug, m=month: usagedb.summarise(c, s, m))
-            except TenantNotFound:
-                continue
-            if line is not None:
-                lines[month].append(line)
-        if not lines:
-            return
-
-        def put(conn: sqlite3.Connection) -> None:
-            for month, month_lines in lines.items():
-                usagedb.put_months(conn, month, month_lines)
-
-        self.stores.box.write_sync("usage months", put)
+        sum_into_box(self.stores, touched)
 
     # -- reading -------------------------------------------------------------
 
@@ -273,6 +252,37 @@ class UsageRecords:
         """One business's day rows of ``month``, by day. Raises InvalidInput, NotFound."""
         month = check_month(month)
         return self.stores.handle(slug).read_sync("usage days", lambda c: usagedb.days(c, month))
+
+
+def sum_into_box(stores: Stores, touched: Iterable[tuple[str, str]]) -> None:
+    """Sum each (business, month) of ``touched`` from the business's file
+    into the box's monthly lines, in one box transaction (a business no
+    longer on the box is left out)."""
+    lines: dict[str, list[usagedb.Month]] = defaultdict(list)
+    for slug, month in sorted(set(touched)):
+        try:
+            line = stores.tenants.handle(slug).read_sync(
+                "usage month", lambda c, s=slug, m=month: usagedb.summarise(c, s, m))
+        except TenantNotFound:
+            continue
+        if line is not None:
+            lines[month].append(line)
+    if not lines:
+        return
+
+    def put(conn: sqlite3.Connection) -> None:
+        for month, month_lines in lines.items():
+            usagedb.put_months(conn, month, month_lines)
+
+    stores.box.write_sync("usage months", put)
+
+
+def resum_business(stores: Stores, slug: str) -> int:
+    """Sum every month recorded in business ``slug``'s file into the box
+    (after an import, a restore or a catalog rebuild); returns how many."""
+    months = stores.tenants.handle(slug).read_sync("usage months", usagedb.months_recorded)
+    sum_into_box(stores, {(slug, m) for m in months})
+    return len(months)
 
 
 def measure(conn: sqlite3.Connection) -> dict[str, int]:

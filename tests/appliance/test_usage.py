@@ -239,3 +239,14 @@ def test_a_clean_stop_writes_what_was_counted(tmp_path: Path):
         assert daemon.stop() == 0
     line = _this_month(state, config)["bakery"]
     assert (line["web_requests"], line["web_bytes"]) == (3, 3 * len(SITE))
+
+
+def test_the_records_move_with_the_business(scripted, tmp_path: Path):
+    """bakery exported and imported on another box: that box's report of the month has bakery's same line."""
+    state, config = scripted
+    Cli(state, config)("tenant", "export", "bakery", str(tmp_path / "bakery.sqlite3"))
+    other = tmp_path / "other-box"
+    other.mkdir()
+    Cli(other, config)("tenant", "import", str(tmp_path / "bakery.sqlite3"))
+    moved = json.loads(report(other, config, "--month", MONTH, "--json"))
+    assert moved == {"month": MONTH, "businesses": [json.loads(EXPECTED_JSON)["businesses"][0]]}
