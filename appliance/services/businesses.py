@@ -27,7 +27,7 @@ from storage.tenants import adopt_file, check_file, copy_private, export_file, f
 from storage import names
 from ..errors import Conflict, InvalidInput, NotFound
 from .base import Stores
-from .usage import resum_business
+from .usage import resum_business, sum_into_box
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,7 @@ class Businesses:
             _remove_db_files(path)
             raise
         log.info("business %s created by %s (plan %s, domains %s)", slug, actor, the_plan.name, " ".join(wanted))
+        self._sum_usage(slug)
         return self.show(slug)
 
     def lift_hold(self, slug: str, *, actor: str) -> bool:
@@ -246,6 +247,8 @@ class Businesses:
 
         handle.write_sync("tenant state", change)
         self.stores.write_box("tenant state", lambda c: boxdb.set_state(c, handle.slug, state))
+        if state == "active":
+            self._sum_usage(handle.slug)
 
     def suspend(self, slug: str, *, actor: str) -> None:
         """See :meth:`set_state`."""
@@ -375,6 +378,14 @@ class Businesses:
         log.info("business %s imported by %s from %s", slug, actor, source)
         self._resum_usage([slug])
         return self.show(slug)
+
+    def _sum_usage(self, slug: str) -> None:
+        """This month's usage line of the business, into the box (see
+        :meth:`_resum_usage`)."""
+        try:
+            sum_into_box(self.stores, {(slug, _today()[:7])})
+        except Exception:  # noqa: BLE001 - the next sample or record sums it again
+            log.exception("business %s: cannot sum its usage records into the box", slug)
 
     def _resum_usage(self, slugs: list[str]) -> None:
         """The usage records the files brought, into the box's monthly lines

@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping
@@ -43,6 +44,9 @@ COLUMNS = ("month", "business", "plan", "days_active", "peak_people", "peak_stor
 MAX_FIGURE = 10**15
 #: The earliest year a report or record may name.
 FIRST_YEAR = 2000
+#: A report of the current month samples every business again only after
+#: this many seconds (a page viewed twice writes every file once).
+REPORT_SAMPLE_SECONDS = 300.0
 
 _MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -120,6 +124,8 @@ class UsageRecords:
 
     def __init__(self, stores: Stores):
         self.stores = stores
+        #: When (monotonic) a report last sampled every business.
+        self._report_sampled = float("-inf")
 
     # -- recording -----------------------------------------------------------
 
@@ -217,7 +223,7 @@ class UsageRecords:
 
         def write(conn: sqlite3.Connection) -> None:
             the_plan = plan or directory.get_tenant(conn).plan.name
-            if sizes or active is not None:
+            if sizes or active is not None or plan is not None:
                 usagedb.record_sizes(conn, day, the_plan, bool(active), sizes)
             usagedb.add_events(conn, day, events)
 
@@ -239,13 +245,16 @@ class UsageRecords:
         """The usage report of ``month`` (``YYYY-MM``, UTC): one line per
         business that has a record in it, removed businesses included, by
         slug. For the current month every business is sampled first, so
-        its sizes are as of now; events the daemon has counted but not yet
-        written (up to ``[usage] flush_seconds``) are not in it. Changes:
-        that sample only. Raises InvalidInput (field ``month``).
+        its sizes are as of now (within :data:`REPORT_SAMPLE_SECONDS`:
+        reports made one after the other sample once); events the daemon
+        has counted but not yet written (up to ``[usage] flush_seconds``)
+        are not in it. Changes: that sample only. Raises InvalidInput
+        (field ``month``).
         """
         month = check_month(month)
-        if month == today()[:7]:
+        if month == today()[:7] and time.monotonic() - self._report_sampled >= REPORT_SAMPLE_SECONDS:
             self.sample()
+            self._report_sampled = time.monotonic()
         return Report(month, tuple(self.stores.box.read_sync("usage report", lambda c: usagedb.months(c, month))))
 
     def days(self, slug: str, month: str) -> list[dict]:
