@@ -88,10 +88,6 @@ class UsageMeter:
         entry[_REQUESTS] += 1
         entry[_BYTES] += body_bytes
 
-    def pending(self) -> dict[tuple[str, str], dict[str, int]]:
-        """What is counted and not yet written (a copy)."""
-        return {key: dict(zip(_NAMES, values)) for key, values in self._pending.items()}
-
     # -- writing (in a thread) -------------------------------------------------
 
     async def flush(self) -> int:
