@@ -182,14 +182,19 @@ class UsageRecords:
                 active = tenant.state == "active"
                 filled = usagedb.fill_gap(conn, day, active)
                 usagedb.record_sizes(conn, day, tenant.plan.name, active, measure(conn))
-                first = (datetime.date.fromisoformat(day) - datetime.timedelta(days=filled)).strftime("%Y-%m")
-                return sorted({first, day[:7]})
+                end = datetime.date.fromisoformat(day)
+                return sorted({(end - datetime.timedelta(days=n)).strftime("%Y-%m") for n in range(filled + 1)})
 
             try:
                 months = self.stores.tenants.handle(name).write_sync("usage sample", write)
             except TenantNotFound:
                 if slug is not None:
                     raise
+                continue
+            except Exception:  # noqa: BLE001 - one unreadable file must not stop the others' samples
+                if slug is not None:
+                    raise
+                log.exception("usage: cannot sample business %s", name)
                 continue
             touched.update((name, m) for m in months)
         self._sum_into_box(touched)
