@@ -250,3 +250,26 @@ def test_the_records_move_with_the_business(scripted, tmp_path: Path):
     Cli(other, config)("tenant", "import", str(tmp_path / "bakery.sqlite3"))
     moved = json.loads(report(other, config, "--month", MONTH, "--json"))
     assert moved == {"month": MONTH, "businesses": [json.loads(EXPECTED_JSON)["businesses"][0]]}
+
+
+def test_days_the_box_did_not_sample_count_when_active_before_and_after(cli: Cli, state_dir: Path,
+                                                                        config_file: Path):
+    """Recorded active ten days ago, then nothing until today's sample (the daemon was stopped): the days
+    between count as active, in whichever months they fall; eleven days in all."""
+    import datetime
+
+    cli("tenant", "add", "gap")
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    last = today - datetime.timedelta(days=10)
+    app = App(settings.load(str(config_file)), state_dir)
+    try:
+        app.core.usage.record("gap", last.isoformat(), active=True, sizes={"people": 1})
+    finally:
+        app.close()
+    report(state_dir, config_file, "--json")  # this month: samples every business
+    months = sorted({last.strftime("%Y-%m"), today.strftime("%Y-%m")})
+    active = 0
+    for month in months:
+        lines = json.loads(report(state_dir, config_file, "--month", month, "--json"))["businesses"]
+        active += next(b["days_active"] for b in lines if b["business"] == "gap")
+    assert active == 11
