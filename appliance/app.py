@@ -33,6 +33,7 @@ from .services import Services
 from .spam import SpamFilter
 from .startup import STEPS, Running, start_step
 from .settings import Settings
+from .usagemeter import UsageMeter
 
 if TYPE_CHECKING:
     # Imported when first needed: it loads the TLS libraries, which the CLI
@@ -84,6 +85,8 @@ class App:
         #: Content scoring and learning by rspamd (``appliance.spam``); off
         #: unless ``[rspamd] url`` is set.
         self.spam = SpamFilter(settings.rspamd)
+        #: Messages and web requests counted for billing, written in batches.
+        self.usage_meter = UsageMeter(self.core.usage, settings.usage.flush_seconds)
         #: The submission rules (:class:`appliance.submission.Submission`),
         #: set by the SMTP service, which owns the router, signer and queue.
         self.submission = None
@@ -156,6 +159,7 @@ class App:
         self._tasks.append(self.loop.create_task(self._watch(), name="watch-changes"))
         self._tasks.append(self.loop.create_task(self._evict(), name="evict-idle"))
         self._tasks.append(self.loop.create_task(self._vacation_dates(), name="vacation-dates"))
+        self._tasks.append(self.loop.create_task(self.usage_meter.run(), name="usage-records"))
 
     def _write_listeners(self) -> None:
         run = self.state_dir / "run"
@@ -231,6 +235,11 @@ class App:
             except Exception:  # noqa: BLE001 - stop the rest regardless
                 log.exception("%s did not stop cleanly", name)
         self.running.clear()
+        try:
+            # After the listeners stopped: nothing counts any more.
+            await self.usage_meter.flush()
+        except Exception:  # noqa: BLE001 - closing the databases matters more
+            log.exception("cannot write the last usage counts")
         (self.state_dir / "run" / "listeners.json").unlink(missing_ok=True)
         await self.loop_lag.stop()
         await asyncio.to_thread(self.close)

@@ -197,6 +197,9 @@ class Router:
         self.srs = srs
         #: Told the business whose outbound queue got a message (redirects, replies).
         self.wake: Callable[[str], Any] | None = None
+        #: Counts messages received and sent for billing
+        #: (:class:`appliance.usagemeter.UsageMeter`); None: not counted.
+        self.meter: Any = None
         self._handles: dict[str, TenantHandle] = {}
 
     async def refresh(self) -> None:
@@ -375,6 +378,12 @@ class Router:
             stored, over, queued = await self.handle(slug).write("smtp deliver", write)
             if queued and self.wake is not None:
                 self.wake(slug)
+            if self.meter is not None:
+                # Once per message and business, however many of its people got it.
+                if stored:
+                    self.meter.message_received(slug)
+                if extra_fn is not None:
+                    self.meter.message_sent(slug)
             for user_id in over:
                 log.warning("%s: user %d went over quota during delivery; copy not stored", slug, user_id)
             return [Delivered(slug, user_id, mailbox_id) for user_id, mailbox_id in stored]

@@ -641,6 +641,13 @@ SCHEMA: tuple[Section, ...] = (
             K("outbound_per_day", "integer", 20, "Messages to outside addresses a signed-up business may send a day until an operator lifts the hold (`appliance tenant lift` or its page); the plan's limit still counts every message.", _int(1, 10_000_000)),
         ),
     ),
+    Section(
+        "usage",
+        "Usage records for billing (`appliance usage report`): sizes sampled once a day, events counted in memory and written in batches.",
+        (
+            K("flush_seconds", "integer", 60, "Seconds between writes of counted messages and web requests; a crash loses at most this much of them.", _int(1, 3600)),
+        ),
+    ),
 )
 
 # The reseller's brand, appended last so other sections' additions merge apart.

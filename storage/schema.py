@@ -34,9 +34,10 @@ from . import signatures
 from . import picturesenders
 from . import mailthreads
 from . import brand
+from . import usage
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
-                  apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS)
+                  apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (
@@ -58,6 +59,7 @@ TENANT_MIGRATIONS = (
     mailthreads.MIGRATIONS,
     signatures.MIGRATIONS,
     picturesenders.MIGRATIONS,
+    usage.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

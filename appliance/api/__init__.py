@@ -66,11 +66,18 @@ class Request:
 
 @dataclass
 class Answer:
+    """A status and a JSON ``body``, or ``raw`` bytes of ``content_type``
+    (a CSV export)."""
+
     status: int
     body: Any = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    raw: bytes | None = None
+    content_type: str = JSON_TYPE
 
     def encoded(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         return b"" if self.body is None else json.dumps(self.body, separators=(",", ":")).encode("utf-8")
 
 

@@ -49,6 +49,8 @@ def document(routes: Iterable[Any], base: str, brand: str = "") -> dict:
                                     "content": {"application/json": {"schema": route.response}}},
             },
         }
+        for media, schema in route.media.items():
+            operation["responses"][str(route.status)]["content"][media] = {"schema": schema}
         for status in route.errors:
             operation["responses"][str(status)] = {"$ref": f"#/components/responses/E{status}"}
         operation["security"] = [] if route.public else [{"bearer": []}]
@@ -61,6 +63,7 @@ def document(routes: Iterable[Any], base: str, brand: str = "") -> dict:
                 {"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
                  "description": "the slug after which the page starts (the previous page's next)"},
             ]
+        parameters += list(route.query)
         if route.idempotent:
             parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
                                "schema": {"type": "string", "maxLength": 255},
@@ -76,7 +79,8 @@ def document(routes: Iterable[Any], base: str, brand: str = "") -> dict:
         "openapi": "3.1.0",
         # Titled by the box's brand: the reseller's developers read it, not this project's name.
         "info": {"title": f"{brand} provisioning API".strip(), "version": _version(),
-                 "description": "Create, suspend, resume, re-plan and remove businesses from a billing system."},
+                 "description": "Create, suspend, resume, re-plan and remove businesses from a billing system,"
+                                " and read the monthly usage report it bills from."},
         "servers": [{"url": base.rstrip("/") + PREFIX}],
         "paths": paths,
         "components": {

@@ -39,6 +39,10 @@ class Route:
     idempotent: bool = False
     fields: dict[str, str] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
+    #: Query parameters (OpenAPI parameter objects, ``"in": "query"``).
+    query: tuple[dict, ...] = ()
+    #: Other media types a success may come in: type -> schema.
+    media: dict[str, dict] = field(default_factory=dict)
 
 
 # -- schemas ---------------------------------------------------------------------
@@ -75,6 +79,19 @@ PLANS = _obj({"plans": {"type": "array", "items": PLAN}}, ("plans",))
 SET_PLAN = _obj({"plan": STR}, ("plan",))
 REMOVED = _obj({"slug": SLUG, "removed": {"type": "boolean"}}, ("slug", "removed"))
 DOCUMENT = {"type": "object", "description": "an OpenAPI 3.1 document"}
+USAGE_LINE = _obj({"business": SLUG, "plan": STR, "days_active": INT, "peak_people": INT, "peak_storage_bytes": INT,
+                   "messages_sent": INT, "messages_received": INT, "web_requests": INT, "web_bytes": INT},
+                  ("business", "plan", "days_active", "peak_people", "peak_storage_bytes", "messages_sent",
+                   "messages_received", "web_requests", "web_bytes"))
+USAGE_REPORT = _obj({"month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+                     "businesses": {"type": "array", "items": USAGE_LINE}}, ("month", "businesses"))
+USAGE_QUERY = (
+    {"name": "month", "in": "query", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+     "description": "the month, YYYY-MM (UTC)"},
+    {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json", "csv"]},
+     "description": "json (the default) or csv (RFC 4180, a header line)"},
+)
+CSV_TYPE = "text/csv; charset=utf-8"
 
 _TYPES = {"string": str, "boolean": bool, "integer": int}
 
@@ -169,6 +186,20 @@ async def list_plans(call: Call) -> Answer:
     return Answer(200, {"plans": [asdict(p) for p in await call.run(call.core.businesses.plans)]})
 
 
+async def usage_report(call: Call) -> Answer:
+    month = call.arg("month")
+    if not month:
+        raise ApiError(422, "invalid_input", "month is required (YYYY-MM)", "month")
+    kind = call.arg("format") or "json"
+    if kind not in ("json", "csv"):
+        raise ApiError(422, "invalid_input", "format is json or csv", "format")
+    report = await call.run(call.core.usage.report, month)
+    if kind == "csv":
+        return Answer(200, raw=report.csv_bytes(), content_type=CSV_TYPE,
+                      headers=[("content-disposition", f'attachment; filename="usage-{report.month}.csv"')])
+    return Answer(200, report.as_dict())
+
+
 async def openapi(call: Call) -> Answer:
     from .openapi import document
 
@@ -196,6 +227,10 @@ ROUTES: tuple[Route, ...] = (
           "Remove a business: unregistered at once, its file kept aside on the box",
           remove_business, REMOVED, write=True, errors=_CHANGE),
     Route("GET", "/plans", "listPlans", "The box's plans and their limits", list_plans, PLANS, errors=(401, 429)),
+    Route("GET", "/usage", "usageReport",
+          "The usage report of a month: one line per business with what it is billed on",
+          usage_report, USAGE_REPORT, errors=(401, 422, 429), query=USAGE_QUERY,
+          media={CSV_TYPE: {"type": "string", "description": "the same lines as CSV"}}),
     Route("GET", "/openapi.json", "openapi", "This description", openapi, DOCUMENT, public=True),
 )
 

@@ -194,6 +194,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/operator/businesses/{slug}/plan", "POST", "operator_pages.change_plan", OPERATORS),
     Route("/operator/businesses/{slug}/lift", "POST", "operator_pages.lift_hold", OPERATORS),
     Route("/operator/businesses/{slug}/support", "POST", "operator_pages.open_support", OPERATORS),
+    Route("/operator/usage", "GET", "operator_usage.page", OPERATORS),
+    Route("/operator/usage.csv", "GET", "operator_usage.download", OPERATORS),
     Route("/support/leave", "POST", "operator_pages.leave_support", frozenset({SUPPORT})),
     # The reseller's brand: every page loads its stylesheet and logo; the
     # operators change it.

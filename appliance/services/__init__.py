@@ -35,6 +35,8 @@ runs them in a thread.
 ``security``       a user's two-step sign-in and app passwords
 ``audit``          a business's audit log, a page at a time
 ``plan_usage``     a business's use against each limit of its plan
+``usage``          usage records by day (sizes sampled, events counted) and
+                   the monthly usage report resellers bill from
 ``operators``      the box's operators: accounts, second factor, what they
                    see of every business
 ``sieve``          each user's mail rules (Sieve scripts): list, show,
@@ -96,6 +98,7 @@ from .feeds import Feeds
 from .operators import Operators
 from .people import People
 from .planuse import PlanUsage
+from .usage import UsageRecords
 from .queue import Queue
 from .security import Security
 from .senderlists import SenderLists
@@ -135,6 +138,7 @@ class Services:
         self.domain_checks = DomainChecks(self.stores, self.dns, self.certificates)
         self.audit = AuditLog(self.stores)
         self.plan_usage = PlanUsage(self.stores)
+        self.usage = UsageRecords(self.stores)
         self.operators = Operators(self.stores, self.businesses, self.people)
         self.sieve = Scripts(self.stores)
         self.contacts = Contacts(self.stores)

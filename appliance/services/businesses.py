@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from storage import box as boxdb
 from storage import directory, schema
+from storage import usage as usagedb
 from storage.database import quick_check
 from storage.errors import IntegrityFailed
 from storage.tenants import adopt_file, check_file, copy_private, export_file, file_facts
@@ -26,6 +27,7 @@ from storage.tenants import adopt_file, check_file, copy_private, export_file, f
 from storage import names
 from ..errors import Conflict, InvalidInput, NotFound
 from .base import Stores
+from .usage import resum_business, sum_into_box
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,10 @@ class Usage:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
 
 
 def _remove_db_files(path: Path) -> None:
@@ -185,6 +191,7 @@ class Businesses:
         def init(conn: sqlite3.Connection) -> str:
             directory.init_tenant(conn, slug, display, the_plan, free)
             directory.audit(conn, actor, "tenant.create", f"{slug} {the_plan.name}")
+            usagedb.mark_active(conn, _today(), the_plan.name)
             if outbound_hold is not None:
                 directory.set_outbound_hold(conn, outbound_hold)
                 directory.audit(conn, actor, "tenant.hold", str(outbound_hold))
@@ -208,6 +215,7 @@ class Businesses:
             _remove_db_files(path)
             raise
         log.info("business %s created by %s (plan %s, domains %s)", slug, actor, the_plan.name, " ".join(wanted))
+        self._sum_usage(slug)
         return self.show(slug)
 
     def lift_hold(self, slug: str, *, actor: str) -> bool:
@@ -242,9 +250,14 @@ class Businesses:
         def change(conn: sqlite3.Connection) -> None:
             directory.set_state(conn, state)
             directory.audit(conn, actor, f"tenant.{'suspend' if state == 'suspended' else 'resume'}")
+            if state == "active":
+                # A day it was active in is a day billed (the usage report).
+                usagedb.mark_active(conn, _today(), directory.get_tenant(conn).plan.name)
 
         handle.write_sync("tenant state", change)
         self.stores.write_box("tenant state", lambda c: boxdb.set_state(c, handle.slug, state))
+        if state == "active":
+            self._sum_usage(handle.slug)
 
     def suspend(self, slug: str, *, actor: str) -> None:
         """See :meth:`set_state`."""
@@ -372,6 +385,7 @@ class Businesses:
             _remove_db_files(staging)
             raise
         log.info("business %s imported by %s from %s", slug, actor, source)
+        self._resum_usage([slug])
         return self.show(slug)
 
     def migrate_all(self) -> list[Migrated]:
@@ -390,6 +404,23 @@ class Businesses:
             done.append(Migrated(entry.slug, list(db.applied)))
         log.info("migrated %d databases, %d migrations applied", len(done), sum(len(m.applied) for m in done))
         return done
+
+    def _sum_usage(self, slug: str) -> None:
+        """This month's usage line of the business, into the box (see
+        :meth:`_resum_usage`)."""
+        try:
+            sum_into_box(self.stores, {(slug, _today()[:7])})
+        except Exception:  # noqa: BLE001 - the next sample or record sums it again
+            log.exception("business %s: cannot sum its usage records into the box", slug)
+
+    def _resum_usage(self, slugs: list[str]) -> None:
+        """The usage records the files brought, into the box's monthly lines
+        (a summary: the business is registered whether or not this works)."""
+        for slug in slugs:
+            try:
+                resum_business(self.stores, slug)
+            except Exception:  # noqa: BLE001 - the next sample or record sums it again
+                log.exception("business %s: cannot sum its usage records into the box", slug)
 
     def rebuild_catalog(self, *, actor: str) -> int:
         """Rebuild the box catalog from the business files; returns how many.
@@ -412,6 +443,7 @@ class Businesses:
             entries.append((facts.slug, facts.name, facts.state, facts.created, facts.domains))
         self.stores.write_box("catalog rebuild", lambda c: boxdb.replace_catalog(c, entries))
         log.info("catalog rebuilt by %s from %d business files", actor, len(entries))
+        self._resum_usage([e[0] for e in entries])
         return len(entries)
 
     def box_database_check(self) -> str:

@@ -70,6 +70,11 @@ def meter(name: str, used: int, limit: int, unit: str) -> Meter:
     return Meter(name, used, limit, unit, level, percent, max(0, limit - used))
 
 
+def web_space(conn: sqlite3.Connection) -> int:
+    """Bytes of web space in use: the live website and the image library."""
+    return sites.summary(conn)["bytes"] + sitegen.image_bytes(conn)
+
+
 class PlanUsage:
     def __init__(self, stores: Stores):
         self.stores = stores
@@ -87,7 +92,7 @@ class PlanUsage:
             meters = [
                 meter("people", directory.count_users(conn), plan.max_users, "count"),
                 meter("mailbox", mail_used, mail_allotted, "bytes"),
-                meter("web", sites.summary(conn)["bytes"] + sitegen.image_bytes(conn), plan.web_bytes, "bytes"),
+                meter("web", web_space(conn), plan.web_bytes, "bytes"),
                 meter("messages", sent, plan.messages_per_day, "count"),
             ]
             if mail_allotted == 0:

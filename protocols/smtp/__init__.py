@@ -109,6 +109,7 @@ async def start(app: App) -> SmtpService:
     app.on_change(srs.load)
     rules = Filter(RuleLimits.from_settings(app.settings), hostname, srs, brand=lambda: app.core.brand.current().name)
     router = Router(app.catalog, app.tenants, publish=publish, sieve=rules, srs=srs)
+    router.meter = app.usage_meter
     await router.refresh()
     app.on_change(router.refresh)
     verifier = Verifier(hostname, settings.resolver, float(settings.dns_timeout), settings.dmarc_reject)

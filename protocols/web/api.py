@@ -85,7 +85,7 @@ class ApiResource(resource.Resource):
         request.setResponseCode(answer.status)
         request.setHeader(b"cache-control", b"no-store")
         if body:
-            request.setHeader(b"content-type", b"application/json")
+            request.setHeader(b"content-type", answer.content_type.encode("ascii"))
         for name, value in answer.headers:
             request.setHeader(name.encode("ascii"), value.encode("utf-8"))
         request.setHeader(b"content-length", b"%d" % len(body))

@@ -159,7 +159,19 @@ class SiteServer:
         self.cache.drop(slug)
 
     def render(self, request: server.Request, slug: str) -> bytes | int:
-        """Answer ``request`` for business ``slug``; bytes or NOT_DONE_YET."""
+        """Answer ``request`` for business ``slug``; bytes or NOT_DONE_YET.
+        Every answer is counted for the business's usage records."""
+        body = self._render(request, slug)
+        if body is not server.NOT_DONE_YET:
+            self._count(request, slug, body)
+        return body
+
+    def _count(self, request: server.Request, slug: str, body: Any) -> None:
+        # In memory only (appliance.usagemeter): no write per request.
+        sent = len(body) if isinstance(body, bytes) and request.method != b"HEAD" else 0
+        self.app.usage_meter.web_request(slug, sent)
+
+    def _render(self, request: server.Request, slug: str) -> bytes | int:
         refused = pages.refuse_method(request)
         if refused is not None:
             return refused
@@ -198,7 +210,9 @@ class SiteServer:
                 resolution: Resolution = fut.result()
             except Exception:  # noqa: BLE001 - one bad read answers 500, never kills the server
                 log.exception("%s: cannot read %r", slug, path)
-                self._finish(request, pages.fixed(request, 500, b"<!DOCTYPE html><title>Error</title><h1>Error</h1>\n"))
+                body = pages.fixed(request, 500, b"<!DOCTYPE html><title>Error</title><h1>Error</h1>\n")
+                self._count(request, slug, body)
+                self._finish(request, body)
                 return
             answer = self._remember(slug, path, resolution, started)
             try:
@@ -206,6 +220,8 @@ class SiteServer:
             except Exception:  # noqa: BLE001
                 log.exception("%s: cannot answer %r", slug, path)
                 body = pages.fixed(request, 500, b"")
+            if body is not server.NOT_DONE_YET:
+                self._count(request, slug, body)
             self._finish(request, body)
 
         future.add_done_callback(done)

@@ -127,6 +127,8 @@ SPEC = {
     ("/operator/brand", "POST"): OPERATORS,
     ("/operator/brand/logo", "POST"): OPERATORS,
     ("/operator/brand/logo/remove", "POST"): OPERATORS,
+    ("/operator/usage", "GET"): OPERATORS,
+    ("/operator/usage.csv", "GET"): OPERATORS,
     ("/support/leave", "POST"): {SUPPORT},
     # Contacts and the mini-CRM
     ("/contacts", "GET"): IN,
@@ -289,7 +291,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 217
+    assert len(table) == 219
 
 
 @pytest.fixture(scope="module")

@@ -282,3 +282,53 @@ def test_plain_http_is_refused_not_redirected(box: Box):
         assert answer.status == 403 and json.loads(answer.read())["error"]["code"] == "https_required"
     finally:
         conn.close()
+
+
+def _raw(box: Box, path: str, token: str | None) -> tuple[int, str, bytes]:
+    """GET ``/api/v1PATH`` over HTTPS: status, Content-Type and the body's bytes."""
+    ctx = ssl.create_default_context(cafile=str(box.daemon.ca_file))
+    conn = http.client.HTTPSConnection("127.0.0.1", box.daemon.port("https"), context=ctx, timeout=30)
+    try:
+        headers = {"Host": HOST} | ({"Authorization": f"Bearer {token}"} if token else {})
+        conn.request("GET", "/api/v1" + path, headers=headers)
+        answer = conn.getresponse()
+        return answer.status, answer.getheader("content-type") or "", answer.read()
+    finally:
+        conn.close()
+
+
+def _seed_november(box: Box, slug: str) -> None:
+    """Three days of November for ``slug``, through the usage service's own records."""
+    from appliance import settings
+    from appliance.app import App
+
+    app = App(settings.load(str(box.cli.config)), box.cli.state)
+    try:
+        for day, people, received in (("2026-11-28", 2, 4), ("2026-11-29", 3, 5), ("2026-11-30", 1, 6)):
+            app.core.usage.record(slug, day, active=True, sizes={"people": people, "mailbox_bytes": 700},
+                                  events={"messages_received": received, "web_requests": 2, "web_bytes": 90})
+    finally:
+        app.close()
+
+
+def test_a_read_key_gets_the_usage_report_in_json_and_csv(box: Box):
+    """GET /usage?month=2026-11 with a read key: the month's lines in JSON and, with format=csv, the same
+    as CSV, the same bytes each time; without a key 401, a bad month or format 422 naming the field."""
+    assert https(box, "POST", "/businesses", box.key("seller"), new_business("billed"))[0] == 201
+    _seed_november(box, "billed")
+    token = box.key("accounts", "read")
+    status, kind, body = _raw(box, "/usage?month=2026-11", token)
+    assert (status, kind) == (200, "application/json")
+    assert json.loads(body) == {"month": "2026-11", "businesses": [{
+        "business": "billed", "plan": "standard", "days_active": 3, "peak_people": 3, "peak_storage_bytes": 700,
+        "messages_sent": 0, "messages_received": 15, "web_requests": 6, "web_bytes": 270}]}
+    status, kind, csv_body = _raw(box, "/usage?month=2026-11&format=csv", token)
+    assert (status, kind) == (200, "text/csv; charset=utf-8")
+    assert csv_body == (b"month,business,plan,days_active,peak_people,peak_storage_bytes,messages_sent,"
+                        b"messages_received,web_requests,web_bytes\r\n2026-11,billed,standard,3,3,700,0,15,6,270\r\n")
+    assert _raw(box, "/usage?month=2026-11&format=csv", token)[2] == csv_body
+    assert _raw(box, "/usage?month=2026-11", token)[2] == body
+    assert _raw(box, "/usage?month=2026-11", None)[0] == 401
+    for query, field in (("month=2026-13", "month"), ("", "month"), ("month=2026-11&format=xml", "format")):
+        status, _, answer = _raw(box, f"/usage?{query}", token)
+        assert status == 422 and json.loads(answer)["error"]["field"] == field, query
