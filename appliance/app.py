@@ -64,6 +64,7 @@ class App:
             idle_seconds=settings.storage.idle_seconds,
             readers=settings.storage.readers,
             checkpoints=checkpoints,
+            workers=settings.storage.workers,
         )
         self.hasher = Hasher(settings.auth.hash_threads)
         #: domain -> business, one cache for every service (appliance.catalog).

@@ -1,8 +1,11 @@
 """Business files: where they live, which are open, and copying them whole.
 
 :class:`TenantPool` opens ``<state>/tenants/<slug>.sqlite3`` on demand
-(applying migrations) and closes the least recently used idle files, so a box
-with thousands of businesses costs nothing for those that are quiet.
+(applying migrations), keeps at most ``max_open`` open and closes those idle
+for ``idle_seconds``, so a box with thousands of businesses costs nothing for
+those that are quiet. Every open file's work runs on one small set of shared
+threads (:class:`storage.workers.Workers`); an open file holds only its
+connections.
 :class:`TenantHandle` is what the rest of the code holds: it names one
 business and reopens its file transparently if it was closed meanwhile.
 
@@ -12,6 +15,7 @@ SQLite's online backup API.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import os
@@ -29,6 +33,7 @@ from .names import SLUG_RE
 from . import directory
 from .database import Database, apply_migrations, connect
 from .errors import DatabaseClosed, IntegrityFailed, TenantNotFound
+from .workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,8 @@ PRIVATE_MODE = 0o640
 
 
 class TenantPool:
-    """Open business databases, at most ``max_open`` at once (LRU)."""
+    """Open business databases, at most ``max_open`` at once (LRU), their
+    work run by ``workers`` shared threads."""
 
     def __init__(
         self,
@@ -50,8 +56,9 @@ class TenantPool:
         idle_seconds: float = 300,
         readers: int = 2,
         checkpoints: bool = True,
+        workers: int = 8,
     ) -> None:
-        """``checkpoints``: see :class:`storage.database.Database`."""
+        """``checkpoints``, ``readers``: see :class:`storage.database.Database`."""
         self.directory = Path(directory)
         self.checkpoints = checkpoints
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -59,6 +66,8 @@ class TenantPool:
         self.max_open = max_open
         self.idle_seconds = idle_seconds
         self.readers = readers
+        self.workers = workers
+        self._workers: Workers | None = None
         self._open: collections.OrderedDict[str, Database] = collections.OrderedDict()
         #: slug -> (device, inode) of the file each open database opened.
         self._identity: dict[str, tuple[int, int]] = {}
@@ -75,8 +84,22 @@ class TenantPool:
     def exists(self, slug: str) -> bool:
         return self.path(slug).exists()
 
+    def get_open(self, slug: str) -> Database | None:
+        """The database of ``slug`` if it is open now (never opens one, so
+        the event loop may call it)."""
+        with self._lock:
+            db = self._open.get(slug)
+            if db is None or db.closed:
+                return None
+            self._open.move_to_end(slug)
+            db.last_used = time.monotonic()
+            return db
+
     def get(self, slug: str, *, create: bool = False) -> Database:
-        """The open database of ``slug``; opens (or with ``create`` makes) it."""
+        """The open database of ``slug``; opens (or with ``create`` makes) it.
+
+        Opening reads the file and may migrate it: not on the event loop
+        (:meth:`TenantHandle.read` and ``write`` open it in a thread)."""
         with self._lock:
             db = self._open.get(slug)
             if db is not None and not db.closed:
@@ -94,7 +117,12 @@ class TenantPool:
             path = self.path(slug)
             if not path.exists() and not create:
                 raise TenantNotFound(f"no business {slug}")
-            db = Database(path, self.migrations, readers=self.readers, name=slug, checkpoints=self.checkpoints)
+            with self._lock:
+                if self._workers is None:
+                    self._workers = Workers(self.workers, "db")
+                workers = self._workers
+            db = Database(path, self.migrations, readers=self.readers, name=slug, checkpoints=self.checkpoints,
+                          workers=workers)
             st = os.stat(path)
             if db.applied:
                 log.info("%s: applied migrations %s", slug, ", ".join(db.applied))
@@ -163,10 +191,42 @@ class TenantPool:
             db.close()
 
     def close_all(self) -> None:
+        """Close every open file and stop the worker threads (the next
+        :meth:`get` starts them again)."""
         with self._lock:
             dbs = list(self._open.values())
             self._open.clear()
+            workers, self._workers = self._workers, None
         for db in dbs:
+            db.close()
+        if workers is not None:
+            workers.shutdown()
+
+    def sweep_read(self, slug: str, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Read ``slug`` as :meth:`Database.read_sync` does, for a pass over
+        every business (DNS zones, vacation dates): a file that was not open
+        is closed again at once, so the pass neither keeps a thousand files
+        open nor pushes the businesses in use out of the pool. Not on the
+        event loop."""
+        db = self.get_open(slug)
+        if db is not None:
+            try:
+                return db.read_sync(desc, fn)
+            except DatabaseClosed:
+                pass  # evicted meanwhile: read it as a closed file
+        path = self.path(slug)
+        if not path.exists():
+            raise TenantNotFound(f"no business {slug}")
+        with self._lock:
+            if self._workers is None:
+                self._workers = Workers(self.workers, "db")
+            workers = self._workers
+        # Not entered in the pool: a protocol opening the same file meanwhile
+        # gets its own Database; SQLite keeps the two consistent.
+        db = Database(path, self.migrations, readers=1, name=slug, checkpoints=self.checkpoints, workers=workers)
+        try:
+            return db.read_sync(desc, fn)
+        finally:
             db.close()
 
     @property
@@ -201,10 +261,16 @@ class TenantHandle:
                     raise
         raise AssertionError("unreachable")
 
+    async def _db(self) -> Database:
+        # Opening a file reads (and may migrate) it: in a thread, never on
+        # the loop.
+        db = self.pool.get_open(self.slug)
+        return db if db is not None else await asyncio.to_thread(self.pool.get, self.slug)
+
     async def read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         for attempt in range(3):
             try:
-                return await self.pool.get(self.slug).read(desc, fn)
+                return await (await self._db()).read(desc, fn)
             except DatabaseClosed:
                 if attempt == 2:
                     raise
@@ -213,7 +279,7 @@ class TenantHandle:
     async def write(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         for attempt in range(3):
             try:
-                return await self.pool.get(self.slug).write(desc, fn)
+                return await (await self._db()).write(desc, fn)
             except DatabaseClosed:
                 if attempt == 2:
                     raise
