@@ -1,11 +1,13 @@
 """What the DNS zones are built from: the box's settings, the catalog, and
 each business's domains, DKIM keys and own records. Used by the DNS
-protocol and the certificates (async, on the loop) and by the DNS records
-service (``appliance.services.dns``, blocking).
+protocol and the certificates (async: the reading and building run in a
+thread, never on the loop) and by the DNS records service
+(``appliance.services.dns``, blocking).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import urllib.parse
@@ -86,24 +88,32 @@ def business_dns(conn: sqlite3.Connection, slug: str) -> BusinessDns:
 
 
 async def businesses(app: App) -> list[BusinessDns]:
-    """Every business's DNS data, read from the files (on the loop)."""
-    tenants = await app.box.read("dns tenants", boxdb.list_tenants)
+    """Every business's DNS data, read from the files in a thread."""
+    return await asyncio.to_thread(businesses_sync, app)
+
+
+def businesses_sync(app: App) -> list[BusinessDns]:
+    """:func:`businesses`, blocking. A file not open already is closed
+    again once read (``TenantPool.sweep_read``): a pass over a thousand
+    businesses leaves the pool as it found it."""
+    tenants = app.box.read_sync("dns tenants", boxdb.list_tenants)
     out = []
     for tenant in tenants:
+        slug = tenant["slug"]
         try:
-            handle = app.tenants.handle(tenant["slug"])
-            out.append(await handle.read("dns records", lambda c, s=tenant["slug"]: business_dns(c, s)))
+            out.append(app.tenants.sweep_read(slug, "dns records", lambda c, s=slug: business_dns(c, s)))
         except TenantNotFound:
-            log.warning("business %s is in the catalog without a file", tenant["slug"])
+            log.warning("business %s is in the catalog without a file", slug)
     return out
 
 
 async def zones(
     app: App, data: list[BusinessDns], challenges: Mapping[str, tuple[str, ...]] | None = None
 ) -> tuple[BoxDns, dict[str, Zone], dict[str, tuple[str, int]]]:
-    """Every zone with its serial; the serials to store are returned too."""
+    """Every zone with its serial; the serials to store are returned too.
+    Built in a thread (a thousand zones take seconds)."""
     box = box_dns(app.settings)
-    built = build_zones(box, data, challenges)
+    built = await asyncio.to_thread(build_zones, box, data, challenges)
     previous = await app.box.read("dns serials", boxdb.dns_serials)
     return box, built, assign_serials(built, previous)
 

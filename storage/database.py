@@ -206,7 +206,12 @@ class Database:
             self._draining = True
         self.last_used = time.monotonic()
         if start:
-            self._workers.submit(self._drain)
+            try:
+                self._workers.submit(self._drain)
+            except RuntimeError:
+                # The workers are stopping (the pool is closing): commit here
+                # rather than strand this write and those queued behind it.
+                self._drain()
         return item.future
 
     async def write(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -221,22 +226,28 @@ class Database:
         """Commit what is queued now as one transaction; if more arrived
         meanwhile, go to the back of the workers' queue for the next group
         (so one busy file cannot keep a worker from the others)."""
-        with self._lock:
-            batch = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
-            self._drainer = threading.get_ident()
-        try:
-            if batch:
-                self._commit_batch(self._writer_conn, batch)
-        finally:
+        while True:
             with self._lock:
-                self._drainer = None
-                self._inflight -= len(batch)
-                again = bool(self._queue)
-                self._draining = again
-                if not self._inflight:
-                    self._quiet.notify_all()
-        if again:
-            self._workers.submit(self._drain)
+                batch = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
+                self._drainer = threading.get_ident()
+            try:
+                if batch:
+                    self._commit_batch(self._writer_conn, batch)
+            finally:
+                with self._lock:
+                    self._drainer = None
+                    self._inflight -= len(batch)
+                    again = bool(self._queue)
+                    self._draining = again
+                    if not self._inflight:
+                        self._quiet.notify_all()
+            if not again:
+                return
+            try:
+                self._workers.submit(self._drain)
+                return
+            except RuntimeError:
+                continue  # the workers are stopping: finish the queue here
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Write]) -> None:
         started = time.monotonic()
@@ -325,7 +336,15 @@ class Database:
                 raise DatabaseClosed(self.name)
             self._inflight += 1
         self.last_used = time.monotonic()
-        return self._workers.submit(self._read, desc, fn)
+        try:
+            return self._workers.submit(self._read, desc, fn)
+        except RuntimeError:
+            # The workers are stopping (the pool is closing).
+            with self._lock:
+                self._inflight -= 1
+                if not self._inflight:
+                    self._quiet.notify_all()
+            raise DatabaseClosed(self.name) from None
 
     async def read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a read-only snapshot and return its result."""

@@ -71,6 +71,9 @@ class TenantPool:
         self._open: collections.OrderedDict[str, Database] = collections.OrderedDict()
         #: slug -> (device, inode) of the file each open database opened.
         self._identity: dict[str, tuple[int, int]] = {}
+        #: slug -> (device, inode) of a file this pool has migrated: a sweep
+        #: reads it again with one plain read-only connection.
+        self._current: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
         self._opening: dict[str, threading.Lock] = {}
 
@@ -128,7 +131,7 @@ class TenantPool:
                 log.info("%s: applied migrations %s", slug, ", ".join(db.applied))
             with self._lock:
                 self._open[slug] = db
-                self._identity[slug] = (st.st_dev, st.st_ino)
+                self._identity[slug] = self._current[slug] = (st.st_dev, st.st_ino)
                 self._open.move_to_end(slug)
                 # Later callers find it in _open; the lock is not needed again.
                 self._opening.pop(slug, None)
@@ -215,19 +218,32 @@ class TenantPool:
             except DatabaseClosed:
                 pass  # evicted meanwhile: read it as a closed file
         path = self.path(slug)
-        if not path.exists():
-            raise TenantNotFound(f"no business {slug}")
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise TenantNotFound(f"no business {slug}") from None
+        if self._current.get(slug) == (st.st_dev, st.st_ino):
+            conn = connect(path, readonly=True)
+            try:
+                conn.execute("BEGIN")
+                return fn(conn)
+            finally:
+                conn.close()
         with self._lock:
             if self._workers is None:
                 self._workers = Workers(self.workers, "db")
             workers = self._workers
-        # Not entered in the pool: a protocol opening the same file meanwhile
-        # gets its own Database; SQLite keeps the two consistent.
+        # Opened to be migrated, and not entered in the pool: a protocol
+        # opening the same file meanwhile gets its own Database; SQLite keeps
+        # the two consistent.
         db = Database(path, self.migrations, readers=1, name=slug, checkpoints=self.checkpoints, workers=workers)
         try:
-            return db.read_sync(desc, fn)
+            result = db.read_sync(desc, fn)
         finally:
             db.close()
+        with self._lock:
+            self._current[slug] = (st.st_dev, st.st_ino)
+        return result
 
     @property
     def open_count(self) -> int:
@@ -287,6 +303,11 @@ class TenantHandle:
 
     def read_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self._with_db(lambda db: db.read_sync(desc, fn))
+
+    async def sweep(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """:meth:`read` for a pass over every business: see
+        :meth:`TenantPool.sweep_read` (run in a thread)."""
+        return await asyncio.to_thread(self.pool.sweep_read, self.slug, desc, fn)
 
     def write_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self._with_db(lambda db: db.write_sync(desc, fn))
