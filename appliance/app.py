@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 #: How often the daemon looks for changes made by the CLI (another process).
 WATCH_SECONDS = 1.0
-#: How often idle business files are closed.
+#: How often idle business files are closed (at most; more often when
+#: ``[storage] idle_seconds`` is short).
 EVICT_SECONDS = 30.0
 #: How often the panel's vacation replies are turned on or off by their dates.
 VACATION_DATES_SECONDS = 3600.0
@@ -187,8 +188,10 @@ class App:
                     log.exception("change watcher %r failed", callback)
 
     async def _evict(self) -> None:
+        # A file idle for idle_seconds is closed within half that again.
+        every = min(EVICT_SECONDS, max(0.5, self.settings.storage.idle_seconds / 2))
         while True:
-            await asyncio.sleep(EVICT_SECONDS)
+            await asyncio.sleep(every)
             closed = await asyncio.to_thread(self.tenants.evict_idle)
             if closed:
                 log.info("closed %d idle business files", closed)

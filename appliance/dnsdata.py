@@ -113,9 +113,14 @@ async def zones(
     """Every zone with its serial; the serials to store are returned too.
     Built in a thread (a thousand zones take seconds)."""
     box = box_dns(app.settings)
-    built = await asyncio.to_thread(build_zones, box, data, challenges)
     previous = await app.box.read("dns serials", boxdb.dns_serials)
-    return box, built, assign_serials(built, previous)
+
+    def build() -> tuple[dict[str, Zone], dict[str, tuple[str, int]]]:
+        built = build_zones(box, data, challenges)
+        return built, assign_serials(built, previous)
+
+    built, serials = await asyncio.to_thread(build)
+    return box, built, serials
 
 
 def zones_sync(app: App) -> tuple[BoxDns, dict[str, Zone]]:

@@ -153,14 +153,19 @@ def main() -> int:
     parser.add_argument("--touch", type=int, default=300, help="businesses touched over IMAP (a random sample)")
     parser.add_argument("--clients", type=int, default=8, help="IMAP clients at once")
     parser.add_argument("--idle-seconds", type=int, default=30, help="[storage] idle_seconds of the daemon")
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it; its businesses are reused")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mem-") as tmp:
+        if args.keep is not None:
+            tmp = str(args.keep)
+            args.keep.mkdir(parents=True, exist_ok=True)
         state = Path(tmp) / "state"
         config = Path(tmp) / "appliance.toml"
         config.write_text(config_text(args.idle_seconds))
-        started = time.monotonic()
-        make_businesses(state, config, args.businesses)
-        print(f"{args.businesses} businesses made in {time.monotonic() - started:.1f} s", flush=True)
+        if not (state / "tenants").is_dir():
+            started = time.monotonic()
+            make_businesses(state, config, args.businesses)
+            print(f"{args.businesses} businesses made in {time.monotonic() - started:.1f} s", flush=True)
         daemon = Daemon(state, config, Path(tmp) / "daemon.log")
         started = time.monotonic()
         daemon.start(timeout=600)

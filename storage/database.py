@@ -156,10 +156,13 @@ class Database:
         name: str | None = None,
         checkpoints: bool = True,
         workers: Workers | None = None,
+        on_quiet: Callable[[], None] | None = None,
     ) -> None:
         """``workers``: the threads that run this file's work; without, the
         database starts ``readers + 1`` of its own (stopped by :meth:`close`).
-        Opening applies the migrations, on the caller's thread."""
+        ``on_quiet`` is called, on a worker, each time the last queued or
+        running piece of work ends (the pool closes files over its bound
+        then). Opening applies the migrations, on the caller's thread."""
         self.path = Path(path)
         self.name = name or self.path.stem
         self.checkpoints = checkpoints
@@ -178,6 +181,7 @@ class Database:
         self._draining = False
         self._drainer: int | None = None
         self._idle_readers: list[sqlite3.Connection] = []
+        self._on_quiet = on_quiet
         conn = connect(self.path)
         if not checkpoints:
             # Only the writer commits, so this is the one connection whose
@@ -239,9 +243,12 @@ class Database:
                     self._inflight -= len(batch)
                     again = bool(self._queue)
                     self._draining = again
-                    if not self._inflight:
+                    quiet = not self._inflight
+                    if quiet:
                         self._quiet.notify_all()
             if not again:
+                if quiet and self._on_quiet is not None:
+                    self._on_quiet()
                 return
             try:
                 self._workers.submit(self._drain)
@@ -326,8 +333,11 @@ class Database:
         finally:
             with self._lock:
                 self._inflight -= 1
-                if not self._inflight:
+                quiet = not self._inflight
+                if quiet:
                     self._quiet.notify_all()
+            if quiet and self._on_quiet is not None:
+                self._on_quiet()
 
     def submit_read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future:
         """Run ``fn`` on a read connection; returns its future."""

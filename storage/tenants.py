@@ -41,6 +41,11 @@ T = TypeVar("T")
 
 #: The mode of every business file we write (a copy holds password hashes).
 PRIVATE_MODE = 0o640
+#: How long opening a file waits for room when ``max_open`` files are open
+#: and all busy; then it opens anyway (a bound that could deadlock a worker
+#: which opens a file from inside another file's work is worse than a
+#: moment over it).
+OPEN_WAIT_SECONDS = 5.0
 
 
 class TenantPool:
@@ -75,6 +80,9 @@ class TenantPool:
         #: reads it again with one plain read-only connection.
         self._current: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
+        #: Notified when an open database goes quiet (it may be closed now).
+        self._room = threading.Condition(self._lock)
+        self._waiting = 0
         self._opening: dict[str, threading.Lock] = {}
 
     def path(self, slug: str) -> Path:
@@ -120,12 +128,13 @@ class TenantPool:
             path = self.path(slug)
             if not path.exists() and not create:
                 raise TenantNotFound(f"no business {slug}")
+            self._make_room()
             with self._lock:
                 if self._workers is None:
                     self._workers = Workers(self.workers, "db")
                 workers = self._workers
             db = Database(path, self.migrations, readers=self.readers, name=slug, checkpoints=self.checkpoints,
-                          workers=workers)
+                          workers=workers, on_quiet=self._quiet)
             st = os.stat(path)
             if db.applied:
                 log.info("%s: applied migrations %s", slug, ", ".join(db.applied))
@@ -140,11 +149,47 @@ class TenantPool:
             victim.close()
         return db
 
-    def _victims_locked(self, keep: str | None = None) -> list[Database]:
+    def _make_room(self) -> None:
+        """Before opening one more file: close the least recently used quiet
+        one if ``max_open`` are open, waiting (up to
+        :data:`OPEN_WAIT_SECONDS`) for one to go quiet if all are busy."""
+        deadline = time.monotonic() + OPEN_WAIT_SECONDS
+        with self._lock:
+            victims = self._victims_locked(room=1)
+            while not victims and len(self._open) >= self.max_open:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("all %d open business files stayed busy for %.0fs; opening one more",
+                                len(self._open), OPEN_WAIT_SECONDS)
+                    break
+                self._waiting += 1
+                try:
+                    self._room.wait(left)
+                finally:
+                    self._waiting -= 1
+                victims = self._victims_locked(room=1)
+        for victim in victims:
+            victim.close()
+
+    def _quiet(self) -> None:
+        """A database ran out of work (on the thread that ran its last
+        piece): close what is over the bound now, and wake an opener that
+        waits for room."""
+        with self._lock:
+            if len(self._open) <= self.max_open and not self._waiting:
+                return
+            victims = self._victims_locked()
+            self._room.notify_all()
+        for victim in victims:
+            victim.close()
+
+    def _victims_locked(self, keep: str | None = None, room: int = 0) -> list[Database]:
+        """Quiet databases to close, least recently used first: while more
+        than ``max_open - room`` are open, and every one idle too long."""
         victims = []
         now = time.monotonic()
         for slug, db in list(self._open.items()):
-            over = len(self._open) > self.max_open
+            over = len(self._open) + room > self.max_open
             idle = now - db.last_used > self.idle_seconds
             if not (over or idle):
                 # The order is LRU: the rest were used more recently.
