@@ -21,7 +21,7 @@ from storage import schema
 from storage.database import Database
 from storage.tenants import TenantPool
 
-from . import tls
+from . import dnsdata, tls
 from .auth import Authenticator
 from .catalog import Catalog
 from .looplag import LoopLag
@@ -82,6 +82,8 @@ class App:
         self.auth = Authenticator.from_settings(settings, self.catalog, self.tenants, self.hasher, self.metrics)
         self.loop_lag = LoopLag(observe=self.metrics.loop_lag.observe)
         self.mail_events = MailEvents()
+        #: Every business's DNS data, read once per generation (``appliance.dnsdata``).
+        self.dns_data = dnsdata.SharedRead()
         #: The submission rules (:class:`appliance.submission.Submission`),
         #: set by the SMTP service, which owns the router, signer and queue.
         self.submission = None

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sqlite3
 import urllib.parse
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from storage import box as boxdb
 from storage import directory
@@ -88,8 +88,36 @@ def business_dns(conn: sqlite3.Connection, slug: str) -> BusinessDns:
 
 
 async def businesses(app: App) -> list[BusinessDns]:
-    """Every business's DNS data, read from the files in a thread."""
-    return await asyncio.to_thread(businesses_sync, app)
+    """Every business's DNS data, read from the files in a thread; one
+    read per catalog generation shared by every caller (the DNS service,
+    SMTP's checks of our own domains, the certificates: at start all three
+    ask at once)."""
+    return await app.dns_data.get(app.generation, lambda: asyncio.to_thread(businesses_sync, app))
+
+
+class SharedRead:
+    """The latest pass over every business, by catalog generation. Every
+    change that touches DNS data bumps the generation (the services'
+    ``changed``), so a pass made for the current one is current."""
+
+    def __init__(self) -> None:
+        self._generation: int | None = None
+        self._task: asyncio.Future | None = None
+
+    async def get(self, generation: int, read: Callable[[], Awaitable[list[BusinessDns]]]) -> list[BusinessDns]:
+        """The pass for ``generation``: the one made or under way, else a new
+        one by ``read``. A pass that failed is not kept."""
+        if self._task is None or self._generation != generation:
+            self._generation = generation
+            task = self._task = asyncio.ensure_future(read())
+
+            def forget(done: asyncio.Future) -> None:
+                if (done.cancelled() or done.exception() is not None) and self._task is done:
+                    self._task = None
+
+            task.add_done_callback(forget)
+        # One caller cancelled must not cancel the pass the others wait for.
+        return list(await asyncio.shield(self._task))
 
 
 def businesses_sync(app: App) -> list[BusinessDns]:

@@ -154,6 +154,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="IMAP clients at once")
     parser.add_argument("--idle-seconds", type=int, default=30, help="[storage] idle_seconds of the daemon")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it; its businesses are reused")
+    parser.add_argument("--root", type=Path, help="run the daemon from this checkout (to compare another version)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mem-") as tmp:
         if args.keep is not None:
@@ -167,6 +168,8 @@ def main() -> int:
             make_businesses(state, config, args.businesses)
             print(f"{args.businesses} businesses made in {time.monotonic() - started:.1f} s", flush=True)
         daemon = Daemon(state, config, Path(tmp) / "daemon.log")
+        if args.root is not None:
+            daemon.root = args.root.resolve()
         started = time.monotonic()
         daemon.start(timeout=600)
         bound = time.monotonic() - started
@@ -182,7 +185,7 @@ def main() -> int:
         finally:
             daemon.stop(timeout=120)
             lines = [line for line in daemon.log().splitlines() if "WARNING" in line or "ERROR" in line]
-            for line in lines[:40]:
+            for line in lines[:10]:
                 print("daemon:", line, file=sys.stderr)
     return 0
 
