@@ -179,8 +179,8 @@ class Database:
         #: True while a drain of the write queue is submitted or running:
         #: at most one at a time, which is what serialises the writes.
         self._draining = False
-        self._drainer: int | None = None
         self._idle_readers: list[sqlite3.Connection] = []
+        self._released = False
         self._on_quiet = on_quiet
         conn = connect(self.path)
         if not checkpoints:
@@ -233,13 +233,11 @@ class Database:
         while True:
             with self._lock:
                 batch = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
-                self._drainer = threading.get_ident()
             try:
                 if batch:
                     self._commit_batch(self._writer_conn, batch)
             finally:
                 with self._lock:
-                    self._drainer = None
                     self._inflight -= len(batch)
                     again = bool(self._queue)
                     self._draining = again
@@ -247,8 +245,8 @@ class Database:
                     if quiet:
                         self._quiet.notify_all()
             if not again:
-                if quiet and self._on_quiet is not None:
-                    self._on_quiet()
+                if quiet:
+                    self._after_quiet()
                 return
             try:
                 self._workers.submit(self._drain)
@@ -336,8 +334,16 @@ class Database:
                 quiet = not self._inflight
                 if quiet:
                     self._quiet.notify_all()
-            if quiet and self._on_quiet is not None:
-                self._on_quiet()
+            if quiet:
+                self._after_quiet()
+
+    def _after_quiet(self) -> None:
+        # The last piece of work ended: finish a close that could not wait
+        # for it, or tell the pool there may be a file to close now.
+        if self._closed:
+            self._release()
+        elif self._on_quiet is not None:
+            self._on_quiet()
 
     def submit_read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future:
         """Run ``fn`` on a read connection; returns its future."""
@@ -387,32 +393,34 @@ class Database:
 
     def close(self) -> None:
         """Refuse new work, finish what was queued, then close every
-        connection. Idempotent."""
+        connection. Idempotent. On one of the workers (a file closed from
+        inside another's work) it does not wait: the last queued piece of
+        work closes the connections when it ends, as waiting there could
+        hold the very worker that work needs."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            # Called from inside this file's own write (its drain runs on
-            # this thread): that write is still to be committed; wait for
-            # nothing, the drain closes nothing, so close after it returns.
-            if self._drainer != threading.get_ident():
+            if self._workers.inside:
+                if self._inflight:
+                    return
+            else:
                 while self._inflight:
                     self._quiet.wait()
+        self._release()
+
+    def _release(self) -> None:
+        """Close every connection, once, after the last work ended."""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
             readers, self._idle_readers = self._idle_readers, []
         for conn in readers:
             conn.close()
-        if self._drainer == threading.get_ident():
-            self._workers.submit(self._close_writer_when_quiet)
-        else:
-            self._writer_conn.close()
-            if self._own_workers:
-                self._workers.shutdown()
-
-    def _close_writer_when_quiet(self) -> None:
-        with self._lock:
-            while self._inflight:
-                self._quiet.wait()
         self._writer_conn.close()
+        if self._own_workers and not self._workers.inside:
+            self._workers.shutdown()
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (used before copying it).

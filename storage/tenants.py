@@ -46,6 +46,11 @@ PRIVATE_MODE = 0o640
 #: which opens a file from inside another file's work is worse than a
 #: moment over it).
 OPEN_WAIT_SECONDS = 5.0
+#: How often a handle's call is tried on a file closed under it. Between
+#: getting the database and queueing the work another business may push it
+#: out of the pool; each try reopens it, so a few always suffice unless the
+#: pool is far too small for the load.
+ATTEMPTS = 20
 
 
 class TenantPool:
@@ -314,11 +319,11 @@ class TenantHandle:
         self.slug = slug
 
     def _with_db(self, call: Callable[[Database], T]) -> T:
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             try:
                 return call(self.pool.get(self.slug))
             except DatabaseClosed:
-                if attempt == 2:
+                if attempt == ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -329,20 +334,20 @@ class TenantHandle:
         return db if db is not None else await asyncio.to_thread(self.pool.get, self.slug)
 
     async def read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             try:
                 return await (await self._db()).read(desc, fn)
             except DatabaseClosed:
-                if attempt == 2:
+                if attempt == ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
     async def write(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             try:
                 return await (await self._db()).write(desc, fn)
             except DatabaseClosed:
-                if attempt == 2:
+                if attempt == ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 

@@ -123,3 +123,25 @@ def test_sweep_reads_a_closed_file_without_keeping_it_open(pool):
     for _ in range(2):  # the first opens and migrates, the second reads plainly
         assert pool.sweep_read("a", "name", lambda c: directory.get_tenant(c).name) == "A"
         assert list(pool._open) == before
+
+
+def test_closing_a_file_from_inside_another_files_write_never_waits_for_the_worker(tmp_path):
+    """With one worker, a write on one file that closes another file with a
+    read still queued returns at once; the read runs after it, on the same
+    worker, and the other file's connections close when it ends."""
+    pool = TenantPool(tmp_path / "tenants", schema.TENANT_MIGRATIONS, max_open=4, idle_seconds=3600, workers=1)
+    try:
+        make(pool, "a")
+        make(pool, "b")
+        other = pool.get("b")
+
+        def fn(conn: sqlite3.Connection):
+            queued = other.submit_read("name", lambda c: directory.get_tenant(c).name)
+            other.close()
+            return queued
+
+        queued = pool.handle("a").write_sync("close b", fn)
+        assert queued.result(10) == "B"
+        assert other.closed and not other.busy
+    finally:
+        pool.close_all()
