@@ -2,7 +2,8 @@
 
 Startup order (DESIGN section 2): settings are already loaded and valid;
 install Twisted's reactor on a new loop; open and migrate the box database;
-bind every listener; then ``READY=1`` to systemd, and from then on
+import what the services need (:func:`appliance.startup.preload`, before
+the loop runs, so no listener waits on it); bind every listener; then ``READY=1`` to systemd, and from then on
 ``WATCHDOG=1`` from the loop when the unit asks for a watchdog. SIGTERM (or
 SIGINT) stops accepting, lets in-flight work finish, closes the databases
 and exits 0.
@@ -18,6 +19,7 @@ from typing import Callable
 
 from . import sdnotify
 from .app import App
+from .startup import preload
 from .settings import Settings
 from .twisted_glue import install_reactor, shutdown_reactor
 
@@ -35,6 +37,7 @@ def serve(settings: Settings, state_dir: Path, *, on_ready: Callable[[App], None
         loop.add_signal_handler(sig, stopping.set)
     app = App(settings, state_dir)
     try:
+        preload(app)
         try:
             loop.run_until_complete(app.start())
         except (OSError, CannotListenError) as exc:

@@ -1,15 +1,17 @@
 """What the DNS zones are built from: the box's settings, the catalog, and
 each business's domains, DKIM keys and own records. Used by the DNS
-protocol and the certificates (async, on the loop) and by the DNS records
-service (``appliance.services.dns``, blocking).
+protocol and the certificates (async: the reading and building run in a
+thread, never on the loop) and by the DNS records service
+(``appliance.services.dns``, blocking).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import urllib.parse
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from storage import box as boxdb
 from storage import directory
@@ -86,26 +88,67 @@ def business_dns(conn: sqlite3.Connection, slug: str) -> BusinessDns:
 
 
 async def businesses(app: App) -> list[BusinessDns]:
-    """Every business's DNS data, read from the files (on the loop)."""
-    tenants = await app.box.read("dns tenants", boxdb.list_tenants)
+    """Every business's DNS data, read from the files in a thread; one
+    read per catalog generation shared by every caller (the DNS service,
+    SMTP's checks of our own domains, the certificates: at start all three
+    ask at once)."""
+    return await app.dns_data.get(app.generation, lambda: asyncio.to_thread(businesses_sync, app))
+
+
+class SharedRead:
+    """The latest pass over every business, by catalog generation. Every
+    change that touches DNS data bumps the generation (the services'
+    ``changed``), so a pass made for the current one is current."""
+
+    def __init__(self) -> None:
+        self._generation: int | None = None
+        self._task: asyncio.Future | None = None
+
+    async def get(self, generation: int, read: Callable[[], Awaitable[list[BusinessDns]]]) -> list[BusinessDns]:
+        """The pass for ``generation``: the one made or under way, else a new
+        one by ``read``. A pass that failed is not kept."""
+        if self._task is None or self._generation != generation:
+            self._generation = generation
+            task = self._task = asyncio.ensure_future(read())
+
+            def forget(done: asyncio.Future) -> None:
+                if (done.cancelled() or done.exception() is not None) and self._task is done:
+                    self._task = None
+
+            task.add_done_callback(forget)
+        # One caller cancelled must not cancel the pass the others wait for.
+        return list(await asyncio.shield(self._task))
+
+
+def businesses_sync(app: App) -> list[BusinessDns]:
+    """:func:`businesses`, blocking. A file not open already is closed
+    again once read (``TenantPool.sweep_read``): a pass over a thousand
+    businesses leaves the pool as it found it."""
+    tenants = app.box.read_sync("dns tenants", boxdb.list_tenants)
     out = []
     for tenant in tenants:
+        slug = tenant["slug"]
         try:
-            handle = app.tenants.handle(tenant["slug"])
-            out.append(await handle.read("dns records", lambda c, s=tenant["slug"]: business_dns(c, s)))
+            out.append(app.tenants.sweep_read(slug, "dns records", lambda c, s=slug: business_dns(c, s)))
         except TenantNotFound:
-            log.warning("business %s is in the catalog without a file", tenant["slug"])
+            log.warning("business %s is in the catalog without a file", slug)
     return out
 
 
 async def zones(
     app: App, data: list[BusinessDns], challenges: Mapping[str, tuple[str, ...]] | None = None
 ) -> tuple[BoxDns, dict[str, Zone], dict[str, tuple[str, int]]]:
-    """Every zone with its serial; the serials to store are returned too."""
+    """Every zone with its serial; the serials to store are returned too.
+    Built in a thread (a thousand zones take seconds)."""
     box = box_dns(app.settings)
-    built = build_zones(box, data, challenges)
     previous = await app.box.read("dns serials", boxdb.dns_serials)
-    return box, built, assign_serials(built, previous)
+
+    def build() -> tuple[dict[str, Zone], dict[str, tuple[str, int]]]:
+        built = build_zones(box, data, challenges)
+        return built, assign_serials(built, previous)
+
+    built, serials = await asyncio.to_thread(build)
+    return box, built, serials
 
 
 def zones_sync(app: App) -> tuple[BoxDns, dict[str, Zone]]:

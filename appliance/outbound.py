@@ -178,7 +178,7 @@ class QueueRunner:
         slugs = await self.app.box.read("queue scan", lambda c: [t["slug"] for t in boxdb.list_tenants(c)])
         for slug in slugs:
             try:
-                when, count, oldest = await self.app.tenants.handle(slug).read("queue summary", queuedb.summary)
+                when, count, oldest = await self.app.tenants.handle(slug).sweep("queue summary", queuedb.summary)
             except TenantNotFound:
                 continue
             self.app.metrics.queue_seen(slug, count, oldest)

@@ -357,9 +357,10 @@ SCHEMA: tuple[Section, ...] = (
         "storage",
         "The SQLite files.",
         (
-            K("readers", "integer", 2, "Read connections per open database.", _int(1, 16)),
+            K("readers", "integer", 2, "Read connections an open database keeps between reads (more are opened while reads overlap).", _int(1, 16)),
+            K("workers", "integer", 8, "Threads that run the SQLite work of every business file; each file's writes still commit one transaction at a time.", _int(1, 64)),
             K("max_open_tenants", "integer", 256, "Business files kept open at once; the least recently used idle one is closed first.", _int(4, 100_000)),
-            K("idle_seconds", "integer", 300, "A business file unused this long is closed.", _int(1, 86_400)),
+            K("idle_seconds", "integer", 60, "A business file unused this long is closed (its connections; it reopens on the next use).", _int(1, 86_400)),
         ),
     ),
     Section(

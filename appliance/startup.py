@@ -24,11 +24,13 @@ certs        ACME certificates, after dns and web (it uses both)
 
 The daemon starts them in this order and stops them in reverse. Protocol
 packages are imported only when started, so the CLI, which builds an App
-but starts nothing, never loads them.
+but starts nothing, never loads them; the daemon imports them all with
+:func:`preload` before its event loop runs.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -48,6 +50,28 @@ if TYPE_CHECKING:
 
 #: Every service, in start order.
 STEPS: tuple[str, ...] = ("backup", "metrics", "dns", "smtp", "imap", "managesieve", "dav", "web", "certs")
+
+#: What starting the services imports (the panel's pages are added from
+#: its routes).
+MODULES: tuple[str, ...] = (
+    "appliance.litestream", "protocols.metrics", "protocols.dns", "protocols.smtp", "protocols.imap",
+    "protocols.managesieve", "protocols.dav", "protocols.web", "appliance.certs", "appliance.certs.sni",
+)
+
+
+def preload(app: App) -> None:
+    """Do the slow parts of starting that need no event loop, before it
+    runs: import every service's modules (about a second: the ACME client,
+    the panel's pages and catalogs) and make the box's self-signed
+    certificate when there is none (a key generation). On the loop they
+    would stall the listeners already bound."""
+    for name in MODULES:
+        importlib.import_module(name)
+    from .panel import rights
+
+    for route in rights.ROUTES:
+        importlib.import_module(f"{__package__}.panel.{route.handler.partition('.')[0]}")
+    app.certificate_files()
 
 
 @dataclass

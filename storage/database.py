@@ -1,4 +1,5 @@
-"""One SQLite file, one writer thread with group commit, a small read pool.
+"""One SQLite file: its writes serialised with group commit, reads on
+connections opened on demand, all run by a few shared worker threads.
 
 Contract (DESIGN section 3):
 
@@ -6,15 +7,19 @@ Contract (DESIGN section 3):
   ``foreign_keys=ON`` and a ``busy_timeout``.
 * Writes go through :meth:`Database.write` (from the event loop) or
   :meth:`Database.write_sync` (from any other thread). The caller passes a
-  function that takes a :class:`sqlite3.Connection`; it runs on the database's
-  single writer thread inside ``BEGIN IMMEDIATE``. Writes that are queued
-  together share one transaction (group commit); each runs inside its own
-  savepoint, so one caller's exception rolls back only that caller's work.
-  The caller's result is delivered only after ``COMMIT`` returned, which is
-  what lets protocol code acknowledge after the data is on disk.
+  function that takes a :class:`sqlite3.Connection`; it runs on the
+  database's one write connection inside ``BEGIN IMMEDIATE``, one
+  transaction at a time. Writes that are queued together share one
+  transaction (group commit); each runs inside its own savepoint, so one
+  caller's exception rolls back only that caller's work. The caller's result
+  is delivered only after ``COMMIT`` returned, which is what lets protocol
+  code acknowledge after the data is on disk.
 * Reads go through :meth:`Database.read` / :meth:`Database.read_sync` and run
-  on a small pool of read-only connections (WAL readers never block the
-  writer).
+  on read-only connections (WAL readers never block the writer), opened when
+  needed; at most ``readers`` are kept between reads.
+* The work runs on :class:`storage.workers.Workers` threads: the pool's,
+  shared by every business file, or a few of the database's own. A quiet
+  database holds connections, never threads.
 * Numbered migrations (``sqlite_utils.Migrations`` sets) are applied when the
   file is opened, inside one ``BEGIN IMMEDIATE``.
 * With ``checkpoints=False`` (continuous backups on) the file is never
@@ -29,10 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import collections
 import contextlib
 import concurrent.futures.thread  # noqa: F401 - loaded before any privilege drop
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -43,6 +48,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 import sqlite_utils
 
 from .errors import DatabaseClosed, StorageFull
+from .workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +145,7 @@ class WriterStats:
 
 
 class Database:
-    """One SQLite file with its writer thread and read pool. See module doc."""
+    """One SQLite file with its serialised writes and its reads. See module doc."""
 
     def __init__(
         self,
@@ -149,16 +155,33 @@ class Database:
         readers: int = 2,
         name: str | None = None,
         checkpoints: bool = True,
+        workers: Workers | None = None,
+        on_quiet: Callable[[], None] | None = None,
     ) -> None:
+        """``workers``: the threads that run this file's work; without, the
+        database starts ``readers + 1`` of its own (stopped by :meth:`close`).
+        ``on_quiet`` is called, on a worker, each time the last queued or
+        running piece of work ends (the pool closes files over its bound
+        then). Opening applies the migrations, on the caller's thread."""
         self.path = Path(path)
         self.name = name or self.path.stem
         self.checkpoints = checkpoints
+        self.readers = max(1, readers)
         self.stats = WriterStats()
         self.last_used = time.monotonic()
         self._closed = False
-        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
-        self._pending = 0
-        self._pending_lock = threading.Lock()
+        self._lock = threading.Lock()
+        #: Signalled when the last queued or running piece of work ends.
+        self._quiet = threading.Condition(self._lock)
+        self._queue: collections.deque[_Write] = collections.deque()
+        #: Writes queued or committing, plus reads running or waiting for a worker.
+        self._inflight = 0
+        #: True while a drain of the write queue is submitted or running:
+        #: at most one at a time, which is what serialises the writes.
+        self._draining = False
+        self._idle_readers: list[sqlite3.Connection] = []
+        self._released = False
+        self._on_quiet = on_quiet
         conn = connect(self.path)
         if not checkpoints:
             # Only the writer commits, so this is the one connection whose
@@ -170,27 +193,29 @@ class Database:
             conn.close()
             raise
         self._writer_conn = conn
-        self._writer = threading.Thread(target=self._run_writer, name=f"db-writer:{self.name}", daemon=True)
-        self._writer.start()
-        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._reader_sem = threading.BoundedSemaphore(max(1, readers))
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._reader_lock = threading.Lock()
-        self._read_pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, readers), thread_name_prefix=f"db-read:{self.name}"
-        )
+        self._own_workers = workers is None
+        self._workers = workers if workers is not None else Workers(self.readers + 1, f"db:{self.name}")
 
     # -- writes ---------------------------------------------------------
 
     def submit_write(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future:
         """Queue ``fn`` for the writer; the future resolves after COMMIT."""
-        with self._pending_lock:
+        item = _Write(desc, fn)
+        with self._lock:
             if self._closed:
                 raise DatabaseClosed(self.name)
-            self._pending += 1
+            self._inflight += 1
+            self._queue.append(item)
+            start = not self._draining
+            self._draining = True
         self.last_used = time.monotonic()
-        item = _Write(desc, fn)
-        self._queue.put(item)
+        if start:
+            try:
+                self._workers.submit(self._drain)
+            except RuntimeError:
+                # The workers are stopping (the pool is closing): commit here
+                # rather than strand this write and those queued behind it.
+                self._drain()
         return item.future
 
     async def write(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -201,29 +226,33 @@ class Database:
         """Blocking :meth:`write` for threads other than the event loop's."""
         return self.submit_write(desc, fn).result()
 
-    def _run_writer(self) -> None:
-        conn = self._writer_conn
+    def _drain(self) -> None:
+        """Commit what is queued now as one transaction; if more arrived
+        meanwhile, go to the back of the workers' queue for the next group
+        (so one busy file cannot keep a worker from the others)."""
         while True:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_GROUP:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._commit_batch(conn, batch)
-            with self._pending_lock:
-                self._pending -= len(batch)
-            if stop:
-                break
-        conn.close()
+            with self._lock:
+                batch = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
+            try:
+                if batch:
+                    self._commit_batch(self._writer_conn, batch)
+            finally:
+                with self._lock:
+                    self._inflight -= len(batch)
+                    again = bool(self._queue)
+                    self._draining = again
+                    quiet = not self._inflight
+                    if quiet:
+                        self._quiet.notify_all()
+            if not again:
+                if quiet:
+                    self._after_quiet()
+                return
+            try:
+                self._workers.submit(self._drain)
+                return
+            except RuntimeError:
+                continue  # the workers are stopping: finish the queue here
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Write]) -> None:
         started = time.monotonic()
@@ -279,33 +308,59 @@ class Database:
 
     # -- reads ----------------------------------------------------------
 
-    def _reader(self) -> sqlite3.Connection:
-        try:
-            return self._readers.get_nowait()
-        except queue.Empty:
-            conn = connect(self.path, readonly=True)
-            with self._reader_lock:
-                self._reader_conns.append(conn)
-            return conn
-
     def _read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._reader()
         try:
-            # An explicit read transaction gives the function one snapshot.
-            conn.execute("BEGIN")
+            with self._lock:
+                conn = self._idle_readers.pop() if self._idle_readers else None
+            if conn is None:
+                conn = connect(self.path, readonly=True)
             try:
-                return fn(conn)
+                # An explicit read transaction gives the function one snapshot.
+                conn.execute("BEGIN")
+                try:
+                    return fn(conn)
+                finally:
+                    conn.execute("ROLLBACK")
             finally:
-                conn.execute("ROLLBACK")
+                with self._lock:
+                    keep = not self._closed and len(self._idle_readers) < self.readers
+                    if keep:
+                        self._idle_readers.append(conn)
+                if not keep:
+                    conn.close()
         finally:
-            self._readers.put(conn)
+            with self._lock:
+                self._inflight -= 1
+                quiet = not self._inflight
+                if quiet:
+                    self._quiet.notify_all()
+            if quiet:
+                self._after_quiet()
+
+    def _after_quiet(self) -> None:
+        # The last piece of work ended: finish a close that could not wait
+        # for it, or tell the pool there may be a file to close now.
+        if self._closed:
+            self._release()
+        elif self._on_quiet is not None:
+            self._on_quiet()
 
     def submit_read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future:
-        """Run ``fn`` on a read connection of the pool; returns its future."""
-        if self._closed:
-            raise DatabaseClosed(self.name)
+        """Run ``fn`` on a read connection; returns its future."""
+        with self._lock:
+            if self._closed:
+                raise DatabaseClosed(self.name)
+            self._inflight += 1
         self.last_used = time.monotonic()
-        return self._read_pool.submit(self._read, desc, fn)
+        try:
+            return self._workers.submit(self._read, desc, fn)
+        except RuntimeError:
+            # The workers are stopping (the pool is closing).
+            with self._lock:
+                self._inflight -= 1
+                if not self._inflight:
+                    self._quiet.notify_all()
+            raise DatabaseClosed(self.name) from None
 
     async def read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a read-only snapshot and return its result."""
@@ -313,34 +368,59 @@ class Database:
 
     def read_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Blocking :meth:`read` for threads other than the event loop's."""
+        if self._workers.inside:
+            # Already on a worker (a function reading another file): run
+            # here rather than wait for a worker that may never come free.
+            with self._lock:
+                if self._closed:
+                    raise DatabaseClosed(self.name)
+                self._inflight += 1
+            self.last_used = time.monotonic()
+            return self._read(desc, fn)
         return self.submit_read(desc, fn).result()
 
     # -- lifecycle ------------------------------------------------------
 
     @property
     def busy(self) -> bool:
-        """True while writes are queued or running."""
-        with self._pending_lock:
-            return self._pending > 0
+        """True while writes are queued or running, or reads are."""
+        with self._lock:
+            return self._inflight > 0
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def close(self) -> None:
-        """Finish queued writes, then close every connection. Idempotent."""
-        with self._pending_lock:
+        """Refuse new work, finish what was queued, then close every
+        connection. Idempotent. On one of the workers (a file closed from
+        inside another's work) it does not wait: the last queued piece of
+        work closes the connections when it ends, as waiting there could
+        hold the very worker that work needs."""
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
-        self._queue.put(None)
-        if threading.current_thread() is not self._writer:
-            self._writer.join()
-        self._read_pool.shutdown(wait=True)
-        with self._reader_lock:
-            for conn in self._reader_conns:
-                conn.close()
-            self._reader_conns.clear()
+            if self._workers.inside:
+                if self._inflight:
+                    return
+            else:
+                while self._inflight:
+                    self._quiet.wait()
+        self._release()
+
+    def _release(self) -> None:
+        """Close every connection, once, after the last work ended."""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+            readers, self._idle_readers = self._idle_readers, []
+        for conn in readers:
+            conn.close()
+        self._writer_conn.close()
+        if self._own_workers and not self._workers.inside:
+            self._workers.shutdown()
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (used before copying it).

@@ -1,8 +1,11 @@
 """Business files: where they live, which are open, and copying them whole.
 
 :class:`TenantPool` opens ``<state>/tenants/<slug>.sqlite3`` on demand
-(applying migrations) and closes the least recently used idle files, so a box
-with thousands of businesses costs nothing for those that are quiet.
+(applying migrations), keeps at most ``max_open`` open and closes those idle
+for ``idle_seconds``, so a box with thousands of businesses costs nothing for
+those that are quiet. Every open file's work runs on one small set of shared
+threads (:class:`storage.workers.Workers`); an open file holds only its
+connections.
 :class:`TenantHandle` is what the rest of the code holds: it names one
 business and reopens its file transparently if it was closed meanwhile.
 
@@ -12,6 +15,7 @@ SQLite's online backup API.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import os
@@ -29,6 +33,7 @@ from .names import SLUG_RE
 from . import directory
 from .database import Database, apply_migrations, connect
 from .errors import DatabaseClosed, IntegrityFailed, TenantNotFound
+from .workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +41,21 @@ T = TypeVar("T")
 
 #: The mode of every business file we write (a copy holds password hashes).
 PRIVATE_MODE = 0o640
+#: How long opening a file waits for room when ``max_open`` files are open
+#: and all busy; then it opens anyway (a bound that could deadlock a worker
+#: which opens a file from inside another file's work is worse than a
+#: moment over it).
+OPEN_WAIT_SECONDS = 5.0
+#: How often a handle's call is tried on a file closed under it. Between
+#: getting the database and queueing the work another business may push it
+#: out of the pool; each try reopens it, so a few always suffice unless the
+#: pool is far too small for the load.
+ATTEMPTS = 20
 
 
 class TenantPool:
-    """Open business databases, at most ``max_open`` at once (LRU)."""
+    """Open business databases, at most ``max_open`` at once (LRU), their
+    work run by ``workers`` shared threads."""
 
     def __init__(
         self,
@@ -50,8 +66,9 @@ class TenantPool:
         idle_seconds: float = 300,
         readers: int = 2,
         checkpoints: bool = True,
+        workers: int = 8,
     ) -> None:
-        """``checkpoints``: see :class:`storage.database.Database`."""
+        """``checkpoints``, ``readers``: see :class:`storage.database.Database`."""
         self.directory = Path(directory)
         self.checkpoints = checkpoints
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -59,10 +76,18 @@ class TenantPool:
         self.max_open = max_open
         self.idle_seconds = idle_seconds
         self.readers = readers
+        self.workers = workers
+        self._workers: Workers | None = None
         self._open: collections.OrderedDict[str, Database] = collections.OrderedDict()
         #: slug -> (device, inode) of the file each open database opened.
         self._identity: dict[str, tuple[int, int]] = {}
+        #: slug -> (device, inode) of a file this pool has migrated: a sweep
+        #: reads it again with one plain read-only connection.
+        self._current: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
+        #: Notified when an open database goes quiet (it may be closed now).
+        self._room = threading.Condition(self._lock)
+        self._waiting = 0
         self._opening: dict[str, threading.Lock] = {}
 
     def path(self, slug: str) -> Path:
@@ -75,8 +100,22 @@ class TenantPool:
     def exists(self, slug: str) -> bool:
         return self.path(slug).exists()
 
+    def get_open(self, slug: str) -> Database | None:
+        """The database of ``slug`` if it is open now (never opens one, so
+        the event loop may call it)."""
+        with self._lock:
+            db = self._open.get(slug)
+            if db is None or db.closed:
+                return None
+            self._open.move_to_end(slug)
+            db.last_used = time.monotonic()
+            return db
+
     def get(self, slug: str, *, create: bool = False) -> Database:
-        """The open database of ``slug``; opens (or with ``create`` makes) it."""
+        """The open database of ``slug``; opens (or with ``create`` makes) it.
+
+        Opening reads the file and may migrate it: not on the event loop
+        (:meth:`TenantHandle.read` and ``write`` open it in a thread)."""
         with self._lock:
             db = self._open.get(slug)
             if db is not None and not db.closed:
@@ -94,13 +133,19 @@ class TenantPool:
             path = self.path(slug)
             if not path.exists() and not create:
                 raise TenantNotFound(f"no business {slug}")
-            db = Database(path, self.migrations, readers=self.readers, name=slug, checkpoints=self.checkpoints)
+            self._make_room()
+            with self._lock:
+                if self._workers is None:
+                    self._workers = Workers(self.workers, "db")
+                workers = self._workers
+            db = Database(path, self.migrations, readers=self.readers, name=slug, checkpoints=self.checkpoints,
+                          workers=workers, on_quiet=self._quiet)
             st = os.stat(path)
             if db.applied:
                 log.info("%s: applied migrations %s", slug, ", ".join(db.applied))
             with self._lock:
                 self._open[slug] = db
-                self._identity[slug] = (st.st_dev, st.st_ino)
+                self._identity[slug] = self._current[slug] = (st.st_dev, st.st_ino)
                 self._open.move_to_end(slug)
                 # Later callers find it in _open; the lock is not needed again.
                 self._opening.pop(slug, None)
@@ -109,11 +154,47 @@ class TenantPool:
             victim.close()
         return db
 
-    def _victims_locked(self, keep: str | None = None) -> list[Database]:
+    def _make_room(self) -> None:
+        """Before opening one more file: close the least recently used quiet
+        one if ``max_open`` are open, waiting (up to
+        :data:`OPEN_WAIT_SECONDS`) for one to go quiet if all are busy."""
+        deadline = time.monotonic() + OPEN_WAIT_SECONDS
+        with self._lock:
+            victims = self._victims_locked(room=1)
+            while not victims and len(self._open) >= self.max_open:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("all %d open business files stayed busy for %.0fs; opening one more",
+                                len(self._open), OPEN_WAIT_SECONDS)
+                    break
+                self._waiting += 1
+                try:
+                    self._room.wait(left)
+                finally:
+                    self._waiting -= 1
+                victims = self._victims_locked(room=1)
+        for victim in victims:
+            victim.close()
+
+    def _quiet(self) -> None:
+        """A database ran out of work (on the thread that ran its last
+        piece): close what is over the bound now, and wake an opener that
+        waits for room."""
+        with self._lock:
+            if len(self._open) <= self.max_open and not self._waiting:
+                return
+            victims = self._victims_locked()
+            self._room.notify_all()
+        for victim in victims:
+            victim.close()
+
+    def _victims_locked(self, keep: str | None = None, room: int = 0) -> list[Database]:
+        """Quiet databases to close, least recently used first: while more
+        than ``max_open - room`` are open, and every one idle too long."""
         victims = []
         now = time.monotonic()
         for slug, db in list(self._open.items()):
-            over = len(self._open) > self.max_open
+            over = len(self._open) + room > self.max_open
             idle = now - db.last_used > self.idle_seconds
             if not (over or idle):
                 # The order is LRU: the rest were used more recently.
@@ -163,11 +244,56 @@ class TenantPool:
             db.close()
 
     def close_all(self) -> None:
+        """Close every open file and stop the worker threads (the next
+        :meth:`get` starts them again)."""
         with self._lock:
             dbs = list(self._open.values())
             self._open.clear()
+            workers, self._workers = self._workers, None
         for db in dbs:
             db.close()
+        if workers is not None:
+            workers.shutdown()
+
+    def sweep_read(self, slug: str, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Read ``slug`` as :meth:`Database.read_sync` does, for a pass over
+        every business (DNS zones, vacation dates): a file that was not open
+        is closed again at once, so the pass neither keeps a thousand files
+        open nor pushes the businesses in use out of the pool. Not on the
+        event loop."""
+        db = self.get_open(slug)
+        if db is not None:
+            try:
+                return db.read_sync(desc, fn)
+            except DatabaseClosed:
+                pass  # evicted meanwhile: read it as a closed file
+        path = self.path(slug)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise TenantNotFound(f"no business {slug}") from None
+        if self._current.get(slug) == (st.st_dev, st.st_ino):
+            conn = connect(path, readonly=True)
+            try:
+                conn.execute("BEGIN")
+                return fn(conn)
+            finally:
+                conn.close()
+        with self._lock:
+            if self._workers is None:
+                self._workers = Workers(self.workers, "db")
+            workers = self._workers
+        # Opened to be migrated, and not entered in the pool: a protocol
+        # opening the same file meanwhile gets its own Database; SQLite keeps
+        # the two consistent.
+        db = Database(path, self.migrations, readers=1, name=slug, checkpoints=self.checkpoints, workers=workers)
+        try:
+            result = db.read_sync(desc, fn)
+        finally:
+            db.close()
+        with self._lock:
+            self._current[slug] = (st.st_dev, st.st_ino)
+        return result
 
     @property
     def open_count(self) -> int:
@@ -193,34 +319,45 @@ class TenantHandle:
         self.slug = slug
 
     def _with_db(self, call: Callable[[Database], T]) -> T:
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             try:
                 return call(self.pool.get(self.slug))
             except DatabaseClosed:
-                if attempt == 2:
+                if attempt == ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
+    async def _db(self) -> Database:
+        # Opening a file reads (and may migrate) it: in a thread, never on
+        # the loop.
+        db = self.pool.get_open(self.slug)
+        return db if db is not None else await asyncio.to_thread(self.pool.get, self.slug)
+
     async def read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             try:
-                return await self.pool.get(self.slug).read(desc, fn)
+                return await (await self._db()).read(desc, fn)
             except DatabaseClosed:
-                if attempt == 2:
+                if attempt == ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
     async def write(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             try:
-                return await self.pool.get(self.slug).write(desc, fn)
+                return await (await self._db()).write(desc, fn)
             except DatabaseClosed:
-                if attempt == 2:
+                if attempt == ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
     def read_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self._with_db(lambda db: db.read_sync(desc, fn))
+
+    async def sweep(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """:meth:`read` for a pass over every business: see
+        :meth:`TenantPool.sweep_read` (run in a thread)."""
+        return await asyncio.to_thread(self.pool.sweep_read, self.slug, desc, fn)
 
     def write_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self._with_db(lambda db: db.write_sync(desc, fn))

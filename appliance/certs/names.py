@@ -124,7 +124,7 @@ class Planner:
         box = dnsdata.box_dns(settings)
         ours = set(box.ipv4) | set(box.ipv6)
         data = await dnsdata.businesses(self.app)
-        zones = build_zones(box, data)
+        zones = await asyncio.to_thread(build_zones, box, data)
         tenants = await self.app.box.read("certificate names", boxdb.list_tenants)
         delegated: dict[str, bool] = {}
         wanted: list[Wanted] = []

@@ -133,7 +133,7 @@ class Renewer:
         tenants = await self.app.box.read("certificate owners", boxdb.list_tenants)
         for tenant in tenants:
             try:
-                found = await self._db(tenant["slug"]).read("certificates", certdb.list_certificates)
+                found = await self.app.tenants.handle(tenant["slug"]).sweep("certificates", certdb.list_certificates)
             except TenantNotFound:
                 continue
             rows += [{**r, "slug": tenant["slug"]} for r in found]

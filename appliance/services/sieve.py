@@ -264,7 +264,25 @@ class Scripts:
         today = today or datetime.date.today()
         changed = 0
         for business in self.stores.box.read_sync("sieve businesses", boxdb.list_tenants):
-            handle = self.stores.tenants.handle(business["slug"])
+            slug = business["slug"]
+
+            def due(conn: sqlite3.Connection) -> bool:
+                for _user_id, text in sievedb.active_named(conn, panelscript.SCRIPT_NAME):
+                    state = panelscript.read(text)
+                    if state is not None and panelscript.render(state, today) != text:
+                        return True
+                return False
+
+            try:
+                # Read first, and without keeping the file open: on most
+                # days no script changes, and a write (an fsync) per
+                # business would make every start slow with many of them.
+                if not self.stores.tenants.sweep_read(slug, "sieve vacation due", due):
+                    continue
+                handle = self.stores.tenants.handle(slug)
+            except Exception:  # noqa: BLE001 - one business must not stop the others
+                log.exception("%s: cannot refresh vacation replies", slug)
+                continue
 
             def write(conn: sqlite3.Connection) -> int:
                 done = 0
@@ -283,7 +301,7 @@ class Scripts:
             try:
                 changed += handle.write_sync("sieve vacation dates", write)
             except Exception:  # noqa: BLE001 - one business must not stop the others
-                log.exception("%s: cannot refresh vacation replies", business["slug"])
+                log.exception("%s: cannot refresh vacation replies", slug)
         return changed
 
     def _store(self, conn: sqlite3.Connection, user_id: int, text: str) -> None:

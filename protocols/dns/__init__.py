@@ -28,7 +28,7 @@ from storage import names
 from appliance.errors import InvalidInput, NotFound
 from storage import box as boxdb
 
-from .engine import Engine
+from .engine import Engine, prepare
 from .notify import Notifier
 from .rrl import DROP, RateLimiter, truncated
 from .transfer import Transfers, secondaries
@@ -233,7 +233,8 @@ class DnsService:
         if serials != self.serials:
             await self.app.box.write("dns serials", lambda c: boxdb.set_dns_serials(c, serials))
         self.serials = serials
-        self.engine.load(zones, box)
+        # Hundreds of zones take seconds to prepare: in a thread, then one swap.
+        self.engine.install(await asyncio.to_thread(prepare, zones, box))
         if changed:
             self.notifier.changed(changed)
 

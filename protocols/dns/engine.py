@@ -124,6 +124,25 @@ class _Shortcut:
 _REFUSED = {edns: Template("", RCODE.REFUSED, None, edns, MAX_UDP_PAYLOAD) for edns in (False, True)}
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Zones ready for :meth:`Engine.install`."""
+
+    zones: dict[str, _LoadedZone]
+    origins_below: dict[str, set[bytes]]
+
+
+def prepare(zones: dict[str, Zone], box: BoxDns) -> Prepared:
+    """Turn ``zones`` into what the engine answers from. Pure and slow with
+    many zones: any thread may run it (the DNS service runs it in one)."""
+    loaded = {origin: _load(zone, box) for origin, zone in zones.items()}
+    below: dict[str, set[bytes]] = {}
+    for origin in loaded:
+        label, _, parent = origin.partition(".")
+        below.setdefault(parent, set()).add(label.encode("latin-1"))
+    return Prepared(loaded, below)
+
+
 class Engine:
     def __init__(self) -> None:
         self._zones: dict[str, _LoadedZone] = {}
@@ -141,11 +160,12 @@ class Engine:
 
     def load(self, zones: dict[str, Zone], box: BoxDns) -> None:
         """Replace every zone at once and drop the answer cache."""
-        loaded = {origin: _load(zone, box) for origin, zone in zones.items()}
-        below: dict[str, set[bytes]] = {}
-        for origin in loaded:
-            label, _, parent = origin.partition(".")
-            below.setdefault(parent, set()).add(label.encode("latin-1"))
+        self.install(prepare(zones, box))
+
+    def install(self, prepared: Prepared) -> None:
+        """Replace every zone with those :func:`prepare` made, at once, and
+        drop the answer cache. Cheap: the event loop calls it."""
+        loaded, below = prepared.zones, prepared.origins_below
         self._zones, self._origins_below = loaded, below
         self._cache, self.packets, self.shortcuts = {}, {}, {}
         log.info("loaded %d zones", len(loaded))

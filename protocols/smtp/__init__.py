@@ -117,7 +117,8 @@ async def start(app: App) -> SmtpService:
     async def own_zones() -> None:
         # Mail claiming a hosted domain is judged by the records we publish.
         box = dnsdata.box_dns(app.settings)
-        verifier.set_zones(build_zones(box, await dnsdata.businesses(app)), box)
+        data = await dnsdata.businesses(app)
+        verifier.set_zones(await asyncio.to_thread(build_zones, box, data), box)
 
     await own_zones()
     app.on_change(own_zones)
