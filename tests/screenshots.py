@@ -7,12 +7,17 @@ Run by hand (not collected by pytest)::
 
 It writes ``signin-en-desktop.png``, ``people-en-desktop.png``,
 ``devices-iphone-en-desktop.png``, ``domain-check-en-desktop.png``,
-``added-fr-phone.png``, ``overview-fr-phone.png`` and ``plan-fr-phone.png``.
+``mail-en-desktop.png``, ``message-en-desktop.png``,
+``contacts-en-desktop.png``, ``website-en-desktop.png``,
+``agenda-en-desktop.png``, ``added-fr-phone.png``,
+``overview-fr-phone.png``, ``plan-fr-phone.png`` and
+``compose-fr-phone.png``.
 The domain check asks the daemon's own DNS server, as the demo's does.
 """
 
 from __future__ import annotations
 
+import smtplib
 import socket
 import sys
 import tempfile
@@ -44,6 +49,17 @@ check_resolver = "127.0.0.1:{DNS_PORT}"
 {loopback_listen(dns=DNS_PORT)}
 """
 DESKTOP = (1280, 800, False)
+#: What reached Claire's inbox before the pictures are taken.
+MAIL = (
+    ("orders@grand-hotel.example", "Bread for the weekend",
+     "Hello Claire,\n\nCould you deliver 40 baguettes and 20 croissants on Saturday at 7?\n\nThanks,\nMarc"),
+    ("flour@moulin-dupont.example", "Your flour delivery on Monday",
+     "Dear customer,\n\nYour 12 bags of T65 flour leave the mill on Monday morning.\n"),
+)
+CONTACTS = ("First Name,Last Name,Company,E-mail Address,Business Phone,Categories\r\n"
+            "Marc,Lefèvre,Grand Hôtel,orders@grand-hotel.example,+33 1 42 00 00 01,Customers\r\n"
+            "Agnès,Dupont,Moulin Dupont,flour@moulin-dupont.example,+33 2 35 00 00 02,Suppliers\r\n"
+            "Julien,Roux,Café des Arts,julien@cafe-des-arts.example,+33 1 43 00 00 03,Customers\r\n")
 PHONE = (390, 844, True)
 
 
@@ -70,10 +86,15 @@ def main(out: Path) -> None:
         ))
         try:
             time.sleep(2)  # the web routes learn of the new domain
+            with smtplib.SMTP("127.0.0.1", daemon.port("smtp"), timeout=30) as smtp:
+                for sender, subject, body in MAIL:
+                    smtp.sendmail(sender, ["claire@boulangerie-martin.example"],
+                                  f"From: {sender}\r\nTo: claire@boulangerie-martin.example\r\nSubject: {subject}\r\n"
+                                  f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n".encode())
             base = f"https://box.appliance.test:{daemon.port('https')}"
             for language, (width, height, mobile), shots in (
-                ("en", DESKTOP, ("signin", "people", "devices", "domain")),
-                ("fr", PHONE, ("overview", "added", "plan")),
+                ("en", DESKTOP, ("signin", "people", "devices", "domain", "mail", "contacts", "website", "agenda")),
+                ("fr", PHONE, ("overview", "added", "plan", "compose")),
             ):
                 browser.clear_cookies()
                 browser.viewport(width, height, mobile=mobile)
@@ -98,6 +119,27 @@ def main(out: Path) -> None:
                     _shoot(browser, out, f"domain-check-{suffix}", press="Check now")
                 if "plan" in shots:
                     _shoot(browser, out, f"plan-{suffix}", url=base + "/plan")
+                if "mail" in shots:
+                    _shoot(browser, out, f"mail-{suffix}", url=base + "/mail")
+                    _shoot(browser, out, f"message-{suffix}", press="Bread for the weekend")
+                if "contacts" in shots:
+                    browser.visit(base + "/contacts/import")
+                    browser.fill("Or paste its contents", CONTACTS)
+                    browser.press("Preview")
+                    browser.press("Import 3 contacts")
+                    _shoot(browser, out, f"contacts-{suffix}", url=base + "/contacts")
+                if "website" in shots:
+                    _shoot(browser, out, f"website-{suffix}", url=base + "/website")
+                if "agenda" in shots:
+                    _shoot(browser, out, f"agenda-{suffix}", url=base + "/agenda")
+                if "compose" in shots:
+                    browser.visit(base + "/mail/compose")
+                    browser.fill("À", "orders@grand-hotel.example")
+                    browser.fill("Objet", "Re: Bread for the weekend")
+                    browser.fill("Message", "Bonjour Marc,\n\nC’est noté pour samedi à 7 h.\n\nClaire")
+                    # The form as she typed it, not reloaded.
+                    (out / f"compose-{suffix}.png").write_bytes(browser._measure(base + "/mail/compose").screenshot)
+                    print(out / f"compose-{suffix}.png")
                 if "added" in shots:
                     browser.visit(base + "/people/add")
                     browser.fill("Nom complet", "Sophie Durand")
