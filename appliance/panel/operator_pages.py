@@ -19,6 +19,7 @@ from appliance.services.operators import actor
 
 from . import forms
 from .core import Context, Response
+from .plan import meter_labels
 from .sessions import COOKIE, PLAIN_COOKIE
 
 
@@ -40,9 +41,11 @@ async def list_page(ctx: Context) -> Response:
     form = forms.business_search(ctx._, forms.FormData(ctx.request.query))
     query = (form.q.data or "") if form.validate() else ""
     total, found = await asyncio.to_thread(ctx.app.core.operators.summaries, query)
-    rows = [{**vars(s), "size": _size(ctx, s.file_bytes)} for s in found]
+    standings = await asyncio.to_thread(ctx.app.core.alerts.for_businesses,
+                                        [(s.slug, s.state, list(s.domains)) for s in found])
+    rows = [{**vars(s), "size": _size(ctx, s.file_bytes), "standing": standings.get(s.slug)} for s in found]
     return ctx.render("operator_businesses.html", form=form, rows=rows, total=total, query=query,
-                      status=400 if form.errors else 200)
+                      meter_names=meter_labels(ctx), status=400 if form.errors else 200)
 
 
 async def new_page(ctx: Context) -> Response:

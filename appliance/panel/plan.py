@@ -42,13 +42,18 @@ def warning(ctx: Context, meter: Meter) -> str:
     return ctx._("Your business can send %(left)d more messages today.", left=meter.left)
 
 
-def _label(ctx: Context, meter: Meter) -> str:
+def meter_labels(ctx: Context) -> dict[str, str]:
+    """What each limit of a plan is called on the pages (by meter name)."""
     return {
         "people": ctx._("People"),
         "mailbox": ctx._("Mailbox storage"),
         "web": ctx._("Web space"),
         "messages": ctx._("Messages sent today"),
-    }.get(meter.name, meter.name)
+    }
+
+
+def _label(ctx: Context, meter: Meter) -> str:
+    return meter_labels(ctx).get(meter.name, meter.name)
 
 
 async def use(ctx: Context) -> PlanUse:

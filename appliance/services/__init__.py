@@ -39,6 +39,9 @@ runs them in a thread.
                    the monthly usage report resellers bill from
 ``operators``      the box's operators: accounts, second factor, what they
                    see of every business
+``alerts``         what an operator should look at in each business: a
+                   limit near, suspended, a domain's problems, a missing
+                   certificate, mail stuck in the queue
 ``sieve``          each user's mail rules (Sieve scripts): list, show,
                    check, put, activate, rename, delete
 ``contacts``       the shared address book as people and companies, with
@@ -95,6 +98,7 @@ from .dns import DnsRecords
 from .domaincheck import DomainChecks
 from .domains import Domains
 from .feeds import Feeds
+from .alerts import Alerts
 from .operators import Operators
 from .people import People
 from .planuse import PlanUsage
@@ -140,6 +144,7 @@ class Services:
         self.plan_usage = PlanUsage(self.stores)
         self.usage = UsageRecords(self.stores)
         self.operators = Operators(self.stores, self.businesses, self.people)
+        self.alerts = Alerts(self.stores, self.plan_usage, self.domain_checks, self.certificates, self.queue)
         self.sieve = Scripts(self.stores)
         self.contacts = Contacts(self.stores)
         self.contact_merge = ContactMerge(self.stores, self.contacts)
