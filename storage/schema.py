@@ -32,9 +32,10 @@ from . import mailhistory
 from . import signatures
 from . import picturesenders
 from . import mailthreads
+from . import plans
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
-                  apikeys.MIGRATIONS)
+                  apikeys.MIGRATIONS, plans.MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (

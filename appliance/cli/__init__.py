@@ -19,6 +19,7 @@ from appliance import logs
 from appliance.errors import ApplianceError, ConfigError
 
 from . import alias, apikey, backup, box, cert, dns, domain, operator, queue, senders, serve, sieve, site, tenant, user
+from . import plan
 from .common import DEFAULT_CONFIG, DEFAULT_STATE, Context
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (serve, tenant, domain, user, alias, senders, sieve, box, queue, dns, site, cert, operator, apikey, backup):
+    for module in (serve, tenant, domain, user, alias, senders, sieve, box, queue, dns, site, cert, operator, apikey, backup, plan):
         module.register(sub)
     return parser
 

@@ -103,6 +103,8 @@ from .signup import Signup
 from .sitebuilder import SiteBuilder
 from .imagelibrary import ImageLibrary
 from .sites import Sites
+from .plans import Plans
+from .extras import Extras
 
 
 class Services:
@@ -143,6 +145,8 @@ class Services:
         self.sender_lists = SenderLists(self.stores)
         self.signup = Signup(self.stores, self.businesses, self.people)
         self.api_keys = ApiKeys(self.stores)
+        self.plans = Plans(self.stores)
+        self.extras = Extras(self.stores)
 
 
 __all__ = ["Services", "Stores"]
