@@ -69,7 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = e.add_parser("remove", help="take back one extra (by its number); nothing stored is deleted")
     b.add_argument("slug")
     b.add_argument("id")
-    b.set_defaults(handler=lambda ctx: ctx.core.extras.remove(ctx.args.slug, _whole(ctx.args.id, "id"), actor=ctx.actor))
+    b.set_defaults(handler=lambda ctx: print("took back extra {0.id}: {0.kind} {0.amount}".format(
+        ctx.core.extras.remove(ctx.args.slug, _whole(ctx.args.id, "id"), actor=ctx.actor))))
 
     a = s.add_parser("remove", help="unregister a business; its file goes to <state>/removed/")
     a.add_argument("slug")

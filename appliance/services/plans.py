@@ -94,9 +94,17 @@ class Plans:
         """Every plan, by name. Changes nothing."""
         return self.stores.box.read_sync("plan list", plandb.list_plans)
 
+    def get(self, name: str) -> directory.Plan:
+        """Plan ``name``. Raises InvalidInput (a malformed name), NotFound."""
+        name = plan_name(name)
+        found = self.stores.box.read_sync("plan get", lambda c: plandb.get_plan(c, name))
+        if found is None:
+            raise NotFound(f"no plan named {name}")
+        return found
+
     def show(self, name: str) -> PlanDetail:
         """One plan and the businesses on it. Raises InvalidInput, NotFound."""
-        return PlanDetail(self.stores.plan(plan_name(name)), self._users_of(name))
+        return PlanDetail(self.get(name), self._users_of(name))
 
     def add(self, name: str, figures: Mapping[str, Any], *, actor: str) -> directory.Plan:
         """Add plan ``name``; figures not given are those of the settings'
@@ -115,7 +123,7 @@ class Plans:
         ``tenant.plan``). Lowering a limit below what a business uses deletes
         nothing: new writes past it are refused. Raises InvalidInput,
         NotFound."""
-        current = self.stores.plan(plan_name(name))
+        current = self.get(name)
         if not figures:
             raise InvalidInput(f"nothing to change: give one of {', '.join(FIELDS)}")
         plan = _plan(name, {**_as_figures(current), **_figures(figures)})
@@ -138,8 +146,7 @@ class Plans:
     def remove(self, name: str, *, actor: str) -> None:
         """Remove plan ``name``. Checks: it is not ``[box] default_plan``
         and no business is on it. Raises InvalidInput, NotFound, Conflict."""
-        name = plan_name(name)
-        self.stores.plan(name)
+        name = self.get(name).name
         if name == self.stores.settings.box.default_plan:
             raise Conflict(f"plan {name} is the default plan for new businesses ([box] default_plan)")
         users = self._users_of(name)
