@@ -19,11 +19,13 @@ assert set(_BOUNDS) == {k.name for k in PLAN_KEYS}
 
 
 def _figure(label: str, name: str, _: Gettext, default: int | None) -> IntegerField:
+    # A text input, not type=number: a refused value is shown back as typed
+    # (valid HTML), and the error beside it says what is wanted.
     lo, hi = _BOUNDS[name]
     return IntegerField(label, [
         InputRequired(_("Enter a whole number.")),
         NumberRange(lo, hi, message=_("Enter a whole number from %(min)d to %(max)d.", min=lo, max=hi)),
-    ], default=default, render_kw={"min": lo, "max": hi, "inputmode": "numeric"})
+    ], default=default, render_kw={"type": "text", "inputmode": "numeric", "spellcheck": "false"})
 
 
 def plan(_: Gettext, data: FormData | None = None, *, current=None, new: bool = True) -> Form:
@@ -63,6 +65,6 @@ def extra(_: Gettext, data: FormData | None = None) -> Form:
         amount = IntegerField(_("Amount"), [
             InputRequired(_("Enter a whole number.")),
             NumberRange(1, top, message=_("Enter a whole number from %(min)d to %(max)d.", min=1, max=top)),
-        ], render_kw={"min": 1, "inputmode": "numeric"})
+        ], render_kw={"type": "text", "inputmode": "numeric", "spellcheck": "false"})
 
     return ExtraForm(data)

@@ -11,26 +11,22 @@ from tests.conftest import TEST_CONFIG, Cli
 
 
 def refused(cli, *args, message: str) -> None:
-    """The command fails with one line naming ``message``; plans and extras stay as they were."""
-    before = cli.json("plan", "list"), [cli.json("tenant", "extra", "list", t["slug"]) for t in cli.json("tenant", "list")]
+    """The command fails with one line naming ``message``; the plans and
+    acme's extras (and so its limits) stay as they were."""
+    before = cli.json("plan", "list"), cli.json("tenant", "extra", "list", "acme")
     proc = cli(*args, check=False)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
-    after = cli.json("plan", "list"), [cli.json("tenant", "extra", "list", t["slug"]) for t in cli.json("tenant", "list")]
-    assert after == before
+    assert (cli.json("plan", "list"), cli.json("tenant", "extra", "list", "acme")) == before
 
 
-def test_a_plan_changed_at_run_time_reaches_its_business_and_an_extra_adds_people(cli):
-    """gold (added with 2 people) takes a business; its third person is
-    refused until a 'people' extra, which only that business gets; taking
-    the extra back keeps the three but refuses a fourth; a plan in use or
-    the default plan cannot be removed, an unused one can."""
-    names = [p["name"] for p in cli.json("plan", "list")]
-    assert names == ["small", "standard"]
-    cli("plan", "add", "gold", "--max-users", "5", "--web-mb", "100")
-    cli("plan", "set", "gold", "--max-users", "2")
-    assert cli.json("plan", "show", "gold")["plan"]["max_users"] == 2
+def test_an_extra_adds_people_to_one_business_and_taking_it_back_keeps_them(cli):
+    """On gold (2 people), acme's third person is refused until a 'people'
+    extra, which beta (on gold too) does not get; taking the extra back
+    keeps the three but refuses a fourth, until gold itself grows."""
+    assert [p["name"] for p in cli.json("plan", "list")] == ["small", "standard"]
+    cli("plan", "add", "gold", "--max-users", "2", "--web-mb", "100")
     cli("tenant", "add", "acme", "--plan", "gold")
     cli("tenant", "add", "beta", "--plan", "gold")
     for n in range(2):
@@ -49,14 +45,23 @@ def test_a_plan_changed_at_run_time_reaches_its_business_and_an_extra_adds_peopl
     cli("plan", "set", "gold", "--max-users", "4")
     assert cli.json("tenant", "show", "beta")["plan"]["max_users"] == 4
     cli("user", "add", "u3@acme.appliance.test")
-    assert cli.json("plan", "show", "gold")["businesses"] == ["acme", "beta"]
-    refused(cli, "plan", "remove", "gold", message="plan gold is in use by 2 business(es): acme, beta")
+    assert "plan:     gold (users 4" in cli("tenant", "show", "acme").stdout
+
+
+def test_a_plan_in_use_or_the_default_plan_stays_and_an_unused_one_goes(cli):
+    """`plan set` reaches the business on the plan; `plan remove` refuses
+    gold while acme is on it and the default plan, and removes it once acme
+    moved."""
+    cli("plan", "add", "gold", "--max-users", "5")
+    cli("tenant", "add", "acme", "--plan", "gold")
+    cli("plan", "set", "gold", "--web-mb", "3")
+    assert cli.json("tenant", "show", "acme")["plan"]["web_bytes"] == 3 * 2**20
+    assert cli.json("plan", "show", "gold")["businesses"] == ["acme"]
+    refused(cli, "plan", "remove", "gold", message="plan gold is in use by 1 business(es): acme")
     refused(cli, "plan", "remove", "standard", message="default plan")
-    cli("plan", "add", "unused")
-    cli("plan", "remove", "unused")
-    assert [p["name"] for p in cli.json("plan", "list")] == ["gold", "small", "standard"]
-    audit = cli("tenant", "show", "acme").stdout
-    assert "plan:     gold (users 4" in audit
+    cli("tenant", "plan", "acme", "small")
+    cli("plan", "remove", "gold")
+    assert [p["name"] for p in cli.json("plan", "list")] == ["small", "standard"]
 
 
 @pytest.fixture(scope="module")
