@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from wtforms import Form, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Regexp
+from wtforms.widgets import TextInput
 
 from appliance.services.extras import KINDS, MAX_AMOUNT
 from appliance.settings import PLAN_KEYS
@@ -25,7 +26,7 @@ def _figure(label: str, name: str, _: Gettext, default: int | None) -> IntegerFi
     return IntegerField(label, [
         InputRequired(_("Enter a whole number.")),
         NumberRange(lo, hi, message=_("Enter a whole number from %(min)d to %(max)d.", min=lo, max=hi)),
-    ], default=default, render_kw={"type": "text", "inputmode": "numeric", "spellcheck": "false"})
+    ], default=default, widget=TextInput(), render_kw={"inputmode": "numeric", "spellcheck": "false"})
 
 
 def plan(_: Gettext, data: FormData | None = None, *, current=None, new: bool = True) -> Form:
@@ -65,6 +66,6 @@ def extra(_: Gettext, data: FormData | None = None) -> Form:
         amount = IntegerField(_("Amount"), [
             InputRequired(_("Enter a whole number.")),
             NumberRange(1, top, message=_("Enter a whole number from %(min)d to %(max)d.", min=1, max=top)),
-        ], render_kw={"type": "text", "inputmode": "numeric", "spellcheck": "false"})
+        ], widget=TextInput(), render_kw={"inputmode": "numeric", "spellcheck": "false"})
 
     return ExtraForm(data)

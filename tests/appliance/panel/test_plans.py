@@ -121,7 +121,8 @@ def test_a_web_space_extra_lets_an_upload_through_and_another_business_keeps_its
 def test_the_plan_pages_pass_the_nu_html_checker_in_english_and_french(env, petra, tmp_path):
     """The plans page (and refused), a plan's page (and a refused removal)
     and a business's page with an extra are valid HTML, in both languages."""
-    env.cli("tenant", "extra", "add", "other", "mailbox_mb", "10")
+    env.cli("tenant", "add", "nuco", "--name", "Nu Co")
+    env.cli("tenant", "extra", "add", "nuco", "mailbox_mb", "10")
     pages = []
     for lang in ("fr", "en"):
         petra.http.headers["Accept-Language"] = lang
@@ -129,7 +130,7 @@ def test_the_plan_pages_pass_the_nu_html_checker_in_english_and_french(env, petr
         replies["refused"] = petra.post("/operator/plans", {"name": "standard", "max_users": "x"})
         replies["plan"] = petra.get("/operator/plans/standard")
         replies["kept"] = petra.post("/operator/plans/standard/remove")
-        replies["business"] = petra.get("/operator/businesses/other")
+        replies["business"] = petra.get("/operator/businesses/nuco")
         for name, reply in replies.items():
             assert f'<html lang="{lang}">' in reply.text, (lang, name)
             pages.append(tmp_path / f"{lang}-{name}.html")
