@@ -49,13 +49,19 @@ def test_an_extra_adds_people_to_one_business_and_taking_it_back_keeps_them(cli)
 
 
 def test_a_plan_in_use_or_the_default_plan_stays_and_an_unused_one_goes(cli):
-    """`plan set` reaches the business on the plan; `plan remove` refuses
+    """`plan set` reaches the business on the plan (below its use: nothing
+    deleted, new people refused); `plan remove` refuses
     gold while acme is on it and the default plan, and removes it once acme
     moved."""
     cli("plan", "add", "gold", "--max-users", "5")
     cli("tenant", "add", "acme", "--plan", "gold")
-    cli("plan", "set", "gold", "--web-mb", "3")
+    cli("user", "add", "u0@acme.appliance.test")
+    cli("user", "add", "u1@acme.appliance.test")
+    cli("plan", "set", "gold", "--web-mb", "3", "--max-users", "1")
     assert cli.json("tenant", "show", "acme")["plan"]["web_bytes"] == 3 * 2**20
+    # Below what acme has: nobody is removed, nobody more is added.
+    assert len(cli.json("user", "list", "acme")) == 2
+    refused(cli, "user", "add", "u2@acme.appliance.test", message="the plan allows 1 users")
     assert cli.json("plan", "show", "gold")["businesses"] == ["acme"]
     refused(cli, "plan", "remove", "gold", message="plan gold is in use by 1 business(es): acme")
     refused(cli, "plan", "remove", "standard", message="default plan")
