@@ -91,6 +91,8 @@ class App:
         #: The services every front end calls (``appliance.services``).
         self.core = Services(settings, self.box, self.tenants, self.state_dir, self.catalog, self.certificate_files,
                              self.listeners)
+        # The settings' plans seed the box's (the box's own, once there, win).
+        self.core.plans.seed()
         #: The same, as the operator's verbs of old (``appliance.provisioning``).
         self.provisioning = Provisioning(self.core)
         #: Every Prometheus metric (``appliance.metrics``), one registry.

@@ -464,7 +464,7 @@ def check_sending_limits(conn: sqlite3.Connection, user_id: int, user_limit: int
     queues the message, so the count and the queue entry commit together.
     """
     tenant = directory.get_tenant(conn)
-    business_limit = tenant.plan.messages_per_day
+    business_limit = directory.limits(conn).messages_per_day
     business, user = sent_counters(user_id)
     if bump and outside and tenant.outbound_hold is not None:
         if directory.bump_usage(conn, OUTSIDE_COUNTER) > tenant.outbound_hold:

@@ -836,7 +836,9 @@ def reference() -> str:
     lines += [
         "### `[plans.NAME]`",
         "",
-        "Plans and their limits. `standard` and `small` exist by default; a table here changes or adds one.",
+        ("The plans a box starts with. `standard` and `small` exist by default; a table here changes or adds one."
+         " They seed the box's plans (`appliance plan`, the operators' Plans page, `/api/v1/plans`): a plan the box"
+         " lacks is added at start, one it has keeps what operators made of it."),
         "",
         "| key | type | default (standard) | meaning |",
         "|---|---|---|---|",

@@ -122,6 +122,22 @@ def _m0005(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE tenant ADD COLUMN outbound_hold INTEGER CHECK (outbound_hold > 0);")
 
 
+@MIGRATIONS(name="0006_extras")
+def _m0006(db: sqlite_utils.Database) -> None:
+    # Paid extras on top of the plan, one row each so a reseller can add
+    # and take back single items; the limits are the plan's plus their sum.
+    db.executescript(
+        """
+        CREATE TABLE extras (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('people', 'mailbox_mb', 'web_mb')),
+            amount INTEGER NOT NULL CHECK (amount > 0),
+            created TEXT NOT NULL
+        );
+        """
+    )
+
+
 #: The roles a user may have.
 ROLES = ("owner", "member")
 #: The states a user may be in: only ``active`` users log in; mail to
@@ -167,6 +183,22 @@ class Plan:
     messages_per_day: int
 
 
+#: The kinds of extra a business can have, and the limit each adds to.
+EXTRA_KINDS = ("people", "mailbox_mb", "web_mb")
+#: Extras one business may have at once.
+MAX_EXTRAS = 100
+
+
+@dataclass(frozen=True)
+class Extra:
+    """An amount on top of the plan: people, or MiB of mailbox or web space."""
+
+    id: int
+    kind: str
+    amount: int
+    created: str
+
+
 @dataclass(frozen=True)
 class TenantRow:
     slug: str
@@ -198,6 +230,53 @@ def get_tenant(conn: sqlite3.Connection) -> TenantRow:
         raise NotFound("this file holds no business")
     plan = Plan(row["plan"], row["max_users"], row["mailbox_bytes"], row["web_bytes"], row["messages_per_day"])
     return TenantRow(row["slug"], row["name"], plan, row["state"], row["created"], row["outbound_hold"])
+
+
+def list_extras(conn: sqlite3.Connection) -> list[Extra]:
+    """The business's extras, oldest first."""
+    return [Extra(r["id"], r["kind"], r["amount"], r["created"])
+            for r in conn.execute("SELECT id, kind, amount, created FROM extras ORDER BY id")]
+
+
+def add_extra(conn: sqlite3.Connection, kind: str, amount: int) -> Extra:
+    """Add an extra; InvalidInput for an unknown kind or an amount < 1,
+    LimitExceeded past :data:`MAX_EXTRAS`."""
+    if kind not in EXTRA_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(EXTRA_KINDS)}", field="kind")
+    if not isinstance(amount, int) or amount < 1:
+        raise InvalidInput("amount must be a whole number above 0", field="amount")
+    if conn.execute("SELECT count(*) FROM extras").fetchone()[0] >= MAX_EXTRAS:
+        raise LimitExceeded(f"a business has at most {MAX_EXTRAS} extras")
+    cur = conn.execute("INSERT INTO extras (kind, amount, created) VALUES (?, ?, ?)", (kind, amount, now()))
+    return Extra(cur.lastrowid, kind, amount, now())
+
+
+def remove_extra(conn: sqlite3.Connection, extra_id: int) -> Extra:
+    """Take back one extra; returns it. NotFound when there is none."""
+    row = conn.execute("SELECT id, kind, amount, created FROM extras WHERE id = ?", (extra_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no extra {extra_id}")
+    conn.execute("DELETE FROM extras WHERE id = ?", (extra_id,))
+    return Extra(row["id"], row["kind"], row["amount"], row["created"])
+
+
+def limits(conn: sqlite3.Connection) -> Plan:
+    """The business's effective limits: its plan's, plus the sum of its
+    extras of each kind. Every check of a plan limit reads this (in the
+    transaction that writes, so a change of plan or extras counts at once).
+    """
+    row = conn.execute(
+        "SELECT t.plan, t.max_users, t.mailbox_bytes, t.web_bytes, t.messages_per_day,"
+        " coalesce((SELECT sum(amount) FROM extras WHERE kind = 'people'), 0) AS people,"
+        " coalesce((SELECT sum(amount) FROM extras WHERE kind = 'mailbox_mb'), 0) AS mailbox_mb,"
+        " coalesce((SELECT sum(amount) FROM extras WHERE kind = 'web_mb'), 0) AS web_mb"
+        " FROM tenant t WHERE t.id = 1"
+    ).fetchone()
+    if row is None:
+        raise NotFound("this file holds no business")
+    mib = 1024 * 1024
+    return Plan(row["plan"], row["max_users"] + row["people"], row["mailbox_bytes"] + row["mailbox_mb"] * mib,
+                row["web_bytes"] + row["web_mb"] * mib, row["messages_per_day"])
 
 
 def set_outbound_hold(conn: sqlite3.Connection, limit: int | None) -> None:
@@ -283,7 +362,8 @@ def has_domain(conn: sqlite3.Connection, domain: str) -> bool:
 
 def add_user(conn: sqlite3.Connection, address: str, password_hash: str, display_name: str | None = None,
              state: str = "active") -> int:
-    """Create a user; returns its id. Enforces the plan's user count. The
+    """Create a user; returns its id. Enforces the user count of
+    :func:`limits`. The
     first user of a business is its owner, every later one a member."""
     if state not in USER_STATES:
         raise InvalidInput(f"state must be one of {', '.join(USER_STATES)}")
@@ -294,7 +374,7 @@ def add_user(conn: sqlite3.Connection, address: str, password_hash: str, display
         raise Conflict(f"user {address} already exists")
     if conn.execute("SELECT 1 FROM aliases WHERE address = ?", (address,)).fetchone():
         raise Conflict(f"{address} is already an alias")
-    limit = conn.execute("SELECT max_users FROM tenant WHERE id = 1").fetchone()[0]
+    limit = limits(conn).max_users
     count = conn.execute("SELECT count(*) FROM users").fetchone()[0]
     if count >= limit:
         raise LimitExceeded(f"the plan allows {limit} users")

@@ -10,7 +10,8 @@
   for CONDSTORE.
 * Quota: the bytes of a user's messages, kept by triggers in ``mail_usage``
   so a check is one row read; the limit is the user's ``quota_bytes`` or the
-  plan's ``mailbox_bytes``.
+  business's ``mailbox_bytes`` (:func:`storage.directory.limits`: plan and
+  extras).
 * What a message says about itself (MIME structure, ENVELOPE, the header
   fields listings and SEARCH read) is parsed by the caller before the write,
   off the business's single writer thread, and handed in as a
@@ -32,6 +33,7 @@ from typing import Iterable, Mapping
 
 import sqlite_utils
 
+from . import directory
 from . import mailhistory
 from . import mailthreads
 from .errors import Conflict, InvalidInput, LimitExceeded, NotFound
@@ -271,10 +273,10 @@ def store_body(conn: sqlite3.Connection, raw: bytes, parsed: Parsed) -> int:
 def quota_usage(conn: sqlite3.Connection, user_id: int) -> tuple[int, int]:
     """(bytes used, byte limit) of a user's mailboxes."""
     row = conn.execute(
-        "SELECT coalesce(u.quota_bytes, t.mailbox_bytes) AS quota,"
+        "SELECT coalesce(u.quota_bytes, ?) AS quota,"
         " coalesce((SELECT bytes FROM mail_usage WHERE user_id = u.id), 0) AS used"
-        " FROM users u, tenant t WHERE u.id = ?",
-        (user_id,),
+        " FROM users u WHERE u.id = ?",
+        (directory.limits(conn).mailbox_bytes, user_id),
     ).fetchone()
     if row is None:
         raise NotFound("no such user")
@@ -733,6 +735,7 @@ def business_usage(conn: sqlite3.Connection) -> tuple[int, int]:
     """(bytes in every mailbox of the business, the sum of their quotas)."""
     row = conn.execute(
         "SELECT coalesce(sum(coalesce((SELECT bytes FROM mail_usage WHERE user_id = u.id), 0)), 0) AS used,"
-        " coalesce(sum(coalesce(u.quota_bytes, t.mailbox_bytes)), 0) AS allotted FROM users u, tenant t"
+        " coalesce(sum(coalesce(u.quota_bytes, ?)), 0) AS allotted FROM users u",
+        (directory.limits(conn).mailbox_bytes,),
     ).fetchone()
     return row["used"], row["allotted"]

@@ -35,9 +35,10 @@ from . import picturesenders
 from . import mailthreads
 from . import brand
 from . import usage
+from . import plans
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
-                  apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS)
+                  apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS, plans.MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (

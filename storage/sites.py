@@ -28,6 +28,7 @@ from typing import Mapping
 
 import sqlite_utils
 
+from . import directory
 from .errors import InvalidInput, LimitExceeded, NotFound
 
 
@@ -243,7 +244,8 @@ def publish(conn: sqlite3.Connection, files: Mapping[str, bytes], *, limit_bytes
 
     Runs inside the caller's write transaction: either all of it happens or
     none. ``limit_bytes`` is the most the site may hold; None reads the
-    plan's ``web_bytes`` from the business row in this same transaction (the
+    business's web space (:func:`storage.directory.limits`, plan and
+    extras) in this same transaction (the
     builder and the upload pass that). Raises :class:`InvalidInput` for a bad
     path or source and :class:`LimitExceeded` for too many files or bytes;
     nothing changes then.
@@ -254,7 +256,7 @@ def publish(conn: sqlite3.Connection, files: Mapping[str, bytes], *, limit_bytes
         raise InvalidInput("the site has no files")
     if len(files) > MAX_FILES:
         raise LimitExceeded(f"the site has {len(files)} files; at most {MAX_FILES} are allowed")
-    plan_bytes = conn.execute("SELECT web_bytes FROM tenant WHERE id = 1").fetchone()[0]
+    plan_bytes = directory.limits(conn).web_bytes
     limit = plan_bytes if limit_bytes is None else min(limit_bytes, plan_bytes)
     total = 0
     for path, body in files.items():
@@ -359,7 +361,7 @@ def files_of(conn: sqlite3.Connection) -> dict[str, bytes]:
 
 def summary(conn: sqlite3.Connection) -> dict:
     """The live version, its files and sizes, and the plan's web space."""
-    limit = conn.execute("SELECT web_bytes FROM tenant WHERE id = 1").fetchone()[0]
+    limit = directory.limits(conn).web_bytes
     version = live_version(conn)
     row = conn.execute("SELECT * FROM site_versions WHERE version = ?", (version,)).fetchone()
     files = [

@@ -77,6 +77,23 @@ PAGE = _obj({"businesses": {"type": "array", "items": ENTRY}, "next": {"type": [
             ("businesses", "next"))
 PLANS = _obj({"plans": {"type": "array", "items": PLAN}}, ("plans",))
 SET_PLAN = _obj({"plan": STR}, ("plan",))
+PLAN_NAME = {"type": "string", "pattern": "^[a-z0-9-]{1,32}$"}
+_FIGURES = {
+    "max_users": {"type": "integer", "description": "people (mailboxes) a business may have"},
+    "mailbox_mb": {"type": "integer", "description": "storage per mailbox, MiB"},
+    "web_mb": {"type": "integer", "description": "website space, MiB"},
+    "messages_per_day": {"type": "integer", "description": "messages a business may send a day"},
+}
+NEW_PLAN = _obj({"name": PLAN_NAME, **_FIGURES}, ("name",))
+CHANGE_PLAN = _obj(dict(_FIGURES))
+PLAN_DETAIL = _obj({"plan": PLAN, "businesses": {"type": "array", "items": SLUG}}, ("plan", "businesses"))
+PLAN_REMOVED = _obj({"name": PLAN_NAME, "removed": {"type": "boolean"}}, ("name", "removed"))
+EXTRA_KIND = {"type": "string", "enum": ["people", "mailbox_mb", "web_mb"]}
+EXTRA = _obj({"id": INT, "kind": EXTRA_KIND, "amount": INT, "created": STR}, ("id", "kind", "amount", "created"))
+EXTRAS = _obj({"slug": SLUG, "plan": PLAN, "extras": {"type": "array", "items": EXTRA}, "limits": PLAN},
+              ("slug", "plan", "extras", "limits"))
+NEW_EXTRA = _obj({"kind": EXTRA_KIND, "amount": {"type": "integer", "description": "people, or MiB"}},
+                 ("kind", "amount"))
 REMOVED = _obj({"slug": SLUG, "removed": {"type": "boolean"}}, ("slug", "removed"))
 DOCUMENT = {"type": "object", "description": "an OpenAPI 3.1 document"}
 USAGE_LINE = _obj({"business": SLUG, "plan": STR, "days_active": INT, "peak_people": INT, "peak_storage_bytes": INT,
@@ -200,6 +217,47 @@ async def usage_report(call: Call) -> Answer:
     return Answer(200, report.as_dict())
 
 
+async def show_plan(call: Call) -> Answer:
+    return Answer(200, (await call.run(call.core.plans.show, call.params["name"])).as_dict())
+
+
+async def add_plan(call: Call) -> Answer:
+    body = checked(call.body, NEW_PLAN)
+    figures = {k: v for k, v in body.items() if k != "name"}
+    plan = await call.run(call.core.plans.add, body["name"], figures, actor=call.caller.actor)
+    return Answer(201, (await call.run(call.core.plans.show, plan.name)).as_dict(),
+                  [("location", f"/api/v1/plans/{plan.name}")])
+
+
+async def change_plan(call: Call) -> Answer:
+    body = checked(call.body, CHANGE_PLAN)
+    plan = await call.run(call.core.plans.change, call.params["name"], body, actor=call.caller.actor)
+    return Answer(200, (await call.run(call.core.plans.show, plan.name)).as_dict())
+
+
+async def remove_plan(call: Call) -> Answer:
+    await call.run(call.core.plans.remove, call.params["name"], actor=call.caller.actor)
+    return Answer(200, {"name": call.params["name"], "removed": True})
+
+
+async def list_extras(call: Call) -> Answer:
+    return Answer(200, (await call.run(call.core.extras.list, call.params["slug"])).as_dict())
+
+
+async def add_extra(call: Call) -> Answer:
+    body = checked(call.body, NEW_EXTRA)
+    await call.run(call.core.extras.add, call.params["slug"], body["kind"], body["amount"], actor=call.caller.actor)
+    return Answer(201, (await call.run(call.core.extras.list, call.params["slug"])).as_dict())
+
+
+async def remove_extra(call: Call) -> Answer:
+    number = call.params["id"]
+    if not number.isdigit() or len(number) > 12:
+        raise ApiError(404, "not_found", f"no extra {number}")
+    await call.run(call.core.extras.remove, call.params["slug"], int(number), actor=call.caller.actor)
+    return Answer(200, (await call.run(call.core.extras.list, call.params["slug"])).as_dict())
+
+
 async def openapi(call: Call) -> Answer:
     from .openapi import document
 
@@ -231,6 +289,23 @@ ROUTES: tuple[Route, ...] = (
           "The usage report of a month: one line per business with what it is billed on",
           usage_report, USAGE_REPORT, errors=(401, 422, 429), query=USAGE_QUERY,
           media={CSV_TYPE: {"type": "string", "description": "the same lines as CSV"}}),
+    Route("POST", "/plans", "addPlan", "Add a plan (figures not given: the defaults of [plans.NAME])",
+          add_plan, PLAN_DETAIL, status=201, write=True, body=NEW_PLAN,
+          errors=(401, 403, 409, 413, 415, 422, 429)),
+    Route("GET", "/plans/{name}", "showPlan", "One plan and the businesses on it", show_plan, PLAN_DETAIL,
+          errors=(401, 404, 422, 429)),
+    Route("PATCH", "/plans/{name}", "changePlan",
+          "Change a plan's figures; every business on it has the new limits at once",
+          change_plan, PLAN_DETAIL, write=True, body=CHANGE_PLAN, errors=_CHANGE),
+    Route("DELETE", "/plans/{name}", "removePlan", "Remove a plan no business is on (409 while one is)",
+          remove_plan, PLAN_REMOVED, write=True, errors=_CHANGE),
+    Route("GET", "/businesses/{slug}/extras", "listExtras",
+          "A business's extras and the limits they make with its plan", list_extras, EXTRAS, errors=_ONE),
+    Route("POST", "/businesses/{slug}/extras", "addExtra", "Add people, mailbox MiB or web MiB on top of the plan",
+          add_extra, EXTRAS, status=201, write=True, body=NEW_EXTRA, errors=_CHANGE),
+    Route("DELETE", "/businesses/{slug}/extras/{id}", "removeExtra",
+          "Take back one extra; nothing the business stored is deleted",
+          remove_extra, EXTRAS, write=True, errors=_CHANGE),
     Route("GET", "/openapi.json", "openapi", "This description", openapi, DOCUMENT, public=True),
 )
 

@@ -52,6 +52,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("plan")
     a.set_defaults(handler=lambda ctx: ctx.core.businesses.set_plan(ctx.args.slug, ctx.args.plan, actor=ctx.actor))
 
+    a = s.add_parser("extra", help="paid extras on top of a business's plan")
+    e = a.add_subparsers(dest="extra_action", metavar="ACTION", required=True)
+    b = e.add_parser("list", help="a business's extras and the limits they make with its plan")
+    b.add_argument("slug")
+    add_json(b)
+    b.set_defaults(handler=lambda ctx: ctx.emit(ctx.core.extras.list(ctx.args.slug), _extras))
+    b = e.add_parser("add", help="add people, mailbox MiB (each mailbox) or web MiB on top of the plan")
+    b.add_argument("slug")
+    b.add_argument("kind", metavar="KIND", help="people, mailbox_mb or web_mb")
+    b.add_argument("amount")
+    add_json(b)
+    b.set_defaults(handler=lambda ctx: ctx.emit(
+        ctx.core.extras.add(ctx.args.slug, ctx.args.kind, _whole(ctx.args.amount, "amount"), actor=ctx.actor),
+        lambda x: f"added extra {x['id']}: {x['kind']} {x['amount']}"))
+    b = e.add_parser("remove", help="take back one extra (by its number); nothing stored is deleted")
+    b.add_argument("slug")
+    b.add_argument("id")
+    b.set_defaults(handler=lambda ctx: print("took back extra {0.id}: {0.kind} {0.amount}".format(
+        ctx.core.extras.remove(ctx.args.slug, _whole(ctx.args.id, "id"), actor=ctx.actor))))
+
     a = s.add_parser("remove", help="unregister a business; its file goes to <state>/removed/")
     a.add_argument("slug")
     a.set_defaults(handler=lambda ctx: print(f"removed; file kept at {ctx.core.businesses.remove(ctx.args.slug, actor=ctx.actor)}"))
@@ -114,6 +134,20 @@ def _show(t: dict) -> str:
     ]
     if t.get("outbound_hold"):
         lines.append(f"hold:     {t['outbound_hold']} messages/day until lifted (appliance tenant lift {t['slug']})")
+    return "\n".join(lines)
+
+
+def _whole(value: str, name: str) -> int:
+    if not value.isdigit() or len(value) > 12:
+        raise InvalidInput(f"{name}: expected a whole number, not {value!r}")
+    return int(value)
+
+
+def _extras(v: dict) -> str:
+    limits = v["limits"]
+    lines = [table(v["extras"], ("id", "kind", "amount", "created")),
+             f"limits:   {v['plan']['name']} + extras: users {limits['max_users']},"
+             f" mailbox {limits['mailbox_bytes'] // 2**20} MiB, web {limits['web_bytes'] // 2**20} MiB"]
     return "\n".join(lines)
 
 

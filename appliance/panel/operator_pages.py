@@ -17,7 +17,7 @@ import asyncio
 from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from appliance.services.operators import actor
 
-from . import forms
+from . import forms, plan_forms
 from .core import Context, Response
 from .plan import meter_labels
 from .sessions import COOKIE, PLAIN_COOKIE
@@ -27,8 +27,8 @@ def _actor(ctx: Context) -> str:
     return actor(ctx.operator.name)
 
 
-def _plans(ctx: Context) -> list[str]:
-    return sorted(ctx.app.settings.plans)
+async def _plans(ctx: Context) -> list[str]:
+    return [p.name for p in await asyncio.to_thread(ctx.app.core.plans.list)]
 
 
 def _size(ctx: Context, n: int) -> str:
@@ -50,11 +50,11 @@ async def list_page(ctx: Context) -> Response:
 
 async def new_page(ctx: Context) -> Response:
     return ctx.render("operator_new.html",
-                      form=forms.new_business(ctx._, _plans(ctx), ctx.app.settings.box.default_plan))
+                      form=forms.new_business(ctx._, await _plans(ctx), ctx.app.settings.box.default_plan))
 
 
 async def create(ctx: Context) -> Response:
-    form = forms.new_business(ctx._, _plans(ctx), ctx.app.settings.box.default_plan, ctx.form_data())
+    form = forms.new_business(ctx._, await _plans(ctx), ctx.app.settings.box.default_plan, ctx.form_data())
     if not form.validate():
         return ctx.render("operator_new.html", 400, form=form)
     try:
@@ -82,14 +82,23 @@ async def _detail(ctx: Context):
         return None
 
 
-async def business_page(ctx: Context) -> Response:
+async def business_page(ctx: Context, *, extra_form=None, status: int = 200) -> Response:
+    """The business's page; ``extra_form``: the extras form as submitted
+    (with its errors), for a refused one."""
     detail = await _detail(ctx)
     if detail is None:
         return ctx.not_found()
     business = detail.business
-    return ctx.render("operator_business.html", business=business, people=detail.people,
-                      size=_size(ctx, detail.usage.file_bytes),
-                      plan_form=forms.change_plan(ctx._, _plans(ctx), business.plan.name))
+    return await _business(ctx, detail, forms.change_plan(ctx._, await _plans(ctx), business.plan.name), status,
+                           extra_form)
+
+
+async def _business(ctx: Context, detail, plan_form, status: int = 200, extra_form=None) -> Response:
+    extras = await asyncio.to_thread(ctx.app.core.extras.list, detail.business.slug)
+    return ctx.render("operator_business.html", status, business=detail.business, people=detail.people,
+                      size=_size(ctx, detail.usage.file_bytes), plan_form=plan_form, extras=extras,
+                      extra_form=extra_form or plan_forms.extra(ctx._),
+                      mib=lambda n: _size(ctx, n))
 
 
 async def _state(ctx: Context, state: str) -> Response:
@@ -121,10 +130,9 @@ async def change_plan(ctx: Context) -> Response:
     detail = await _detail(ctx)
     if detail is None:
         return ctx.not_found()
-    form = forms.change_plan(ctx._, _plans(ctx), detail.business.plan.name, ctx.form_data())
+    form = forms.change_plan(ctx._, await _plans(ctx), detail.business.plan.name, ctx.form_data())
     if not form.validate():
-        return ctx.render("operator_business.html", 400, business=detail.business, people=detail.people,
-                          size=_size(ctx, detail.usage.file_bytes), plan_form=form)
+        return await _business(ctx, detail, form, 400)
     await asyncio.to_thread(ctx.app.core.businesses.set_plan, detail.business.slug, form.plan.data,
                             actor=_actor(ctx))
     return ctx.redirect(f"/operator/businesses/{detail.business.slug}")

@@ -38,8 +38,8 @@ async def _domains(ctx: Context) -> list[str]:
 
 
 async def _plan_mailbox_mib(ctx: Context) -> int:
-    business = await asyncio.to_thread(ctx.app.core.businesses.show, ctx.session.slug)
-    return business.plan.mailbox_bytes // MIB
+    limits = await asyncio.to_thread(ctx.app.core.extras.limits, ctx.session.slug)
+    return limits.mailbox_bytes // MIB
 
 
 async def list_page(ctx: Context) -> Response:

@@ -81,6 +81,8 @@ PARAMS["event"] = r"[^/\s]{1,255}"
 PARAMS.update(list=r"[0-9a-f]{16}", task=r"[^/\s]{1,255}")
 # A conversation: the row id of its first message (storage.mailthreads).
 PARAMS["thread"] = r"[1-9][0-9]{0,17}"
+# The operators' plans: a plan's name; a business's extra, by its number.
+PARAMS.update(plan=r"[a-z0-9-]{1,32}", extra=r"[1-9][0-9]{0,11}")
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/operator/brand", "POST", "brand.save", OPERATORS),
     Route("/operator/brand/logo", "POST", "brand.upload_logo", OPERATORS),
     Route("/operator/brand/logo/remove", "POST", "brand.remove_logo", OPERATORS),
+    Route("/operator/plans", "GET", "operator_plans.list_page", OPERATORS),
+    Route("/operator/plans", "POST", "operator_plans.add", OPERATORS),
+    Route("/operator/plans/{plan}", "GET", "operator_plans.plan_page", OPERATORS),
+    Route("/operator/plans/{plan}", "POST", "operator_plans.change", OPERATORS),
+    Route("/operator/plans/{plan}/remove", "POST", "operator_plans.remove", OPERATORS),
+    Route("/operator/businesses/{slug}/extras", "POST", "operator_plans.add_extra", OPERATORS),
+    Route("/operator/businesses/{slug}/extras/{extra}/remove", "POST", "operator_plans.remove_extra", OPERATORS),
     # Contacts and the mini-CRM: the shared address book, which every user
     # of the business edits; only owners delete. The fixed paths come
     # before "/contacts/{uid}", which also matches them.

@@ -113,6 +113,8 @@ from .sitebuilder import SiteBuilder
 from .imagelibrary import ImageLibrary
 from .sites import Sites
 from .brand import Brands
+from .plans import Plans
+from .extras import Extras
 
 
 class Services:
@@ -157,6 +159,8 @@ class Services:
         self.signup = Signup(self.stores, self.businesses, self.people, brand=lambda: self.brand.current())
         self.api_keys = ApiKeys(self.stores)
         self.brand = Brands(self.stores)
+        self.plans = Plans(self.stores)
+        self.extras = Extras(self.stores)
 
 
 __all__ = ["Services", "Stores"]

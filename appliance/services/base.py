@@ -16,13 +16,14 @@ from typing import Callable, TypeVar
 
 from storage import box as boxdb
 from storage import directory
+from storage import plans
 from storage.database import Database
 from storage.tenants import TenantHandle, TenantPool
 
 from storage import names
 from ..catalog import Catalog
 from ..errors import InvalidInput, NotFound
-from ..settings import PlanLimits, Settings
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,18 @@ class Stores:
         return self.tenants.handle(self.slug_for_domain(address.rpartition("@")[2]))
 
     def plan(self, name: str | None) -> directory.Plan:
-        """The limits of plan ``name`` (default: ``[box] default_plan``)."""
+        """The limits of plan ``name`` (default: ``[box] default_plan``), from
+        the box's plans (:mod:`storage.plans`); InvalidInput when there is none."""
         name = name or self.settings.box.default_plan
-        limits: PlanLimits | None = self.settings.plans.get(name)
-        if limits is None:
-            raise InvalidInput(f"no plan named {name!r} (have: {', '.join(sorted(self.settings.plans))})", field="plan")
-        return directory.Plan(limits.name, limits.max_users, limits.mailbox_bytes, limits.web_bytes, limits.messages_per_day)
+
+        def read(conn: sqlite3.Connection) -> tuple[directory.Plan | None, list[str]]:
+            found = plans.get_plan(conn, name)
+            return found, [] if found else [p.name for p in plans.list_plans(conn)]
+
+        found, have = self.box.read_sync("plan", read)
+        if found is None:
+            raise InvalidInput(f"no plan named {name!r} (have: {', '.join(have)})", field="plan")
+        return found
 
     def changed(self, desc: str) -> None:
         """Tell a running daemon that a directory changed (it polls the box

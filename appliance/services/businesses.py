@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from storage import box as boxdb
-from storage import directory, schema
+from storage import directory, plans, schema
 from storage import usage as usagedb
 from storage.database import quick_check
 from storage.errors import IntegrityFailed
@@ -136,8 +136,8 @@ class Businesses:
         return handle.read_sync("tenant show", read)
 
     def plans(self) -> list[directory.Plan]:
-        """The box's plans (``[plans.NAME]``), by name. Changes nothing."""
-        return [self.stores.plan(name) for name in sorted(self.stores.settings.plans)]
+        """The box's plans (:mod:`appliance.services.plans`), by name. Changes nothing."""
+        return self.stores.box.read_sync("plan list", plans.list_plans)
 
     def usage(self, slug: str) -> Usage:
         """Usage figures of one business. Raises InvalidInput, NotFound."""

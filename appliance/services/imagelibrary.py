@@ -170,7 +170,7 @@ class ImageLibrary:
         processed = [(upload.filename, *_process(upload)) for upload in uploads]
 
         def add(conn: sqlite3.Connection) -> list[str]:
-            limit = directory.get_tenant(conn).plan.web_bytes
+            limit = directory.limits(conn).web_bytes
             live = sites.summary(conn)["bytes"]
             taken = {r["name"] for r in store.list_images(conn)}
             names = []
@@ -212,7 +212,7 @@ class ImageLibrary:
             raise InvalidInput(f"{upload.filename} is made a {photo.type} picture; name it .{photo.extension}")
 
         def put(conn: sqlite3.Connection) -> None:
-            limit = directory.get_tenant(conn).plan.web_bytes
+            limit = directory.limits(conn).web_bytes
             live = sites.summary(conn)["bytes"]
             large, phone = photo.large, photo.phone
             try:

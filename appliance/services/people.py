@@ -224,7 +224,7 @@ class People:
         value = megabytes * MIB if megabytes else None
 
         def change(conn: sqlite3.Connection) -> None:
-            plan = directory.get_tenant(conn).plan
+            plan = directory.limits(conn)
             if value is not None and value > plan.mailbox_bytes:
                 raise LimitExceeded(f"the plan allows mailboxes of at most {plan.mailbox_bytes // MIB} MiB")
             directory.set_quota(conn, address, value)

@@ -86,7 +86,7 @@ class PlanUsage:
 
         def read(conn: sqlite3.Connection) -> PlanUse:
             tenant = directory.get_tenant(conn)
-            plan = tenant.plan
+            plan = directory.limits(conn)
             mail_used, mail_allotted = mail.business_usage(conn)
             sent = directory.usage_on(conn, today, ["messages_sent"]).get("messages_sent", 0)
             meters = [

@@ -243,7 +243,7 @@ class SiteBuilder:
             profile = model.set_profile(model.Profile.from_dict(store.get_profile(conn)), changes)
             if new_logo is not None:
                 name, info = new_logo
-                limit = directory.get_tenant(conn).plan.web_bytes
+                limit = directory.limits(conn).web_bytes
                 store.put_image(conn, name, info.type, info.width, info.height, logo, limit_bytes=limit)
             store.set_profile(conn, profile.to_dict())
             # A logo of another type has another name: the one it replaces goes,
@@ -350,7 +350,7 @@ class SiteBuilder:
         False, with no pages, before :meth:`start`."""
 
         def read(conn: sqlite3.Connection) -> Overview:
-            limit = directory.get_tenant(conn).plan.web_bytes
+            limit = directory.limits(conn).web_bytes
             live = sites.summary(conn)
             started = store.exists(conn)
             return Overview(
@@ -629,7 +629,7 @@ class SiteBuilder:
         def publish(conn: sqlite3.Connection) -> int:
             for page in pages:
                 _check_mailboxes(conn, page)
-            version = sites.publish(conn, files, limit_bytes=tenant.plan.web_bytes, source="builder")
+            version = sites.publish(conn, files, limit_bytes=directory.limits(conn).web_bytes, source="builder")
             store.put_forms(conn, version, forms)
             store.mark_built(conn, version)
             directory.audit(conn, actor, "site.publish", f"version {version}: {len(files)} files, {total} bytes")

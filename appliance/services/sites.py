@@ -76,7 +76,7 @@ class Sites:
 
     def web_space(self, slug: str) -> int:
         """The plan's web space of business ``slug`` in bytes."""
-        return self.stores.handle(slug).read_sync("web space", lambda c: directory.get_tenant(c).plan.web_bytes)
+        return self.stores.handle(slug).read_sync("web space", lambda c: directory.limits(c).web_bytes)
 
     def publish(self, slug: str, files: Mapping[str, bytes], *, source: str = "upload", actor: str) -> Published:
         """Publish ``files`` (path -> bytes) as the business's website.
@@ -89,7 +89,7 @@ class Sites:
         handle = self.stores.handle(slug)
 
         def publish(conn: sqlite3.Connection) -> int:
-            limit = directory.get_tenant(conn).plan.web_bytes
+            limit = directory.limits(conn).web_bytes
             version = sites.publish(conn, files, limit_bytes=limit, source=source)
             total = sum(len(b) for b in files.values())
             directory.audit(conn, actor, "site.publish", f"version {version}: {len(files)} files, {total} bytes")

@@ -129,6 +129,13 @@ SPEC = {
     ("/operator/brand/logo/remove", "POST"): OPERATORS,
     ("/operator/usage", "GET"): OPERATORS,
     ("/operator/usage.csv", "GET"): OPERATORS,
+    ("/operator/plans", "GET"): OPERATORS,
+    ("/operator/plans", "POST"): OPERATORS,
+    ("/operator/plans/{plan}", "GET"): OPERATORS,
+    ("/operator/plans/{plan}", "POST"): OPERATORS,
+    ("/operator/plans/{plan}/remove", "POST"): OPERATORS,
+    ("/operator/businesses/{slug}/extras", "POST"): OPERATORS,
+    ("/operator/businesses/{slug}/extras/{extra}/remove", "POST"): OPERATORS,
     ("/support/leave", "POST"): {SUPPORT},
     # Contacts and the mini-CRM
     ("/contacts", "GET"): IN,
@@ -277,6 +284,8 @@ _sites: list[str] = []
 _images: list[str] = []
 #: Set once the walk has made a shared task list of acme's.
 _lists: list[str] = []
+#: Set once the walk has made the plan its operators change.
+_plans: list[str] = []
 
 
 def _add_acme_image(env, name: str) -> None:
@@ -291,7 +300,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 219
+    assert len(table) == 226
 
 
 @pytest.fixture(scope="module")
@@ -376,6 +385,20 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
             path = path.replace("{list}", _task_list_ref(env, owner)).replace("{task}", _own_task(env, owner))
     # An invitation link nobody was given: its page says it cannot be used.
     path = path.replace("{invitee}", "bob@acme.example").replace("{token}", "A" * 43).replace("{number}", "1")
+    if "{plan}" in pattern:
+        # A plan no business is on; the operator removes one made for the cell.
+        if not _plans:
+            env.cli("plan", "add", "walk-plan")
+            _plans.append("walk-plan")
+        plan = "walk-plan"
+        if viewer == OPERATOR and pattern.endswith("/remove"):
+            plan = f"walk-plan-{next(_victims)}"
+            env.cli("plan", "add", plan)
+        path = path.replace("{plan}", plan)
+    if "{extra}" in pattern:
+        # The operator takes back an extra of walkco's made for the cell.
+        extra = env.cli.json("tenant", "extra", "add", WALK_SLUG, "people", "1")["id"] if viewer == OPERATOR else 1
+        path = path.replace("{extra}", str(extra))
     path = path.replace("{slug}", WALK_SLUG).replace("{week}", "2026-W50").replace("{month}", "2026-12")
     if "{uid}" in pattern or "{deal}" in pattern:
         # A contact of acme's, made for this cell (the owner may delete it),
@@ -443,6 +466,10 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
         "/operator/businesses/{slug}/plan": {"plan": "standard"},
         # No name: refused beside the field, the brand unchanged for the other tests.
         "/operator/brand": {"name": "", "colour": "#0b5cad"},
+        "/operator/plans": {"name": f"walk-{next(_victims)}", "max_users": "2", "mailbox_mb": "10", "web_mb": "10",
+                            "messages_per_day": "10"},
+        "/operator/plans/{plan}": {"max_users": "2", "mailbox_mb": "10", "web_mb": "10", "messages_per_day": "10"},
+        "/operator/businesses/{slug}/extras": {"kind": "people", "amount": "1"},
         "/contacts/add": {"kind": "person", "given": "Walk", "family": viewer},
         "/contacts/import": {"text": "First Name,E-mail Address\r\nWalk,walk@import.example\r\n"},
         "/contacts/{uid}/edit": {"given": "Walk", "family": viewer},

@@ -297,6 +297,17 @@ def _raw(box: Box, path: str, token: str | None) -> tuple[int, str, bytes]:
         conn.close()
 
 
+def _audit(box: Box, slug: str) -> list[tuple[str, str, str]]:
+    """The business's audit log (actor, action, detail), read from its file."""
+    import sqlite3
+
+    conn = sqlite3.connect(box.daemon.state / "tenants" / f"{slug}.sqlite3", timeout=10)
+    try:
+        return conn.execute("SELECT actor, action, detail FROM audit ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
 def _seed_november(box: Box, slug: str) -> None:
     """Three days of November for ``slug``, through the usage service's own records."""
     from appliance import settings
@@ -332,3 +343,83 @@ def test_a_read_key_gets_the_usage_report_in_json_and_csv(box: Box):
     for query, field in (("month=2026-13", "month"), ("", "month"), ("month=2026-11&format=xml", "format")):
         status, _, answer = _raw(box, f"/usage?{query}", token)
         assert status == 422 and json.loads(answer)["error"]["field"] == field, query
+
+
+def test_plans_are_added_changed_and_removed_and_a_read_key_only_reads_them(box: Box):
+    """POST /plans adds one (201, the CLI lists it), PATCH changes it for
+    the business on it at once, DELETE is 409 while a business is on it and
+    200 after; a read key lists and shows plans but gets 403 on every
+    write, which changes nothing; bad figures are 422 naming the field."""
+    token, reader = box.key("planner"), box.key("plan-reader", "read")
+    reply = box.curl("POST", "/plans", token, {"name": "bronze", "max_users": 2, "web_mb": 5})
+    assert reply.status == 201 and reply.headers["location"] == "/api/v1/plans/bronze"
+    assert reply.body["plan"] == {"name": "bronze", "max_users": 2, "mailbox_bytes": 2048 * 2**20,
+                                  "web_bytes": 5 * 2**20, "messages_per_day": 500}
+    assert "bronze" in [p["name"] for p in box.cli.json("plan", "list")]
+    assert box.curl("POST", "/plans", token, {"name": "bronze"}).status == 409
+    refused = box.curl("POST", "/plans", token, {"name": "iron", "web_mb": 0})
+    assert refused.status == 422 and refused.body["error"]["field"] == "web_mb"
+    assert box.curl("POST", "/plans", token, {"name": "Bad Name"}).body["error"]["field"] == "name"
+    assert https(box, "POST", "/businesses", token, new_business("bronzeco", plan="bronze"))[0] == 201
+    status, changed = https(box, "PATCH", "/plans/bronze", token, {"max_users": 3})
+    assert status == 200 and changed["plan"]["max_users"] == 3 and changed["businesses"] == ["bronzeco"]
+    assert https(box, "GET", "/businesses/bronzeco", token)[1]["plan"]["max_users"] == 3
+    assert box.cli.json("tenant", "show", "bronzeco")["plan"]["max_users"] == 3
+    for method, path, body in (("POST", "/plans", {"name": "sneaky"}), ("PATCH", "/plans/bronze", {"max_users": 9}),
+                               ("DELETE", "/plans/bronze", None),
+                               ("POST", "/businesses/bronzeco/extras", {"kind": "people", "amount": 5})):
+        assert box.curl(method, path, reader, body).status == 403, (method, path)
+    assert https(box, "GET", "/plans/bronze", reader)[1]["plan"]["max_users"] == 3
+    assert "sneaky" not in [p["name"] for p in box.curl("GET", "/plans", reader).body["plans"]]
+    assert https(box, "GET", "/businesses/bronzeco/extras", reader)[1]["extras"] == []
+    in_use = box.curl("DELETE", "/plans/bronze", token)
+    assert in_use.status == 409 and "bronzeco" in in_use.body["error"]["message"]
+    assert https(box, "PUT", "/businesses/bronzeco/plan", token, {"plan": "standard"})[0] == 200
+    assert https(box, "DELETE", "/plans/bronze", token) == (200, {"name": "bronze", "removed": True})
+    assert https(box, "GET", "/plans/bronze", token)[0] == 404
+    assert box.curl("DELETE", "/plans/standard", token).status == 409  # the default plan
+
+
+def test_a_mailbox_full_over_smtp_takes_mail_after_a_mailbox_extra_and_another_business_is_unaffected(box: Box):
+    """On a plan of 1 MiB per mailbox, a second 700 kB message is refused
+    over SMTP as mailbox full; after POST .../extras (mailbox_mb 1) the
+    same message is accepted at once, the extra is in the audit log, and
+    the other business on that plan keeps the plan's limit; taking the
+    extra back deletes nothing but refuses the next message."""
+    token = box.key("extras")
+    assert box.curl("POST", "/plans", token, {"name": "onemeg", "mailbox_mb": 1}).status == 201
+    for slug in ("fullco", "sideco"):
+        assert https(box, "POST", "/businesses", token, new_business(slug, plan="onemeg"))[0] == 201
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@sender.example", "owner@fullco.appliance.test", "big"
+    message.set_content("".join(f"line {n:06d} of a long enough message body\n" for n in range(16000)))
+
+    def send() -> int:
+        try:
+            with smtplib.SMTP("127.0.0.1", box.daemon.port("smtp"), timeout=30) as smtp:
+                smtp.send_message(message)
+            return 250
+        except smtplib.SMTPRecipientsRefused as exc:
+            return next(iter(exc.recipients.values()))[0]
+        except smtplib.SMTPResponseException as exc:
+            return exc.smtp_code
+
+    assert send() == 250
+    assert send() == 452
+    status, added = https(box, "POST", "/businesses/fullco/extras", token, {"kind": "mailbox_mb", "amount": 1})
+    assert status == 201 and added["limits"]["mailbox_bytes"] == 2 * 2**20
+    assert added["plan"]["mailbox_bytes"] == 2**20
+    assert send() == 250
+    (extra,) = added["extras"]
+    assert ("apikey:extras", "extra.add", f"{extra['id']} mailbox_mb 1") in _audit(box, "fullco")
+    side = https(box, "GET", "/businesses/sideco/extras", token)[1]
+    assert side["extras"] == [] and side["limits"]["mailbox_bytes"] == 2**20
+    status, after = https(box, "DELETE", f"/businesses/fullco/extras/{extra['id']}", token)
+    assert status == 200 and after["extras"] == [] and after["limits"]["mailbox_bytes"] == 2**20
+    used = https(box, "GET", "/businesses/fullco", token)[1]["usage"]["mailbox_bytes"]
+    assert used > 2**20  # nothing deleted
+    assert send() == 452
+    assert https(box, "DELETE", f"/businesses/fullco/extras/{extra['id']}", token)[0] == 404
+    bad = box.curl("POST", "/businesses/fullco/extras", token, {"kind": "cpu", "amount": 1})
+    assert bad.status == 422 and bad.body["error"]["field"] == "kind"
+    assert box.curl("POST", "/businesses/fullco/extras", token, {"kind": "people", "amount": 0}).status == 422
