@@ -117,6 +117,22 @@ class MessageCommands:
         with_modseq = changed_since is not None
         wants_envelope = "ENVELOPE" in request.simple
 
+        def listing_reply(conn: Any, batch: list[int]) -> bytes:
+            # A message list (the bulk of what clients fetch): one tuple per
+            # message and no structure, bytes or mapping.
+            out = []
+            for row in maildb.listing_rows(conn, sel.id, batch, envelope=wants_envelope):
+                if changed_since is not None and row[4] <= changed_since:
+                    continue
+                seq = seqs.get(row[0])
+                if seq is None:
+                    continue
+                if wants_envelope and row[5] is None:
+                    out.append(batch_reply(conn, [row[0]]))  # stored before envelopes were
+                else:
+                    out.append(fetching.render_listing(seq, row, request, uid=uid, modseq=with_modseq))
+            return b"".join(out)
+
         def batch_reply(conn: Any, batch: list[int]) -> bytes:
             # Read and rendered in the read thread: cutting sections out of
             # hundreds of messages is CPU work that must not hold the loop.
@@ -136,12 +152,13 @@ class MessageCommands:
                     out.append(fetching.render(seq, row, request, uid=uid, modseq=with_modseq))
             return b"".join(out)
 
+        reply = listing_reply if request.listing else batch_reply
         size = FETCH_RAW_BATCH if request.needs_raw else FETCH_HEADER_BATCH if request.needs_header else FETCH_BATCH
         pos = 0
         while pos < len(uids):
             batch = uids[pos : pos + size]
             pos += len(batch)
-            data = await self._read("fetch", lambda c, b=batch: batch_reply(c, b))
+            data = await self._read("fetch", lambda c, b=batch: reply(c, b))
             if data:
                 self._write(data)
             if not self._drain.event.is_set():
