@@ -66,10 +66,10 @@ class MessageCommands:
             only = [sel.uids[i] for i in self._indexes(args, True)]
         elif args:
             raise Bad("EXPUNGE takes no arguments")
-        gone = await self._write_selected("expunge", lambda c: maildb.expunge_deleted(c, sel.id, only))
+        gone, caught_up = await self._write_selected("expunge", lambda c: maildb.expunge_deleted(c, sel.id, only))
         if gone:
             self._expunged(gone)
-            self._publish(sel.id)
+            self._publish(sel.id, caught_up=caught_up)
         return b"EXPUNGE completed"
 
     async def cmd_search(self, tag: bytes, args: list, uid: bool) -> bytes:
@@ -109,8 +109,10 @@ class MessageCommands:
             self.condstore = True
         uids = [sel.uids[i] for i in indexes]
         if request.sets_seen and sel.writable:
-            await self._write_selected("fetch seen", lambda c: maildb.store_flags(c, sel.id, uids, "+", ["\\Seen"]))
-            self._publish(sel.id)
+            _, caught_up = await self._write_selected(
+                "fetch seen", lambda c: maildb.store_flags(c, sel.id, uids, "+", ["\\Seen"])
+            )
+            self._publish(sel.id, caught_up=caught_up)
             if "FLAGS" not in request.simple:
                 request.simple.append("FLAGS")
         seqs = {sel.uids[i]: i + 1 for i in indexes}
@@ -191,7 +193,7 @@ class MessageCommands:
         values = rest[1] if len(rest) == 2 and isinstance(rest[1], list) else rest[1:]
         flags = flag_list(values)
         uids = [sel.uids[i] for i in indexes]
-        changed, failed = await self._write_selected(
+        (changed, failed), caught_up = await self._write_selected(
             "store", lambda c: maildb.store_flags(c, sel.id, uids, mode, flags, unchanged_since)
         )
         seqs = {sel.uids[i]: i + 1 for i in indexes}
@@ -207,7 +209,7 @@ class MessageCommands:
             out.append(b"* %d FETCH (%s)" % (seqs[row_uid], b" ".join(parts)))
         if out:
             self._write(b"\r\n".join(out) + b"\r\n")
-        self._publish(sel.id)
+        self._publish(sel.id, caught_up=caught_up)
         if failed:
             numbers = failed if uid else [seqs[u] for u in failed]
             return b"[MODIFIED " + compress(numbers).encode() + b"] conditional STORE failed"

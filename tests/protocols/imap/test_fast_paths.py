@@ -159,3 +159,30 @@ def test_search_keys_answered_in_sql(env):
     assert search("OR", "SEEN", "SUBJECT", "lunch") == [1, 2]
     assert search("NOT", "FROM", "kim", "SINCE", "08-Mar-2024") == [3]
     conn.logout()
+
+
+def test_own_store_is_not_echoed_but_another_sessions_is_reported(env):
+    """A session's STORE answers its own FETCH and nothing more on the next
+    UID command; a change by another session of the same user is still
+    reported there (EXPUNGE/FETCH catch-up, RFC 3501 7.4.1)."""
+    address = env.user()
+    conn = env.connect(address)
+    for n in range(3):
+        conn.append("INBOX", None, None, message(f"m{n}"))
+    conn.logout()
+    a, b = env.raw(), env.raw()
+    for c in (a, b):
+        c.login(address)
+        c.send(b"s SELECT INBOX\r\n")
+        c.until(b"s")
+    a.send(b"1 UID STORE 1 +FLAGS (\\Seen)\r\n")
+    assert a.until(b"1") == [b"* 1 FETCH (UID 1 FLAGS (\\Seen))", b"1 OK STORE completed"]
+    a.send(b"2 UID FETCH 2 (FLAGS)\r\n")
+    assert a.until(b"2") == [b"* 2 FETCH (UID 2 FLAGS ())", b"2 OK FETCH completed"]
+    b.send(b"3 UID STORE 3 +FLAGS (\\Flagged)\r\n")
+    b.until(b"3")
+    a.send(b"4 UID STORE 2 +FLAGS (\\Seen)\r\n")
+    lines = a.until(b"4")
+    assert b"* 3 FETCH (UID 3 FLAGS (\\Flagged))" in lines and lines[-1] == b"4 OK STORE completed"
+    a.close()
+    b.close()
