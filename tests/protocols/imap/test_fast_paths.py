@@ -19,7 +19,8 @@ NO_FIELD_REPLY = b" BODY[HEADER.FIELDS (X-NONE)] {2}\r\n\r\n"
 #: missing fields, odd addresses.
 TRICKY = [
     # encoded words, a quoted display name with a comma and a backslash
-    b'From: "Doe, Jane \\\\ Q." <jane@example.org>\r\nTo: =?utf-8?q?Andr=C3=A9?= <andre@example.net>, bob@example.com\r\n'
+    b'From: "Doe, Jane \\\\ Q." <jane@example.org>\r\n'
+    b'To: =?utf-8?q?Andr=C3=A9?= <andre@example.net>, bob@example.com\r\n'
     b'Subject: =?utf-8?b?w4l0w6kgcmVwb3J0?=\r\nDate: Mon, 2 Jan 2023 09:30:00 +0100\r\n'
     b'Message-ID: <a1@example.org>\r\nIn-Reply-To: <a0@example.org>\r\n\r\nbody\r\n',
     # group syntax, Sender and Reply-To, a folded Subject with a quote in it
@@ -141,9 +142,10 @@ def test_search_keys_answered_in_sql(env):
     messages say (the sets differ, so a wrong key cannot pass)."""
     address = env.user()
     conn = env.connect(address)
-    conn.append("INBOX", r"(\Seen)", '"05-Mar-2024 10:00:00 +0000"', message("Invoice march", sender="Kim <kim@example.org>"))
-    conn.append("INBOX", None, '"07-Mar-2024 10:00:00 +0000"', message("Lunch", sender="Tom <tom@example.net>"))
-    conn.append("INBOX", None, '"09-Mar-2024 10:00:00 +0000"', message("Invoice april", sender="Tom <tom@example.net>"))
+    kim, tom = "Kim <kim@example.org>", "Tom <tom@example.net>"
+    conn.append("INBOX", r"(\Seen)", '"05-Mar-2024 10:00:00 +0000"', message("Invoice march", sender=kim))
+    conn.append("INBOX", None, '"07-Mar-2024 10:00:00 +0000"', message("Lunch", sender=tom))
+    conn.append("INBOX", None, '"09-Mar-2024 10:00:00 +0000"', message("Invoice april", sender=tom))
     conn.select("INBOX")
 
     def search(*keys: str) -> list[int]:
