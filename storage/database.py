@@ -60,6 +60,15 @@ BUSY_TIMEOUT_MS = 10_000
 MAX_GROUP = 256
 #: A transaction slower than this is logged with the names of its writes.
 SLOW_SECONDS = 0.5
+#: How much of the file a read connection maps into memory (``PRAGMA
+#: mmap_size``). Listing or searching a mailbox touches a page of metadata
+#: per few messages, spread over the file among the bodies; through the
+#: map SQLite reads them in place instead of copying each one out of the
+#: OS cache with a system call: FETCH 1:* (FLAGS ENVELOPE) and SEARCH
+#: SUBJECT over 2,000 messages took about half the time. Address space
+#: only: the pages are the OS cache's, shared, and dropped with the
+#: connection when an idle file is closed. The writer does not map.
+READ_MMAP_BYTES = 1 << 30
 
 
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -314,6 +323,7 @@ class Database:
                 conn = self._idle_readers.pop() if self._idle_readers else None
             if conn is None:
                 conn = connect(self.path, readonly=True)
+                conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
             try:
                 # An explicit read transaction gives the function one snapshot.
                 conn.execute("BEGIN")

@@ -409,8 +409,17 @@ def highest_modseq(conn: sqlite3.Connection, box: int) -> int:
     return row[0] if row else 0
 
 
+def _tuples(conn: sqlite3.Connection, sql: str, params: tuple) -> sqlite3.Cursor:
+    """A cursor yielding plain tuples: no :class:`sqlite3.Row` per row, for
+    the reads that walk a whole mailbox."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor.execute(sql, params)
+
+
 def uid_list(conn: sqlite3.Connection, box: int) -> list[int]:
-    return [r[0] for r in conn.execute("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (box,))]
+    # Read from the (mailbox_id, uid) index alone.
+    return [uid for (uid,) in _tuples(conn, "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (box,))]
 
 
 def snapshot(conn: sqlite3.Connection, box: int) -> dict:
@@ -419,17 +428,17 @@ def snapshot(conn: sqlite3.Connection, box: int) -> dict:
     head = conn.execute(f"SELECT {_BOX_COLUMNS} FROM mailboxes WHERE id = ?", (box,)).fetchone()
     if head is None:
         raise NotFound("the mailbox was deleted")
-    uids, keywords, first_unseen = [], set(), None
-    for uid, flags in conn.execute("SELECT uid, flags FROM messages WHERE mailbox_id = ? ORDER BY uid", (box,)):
-        uids.append(uid)
-        if flags:
-            names = flags.split(" ")
-            keywords.update(f for f in names if not f.startswith("\\"))
-            if first_unseen is None and "\\Seen" not in names:
-                first_unseen = uid
-        elif first_unseen is None:
-            first_unseen = uid
-    return {**dict(head), "uids": uids, "keywords": sorted(keywords), "first_unseen": first_unseen}
+    # A mailbox holds few distinct flag sets, so SQLite groups the rows and
+    # Python looks at one line per set instead of one per message.
+    keywords, first_unseen = set(), None
+    for flags, first in _tuples(
+        conn, "SELECT flags, min(uid) FROM messages WHERE mailbox_id = ? GROUP BY flags", (box,)
+    ):
+        names = flags.split(" ") if flags else []
+        keywords.update(f for f in names if not f.startswith("\\"))
+        if "\\Seen" not in names and (first_unseen is None or first < first_unseen):
+            first_unseen = first
+    return {**dict(head), "uids": uid_list(conn, box), "keywords": sorted(keywords), "first_unseen": first_unseen}
 
 
 def changes(conn: sqlite3.Connection, box: int, since: int, last_uid: int) -> dict | None:
@@ -490,6 +499,26 @@ def fetch_rows(
         (box, *_uid_params(uids)),
     )
     return [dict(r) for r in rows]
+
+
+#: The columns of a :func:`listing_rows` tuple, in order.
+LISTING_COLUMNS = ("uid", "flags", "internal_date", "size", "modseq", "envelope")
+
+
+def listing_rows(conn: sqlite3.Connection, box: int, uids: list[int], *, envelope: bool = False) -> list[tuple]:
+    """What a message list shows (``FETCH 1:* (FLAGS ENVELOPE)``), as
+    plain tuples of :data:`LISTING_COLUMNS` by UID (ascending, distinct).
+
+    The cheap form of :func:`fetch_rows` for many messages at once: one
+    tuple per message, no mapping; ``envelope`` is None when not asked for
+    (the bodies' pages are then not read) or not stored."""
+    column, join = ("b.envelope", " JOIN bodies b ON b.id = m.body_id") if envelope else ("NULL", "")
+    return _tuples(
+        conn,
+        f"SELECT m.uid, m.flags, m.internal_date, m.size, m.modseq, {column} FROM messages m{join}"
+        f" WHERE m.mailbox_id = ? AND {_uid_filter(uids)} ORDER BY m.uid",
+        (box, *_uid_params(uids)),
+    ).fetchall()
 
 
 def _uid_filter(uids: list[int]) -> str:

@@ -147,10 +147,13 @@ def matching(conn: sqlite3.Connection, box: int, where: Clause, *, rows: bool) -
     # read only when a header field is searched or returned.
     join = " JOIN bodies b ON b.id = m.body_id" if rows or "b." in where.sql else ""
     conn.create_function("imap_contains", 2, contains, deterministic=True)
-    cursor = conn.execute(
+    cursor = conn.cursor()
+    if not rows:
+        cursor.row_factory = None  # plain tuples straight from SQLite
+    cursor.execute(
         f"SELECT {columns} FROM messages m{join} WHERE m.mailbox_id = ? AND {where.sql} ORDER BY m.uid",
         (box, *where.params),
     )
     if rows:
         return [dict(r) for r in cursor]
-    return [tuple(r) for r in cursor]
+    return cursor.fetchall()

@@ -5,6 +5,10 @@ what the storage query must return (the bytes, only the header block, or
 neither); :func:`render` writes one message's ``FETCH (...)`` contents from
 a row of :func:`storage.mail.fetch_rows`. Sections are cut out of the raw
 message with the offsets recorded at delivery (:mod:`appliance.mime`).
+A message list (only :data:`LISTING_ITEMS`, such as ``FETCH 1:* (FLAGS
+ENVELOPE)``, the bulk of what clients fetch) is written by
+:func:`render_listing` from plain tuples instead, with the ENVELOPE stored
+at delivery copied as it is: the same bytes for less work per message.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ _MACROS = {
 }
 _SIMPLE = {"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE", "BODY", "MODSEQ",
            "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+#: Items answered from a message's row alone, without its structure or bytes.
+LISTING_ITEMS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "MODSEQ"})
 _SECTION = re.compile(r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK)\[([^\]]*)\](?:<(\d{1,10})(?:\.(\d{1,10}))?>)?$", re.I)
 _PART = re.compile(r"^(\d{1,4}(?:\.\d{1,4}){0,19})(?:\.(HEADER|HEADER\.FIELDS|HEADER\.FIELDS\.NOT|TEXT|MIME))?$", re.I)
 _TEXTUAL = re.compile(r"^(HEADER|HEADER\.FIELDS|HEADER\.FIELDS\.NOT|TEXT)$", re.I)
@@ -65,6 +71,12 @@ class Request:
     @property
     def wants_modseq(self) -> bool:
         return "MODSEQ" in self.simple
+
+    @property
+    def listing(self) -> bool:
+        """Only items a message list shows (:data:`LISTING_ITEMS`): rendered
+        by :func:`render_listing` from :func:`storage.mail.listing_rows`."""
+        return not self.sections and LISTING_ITEMS.issuperset(self.simple)
 
 
 def parse_items(args: list[Token]) -> Request:
@@ -230,22 +242,14 @@ def render(seq: int, row: dict[str, Any], request: Request, *, uid: bool, modseq
         return tree
 
     for name in request.simple:
-        if name == "UID":
-            continue
-        if name == "FLAGS":
-            items.append(b"FLAGS " + flags_list(row["flags"]))
-        elif name == "INTERNALDATE":
-            items.append(b"INTERNALDATE " + internal_date(row["internal_date"]))
-        elif name == "RFC822.SIZE":
-            items.append(b"RFC822.SIZE %d" % row["size"])
-        elif name == "ENVELOPE":
-            items.append(b"ENVELOPE " + bytes(row["envelope"]))
+        if name in LISTING_ITEMS:
+            item = _listing_item(name, row["flags"], row["internal_date"], row["size"], row["envelope"])
+            if item is not None:
+                items.append(item)
         elif name == "BODYSTRUCTURE":
             items.append(b"BODYSTRUCTURE " + mime.bodystructure_wire(structure(), True))
         elif name == "BODY":
             items.append(b"BODY " + mime.bodystructure_wire(structure(), False))
-        elif name == "MODSEQ":
-            pass  # added below, once
         elif name == "RFC822":
             items.append(b"RFC822 " + mime.literal(raw))
         elif name == "RFC822.HEADER":
@@ -262,4 +266,35 @@ def render(seq: int, row: dict[str, Any], request: Request, *, uid: bool, modseq
         items.append(section.label + b" " + mime.literal(data))
     if modseq or request.wants_modseq:
         items.append(b"MODSEQ (%d)" % row["modseq"])
+    return b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n"
+
+
+def _listing_item(name: str, flags: str, date: str, size: int, envelope: bytes | None) -> bytes | None:
+    """One of :data:`LISTING_ITEMS` as it goes on the wire; None for UID and
+    MODSEQ, which both renderers place themselves (first and last)."""
+    if name == "FLAGS":
+        return b"FLAGS " + flags_list(flags)
+    if name == "ENVELOPE":
+        return b"ENVELOPE " + bytes(envelope)
+    if name == "INTERNALDATE":
+        return b"INTERNALDATE " + internal_date(date)
+    if name == "RFC822.SIZE":
+        return b"RFC822.SIZE %d" % size
+    return None
+
+
+def render_listing(seq: int, row: tuple, request: Request, *, uid: bool, modseq: bool) -> bytes:
+    """:func:`render` for a :attr:`Request.listing` request, from a tuple of
+    :data:`storage.mail.LISTING_COLUMNS` (whose envelope is stored): the
+    same bytes, without a mapping per message."""
+    row_uid, flags, date, size, row_modseq, envelope = row
+    items: list[bytes] = []
+    if uid or "UID" in request.simple:
+        items.append(b"UID %d" % row_uid)
+    for name in request.simple:
+        item = _listing_item(name, flags, date, size, envelope)
+        if item is not None:
+            items.append(item)
+    if modseq or request.wants_modseq:
+        items.append(b"MODSEQ (%d)" % row_modseq)
     return b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n"

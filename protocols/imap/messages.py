@@ -67,10 +67,10 @@ class MessageCommands:
             only = [sel.uids[i] for i in self._indexes(args, True)]
         elif args:
             raise Bad("EXPUNGE takes no arguments")
-        gone = await self._write_selected("expunge", lambda c: maildb.expunge_deleted(c, sel.id, only))
+        gone, caught_up = await self._write_selected("expunge", lambda c: maildb.expunge_deleted(c, sel.id, only))
         if gone:
             self._expunged(gone)
-            self._publish(sel.id)
+            self._publish(sel.id, caught_up=caught_up)
         return b"EXPUNGE completed"
 
     async def cmd_search(self, tag: bytes, args: list, uid: bool) -> bytes:
@@ -110,13 +110,31 @@ class MessageCommands:
             self.condstore = True
         uids = [sel.uids[i] for i in indexes]
         if request.sets_seen and sel.writable:
-            await self._write_selected("fetch seen", lambda c: maildb.store_flags(c, sel.id, uids, "+", ["\\Seen"]))
-            self._publish(sel.id)
+            _, caught_up = await self._write_selected(
+                "fetch seen", lambda c: maildb.store_flags(c, sel.id, uids, "+", ["\\Seen"])
+            )
+            self._publish(sel.id, caught_up=caught_up)
             if "FLAGS" not in request.simple:
                 request.simple.append("FLAGS")
         seqs = {sel.uids[i]: i + 1 for i in indexes}
         with_modseq = changed_since is not None
         wants_envelope = "ENVELOPE" in request.simple
+
+        def listing_reply(conn: Any, batch: list[int]) -> bytes:
+            # A message list (the bulk of what clients fetch): one tuple per
+            # message and no structure, bytes or mapping.
+            out = []
+            for row in maildb.listing_rows(conn, sel.id, batch, envelope=wants_envelope):
+                if changed_since is not None and row[4] <= changed_since:
+                    continue
+                seq = seqs.get(row[0])
+                if seq is None:
+                    continue
+                if wants_envelope and row[5] is None:
+                    out.append(batch_reply(conn, [row[0]]))  # stored before envelopes were
+                else:
+                    out.append(fetching.render_listing(seq, row, request, uid=uid, modseq=with_modseq))
+            return b"".join(out)
 
         def batch_reply(conn: Any, batch: list[int]) -> bytes:
             # Read and rendered in the read thread: cutting sections out of
@@ -137,12 +155,13 @@ class MessageCommands:
                     out.append(fetching.render(seq, row, request, uid=uid, modseq=with_modseq))
             return b"".join(out)
 
+        reply = listing_reply if request.listing else batch_reply
         size = FETCH_RAW_BATCH if request.needs_raw else FETCH_HEADER_BATCH if request.needs_header else FETCH_BATCH
         pos = 0
         while pos < len(uids):
             batch = uids[pos : pos + size]
             pos += len(batch)
-            data = await self._read("fetch", lambda c, b=batch: batch_reply(c, b))
+            data = await self._read("fetch", lambda c, b=batch: reply(c, b))
             if data:
                 self._write(data)
             if not self._drain.event.is_set():
@@ -175,7 +194,7 @@ class MessageCommands:
         values = rest[1] if len(rest) == 2 and isinstance(rest[1], list) else rest[1:]
         flags = flag_list(values)
         uids = [sel.uids[i] for i in indexes]
-        changed, failed = await self._write_selected(
+        (changed, failed), caught_up = await self._write_selected(
             "store", lambda c: maildb.store_flags(c, sel.id, uids, mode, flags, unchanged_since)
         )
         seqs = {sel.uids[i]: i + 1 for i in indexes}
@@ -191,7 +210,7 @@ class MessageCommands:
             out.append(b"* %d FETCH (%s)" % (seqs[row_uid], b" ".join(parts)))
         if out:
             self._write(b"\r\n".join(out) + b"\r\n")
-        self._publish(sel.id)
+        self._publish(sel.id, caught_up=caught_up)
         if failed:
             numbers = failed if uid else [seqs[u] for u in failed]
             return b"[MODIFIED " + compress(numbers).encode() + b"] conditional STORE failed"

@@ -346,11 +346,14 @@ class ImapServer(MailboxCommands, MessageCommands, imap4.IMAP4Server):
     async def _write_db(self, desc: str, fn: Callable[[Any], Any]) -> Any:
         return await self.handle.write("imap " + desc, fn)
 
-    async def _write_selected(self, desc: str, fn: Callable[[Any], Any]) -> Any:
+    async def _write_selected(self, desc: str, fn: Callable[[Any], Any]) -> tuple[Any, bool]:
         """A write to the selected mailbox whose effects this session
         reports itself (STORE, EXPUNGE): when nothing else changed the
         mailbox since the session last caught up, its MODSEQ moves past the
-        write, so the change is not echoed back as if another client made it."""
+        write, so the change is not echoed back as if another client made it.
+
+        Returns ``fn``'s result and whether the session is caught up so
+        (pass that to :meth:`_publish`)."""
         sel = self.selected
 
         def run(conn: Any) -> tuple[Any, int, int]:
@@ -359,12 +362,23 @@ class ImapServer(MailboxCommands, MessageCommands, imap4.IMAP4Server):
             return result, before, maildb.highest_modseq(conn, sel.id)
 
         result, before, after = await self._write_db(desc, run)
-        if before == sel.modseq and self.selected is sel:
+        caught_up = before == sel.modseq and self.selected is sel
+        if caught_up:
             sel.modseq = after
-        return result
+        return result, caught_up
 
-    def _publish(self, box: int) -> None:
+    def _publish(self, box: int, *, caught_up: bool = False) -> None:
+        """Tell the user's sessions that ``box`` changed. With ``caught_up``
+        (from :meth:`_write_selected`) this session is not marked to catch
+        up with its own write: that would cost a read after every STORE
+        only to learn that nothing else changed. A change by another
+        session publishes on its own and marks it as before."""
+        sel = self.selected
+        own = caught_up and sel is not None and sel.id == box
+        dirty = sel.dirty if own else False
         self.service.publish(self.principal.slug, self.principal.user_id, box)
+        if own:
+            sel.dirty = dirty
 
     def _on_event(self, box: int) -> None:
         sel = self.selected

@@ -10,7 +10,7 @@ import threading
 import pytest
 import sqlite_utils
 
-from storage.database import Database, apply_migrations, connect
+from storage.database import READ_MMAP_BYTES, Database, apply_migrations, connect
 
 KV = sqlite_utils.Migrations("kv")
 
@@ -35,6 +35,13 @@ def test_connection_pragmas(tmp_path):
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
     conn.close()
+
+
+def test_reads_map_the_file_and_the_writer_does_not(db):
+    """Read connections read pages through a memory map (READ_MMAP_BYTES);
+    the writer's connection keeps plain I/O."""
+    assert db.read_sync("mmap", lambda c: c.execute("PRAGMA mmap_size").fetchone()[0]) == READ_MMAP_BYTES
+    assert db.write_sync("mmap", lambda c: c.execute("PRAGMA mmap_size").fetchone()[0]) == 0
 
 
 def test_concurrent_writes_are_grouped_and_each_caller_gets_its_answer(db):
