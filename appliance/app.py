@@ -50,6 +50,8 @@ WATCH_SECONDS = 1.0
 EVICT_SECONDS = 30.0
 #: How often the panel's vacation replies are turned on or off by their dates.
 VACATION_DATES_SECONDS = 3600.0
+#: How often the replica's lag is read for the metrics (with backups on).
+BACKUP_LAG_SECONDS = 15.0
 
 
 def release_memory() -> None:
@@ -105,6 +107,10 @@ class App:
         self.spam = SpamFilter(settings.rspamd)
         #: Messages and web requests counted for billing, written in batches.
         self.usage_meter = UsageMeter(self.core.usage, settings.usage.flush_seconds)
+        #: (seconds since the least recently shipped database last shipped,
+        #: or None when one has never shipped or Litestream is not running;
+        #: how many are late), read by the backup watch; None: not read yet.
+        self.backup_lag: tuple[float | None, int] | None = None
         #: Every business's DNS data, read once per generation (``appliance.dnsdata``).
         self.dns_data = dnsdata.SharedRead()
         #: The submission rules (:class:`appliance.submission.Submission`),
@@ -182,6 +188,8 @@ class App:
         self._tasks.append(self.loop.create_task(self._evict(), name="evict-idle"))
         self._tasks.append(self.loop.create_task(self._vacation_dates(), name="vacation-dates"))
         self._tasks.append(self.loop.create_task(self.usage_meter.run(), name="usage-records"))
+        if self.settings.backup.url:
+            self._tasks.append(self.loop.create_task(self._watch_backups(), name="backup-lag"))
 
     def _write_listeners(self) -> None:
         run = self.state_dir / "run"
@@ -229,6 +237,19 @@ class App:
             if closed:
                 log.info("closed %d idle business files", closed)
                 await asyncio.to_thread(release_memory)
+
+    async def _watch_backups(self) -> None:
+        # What the metrics export of the replica: read from Litestream's
+        # socket off the loop every so often, never at scrape time.
+        while True:
+            try:
+                status = await asyncio.to_thread(self.core.backups.status)
+                ages = [d.age_seconds for d in status.databases]
+                self.backup_lag = (None if not status.running or any(a is None for a in ages)
+                                   else max(ages, default=0.0), len(status.warnings))
+            except Exception:  # noqa: BLE001 - try again at the next round
+                log.exception("cannot read the backup status")
+            await asyncio.sleep(BACKUP_LAG_SECONDS)
 
     async def _vacation_dates(self) -> None:
         # The Sieve we run has no "date" extension: the panel's scripts carry

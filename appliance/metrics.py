@@ -173,6 +173,15 @@ class _Snapshot:
             yield GaugeMetricFamily(name, doc, value=value)
         yield CounterMetricFamily("appliance_box_transactions", "Write transactions on the box database.",
                                   value=stats.transactions)
+        if app.backup_lag is not None:
+            lag, late = app.backup_lag
+            yield GaugeMetricFamily(
+                "appliance_backup_lag_seconds",
+                "Seconds since the least recently shipped database was last shipped by Litestream"
+                " (+Inf: one never was, or Litestream is not running).",
+                value=float("inf") if lag is None else lag)
+            yield GaugeMetricFamily("appliance_backup_late_databases",
+                                    "Databases shipped longer ago than [backup] warn_seconds, or never.", value=late)
         expiry = GaugeMetricFamily(
             "appliance_certificate_expiry_timestamp_seconds",
             "When each certificate served expires (Unix time), by certificate name.", labels=["name"])

@@ -274,6 +274,19 @@ def test_status_and_check_report_each_database_and_staging_files_are_not_shipped
                       "detail": f"3 databases shipped to {box.url} within 30 s", "fix": ""}]
     shipped = {Path(r.path).name for r in litestream.replicated(box.state)}
     assert shipped == {"box.sqlite3", "acme.sqlite3", "beta.sqlite3"}
+    # The metrics say the same: the oldest shipment is recent, none is late.
+    lag = wait_for(lambda: (m := _metrics(box)).get("appliance_backup_late_databases") == 0
+                   and m.get("appliance_backup_lag_seconds", float("inf")) < 30 and m, timeout=WAIT, interval=0.5)
+    assert lag["appliance_backup_lag_seconds"] >= 0
+
+
+def _metrics(box: Box) -> dict[str, float]:
+    """The daemon's unlabelled samples, as Prometheus scrapes them."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{box.daemon.port('metrics')}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
 
 
 def test_status_warns_when_litestream_is_not_running(box):
