@@ -3,8 +3,8 @@ from the command line's own parser, by shtab (PyPI), so that it names the
 commands, subcommands and options this version has and never drifts.
 
 Commands and options complete; option values complete as files where the
-value is a file or directory (``--config FILE``, ``--state DIR``, any
-``FILE``/``DIR``/``PATH`` metavar) and as nothing otherwise: business slugs
+value is a file or directory (``--config FILE``, ``--state DIR``, and
+every argument whose metavar says so) and as nothing otherwise: business slugs
 and user addresses live in the state, which a completion must not open.
 images/install installs the bash script with each release.
 """
@@ -17,8 +17,10 @@ import sys
 import shtab
 
 SHELLS = ("bash", "zsh")
-_FILE_METAVARS = {"FILE", "PATH", "SOURCE"}
-_DIR_METAVARS = {"DIR", "DIRECTORY"}
+#: Metavars whose values are files (shtab's file completion offers
+#: directories too, so DIR|ZIP is one) and those that are directories.
+_FILE_METAVARS = {"FILE", "ZIP", "DIR|ZIP"}
+_DIR_METAVARS = {"DIR", "SOURCE"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

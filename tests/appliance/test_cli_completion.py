@@ -86,6 +86,19 @@ def test_bash_completes_config_as_a_file(bash_script, tmp_path):
     assert complete_bash(bash_script, "--config", "bo", cwd=tmp_path) == ["box.toml"]
 
 
+def test_bash_completes_an_upgrade_source_as_a_directory(bash_script, tmp_path):
+    """`appliance upgrade SOURCE` offers directories, not files."""
+    (tmp_path / "release-0.2").mkdir()
+    (tmp_path / "release-notes.txt").write_text("")
+    assert complete_bash(bash_script, "upgrade", "rel", cwd=tmp_path) == ["release-0.2"]
+
+
+def test_bash_completes_a_slug_as_nothing(bash_script, tmp_path):
+    """A business slug is not looked up and not a file: nothing is offered, even with files about."""
+    (tmp_path / "acme").write_text("")
+    assert complete_bash(bash_script, "tenant", "show", "ac", cwd=tmp_path) == []
+
+
 def test_zsh_loads_the_script(tmp_path):
     """A real zsh loads the zsh script with compinit and registers it for appliance."""
     if shutil.which("zsh") is None:
