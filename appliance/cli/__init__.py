@@ -18,7 +18,8 @@ from typing import Sequence
 from appliance import logs
 from appliance.errors import ApplianceError, ConfigError
 
-from . import alias, apikey, backup, box, brand, cert, dns, domain, operator, plan, queue, senders, serve, sieve, site, srs, tenant, upgrade, usage, user
+from . import (alias, apikey, backup, box, brand, cert, completion, dns, domain, manpage, operator, plan, queue, senders, serve, sieve, site,
+               srs, tenant, upgrade, usage, user)
 from .common import DEFAULT_CONFIG, DEFAULT_STATE, Context
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (serve, tenant, domain, user, alias, senders, sieve, srs, box, queue, dns, site, cert, operator, apikey, backup,
-                   upgrade, brand, usage, plan):
+                   upgrade, brand, usage, plan, completion, manpage):
         module.register(sub)
     return parser
 

@@ -149,7 +149,7 @@ def test_a_bad_address_gives_a_config_that_does_not_load(tmp_path):
 
 
 def test_dry_run_prints_the_steps_and_changes_nothing(tmp_path):
-    """--dry-run shows the venv, the hash-checked pip installs, the unit and the start, and writes nothing."""
+    """--dry-run shows the venv, the hash-checked pip installs, the unit, the completion and man page, and the start, and writes nothing."""
     out = install("--dry-run", "--yes", "--root", str(tmp_path), *NAMES, "--ipv4", "192.0.2.10").stdout
     release = re.search(r"^\+ /usr/bin/python3 -m venv (/opt/appliance/releases/0\.1\.0-[0-9a-f]{12})/\.venv$", out, re.M)
     assert release, out
@@ -158,6 +158,10 @@ def test_dry_run_prints_the_steps_and_changes_nothing(tmp_path):
     assert re.search(rf"^\+ ln -sfn releases/{release[1].rsplit('/', 1)[1]} /opt/appliance/current.new$", out, re.M)
     assert "systemctl enable appliance.service" in out
     assert "/etc/systemd/system/appliance.service" in out
+    # The completion and the man page, made by the new release's own CLI.
+    cli = r"^\+ /opt/appliance/current/\.venv/bin/appliance"
+    assert re.search(rf"{cli} completion bash > /etc/bash_completion\.d/appliance$", out, re.M)
+    assert re.search(rf"{cli} manpage > /usr/local/share/man/man1/appliance\.1$", out, re.M)
     assert 'hostname = "box.example.test"' in out  # the config it would write
     assert "ns1.example.test" in out and "https://box.example.test/" in out  # what to set at the registrar
     assert list(tmp_path.iterdir()) == []
