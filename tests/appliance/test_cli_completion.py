@@ -100,16 +100,17 @@ def test_bash_completes_a_slug_as_nothing(bash_script, tmp_path):
 
 
 def test_zsh_loads_the_script(tmp_path):
-    """A real zsh loads the zsh script with compinit and registers it for appliance."""
+    """A real zsh finds the zsh script on its fpath, as a completion
+    function is installed, and compinit registers it for appliance."""
     if shutil.which("zsh") is None:
         pytest.skip("zsh is not installed on this machine")
     script = tmp_path / "_appliance"
     script.write_text(appliance("completion", "zsh"))
-    driver = f'autoload -U compinit && compinit -u -D && source {script} && print -r -- "$_comps[appliance]"'
+    driver = f'fpath=({tmp_path} $fpath); autoload -U compinit && compinit -u -D && print -r -- "$_comps[appliance]"'
     proc = subprocess.run(["zsh", "-f", "-c", driver], capture_output=True, text=True, timeout=30,
                           env=dict(os.environ, HOME=str(tmp_path)))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip()
+    assert proc.stdout.strip() == "_appliance", (proc.stdout, proc.stderr)
 
 
 def test_an_unknown_shell_is_refused():
