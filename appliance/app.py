@@ -31,6 +31,7 @@ from .metrics import Metrics
 from .passwords import Hasher
 from .provisioning import Provisioning
 from .services import Services
+from .services.boxstatus import BoxStatus
 from .spam import SpamFilter
 from .startup import STEPS, Running, start_step
 from .settings import Settings
@@ -105,6 +106,8 @@ class App:
         #: Content scoring and learning by rspamd (``appliance.spam``); off
         #: unless ``[rspamd] url`` is set.
         self.spam = SpamFilter(settings.rspamd)
+        #: ``appliance check`` and the operators' status page (``appliance.services.boxstatus``).
+        self.box_status = BoxStatus(self)
         #: Messages and web requests counted for billing, written in batches.
         self.usage_meter = UsageMeter(self.core.usage, settings.usage.flush_seconds)
         #: (seconds since the least recently shipped database last shipped,
@@ -296,3 +299,4 @@ class App:
         self.box.close()
         self.hasher.close()
         self.spam.close()
+        self.box_status.close()

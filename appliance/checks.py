@@ -3,7 +3,8 @@
 Each check returns :class:`Result` rows whose ``status`` is the severity:
 ``ok``, ``warn`` (works, but look) or ``fail`` (something is broken), and
 whose ``fix`` says in plain words what to do about it. The CLI prints them
-and exits non-zero when any failed. These read the box's own files; what
+and exits non-zero when any failed; the operators' "Box status" page shows
+them (both through :mod:`appliance.services.boxstatus`). These read the box's own files; what
 the world sees (DNS, reverse DNS, port 25) is :mod:`appliance.outsidechecks`. Checks only read; the one repair, rebuilding the catalog,
 is ``app.core.businesses.rebuild_catalog`` (``appliance box rebuild``).
 """

@@ -15,8 +15,9 @@ rows whose ``fix`` says, in plain words, what the operator should do:
 * ``port 25``: outgoing SMTP reaches the Internet (``[check] port25_probe``),
   or ``[smtp] smarthost`` answers instead.
 
-These block (DNS, sockets, SQLite reads): they are for the CLI, never the
-daemon's loop.
+These block (DNS, sockets, SQLite reads): the CLI and the operators'
+status page reach them through :mod:`appliance.services.boxstatus`, which
+runs them on its own thread, never on the daemon's loop.
 """
 
 from __future__ import annotations

@@ -529,7 +529,7 @@ SCHEMA: tuple[Section, ...] = (
             K("plain_http_loopback", "boolean", False, "Serve the panel over plain HTTP to clients on 127.0.0.0/8 and ::1 instead of redirecting them to HTTPS (the demo turns this on and the pages say so); every other client is always redirected.", _bool),
             K("check_resolver", "string", "", "DNS resolver, an IP address with an optional `:port`, through which a domain's live check (the panel's \"Check now\", `appliance domain check`) looks up its delegation and records, as the world sees them; empty: the system's resolver.", _resolver),
             K("check_seconds", "integer", 3, "Seconds one lookup of a domain check may take; a lookup still unanswered is reported as not checked.", _int(1, 30)),
-            K("check_cache_seconds", "integer", 60, "A domain's check result is reused this long, so pressing \"Check now\" again sends no new lookups.", _int(0, 3600)),
+            K("check_cache_seconds", "integer", 60, "A domain's check result is reused this long, so pressing \"Check now\" again sends no new lookups; so is the box's status on the operators' \"Box status\" page when it is reloaded (\"Check again\" looks anew).", _int(0, 3600)),
             K("draft_autosave_seconds", "integer", 120, "Webmail saves a message being written to Drafts this often while it changes (where JavaScript runs; each save replaces the one before); 0: only when the person presses \"Save draft\".", _int(0, 3600)),
         ),
     ),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from appliance import checks, outsidechecks
-
 from .common import add_json, table
 
 
@@ -25,8 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(ctx) -> int:
-    results = checks.run_all(ctx.app)
-    if not ctx.args.local:
-        results += outsidechecks.run_outside(ctx.app)
+    results = ctx.app.box_status.run(outside=not ctx.args.local).results
     ctx.emit([r.as_dict() for r in results], lambda rows: table(rows, ("status", "check", "detail", "fix")))
     return 1 if any(r.status == "fail" for r in results) else 0

@@ -198,6 +198,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/operator/businesses/{slug}/support", "POST", "operator_pages.open_support", OPERATORS),
     Route("/operator/usage", "GET", "operator_usage.page", OPERATORS),
     Route("/operator/usage.csv", "GET", "operator_usage.download", OPERATORS),
+    Route("/operator/status", "GET", "operator_status.page", OPERATORS),
+    Route("/operator/status", "POST", "operator_status.check_again", OPERATORS),
     Route("/support/leave", "POST", "operator_pages.leave_support", frozenset({SUPPORT})),
     # The reseller's brand: every page loads its stylesheet and logo; the
     # operators change it.
