@@ -363,7 +363,7 @@ class Database:
             self._inflight += 1
         self.last_used = time.monotonic()
         try:
-            return self._workers.submit(self._read, desc, fn)
+            future = self._workers.submit(self._read, desc, fn)
         except RuntimeError:
             # The workers are stopping (the pool is closing).
             with self._lock:
@@ -371,6 +371,22 @@ class Database:
                 if not self._inflight:
                     self._quiet.notify_all()
             raise DatabaseClosed(self.name) from None
+        future.add_done_callback(self._read_cancelled)
+        return future
+
+    def _read_cancelled(self, future: concurrent.futures.Future) -> None:
+        # A read cancelled before a worker took it (its asyncio caller was
+        # cancelled, say at shutdown) never runs :meth:`_read`, which is
+        # what counts it done: count it here, or close() waits for ever.
+        if not future.cancelled():
+            return
+        with self._lock:
+            self._inflight -= 1
+            quiet = not self._inflight
+            if quiet:
+                self._quiet.notify_all()
+        if quiet:
+            self._after_quiet()
 
     async def read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a read-only snapshot and return its result."""

@@ -150,3 +150,29 @@ def test_closed_database_refuses_new_work(tmp_path):
     database.close()
     with pytest.raises(DatabaseClosed):
         database.write_sync("late", lambda c: None)
+
+
+def test_a_read_cancelled_before_it_ran_does_not_hold_close(tmp_path):
+    """A read whose caller gave up while every worker was busy (an asyncio
+    task cancelled at shutdown) never runs; close() still returns once the
+    work that did run ends, instead of waiting for it for ever."""
+    database = Database(tmp_path / "r.sqlite3", [KV], readers=1)
+    release = threading.Event()
+    started = threading.Barrier(3)
+
+    def hold(conn):
+        started.wait(10)
+        release.wait(10)
+
+    # Both workers (readers + 1) held, so the next read waits in the queue.
+    held = [database.submit_read("hold", hold) for _ in range(2)]
+    started.wait(10)
+    waiting = database.submit_read("never", lambda c: None)
+    assert waiting.cancel()
+    release.set()
+    for future in held:
+        future.result(10)
+    closer = threading.Thread(target=database.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "close() still waits for the cancelled read"
