@@ -8,6 +8,7 @@ PHOTO) and a vCard 4.0 as Thunderbird writes it."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import sqlite3
@@ -23,7 +24,7 @@ import requests
 from tests import nu
 from tests.browser import AXE, CHROMIUM, Browser
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, _no_verify
 from .test_browser import PHONE, _clean
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "contacts"
@@ -646,9 +647,21 @@ def test_a_large_outlook_csv_file_in_windows_1252_is_uploaded_previewed_and_impo
 
 
 def test_an_upload_over_the_limit_is_refused_and_changes_nothing(env, ann, dav):
-    """A file of more than 5 MiB to the import: 413 before anything is read,
-    and no card added."""
+    """A form declaring more than the import's 5 MiB: 413 as soon as its
+    headers arrive, before any of the body is sent (a client still sending
+    when the server closes may see its connection reset instead, so the
+    body is only declared), and no card added."""
     token, _ = dav.sync()
-    reply = _upload(ann, {"confirm": "1"}, "big.vcf", b"BEGIN:VCARD\r\n" + b"X" * (5 * 1024 * 1024) + b"\r\nEND:VCARD\r\n")
-    assert reply.status_code == 413
+    ann.get("/contacts/import")
+    conn = http.client.HTTPSConnection("127.0.0.1", env.daemon.port("https"), timeout=30, context=_no_verify())
+    try:
+        conn.putrequest("POST", "/contacts/import")
+        conn.putheader("Content-Type", "multipart/form-data; boundary=b")
+        conn.putheader("Content-Length", str(5 * 1024 * 1024 + 1))
+        conn.putheader("Cookie", f"__Host-session={ann.session_cookie()}")
+        conn.putheader("Origin", ann.base)
+        conn.endheaders()
+        assert conn.getresponse().status == 413
+    finally:
+        conn.close()
     assert dav.sync(token)[1] == {}
