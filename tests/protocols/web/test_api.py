@@ -557,3 +557,16 @@ def test_a_read_key_gets_403_on_each_domain_user_and_alias_write(box: Box):
         reply = box.curl(method, path, reader, body)
         assert reply.status == 403 and reply.body["error"]["code"] == "forbidden", (method, path)
     assert [box.cli.json(kind, "list", "potter") for kind in ("domain", "user", "alias")] == before
+
+
+def test_a_replayed_user_creation_gets_the_first_answer_and_its_password(box: Box):
+    """POST .../users with the same Idempotency-Key and body answers the
+    first 201 again (the same generated password), not 409."""
+    token = box.key("users-replay")
+    assert https(box, "POST", "/businesses", token, new_business("cooper"))[0] == 201
+    body = {"address": "dan@cooper.appliance.test"}
+    first = box.curl("POST", "/businesses/cooper/users", token, body, {"Idempotency-Key": "user-1"})
+    again = box.curl("POST", "/businesses/cooper/users", token, body, {"Idempotency-Key": "user-1"})
+    assert first.status == again.status == 201 and again.body == first.body and first.body["password"]
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert [u["address"] for u in box.cli.json("user", "list", "cooper")].count("dan@cooper.appliance.test") == 1
