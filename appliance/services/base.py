@@ -85,10 +85,10 @@ class Stores:
         ``@domain``) is in; NotFound when no business (or not business
         ``slug``, when given) has that domain."""
         domain = address.rpartition("@")[2]
-        owner = self.slug_for_domain(domain)
-        if slug is not None and slug != owner:
+        if slug is not None and self.owner_of(domain) != slug:
+            # One answer whether another business has it or none does.
             raise NotFound(f"business {slug} has no domain {domain}")
-        return self.tenants.handle(owner)
+        return self.tenants.handle(self.slug_for_domain(domain))
 
     def plan(self, name: str | None) -> directory.Plan:
         """The limits of plan ``name`` (default: ``[box] default_plan``), from

@@ -533,6 +533,14 @@ def test_another_business_s_domains_users_and_aliases_are_404(box: Box):
         reply = box.curl(method, path, other, body)
         assert reply.status == 404 and reply.body["error"]["code"] == "not_found", (method, path, reply.body)
         assert "joiner" not in reply.body["error"]["message"].replace("joiner.", ""), reply.body
+    # The same answer as for a domain nobody has: nothing tells it is another business's.
+    other = box.key("tenants-3")
+    taken = box.curl("DELETE", f"/businesses/mason/users/{owner}", other).body["error"]["message"]
+    unknown = box.curl("DELETE", "/businesses/mason/users/owner@nobody.example", other).body["error"]["message"]
+    assert taken.replace("joiner.appliance.test", "X") == unknown.replace("nobody.example", "X")
+    taken = box.curl("DELETE", "/businesses/mason/domains/joiner.example", other).body["error"]["message"]
+    unknown = box.curl("DELETE", "/businesses/mason/domains/nobody.example", other).body["error"]["message"]
+    assert taken.replace("joiner.example", "X") == unknown.replace("nobody.example", "X")
     assert [d["name"] for d in box.cli.json("domain", "list", "joiner")][-1] == "joiner.example"
     assert [(u["address"], u["state"]) for u in box.cli.json("user", "list", "joiner")] == [(owner, "active")]
     assert [a["address"] for a in box.cli.json("alias", "list", "joiner")] == [alias]
