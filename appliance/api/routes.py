@@ -341,7 +341,8 @@ async def add_user(call: Call) -> Answer:
 
 
 async def change_user(call: Call) -> Answer:
-    # One `appliance user` subcommand per field given, in this order.
+    # One `appliance user` subcommand per field given, in this order; a
+    # refused one stops there and those before it stay, as with the CLI.
     body = checked(call.body, CHANGE_USER)
     slug, address, actor = call.params["slug"], call.params["address"], call.caller.actor
     people = call.core.people

@@ -477,13 +477,16 @@ def test_users_are_added_changed_and_removed_as_the_cli_shows_them(box: Box):
                         ({"address": ann, "colour": "blue"}, "colour")):
         reply = box.curl("POST", "/businesses/tailor/users", token, body)
         assert reply.status == 422 and reply.body["error"]["field"] == field, reply.body
+    token = box.key("users-2")
     assert box.curl("POST", "/businesses/tailor/users", token, {"address": ann}).status == 409
-    reply = box.curl("PATCH", f"/businesses/tailor/users/{ann}", token, {"quota_mb": -1})
-    assert reply.status == 422 and reply.body["error"]["field"] == "quota_mb"
+    for body, field in (({"quota_mb": -1}, "quota_mb"), ({"password": "short"}, "password"),
+                        ({"role": "boss"}, "role")):
+        reply = box.curl("PATCH", f"/businesses/tailor/users/{ann}", token, body)
+        assert reply.status == 422 and reply.body["error"]["field"] == field, reply.body
     status, removed = https(box, "DELETE", f"/businesses/tailor/users/{ann}", token)
     assert status == 200 and removed == {"address": ann, "removed": True}
     assert ann not in [u["address"] for u in box.cli.json("user", "list", "tailor")]
-    assert ("apikey:users", "user.remove", ann) in _audit(box, "tailor")
+    assert ("apikey:users-2", "user.remove", ann) in _audit(box, "tailor")
 
 
 def test_aliases_are_added_and_removed_as_the_cli_shows_them(box: Box):
