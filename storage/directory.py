@@ -164,7 +164,10 @@ class AddressTaken(Conflict):
 
 class BadTarget(InvalidInput):
     """An alias target that may not be used: malformed, unknown, outside
-    the business, or the alias itself."""
+    the business, or the alias itself. Its field is ``targets``."""
+
+    def __init__(self, *args: object, field: str | None = "targets"):
+        super().__init__(*args, field=field)
 
 
 def now() -> str:
@@ -416,7 +419,7 @@ def set_quota(conn: sqlite3.Connection, address: str, quota_bytes: int | None) -
 def set_role(conn: sqlite3.Connection, address: str, role: str) -> None:
     """Make a user ``owner`` or ``member``; a business keeps at least one owner."""
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
     row = get_user(conn, address)
     if row is None:
         raise NotFound(f"no user {address}")
@@ -435,7 +438,7 @@ def set_user_state(conn: sqlite3.Connection, address: str, state: str) -> None:
     business keeps at least one active owner.
     """
     if state not in ("active", "suspended"):
-        raise InvalidInput("state must be active or suspended")
+        raise InvalidInput("state must be active or suspended", field="state")
     row = get_user(conn, address)
     if row is None:
         raise NotFound(f"no user {address}")

@@ -102,6 +102,40 @@ USAGE_LINE = _obj({"business": SLUG, "plan": STR, "days_active": INT, "peak_peop
                    "messages_received", "web_requests", "web_bytes"))
 USAGE_REPORT = _obj({"month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
                      "businesses": {"type": "array", "items": USAGE_LINE}}, ("month", "businesses"))
+DOMAIN = _obj({"name": STR, "kind": {"type": "string", "enum": ["free", "own"]}, "created": STR},
+              ("name", "kind", "created"))
+DOMAINS = _obj({"domains": {"type": "array", "items": DOMAIN}}, ("domains",))
+NEW_DOMAIN = _obj({"domain": STR}, ("domain",))
+DOMAIN_REMOVED = _obj({"domain": STR, "removed": {"type": "boolean"}}, ("domain", "removed"))
+ROLE = {"type": "string", "enum": ["owner", "member"]}
+USER = _obj({"address": STR, "display_name": {"type": ["string", "null"]},
+             "quota_bytes": {"type": ["integer", "null"], "description": "null: the plan's mailbox size"},
+             "state": STR, "created": STR, "role": ROLE},
+            ("address", "display_name", "quota_bytes", "state", "created", "role"))
+USERS = _obj({"users": {"type": "array", "items": USER}}, ("users",))
+NEW_USER = _obj({
+    "address": {"type": "string", "description": "at one of the business's domains"},
+    "password": {"type": "string", "description": "default: one is generated and answered once"},
+    "name": {"type": "string", "description": "display name"},
+}, ("address",))
+USER_CREATED = _obj({"user": USER, "password": {"type": ["string", "null"], "description": "the generated one"}},
+                    ("user", "password"))
+CHANGE_USER = _obj({
+    "password": STR,
+    "quota_mb": {"type": "integer", "description": "mailbox quota, MiB (0: the plan's)"},
+    "role": ROLE,
+    "state": {"type": "string", "enum": ["active", "suspended"],
+              "description": "suspended: no login anywhere, mail to them still accepted"},
+})
+USER_REMOVED = _obj({"address": STR, "removed": {"type": "boolean"}}, ("address", "removed"))
+ALIAS = _obj({"address": {"type": "string", "description": "local@domain, or @domain for a catch-all"},
+              "targets": {"type": "array", "items": STR}}, ("address", "targets"))
+ALIASES = _obj({"aliases": {"type": "array", "items": ALIAS}}, ("aliases",))
+NEW_ALIAS = _obj({"alias": {"type": "string", "description": "local@domain, or @domain for a catch-all"},
+                  "targets": {"type": "array", "items": STR,
+                              "description": "users or aliases of the same business; added to those it has"}},
+                 ("alias", "targets"))
+ALIAS_REMOVED = _obj({"alias": STR, "removed": {"type": "boolean"}}, ("alias", "removed"))
 USAGE_QUERY = (
     {"name": "month", "in": "query", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
      "description": "the month, YYYY-MM (UTC)"},
@@ -110,7 +144,7 @@ USAGE_QUERY = (
 )
 CSV_TYPE = "text/csv; charset=utf-8"
 
-_TYPES = {"string": str, "boolean": bool, "integer": int}
+_TYPES = {"string": str, "boolean": bool, "integer": int, "array": list}
 
 
 def checked(body: dict | None, schema: dict) -> dict:
@@ -129,6 +163,9 @@ def checked(body: dict | None, schema: dict) -> dict:
         if isinstance(kind, str) and kind in _TYPES and (
                 not isinstance(value, _TYPES[kind]) or (kind == "integer" and isinstance(value, bool))):
             raise ApiError(422, "invalid_input", f"{name} must be a {kind}", name)
+        item = schema["properties"][name].get("items", {}).get("type")
+        if kind == "array" and item in _TYPES and not all(isinstance(v, _TYPES[item]) for v in value):
+            raise ApiError(422, "invalid_input", f"{name} must be a list of {item}s", name)
     return body
 
 
@@ -258,6 +295,94 @@ async def remove_extra(call: Call) -> Answer:
     return Answer(200, (await call.run(call.core.extras.list, call.params["slug"])).as_dict())
 
 
+async def list_domains(call: Call) -> Answer:
+    domains = await call.run(call.core.domains.list, call.params["slug"])
+    return Answer(200, {"domains": [asdict(d) for d in domains]})
+
+
+async def add_domain(call: Call) -> Answer:
+    body = checked(call.body, NEW_DOMAIN)
+    slug = call.params["slug"]
+    before = {d.name for d in await call.run(call.core.domains.list, slug)}
+    await call.run(call.core.domains.add, slug, body["domain"], actor=call.caller.actor)
+    added = next(d for d in await call.run(call.core.domains.list, slug) if d.name not in before)
+    return Answer(201, asdict(added), [("location", f"/api/v1/businesses/{slug}/domains/{added.name}")])
+
+
+async def remove_domain(call: Call) -> Answer:
+    await call.run(call.core.domains.remove, call.params["domain"], actor=call.caller.actor,
+                   slug=call.params["slug"])
+    return Answer(200, {"domain": call.params["domain"], "removed": True})
+
+
+async def _user(call: Call, address: str) -> dict:
+    """The user ``address`` of the route's business, as `user list` shows it."""
+    wanted = address.strip().lower()
+    for person in await call.run(call.core.people.list, call.params["slug"]):
+        if person.address == wanted:
+            return person.as_dict()
+    raise ApiError(404, "not_found", f"no user {wanted}")
+
+
+async def list_users(call: Call) -> Answer:
+    people = await call.run(call.core.people.list, call.params["slug"])
+    return Answer(200, {"users": [p.as_dict() for p in people]})
+
+
+async def add_user(call: Call) -> Answer:
+    body = checked(call.body, NEW_USER)
+    slug = call.params["slug"]
+    before = {p.address for p in await call.run(call.core.people.list, slug)}
+    generated = await call.run(call.core.people.add, body["address"], body.get("password"), body.get("name"),
+                               actor=call.caller.actor, slug=slug)
+    user = next(p.as_dict() for p in await call.run(call.core.people.list, slug) if p.address not in before)
+    return Answer(201, {"user": user, "password": generated},
+                  [("location", f"/api/v1/businesses/{slug}/users/{user['address']}")])
+
+
+async def change_user(call: Call) -> Answer:
+    # One `appliance user` subcommand per field given, in this order; a
+    # refused one stops there and those before it stay, as with the CLI.
+    body = checked(call.body, CHANGE_USER)
+    slug, address, actor = call.params["slug"], call.params["address"], call.caller.actor
+    people = call.core.people
+    if "password" in body:
+        await call.run(people.set_password, address, body["password"], actor=actor, slug=slug)
+    if "quota_mb" in body:
+        await call.run(people.set_quota, address, body["quota_mb"], actor=actor, slug=slug)
+    if "role" in body:
+        await call.run(people.set_role, address, body["role"], actor=actor, slug=slug)
+    if "state" in body:
+        await call.run(people.set_state, address, body["state"], actor=actor, slug=slug)
+    return Answer(200, await _user(call, address))
+
+
+async def remove_user(call: Call) -> Answer:
+    await call.run(call.core.people.remove, call.params["address"], actor=call.caller.actor,
+                   slug=call.params["slug"])
+    return Answer(200, {"address": call.params["address"], "removed": True})
+
+
+async def list_aliases(call: Call) -> Answer:
+    aliases = await call.run(call.core.addresses.list, call.params["slug"])
+    return Answer(200, {"aliases": [a.as_dict() for a in aliases]})
+
+
+async def add_alias(call: Call) -> Answer:
+    body = checked(call.body, NEW_ALIAS)
+    slug = call.params["slug"]
+    await call.run(call.core.addresses.add, body["alias"], body["targets"], actor=call.caller.actor, slug=slug)
+    wanted = body["alias"].strip().lower()
+    alias = next(a for a in await call.run(call.core.addresses.list, slug) if a.address == wanted)
+    return Answer(201, alias.as_dict(), [("location", f"/api/v1/businesses/{slug}/aliases/{alias.address}")])
+
+
+async def remove_alias(call: Call) -> Answer:
+    await call.run(call.core.addresses.remove, call.params["alias"], actor=call.caller.actor,
+                   slug=call.params["slug"])
+    return Answer(200, {"alias": call.params["alias"], "removed": True})
+
+
 async def openapi(call: Call) -> Answer:
     from .openapi import document
 
@@ -306,6 +431,31 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/businesses/{slug}/extras/{id}", "removeExtra",
           "Take back one extra; nothing the business stored is deleted",
           remove_extra, EXTRAS, write=True, errors=_CHANGE),
+    Route("GET", "/businesses/{slug}/domains", "listDomains", "A business's domains, the free one first",
+          list_domains, DOMAINS, errors=_ONE),
+    Route("POST", "/businesses/{slug}/domains", "addDomain", "Give a business one of its own domains",
+          add_domain, DOMAIN, status=201, write=True, idempotent=True, body=NEW_DOMAIN, errors=_CHANGE),
+    Route("DELETE", "/businesses/{slug}/domains/{domain}", "removeDomain",
+          "Take a domain away from a business, with its users and aliases",
+          remove_domain, DOMAIN_REMOVED, write=True, errors=_CHANGE),
+    Route("GET", "/businesses/{slug}/users", "listUsers", "A business's users (mailboxes and logins)",
+          list_users, USERS, errors=_ONE),
+    Route("POST", "/businesses/{slug}/users", "addUser",
+          "Create a user; without a password one is generated and answered once",
+          add_user, USER_CREATED, status=201, write=True, idempotent=True, body=NEW_USER, errors=_CHANGE),
+    Route("PATCH", "/businesses/{slug}/users/{address}", "changeUser",
+          "Change a user's password, quota, role or state (suspended or active)",
+          change_user, USER, write=True, body=CHANGE_USER, fields={"megabytes": "quota_mb"}, errors=_CHANGE),
+    Route("DELETE", "/businesses/{slug}/users/{address}", "removeUser", "Remove a user and their mail",
+          remove_user, USER_REMOVED, write=True, errors=_CHANGE),
+    Route("GET", "/businesses/{slug}/aliases", "listAliases", "A business's aliases and catch-alls",
+          list_aliases, ALIASES, errors=_ONE),
+    Route("POST", "/businesses/{slug}/aliases", "addAlias",
+          "Make an address (or @domain) deliver to users or aliases of the same business",
+          add_alias, ALIAS, status=201, write=True, idempotent=True, body=NEW_ALIAS, fields={"address": "alias"},
+          errors=_CHANGE),
+    Route("DELETE", "/businesses/{slug}/aliases/{alias}", "removeAlias", "Remove an alias",
+          remove_alias, ALIAS_REMOVED, write=True, errors=_CHANGE),
     Route("GET", "/openapi.json", "openapi", "This description", openapi, DOCUMENT, public=True),
 )
 

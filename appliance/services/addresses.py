@@ -29,6 +29,9 @@ class Alias:
 
 
 class Addresses:
+    """Aliases of businesses, named by address. A ``slug`` given to a
+    method is the business the address must be in: NotFound otherwise."""
+
     def __init__(self, stores: Stores):
         self.stores = stores
 
@@ -37,7 +40,7 @@ class Addresses:
         rows = self.stores.handle(slug).read_sync("alias list", directory.list_aliases)
         return [Alias(r["address"], r["targets"]) for r in rows]
 
-    def add(self, address: str, targets: list[str], *, actor: str) -> None:
+    def add(self, address: str, targets: list[str], *, actor: str, slug: str | None = None) -> None:
         """Make ``address`` (or ``@domain``) deliver to ``targets`` too.
 
         Checks: 1 to :data:`MAX_TARGETS` valid targets, each a user or alias
@@ -57,7 +60,7 @@ class Addresses:
             clean = [names.address(t) for t in targets]
         except InvalidInput as exc:
             raise BadTarget(str(exc)) from None
-        handle = self.stores.handle_for_address(address)
+        handle = self.stores.handle_for_address(address, slug)
         for target in clean:
             if self.stores.owner_of(target.rpartition("@")[2]) != handle.slug:
                 raise BadTarget(f"target {target} is outside this business")
@@ -71,7 +74,8 @@ class Addresses:
         handle.write_sync("alias add", add)
         self.stores.changed("alias add")
 
-    def remove(self, address: str, targets: list[str] | None = None, *, actor: str) -> None:
+    def remove(self, address: str, targets: list[str] | None = None, *, actor: str,
+               slug: str | None = None) -> None:
         """Remove an alias, or only the ``targets`` named. Raises
         InvalidInput, NotFound."""
         address = names.alias_address(address)
@@ -81,5 +85,5 @@ class Addresses:
             directory.remove_alias(conn, address, clean)
             directory.audit(conn, actor, "alias.remove", address)
 
-        self.stores.handle_for_address(address).write_sync("alias remove", remove)
+        self.stores.handle_for_address(address, slug).write_sync("alias remove", remove)
         self.stores.changed("alias remove")

@@ -80,10 +80,15 @@ class Stores:
         finally:
             self.catalog.invalidate()
 
-    def handle_for_address(self, address: str) -> TenantHandle:
+    def handle_for_address(self, address: str, slug: str | None = None) -> TenantHandle:
         """The handle of the business whose domain ``address`` (or
-        ``@domain``) is in; NotFound when no business has that domain."""
-        return self.tenants.handle(self.slug_for_domain(address.rpartition("@")[2]))
+        ``@domain``) is in; NotFound when no business (or not business
+        ``slug``, when given) has that domain."""
+        domain = address.rpartition("@")[2]
+        if slug is not None and self.owner_of(domain) != slug:
+            # One answer whether another business has it or none does.
+            raise NotFound(f"business {slug} has no domain {domain}")
+        return self.tenants.handle(self.slug_for_domain(domain))
 
     def plan(self, name: str | None) -> directory.Plan:
         """The limits of plan ``name`` (default: ``[box] default_plan``), from

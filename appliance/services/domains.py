@@ -69,10 +69,10 @@ class Domains:
         InvalidInput, NotFound.
         """
         domain = names.domain(domain)
-        owner = self.stores.slug_for_domain(domain)
-        if slug is not None and slug != owner:
+        if slug is not None and self.stores.owner_of(domain) != slug:
+            # One answer whether another business has it or none does.
             raise NotFound(f"business {slug} has no domain {domain}")
-        slug = owner
+        slug = self.stores.slug_for_domain(domain)
 
         def remove(conn: sqlite3.Connection) -> None:
             directory.remove_domain(conn, domain)

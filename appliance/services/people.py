@@ -54,7 +54,9 @@ class Person:
 
 class People:
     """Users of businesses, named by address. Hashing runs in the calling
-    thread: callers on the event loop run these methods in a thread."""
+    thread: callers on the event loop run these methods in a thread. A
+    ``slug`` given to a method is the business the address must be in:
+    NotFound otherwise, as for an address no business has."""
 
     def __init__(self, stores: Stores):
         self.stores = stores
@@ -64,7 +66,8 @@ class People:
         rows = self.stores.handle(slug).read_sync("user list", directory.list_users)
         return [Person(**r) for r in rows]
 
-    def add(self, address: str, password: str | None = None, name: str | None = None, *, actor: str) -> str | None:
+    def add(self, address: str, password: str | None = None, name: str | None = None, *, actor: str,
+            slug: str | None = None) -> str | None:
         """Create a user; returns the generated password when none was given.
 
         Checks: the address and name are valid; the domain belongs to a
@@ -79,7 +82,7 @@ class People:
         if password is None:
             password = generated = passwords.generate()
         hashed = passwords.hash_password(password)
-        handle = self.stores.handle_for_address(address)
+        handle = self.stores.handle_for_address(address, slug)
 
         def add(conn: sqlite3.Connection) -> int:
             user_id = directory.add_user(conn, address, hashed, display)
@@ -176,7 +179,7 @@ class People:
             raise InvitationUnusable("unknown")
         return handle, address
 
-    def set_state(self, address: str, state: str, *, actor: str) -> None:
+    def set_state(self, address: str, state: str, *, actor: str, slug: str | None = None) -> None:
         """Suspend (``suspended``) or resume (``active``) one person. A
         suspended person cannot log in on any protocol or the panel; mail
         to them is still accepted.
@@ -193,10 +196,11 @@ class People:
             directory.set_user_state(conn, address, state)
             directory.audit(conn, actor, "user.suspend" if state == "suspended" else "user.resume", address)
 
-        self.stores.handle_for_address(address).write_sync("user state", change)
+        self.stores.handle_for_address(address, slug).write_sync("user state", change)
         self.stores.changed("user state")
 
-    def set_password(self, address: str, password: str | None = None, *, actor: str) -> str | None:
+    def set_password(self, address: str, password: str | None = None, *, actor: str,
+                     slug: str | None = None) -> str | None:
         """Set a user's password; returns the generated one when none was
         given. Raises InvalidInput, NotFound."""
         address = names.address(address)
@@ -209,10 +213,10 @@ class People:
             directory.set_password_hash(conn, address, hashed)
             directory.audit(conn, actor, "user.passwd", address)
 
-        self.stores.handle_for_address(address).write_sync("user passwd", change)
+        self.stores.handle_for_address(address, slug).write_sync("user passwd", change)
         return generated
 
-    def set_quota(self, address: str, megabytes: int, *, actor: str) -> None:
+    def set_quota(self, address: str, megabytes: int, *, actor: str, slug: str | None = None) -> None:
         """A user's mailbox quota in MiB; 0 gives the plan's back.
 
         Checks: 0 <= megabytes <= :data:`MAX_QUOTA_MIB`; no more than the
@@ -220,7 +224,7 @@ class People:
         """
         address = names.address(address)
         if not 0 <= megabytes <= MAX_QUOTA_MIB:
-            raise InvalidInput(f"quota must be between 0 and {MAX_QUOTA_MIB} MiB")
+            raise InvalidInput(f"quota must be between 0 and {MAX_QUOTA_MIB} MiB", field="megabytes")
         value = megabytes * MIB if megabytes else None
 
         def change(conn: sqlite3.Connection) -> None:
@@ -230,9 +234,9 @@ class People:
             directory.set_quota(conn, address, value)
             directory.audit(conn, actor, "user.quota", f"{address} {value}")
 
-        self.stores.handle_for_address(address).write_sync("user quota", change)
+        self.stores.handle_for_address(address, slug).write_sync("user quota", change)
 
-    def set_role(self, address: str, role: str, *, actor: str) -> None:
+    def set_role(self, address: str, role: str, *, actor: str, slug: str | None = None) -> None:
         """Make a user ``owner`` or ``member`` of its business (the control
         panel's rights). Checks: the role is one of those; the only owner
         cannot be made a member. Raises InvalidInput, NotFound, Conflict."""
@@ -242,11 +246,11 @@ class People:
             directory.set_role(conn, address, role)
             directory.audit(conn, actor, "user.role", f"{address} {role}")
 
-        self.stores.handle_for_address(address).write_sync("user role", change)
+        self.stores.handle_for_address(address, slug).write_sync("user role", change)
         # Signed-in panel sessions notice the new role at their next request.
         self.stores.changed("user role")
 
-    def remove(self, address: str, *, actor: str) -> None:
+    def remove(self, address: str, *, actor: str, slug: str | None = None) -> None:
         """Remove a user with their mail; alias targets naming them go too.
         Raises InvalidInput, NotFound."""
         address = names.address(address)
@@ -255,7 +259,7 @@ class People:
             directory.remove_user(conn, address)
             directory.audit(conn, actor, "user.remove", address)
 
-        self.stores.handle_for_address(address).write_sync("user remove", remove)
+        self.stores.handle_for_address(address, slug).write_sync("user remove", remove)
         self.stores.changed("user remove")
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from appliance import settings
 from appliance.app import App
-from appliance.errors import Conflict, InvalidInput
+from appliance.errors import Conflict, InvalidInput, NotFound
 from tests.conftest import ROOT
 
 
@@ -47,6 +47,28 @@ def test_every_change_is_in_the_audit_log_under_its_actor(app):
         ("cli", "dns.add"),
         ("cli", "tenant.suspend"),
     ]
+
+
+def test_an_address_named_with_another_business_is_not_found_and_unchanged(app):
+    """People and aliases given ``slug=`` refuse an address at another
+    business's domain as NotFound (as an unknown one), changing nothing."""
+    core = app.core
+    for slug in ("shop", "mill"):
+        core.businesses.create(slug, slug, actor="cli")
+    ann, info = "ann@shop.appliance.test", "info@shop.appliance.test"
+    core.people.add(ann, "a long secret", actor="cli", slug="shop")
+    core.addresses.add(info, [ann], actor="cli", slug="shop")
+    before = _audit(app)
+    for change in (lambda: core.people.remove(ann, actor="cli", slug="mill"),
+                   lambda: core.people.set_state(ann, "suspended", actor="cli", slug="mill"),
+                   lambda: core.people.set_quota(ann, 5, actor="cli", slug="mill"),
+                   lambda: core.people.add("bob@shop.appliance.test", "a long secret", actor="cli", slug="mill"),
+                   lambda: core.addresses.remove(info, actor="cli", slug="mill"),
+                   lambda: core.addresses.add(info, [ann], actor="cli", slug="mill")):
+        with pytest.raises(NotFound, match="business mill has no domain shop.appliance.test"):
+            change()
+    assert _audit(app) == before
+    assert [(p.address, p.state) for p in core.people.list("shop")] == [(ann, "active")]
 
 
 def test_a_refused_change_writes_nothing_not_even_an_audit_row(app):

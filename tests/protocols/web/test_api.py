@@ -423,3 +423,161 @@ def test_a_mailbox_full_over_smtp_takes_mail_after_a_mailbox_extra_and_another_b
     bad = box.curl("POST", "/businesses/fullco/extras", token, {"kind": "cpu", "amount": 1})
     assert bad.status == 422 and bad.body["error"]["field"] == "kind"
     assert box.curl("POST", "/businesses/fullco/extras", token, {"kind": "people", "amount": 0}).status == 422
+
+
+def test_domains_are_added_listed_and_removed_as_the_cli_shows_them(box: Box):
+    """POST .../domains gives a business its own domain (201, audited), GET
+    lists what `domain list --json` lists, DELETE takes it back; a bad domain
+    is 422 naming it, one another business has is 409."""
+    token = box.key("domains")
+    assert https(box, "POST", "/businesses", token, new_business("florist"))[0] == 201
+    status, added = https(box, "POST", "/businesses/florist/domains", token, {"domain": "Florist.example"})
+    assert status == 201 and added["name"] == "florist.example" and added["kind"] == "own"
+    status, listed = https(box, "GET", "/businesses/florist/domains", token)
+    assert status == 200 and listed["domains"] == box.cli.json("domain", "list", "florist")
+    assert [d["name"] for d in listed["domains"]] == ["florist.appliance.test", "florist.example"]
+    assert ("apikey:domains", "domain.add", "florist.example") in _audit(box, "florist")
+    bad = box.curl("POST", "/businesses/florist/domains", token, {"domain": "not a domain"})
+    assert bad.status == 422 and bad.body["error"]["field"] == "domain"
+    assert box.curl("POST", "/businesses/florist/domains", token, {"domain": "florist.example"}).status == 409
+    status, removed = https(box, "DELETE", "/businesses/florist/domains/florist.example", token)
+    assert status == 200 and removed == {"domain": "florist.example", "removed": True}
+    assert ("apikey:domains", "domain.remove", "florist.example") in _audit(box, "florist")
+    assert [d["name"] for d in box.cli.json("domain", "list", "florist")] == ["florist.appliance.test"]
+    assert https(box, "GET", "/businesses/nosuch/domains", token)[0] == 404
+
+
+def test_users_are_added_changed_and_removed_as_the_cli_shows_them(box: Box):
+    """POST .../users makes a user who signs in to IMAP (201, audited); GET
+    lists what `user list --json` lists; PATCH sets quota, role and state as
+    the `user` subcommands do; DELETE removes them. A bad address, password
+    or quota is 422 naming the field, an address taken 409."""
+    token = box.key("users")
+    assert https(box, "POST", "/businesses", token, new_business("tailor"))[0] == 201
+    ann = "ann@tailor.appliance.test"
+    status, made = https(box, "POST", "/businesses/tailor/users", token,
+                         {"address": "Ann@tailor.appliance.test", "password": "ann's long secret", "name": "Ann"})
+    assert status == 201 and made["password"] is None
+    assert made["user"]["address"] == ann and made["user"]["display_name"] == "Ann"
+    status, listed = https(box, "GET", "/businesses/tailor/users", token)
+    assert status == 200 and listed["users"] == box.cli.json("user", "list", "tailor")
+    assert made["user"] in listed["users"]
+    assert wait_for(lambda: imap_login(box, ann, "ann's long secret"), timeout=10)
+    status, changed = https(box, "PATCH", f"/businesses/tailor/users/{ann}", token,
+                            {"quota_mb": 5, "role": "owner", "state": "suspended"})
+    assert status == 200, changed
+    assert (changed["quota_bytes"], changed["role"], changed["state"]) == (5 * 2**20, "owner", "suspended")
+    assert changed in box.cli.json("user", "list", "tailor")
+    assert ("apikey:users", "user.add", ann) in _audit(box, "tailor")
+    assert ("apikey:users", "user.suspend", ann) in _audit(box, "tailor")
+    status, generated = https(box, "POST", "/businesses/tailor/users", token, {"address": "bob@tailor.appliance.test"})
+    assert status == 201 and len(generated["password"]) >= 12
+    for body, field in (({"address": "bad address"}, "address"),
+                        ({"address": "cy@tailor.appliance.test", "password": "short"}, "password"),
+                        ({"address": ann, "colour": "blue"}, "colour")):
+        reply = box.curl("POST", "/businesses/tailor/users", token, body)
+        assert reply.status == 422 and reply.body["error"]["field"] == field, reply.body
+    token = box.key("users-2")
+    assert box.curl("POST", "/businesses/tailor/users", token, {"address": ann}).status == 409
+    for body, field in (({"quota_mb": -1}, "quota_mb"), ({"password": "short"}, "password"),
+                        ({"role": "boss"}, "role")):
+        reply = box.curl("PATCH", f"/businesses/tailor/users/{ann}", token, body)
+        assert reply.status == 422 and reply.body["error"]["field"] == field, reply.body
+    status, removed = https(box, "DELETE", f"/businesses/tailor/users/{ann}", token)
+    assert status == 200 and removed == {"address": ann, "removed": True}
+    assert ann not in [u["address"] for u in box.cli.json("user", "list", "tailor")]
+    assert ("apikey:users-2", "user.remove", ann) in _audit(box, "tailor")
+
+
+def test_aliases_are_added_and_removed_as_the_cli_shows_them(box: Box):
+    """POST .../aliases makes an alias (201, audited) that GET and `alias
+    list --json` show alike; DELETE removes it; a target outside the
+    business is 422 naming targets, an alias at another business's domain 404."""
+    token = box.key("aliases")
+    for slug in ("grocer", "baker"):
+        assert https(box, "POST", "/businesses", token, new_business(slug))[0] == 201
+    sales, owner = "sales@grocer.appliance.test", "owner@grocer.appliance.test"
+    status, made = https(box, "POST", "/businesses/grocer/aliases", token, {"alias": sales, "targets": [owner]})
+    assert status == 201 and made == {"address": sales, "targets": [owner]}
+    status, listed = https(box, "GET", "/businesses/grocer/aliases", token)
+    assert status == 200 and listed["aliases"] == box.cli.json("alias", "list", "grocer") == [made]
+    assert ("apikey:aliases", "alias.add", f"{sales} -> {owner}") in _audit(box, "grocer")
+    outside = box.curl("POST", "/businesses/grocer/aliases", token,
+                       {"alias": "help@grocer.appliance.test", "targets": ["owner@baker.appliance.test"]})
+    assert outside.status == 422 and outside.body["error"]["field"] == "targets"
+    for body, field in (({"alias": "bad alias", "targets": [owner]}, "alias"),
+                        ({"alias": "x@grocer.appliance.test", "targets": owner}, "targets")):
+        reply = box.curl("POST", "/businesses/grocer/aliases", token, body)
+        assert reply.status == 422 and reply.body["error"]["field"] == field, reply.body
+    status, removed = https(box, "DELETE", f"/businesses/grocer/aliases/{sales}", token)
+    assert status == 200 and removed == {"alias": sales, "removed": True}
+    assert box.cli.json("alias", "list", "grocer") == []
+    assert ("apikey:aliases", "alias.remove", sales) in _audit(box, "grocer")
+
+
+def test_another_business_s_domains_users_and_aliases_are_404(box: Box):
+    """Through business A's path, B's domain, user and alias are not found
+    (as an unknown one is), and none of them changes."""
+    token = box.key("tenants")
+    for slug in ("mason", "joiner"):
+        assert https(box, "POST", "/businesses", token, new_business(slug))[0] == 201
+    assert https(box, "POST", "/businesses/joiner/domains", token, {"domain": "joiner.example"})[0] == 201
+    alias, owner = "info@joiner.appliance.test", "owner@joiner.appliance.test"
+    assert https(box, "POST", "/businesses/joiner/aliases", token, {"alias": alias, "targets": [owner]})[0] == 201
+    other = box.key("tenants-2")
+    for method, path, body in (
+            ("DELETE", "/businesses/mason/domains/joiner.example", None),
+            ("DELETE", f"/businesses/mason/users/{owner}", None),
+            ("PATCH", f"/businesses/mason/users/{owner}", {"state": "suspended"}),
+            ("POST", "/businesses/mason/users", {"address": "new@joiner.appliance.test", "password": PASSWORD}),
+            ("DELETE", f"/businesses/mason/aliases/{alias}", None),
+            ("POST", "/businesses/mason/aliases", {"alias": "x@joiner.appliance.test", "targets": [owner]}),
+            ("DELETE", "/businesses/mason/users/nobody@mason.appliance.test", None)):
+        reply = box.curl(method, path, other, body)
+        assert reply.status == 404 and reply.body["error"]["code"] == "not_found", (method, path, reply.body)
+        assert "joiner" not in reply.body["error"]["message"].replace("joiner.", ""), reply.body
+    # The same answer as for a domain nobody has: nothing tells it is another business's.
+    other = box.key("tenants-3")
+    taken = box.curl("DELETE", f"/businesses/mason/users/{owner}", other).body["error"]["message"]
+    unknown = box.curl("DELETE", "/businesses/mason/users/owner@nobody.example", other).body["error"]["message"]
+    assert taken.replace("joiner.appliance.test", "X") == unknown.replace("nobody.example", "X")
+    taken = box.curl("DELETE", "/businesses/mason/domains/joiner.example", other).body["error"]["message"]
+    unknown = box.curl("DELETE", "/businesses/mason/domains/nobody.example", other).body["error"]["message"]
+    assert taken.replace("joiner.example", "X") == unknown.replace("nobody.example", "X")
+    assert [d["name"] for d in box.cli.json("domain", "list", "joiner")][-1] == "joiner.example"
+    assert [(u["address"], u["state"]) for u in box.cli.json("user", "list", "joiner")] == [(owner, "active")]
+    assert [a["address"] for a in box.cli.json("alias", "list", "joiner")] == [alias]
+
+
+def test_a_read_key_gets_403_on_each_domain_user_and_alias_write(box: Box):
+    """A read key lists domains, users and aliases; each write is 403 and changes nothing."""
+    writer, reader = box.key("dua-writer"), box.key("dua-reader", "read")
+    assert https(box, "POST", "/businesses", writer, new_business("potter"))[0] == 201
+    owner = "owner@potter.appliance.test"
+    for kind in ("domains", "users", "aliases"):
+        assert https(box, "GET", f"/businesses/potter/{kind}", reader)[0] == 200
+    before = [box.cli.json(kind, "list", "potter") for kind in ("domain", "user", "alias")]
+    for method, path, body in (
+            ("POST", "/businesses/potter/domains", {"domain": "potter.example"}),
+            ("DELETE", "/businesses/potter/domains/potter.appliance.test", None),
+            ("POST", "/businesses/potter/users", {"address": "new@potter.appliance.test", "password": PASSWORD}),
+            ("PATCH", f"/businesses/potter/users/{owner}", {"state": "suspended"}),
+            ("DELETE", f"/businesses/potter/users/{owner}", None),
+            ("POST", "/businesses/potter/aliases", {"alias": "x@potter.appliance.test", "targets": [owner]}),
+            ("DELETE", "/businesses/potter/aliases/x@potter.appliance.test", None)):
+        reply = box.curl(method, path, reader, body)
+        assert reply.status == 403 and reply.body["error"]["code"] == "forbidden", (method, path)
+    assert [box.cli.json(kind, "list", "potter") for kind in ("domain", "user", "alias")] == before
+
+
+def test_a_replayed_user_creation_gets_the_first_answer_and_its_password(box: Box):
+    """POST .../users with the same Idempotency-Key and body answers the
+    first 201 again (the same generated password), not 409."""
+    token = box.key("users-replay")
+    assert https(box, "POST", "/businesses", token, new_business("cooper"))[0] == 201
+    body = {"address": "dan@cooper.appliance.test"}
+    first = box.curl("POST", "/businesses/cooper/users", token, body, {"Idempotency-Key": "user-1"})
+    again = box.curl("POST", "/businesses/cooper/users", token, body, {"Idempotency-Key": "user-1"})
+    assert first.status == again.status == 201 and again.body == first.body and first.body["password"]
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert [u["address"] for u in box.cli.json("user", "list", "cooper")].count("dan@cooper.appliance.test") == 1
