@@ -119,10 +119,10 @@ def test_the_page_is_valid_html_in_english_and_french(env, olivia, tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 @pytest.mark.skipif(not AXE.is_file(), reason="axe-core is not installed (npm ci --prefix tests/js)")
 def test_an_operator_checks_the_box_in_french_on_a_phone(env, tmp_path_factory):
-    """At phone width in French, oscar signs in, opens the box status from the menu, sees the findings
+    """At phone width in French, odile signs in, opens the box status from the menu, sees the findings
     with their status in words, presses Check again and comes back; axe finds nothing and nothing
     scrolls sideways."""
-    oscar = add_operator(env, "oscar")
+    odile = add_operator(env, "odile")
     browser = Browser(tmp_path_factory.mktemp("chromium-status"), args=(
         "--ignore-certificate-errors", "--host-resolver-rules=MAP box.appliance.test 127.0.0.1", "--accept-lang=fr",
     ))
@@ -130,10 +130,10 @@ def test_an_operator_checks_the_box_in_french_on_a_phone(env, tmp_path_factory):
         browser.viewport(*PHONE, mobile=True)
         base = f"https://box.appliance.test:{env.daemon.port('https')}"
         browser.visit(base + "/operator")
-        browser.fill(fr("Operator name"), "oscar")
-        browser.fill(fr("Password"), oscar.password)
+        browser.fill(fr("Operator name"), "odile")
+        browser.fill(fr("Password"), odile.password)
         browser.press(fr("Continue"))
-        browser.fill(fr("Code"), oscar.next_code())
+        browser.fill(fr("Code"), odile.next_code())
         browser.press(fr("Confirm"))
         browser.press(fr("Go to the businesses"))
         visit = browser.press(fr("Box status"))
