@@ -173,13 +173,18 @@ async def add_list(ctx: Context) -> Response:
 
 
 async def rename_list(ctx: Context) -> Response:
+    return await _rename(ctx, own=False)
+
+
+async def _rename(ctx: Context, own: bool) -> Response:
+    """Rename a list of the business's (an owner's) or, with ``own``, of the user's."""
     form = forms.task_list(ctx._, ctx.form_data())
     ref = ctx.params["list"]
     if not form.validate():
         return await page(ctx, None, 400, (ref, form.name.errors[0]))
     try:
         await asyncio.to_thread(_service(ctx).rename_list, ctx.session.slug, ctx.session.address,
-                                ref, form.name.data, actor=ctx.actor)
+                                ref, form.name.data, actor=ctx.actor, own=own)
     except NotFound:
         return ctx.not_found()
     except InvalidInput:
@@ -214,18 +219,7 @@ async def add_own_list(ctx: Context) -> Response:
 
 
 async def rename_own_list(ctx: Context) -> Response:
-    form = forms.task_list(ctx._, ctx.form_data())
-    ref = ctx.params["list"]
-    if not form.validate():
-        return await page(ctx, None, 400, (ref, form.name.errors[0]))
-    try:
-        await asyncio.to_thread(_service(ctx).rename_list, ctx.session.slug, ctx.session.address,
-                                ref, form.name.data, actor=ctx.actor, own=True)
-    except NotFound:
-        return ctx.not_found()
-    except InvalidInput:
-        return await page(ctx, None, 400, (ref, ctx._("Check this field.")))
-    return ctx.redirect("/tasks?done=list-renamed")
+    return await _rename(ctx, own=True)
 
 
 async def delete_own_list_page(ctx: Context) -> Response:
