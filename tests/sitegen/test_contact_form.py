@@ -16,8 +16,10 @@ import pytest
 from appliance.errors import InvalidInput
 from sitegen import build, model, render, strings
 from tests import nu
+from tests.browser import AXE
 
 from . import sample
+from .browser import CHROMIUM, Browser, StaticServer
 
 BASE = "https://bakery.example"
 THEMES = sorted(render.themes())
@@ -203,3 +205,46 @@ def test_the_form_and_its_answers_are_valid_html5(tmp_path):
                 pages.append(str(target))
     messages = nu.errors(pages)
     assert messages == [], json.dumps(messages, indent=1)[:3000]
+
+
+@pytest.mark.skipif(CHROMIUM is None or not AXE.is_file(), reason="chromium or axe-core is not installed")
+def test_every_theme_shows_the_form_and_its_errors_accessibly_at_phone_and_desktop_widths(tmp_path):
+    """In headless Chromium, the page with the form and the form sent back
+    with errors, in every theme at 390 and 1366 pixels: no console error or
+    broken picture, nothing wider than the screen, every field labelled and
+    in view, the errors beside their fields, and no axe-core violation."""
+    browser = Browser(tmp_path / "chromium")
+    try:
+        for theme in THEMES:
+            sources = _sources(theme)
+            root = tmp_path / theme
+            files = dict(build.build(sources, base_url=BASE, year=2026))
+            files["errors/index.html"] = build.form_page(
+                sources, page="contact", number=1, form=FORM, year=2026, outcome="form",
+                values={"email": "x"}, errors={"email": "Not an e-mail address.", "name": "Say who you are."})
+            for path, body in files.items():
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                (root / path).write_bytes(body)
+            with StaticServer(root) as server:
+                for width, height, mobile in ((390, 844, True), (1366, 900, False)):
+                    browser.viewport(width, height, mobile=mobile)
+                    for path in ("/contact/", "/errors/"):
+                        visit = browser.visit(server.base + path)
+                        where = (theme, width, path)
+                        assert visit.errors == [] and visit.broken_images == [], where
+                        assert visit.scroll_width <= visit.inner_width, f"{where} overflows"
+                        unlabelled = browser.evaluate(
+                            "[...document.querySelectorAll('form input:not([type=hidden]), form textarea')]"
+                            ".filter(e => e.labels.length === 0 && !e.closest('[hidden], [aria-hidden=true]')"
+                            " && getComputedStyle(e).display !== 'none').map(e => e.name)")
+                        assert unlabelled == [], where
+                        narrowest = browser.evaluate(
+                            "Math.min(...[...document.querySelectorAll('form textarea, form input[type=email]')]"
+                            ".map(e => e.getBoundingClientRect().width))")
+                        assert narrowest > 150, where
+                        assert browser.accessibility() == [], where
+                    shown = browser.evaluate("document.querySelector('main').textContent")
+                    assert "Not an e-mail address." in shown and "Say who you are." in shown, (theme, width)
+                    assert "orders@bakery.example" not in browser.evaluate("document.documentElement.outerHTML")
+    finally:
+        browser.close()
