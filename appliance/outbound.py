@@ -17,6 +17,15 @@ never imports a protocol). Every recipient gets its own result: ``2xx`` sent,
 until ``[smtp] queue_lifetime`` has passed, when the rest bounce. Bounced
 recipients are reported to the sender by a delivery status notification
 (RFC 3464) filed in the sender's INBOX - never for a null sender.
+
+A domain reached by its MX records may publish an MTA-STS policy (RFC
+8461, found by :mod:`appliance.stspolicy` when ``[smtp] mta_sts`` is on).
+Under ``enforce`` only the MX hosts the policy names are used, each over
+STARTTLS with a certificate valid for the MX host's name (``[smtp]
+tls_ca`` or the system's CAs); a host that fails that is skipped like an
+unreachable one, and with none left the message stays queued (never sent
+in clear text). ``testing`` delivers as without a policy and logs what
+``enforce`` would have refused.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from storage import mail as maildb
 from storage import queue as queuedb
 from storage.errors import TenantNotFound
 
-from . import brandrules, mailauth, mime
+from . import brandrules, mailauth, mime, stspolicy
 from .errors import LimitExceeded, NotFound
 
 if TYPE_CHECKING:
@@ -75,12 +84,15 @@ class Send(Protocol):
     Returns ``{recipient: (code, reply text)}`` with an entry for every
     recipient once a session was established; raises :class:`TryNextHost`
     (or :class:`TlsFailed`) when the server could not be used at all.
-    ``tls`` is ``opportunistic``, ``starttls``, ``tls`` or ``none``.
+    ``tls`` is ``opportunistic``, ``starttls``, ``tls`` or ``none``; in the
+    verified modes the certificate must name ``server_name`` (``host`` when
+    None: ``host`` may be an address found for that name).
     """
 
     def __call__(
         self, host: str, port: int, *, helo: str, mail_from: str, recipients: list[str], body: bytes,
         tls: str, auth: tuple[str, str] | None, cafile: str | None, smtputf8: bool, timeout: float,
+        server_name: str | None = None,
     ) -> Awaitable[dict[str, tuple[int, str]]]: ...
 
 
@@ -95,6 +107,12 @@ class Route:
     cafile: str | None = None
     #: Set when no host can exist (null MX, NXDOMAIN): bounce with it.
     permanent_error: str | None = None
+    #: The name each host's certificate must carry in a verified mode
+    #: (the MX name its address was found for), in the order of ``hosts``.
+    names: tuple[str, ...] = ()
+    #: Set when no host may be used now (an MTA-STS policy names none of
+    #: the MX hosts): stay queued with it.
+    temporary_error: str | None = None
 
 
 class QueueRunner:
@@ -118,6 +136,10 @@ class QueueRunner:
         self.mx_port = s.mx_port
         self.timeout = float(s.dns_timeout)
         self.resolver = mailauth.make_resolver(s.resolver, self.timeout, asynchronous=True) if s.resolver else None
+        self.policies = None
+        if self.resolver is not None and s.mta_sts:
+            self.policies = stspolicy.Policies(app.box, self.resolver, port=s.mta_sts_port, cafile=s.tls_ca or None)
+        self.tls_ca = s.tls_ca or None
         self._next: dict[str, float] = {}
         self._inflight: set[tuple[str, int]] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -141,6 +163,8 @@ class QueueRunner:
                 await task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
+        if self.policies is not None:
+            self.policies.close()
 
     def wake(self, slug: str | None = None) -> None:
         """A message was queued (or made due) for ``slug``; None: rescan all."""
@@ -291,12 +315,15 @@ class QueueRunner:
     async def _send_group(self, route: Route, msg: sqlite3.Row, group: list[sqlite3.Row], body: bytes) -> list[tuple[int, str, int, str]]:
         if route.permanent_error is not None:
             return [(r["id"], "bounced", 550, route.permanent_error) for r in group]
+        if route.temporary_error is not None:
+            return [(r["id"], "queued", 451, route.temporary_error) for r in group]
         if not route.hosts:
             return [(r["id"], "queued", 451, "451 4.4.3 No route to the recipient's domain") for r in group]
         addresses = [r["address"] for r in group]
         last_error = "451 4.4.1 No answer from host"
-        for host, port in route.hosts:
+        for index, (host, port) in enumerate(route.hosts):
             tls = route.tls
+            name = route.names[index] if index < len(route.names) else None
             replies = None
             while replies is None:
                 try:
@@ -304,6 +331,7 @@ class QueueRunner:
                         host, port,
                         helo=self.hostname, mail_from=msg["mail_from"], recipients=addresses, body=body,
                         tls=tls, auth=route.auth, cafile=route.cafile, smtputf8=bool(msg["smtputf8"]), timeout=60.0,
+                        server_name=name,
                     )
                 except TlsFailed as exc:
                     last_error = f"451 4.4.1 {host}: {exc}"
@@ -349,7 +377,24 @@ class QueueRunner:
         if len(mxs) == 1 and mxs[0][1] in ("", "."):
             # RFC 7505: a null MX says the domain accepts no mail.
             return Route((), "opportunistic", permanent_error="556 5.1.10 Recipient domain accepts no mail (null MX)")
+        tls = "opportunistic"
+        policy = await self.policies.policy_for(domain) if self.policies is not None else None
+        if policy is not None:
+            unlisted = [name for _pref, name in mxs if not any(stspolicy.mx_matches(p, name) for p in policy.mx)]
+            if policy.mode == "testing":
+                if unlisted:
+                    log.warning("%s: MTA-STS (testing): MX %s not in policy %s", domain, ", ".join(unlisted), policy.id)
+            else:
+                # RFC 8461 section 5: only the hosts the policy names, each
+                # with a certificate valid for its name.
+                mxs = [(pref, name) for pref, name in mxs if name not in unlisted]
+                if not mxs:
+                    log.warning("%s: MTA-STS policy %s names none of its MX hosts; mail stays queued", domain, policy.id)
+                    return Route((), "starttls", temporary_error=(
+                        f"451 4.7.5 MTA-STS policy of {domain} names none of its MX hosts"))
+                tls = "starttls"
         hosts: list[tuple[str, int]] = []
+        names: list[str] = []
         for _pref, name in mxs:
             for qtype in ("A", "AAAA"):
                 try:
@@ -357,7 +402,9 @@ class QueueRunner:
                 except (dns.exception.DNSException,):
                     continue
                 hosts.extend((r.address, self.mx_port) for r in addrs)
-        return Route(tuple(hosts), "opportunistic")
+                names.extend(name for _ in addrs)
+        cafile = self.tls_ca if tls == "starttls" else None
+        return Route(tuple(hosts), tls, cafile=cafile, names=tuple(names))
 
 
 def _hops(body: bytes) -> int:

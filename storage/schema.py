@@ -36,9 +36,11 @@ from . import mailthreads
 from . import brand
 from . import usage
 from . import plans
+from . import mtasts
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
-                  apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS, plans.MIGRATIONS)
+                  apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS, plans.MIGRATIONS,
+                  mtasts.MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (

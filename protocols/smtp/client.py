@@ -8,7 +8,8 @@ always goes out with CRLF line ends and correct dot-stuffing (RFC 5321
 section 4.5.2) whatever it was stored with.
 
 TLS modes: ``opportunistic`` (MX delivery), ``starttls`` and ``tls``
-(smarthost; certificate verified), ``none``.
+(smarthost, or an MX under an enforced MTA-STS policy; certificate
+verified against ``server_name``), ``none``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ async def send(
     cafile: str | None = None,
     smtputf8: bool = False,
     timeout: float = 60.0,
+    server_name: str | None = None,
 ) -> dict[str, tuple[int, str]]:
     """Send one message; returns ``{recipient: (code, reply text)}``.
 
@@ -87,6 +89,7 @@ async def send(
     that breaks later gives every undecided recipient a 4xx).
     """
     context = None
+    name = server_name or host
     if tls in ("starttls", "tls"):
         # Verified TLS: the smarthost's certificate must chain to ``cafile``
         # (or the system's CAs) and name the host.
@@ -97,7 +100,7 @@ async def send(
         context.verify_mode = ssl.CERT_NONE
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context if tls == "tls" else None, server_hostname=host if tls == "tls" else None),
+            asyncio.open_connection(host, port, ssl=context if tls == "tls" else None, server_hostname=name if tls == "tls" else None),
             timeout,
         )
     except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
@@ -120,7 +123,7 @@ async def send(
                 code, text, _ = await session.command("STARTTLS")
                 if code == 220:
                     try:
-                        await writer.start_tls(context, server_hostname=host if tls == "starttls" else None)
+                        await writer.start_tls(context, server_hostname=name if tls == "starttls" else None)
                     except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError) as exc:
                         raise TlsFailed(f"TLS handshake failed: {exc or type(exc).__name__}") from None
                     code, text, ext = await session.command(f"EHLO {helo}")
