@@ -26,6 +26,13 @@ tls_ca`` or the system's CAs); a host that fails that is skipped like an
 unreachable one, and with none left the message stays queued (never sent
 in clear text). ``testing`` delivers as without a policy and logs what
 ``enforce`` would have refused.
+
+With ``[smtp] dane`` on, the resolver's AD bit is trusted (it must be a
+validating resolver of the box's own): an MX RRset and host address found
+secure lead to the host's TLSA records (RFC 7672, :mod:`appliance.dane`),
+and a host with usable ones is only used over STARTTLS with a certificate
+those records match. DANE takes precedence over MTA-STS for such a domain
+(RFC 8461 section 2); a failed TLSA lookup makes the host unusable.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 import dns.exception
+import dns.flags
 import dns.resolver
 
 from storage import box as boxdb
@@ -52,7 +60,7 @@ from storage import mail as maildb
 from storage import queue as queuedb
 from storage.errors import TenantNotFound
 
-from . import brandrules, mailauth, mime, stspolicy
+from . import brandrules, dane, mailauth, mime, stspolicy
 from .errors import LimitExceeded, NotFound
 
 if TYPE_CHECKING:
@@ -86,13 +94,14 @@ class Send(Protocol):
     (or :class:`TlsFailed`) when the server could not be used at all.
     ``tls`` is ``opportunistic``, ``starttls``, ``tls`` or ``none``; in the
     verified modes the certificate must name ``server_name`` (``host`` when
-    None: ``host`` may be an address found for that name).
+    None: ``host`` may be an address found for that name). ``dane``
+    requires STARTTLS and a certificate matching ``tlsa``.
     """
 
     def __call__(
         self, host: str, port: int, *, helo: str, mail_from: str, recipients: list[str], body: bytes,
         tls: str, auth: tuple[str, str] | None, cafile: str | None, smtputf8: bool, timeout: float,
-        server_name: str | None = None,
+        server_name: str | None = None, tlsa: tuple[dane.Tlsa, ...] = (),
     ) -> Awaitable[dict[str, tuple[int, str]]]: ...
 
 
@@ -110,6 +119,9 @@ class Route:
     #: The name each host's certificate must carry in a verified mode
     #: (the MX name its address was found for), in the order of ``hosts``.
     names: tuple[str, ...] = ()
+    #: Each host's usable TLSA records when DANE applies to it (then it is
+    #: used over ``dane`` TLS only), None otherwise; in the order of ``hosts``.
+    dane: tuple[tuple[dane.Tlsa, ...] | None, ...] = ()
     #: Set when no host may be used now (an MTA-STS policy names none of
     #: the MX hosts): stay queued with it.
     temporary_error: str | None = None
@@ -140,6 +152,10 @@ class QueueRunner:
         if self.resolver is not None and s.mta_sts:
             self.policies = stspolicy.Policies(app.box, self.resolver, port=s.mta_sts_port, cafile=s.tls_ca or None)
         self.tls_ca = s.tls_ca or None
+        self.dane = bool(s.dane and self.resolver is not None)
+        if self.dane:
+            # RFC 6840 section 5.7: ask for the AD bit; a validating resolver sets it.
+            self.resolver.flags = dns.flags.RD | dns.flags.AD
         self._next: dict[str, float] = {}
         self._inflight: set[tuple[str, int]] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -324,6 +340,9 @@ class QueueRunner:
         for index, (host, port) in enumerate(route.hosts):
             tls = route.tls
             name = route.names[index] if index < len(route.names) else None
+            tlsa = route.dane[index] if index < len(route.dane) else None
+            if tlsa is not None:
+                tls = "dane"
             replies = None
             while replies is None:
                 try:
@@ -331,7 +350,7 @@ class QueueRunner:
                         host, port,
                         helo=self.hostname, mail_from=msg["mail_from"], recipients=addresses, body=body,
                         tls=tls, auth=route.auth, cafile=route.cafile, smtputf8=bool(msg["smtputf8"]), timeout=60.0,
-                        server_name=name,
+                        server_name=name, tlsa=tlsa or (),
                     )
                 except TlsFailed as exc:
                     last_error = f"451 4.4.1 {host}: {exc}"
@@ -368,15 +387,25 @@ class QueueRunner:
         try:
             answer = await self.resolver.resolve(domain, "MX", search=False)
             mxs = sorted((r.preference, r.exchange.to_text(omit_final_dot=True)) for r in answer)
+            secure = self.dane and bool(answer.response.flags & dns.flags.AD)
         except dns.resolver.NXDOMAIN:
             return Route((), "opportunistic", permanent_error="550 5.1.2 Recipient domain does not exist")
         except dns.resolver.NoAnswer:
             mxs = [(0, domain)]  # RFC 5321 section 5.1: the implicit MX
+            secure = False
         except (dns.exception.Timeout, dns.resolver.NoNameservers):
             return Route((), "opportunistic")
         if len(mxs) == 1 and mxs[0][1] in ("", "."):
             # RFC 7505: a null MX says the domain accepts no mail.
             return Route((), "opportunistic", permanent_error="556 5.1.10 Recipient domain accepts no mail (null MX)")
+        addresses = {name: await self._addresses(name) for _pref, name in mxs}
+        tlsa: dict[str, tuple[dane.Tlsa, ...] | None] = {}
+        if secure:
+            for _pref, name in mxs:
+                if addresses[name][1]:
+                    tlsa[name] = await self._tlsa(name)
+        if any(tlsa.values()):
+            return self._dane_route(domain, mxs, addresses, tlsa)
         tls = "opportunistic"
         policy = await self.policies.policy_for(domain) if self.policies is not None else None
         if policy is not None:
@@ -393,18 +422,57 @@ class QueueRunner:
                     return Route((), "starttls", temporary_error=(
                         f"451 4.7.5 MTA-STS policy of {domain} names none of its MX hosts"))
                 tls = "starttls"
-        hosts: list[tuple[str, int]] = []
-        names: list[str] = []
-        for _pref, name in mxs:
-            for qtype in ("A", "AAAA"):
-                try:
-                    addrs = await self.resolver.resolve(name, qtype, search=False)
-                except (dns.exception.DNSException,):
-                    continue
-                hosts.extend((r.address, self.mx_port) for r in addrs)
-                names.extend(name for _ in addrs)
+        hosts = [(address, self.mx_port) for _pref, name in mxs for address in addresses[name][0]]
+        names = [name for _pref, name in mxs for _address in addresses[name][0]]
         cafile = self.tls_ca if tls == "starttls" else None
         return Route(tuple(hosts), tls, cafile=cafile, names=tuple(names))
+
+    def _dane_route(self, domain: str, mxs: list[tuple[int, str]],
+                    addresses: dict[str, tuple[list[str], bool]],
+                    tlsa: dict[str, tuple[dane.Tlsa, ...] | None]) -> Route:
+        """The route of a domain with DANE: hosts whose TLSA lookup failed
+        are left out (RFC 7672 section 2.2), the others each over ``dane``
+        TLS when they have usable records, opportunistic TLS otherwise."""
+        hosts: list[tuple[str, int]] = []
+        names: list[str] = []
+        records: list[tuple[dane.Tlsa, ...] | None] = []
+        for _pref, name in mxs:
+            if name in tlsa and tlsa[name] is None:
+                log.warning("%s: TLSA lookup for MX %s failed; host not used", domain, name)
+                continue
+            for address in addresses[name][0]:
+                hosts.append((address, self.mx_port))
+                names.append(name)
+                records.append(tlsa.get(name) or None)
+        if not hosts:
+            return Route((), "dane", temporary_error=f"451 4.7.5 TLSA records of {domain}'s MX hosts not found")
+        return Route(tuple(hosts), "opportunistic", names=tuple(names), dane=tuple(records))
+
+    async def _addresses(self, name: str) -> tuple[list[str], bool]:
+        """``name``'s IPv4 then IPv6 addresses, and whether every answer found was secure (AD)."""
+        found: list[str] = []
+        secure = True
+        for qtype in ("A", "AAAA"):
+            try:
+                answer = await self.resolver.resolve(name, qtype, search=False)
+            except (dns.exception.DNSException,):
+                continue
+            found.extend(r.address for r in answer)
+            secure = secure and bool(answer.response.flags & dns.flags.AD)
+        return found, secure and bool(found)
+
+    async def _tlsa(self, name: str) -> tuple[dane.Tlsa, ...] | None:
+        """The usable TLSA records of MX ``name`` from a secure answer; ()
+        when it has none (or they are not secure); None when the lookup failed."""
+        try:
+            answer = await self.resolver.resolve(f"_{self.mx_port}._tcp.{name}", "TLSA", search=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return ()
+        except dns.exception.DNSException:
+            return None
+        if not answer.response.flags & dns.flags.AD:
+            return ()
+        return dane.usable([dane.Tlsa(r.usage, r.selector, r.mtype, r.cert) for r in answer])
 
 
 def _hops(body: bytes) -> int:

@@ -148,6 +148,7 @@ SCHEMA: tuple[Section, ...] = (
             K("mx_port", "port", 25, "Port of the MX hosts outgoing mail is delivered to.", parsers.port),
             K("mta_sts", "boolean", True, "Honour the receiving domain's MTA-STS policy (RFC 8461) when mail leaves by MX records: under `enforce`, deliver only to the MX hosts it names, over TLS with a valid certificate, or keep the mail queued.", parsers.boolean),
             K("mta_sts_port", "port", 443, "Port of the `mta-sts.<domain>` web servers policies are fetched from (HTTPS).", parsers.port),
+            K("dane", "boolean", False, "Authenticate receiving MX hosts by their DNSSEC-signed TLSA records (RFC 7672, DANE-EE): such a host gets mail only over TLS with a matching certificate. Turn on only when `resolver` is a validating resolver of your own (unbound on the box, say): its AD bit is trusted.", parsers.boolean),
             K("tls_ca", "path", "", "PEM file of the CAs that verify other mail servers' and MTA-STS policy hosts' certificates when a policy requires it; empty: the system's trusted CAs.", parsers.string),
             K("retry_schedule", "list of strings", ["1m", "5m", "15m", "30m", "1h", "2h", "4h"], "Waits between delivery attempts (`s`, `m`, `h`, `d`); the last repeats.", parsers.durations),
             K("queue_lifetime", "integer", 5 * 86_400, "Seconds a message may stay queued before it is returned to its sender.", parsers.integer(60, 30 * 86_400)),

@@ -9,7 +9,8 @@ section 4.5.2) whatever it was stored with.
 
 TLS modes: ``opportunistic`` (MX delivery), ``starttls`` and ``tls``
 (smarthost, or an MX under an enforced MTA-STS policy; certificate
-verified against ``server_name``), ``none``.
+verified against ``server_name``), ``dane`` (STARTTLS required, the
+certificate matched against TLSA records, RFC 7672), ``none``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import re
 import ssl
 
+from appliance import dane
 # The queue's contract (appliance.outbound.Send) owns these errors.
 from appliance.outbound import TlsFailed, TryNextHost
 
@@ -80,6 +82,7 @@ async def send(
     smtputf8: bool = False,
     timeout: float = 60.0,
     server_name: str | None = None,
+    tlsa: tuple[dane.Tlsa, ...] = (),
 ) -> dict[str, tuple[int, str]]:
     """Send one message; returns ``{recipient: (code, reply text)}``.
 
@@ -94,7 +97,7 @@ async def send(
         # Verified TLS: the smarthost's certificate must chain to ``cafile``
         # (or the system's CAs) and name the host.
         context = ssl.create_default_context(cafile=cafile)
-    elif tls == "opportunistic":
+    elif tls in ("opportunistic", "dane"):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -119,18 +122,22 @@ async def send(
                     raise TryNextHost(f"HELO refused: {text}")
                 ext = []
             features = {e.split(" ", 1)[0].upper() for e in ext[1:]}
-            if tls in ("starttls", "opportunistic") and "STARTTLS" in features:
+            if tls in ("starttls", "opportunistic", "dane") and "STARTTLS" in features:
                 code, text, _ = await session.command("STARTTLS")
                 if code == 220:
                     try:
                         await writer.start_tls(context, server_hostname=name if tls == "starttls" else None)
                     except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError) as exc:
                         raise TlsFailed(f"TLS handshake failed: {exc or type(exc).__name__}") from None
+                    if tls == "dane" and dane.authenticates(tlsa):
+                        peer = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+                        if not peer or not dane.matches(tlsa, peer):
+                            raise TlsFailed("the certificate matches none of the host's TLSA records")
                     code, text, ext = await session.command(f"EHLO {helo}")
                     features = {e.split(" ", 1)[0].upper() for e in ext[1:]}
-                elif tls == "starttls":
+                elif tls in ("starttls", "dane"):
                     raise TryNextHost(f"STARTTLS refused: {text}")
-            elif tls == "starttls":
+            elif tls in ("starttls", "dane"):
                 raise TryNextHost("the server does not offer STARTTLS")
         except (OSError, asyncio.TimeoutError, ssl.SSLError, ConnectionError, asyncio.IncompleteReadError) as exc:
             raise TryNextHost(str(exc) or type(exc).__name__) from None

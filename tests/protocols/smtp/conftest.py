@@ -39,6 +39,9 @@ class StubDNS:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.queries: list[tuple[str, str]] = []
+        #: Names answered with the AD bit, as a validating resolver does
+        #: for a DNSSEC-signed zone.
+        self.secure: set[str] = set()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -69,6 +72,8 @@ class StubDNS:
                     reply.add_answer(rr)
             if not known:
                 reply.header.rcode = RCODE.NXDOMAIN
+            # reply() copies the query's flags, AD included: set it only for signed names.
+            reply.header.ad = int(qname in self.secure)
             self.sock.sendto(reply.pack(), addr)
 
     def close(self) -> None:
