@@ -6,6 +6,13 @@ options, the per-user session count and the mail events that tell a
 session about deliveries and about changes made by the user's other
 sessions. ``stop()`` stops accepting and says BYE to every session.
 
+Whenever the box changes (:meth:`appliance.app.App.on_change`: the panel or
+the CLI suspended or removed someone, or suspended or removed a business),
+:meth:`ImapService.end_revoked` looks again at who is logged in and ends the
+sessions of people who could no longer log in, as an administrator's
+``doveadm kick`` does after disabling a mailbox: a phone of someone who
+left keeps nothing open.
+
 Both listeners share one count of connections per source address
 (``[imap] max_connections_per_source``) and bound the TLS handshake, implicit
 or after STARTTLS (``[tls] handshake_seconds``): see
@@ -15,17 +22,22 @@ or after STARTTLS (``[tls] handshake_seconds``): see
 from __future__ import annotations
 
 import collections
+import logging
 from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet import protocol
 
 from appliance.connlimit import SourceLimit
 from appliance.twisted_glue import Guard, listen_tcp, stop_ports, tls_options
+from storage import directory
+from storage.errors import TenantNotFound
 
 from .server import ImapServer
 
 if TYPE_CHECKING:
     from appliance.app import App
+
+log = logging.getLogger(__name__)
 
 #: Sent, and the connection closed, to a source over its connection limit.
 TOO_MANY = b"* BYE [UNAVAILABLE] too many connections from your address\r\n"
@@ -71,6 +83,28 @@ class ImapService:
     def publish(self, slug: str, user_id: int, mailbox: int) -> None:
         self.app.mail_events.publish(slug, user_id, mailbox)
 
+    async def end_revoked(self) -> None:
+        """End every session whose person is no longer active, or whose
+        business is suspended or gone (see the module doc)."""
+        by_business: dict[str, list[ImapServer]] = collections.defaultdict(list)
+        for conn in self.connections:
+            if conn.principal is not None and not conn.closed:
+                by_business[conn.principal.slug].append(conn)
+        for slug, conns in by_business.items():
+            addresses = {conn.principal.address for conn in conns}
+            try:
+                rows = await conns[0].principal.tenant.read(
+                    "imap sessions", lambda c: {a: directory.login_row(c, a) for a in addresses})
+            except TenantNotFound:
+                rows = {}
+            for conn in conns:
+                row = rows.get(conn.principal.address) if conn.principal is not None else None
+                if conn.principal is None or conn.closed:
+                    continue
+                if row is None or row[0] != conn.principal.user_id or row[2] != "active" or row[3] != "active":
+                    log.info("%s: ending IMAP session of %s: no longer allowed to log in", slug, conn.principal.address)
+                    conn.revoke()
+
     async def stop(self) -> None:
         await stop_ports(self.ports)
         for conn in list(self.connections):
@@ -79,6 +113,7 @@ class ImapService:
 
 async def start(app: App) -> ImapService:
     service = ImapService(app)
+    app.on_change(service.end_revoked)
     addresses = app.settings.listen.addresses
     service.ports = listen_tcp(app, "imap", service.factory(False), app.settings.listen.imap, addresses, guard=service.guard)
     try:

@@ -161,6 +161,13 @@ class ImapServer(MailboxCommands, MessageCommands, imap4.IMAP4Server):
             self._send(b"* BYE [UNAVAILABLE] server shutting down")
             self._close()
 
+    def revoke(self) -> None:
+        """The person may no longer log in (suspended, removed): end the
+        session (RFC 3501 section 7.1.5: BYE, then the server closes)."""
+        if not self.closed:
+            self._send(b"* BYE [UNAVAILABLE] this account can no longer be used here")
+            self._close()
+
     def _close(self) -> None:
         # With a producer registered, Twisted's TLS layer postpones its
         # shutdown until the producer goes; the session is over, so it goes.
