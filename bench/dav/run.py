@@ -7,11 +7,15 @@ and a 2,000-contact address book. Ours is ``appliance serve`` (started by
 :mod:`appliance.testing`), reached over HTTPS under its ``/dav/`` mount as a
 client reaches it; stock Radicale runs from the same venv (``python -m
 radicale``) with its file storage, htpasswd (plain) auth and TLS with the
-same kind of certificate, on a loopback port. After seeding, each server
-gets a warm-up run of the same load that is not counted. Prints operations
-per second, p50/p95 latency and the ratio.
+same kind of certificate, on a loopback port. Both servers are started
+and seeded first, then each gets a warm-up run of the same load that is
+not counted, and then the measured runs alternate between them for
+``--rounds`` rounds (default 2), each printed with the load average before
+it (``bench/rounds.py``: runs above ``--max-load`` are marked unreliable).
+Prints operations per second, p50/p95 latency, the medians, the spread and
+the ratio.
 
-    .venv/bin/python -m bench.dav.run [--seconds 20] [--warmup 5] [--clients 10]
+    .venv/bin/python -m bench.dav.run [--seconds 20] [--warmup 5] [--clients 10] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from appliance import settings, tls
 from appliance.app import App
 from appliance.settings import loopback_listen
 from appliance.testing import PYTHON, Daemon, free_port
+from bench.rounds import Rounds, load_average
 USER, PASSWORD = "alice@bakery.example", "correct horse battery"
 N_ITEMS = 2000
 
@@ -247,24 +252,35 @@ def main() -> None:
                         help="a run of the same load before the measured one, not counted (0: none)")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--only", choices=["ours", "radicale"])
+    parser.add_argument("--rounds", type=int, default=2, help="measured runs per server, alternating")
+    parser.add_argument("--max-load", type=float, default=1.5, help="1-minute load above which a run is unreliable")
     args = parser.parse_args()
-    report = {}
-    for name, server in (("ours", ours), ("radicale", radicale)):
-        if args.only and args.only != name:
-            continue
-        with tempfile.TemporaryDirectory(prefix=f"bench-dav-{name}-") as tmp, server(Path(tmp)) as target:
+    rounds = Rounds("dav", "ops/s", "radicale", args.max_load)
+    with contextlib.ExitStack() as stack:
+        targets = {}
+        for name, server in (("ours", ours), ("radicale", radicale)):
+            if args.only and args.only != name:
+                continue
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-dav-{name}-"))
+            target = targets[name] = stack.enter_context(server(Path(tmp)))
             t0 = time.monotonic()
             seed(target)
             print(f"{name}: seeded {2 * N_ITEMS} items in {time.monotonic() - t0:.1f}s", flush=True)
+        # Warm-ups right before the measured runs: seeding Radicale takes
+        # minutes, long enough for ours to close an idle business file.
+        for name, target in targets.items():
             if args.warmup > 0:
                 warm = measure(target, args.clients, args.warmup)
                 print(f"{name}: warm-up {args.warmup:g}s, {warm['ops_per_second']} ops/s (not counted)", flush=True)
-            report[name] = measure(target, args.clients, args.seconds)
-            print(json.dumps(report[name], indent=2), flush=True)
-    if "ours" in report and "radicale" in report:
-        ratio = report["ours"]["ops_per_second"] / max(report["radicale"]["ops_per_second"], 1e-9)
-        print(f"ratio (ours / radicale, operations per second): {ratio:.1f}x; "
-              f"p95 ours {report['ours']['p95_ms']} ms, radicale {report['radicale']['p95_ms']} ms")
+        rounds.header()
+        for round_no in range(1, args.rounds + 1):
+            for name, target in targets.items():
+                before = load_average()
+                report = measure(target, args.clients, args.seconds)
+                print(json.dumps(report), flush=True)
+                rounds.record(name, round_no, before, report["ops_per_second"],
+                              f"p50 {report['p50_ms']} ms, p95 {report['p95_ms']} ms")
+    rounds.summary()
 
 
 if __name__ == "__main__":

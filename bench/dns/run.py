@@ -31,7 +31,6 @@ import random
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from appliance.settings import loopback_listen  # noqa: E402
 from appliance.testing import Cli, Daemon, free_port  # noqa: E402
+from bench.rounds import Rounds, load_average  # noqa: E402
 
 
 def zone_queries(businesses: int, count: int) -> list[str]:
@@ -102,19 +102,6 @@ def nsd_config(work: Path, port: int, zones: list[str]) -> list[str]:
     return conf
 
 
-def summary(name: str, runs: list[tuple[float, float, float, int]], max_load: float) -> tuple[float, str]:
-    """Median q/s over the reliable runs (all runs if none is) and a line."""
-    reliable = [r for r in runs if r[0] <= max_load]
-    used = reliable or runs
-    rates = [r[1] for r in used]
-    median = statistics.median(rates)
-    spread = (max(rates) - min(rates)) / median * 100 if median else 0.0
-    note = "" if reliable else "  (every run under load: unreliable)"
-    line = (f"  {name:<10} median {median:>9.0f} q/s  min {min(rates):>9.0f}  max {max(rates):>9.0f}  "
-            f"spread {spread:4.1f} %  ({len(used)} of {len(runs)} runs){note}")
-    return median, line
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--businesses", type=int, default=50)
@@ -135,7 +122,7 @@ def main() -> None:
         nsd_port = free_port()
         config = work / "appliance.toml"
         config.write_text(
-            f'[box]\nhostname = "box.appliance.test"\ndomain = "appliance.test"\n'
+            '[box]\nhostname = "box.appliance.test"\ndomain = "appliance.test"\n'
             + loopback_listen(metrics_enabled=False)
             + '[log]\nlevel = "WARNING"\n'
         )
@@ -170,26 +157,16 @@ def main() -> None:
                   f"{os.cpu_count()} CPUs; runs above load {args.max_load} are unreliable")
             if args.compare is not None:
                 print(f"other = the daemon of {args.compare}")
-            results: dict[tuple[str, str], list[tuple[float, float, float, int]]] = {}
-            print(f"{'load':<5} {'round':>5} {'server':<6} {'loadavg':>7} {'queries/s':>10} {'latency ms':>10} {'lost':>6}")
+            results = {load: Rounds(f"{load:<4}", "queries/s", "NSD", args.max_load) for load in loads}
+            results[loads[0]].header()
             for round_ in range(1, args.rounds + 1):
                 for load in loads:
                     for server, port in ports.items():
-                        before = os.getloadavg()[0]
+                        before = load_average()
                         qps, latency, lost = dnsperf(port, files[load], args.seconds, args.clients, load == "cold")
-                        results.setdefault((load, server), []).append((before, qps, latency, lost))
-                        mark = "  UNRELIABLE (load)" if before > args.max_load else ""
-                        print(f"{load:<5} {round_:>5} {server:<6} {before:>7.2f} {qps:>10.0f} {latency:>10.2f} {lost:>6}{mark}",
-                              flush=True)
+                        results[load].record(server, round_, before, qps, f"latency {latency:.2f} ms, lost {lost}")
             for load in loads:
-                print(f"{load} load:")
-                medians = {}
-                for server in ports:
-                    medians[server], line = summary(server, results[(load, server)], args.max_load)
-                    print(line)
-                for server in ports:
-                    if server != "NSD":
-                        print(f"  ratio {server}/NSD: {medians[server] / medians['NSD']:.2f}")
+                results[load].summary()
         finally:
             for daemon in daemons.values():
                 daemon.stop()

@@ -23,7 +23,10 @@ a machine whose cores it shares with the server:
    both servers start with what a client has already read once (Dovecot's
    cache file). Every command is one operation: printed are operations per
    second, p50/p95 latency per kind of command and the CPU seconds the
-   server's processes used.
+   server's processes used. Both servers are up and filled first; the load
+   then runs ``--rounds`` times (default 2) on each, alternating, every run
+   printed with the load average before it (``bench/rounds.py``: runs above
+   ``--max-load`` are marked unreliable), then the medians, spread and ratio.
 3. ``--idle`` connections (default 1,000, spread over the users) each log
    in, SELECT INBOX and enter IDLE. The proportional set size (PSS, from
    /proc/PID/smaps_rollup) summed over the server's processes is read
@@ -76,6 +79,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from appliance.settings import loopback_listen  # noqa: E402
 from appliance.testing import Cli, Daemon, free_port  # noqa: E402
+from bench.rounds import Rounds, load_average  # noqa: E402
 
 PASSWORD = "bench password 1"
 TIMEOUT = 120.0  # seconds for any one command or connection step
@@ -642,21 +646,36 @@ service anvil {{
 
 # -- running and printing --------------------------------------------------
 
-def measure(name: str, server, work: Path, args: argparse.Namespace) -> dict:
-    digests: dict[int, list[bytes]] = {}
-    with server(work, args) as (port, pid):
-        appended_in, size = asyncio.run(append_all(port, args, digests))
-        n = args.users * args.messages
-        print(f"{name}: APPEND of {n} messages ({size / 2**20:.0f} MiB) in {appended_in:.1f} s, "
-              f"{n / appended_in:.0f} msg/s", flush=True)
-        cpu = cpu_seconds(pid)
-        result = asyncio.run(load(port, args, digests))
-        result["server_cpu"] = cpu_seconds(pid) - cpu
-        result["rate"] = result["ops"] / result["elapsed"]
-        show_load(name, result)
-        result["idle"] = asyncio.run(idle(port, args, lambda: memory(pid)))
-        show_idle(name, result["idle"])
-    return result
+def measure(servers: dict, work: Path, args: argparse.Namespace) -> tuple[Rounds, dict]:
+    """Start every server and fill it, run the mixed load on each in turn,
+    round after round, then measure each one's idle connections."""
+    rounds = Rounds("imap", "ops/s", "dovecot", args.max_load)
+    idles = {}
+    with contextlib.ExitStack() as stack:
+        started = {}
+        for name, server in servers.items():
+            port, pid = stack.enter_context(server(work / name, args))
+            digests: dict[int, list[bytes]] = {}
+            appended_in, size = asyncio.run(append_all(port, args, digests))
+            n = args.users * args.messages
+            print(f"{name}: APPEND of {n} messages ({size / 2**20:.0f} MiB) in {appended_in:.1f} s, "
+                  f"{n / appended_in:.0f} msg/s", flush=True)
+            started[name] = (port, pid, digests)
+        rounds.header()
+        for round_no in range(1, args.rounds + 1):
+            for name, (port, pid, digests) in started.items():
+                before = load_average()
+                cpu = cpu_seconds(pid)
+                result = asyncio.run(load(port, args, digests))
+                result["server_cpu"] = cpu_seconds(pid) - cpu
+                result["rate"] = result["ops"] / result["elapsed"]
+                show_load(name, result)
+                rounds.record(name, round_no, before, result["rate"],
+                              f"{result['ops'] / max(result['server_cpu'], 1e-9):.0f} ops per server CPU second")
+        for name, (port, pid, _digests) in started.items():
+            idles[name] = asyncio.run(idle(port, args, lambda pid=pid: memory(pid)))
+            show_idle(name, idles[name])
+    return rounds, idles
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -709,6 +728,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", choices=("both", "ours", "dovecot"), default="both")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--rounds", type=int, default=2, help="mixed-load runs per server, alternating")
+    parser.add_argument("--max-load", type=float, default=1.5, help="1-minute load above which a run is unreliable")
     args = parser.parse_args()
     if args.only != "ours" and shutil.which("dovecot") is None:
         raise SystemExit("dovecot not found: apt-get install dovecot-imapd (keep its service stopped)")
@@ -718,26 +739,23 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, max(hard, need)))
     work = Path(tempfile.mkdtemp(prefix="bench-imap-"))
     os.chmod(work, 0o755)
-    results = {}
+    servers = {name: server for name, server in (("ours", ours), ("dovecot", dovecot)) if args.only in ("both", name)}
     try:
-        if args.only in ("both", "ours"):
-            results["ours"] = measure("ours", ours, work / "ours", args)
-        if args.only in ("both", "dovecot"):
-            results["dovecot"] = measure("dovecot", dovecot, work / "dovecot", args)
+        rounds, idles = measure(servers, work, args)
     finally:
         if args.keep:
             print(f"work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{args.users} users x {args.messages} messages, {args.seconds:g} s of mixed commands, "
-          f"{args.idle} idle connections")
-    for name, r in results.items():
-        print(f"  {name:8} {r['rate']:8.1f} ops/s  {per_connection(r['idle'], 'pss'):8.1f} KiB PSS per idle connection "
-              f"({second_half(r['idle']):.1f} over the second half)")
-    if len(results) == 2:
-        o, d = results["ours"], results["dovecot"]
-        print(f"  ratio ours/dovecot: {o['rate'] / d['rate']:.2f} (ops/s), "
-              f"{per_connection(o['idle'], 'pss') / max(per_connection(d['idle'], 'pss'), 1e-9):.2f} (memory per connection)")
+    print(f"\n{args.users} users x {args.messages} messages, {args.rounds} runs of {args.seconds:g} s of mixed "
+          f"commands per server, {args.idle} idle connections")
+    rounds.summary()
+    for name, i in idles.items():
+        print(f"  {name:8} {per_connection(i, 'pss'):8.1f} KiB PSS per idle connection "
+              f"({second_half(i):.1f} over the second half)")
+    if len(idles) == 2:
+        print(f"  ratio ours/dovecot (memory per connection): "
+              f"{per_connection(idles['ours'], 'pss') / max(per_connection(idles['dovecot'], 'pss'), 1e-9):.2f}")
 
 
 if __name__ == "__main__":
