@@ -148,7 +148,7 @@ class Filter:
             boxes = frozenset(b["name"] for b in maildb.list_mailboxes(conn, user_id))
             own = directory.addresses_of(conn, user_id)
             keys = {}
-            if "vacation" in text or "redirect" in text:
+            if "vacation" in text or "redirect" in text or "reject" in text:
                 for domain in {a.rpartition("@")[2] for a in own}:
                     keys[domain] = dkimdb.key_for(conn, domain)
             out[user_id] = (name, text, own, boxes, keys)
@@ -189,6 +189,11 @@ class Filter:
             if outcome.reject is not None and mail_from and not _auto_submitted(message):
                 plan.refusal = build_refusal(message, rcpt, mail_from, outcome.reject, self.hostname,
                                              brand=self.brand())
+                key = keys.get(rcpt.rpartition("@")[2].lower())
+                if key is not None:
+                    # From the recipient's domain and signed by it: aligned
+                    # for DMARC at the sender's server.
+                    plan.refusal = sign_message(plan.refusal, key)
             plans[user_id] = plan
         return plans
 
@@ -400,9 +405,12 @@ def build_vacation(headers: Message, sender: str, to: str, reason: str, subject:
 def build_refusal(headers: Message, rcpt: str, to: str, reason: str, hostname: str, *, brand: str = "") -> bytes:
     """The message that tells the sender a script refused their message
     (RFC 5429 section 2.1, when it could not be refused in the SMTP
-    dialogue), from the mail system of ``brand`` (the box's brand name)."""
+    dialogue), from the mail system of ``brand`` (the box's brand name).
+
+    It comes from ``MAILER-DAEMON`` at the recipient's domain, whose key
+    signs it (:meth:`Filter.evaluate_all`), so it passes DMARC there."""
     msg = EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = f"Mail Delivery System <MAILER-DAEMON@{hostname}>"
+    msg["From"] = f"Mail Delivery System <MAILER-DAEMON@{rcpt.rpartition('@')[2] or hostname}>"
     msg["To"] = to
     msg["Subject"] = _one_line(f"Refused: {_decoded(headers.get('Subject') or '')}")
     msg["Date"] = email.utils.formatdate(localtime=False)

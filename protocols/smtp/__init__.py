@@ -122,7 +122,7 @@ async def start(app: App) -> SmtpService:
 
     await own_zones()
     app.on_change(own_zones)
-    runner = QueueRunner(app, client.send, publish=publish)
+    runner = QueueRunner(app, client.send, publish=publish, srs=srs)
     # Redirects and vacation replies are queued during delivery.
     router.wake = runner.wake
     # Webmail sends through the same rules as submission on 587/465.

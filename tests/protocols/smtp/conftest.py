@@ -15,6 +15,9 @@ import subprocess
 import threading
 from pathlib import Path
 
+import dkim
+import dns.message
+import dns.query
 import pytest
 
 from appliance.settings import loopback_listen
@@ -237,3 +240,21 @@ def queue_cli(mta: Mta, *args: str) -> subprocess.CompletedProcess:
     cmd = [PYTHON, "-c", script, "--state", str(mta.state), "--config", str(mta.config), "queue", *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
 
+
+def published_dns(mta):
+    """A dkimpy DNS function that asks the box's DNS server (on loopback)."""
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes:
+        query = dns.message.make_query(name.decode(), "TXT")
+        answer = dns.query.udp(query, "127.0.0.1", port=mta.port("dns"), timeout=timeout)
+        return b"".join(b"".join(r.strings) for rrset in answer.answer for r in rrset)
+
+    return lookup
+
+
+def signed_by(data: bytes, domain: str, mta) -> bool:
+    """Whether ``data`` carries a DKIM signature of ``domain`` that verifies
+    against the box's published key (the first signature is checked)."""
+    head = data.split(b"\r\n\r\n")[0]
+    return data.startswith(b"DKIM-Signature:") and f"d={domain};".encode() in head.replace(b"\r\n\t", b" ") \
+        and dkim.verify(data, dnsfunc=published_dns(mta))

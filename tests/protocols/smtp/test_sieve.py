@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import wait_for
 
-from .conftest import PASSWORD, stored_messages, tls_client_context
+from .conftest import PASSWORD, signed_by, stored_messages, tls_client_context
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sieve"
 
@@ -142,7 +142,7 @@ def test_vacation_reply_arrives_with_null_sender_and_references(mta):
     assert reply["Auto-Submitted"] == "auto-replied (vacation)"
     assert reply["In-Reply-To"] == f"<{tag}.invoice-2041@remote.test>"
     assert "I am away until Monday." in reply.get_payload(decode=True).decode()
-    assert got.data.startswith(b"DKIM-Signature:") and b"d=acme.test" in got.data.split(b"\r\n\r\n")[0]
+    assert signed_by(got.data, "acme.test", mta)
     assert len(imap_folder(mta, "alice@acme.test", "INBOX", tag)) == 1
 
 
@@ -210,8 +210,34 @@ def test_reject_with_several_recipients_sends_a_refusal_and_delivers_the_others(
     deliver(mta, "invoice-from-customer.eml", tag=tag, sender="both@remote.test", rcpts=("alice@acme.test", "bob@acme.test"))
     refusal = wait_for(lambda: replies_to(mta, "both@remote.test", tag))[0]
     assert refusal.mail_from == "<>" and b"Not accepted here." in refusal.data
+    # From the recipient's domain and signed by it, so it passes DMARC at the sender's server.
+    assert email.message_from_bytes(refusal.data)["From"] == "Mail Delivery System <MAILER-DAEMON@acme.test>"
+    assert signed_by(refusal.data, "acme.test", mta)
     assert imap_folder(mta, "alice@acme.test", "INBOX", tag) == []
     assert len(imap_folder(mta, "bob@acme.test", "INBOX", tag)) == 1
+
+
+def test_redirects_past_the_daily_limit_stay_in_inbox(mta):
+    """A user whose redirects reached [sieve] redirects_per_day today keeps the next message in INBOX; nothing leaves."""
+    conn = sqlite3.connect(mta.state / "tenants" / "acme.sqlite3", timeout=10)
+    try:
+        with conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO sieve_redirects (user_id, day, count)"
+                " SELECT id, strftime('%Y-%m-%d', 'now'), 200 FROM users WHERE address = 'bob@acme.test'"
+            )
+        put_script(mta, "bob@acme.test", 'redirect "cannon@remote.test";')
+        tag = uuid.uuid4().hex
+        deliver(mta, "invoice-from-customer.eml", tag=tag, rcpts=("bob@acme.test",))
+        assert len(imap_folder(mta, "bob@acme.test", "INBOX", tag)) == 1
+        wait_for(lambda: not queue_rows(mta))
+        assert replies_to(mta, "cannon@remote.test", tag) == []
+        assert "daily redirect limit reached; kept in INBOX" in mta.daemon.log()
+    finally:
+        with conn:
+            conn.execute("DELETE FROM sieve_redirects")
+            conn.execute("DELETE FROM sieve_scripts WHERE user_id = (SELECT id FROM users WHERE address = 'bob@acme.test')")
+        conn.close()
 
 
 def test_a_failing_script_never_loses_the_message(mta):
