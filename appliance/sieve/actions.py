@@ -111,9 +111,13 @@ class Limits:
 class Filter:
     """See module doc. One per daemon; thread-safe (its cache is locked)."""
 
-    def __init__(self, limits: Limits, hostname: str, srs: Any = None, brand: Callable[[], str] | None = None):
-        """``brand``: the box's brand name now, which the refusals it writes name."""
+    def __init__(self, limits: Limits, hostname: str, srs: Any = None, brand: Callable[[], str] | None = None,
+                 metrics: Any = None):
+        """``brand``: the box's brand name now, which the refusals it writes
+        name; ``metrics``: an :class:`appliance.metrics.Metrics` told what
+        every script decided (None: not counted)."""
         self.limits = limits
+        self.metrics = metrics
         self.hostname = hostname
         #: An :class:`appliance.srs.Srs` that rewrites redirects' senders.
         self.srs = srs
@@ -171,10 +175,13 @@ class Filter:
                                    max_redirects=self.limits.max_redirects)
             except (SieveError, SieveRuntimeError) as exc:
                 log.warning("%s: user %d: sieve script %r failed, message kept in INBOX: %s", slug, user_id, name, exc)
+                self._count(None)
                 continue
             except Exception:  # noqa: BLE001 - a script must never lose mail
                 log.exception("%s: user %d: sieve script %r crashed, message kept in INBOX", slug, user_id, name)
+                self._count(None)
                 continue
+            self._count(outcome)
             plan = Plan(user_id, rcpt, outcome, tuple(own), name)
             # Everything that needs the message parsed or built is done
             # here, so the business's writer thread only stores and queues.
@@ -196,6 +203,10 @@ class Filter:
                     plan.refusal = sign_message(plan.refusal, key)
             plans[user_id] = plan
         return plans
+
+    def _count(self, outcome: Outcome | None) -> None:
+        if self.metrics is not None:
+            self.metrics.sieve_outcome(outcome)
 
     @staticmethod
     def _redirected(rcpt: str, raw: bytes, keys: dict) -> bytes:

@@ -107,7 +107,8 @@ async def start(app: App) -> SmtpService:
     await srs.load()
     # A rotation by the CLI bumps the box generation.
     app.on_change(srs.load)
-    rules = Filter(RuleLimits.from_settings(app.settings), hostname, srs, brand=lambda: app.core.brand.current().name)
+    rules = Filter(RuleLimits.from_settings(app.settings), hostname, srs, brand=lambda: app.core.brand.current().name,
+                   metrics=app.metrics)
     router = Router(app.catalog, app.tenants, publish=publish, sieve=rules, srs=srs)
     router.meter = app.usage_meter
     await router.refresh()

@@ -13,12 +13,14 @@ import sqlite3
 import ssl
 import subprocess
 import threading
+import urllib.request
 from pathlib import Path
 
 import dkim
 import dns.message
 import dns.query
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.settings import loopback_listen
 from dnslib import QTYPE, RCODE, RR, DNSRecord, TXT
@@ -258,3 +260,15 @@ def signed_by(data: bytes, domain: str, mta) -> bool:
     head = data.split(b"\r\n\r\n")[0]
     return data.startswith(b"DKIM-Signature:") and f"d={domain};".encode() in head.replace(b"\r\n\t", b" ") \
         and dkim.verify(data, dnsfunc=published_dns(mta))
+
+
+def scrape(mta, name: str, **labels: str) -> float:
+    """The value of sample ``name`` with ``labels`` on the daemon's metrics
+    endpoint, scraped over HTTP now (0 when absent)."""
+    url = f"http://127.0.0.1:{mta.port('metrics')}/metrics"
+    body = urllib.request.urlopen(url, timeout=10).read().decode()
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import wait_for
 
-from .conftest import PASSWORD, signed_by, stored_messages, tls_client_context
+from .conftest import PASSWORD, scrape, signed_by, stored_messages, tls_client_context
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sieve"
 
@@ -238,6 +238,21 @@ def test_redirects_past_the_daily_limit_stay_in_inbox(mta):
             conn.execute("DELETE FROM sieve_redirects")
             conn.execute("DELETE FROM sieve_scripts WHERE user_id = (SELECT id FROM users WHERE address = 'bob@acme.test')")
         conn.close()
+
+
+def test_sieve_actions_are_counted_in_the_metrics(mta):
+    """One message filed into a folder and redirected, one to a script that fails: the metrics endpoint counts
+    one fileinto, one redirect and one error."""
+    def actions() -> dict:
+        return {a: scrape(mta, "appliance_sieve_actions_total", action=a) for a in ("fileinto", "redirect", "error", "keep")}
+
+    before = actions()
+    put_script(mta, "alice@acme.test", 'require ["fileinto", "mailbox"]; fileinto :create "Counted"; redirect "counted@remote.test";')
+    deliver(mta, "invoice-from-customer.eml", tag=uuid.uuid4().hex)
+    put_script(mta, "alice@acme.test", "".join(f'redirect "r{i}@remote.test";' for i in range(6)))
+    deliver(mta, "invoice-from-customer.eml", tag=uuid.uuid4().hex)
+    after = actions()
+    assert {a: after[a] - before[a] for a in before} == {"fileinto": 1, "redirect": 1, "error": 1, "keep": 0}
 
 
 def test_a_failing_script_never_loses_the_message(mta):
