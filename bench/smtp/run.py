@@ -14,8 +14,9 @@ nothing here) and with its filtering on - an active Sieve script for the
 recipient (three tests, ``fileinto :create`` with a flag), greylisting on
 for the client's address (its triplet let through before the run, so each
 RCPT looks it up and records it) and, when the ``rspamd`` binary is
-installed, every message scanned by a local rspamd (started from the test
-suite's configuration on loopback ports, its DNS sent to a stub server).
+installed, every message scanned by a local rspamd (``appliance.testrspamd``,
+the tests' configuration, on loopback ports; its DNS a stub that knows
+no name).
 Each round runs Postfix, ours off and ours on back to back, ``--rounds``
 times (2 by default); every run is printed with the load average before
 it, then the spread and the ratios ours/Postfix for each mode.
@@ -31,12 +32,16 @@ import os
 import pwd
 import shutil
 import smtplib
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+from dnslib import RCODE, DNSRecord
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from appliance.settings import loopback_listen  # noqa: E402
@@ -203,15 +208,41 @@ def load() -> str:
     return "load %.2f %.2f %.2f" % os.getloadavg()
 
 
-def start_rspamd() -> tuple[object, object] | None:
-    """A local rspamd (the test suite's, its DNS to a stub server), or None without the binary."""
-    from tests.protocols.smtp.conftest import StubDNS
-    from tests.rspamd import MISSING, Rspamd
+class NoSuchNames:
+    """A DNS server on loopback that answers NXDOMAIN to everything: where
+    the benchmark's rspamd asks (no lookup leaves the machine, none waits
+    for a timeout)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(4096)
+                reply = DNSRecord.parse(data).reply()
+            except OSError:
+                return
+            except Exception:  # noqa: BLE001 - not a DNS query: ignored
+                continue
+            reply.header.rcode = RCODE.NXDOMAIN
+            self.sock.sendto(reply.pack(), addr)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def start_rspamd() -> tuple[object, NoSuchNames] | None:
+    """A local rspamd (the test suite's configuration), or None without the binary."""
+    from appliance.testrspamd import MISSING, Rspamd
 
     if MISSING is not None:
         print(f"no rspamd: {MISSING}; filtering on runs without content scoring")
         return None
-    dns = StubDNS()
+    dns = NoSuchNames()
     return Rspamd(dns.port).start(), dns
 
 

@@ -17,7 +17,7 @@ from tests.appliance.panel.conftest import PanelClient
 from tests.appliance.panel.webmail_client import folder, inbox
 from tests.appliance.panel.webmail_client import message as webmail_message
 from tests.conftest import wait_for
-from tests.rspamd import MISSING, PASSWORD, Rspamd
+from appliance.testrspamd import MISSING, PASSWORD, Rspamd
 
 from .conftest import PASSWORD as USER_PASSWORD
 from .conftest import Mta, provision, scrape, tls_client_context
