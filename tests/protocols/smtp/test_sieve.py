@@ -127,6 +127,39 @@ def test_redirect_of_a_message_already_delivered_to_the_user_is_kept(mta):
     assert replies_to(mta, "loop-target@remote.test", tag) == []
 
 
+def test_redirect_to_the_users_own_address_is_kept_once(mta):
+    """A script redirecting alice's mail to alice herself: the message is in her INBOX once, nothing is queued,
+    and the log says a loop was stopped."""
+    put_script(mta, "alice@acme.test", 'redirect "Alice@acme.test";')
+    tag = uuid.uuid4().hex
+    deliver(mta, "invoice-from-customer.eml", tag=tag)
+    assert len(imap_folder(mta, "alice@acme.test", "INBOX", tag)) == 1
+    wait_for(lambda: not queue_rows(mta))
+    assert [m for m in mta.remote.messages if tag.encode() in m.data] == []
+    assert "redirect to <Alice@acme.test> skipped (mail loop)" in mta.daemon.log()
+
+
+def test_a_vacation_reply_to_alices_vacation_reply_gets_none(mta):
+    """Two responders cannot ping-pong: the far end's auto-reply to alice's vacation reply (Auto-Submitted,
+    even with a real envelope sender) is stored and gets no reply of hers."""
+    put_script(mta, "alice@acme.test", VACATION)
+    tag = uuid.uuid4().hex
+    deliver(mta, "invoice-from-customer.eml", tag=tag, sender="away@remote.test")
+    ours = email.message_from_bytes(wait_for(lambda: replies_to(mta, "away@remote.test", tag))[0].data)
+    theirs = (
+        f"From: away@remote.test\r\nTo: alice@acme.test\r\nSubject: Auto: {ours['Subject']}\r\n"
+        f"Message-ID: <back.{tag}@remote.test>\r\nIn-Reply-To: {ours['Message-ID']}\r\n"
+        "Auto-Submitted: auto-replied (vacation)\r\n\r\nI am away too.\r\n"
+    ).encode()
+    with smtplib.SMTP("127.0.0.1", mta.port("smtp"), timeout=10) as client:
+        client.ehlo("mx.remote.test")
+        client.sendmail("away@remote.test", ["alice@acme.test"], theirs)
+    assert len(imap_folder(mta, "alice@acme.test", "INBOX", f"back.{tag}")) == 1
+    wait_for(lambda: not queue_rows(mta))
+    assert len([m for m in mta.remote.messages if "away@remote.test" in m.rcpt_tos]) == 1
+    assert "no vacation reply to <away@remote.test>: Auto-Submitted" in mta.daemon.log()
+
+
 VACATION = 'require "vacation";\r\nvacation :days 3 text:\r\nI am away until Monday.\r\n.\r\n;\r\n'
 
 
