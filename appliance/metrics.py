@@ -79,7 +79,7 @@ class Metrics:
         self.queue_oldest_age.set_function(self.queue_oldest_seconds)
         # -- filtering
         self.spam_scans = Counter(
-            "appliance_spam_scans", "Messages received on the MX and what content scoring made of them"
+            "appliance_spam_scans", "Messages received on the MX while content scoring is on, and what it made of them"
             " (ham, junk, reject, unscanned, tempfail).", ["result"], registry=r)
         self.spam_scan_seconds = Histogram(
             "appliance_spam_scan_seconds", "Time rspamd took to answer a scan (or to fail to).",
@@ -88,7 +88,7 @@ class Metrics:
             "appliance_spam_learn_calls", "Messages sent to rspamd to learn, by class (spam, ham) and result"
             " (learned, refused: rspamd declined, failed: not reached).", ["kind", "result"], registry=r)
         self.greylist = Counter(
-            "appliance_greylist", "Greylisting decisions at RCPT, by result (deferred, passed).", ["result"], registry=r)
+            "appliance_greylist", "Greylisting decisions at RCPT (exempt clients and trusted senders not counted), by result (deferred, passed).", ["result"], registry=r)
         self.dnsbl_hits = Counter(
             "appliance_dnsbl_hits", "Recipients refused because the client is on a DNS blocklist, by zone.",
             ["zone"], registry=r)

@@ -201,7 +201,7 @@ class Handler:
                              listing.zone, listing.code)
                     self.app.metrics.dnsbl_hits.labels(zone=listing.zone).inc()
                     return replies.blocklisted(ip, listing.zone)
-            if self.greylist.enabled:
+            if self.greylist.enabled and not self.greylist.exempt_client(ip):
                 wait = round(await self.greylist.wait(ip, sender, address))
                 self.app.metrics.greylist.labels(result="deferred" if wait else "passed").inc()
                 if wait:

@@ -73,7 +73,8 @@ def test_an_unknown_triplet_waits_and_its_retry_after_the_delay_is_accepted(mta)
 
 
 def test_deferred_and_passed_rcpts_are_counted_in_the_metrics(mta):
-    """A first try and the retry after the delay (a whole message delivered) count one deferred and one passed."""
+    """A first try and the retry after the delay (a whole message delivered) count one deferred and one passed;
+    a message from an exempt network counts nothing."""
     deferred = scrape(mta, "appliance_greylist_total", result="deferred")
     passed = scrape(mta, "appliance_greylist_total", result="passed")
     sender = f"counted-{uuid.uuid4().hex[:6]}@remote.test"
@@ -83,6 +84,10 @@ def test_deferred_and_passed_rcpts_are_counted_in_the_metrics(mta):
     _send(mta, sender, "alice@acme.test", tag)
     assert _has(mta, "alice@acme.test", tag)
     assert scrape(mta, "appliance_greylist_total", result="deferred") == deferred + 1
+    assert scrape(mta, "appliance_greylist_total", result="passed") == passed + 1
+    # An exempt client is not greylisted at all: nothing counted.
+    _send(mta, f"partner-{tag[:6]}@remote.test", "alice@acme.test", tag + "x", source=EXEMPT_IP)
+    assert _has(mta, "alice@acme.test", tag + "x")
     assert scrape(mta, "appliance_greylist_total", result="passed") == passed + 1
 
 
