@@ -105,7 +105,7 @@ class App:
         self.mail_events = MailEvents()
         #: Content scoring and learning by rspamd (``appliance.spam``); off
         #: unless ``[rspamd] url`` is set.
-        self.spam = SpamFilter(settings.rspamd)
+        self.spam = SpamFilter(settings.rspamd, metrics=self.metrics)
         #: ``appliance check`` and the operators' status page (``appliance.services.boxstatus``).
         self.box_status = BoxStatus(self)
         #: Messages and web requests counted for billing, written in batches.

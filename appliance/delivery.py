@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from storage import directory
+from storage import dkim as dkimdb
 from storage import mail as maildb
 from storage import queue as queuedb
 from storage import sieve as sievedb
@@ -54,6 +55,7 @@ from . import mime
 from . import srs as srsmod
 from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
 from .catalog import Catalog
+from .mailauth import sign_message
 from .sieve.actions import Filter, Rejected, reply_reason
 
 log = logging.getLogger(__name__)
@@ -278,14 +280,23 @@ class Router:
     async def send_back(self, raw: bytes, returned: Sequence[Returned], mail_from: str, *, lifetime: float) -> None:
         """Queue ``raw`` for the original senders of ``returned``, in the
         outbound queue of each SRS address's business; returns after every
-        commit."""
-        groups: dict[str, list[str]] = defaultdict(list)
+        commit.
+
+        The copy sent on carries a DKIM signature of the SRS address's
+        domain (made in a worker thread before the write), so the original
+        sender's server sees who handed it the bounce; the bounce's own
+        signatures, if any, are kept."""
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for item in returned:
-            if item.original not in groups[item.slug]:
-                groups[item.slug].append(item.original)
-        for slug, originals in groups.items():
-            await self.handle(slug).write("srs send back", lambda c, o=originals: queuedb.enqueue(
-                c, mail_from, o, raw, user_id=None, lifetime=lifetime, smtputf8=not raw.isascii()))
+            key = (item.slug, item.address.rpartition("@")[2].lower())
+            if item.original not in groups[key]:
+                groups[key].append(item.original)
+        for (slug, domain), originals in groups.items():
+            handle = self.handle(slug)
+            key = await handle.read("dkim key", lambda c, d=domain: dkimdb.key_for(c, d))
+            signed = raw if key is None else await asyncio.to_thread(sign_message, raw, key)
+            await handle.write("srs send back", lambda c, o=originals, m=signed: queuedb.enqueue(
+                c, mail_from, o, m, user_id=None, lifetime=lifetime, smtputf8=not m.isascii()))
             if self.wake is not None:
                 self.wake(slug)
 

@@ -26,6 +26,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 if TYPE_CHECKING:
     from .app import App
+    from .sieve.evaluate import Outcome
 
 #: Content type of :meth:`Metrics.render`.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -37,6 +38,15 @@ RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: Buckets of DAV request durations.
 DAV_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: Buckets of rspamd scans: tens of milliseconds normally, up to the timeout.
+SCAN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: What a scan decided (``appliance_spam_scans``): unscanned is a message
+#: delivered without a score (too large, or rspamd down), tempfail one
+#: turned away because rspamd could not answer.
+SCAN_RESULTS = ("ham", "junk", "reject", "unscanned", "tempfail")
+#: Sieve actions counted (``appliance_sieve_actions``); ``error`` is a
+#: script that failed, its message kept in INBOX.
+SIEVE_ACTIONS = ("keep", "fileinto", "redirect", "vacation", "reject", "discard", "error")
 
 
 class Metrics:
@@ -67,6 +77,30 @@ class Metrics:
             "appliance_queue_oldest_age_seconds", "Age of the oldest message in any outbound queue (0: empty).",
             registry=r)
         self.queue_oldest_age.set_function(self.queue_oldest_seconds)
+        # -- filtering
+        self.spam_scans = Counter(
+            "appliance_spam_scans", "Messages received on the MX while content scoring is on, and what it made of them"
+            " (ham, junk, reject, unscanned, tempfail).", ["result"], registry=r)
+        self.spam_scan_seconds = Histogram(
+            "appliance_spam_scan_seconds", "Time rspamd took to answer a scan (or to fail to).",
+            buckets=SCAN_BUCKETS, registry=r)
+        self.spam_learned = Counter(
+            "appliance_spam_learn_calls", "Messages sent to rspamd to learn, by class (spam, ham) and result"
+            " (learned, refused: rspamd declined, failed: not reached).", ["kind", "result"], registry=r)
+        self.greylist = Counter(
+            "appliance_greylist", "Greylisting decisions at RCPT (exempt clients and trusted senders not counted), by result (deferred, passed).", ["result"], registry=r)
+        self.dnsbl_hits = Counter(
+            "appliance_dnsbl_hits", "Recipients refused because the client is on a DNS blocklist, by zone.",
+            ["zone"], registry=r)
+        self.sieve_actions = Counter(
+            "appliance_sieve_actions", "Actions users' Sieve scripts took at delivery, by action.", ["action"],
+            registry=r)
+        for result in SCAN_RESULTS:
+            self.spam_scans.labels(result=result)
+        for result in ("deferred", "passed"):
+            self.greylist.labels(result=result)
+        for action in SIEVE_ACTIONS:
+            self.sieve_actions.labels(action=action)
         self.queue_messages.set_function(lambda: sum(count for count, _ in self._queues.values()))
         #: slug -> (messages queued, creation time of the oldest) as last read.
         self._queues: dict[str, tuple[int, float]] = {}
@@ -114,6 +148,21 @@ class Metrics:
         for result, count in (("sent", sent), ("bounced", bounced), ("deferred", deferred)):
             if count:
                 self.mail_outbound.labels(result=result).inc(count)
+
+    def sieve_outcome(self, outcome: Outcome | None) -> None:
+        """Count what one script decided for one message (None: it failed
+        and the message went to INBOX)."""
+        if outcome is None:
+            self.sieve_actions.labels(action="error").inc()
+            return
+        for box, _flags, _create in outcome.copies:
+            self.sieve_actions.labels(action="keep" if box == "INBOX" else "fileinto").inc()
+        if outcome.redirects:
+            self.sieve_actions.labels(action="redirect").inc(len(outcome.redirects))
+        for action, done in (("vacation", outcome.vacation is not None), ("reject", outcome.reject is not None),
+                             ("discard", outcome.discarded)):
+            if done:
+                self.sieve_actions.labels(action=action).inc()
 
     def dns_answer(self, reply: bytes) -> None:
         """Count one DNS reply by the RCODE in its header."""

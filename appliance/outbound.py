@@ -16,7 +16,12 @@ never imports a protocol). Every recipient gets its own result: ``2xx`` sent,
 ``5xx`` bounced, anything else retried later on ``[smtp] retry_schedule``
 until ``[smtp] queue_lifetime`` has passed, when the rest bounce. Bounced
 recipients are reported to the sender by a delivery status notification
-(RFC 3464) filed in the sender's INBOX - never for a null sender.
+(RFC 3464) - never for a null sender. A user's own message gets it filed in
+their INBOX. Mail the box sent on for someone else (a redirect, a bounce
+returned through an SRS address) gets it queued back to the original
+sender - the address its SRS return address stands for - from
+``MAILER-DAEMON`` at the business's domain and DKIM-signed by that domain,
+so the sender's server sees an aligned, verifiable report.
 
 A domain reached by its MX records may publish an MTA-STS policy (RFC
 8461, found by :mod:`appliance.stspolicy` when ``[smtp] mta_sts`` is on).
@@ -56,11 +61,14 @@ import dns.flags
 import dns.resolver
 
 from storage import box as boxdb
+from storage import directory
+from storage import dkim as dkimdb
 from storage import mail as maildb
 from storage import queue as queuedb
 from storage.errors import TenantNotFound
 
 from . import brandrules, dane, mailauth, mime, stspolicy
+from . import srs as srsmod
 from .errors import LimitExceeded, NotFound
 
 if TYPE_CHECKING:
@@ -128,10 +136,14 @@ class Route:
 
 
 class QueueRunner:
-    def __init__(self, app: App, send: Send, publish: Callable[[str, int, int], Any] | None = None):
+    def __init__(self, app: App, send: Send, publish: Callable[[str, int, int], Any] | None = None,
+                 srs: Any = None):
         s = app.settings.smtp
         self.app = app
         self.send = send
+        #: The box's :class:`appliance.srs.Srs`: reads the original sender
+        #: of forwarded mail that bounced (None: sent to the sender as is).
+        self.srs = srs
         #: Told of every bounce filed (slug, user_id, mailbox_id), after commit.
         self.publish = publish
         self.hostname = app.settings.box.hostname
@@ -313,6 +325,9 @@ class QueueRunner:
             filed = None
             if bounced and msg["mail_from"] and msg["user_id"] is not None:
                 filed = _file_dsn(conn, self.hostname, msg, bounced, self.app.core.brand.current().name)
+            elif bounced and msg["mail_from"]:
+                _return_dsn(conn, self.hostname, msg, bounced, self.app.core.brand.current().name, self.srs,
+                            float(self.app.settings.smtp.queue_lifetime))
             queuedb.remove(conn, message_id)
             return 0, len(bounced), filed
 
@@ -482,7 +497,7 @@ def _hops(body: bytes) -> int:
 
 def build_dsn(
     hostname: str, mail_from: str, original: bytes, bounced: list[Any], arrival: float, *, smtputf8: bool = False,
-    brand: str = "",
+    brand: str = "", from_domain: str = "",
 ) -> bytes:
     """A delivery status notification (RFC 3464) for ``bounced`` recipients,
     built with the stdlib ``email`` package (CRLF line ends).
@@ -493,7 +508,8 @@ def build_dsn(
     the original's header in ``message/global-headers``.
 
     ``brand`` (the box's brand name) is named in the human-readable part
-    only; the machine-readable parts keep their standard form.
+    only; the machine-readable parts keep their standard form. The report
+    comes from ``MAILER-DAEMON`` at ``from_domain`` (default: ``hostname``).
     """
     out_policy = email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP
     address_type = "utf-8" if smtputf8 else "rfc822"
@@ -501,7 +517,7 @@ def build_dsn(
     headers = original if end < 0 else original[: end + 2]
 
     report = email.message.EmailMessage(policy=out_policy)
-    report["From"] = f"Mail Delivery System <MAILER-DAEMON@{hostname}>"
+    report["From"] = f"Mail Delivery System <MAILER-DAEMON@{from_domain or hostname}>"
     report["To"] = f"<{mail_from}>"
     report["Subject"] = "Undelivered Mail Returned to Sender"
     report["Date"] = email.utils.formatdate()
@@ -597,3 +613,35 @@ def _file_dsn(conn: sqlite3.Connection, hostname: str, msg: sqlite3.Row, bounced
     conn.execute("RELEASE dsn")
     return msg["user_id"], mailbox_id
 
+
+
+def _return_dsn(conn: sqlite3.Connection, hostname: str, msg: sqlite3.Row, bounced: list[Any], brand: str,
+                srs: Any, lifetime: float) -> bool:
+    """Queue the bounce of mail sent on for someone else (see module doc)
+    in this business's queue; returns whether one was queued.
+
+    The report goes to the address the SRS return address stands for (to
+    the return address itself when it is not one of this business's), with
+    a null sender so it can never bounce again; it is signed with the key
+    of the return address's domain, else of the business's free domain."""
+    mail_from = msg["mail_from"]
+    domain = mail_from.rpartition("@")[2].lower()
+    ours = directory.has_domain(conn, domain)
+    to = mail_from
+    if ours and srs is not None and srsmod.looks_like(mail_from):
+        try:
+            to = srs.reverse(mail_from)
+        except srsmod.SrsInvalid as exc:
+            log.info("queued message %d: no bounce for return address <%s>: %s", msg["id"], mail_from, exc)
+            return False
+    if not ours:
+        domain = directory.domain_names(conn)[0]  # the free one
+    key = dkimdb.key_for(conn, domain)
+    dsn = build_dsn(hostname, to, bytes(msg["body"]), bounced, msg["created"], smtputf8=bool(msg["smtputf8"]),
+                    brand=brand, from_domain=domain)
+    if key is not None:
+        # Small (the original's header only): signed in this transaction.
+        dsn = mailauth.sign_message(dsn, key)
+    queuedb.enqueue(conn, "", [to], dsn, user_id=None, lifetime=lifetime, smtputf8=not dsn.isascii())
+    log.info("queued message %d: bounce queued for <%s>", msg["id"], to)
+    return True

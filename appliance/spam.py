@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import sqlite3
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -69,7 +70,10 @@ class Score:
 class SpamFilter:
     """See module doc. ``settings`` is the ``[rspamd]`` section."""
 
-    def __init__(self, settings: Any, *, threads: int = 4):
+    def __init__(self, settings: Any, *, threads: int = 4, metrics: Any = None):
+        """``metrics``: an :class:`appliance.metrics.Metrics` that counts
+        scan times and learning calls (None: not counted)."""
+        self.metrics = metrics
         self.url = settings.url
         self.controller = settings.controller_url
         self.password = settings.password
@@ -105,8 +109,13 @@ class SpamFilter:
         headers = [("IP", ip), ("Helo", helo or "unknown"), ("From", mail_from or "<>"), ("Queue-Id", queue_id)]
         headers += [("Rcpt", r) for r in rcpts]
         loop = asyncio.get_running_loop()
+        started = time.monotonic()
         try:
-            reply = await loop.run_in_executor(self._pool, self._post, self.url, "/checkv2", headers, raw)
+            try:
+                reply = await loop.run_in_executor(self._pool, self._post, self.url, "/checkv2", headers, raw)
+            finally:
+                if self.metrics is not None:
+                    self.metrics.spam_scan_seconds.observe(time.monotonic() - started)
             score = _parse_check(reply)
         except (OSError, ScanFailed, http.client.HTTPException) as exc:
             if not self._down:
@@ -173,21 +182,29 @@ class SpamFilter:
             return
 
         async def run() -> None:
+            kind = "spam" if spam else "ham"
             for raw in messages:
                 try:
                     answer = await self.learn(raw, spam)
                 except ScanFailed as exc:
                     # rspamd answered: "already learned", too few tokens...
-                    log.info("%s: rspamd did not learn a message as %s: %s", where, "spam" if spam else "ham", exc)
+                    log.info("%s: rspamd did not learn a message as %s: %s", where, kind, exc)
+                    self._learned(kind, "refused")
                     continue
                 except (OSError, http.client.HTTPException) as exc:
-                    log.warning("%s: rspamd could not learn a message as %s: %s", where, "spam" if spam else "ham", exc)
+                    log.warning("%s: rspamd could not learn a message as %s: %s", where, kind, exc)
+                    self._learned(kind, "failed")
                     return
-                log.info("%s: rspamd learn%s: %s", where, "spam" if spam else "ham", answer)
+                log.info("%s: rspamd learn%s: %s", where, kind, answer)
+                self._learned(kind, "learned")
 
         task = asyncio.get_running_loop().create_task(run(), name="rspamd-learn")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _learned(self, kind: str, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.spam_learned.labels(kind=kind, result=result).inc()
 
     # -- the wire ---------------------------------------------------------------------
 

@@ -111,9 +111,13 @@ class Limits:
 class Filter:
     """See module doc. One per daemon; thread-safe (its cache is locked)."""
 
-    def __init__(self, limits: Limits, hostname: str, srs: Any = None, brand: Callable[[], str] | None = None):
-        """``brand``: the box's brand name now, which the refusals it writes name."""
+    def __init__(self, limits: Limits, hostname: str, srs: Any = None, brand: Callable[[], str] | None = None,
+                 metrics: Any = None):
+        """``brand``: the box's brand name now, which the refusals it writes
+        name; ``metrics``: an :class:`appliance.metrics.Metrics` told what
+        every script decided (None: not counted)."""
         self.limits = limits
+        self.metrics = metrics
         self.hostname = hostname
         #: An :class:`appliance.srs.Srs` that rewrites redirects' senders.
         self.srs = srs
@@ -148,7 +152,7 @@ class Filter:
             boxes = frozenset(b["name"] for b in maildb.list_mailboxes(conn, user_id))
             own = directory.addresses_of(conn, user_id)
             keys = {}
-            if "vacation" in text or "redirect" in text:
+            if "vacation" in text or "redirect" in text or "reject" in text:
                 for domain in {a.rpartition("@")[2] for a in own}:
                     keys[domain] = dkimdb.key_for(conn, domain)
             out[user_id] = (name, text, own, boxes, keys)
@@ -171,10 +175,13 @@ class Filter:
                                    max_redirects=self.limits.max_redirects)
             except (SieveError, SieveRuntimeError) as exc:
                 log.warning("%s: user %d: sieve script %r failed, message kept in INBOX: %s", slug, user_id, name, exc)
+                self._count(None)
                 continue
             except Exception:  # noqa: BLE001 - a script must never lose mail
                 log.exception("%s: user %d: sieve script %r crashed, message kept in INBOX", slug, user_id, name)
+                self._count(None)
                 continue
+            self._count(outcome)
             plan = Plan(user_id, rcpt, outcome, tuple(own), name)
             # Everything that needs the message parsed or built is done
             # here, so the business's writer thread only stores and queues.
@@ -189,8 +196,17 @@ class Filter:
             if outcome.reject is not None and mail_from and not _auto_submitted(message):
                 plan.refusal = build_refusal(message, rcpt, mail_from, outcome.reject, self.hostname,
                                              brand=self.brand())
+                key = keys.get(rcpt.rpartition("@")[2].lower())
+                if key is not None:
+                    # From the recipient's domain and signed by it: aligned
+                    # for DMARC at the sender's server.
+                    plan.refusal = sign_message(plan.refusal, key)
             plans[user_id] = plan
         return plans
+
+    def _count(self, outcome: Outcome | None) -> None:
+        if self.metrics is not None:
+            self.metrics.sieve_outcome(outcome)
 
     @staticmethod
     def _redirected(rcpt: str, raw: bytes, keys: dict) -> bytes:
@@ -400,9 +416,12 @@ def build_vacation(headers: Message, sender: str, to: str, reason: str, subject:
 def build_refusal(headers: Message, rcpt: str, to: str, reason: str, hostname: str, *, brand: str = "") -> bytes:
     """The message that tells the sender a script refused their message
     (RFC 5429 section 2.1, when it could not be refused in the SMTP
-    dialogue), from the mail system of ``brand`` (the box's brand name)."""
+    dialogue), from the mail system of ``brand`` (the box's brand name).
+
+    It comes from ``MAILER-DAEMON`` at the recipient's domain, whose key
+    signs it (:meth:`Filter.evaluate_all`), so it passes DMARC there."""
     msg = EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = f"Mail Delivery System <MAILER-DAEMON@{hostname}>"
+    msg["From"] = f"Mail Delivery System <MAILER-DAEMON@{rcpt.rpartition('@')[2] or hostname}>"
     msg["To"] = to
     msg["Subject"] = _one_line(f"Refused: {_decoded(headers.get('Subject') or '')}")
     msg["Date"] = email.utils.formatdate(localtime=False)

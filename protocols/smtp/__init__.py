@@ -107,7 +107,8 @@ async def start(app: App) -> SmtpService:
     await srs.load()
     # A rotation by the CLI bumps the box generation.
     app.on_change(srs.load)
-    rules = Filter(RuleLimits.from_settings(app.settings), hostname, srs, brand=lambda: app.core.brand.current().name)
+    rules = Filter(RuleLimits.from_settings(app.settings), hostname, srs, brand=lambda: app.core.brand.current().name,
+                   metrics=app.metrics)
     router = Router(app.catalog, app.tenants, publish=publish, sieve=rules, srs=srs)
     router.meter = app.usage_meter
     await router.refresh()
@@ -122,7 +123,7 @@ async def start(app: App) -> SmtpService:
 
     await own_zones()
     app.on_change(own_zones)
-    runner = QueueRunner(app, client.send, publish=publish)
+    runner = QueueRunner(app, client.send, publish=publish, srs=srs)
     # Redirects and vacation replies are queued during delivery.
     router.wake = runner.wake
     # Webmail sends through the same rules as submission on 587/465.

@@ -199,9 +199,11 @@ class Handler:
                 if listing is not None:
                     log.info("%r: RCPT TO <%s> refused: [%s] is listed by %s (%s)", session.peer, address, ip,
                              listing.zone, listing.code)
+                    self.app.metrics.dnsbl_hits.labels(zone=listing.zone).inc()
                     return replies.blocklisted(ip, listing.zone)
-            if self.greylist.enabled:
+            if self.greylist.enabled and not self.greylist.exempt_client(ip):
                 wait = round(await self.greylist.wait(ip, sender, address))
+                self.app.metrics.greylist.labels(result="deferred" if wait else "passed").inc()
                 if wait:
                     log.info("%r: RCPT TO <%s> from <%s> greylisted for %ds", session.peer, address, sender, wait)
                     return replies.greylisted(wait)
@@ -282,8 +284,10 @@ class Handler:
             )
             if score is None and spam.tempfail and spam.scannable(raw):
                 self.app.metrics.refused("spam_scan_failed")
+                self.app.metrics.spam_scans.labels(result="tempfail").inc()
                 return replies.SCAN_TEMPFAIL
             decision = spam.decide(score)
+            self.app.metrics.spam_scans.labels(result="unscanned" if score is None else decision).inc()
             if decision == spamfilter.REJECT:
                 log.info("%r: from <%s> rejected as spam (score %.2f)", session.peer, reverse_path, score.score)
                 self.app.metrics.refused("spam")

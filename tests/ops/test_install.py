@@ -48,7 +48,7 @@ def test_help_names_every_option():
     out = install("--help").stdout
     for option in (
         "--hostname", "--domain", "--admin-email", "--ipv4", "--ipv6", "--acme-directory", "--resolver",
-        "--answers", "--source", "--yes", "--no-start", "--config-only", "--root", "--dry-run",
+        "--answers", "--source", "--yes", "--no-start", "--no-rspamd", "--config-only", "--root", "--dry-run",
         "--upgrade", "--health-timeout", "--keep", "--prefix", "--config", "--state", "--service-cmd", "--deps-from",
     ):
         assert option in out, option
@@ -79,6 +79,33 @@ def test_config_step_writes_a_config_with_the_box_names(tmp_path):
     assert s.smtp.resolver == ("192.0.2.53", 53)
     assert (s.listen.smtp, s.listen.dns, s.listen.https) == (25, 53, 443)  # production ports, from images/appliance.toml
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_config_step_sets_up_rspamd_on_loopback_with_a_made_password(tmp_path):
+    """[rspamd] points at the local rspamd's loopback workers with the controller password the installer made
+    (kept, root and the appliance group only, for rspamd's own settings); a second run keeps it."""
+    config_only(tmp_path, *NAMES, "--ipv4", "192.0.2.10")
+    secret = tmp_path / "etc" / "appliance" / "rspamd.password"
+    password = secret.read_text().strip()
+    assert re.fullmatch(r"[0-9a-f]{48}", password) and secret.stat().st_mode & 0o777 == 0o640
+    s = settings.load(tmp_path / "etc" / "appliance" / "appliance.toml")
+    assert (s.rspamd.url, s.rspamd.controller_url) == ("http://127.0.0.1:11333", "http://127.0.0.1:11334")
+    assert s.rspamd.password == password
+    (tmp_path / "etc" / "appliance" / "appliance.toml").unlink()
+    config_only(tmp_path, *NAMES, "--ipv4", "192.0.2.10")
+    assert secret.read_text().strip() == password
+    assert settings.load(tmp_path / "etc" / "appliance" / "appliance.toml").rspamd.password == password
+
+
+def test_no_rspamd_leaves_content_scoring_off(tmp_path):
+    """--no-rspamd: no [rspamd] section (scoring off) and no password made."""
+    config_only(tmp_path, *NAMES, "--ipv4", "192.0.2.10", "--no-rspamd")
+    s = settings.load(tmp_path / "etc" / "appliance" / "appliance.toml")
+    assert (s.rspamd.url, s.rspamd.controller_url) == ("", "")
+    assert not (tmp_path / "etc" / "appliance" / "rspamd.password").exists()
+    out = install("--dry-run", "--yes", "--root", str(tmp_path / "dry"), *NAMES, "--ipv4", "192.0.2.10", "--no-rspamd").stdout
+    assert "  rspamd        (none: no content scoring)" in out and "==> no rspamd (--no-rspamd)" in out
+    assert "override.d" not in out and "rspamd.service" not in out and "[rspamd]" not in out
 
 
 def test_config_step_finds_what_it_can(tmp_path):
@@ -163,6 +190,10 @@ def test_dry_run_prints_the_steps_and_changes_nothing(tmp_path):
     assert re.search(rf"{cli} completion bash > /etc/bash_completion\.d/appliance$", out, re.M)
     assert re.search(rf"{cli} manpage > /usr/local/share/man/man1/appliance\.1$", out, re.M)
     assert 'hostname = "box.example.test"' in out  # the config it would write
+    # rspamd: its loopback settings, the [rspamd] section, started before the box.
+    assert re.search(r"^==> (writing|keeping the existing) /etc/rspamd/override.d/worker-controller.inc$", out, re.M)
+    assert '  | url = "http://127.0.0.1:11333"' in out
+    assert out.index("systemctl restart rspamd.service") < out.index("systemctl restart appliance.service")
     assert "ns1.example.test" in out and "https://box.example.test/" in out  # what to set at the registrar
     assert list(tmp_path.iterdir()) == []
 

@@ -13,9 +13,14 @@ import sqlite3
 import ssl
 import subprocess
 import threading
+import urllib.request
 from pathlib import Path
 
+import dkim
+import dns.message
+import dns.query
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.settings import loopback_listen
 from dnslib import QTYPE, RCODE, RR, DNSRecord, TXT
@@ -242,3 +247,33 @@ def queue_cli(mta: Mta, *args: str) -> subprocess.CompletedProcess:
     cmd = [PYTHON, "-c", script, "--state", str(mta.state), "--config", str(mta.config), "queue", *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
 
+
+def published_dns(mta):
+    """A dkimpy DNS function that asks the box's DNS server (on loopback)."""
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes:
+        query = dns.message.make_query(name.decode(), "TXT")
+        answer = dns.query.udp(query, "127.0.0.1", port=mta.port("dns"), timeout=timeout)
+        return b"".join(b"".join(r.strings) for rrset in answer.answer for r in rrset)
+
+    return lookup
+
+
+def signed_by(data: bytes, domain: str, mta) -> bool:
+    """Whether ``data`` carries a DKIM signature of ``domain`` that verifies
+    against the box's published key (the first signature is checked)."""
+    head = data.split(b"\r\n\r\n")[0]
+    return data.startswith(b"DKIM-Signature:") and f"d={domain};".encode() in head.replace(b"\r\n\t", b" ") \
+        and dkim.verify(data, dnsfunc=published_dns(mta))
+
+
+def scrape(mta, name: str, **labels: str) -> float:
+    """The value of sample ``name`` with ``labels`` on the daemon's metrics
+    endpoint, scraped over HTTP now (0 when absent)."""
+    url = f"http://127.0.0.1:{mta.port('metrics')}/metrics"
+    body = urllib.request.urlopen(url, timeout=10).read().decode()
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0

@@ -15,7 +15,7 @@ from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 
 from tests.conftest import wait_for
 
-from .conftest import PASSWORD, Mta, provision, tls_client_context
+from .conftest import PASSWORD, Mta, provision, scrape, tls_client_context
 
 LISTED_IP = "127.0.0.2"
 REFUSED_IP = "127.0.0.3"
@@ -92,6 +92,15 @@ def _rcpt(mta, source: str, sender: str = "someone@remote.test", rcpt: str = "al
 def test_a_listed_client_is_refused_with_the_list_named(mta):
     """127.0.0.2 is in bl.test (127.0.0.2): its RCPT gets 554 5.7.1 naming bl.test and the client."""
     assert _rcpt(mta, LISTED_IP) == (554, b"5.7.1 Client host [127.0.0.2] is listed by bl.test")
+
+
+def test_blocklist_hits_are_counted_by_zone_in_the_metrics(mta):
+    """Each refused RCPT of a listed client counts one hit of bl.test; slow.test, which never answers, none."""
+    before = scrape(mta, "appliance_dnsbl_hits_total", zone="bl.test")
+    for _ in range(2):
+        assert _rcpt(mta, LISTED_IP)[0] == 554
+    assert scrape(mta, "appliance_dnsbl_hits_total", zone="bl.test") == before + 2
+    assert scrape(mta, "appliance_dnsbl_hits_total", zone="slow.test") == 0
 
 
 def test_a_query_refused_answer_is_not_a_listing(mta):

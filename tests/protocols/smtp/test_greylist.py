@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import wait_for
 
-from .conftest import PASSWORD, Mta, provision, tls_client_context
+from .conftest import PASSWORD, Mta, provision, scrape, tls_client_context
 
 DELAY = 2
 #: Loopback has a whole /8: a client bound to 127.0.0.2 stands for a partner's network.
@@ -70,6 +70,25 @@ def test_an_unknown_triplet_waits_and_its_retry_after_the_delay_is_accepted(mta)
     _send(mta, sender, "alice@acme.test", tag)
     assert _has(mta, "alice@acme.test", tag)
     assert _rcpt(mta, sender, "alice@acme.test")[0] == 250
+
+
+def test_deferred_and_passed_rcpts_are_counted_in_the_metrics(mta):
+    """A first try and the retry after the delay (a whole message delivered) count one deferred and one passed;
+    a message from an exempt network counts nothing."""
+    deferred = scrape(mta, "appliance_greylist_total", result="deferred")
+    passed = scrape(mta, "appliance_greylist_total", result="passed")
+    sender = f"counted-{uuid.uuid4().hex[:6]}@remote.test"
+    assert _rcpt(mta, sender, "alice@acme.test")[0] == 451
+    time.sleep(DELAY + 0.2)
+    tag = uuid.uuid4().hex
+    _send(mta, sender, "alice@acme.test", tag)
+    assert _has(mta, "alice@acme.test", tag)
+    assert scrape(mta, "appliance_greylist_total", result="deferred") == deferred + 1
+    assert scrape(mta, "appliance_greylist_total", result="passed") == passed + 1
+    # An exempt client is not greylisted at all: nothing counted.
+    _send(mta, f"partner-{tag[:6]}@remote.test", "alice@acme.test", tag + "x", source=EXEMPT_IP)
+    assert _has(mta, "alice@acme.test", tag + "x")
+    assert scrape(mta, "appliance_greylist_total", result="passed") == passed + 1
 
 
 def test_the_same_sender_to_another_recipient_is_a_new_triplet(mta):

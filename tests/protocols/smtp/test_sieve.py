@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import wait_for
 
-from .conftest import PASSWORD, stored_messages, tls_client_context
+from .conftest import PASSWORD, scrape, signed_by, stored_messages, tls_client_context
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sieve"
 
@@ -127,6 +127,39 @@ def test_redirect_of_a_message_already_delivered_to_the_user_is_kept(mta):
     assert replies_to(mta, "loop-target@remote.test", tag) == []
 
 
+def test_redirect_to_the_users_own_address_is_kept_once(mta):
+    """A script redirecting alice's mail to alice herself: the message is in her INBOX once, nothing is queued,
+    and the log says a loop was stopped."""
+    put_script(mta, "alice@acme.test", 'redirect "Alice@acme.test";')
+    tag = uuid.uuid4().hex
+    deliver(mta, "invoice-from-customer.eml", tag=tag)
+    assert len(imap_folder(mta, "alice@acme.test", "INBOX", tag)) == 1
+    wait_for(lambda: not queue_rows(mta))
+    assert [m for m in mta.remote.messages if tag.encode() in m.data] == []
+    assert "redirect to <Alice@acme.test> skipped (mail loop)" in mta.daemon.log()
+
+
+def test_a_vacation_reply_to_alices_vacation_reply_gets_none(mta):
+    """Two responders cannot ping-pong: the far end's auto-reply to alice's vacation reply (Auto-Submitted,
+    even with a real envelope sender) is stored and gets no reply of hers."""
+    put_script(mta, "alice@acme.test", VACATION)
+    tag = uuid.uuid4().hex
+    deliver(mta, "invoice-from-customer.eml", tag=tag, sender="away@remote.test")
+    ours = email.message_from_bytes(wait_for(lambda: replies_to(mta, "away@remote.test", tag))[0].data)
+    theirs = (
+        f"From: away@remote.test\r\nTo: alice@acme.test\r\nSubject: Auto: {ours['Subject']}\r\n"
+        f"Message-ID: <back.{tag}@remote.test>\r\nIn-Reply-To: {ours['Message-ID']}\r\n"
+        "Auto-Submitted: auto-replied (vacation)\r\n\r\nI am away too.\r\n"
+    ).encode()
+    with smtplib.SMTP("127.0.0.1", mta.port("smtp"), timeout=10) as client:
+        client.ehlo("mx.remote.test")
+        client.sendmail("away@remote.test", ["alice@acme.test"], theirs)
+    assert len(imap_folder(mta, "alice@acme.test", "INBOX", f"back.{tag}")) == 1
+    wait_for(lambda: not queue_rows(mta))
+    assert len([m for m in mta.remote.messages if "away@remote.test" in m.rcpt_tos]) == 1
+    assert "no vacation reply to <away@remote.test>: Auto-Submitted" in mta.daemon.log()
+
+
 VACATION = 'require "vacation";\r\nvacation :days 3 text:\r\nI am away until Monday.\r\n.\r\n;\r\n'
 
 
@@ -142,7 +175,7 @@ def test_vacation_reply_arrives_with_null_sender_and_references(mta):
     assert reply["Auto-Submitted"] == "auto-replied (vacation)"
     assert reply["In-Reply-To"] == f"<{tag}.invoice-2041@remote.test>"
     assert "I am away until Monday." in reply.get_payload(decode=True).decode()
-    assert got.data.startswith(b"DKIM-Signature:") and b"d=acme.test" in got.data.split(b"\r\n\r\n")[0]
+    assert signed_by(got.data, "acme.test", mta)
     assert len(imap_folder(mta, "alice@acme.test", "INBOX", tag)) == 1
 
 
@@ -210,8 +243,49 @@ def test_reject_with_several_recipients_sends_a_refusal_and_delivers_the_others(
     deliver(mta, "invoice-from-customer.eml", tag=tag, sender="both@remote.test", rcpts=("alice@acme.test", "bob@acme.test"))
     refusal = wait_for(lambda: replies_to(mta, "both@remote.test", tag))[0]
     assert refusal.mail_from == "<>" and b"Not accepted here." in refusal.data
+    # From the recipient's domain and signed by it, so it passes DMARC at the sender's server.
+    assert email.message_from_bytes(refusal.data)["From"] == "Mail Delivery System <MAILER-DAEMON@acme.test>"
+    assert signed_by(refusal.data, "acme.test", mta)
     assert imap_folder(mta, "alice@acme.test", "INBOX", tag) == []
     assert len(imap_folder(mta, "bob@acme.test", "INBOX", tag)) == 1
+
+
+def test_redirects_past_the_daily_limit_stay_in_inbox(mta):
+    """A user whose redirects reached [sieve] redirects_per_day today keeps the next message in INBOX; nothing leaves."""
+    conn = sqlite3.connect(mta.state / "tenants" / "acme.sqlite3", timeout=10)
+    try:
+        with conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO sieve_redirects (user_id, day, count)"
+                " SELECT id, strftime('%Y-%m-%d', 'now'), 200 FROM users WHERE address = 'bob@acme.test'"
+            )
+        put_script(mta, "bob@acme.test", 'redirect "cannon@remote.test";')
+        tag = uuid.uuid4().hex
+        deliver(mta, "invoice-from-customer.eml", tag=tag, rcpts=("bob@acme.test",))
+        assert len(imap_folder(mta, "bob@acme.test", "INBOX", tag)) == 1
+        wait_for(lambda: not queue_rows(mta))
+        assert replies_to(mta, "cannon@remote.test", tag) == []
+        assert "daily redirect limit reached; kept in INBOX" in mta.daemon.log()
+    finally:
+        with conn:
+            conn.execute("DELETE FROM sieve_redirects")
+            conn.execute("DELETE FROM sieve_scripts WHERE user_id = (SELECT id FROM users WHERE address = 'bob@acme.test')")
+        conn.close()
+
+
+def test_sieve_actions_are_counted_in_the_metrics(mta):
+    """One message filed into a folder and redirected, one to a script that fails: the metrics endpoint counts
+    one fileinto, one redirect and one error."""
+    def actions() -> dict:
+        return {a: scrape(mta, "appliance_sieve_actions_total", action=a) for a in ("fileinto", "redirect", "error", "keep")}
+
+    before = actions()
+    put_script(mta, "alice@acme.test", 'require ["fileinto", "mailbox"]; fileinto :create "Counted"; redirect "counted@remote.test";')
+    deliver(mta, "invoice-from-customer.eml", tag=uuid.uuid4().hex)
+    put_script(mta, "alice@acme.test", "".join(f'redirect "r{i}@remote.test";' for i in range(6)))
+    deliver(mta, "invoice-from-customer.eml", tag=uuid.uuid4().hex)
+    after = actions()
+    assert {a: after[a] - before[a] for a in before} == {"fileinto": 1, "redirect": 1, "error": 1, "keep": 0}
 
 
 def test_a_failing_script_never_loses_the_message(mta):

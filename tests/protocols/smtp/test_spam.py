@@ -17,10 +17,10 @@ from tests.appliance.panel.conftest import PanelClient
 from tests.appliance.panel.webmail_client import folder, inbox
 from tests.appliance.panel.webmail_client import message as webmail_message
 from tests.conftest import wait_for
-from tests.rspamd import MISSING, PASSWORD, Rspamd
+from appliance.testrspamd import MISSING, PASSWORD, Rspamd
 
 from .conftest import PASSWORD as USER_PASSWORD
-from .conftest import Mta, provision, tls_client_context
+from .conftest import Mta, provision, scrape, tls_client_context
 
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
@@ -168,12 +168,38 @@ def test_check_says_content_scoring_is_on_and_answers(mx, rspamd):
     assert row["status"] == "ok" and f"rspamd scanning at {rspamd.url} answers 'pong'" in row["detail"]
 
 
+def test_scans_and_lessons_are_counted_in_the_metrics(mx, rspamd):
+    """After a clean, a borderline and a GTUBE message and a move into Junk, the metrics endpoint counts one
+    ham, one junk and one reject scan, three scan durations and one spam lesson learnt."""
+    def scans(result: str) -> float:
+        return scrape(mx, "appliance_spam_scans_total", result=result)
+
+    before = {r: scans(r) for r in ("ham", "junk", "reject", "unscanned", "tempfail")}
+    timed = scrape(mx, "appliance_spam_scan_seconds_count")
+    lessons = scrape(mx, "appliance_spam_learn_calls_total", kind="spam", result="learned")
+    clean = uuid.uuid4().hex
+    assert send(mx, message(clean))[0] == 250
+    assert send(mx, message(uuid.uuid4().hex, BORDERLINE))[0] == 250
+    assert send(mx, message(uuid.uuid4().hex, GTUBE)) == SPAM_REJECT
+    after = {r: scans(r) for r in before}
+    assert {r: after[r] - before[r] for r in before} == {"ham": 1, "junk": 1, "reject": 1, "unscanned": 0, "tempfail": 0}
+    assert scrape(mx, "appliance_spam_scan_seconds_count") == timed + 3
+    with imap(mx) as client:
+        client.select("INBOX")
+        _typ, data = client.uid("SEARCH", None, "HEADER", "Message-ID", clean)
+        assert client.uid("MOVE", data[0].decode(), "Junk")[0] == "OK"
+    assert wait_for(lambda: scrape(mx, "appliance_spam_learn_calls_total", kind="spam", result="learned") == lessons + 1,
+                    timeout=30)
+
+
 def test_with_rspamd_stopped_mail_is_still_delivered_unscanned(mx, rspamd):
     """rspamd down: two messages still reach INBOX, untagged but for x-rspamd=temperror, one log line; check warns."""
     rspamd.stop()
+    unscanned = scrape(mx, "appliance_spam_scans_total", result="unscanned")
     tags = [uuid.uuid4().hex for _ in range(2)]
     for tag in tags:
         assert send(mx, message(tag))[0] == 250
+    assert scrape(mx, "appliance_spam_scans_total", result="unscanned") == unscanned + 2
     for tag in tags:
         (stored,) = find(mx, "INBOX", tag)
         fields = head(stored)

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from .conftest import Mta, provision
+from .conftest import Mta, provision, scrape
 
 
 class Silent:
@@ -55,6 +55,7 @@ def mx(tmp_path_factory, stub_dns):
 
 def test_a_silent_rspamd_gives_a_temporary_failure_after_the_timeout(mx):
     """451 4.7.1 at DATA once [rspamd] timeout has passed, and the message is not in INBOX."""
+    tempfails = scrape(mx, "appliance_spam_scans_total", result="tempfail")
     tag = uuid.uuid4().hex
     data = f"From: joe@remote.test\r\nTo: alice@acme.test\r\nSubject: {tag}\r\n\r\nhello\r\n".encode()
     with smtplib.SMTP("127.0.0.1", mx.port("smtp"), timeout=30) as client:
@@ -67,6 +68,8 @@ def test_a_silent_rspamd_gives_a_temporary_failure_after_the_timeout(mx):
     assert reply == (451, b"4.7.1 Content scanning unavailable, try again later")
     assert 0.9 <= waited < 10
     assert not any(tag.encode() in m for m in mx.inbox("alice@acme.test"))
+    assert scrape(mx, "appliance_spam_scans_total", result="tempfail") == tempfails + 1
+    assert scrape(mx, "appliance_spam_scan_seconds_bucket", le="+Inf") >= 1
 
 
 def test_check_fails_when_rspamd_does_not_answer_and_mail_waits(mx):

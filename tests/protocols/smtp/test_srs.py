@@ -1,11 +1,15 @@
 """The Sender Rewriting Scheme on forwarded mail: a redirect leaves with an
 SRS return address of the user's domain and our DKIM signature (seen at the
 loopback receiver standing for the rest of the Internet); a bounce to that
-address comes back through the MX and goes on to the original sender; a
-forged or expired one is refused at RCPT."""
+address comes back through the MX and goes on to the original sender,
+signed by the forwarding domain; a redirect the far end refuses is reported
+to the original sender by a signed bounce of ours; a forged or expired
+address is refused at RCPT. Signatures are verified by dkimpy against the
+key the box's own DNS server publishes."""
 
 from __future__ import annotations
 
+import email
 import smtplib
 import sqlite3
 import time
@@ -17,7 +21,9 @@ import pytest
 from appliance.srs import Codec
 from tests.conftest import wait_for
 
-from .test_sieve import deliver, put_script, replies_to
+from .conftest import signed_by
+
+from .test_sieve import deliver, put_script, queue_rows, replies_to
 
 BAD_RETURN = (550, b"5.1.1 Invalid or expired forwarding return address")
 
@@ -92,6 +98,33 @@ def test_a_bounce_to_the_srs_address_goes_back_to_the_original_sender(mta):
     back = wait_for(lambda: [m for m in mta.remote.messages if f"bounce.{tag}".encode() in m.data])[0]
     assert back.rcpt_tos == ["joe@remote.test"] and back.mail_from == "<>"
     assert b"\r\nReceived: from mx.remote.test" in b"\r\n" + back.data
+    assert signed_by(back.data, "acme.test", mta)
+
+
+def test_a_redirect_refused_at_the_far_end_is_reported_to_the_original_sender_signed(mta):
+    """The far end refuses the redirect (550): joe@remote.test gets a DSN from MAILER-DAEMON@acme.test, null
+    sender, naming the refused address, DKIM-signed by acme.test (aligned with its From:)."""
+    tag = uuid.uuid4().hex
+    put_script(mta, "alice@acme.test", 'redirect "reject-assistant@remote.test";')
+    deliver(mta, "invoice-from-customer.eml", tag=tag)
+    dsn = wait_for(lambda: [m for m in replies_to(mta, "joe@remote.test", tag) if b"delivery-status" in m.data])[0]
+    report = email.message_from_bytes(dsn.data)
+    assert dsn.mail_from == "<>" and dsn.rcpt_tos == ["joe@remote.test"]
+    assert report["From"] == "Mail Delivery System <MAILER-DAEMON@acme.test>"
+    assert report.get_content_type() == "multipart/report"
+    assert b"Final-Recipient: rfc822; reject-assistant@remote.test" in dsn.data
+    assert signed_by(dsn.data, "acme.test", mta)
+
+
+def test_a_dsn_for_a_redirect_is_never_bounced_again(mta):
+    """The DSN has a null sender: when the original sender's server refuses it too, nothing more is sent."""
+    tag = uuid.uuid4().hex
+    put_script(mta, "alice@acme.test", 'redirect "reject-assistant@remote.test";')
+    deliver(mta, "invoice-from-customer.eml", tag=tag, sender="reject-joe@remote.test")
+    wait_for(lambda: "bounce queued for <reject-joe@remote.test>" in mta.daemon.log())
+    wait_for(lambda: not queue_rows(mta))
+    assert [m for m in mta.remote.messages if tag.encode() in m.data] == []
+    assert mta.daemon.log().count("bounce queued for <reject-joe@remote.test>") == 1
 
 
 def test_a_forged_srs_address_is_refused_at_rcpt(mta):

@@ -1,12 +1,13 @@
-"""A real rspamd (the Debian package) for the tests: started on loopback
-ephemeral ports from a configuration of its own in a temporary directory,
-never the system's service or its ports.
+"""A real rspamd (the Debian package) for the tests and the benchmarks
+(which must not import the tests): started on loopback ephemeral ports
+from a configuration of its own in a temporary directory, never the
+system's service or its ports.
 
 The top-level file is ours (the packaged ``rspamd.conf`` binds fixed
 ports); it includes the packaged ``common.conf`` so every rule, module and
 score is the distribution's, with ``LOCAL_CONFDIR`` pointed at the
-temporary directory: its ``override.d/options.inc`` sends DNS to the stub
-server of the SMTP tests (no lookup leaves the machine) and enables the
+temporary directory: its ``override.d/options.inc`` sends DNS to a stub
+server on loopback (the SMTP tests'; no lookup leaves the machine) and enables the
 test patterns, and ``override.d/classifier-bayes.conf`` keeps the Bayes
 statistics in SQLite files there (no redis).
 """
@@ -24,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import free_port
+from .testing import free_port
 
 BINARY = shutil.which("rspamd") or ("/usr/bin/rspamd" if Path("/usr/bin/rspamd").exists() else None)
 #: Why the rspamd tests are skipped, or None when they can run.
