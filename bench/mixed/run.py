@@ -204,6 +204,7 @@ def main() -> None:
     parser.add_argument("--dns-clients", type=int, default=2)
     parser.add_argument("--http-connections", type=int, default=10)
     parser.add_argument("--only", default=",".join(PROTOCOLS), help="protocols to run, comma-separated")
+    parser.add_argument("--log", type=Path, help="copy the daemon's log to this file at the end")
     parser.add_argument("--py-spy", type=Path, metavar="PREFIX",
                         help="record the daemon with py-spy during each mixed run, to PREFIX-<round>.txt")
     args = parser.parse_args()
@@ -242,10 +243,15 @@ def main() -> None:
                 jobs = {name: (lambda job=getattr(loads, f"run_{name}"): job(args.seconds)) for name in chosen}
                 profile = None if args.py_spy is None else args.py_spy.with_name(f"{args.py_spy.name}-{round_}.txt")
                 runs.append(("mixed", round_, measured(daemon, f"mixed {round_}", jobs, profile, args.seconds)))
-            warnings = [line for line in daemon.log().splitlines() if "WARNING" in line or "ERROR" in line]
+            log = daemon.log()
+        if args.log is not None:
+            args.log.write_text(log)
+        warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
         summary(chosen, runs)
         for line in warnings[:10]:
             print("daemon:", line)
+        if len(warnings) > 10:
+            print(f"daemon: ... {len(warnings)} warnings in all")
 
 
 def summary(chosen: list[str], runs: list[tuple[str, int, dict]]) -> None:
