@@ -21,15 +21,22 @@ A principal is authenticated once per connection and carries the handle on
 its business's file; every later access goes through that handle, so no
 protocol code takes a business or a path from the wire.
 
-Throttling (:mod:`appliance.throttle`), per source address (IPv6 per /64)
-and per account, counting attempts still in flight as well as failures
-within ``[auth] failure_window``:
+Throttling (:mod:`appliance.throttle`) counts failed logins, per source
+address (IPv6 per /64) and per account, within ``[auth] failure_window``
+(as fail2ban and Dovecot's auth penalty do); a successful login is never
+counted against anyone:
 
-* a source with ``max_failures`` failures or attempts in flight is refused
-  without a password check;
+* a source with ``max_failures`` failures is refused without a password
+  check;
 * an account with as many is refused the same way, except from a source
   that signed in to it within ``known_source_days``: strangers guessing at
   an account cannot lock its real user out;
+* an attempt starts only while failures + attempts in flight stay under
+  ``max_failures`` for its source (and account); otherwise it waits for
+  one in flight to settle and looks again, so parallel guesses never get
+  more checks than sequential ones, while many devices behind one address
+  logging in at once with the right password all get in (past
+  ``max_waiting`` waiters, strangers are turned away with :class:`Busy`);
 * at most ``hash_threads`` verifications run at once, at most
   ``verify_per_account`` for one account; the rest wait in line (known
   sources first), and past ``max_waiting`` strangers are turned away;
@@ -52,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -70,7 +78,7 @@ from .catalog import Catalog
 from .errors import AuthFailed, InvalidInput, Suspended
 from .metrics import Metrics
 from .passwords import MAX_PASSWORD_LENGTH, Hasher
-from .throttle import Busy, FailureCounter, KnownSources, VerifyQueue, source_key
+from .throttle import Busy, FailureCounter, InFlight, KnownSources, VerifyQueue, source_key
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -181,7 +189,7 @@ class Authenticator:
         self.known = KnownSources(known_source_seconds)
         self.queue = VerifyQueue(hash_slots, verify_per_account, max_waiting)
         self.cache = LoginCache(cache_seconds)
-        self._in_flight: collections.Counter[str] = collections.Counter()
+        self.in_flight = InFlight(max_waiting)
 
     @classmethod
     def from_settings(cls, settings: "Settings", catalog: Catalog, pool: TenantPool, hasher: Hasher,
@@ -203,18 +211,44 @@ class Authenticator:
 
     # -- the throttle ------------------------------------------------------
 
-    def _pressure(self, key: str) -> int:
-        return self.failures.count(key) + self._in_flight[key]
-
     def throttled(self, address: str, peer: str) -> bool:
-        """True when this source, or this account for this source, is over
-        the limit (failures and attempts in flight)."""
+        """True when this source, or this account for this source, has
+        ``max_failures`` failures within the window: refused unchecked."""
         source = source_key(peer)
-        if self._pressure("ip:" + source) >= self.max_failures:
+        if self.failures.count("ip:" + source) >= self.max_failures:
             return True
         if (address, source) in self.known:
             return False
-        return self._pressure("user:" + address) >= self.max_failures
+        return self.failures.count("user:" + address) >= self.max_failures
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, address: str, peer: str):
+        """Admit one check of ``address``'s secret from ``peer``, held in
+        flight for the ``async with`` body; yields whether the source is
+        known to the account.
+
+        Raises :class:`AuthFailed` (not yet counted: the caller records the
+        failure) when :meth:`throttled`; waits while failures + attempts in
+        flight would reach ``max_failures``; raises :class:`Busy` when too
+        many attempts wait. A caller records a failure after the body
+        without awaiting in between, so a waiter never sees neither.
+        """
+        source = source_key(peer)
+        source_key_, account_key = "ip:" + source, "user:" + address
+        known = (address, source) in self.known
+        checked = (source_key_,) if known else (source_key_, account_key)
+        while True:
+            if self.throttled(address, peer):
+                raise AuthFailed("authentication failed")
+            if all(self.failures.count(k) + self.in_flight[k] < self.max_failures for k in checked):
+                break
+            await self.in_flight.settled(urgent=known)
+        keys = (source_key_, account_key)
+        self.in_flight.add(keys)
+        try:
+            yield known
+        finally:
+            self.in_flight.remove(keys)
 
     def failure_delay(self, address: str, peer: str) -> float:
         source = source_key(peer)
@@ -301,21 +335,8 @@ class Authenticator:
             raise AuthFailed("authentication failed") from None
         if len(password) > MAX_PASSWORD_LENGTH:
             raise AuthFailed("authentication failed")
-        known = (address, source) in self.known
-        source_key_, account_key = "ip:" + source, "user:" + address
-        if self._pressure(source_key_) >= self.max_failures:
-            raise AuthFailed("authentication failed")
-        if not known and self._pressure(account_key) >= self.max_failures:
-            raise AuthFailed("authentication failed")
-        self._in_flight[source_key_] += 1
-        self._in_flight[account_key] += 1
-        try:
+        async with self.attempt(address, source) as known:
             principal = await self._check(address, password, known, cached, protocol)
-        finally:
-            for key in (source_key_, account_key):
-                self._in_flight[key] -= 1
-                if self._in_flight[key] <= 0:
-                    del self._in_flight[key]
         self.known.add(address, source)
         return principal
 
@@ -412,9 +433,14 @@ class Authenticator:
                 return credentials.use_step(conn, user_id, step)
             return credentials.use_recovery_code(conn, user_id, twofactor.recovery_hash(code))
 
-        if (not self.throttled(address, peer) and self.pool.exists(slug)
-                and await self.pool.handle(slug).write("auth second factor", spend)):
-            return
+        try:
+            async with self.attempt(address, peer):
+                if self.pool.exists(slug) and await self.pool.handle(slug).write("auth second factor", spend):
+                    return
+        except Busy:
+            raise
+        except AuthFailed:
+            pass
         self.record_failure(protocol, address, peer)
         await asyncio.sleep(self.failure_delay(address, peer))
         raise AuthFailed("authentication failed")

@@ -13,6 +13,7 @@ registry), so two Apps in one process (tests, the CLI) never share counts.
 
 from __future__ import annotations
 
+import gc
 import re
 import shutil
 import time
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from cryptography import x509
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -62,6 +64,8 @@ class Metrics:
         self.started = time.time()
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
+        # python_gc_*: a full collection holds the loop; count them.
+        GCCollector(registry=r)
         # -- mail
         self.mail_received = Counter(
             "appliance_mail_received", "Messages accepted with 250 after DATA, by listener (mx, submission).",
@@ -215,6 +219,8 @@ class _Snapshot:
             ("appliance_uptime_seconds", "Seconds since the daemon started.", time.time() - self.metrics.started),
             ("appliance_loop_lag_max_seconds", "Largest event loop lag since start.", lag.max),
             ("appliance_tenant_files_open", "Business databases open now.", app.tenants.open_count),
+            ("appliance_gc_frozen_objects", "Objects kept out of the garbage collector's scans since start-up.",
+             gc.get_freeze_count()),
             ("appliance_state_disk_free_bytes", "Free bytes on the file system of the state directory.", disk.free),
             ("appliance_state_disk_size_bytes", "Size of the file system of the state directory.", disk.total),
         )

@@ -107,7 +107,7 @@ SCHEMA: tuple[Section, ...] = (
         "auth",
         "Logins for every protocol.",
         (
-            K("max_failures", "integer", 10, "Failed logins (attempts still being checked count too) from one source, or for one account, within `failure_window` before further attempts are refused without checking; for an account, sources that signed in to it lately (`known_source_days`) are still checked.", parsers.integer(1, 10_000)),
+            K("max_failures", "integer", 10, "Failed logins from one source, or for one account, within `failure_window` before further attempts are refused without checking (successful logins are never counted; attempts still being checked make the next ones wait rather than pass the limit); for an account, sources that signed in to it lately (`known_source_days`) are still checked.", parsers.integer(1, 10_000)),
             K("failure_window", "integer", 900, "Seconds over which failed logins are counted.", parsers.integer(10, 86_400)),
             K("hash_threads", "integer", 2, "Threads that hash and verify passwords: at most this many verifications run at once, the others wait in line.", parsers.integer(1, 64)),
             K("verify_per_account", "integer", 1, "Password verifications for one account that run at once; more wait in line, so parallel guessing at one account costs one thread.", parsers.integer(1, 64)),

@@ -7,6 +7,8 @@ memory and bounded:
   so a real user still gets in while strangers guess at the account (the
   way Dovecot's auth penalty spares known clients and Stalwart's
   fail2ban-style blocking works per source);
+* :class:`InFlight` - attempts being checked per key, and the attempts
+  that wait for them to settle before they may start;
 * :class:`TokenBucket` - requests per key at a steady rate with a burst
   (the provisioning API's per-key limit);
 * :class:`VerifyQueue` - at most N password verifications at once in
@@ -85,6 +87,64 @@ class FailureCounter:
 
     def clear(self, key: str) -> None:
         self._events.pop(key, None)
+
+
+class InFlight:
+    """Attempts being checked per key, and a bounded line of attempts
+    waiting for one of them to settle.
+
+    The login checker admits an attempt only while failures + attempts in
+    flight stay under the limit, so parallel guesses cannot outrun the
+    failure counter. An attempt that finds no room waits here (it is not
+    refused): a correct login only ever waits for the ones ahead of it,
+    and a wrong one is refused once the failures are counted.
+    """
+
+    def __init__(self, max_waiting: int):
+        self.max_waiting = max_waiting
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._waiters: list[asyncio.Future] = []
+
+    def __getitem__(self, key: str) -> int:
+        return self._counts[key]
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def add(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            self._counts[key] += 1
+
+    def remove(self, keys: tuple[str, ...]) -> None:
+        """One attempt settled: every waiter looks again (the caller
+        records a failure before it next awaits, so they see it)."""
+        for key in keys:
+            self._counts[key] -= 1
+            if self._counts[key] <= 0:
+                del self._counts[key]
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    async def settled(self, urgent: bool = False) -> None:
+        """Wait until some attempt settles; raises :class:`Busy` at once
+        when ``max_waiting`` others already wait and this one is not
+        ``urgent``."""
+        if not urgent and len(self._waiters) >= self.max_waiting:
+            raise Busy("too many logins at once; try again later")
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        finally:
+            if not future.done():
+                future.cancel()
+            try:
+                self._waiters.remove(future)
+            except ValueError:
+                pass
 
 
 class TokenBucket:

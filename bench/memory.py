@@ -22,14 +22,12 @@ import imaplib
 import json
 import os
 import random
-import re
 import shutil
 import sqlite3
 import ssl
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from appliance import settings  # noqa: E402
 from appliance.app import App  # noqa: E402
 from appliance.testing import Daemon  # noqa: E402
+from bench import daemonmetrics  # noqa: E402
 from storage import schema  # noqa: E402
 from storage.tenants import adopt_file  # noqa: E402
 
@@ -97,9 +96,7 @@ def proc_figures(pid: int) -> dict[str, float]:
 
 
 def metric(daemon: Daemon, name: str) -> float:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{daemon.port('metrics')}/metrics", timeout=30).read().decode()
-    match = re.search(rf"^{re.escape(name)} (\S+)$", body, re.M)
-    return float(match.group(1)) if match else float("nan")
+    return daemonmetrics.metric(daemonmetrics.scrape(daemon.port("metrics")), name)
 
 
 def wait_idle(pid: int, quiet: float = 3.0, timeout: float = 300) -> None:

@@ -17,7 +17,7 @@ import asyncio
 from typing import Any
 
 from appliance.errors import AuthFailed
-from appliance.throttle import source_key
+from appliance.throttle import Busy, source_key
 
 PROTOCOL = "operator"
 #: The hash queue's key for an operator (addresses always have an ``@``).
@@ -40,14 +40,19 @@ class OperatorLogin:
         """Whether the operator's TOTP is confirmed, once ``name`` and
         ``password`` are right. Raises AuthFailed (Busy: too many wait)."""
         account = self.account(name)
-        if self.auth.throttled(account, peer):
-            await self._failed(account, peer)
         key = QUEUE_PREFIX + account
-        await self.auth.queue.acquire(key, urgent=(account, source_key(peer)) in self.auth.known)
+        confirmed = None
         try:
-            confirmed = await asyncio.to_thread(self.operators.check_password, account, password)
-        finally:
-            self.auth.queue.release(key)
+            async with self.auth.attempt(account, peer) as known:
+                await self.auth.queue.acquire(key, urgent=known)
+                try:
+                    confirmed = await asyncio.to_thread(self.operators.check_password, account, password)
+                finally:
+                    self.auth.queue.release(key)
+        except Busy:
+            raise
+        except AuthFailed:
+            pass
         if confirmed is None:
             await self._failed(account, peer)
         self.auth.known.add(account, source_key(peer))
@@ -55,18 +60,27 @@ class OperatorLogin:
 
     async def code(self, name: str, code: str, *, peer: str) -> None:
         """Accept the operator's TOTP or recovery code; raises AuthFailed."""
-        if self.auth.throttled(name, peer) or not await asyncio.to_thread(self.operators.check_code, name, code):
+        if not await self._checked(name, peer, self.operators.check_code, name, code):
             await self._failed(name, peer)
 
     async def confirm(self, name: str, code: str, *, peer: str) -> list[str]:
         """Confirm the operator's new TOTP with a first code; returns their
         recovery codes. Raises AuthFailed."""
-        codes = None
-        if not self.auth.throttled(name, peer):
-            codes = await asyncio.to_thread(self.operators.confirm_2fa, name, code)
+        codes = await self._checked(name, peer, self.operators.confirm_2fa, name, code)
         if codes is None:
             await self._failed(name, peer)
         return codes
+
+    async def _checked(self, account: str, peer: str, check, *args) -> Any:
+        """``check(*args)`` on a thread, admitted by the throttle; None when
+        the throttle refused it (Busy is raised: not a failure)."""
+        try:
+            async with self.auth.attempt(account, peer):
+                return await asyncio.to_thread(check, *args)
+        except Busy:
+            raise
+        except AuthFailed:
+            return None
 
     async def _failed(self, account: str, peer: str) -> None:
         self.auth.record_failure(PROTOCOL, account, peer)

@@ -162,7 +162,7 @@ def radicale(tmp: Path) -> Iterator[Target]:
         proc.wait(30)
 
 
-def seed(target: Target) -> None:
+def seed(target: Target, items: int = N_ITEMS) -> None:
     local = threading.local()
 
     def put(job: tuple[str, int]) -> None:
@@ -175,12 +175,12 @@ def seed(target: Target) -> None:
             url, body, ctype = f"{target.base}{target.book}card-{n}.vcf", card(n), "text/vcard"
         session.put(url, data=body.encode(), headers={"Content-Type": ctype}, timeout=60).raise_for_status()
 
-    jobs = [("cal", n) for n in range(N_ITEMS)] + [("book", n) for n in range(N_ITEMS)]
+    jobs = [("cal", n) for n in range(items)] + [("book", n) for n in range(items)]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(put, jobs))
 
 
-def client(target: Target, seconds: float, client_id: int, results: list) -> None:
+def client(target: Target, seconds: float, client_id: int, results: list, items: int = N_ITEMS) -> None:
     session = target.session()
     rng = random.Random(client_id)
     tokens: dict[str, str] = {}
@@ -209,7 +209,7 @@ def client(target: Target, seconds: float, client_id: int, results: list) -> Non
         found = re.search(r"sync-token>([^<]+)<", reply.text)
         if found:
             tokens[kind] = found.group(1)
-        n = rng.randrange(N_ITEMS)
+        n = rng.randrange(items)
         if kind == "cal":
             timed("put", "PUT", f"{url}ev-{n}.ics", event(n, f" c{client_id} r{round_no}"), {"Content-Type": "text/calendar"})
         else:
@@ -218,9 +218,9 @@ def client(target: Target, seconds: float, client_id: int, results: list) -> Non
         round_no += 1
 
 
-def measure(target: Target, clients: int, seconds: float) -> dict:
+def measure(target: Target, clients: int, seconds: float, items: int = N_ITEMS) -> dict:
     results: list = []
-    threads = [threading.Thread(target=client, args=(target, seconds, i, results)) for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(target, seconds, i, results, items)) for i in range(clients)]
     started = time.monotonic()
     for t in threads:
         t.start()

@@ -152,3 +152,61 @@ def test_full_queue_turns_strangers_away_without_counting(app):
     # Two verifications run (hash_threads), one waits, the rest are turned away.
     assert len(busy) == 3 and app.auth.queue.started == 3
     assert all(app.auth.failures.count(f"user:u{i}@shop.appliance.test") == 0 for i in busy)
+
+
+def test_parallel_right_passwords_from_one_source_all_get_in(app):
+    """30 parallel logins with the right password from one address (an
+    office behind NAT) all succeed: only failures are throttled, attempts
+    past the limit wait for those in flight instead of being refused."""
+    app.provisioning.add_user("bob@shop.appliance.test", "battery staple")
+
+    async def run():
+        return await asyncio.gather(
+            *(app.auth.login(("ann" if i % 2 else "bob") + "@shop.appliance.test",
+                             "correct horse" if i % 2 else "battery staple", protocol="imap", peer="192.0.2.80")
+              for i in range(30)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(run())
+    assert [type(r).__name__ for r in results] == ["Principal"] * 30
+    assert app.auth.failures.count("ip:192.0.2.80") == 0
+    assert app.auth.in_flight.waiting == 0 and app.auth.in_flight["ip:192.0.2.80"] == 0
+
+
+def test_parallel_wrong_passwords_from_one_source_get_max_failures_checks(app, caplog):
+    """20 parallel wrong logins from one source: max_failures of them are
+    verified, the rest are refused unchecked once those failed, and every
+    one is logged for fail2ban, as when they come one after another."""
+    caplog.set_level(logging.WARNING, logger="appliance.auth")
+
+    async def run():
+        return await asyncio.gather(
+            *(app.auth.login(f"u{i}@shop.appliance.test", "bad guess", protocol="imap", peer="203.0.113.77", delay=False)
+              for i in range(20)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(run())
+    assert all(isinstance(r, AuthFailed) for r in results)
+    assert app.auth.queue.started == 3
+    lines = [r.getMessage() for r in caplog.records if FAIL2BAN_RE.search(r.getMessage())]
+    assert len(lines) == 20 and all(line.endswith("source=203.0.113.77") for line in lines)
+    with pytest.raises(AuthFailed):
+        login(app, "ann@shop.appliance.test", "correct horse", peer="203.0.113.77")
+
+
+def test_right_password_after_failures_below_the_limit_gets_in(app):
+    """A source with fewer than max_failures failures still signs in with
+    the right password; the success clears nothing (the failures still
+    count), so the next wrong guess reaches the limit."""
+    for _ in range(2):
+        with pytest.raises(AuthFailed):
+            login(app, "ann@shop.appliance.test", "bad guess", peer="203.0.113.8")
+    assert login(app, "ann@shop.appliance.test", "correct horse", peer="203.0.113.8").slug == "shop"
+    assert app.auth.failures.count("ip:203.0.113.8") == 2
+    with pytest.raises(AuthFailed):
+        login(app, "ann@shop.appliance.test", "bad guess", peer="203.0.113.8")
+    assert app.auth.throttled("ann@shop.appliance.test", "203.0.113.8")
+    with pytest.raises(AuthFailed):
+        login(app, "ann@shop.appliance.test", "correct horse", peer="203.0.113.8")

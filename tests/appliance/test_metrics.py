@@ -107,6 +107,15 @@ def test_process_and_loop_lag_histogram_are_exported(box):
     assert value(samples, "appliance_loop_lag_seconds_bucket", le="+Inf") == value(samples, "appliance_loop_lag_seconds_count")
 
 
+def test_start_up_heap_is_frozen_out_of_the_collector(box):
+    """The daemon froze what start-up built out of the garbage collector's
+    scans (a full collection then walks only what came since), and counts
+    the collections by generation."""
+    samples = scrape(box)
+    assert value(samples, "appliance_gc_frozen_objects") > 10_000
+    assert value(samples, "python_gc_collections_total", generation="0") > 0
+
+
 def test_imap_logins_are_counted_by_result(box):
     """A wrong password and a right one over IMAP move failed and succeeded for protocol imap."""
     before = scrape(box)
