@@ -108,13 +108,13 @@ def wait_idle(pid: int, quiet: float = 3.0, timeout: float = 300) -> None:
         return (int(fields[11]) + int(fields[12])) / tick
 
     deadline = time.monotonic() + timeout
-    last, since = cpu(), time.monotonic()
+    last = cpu()
     while time.monotonic() < deadline:
         time.sleep(quiet)
         now = cpu()
         if now - last < 0.05 * quiet:
             return
-        last, since = now, time.monotonic()
+        last = now
 
 
 def touch(daemon: Daemon, slugs: list[str], workers: int) -> float:
