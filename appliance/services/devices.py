@@ -115,6 +115,9 @@ class UserSetup:
     #: ``verified`` (a certificate from an authority), ``self-signed``, or
     #: ``unsigned``: what a phone will say of the profile.
     profile_signature: str
+    #: The name the profile is signed by (the box's certificate), which
+    #: may differ from the client host name the accounts in it use.
+    profile_signer: str = ""
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,7 @@ class Devices:
         signer = self._signer()
         signature = "unsigned" if signer is None else "self-signed" if signer.self_signed else "verified"
         return UserSetup(ends, address, display, business, addresses, used, quota, own, shared,
-                         self.profile_url(address), signature)
+                         self.profile_url(address), signature, self.stores.settings.box.hostname)
 
     def profile(self, address: str, slug: str | None = None) -> Profile:
         """The Apple profile of ``address`` (mail, CalDAV, CardDAV), signed

@@ -242,6 +242,23 @@ def test_the_domain_setup_expects_the_fleet_names(tmp_path):
         app.close()
 
 
+def test_the_device_pages_give_the_client_host_name(tmp_path):
+    """The "Your devices" pages of a user of shop.example give mail.shop.example
+    for mail and DAV; the profile is still signed by the box."""
+    conf = settings.from_mapping({"box": {"client_label": "mail"}})
+    app = App(conf, tmp_path / "state")
+    try:
+        app.core.businesses.create("shop", "Shop", "shop.example", actor="cli")
+        app.core.people.add("sam@shop.example", PASSWORD, "Sam Smith", actor="cli")
+        setup = app.core.devices.for_user("shop", "sam@shop.example")
+        assert setup.endpoints.host == "mail.shop.example" and setup.endpoints.dav_url.startswith("https://mail.shop.example")
+        assert setup.profile_signer == "box.appliance.test"
+        free = app.core.devices.endpoints("shop.appliance.test")
+        assert free.host == "mail.shop.appliance.test"
+    finally:
+        app.close()
+
+
 @pytest.mark.parametrize("given,message", [
     ({"dns": {"nameservers": ["ns1.appliance.test", "ns2.fleet.test"]}}, r"give its addresses \(glue\)"),
     ({"dns": {"nameservers": ["ns1.fleet.test"]}}, "at least two name servers"),
