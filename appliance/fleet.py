@@ -50,8 +50,13 @@ def under_reserved(settings: Any, domain: str) -> bool:
 
 def client_host(settings: Any, domain: str) -> str:
     """The host name the clients of mail domain ``domain`` are given."""
-    label = settings.box.client_label
-    return f"{label}.{domain}" if label else settings.box.hostname
+    return host_for(settings.box.client_label, settings.box.hostname, domain)
+
+
+def host_for(label: str, hostname: str, domain: str) -> str:
+    """The one rule: ``<label>.<domain>``, or the box's ``hostname`` when
+    there is no label (the zones call it with their own copy of both)."""
+    return f"{label}.{domain}" if label else hostname
 
 
 def client_domain(settings: Any, host: str) -> str | None:

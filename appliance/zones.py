@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from . import mailpolicy
+from . import fleet, mailpolicy
 from .errors import Conflict, InvalidInput
 
 TTL = 3600
@@ -159,7 +159,7 @@ def _addresses(zone: Zone, name: str, box: BoxDns) -> None:
 
 def client_host(box: BoxDns, domain: str) -> str:
     """The host name MX and SRV of ``domain`` name (see :mod:`appliance.fleet`)."""
-    return f"{box.client_label}.{domain}" if box.client_label else box.hostname
+    return fleet.host_for(box.client_label, box.hostname, domain)
 
 
 def _mail_domain(zone: Zone, domain: str, box: BoxDns, dkim: tuple[str, str] | None) -> None:
@@ -222,6 +222,8 @@ def mta_sts_policy(box: BoxDns, domain: str) -> mailpolicy.MtaSts | None:
 
 
 def _glue(zones: Mapping[str, Zone], box: BoxDns) -> None:
+    """The addresses of each name server that lies in a zone served here
+    (RFC 1034 section 4.2.1: the parent must hold them to delegate to it)."""
     for name, addresses in box.glue:
         zone = zone_for(zones, name)
         if zone is None:
