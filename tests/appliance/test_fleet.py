@@ -222,6 +222,23 @@ def _config_for(box: str) -> str:
     return TEST_CONFIG.replace(BOX, own + FLEET) + NAMESERVERS.replace("ns2.appliance.test", "ns2.fleet.test")
 
 
+def test_the_live_domain_check_expects_the_fleet_names(fleet):
+    """`appliance domain check`, looking through the daemon's own DNS (as
+    the world would through the fleet's name servers), finds every line of
+    acme.example right: the fleet's NS and SOA, MX to mail.acme.example and
+    that host's address among them."""
+    config = fleet.work / "check.toml"
+    config.write_text(FLEET_CONFIG + f'\n[panel]\ncheck_resolver = "127.0.0.1:{fleet.daemon.port("dns")}"\n'
+                      "check_cache_seconds = 0\n")
+    done = Cli(fleet.cli.state, config)("domain", "check", "acme.example", "--json", check=False)
+    lines = json.loads(done.stdout)["lines"]
+    assert done.returncode == 0 and all(line["status"] == "ok" for line in lines), lines
+    found = {(line["kind"], line["name"], line["type"]): line["found"] for line in lines}
+    assert found[("nameservers", "acme.example", "NS")] == ["ns1.fleet.test.", "ns2.appliance.test."]
+    assert found[("mx", "acme.example", "MX")] == ["10 mail.acme.example."]
+    assert found[("mx", "mail.acme.example", "A")] == ["127.0.0.1"]
+
+
 def test_the_domain_setup_expects_the_fleet_names(tmp_path):
     """What the panel tells an owner to set (and the live check compares):
     the fleet's name servers, and mail.<domain> with the MX records."""
