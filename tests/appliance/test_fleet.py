@@ -261,7 +261,8 @@ def test_the_domain_setup_expects_the_fleet_names(tmp_path):
 
 def test_the_device_pages_give_the_client_host_name(tmp_path):
     """The "Your devices" pages of a user of shop.example give mail.shop.example
-    for mail and DAV; the profile is still signed by the box."""
+    for mail and DAV, calendar feeds the free domain's client host name; the
+    profile is still signed by the box."""
     conf = settings.from_mapping({"box": {"client_label": "mail"}})
     app = App(conf, tmp_path / "state")
     try:
@@ -272,6 +273,7 @@ def test_the_device_pages_give_the_client_host_name(tmp_path):
         assert setup.profile_signer == "box.appliance.test"
         free = app.core.devices.endpoints("shop.appliance.test")
         assert free.host == "mail.shop.appliance.test"
+        assert app.core.feeds.url("shop", "t0ken").startswith("https://mail.shop.appliance.test:")
     finally:
         app.close()
 
