@@ -19,7 +19,7 @@ from storage import dkim
 from storage import dns as dnsdb
 from storage.errors import TenantNotFound
 
-from . import mailpolicy
+from . import fleet, mailpolicy
 from .zones import TTL, BoxDns, BusinessDns, CustomRecord, Zone, assign_serials, build_zones
 
 if TYPE_CHECKING:
@@ -55,13 +55,16 @@ def caa_issuers(acme: Any) -> tuple[str, ...]:
 
 
 def box_dns(settings: Any) -> BoxDns:
+    """The box's part of every zone, from the settings (names from :mod:`appliance.fleet`)."""
     box = settings.box
-    nameservers = (f"ns1.{box.domain}", f"ns2.{box.domain}")
+    servers = fleet.nameservers(settings)
     dns = settings.dns
     return BoxDns(
-        box.hostname, box.domain, nameservers, box.ipv4, box.ipv6, box.admin_email, caa=caa_issuers(settings.acme),
+        box.hostname, box.domain, tuple(name for name, _ in servers), box.ipv4, box.ipv6, box.admin_email,
+        caa=caa_issuers(settings.acme),
         mta_sts=mailpolicy.MtaSts(dns.mta_sts_mode, (box.hostname,), dns.mta_sts_max_age),
         reports_local_part=dns.reports_local_part, dmarc_reports=dns.dmarc_reports, catalog=dns.catalog,
+        glue=servers, client_label=box.client_label,
     )
 
 

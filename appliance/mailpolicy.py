@@ -38,8 +38,9 @@ POLICY_LABEL = "mta-sts"
 
 @dataclass(frozen=True)
 class MtaSts:
-    """One MTA-STS policy: the same for every domain of the box, since
-    every domain's MX is the box's host names."""
+    """One MTA-STS policy: the box's for every domain when every MX is the
+    box's host name; each domain's own (``mx`` its client host name) with
+    ``[box] client_label`` (:func:`appliance.zones.mta_sts_policy`)."""
 
     mode: str
     mx: tuple[str, ...]

@@ -30,6 +30,7 @@ import dns.exception
 import dns.resolver
 import dns.reversename
 
+from . import fleet
 from .checks import Result
 from .dnsdata import box_dns
 from .services.domaincheck import OK, UNKNOWN
@@ -84,14 +85,19 @@ def _lookup(resolver: dns.resolver.Resolver, name: str, rtype: str) -> list[str]
 
 def check_name_servers(app: App, resolver: dns.resolver.Resolver) -> Iterator[Result]:
     box = box_dns(app.settings)
-    expected = sorted([*box.ipv4, *box.ipv6])
-    for ns in box.nameservers:
+    for ns, glue in fleet.nameservers(app.settings):
+        expected = sorted(glue)
         answers = [_lookup(resolver, ns, "A"), _lookup(resolver, ns, "AAAA")]
         if None in answers:
             yield Result("name servers", "warn", f"{ns}: the resolver did not answer in time", _NO_ANSWER_FIX)
             continue
         found = sorted(answers[0] + answers[1])
-        if found == expected:
+        if found and not expected:
+            # A fleet name server outside the box's zones: its addresses are the fleet's to know.
+            yield Result("name servers", "ok", f"{ns} resolves to {', '.join(found)}")
+        elif not found and not expected:
+            yield Result("name servers", "fail", f"{ns} does not resolve", f"give {ns} the addresses of that name server")
+        elif found == expected:
             yield Result("name servers", "ok", f"{ns} resolves to {', '.join(found)}")
         elif not found:
             yield Result("name servers", "fail", f"{ns} does not resolve",
@@ -106,8 +112,8 @@ def check_delegations(app: App) -> Iterator[Result]:
     checker = app.core.domain_checks
     for business in app.core.businesses.list():
         for domain in business.domains:
-            if domain == business.slug + "." + box.domain:
-                continue  # the free domain lives in the box's own zone
+            if domain == fleet.free_domain(app.settings, business.slug):
+                continue  # the free domain lives under the box's (or the fleet's) own domain
             report = checker.check(domain, slug=business.slug)
             delegation = [line for line in report.lines if line.kind in ("nameservers", "answers")]
             records = [line for line in report.lines if line.kind not in ("nameservers", "answers")]

@@ -57,6 +57,8 @@ SCHEMA: tuple[Section, ...] = (
             K("ipv4", "list of addresses", ["127.0.0.1"], "Public IPv4 addresses of the box, published in DNS.", parsers.address_list),
             K("ipv6", "list of addresses", [], "Public IPv6 addresses of the box, published in DNS.", parsers.address_list),
             K("default_plan", "string", "standard", "Plan given to a new business when none is named.", parsers.string),
+            K("free_domain", "host name", "", "Domain of the free subdomains (`<slug>.<free_domain>`), the same on every box of a fleet so that moving a business between them never renames its addresses; each free domain is then a zone of its own, served by the fleet's name servers. Empty: `domain` (the free domains live in the box zone).", parsers.optional_hostname),
+            K("client_label", "string", "", "Label of each mail domain's client host name (`mail` gives `mail.<domain>`, and `mail.<slug>.<free_domain>`): MX, SRV, autoconfig, autodiscover, Apple profiles and the panel's device pages give it instead of `hostname`, the zones point it at the box and the box's certificates cover it, so moving a business moves its clients with its DNS. Empty: `hostname` for every domain.", parsers.dns_label),
         ),
     ),
     Section(
@@ -224,6 +226,7 @@ SCHEMA: tuple[Section, ...] = (
             K("mta_sts_max_age", "integer", 604_800, "Seconds senders may keep the MTA-STS policy (its `max_age`).", parsers.integer(86_400, 31_557_600)),
             K("reports_local_part", "string", "postmaster", "Local part of the address, at each mail domain, that receives TLS reports (`_smtp._tls.<domain>` TXT, RFC 8460) and, with `dmarc_reports`, DMARC aggregate reports; `postmaster@` reaches the business's owner. Empty: no TLS-RPT record.", parsers.local_part),
             K("catalog", "string", "", "Name of this box's catalog zone (RFC 9432, version 2), e.g. `catalog.box.example.net` or `box1.catalog.invalid`: it lists every zone the box serves and goes to `secondaries` like the others, so secondaries that read catalogs (Knot 3.1 and later, BIND 9.18, PowerDNS 4.7) add and drop the box's zones by themselves. Empty: no catalog zone.", parsers.optional_hostname),
+            K("nameservers", "list of names or tables", [], "The name servers every zone names in NS (a fleet's, e.g. `[\"ns1.fleet.example\", \"ns2.fleet.example\"]`): this box is then a hidden primary behind them, feeding them through `secondaries` (and `catalog`), and every SOA names the first of them as primary. A name inside a zone this box serves needs its glue: `{name = \"ns1.box.example\", addresses = [\"192.0.2.53\"]}`. Empty: `ns1` and `ns2` of `[box] domain`, at the box's own addresses (a single box).", parsers.nameservers),
             K("dmarc_reports", "boolean", False, "Ask for DMARC aggregate reports (`rua=`) at `reports_local_part@<domain>` in every DMARC record.", parsers.boolean),
         ),
     ),
@@ -499,6 +502,7 @@ def from_mapping(data: Mapping[str, Any], where: str = "<settings>") -> Settings
     metrics = sections["metrics"]
     if not metrics.token and any(not ipaddress.ip_address(a).is_loopback for a in metrics.addresses):
         raise ConfigError(f"{where}: [metrics] token: required when addresses go beyond loopback (anyone could read the figures)")
+    _check_fleet(where, sections)
     if sections["dns"].catalog == sections["box"].domain:
         raise ConfigError(f"{where}: [dns] catalog: the catalog zone needs a name of its own, not [box] domain")
     if sections["rspamd"].junk_score > sections["rspamd"].reject_score:
@@ -509,6 +513,21 @@ def from_mapping(data: Mapping[str, Any], where: str = "<settings>") -> Settings
     if default_plan not in plans:
         raise ConfigError(f"{where}: [box] default_plan: no plan named {default_plan!r}")
     return Settings(MappingProxyType(sections), MappingProxyType(plans), None if where.startswith("<") else where, data)
+
+
+def _check_fleet(where: str, sections: Mapping[str, SectionValues]) -> None:
+    """A name server inside the box zone must come with its addresses: the
+    box publishes them as glue and cannot guess the fleet's. (The free
+    domains' parent is not a zone of the box; each free domain is.)"""
+    box = sections["box"]
+    if box.client_label in ("www", "autoconfig", "autodiscover", "mta-sts"):
+        raise ConfigError(f"{where}: [box] client_label: {box.client_label}.<domain> already serves something else")
+    zones = {box.domain}
+    for name, addresses in sections["dns"].nameservers:
+        inside = [z for z in zones if name == z or name.endswith("." + z)]
+        if inside and not addresses:
+            raise ConfigError(f"{where}: [dns] nameservers: {name} is inside {inside[0]}, which this box serves: "
+                              f"give its addresses (glue), {{name = \"{name}\", addresses = [...]}}")
 
 
 def _validate(

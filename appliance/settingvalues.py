@@ -136,6 +136,36 @@ def secondaries(value: Any) -> tuple[Mapping[str, Any], ...]:
     return tuple(out)
 
 
+def nameservers(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``["ns1.fleet.example", {name = "ns2.fleet.example", addresses = ["192.0.2.53"]}]``:
+    (name, glue addresses) pairs, 2-8 of them, no name twice."""
+    if not isinstance(value, list) or len(value) > 8:
+        raise ValueError("expected a list of at most 8 name servers")
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for item in value:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or set(item) - {"name", "addresses"} or "name" not in item:
+            raise ValueError("each name server is a host name or a table {name, addresses}")
+        name = optional_hostname(item["name"])
+        if not name:
+            raise ValueError("a name server needs a name")
+        if name in (n for n, _ in out):
+            raise ValueError(f"name server {name} is listed twice")
+        out.append((name, address_list(item.get("addresses", []))))
+    if len(out) == 1:
+        raise ValueError("at least two name servers (RFC 1034 section 4.1), or none for ns1/ns2 of [box] domain")
+    return tuple(out)
+
+
+def dns_label(value: Any) -> str:
+    """"" or one host-name label (``mail``)."""
+    text = string(value).lower()
+    if text and not re.fullmatch(r"(?!-)[a-z0-9-]{1,63}(?<!-)", text):
+        raise ValueError("expected one label of a-z, 0-9 and - (like mail)")
+    return text
+
+
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _HOSTPORT_RE = re.compile(r"\[(?P<v6>[0-9a-fA-F:.]+)\](?::(?P<p1>\d{1,5}))?|(?P<host>[0-9A-Za-z.-]+)(?::(?P<p2>\d{1,5}))?|(?P<bare6>[0-9a-fA-F:]*:[0-9a-fA-F:]*)")
 

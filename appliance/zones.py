@@ -1,14 +1,24 @@
 """Every DNS zone the box serves, built from the catalog and the business files.
 
-* The box zone (``[box] domain``): SOA, NS, glue for name servers inside it,
-  the box host name, and the mail records of every business's free domain
-  (``<slug>.<box domain>``) - those names live inside the box zone.
+* The box zone (``[box] domain``): SOA, NS, the box host name, and the
+  mail records of every business's free domain under it
+  (``<slug>.<box domain>``). A free domain under another parent (a fleet's
+  ``[box] free_domain``) is a zone of its own, so it moves with its
+  business from box to box like any other zone.
+* Every zone names the same name servers (a fleet's, or the box's own
+  ``ns1``/``ns2``); the addresses of those inside a zone served here are
+  published there (glue). The SOA names the first of them as primary, not
+  the box: a hidden primary is reached by its secondaries only, and
+  checkers (Zonemaster) expect the SOA's primary to answer the public;
+  the zone also reads the same whichever box of the fleet serves it.
 * One zone per business domain, with the records mail and clients need:
   MX, SPF, DKIM, DMARC, ``autoconfig``/``autodiscover`` (and Outlook's
   ``_autodiscover._tcp`` SRV), SRV for RFC 6186 (mail) and RFC 6764
   (CalDAV/CardDAV) with the TXT path, CAA, and the apex and ``www``
   addresses of the website; MTA-STS and TLS-RPT
   (:func:`_mail_policies`, values from :mod:`appliance.mailpolicy`).
+  MX and SRV name the domain's client host name (:func:`client_host`),
+  with its addresses when it lies in the domain.
 * The records each business added itself (:class:`CustomRecord`, checked by
   :func:`check_value` and :func:`check_record` before they are stored) and the transient ACME
   challenges, placed in the zone that holds their name.
@@ -21,6 +31,7 @@ The SOA serial changes only when a zone's content changes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import ipaddress
@@ -29,7 +40,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from . import mailpolicy
+from . import fleet, mailpolicy
 from .errors import Conflict, InvalidInput
 
 TTL = 3600
@@ -63,6 +74,11 @@ class BoxDns:
     dmarc_reports: bool = False
     #: Name of the catalog zone listing every zone (RFC 9432); "": none.
     catalog: str = ""
+    #: ``(name server, addresses)``: the glue published for a name server
+    #: that lies in a zone served here.
+    glue: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Label of each mail domain's client host name; "": ``hostname``.
+    client_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,8 +157,15 @@ def _addresses(zone: Zone, name: str, box: BoxDns) -> None:
         zone.add(name, "AAAA", a)
 
 
+def client_host(box: BoxDns, domain: str) -> str:
+    """The host name MX and SRV of ``domain`` name (see :mod:`appliance.fleet`)."""
+    return fleet.host_for(box.client_label, box.hostname, domain)
+
+
 def _mail_domain(zone: Zone, domain: str, box: BoxDns, dkim: tuple[str, str] | None) -> None:
-    host = box.hostname + "."
+    host = client_host(box, domain) + "."
+    if box.client_label:
+        _addresses(zone, host[:-1], box)
     zone.add(domain, "MX", f"10 {host}")
     zone.add(domain, "TXT", _quote("v=spf1 mx -all"))
     reports = f"{box.reports_local_part}@{domain}" if box.reports_local_part and box.dmarc_reports else None
@@ -182,11 +205,31 @@ def _autodiscover_srv(zone: Zone, domain: str, box: BoxDns) -> None:
 def _mail_policies(zone: Zone, domain: str, box: BoxDns) -> None:
     """MTA-STS (RFC 8461 section 3.1: the TXT record, and the address of
     the host that serves the policy) and TLS-RPT (RFC 8460 section 3)."""
-    if box.mta_sts is not None:
-        zone.add(f"_mta-sts.{domain}", "TXT", _quote(box.mta_sts.txt()))
+    policy = mta_sts_policy(box, domain)
+    if policy is not None:
+        zone.add(f"_mta-sts.{domain}", "TXT", _quote(policy.txt()))
         _addresses(zone, f"{mailpolicy.POLICY_LABEL}.{domain}", box)
     if box.reports_local_part:
         zone.add(f"_smtp._tls.{domain}", "TXT", _quote(mailpolicy.tlsrpt(f"{box.reports_local_part}@{domain}")))
+
+
+def mta_sts_policy(box: BoxDns, domain: str) -> mailpolicy.MtaSts | None:
+    """The MTA-STS policy of ``domain``: the box's, naming the domain's own
+    MX host when each domain has a client host name."""
+    if box.mta_sts is None or not box.client_label:
+        return box.mta_sts
+    return dataclasses.replace(box.mta_sts, mx=(client_host(box, domain),))
+
+
+def _glue(zones: Mapping[str, Zone], box: BoxDns) -> None:
+    """The addresses of each name server that lies in a zone served here
+    (RFC 1034 section 4.2.1: the parent must hold them to delegate to it)."""
+    for name, addresses in box.glue:
+        zone = zone_for(zones, name)
+        if zone is None:
+            continue
+        for address in addresses:
+            zone.add(name, "AAAA" if ":" in address else "A", address)
 
 
 def _apex(zone: Zone, box: BoxDns) -> None:
@@ -207,18 +250,20 @@ def build_zones(
     zones: dict[str, Zone] = {}
     boxzone = Zone(box.domain)
     _apex(boxzone, box)
-    for ns in box.nameservers:
-        if ns == box.domain or ns.endswith("." + box.domain):
-            _addresses(boxzone, ns, box)  # glue
     _addresses(boxzone, box.hostname, box)
     zones[box.domain] = boxzone
     for business in businesses:
-        _mail_domain(boxzone, business.free_domain, box, business.dkim.get(business.free_domain))
+        free = business.free_domain
+        if free and not _under(free, box.domain):
+            zones[free] = Zone(free)
+            _apex(zones[free], box)
+        _mail_domain(zones.get(free, boxzone), free, box, business.dkim.get(free))
         for domain in business.own_domains:
             zone = Zone(domain)
             _apex(zone, box)
             _mail_domain(zone, domain, box, business.dkim.get(domain))
             zones[domain] = zone
+    _glue(zones, box)
     for business in businesses:
         for record in business.records:
             zone = zone_for(zones, record.name)

@@ -4,8 +4,9 @@
   set-up all point at it), unless ``[tls] cert_file`` names a certificate
   for it; stored in the box database.
 * Each domain of each business (its free ``<slug>.<box domain>`` and its
-  own): the domain with ``www.``, ``autoconfig.``, ``autodiscover.`` and
-  ``mta-sts.`` (whose policy senders fetch over HTTPS only, RFC 8461), or
+  own): the domain with ``www.``, ``autoconfig.``, ``autodiscover.``,
+  ``mta-sts.`` (whose policy senders fetch over HTTPS only, RFC 8461) and
+  the domain's client host name (``mail.``, ``[box] client_label``), or
   the domain and ``*.domain`` (``[acme] wildcards``); stored in the
   business's file.
 
@@ -167,7 +168,9 @@ class Planner:
 
         if not settings.tls.cert_file:
             await certificate(settings.box.hostname, None, ())
+        label = settings.box.client_label
+        prefixes = PREFIXES + ((label + ".",) if label else ())
         for tenant in tenants:
             for domain in tenant["domains"]:
-                await certificate(domain, tenant["slug"], PREFIXES)
+                await certificate(domain, tenant["slug"], prefixes)
         return wanted, skipped

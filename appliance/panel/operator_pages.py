@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
+from appliance import fleet
 from appliance.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from appliance.services.operators import actor
 
@@ -68,7 +69,7 @@ async def create(ctx: Context) -> Response:
     except InvalidInput:
         form.owner.errors.append(ctx._("Check the domain and the owner's address: the address must be at the "
                                        "business's own domain or at its free domain, %(free)s.",
-                                       free=f"{form.slug.data}.{ctx.app.settings.box.domain}"))
+                                       free=fleet.free_domain(ctx.app.settings, form.slug.data)))
     else:
         return ctx.render("operator_created.html", slug=created.business.slug, address=created.owner,
                           password=created.password)

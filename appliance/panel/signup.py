@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from appliance import passwords
+from appliance import fleet, passwords
 from appliance.errors import AuthFailed, LimitExceeded
 from appliance.services.signup import SignupRefused, TooManySignups
 
@@ -31,7 +31,7 @@ def _render(ctx: Context, form, status: int = 200) -> Response:
     form.token.data = challenge.token
     form.answer.data = ""
     return ctx.render("signup.html", status, form=form, a=challenge.a, b=challenge.b,
-                      free_domain=ctx.app.settings.box.domain, terms_url=service.conf.terms_url,
+                      free_domain=fleet.free_parent(ctx.app.settings), terms_url=service.conf.terms_url,
                       codes=service.codes_required)
 
 

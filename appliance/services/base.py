@@ -21,6 +21,7 @@ from storage.database import Database
 from storage.tenants import TenantHandle, TenantPool
 
 from storage import names
+from .. import fleet
 from ..catalog import Catalog
 from ..errors import InvalidInput, NotFound
 from ..settings import Settings
@@ -46,11 +47,13 @@ class Stores:
         return self.settings.box.domain
 
     def free_domain(self, slug: str) -> str:
-        """The free domain every business gets: ``<slug>.<box domain>``."""
-        return f"{slug}.{self.box_domain}"
+        """The free domain every business gets: ``<slug>.<box domain>``, or
+        ``<slug>.<[box] free_domain>`` in a fleet (:mod:`appliance.fleet`)."""
+        return fleet.free_domain(self.settings, slug)
 
     def under_box_domain(self, domain: str) -> bool:
-        return domain == self.box_domain or domain.endswith("." + self.box_domain)
+        """Whether ``domain`` is or is under the box domain or the free domains' parent."""
+        return fleet.under_reserved(self.settings, domain)
 
     def slug_for_domain(self, domain: str) -> str:
         """The business that has ``domain``; NotFound when none has."""

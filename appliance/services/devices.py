@@ -3,8 +3,9 @@
 The server names, ports and addresses a client needs are worked out here
 once, and every front end reads them from here: Thunderbird's autoconfig,
 Outlook's autodiscover and the Apple profile (``protocols/web/clients.py``)
-and the control panel's "Your devices" pages. The host is ``[box]
-hostname``; the ports are ``[web] advertise_*`` when set (a firewall that
+and the control panel's "Your devices" pages. The host is the client host
+name of the address's domain (``mail.<domain>`` with ``[box] client_label``,
+see :mod:`appliance.fleet`), else ``[box] hostname``; the ports are ``[web] advertise_*`` when set (a firewall that
 maps ports), else the ports really bound, else ``[listen]``'s.
 
 The Apple configuration profile is built here too, and signed with the
@@ -34,6 +35,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from storage import certs as certdb
 from storage import dav, directory, mail, names
 
+from .. import fleet
 from ..errors import NotFound
 from .base import Stores
 
@@ -113,6 +115,9 @@ class UserSetup:
     #: ``verified`` (a certificate from an authority), ``self-signed``, or
     #: ``unsigned``: what a phone will say of the profile.
     profile_signature: str
+    #: The name the profile is signed by (the box's certificate), which
+    #: may differ from the client host name the accounts in it use.
+    profile_signer: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,15 +161,18 @@ class Devices:
         self.box_certificate = box_certificate
         self.brand = brand or (lambda: "")
 
-    def endpoints(self) -> Endpoints:
-        """The host name and ports clients are told. Reads nothing from disk."""
+    def endpoints(self, domain: str | None = None) -> Endpoints:
+        """The host name and ports the clients of mail domain ``domain`` are
+        told (the box host name when None: the panel, feeds). Reads nothing
+        from disk."""
         settings = self.stores.settings
         ports = {}
         for name in CLIENT_PORTS:
             bound = self.listeners.get(name)
             ports[name] = (getattr(settings.web, f"advertise_{name}")
                            or (bound[0][1] if bound else getattr(settings.listen, name)))
-        return Endpoints(settings.box.hostname, **ports)
+        host = fleet.client_host(settings, domain) if domain else settings.box.hostname
+        return Endpoints(host, **ports)
 
     def profile_url(self, address: str) -> str:
         """Where a phone downloads ``address``'s profile: on the address's own
@@ -188,13 +196,13 @@ class Devices:
                     directory.addresses_of(conn, user["id"])[:MAX_ADDRESSES], used, quota)
 
         display, business, addresses, used, quota = self.stores.handle(slug).read_sync("devices", read)
-        ends = self.endpoints()
+        ends = self.endpoints(address.rpartition("@")[2])
         own = [Collection(name, _kind(tag, props), f"{ends.dav_url}{address}/{name}/") for name, tag, props in dav.PERSONAL]
         shared = [Collection(name, _kind(tag, props), f"{ends.dav_url}{slug}/{name}/") for name, tag, props in dav.SHARED]
         signer = self._signer()
         signature = "unsigned" if signer is None else "self-signed" if signer.self_signed else "verified"
         return UserSetup(ends, address, display, business, addresses, used, quota, own, shared,
-                         self.profile_url(address), signature)
+                         self.profile_url(address), signature, self.stores.settings.box.hostname)
 
     def profile(self, address: str, slug: str | None = None) -> Profile:
         """The Apple profile of ``address`` (mail, CalDAV, CardDAV), signed
@@ -212,7 +220,7 @@ class Devices:
         owner = self.stores.owner_of(address.rpartition("@")[2])
         if owner is None or (slug is not None and owner != slug):
             raise NotFound("no such domain")
-        body = mobileconfig(self.endpoints(), address, organization=self.brand())
+        body = mobileconfig(self.endpoints(address.rpartition("@")[2]), address, organization=self.brand())
         signer = self._signer()
         if signer is None:
             return Profile(body, False)

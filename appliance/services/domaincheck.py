@@ -17,9 +17,13 @@ Delegation is judged as a resolver sees it, which is what mail senders and
 browsers see: the domain's NS set must be exactly the box's name servers
 (a resolver learns it from the parent's referral, then from our servers'
 own answer), and the domain's SOA must be the one our servers publish (its
-primary name server is the box's first), which shows our servers are the
-ones answering for it. The free domain (``<slug>.<box domain>``) lives in
-the box's own zone, delegated by the operator: only its records are checked.
+primary name server is the first of them), which shows our servers are the
+ones answering for it. In a fleet these are the fleet's name servers
+(``[dns] nameservers``) and the mail records name the domain's client host
+name (``mail.<domain>``), whose addresses are checked with the MX. The free
+domain (``<slug>.<box domain>``, or under a fleet's ``[box] free_domain``)
+lives under the operator's own domain, delegated by the operator: only its
+records are checked.
 
 The methods block (SQLite reads, DNS lookups): a front end on the event loop
 runs them in a thread, and a check with :meth:`DomainChecks.check_async`,
@@ -160,14 +164,16 @@ def _under(name: str, domain: str) -> bool:
     return name == domain or name.endswith("." + domain)
 
 
-def kind_of(domain: str, name: str, rtype: str) -> str:
-    """Which line of a report the generated RRset ``(name, rtype)`` is."""
+def kind_of(domain: str, name: str, rtype: str, client_label: str = "") -> str:
+    """Which line of a report the generated RRset ``(name, rtype)`` is; the
+    addresses of the domain's client host name (``client_label``) belong
+    with the MX that names it."""
     first = name[: -len(domain) - 1].split(".")[0] if name != domain else ""
     if rtype == "NS":
         return "nameservers"
     if rtype == "SOA":
         return "answers"
-    if rtype == "MX":
+    if rtype == "MX" or (client_label and name == f"{client_label}.{domain}"):
         return "mx"
     if rtype == "SRV":
         return "srv"
@@ -260,7 +266,8 @@ class DomainChecks:
             for ns in nameservers if _under(ns, domain)
         ]
         records = [r for r in generated if r.type not in ("SOA", "NS")]
-        records.sort(key=lambda r: (KINDS.index(kind_of(domain, r.name, r.type)), r.name, r.type))
+        label = self.stores.settings.box.client_label
+        records.sort(key=lambda r: (KINDS.index(kind_of(domain, r.name, r.type, label)), r.name, r.type))
         certificate = self._certificate(self.certificates.for_business(slug), domain)
         return Setup(domain, kind, nameservers, glue, records, certificate, self.last(slug, domain))
 
@@ -355,7 +362,7 @@ class DomainChecks:
             wanted.append(("nameservers", domain, "NS", ns))
             wanted.append(("answers", domain, "SOA", [soa]))
         for (name, rtype), values in expected.items():
-            wanted.append((kind_of(domain, name, rtype), name, rtype, values))
+            wanted.append((kind_of(domain, name, rtype, self.stores.settings.box.client_label), name, rtype, values))
         wanted.sort(key=lambda w: (KINDS.index(w[0]), w[1], w[2]))
         resolver, where = self._resolver()
         futures = [self._lookups.submit(self._line, resolver, *w) for w in wanted[:MAX_LOOKUPS]]

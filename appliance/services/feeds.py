@@ -65,8 +65,10 @@ class Feeds:
         self.devices = devices
 
     def url(self, slug: str, token: str) -> str:
-        """The feed's absolute URL on the box host name."""
-        return f"{self.devices.endpoints().dav_url}_feed/{slug}/{token}.ics"
+        """The feed's absolute URL, on the client host name of the business's
+        free domain (the box host name without ``[box] client_label``): a
+        subscription keeps working when the business moves to another box."""
+        return f"{self.devices.endpoints(self.stores.free_domain(slug)).dav_url}_feed/{slug}/{token}.ics"
 
     @staticmethod
     def _viewer(conn: sqlite3.Connection, address: str) -> bool:

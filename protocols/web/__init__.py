@@ -19,7 +19,9 @@ Requests are routed by ``Host`` (:class:`Hosts`):
   at ``/.well-known/appliance/``, where earlier links pointed);
 * ``autoconfig.<domain>`` and ``autodiscover.<domain>``: client set-up only
   (:mod:`.clients`);
-* ``mta-sts.<domain>``: the MTA-STS policy only (:mod:`.mtasts`).
+* ``mta-sts.<domain>``: the MTA-STS policy only (:mod:`.mtasts`);
+* ``<[box] client_label>.<domain>`` (``mail.<domain>``), the client host
+  name clients are given: the DAV mount and its ``/.well-known/`` redirects.
 
 Any other host name gets the same neutral 404 as a missing page, so nobody
 learns who is hosted here. Plain HTTP is redirected to HTTPS once a real
@@ -46,7 +48,8 @@ from twisted.web import resource, server
 from appliance.connlimit import SourceLimit
 from appliance.twisted_glue import Guard, listen_tcp, stop_ports, tls_options
 
-from appliance import dnsdata
+from appliance import dnsdata, fleet
+from appliance.zones import mta_sts_policy
 from appliance.mailpolicy import POLICY_LABEL, POLICY_PATH
 from appliance.panel.rights import UPLOADS
 from appliance.services.contactform import MAX_BODY as CONTACT_MAX_BODY
@@ -69,6 +72,8 @@ Mount = tuple[bytes, resource.IResource]
 
 #: Host name prefixes that belong to a business's domain.
 PREFIXES = ("www.", "autoconfig.", "autodiscover.", POLICY_LABEL + ".")
+#: The route kind of a domain's client host name (``[box] client_label``).
+CLIENT = "client"
 #: Sent, and the connection closed, to a source over ``[web] max_connections_per_source``.
 TOO_MANY = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 10\r\n\r\n"
 
@@ -124,7 +129,8 @@ class Hosts(resource.Resource):
             self.mounts[prefix.strip(b"/")] = child
         self.dav_root = Redirect(b"/dav/")
         self.unavailable = pages.Fixed(503, pages.UNAVAILABLE)
-        policy = dnsdata.box_dns(app.settings).mta_sts
+        self.box_dns = dnsdata.box_dns(app.settings)
+        policy = self.box_dns.mta_sts
         self.mta_sts = mtasts.Policy(policy) if policy is not None else None
         web = app.settings.web
         self.hsts = b"max-age=%d" % web.hsts_seconds if web.hsts_seconds else None
@@ -150,6 +156,10 @@ class Hosts(resource.Resource):
                     business = self.catalog.get(domain)
                     kind = "site" if prefix == "www." else prefix[:-1]
                     break
+        if business is None:
+            client_of = fleet.client_domain(self.app.settings, host)
+            if client_of is not None:
+                kind, domain, business = CLIENT, client_of, self.catalog.get(client_of)
         if business is None:
             return None
         return Route(kind, business.slug, domain, business.name, business.active)
@@ -203,14 +213,36 @@ class Hosts(resource.Resource):
             return NOT_FOUND_RESOURCE
         if route.kind == POLICY_LABEL:
             if self.mta_sts is not None and [segment, *postpath] == POLICY_PATH.encode().split(b"/")[1:]:
-                return self.mta_sts
+                return self._mta_sts_for(route.domain)
             return NOT_FOUND_RESOURCE
+        if route.kind == CLIENT:
+            return self._client(segment, request)
         # autodiscover.<domain>
         if _is_autodiscover(segment, postpath):
             return clients.Autodiscover(self.app, route.slug, self.owner)
         if outlookjson.is_json_path(segment, postpath):
             return outlookjson.AutodiscoverJson(self.app, route.slug, self.owner)
         return NOT_FOUND_RESOURCE
+
+    def _client(self, segment: bytes, request: server.Request) -> resource.IResource:
+        """A domain's client host name: what clients are sent to on the box
+        host name (DAV and its discovery), and Outlook's autodiscover."""
+        postpath = request.postpath
+        mount = self.mounts.get(segment)
+        if mount is not None:
+            return mount
+        if segment == b".well-known":
+            return self.served.children[b".well-known"]
+        if segment == b"" and not postpath and request.method in (b"PROPFIND", b"OPTIONS", b"REPORT"):
+            return self.dav_root
+        return NOT_FOUND_RESOURCE
+
+    def _mta_sts_for(self, domain: str) -> resource.IResource:
+        """The policy served at ``mta-sts.<domain>``: the box's, naming the
+        domain's own MX host when domains have client host names."""
+        if not self.app.settings.box.client_label:
+            return self.mta_sts
+        return mtasts.Policy(mta_sts_policy(self.box_dns, domain))
 
     def _site(self, segment: bytes, request: server.Request, route: Route) -> resource.IResource:
         postpath = request.postpath

@@ -20,8 +20,9 @@ The settings are useless without the account's password.
 
 Host names, ports and the profile come from ``app.core.devices``
 (:mod:`appliance.services.devices`), which the control panel's "Your
-devices" pages read too: ``[box] hostname`` and the ``[web] advertise_*``
-ports, which default to the ports really bound.
+devices" pages read too: the client host name of the address's domain
+(``[box] client_label``, else ``[box] hostname``) and the ``[web]
+advertise_*`` ports, which default to the ports really bound.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def public_ports(app: App) -> dict[str, int]:
 
 def autoconfig_xml(app: App, domain: str, display: str) -> bytes:
     """Thunderbird's ``clientConfig`` for ``domain`` (version 1.1)."""
-    ends = app.core.devices.endpoints()
+    ends = app.core.devices.endpoints(domain)
     host, ports = ends.host, ends.ports()
     root = ET.Element("clientConfig", version="1.1")
     provider = ET.SubElement(root, "emailProvider", id=domain)
@@ -102,7 +103,7 @@ def autodiscover_xml(app: App, address: str) -> bytes:
     """Outlook's POX answer: IMAP over TLS and SMTP over TLS for ``address``.
     No ``User`` element (it is optional): a display name would tell who
     holds the address."""
-    ends = app.core.devices.endpoints()
+    ends = app.core.devices.endpoints(address.partition("@")[2])
     host, ports = ends.host, ends.ports()
     ET.register_namespace("", _RESPONSE_NS)
     root = ET.Element(f"{{{_RESPONSE_NS}}}Autodiscover")

@@ -45,7 +45,7 @@ def outside_world(dns_port: int) -> Internet:
 class AcmeBox:
     """pebble + the outside resolver + the daemon + the CLI, on loopback."""
 
-    def __init__(self, tmp: Path, *, validity: int = 0, acme_extra: str = ""):
+    def __init__(self, tmp: Path, *, validity: int = 0, acme_extra: str = "", box_extra: str = ""):
         self.tmp = tmp
         self.http, self.https, self.dns = free_port(), free_port(), free_port()
         (tmp / "pebble").mkdir()
@@ -59,7 +59,7 @@ class AcmeBox:
 [box]
 hostname = "box.appliance.test"
 domain = "appliance.test"
-
+{box_extra}
 {loopback_listen(http=self.http, https=0, dns=self.dns)}
 [acme]
 directory = "{self.pebble.directory}"

@@ -1,0 +1,149 @@
+"""Two boxes as hidden primaries behind one fleet name server (a real Knot
+secondary reading both boxes' catalog zones), and a business moved from
+one box to the other: what the world sees changes only in the addresses
+of the business's names, while its name servers, MX, SRV and free domain
+stay as they were."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import TEST_CONFIG, Cli, Daemon, free_port, stop_process
+
+SECRET = base64.b64encode(b"fleet-move-test-secret-0123456789").decode()
+BOX = 'hostname = "box.appliance.test"\ndomain = "appliance.test"\n'
+
+pytestmark = pytest.mark.skipif(shutil.which("knotd") is None, reason="Knot (Debian knot) is not installed")
+
+
+def box_config(n: int, knot_port: int) -> str:
+    """Box ``n`` of the fleet: its own names and address (127.0.0.``n``),
+    the fleet's free domain, client label and name servers."""
+    box = (f'hostname = "box{n}.boxes.test"\ndomain = "box{n}.boxes.test"\nipv4 = ["127.0.0.{n}"]\n'
+           'free_domain = "fleet.test"\nclient_label = "mail"\n')
+    return TEST_CONFIG.replace(BOX, box) + (
+        '\n[dns]\nnotify_retries = 3\nnameservers = ["ns1.fleet.test", "ns2.fleet.test"]\n'
+        f'catalog = "box{n}.catalog.fleet.test"\n'
+        f'secondaries = [{{address = "127.0.0.1", port = {knot_port}, tsig_name = "xfr-key", tsig_secret = "{SECRET}"}}]\n'
+    )
+
+
+def knot_config(tmp, knot_port: int, ports: dict[int, int]) -> str:
+    """Knot as the fleet's name server: one catalog per box, whose members
+    it transfers from that box."""
+    remotes = "".join(f"  - id: box{n}\n    address: 127.0.0.1@{port}\n    key: xfr-key\n" for n, port in ports.items())
+    templates = "".join(f"  - id: member{n}\n    storage: \"{tmp}/zones\"\n    master: box{n}\n    acl: notify\n" for n in ports)
+    zones = "".join(f"  - domain: box{n}.catalog.fleet.test\n    master: box{n}\n    acl: notify\n"
+                    f"    catalog-role: interpret\n    catalog-template: member{n}\n" for n in ports)
+    return f"""
+server:
+    rundir: "{tmp}"
+    listen: 127.0.0.1@{knot_port}
+database:
+    storage: "{tmp}"
+log:
+  - target: stderr
+    any: info
+key:
+  - id: xfr-key
+    algorithm: hmac-sha256
+    secret: {SECRET}
+remote:
+{remotes}acl:
+  - id: notify
+    address: 127.0.0.1
+    key: xfr-key
+    action: notify
+template:
+  - id: default
+    storage: "{tmp}/zones"
+{templates}zone:
+{zones}"""
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """Boxes 1 and 2 (acme on box 1) and Knot reading both catalogs."""
+    tmp = tmp_path_factory.mktemp("fleet-move")
+    knot_port = free_port()
+    clis, daemons = {}, {}
+    knot = knot_log = None
+    try:
+        for n in (1, 2):
+            state = tmp / f"box{n}" / "state"
+            state.mkdir(parents=True)
+            config = tmp / f"box{n}" / "appliance.toml"
+            config.write_text(box_config(n, knot_port))
+            clis[n] = Cli(state, config)
+            if n == 1:
+                clis[n]("tenant", "add", "acme", "--domain", "acme.example")
+            daemons[n] = Daemon(state, config, tmp / f"box{n}" / "daemon.log").start()
+        knot_dir = tmp / "knot"
+        (knot_dir / "zones").mkdir(parents=True)
+        (knot_dir / "knot.conf").write_text(knot_config(knot_dir, knot_port, {n: d.port("dns") for n, d in daemons.items()}))
+        knot_log = open(knot_dir / "knot.log", "wb")
+        knot = subprocess.Popen(["knotd", "-c", str(knot_dir / "knot.conf")], stdout=knot_log, stderr=subprocess.STDOUT)
+
+        def dig(*args: str) -> str:
+            cmd = ["dig", "@127.0.0.1", "-p", str(knot_port), "+tries=1", "+time=3", *args]
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+
+        def until(predicate, what: str, seconds: float = 40) -> None:
+            deadline = time.monotonic() + seconds
+            while not predicate():
+                assert knot.poll() is None, (knot_dir / "knot.log").read_text()
+                assert time.monotonic() < deadline, f"{what}:\n" + (knot_dir / "knot.log").read_text()[-3000:]
+                time.sleep(0.3)
+
+        yield {"cli": clis, "dig": dig, "until": until, "tmp": tmp}
+    finally:
+        if knot is not None:
+            stop_process(knot)
+        if knot_log is not None:
+            knot_log.close()
+        for daemon in daemons.values():
+            daemon.stop()
+
+
+def _world(dig) -> dict[str, list[str]]:
+    """What the fleet name server says of acme's names."""
+    asked = {
+        "ns": ("acme.example", "NS"), "mx": ("acme.example", "MX"), "srv": ("_imaps._tcp.acme.example", "SRV"),
+        "mail": ("mail.acme.example", "A"), "free-ns": ("acme.fleet.test", "NS"), "free-mx": ("acme.fleet.test", "MX"),
+        "free-mail": ("mail.acme.fleet.test", "A"), "soa": ("acme.example", "SOA"),
+    }
+    out = {}
+    for key, (name, rtype) in asked.items():
+        fields = dig("+short", name, rtype).split()
+        out[key] = fields[:2] if key == "soa" else sorted(fields)  # SOA: primary and contact (the serial moves)
+    return out
+
+
+def test_a_business_moves_between_boxes_behind_the_fleet_name_server(fleet):
+    """Knot serves acme's zones from box 1 with the fleet's names; acme is
+    exported, removed from box 1 and imported on box 2; Knot then serves
+    them from box 2, and only the client host names' addresses changed."""
+    dig, until = fleet["dig"], fleet["until"]
+    until(lambda: dig("+short", "mail.acme.example", "A").strip() == "127.0.0.1", "Knot did not learn acme from box 1")
+    until(lambda: dig("+short", "mail.acme.fleet.test", "A").strip() == "127.0.0.1", "Knot did not learn acme.fleet.test")
+    before = _world(dig)
+    assert before["ns"] == before["free-ns"] == ["ns1.fleet.test.", "ns2.fleet.test."]
+    assert before["mx"] == ["10", "mail.acme.example."] and before["free-mx"] == ["10", "mail.acme.fleet.test."]
+    assert before["srv"][-1] == "mail.acme.example." and before["soa"] == ["ns1.fleet.test.", "hostmaster.appliance.test."]
+
+    export = fleet["tmp"] / "acme.export"
+    fleet["cli"][1]("tenant", "export", "acme", str(export))
+    fleet["cli"][1]("tenant", "remove", "acme")
+    until(lambda: "NOERROR" not in dig("acme.example", "SOA"), "Knot kept acme after box 1 dropped it")
+    fleet["cli"][2]("tenant", "import", str(export))
+    until(lambda: dig("+short", "mail.acme.example", "A").strip() == "127.0.0.2", "Knot did not learn acme from box 2")
+    until(lambda: dig("+short", "mail.acme.fleet.test", "A").strip() == "127.0.0.2", "the free domain did not follow")
+
+    after = _world(dig)
+    assert after["mail"] == after["free-mail"] == ["127.0.0.2"]
+    assert {k: v for k, v in after.items() if "mail" not in k} == {k: v for k, v in before.items() if "mail" not in k}
