@@ -117,6 +117,7 @@ class Channel(http.HTTPChannel):
     abortTimeout = 2
 
     _refused = False
+    _secure = False
     #: "request" (waiting for a request line), "headers", "body" or
     #: "handling" (the request is being answered).
     _stage = "request"
@@ -139,6 +140,7 @@ class Channel(http.HTTPChannel):
 
     def connectionMade(self) -> None:  # noqa: N802 - Twisted's interface
         super().connectionMade()
+        self._secure = self.isSecure()
         self._start_header_clock()
 
     def handshakeCompleted(self) -> None:  # noqa: N802 - IHandshakeListener
@@ -156,9 +158,23 @@ class Channel(http.HTTPChannel):
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         if self._refused:
             return
+        lean = self.site.lean
+        if lean is not None and self._idle():
+            # Cached website files are answered beneath twisted.web
+            # (protocols.web.lean); what it cannot answer comes back.
+            self.resetTimeout()
+            data = lean.serve(self, data, self._secure)
+            if not data:
+                return
         if self._stage == "request" and self._deadline is None:
             self._start_header_clock()
         super().dataReceived(data)
+
+    def _idle(self) -> bool:
+        """Whether twisted.web has nothing of this connection in hand: no
+        request in flight, no bytes buffered, waiting for a request line."""
+        return (self._stage == "request" and not self.requests and not self._buffer and not self._dataBuffer
+                and self.line_mode and self._HTTPChannel__first_line == 1 and self.persistent)
 
     # --- request line and headers ------------------------------------------
 
