@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 
 #: Longest request head (request line and fields) answered here.
 MAX_HEAD = 8192
+#: Request heads remembered with their answer (all forgotten at once past
+#: this), and the longest remembered: clients repeat the same head for a file.
+MAX_MEMO = 1024
+MAX_MEMO_HEAD = 2048
 #: First path segments (lowercased) that belong to a service, never to a file.
 CLAIMED = frozenset({b".well-known", b"admin", b"autodiscover", contact.PATH})
 
@@ -71,6 +75,7 @@ class LeanSites:
     def __init__(self, hosts: Hosts, requests: Any = None):
         self.hosts = hosts
         self.sites = hosts.sites
+        self.catalog = hosts.catalog
         self.usage = hosts.app.usage_meter
         #: The metrics' counter of requests by status, and its children.
         self.requests = requests
@@ -79,6 +84,8 @@ class LeanSites:
         self._security = b"X-Content-Type-Options: nosniff\r\nReferrer-Policy: strict-origin-when-cross-origin\r\n"
         self._hsts = b"Strict-Transport-Security: " + hosts.hsts + b"\r\n" if hosts.hsts is not None else b""
         self._second = -1
+        #: Request heads already answered, by scheme (see _answer).
+        self._memo: tuple[dict[bytes, tuple], dict[bytes, tuple]] = ({}, {})
         self._date = b""
 
     def serve(self, channel: Any, data: bytes, secure: bool) -> bytes:
@@ -100,6 +107,16 @@ class LeanSites:
         return data
 
     def _answer(self, head: bytes, secure: bool) -> tuple[bytes, bytes] | None:
+        memo = self._memo[secure]
+        known = memo.get(head)
+        if known is not None:
+            snapshot, name, slug, path, answer, status, before, after, body = known
+            # The route is the catalog snapshot's (replaced whole on change).
+            if (self.catalog.snapshot is snapshot and (secure or not self.hosts.to_https_for(name))
+                    and self.sites.hit(slug, path) is answer):
+                self._count(status, slug, body)
+                return before + self._date_line() + after, body
+            del memo[head]
         lines = head.split(b"\r\n")
         request_line = lines[0].split(b" ")
         if len(request_line) != 3:
@@ -109,13 +126,13 @@ class LeanSites:
             return None
         fields: dict[bytes, list[bytes]] = {}
         for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not _TOKEN.fullmatch(name) or b"\x00" in value or b"\n" in value or b"\r" in value:
+            field, colon, value = line.partition(b":")
+            if not colon or not _TOKEN.fullmatch(field) or b"\x00" in value or b"\n" in value or b"\r" in value:
                 return None
-            name = name.lower()
-            if name in fields:
+            field = field.lower()
+            if field in fields:
                 return None
-            fields[name] = [value.strip(b" \t")]
+            fields[field] = [value.strip(b" \t")]
         host = fields.get(b"host")
         if host is None or b"content-length" in fields or b"transfer-encoding" in fields or b"expect" in fields \
                 or b"upgrade" in fields:
@@ -123,11 +140,11 @@ class LeanSites:
         connection = fields.get(b"connection")
         if connection is not None and connection[0].lower() != b"keep-alive":
             return None
-        name = host[0]
-        if b"[" in name:
+        if b"[" in host[0]:
             return None
         hosts = self.hosts
-        name = name.partition(b":")[0].decode("ascii", "replace").lower().rstrip(".")
+        snapshot = self.catalog.snapshot
+        name = host[0].partition(b":")[0].decode("ascii", "replace").lower().rstrip(".")
         route = hosts.route(name)
         if route is None or route.kind != "site" or not route.active:
             return None
@@ -141,17 +158,21 @@ class LeanSites:
         if answer is None:
             return None
         status, headers, body = file_reply(answer.prepared, 200, method, fields.get)
-        out = [_STATUS[status], self._common, self._date_line(), self._security]
+        out = [self._security]
         if secure:
             out.append(self._hsts)
         for field, value in headers:
             out += (_HEADER_NAMES[field], b": ", value, b"\r\n")
         out.append(b"\r\n")
-        self._count(status)
-        if status != 304:
-            # As SiteServer.render counts (a 304 is not a file sent).
-            self.usage.web_request(route.slug, len(body))
-        return b"".join(out), body
+        before, after = _STATUS[status] + self._common, b"".join(out)
+        if len(head) <= MAX_MEMO_HEAD:
+            # The answer depends only on these bytes, the route, the
+            # redirect and the cached file, which are checked again on use.
+            if len(memo) >= MAX_MEMO:
+                memo.clear()
+            memo[head] = (snapshot, name, route.slug, path, answer, status, before, after, body)
+        self._count(status, route.slug, body)
+        return before + self._date_line() + after, body
 
     def _date_line(self) -> bytes:
         now = int(time.time())
@@ -160,7 +181,10 @@ class LeanSites:
             self._date = b"Date: " + http.datetimeToString(now) + b"\r\n"
         return self._date
 
-    def _count(self, status: int) -> None:
+    def _count(self, status: int, slug: str, body: bytes) -> None:
+        if status != 304:
+            # As SiteServer.render counts (a 304 is not a file sent).
+            self.usage.web_request(slug, len(body))
         if self.requests is None:
             return
         counter = self._counters.get(status)
