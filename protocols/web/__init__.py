@@ -171,8 +171,8 @@ class Hosts(resource.Resource):
 
     def getChildWithDefault(self, segment: bytes, request: server.Request) -> resource.IResource:
         set_header = request.responseHeaders.setRawHeaders
-        set_header(b"x-content-type-options", [b"nosniff"])
-        set_header(b"referrer-policy", [b"strict-origin-when-cross-origin"])
+        for name, value in pages.SECURITY_HEADERS:  # also protocols.web.lean's
+            set_header(name, [value])
         secure = request.isSecure()
         if secure and self.hsts is not None:
             set_header(b"strict-transport-security", [self.hsts])

@@ -38,8 +38,10 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet import tcp
 from twisted.web import http, server
+from twisted.web.http_headers import Headers
 
 from . import contact
+from .pages import SECURITY_HEADERS
 from .site import file_reply
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 
 #: Longest request head (request line and fields) answered here.
 MAX_HEAD = 8192
+#: Most header fields in a request answered here (twisted.web allows 500).
+MAX_FIELDS = 100
 #: Request heads remembered with their answer (all forgotten at once past
 #: this), and the longest remembered: clients repeat the same head for a file.
 MAX_MEMO = 1024
@@ -58,13 +62,21 @@ CLAIMED = frozenset({b".well-known", b"admin", b"autodiscover", contact.PATH})
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: What twisted.web accepts as a request target (printable ASCII).
 _TARGET = re.compile(rb"/[\x21-\x7e]*")
+#: The host name in a Host field, as twisted.web's getRequestHostname reads it.
+_HOST = re.compile(rb"(.*?)(?::\d+)?$")
 
-_HEADER_NAMES = {
-    name.lower(): name for name in (
-        b"Content-Type", b"ETag", b"Last-Modified", b"Cache-Control", b"Accept-Ranges", b"Vary",
-        b"Content-Range", b"Content-Encoding", b"Content-Length",
-    )
-}
+
+
+def _canonical(name: bytes) -> bytes:
+    """``name`` spelt as twisted.web sends it (``etag`` -> ``ETag``)."""
+    return next(iter(Headers({name: [b""]}).getAllRawHeaders()))[0]
+
+
+#: The fields a file's answer may have (site.file_reply), spelt as sent.
+_HEADER_NAMES = {name: _canonical(name) for name in (
+    b"content-type", b"etag", b"last-modified", b"cache-control", b"accept-ranges", b"vary",
+    b"content-range", b"content-encoding", b"content-length",
+)}
 _STATUS = {code: b"HTTP/1.1 %d %s\r\n" % (code, http.RESPONSES[code]) for code in (200, 206, 304, 404, 416)}
 
 
@@ -81,7 +93,7 @@ class LeanSites:
         self.requests = requests
         self._counters: dict[int, Any] = {}
         self._common = b"Server: " + server.version + b"\r\n"
-        self._security = b"X-Content-Type-Options: nosniff\r\nReferrer-Policy: strict-origin-when-cross-origin\r\n"
+        self._security = b"".join(_canonical(name) + b": " + value + b"\r\n" for name, value in SECURITY_HEADERS)
         self._hsts = b"Strict-Transport-Security: " + hosts.hsts + b"\r\n" if hosts.hsts is not None else b""
         self._second = -1
         #: Request heads already answered, by scheme (see _answer).
@@ -119,7 +131,7 @@ class LeanSites:
             del memo[head]
         lines = head.split(b"\r\n")
         request_line = lines[0].split(b" ")
-        if len(request_line) != 3:
+        if len(request_line) != 3 or len(lines) > MAX_FIELDS + 1:
             return None
         method, target, version = request_line
         if (method != b"GET" and method != b"HEAD") or version != b"HTTP/1.1" or not _TARGET.fullmatch(target):
@@ -144,7 +156,7 @@ class LeanSites:
             return None
         hosts = self.hosts
         snapshot = self.catalog.snapshot
-        name = host[0].partition(b":")[0].decode("ascii", "replace").lower().rstrip(".")
+        name = _HOST.match(host[0])[1].decode("ascii", "replace").lower().rstrip(".")
         route = hosts.route(name)
         if route is None or route.kind != "site" or not route.active:
             return None

@@ -210,19 +210,21 @@ def test_a_line_over_the_limit_ends_the_connection_after_cached_answers(sites, l
 
 def test_another_business_files_are_never_served(sites):
     """A path cached for acme asked with other's host name gets other's
-    answer (its 404), and an unknown host the neutral 404: each business's
-    files come only under its own names."""
+    answer (its 404), and an unknown host (or a port that is not one) the
+    neutral 404: each business's files come only under its own names."""
     sites.curl("acme.example", "/lean/only-acme.html", scheme="http")  # cached for acme
     with _connect(sites, "http") as sock:
         sock.sendall(_request("GET", "/lean/only-acme.html") + b"\r\n"
                      + _request("GET", "/lean/only-acme.html", host=b"other.example") + b"\r\n"
                      + _request("GET", "/", host=b"other.example") + b"\r\n"
-                     + _request("GET", "/lean/only-acme.html", host=b"nobody.example") + b"\r\n")
-        replies = _read_responses(sock, 4)
+                     + _request("GET", "/lean/only-acme.html", host=b"nobody.example") + b"\r\n"
+                     + _request("GET", "/lean/only-acme.html", host=b"acme.example:1:2") + b"\r\n")
+        replies = _read_responses(sock, 5)
     assert replies[0][0].startswith(b"HTTP/1.1 200 ") and replies[0][1] == PAGE
     assert replies[1][0].startswith(b"HTTP/1.1 404 ") and PAGE not in replies[1][1]
     assert replies[2][1] == OTHER
     assert replies[3][0].startswith(b"HTTP/1.1 404 ") and PAGE not in replies[3][1]
+    assert replies[4][0].startswith(b"HTTP/1.1 404 ") and PAGE not in replies[4][1]  # host "acme.example:1"
 
 
 def test_curl_reuses_one_connection_for_several_files(sites):
