@@ -27,6 +27,9 @@ certificate exists for the name (``[tls] cert_file``, or one ACME issued;
 ``[web] https_redirect``);
 ``[web] hsts_seconds`` adds Strict-Transport-Security over HTTPS.
 
+Cached website files are answered beneath twisted.web, with the same
+bytes, by :mod:`.lean` (unless ``[web] access_log`` is on).
+
 Framing, request size and time limits are the connection's
 (:mod:`.channel`); connections per source address (``[web]
 max_connections_per_source``, HTTP and HTTPS together) and the TLS handshake

@@ -30,6 +30,11 @@ and body limits, enforced before any resource runs.
   second per ``[web] body_min_rate`` bytes. Late ones are answered ``408``.
   The idle timeout between requests stays twisted.web's.
 
+While twisted.web has nothing of the connection in hand, what arrives goes
+first to the site's lean path (:mod:`.lean`, ``site.lean``), which answers
+the cached website files at its front and gives back the rest, from the
+first request it does not answer, to the rules above.
+
 Every refusal closes the connection: reading stops at once, the reply is
 flushed, and the connection is cut if the client does not let it close
 (:func:`appliance.twisted_glue.close_after_reply`). Each is one INFO line.
@@ -174,7 +179,7 @@ class Channel(http.HTTPChannel):
         """Whether twisted.web has nothing of this connection in hand: no
         request in flight, no bytes buffered, waiting for a request line."""
         return (self._stage == "request" and not self.requests and not self._buffer and not self._dataBuffer
-                and self.line_mode and self._HTTPChannel__first_line == 1 and self.persistent)
+                and self.line_mode and getattr(self, "_HTTPChannel__first_line", 0) == 1 and self.persistent)
 
     # --- request line and headers ------------------------------------------
 
