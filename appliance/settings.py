@@ -243,7 +243,7 @@ SCHEMA: tuple[Section, ...] = (
             K("body_seconds", "integer", 20, "Seconds a request body may take to arrive, plus one per `body_min_rate` bytes received; late ones are answered 408.", parsers.integer(1, 3600)),
             K("body_min_rate", "integer", 500, "Bytes per second a slow upload must keep up to earn more time (see `body_seconds`).", parsers.integer(1, 1_000_000_000)),
             K("max_connections_per_source", "integer", 100, "Open connections from one IP address to the HTTP and HTTPS listeners together (handshakes included); more are answered 503 and closed.", parsers.integer(1, 100_000)),
-            K("access_log", "boolean", False, "Log one line per HTTP request (combined log format) at INFO; off, the log holds events only.", parsers.boolean),
+            K("access_log", "boolean", False, "Log one line per HTTP request (combined log format) at INFO; off, the log holds events only. On, every request goes through twisted.web, cached website files too, which is slower.", parsers.boolean),
             K("recheck_ms", "integer", 1000, "How long a site's published version is trusted before it is read again: how soon a new upload or build is seen.", parsers.integer(0, 60_000)),
             K("advertise_imaps", "port", 0, "IMAP-over-TLS port that client set-up advertises; 0: the port `[listen] imaps` really bound (set it when a firewall maps ports).", parsers.port),
             K("advertise_submissions", "port", 0, "Submission-over-TLS port advertised; 0: the port `[listen] submissions` bound.", parsers.port),

@@ -29,6 +29,9 @@ certificate exists for the name (``[tls] cert_file``, or one ACME issued;
 ``[web] https_redirect``);
 ``[web] hsts_seconds`` adds Strict-Transport-Security over HTTPS.
 
+Cached website files are answered beneath twisted.web, with the same
+bytes, by :mod:`.lean` (unless ``[web] access_log`` is on).
+
 Framing, request size and time limits are the connection's
 (:mod:`.channel`); connections per source address (``[web]
 max_connections_per_source``, HTTP and HTTPS together) and the TLS handshake
@@ -57,6 +60,7 @@ from appliance.services.contactform import MAX_BODY as CONTACT_MAX_BODY
 from . import clients, contact, mtasts, outlookjson, pages
 from .acme import AcmeChallenge, Challenges
 from .channel import Channel, Limits
+from .lean import LeanSites
 from .pages import NOT_FOUND, NOT_FOUND_RESOURCE, NotFound, Redirect  # noqa: F401 - public names
 from .api import ApiResource
 from .panel import AdminRedirect, PanelResource, panel_url
@@ -180,8 +184,8 @@ class Hosts(resource.Resource):
 
     def getChildWithDefault(self, segment: bytes, request: server.Request) -> resource.IResource:
         set_header = request.responseHeaders.setRawHeaders
-        set_header(b"x-content-type-options", [b"nosniff"])
-        set_header(b"referrer-policy", [b"strict-origin-when-cross-origin"])
+        for name, value in pages.SECURITY_HEADERS:  # also protocols.web.lean's
+            set_header(name, [value])
         secure = request.isSecure()
         if secure and self.hsts is not None:
             set_header(b"strict-transport-security", [self.hsts])
@@ -196,11 +200,11 @@ class Hosts(resource.Resource):
                 return NOT_FOUND_RESOURCE
             if segment == b"api":
                 return self.api  # never redirected: a key must not cross plain HTTP
-            if not secure and self._to_https_for(host):
+            if not secure and self.to_https_for(host):
                 return self._to_https(request, host)
             child = self.served.children.get(segment)
             return child if child is not None else self.panel
-        if not secure and self._to_https_for(host):
+        if not secure and self.to_https_for(host):
             return self._to_https(request, host)
         if not route.active:
             return self.unavailable
@@ -273,7 +277,8 @@ class Hosts(resource.Resource):
             leaf = self.leaves[route.slug] = SiteLeaf(self.sites, route.slug)
         return leaf
 
-    def _to_https_for(self, host: str) -> bool:
+    def to_https_for(self, host: str) -> bool:
+        """Whether plain HTTP requests for ``host`` are redirected to HTTPS."""
         return self.all_to_https or (self.https_redirect and self.app.certificates().issued(host))
 
     def _to_https(self, request: server.Request, host: str) -> resource.IResource:
@@ -333,6 +338,8 @@ class Site(server.Site):
     which costs a fifth of the time a cached file takes to serve."""
 
     protocol = Channel
+    #: The lean path of cached website files (:mod:`.lean`), or None.
+    lean: LeanSites | None = None
 
     def __init__(self, root: resource.Resource, access_log: bool, limits: Limits, requests: Any = None):
         super().__init__(root)
@@ -387,6 +394,10 @@ async def start(app: App, mounts: Sequence[Mount] = ()) -> WebService:
     await hosts.refresh()
     app.on_change(hosts.refresh)
     site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts), app.metrics.http_requests)
+    if not app.settings.web.access_log:
+        # Every request answered must have its access log line: with the
+        # log on, twisted.web answers them all.
+        site.lean = LeanSites(hosts, app.metrics.http_requests)
     # One count per source for HTTP and HTTPS together.
     guard = Guard(SourceLimit("web", app.settings.web.max_connections_per_source),
                   float(app.settings.tls.handshake_seconds), refusal=TOO_MANY)

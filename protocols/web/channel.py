@@ -30,6 +30,11 @@ and body limits, enforced before any resource runs.
   second per ``[web] body_min_rate`` bytes. Late ones are answered ``408``.
   The idle timeout between requests stays twisted.web's.
 
+While twisted.web has nothing of the connection in hand, what arrives goes
+first to the site's lean path (:mod:`.lean`, ``site.lean``), which answers
+the cached website files at its front and gives back the rest, from the
+first request it does not answer, to the rules above.
+
 Every refusal closes the connection: reading stops at once, the reply is
 flushed, and the connection is cut if the client does not let it close
 (:func:`appliance.twisted_glue.close_after_reply`). Each is one INFO line.
@@ -117,6 +122,7 @@ class Channel(http.HTTPChannel):
     abortTimeout = 2
 
     _refused = False
+    _secure = False
     #: "request" (waiting for a request line), "headers", "body" or
     #: "handling" (the request is being answered).
     _stage = "request"
@@ -139,6 +145,7 @@ class Channel(http.HTTPChannel):
 
     def connectionMade(self) -> None:  # noqa: N802 - Twisted's interface
         super().connectionMade()
+        self._secure = self.isSecure()
         self._start_header_clock()
 
     def handshakeCompleted(self) -> None:  # noqa: N802 - IHandshakeListener
@@ -156,9 +163,23 @@ class Channel(http.HTTPChannel):
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         if self._refused:
             return
+        lean = self.site.lean
+        if lean is not None and self._idle():
+            # Cached website files are answered beneath twisted.web
+            # (protocols.web.lean); what it cannot answer comes back.
+            self.resetTimeout()
+            data = lean.serve(self, data, self._secure)
+            if not data:
+                return
         if self._stage == "request" and self._deadline is None:
             self._start_header_clock()
         super().dataReceived(data)
+
+    def _idle(self) -> bool:
+        """Whether twisted.web has nothing of this connection in hand: no
+        request in flight, no bytes buffered, waiting for a request line."""
+        return (self._stage == "request" and not self.requests and not self._buffer and not self._dataBuffer
+                and self.line_mode and getattr(self, "_HTTPChannel__first_line", 0) == 1 and self.persistent)
 
     # --- request line and headers ------------------------------------------
 

@@ -132,6 +132,70 @@ class FileCache:
             self._remove((slug, path))
 
 
+#: (status, header fields in the order sent, body) of a file's answer.
+Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def file_reply(p: Prepared, code: int, method: bytes, get: Any) -> Reply:
+    """The answer to ``method`` (GET or HEAD) for the file ``p`` found with
+    ``code`` (200, or 404 for the site's own 404 page): 200, 304 (If-None-Match
+    by weak comparison, else If-Modified-Since), 206 or 416 for one byte
+    Range (If-Range honoured), the gzip variant when Accept-Encoding takes
+    it. ``get(name)`` gives a request header's values (a list) or None. The
+    headers are the file's own, in the order sent (none of Content-Type on
+    416 and 304, no Content-Length on 304); HEAD gets an empty body and the
+    length GET would get."""
+    f = p.file
+    headers = [(b"content-type", p.ctype)]
+    if code == 200:
+        headers += [(b"etag", p.etag), (b"last-modified", p.modified), (b"cache-control", b"no-cache"),
+                    (b"accept-ranges", b"bytes")]
+    if f.gzip is not None:
+        headers.append((b"vary", b"Accept-Encoding"))
+    if code == 200:
+        inm = get(b"if-none-match")
+        if inm is not None:
+            if etag_matches(b",".join(inm), (p.etag, p.gz_etag)):
+                return 304, headers[1:], b""
+        else:
+            ims = get(b"if-modified-since")
+            if ims is not None:
+                since = parse_http_date(ims[0])
+                if since is not None and f.modified <= since:
+                    return 304, headers[1:], b""
+        rng = get(b"range")
+        if rng is not None and method == b"GET" and _if_range(get(b"if-range"), p):
+            try:
+                span = byte_range(rng[0], f.size)
+            except Unsatisfiable:
+                return 416, headers[1:] + [(b"content-range", b"bytes */%d" % f.size), (b"content-length", b"0")], b""
+            if span is not None:
+                first, last = span
+                body = f.body[first:last + 1]
+                headers += [(b"content-range", b"bytes %d-%d/%d" % (first, last, f.size)),
+                            (b"content-length", b"%d" % len(body))]
+                return 206, headers, body
+    encoding = get(b"accept-encoding")
+    if f.gzip is not None and accepts_gzip(encoding[-1] if encoding else None):
+        if code == 200:
+            headers[1] = (b"etag", p.gz_etag)
+        headers += [(b"content-encoding", b"gzip"), (b"content-length", p.gz_length)]
+        return code, headers, b"" if method == b"HEAD" else f.gzip
+    headers.append((b"content-length", p.length))
+    return code, headers, b"" if method == b"HEAD" else f.body
+
+
+def _if_range(values: list[bytes] | None, p: Prepared) -> bool:
+    """RFC 9110 section 13.1.5: honour Range only if If-Range still matches."""
+    if values is None:
+        return True
+    value = values[-1].strip()
+    if value.startswith(b'"'):
+        return value == p.etag  # strong comparison
+    since = parse_http_date(value)
+    return since is not None and p.file.modified <= since
+
+
 def _lookup(path: str):
     def read(conn: Any) -> Resolution:
         return sites.resolve(conn, path)
@@ -165,6 +229,20 @@ class SiteServer:
         if body is not server.NOT_DONE_YET:
             self._count(request, slug, body)
         return body
+
+    def hit(self, slug: str, raw: bytes) -> Answer | None:
+        """The cached answer for ``raw`` (a request path without its query)
+        of ``slug`` if it is a file and its version is still trusted (see
+        module doc); None when only :meth:`render` can answer (a miss, a
+        path to check, a redirect, nothing published)."""
+        path = self._paths.get(raw)
+        if path is None:
+            return None
+        known = self._versions.get(slug)
+        if known is None or known[0] == 0 or time.monotonic() - known[1] >= self.recheck:
+            return None
+        answer = self.cache.get(slug, path, known[0])
+        return answer if answer is not None and answer.kind == "file" else None
 
     def _count(self, request: server.Request, slug: str, body: Any) -> None:
         # In memory only (appliance.usagemeter): no write per request.
@@ -275,68 +353,15 @@ class SiteServer:
             return self._file(request, answer.prepared, 404)
         return self._file(request, answer.prepared, 200)
 
-    def _file(self, request: server.Request, p: Prepared, code: int) -> bytes:
-        f = p.file
-        headers = request.responseHeaders
-        raw = headers.setRawHeaders
-        get = request.requestHeaders.getRawHeaders
-        raw(b"content-type", [p.ctype])
-        if code == 200:
-            raw(b"etag", [p.etag])
-            raw(b"last-modified", [p.modified])
-            raw(b"cache-control", [b"no-cache"])
-            raw(b"accept-ranges", [b"bytes"])
-        if f.gzip is not None:
-            raw(b"vary", [b"Accept-Encoding"])
-        if code == 200:
-            inm = get(b"if-none-match")
-            if inm is not None:
-                if etag_matches(b",".join(inm), (p.etag, p.gz_etag)):
-                    return self._not_modified(request)
-            else:
-                ims = get(b"if-modified-since")
-                if ims is not None:
-                    since = parse_http_date(ims[0])
-                    if since is not None and f.modified <= since:
-                        return self._not_modified(request)
-            rng = get(b"range")
-            if rng is not None and request.method == b"GET" and self._if_range(request, p):
-                try:
-                    span = byte_range(rng[0], f.size)
-                except Unsatisfiable:
-                    request.setResponseCode(416)
-                    raw(b"content-range", [b"bytes */%d" % f.size])
-                    headers.removeHeader(b"content-type")
-                    raw(b"content-length", [b"0"])
-                    return b""
-                if span is not None:
-                    first, last = span
-                    request.setResponseCode(206)
-                    raw(b"content-range", [b"bytes %d-%d/%d" % (first, last, f.size)])
-                    body = f.body[first:last + 1]
-                    raw(b"content-length", [b"%d" % len(body)])
-                    return body
-        request.setResponseCode(code)
-        if f.gzip is not None and accepts_gzip(request.getHeader(b"accept-encoding")):
-            raw(b"content-encoding", [b"gzip"])
-            if code == 200:
-                raw(b"etag", [p.gz_etag])
-            raw(b"content-length", [p.gz_length])
-            return b"" if request.method == b"HEAD" else f.gzip
-        raw(b"content-length", [p.length])
-        return b"" if request.method == b"HEAD" else f.body
-
-    @staticmethod
-    def _if_range(request: server.Request, p: Prepared) -> bool:
-        """RFC 9110 section 13.1.5: honour Range only if If-Range still matches."""
-        value = request.getHeader(b"if-range")
-        if value is None:
-            return True
-        value = value.strip()
-        if value.startswith(b'"'):
-            return value == p.etag  # strong comparison
-        since = parse_http_date(value)
-        return since is not None and p.file.modified <= since
+    def _file(self, request: server.Request, p: Prepared, code: int) -> Any:
+        status, headers, body = file_reply(p, code, request.method, request.requestHeaders.getRawHeaders)
+        request.setResponseCode(status)
+        set_raw = request.responseHeaders.setRawHeaders
+        for name, value in headers:
+            set_raw(name, [value])
+        if status == 304:
+            return self._not_modified(request)
+        return body
 
     @staticmethod
     def _not_modified(request: server.Request) -> Any:

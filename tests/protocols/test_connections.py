@@ -190,6 +190,39 @@ def test_headers_sent_a_byte_at_a_time_are_cut_with_408(daemon):
             sock.close()
 
 
+def test_headers_trickled_after_cached_answers_are_cut_with_408(daemon, tmp_path):
+    """A connection that was served a cached site file twice (the lean path,
+    protocols.web.lean) and then trickles its next request's headers is
+    answered 408 and closed once [web] header_seconds have passed."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_bytes(b"<!DOCTYPE html><title>Acme</title>\n")
+    Cli(daemon.state, daemon.config)("site", "upload", "acme", str(tmp_path / "site"))
+    request = b"GET / HTTP/1.1\r\nHost: acme.example\r\n\r\n"
+    with connect(daemon, "http", "127.0.4.1") as sock:
+        def served() -> bool:
+            sock.sendall(request)
+            return b"<title>Acme</title>" in until_answered(sock)
+
+        wait_for(served, timeout=10, interval=0.1)  # the upload seen, then cached
+        assert served()
+        start = time.monotonic()
+        [reply] = _trickle([sock], request[:-2] + b"X-Slow: " + b"a" * 200, LATE)
+        assert reply is not None, f"still open after {time.monotonic() - start:.1f}s"
+        assert reply.startswith(b"HTTP/1.1 408 "), reply
+
+
+def until_answered(sock: socket.socket) -> bytes:
+    """One whole response with a Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
 def test_a_body_sent_slower_than_the_minimum_rate_is_cut_with_408(daemon):
     """A body trickled below [web] body_min_rate is answered 408 once its
     allowance ([web] body_seconds plus a second per body_min_rate bytes) is spent."""

@@ -16,6 +16,7 @@ from tests.conftest import ROOT, TEST_CONFIG, Cli
 
 TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
 KEY_AUTHORIZATION = TOKEN + ".9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
+STYLE = b"body { color: #222; }\n" * 50
 
 
 class Server:
@@ -47,6 +48,9 @@ def server(tmp_path_factory):
     state = work / "state"
     state.mkdir()
     Cli(state, config)("tenant", "add", "acme", "--domain", "acme.example")
+    (work / "site").mkdir()
+    (work / "site" / "style.css").write_bytes(STYLE)
+    Cli(state, config)("site", "upload", "acme", str(work / "site"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.protocols.web.acme_server", str(state), str(config)],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -114,6 +118,18 @@ def test_hsts_is_sent_over_https_only(server):
     _, plain, _ = curl(server, "acme.example", f"/.well-known/acme-challenge/{TOKEN}")
     assert secure["strict-transport-security"] == "max-age=31536000"
     assert "strict-transport-security" not in plain
+
+
+def test_cached_site_files_keep_hsts_and_the_https_redirect(server):
+    """A site file asked again (an answer from memory, protocols.web.lean)
+    still carries Strict-Transport-Security over HTTPS, and over HTTP is
+    still redirected to HTTPS."""
+    for _ in range(3):
+        status, headers, body = curl(server, "acme.example", "/style.css", scheme="https")
+        assert (status, body) == (200, STYLE.decode())
+        assert headers["strict-transport-security"] == "max-age=31536000"
+    status, headers, _ = curl(server, "acme.example", "/style.css")
+    assert status == 301 and headers["location"] == "https://acme.example/style.css"
 
 
 def test_autoconfig_advertises_the_configured_public_ports(server):
