@@ -78,6 +78,19 @@ def check(conn: sqlite3.Connection, network: str, sender: str, recipient: str, *
     return WAIT, delay
 
 
+def passed_lately(conn: sqlite3.Connection, network: str, sender: str, recipient: str, *,
+                  pass_seconds: float, refresh_seconds: float, now: float | None = None) -> bool:
+    """Whether the triplet has passed and its allowance was renewed within
+    the last ``refresh_seconds`` (a read: the MX asks this first, and writes
+    through :func:`check` only when the answer is no)."""
+    now = time.time() if now is None else now
+    row = conn.execute(
+        "SELECT 1 FROM greylist WHERE network = ? AND sender = ? AND recipient = ? AND passed = 1 AND expires > ?",
+        (network, sender, recipient, now + pass_seconds - refresh_seconds),
+    ).fetchone()
+    return row is not None
+
+
 def remember_correspondents(conn: sqlite3.Connection, addresses: list[str], *, pass_seconds: float,
                             max_entries: int, now: float | None = None) -> None:
     """Note that a user of the box wrote to each of ``addresses``."""

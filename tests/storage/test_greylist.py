@@ -60,3 +60,19 @@ def test_correspondents_are_remembered_for_the_pass_period(box):
                                                                  max_entries=3, now=1000))
     assert box.read_sync("c", lambda c: greydb.is_correspondent(c, "b@y.example", now=1099))
     assert not box.read_sync("c", lambda c: greydb.is_correspondent(c, "b@y.example", now=1101))
+
+
+def test_a_triplet_renewed_within_the_hour_is_allowed_on_a_read(box):
+    """The MX reads first: only a passed triplet whose allowance was renewed
+    less than an hour ago is let through without a write."""
+    def lately(now):
+        return box.read_sync("lately", lambda c: greydb.passed_lately(
+            c, "192.0.2.0/24", "a@x.example", "ann@shop.example", pass_seconds=LIMITS["pass_seconds"],
+            refresh_seconds=3600, now=now))
+    check(box, "a@x.example", 1000)
+    assert not lately(1100)  # waiting, not passed
+    check(box, "a@x.example", 1300)
+    assert lately(1300) and lately(1300 + 3599)
+    assert not lately(1300 + 3601)  # renewal due: the MX writes through check()
+    check(box, "a@x.example", 1300 + 3601)
+    assert lately(1300 + 3602)
