@@ -36,6 +36,7 @@ from . import mailthreads
 from . import brand
 from . import usage
 from . import plans
+from . import freeze
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
                   apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS, plans.MIGRATIONS)
@@ -61,6 +62,7 @@ TENANT_MIGRATIONS = (
     signatures.MIGRATIONS,
     picturesenders.MIGRATIONS,
     usage.MIGRATIONS,
+    freeze.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.
