@@ -62,6 +62,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storage import credentials, directory
+from storage.errors import Frozen
 from storage.tenants import TenantHandle, TenantPool
 
 from storage import names
@@ -374,11 +375,15 @@ class Authenticator:
         if tenant_state == "suspended":
             raise Suspended("this business is suspended")
         if new_hash:
-            await handle.write(
-                "auth upgrade hash", lambda c: directory.replace_hash_if_unchanged(c, user_id, stored, new_hash)
-            )
-            log.info("%s: password hash upgraded to argon2id", address)
-            stored = new_hash
+            try:
+                await handle.write(
+                    "auth upgrade hash", lambda c: directory.replace_hash_if_unchanged(c, user_id, stored, new_hash)
+                )
+            except Frozen:
+                pass  # moving to another box: upgraded at a later login there
+            else:
+                log.info("%s: password hash upgraded to argon2id", address)
+                stored = new_hash
         if app is not None:
             await self._app_used(handle, app)
         elif cached:
@@ -389,7 +394,10 @@ class Authenticator:
         ref, last_used = app
         now = time.time()
         if last_used is None or now - last_used >= APP_USED_EVERY:
-            await handle.write("app password used", lambda c: credentials.app_password_used(c, ref, now))
+            try:
+                await handle.write("app password used", lambda c: credentials.app_password_used(c, ref, now))
+            except Frozen:
+                pass  # moving to another box: a sign of life, not worth refusing the login for
 
     # -- the second factor -------------------------------------------------
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from twisted.web import resource, server
@@ -58,6 +59,7 @@ from .pages import NOT_FOUND, NOT_FOUND_RESOURCE, NotFound, Redirect  # noqa: F4
 from .api import ApiResource
 from .panel import AdminRedirect, PanelResource, panel_url
 from .site import SiteServer
+from .spool import Request as SpoolingRequest
 
 if TYPE_CHECKING:
     from appliance.app import App
@@ -301,9 +303,14 @@ class Site(server.Site):
     which costs a fifth of the time a cached file takes to serve."""
 
     protocol = Channel
+    requestFactory = SpoolingRequest
 
-    def __init__(self, root: resource.Resource, access_log: bool, limits: Limits, requests: Any = None):
+    def __init__(self, root: resource.Resource, access_log: bool, limits: Limits, requests: Any = None,
+                 spool_dir: Path | None = None):
+        """``spool_dir``: where a business file sent by another box is
+        spooled (:mod:`.spool`); None: nowhere (such a PUT is refused)."""
         super().__init__(root)
+        self.spool_dir = spool_dir
         #: The metrics' counter of requests by status (``app.metrics.http_requests``).
         self.requests = requests
         self.access_log = access_log
@@ -337,7 +344,8 @@ def limits_of(app: App, mounts: Sequence[Mount]) -> Limits:
     limited = tuple((b"/" + prefix.strip(b"/"), dav_bytes) for prefix, _ in mounts)
     # The panel's forms that carry files (webmail's message, an import).
     limited += tuple((path.encode("ascii"), upload.max_bytes) for path, upload in UPLOADS.items())
-    limited += ((b"/" + contact.PATH, CONTACT_MAX_BODY), (b"/api", app.settings.api.max_body_bytes))
+    limited += ((b"/" + contact.PATH, CONTACT_MAX_BODY), (b"/api/v1/moves", app.settings.fleet.max_move_bytes),
+                (b"/api", app.settings.api.max_body_bytes))
     return Limits(
         header_seconds=float(web.header_seconds),
         body_seconds=float(web.body_seconds),
@@ -354,7 +362,8 @@ async def start(app: App, mounts: Sequence[Mount] = ()) -> WebService:
     hosts = Hosts(app, mounts)
     await hosts.refresh()
     app.on_change(hosts.refresh)
-    site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts), app.metrics.http_requests)
+    site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts), app.metrics.http_requests,
+                spool_dir=app.tenants.directory)
     # One count per source for HTTP and HTTPS together.
     guard = Guard(SourceLimit("web", app.settings.web.max_connections_per_source),
                   float(app.settings.tls.handshake_seconds), refusal=TOO_MANY)
