@@ -61,7 +61,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from storage import credentials, directory
+from storage import credentials, directory, freeze
 from storage.errors import Frozen
 from storage.tenants import TenantHandle, TenantPool
 
@@ -346,7 +346,7 @@ class Authenticator:
             if found is None:
                 return None
             app = credentials.find_app_password(conn, found[0], app_digest) if app_digest else None
-            return (*found, credentials.is_on(conn, found[0]), app)
+            return (*found, credentials.is_on(conn, found[0]), app, freeze.marker(conn))
 
         if business is not None and self.pool.exists(business.slug):
             handle = self.pool.handle(business.slug)
@@ -355,7 +355,7 @@ class Authenticator:
             # Spend the same time as a real check so addresses can't be probed.
             await self._verify(address, password, _DUMMY_HASH, known)
             raise AuthFailed("authentication failed")
-        user_id, stored, user_state, tenant_state, two_step, app = row
+        user_id, stored, user_state, tenant_state, two_step, app, marker = row
         new_hash = None
         if app is not None:
             # Looked up by digest on every login, never cached: a revoked
@@ -374,6 +374,9 @@ class Authenticator:
             raise AuthFailed("authentication failed")
         if tenant_state == "suspended":
             raise Suspended("this business is suspended")
+        if marker is not None and marker.moved:
+            # Served by another box now: what is here is no longer current.
+            raise Frozen(marker.target, moved=True)
         if new_hash:
             try:
                 await handle.write(
