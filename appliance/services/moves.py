@@ -181,6 +181,8 @@ class Moves:
         finally:
             copy.unlink(missing_ok=True)
         handle.write_sync("moved", freeze.mark_moved, frozen_ok=True)
+        # The daemon reloads: the business's zones leave this box's DNS.
+        self.stores.changed("tenant moved")
         frozen = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
         tell("done", size, size)
         log.info("business %s moved by %s to %s: %d bytes, sha-256 %s, frozen %.1f s",

@@ -28,10 +28,10 @@ ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 
 
 def config(host: str, address: str, extra: str = "") -> str:
-    text = TEST_CONFIG.replace('hostname = "box.appliance.test"', f'hostname = "{host}"')
+    text = TEST_CONFIG.replace('hostname = "box.appliance.test"', f'hostname = "{host}"\nipv4 = ["{address}"]')
     text = text.replace('addresses = ["127.0.0.1"]', f'addresses = ["{address}"]')
     assert host in text and address in text
-    return text + extra
+    return text + f'\n[dns]\ncatalog = "{host.partition(".")[0]}.catalog.invalid"\n' + extra
 
 
 def client_context() -> ssl.SSLContext:

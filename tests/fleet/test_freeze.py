@@ -9,7 +9,12 @@ from __future__ import annotations
 import imaplib
 import smtplib
 
+import dns.message
+import dns.query
 import requests
+
+from appliance.zones import member_id
+from tests.conftest import wait_for
 
 from .conftest import ICS, PASSWORD, client_context, event, move
 
@@ -115,3 +120,30 @@ def test_after_a_move_the_old_box_redirects_dav_and_refuses_logins_for_now(fleet
         smtp.ehlo()
         smtp.mail("sender@outside.example")
         assert smtp.rcpt(address)[0] == 451
+
+
+def ask(box, name: str, kind: str):
+    """One UDP query to the box's DNS listener."""
+    query = dns.message.make_query(name, kind)
+    return dns.query.udp(query, box.address, port=box.daemon.port("dns"), timeout=5)
+
+
+def test_after_a_move_its_zone_leaves_the_old_box_and_its_catalog_and_points_to_the_new_box(fleet):
+    """Before the move box A answers the business's zone with its own
+    address and lists it in its catalog zone (RFC 9432); afterwards box A
+    does neither, and box B does both, with box B's address."""
+    a, b, token = fleet
+    slug, domain, address = a.business()
+    member = f"{member_id(domain)}.zones."
+    assert [r.to_text() for r in ask(a, domain, "A").answer[0]] == ["127.0.0.2"]
+    assert ask(a, member + "a.catalog.invalid", "PTR").answer
+    move(a, b, token, slug)
+
+    def moved_away() -> bool:
+        return not ask(a, member + "a.catalog.invalid", "PTR").answer
+    wait_for(moved_away, timeout=10)
+    assert not ask(a, domain, "A").answer
+    # Box B reloads its zones within a second of the import, like box A.
+    wait_for(lambda: ask(b, member + "b.catalog.invalid", "PTR").answer, timeout=10)
+    assert [r.to_text() for r in ask(b, member + "b.catalog.invalid", "PTR").answer[0]] == [domain + "."]
+    assert [r.to_text() for r in ask(b, domain, "A").answer[0]] == ["127.0.0.3"]
