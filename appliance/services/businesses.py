@@ -390,12 +390,13 @@ class Businesses:
         """
         stores = self.stores
         pool = stores.tenants
+        if slug is not None and file_facts(staging).slug != slug:
+            # Before anything changes the file.
+            raise IntegrityFailed(f"the file holds business {file_facts(staging).slug}, not {slug}")
         if prepare is not None:
             prepare(staging)
         facts = adopt_file(staging, pool.migrations, stores.free_domain)
         found = names.slug(facts.slug)
-        if slug is not None and found != slug:
-            raise IntegrityFailed(f"the file holds business {found}, not {slug}")
         if pool.path(found).exists():
             raise Conflict(f"business {found} already exists here")
         stores.write_box(

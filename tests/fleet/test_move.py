@@ -6,13 +6,15 @@ by the target leaves the business served, writable, on the old box."""
 from __future__ import annotations
 
 import base64
+import http.client
+import json
 import os
 import re
 
 import pytest
 import requests
 
-from .conftest import PASSWORD, move
+from .conftest import PASSWORD, client_context, move
 
 
 def deliver(box, rcpt: str, subject: str) -> None:
@@ -112,3 +114,35 @@ def test_a_refused_move_leaves_the_business_served_and_writable(fleet, how, expe
     assert len(lines) == 1 and expect in lines[0], proc.stderr
     deliver(a, address, "still here")
     assert "still here" in [s.split(": ", 1)[1] for _, s in mailbox(a, address)[1]]
+
+
+def put_file(box, slug: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+    """A raw PUT /api/v1/moves/<slug> to the box."""
+    conn = http.client.HTTPSConnection(box.address, box.daemon.port("https"), context=client_context(), timeout=30)
+    try:
+        conn.request("PUT", f"/api/v1/moves/{slug}", body=body,
+                     headers={"Host": box.host, "Content-Type": "application/vnd.sqlite3", **headers})
+        reply = conn.getresponse()
+        return reply.status, json.loads(reply.read() or b"{}")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("headers,status,code", [
+    ({}, 401, "unauthorized"),
+    ({"Authorization": "Bearer apk_wrong"}, 401, "unauthorized"),
+    ({"Authorization": "TOKEN"}, 422, "invalid_input"),  # no Repr-Digest
+    ({"Authorization": "TOKEN", "Repr-Digest": "sha-256=:" + base64.b64encode(b"0" * 32).decode() + ":"},
+     422, "invalid_input"),  # not the body's digest
+])
+def test_a_file_put_without_the_right_key_or_digest_is_refused_and_not_kept(fleet, headers, status, code):
+    """The receiving API refuses a file without a valid key (401), without
+    Repr-Digest or with another digest (422); nothing is imported and no
+    spooled file is left in the businesses' directory."""
+    _, b, token = fleet
+    headers = {k: v.replace("TOKEN", f"Bearer {token}") for k, v in headers.items()}
+    body = b"SQLite format 3\x00" + os.urandom(4096)
+    got, answer = put_file(b, "intruder", body, headers)
+    assert (got, answer["error"]["code"]) == (status, code), answer
+    assert not list((b.cli.state / "tenants").glob(".incoming-*"))
+    assert "intruder" not in b.cli("tenant", "list").stdout
