@@ -40,7 +40,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from twisted.web import resource, server
 
@@ -306,11 +306,14 @@ class Site(server.Site):
     requestFactory = SpoolingRequest
 
     def __init__(self, root: resource.Resource, access_log: bool, limits: Limits, requests: Any = None,
-                 spool_dir: Path | None = None):
+                 spool_dir: Path | None = None, spool_key_check: Callable[[str], bool] | None = None):
         """``spool_dir``: where a business file sent by another box is
-        spooled (:mod:`.spool`); None: nowhere (such a PUT is refused)."""
+        spooled (:mod:`.spool`), None: nowhere (such a PUT is refused);
+        ``spool_key_check(token)``: whether the token is a write API key
+        (blocking: run in a thread)."""
         super().__init__(root)
         self.spool_dir = spool_dir
+        self.spool_key_check = spool_key_check
         #: The metrics' counter of requests by status (``app.metrics.http_requests``).
         self.requests = requests
         self.access_log = access_log
@@ -332,6 +335,11 @@ class Site(server.Site):
     def acceptableProtocols(self) -> list[bytes]:  # noqa: N802 - Twisted's ALPN interface
         # HTTP/1.1 only: the channel is HTTP/1.1's, whatever else is installed.
         return [b"http/1.1"]
+
+
+def _write_key(app: App, token: str) -> bool:
+    caller = app.core.api_keys.authenticate(token) if token else None
+    return caller is not None and caller.may_write
 
 
 def limits_of(app: App, mounts: Sequence[Mount]) -> Limits:
@@ -363,7 +371,7 @@ async def start(app: App, mounts: Sequence[Mount] = ()) -> WebService:
     await hosts.refresh()
     app.on_change(hosts.refresh)
     site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts), app.metrics.http_requests,
-                spool_dir=app.tenants.directory)
+                spool_dir=app.tenants.directory, spool_key_check=lambda token: _write_key(app, token))
     # One count per source for HTTP and HTTPS together.
     guard = Guard(SourceLimit("web", app.settings.web.max_connections_per_source),
                   float(app.settings.tls.handshake_seconds), refusal=TOO_MANY)
