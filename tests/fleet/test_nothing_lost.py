@@ -115,7 +115,12 @@ class ImapClient(Client):
 
     def step(self, n: int) -> bool:
         if self.conn is None:
-            self.conn = self.dns.resolve().imap(self.address)
+            try:
+                self.conn = self.dns.resolve().imap(self.address)
+            except imaplib.IMAP4.error as exc:
+                # The old box, once the business moved: try again later.
+                assert "[UNAVAILABLE]" in str(exc), exc
+                return False
             self.conn.select("INBOX")
         subject = f"imap-{n}"
         if self.pending_uid is None:
