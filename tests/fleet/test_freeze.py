@@ -56,8 +56,9 @@ def test_submission_of_a_frozen_business_is_refused_451(fleet):
 
 
 def test_imap_refuses_append_and_store_with_unavailable_and_serves_reads(fleet):
-    """While frozen, SELECT and FETCH answer as before; APPEND and STORE
-    get NO [UNAVAILABLE] and change nothing; after the thaw both work."""
+    """While frozen, SELECT and FETCH answer as before (a FETCH of BODY[]
+    without setting \\Seen); APPEND and STORE get NO [UNAVAILABLE] and
+    change nothing; after the thaw both work."""
     a, _, _ = fleet
     slug, domain, address = a.business()
     with a.smtp() as smtp:
@@ -74,6 +75,10 @@ def test_imap_refuses_append_and_store_with_unavailable_and_serves_reads(fleet):
         assert typ == "NO" and data[0].startswith(b"[UNAVAILABLE]"), data
         typ, data = conn.fetch("1", "(FLAGS)")
         assert b"\\Flagged" not in data[0]
+        # BODY[] (not PEEK) reads the message without setting \Seen.
+        typ, data = conn.fetch("1", "(BODY[TEXT])")
+        assert typ == "OK" and b"one" in data[0][1]
+        assert b"\\Seen" not in conn.fetch("1", "(FLAGS)")[1][0]
         a.cli("tenant", "thaw", slug)
         assert conn.append("INBOX", None, None, b"Subject: two\r\n\r\ntwo\r\n")[0] == "OK"
         assert conn.store("1", "+FLAGS", r"(\Flagged)")[0] == "OK"
