@@ -51,6 +51,9 @@ WATCH_SECONDS = 1.0
 EVICT_SECONDS = 30.0
 #: How often the panel's vacation replies are turned on or off by their dates.
 VACATION_DATES_SECONDS = 3600.0
+#: How often businesses that moved away are looked at, to remove those past
+#: ``[fleet] grace_days``.
+MOVED_AWAY_SECONDS = 3600.0
 #: How often the replica's lag is read for the metrics (with backups on).
 BACKUP_LAG_SECONDS = 15.0
 
@@ -190,6 +193,7 @@ class App:
         self._tasks.append(self.loop.create_task(self._watch(), name="watch-changes"))
         self._tasks.append(self.loop.create_task(self._evict(), name="evict-idle"))
         self._tasks.append(self.loop.create_task(self._vacation_dates(), name="vacation-dates"))
+        self._tasks.append(self.loop.create_task(self._moved_away(), name="moved-away"))
         self._tasks.append(self.loop.create_task(self.usage_meter.run(), name="usage-records"))
         if self.settings.backup.url:
             self._tasks.append(self.loop.create_task(self._watch_backups(), name="backup-lag"))
@@ -265,6 +269,17 @@ class App:
             except Exception:  # noqa: BLE001 - try again at the next round
                 log.exception("cannot refresh vacation replies")
             await asyncio.sleep(VACATION_DATES_SECONDS)
+
+    async def _moved_away(self) -> None:
+        # A business that moved to another box is kept (frozen: mail 451,
+        # DAV and panel redirected) for [fleet] grace_days, then removed.
+        while True:
+            try:
+                for path in await asyncio.to_thread(self.core.moves.expire):
+                    log.info("business moved away past its grace period; its file is %s", path)
+            except Exception:  # noqa: BLE001 - try again at the next round
+                log.exception("cannot remove businesses that moved away")
+            await asyncio.sleep(MOVED_AWAY_SECONDS)
 
     async def stop(self) -> None:
         """Stop services in reverse order, then close every database."""

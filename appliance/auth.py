@@ -69,7 +69,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from storage import credentials, directory
+from storage import credentials, directory, freeze
+from storage.errors import Frozen
 from storage.tenants import TenantHandle, TenantPool
 
 from storage import names
@@ -366,7 +367,7 @@ class Authenticator:
             if found is None:
                 return None
             app = credentials.find_app_password(conn, found[0], app_digest) if app_digest else None
-            return (*found, credentials.is_on(conn, found[0]), app)
+            return (*found, credentials.is_on(conn, found[0]), app, freeze.marker(conn))
 
         if business is not None and self.pool.exists(business.slug):
             handle = self.pool.handle(business.slug)
@@ -375,7 +376,7 @@ class Authenticator:
             # Spend the same time as a real check so addresses can't be probed.
             await self._verify(address, password, _DUMMY_HASH, known)
             raise AuthFailed("authentication failed")
-        user_id, stored, user_state, tenant_state, two_step, app = row
+        user_id, stored, user_state, tenant_state, two_step, app, marker = row
         new_hash = None
         if app is not None:
             # Looked up by digest on every login, never cached: a revoked
@@ -394,12 +395,19 @@ class Authenticator:
             raise AuthFailed("authentication failed")
         if tenant_state == "suspended":
             raise Suspended("this business is suspended")
+        if marker is not None and marker.moved:
+            # Served by another box now: what is here is no longer current.
+            raise Frozen(marker.target, moved=True)
         if new_hash:
-            await handle.write(
-                "auth upgrade hash", lambda c: directory.replace_hash_if_unchanged(c, user_id, stored, new_hash)
-            )
-            log.info("%s: password hash upgraded to argon2id", address)
-            stored = new_hash
+            try:
+                await handle.write(
+                    "auth upgrade hash", lambda c: directory.replace_hash_if_unchanged(c, user_id, stored, new_hash)
+                )
+            except Frozen:
+                pass  # moving to another box: upgraded at a later login there
+            else:
+                log.info("%s: password hash upgraded to argon2id", address)
+                stored = new_hash
         if app is not None:
             await self._app_used(handle, app)
         elif cached:
@@ -410,7 +418,10 @@ class Authenticator:
         ref, last_used = app
         now = time.time()
         if last_used is None or now - last_used >= APP_USED_EVERY:
-            await handle.write("app password used", lambda c: credentials.app_password_used(c, ref, now))
+            try:
+                await handle.write("app password used", lambda c: credentials.app_password_used(c, ref, now))
+            except Frozen:
+                pass  # moving to another box: a sign of life, not worth refusing the login for
 
     # -- the second factor -------------------------------------------------
 

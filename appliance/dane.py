@@ -49,7 +49,6 @@ def authenticates(records: tuple[Tlsa, ...]) -> bool:
 
 def matches(records: tuple[Tlsa, ...], certificate_der: bytes) -> bool:
     """Does the server's certificate (DER) match a DANE-EE record?"""
-    cert = None
     try:
         return _matches(records, certificate_der)
     except ValueError:  # a certificate cryptography cannot read matches nothing

@@ -9,7 +9,8 @@ section 4, "Routing: SMTP by recipient domain"):
   aliases, plus-addressing and the catch-all) or raises the error that
   becomes the RCPT reply: :class:`NotHosted` (a domain the box does not
   serve: relaying denied), ``NotFound`` (no such user), ``Suspended`` (the
-  business is suspended), ``LimitExceeded`` (a mailbox is over quota).
+  business is suspended), ``LimitExceeded`` (a mailbox is over quota),
+  ``Frozen`` (the business is moving to another box).
 * :meth:`Router.deliver` - put one message into every recipient's INBOX
   (or Junk): one write transaction per business file, all of them committed
   before it returns, so the caller may acknowledge only then.
@@ -46,7 +47,8 @@ from storage import mail as maildb
 from storage import queue as queuedb
 from storage import sieve as sievedb
 from storage.database import savepoint
-from storage.errors import TenantNotFound
+from storage import freeze
+from storage.errors import Frozen, TenantNotFound
 from storage.tenants import TenantHandle, TenantPool
 
 from storage import names
@@ -157,6 +159,12 @@ def _deliver_in(
 
 
 def _recipient_check(conn: sqlite3.Connection, address: str, size: int) -> tuple[str, list[int], list[int], list[int]]:
+    marker = freeze.marker(conn)
+    if marker is not None:
+        # Refused at RCPT, not only when the delivery commits: a message to
+        # businesses in two files must not be stored in one and refused in
+        # the other (the sender's retry would store it twice).
+        raise Frozen(marker.target, bool(marker.moved))
     tenant = directory.get_tenant(conn)
     user_ids = directory.resolve(conn, address)
     if not user_ids and address.partition("@")[0] == "postmaster":

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 from storage import box as boxdb
 from storage import directory
 from storage import dkim
+from storage import freeze
 from storage import dns as dnsdb
 from storage.errors import TenantNotFound
 
@@ -132,10 +133,24 @@ def businesses_sync(app: App) -> list[BusinessDns]:
     for tenant in tenants:
         slug = tenant["slug"]
         try:
-            out.append(app.tenants.sweep_read(slug, "dns records", lambda c, s=slug: business_dns(c, s)))
+            found = app.tenants.sweep_read(slug, "dns records", lambda c, s=slug: _served_dns(c, s))
         except TenantNotFound:
             log.warning("business %s is in the catalog without a file", slug)
+            continue
+        if found is not None:
+            out.append(found)
     return out
+
+
+def _served_dns(conn: sqlite3.Connection, slug: str) -> BusinessDns | None:
+    """:func:`business_dns`, or None for a business that moved to another
+    box (:mod:`storage.freeze`): its zones leave this box's zones and
+    catalog zone, and the box that serves it now publishes them, with its
+    own addresses."""
+    marker = freeze.marker(conn)
+    if marker is not None and marker.moved:
+        return None
+    return business_dns(conn, slug)
 
 
 async def zones(

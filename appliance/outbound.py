@@ -64,6 +64,7 @@ from storage import box as boxdb
 from storage import directory
 from storage import dkim as dkimdb
 from storage import mail as maildb
+from storage import freeze
 from storage import queue as queuedb
 from storage.errors import TenantNotFound
 
@@ -242,7 +243,9 @@ class QueueRunner:
     async def _start_due(self, slug: str, now: float) -> None:
         try:
             handle = self.app.tenants.handle(slug)
-            ids = await handle.read("queue due", lambda c: queuedb.due(c, now))
+            # A frozen business's queue moves with it: the new box sends it
+            # (sending here too could deliver a message twice).
+            ids = await handle.read("queue due", lambda c: [] if freeze.marker(c) else queuedb.due(c, now))
             when, count, oldest = await handle.read("queue summary", queuedb.summary)
         except TenantNotFound:
             self._next.pop(slug, None)

@@ -275,6 +275,14 @@ SCHEMA: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "fleet",
+        "Boxes that move businesses between them (`appliance tenant move`): the business's file goes over HTTPS to the other box's provisioning API, signed in with one of its API keys.",
+        (
+            K("max_move_bytes", "integer", 64 * 1024 * MIB, "Largest business file this box accepts from another box (`PUT /api/v1/moves/<slug>`); a larger one is answered 413 before it is read.", parsers.integer(MIB, 1 << 50)),
+            K("grace_days", "integer", 7, "Days a box keeps a business that moved away: it answers its mail `451 4.3.2` (senders retry, and find the new box through DNS), redirects its web and DAV requests to the new box (307), then moves the file to `removed/`.", parsers.integer(0, 365)),
+        ),
+    ),
+    Section(
         "acme",
         "Certificates from an ACME CA (RFC 8555) for the box host name and every business domain, renewed automatically. Off until `directory` is set.",
         (

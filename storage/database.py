@@ -36,6 +36,7 @@ import asyncio
 import concurrent.futures
 import collections
 import contextlib
+import copy
 import concurrent.futures.thread  # noqa: F401 - loaded before any privilege drop
 import logging
 import sqlite3
@@ -47,7 +48,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import sqlite_utils
 
-from .errors import DatabaseClosed, StorageFull
+from .errors import DatabaseClosed, Frozen, StorageFull
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ def savepoint(conn: sqlite3.Connection, name: str) -> Iterator[None]:
 class _Write:
     desc: str
     fn: Callable[[sqlite3.Connection], Any]
+    frozen_ok: bool = False
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
 
 
@@ -166,12 +168,19 @@ class Database:
         checkpoints: bool = True,
         workers: Workers | None = None,
         on_quiet: Callable[[], None] | None = None,
+        guard: Callable[[sqlite3.Connection], BaseException | None] | None = None,
     ) -> None:
         """``workers``: the threads that run this file's work; without, the
         database starts ``readers + 1`` of its own (stopped by :meth:`close`).
         ``on_quiet`` is called, on a worker, each time the last queued or
         running piece of work ends (the pool closes files over its bound
-        then). Opening applies the migrations, on the caller's thread."""
+        then). Opening applies the migrations, on the caller's thread.
+
+        ``guard`` is called in every write transaction right after ``BEGIN
+        IMMEDIATE``; when it returns an exception (a business file's freeze
+        marker: :mod:`storage.freeze`), each write of the transaction that
+        changed a row is rolled back and fails with it, unless it was
+        submitted with ``frozen_ok``."""
         self.path = Path(path)
         self.name = name or self.path.stem
         self.checkpoints = checkpoints
@@ -191,6 +200,7 @@ class Database:
         self._idle_readers: list[sqlite3.Connection] = []
         self._released = False
         self._on_quiet = on_quiet
+        self._guard = guard
         conn = connect(self.path)
         if not checkpoints:
             # Only the writer commits, so this is the one connection whose
@@ -207,9 +217,11 @@ class Database:
 
     # -- writes ---------------------------------------------------------
 
-    def submit_write(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future:
-        """Queue ``fn`` for the writer; the future resolves after COMMIT."""
-        item = _Write(desc, fn)
+    def submit_write(self, desc: str, fn: Callable[[sqlite3.Connection], T], *,
+                     frozen_ok: bool = False) -> concurrent.futures.Future:
+        """Queue ``fn`` for the writer; the future resolves after COMMIT.
+        ``frozen_ok``: the write passes the guard (see :meth:`__init__`)."""
+        item = _Write(desc, fn, frozen_ok)
         with self._lock:
             if self._closed:
                 raise DatabaseClosed(self.name)
@@ -227,13 +239,13 @@ class Database:
                 self._drain()
         return item.future
 
-    async def write(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, desc: str, fn: Callable[[sqlite3.Connection], T], *, frozen_ok: bool = False) -> T:
         """Run ``fn`` in a write transaction; return its result once durable."""
-        return await asyncio.wrap_future(self.submit_write(desc, fn))
+        return await asyncio.wrap_future(self.submit_write(desc, fn, frozen_ok=frozen_ok))
 
-    def write_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def write_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T], *, frozen_ok: bool = False) -> T:
         """Blocking :meth:`write` for threads other than the event loop's."""
-        return self.submit_write(desc, fn).result()
+        return self.submit_write(desc, fn, frozen_ok=frozen_ok).result()
 
     def _drain(self) -> None:
         """Commit what is queued now as one transaction; if more arrived
@@ -268,11 +280,17 @@ class Database:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            # Read under the write lock: no other connection can put or
+            # lift the marker until this transaction ends.
+            refusal = self._guard(conn) if self._guard is not None else None
             for index, item in enumerate(batch):
                 savepoint = f"w{index}"
                 conn.execute(f"SAVEPOINT {savepoint}")
                 try:
+                    changes = conn.total_changes
                     result = item.fn(conn)
+                    if refusal is not None and not item.frozen_ok and conn.total_changes != changes:
+                        raise copy.copy(refusal)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
                     if not conn.in_transaction:
                         # The error ended the whole transaction (RAISE(ROLLBACK),

@@ -64,3 +64,16 @@ class IntegrityFailed(StorageError):
 
 class TenantNotFound(NotFound):
     """No business with that slug or domain lives on this box."""
+
+
+class Frozen(ApplianceError):
+    """The business is being moved to another box (:mod:`storage.freeze`):
+    nothing of it can change here. A temporary refusal: every protocol
+    answers it so the client tries again (SMTP ``451 4.3.2``, IMAP ``NO
+    [UNAVAILABLE]``, HTTP ``503`` with ``Retry-After``), by which time the
+    business is served by ``target`` (a host name)."""
+
+    def __init__(self, target: str = "", moved: bool = False):
+        super().__init__("this business is moving to another server, try again in a minute")
+        self.target = target
+        self.moved = moved

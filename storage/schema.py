@@ -37,6 +37,7 @@ from . import brand
 from . import usage
 from . import plans
 from . import mtasts
+from . import freeze
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
                   apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS, plans.MIGRATIONS,
@@ -63,6 +64,7 @@ TENANT_MIGRATIONS = (
     signatures.MIGRATIONS,
     picturesenders.MIGRATIONS,
     usage.MIGRATIONS,
+    freeze.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

@@ -30,9 +30,9 @@ import sqlite_utils
 
 from .names import SLUG_RE
 
-from . import directory
+from . import directory, freeze
 from .database import Database, apply_migrations, connect
-from .errors import DatabaseClosed, IntegrityFailed, TenantNotFound
+from .errors import DatabaseClosed, Frozen, IntegrityFailed, TenantNotFound
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class TenantPool:
                     self._workers = Workers(self.workers, "db")
                 workers = self._workers
             db = Database(path, self.migrations, readers=self.readers, name=slug, checkpoints=self.checkpoints,
-                          workers=workers, on_quiet=self._quiet)
+                          workers=workers, on_quiet=self._quiet, guard=_frozen)
             st = os.stat(path)
             if db.applied:
                 log.info("%s: applied migrations %s", slug, ", ".join(db.applied))
@@ -359,11 +359,19 @@ class TenantHandle:
         :meth:`TenantPool.sweep_read` (run in a thread)."""
         return await asyncio.to_thread(self.pool.sweep_read, self.slug, desc, fn)
 
-    def write_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return self._with_db(lambda db: db.write_sync(desc, fn))
+    def write_sync(self, desc: str, fn: Callable[[sqlite3.Connection], T], *, frozen_ok: bool = False) -> T:
+        """``frozen_ok``: see :class:`storage.database.Database` (the
+        freeze marker's own writes)."""
+        return self._with_db(lambda db: db.write_sync(desc, fn, frozen_ok=frozen_ok))
 
     def __repr__(self) -> str:
         return f"<TenantHandle {self.slug}>"
+
+
+def _frozen(conn: sqlite3.Connection) -> Frozen | None:
+    """The guard of every business file (:mod:`storage.freeze`)."""
+    found = freeze.marker(conn)
+    return None if found is None else Frozen(found.target, bool(found.moved))
 
 
 def export_file(source: Database, target: str | Path, *, mode: int = PRIVATE_MODE) -> None:

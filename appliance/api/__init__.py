@@ -30,10 +30,11 @@ import logging
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from storage import apikeys as keyrows
-from storage.errors import StorageError
+from storage.errors import Frozen, StorageError, StorageFull
 
 from ..errors import ApplianceError, AuthFailed, Conflict, InvalidInput, LimitExceeded, NotFound, Suspended
 from ..services.apikeys import Caller
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 #: Where the API is, on the box host name.
 PREFIX = "/api/v1"
 JSON_TYPE = "application/json"
+#: Retry-After of a 503 for a business that is moving to another box.
+MOVING_RETRY_SECONDS = 30
 #: The longest Idempotency-Key accepted.
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -62,6 +65,9 @@ class Request:
     query: dict[str, list[str]]
     body: bytes
     peer: str
+    #: A body the web adapter spooled to a file instead (a business file
+    #: sent by another box: ``protocols.web.spool``), or None.
+    upload: Path | None = None
 
 
 @dataclass
@@ -94,6 +100,8 @@ class ApiError(Exception):
 
 #: The error family as HTTP: (class, status, code), the first match wins.
 ERRORS: tuple[tuple[type[ApplianceError], int, str], ...] = (
+    (Frozen, 503, "moving"),
+    (StorageFull, 507, "insufficient_storage"),
     (InvalidInput, 422, "invalid_input"),
     (NotFound, 404, "not_found"),
     (Conflict, 409, "conflict"),
@@ -121,7 +129,10 @@ def error_answer(exc: BaseException, fields: dict[str, str] | None = None) -> An
             if name is not None and fields:
                 name = fields.get(name, name)
             log.info("api: %s: %s", code, exc)
-            return Answer(status, error_body(code, str(exc), name))
+            # RFC 9110 section 10.2.3: a business moving to another box is
+            # writable again (there) within about a minute.
+            retry = [("retry-after", str(MOVING_RETRY_SECONDS))] if isinstance(exc, Frozen) else []
+            return Answer(status, error_body(code, str(exc), name), retry)
     log.error("api: unexpected error", exc_info=exc)
     return Answer(500, error_body("internal", "internal error"))
 
@@ -138,6 +149,10 @@ class Call:
     body: dict | None
     #: ``https://<box host name>[:port]/``: the panel, links to it.
     base: str
+    #: The request's lower-case header fields.
+    headers: dict[str, str] = field(default_factory=dict)
+    #: See :attr:`Request.upload`.
+    upload: Path | None = None
 
     async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """A service method, in a thread (they block)."""
@@ -202,7 +217,7 @@ class Api:
                 if route.write and not caller.may_write:
                     raise ApiError(403, "forbidden", f"API key {caller.name} may only read")
             body = _json_body(request) if route.body is not None else None
-            call = Call(self.app, caller, params, request.query, body, self.base())
+            call = Call(self.app, caller, params, request.query, body, self.base(), request.headers, request.upload)
             if route.idempotent and "idempotency-key" in request.headers:
                 return await self._idempotent(route, call, request)
             return await route.handler(call)

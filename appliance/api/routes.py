@@ -10,6 +10,7 @@ import urllib.parse
 from dataclasses import asdict, dataclass, field
 from typing import Awaitable, Callable
 
+from ..services.moves import parse_repr_digest
 from . import Answer, ApiError, Call
 
 #: Businesses one page lists at most, and by default.
@@ -143,6 +144,8 @@ USAGE_QUERY = (
      "description": "json (the default) or csv (RFC 4180, a header line)"},
 )
 CSV_TYPE = "text/csv; charset=utf-8"
+MOVE_CHECK = _obj({"bytes": {"type": "integer", "description": "the size of the business file to come"}}, ("bytes",))
+MOVE_OK = _obj({"slug": SLUG, "bytes": INT}, ("slug", "bytes"))
 
 _TYPES = {"string": str, "boolean": bool, "integer": int, "array": list}
 
@@ -392,6 +395,23 @@ async def openapi(call: Call) -> Answer:
 _ONE = (401, 404, 429)
 _CHANGE = (401, 403, 404, 409, 422, 429)
 
+async def check_move(call: Call) -> Answer:
+    body = checked(call.body, MOVE_CHECK)
+    await call.run(call.core.moves.check_incoming, call.params["slug"], body["bytes"])
+    return Answer(200, {"slug": call.params["slug"], "bytes": body["bytes"]})
+
+
+async def receive_move(call: Call) -> Answer:
+    if call.upload is None:
+        raise ApiError(400, "bad_request", "send the business file as the body of a PUT with Authorization")
+    digest = parse_repr_digest(call.headers.get("repr-digest", ""))
+    size = call.upload.stat().st_size
+    await call.run(call.core.moves.check_incoming, call.params["slug"], size)
+    business = await call.run(call.core.moves.receive, call.params["slug"], call.upload, digest,
+                              actor=call.caller.actor)
+    return Answer(201, await _business(call, business.slug))
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/businesses", "listBusinesses", "The businesses, by slug, a page at a time",
           list_businesses, PAGE, errors=(401, 422, 429)),
@@ -456,6 +476,13 @@ ROUTES: tuple[Route, ...] = (
           errors=_CHANGE),
     Route("DELETE", "/businesses/{slug}/aliases/{alias}", "removeAlias", "Remove an alias",
           remove_alias, ALIAS_REMOVED, write=True, errors=_CHANGE),
+    Route("POST", "/moves/{slug}/check", "checkMove",
+          "Whether this box would take a business file of so many bytes from another box (a move)",
+          check_move, MOVE_OK, write=True, body=MOVE_CHECK, errors=(401, 403, 409, 413, 415, 422, 429, 507)),
+    Route("PUT", "/moves/{slug}", "receiveMove",
+          "Take a business from another box: the body is its file (application/vnd.sqlite3), Repr-Digest its"
+          " sha-256 (RFC 9530); answered once this box serves the business",
+          receive_move, BUSINESS, status=201, write=True, errors=(400, 401, 403, 409, 413, 422, 429, 507)),
     Route("GET", "/openapi.json", "openapi", "This description", openapi, DOCUMENT, public=True),
 )
 

@@ -7,6 +7,7 @@ import sys
 
 from appliance.errors import InvalidInput
 
+from . import move
 from .common import add_json, table
 
 
@@ -98,6 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(handler=lambda ctx: ctx.emit(
         ctx.core.businesses.import_file(ctx.args.file, actor=ctx.actor), lambda t: f"imported {t['slug']}"
     ))
+
+    move.register(s)
 
     a = s.add_parser("usage", help="usage figures for billing")
     a.add_argument("slug")

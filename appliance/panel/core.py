@@ -27,6 +27,7 @@ from typing import Any, Awaitable, Callable
 import jinja2
 
 from storage.directory import Actor
+from storage.errors import Frozen
 
 from . import forms, i18n, rights
 from .operator_login import OperatorLogin
@@ -208,6 +209,21 @@ def field_attrs(f: Any, hint: str = "", **extra: str) -> dict[str, str]:
 Handler = Callable[[Context], Awaitable[Response]]
 
 
+#: Retry-After of a 503 for a business moving to another box.
+MOVING_RETRY_SECONDS = 30
+
+
+def moving(exc: Frozen, path: str) -> Response:
+    """The answer to a change refused because the business is moving
+    (:class:`storage.errors.Frozen`): once it has moved, a 307 to the same
+    path on the box that serves it now; before, 503 with Retry-After (the
+    move takes about a minute)."""
+    if exc.moved and exc.target:
+        return Response(307, b"", headers=[("location", f"https://{exc.target}{path}")])
+    return Response(503, b"<!DOCTYPE html><title>503</title><h1>503</h1>\n",
+                    headers=[("retry-after", str(MOVING_RETRY_SECONDS))])
+
+
 class Panel:
     """The control panel (see module doc); one per daemon."""
 
@@ -245,6 +261,8 @@ class Panel:
         """Answer one request; never raises (an unexpected error is a 500)."""
         try:
             response, ctx = await self._handle(request)
+        except Frozen as exc:
+            return self._finish(moving(exc, request.path), [])
         except Exception:  # noqa: BLE001 - logged, answered 500, the daemon goes on
             log.exception("%s: panel %s %s failed", request.peer, request.method, request.path)
             return self._finish(Response(500, b"<!DOCTYPE html><title>Error</title><h1>Error</h1>\n"), [])

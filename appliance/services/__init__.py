@@ -57,6 +57,8 @@ runs them in a thread.
 ``tasks``          the business's task lists and each user's own, their
                    tasks (status, assignee, due date, priority)
 ``backups``        what the replica holds, restore, the nightly export
+``moves``          a business to another box: freeze, copy, send, and the
+                   other side: check, receive; the grace period after
 ``signup``         self-service sign-up: the question, the limits, a
                    business and its owner made together
                    check, put, activate, rename, delete; the panel's
@@ -85,6 +87,7 @@ from .agenda import Agenda
 from .apikeys import ApiKeys
 from .audit import AuditLog
 from .backups import Backups
+from .moves import Moves
 from .base import Stores
 from .businesses import Businesses
 from .certificates import Certificates
@@ -155,6 +158,7 @@ class Services:
         self.tasks = Tasks(self.stores)
         self.mail_history = MailHistory(self.stores)
         self.backups = Backups(self.stores, self.businesses)
+        self.moves = Moves(self.stores, self.businesses)
         self.sender_lists = SenderLists(self.stores)
         self.signup = Signup(self.stores, self.businesses, self.people, brand=lambda: self.brand.current())
         self.api_keys = ApiKeys(self.stores)

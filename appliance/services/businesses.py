@@ -15,7 +15,7 @@ import os
 import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from storage import box as boxdb
 from storage import directory, plans, schema
@@ -372,21 +372,41 @@ class Businesses:
         _remove_db_files(staging)
         try:
             copy_private(source, staging)
-            facts = adopt_file(staging, pool.migrations, stores.free_domain)
-            slug = names.slug(facts.slug)
-            if pool.path(slug).exists():
-                raise Conflict(f"business {slug} already exists here")
-            stores.write_box(
-                "tenant import", lambda c: boxdb.add_tenant(c, slug, facts.name, facts.created, facts.domains)
-            )
-            os.replace(staging, pool.path(slug))
+            return self.adopt_staged(staging, actor=actor, origin=str(source))
+        finally:
             _remove_db_files(staging)
-        except BaseException:
-            _remove_db_files(staging)
-            raise
-        log.info("business %s imported by %s from %s", slug, actor, source)
-        self._resum_usage([slug])
-        return self.show(slug)
+
+    def adopt_staged(self, staging: Path, *, actor: str, origin: str, slug: str | None = None,
+                     prepare: Callable[[Path], None] | None = None) -> Business:
+        """Register the checked, private business file ``staging`` (in the
+        businesses' directory) and move it into place: the second half of
+        :meth:`import_file`, shared with a move from another box.
+
+        ``slug``: the business the file must hold (IntegrityFailed if not);
+        ``prepare(path)`` runs on the file before it is migrated (a move
+        removes the freeze marker the file came with). Raises
+        IntegrityFailed, Conflict; on failure ``staging`` is left to the
+        caller, nothing is registered.
+        """
+        stores = self.stores
+        pool = stores.tenants
+        if slug is not None and file_facts(staging).slug != slug:
+            # Before anything changes the file.
+            raise IntegrityFailed(f"the file holds business {file_facts(staging).slug}, not {slug}")
+        if prepare is not None:
+            prepare(staging)
+        facts = adopt_file(staging, pool.migrations, stores.free_domain)
+        found = names.slug(facts.slug)
+        if pool.path(found).exists():
+            raise Conflict(f"business {found} already exists here")
+        stores.write_box(
+            "tenant import", lambda c: boxdb.add_tenant(c, found, facts.name, facts.created, facts.domains)
+        )
+        os.replace(staging, pool.path(found))
+        _remove_db_files(staging)
+        log.info("business %s imported by %s from %s", found, actor, origin)
+        self._resum_usage([found])
+        return self.show(found)
 
     def migrate_all(self) -> list[Migrated]:
         """Bring the box database and every business of the catalog to the

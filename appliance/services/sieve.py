@@ -27,6 +27,7 @@ from storage import box as boxdb
 from storage import directory
 from storage import names
 from storage import sieve as sievedb
+from storage.errors import Frozen
 from storage.tenants import TenantHandle
 
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
@@ -300,6 +301,8 @@ class Scripts:
 
             try:
                 changed += handle.write_sync("sieve vacation dates", write)
+            except Frozen:
+                continue  # moving: the box that serves it turns them on or off
             except Exception:  # noqa: BLE001 - one business must not stop the others
                 log.exception("%s: cannot refresh vacation replies", slug)
         return changed

@@ -29,7 +29,7 @@ from typing import Iterable, Mapping
 from storage import box as boxdb
 from storage import dav, directory, mail
 from storage import usage as usagedb
-from storage.errors import TenantNotFound
+from storage.errors import Frozen, TenantNotFound
 
 from ..errors import InvalidInput
 from .base import Stores
@@ -154,6 +154,14 @@ class UsageRecords:
             except TenantNotFound:
                 log.info("usage: business %s is gone; %d days of events dropped", slug, len(days))
                 continue
+            except Frozen as exc:
+                if exc.moved:
+                    # Counted by the box it moved to from now on.
+                    log.info("usage: business %s moved away; %d days of events dropped", slug, len(days))
+                    continue
+                log.info("usage: business %s is frozen for a move; its events wait for the next flush", slug)
+                failed.extend((slug, day) for day in days)
+                continue
             except Exception:  # noqa: BLE001 - one business must not lose the others' counts
                 log.exception("usage: cannot record events of %s; kept for the next flush", slug)
                 failed.extend((slug, day) for day in days)
@@ -191,6 +199,10 @@ class UsageRecords:
                 if slug is not None:
                     raise
                 continue
+            except Frozen:
+                if slug is not None:
+                    raise
+                continue  # moving: sampled on the box that serves it
             except Exception:  # noqa: BLE001 - one unreadable file must not stop the others' samples
                 if slug is not None:
                     raise

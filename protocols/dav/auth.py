@@ -22,11 +22,13 @@ import base64
 import binascii
 import ipaddress
 import logging
+import urllib.parse
 from typing import Any, Callable, Iterable
 
 from radicale.auth import AuthContext, BaseAuth
 
 from appliance.errors import Suspended
+from storage.errors import Frozen
 
 from .backend import DavBackend
 
@@ -93,10 +95,26 @@ class LoginGate:
         except Suspended:
             log.info("%s: DAV login of a suspended business refused", peer)
             return _fixed(start_response, "403 Forbidden", SUSPENDED_BODY)
+        except Frozen as exc:
+            # Moved to another box (before, a login is not refused): the
+            # same request there (RFC 9110 section 15.4.8: 307 keeps the
+            # method and body, so a PUT stays a PUT).
+            location = f"https://{exc.target}{_request_uri(environ)}"
+            log.info("%s: DAV request of a business moved to %s redirected", peer, exc.target)
+            start_response("307 Temporary Redirect", [("Location", location), ("Content-Length", "0")])
+            return [b""]
         try:
             return self.app(environ, start_response)
         finally:
             self.backend.end_request()
+
+
+def _request_uri(environ: dict) -> str:
+    """The path and query the client asked for (PEP 3333's way back)."""
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    uri = urllib.parse.quote(path.encode("latin-1"), safe="/@:+!$&'()*,;=~-._")
+    query = environ.get("QUERY_STRING")
+    return f"{uri}?{query}" if query else uri
 
 
 class Auth(BaseAuth):

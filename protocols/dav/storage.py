@@ -31,7 +31,7 @@ from radicale.storage import BaseCollection, BaseStorage
 
 from appliance.errors import ApplianceError, LimitExceeded
 from storage import dav
-from storage.errors import StorageFull
+from storage.errors import Frozen, StorageFull
 
 from . import bounds
 from .backend import DavBackend, Owner
@@ -52,7 +52,16 @@ def http_date(timestamp: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(timestamp))
 
 
+class Moving(BaseException):
+    """A write refused because the business is moving to another box
+    (:class:`storage.errors.Frozen`). A BaseException so that it passes
+    through Radicale, which would answer any Exception 400 or 500;
+    :class:`protocols.dav.wsgi.DavWsgi` answers it 503 with Retry-After."""
+
+
 def _refuse(exc: ApplianceError) -> ValueError:
+    if isinstance(exc, Frozen):
+        raise Moving(str(exc)) from None
     # Radicale maps "[Errno 28]" in an upload error to 507: a plan limit,
     # and a full disk (RFC 4918 section 11.5: the server "is unable to
     # store the representation"); the writer has logged the disk.

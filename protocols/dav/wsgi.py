@@ -37,7 +37,7 @@ from . import bounds, listing, multiget, sync, xmlshape
 from .app import SCRIPT_NAME
 from .budget import MAX_INSTANCES, TOO_MANY_MATCHES, Budget, Cancelled, Refusal, bounded
 from .backend import DavBackend
-from .storage import Collection
+from .storage import Collection, Moving
 
 if TYPE_CHECKING:
     from appliance.app import App
@@ -56,6 +56,9 @@ STORE_METHODS = frozenset({"PUT", "MOVE", "COPY", "MKCALENDAR", "MKCOL"})
 #: ``protocols.dav.DavResource``).
 CLIENT_GONE = "appliance.client_gone"
 NAMESPACES = {"DAV:": "D", "urn:ietf:params:xml:ns:caldav": "C"}
+#: Seconds a client is told to wait when its business is moving to another
+#: box (RFC 9110 section 10.2.3): about how long the final copy takes.
+MOVING_RETRY_SECONDS = 30
 
 
 def _plain(start_response: StartResponse, status: str, text: str, extra: list | None = None) -> list[bytes]:
@@ -100,6 +103,11 @@ class DavWsgi:
                 environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), exc,
             )
             return _plain(start_response, "503 Service Unavailable", "request abandoned\n")
+        except Moving as exc:
+            log.info("%s: %s %r refused 503: %s", environ.get("REMOTE_ADDR", "-"),
+                     environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), exc)
+            return _plain(start_response, "503 Service Unavailable", f"{exc}\n",
+                          [("Retry-After", str(MOVING_RETRY_SECONDS))])
         finally:
             budget.release()
 

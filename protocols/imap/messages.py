@@ -15,6 +15,7 @@ from appliance import mime
 from appliance import spam as spamfilter
 from appliance.errors import NotFound
 from storage import mail as maildb
+from storage.errors import Frozen
 
 from . import fetch as fetching
 from . import search as searching
@@ -110,12 +111,19 @@ class MessageCommands:
             self.condstore = True
         uids = [sel.uids[i] for i in indexes]
         if request.sets_seen and sel.writable:
-            _, caught_up = await self._write_selected(
-                "fetch seen", lambda c: maildb.store_flags(c, sel.id, uids, "+", ["\\Seen"])
-            )
-            self._publish(sel.id, caught_up=caught_up)
-            if "FLAGS" not in request.simple:
-                request.simple.append("FLAGS")
+            try:
+                _, caught_up = await self._write_selected(
+                    "fetch seen", lambda c: maildb.store_flags(c, sel.id, uids, "+", ["\\Seen"])
+                )
+            except Frozen:
+                # The business is moving (reads are served): the message is
+                # read as from an EXAMINEd mailbox, \Seen left as it was
+                # (RFC 3501 section 6.4.5 sets it only where it may change).
+                pass
+            else:
+                self._publish(sel.id, caught_up=caught_up)
+                if "FLAGS" not in request.simple:
+                    request.simple.append("FLAGS")
         seqs = {sel.uids[i]: i + 1 for i in indexes}
         with_modseq = changed_since is not None
         wants_envelope = "ENVELOPE" in request.simple

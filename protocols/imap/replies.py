@@ -12,7 +12,7 @@ import logging
 import sqlite3
 
 from appliance.errors import AuthFailed, Conflict, InvalidInput, LimitExceeded, NotFound, Suspended
-from storage.errors import StorageFull
+from storage.errors import Frozen, StorageFull
 
 from .syntax import Bad
 
@@ -50,6 +50,10 @@ def for_error(tag: bytes, error: Exception, *, who: str = "?", command: str = ""
         # (not OVERQUOTA: the user's own quota is not what ran out).
         log.warning("imap %s: %s refused: the state filesystem is full (%s)", who, command, error)
         return tag + b" NO [LIMIT] the server is out of storage space, try again later"
+    if isinstance(error, Frozen):
+        # RFC 5530: UNAVAILABLE, "temporary failure because a subsystem is
+        # down"; the client tries again and reaches the new box by then.
+        return tag + b" NO [UNAVAILABLE] " + _ascii(str(error))
     if isinstance(error, Bad):
         return tag + b" BAD " + _ascii(str(error))
     if isinstance(error, No):

@@ -13,7 +13,7 @@ from appliance.errors import AuthFailed, InvalidInput, LimitExceeded, NotFound, 
 from appliance.mailauth import Spoofed
 from appliance.sieve.actions import Rejected
 from appliance.srs import SrsInvalid
-from storage.errors import StorageFull
+from storage.errors import Frozen, StorageFull
 
 OK_MAIL = "250 2.1.0 OK"
 OK_RCPT = "250 2.1.5 OK"
@@ -50,6 +50,10 @@ AUTH_TEMPFAIL = "454 4.7.0 Temporary authentication failure"
 TOO_MANY_ERRORS = "421 4.7.0 Too many errors, closing connection"
 TOO_MANY_COMMANDS = "421 4.7.0 Too many commands, closing connection"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down"
+#: The business is moving to another box (RFC 3463 4.3.2 "System not
+#: accepting network messages"): the sender retries, for days if need be
+#: (RFC 5321 section 4.5.4.1), and finds the new box through DNS.
+MOVING = "451 4.3.2 Mailbox moving to another server, try again later"
 INTERNAL = "451 4.3.0 Internal error, try again later"
 UTF8_REQUIRED = "553 5.6.7 Non-ASCII address requires SMTPUTF8"
 
@@ -74,6 +78,8 @@ def for_error(exc: BaseException, *, stage: str) -> str:
     """
     if isinstance(exc, StorageFull):
         return STORAGE_FULL
+    if isinstance(exc, Frozen):
+        return MOVING
     if isinstance(exc, Rejected):
         # RFC 5429 section 2.1: the script's reason goes on the reply line.
         return f"{REJECTED_BY_RULES} {exc}"

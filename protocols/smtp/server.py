@@ -44,6 +44,7 @@ import aiosmtpd
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult
 
 from appliance.errors import AuthFailed, Suspended
+from storage.errors import Frozen
 
 from . import replies
 from .data import read_data
@@ -325,7 +326,8 @@ class Server(SMTP):
             principal = await self.event_handler.login(address, secret, peer)
         except AuthFailed:
             return AuthResult(success=False, handled=False)
-        except Suspended:
+        except (Suspended, Frozen):
+            # Frozen: moved to another box; the client retries and finds it.
             return AuthResult(success=False, handled=False, message=replies.AUTH_TEMPFAIL)
         return AuthResult(success=True, auth_data=principal)
 

@@ -44,7 +44,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from twisted.web import resource, server
 
@@ -65,6 +66,7 @@ from .pages import NOT_FOUND, NOT_FOUND_RESOURCE, NotFound, Redirect  # noqa: F4
 from .api import ApiResource
 from .panel import AdminRedirect, PanelResource, panel_url
 from .site import SiteServer
+from .spool import Request as SpoolingRequest
 
 if TYPE_CHECKING:
     from appliance.app import App
@@ -338,11 +340,19 @@ class Site(server.Site):
     which costs a fifth of the time a cached file takes to serve."""
 
     protocol = Channel
+    requestFactory = SpoolingRequest
     #: The lean path of cached website files (:mod:`.lean`), or None.
     lean: LeanSites | None = None
 
-    def __init__(self, root: resource.Resource, access_log: bool, limits: Limits, requests: Any = None):
+    def __init__(self, root: resource.Resource, access_log: bool, limits: Limits, requests: Any = None,
+                 spool_dir: Path | None = None, spool_key_check: Callable[[str], bool] | None = None):
+        """``spool_dir``: where a business file sent by another box is
+        spooled (:mod:`.spool`), None: nowhere (such a PUT is refused);
+        ``spool_key_check(token)``: whether the token is a write API key
+        (blocking: run in a thread)."""
         super().__init__(root)
+        self.spool_dir = spool_dir
+        self.spool_key_check = spool_key_check
         #: The metrics' counter of requests by status (``app.metrics.http_requests``).
         self.requests = requests
         self.access_log = access_log
@@ -366,6 +376,11 @@ class Site(server.Site):
         return [b"http/1.1"]
 
 
+def _write_key(app: App, token: str) -> bool:
+    caller = app.core.api_keys.authenticate(token) if token else None
+    return caller is not None and caller.may_write
+
+
 def limits_of(app: App, mounts: Sequence[Mount]) -> Limits:
     """The :class:`.channel.Limits` of the settings: ``[dav]
     max_request_bytes`` under each of ``mounts`` (``/dav/``), the panel's
@@ -376,7 +391,8 @@ def limits_of(app: App, mounts: Sequence[Mount]) -> Limits:
     limited = tuple((b"/" + prefix.strip(b"/"), dav_bytes) for prefix, _ in mounts)
     # The panel's forms that carry files (webmail's message, an import).
     limited += tuple((path.encode("ascii"), upload.max_bytes) for path, upload in UPLOADS.items())
-    limited += ((b"/" + contact.PATH, CONTACT_MAX_BODY), (b"/api", app.settings.api.max_body_bytes))
+    limited += ((b"/" + contact.PATH, CONTACT_MAX_BODY), (b"/api/v1/moves", app.settings.fleet.max_move_bytes),
+                (b"/api", app.settings.api.max_body_bytes))
     return Limits(
         header_seconds=float(web.header_seconds),
         body_seconds=float(web.body_seconds),
@@ -393,7 +409,8 @@ async def start(app: App, mounts: Sequence[Mount] = ()) -> WebService:
     hosts = Hosts(app, mounts)
     await hosts.refresh()
     app.on_change(hosts.refresh)
-    site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts), app.metrics.http_requests)
+    site = Site(hosts, app.settings.web.access_log, limits_of(app, mounts), app.metrics.http_requests,
+                spool_dir=app.tenants.directory, spool_key_check=lambda token: _write_key(app, token))
     if not app.settings.web.access_log:
         # Every request answered must have its access log line: with the
         # log on, twisted.web answers them all.

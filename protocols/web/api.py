@@ -53,6 +53,8 @@ class ApiResource(resource.Resource):
     def _refusal(self, request: server.Request) -> Answer | None:
         if not request.isSecure():
             return error_answer(ApiError(403, "https_required", "the API answers over HTTPS only"))
+        if getattr(request, "spool", None) is not None:
+            return None  # a business file: the channel bounded it ([fleet] max_move_bytes)
         length = request.getHeader(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             return error_answer(ApiError(413, "too_large", f"the body is larger than {self.max_body} bytes"))
@@ -63,7 +65,11 @@ class ApiResource(resource.Resource):
             path = request.path.decode("ascii")
             if not (path + "/").startswith(PREFIX + "/"):
                 raise ApiError(404, "not_found", "no such route")
-            body = request.content.read(self.max_body + 1) if request.content is not None else b""
+            spool = getattr(request, "spool", None)
+            if spool is not None:
+                body = b""
+            else:
+                body = request.content.read(self.max_body + 1) if request.content is not None else b""
             if len(body) > self.max_body:
                 raise ApiError(413, "too_large", f"the body is larger than {self.max_body} bytes")
             raw_query = request.uri.partition(b"?")[2]
@@ -77,7 +83,7 @@ class ApiResource(resource.Resource):
         except (UnicodeDecodeError, ValueError):
             return error_answer(ApiError(400, "bad_request", "malformed request"))
         return Request(request.method.decode("ascii", "replace"), path[len(PREFIX):] or "/", headers, query, body,
-                       request.getClientAddress().host)
+                       request.getClientAddress().host, spool)
 
     @staticmethod
     def _write(request: server.Request, answer: Answer) -> bytes:
