@@ -65,7 +65,7 @@ def box_dns(settings: Any) -> BoxDns:
         caa=caa_issuers(settings.acme),
         mta_sts=mailpolicy.MtaSts(dns.mta_sts_mode, (box.hostname,), dns.mta_sts_max_age),
         reports_local_part=dns.reports_local_part, dmarc_reports=dns.dmarc_reports, catalog=dns.catalog,
-        glue=servers, client_label=box.client_label,
+        glue=servers, client_label=box.client_label, address_ttl=dns.address_ttl,
     )
 
 

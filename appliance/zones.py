@@ -77,6 +77,9 @@ class BoxDns:
     #: ``(name server, addresses)``: the glue published for a name server
     #: that lies in a zone served here.
     glue: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: TTL of the addresses the zones give for the box (the names a move
+    #: or a new address changes): short, so clients follow within minutes.
+    address_ttl: int = 300
     #: Label of each mail domain's client host name; "": ``hostname``.
     client_label: str = ""
 
@@ -152,9 +155,9 @@ def _quote(text: str) -> str:
 
 def _addresses(zone: Zone, name: str, box: BoxDns) -> None:
     for a in box.ipv4:
-        zone.add(name, "A", a)
+        zone.add(name, "A", a, box.address_ttl)
     for a in box.ipv6:
-        zone.add(name, "AAAA", a)
+        zone.add(name, "AAAA", a, box.address_ttl)
 
 
 def client_host(box: BoxDns, domain: str) -> str:

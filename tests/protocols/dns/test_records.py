@@ -137,7 +137,7 @@ def test_cname_chain_is_followed_inside_our_zones(env):
     out = env("+noall", "+answer", "shop.acme.example", "A")
     assert answers(out) == [
         "shop.acme.example. 3600 IN CNAME www.beta.example.",
-        "www.beta.example. 3600 IN A 127.0.0.1",
+        "www.beta.example. 300 IN A 127.0.0.1",  # the box's address: [dns] address_ttl
     ]
 
 
@@ -324,3 +324,14 @@ def test_free_domain_records_live_in_the_box_zone(env):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert env("+short", "box.appliance.test", "A").strip() == "127.0.0.1"
+
+
+def test_the_boxs_addresses_are_short_lived_and_the_rest_keeps_an_hour(env):
+    """What a move to another box changes (the addresses given for the box)
+    is forgotten by resolvers within [dns] address_ttl (300 s); MX, TXT and
+    the owner's own records keep their TTLs."""
+    for name in ("beta.example", "www.beta.example", "autoconfig.beta.example"):
+        out = env("+noall", "+answer", name, "A")
+        assert answers(out) == [f"{name}. 300 IN A 127.0.0.1"]
+    assert answers(env("+noall", "+answer", "beta.example", "MX"))[0].startswith("beta.example. 3600 IN MX")
+    assert answers(env("+noall", "+answer", "www2.acme.example", "A")) == ["www2.acme.example. 3600 IN A 192.0.2.10"]
