@@ -220,6 +220,9 @@ SCHEMA: tuple[Section, ...] = (
             K("mta_sts_max_age", "integer", 604_800, "Seconds senders may keep the MTA-STS policy (its `max_age`).", parsers.integer(86_400, 31_557_600)),
             K("reports_local_part", "string", "postmaster", "Local part of the address, at each mail domain, that receives TLS reports (`_smtp._tls.<domain>` TXT, RFC 8460) and, with `dmarc_reports`, DMARC aggregate reports; `postmaster@` reaches the business's owner. Empty: no TLS-RPT record.", parsers.local_part),
             K("catalog", "string", "", "Name of this box's catalog zone (RFC 9432, version 2), e.g. `catalog.box.example.net` or `box1.catalog.invalid`: it lists every zone the box serves and goes to `secondaries` like the others, so secondaries that read catalogs (Knot 3.1 and later, BIND 9.18, PowerDNS 4.7) add and drop the box's zones by themselves. Empty: no catalog zone.", parsers.optional_hostname),
+            K("dnssec", "boolean", True, "Sign every zone the box serves (DNSSEC, ECDSA P-256 with one combined signing key per zone, NSEC denial): queries with the DO bit get RRSIG, DNSKEY and NSEC records, secondaries transfer the signed zones, and each owner sees the DS record to give their registrar (`appliance dns ds`). Off: zones are served unsigned and the keys are kept.", parsers.boolean),
+            K("dnssec_validity_days", "integer", 14, "Days a DNSSEC signature stays valid. Zones are re-signed when less than `dnssec_refresh_days` remain.", parsers.integer(2, 90)),
+            K("dnssec_refresh_days", "integer", 7, "Zones are re-signed once their signatures have fewer than this many days left (must be less than `dnssec_validity_days`).", parsers.integer(1, 89)),
             K("dmarc_reports", "boolean", False, "Ask for DMARC aggregate reports (`rua=`) at `reports_local_part@<domain>` in every DMARC record.", parsers.boolean),
         ),
     ),
@@ -497,6 +500,8 @@ def from_mapping(data: Mapping[str, Any], where: str = "<settings>") -> Settings
         raise ConfigError(f"{where}: [metrics] token: required when addresses go beyond loopback (anyone could read the figures)")
     if sections["dns"].catalog == sections["box"].domain:
         raise ConfigError(f"{where}: [dns] catalog: the catalog zone needs a name of its own, not [box] domain")
+    if sections["dns"].dnssec_refresh_days >= sections["dns"].dnssec_validity_days:
+        raise ConfigError(f"{where}: [dns] dnssec_refresh_days: must be less than dnssec_validity_days (signatures would expire before a re-signing)")
     if sections["rspamd"].junk_score > sections["rspamd"].reject_score:
         raise ConfigError(f"{where}: [rspamd] junk_score: more than reject_score (nothing would go to Junk)")
     if sections["rspamd"].controller_url and not sections["rspamd"].password:

@@ -36,9 +36,11 @@ from . import mailthreads
 from . import brand
 from . import usage
 from . import plans
+from . import dnssec
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
-                  apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS, plans.MIGRATIONS)
+                  apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS, plans.MIGRATIONS,
+                  dnssec.BOX_MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (
@@ -61,6 +63,7 @@ TENANT_MIGRATIONS = (
     signatures.MIGRATIONS,
     picturesenders.MIGRATIONS,
     usage.MIGRATIONS,
+    dnssec.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.
@@ -70,6 +73,7 @@ ON_TENANT_CREATED: tuple[Callable[[sqlite3.Connection, str], None], ...] = (
 #: fn(conn, domain) run in the transaction that adds a domain (free or own).
 ON_DOMAIN_ADDED: tuple[Callable[[sqlite3.Connection, str], None], ...] = (
     dkim.on_domain_added,
+    dnssec.on_domain_added,
 )
 #: fn(conn, user_id) run in the transaction that creates a user.
 ON_USER_CREATED: tuple[Callable[[sqlite3.Connection, int], None], ...] = (

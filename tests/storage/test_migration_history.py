@@ -26,7 +26,7 @@ STORES = {"box": schema.BOX_MIGRATIONS, "business": schema.TENANT_MIGRATIONS}
 
 #: Columns whose CHECK or later readers want a value of their own shape
 #: (the generic "x" elsewhere).
-SAMPLES = {"structure": "{}", "currency": "EUR"}
+SAMPLES = {"structure": "{}", "currency": "EUR", "day": "2026-01-01"}
 
 #: Tables whose rows a later migration moves elsewhere on purpose, with
 #: where they go: (store, table) -> table that holds them afterwards.
