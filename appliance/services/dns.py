@@ -9,6 +9,7 @@ generation, so the daemon rebuilds its zones within a second.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import asdict, dataclass
 
 from storage import box as boxdb
@@ -16,7 +17,7 @@ from storage import directory
 from storage import dns as dnsdb
 
 from storage import names
-from ..dnsdata import box_dns, business_dns
+from ..dnsdata import box_dns, box_signing_keys, business_dns, publish_keys, zone_keys
 from ..errors import InvalidInput, NotFound
 from ..zones import (
     MAX_TTL, MIN_TTL, RECORD_TYPES, TTL, BoxDns, CustomRecord, Zone,
@@ -105,6 +106,9 @@ class DnsRecords:
             data.append(handle.read_sync("dns records", lambda c, s=each: business_dns(c, s)))
         box = box_dns(stores.settings)
         built = build_zones(box, data)
+        if stores.settings.dns.dnssec:
+            keys = zone_keys(box, data, box_signing_keys(stores.box, box))
+            publish_keys(stores.settings, built, keys, time.time())
         assign_serials(built, stores.box.read_sync("dns serials", boxdb.dns_serials))
         return box, built
 

@@ -1,0 +1,238 @@
+"""DNSSEC signing of the zones (RFC 4033-4035), with dnspython's primitives.
+
+Each zone is signed with its combined signing key(s) (:mod:`storage.dnssec`):
+
+* :func:`publish_keys` puts the DNSKEY RRset (every key of the zone) and the
+  CDS/CDNSKEY RRsets (the keys the parent should point at: RFC 7344, RFC
+  8078) into the zone before its serial is assigned, so a key change is a
+  content change, and stamps the zone with its signing period
+  (:func:`signing_period`): re-signing a zone is a new serial too, and
+  secondaries transfer the new signatures.
+* :meth:`Signer.sign` adds an RRSIG to every authoritative RRset (not the NS
+  of a delegation, not glue) and the NSEC chain (RFC 4034 section 4) with its
+  signatures. NSEC, not NSEC3: dnspython signs NSEC3 chains not at all, and
+  the names of a small business's zone are on its website and in its mail
+  anyway (zone walking reveals little).
+
+Signatures are valid for ``validity`` seconds from the start of the zone's
+period; periods last ``validity - refresh`` seconds, so a zone always has at
+least ``refresh`` seconds of validity left, and each zone's periods start at
+an offset derived from its name so a thousand zones do not all re-sign in
+the same minute. ECDSA signatures are deterministic (RFC 6979): the same
+zone, keys and period give the same bytes, so a restart re-signs to
+identical records and keeps every serial. Signing is CPU work (about 0.3 ms
+per RRset): callers run it in a thread; :class:`Signer` keeps what it signed
+and reuses it while the zone's serial, keys and period are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import dns.dnssec
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+from cryptography.hazmat.primitives import serialization
+
+from storage.dnssec import SigningKey
+
+from .zones import NEGATIVE_TTL, TTL, BoxDns, Zone
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400
+#: Signatures start this long before their period, for clocks that lag.
+CLOCK_SKEW = 3600
+#: Flags of a combined signing key: zone key and secure entry point (RFC 4034 2.1.1).
+CSK_FLAGS = 257
+#: Digest of the DS/CDS records we publish and show: SHA-256 (RFC 4509).
+DS_DIGEST = "SHA256"
+#: Keys whose DS belongs at the parent: the one signing and a new one being rolled in.
+AT_PARENT = ("active", "published")
+
+
+@dataclass(frozen=True)
+class SignedZone:
+    """What :meth:`Signer.sign` adds to a zone, as dnspython rdata.
+
+    ``rrsigs`` maps (owner, covered type) to the RRSIG rdatas of that RRset;
+    ``nsec`` maps each owner of the chain to its NSEC rdata; ``nsec_ttl`` is
+    their TTL (RFC 9077: the SOA's negative TTL). ``expiration`` is the
+    earliest signature expiration (POSIX time)."""
+
+    origin: str
+    serial: int
+    rrsigs: dict[tuple[str, str], list[dns.rdata.Rdata]]
+    nsec: dict[str, dns.rdata.Rdata]
+    nsec_ttl: int
+    expiration: int
+    key_tags: tuple[int, ...] = field(default=())
+
+
+def dnskey(key: SigningKey) -> dns.rdata.Rdata:
+    """The DNSKEY rdata of ``key``."""
+    return _material(key)[1]
+
+
+_LOADED: dict[bytes, tuple] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _material(key: SigningKey) -> tuple:
+    """(private key object, DNSKEY rdata) of ``key``; parsed once per key."""
+    with _LOADED_LOCK:
+        found = _LOADED.get(key.private_pem)
+    if found is None:
+        private = serialization.load_pem_private_key(key.private_pem, password=None)
+        found = (private, dns.dnssec.make_dnskey(private.public_key(), key.algorithm, flags=CSK_FLAGS))
+        with _LOADED_LOCK:
+            if len(_LOADED) > 10_000:
+                _LOADED.clear()
+            _LOADED[key.private_pem] = found
+    return found
+
+
+def signing_period(origin: str, now: float, validity: int, refresh: int) -> int:
+    """The start (POSIX seconds) of the signing period of ``origin`` that
+    holds ``now``. Periods last ``validity - refresh`` seconds, offset per
+    zone (see the module doc)."""
+    length = max(validity - refresh, 3600)
+    offset = int.from_bytes(hashlib.sha256(origin.encode()).digest()[:8], "big") % length
+    return int((now - offset) // length * length + offset)
+
+
+def next_period(origin: str, now: float, validity: int, refresh: int) -> int:
+    """When the period after the one holding ``now`` starts."""
+    return signing_period(origin, now, validity, refresh) + max(validity - refresh, 3600)
+
+
+def publish_keys(zone: Zone, keys: list[SigningKey], period: int) -> None:
+    """Add DNSKEY, CDS and CDNSKEY of ``keys`` to ``zone`` at its apex and
+    stamp it with its signing ``period`` (so its content hash, hence its
+    serial, changes when either does)."""
+    origin = zone.origin
+    for key in keys:
+        zone.add(origin, "DNSKEY", dnskey(key).to_text(chunksize=0))
+    for key in keys:
+        if key.state in AT_PARENT:
+            zone.add(origin, "CDNSKEY", dnskey(key).to_text(chunksize=0))
+            zone.add(origin, "CDS", dns.dnssec.make_ds(origin + ".", dnskey(key), DS_DIGEST).to_text(chunksize=0))
+    zone.signing_period = period
+
+
+def ds_records(origin: str, keys: list[SigningKey]) -> list[dict]:
+    """What an owner gives their registrar, for each key that belongs at
+    the parent: key tag, algorithm, digest type and digest (the DS), the
+    DNSKEY for registrars that ask for the key, and the record as text."""
+    out = []
+    for key in keys:
+        if key.state not in AT_PARENT:
+            continue
+        rdata = dnskey(key)
+        ds = dns.dnssec.make_ds(origin + ".", rdata, DS_DIGEST)
+        out.append({
+            "domain": origin, "state": key.state, "key_tag": ds.key_tag, "algorithm": ds.algorithm,
+            "digest_type": ds.digest_type, "digest": ds.digest.hex().upper(),
+            "ds": f"{origin}. IN DS {ds.to_text(chunksize=0).upper()}",
+            "dnskey": f"{origin}. IN DNSKEY {rdata.to_text(chunksize=0)}",
+            "public_key": rdata.to_text(chunksize=0).split(" ", 3)[3],
+            "flags": rdata.flags,
+        })
+    return out
+
+
+class Signer:
+    """Signs zones and keeps the last signing of each (see module doc).
+    Safe to call from one thread at a time per zone."""
+
+    def __init__(self, validity_days: int, refresh_days: int):
+        self.validity = validity_days * DAY
+        self.refresh = refresh_days * DAY
+        self._done: dict[str, tuple[tuple, SignedZone]] = {}
+        self.signed = 0  # zones signed (not reused), for tests and metrics
+
+    def period(self, origin: str, now: float) -> int:
+        return signing_period(origin, now, self.validity, self.refresh)
+
+    def sign(self, zone: Zone, box: BoxDns, keys: list[SigningKey]) -> SignedZone:
+        """``zone`` (with :func:`publish_keys` applied and its serial set)
+        signed by its ``active`` keys; the DNSKEY RRset by every key."""
+        stamp = (zone.serial, zone.signing_period, tuple(k.private_pem for k in keys), tuple(k.state for k in keys))
+        done = self._done.get(zone.origin)
+        if done is not None and done[0] == stamp:
+            return done[1]
+        signed = _sign(zone, box, keys, zone.signing_period - CLOCK_SKEW, zone.signing_period + self.validity)
+        self._done[zone.origin] = (stamp, signed)
+        self.signed += 1
+        return signed
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop what was kept for zones not in ``keep`` (zones removed)."""
+        for origin in list(self._done):
+            if origin not in keep:
+                del self._done[origin]
+
+
+def _sign(zone: Zone, box: BoxDns, keys: list[SigningKey], inception: int, expiration: int) -> SignedZone:
+    origin = zone.origin
+    origin_name = dns.name.from_text(origin + ".")
+    records = dict(zone.records)
+    records[(origin, "SOA")] = [zone.soa(box)]
+    cuts = zone.cuts()
+
+    def below_cut(name: str) -> str | None:
+        for cut in cuts:
+            if name == cut or name.endswith("." + cut):
+                return cut
+        return None
+
+    active = [_material(k) for k in keys if k.state == "active"]
+    every = [_material(k) for k in keys]
+    rrsigs: dict[tuple[str, str], list[dns.rdata.Rdata]] = {}
+    types_at: dict[str, set[str]] = {}
+
+    def sign_rrset(name: str, rtype: str, rdatas: list, ttl: int) -> None:
+        rrset = dns.rrset.from_rdata_list(dns.name.from_text(name + "."), ttl, rdatas)
+        signers = every if rtype == "DNSKEY" else active
+        rrsigs[(name, rtype)] = [
+            dns.dnssec.sign(rrset, private, origin_name, public, inception=inception, expiration=expiration,
+                            deterministic=True)
+            for private, public in signers
+        ]
+
+    for (name, rtype), values in records.items():
+        cut = below_cut(name)
+        if cut is not None and not (name == cut and rtype == "DS"):
+            if name == cut:
+                types_at.setdefault(name, set()).add(rtype)  # the NS of a delegation: in the NSEC, unsigned
+            continue  # glue
+        types_at.setdefault(name, set()).add(rtype)
+        rdatas = [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), v, origin=origin_name,
+                                      relativize=False)
+                  for v in values]
+        sign_rrset(name, rtype, rdatas, zone.ttl(name, rtype))
+    # The NSEC chain in canonical order (RFC 4034 section 6.1), wrapping
+    # from the last name back to the origin.
+    owners = sorted(types_at, key=lambda n: dns.name.from_text(n + "."))
+    nsec: dict[str, dns.rdata.Rdata] = {}
+    nsec_ttl = min(NEGATIVE_TTL, TTL)
+    for i, name in enumerate(owners):
+        following = owners[(i + 1) % len(owners)]
+        types = sorted(types_at[name] | {"RRSIG", "NSEC"}, key=dns.rdatatype.from_text)
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.NSEC, f"{following}. {' '.join(types)}")
+        nsec[name] = rdata
+        sign_rrset(name, "NSEC", [rdata], nsec_ttl)
+    tags = tuple(dns.dnssec.key_id(public) for _, public in active)
+    return SignedZone(origin, zone.serial, rrsigs, nsec, nsec_ttl, expiration, tags)
+
+
+def canonical_key(name: str) -> tuple[bytes, ...]:
+    """A sort key that orders lower-case dotted names canonically (RFC 4034
+    section 6.1: label by label from the right, octet by octet)."""
+    return tuple(label.encode("latin-1") for label in reversed(name.split("."))) if name else ()
