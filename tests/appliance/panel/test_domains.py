@@ -226,3 +226,25 @@ def test_the_language_switch_on_a_page_shown_after_a_form_goes_back_to_that_page
     assert (reply.status_code, reply.headers.get("location")) == (303, back)
     assert "Vérifier maintenant" in ann.get(back).text
     ann.post("/language", {"language": "en", "next": back})
+
+
+def test_the_domain_page_shows_the_ds_record_to_its_owner_only(env):
+    """ann attaches shop-ds.example: its page, in English and in French,
+    shows the DS record (key tag, algorithm 13, digest type 2, digest) that
+    ``appliance dns ds`` gives, for her registrar; olga of another business
+    gets the page's 404, as for a domain no one has."""
+    ann = _attach(env, "shop-ds.example")
+    ds = env.cli.json("dns", "ds", "shop-ds.example")["ds"][0]
+    page = html.unescape(ann.get("/domains/shop-ds.example").text)
+    assert "DNSSEC" in page and ds["digest"] in page and str(ds["key_tag"]) in page
+    assert "registrar, in its DNSSEC settings" in page and ds["public_key"] in page
+    french = env.signed_in("ann@acme.example", language="fr")
+    page_fr = html.unescape(french.get("/domains/shop-ds.example").text)
+    assert ds["digest"] in page_fr and "Empreinte" in page_fr and "chez votre registraire, dans ses réglages DNSSEC" in page_fr
+    olga = env.signed_in("olga@other.example")
+    theirs = olga.get("/domains/shop-ds.example")
+    nobody = olga.get("/domains/nobody-at-all.example")
+    assert theirs.status_code == nobody.status_code == 404
+    assert ds["digest"] not in theirs.text
+    free = html.unescape(ann.get("/domains/acme.appliance.test").text)
+    assert "DNSSEC" not in free  # inside the box zone: no DS of its own
