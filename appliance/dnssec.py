@@ -53,6 +53,9 @@ CLOCK_SKEW = 3600
 CSK_FLAGS = 257
 #: Digest of the DS/CDS records we publish and show: SHA-256 (RFC 4509).
 DS_DIGEST = "SHA256"
+#: The record types that publish a zone's keys (the box's own, never to be
+#: copied to another DNS provider).
+KEY_TYPES = ("DNSKEY", "CDS", "CDNSKEY")
 #: Keys whose DS belongs at the parent: the one signing and a new one being rolled in.
 AT_PARENT = ("active", "published")
 
@@ -73,6 +76,9 @@ class SignedZone:
     nsec_ttl: int
     expiration: int
     key_tags: tuple[int, ...] = field(default=())
+    #: (owner, type) -> what its RRSIGs signed (TTL and values), so the next
+    #: signing in the same period with the same keys reuses them.
+    sources: dict[tuple[str, str], tuple] = field(default_factory=dict)
 
 
 def dnskey(key: SigningKey) -> dns.rdata.Rdata:
@@ -167,7 +173,10 @@ class Signer:
         done = self._done.get(zone.origin)
         if done is not None and done[0] == stamp:
             return done[1]
-        signed = _sign(zone, box, keys, zone.signing_period - CLOCK_SKEW, zone.signing_period + self.validity)
+        # Same period and keys: the RRsets that did not change keep their
+        # signatures (a change in a zone of thousands of RRsets re-signs a few).
+        reuse = done[1] if done is not None and done[0][1:] == stamp[1:] else None
+        signed = _sign(zone, box, keys, zone.signing_period - CLOCK_SKEW, zone.signing_period + self.validity, reuse)
         self._done[zone.origin] = (stamp, signed)
         self.signed += 1
         return signed
@@ -179,7 +188,8 @@ class Signer:
                 del self._done[origin]
 
 
-def _sign(zone: Zone, box: BoxDns, keys: list[SigningKey], inception: int, expiration: int) -> SignedZone:
+def _sign(zone: Zone, box: BoxDns, keys: list[SigningKey], inception: int, expiration: int,
+          reuse: SignedZone | None = None) -> SignedZone:
     origin = zone.origin
     origin_name = dns.name.from_text(origin + ".")
     records = dict(zone.records)
@@ -195,9 +205,14 @@ def _sign(zone: Zone, box: BoxDns, keys: list[SigningKey], inception: int, expir
     active = [_material(k) for k in keys if k.state == "active"]
     every = [_material(k) for k in keys]
     rrsigs: dict[tuple[str, str], list[dns.rdata.Rdata]] = {}
+    sources: dict[tuple[str, str], tuple] = {}
     types_at: dict[str, set[str]] = {}
 
-    def sign_rrset(name: str, rtype: str, rdatas: list, ttl: int) -> None:
+    def sign_rrset(name: str, rtype: str, rdatas: list, ttl: int, source: tuple) -> None:
+        sources[(name, rtype)] = source
+        if reuse is not None and reuse.sources.get((name, rtype)) == source:
+            rrsigs[(name, rtype)] = reuse.rrsigs[(name, rtype)]
+            return
         rrset = dns.rrset.from_rdata_list(dns.name.from_text(name + "."), ttl, rdatas)
         signers = every if rtype == "DNSKEY" else active
         rrsigs[(name, rtype)] = [
@@ -213,10 +228,15 @@ def _sign(zone: Zone, box: BoxDns, keys: list[SigningKey], inception: int, expir
                 types_at.setdefault(name, set()).add(rtype)  # the NS of a delegation: in the NSEC, unsigned
             continue  # glue
         types_at.setdefault(name, set()).add(rtype)
+        ttl = zone.ttl(name, rtype)
+        source = (ttl, tuple(values))
+        if reuse is not None and reuse.sources.get((name, rtype)) == source:
+            sign_rrset(name, rtype, [], ttl, source)
+            continue
         rdatas = [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), v, origin=origin_name,
                                       relativize=False)
                   for v in values]
-        sign_rrset(name, rtype, rdatas, zone.ttl(name, rtype))
+        sign_rrset(name, rtype, rdatas, ttl, source)
     # The NSEC chain in canonical order (RFC 4034 section 6.1), wrapping
     # from the last name back to the origin.
     owners = sorted(types_at, key=lambda n: dns.name.from_text(n + "."))
@@ -225,11 +245,14 @@ def _sign(zone: Zone, box: BoxDns, keys: list[SigningKey], inception: int, expir
     for i, name in enumerate(owners):
         following = owners[(i + 1) % len(owners)]
         types = sorted(types_at[name] | {"RRSIG", "NSEC"}, key=dns.rdatatype.from_text)
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.NSEC, f"{following}. {' '.join(types)}")
-        nsec[name] = rdata
-        sign_rrset(name, "NSEC", [rdata], nsec_ttl)
+        text = f"{following}. {' '.join(types)}"
+        if reuse is not None and reuse.sources.get((name, "NSEC")) == (nsec_ttl, (text,)):
+            nsec[name] = reuse.nsec[name]
+        else:
+            nsec[name] = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.NSEC, text)
+        sign_rrset(name, "NSEC", [nsec[name]], nsec_ttl, (nsec_ttl, (text,)))
     tags = tuple(dns.dnssec.key_id(public) for _, public in active)
-    return SignedZone(origin, zone.serial, rrsigs, nsec, nsec_ttl, expiration, tags)
+    return SignedZone(origin, zone.serial, rrsigs, nsec, nsec_ttl, expiration, tags, sources)
 
 
 def canonical_key(name: str) -> tuple[bytes, ...]:

@@ -48,6 +48,7 @@ import dns.resolver
 
 from storage import directory, names
 
+from ..dnssec import KEY_TYPES
 from ..errors import NotFound
 from .base import Stores
 from .certificates import Certificate, Certificates
@@ -72,8 +73,9 @@ TXT_PREFIX = {"spf": "v=spf1", "dkim": "v=dkim1", "dmarc": "v=dmarc1", "mta-sts"
               "dav": "path="}
 #: Record types the generated zone holds that a check does not look at (CAA
 #: is advice to CAs, not something mail or clients need; SOA and NS are the
-#: delegation lines).
-NOT_LOOKED_UP = ("SOA", "CAA", "NS")
+#: delegation lines; DNSKEY, CDS and CDNSKEY are the box's DNSSEC keys, which
+#: a domain whose DNS is elsewhere does not carry: its provider signs it).
+NOT_LOOKED_UP = ("SOA", "CAA", "NS", *KEY_TYPES)
 
 OK, MISSING, WRONG, UNKNOWN = "ok", "missing", "wrong", "unknown"
 
@@ -259,7 +261,7 @@ class DomainChecks:
             (ns, [r.data for r in listing.records if r.name == ns and r.type in ("A", "AAAA")])
             for ns in nameservers if _under(ns, domain)
         ]
-        records = [r for r in generated if r.type not in ("SOA", "NS")]
+        records = [r for r in generated if r.type not in ("SOA", "NS", *KEY_TYPES)]
         records.sort(key=lambda r: (KINDS.index(kind_of(domain, r.name, r.type)), r.name, r.type))
         certificate = self._certificate(self.certificates.for_business(slug), domain)
         return Setup(domain, kind, nameservers, glue, records, certificate, self.last(slug, domain))

@@ -73,11 +73,13 @@ def test_attaching_a_domain_shows_the_name_servers_and_every_record_the_zone_ser
     zone = env.cli.json("dns", "show", "shop-one.example")
     for ns in (r["data"] for r in zone["records"] if r["type"] == "NS"):
         assert ns.rstrip(".") in page
-    generated = [r for r in zone["records"] if r["type"] not in ("SOA", "NS") and not r["added"]]
+    generated = [r for r in zone["records"] if r["type"] not in ("SOA", "NS", "DNSKEY", "CDS", "CDNSKEY") and not r["added"]]
     assert any("._domainkey." in r["name"] for r in generated)
     for r in generated:
         assert f'{r["name"]}. {r["ttl"]} IN {r["type"]} {r["data"]}' in page, r
     assert " IN SOA " not in page and " IN NS " not in page
+    # The box's DNSSEC keys are not for another provider (option B).
+    assert " IN DNSKEY " not in page and " IN CDS " not in page and " IN CDNSKEY " not in page
     assert "shop-one.example" in [d["name"] for d in env.cli.json("domain", "list", "acme")]
 
 
