@@ -27,8 +27,10 @@ and reuses it while the zone's serial, keys and period are unchanged.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import logging
+import multiprocessing
 import threading
 from dataclasses import dataclass, field
 
@@ -162,6 +164,8 @@ class Signer:
         self.refresh = refresh_days * DAY
         self._done: dict[str, tuple[tuple, SignedZone]] = {}
         self.signed = 0  # zones signed (not reused), for tests and metrics
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._processes = False
 
     def period(self, origin: str, now: float) -> int:
         return signing_period(origin, now, self.validity, self.refresh)
@@ -169,7 +173,7 @@ class Signer:
     def sign(self, zone: Zone, box: BoxDns, keys: list[SigningKey]) -> SignedZone:
         """``zone`` (with :func:`publish_keys` applied and its serial set)
         signed by its ``active`` keys; the DNSKEY RRset by every key."""
-        stamp = (zone.serial, zone.signing_period, tuple(k.private_pem for k in keys), tuple(k.state for k in keys))
+        stamp = _stamp(zone, keys)
         done = self._done.get(zone.origin)
         if done is not None and done[0] == stamp:
             return done[1]
@@ -181,11 +185,77 @@ class Signer:
         self.signed += 1
         return signed
 
+    def sign_all(self, work: list[tuple[Zone, list[SigningKey]]], box: BoxDns) -> dict[str, SignedZone]:
+        """:meth:`sign` for many zones at once. When at least
+        :data:`PROCESS_MIN` zones are to be signed afresh (new, new keys or a
+        new period: at start-up, all of them) and :meth:`use_processes` was
+        called, they are signed in a worker process started for the job and
+        stopped after it, so that CPU work never holds this process's GIL
+        (the event loop keeps its turn) and costs no memory when idle. A
+        zone that changed within its period reuses its signatures here.
+        Falls back to signing here if the worker process fails."""
+        out: dict[str, SignedZone] = {}
+        fresh: list[tuple[tuple, Zone, list[SigningKey]]] = []
+        for zone, keys in work:
+            stamp = _stamp(zone, keys)
+            done = self._done.get(zone.origin)
+            if done is not None and (done[0] == stamp or done[0][1:] == stamp[1:]):
+                out[zone.origin] = self.sign(zone, box, keys)
+            else:
+                fresh.append((stamp, zone, keys))
+        if not self._processes or len(fresh) < PROCESS_MIN:
+            return {**out, **{zone.origin: self.sign(zone, box, keys) for _, zone, keys in fresh}}
+        batches = [fresh[i : i + PROCESS_BATCH] for i in range(0, len(fresh), PROCESS_BATCH)]
+        try:
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                self._pool = pool
+                results = list(pool.map(_sign_batch, [
+                    [(zone, box, keys, zone.signing_period - CLOCK_SKEW, zone.signing_period + self.validity)
+                     for _, zone, keys in batch] for batch in batches]))
+        except Exception:  # noqa: BLE001 - a broken worker must not leave zones unsigned
+            log.exception("dnssec: the signing process failed; signing in this one")
+            return {**out, **{zone.origin: self.sign(zone, box, keys) for _, zone, keys in fresh}}
+        finally:
+            self._pool = None
+        for batch, signed_batch in zip(batches, results):
+            for (stamp, zone, _keys), signed in zip(batch, signed_batch):
+                self._done[zone.origin] = (stamp, signed)
+                self.signed += 1
+                out[zone.origin] = signed
+        return out
+
+    def use_processes(self) -> None:
+        """Sign many fresh zones in a worker process from now on (see :meth:`sign_all`)."""
+        self._processes = True
+
+    def close(self) -> None:
+        """Stop a worker process at work, if any (the daemon stopping)."""
+        self._processes = False
+        pool = self._pool
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def forget(self, keep: set[str]) -> None:
         """Drop what was kept for zones not in ``keep`` (zones removed)."""
         for origin in list(self._done):
             if origin not in keep:
                 del self._done[origin]
+
+
+#: Zones per task sent to the signing process, and the fewest fresh zones
+#: worth starting one for (a new business's zone is signed in the thread).
+PROCESS_BATCH = 50
+PROCESS_MIN = 20
+
+
+def _stamp(zone: Zone, keys: list[SigningKey]) -> tuple:
+    """What a signing depends on: serial, period, keys and their states."""
+    return (zone.serial, zone.signing_period, tuple(k.private_pem for k in keys), tuple(k.state for k in keys))
+
+
+def _sign_batch(batch: list[tuple]) -> list[SignedZone]:
+    """In the signing process: :func:`_sign` for each item."""
+    return [_sign(*item) for item in batch]
 
 
 def _sign(zone: Zone, box: BoxDns, keys: list[SigningKey], inception: int, expiration: int,

@@ -230,6 +230,10 @@ class DnsService:
         self._businesses: list = []
         self._reload_lock = asyncio.Lock()
         self.signer = dnssec.Signer(settings.dnssec_validity_days, settings.dnssec_refresh_days) if settings.dnssec else None
+        if self.signer is not None:
+            # Signing every zone at start-up is seconds of CPU: in a worker
+            # process, so it never holds the GIL the event loop needs.
+            self.signer.use_processes()
         #: The time signing periods are reckoned from (tests move it forward).
         self.clock = time.time
         self._resigner: asyncio.Task | None = None
@@ -251,9 +255,8 @@ class DnsService:
         def sign_and_prepare():
             signed = {}
             if signer is not None:
-                for origin, zone in zones.items():
-                    if zone.signing_period:
-                        signed[origin] = signer.sign(zone, box, list(keys[origin]))
+                work = [(zone, list(keys[origin])) for origin, zone in zones.items() if zone.signing_period]
+                signed = signer.sign_all(work, box)
                 signer.forget(set(zones))
             return prepare(zones, box, signed)
 
@@ -329,6 +332,8 @@ class DnsService:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
                 pass
         await self.notifier.stop()
+        if self.signer is not None:
+            self.signer.close()
         for server in self.servers:
             server.close()
         for conn in list(self.connections):

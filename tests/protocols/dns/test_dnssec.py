@@ -19,6 +19,7 @@ import dns.rdatatype
 import dns.rcode
 import dns.flags
 import dns.dnssec
+import dns.rrset
 import pytest
 
 from appliance import dnsdata
@@ -298,3 +299,34 @@ def test_signing_off_serves_the_zones_unsigned(tmp_path):
         assert not (await query(port, "acme.example.", "DNSKEY", do=True)).answer
 
     run(app, scenario)
+
+
+def test_many_fresh_zones_are_signed_in_a_worker_process_and_validate():
+    """At start-up the zones are signed in a worker process (enough of them
+    for one to be started): the signatures it sends back validate against
+    the zones' DNSKEYs, and a second signing of the same zones reuses them."""
+    from appliance import dnssec
+    from appliance.zones import BoxDns, BusinessDns, assign_serials, build_zones
+    from storage.dnssec import SigningKey, generate
+
+    box = BoxDns("box.appliance.test", "appliance.test", ("ns1.appliance.test", "ns2.appliance.test"), ("192.0.2.1",), (),
+                 "hostmaster@appliance.test")
+    zones = build_zones(box, [BusinessDns(f"s{i}", f"s{i}.appliance.test", (f"shop{i}.example",))
+                              for i in range(dnssec.PROCESS_MIN + 5)])
+    keys = {o: [SigningKey(i, o, 13, generate(), "active", "", "")] for i, o in enumerate(zones)}
+    now = 1_800_000_000
+    for origin, zone in zones.items():
+        dnssec.publish_keys(zone, keys[origin], dnssec.signing_period(origin, now, 14 * DAY, 7 * DAY))
+    assign_serials(zones, {})
+    signer = dnssec.Signer(14, 7)
+    signer.use_processes()
+    work = [(zone, keys[origin]) for origin, zone in zones.items()]
+    signed = signer.sign_all(work, box)
+    assert set(signed) == set(zones) and signer.signed == len(zones)
+    for origin, zone in zones.items():
+        name = dns.name.from_text(origin + ".")
+        soa = dns.rrset.from_text(name, 3600, "IN", "SOA", zone.soa(box))
+        rrsig = dns.rrset.from_rdata_list(name, 3600, signed[origin].rrsigs[(origin, "SOA")])
+        dnskeys = dns.rrset.from_text_list(name, 3600, "IN", "DNSKEY", zone.records[(origin, "DNSKEY")])
+        dns.dnssec.validate(soa, rrsig, {name: dnskeys}, now=zone.signing_period + DAY)
+    assert signer.sign_all(work, box) == signed and signer.signed == len(zones)
