@@ -17,8 +17,8 @@ Each zone is signed with its combined signing key(s) (:mod:`storage.dnssec`):
 Signatures are valid for ``validity`` seconds from the start of the zone's
 period; periods last ``validity - refresh`` seconds, so a zone always has at
 least ``refresh`` seconds of validity left, and each zone's periods start at
-an offset derived from its name so a thousand zones do not all re-sign in
-the same minute. ECDSA signatures are deterministic (RFC 6979): the same
+an offset of whole hours derived from its name, so a thousand zones spread
+their re-signing over the period, at most one pass an hour. ECDSA signatures are deterministic (RFC 6979): the same
 zone, keys and period give the same bytes, so a restart re-signs to
 identical records and keeps every serial. Signing is CPU work (about 0.3 ms
 per RRset): callers run it in a thread; :class:`Signer` keeps what it signed
@@ -108,16 +108,18 @@ def _material(key: SigningKey) -> tuple:
 
 def signing_period(origin: str, now: float, validity: int, refresh: int) -> int:
     """The start (POSIX seconds) of the signing period of ``origin`` that
-    holds ``now``. Periods last ``validity - refresh`` seconds, offset per
-    zone (see the module doc)."""
-    length = max(validity - refresh, 3600)
-    offset = int.from_bytes(hashlib.sha256(origin.encode()).digest()[:8], "big") % length
+    holds ``now``. Periods last ``validity - refresh`` seconds (whole hours),
+    offset per zone by whole hours (see the module doc)."""
+    length = max(validity - refresh, 3600) // 3600 * 3600
+    # Whole hours: the zones whose periods end in one hour are re-signed in
+    # one pass (at most one pass an hour, however many zones).
+    offset = int.from_bytes(hashlib.sha256(origin.encode()).digest()[:8], "big") % (length // 3600) * 3600
     return int((now - offset) // length * length + offset)
 
 
 def next_period(origin: str, now: float, validity: int, refresh: int) -> int:
     """When the period after the one holding ``now`` starts."""
-    return signing_period(origin, now, validity, refresh) + max(validity - refresh, 3600)
+    return signing_period(origin, now, validity, refresh) + max(validity - refresh, 3600) // 3600 * 3600
 
 
 def publish_keys(zone: Zone, keys: list[SigningKey], period: int) -> None:
