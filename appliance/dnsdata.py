@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from storage import box as boxdb
 from storage import directory
 from storage import dkim
+from storage import dnssec as dnssecdb
 from storage import freeze
 from storage import dns as dnsdb
 from storage.errors import TenantNotFound
 
-from . import fleet, mailpolicy
+from . import dnssec, fleet, mailpolicy
 from .zones import TTL, BoxDns, BusinessDns, CustomRecord, Zone, assign_serials, build_zones
 
 if TYPE_CHECKING:
@@ -88,7 +90,10 @@ def business_dns(conn: sqlite3.Connection, slug: str) -> BusinessDns:
         CustomRecord(r["domain"], _absolute(r["domain"], r["name"]), r["type"], r["value"], r["ttl"])
         for r in dnsdb.list_records(conn)
     )
-    return BusinessDns(slug, free, tuple(own), keys, records)
+    signing: dict[str, list] = {}
+    for key in dnssecdb.keys(conn):
+        signing.setdefault(key.domain, []).append(key)
+    return BusinessDns(slug, free, tuple(own), keys, records, {d: tuple(k) for d, k in signing.items()})
 
 
 async def businesses(app: App) -> list[BusinessDns]:
@@ -153,20 +158,71 @@ def _served_dns(conn: sqlite3.Connection, slug: str) -> BusinessDns | None:
     return business_dns(conn, slug)
 
 
+def box_signing_keys(box_store: Any, box: BoxDns) -> dict[str, tuple]:
+    """The keys of the box zone and the catalog zone, from the box database;
+    a zone signed for the first time gets its key made here (blocking: call
+    it in a thread)."""
+    origins = [o for o in (box.domain, box.catalog) if o]
+
+    def ensure(conn: sqlite3.Connection) -> None:
+        for origin in origins:
+            dnssecdb.ensure_key(conn, origin)
+
+    found = {k.domain: k for k in box_store.read_sync("dnssec keys", dnssecdb.keys)}
+    if any(origin not in found for origin in origins):
+        box_store.write_sync("dnssec box keys", ensure)
+    out: dict[str, list] = {}
+    for key in box_store.read_sync("dnssec keys", dnssecdb.keys):
+        if key.domain in origins:
+            out.setdefault(key.domain, []).append(key)
+    return {d: tuple(k) for d, k in out.items()}
+
+
+def zone_keys(box: BoxDns, data: list[BusinessDns], box_keys: Mapping[str, tuple]) -> dict[str, tuple]:
+    """Each zone's signing keys: the box's for the box and catalog zones, a
+    business's for the zones of its domains (its free domain too, a zone of
+    its own under a fleet's ``free_domain``; inside the box zone its key is
+    simply never used)."""
+    out = dict(box_keys)
+    for business in data:
+        for domain in (business.free, *business.own_domains):
+            if domain in business.dnssec_keys and domain not in (box.domain, box.catalog):
+                out[domain] = business.dnssec_keys[domain]
+    return out
+
+
+def publish_keys(settings: Any, zones: dict[str, Zone], keys: Mapping[str, tuple], now: float) -> None:
+    """With ``[dns] dnssec`` on, the key records and signing period of every
+    zone that has an active key (``appliance.dnssec.publish_keys``)."""
+    dns_settings = settings.dns
+    if not dns_settings.dnssec:
+        return
+    validity, refresh = dns_settings.dnssec_validity_days * dnssec.DAY, dns_settings.dnssec_refresh_days * dnssec.DAY
+    for origin, zone in zones.items():
+        zone_keys_ = list(keys.get(origin, ()))
+        if any(k.state == "active" for k in zone_keys_):
+            dnssec.publish_keys(zone, zone_keys_, dnssec.signing_period(origin, now, validity, refresh))
+
+
 async def zones(
-    app: App, data: list[BusinessDns], challenges: Mapping[str, tuple[str, ...]] | None = None
-) -> tuple[BoxDns, dict[str, Zone], dict[str, tuple[str, int]]]:
-    """Every zone with its serial; the serials to store are returned too.
-    Built in a thread (a thousand zones take seconds)."""
+    app: App, data: list[BusinessDns], challenges: Mapping[str, tuple[str, ...]] | None = None,
+    now: float | None = None,
+) -> tuple[BoxDns, dict[str, Zone], dict[str, tuple[str, int]], dict[str, tuple]]:
+    """Every zone with its serial and, when signed, its key records; the
+    serials to store and each zone's keys are returned too. Built in a
+    thread (a thousand zones take seconds)."""
     box = box_dns(app.settings)
     previous = await app.box.read("dns serials", boxdb.dns_serials)
+    moment = time.time() if now is None else now
 
-    def build() -> tuple[dict[str, Zone], dict[str, tuple[str, int]]]:
+    def build() -> tuple[dict[str, Zone], dict[str, tuple[str, int]], dict[str, tuple]]:
         built = build_zones(box, data, challenges)
-        return built, assign_serials(built, previous)
+        keys = zone_keys(box, data, box_signing_keys(app.box, box) if app.settings.dns.dnssec else {})
+        publish_keys(app.settings, built, keys, moment)
+        return built, assign_serials(built, previous), keys
 
-    built, serials = await asyncio.to_thread(build)
-    return box, built, serials
+    built, serials, keys = await asyncio.to_thread(build)
+    return box, built, serials, keys
 
 
 def zones_sync(app: App) -> tuple[BoxDns, dict[str, Zone]]:

@@ -228,6 +228,9 @@ SCHEMA: tuple[Section, ...] = (
             K("catalog", "string", "", "Name of this box's catalog zone (RFC 9432, version 2), e.g. `catalog.box.example.net` or `box1.catalog.invalid`: it lists every zone the box serves and goes to `secondaries` like the others, so secondaries that read catalogs (Knot 3.1 and later, BIND 9.18, PowerDNS 4.7) add and drop the box's zones by themselves. Empty: no catalog zone.", parsers.optional_hostname),
             K("nameservers", "list of names or tables", [], "The name servers every zone names in NS (a fleet's, e.g. `[\"ns1.fleet.example\", \"ns2.fleet.example\"]`): this box is then a hidden primary behind them, feeding them through `secondaries` (and `catalog`), and every SOA names the first of them as primary. A name inside a zone this box serves needs its glue: `{name = \"ns1.box.example\", addresses = [\"192.0.2.53\"]}`. Empty: `ns1` and `ns2` of `[box] domain`, at the box's own addresses (a single box).", parsers.nameservers),
             K("address_ttl", "integer", 300, "TTL of the A and AAAA records the zones give for the box (the business's names, `mail.`, `www.`, `autoconfig.`, ...): what a move to another box or a new address changes, so resolvers forget them within this many seconds. Other generated records keep 3600.", parsers.integer(30, 86_400)),
+            K("dnssec", "boolean", True, "Sign every zone the box serves (DNSSEC, ECDSA P-256 with one combined signing key per zone, NSEC denial): queries with the DO bit get RRSIG, DNSKEY and NSEC records, secondaries transfer the signed zones, and each owner sees the DS record to give their registrar (`appliance dns ds`). Off: zones are served unsigned and the keys are kept.", parsers.boolean),
+            K("dnssec_validity_days", "integer", 14, "Days a DNSSEC signature stays valid. Zones are re-signed when less than `dnssec_refresh_days` remain.", parsers.integer(2, 90)),
+            K("dnssec_refresh_days", "integer", 7, "Zones are re-signed once their signatures have fewer than this many days left (must be less than `dnssec_validity_days`).", parsers.integer(1, 89)),
             K("dmarc_reports", "boolean", False, "Ask for DMARC aggregate reports (`rua=`) at `reports_local_part@<domain>` in every DMARC record.", parsers.boolean),
         ),
     ),
@@ -514,6 +517,8 @@ def from_mapping(data: Mapping[str, Any], where: str = "<settings>") -> Settings
     _check_fleet(where, sections)
     if sections["dns"].catalog == sections["box"].domain:
         raise ConfigError(f"{where}: [dns] catalog: the catalog zone needs a name of its own, not [box] domain")
+    if sections["dns"].dnssec_refresh_days >= sections["dns"].dnssec_validity_days:
+        raise ConfigError(f"{where}: [dns] dnssec_refresh_days: must be less than dnssec_validity_days (signatures would expire before a re-signing)")
     if sections["rspamd"].junk_score > sections["rspamd"].reject_score:
         raise ConfigError(f"{where}: [rspamd] junk_score: more than reject_score (nothing would go to Junk)")
     if sections["rspamd"].controller_url and not sections["rspamd"].password:

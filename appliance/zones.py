@@ -91,6 +91,8 @@ class BusinessDns:
     own_domains: tuple[str, ...]
     dkim: dict[str, tuple[str, str]] = field(default_factory=dict)  # domain -> (name, txt)
     records: tuple[CustomRecord, ...] = ()
+    #: domain -> its DNSSEC keys (``storage.dnssec.SigningKey``), oldest first.
+    dnssec_keys: dict[str, tuple] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class Zone:
     ttls: dict[tuple[str, str], int] = field(default_factory=dict)
     #: RRsets that hold records a business added (the rest are generated).
     custom: set[tuple[str, str]] = field(default_factory=set)
+    #: Start of the DNSSEC signing period (``appliance.dnssec``); 0: unsigned.
+    signing_period: int = 0
 
     def add(self, name: str, rtype: str, rdata: str, ttl: int = TTL) -> None:
         key = (name.lower().rstrip("."), rtype)
@@ -132,6 +136,10 @@ class Zone:
 
     def content_hash(self) -> str:
         body = {f"{n}|{t}|{self.ttl(n, t)}": sorted(v) for (n, t), v in self.records.items() if t != "SOA"}
+        if self.signing_period:
+            # New signatures are new content: the serial moves and the
+            # secondaries transfer them. Unsigned zones hash as before.
+            body["|signing period"] = [str(self.signing_period)]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
     def soa(self, box: BoxDns) -> str:

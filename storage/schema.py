@@ -38,10 +38,11 @@ from . import usage
 from . import plans
 from . import mtasts
 from . import freeze
+from . import dnssec
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
                   apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS, plans.MIGRATIONS,
-                  mtasts.MIGRATIONS)
+                  mtasts.MIGRATIONS, dnssec.BOX_MIGRATIONS)
 
 # One entry per data module, in dependency order (directory first).
 TENANT_MIGRATIONS = (
@@ -65,6 +66,7 @@ TENANT_MIGRATIONS = (
     picturesenders.MIGRATIONS,
     usage.MIGRATIONS,
     freeze.MIGRATIONS,
+    dnssec.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.
@@ -74,6 +76,7 @@ ON_TENANT_CREATED: tuple[Callable[[sqlite3.Connection, str], None], ...] = (
 #: fn(conn, domain) run in the transaction that adds a domain (free or own).
 ON_DOMAIN_ADDED: tuple[Callable[[sqlite3.Connection, str], None], ...] = (
     dkim.on_domain_added,
+    dnssec.on_domain_added,
 )
 #: fn(conn, user_id) run in the transaction that creates a user.
 ON_USER_CREATED: tuple[Callable[[sqlite3.Connection, int], None], ...] = (

@@ -1,5 +1,6 @@
-"""``appliance dns show|add|remove``: the zones the box serves, and the
-records a business adds to its own domains (``appliance.services.dns``)."""
+"""``appliance dns show|add|remove|records|ds|rollover``: the zones the box
+serves, the records a business adds to its own domains, and each zone's
+DNSSEC keys (``appliance.services.dns``)."""
 
 from __future__ import annotations
 
@@ -32,12 +33,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("value", nargs="?")
     a.set_defaults(handler=_remove)
 
+    a = s.add_parser("ds", help="the DS records (and DNSKEY) to give DOMAIN's registrar, for DNSSEC")
+    a.add_argument("domain")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(ctx.core.dns.ds(ctx.args.domain), _ds_text))
+
+    a = s.add_parser("rollover", help="one step of a DNSSEC key rollover of DOMAIN's zone: start (publish a new key), "
+                     "switch (sign with it, after the new DS is at the registrar), finish (remove the old key, once the zone's TTLs have passed)")
+    a.add_argument("domain")
+    a.add_argument("step", choices=("start", "switch", "finish"))
+    a.add_argument("--force", action="store_true", help="finish without waiting for the TTLs")
+    add_json(a)
+    a.set_defaults(handler=lambda ctx: ctx.emit(
+        ctx.core.dns.rollover(ctx.args.domain, ctx.args.step, actor=ctx.actor, force=ctx.args.force), _ds_text))
+
     a = s.add_parser("records", help="the records the business added to DOMAIN")
     a.add_argument("domain")
     add_json(a)
     a.set_defaults(handler=lambda ctx: ctx.emit(
         ctx.core.dns.list(ctx.args.domain), lambda rows: table(rows, ("name", "type", "ttl", "value"))
     ))
+
+
+def _ds_text(status: dict) -> str:
+    if not status["signed"]:
+        head = f"; {status['zone']}: the box does not sign zones ([dns] dnssec = false); give the registrar no DS"
+    else:
+        head = f"; {status['zone']}: give the registrar these DS records (or the DNSKEY, if it asks for the key)"
+    if status["rollover"] == "published":
+        head += "\n; key rollover under way: a new key is published, both DS belong at the registrar"
+    elif status["rollover"] == "retired":
+        head += "\n; key rollover under way: the old key is retired; finish once its TTL has passed"
+    lines = [head]
+    for ds in status["ds"]:
+        lines += [
+            f"; key tag {ds['key_tag']}, algorithm {ds['algorithm']} (ECDSAP256SHA256), digest type {ds['digest_type']} (SHA-256), {ds['state']}",
+            ds["ds"], ds["dnskey"],
+        ]
+    return "\n".join(lines)
 
 
 def _add(ctx) -> None:

@@ -1,6 +1,7 @@
 """The owner's domains: the list (with each one's last check and
-certificate), attaching one (then what to set at the registrar), its live
-check, removing it, and its DNS records.
+certificate), attaching one (then what to set at the registrar, the DS
+record for DNSSEC included), its live check, removing it, and its DNS
+records.
 
 Each handler calls one service method, the one the CLI calls (``appliance
 domain add|remove|check``, ``appliance dns add|remove``), on a thread: they
@@ -58,8 +59,14 @@ async def _domain_page(ctx: Context, status: int = 200, report=None, remove_form
         setup = await asyncio.to_thread(ctx.app.core.domain_checks.setup, ctx.session.slug, _domain(ctx))
     except (NotFound, InvalidInput):
         return ctx.not_found()
+    dnssec = None
+    if setup.kind != "free":
+        try:
+            dnssec = await asyncio.to_thread(ctx.app.core.dns.ds, setup.domain, slug=ctx.session.slug)
+        except (NotFound, InvalidInput):
+            dnssec = None
     # The page's own path (not the POST's) for the menu and the language switch.
-    return ctx.render("domain.html", status, path=f"/domains/{setup.domain}", setup=setup,
+    return ctx.render("domain.html", status, path=f"/domains/{setup.domain}", setup=setup, dnssec=dnssec,
                       report=report or setup.last, remove_form=remove_form or forms.remove_domain(ctx._, setup.domain))
 
 

@@ -9,14 +9,17 @@ generation, so the daemon rebuilds its zones within a second.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import asdict, dataclass
 
 from storage import box as boxdb
 from storage import directory
 from storage import dns as dnsdb
+from storage import dnssec as dnssecdb
 
 from storage import names
-from ..dnsdata import box_dns, business_dns
+from .. import dnssec
+from ..dnsdata import box_dns, box_signing_keys, business_dns, publish_keys, zone_keys
 from ..errors import InvalidInput, NotFound
 from ..zones import (
     MAX_TTL, MIN_TTL, RECORD_TYPES, TTL, BoxDns, CustomRecord, Zone,
@@ -55,6 +58,26 @@ class ZoneListing:
     zone: str
     serial: int
     records: list[ZoneRecord]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+#: The steps of a key rollover, in order (``storage.dnssec``).
+ROLLOVER_STEPS = ("start", "switch", "finish")
+
+
+@dataclass(frozen=True)
+class DnssecStatus:
+    """A zone's DNSSEC state for its owner: whether the box signs zones,
+    the DS records its registrar should hold (``appliance.dnssec.ds_records``)
+    and the rollover under way ("" none, "published": a new key is
+    published, "retired": the old key awaits removal)."""
+
+    zone: str
+    signed: bool
+    ds: list[dict]
+    rollover: str
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +128,9 @@ class DnsRecords:
             data.append(handle.read_sync("dns records", lambda c, s=each: business_dns(c, s)))
         box = box_dns(stores.settings)
         built = build_zones(box, data)
+        if stores.settings.dns.dnssec:
+            keys = zone_keys(box, data, box_signing_keys(stores.box, box))
+            publish_keys(stores.settings, built, keys, time.time())
         assign_serials(built, stores.box.read_sync("dns serials", boxdb.dns_serials))
         return box, built
 
@@ -217,3 +243,74 @@ class DnsRecords:
         slug = self.stores.slug_for_domain(domain)
         rows = self.stores.tenants.handle(slug).read_sync("dns records", lambda c: dnsdb.list_records(c, domain))
         return [Record(r["domain"], _absolute(r["domain"], r["name"]), r["type"], r["value"], r["ttl"]) for r in rows]
+
+    # -- DNSSEC: what the owner gives the registrar, key rollover --------------
+
+    def _signing(self, domain: str, slug: str | None) -> tuple[str | None, str]:
+        """(the business that signs ``domain``'s zone or None for the box's
+        own zones, the zone's origin). Raises NotFound (no such zone, or
+        another business's), InvalidInput (a name inside the box zone, which
+        needs no DS of its own)."""
+        domain = names.domain(domain)
+        box = box_dns(self.stores.settings)
+        if domain in (box.domain, box.catalog) and slug is None:
+            return None, domain
+        owner = self.stores.slug_for_domain(domain)
+        if slug is not None and slug != owner:
+            raise NotFound(f"no business has domain {domain}")  # as for a domain no one has
+        kinds = self.stores.tenants.handle(owner).read_sync(
+            "dns domain kind", lambda c: {r["name"]: r["kind"] for r in directory.list_domains(c)})
+        if kinds.get(domain) == "free":
+            raise InvalidInput(f"{domain} is inside the zone {box.domain}, which the box signs: it needs no DS record of its own")
+        return owner, domain
+
+    def _keys(self, owner: str | None, origin: str) -> list:
+        if owner is None:
+            box_signing_keys(self.stores.box, box_dns(self.stores.settings))
+            return self.stores.box.read_sync("dnssec keys", lambda c: dnssecdb.keys(c, origin))
+        return self.stores.tenants.handle(owner).read_sync("dnssec keys", lambda c: dnssecdb.keys(c, origin))
+
+    def ds(self, domain: str, *, slug: str | None = None) -> DnssecStatus:
+        """The DS records of ``domain``'s zone for its registrar (the keys
+        signing it and one being rolled in), and whether the box signs
+        zones at all. Checks: see :meth:`_signing`. Changes nothing."""
+        owner, origin = self._signing(domain, slug)
+        keys = self._keys(owner, origin)
+        rollover = next((k.state for k in keys if k.state != "active"), "")
+        return DnssecStatus(origin, bool(self.stores.settings.dns.dnssec), dnssec.ds_records(origin, keys), rollover)
+
+    def rollover(self, domain: str, step: str, *, actor: str, slug: str | None = None, force: bool = False) -> DnssecStatus:
+        """One step of a key rollover of ``domain``'s zone (see
+        ``storage.dnssec``): ``start`` publishes a new key, ``switch`` makes
+        it sign and retires the old one, ``finish`` removes the old one -
+        refused (Conflict) until the zone's longest TTL has passed since the
+        switch, unless ``force``. Changes: the key table, the audit log, the
+        catalog generation (the zone is re-signed, its serial moves).
+        Raises InvalidInput, NotFound, Conflict."""
+        if step not in ROLLOVER_STEPS:
+            raise InvalidInput(f"unknown rollover step {step!r}: use one of {', '.join(ROLLOVER_STEPS)}")
+        owner, origin = self._signing(domain, slug)
+        not_after = None
+        if step == "finish" and not force:
+            _box, zones = self.zones(owner)
+            zone = zones.get(origin)
+            longest = max((zone.ttl(n, t) for n, t in zone.records), default=TTL) if zone is not None else TTL
+            not_after = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - longest))
+
+        def change(conn: sqlite3.Connection) -> None:
+            if step == "start":
+                dnssecdb.start_rollover(conn, origin)
+            elif step == "switch":
+                dnssecdb.switch_rollover(conn, origin)
+            else:
+                dnssecdb.finish_rollover(conn, origin, not_after)
+            if owner is not None:
+                directory.audit(conn, actor, f"dnssec.rollover.{step}", origin)
+
+        if owner is None:
+            box_signing_keys(self.stores.box, box_dns(self.stores.settings))
+            self.stores.box.write_sync(f"dnssec rollover {step}", change)
+        else:
+            self.stores.tenants.handle(owner).write_sync(f"dnssec rollover {step}", change)
+        self.stores.changed(f"dnssec rollover {step}")
+        return self.ds(origin, slug=slug)

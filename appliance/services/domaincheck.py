@@ -40,7 +40,7 @@ import datetime
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import dns.exception
@@ -52,6 +52,7 @@ import dns.resolver
 
 from storage import directory, names
 
+from ..dnssec import KEY_TYPES
 from ..errors import NotFound
 from .base import Stores
 from .certificates import Certificate, Certificates
@@ -76,8 +77,9 @@ TXT_PREFIX = {"spf": "v=spf1", "dkim": "v=dkim1", "dmarc": "v=dmarc1", "mta-sts"
               "dav": "path="}
 #: Record types the generated zone holds that a check does not look at (CAA
 #: is advice to CAs, not something mail or clients need; SOA and NS are the
-#: delegation lines).
-NOT_LOOKED_UP = ("SOA", "CAA", "NS")
+#: delegation lines; DNSKEY, CDS and CDNSKEY are the box's DNSSEC keys, which
+#: a domain whose DNS is elsewhere does not carry: its provider signs it).
+NOT_LOOKED_UP = ("SOA", "CAA", "NS", *KEY_TYPES)
 
 OK, MISSING, WRONG, UNKNOWN = "ok", "missing", "wrong", "unknown"
 
@@ -265,7 +267,7 @@ class DomainChecks:
             (ns, [r.data for r in listing.records if r.name == ns and r.type in ("A", "AAAA")])
             for ns in nameservers if _under(ns, domain)
         ]
-        records = [r for r in generated if r.type not in ("SOA", "NS")]
+        records = [r for r in generated if r.type not in ("SOA", "NS", *KEY_TYPES)]
         label = self.stores.settings.box.client_label
         records.sort(key=lambda r: (KINDS.index(kind_of(domain, r.name, r.type, label)), r.name, r.type))
         certificate = self._certificate(self.certificates.for_business(slug), domain)

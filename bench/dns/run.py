@@ -9,7 +9,13 @@ with two loads:
   looped: most answers come from our answer caches);
 - ``cold``: ``--cold-names`` distinct random labels under the business
   zones, each asked once (the random-subdomain pattern: every query is a
-  name never seen before, NXDOMAIN).
+  name never seen before, NXDOMAIN);
+- ``do``: the ``zone`` queries with the DNSSEC OK bit (dnsperf ``-D``):
+  signed answers, RRSIGs and NSEC proofs.
+
+The zones are signed (``[dns] dnssec``, the default): NSD serves the very
+zones our daemon serves, signatures included, taken by zone transfer from
+it.
 
 Servers are run back to back, round after round (``--rounds``), so a change
 in the machine's load hits them alike. Every run is printed with the load
@@ -74,18 +80,36 @@ def cold_queries(businesses: int, count: int) -> list[str]:
     return out
 
 
-def dnsperf(port: int, query_file: Path, seconds: int, clients: int, once: bool) -> tuple[float, float, int]:
+def dnsperf(port: int, query_file: Path, seconds: int, clients: int, once: bool, do: bool = False) -> tuple[float, float, int]:
     """Queries per second, mean latency (ms) and queries lost. ``once``: each
-    query of the file is sent once (at most ``seconds`` long)."""
+    query of the file is sent once (at most ``seconds`` long); ``do``: with
+    the DNSSEC OK bit."""
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(query_file), "-l", str(seconds),
            "-c", str(clients), "-q", "200"]
     if once:
         cmd += ["-n", "1"]
+    if do:
+        cmd += ["-D"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))
     latency = float(re.search(r"Average Latency \(s\):\s+([\d.]+)", out).group(1))
     lost = int(re.search(r"Queries lost:\s+(\d+)", out).group(1))
     return qps, latency * 1000, lost
+
+
+def transfer(port: int, zone: str) -> str:
+    """``zone`` as our daemon serves it, by AXFR, in zone-file form (waits
+    for the daemon to have loaded it)."""
+    deadline = time.monotonic() + 60
+    while True:
+        out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=5", zone, "AXFR"],
+                             capture_output=True, text=True).stdout
+        lines = [line for line in out.splitlines() if line and not line.startswith(";")]
+        if len(lines) > 2:
+            return "\n".join(lines[:-1]) + "\n"
+        if time.monotonic() > deadline:
+            sys.exit(f"cannot transfer {zone} from our daemon:\n{out}")
+        time.sleep(0.5)
 
 
 def nsd_config(work: Path, port: int, zones: list[str]) -> list[str]:
@@ -109,7 +133,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cold-names", type=int, default=1_000_000)
-    parser.add_argument("--loads", default="zone,cold")
+    parser.add_argument("--loads", default="zone,cold,do")
     parser.add_argument("--max-load", type=float, default=1.5, help="1-minute load above which a run is unreliable")
     parser.add_argument("--compare", type=Path, help="another checkout of this project to bench as 'other'")
     args = parser.parse_args()
@@ -125,16 +149,15 @@ def main() -> None:
             '[box]\nhostname = "box.appliance.test"\ndomain = "appliance.test"\n'
             + loopback_listen(metrics_enabled=False)
             + '[log]\nlevel = "WARNING"\n'
+            # This script may transfer the zones (for NSD); no NOTIFY is sent.
+            + f'[dns]\nnotify_retries = 0\nsecondaries = [{{address = "127.0.0.1", port = {free_port()}}}]\n'
         )
         appliance = Cli(work / "state", config)
         for i in range(args.businesses):
             appliance("tenant", "add", f"shop{i}", "--domain", f"shop{i}.example")
         zones = [f"shop{i}.example" for i in range(args.businesses)] + ["appliance.test"]
         (work / "zones").mkdir()
-        for zone in zones:
-            (work / "zones" / f"{zone}.zone").write_text(appliance("dns", "show", zone).stdout)
-        (work / "nsd.conf").write_text("\n".join(nsd_config(work, nsd_port, zones)) + "\n")
-        files = {"zone": work / "zone.txt", "cold": work / "cold.txt"}
+        files = {"zone": work / "zone.txt", "cold": work / "cold.txt", "do": work / "zone.txt"}
         files["zone"].write_text("\n".join(zone_queries(args.businesses, 20_000)) + "\n")
         files["cold"].write_text("\n".join(cold_queries(args.businesses, args.cold_names)) + "\n")
 
@@ -146,12 +169,16 @@ def main() -> None:
             daemons["other"] = other
         for daemon in daemons.values():
             daemon.start()
+        ours_port = daemons["ours"].port("dns")
+        for zone in zones:
+            (work / "zones" / f"{zone}.zone").write_text(transfer(ours_port, zone))
+        (work / "nsd.conf").write_text("\n".join(nsd_config(work, nsd_port, zones)) + "\n")
         nsd = subprocess.Popen(["nsd", "-d", "-c", str(work / "nsd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ports = {"NSD": nsd_port, **{name: d.port("dns") for name, d in daemons.items()}}
         try:
             time.sleep(2.0)  # NSD says nothing when it is ready; our zones load after the listeners
             print(f"NSD {subprocess.run(['nsd', '-v'], capture_output=True, text=True).stderr.splitlines()[0]}: "
-                  "server-count 1, rrl-ratelimit 0, zones from `appliance dns show`")
+                  "server-count 1, rrl-ratelimit 0, our zones (signed) by AXFR")
             print(f"{args.businesses} business zones + the box zone; dnsperf -c {args.clients} -q 200; "
                   f"zone load {args.seconds} s per run, cold load {args.cold_names} distinct names once per run; "
                   f"{os.cpu_count()} CPUs; runs above load {args.max_load} are unreliable")
@@ -163,7 +190,8 @@ def main() -> None:
                 for load in loads:
                     for server, port in ports.items():
                         before = load_average()
-                        qps, latency, lost = dnsperf(port, files[load], args.seconds, args.clients, load == "cold")
+                        qps, latency, lost = dnsperf(port, files[load], args.seconds, args.clients, load == "cold",
+                                                     load == "do")
                         results[load].record(server, round_, before, qps, f"latency {latency:.2f} ms, lost {lost}")
             for load in loads:
                 results[load].summary()

@@ -11,6 +11,11 @@ built by :mod:`appliance.zones` with the others) lists every zone and
 travels the same way, so secondaries that read catalogs follow businesses
 as they come and go. UDP answers pass the response rate limiter
 (:mod:`.rrl`).
+
+With ``[dns] dnssec`` on, every zone is signed (:mod:`appliance.dnssec`) in
+a thread before it is swapped in; a query with the DO bit gets the RRSIGs
+and NSEC proofs, one without gets the same answers as an unsigned zone. A
+task re-signs each zone when its signing period ends (:meth:`DnsService.resign`).
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ import logging
 import re
 import socket
 import struct
+import time
 from typing import TYPE_CHECKING
 
 from appliance import dnsdata
+from appliance import dnssec
 from storage import names
 from appliance.errors import InvalidInput, NotFound
 from storage import box as boxdb
@@ -41,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: Queries answered on one TCP connection before it is closed.
 TCP_MAX_QUERIES = 1000
+#: Longest wait between two checks for zones to re-sign (seconds).
+RESIGN_CHECK = 3600
 #: ACME DNS-01 values per name, and their shape (base64url of a SHA-256).
 MAX_CHALLENGE_VALUES = 8
 _CHALLENGE_VALUE = re.compile(r"^[A-Za-z0-9_=-]{1,255}$")
@@ -220,6 +229,14 @@ class DnsService:
         self.challenges: dict[str, tuple[str, ...]] = {}
         self._businesses: list = []
         self._reload_lock = asyncio.Lock()
+        self.signer = dnssec.Signer(settings.dnssec_validity_days, settings.dnssec_refresh_days) if settings.dnssec else None
+        if self.signer is not None:
+            # Signing every zone at start-up is seconds of CPU: in a worker
+            # process, so it never holds the GIL the event loop needs.
+            self.signer.use_processes()
+        #: The time signing periods are reckoned from (tests move it forward).
+        self.clock = time.time
+        self._resigner: asyncio.Task | None = None
 
     async def reload(self) -> None:
         """Rebuild every zone from the files; swap them in at once."""
@@ -228,15 +245,54 @@ class DnsService:
             await self._publish()
 
     async def _publish(self) -> None:
-        box, zones, serials = await dnsdata.zones(self.app, self._businesses, self.challenges)
+        box, zones, serials, keys = await dnsdata.zones(self.app, self._businesses, self.challenges, self.clock())
         changed = [origin for origin, (_, serial) in serials.items() if self.serials.get(origin, ("", -1))[1] != serial]
         if serials != self.serials:
             await self.app.box.write("dns serials", lambda c: boxdb.set_dns_serials(c, serials))
         self.serials = serials
-        # Hundreds of zones take seconds to prepare: in a thread, then one swap.
-        self.engine.install(await asyncio.to_thread(prepare, zones, box))
+        signer = self.signer
+
+        def sign_and_prepare():
+            signed = {}
+            if signer is not None:
+                work = [(zone, list(keys[origin])) for origin, zone in zones.items() if zone.signing_period]
+                signed = signer.sign_all(work, box)
+                signer.forget(set(zones))
+            return prepare(zones, box, signed)
+
+        # Hundreds of zones take seconds to sign and prepare: in a thread
+        # (signatures are reused while a zone is unchanged), then one swap.
+        self.engine.install(await asyncio.to_thread(sign_and_prepare))
         if changed:
             self.notifier.changed(changed)
+
+    async def resign(self) -> None:
+        """Publish again if any zone's signing period has ended since the
+        last publication: its new signatures, a new serial, a NOTIFY."""
+        if self.signer is None:
+            return
+        async with self._reload_lock:
+            now = self.clock()
+            if any(zone.source.signing_period and zone.source.signing_period != self.signer.period(origin, now)
+                   for origin, zone in self.engine.zones_items()):
+                await self._publish()
+
+    def start_resigning(self) -> None:
+        """Run :meth:`resign` whenever the next zone's period starts (checked
+        at least hourly, so a suspended machine catches up)."""
+        if self.signer is None or self._resigner is not None:
+            return
+        self._resigner = asyncio.get_running_loop().create_task(self._resign_loop(), name="dnssec re-signing")
+
+    async def _resign_loop(self) -> None:
+        while True:
+            now = self.clock()
+            starts = [dnssec.next_period(o, now, self.signer.validity, self.signer.refresh) for o in self.engine.origins()]
+            await asyncio.sleep(min([RESIGN_CHECK, *(max(t - now, 1) for t in starts)]))
+            try:
+                await self.resign()
+            except Exception:  # noqa: BLE001 - the next round tries again; answers keep the old signatures
+                log.exception("dns: re-signing failed")
 
     async def set_acme_challenge(self, name: str, values: list[str]) -> None:
         """Publish ``values`` as TXT at ``_acme-challenge.<name>`` now.
@@ -269,7 +325,15 @@ class DnsService:
                 await self._publish()
 
     async def stop(self) -> None:
+        if self._resigner is not None:
+            self._resigner.cancel()
+            try:
+                await self._resigner
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
+                pass
         await self.notifier.stop()
+        if self.signer is not None:
+            self.signer.close()
         for server in self.servers:
             server.close()
         for conn in list(self.connections):
@@ -284,6 +348,7 @@ async def start(app: App) -> DnsService:
     service = DnsService(app)
     await service.reload()
     app.on_change(service.reload)
+    service.start_resigning()
     loop = asyncio.get_running_loop()
     port = app.settings.listen.dns
     try:

@@ -25,8 +25,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from dnslib import EDNS0, QTYPE, RCODE, RR, DNSHeader, DNSQuestion, DNSRecord
+import bisect
 
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+from dnslib import EDNS0, QTYPE, RCODE, RD, RR, DNSHeader, DNSQuestion, DNSRecord
+
+from appliance.dnssec import SignedZone, canonical_key
 from appliance.zones import NEGATIVE_TTL, BoxDns, Zone
 
 from .negative import Template
@@ -67,15 +73,46 @@ class _LoadedZone:
     negatives: dict[tuple[int, bool], Template]
     #: name -> the first labels (ASCII bytes) of the names directly below it.
     children: dict[str, set[bytes]]
+    #: The zone's DNSSEC records, None when it is served unsigned:
+    #: (owner, type) -> RRSIG records of that RRset.
+    sigs: dict[tuple[str, int], list[RR]] | None = None
+    #: owner -> its NSEC record; the owners in canonical order, and their sort keys.
+    nsec: dict[str, RR] | None = None
+    nsec_owners: list[str] | None = None
+    nsec_keys: list[tuple[bytes, ...]] | None = None
+    signed_source: SignedZone | None = None
+
+    def covering(self, name: str) -> str:
+        """The owner of the NSEC that covers ``name`` (or is at it): the
+        last owner of the chain not after ``name`` in canonical order
+        (RFC 4034 section 6.1); the origin comes first, so there is one."""
+        assert self.nsec_keys is not None and self.nsec_owners is not None
+        return self.nsec_owners[max(bisect.bisect_right(self.nsec_keys, canonical_key(name)) - 1, 0)]
 
 
-def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
+#: Types dnslib cannot read from text: packed by dnspython, kept as raw rdata.
+_RAW_TYPES = frozenset({"DNSKEY", "CDS", "CDNSKEY", "DS", "RRSIG", "NSEC"})
+
+
+def _raw(name: str, rtype: int, ttl: int, rdata: dns.rdata.Rdata) -> RR:
+    """A record whose rdata is dnspython's wire form, uncompressed (RFC 3597
+    section 4: the names in newer types' rdata are never compressed)."""
+    return RR(name + ".", rtype, 1, ttl, RD(rdata.to_wire()))
+
+
+def _load(zone: Zone, box: BoxDns, signed: SignedZone | None = None) -> _LoadedZone:
     rrsets: dict[tuple[str, int], list[RR]] = {}
     records = dict(zone.records)
     records[(zone.origin, "SOA")] = [zone.soa(box)]
     for (name, rtype), values in records.items():
         rrs = []
         ttl = zone.ttl(name, rtype)
+        if rtype in _RAW_TYPES:
+            number = dns.rdatatype.from_text(rtype)
+            for value in values:
+                rrs.append(_raw(name, number, ttl, dns.rdata.from_text(dns.rdataclass.IN, number, value)))
+            rrsets[(name, number)] = rrs
+            continue
         for value in values:
             rrs.extend(RR.fromZone(f"{name}. {ttl} IN {rtype} {value}"))
         rrsets[(name, getattr(QTYPE, rtype))] = rrs
@@ -102,8 +139,22 @@ def _load(zone: Zone, box: BoxDns) -> _LoadedZone:
         if name != zone.origin:
             label, _, parent = name.partition(".")
             children.setdefault(parent, set()).add(label.encode("latin-1"))
-    return _LoadedZone(zone.origin, rrsets, names, soa, negative, zone.cuts(), zone, zone.serial, zone.soa(box),
-                       templates, children)
+    loaded = _LoadedZone(zone.origin, rrsets, names, soa, negative, zone.cuts(), zone, zone.serial, zone.soa(box),
+                         templates, children)
+    if signed is not None and signed.serial == zone.serial:
+        sigs: dict[tuple[str, int], list[RR]] = {}
+        for (name, rtype), rdatas in signed.rrsigs.items():
+            number = dns.rdatatype.from_text(rtype)
+            ttl = signed.nsec_ttl if rtype == "NSEC" else zone.ttl(name, rtype)
+            sigs[(name, number)] = [_raw(name, QTYPE.RRSIG, ttl, r) for r in rdatas]
+        nsec = {name: _raw(name, QTYPE.NSEC, signed.nsec_ttl, r) for name, r in signed.nsec.items()}
+        owners = sorted(nsec, key=canonical_key)
+        for name, rr in nsec.items():
+            rrsets[(name, QTYPE.NSEC)] = [rr]
+        loaded.sigs, loaded.nsec, loaded.nsec_owners = sigs, nsec, owners
+        loaded.nsec_keys = [canonical_key(n) for n in owners]
+        loaded.signed_source = signed
+    return loaded
 
 
 @dataclass(frozen=True)
@@ -132,10 +183,12 @@ class Prepared:
     origins_below: dict[str, set[bytes]]
 
 
-def prepare(zones: dict[str, Zone], box: BoxDns) -> Prepared:
-    """Turn ``zones`` into what the engine answers from. Pure and slow with
-    many zones: any thread may run it (the DNS service runs it in one)."""
-    loaded = {origin: _load(zone, box) for origin, zone in zones.items()}
+def prepare(zones: dict[str, Zone], box: BoxDns, signed: dict[str, SignedZone] | None = None) -> Prepared:
+    """Turn ``zones`` (and the signatures of those ``signed``) into what the
+    engine answers from. Pure and slow with many zones: any thread may run
+    it (the DNS service runs it in one)."""
+    signed = signed or {}
+    loaded = {origin: _load(zone, box, signed.get(origin)) for origin, zone in zones.items()}
     below: dict[str, set[bytes]] = {}
     for origin in loaded:
         label, _, parent = origin.partition(".")
@@ -177,6 +230,9 @@ class Engine:
     def origins(self) -> list[str]:
         return list(self._zones)
 
+    def zones_items(self) -> list[tuple[str, _LoadedZone]]:
+        return list(self._zones.items())
+
     def zone_for(self, name: str) -> _LoadedZone | None:
         """The zone with the longest origin that contains ``name``."""
         candidate = name
@@ -190,7 +246,7 @@ class Engine:
 
     def answer(self, query: Query, *, tcp: bool) -> bytes:
         limit = 65535 if tcp else (min(query.payload, MAX_UDP_PAYLOAD) if query.edns else 512)
-        key = (query.qname, query.qtype, query.qclass, query.edns and query.edns_version == 0, query.edns, limit)
+        key = (query.qname, query.qtype, query.qclass, query.edns and query.edns_version == 0, query.edns, limit, query.do)
         wire = self._cache.get(key)
         if wire is None:
             # A name never asked is most likely a negative answer: from its
@@ -264,7 +320,7 @@ class Engine:
             # Zones whose origin is a sibling answer for themselves.
             template, excluded = _REFUSED[query.edns], set(self._origins_below.get(parent, ()))
         else:
-            if _plain_negative(zone, qname, query.qtype) != RCODE.NXDOMAIN:
+            if (query.do and zone.sigs is not None) or _plain_negative(zone, qname, query.qtype) != RCODE.NXDOMAIN:
                 return
             template = zone.negatives[(RCODE.NXDOMAIN, query.edns)]
             if not template.usable(qname):
@@ -291,6 +347,8 @@ class Engine:
         if zone is None or query.qclass != CLASS_IN:
             template = _REFUSED[query.edns]
         else:
+            if query.do and zone.sigs is not None:
+                return None  # signed denial (NSEC): packed by _build, then cached
             rcode = _plain_negative(zone, query.qname, query.qtype)
             if rcode is None:
                 return None
@@ -304,20 +362,24 @@ class Engine:
     def _build(self, query: Query, limit: int) -> bytes:
         header = DNSHeader(id=0, qr=1, aa=0, ra=0)
         response = DNSRecord(header, q=DNSQuestion(query.qname + ".", query.qtype, query.qclass))
+        zone = self.zone_for(query.qname)
+        # RFC 3225 section 3: the DO bit is copied into the answer (for the
+        # zones we sign; unsigned ones answer as the templates do).
+        dnssec = query.do and query.edns and zone is not None and zone.sigs is not None and query.qclass == CLASS_IN
+        edns_flags = "do" if dnssec else ""
         if query.edns:
-            response.add_ar(EDNS0(udp_len=MAX_UDP_PAYLOAD))
+            response.add_ar(EDNS0(udp_len=MAX_UDP_PAYLOAD, flags=edns_flags))
             if query.edns_version > 0:
                 # RFC 6891 6.1.3: BADVERS is an extended RCODE (16): the
                 # upper bits go in the OPT record, the lower in the header.
                 response.ar[0].ttl = (BADVERS >> 4) << 24
                 header.rcode = BADVERS & 0xF
                 return response.pack()
-        zone = self.zone_for(query.qname)
         if zone is None or query.qclass != CLASS_IN:
             header.rcode = RCODE.REFUSED
             return response.pack()
         header.aa = 1
-        self._resolve(response, zone, query.qname, query.qtype)
+        self._resolve(response, zone, query.qname, query.qtype, bool(dnssec))
         wire = response.pack()
         if len(wire) > limit:
             # Too big for UDP: the question (and OPT) with TC set, so the
@@ -325,40 +387,67 @@ class Engine:
             # drop the question too.
             truncated = DNSRecord(DNSHeader(id=0, qr=1, aa=header.aa, ra=0, tc=1), q=response.q)
             if query.edns:
-                truncated.add_ar(EDNS0(udp_len=MAX_UDP_PAYLOAD))
+                truncated.add_ar(EDNS0(udp_len=MAX_UDP_PAYLOAD, flags=edns_flags))
             wire = truncated.pack()
         return wire
 
-    def _resolve(self, response: DNSRecord, zone: _LoadedZone, name: str, qtype: int) -> None:
+    def _resolve(self, response: DNSRecord, zone: _LoadedZone, name: str, qtype: int, do: bool = False) -> None:
+        """The answer for ``name``/``qtype``; with ``do``, the RRSIGs and
+        NSEC proofs of signed zones too (RFC 4035 section 3.1)."""
         seen: set[str] = set()
         for _ in range(MAX_CNAME_CHAIN):
             seen.add(name)
+            dnssec = do and zone.sigs is not None
             cut = _cut_above(zone, name, qtype)
             if cut is not None:
-                _referral(response, zone, cut)
+                _referral(response, zone, cut, dnssec)
                 return
             rrsets_name = _owner(zone, name)
             if rrsets_name is None:
                 response.header.rcode = RCODE.NXDOMAIN
                 response.add_auth(zone.soa_negative)
+                if dnssec:
+                    # RFC 4035 section 3.1.3.2: no such name, and no wildcard
+                    # at the closest encloser.
+                    _negative_soa_sig(response, zone)
+                    encloser = name.partition(".")[2]
+                    while encloser not in zone.names:
+                        encloser = encloser.partition(".")[2]
+                    _add_nsec(response, zone, zone.covering(name), zone.covering("*." + encloser))
                 return
+            synthesized = name if rrsets_name != name else None
             if qtype == TYPE_ANY:
                 # RFC 8482 section 4.2: answer ANY with one RRset rather than all.
                 for (rr_owner, _type), rrs in sorted(zone.rrsets.items(), key=lambda kv: kv[0][1]):
                     if rr_owner == rrsets_name:
-                        _add_answers(response, rrs, name if rrsets_name != name else None)
+                        _add_answers(response, rrs, synthesized)
+                        if dnssec:
+                            _add_signed(response, zone, rrsets_name, _type, synthesized)
                         return
                 response.add_auth(zone.soa_negative)
                 return
             rrs = zone.rrsets.get((rrsets_name, qtype))
             if rrs:
-                _add_answers(response, rrs, name if rrsets_name != name else None)
+                _add_answers(response, rrs, synthesized)
+                if dnssec:
+                    _add_signed(response, zone, rrsets_name, qtype, synthesized)
                 return
             cname = zone.rrsets.get((rrsets_name, QTYPE.CNAME))
             if not cname or qtype == QTYPE.CNAME:
                 response.add_auth(zone.soa_negative)  # NODATA
+                if dnssec:
+                    # RFC 4035 section 3.1.3.1 (3.1.3.4 for a wildcard): the
+                    # NSEC of the owner shows the type absent; an empty
+                    # non-terminal has none, the one covering it proves it.
+                    _negative_soa_sig(response, zone)
+                    owners = [rrsets_name if rrsets_name in zone.nsec else zone.covering(rrsets_name)]
+                    if synthesized is not None:
+                        owners.append(zone.covering(name))
+                    _add_nsec(response, zone, *owners)
                 return
-            _add_answers(response, cname, name if rrsets_name != name else None)
+            _add_answers(response, cname, synthesized)
+            if dnssec:
+                _add_signed(response, zone, rrsets_name, QTYPE.CNAME, synthesized)
             target = str(cname[0].rdata.label).rstrip(".").lower()
             inner = self.zone_for(target)
             # RFC 1034 section 4.3.2 step 3a: follow the chain while it stays
@@ -419,13 +508,48 @@ def _cut_above(zone: _LoadedZone, name: str, qtype: int) -> str | None:
     return None
 
 
-def _referral(response: DNSRecord, zone: _LoadedZone, cut: str) -> None:
+def _add_signed(response: DNSRecord, zone: _LoadedZone, owner: str, rtype: int, synthesized: str | None) -> None:
+    """The RRSIGs of the RRset just answered; for a wildcard's, the NSEC
+    that proves the query name itself does not exist (RFC 4035 3.1.3.3)."""
+    assert zone.sigs is not None
+    _add_answers(response, zone.sigs.get((owner, rtype), ()), synthesized)
+    if synthesized is not None:
+        _add_nsec(response, zone, zone.covering(synthesized))
+
+
+def _negative_soa_sig(response: DNSRecord, zone: _LoadedZone) -> None:
+    assert zone.sigs is not None
+    for rr in zone.sigs.get((zone.origin, QTYPE.SOA), ()):
+        # The negative SOA's TTL (RFC 2308 section 3); the signature keeps
+        # the original TTL inside it, which validators check against.
+        response.add_auth(RR(rr.rname, rr.rtype, rr.rclass, zone.soa_negative.ttl, rr.rdata))
+
+
+def _add_nsec(response: DNSRecord, zone: _LoadedZone, *owners: str) -> None:
+    """The NSEC records of ``owners`` (each once) with their RRSIGs, in
+    the authority section."""
+    assert zone.nsec is not None and zone.sigs is not None
+    done: set[str] = set()
+    for owner in owners:
+        if owner in done:
+            continue
+        done.add(owner)
+        response.add_auth(zone.nsec[owner])
+        for rr in zone.sigs.get((owner, QTYPE.NSEC), ()):
+            response.add_auth(rr)
+
+
+def _referral(response: DNSRecord, zone: _LoadedZone, cut: str, dnssec: bool = False) -> None:
     """RFC 1034 section 4.3.2 step 3b: NS of the cut in authority, the
-    addresses of name servers inside our zone as glue, AA clear."""
+    addresses of name servers inside our zone as glue, AA clear. Signed,
+    the NSEC at the cut proves the child has no DS (an insecure
+    delegation, RFC 4035 section 3.1.4)."""
     response.header.aa = 0
     ns = zone.rrsets[(cut, QTYPE.NS)]
     for rr in ns:
         response.add_auth(rr)
+    if dnssec:
+        _add_nsec(response, zone, cut)
     for rr in ns:
         host = str(rr.rdata.label).rstrip(".").lower()
         if host == zone.origin or host.endswith("." + zone.origin):

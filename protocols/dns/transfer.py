@@ -14,12 +14,14 @@ key is trusted by its address alone.
 * Any other signed query (a secondary asking for the SOA before it
   transfers): answered as usual, then signed.
 * Transfers over UDP are REFUSED (signed, when the request was).
+* A signed zone goes with its DNSKEY, NSEC and RRSIG records.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -162,15 +164,26 @@ def _chunks(zone: Any) -> Iterable[list[dns.rrset.RRset]]:
     records: list[tuple[str, str, int, str]] = []
     for (name, rtype), values in sorted(source.records.items()):
         records += [(name, rtype, source.ttl(name, rtype), value) for value in values]
+    rrsets = (dns.rrset.from_text(name + ".", ttl, "IN", rtype, value) for name, rtype, ttl, value in records)
+    signed = zone.signed_source
+    if signed is not None:
+        # The NSEC chain and every signature travel with the zone, so
+        # secondaries serve it signed as it is (RFC 4035 section 3.1).
+        nsec = (dns.rrset.from_rdata(name + ".", signed.nsec_ttl, rdata) for name, rdata in sorted(signed.nsec.items()))
+        sigs = (
+            dns.rrset.from_rdata_list(name + ".", signed.nsec_ttl if rtype == "NSEC" else source.ttl(name, rtype), rdatas)
+            for (name, rtype), rdatas in sorted(signed.rrsigs.items())
+        )
+        rrsets = itertools.chain(rrsets, nsec, sigs)
     chunk: list[dns.rrset.RRset] = [soa]
     size = _size(soa)
-    for name, rtype, ttl, value in records:
-        rrset = dns.rrset.from_text(name + ".", ttl, "IN", rtype, value)
+    for rrset in rrsets:
         grown = _size(rrset)
         if size + grown > MESSAGE_BUDGET and chunk:
             yield chunk
             chunk, size = [], 0
-        if chunk and chunk[-1].name == rrset.name and chunk[-1].rdtype == rrset.rdtype:
+        last = chunk[-1] if chunk else None
+        if last is not None and (last.name, last.rdtype, last.covers) == (rrset.name, rrset.rdtype, rrset.covers):
             chunk[-1].union_update(rrset)
         else:
             chunk.append(rrset)

@@ -45,11 +45,14 @@ def test_one_business_zone_is_the_zone_the_dns_server_serves(app):
 def test_the_setup_lists_the_generated_records_and_the_name_servers(app):
     """What to set at the registrar for shop.example: the box's two name
     servers (no glue: they are not inside shop.example) and every generated
-    record of the zone but its SOA and NS, the business's own record not
-    among them."""
+    record of the zone but its SOA and NS and the DNSSEC keys (DNSKEY, CDS,
+    CDNSKEY: another DNS provider signs with its own), the business's own
+    record not among them."""
     setup = app.core.domain_checks.setup("shop", "shop.example")
     assert setup.nameservers == ["ns1.appliance.test", "ns2.appliance.test"] and setup.glue == []
-    served = [r for r in app.core.dns.zone("shop.example").records if not r.added and r.type not in ("SOA", "NS")]
+    records = app.core.dns.zone("shop.example").records
+    assert {"DNSKEY", "CDS", "CDNSKEY"} <= {r.type for r in records}
+    served = [r for r in records if not r.added and r.type not in ("SOA", "NS", "DNSKEY", "CDS", "CDNSKEY")]
     assert sorted(setup.records, key=repr) == sorted(served, key=repr)
     assert not [r for r in setup.records if r.name == "www2.shop.example"]
 

@@ -73,11 +73,13 @@ def test_attaching_a_domain_shows_the_name_servers_and_every_record_the_zone_ser
     zone = env.cli.json("dns", "show", "shop-one.example")
     for ns in (r["data"] for r in zone["records"] if r["type"] == "NS"):
         assert ns.rstrip(".") in page
-    generated = [r for r in zone["records"] if r["type"] not in ("SOA", "NS") and not r["added"]]
+    generated = [r for r in zone["records"] if r["type"] not in ("SOA", "NS", "DNSKEY", "CDS", "CDNSKEY") and not r["added"]]
     assert any("._domainkey." in r["name"] for r in generated)
     for r in generated:
         assert f'{r["name"]}. {r["ttl"]} IN {r["type"]} {r["data"]}' in page, r
     assert " IN SOA " not in page and " IN NS " not in page
+    # The box's DNSSEC keys are not for another provider (option B).
+    assert " IN DNSKEY " not in page and " IN CDS " not in page and " IN CDNSKEY " not in page
     assert "shop-one.example" in [d["name"] for d in env.cli.json("domain", "list", "acme")]
 
 
@@ -226,3 +228,28 @@ def test_the_language_switch_on_a_page_shown_after_a_form_goes_back_to_that_page
     assert (reply.status_code, reply.headers.get("location")) == (303, back)
     assert "Vérifier maintenant" in ann.get(back).text
     ann.post("/language", {"language": "en", "next": back})
+
+
+def test_the_domain_page_shows_the_ds_record_to_its_owner_only(env):
+    """ann attaches shop-ds.example: its page, in English and in French,
+    shows the DS record (key tag, algorithm 13, digest type 2, digest) that
+    ``appliance dns ds`` gives, for her registrar; olga of another business
+    gets the page's 404, as for a domain no one has."""
+    ann = _attach(env, "shop-ds.example")
+    ds = env.cli.json("dns", "ds", "shop-ds.example")["ds"][0]
+    page = html.unescape(ann.get("/domains/shop-ds.example").text)
+    assert "DNSSEC" in page and ds["digest"] in page and str(ds["key_tag"]) in page
+    assert "registrar, in its DNSSEC settings" in page and ds["public_key"] in page
+    assert ann.post("/language", {"language": "fr", "next": "/domains/shop-ds.example"}).status_code == 303
+    try:
+        page_fr = html.unescape(ann.get("/domains/shop-ds.example").text)
+    finally:
+        ann.post("/language", {"language": "en", "next": "/domains/shop-ds.example"})
+    assert ds["digest"] in page_fr and "Empreinte" in page_fr and "chez votre registraire, dans ses réglages DNSSEC" in page_fr
+    olga = env.signed_in("olga@other.example")
+    theirs = olga.get("/domains/shop-ds.example")
+    nobody = olga.get("/domains/nobody-at-all.example")
+    assert theirs.status_code == nobody.status_code == 404
+    assert ds["digest"] not in theirs.text
+    free = html.unescape(ann.get("/domains/acme.appliance.test").text)
+    assert "DNSSEC" not in free  # inside the box zone: no DS of its own

@@ -236,7 +236,9 @@ def test_dns_show_matches_what_the_server_answers_and_is_a_valid_zone(dns, tmp_p
         by_rrset.setdefault((record["name"], record["type"]), []).append(record["data"])
     for (name, rtype), values in by_rrset.items():
         answer = dns("+short", name, rtype).strip().splitlines()
-        normalise = (lambda v: " ".join(v.split()).lower())
+        # dig splits the base64 of keys and the hex of digests into chunks.
+        fields = 3 if rtype in ("DNSKEY", "CDNSKEY", "CDS") else 99
+        normalise = (lambda v: " ".join(v.split(maxsplit=fields)[:fields] + ["".join(v.split()[fields:])]).strip().lower())
         assert sorted(map(normalise, answer)) == sorted(map(normalise, values)), (name, rtype)
     zone_file = tmp_path / "acme.example.zone"
     zone_file.write_text(cli("dns", "show", "acme.example").stdout)

@@ -210,3 +210,19 @@ def test_a_change_reaches_the_secondary_through_notify(pair):
     ours = int(pair["dig"](pair["ours"], "+short", "beta.example", "SOA").split()[2])
     theirs = int(pair["dig"](pair["nsd"], "+short", "beta.example", "SOA").split()[2])
     assert ours == theirs
+
+
+def test_secondary_serves_our_signatures(pair):
+    """NSD, which only loads what it transferred, answers a DO query with
+    the very RRSIG we give, and a denial with our NSEC."""
+    dig = pair["dig"]
+    for question in (("www2.acme.example", "A"), ("missing.acme.example", "A"), ("acme.example", "DNSKEY")):
+        # NSD adds the zone's NS to positive answers: compare the answer
+        # section there, the authority section of the denial.
+        section = "+authority" if question[0].startswith("missing") else "+answer"
+        flags = ["+noall", section, "+norec", "+dnssec", "+tcp"]
+        ours, theirs = rrsets(dig(pair["ours"], *flags, *question)), rrsets(dig(pair["nsd"], *flags, *question))
+        assert any(rtype == "RRSIG" for _, rtype in ours), question
+        assert ours == theirs, question
+    denial = rrsets(dig(pair["nsd"], "+noall", "+authority", "+norec", "+dnssec", "missing.acme.example", "A"))
+    assert any(rtype == "NSEC" for _, rtype in denial)
