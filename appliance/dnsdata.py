@@ -185,7 +185,7 @@ def zone_keys(box: BoxDns, data: list[BusinessDns], box_keys: Mapping[str, tuple
     simply never used)."""
     out = dict(box_keys)
     for business in data:
-        for domain in (business.free, *business.own_domains):
+        for domain in (business.free_domain, *business.own_domains):
             if domain in business.dnssec_keys and domain not in (box.domain, box.catalog):
                 out[domain] = business.dnssec_keys[domain]
     return out

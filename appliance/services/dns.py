@@ -260,7 +260,9 @@ class DnsRecords:
             raise NotFound(f"no business has domain {domain}")  # as for a domain no one has
         kinds = self.stores.tenants.handle(owner).read_sync(
             "dns domain kind", lambda c: {r["name"]: r["kind"] for r in directory.list_domains(c)})
-        if kinds.get(domain) == "free":
+        if kinds.get(domain) == "free" and not self.stores.settings.box.free_domain:
+            # Under a fleet's free_domain a free domain is a zone of its own,
+            # whose DS the fleet domain's zone holds.
             raise InvalidInput(f"{domain} is inside the zone {box.domain}, which the box signs: it needs no DS record of its own")
         return owner, domain
 

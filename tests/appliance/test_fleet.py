@@ -118,6 +118,16 @@ def test_the_free_domain_is_a_zone_of_its_own_under_the_fleet_domain(fleet):
     assert "NXDOMAIN" in dig("acme.appliance.test", "MX")
 
 
+def test_the_free_domains_own_zone_is_signed_like_the_others(fleet):
+    """A free domain that is a zone of its own carries its own DNSKEY and
+    answers DO queries with signatures; the owner can get its DS."""
+    dig = fleet.dig
+    assert dig("+short", "acme.fleet.test", "DNSKEY").startswith("257 3 13 ")
+    assert "RRSIG" in dig("+dnssec", "mail.acme.fleet.test", "A")
+    ds = fleet.cli.json("dns", "ds", "acme.fleet.test")
+    assert ds, "no DS for the free domain's zone"
+
+
 def test_mta_sts_policy_names_the_domains_own_mx_host(fleet):
     """The MTA-STS policy of acme.example allows mail.acme.example, the host its MX names."""
     status, body = fleet.curl("mta-sts.acme.example", "/.well-known/mta-sts.txt")
