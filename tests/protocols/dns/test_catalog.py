@@ -19,51 +19,12 @@ import pytest
 
 from appliance.zones import member_id
 from tests.conftest import TEST_CONFIG, Cli, Daemon, free_port, stop_process
+from tests.knot import catalog_consumer
 
 SECRET = base64.b64encode(b"catalog-test-secret-0123456789ab").decode()
 CATALOG = "catalog.box.appliance.test"
 
 pytestmark = pytest.mark.skipif(shutil.which("knotd") is None, reason="Knot (Debian knot) is not installed")
-
-
-def knot_config(tmp, knot_port: int, our_port: int) -> str:
-    """Knot as a catalog consumer: one zone, the catalog; members from the template."""
-    return f"""
-server:
-    rundir: "{tmp}"
-    listen: 127.0.0.1@{knot_port}
-database:
-    storage: "{tmp}"
-log:
-  - target: stderr
-    any: info
-key:
-  - id: xfr-key
-    algorithm: hmac-sha256
-    secret: {SECRET}
-remote:
-  - id: appliance
-    address: 127.0.0.1@{our_port}
-    key: xfr-key
-acl:
-  - id: notify-from-appliance
-    address: 127.0.0.1
-    key: xfr-key
-    action: notify
-template:
-  - id: default
-    storage: "{tmp}/zones"
-  - id: member
-    storage: "{tmp}/zones"
-    master: appliance
-    acl: notify-from-appliance
-zone:
-  - domain: {CATALOG}
-    master: appliance
-    acl: notify-from-appliance
-    catalog-role: interpret
-    catalog-template: member
-"""
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +44,8 @@ def fleet(tmp_path_factory):
     daemon = Daemon(state, config, tmp / "daemon.log").start()
     knot_dir = tmp / "knot"
     (knot_dir / "zones").mkdir(parents=True)
-    (knot_dir / "knot.conf").write_text(knot_config(knot_dir, knot_port, daemon.port("dns")))
+    (knot_dir / "knot.conf").write_text(
+        catalog_consumer(knot_dir, knot_port, SECRET, {"appliance": (daemon.port("dns"), CATALOG)}))
     knot_log = open(knot_dir / "knot.log", "wb")
     knot = subprocess.Popen(["knotd", "-c", str(knot_dir / "knot.conf")], stdout=knot_log, stderr=subprocess.STDOUT)
 

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.conftest import TEST_CONFIG, Cli, Daemon, free_port, stop_process
+from tests.knot import catalog_consumer
 
 SECRET = base64.b64encode(b"fleet-move-test-secret-0123456789").decode()
 BOX = 'hostname = "box.appliance.test"\ndomain = "appliance.test"\n'
@@ -31,39 +32,6 @@ def box_config(n: int, knot_port: int) -> str:
         f'catalog = "box{n}.catalog.fleet.test"\n'
         f'secondaries = [{{address = "127.0.0.1", port = {knot_port}, tsig_name = "xfr-key", tsig_secret = "{SECRET}"}}]\n'
     )
-
-
-def knot_config(tmp, knot_port: int, ports: dict[int, int]) -> str:
-    """Knot as the fleet's name server: one catalog per box, whose members
-    it transfers from that box."""
-    remotes = "".join(f"  - id: box{n}\n    address: 127.0.0.1@{port}\n    key: xfr-key\n" for n, port in ports.items())
-    templates = "".join(f"  - id: member{n}\n    storage: \"{tmp}/zones\"\n    master: box{n}\n    acl: notify\n" for n in ports)
-    zones = "".join(f"  - domain: box{n}.catalog.fleet.test\n    master: box{n}\n    acl: notify\n"
-                    f"    catalog-role: interpret\n    catalog-template: member{n}\n" for n in ports)
-    return f"""
-server:
-    rundir: "{tmp}"
-    listen: 127.0.0.1@{knot_port}
-database:
-    storage: "{tmp}"
-log:
-  - target: stderr
-    any: info
-key:
-  - id: xfr-key
-    algorithm: hmac-sha256
-    secret: {SECRET}
-remote:
-{remotes}acl:
-  - id: notify
-    address: 127.0.0.1
-    key: xfr-key
-    action: notify
-template:
-  - id: default
-    storage: "{tmp}/zones"
-{templates}zone:
-{zones}"""
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +53,9 @@ def fleet(tmp_path_factory):
             daemons[n] = Daemon(state, config, tmp / f"box{n}" / "daemon.log").start()
         knot_dir = tmp / "knot"
         (knot_dir / "zones").mkdir(parents=True)
-        (knot_dir / "knot.conf").write_text(knot_config(knot_dir, knot_port, {n: d.port("dns") for n, d in daemons.items()}))
+        (knot_dir / "knot.conf").write_text(catalog_consumer(
+            knot_dir, knot_port, SECRET,
+            {f"box{n}": (d.port("dns"), f"box{n}.catalog.fleet.test") for n, d in daemons.items()}))
         knot_log = open(knot_dir / "knot.log", "wb")
         knot = subprocess.Popen(["knotd", "-c", str(knot_dir / "knot.conf")], stdout=knot_log, stderr=subprocess.STDOUT)
 
