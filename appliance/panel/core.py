@@ -220,8 +220,22 @@ def moving(exc: Frozen, path: str) -> Response:
     move takes about a minute)."""
     if exc.moved and exc.target:
         return Response(307, b"", headers=[("location", f"https://{exc.target}{path}")])
-    return Response(503, b"<!DOCTYPE html><title>503</title><h1>503</h1>\n",
-                    headers=[("retry-after", str(MOVING_RETRY_SECONDS))])
+    return Response(503, MOVING_PAGE, headers=[("retry-after", str(MOVING_RETRY_SECONDS))])
+
+
+#: The page of that 503, in both of the panel's languages: the request's
+#: own is not known where the refusal is caught.
+MOVING_PAGE = (
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    "<title>Moving to another server</title></head><body><main>"
+    "<h1>Moving to another server</h1>"
+    "<p>This business is being moved to another server. Nothing was changed: try again in a minute.</p>"
+    "<div lang=\"fr\"><h2>Changement de serveur</h2>"
+    "<p>Cette entreprise est en cours de transfert vers un autre serveur. Rien n\u2019a été modifié : "
+    "réessayez dans une minute.</p></div>"
+    "</main></body></html>\n"
+).encode("utf-8")
 
 
 class Panel:
