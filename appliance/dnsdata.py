@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 from storage import box as boxdb
 from storage import directory
 from storage import dkim
+from storage import certs as certdb
 from storage import dnssec as dnssecdb
 from storage import freeze
 from storage import dns as dnsdb
 from storage.errors import TenantNotFound
 
-from . import dnssec, fleet, mailpolicy
-from .zones import TTL, BoxDns, BusinessDns, CustomRecord, Zone, assign_serials, build_zones
+from . import dnssec, fleet, mailpolicy, tlsa
+from .zones import TTL, BoxDns, BusinessDns, CustomRecord, Zone, assign_serials, build_zones, client_host, zone_for
 
 if TYPE_CHECKING:
     from appliance.app import App
@@ -93,7 +94,8 @@ def business_dns(conn: sqlite3.Connection, slug: str) -> BusinessDns:
     signing: dict[str, list] = {}
     for key in dnssecdb.keys(conn):
         signing.setdefault(key.domain, []).append(key)
-    return BusinessDns(slug, free, tuple(own), keys, records, {d: tuple(k) for d, k in signing.items()})
+    return BusinessDns(slug, free, tuple(own), keys, records, {d: tuple(k) for d, k in signing.items()},
+                       tlsa.keys_by_name(certdb.list_certificates(conn)))
 
 
 async def businesses(app: App) -> list[BusinessDns]:
@@ -191,6 +193,44 @@ def zone_keys(box: BoxDns, data: list[BusinessDns], box_keys: Mapping[str, tuple
     return out
 
 
+def served_keys(box_store: Any, settings: Any, box_certificate: Callable[[], tuple[Any, Any]]) -> tlsa.ServedKeys:
+    """The keys the box's TLS listeners present for its own names: the
+    certificates ACME issued for the box (the one named after the host
+    name is the default), else the ``[tls]`` or self-signed one (blocking)."""
+    rows = box_store.read_sync("certificates", certdb.list_certificates)
+    hostname = settings.box.hostname
+    own = next((r for r in rows if r["name"] == hostname and r.get("cert_pem") and r.get("key_pem")), None)
+    if own is not None:
+        default = tlsa.spki_sha256(own["key_pem"])
+    else:
+        with open(box_certificate()[1], "rb") as key_file:
+            default = tlsa.spki_sha256(key_file.read())
+    return tlsa.ServedKeys(default, tlsa.keys_by_name(rows))
+
+
+def publish_tlsa(settings: Any, zones: dict[str, Zone], keys: Mapping[str, tuple], box: BoxDns,
+                 data: list[BusinessDns], served: Callable[[], tlsa.ServedKeys]) -> None:
+    """With ``[dns] dnssec`` and ``tlsa`` on, the TLSA record of every MX
+    host name the zones give (the box host name; each domain's client host
+    name) in the zone that holds it, when that zone is signed
+    (:mod:`appliance.tlsa`)."""
+    if not (settings.dns.dnssec and settings.dns.tlsa):
+        return
+    signed = {origin for origin, found in keys.items() if any(k.state == "active" for k in found)}
+    hosts: list[tuple[str, Mapping[str, str]]] = [(box.hostname, {})]
+    if box.client_label:
+        hosts += [(client_host(box, domain), business.tls_keys)
+                  for business in data for domain in (business.free_domain, *business.own_domains) if domain]
+    chosen = None
+    for host, own in hosts:
+        zone = zone_for(zones, host)
+        if zone is None or zone.origin not in signed:
+            continue
+        chosen = chosen or served()
+        name, value = tlsa.record(host, chosen.for_name(host, own))
+        zone.add(name, "TLSA", value, box.address_ttl)
+
+
 def publish_keys(settings: Any, zones: dict[str, Zone], keys: Mapping[str, tuple], now: float) -> None:
     """With ``[dns] dnssec`` on, the key records and signing period of every
     zone that has an active key (``appliance.dnssec.publish_keys``)."""
@@ -219,6 +259,8 @@ async def zones(
         built = build_zones(box, data, challenges)
         keys = zone_keys(box, data, box_signing_keys(app.box, box) if app.settings.dns.dnssec else {})
         publish_keys(app.settings, built, keys, moment)
+        publish_tlsa(app.settings, built, keys, box, data,
+                     lambda: served_keys(app.box, app.settings, app.certificate_files))
         return built, assign_serials(built, previous), keys
 
     built, serials, keys = await asyncio.to_thread(build)

@@ -93,6 +93,8 @@ class BusinessDns:
     records: tuple[CustomRecord, ...] = ()
     #: domain -> its DNSSEC keys (``storage.dnssec.SigningKey``), oldest first.
     dnssec_keys: dict[str, tuple] = field(default_factory=dict)
+    #: name -> hash of the key its certificate holds (``appliance.tlsa``).
+    tls_keys: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

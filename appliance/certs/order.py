@@ -146,15 +146,19 @@ class Publishers:
     web: HttpChallenges | None = None
 
 
-async def issue(session: Session, wanted: Wanted, timeout: float, publishers: Publishers) -> Issued:
+async def issue(session: Session, wanted: Wanted, timeout: float, publishers: Publishers,
+                key_pem: str | None = None) -> Issued:
     """Run one order for ``wanted`` and return the issued certificate,
-    publishing its challenge answers through ``publishers``.
+    publishing its challenge answers through ``publishers``. ``key_pem``:
+    the key of the certificate being renewed, kept (the TLSA records that
+    name it stay true, :mod:`appliance.tlsa`); None: a new key.
 
     Raises OrderFailed (or the acme/requests error) when it does not work
     out; see :func:`describe`.
     """
     deadline = time.monotonic() + timeout
-    key_pem = await asyncio.to_thread(new_key_pem)
+    if key_pem is None:
+        key_pem = await asyncio.to_thread(new_key_pem)
     csr = acme_crypto.make_csr(key_pem.encode("ascii"), list(wanted.names))
     orderr = await asyncio.to_thread(retrying, session.client.new_order, csr)
     dns_values: dict[str, list[str]] = {}

@@ -262,7 +262,8 @@ class Renewer:
         try:
             if self.session is None:
                 self.session = await open_session(self.app)
-            issued = await asyncio.wait_for(issue(self.session, wanted, self.timeout, self.publishers), self.timeout + 30)
+            issued = await asyncio.wait_for(
+                issue(self.session, wanted, self.timeout, self.publishers, row.get("key_pem") or None), self.timeout + 30)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried later
@@ -290,6 +291,10 @@ class Renewer:
         log.info("certificate for %s issued by %s via %s in %.1fs, valid until %s",
                  ", ".join(wanted.names), issued.issuer, wanted.challenge, time.monotonic() - started, until)
         await self.load()
+        if issued.key_pem != row.get("key_pem"):
+            # A new key: the zones' TLSA records (appliance.tlsa) name it
+            # from the next rebuild, which a new generation starts.
+            await self.app.box.write("certificate key changed", boxdb.bump_generation)
         return True, f"{row['name']}: issued for {', '.join(wanted.names)} by {issued.issuer}, valid until {until}"
 
     def _ari_due(self, row: dict, now: float) -> bool:

@@ -133,7 +133,7 @@ class Services:
         self.people = People(self.stores)
         self.addresses = Addresses(self.stores)
         self.domains = Domains(self.stores)
-        self.dns = DnsRecords(self.stores)
+        self.dns = DnsRecords(self.stores, box_certificate)
         self.sites = Sites(self.stores)
         self.site_builder = SiteBuilder(self.stores)
         self.image_library = ImageLibrary(self.stores)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
 
 from storage import box as boxdb
 from storage import directory
@@ -19,7 +21,7 @@ from storage import dnssec as dnssecdb
 
 from storage import names
 from .. import dnssec
-from ..dnsdata import box_dns, box_signing_keys, business_dns, publish_keys, zone_keys
+from ..dnsdata import box_dns, box_signing_keys, business_dns, publish_keys, publish_tlsa, served_keys, zone_keys
 from ..errors import InvalidInput, NotFound
 from ..zones import (
     MAX_TTL, MIN_TTL, RECORD_TYPES, TTL, BoxDns, CustomRecord, Zone,
@@ -106,8 +108,11 @@ def _same_business(owner: str, slug: str | None, domain: str) -> None:
 
 
 class DnsRecords:
-    def __init__(self, stores: Stores):
+    def __init__(self, stores: Stores, box_certificate: Callable[[], tuple[Path, Path]]):
+        """``box_certificate``: the box certificate and key files
+        (``App.certificate_files``), whose key the TLSA records name."""
         self.stores = stores
+        self.box_certificate = box_certificate
 
     # -- zones -----------------------------------------------------------------
 
@@ -131,6 +136,8 @@ class DnsRecords:
         if stores.settings.dns.dnssec:
             keys = zone_keys(box, data, box_signing_keys(stores.box, box))
             publish_keys(stores.settings, built, keys, time.time())
+            publish_tlsa(stores.settings, built, keys, box, data,
+                         lambda: served_keys(stores.box, stores.settings, self.box_certificate))
         assign_serials(built, stores.box.read_sync("dns serials", boxdb.dns_serials))
         return box, built
 

@@ -311,3 +311,37 @@ def test_without_fleet_settings_the_box_is_its_own_fleet():
     assert fleet.nameservers(conf) == (("ns1.appliance.test", ("127.0.0.1",)), ("ns2.appliance.test", ("127.0.0.1",)))
     assert fleet.client_host(conf, "acme.example") == "box.appliance.test"
     assert fleet.free_domain(conf, "acme") == "acme.appliance.test"
+
+
+def _presented_key(port: int, server_name: str) -> str:
+    """SHA-256 of the public key our MX presents after STARTTLS to a client
+    asking for ``server_name`` (as a DANE sender does, RFC 7672 section 8.1)."""
+    import hashlib
+    import smtplib
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
+        client._host = server_name  # the name starttls() sends as SNI
+        client.starttls(context=context)
+        der = client.sock.getpeercert(binary_form=True)
+    spki = x509.load_der_x509_certificate(der).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest()
+
+
+@pytest.mark.parametrize("host", ["mail.acme.example", "mail.acme.fleet.test", "box.appliance.test"])
+def test_each_mx_host_has_a_signed_tlsa_record_matching_the_key_smtp_presents(fleet, host):
+    """DANE for our own MX (RFC 7672): `_25._tcp.<MX host> TLSA 3 1 1`, in
+    the signed zone that holds the name, names the key the SMTP listener
+    shows a client asking for that name."""
+    dig = fleet.dig
+    answer = dig("+short", f"_25._tcp.{host}", "TLSA").split()
+    assert answer[:3] == ["3", "1", "1"], answer
+    assert "".join(answer[3:]).lower() == _presented_key(fleet.daemon.port("smtp"), host)
+    assert "RRSIG" in dig("+dnssec", f"_25._tcp.{host}", "TLSA")

@@ -158,14 +158,17 @@ def test_unknown_name_and_no_name_get_the_box_certificate(acme: AcmeBox, listene
 
 
 def test_renew_replaces_the_served_certificate_without_restart(acme: AcmeBox) -> None:
-    """``appliance cert renew NAME`` gets a new certificate from the CA and every listener serves it at once."""
+    """``appliance cert renew NAME`` gets a new certificate (same key) from the CA and every listener serves it at once."""
     port = acme.daemon.port("imaps")
-    before = served_certificate(port, "www.bakery.test").serial_number
+    first = served_certificate(port, "www.bakery.test")
+    before, before_key = first.serial_number, first.public_key().public_numbers()
     pid = acme.daemon.proc.pid
     proc = acme.cli("cert", "renew", "www.bakery.test")
     assert proc.stdout.startswith("bakery.test: issued for bakery.test, *.bakery.test by Pebble Intermediate CA")
     after = served_certificate(port, "www.bakery.test")
     assert after.serial_number != before
+    # The key is kept, so the TLSA records that name it stay true (appliance.tlsa).
+    assert after.public_key().public_numbers() == before_key
     assert served_certificate(acme.daemon.port("submissions"), "bakery.test").serial_number == after.serial_number
     assert acme.daemon.proc.pid == pid and acme.daemon.proc.poll() is None
 

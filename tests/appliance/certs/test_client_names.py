@@ -48,3 +48,21 @@ def test_every_tls_port_serves_it_for_the_client_host_name(acme: AcmeBox, listen
     proc = subprocess.run(cmd, input=b"", capture_output=True, timeout=20)
     out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
     assert "Verify return code: 0 (ok)" in out, out
+
+
+def test_the_tlsa_record_of_the_client_host_name_follows_the_issued_key(acme: AcmeBox) -> None:
+    """Once pebble's certificate (with a key of its own) serves
+    mail.bakery.test, the signed zone's `_25._tcp.mail.bakery.test` TLSA
+    names that key - the one SMTP presents for the name - and no longer the
+    box certificate's."""
+    from tests.appliance.test_fleet import _presented_key
+    from tests.protocols.dns.digging import dig_runner
+
+    dig = dig_runner(acme.daemon.port("dns"))
+    presented = _presented_key(acme.daemon.port("smtp"), "mail.bakery.test")
+    assert presented != _presented_key(acme.daemon.port("smtp"), "no-certificate.example")
+
+    def published() -> str:
+        return "".join(dig("+short", "_25._tcp.mail.bakery.test", "TLSA").split()[3:]).lower()
+
+    wait_until(lambda: published() == presented, timeout=30, interval=0.5)
