@@ -75,11 +75,14 @@ KINDS = ("nameservers", "answers", "mx", "spf", "dkim", "dmarc", "mta-sts", "tls
 #: For TXT records: the prefix that tells ours from the other TXT records of a name.
 TXT_PREFIX = {"spf": "v=spf1", "dkim": "v=dkim1", "dmarc": "v=dmarc1", "mta-sts": "v=stsv1", "tls-rpt": "v=tlsrptv1",
               "dav": "path="}
+#: Records only a zone the box signs carries: DNSKEY, CDS and CDNSKEY are
+#: its keys, and a TLSA record is worthless unsigned; a domain whose DNS is
+#: elsewhere is never asked for them (its provider signs it, or not).
+SIGNED_ONLY = (*KEY_TYPES, "TLSA")
 #: Record types the generated zone holds that a check does not look at (CAA
 #: is advice to CAs, not something mail or clients need; SOA and NS are the
-#: delegation lines; DNSKEY, CDS and CDNSKEY are the box's DNSSEC keys, which
-#: a domain whose DNS is elsewhere does not carry: its provider signs it).
-NOT_LOOKED_UP = ("SOA", "CAA", "NS", *KEY_TYPES)
+#: delegation lines; and the signed-only ones).
+NOT_LOOKED_UP = ("SOA", "CAA", "NS", *SIGNED_ONLY)
 
 OK, MISSING, WRONG, UNKNOWN = "ok", "missing", "wrong", "unknown"
 
@@ -267,7 +270,7 @@ class DomainChecks:
             (ns, [r.data for r in listing.records if r.name == ns and r.type in ("A", "AAAA")])
             for ns in nameservers if _under(ns, domain)
         ]
-        records = [r for r in generated if r.type not in ("SOA", "NS", *KEY_TYPES)]
+        records = [r for r in generated if r.type not in ("SOA", "NS", *SIGNED_ONLY)]
         label = self.stores.settings.box.client_label
         records.sort(key=lambda r: (KINDS.index(kind_of(domain, r.name, r.type, label)), r.name, r.type))
         certificate = self._certificate(self.certificates.for_business(slug), domain)
