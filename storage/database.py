@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import sqlite_utils
 
-from .errors import DatabaseClosed, Frozen, StorageFull
+from .errors import DatabaseClosed, StorageFull
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -357,13 +357,17 @@ class Database:
                 if not keep:
                     conn.close()
         finally:
-            with self._lock:
-                self._inflight -= 1
-                quiet = not self._inflight
-                if quiet:
-                    self._quiet.notify_all()
+            self._one_done()
+
+    def _one_done(self) -> None:
+        """A read counted in flight has ended (run or cancelled)."""
+        with self._lock:
+            self._inflight -= 1
+            quiet = not self._inflight
             if quiet:
-                self._after_quiet()
+                self._quiet.notify_all()
+        if quiet:
+            self._after_quiet()
 
     def _after_quiet(self) -> None:
         # The last piece of work ended: finish a close that could not wait
@@ -396,15 +400,8 @@ class Database:
         # A read cancelled before a worker took it (its asyncio caller was
         # cancelled, say at shutdown) never runs :meth:`_read`, which is
         # what counts it done: count it here, or close() waits for ever.
-        if not future.cancelled():
-            return
-        with self._lock:
-            self._inflight -= 1
-            quiet = not self._inflight
-            if quiet:
-                self._quiet.notify_all()
-        if quiet:
-            self._after_quiet()
+        if future.cancelled():
+            self._one_done()
 
     async def read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a read-only snapshot and return its result."""

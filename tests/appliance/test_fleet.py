@@ -6,6 +6,7 @@ client set-up answers that tell a stranger nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import plistlib
 import subprocess
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from appliance import settings
 from appliance.app import App
 from appliance.errors import ConfigError
+from tests.appliance.certs.pebble import served_certificate
 from tests.conftest import TEST_CONFIG, Cli, Daemon
 from tests.protocols.dns.digging import dig_runner, wait_for_zone
 
@@ -316,21 +319,7 @@ def test_without_fleet_settings_the_box_is_its_own_fleet():
 def _presented_key(port: int, server_name: str) -> str:
     """SHA-256 of the public key our MX presents after STARTTLS to a client
     asking for ``server_name`` (as a DANE sender does, RFC 7672 section 8.1)."""
-    import hashlib
-    import smtplib
-    import ssl
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
-        client._host = server_name  # the name starttls() sends as SNI
-        client.starttls(context=context)
-        der = client.sock.getpeercert(binary_form=True)
-    spki = x509.load_der_x509_certificate(der).public_key().public_bytes(
+    spki = served_certificate(port, server_name, "smtp").public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(spki).hexdigest()
 
