@@ -33,7 +33,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from .account import Session, new_key_pem, retrying
-from .names import DNS01, HTTP01, Wanted
+from .names import DNS01, Wanted
 
 log = logging.getLogger(__name__)
 

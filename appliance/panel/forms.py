@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from wtforms import Form, PasswordField, SelectField, StringField
-from wtforms.validators import AnyOf, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 from wtforms import Form, PasswordField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp
+from wtforms.validators import AnyOf, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
 from appliance import apppasswords, passwords, twofactor
 from appliance.zones import MAX_TTL, MAX_TXT, MIN_TTL, RECORD_TYPES, TTL
