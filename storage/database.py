@@ -16,7 +16,9 @@ Contract (DESIGN section 3):
   code acknowledge after the data is on disk.
 * Reads go through :meth:`Database.read` / :meth:`Database.read_sync` and run
   on read-only connections (WAL readers never block the writer), opened when
-  needed; at most ``readers`` are kept between reads.
+  needed and kept between reads; those over ``readers`` (opened while reads
+  overlapped) are closed by :meth:`Database.trim_readers` once the file is
+  quiet.
 * The work runs on :class:`storage.workers.Workers` threads: the pool's,
   shared by every business file, or a few of the database's own. A quiet
   database holds connections, never threads.
@@ -351,7 +353,11 @@ class Database:
                     conn.execute("ROLLBACK")
             finally:
                 with self._lock:
-                    keep = not self._closed and len(self._idle_readers) < self.readers
+                    # Kept even over ``readers`` (at most one per worker can
+                    # exist): overlapping reads come back in bursts, and
+                    # opening a connection costs more than most reads. The
+                    # surplus goes when the file is quiet (:meth:`trim_readers`).
+                    keep = not self._closed
                     if keep:
                         self._idle_readers.append(conn)
                 if not keep:
@@ -462,6 +468,16 @@ class Database:
         self._writer_conn.close()
         if self._own_workers and not self._workers.inside:
             self._workers.shutdown()
+
+    def trim_readers(self) -> int:
+        """Close the idle read connections over ``readers`` (kept while
+        reads overlapped); returns how many. Safe at any time."""
+        with self._lock:
+            surplus = self._idle_readers[self.readers:]
+            del self._idle_readers[self.readers:]
+        for conn in surplus:
+            conn.close()
+        return len(surplus)
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (used before copying it).

@@ -51,6 +51,9 @@ OPEN_WAIT_SECONDS = 5.0
 #: out of the pool; each try reopens it, so a few always suffice unless the
 #: pool is far too small for the load.
 ATTEMPTS = 20
+#: An open file nobody used for this long keeps only ``readers`` read
+#: connections (see :meth:`TenantPool.evict_idle`).
+TRIM_SECONDS = 10.0
 
 
 class TenantPool:
@@ -230,11 +233,17 @@ class TenantPool:
         return [slug for slug, _ in stale]
 
     def evict_idle(self) -> int:
-        """Close files unused for ``idle_seconds``; returns how many."""
+        """Close files unused for ``idle_seconds``; returns how many. The
+        files left open that nobody used for :data:`TRIM_SECONDS` keep only
+        their ``readers`` read connections."""
         with self._lock:
             victims = self._victims_locked()
+            now = time.monotonic()
+            quiet = [db for db in self._open.values() if now - db.last_used > TRIM_SECONDS]
         for db in victims:
             db.close()
+        for db in quiet:
+            db.trim_readers()
         return len(victims)
 
     def close(self, slug: str) -> None:

@@ -176,3 +176,31 @@ def test_a_read_cancelled_before_it_ran_does_not_hold_close(tmp_path):
     closer.start()
     closer.join(10)
     assert not closer.is_alive(), "close() still waits for the cancelled read"
+
+
+def test_read_connections_opened_while_reads_overlap_are_kept_until_trimmed(tmp_path):
+    """Reads that overlap each open a connection; they are reused by the
+    next burst instead of reopened (opening costs more than most reads),
+    and trim_readers() leaves only ``readers`` of them."""
+    from storage.workers import Workers
+
+    workers = Workers(4, "overlap")
+    database = Database(tmp_path / "o.sqlite3", [KV], readers=1, workers=workers)
+    try:
+        seen: list[sqlite3.Connection] = []  # held, so no id is reused
+        for _burst in range(3):
+            together = threading.Barrier(4)
+
+            def overlapping(conn):
+                together.wait(10)
+                seen.append(conn)
+
+            for future in [database.submit_read("overlap", overlapping) for _ in range(4)]:
+                future.result(10)
+        assert len({id(c) for c in seen}) == 4, "the second and third bursts opened new connections"
+        assert database.trim_readers() == 3
+        assert database.trim_readers() == 0
+        assert database.read_sync("after", lambda c: c.execute("SELECT count(*) FROM kv").fetchone()[0]) == 0
+    finally:
+        database.close()
+        workers.shutdown()
