@@ -123,6 +123,8 @@ class App:
         #: set by the SMTP service, which owns the router, signer and queue.
         self.submission = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: Set when a change is made in this process: the watcher looks at once.
+        self._look_now = asyncio.Event()
         #: The protocol services started (:mod:`appliance.startup`).
         self.running = Running()
         self._watchers: list[Callable[[], Awaitable[None] | None]] = []
@@ -172,6 +174,7 @@ class App:
         :mod:`appliance.startup`); raises if any cannot bind, after stopping
         those already started."""
         self.loop = asyncio.get_running_loop()
+        self.core.stores.on_changed = self._changed_here
         self.loop_lag.start()
         self.generation = await self.box.read("generation", boxdb.generation)
         await self.catalog.refresh()
@@ -205,9 +208,19 @@ class App:
         tmp.write_text(json.dumps({"pid": os.getpid(), "listeners": self.listeners}, indent=2))
         os.replace(tmp, run / "listeners.json")
 
+    def _changed_here(self) -> None:
+        # Stores.changed in this process (a panel or API request): look now.
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._look_now.set)
+
     async def _watch(self) -> None:
         while True:
-            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                await asyncio.wait_for(self._look_now.wait(), WATCH_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._look_now.clear()
             try:
                 current = await self.box.read("generation", boxdb.generation)
             except Exception:  # noqa: BLE001 - keep watching

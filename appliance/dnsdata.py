@@ -8,6 +8,7 @@ thread, never on the loop) and by the DNS records service
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sqlite3
 import time
@@ -251,8 +252,8 @@ async def zones(
     """Every zone with its serial and, when signed, its key records; the
     serials to store and each zone's keys are returned too. Built in a
     thread (a thousand zones take seconds)."""
-    box = box_dns(app.settings)
-    previous = await app.box.read("dns serials", boxdb.dns_serials)
+    previous, announced = await app.box.read("dns serials", boxdb.zone_state)
+    box = dataclasses.replace(box_dns(app.settings), catalog_announced=announced)
     moment = time.time() if now is None else now
 
     def build() -> tuple[dict[str, Zone], dict[str, tuple[str, int]], dict[str, tuple]]:

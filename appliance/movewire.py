@@ -1,7 +1,7 @@
 """The sending side of a move between boxes: the other box's provisioning
 API over HTTPS, signed in with one of its API keys.
 
-Two calls, both under ``/api/v1/moves/<slug>`` of the target:
+Three calls, all under ``/api/v1/moves/<slug>`` of the target:
 
 * ``POST .../check`` with ``{"bytes": N}``: may a business file of N bytes
   come? Answered before the business is frozen here, so a wrong key, a
@@ -11,6 +11,9 @@ Two calls, both under ``/api/v1/moves/<slug>`` of the target:
   (RFC 9530): the target spools it to its state filesystem, checks the
   digest and the file, imports it and answers ``201`` only once it serves
   the business.
+* ``POST .../announce``: once this box has dropped the business's zones,
+  the target announces its catalog zone again, so the fleet's secondaries
+  take the zones from it (see :func:`appliance.zones.catalog_zone`).
 
 Every failure is a :class:`MoveFailed` whose message is one line an
 operator can act on ("target refused the API key", "target unreachable").
@@ -76,11 +79,21 @@ class Target:
     def check(self, slug: str, size: int) -> None:
         """Raise MoveFailed unless the target would take a file of ``size``
         bytes for business ``slug``."""
-        body = json.dumps({"bytes": size}).encode()
+        self._post(f"/api/v1/moves/{slug}/check", {"bytes": size})
+
+    def announce(self, slug: str) -> None:
+        """Ask the target, which serves business ``slug`` now, to announce
+        its catalog zone again; MoveFailed if it could not."""
+        self._post(f"/api/v1/moves/{slug}/announce", {})
+
+    def _post(self, path: str, document: dict) -> dict:
+        """POST ``document`` as JSON to ``path``; the JSON answer of a
+        ``200``, else MoveFailed saying why."""
+        body = json.dumps(document).encode()
         conn = self._connection(CONNECT_SECONDS)
         try:
             try:
-                conn.request("POST", f"/api/v1/moves/{slug}/check", body=body, headers=self._headers({
+                conn.request("POST", path, body=body, headers=self._headers({
                     "content-type": "application/json", "content-length": str(len(body))}))
                 status, answer = _answer(conn)
             except (OSError, http.client.HTTPException) as exc:
@@ -89,6 +102,7 @@ class Target:
             conn.close()
         if status != 200:
             raise MoveFailed(_refusal(self.host, status, answer))
+        return answer
 
     def send(self, slug: str, path: Path, digest: bytes, progress: Callable[[int, int], None] | None = None) -> dict:
         """PUT the file ``path`` (``digest``: its SHA-256) as business

@@ -49,9 +49,8 @@ def look(state_dir: str | Path, timeout: float = 5) -> dict:
     metrics = data.get("listeners", {}).get("metrics")
     if not metrics:
         raise NotHealthy("the daemon has no metrics listener ([listen] metrics_enabled) to ask /healthz")
-    host, port = metrics[0]
     # A wildcard listener answers on loopback too.
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    host, port = listener(state_dir, "metrics") or metrics[0]
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", "/healthz")
@@ -71,6 +70,22 @@ def look(state_dir: str | Path, timeout: float = 5) -> dict:
     return answer
 
 
+def listener(state_dir: str | Path, name: str) -> tuple[str, int] | None:
+    """The first address the running daemon of ``state_dir`` bound for
+    ``name`` (``"dns"``, ``"smtp"``...; a wildcard given as loopback), or
+    None when no daemon has written its listeners or it has none of that
+    name."""
+    try:
+        data = json.loads((Path(state_dir) / "run" / "listeners.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    bound = data.get("listeners", {}).get(name)
+    if not bound:
+        return None
+    host, port = bound[0]
+    return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), int(port)
+
+
 def wait_healthy(state_dir: str | Path, seconds: float) -> dict:
     """Look every :data:`INTERVAL` until the daemon answers ``ok`` or
     ``seconds`` have passed; the answer, or NotHealthy with the last reason."""
@@ -85,4 +100,4 @@ def wait_healthy(state_dir: str | Path, seconds: float) -> dict:
         time.sleep(INTERVAL)
 
 
-__all__ = ["NotHealthy", "look", "wait_healthy"]
+__all__ = ["NotHealthy", "listener", "look", "wait_healthy"]

@@ -74,6 +74,8 @@ class BoxDns:
     dmarc_reports: bool = False
     #: Name of the catalog zone listing every zone (RFC 9432); "": none.
     catalog: str = ""
+    #: How many times the catalog was announced (:func:`storage.box.announce_catalog`).
+    catalog_announced: int = 0
     #: ``(name server, addresses)``: the glue published for a name server
     #: that lies in a zone served here.
     glue: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -290,7 +292,7 @@ def build_zones(
             for value in values:
                 zone.add(f"{CHALLENGE_LABEL}.{name}", "TXT", _quote(value), CHALLENGE_TTL)
     if box.catalog and box.catalog not in zones:  # a business's zone of that name is never replaced
-        zones[box.catalog] = catalog_zone(box.catalog, list(zones))
+        zones[box.catalog] = catalog_zone(box.catalog, list(zones), box.catalog_announced)
     return zones
 
 
@@ -310,15 +312,25 @@ def member_id(origin: str) -> str:
     return hashlib.sha1(wire).hexdigest()  # noqa: S324 - a name, not a secret
 
 
-def catalog_zone(name: str, members: list[str]) -> Zone:
+def catalog_zone(name: str, members: list[str], announced: int = 0) -> Zone:
     """The catalog zone ``name`` listing ``members`` (RFC 9432 section 4):
     ``version`` TXT "2", one ``<id>.zones`` PTR per member zone, and the
     NS ``invalid.`` the RFC asks for (section 4.1: a catalog is not meant
     to be resolved). Its content, hence its serial, changes only when a
-    zone comes or goes."""
+    zone comes or goes, or when it is announced again.
+
+    ``announced`` (when not 0) is published as the custom property
+    ``announced.ext`` TXT (section 4.4.3: consumers ignore what is under
+    ``ext``). It changes when a business moved here from another box is
+    handed over: a consumer without ``coo`` (section 5.6; Knot 3.2) ignores
+    a member that another catalog still lists, and reads it again only when
+    this catalog changes - so the other box drops it, and this one then
+    changes its catalog (:meth:`appliance.services.moves.Moves.announce`)."""
     zone = Zone(name)
     zone.add(name, "NS", "invalid.")
     zone.add(f"version.{name}", "TXT", _quote(CATALOG_VERSION))
+    if announced:
+        zone.add(f"announced.ext.{name}", "TXT", _quote(str(announced)))
     for origin in sorted(members):
         if origin != name:
             zone.add(f"{member_id(origin)}.zones.{name}", "PTR", origin + ".")

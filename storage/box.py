@@ -75,6 +75,28 @@ def bump_generation(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
 
+def announce_catalog(conn: sqlite3.Connection) -> int:
+    """Count one more announcement of the box's catalog zone; returns the
+    count (the caller bumps the generation so the daemon rebuilds). The count is in the catalog's content
+    (:func:`appliance.zones.catalog_zone`), so its serial changes and the
+    secondaries transfer it whole and read every member again."""
+    conn.execute("INSERT INTO meta (key, value) VALUES ('catalog_announced', '1')"
+                 " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+    return catalog_announced(conn)
+
+
+def catalog_announced(conn: sqlite3.Connection) -> int:
+    """How many times the catalog was announced (0: never)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'catalog_announced'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def zone_state(conn: sqlite3.Connection) -> tuple[dict[str, tuple[str, int]], int]:
+    """What building the zones reads from the box file: the serials last
+    published (:func:`dns_serials`) and :func:`catalog_announced`."""
+    return dns_serials(conn), catalog_announced(conn)
+
+
 def mark_alive(conn: sqlite3.Connection, now: float) -> None:
     """Write the time of a health check: proves the box file takes writes."""
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('health_checked', ?)", (repr(now),))

@@ -146,6 +146,7 @@ USAGE_QUERY = (
 CSV_TYPE = "text/csv; charset=utf-8"
 MOVE_CHECK = _obj({"bytes": {"type": "integer", "description": "the size of the business file to come"}}, ("bytes",))
 MOVE_OK = _obj({"slug": SLUG, "bytes": INT}, ("slug", "bytes"))
+MOVE_ANNOUNCED = _obj({"slug": SLUG, "announced": INT}, ("slug", "announced"))
 
 _TYPES = {"string": str, "boolean": bool, "integer": int, "array": list}
 
@@ -412,6 +413,11 @@ async def receive_move(call: Call) -> Answer:
     return Answer(201, await _business(call, business.slug))
 
 
+async def announce_move(call: Call) -> Answer:
+    count = await call.run(call.core.moves.announce, call.params["slug"], actor=call.caller.actor)
+    return Answer(200, {"slug": call.params["slug"], "announced": count})
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/businesses", "listBusinesses", "The businesses, by slug, a page at a time",
           list_businesses, PAGE, errors=(401, 422, 429)),
@@ -483,6 +489,10 @@ ROUTES: tuple[Route, ...] = (
           "Take a business from another box: the body is its file (application/vnd.sqlite3), Repr-Digest its"
           " sha-256 (RFC 9530); answered once this box serves the business",
           receive_move, BUSINESS, status=201, write=True, errors=(400, 401, 403, 409, 413, 422, 429, 507)),
+    Route("POST", "/moves/{slug}/announce", "announceMove",
+          "Announce this box's catalog zone again, once the box a business moved from has dropped its zones"
+          " (so the fleet's secondaries take them from here)",
+          announce_move, MOVE_ANNOUNCED, write=True, errors=(401, 403, 404, 429)),
     Route("GET", "/openapi.json", "openapi", "This description", openapi, DOCUMENT, public=True),
 )
 

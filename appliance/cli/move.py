@@ -69,4 +69,6 @@ def _move(ctx) -> None:
     moved = ctx.core.moves.move(args.slug, Target(args.to, token.strip(), args.ca_file, args.address), actor=ctx.actor,
                                 progress=progress)
     ctx.emit(moved, lambda m: f"moved {m['slug']} to {m['target']}: {m['bytes']} bytes, sha-256 {m['sha256']},"
-                              f" writes refused for {m['seconds_frozen']} s")
+                              f" writes refused for {m['seconds_frozen']} s"
+                              + ("" if m["handed_over"] else "; the target did not announce its catalog: the fleet's"
+                                 " name servers take the zones from it when its catalog next changes"))

@@ -41,6 +41,9 @@ class Stores:
     state_dir: Path
     #: The App's one domain -> business cache (:mod:`appliance.catalog`).
     catalog: Catalog
+    #: Called (from any thread) after :meth:`changed`: the daemon's own
+    #: changes wake its generation watcher at once instead of at its next look.
+    on_changed: Callable[[], None] | None = None
 
     @property
     def box_domain(self) -> str:
@@ -109,5 +112,8 @@ class Stores:
 
     def changed(self, desc: str) -> None:
         """Tell a running daemon that a directory changed (it polls the box
-        generation and reloads routes, zones and queues within a second)."""
+        generation and reloads routes, zones and queues within a second;
+        at once for a change made inside it)."""
         self.write_box(desc, boxdb.bump_generation)
+        if self.on_changed is not None:
+            self.on_changed()

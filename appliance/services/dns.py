@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -131,14 +131,15 @@ class DnsRecords:
         for each in slugs:
             handle = stores.tenants.handle(each)
             data.append(handle.read_sync("dns records", lambda c, s=each: business_dns(c, s)))
-        box = box_dns(stores.settings)
+        previous, announced = stores.box.read_sync("dns serials", boxdb.zone_state)
+        box = replace(box_dns(stores.settings), catalog_announced=announced)
         built = build_zones(box, data)
         if stores.settings.dns.dnssec:
             keys = zone_keys(box, data, box_signing_keys(stores.box, box))
             publish_keys(stores.settings, built, keys, time.time())
             publish_tlsa(stores.settings, built, keys, box, data,
                          lambda: served_keys(stores.box, stores.settings, self.box_certificate))
-        assign_serials(built, stores.box.read_sync("dns serials", boxdb.dns_serials))
+        assign_serials(built, previous)
         return box, built
 
     def zone(self, domain: str, slug: str | None = None) -> ZoneListing:

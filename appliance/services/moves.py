@@ -16,7 +16,13 @@ The sending box (:meth:`Moves.move`):
 5. records the move in the marker: the business stays in this box's
    catalog, frozen, for ``[fleet] grace_days`` - mail still gets ``451``,
    web and DAV requests a redirect to the target - and then
-   :meth:`Moves.expire` moves the file to ``removed/``.
+   :meth:`Moves.expire` moves the file to ``removed/``;
+6. hands the zones over: once this box's daemon no longer serves them (so
+   its catalog zone no longer lists them), asks the target to announce its
+   own catalog (:meth:`Moves.announce`), twice a few seconds apart, so
+   that secondaries which ignored the target's listing while this box
+   still had the zones (RFC 9432 section 5.6: Knot 3.2 has no ``coo``)
+   take them from the target at once.
 
 Any failure before the target answered thaws the business here: it is
 served as before and the operator gets one line saying why.
@@ -34,14 +40,23 @@ import logging
 import os
 import shutil
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+from storage import box as boxdb
 from storage import freeze, names
 from storage.errors import StorageFull
 from storage.tenants import check_file, export_file
 
+from .. import probe
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from ..movewire import MoveFailed, Target
 from .base import Stores
@@ -55,6 +70,12 @@ ROOM_FACTOR = 1.1
 ROOM_SPARE = 64 << 20
 #: Bytes hashed at a time.
 CHUNK = 1 << 20
+#: How long a move waits for this box's DNS to stop serving the business's
+#: zones (the daemon reloads within a second or two) before handing them over.
+DROP_WAIT_SECONDS = 30.0
+#: Seconds between the two announcements asked of the target: the second
+#: covers a secondary that read the first before this box's removal.
+ANNOUNCE_AGAIN_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -66,10 +87,12 @@ class Moved:
     bytes: int
     sha256: str
     seconds_frozen: float
+    #: Whether the target announced its catalog (step 6 of the module doc).
+    handed_over: bool = True
 
     def as_dict(self) -> dict:
         return {"slug": self.slug, "target": self.target, "bytes": self.bytes, "sha256": self.sha256,
-                "seconds_frozen": round(self.seconds_frozen, 3)}
+                "seconds_frozen": round(self.seconds_frozen, 3), "handed_over": self.handed_over}
 
 
 def file_sha256(path: Path) -> bytes:
@@ -158,6 +181,8 @@ class Moves:
             raise Conflict(f"business {slug} is already frozen for a move to {found.target}"
                            + (" (moved)" if found.moved else ""))
         size = self.stores.tenants.path(slug).stat().st_size
+        business = self.stores.catalog.find_business_sync(slug)
+        domains = business.domains if business is not None else ()
         tell("check", 0, size)
         target.check(slug, size)
         work = self.stores.state_dir / "run"
@@ -184,10 +209,40 @@ class Moves:
         # The daemon reloads: the business's zones leave this box's DNS.
         self.stores.changed("tenant moved")
         frozen = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
+        tell("hand over", size, size)
+        handed_over = self._hand_over(slug, domains, target)
         tell("done", size, size)
         log.info("business %s moved by %s to %s: %d bytes, sha-256 %s, frozen %.1f s",
                  slug, actor, target.host, size, digest.hex(), frozen)
-        return Moved(slug, target.host, size, digest.hex(), frozen)
+        return Moved(slug, target.host, size, digest.hex(), frozen, handed_over)
+
+    def _hand_over(self, slug: str, domains: tuple[str, ...], target: Target) -> bool:
+        """Step 6 of the module doc; False (and a warning) if the target
+        could not announce its catalog."""
+        self._wait_dropped(domains)
+        try:
+            target.announce(slug)
+            time.sleep(ANNOUNCE_AGAIN_SECONDS)
+            target.announce(slug)
+        except MoveFailed as exc:
+            log.warning("business %s: the zones' handover to %s failed (%s); the fleet's secondaries take them "
+                        "from it when its catalog next changes", slug, target.host, exc)
+            return False
+        return True
+
+    def _wait_dropped(self, domains: tuple[str, ...]) -> None:
+        """Wait (at most :data:`DROP_WAIT_SECONDS`) until this box's running
+        daemon answers none of ``domains`` as a zone apex of its own; at
+        once when no daemon runs (it reads the files when it starts)."""
+        address = probe.listener(self.stores.state_dir, "dns")
+        if address is None:
+            return
+        deadline = time.monotonic() + DROP_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            if not any(_serves_apex(address, domain) for domain in domains):
+                return
+            time.sleep(0.1)
+        log.warning("this box still serves %s after %.0f s", ", ".join(domains), DROP_WAIT_SECONDS)
 
     def expire(self, now: datetime.datetime | None = None, *, actor: str = "fleet") -> list[Path]:
         """Remove (to ``removed/``) every business that moved away more
@@ -225,6 +280,18 @@ class Moves:
         if free < size * ROOM_FACTOR + ROOM_SPARE:
             raise StorageFull(f"no room here for {size} bytes ({free} free)")
 
+    def announce(self, slug: str, *, actor: str) -> int:
+        """Announce this box's catalog zone again for business ``slug``,
+        which moved here (step 6 of the module doc); returns the count of
+        announcements. NotFound unless the business is served here."""
+        business = self.stores.catalog.find_business_sync(names.slug(slug))
+        if business is None:
+            raise NotFound(f"no business {slug} here")
+        count = self.stores.box.write_sync("announce catalog", boxdb.announce_catalog)
+        self.stores.changed("catalog announced")
+        log.info("catalog announced for business %s by %s (%d)", business.slug, actor, count)
+        return count
+
     def receive(self, slug: str, spool: Path, digest: bytes, *, actor: str) -> Business:
         """Import the business file ``spool`` (received from another box,
         in the businesses' directory) as ``slug``, once its SHA-256 is
@@ -242,6 +309,18 @@ class Moves:
                                field="Repr-Digest")
         check_file(spool)
         return self.businesses.adopt_staged(spool, actor=actor, origin="another box", slug=slug, prepare=_unfreeze)
+
+
+def _serves_apex(address: tuple[str, int], domain: str) -> bool:
+    """Whether the DNS server at ``address`` answers ``domain``'s SOA as a
+    zone of its own (True too when it does not answer: not known dropped)."""
+    query = dns.message.make_query(domain, "SOA")
+    try:
+        answer = dns.query.udp(query, address[0], port=address[1], timeout=1.0)
+    except (OSError, dns.exception.DNSException):
+        return True
+    return answer.rcode() == dns.rcode.NOERROR and any(
+        rrset.rdtype == dns.rdatatype.SOA and rrset.name == query.question[0].name for rrset in answer.answer)
 
 
 def _unfreeze(path: Path) -> None:

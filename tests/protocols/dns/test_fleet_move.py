@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from appliance.movewire import MoveFailed, Target
 from tests.conftest import TEST_CONFIG, Cli, Daemon, free_port, stop_process
 from tests.knot import catalog_consumer
 
@@ -70,7 +71,7 @@ def fleet(tmp_path_factory):
                 assert time.monotonic() < deadline, f"{what}:\n" + (knot_dir / "knot.log").read_text()[-3000:]
                 time.sleep(0.3)
 
-        yield {"cli": clis, "dig": dig, "until": until, "tmp": tmp}
+        yield {"cli": clis, "dig": dig, "until": until, "tmp": tmp, "daemons": daemons}
     finally:
         if knot is not None:
             stop_process(knot)
@@ -117,3 +118,82 @@ def test_a_business_moves_between_boxes_behind_the_fleet_name_server(fleet):
     after = _world(dig)
     assert after["mail"] == after["free-mail"] == ["127.0.0.2"]
     assert {k: v for k, v in after.items() if "mail" not in k} == {k: v for k, v in before.items() if "mail" not in k}
+
+
+def test_a_zone_moved_with_tenant_move_stays_served_by_the_fleet_name_server(fleet):
+    """``appliance tenant move`` from box 1 to box 2 while the fleet name
+    server is asked for the business's SOA every 50 ms: Knot follows the
+    zone from box 1's catalog to box 2's.
+
+    Knot 3.2 ignores box 2's listing while box 1's catalog still has the
+    zone and has no ``coo`` (RFC 9432 section 5.6), so it drops the zone
+    when box 1 does and adds it again when box 2 announces its catalog,
+    which the move asks for as soon as box 1 no longer serves the zone.
+    The zone is unanswered only between the two (0.1-1 s here); before
+    the handover it was gone until box 2's catalog next changed, or it
+    never came back when box 2's listing reached Knot first."""
+    import threading
+
+    dig, until, cli = fleet["dig"], fleet["until"], fleet["cli"]
+    cli[1]("tenant", "add", "shoe", "--domain", "shoe.example")
+    until(lambda: dig("+short", "mail.shoe.example", "A").strip() == "127.0.0.1", "Knot did not learn shoe from box 1")
+    token = cli[2].json("apikey", "add", "fleet-1", "--scope", "write")["token"]
+    daemon2 = fleet["daemons"][2]
+    outages: list[float] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        down_since = None
+        while not stop.is_set():
+            answered = "NOERROR" in dig("+tries=1", "+time=1", "shoe.example", "SOA")
+            now = time.monotonic()
+            if not answered and down_since is None:
+                down_since = now
+            elif answered and down_since is not None:
+                outages.append(now - down_since)
+                down_since = None
+            time.sleep(0.05)
+        if down_since is not None:
+            outages.append(float("inf"))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        cli[1]("tenant", "move", "shoe", "--to", f"https://box2.boxes.test:{daemon2.port('https')}",
+               "--address", "127.0.0.1", "--ca-file", str(daemon2.ca_file), "--token-stdin", input=token + "\n")
+        until(lambda: dig("+short", "mail.shoe.example", "A").strip() == "127.0.0.2",
+              "Knot did not follow shoe to box 2", seconds=60)
+        time.sleep(3)
+    finally:
+        stop.set()
+        watcher.join(30)
+    print("outages (s):", outages)
+    assert len(outages) <= 1 and sum(outages) < 5.0, f"the fleet name server stopped serving shoe.example: {outages} s"
+
+
+def test_a_zone_listed_by_the_new_box_first_comes_back_when_it_announces_its_catalog(fleet):
+    """The race the handover settles: box 2 lists the zone while box 1
+    still does (Knot ignores box 2's listing), then box 1 drops it (Knot
+    drops the zone). Nothing brings it back until box 2 announces its
+    catalog through the moves API; then Knot serves it from box 2."""
+    dig, until, cli = fleet["dig"], fleet["until"], fleet["cli"]
+    knot_log = fleet["tmp"] / "knot" / "knot.log"
+    cli[1]("tenant", "add", "sock", "--domain", "sock.example")
+    until(lambda: dig("+short", "mail.sock.example", "A").strip() == "127.0.0.1", "Knot did not learn sock from box 1")
+    export = fleet["tmp"] / "sock.export"
+    cli[1]("tenant", "export", "sock", str(export))
+    cli[2]("tenant", "import", str(export))
+    until(lambda: "[sock.example.] member zone already configured by catalog, ignoring" in knot_log.read_text(),
+          "Knot did not see box 2's listing while box 1 had the zone")
+    cli[1]("tenant", "remove", "sock")
+    until(lambda: "NOERROR" not in dig("sock.example", "SOA"), "Knot kept sock after box 1 dropped it")
+    time.sleep(3)
+    assert "NOERROR" not in dig("sock.example", "SOA"), "Knot took the zone from box 2 without an announcement"
+
+    token = cli[2].json("apikey", "add", "fleet-sock", "--scope", "write")["token"]
+    daemon2 = fleet["daemons"][2]
+    box2 = Target(f"https://box2.boxes.test:{daemon2.port('https')}", token, str(daemon2.ca_file), "127.0.0.1")
+    box2.announce("sock")
+    until(lambda: dig("+short", "mail.sock.example", "A").strip() == "127.0.0.2", "Knot did not take sock from box 2")
+    with pytest.raises(MoveFailed, match="404|no business"):
+        box2.announce("nobody")
