@@ -369,7 +369,7 @@ class Router:
         parsed = await asyncio.to_thread(mime.for_storage, raw)
         report_for = {rcpt.slug for rcpt in recipients
                       if dmarcreports.is_reports_address(rcpt.address, self.reports_local_part)}
-        report = await self._report(raw, parsed.structure) if report_for else None
+        report = await self._report(raw, parsed.structure, report_for) if report_for else None
         if extra is not None:
             groups.setdefault(extra[0], [])
         check_inside = check_quota and len(groups) == 1
@@ -433,15 +433,17 @@ class Router:
         return delivered
 
 
-    async def _report(self, raw: bytes, structure: str) -> dmarcreports.Report | None:
-        """The DMARC aggregate report ``raw`` carries (read in a worker
-        thread), or None: none, or one that cannot be read (logged)."""
+    async def _report(self, raw: bytes, structure: str, slugs: set[str]) -> dmarcreports.Report | None:
+        """The DMARC aggregate report ``raw`` (for the reports address of
+        ``slugs``) carries, read in a worker thread; None when it carries
+        none or one that cannot be read (logged once)."""
+        who = ",".join(sorted(slugs))
         try:
             return await asyncio.to_thread(dmarcreports.read, raw, structure)
         except dmarcreports.BadReport as exc:
-            log.info("DMARC report not read: %s", exc)
+            log.info("%s: DMARC report not read: %s", who, exc)
         except Exception:  # noqa: BLE001 - a report must never fail a delivery
-            log.exception("DMARC report not read")
+            log.exception("%s: DMARC report not read", who)
         return None
 
     async def _plans(self, slug: str, raw: bytes, recipients: Sequence[Recipient], user_ids: list[int],
