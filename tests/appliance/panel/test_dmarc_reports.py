@@ -6,7 +6,9 @@ up (in English and French, in headless Chromium at a phone's width too).
 A report sent twice counts once; an entity bomb, a cut-off document, a
 gzip bomb and a report about a domain that is not the business's are
 delivered but not summed up, and the daemon goes on; staff and another
-business see nothing of it.
+business see nothing of it. On a daemon of its own with
+``[dns] dmarc_reports`` on, the DMARC record asks for the reports and the
+page waits for the first, then shows it.
 
 The business ``reportco`` is this module's own, so its reports are only
 those sent here."""
@@ -19,6 +21,7 @@ import imaplib
 import json
 import re
 import smtplib
+import subprocess
 import time
 from pathlib import Path
 
@@ -27,8 +30,9 @@ import pytest
 from appliance.panel import i18n
 from tests import nu
 from tests.browser import AXE, CHROMIUM, Browser
+from tests.conftest import TEST_CONFIG, Cli, Daemon
 
-from .conftest import PASSWORD, _no_verify
+from .conftest import PASSWORD, PanelClient, _no_verify
 from .test_browser import PHONE, _clean
 
 SLUG = "reportco"
@@ -247,3 +251,52 @@ def test_the_pages_pass_the_nu_html_checker(env, reportco, tmp_path):
             pages.append(path)
     messages = nu.errors(pages)
     assert messages == [], json.dumps(messages, indent=1)[:3000]
+
+
+@pytest.fixture(scope="module")
+def reports_on(tmp_path_factory):
+    """A daemon of its own with ``[dns] dmarc_reports = true``, and the
+    business ``onco`` (``on.example``, its owner Otto) on it."""
+    work = tmp_path_factory.mktemp("dmarc-on")
+    state = work / "state"
+    state.mkdir()
+    config = work / "appliance.toml"
+    config.write_text(TEST_CONFIG + "\n[dns]\ndmarc_reports = true\n")
+    cli = Cli(state, config)
+    cli("tenant", "add", "onco", "--name", "On Co", "--domain", "on.example")
+    cli("user", "add", "otto@on.example", "--password-stdin", input=PASSWORD + "\n")
+    daemon = Daemon(state, config, work / "daemon.log")
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def test_with_reports_on_the_domain_asks_for_them_and_the_page_waits_then_shows_one(reports_on):
+    """With ``dmarc_reports`` on, ``_dmarc.on.example`` asks for aggregate
+    reports at postmaster@on.example; before any arrives, Otto's page says
+    they are on and when the first comes; once Yahoo's report about
+    on.example is delivered there, the page sums it up."""
+    dig = subprocess.run(["dig", "+short", "+tries=1", "+time=2", "-p", str(reports_on.port("dns")), "@127.0.0.1",
+                          "_dmarc.on.example", "TXT"], capture_output=True, text=True, timeout=30)
+    assert "rua=mailto:postmaster@on.example" in dig.stdout, dig.stdout
+    otto = PanelClient(f"https://127.0.0.1:{reports_on.port('https')}")
+    assert otto.sign_in("otto@on.example").status_code == 303
+    waiting = otto.get("/mail/dmarc").text
+    assert "Reports are turned on: receivers send them to postmaster@ each of your domains" in waiting
+    xml = YAHOO.read_bytes().replace(b"reportco.example", b"on.example")
+    raw = report_message(YAHOO, "application/xml", "Report Domain: on.example", xml).replace(
+        REPORTS.encode(), b"postmaster@on.example")
+    for _ in range(40):  # the MX learns of the domain within a second or two
+        try:
+            with smtplib.SMTP("127.0.0.1", reports_on.port("smtp"), timeout=30) as smtp:
+                smtp.sendmail("dmarchelp@yahooinc.com", ["postmaster@on.example"], raw)
+            break
+        except smtplib.SMTPRecipientsRefused:
+            time.sleep(0.25)
+    else:
+        pytest.fail("the MX never took mail for on.example")
+    shown = otto.get("/mail/dmarc").text
+    assert "Mail that claimed to be from your domain: 5 messages; 100% passed." in shown
+    assert "Every server passed: this mail really came from you." in shown
