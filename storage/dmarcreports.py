@@ -115,6 +115,8 @@ class ReportRow:
     received: int
     records: int
     messages: int = 0
+    #: Of ``messages``, those that passed DMARC (DKIM or SPF passing as evaluated).
+    passed: int = 0
 
 
 def store(conn: sqlite3.Connection, report: ReportRow, records: Sequence[RecordRow], *,
@@ -164,8 +166,8 @@ _REPORT_COLUMNS = ("r.id, r.org_name, r.org_email, r.report_id, r.date_begin, r.
                    " r.pct, r.adkim, r.aspf, r.received, r.records")
 
 
-def _report(row: sqlite3.Row, messages: int = 0) -> ReportRow:
-    return ReportRow(*tuple(row)[:14], messages=messages)
+def _report(row: sqlite3.Row, messages: int = 0, passed: int = 0) -> ReportRow:
+    return ReportRow(*tuple(row)[:14], messages=messages, passed=passed)
 
 
 def reports_since(conn: sqlite3.Connection, since: int, limit: int = 500) -> list[ReportRow]:
@@ -203,7 +205,8 @@ def totals_since(conn: sqlite3.Connection, since: int) -> list[SourceTotal]:
 
 
 def report(conn: sqlite3.Connection, report_id: int, limit: int = 1000) -> tuple[ReportRow, list[RecordRow]] | None:
-    """One report and its first ``limit`` records (largest counts first), or None."""
+    """One report (its messages and those that passed counted over all its
+    records) and its first ``limit`` records (largest counts first), or None."""
     row = conn.execute(f"SELECT {_REPORT_COLUMNS} FROM dmarc_reports r WHERE r.id = ?", (report_id,)).fetchone()
     if row is None:
         return None
@@ -212,9 +215,10 @@ def report(conn: sqlite3.Connection, report_id: int, limit: int = 1000) -> tuple
         " ORDER BY count DESC, id LIMIT ?",
         (report_id, limit),
     ).fetchall()
-    messages = conn.execute("SELECT ifnull(sum(count), 0) FROM dmarc_records WHERE report = ?",
-                            (report_id,)).fetchone()[0]
-    return _report(row, messages), [RecordRow(*tuple(r)[:6], auth=json.loads(r[6])) for r in records]
+    messages, passed = conn.execute(
+        "SELECT ifnull(sum(count), 0), ifnull(sum(CASE WHEN dkim = 'pass' OR spf = 'pass' THEN count END), 0)"
+        " FROM dmarc_records WHERE report = ?", (report_id,)).fetchone()
+    return _report(row, messages, passed), [RecordRow(*tuple(r)[:6], auth=json.loads(r[6])) for r in records]
 
 
 def count(conn: sqlite3.Connection) -> int:

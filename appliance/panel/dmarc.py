@@ -78,6 +78,4 @@ async def report_page(ctx: Context) -> Response:
     if found is None:
         return ctx.not_found()
     report, records = found
-    passed = sum(r.count for r in records if r.dkim == "pass" or r.spf == "pass")
-    return ctx.render("dmarc_report.html", path=PAGE, report=report, records=records, passed=passed,
-                      **_helpers(ctx))
+    return ctx.render("dmarc_report.html", path=PAGE, report=report, records=records, **_helpers(ctx))

@@ -108,7 +108,8 @@ def test_a_zip_bomb_and_too_many_records_are_refused():
 
 def test_a_report_is_stored_once_and_summed_up(tmp_path):
     """The same report twice is kept once; the summary counts each
-    domain's messages, those that passed, and lists failing sources first."""
+    domain's messages, those that passed, and lists failing sources first;
+    one report's totals count every record however few are listed."""
     reports = [read(message(p, t)) for p, t in ((GOOGLE, "application/zip"), (MICROSOFT, "application/gzip"),
                                               (YAHOO, "text/xml"))]
     with business_file(tmp_path) as db:
@@ -119,6 +120,7 @@ def test_a_report_is_stored_once_and_summed_up(tmp_path):
         totals = db.read_sync("dmarc", lambda c: dmarcdb.totals_since(c, 0))
         kept = db.read_sync("dmarc", lambda c: dmarcdb.reports_since(c, 0))
         shown = db.read_sync("dmarc", lambda c: dmarcdb.report(c, ids[0]))
+        first_only = db.read_sync("dmarc", lambda c: dmarcdb.report(c, ids[0], limit=1))
     [summary] = dmarcreports.summarise(totals, kept)
     assert (summary.domain, summary.messages, summary.passed, summary.percent_passed) == (
         "reportco.example", 75, 70, 93)
@@ -126,7 +128,9 @@ def test_a_report_is_stored_once_and_summed_up(tmp_path):
     assert summary.reporters == {"google.com": 1, "Enterprise Outlook": 1, "Yahoo": 1}
     assert [s.dispositions for s in summary.failing_sources] == [{"quarantine": 3}, {"quarantine": 2}]
     report, records = shown
-    assert report.messages == 43 and [r.count for r in records] == [40, 3]
+    assert (report.messages, report.passed) == (43, 40) and [r.count for r in records] == [40, 3]
+    # Fewer records shown: the report's totals still count them all.
+    assert first_only[0] == report and [r.count for r in first_only[1]] == [40]
 
 
 def test_old_reports_and_reports_past_the_caps_are_dropped(tmp_path, monkeypatch):
