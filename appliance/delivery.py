@@ -17,7 +17,11 @@ section 4, "Routing: SMTP by recipient domain"):
 
 ``postmaster@`` every hosted domain is accepted (RFC 5321 section 4.5.1)
 and reaches the business's owner unless a user or alias of that name
-exists.
+exists. Mail to the reports address (:attr:`Router.reports_local_part` at
+any domain) that carries a DMARC aggregate report is delivered as any
+other, and the report's summary is kept in the same transaction
+(:mod:`appliance.dmarcreports`); a report that cannot be read is logged
+and the message delivered all the same.
 
 Which business a domain belongs to comes from the App's one catalog
 (:mod:`appliance.catalog`), which reloads when the box changes and looks
@@ -43,6 +47,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from storage import directory
 from storage import dkim as dkimdb
+from storage import dmarcreports as dmarcdb
 from storage import mail as maildb
 from storage import queue as queuedb
 from storage import sieve as sievedb
@@ -53,6 +58,7 @@ from storage.tenants import TenantHandle, TenantPool
 
 from storage import names
 
+from . import dmarcreports
 from . import mime
 from . import srs as srsmod
 from .errors import InvalidInput, LimitExceeded, NotFound, Suspended
@@ -210,6 +216,9 @@ class Router:
         #: Counts messages received and sent for billing
         #: (:class:`appliance.usagemeter.UsageMeter`); None: not counted.
         self.meter: Any = None
+        #: The local part that receives DMARC aggregate reports at every
+        #: domain (``[dns] reports_local_part``); "" reads none.
+        self.reports_local_part = ""
         self._handles: dict[str, TenantHandle] = {}
 
     async def refresh(self) -> None:
@@ -358,6 +367,9 @@ class Router:
         # Parsed once for every business, in a worker thread: not on the
         # loop, and not on the businesses' single writer threads.
         parsed = await asyncio.to_thread(mime.for_storage, raw)
+        report_for = {rcpt.slug for rcpt in recipients
+                      if dmarcreports.is_reports_address(rcpt.address, self.reports_local_part)}
+        report = await self._report(raw, parsed.structure, report_for) if report_for else None
         if extra is not None:
             groups.setdefault(extra[0], [])
         check_inside = check_quota and len(groups) == 1
@@ -392,7 +404,10 @@ class Router:
                     extra_fn(conn)
                 if not user_ids:
                     return [], [], 0
-                return _deliver_in(conn, raw, parsed, user_ids, mailbox, plans, carry)
+                done = _deliver_in(conn, raw, parsed, user_ids, mailbox, plans, carry)
+                if report is not None and slug in report_for:
+                    _keep_report(conn, slug, report)
+                return done
 
             stored, over, queued = await self.handle(slug).write("smtp deliver", write)
             if queued and self.wake is not None:
@@ -418,6 +433,19 @@ class Router:
         return delivered
 
 
+    async def _report(self, raw: bytes, structure: str, slugs: set[str]) -> dmarcreports.Report | None:
+        """The DMARC aggregate report ``raw`` (for the reports address of
+        ``slugs``) carries, read in a worker thread; None when it carries
+        none or one that cannot be read (logged once)."""
+        who = ",".join(sorted(slugs))
+        try:
+            return await asyncio.to_thread(dmarcreports.read, raw, structure)
+        except dmarcreports.BadReport as exc:
+            log.info("%s: DMARC report not read: %s", who, exc)
+        except Exception:  # noqa: BLE001 - a report must never fail a delivery
+            log.exception("%s: DMARC report not read", who)
+        return None
+
     async def _plans(self, slug: str, raw: bytes, recipients: Sequence[Recipient], user_ids: list[int],
                      mail_from: str) -> dict[int, Any]:
         """What the active scripts of ``user_ids`` say (read, then run in a
@@ -440,6 +468,27 @@ class Router:
         except Exception:  # noqa: BLE001 - mail rules must never lose mail
             log.exception("%s: mail rules could not run; message kept in INBOX", slug)
             return {}
+
+
+def _keep_report(conn: sqlite3.Connection, slug: str, report: dmarcreports.Report) -> None:
+    """Store ``report``'s summary in the delivery's transaction, if its
+    policy domain is one of the business's; a failure rolls back only this
+    (the message's copies stay) and is logged."""
+    meta = report.meta
+    try:
+        with savepoint(conn, "dmarc_report"):
+            domains = {d["name"] for d in directory.list_domains(conn)}
+            if meta.domain not in domains:
+                log.info("%s: DMARC report %r of %s is about %s, not a domain of the business; not kept",
+                         slug, meta.report_id, meta.org_name, meta.domain)
+                return
+            if dmarcdb.store(conn, meta, report.records) is None:
+                log.info("%s: DMARC report %r of %s kept already", slug, meta.report_id, meta.org_name)
+            else:
+                log.info("%s: DMARC report %r of %s for %s kept (%d records)", slug, meta.report_id,
+                         meta.org_name, meta.domain, len(report.records))
+    except Exception:  # noqa: BLE001 - a report must never fail a delivery
+        log.exception("%s: DMARC report %r of %s not kept", slug, meta.report_id, meta.org_name)
 
 
 def _by_tenant(recipients: Iterable[Recipient]) -> dict[str, list[int]]:

@@ -39,6 +39,7 @@ from . import plans
 from . import mtasts
 from . import freeze
 from . import dnssec
+from . import dmarcreports
 
 BOX_MIGRATIONS = (box.MIGRATIONS, certs.BOX_MIGRATIONS, sessions.MIGRATIONS, operators.MIGRATIONS, greylist.MIGRATIONS,
                   apikeys.MIGRATIONS, srs.MIGRATIONS, brand.MIGRATIONS, usage.BOX_MIGRATIONS, plans.MIGRATIONS,
@@ -67,6 +68,7 @@ TENANT_MIGRATIONS = (
     usage.MIGRATIONS,
     freeze.MIGRATIONS,
     dnssec.MIGRATIONS,
+    dmarcreports.MIGRATIONS,
 )
 
 #: fn(conn, slug) run in the transaction that creates a business.

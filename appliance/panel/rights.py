@@ -77,6 +77,8 @@ PARAMS.update(folder=r"[1-9][0-9]{0,11}", message=r"[1-9][0-9]{0,11}", part=r"[0
 PARAMS.update(week=r"[0-9]{4}-W[0-9]{2}", month=r"[0-9]{4}-[0-9]{2}")
 # An event: its calendar's random reference and its iCalendar UID.
 PARAMS["event"] = r"[^/\s]{1,255}"
+# A DMARC report kept in the business's file (its row id).
+PARAMS["report"] = r"[1-9][0-9]{0,11}"
 # A task list (its random reference) and a task's iCalendar UID.
 PARAMS.update(list=r"[0-9a-f]{16}", task=r"[^/\s]{1,255}")
 # A conversation: the row id of its first message (storage.mailthreads).
@@ -331,6 +333,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/senders", "GET", "senders.business_page", OWNERS),
     Route("/senders/add", "POST", "senders.business_add", OWNERS),
     Route("/senders/remove", "POST", "senders.business_remove", OWNERS),
+    # What receivers' DMARC aggregate reports say about the business's
+    # domains; one report ({report}: its id in the business's own file).
+    Route("/mail/dmarc", "GET", "dmarc.page", OWNERS),
+    Route("/mail/dmarc/{report}", "GET", "dmarc.report_page", OWNERS),
     # Webmail: the user's own mail. A {folder} or {message} that is not the
     # user's own is the 404.
     Route("/mail", "GET", "mail.index", SIGNED_IN),

@@ -111,6 +111,7 @@ async def start(app: App) -> SmtpService:
                    metrics=app.metrics)
     router = Router(app.catalog, app.tenants, publish=publish, sieve=rules, srs=srs)
     router.meter = app.usage_meter
+    router.reports_local_part = app.settings.dns.reports_local_part
     await router.refresh()
     app.on_change(router.refresh)
     verifier = Verifier(hostname, settings.resolver, float(settings.dns_timeout), settings.dmarc_reject)

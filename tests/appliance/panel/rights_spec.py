@@ -223,6 +223,8 @@ SPEC = {
     ("/senders", "GET"): OWNERS,
     ("/senders/add", "POST"): OWNERS,
     ("/senders/remove", "POST"): OWNERS,
+    ("/mail/dmarc", "GET"): OWNERS,
+    ("/mail/dmarc/{report}", "GET"): OWNERS,
     # Webmail: the user's own mail.
     ("/mail", "GET"): IN,
     ("/mail/compose", "GET"): IN,

@@ -89,11 +89,12 @@ def test_every_page_is_clean_in_english_and_french(env, browser, width):
     headings = {
         "en": {"/home": "Overview", "/password": "Change your password", "/sessions": "Your sessions",
                "/people": "People", "/people/add": "Add a person", "/people/bob@acme.example": "bob@acme.example",
-               "/agenda/week/2026-W50": "Agenda: week of Monday 7 December", "/no/such/page": "Page not found"},
+               "/agenda/week/2026-W50": "Agenda: week of Monday 7 December", "/mail/dmarc": "DMARC reports",
+               "/no/such/page": "Page not found"},
         "fr": {"/home": "Vue d’ensemble", "/password": "Changer votre mot de passe", "/sessions": "Vos sessions",
                "/people": "Personnes", "/people/add": "Ajouter une personne",
                "/people/bob@acme.example": "bob@acme.example", "/agenda/week/2026-W50": "Agenda : semaine du lundi 7 décembre",
-               "/no/such/page": "Page introuvable"},
+               "/mail/dmarc": "Rapports DMARC", "/no/such/page": "Page introuvable"},
     }
     _clean(browser.visit(base + "/"), "Sign in", browser)
     browser.fill("E-mail address", "ann@acme.example")

@@ -11,10 +11,12 @@ nothing; another business's session cookie does nothing here."""
 from __future__ import annotations
 
 import base64
+import email.message
 import html
 import itertools
 import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 import requests
@@ -52,7 +54,7 @@ def test_the_panel_table_is_the_specification():
     """Every route of the panel, with its method and who may use it, is exactly SPEC."""
     table = {(r.pattern, r.method): set(r.who) for r in rights.ROUTES}
     assert table == SPEC
-    assert len(table) == 228
+    assert len(table) == 230
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +190,9 @@ def _request_for(env, pattern: str, method: str, viewer: str) -> tuple[str, dict
             image = f"walk-{next(_victims)}.png"
             _add_acme_image(env, image)
         path = path.replace("{image}", image)
+    if "{report}" in pattern:
+        # A DMARC report of acme's; another business aims at it too.
+        path = path.replace("{report}", _acme_report(env))
     if "{folder}" in pattern:
         # One's own message; another business aims at bob's.
         path = _own_mail(env, pattern, path, VIEWERS[viewer] if viewer in (STAFF, OWNER) else "bob@acme.example")
@@ -373,7 +378,8 @@ def test_every_route_answers_each_viewer_as_the_matrix_says(env, before_the_walk
         role = _kind(viewer, pattern)
         sign_in_page = "/operator" if operator_route else "/"
         if viewer == "other-owner" and any(p in pattern for p in ("{address}", "{app}", "{domain}", "{uid}", "{page}", "{file}",
-                                                                  "{folder}", "{image}", "{deal}", "{calendar}", "{list}")):
+                                                                  "{folder}", "{image}", "{deal}", "{calendar}", "{list}",
+                                                                  "{report}")):
             assert reply.status_code == 404, cell
             assert reply.content == missing.content, cell
         elif role in allowed:
@@ -461,6 +467,32 @@ def _own_mail(env, pattern: str, path: str, address: str) -> str:
             conn.close()
         path = path.replace("{thread}", str(thread))
     return path
+
+
+_reports: list[str] = []
+
+
+def _acme_report(env) -> str:
+    """The id of a DMARC aggregate report about acme.example, delivered
+    once over the MX port to acme's reports address (its owner's INBOX)."""
+    if not _reports:
+        from .webmail_client import deliver
+
+        fixture = Path(__file__).resolve().parents[2] / "fixtures" / "dmarc" / "yahoo.com!reportco.example!1764979200!1765065599.xml"
+        xml = fixture.read_bytes().replace(b"reportco.example", b"acme.example").replace(
+            b"1765065599.738124", b"walk-acme-report")
+        msg = email.message.EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "dmarchelp@yahooinc.com", "postmaster@acme.example", "Report domain: acme.example"
+        msg.set_content("Aggregate report.\n")
+        msg.add_attachment(xml, maintype="application", subtype="xml", filename="yahoo.com!acme.example!1!2.xml")
+        deliver(env, "postmaster@acme.example", "", raw=msg.as_bytes(), sender="dmarchelp@yahooinc.com")
+        conn = sqlite3.connect(env.state / "tenants" / "acme.sqlite3", timeout=10)
+        try:
+            (found,) = conn.execute("SELECT id FROM dmarc_reports WHERE report_id = 'walk-acme-report'").fetchone()
+        finally:
+            conn.close()
+        _reports.append(str(found))
+    return _reports[0]
 
 
 def _forget_languages(env, slug: str, addresses: list[str]) -> None:
