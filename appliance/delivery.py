@@ -285,7 +285,8 @@ class Router:
             raise NotHosted("relaying denied")
         try:
             handle = self.handle(slug)
-            state, user_ids, over, rules, listed = await handle.read(
+            # A few indexed lookups: on the loop (see Database.read_quick).
+            state, user_ids, over, rules, listed = await handle.read_quick(
                 "smtp rcpt", lambda c: _recipient_check(c, clean, size, sender))
         except TenantNotFound:
             raise NotHosted("relaying denied") from None
@@ -454,8 +455,11 @@ class Router:
 
     async def _plans(self, slug: str, raw: bytes, recipients: Sequence[Recipient], user_ids: list[int],
                      mail_from: str) -> dict[int, Any]:
-        """What the active scripts of ``user_ids`` say (read, then run in a
-        worker thread); a failure here keeps the message in INBOX."""
+        """What the active scripts of ``user_ids`` say; a failure here keeps
+        the message in INBOX. The scripts are read on the loop (a few
+        lookups, see Database.read_quick) and run there too unless one may
+        sign a message (vacation, redirect, reject: a DKIM signature is
+        milliseconds of CPU), which runs in a worker thread."""
         sieve = self.sieve
         assert sieve is not None
         rcpt_of: dict[int, str] = {}
@@ -467,10 +471,12 @@ class Router:
             # Nobody had an active script at RCPT time: no read for rules.
             return {}
         try:
-            scripts = await self.handle(slug).read("sieve scripts", lambda c: sieve.read_scripts(c, user_ids))
+            scripts = await self.handle(slug).read_quick("sieve scripts", lambda c: sieve.read_scripts(c, user_ids))
             if not scripts:
                 return {}
-            return await asyncio.to_thread(sieve.evaluate_all, slug, raw, scripts, rcpt_of, mail_from)
+            if any(sieve.may_sign(script) for script in scripts.values()):
+                return await asyncio.to_thread(sieve.evaluate_all, slug, raw, scripts, rcpt_of, mail_from)
+            return sieve.evaluate_all(slug, raw, scripts, rcpt_of, mail_from)
         except Exception:  # noqa: BLE001 - mail rules must never lose mail
             log.exception("%s: mail rules could not run; message kept in INBOX", slug)
             return {}

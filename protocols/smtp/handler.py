@@ -182,11 +182,18 @@ class Handler:
         Either failing lets mail through rather than lose it."""
         sender = _reverse_path(envelope)
         ip = _peer_ip(session)
+        passed = None
         try:
             if envelope.trusted is None:
                 # The envelope sender check has passed: a hosted sender is ours.
                 hosted = bool(sender) and await self.router.is_hosted(sender.rpartition("@")[2])
-                envelope.trusted = hosted or await self.greylist.wrote_to(sender)
+                if hosted:
+                    envelope.trusted = True
+                elif self.greylist.applies(ip):
+                    # One read for both questions of the first recipient.
+                    envelope.trusted, passed = await self.greylist.look(ip, sender, address)
+                else:
+                    envelope.trusted = await self.greylist.wrote_to(sender)
             if envelope.trusted:
                 return None
             if self.blocklists.enabled:
@@ -196,8 +203,8 @@ class Handler:
                              listing.zone, listing.code)
                     self.app.metrics.dnsbl_hits.labels(zone=listing.zone).inc()
                     return replies.blocklisted(ip, listing.zone)
-            if self.greylist.enabled and not self.greylist.exempt_client(ip):
-                wait = round(await self.greylist.wait(ip, sender, address))
+            if self.greylist.applies(ip):
+                wait = round(await self.greylist.wait(ip, sender, address, passed))
                 self.app.metrics.greylist.labels(result="deferred" if wait else "passed").inc()
                 if wait:
                     log.info("%r: RCPT TO <%s> from <%s> greylisted for %ds", session.peer, address, sender, wait)
