@@ -28,6 +28,8 @@ def source_of(address: object) -> str:
     host = getattr(address, "host", address)
     if not isinstance(host, str):
         return "?"
+    if ":" not in host:
+        return host  # IPv4 (or no address at all): nothing to normalise, no parsing per connection
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:

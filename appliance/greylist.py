@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sqlite3
 
 from storage import greylist as greydb
 from storage.database import Database
@@ -64,17 +65,38 @@ class Greylist:
             return False
         return any(address in net for net in self.exempt)
 
-    async def wait(self, ip: str, sender: str, recipient: str) -> float:
+    def applies(self, ip: str) -> bool:
+        """Whether mail from client ``ip`` is greylisted at all."""
+        return self.enabled and not self.exempt_client(ip)
+
+    async def look(self, ip: str, sender: str, recipient: str) -> tuple[bool, bool]:
+        """``(``:meth:`wrote_to` ``sender, the triplet passed lately)`` in one
+        read of the box database: the first recipient of a message asks both."""
+        s = self.settings
+        network, sender, recipient = network_of(ip), sender.lower(), recipient.lower()
+
+        def read(conn: sqlite3.Connection) -> tuple[bool, bool]:
+            return (bool(sender) and greydb.is_correspondent(conn, sender),
+                    greydb.passed_lately(conn, network, sender, recipient, pass_seconds=s.pass_days * 86_400,
+                                         refresh_seconds=RENEW_SECONDS))
+
+        # Two lookups by primary key: on the loop (see Database.read_quick).
+        return await self.box.read_quick("greylist look", read)
+
+    async def wait(self, ip: str, sender: str, recipient: str, passed: bool | None = None) -> float:
         """Seconds before a retry of this delivery attempt will be accepted;
         0 if it may go on now. Records the attempt (box database). The
         caller has already let trusted senders (:meth:`wrote_to`, hosted
-        ones) through."""
-        if not self.enabled or self.exempt_client(ip):
+        ones) through. ``passed``: what :meth:`look` said of the triplet
+        (None: read it here)."""
+        if not self.applies(ip):
             return 0.0
         s = self.settings
         network, sender, recipient = network_of(ip), sender.lower(), recipient.lower()
-        if await self.box.read("greylist passed", lambda c: greydb.passed_lately(
-                c, network, sender, recipient, pass_seconds=s.pass_days * 86_400, refresh_seconds=RENEW_SECONDS)):
+        if passed is None:
+            passed = await self.box.read_quick("greylist passed", lambda c: greydb.passed_lately(
+                c, network, sender, recipient, pass_seconds=s.pass_days * 86_400, refresh_seconds=RENEW_SECONDS))
+        if passed:
             return 0.0
         verdict, seconds = await self.box.write("greylist", lambda c: greydb.check(
             c, network, sender, recipient, delay=s.delay,
@@ -85,7 +107,8 @@ class Greylist:
         """Whether a user of the box wrote to ``sender`` lately."""
         if not sender:
             return False
-        return await self.box.read("greylist correspondent", lambda c: greydb.is_correspondent(c, sender.lower()))
+        return await self.box.read_quick("greylist correspondent",
+                                         lambda c: greydb.is_correspondent(c, sender.lower()))
 
     async def remember(self, addresses: list[str]) -> None:
         """Note remote addresses a user wrote to: their mail is not delayed

@@ -84,9 +84,11 @@ def for_storage(raw: bytes) -> Parsed:
     the structure tree as JSON, the ENVELOPE wire form and the indexed
     header fields. CPU work proportional to the message: call it before
     the write, off the event loop for anything but tiny messages."""
-    tree = parse(raw)
-    return Parsed(json.dumps(tree, separators=(",", ":")), envelope_wire(tree["env"]), indexed_headers(raw),
-                  history_addresses(tree["env"]), threadkeys.keys(raw))
+    # The top header block is parsed once for the tree, the ENVELOPE, the
+    # indexed fields and the thread keys (it was a third of the time).
+    tree, head = _parse(raw)
+    return Parsed(json.dumps(tree, separators=(",", ":")), envelope_wire(tree["env"]), _indexed(head),
+                  history_addresses(tree["env"]), threadkeys.keys_of(head))
 
 
 def history_addresses(env: dict[str, Any]) -> tuple[tuple[str, bool], ...]:
@@ -106,7 +108,10 @@ def indexed_headers(raw: bytes) -> dict[str, str | None]:
     if end < 0:
         end = raw.find(b"\n\n")
     head = raw if end < 0 else raw[: end + 2]
-    parsed = _HEADER_PARSER.parsebytes(head)
+    return _indexed(_HEADER_PARSER.parsebytes(head))
+
+
+def _indexed(parsed: Message) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in INDEXED_HEADERS:
         value = parsed.get(name)
@@ -116,15 +121,24 @@ def indexed_headers(raw: bytes) -> dict[str, str | None]:
 
 def parse(raw: bytes) -> dict[str, Any]:
     """The structure tree of a whole message (see module doc)."""
-    node = _part(raw, 0, len(raw), "text/plain", 0, _Budget())
-    node["env"] = envelope(_headers(raw, 0, node["b"]))
-    return node
+    return _parse(raw)[0]
 
 
-def _part(raw: bytes, start: int, end: int, default: str, depth: int, budget: _Budget) -> dict[str, Any]:
+def _parse(raw: bytes) -> tuple[dict[str, Any], Message]:
+    """The structure tree and the parsed top header block."""
+    body = _body_start(raw, 0, len(raw))
+    headers = _headers(raw, 0, body)
+    node = _part(raw, 0, len(raw), "text/plain", 0, _Budget(), (body, headers))
+    node["env"] = envelope(headers)
+    return node, headers
+
+
+def _part(raw: bytes, start: int, end: int, default: str, depth: int, budget: _Budget,
+          top: tuple[int, Message] | None = None) -> dict[str, Any]:
     budget.parts += 1
-    body = _body_start(raw, start, end)
-    headers = _headers(raw, start, body)
+    body, headers = top if top is not None else (_body_start(raw, start, end), None)
+    if headers is None:
+        headers = _headers(raw, start, body)
     if headers.get("content-type") is None:
         ctype = default
     else:

@@ -1,5 +1,6 @@
 """What a business's and its users' sender lists say about one sender, for
-one recipient, at RCPT time on the MX.
+one recipient, at RCPT time on the MX (read with the recipient itself:
+:meth:`appliance.delivery.Router.recipient`).
 
 Semantics (the one place they are decided):
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from storage import senderlists as listdb
-from storage.tenants import TenantHandle
 
 BLOCK = "block"
 ALLOW = "allow"
@@ -65,13 +65,3 @@ def verdict(rows: Sequence[listdb.EntryRow], user_ids: Sequence[int]) -> str | N
     if per_user and all(v == ALLOW for v in per_user):
         return ALLOW
     return None
-
-
-async def check(handle: TenantHandle, user_ids: Sequence[int], sender: str) -> str | None:
-    """What the lists of the business behind ``handle`` say about mail from
-    ``sender`` to a recipient reaching ``user_ids``: ``block``, ``allow`` or None."""
-    candidates = keys(sender)
-    if not candidates:
-        return None
-    rows = await handle.read("smtp sender lists", lambda c: listdb.matching(c, user_ids, candidates))
-    return verdict(rows, user_ids)

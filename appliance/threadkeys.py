@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
@@ -52,7 +53,11 @@ def keys(raw: bytes) -> str:
     end = raw.find(b"\r\n\r\n")
     if end < 0:
         end = raw.find(b"\n\n")
-    head = _PARSER.parsebytes(raw if end < 0 else raw[: end + 2])
+    return keys_of(_PARSER.parsebytes(raw if end < 0 else raw[: end + 2]))
+
+
+def keys_of(head: Message) -> str:
+    """:func:`keys` of a header block already parsed (compat32 policy)."""
     references = _ids(head.get("references"))
     if len(references) > MAX_IDS - 3:
         references = references[:1] + references[-(MAX_IDS - 4):]

@@ -245,6 +245,12 @@ def list_mailboxes(conn: sqlite3.Connection, user_id: int) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+def mailbox_names(conn: sqlite3.Connection, user_id: int) -> frozenset[str]:
+    """The names of a user's mailboxes (no counts: read at every delivery
+    a Sieve script sees)."""
+    return frozenset(r[0] for r in conn.execute("SELECT name FROM mailboxes WHERE user_id = ?", (user_id,)))
+
+
 def store_body(conn: sqlite3.Connection, raw: bytes, parsed: Parsed) -> int:
     """Store a message once per business with what the caller parsed out
     of it (:class:`Parsed`), its addresses in the mail history's index

@@ -351,6 +351,17 @@ class TenantHandle:
                     raise
         raise AssertionError("unreachable")
 
+    async def read_quick(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """:meth:`storage.database.Database.read_quick` when the file is
+        open; otherwise :meth:`read` (opening a file is not for the loop)."""
+        db = self.pool.get_open(self.slug)
+        if db is not None:
+            try:
+                return await db.read_quick(desc, fn)
+            except DatabaseClosed:
+                pass  # closed under us: read as usual, which opens it again
+        return await self.read(desc, fn)
+
     async def write(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         for attempt in range(ATTEMPTS):
             try:

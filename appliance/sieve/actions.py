@@ -149,14 +149,20 @@ class Filter:
         of the business file)."""
         out = {}
         for user_id, (name, text) in sievedb.active_scripts(conn, user_ids).items():
-            boxes = frozenset(b["name"] for b in maildb.list_mailboxes(conn, user_id))
+            boxes = maildb.mailbox_names(conn, user_id)
             own = directory.addresses_of(conn, user_id)
             keys = {}
-            if "vacation" in text or "redirect" in text or "reject" in text:
+            if _may_sign(text):
                 for domain in {a.rpartition("@")[2] for a in own}:
                     keys[domain] = dkimdb.key_for(conn, domain)
             out[user_id] = (name, text, own, boxes, keys)
         return out
+
+    @staticmethod
+    def may_sign(script: tuple) -> bool:
+        """Whether running a script read by :meth:`read_scripts` may build
+        and sign a message (a vacation reply, a redirect, a refusal)."""
+        return _may_sign(script[1])
 
     def evaluate_all(self, slug: str, raw: bytes, scripts: dict, rcpt_of: dict[int, str], mail_from: str) -> dict[int, Plan]:
         """Run every script (in a worker thread: parsing and matching are
@@ -445,3 +451,9 @@ def _decoded(value: str) -> str:
         return str(email.header.make_header(email.header.decode_header(value)))
     except (ValueError, LookupError, UnicodeError):
         return value
+
+
+def _may_sign(text: str) -> bool:
+    # A word test on the script's text: a script that names none of these
+    # actions cannot run them.
+    return "vacation" in text or "redirect" in text or "reject" in text

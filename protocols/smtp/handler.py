@@ -66,6 +66,8 @@ class Handler:
         self.user_limit = app.settings.smtp.user_messages_per_day
         self.greylist = Greylist(app.settings.greylist, app.box)
         self.blocklists = Blocklists(app.settings.dnsbl, app.settings.smtp.resolver)
+        #: The MX's received-mail counter, looked up once (a labels() call per message shows in profiles).
+        self._mx_received = app.metrics.mail_received.labels(listener="mx")
 
     # -- AUTH (called by Server._login) ------------------------------------
 
@@ -125,11 +127,12 @@ class Handler:
         if not address.isascii() and not envelope.smtp_utf8:
             return replies.UTF8_REQUIRED
         try:
-            rcpt = None
+            rcpt = sender = None
             if self.kind == "smtp":
                 await self._check_envelope_sender(session, envelope)
                 # A bounce of mail we forwarded, to its SRS return address.
-                rcpt = await self.router.returned(address, envelope.declared_size)
+                sender = _reverse_path(envelope)
+                rcpt = await self.router.returned(address, envelope.declared_size, sender)
                 if isinstance(rcpt, Returned):
                     refusal = await self._mx_policy(session, envelope, address) if (
                         self.greylist.enabled or self.blocklists.enabled) else None
@@ -140,7 +143,9 @@ class Handler:
                     envelope.rcpt_tos.append(address)
                     return replies.OK_RCPT
             if rcpt is None:
-                rcpt = await self.router.recipient(address, envelope.declared_size)
+                # The MX reads the sender lists with the recipient (one read).
+                rcpt = await self.router.recipient(address, envelope.declared_size,
+                                                   sender if self.kind == "smtp" else None)
         except delivery.NotHosted:
             if self.kind == "smtp":
                 log.info("%r: relaying to <%s> denied", session.peer, address)
@@ -158,7 +163,7 @@ class Handler:
             self.app.metrics.refused(exc)
             return replies.for_error(exc, stage="rcpt")
         if self.kind == "smtp":
-            listed = await self._sender_lists(session, envelope, rcpt)
+            listed = rcpt.listed
             if listed == senderlists.BLOCK:
                 log.info("%r: RCPT TO <%s> refused: sender <%s> is blocked", session.peer, address, envelope.mail_from)
                 self.app.metrics.refused("sender_blocked")
@@ -171,27 +176,24 @@ class Handler:
         envelope.rcpt_tos.append(address)
         return replies.OK_RCPT
 
-    async def _sender_lists(self, session: Session, envelope: Envelope, rcpt: Recipient) -> str | None:
-        """What the allow and block lists of the recipient's business and
-        users say about the envelope sender (``appliance.senderlists``).
-        Unreadable lists decide nothing: the other checks still run."""
-        try:
-            return await senderlists.check(self.router.handle(rcpt.slug), rcpt.user_ids, _reverse_path(envelope))
-        except Exception:  # noqa: BLE001 - fail open, logged
-            log.exception("%r: sender lists unavailable for <%s>", session.peer, rcpt.address)
-            return None
-
     async def _mx_policy(self, session: Session, envelope: Envelope, address: str) -> str | None:
         """DNS blocklists, then greylisting (``appliance.dnsbl``,
         ``appliance.greylist``): the refusal for this recipient, or None.
         Either failing lets mail through rather than lose it."""
         sender = _reverse_path(envelope)
         ip = _peer_ip(session)
+        passed = None
         try:
             if envelope.trusted is None:
                 # The envelope sender check has passed: a hosted sender is ours.
                 hosted = bool(sender) and await self.router.is_hosted(sender.rpartition("@")[2])
-                envelope.trusted = hosted or await self.greylist.wrote_to(sender)
+                if hosted:
+                    envelope.trusted = True
+                elif self.greylist.applies(ip):
+                    # One read for both questions of the first recipient.
+                    envelope.trusted, passed = await self.greylist.look(ip, sender, address)
+                else:
+                    envelope.trusted = await self.greylist.wrote_to(sender)
             if envelope.trusted:
                 return None
             if self.blocklists.enabled:
@@ -201,8 +203,8 @@ class Handler:
                              listing.zone, listing.code)
                     self.app.metrics.dnsbl_hits.labels(zone=listing.zone).inc()
                     return replies.blocklisted(ip, listing.zone)
-            if self.greylist.enabled and not self.greylist.exempt_client(ip):
-                wait = round(await self.greylist.wait(ip, sender, address))
+            if self.greylist.applies(ip):
+                wait = round(await self.greylist.wait(ip, sender, address, passed))
                 self.app.metrics.greylist.labels(result="deferred" if wait else "passed").inc()
                 if wait:
                     log.info("%r: RCPT TO <%s> from <%s> greylisted for %ds", session.peer, address, sender, wait)
@@ -321,7 +323,7 @@ class Handler:
             "%r: from <%s> stored %d copies for %d recipients in %s in %.3fs",
             session.peer, envelope.mail_from, len(stored), len(local), mailbox, time.monotonic() - started,
         )
-        self.app.metrics.mail_received.labels(listener="mx").inc()
+        self._mx_received.inc()
         return replies.OK_DATA
 
     async def _submission(self, server: Any, session: Session, envelope: Envelope, raw: bytes) -> str:
@@ -365,6 +367,8 @@ def _peer_ip(session: Session) -> str:
     """The client's address; an IPv4-mapped IPv6 one as plain IPv4, so SPF
     compares it with ``ip4:`` and A records."""
     ip = session.peer[0] if session.peer else "0.0.0.0"
+    if ":" not in ip:
+        return ip  # IPv4 already: no parsing (asked at every RCPT)
     try:
         mapped = ipaddress.ip_address(ip)
     except ValueError:

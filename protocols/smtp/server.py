@@ -37,6 +37,7 @@ import inspect
 import logging
 import re
 import ssl
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,7 +133,10 @@ class Server(SMTP):
         #: True while a finished DATA is being verified and committed: a
         #: shutdown waits for it instead of cutting it off.
         self.busy = False
-        self._smtp_methods = {name: self._counted(m) for name, m in self._smtp_methods.items()}
+        # Each command counts against the session's limit: the methods are
+        # wrapped once per class (functools.wraps is slow), bound per session.
+        cls = type(self)
+        self._smtp_methods = {name: types.MethodType(_counted_function(cls, name), self) for name in self._smtp_methods}
 
     def _fast_engine(
         self,
@@ -193,7 +197,7 @@ class Server(SMTP):
         }
         self._handle_hooks = {name: getattr(handler, f"handle_{name}") for name in hook_names}
         self._ehlo_hook_ver = ehlo_version
-        self._smtp_methods = {name: getattr(self, f"smtp_{name}") for name in smtp_names}
+        self._smtp_methods = dict.fromkeys(smtp_names)  # bound and counted in __init__
 
     # -- connection lifecycle ------------------------------------------------
 
@@ -227,17 +231,20 @@ class Server(SMTP):
 
     # -- limits ----------------------------------------------------------------
 
-    def _counted(self, method: Any) -> Any:
-        @functools.wraps(method)
-        async def counted(arg: Any) -> None:
-            self._commands += 1
-            if self._commands > self.limits.max_commands:
-                log.info("%r: over %d commands, closing", self.session.peer, self.limits.max_commands)
-                self.close(replies.TOO_MANY_COMMANDS)
-                return
-            await method(arg)
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        # aiosmtpd moves its idle timer on every command (and we on every
+        # chunk of DATA): a cancel and a new timer each time. Here a command
+        # only moves the deadline; the one timer, when it fires early, is
+        # set again for what is left.
+        self._idle_deadline = self.loop.time() + (duration or self._timeout_duration)
+        if self._timeout_handle is None:
+            self._timeout_handle = self.loop.call_at(self._idle_deadline, self._idle_check)
 
-        return counted
+    def _idle_check(self) -> None:
+        if self.loop.time() < self._idle_deadline:
+            self._timeout_handle = self.loop.call_at(self._idle_deadline, self._idle_check)
+            return
+        self._timeout_cb()
 
     async def push(self, status: Any) -> None:
         if self._closing:
@@ -389,6 +396,29 @@ _SIMPLE_PATH = re.compile(r"<([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+|)>
 
 #: handler class -> (smtp_ command names, handle_ hook names, EHLO hook kind)
 _TABLES: dict[type, tuple[tuple[str, ...], tuple[str, ...], str | None]] = {}
+_COUNTED: dict[tuple[type, str], Any] = {}
+
+
+def _counted_function(cls: type, name: str) -> Any:
+    """``cls.smtp_<name>`` counting each call against the session's
+    command limit (closing with ``421`` past it); made once per class."""
+    key = (cls, name)
+    found = _COUNTED.get(key)
+    if found is not None:
+        return found
+    method = getattr(cls, f"smtp_{name}")
+
+    @functools.wraps(method)  # keeps aiosmtpd's __smtp_syntax__ for HELP
+    async def counted(self: Server, arg: Any) -> None:
+        self._commands += 1
+        if self._commands > self.limits.max_commands:
+            log.info("%r: over %d commands, closing", self.session.peer, self.limits.max_commands)
+            self.close(replies.TOO_MANY_COMMANDS)
+            return
+        await method(self, arg)
+
+    _COUNTED[key] = counted
+    return counted
 
 
 def _method_tables(server: type, handler: type) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:

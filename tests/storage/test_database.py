@@ -204,3 +204,40 @@ def test_read_connections_opened_while_reads_overlap_are_kept_until_trimmed(tmp_
     finally:
         database.close()
         workers.shutdown()
+
+
+def test_a_quick_read_runs_on_the_calling_thread_and_goes_to_a_worker_when_it_would_wait(tmp_path):
+    """read_quick runs on the event loop's thread; a read refused there
+    because a lock is held (SQLITE_BUSY: raised here by the function itself
+    when it runs on the loop, as SQLite would with busy_timeout 0) runs
+    again on a worker, which waits for locks as usual. Other errors are
+    the caller's."""
+    database = Database(tmp_path / "q.sqlite3", [KV])
+    try:
+        database.write_sync("one", lambda c: c.execute("INSERT INTO kv VALUES ('a', x'01')"))
+
+        async def main():
+            here = threading.get_ident()
+            thread, value = await database.read_quick(
+                "quick", lambda c: (threading.get_ident(), c.execute("SELECT v FROM kv").fetchone()[0]))
+            assert thread == here and value == b"\x01"
+            assert await database.read_quick("timeout", lambda c: c.execute("PRAGMA busy_timeout").fetchone()[0]) == 0
+
+            def busy_on_the_loop(conn):
+                if threading.get_ident() == here:
+                    raise sqlite3.OperationalError("database is locked")
+                return threading.get_ident(), conn.execute("SELECT v FROM kv").fetchone()[0]
+
+            thread, value = await database.read_quick("busy", busy_on_the_loop)
+            assert thread != here and value == b"\x01"
+
+            def broken(conn):
+                raise sqlite3.OperationalError("no such table: nothing")
+
+            with pytest.raises(sqlite3.OperationalError, match="no such table"):
+                await database.read_quick("broken", broken)
+
+        asyncio.run(main())
+        assert not database.busy
+    finally:
+        database.close()
