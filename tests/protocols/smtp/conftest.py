@@ -208,9 +208,11 @@ def stub_dns():
 def mta(tmp_path_factory, stub_dns):
     """A running daemon with businesses acme, globex (catch-all) and tiny (small plan)."""
     m = Mta(tmp_path_factory.mktemp("mta"), stub_dns)
-    provision(m)
+    # The receivers bind the ports chosen for them before the seconds of
+    # provisioning, in which another process could take a port free just now.
     m.remote.start()
     m.tls_remote.start()
+    provision(m)
     m.daemon.start()
     yield m
     if m.daemon.proc is not None and m.daemon.proc.poll() is None:

@@ -22,8 +22,8 @@ BRAND = "Nimbus Hosting"
 @pytest.fixture(scope="module")
 def branded_mta(tmp_path_factory, stub_dns):
     m = Mta(tmp_path_factory.mktemp("mta-brand"), stub_dns, extra=f'[brand]\nname = "{BRAND}"\n')
+    m.remote.start()  # bound before provisioning: no other process takes its port meanwhile
     provision(m)
-    m.remote.start()
     m.daemon.start()
     yield m
     m.daemon.stop()

@@ -73,8 +73,8 @@ timeout = {TIMEOUT}
 exempt_networks = ["{EXEMPT_IP}/32"]
 """
     m = Mta(tmp_path_factory.mktemp("dnsbl"), stub_dns, extra)
+    m.remote.start()  # bound before provisioning: no other process takes its port meanwhile
     provision(m)
-    m.remote.start()
     m.daemon.start()
     yield m
     m.daemon.stop()

@@ -30,8 +30,8 @@ exempt_networks = ["{EXEMPT_IP}/32"]
 @pytest.fixture(scope="module")
 def mta(tmp_path_factory, stub_dns):
     m = Mta(tmp_path_factory.mktemp("greylist"), stub_dns, GREYLIST)
+    m.remote.start()  # bound before provisioning: no other process takes its port meanwhile
     provision(m)
-    m.remote.start()
     m.daemon.start()
     yield m
     m.daemon.stop()

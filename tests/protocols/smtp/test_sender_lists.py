@@ -37,8 +37,8 @@ timeout = 1
 exempt_networks = ["{PLAIN_IP}/32"]
 """
     m = Mta(tmp_path_factory.mktemp("senderlists"), stub_dns, extra)
+    m.remote.start()  # bound before provisioning: no other process takes its port meanwhile
     provision(m)
-    m.remote.start()
     m.daemon.start()
     yield m
     m.daemon.stop()
