@@ -215,38 +215,51 @@ class App:
             loop.call_soon_threadsafe(self._look_now.set)
 
     async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
             try:
                 await asyncio.wait_for(self._look_now.wait(), WATCH_SECONDS)
             except asyncio.TimeoutError:
                 pass
+            # A second between looks, as when it only polled: a burst of
+            # changes (a panel session, a test run) is one reload, not one
+            # per change; a lone change is seen at once.
+            wait = WATCH_SECONDS - (loop.time() - last)
+            if wait > 0:
+                await asyncio.sleep(wait)
             self._look_now.clear()
+            await self._look()
+            last = loop.time()
+
+    async def _look(self) -> None:
+        """Reload what depends on the box generation if it moved."""
+        try:
+            current = await self.box.read("generation", boxdb.generation)
+        except Exception:  # noqa: BLE001 - keep watching
+            log.exception("cannot read the box generation")
+            return
+        if current == self.generation:
+            return
+        self.generation = current
+        try:
+            # First, so every watcher below sees the new catalog.
+            await self.catalog.refresh()
+        except Exception:  # noqa: BLE001 - the next change retries
+            log.exception("cannot reload the catalog")
+        try:
+            # A business removed, imported or restored by the CLI: stop
+            # writing to the file its path no longer names.
+            await asyncio.to_thread(self.tenants.close_replaced)
+        except Exception:  # noqa: BLE001 - the next change retries
+            log.exception("cannot close replaced business files")
+        for callback in list(self._watchers):
             try:
-                current = await self.box.read("generation", boxdb.generation)
-            except Exception:  # noqa: BLE001 - keep watching
-                log.exception("cannot read the box generation")
-                continue
-            if current == self.generation:
-                continue
-            self.generation = current
-            try:
-                # First, so every watcher below sees the new catalog.
-                await self.catalog.refresh()
-            except Exception:  # noqa: BLE001 - the next change retries
-                log.exception("cannot reload the catalog")
-            try:
-                # A business removed, imported or restored by the CLI: stop
-                # writing to the file its path no longer names.
-                await asyncio.to_thread(self.tenants.close_replaced)
-            except Exception:  # noqa: BLE001 - the next change retries
-                log.exception("cannot close replaced business files")
-            for callback in list(self._watchers):
-                try:
-                    result = callback()
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:  # noqa: BLE001 - one watcher must not stop the others
-                    log.exception("change watcher %r failed", callback)
+                result = callback()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # noqa: BLE001 - one watcher must not stop the others
+                log.exception("change watcher %r failed", callback)
 
     async def _evict(self) -> None:
         # A file idle for idle_seconds is closed within half that again.
