@@ -15,6 +15,12 @@ import os
 import time
 from pathlib import Path
 
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
 from .errors import ApplianceError
 
 log = logging.getLogger(__name__)
@@ -86,6 +92,18 @@ def listener(state_dir: str | Path, name: str) -> tuple[str, int] | None:
     return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), int(port)
 
 
+def serves_apex(address: tuple[str, int], domain: str) -> bool:
+    """Whether the DNS server at ``address`` answers ``domain``'s SOA as a
+    zone of its own (True too when it does not answer: not known dropped)."""
+    query = dns.message.make_query(domain, "SOA")
+    try:
+        answer = dns.query.udp(query, address[0], port=address[1], timeout=1.0)
+    except (OSError, dns.exception.DNSException):
+        return True
+    return answer.rcode() == dns.rcode.NOERROR and any(
+        rrset.rdtype == dns.rdatatype.SOA and rrset.name == query.question[0].name for rrset in answer.answer)
+
+
 def wait_healthy(state_dir: str | Path, seconds: float) -> dict:
     """Look every :data:`INTERVAL` until the daemon answers ``ok`` or
     ``seconds`` have passed; the answer, or NotHealthy with the last reason."""
@@ -100,4 +118,4 @@ def wait_healthy(state_dir: str | Path, seconds: float) -> dict:
         time.sleep(INTERVAL)
 
 
-__all__ = ["NotHealthy", "listener", "look", "wait_healthy"]
+__all__ = ["NotHealthy", "listener", "look", "serves_apex", "wait_healthy"]

@@ -354,15 +354,9 @@ class Database:
             with self._lock:
                 conn = self._idle_readers.pop() if self._idle_readers else None
             if conn is None:
-                conn = connect(self.path, readonly=True)
-                conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
+                conn = self._read_connection()
             try:
-                # An explicit read transaction gives the function one snapshot.
-                conn.execute("BEGIN")
-                try:
-                    return fn(conn)
-                finally:
-                    conn.execute("ROLLBACK")
+                return _in_snapshot(conn, fn)
             finally:
                 with self._lock:
                     # Kept even over ``readers`` (at most one per worker can
@@ -376,6 +370,19 @@ class Database:
                     conn.close()
         finally:
             self._one_done()
+
+    def _read_connection(self) -> sqlite3.Connection:
+        conn = connect(self.path, readonly=True)
+        conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
+        return conn
+
+    def _start_read(self) -> None:
+        """Count a read in flight (:meth:`_one_done` ends it); DatabaseClosed after close()."""
+        with self._lock:
+            if self._closed:
+                raise DatabaseClosed(self.name)
+            self._inflight += 1
+        self.last_used = time.monotonic()
 
     def _one_done(self) -> None:
         """A read counted in flight has ended (run or cancelled)."""
@@ -397,11 +404,7 @@ class Database:
 
     def submit_read(self, desc: str, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future:
         """Run ``fn`` on a read connection; returns its future."""
-        with self._lock:
-            if self._closed:
-                raise DatabaseClosed(self.name)
-            self._inflight += 1
-        self.last_used = time.monotonic()
+        self._start_read()
         try:
             future = self._workers.submit(self._read, desc, fn)
         except RuntimeError:
@@ -431,23 +434,14 @@ class Database:
         which must be the event loop's, on a connection kept for it. When
         that connection would wait for a lock (``busy_timeout`` 0) the read
         goes to a worker like any other."""
-        with self._lock:
-            if self._closed:
-                raise DatabaseClosed(self.name)
-            self._inflight += 1
-        self.last_used = time.monotonic()
+        self._start_read()
         try:
             conn = self._quick_conn
             if conn is None:
-                conn = self._quick_conn = connect(self.path, readonly=True)
+                conn = self._quick_conn = self._read_connection()
                 conn.execute("PRAGMA busy_timeout = 0")
-                conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
             try:
-                conn.execute("BEGIN")
-                try:
-                    return fn(conn)
-                finally:
-                    conn.execute("ROLLBACK")
+                return _in_snapshot(conn, fn)
             except sqlite3.OperationalError as exc:
                 if not _busy(exc):
                     raise
@@ -461,11 +455,7 @@ class Database:
         if self._workers.inside:
             # Already on a worker (a function reading another file): run
             # here rather than wait for a worker that may never come free.
-            with self._lock:
-                if self._closed:
-                    raise DatabaseClosed(self.name)
-                self._inflight += 1
-            self.last_used = time.monotonic()
+            self._start_read()
             return self._read(desc, fn)
         return self.submit_read(desc, fn).result()
 
@@ -541,6 +531,15 @@ class Database:
 
     def __repr__(self) -> str:
         return f"<Database {self.name} {'closed' if self._closed else 'open'}>"
+
+
+def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """``fn(conn)`` in an explicit read transaction: one snapshot throughout."""
+    conn.execute("BEGIN")
+    try:
+        return fn(conn)
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:

@@ -45,12 +45,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import dns.exception
-import dns.message
-import dns.query
-import dns.rcode
-import dns.rdatatype
-
 from storage import box as boxdb
 from storage import freeze, names
 from storage.errors import StorageFull
@@ -239,7 +233,7 @@ class Moves:
             return
         deadline = time.monotonic() + DROP_WAIT_SECONDS
         while time.monotonic() < deadline:
-            if not any(_serves_apex(address, domain) for domain in domains):
+            if not any(probe.serves_apex(address, domain) for domain in domains):
                 return
             time.sleep(0.1)
         log.warning("this box still serves %s after %.0f s", ", ".join(domains), DROP_WAIT_SECONDS)
@@ -309,18 +303,6 @@ class Moves:
                                field="Repr-Digest")
         check_file(spool)
         return self.businesses.adopt_staged(spool, actor=actor, origin="another box", slug=slug, prepare=_unfreeze)
-
-
-def _serves_apex(address: tuple[str, int], domain: str) -> bool:
-    """Whether the DNS server at ``address`` answers ``domain``'s SOA as a
-    zone of its own (True too when it does not answer: not known dropped)."""
-    query = dns.message.make_query(domain, "SOA")
-    try:
-        answer = dns.query.udp(query, address[0], port=address[1], timeout=1.0)
-    except (OSError, dns.exception.DNSException):
-        return True
-    return answer.rcode() == dns.rcode.NOERROR and any(
-        rrset.rdtype == dns.rdatatype.SOA and rrset.name == query.question[0].name for rrset in answer.answer)
 
 
 def _unfreeze(path: Path) -> None:
